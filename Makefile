@@ -1,0 +1,126 @@
+# saker: build in the style of libbpf-bootstrap. vmlinux.h comes from the
+# running kernel's BTF, the BPF object is compiled with clang and embedded in
+# the one `saker` binary through a bpftool skeleton.
+#
+#   make run    install missing packages, build, run with the embedded config
+#   make test   install missing packages, build, run every test
+#   make bench  benchmarks (figures as ratios against a same-run baseline)
+
+BUILD   ?= build
+CC      ?= gcc
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+PYTEST  ?= /usr/bin/python3 -m pytest
+ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+WARN     := -Wall -Wextra -Werror
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE -fno-strict-aliasing
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LIBS     := -lbpf -lelf -lz -lyaml -lcurl -lmicrohttpd -lpthread -lm
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Iinclude -I$(BUILD) \
+	-Wno-unused-parameter
+
+SRCS     := $(wildcard src/*.c)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+GEN_SRCS := $(BUILD)/syscall_names.c
+OBJS      = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/syscall_names.o \
+	    $(BUILD)/obj/default_config.o
+ASAN_OBJS = $(patsubst $(BUILD)/obj/%,$(BUILD)/asan/obj/%,$(OBJS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
+HDRS     := $(wildcard src/*.h include/*.h) $(BUILD)/saker.skel.h
+
+.PHONY: all deps run test unit e2e bench asan format clean
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/saker
+
+deps:
+	@bash scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BUILD)/saker $(ARGS)
+
+test: deps
+	@$(MAKE) --no-print-directory all asan $(UNIT_BINS) $(ASAN_UNIT_BINS) tests-helpers
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+
+asan: $(BUILD)/asan/saker
+
+$(BUILD):
+	@mkdir -p $(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/tests $(BUILD)/asan/tests
+
+$(BUILD)/vmlinux.h: | $(BUILD)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/saker.bpf.o: bpf/saker.bpf.c include/saker_abi.h $(BUILD)/vmlinux.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/saker.skel.h: $(BUILD)/saker.bpf.o
+	$(BPFTOOL) gen skeleton $< name saker_bpf > $@
+
+# Syscall names for x86_64 from the kernel's uapi header.
+$(BUILD)/syscall_names.c: scripts/gen_syscall_names.sh | $(BUILD)
+	bash $< > $@
+
+$(BUILD)/obj/syscall_names.o: $(BUILD)/syscall_names.c
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/asan/obj/syscall_names.o: $(BUILD)/syscall_names.c
+	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+# The default configuration is embedded verbatim (NUL-terminated).
+$(BUILD)/obj/default_config.o $(BUILD)/asan/obj/default_config.o: etc/saker.yaml | $(BUILD)
+	printf '\t.section .rodata\n\t.global saker_default_config_yaml\nsaker_default_config_yaml:\n\t.incbin "%s"\n\t.byte 0\n\t.section .note.GNU-stack,"",@progbits\n' \
+		"$(CURDIR)/etc/saker.yaml" | $(CC) -c -x assembler -o $@ -
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/obj/%.o: src/%.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+$(BUILD)/libsaker.a: $(OBJS)
+	ar rcs $@ $^
+$(BUILD)/asan/libsaker.a: $(ASAN_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/saker: $(BUILD)/obj/main.o $(BUILD)/libsaker.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/asan/saker: $(BUILD)/asan/obj/main.o $(BUILD)/asan/libsaker.a
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsaker.a $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsaker.a $(LIBS) -lcmocka
+
+$(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libsaker.a $(HDRS)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(BUILD)/asan/libsaker.a $(LIBS) -lcmocka
+
+# Small programs the end-to-end tests and benchmarks run (loopback only).
+HELPER_SRCS := $(wildcard tests/helpers/*.c)
+HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRCS))
+.PHONY: tests-helpers
+tests-helpers: $(HELPER_BINS)
+$(BUILD)/helpers/%: tests/helpers/%.c
+	@mkdir -p $(BUILD)/helpers
+	$(CC) -std=gnu11 $(WARN) -O2 -o $@ $<
+
+unit: $(UNIT_BINS) $(ASAN_UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS) $(ASAN_UNIT_BINS); do echo "== $$t"; $$t; done
+
+e2e: all asan tests-helpers
+	$(PYTEST) -v tests/e2e
+
+bench: deps
+	@$(MAKE) --no-print-directory all tests-helpers
+	bash bench/run.sh
+
+format:
+	clang-format -i src/*.c src/*.h include/*.h bpf/*.c tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD)

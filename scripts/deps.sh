@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages saker needs to build, run and test: only
+# those missing, and says which. Safe to run again.
+set -euo pipefail
+
+pkgs=(
+	make gcc clang llvm libc6-dev linux-libc-dev pkg-config
+	libbpf-dev bpftool libelf-dev zlib1g-dev
+	libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
+	libcmocka-dev python3 python3-pytest
+	iproute2 procps
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+
+echo "deps: installing missing Debian packages: ${missing[*]}" >&2
+if [[ $(id -u) -ne 0 ]]; then
+	echo "deps: must run as root to install packages (saker itself needs root to load BPF)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet; update once, then install.
+apt-get update -qq >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+echo "deps: installed ${missing[*]}" >&2
