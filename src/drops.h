@@ -21,6 +21,9 @@
 
 #define SAKER_DROP_RULE "Saker internal: syscall event drop"
 
+/* Fields of the drop alert (see docs/drops.md). */
+#define SAKER_DROPS_N_FIELDS 18
+
 /* Side effects are callbacks so the manager is tested with fakes. */
 struct saker_drops_actions {
 	void *ctx;
@@ -41,6 +44,7 @@ struct saker_drops {
 	uint64_t n_actions_taken; /* fired checks the bucket allowed */
 	uint64_t n_suppressed;	  /* fired checks the bucket refused */
 	uint64_t n_simulated;	  /* drops added by simulate_drops */
+	bool simulate_announced;  /* the simulate_drops warning was logged */
 };
 
 enum saker_drops_result {

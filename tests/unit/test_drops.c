@@ -1,0 +1,587 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "drops.h"
+
+#define SEC   1000000000ull
+#define T0    (5000 * SEC)
+#define REAL0 1700000000000000000ull
+#define DROP_MSG(n)                                                                                \
+	"Saker internal: syscall event drop. " #n " system calls dropped in last second."
+#define OTHER  (SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OTHER)
+#define EXECVE (SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_EXECVE)
+
+/* Fake actions: every call recorded, deep-copied, in order. */
+enum call_kind { CALL_LOG, CALL_ALERT };
+
+struct rec_field {
+	char name[64];
+	enum saker_field_type type;
+	uint64_t u64;
+};
+
+struct call {
+	enum call_kind kind;
+	enum saker_prio prio;
+	char msg[512]; /* log text, or the alert's output */
+	uint64_t time_ns;
+	char rule[64];
+	char source[32];
+	size_t n_fields;
+	struct rec_field fields[32];
+	size_t n_tags;
+};
+
+struct rec {
+	size_t n;
+	struct call calls[64];
+};
+
+static void fake_log(void *ctx, enum saker_prio prio, const char *msg)
+{
+	struct rec *r = ctx;
+
+	assert_true(r->n < 64);
+	struct call *c = &r->calls[r->n++];
+	memset(c, 0, sizeof(*c));
+	c->kind = CALL_LOG;
+	c->prio = prio;
+	assert_true(strlen(msg) < sizeof(c->msg));
+	strcpy(c->msg, msg);
+}
+
+static void fake_alert(void *ctx, const struct saker_alert *a)
+{
+	struct rec *r = ctx;
+
+	assert_true(r->n < 64);
+	struct call *c = &r->calls[r->n++];
+	memset(c, 0, sizeof(*c));
+	c->kind = CALL_ALERT;
+	c->prio = a->priority;
+	c->time_ns = a->time_ns;
+	snprintf(c->msg, sizeof(c->msg), "%s", a->output);
+	snprintf(c->rule, sizeof(c->rule), "%s", a->rule);
+	snprintf(c->source, sizeof(c->source), "%s", a->source);
+	assert_true(a->n_fields <= 32);
+	c->n_fields = a->n_fields;
+	for (size_t i = 0; i < a->n_fields; i++) {
+		snprintf(c->fields[i].name, sizeof(c->fields[i].name), "%s", a->fields[i].name);
+		c->fields[i].type = a->fields[i].type;
+		c->fields[i].u64 = a->fields[i].u64;
+	}
+	c->n_tags = a->n_tags;
+}
+
+/* Test fixture: a manager, its fake clock, its cumulative counters and recorder. */
+struct fx {
+	struct saker_drops d;
+	struct saker_drops_config cfg;
+	struct saker_capture_stats st;
+	uint64_t now;
+	struct rec rec;
+	struct saker_drops_actions act;
+};
+
+static struct saker_drops_config default_cfg(void)
+{
+	struct saker_drops_config cfg = {
+	    .threshold = 0,
+	    .actions = {SAKER_DROP_ACT_LOG, SAKER_DROP_ACT_ALERT},
+	    .n_actions = 2,
+	    .rate = .03333,
+	    .max_burst = 10,
+	    .priority = SAKER_PRIO_CRITICAL,
+	};
+	return cfg;
+}
+
+static void fx_start(struct fx *f)
+{
+	f->now = T0;
+	f->act.ctx = &f->rec;
+	f->act.log = fake_log;
+	f->act.alert = fake_alert;
+	saker_drops_init(&f->d, &f->cfg, &f->st, f->now);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = test_calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	f->cfg = default_cfg();
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	test_free(*state);
+	return 0;
+}
+
+/* One second passes: evts seen, drops of one counter; then the timer fires. */
+static enum saker_drops_result tick(struct fx *f, uint64_t evts, int counter, uint64_t drops)
+{
+	f->now += SEC;
+	f->st.k[SAKER_CNT_EVTS] += evts;
+	f->st.k[counter] += drops;
+	f->st.delivered += evts - (counter == SAKER_CNT_PAGE_FAULTS ? 0 : drops);
+	return saker_drops_check(&f->d, &f->st, f->now, REAL0 + f->now, &f->act);
+}
+
+static const struct rec_field *field(const struct call *c, const char *name)
+{
+	const struct rec_field *found = NULL;
+
+	for (size_t i = 0; i < c->n_fields; i++) {
+		if (strcmp(c->fields[i].name, name) == 0) {
+			assert_null(found); /* names are unique */
+			found = &c->fields[i];
+		}
+	}
+	if (!found)
+		fail_msg("alert has no field %s", name);
+	assert_int_equal(found->type, SAKER_FIELD_U64);
+	return found;
+}
+
+static uint64_t fval(const struct call *c, const char *name)
+{
+	return field(c, name)->u64;
+}
+
+static void assert_log(const struct call *c, enum saker_prio prio, const char *msg)
+{
+	assert_int_equal(c->kind, CALL_LOG);
+	assert_int_equal(c->prio, prio);
+	assert_string_equal(c->msg, msg);
+}
+
+static void test_no_drops(void **state)
+{
+	struct fx *f = *state;
+
+	fx_start(f);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(tick(f, 1000, OTHER, 0), SAKER_DROPS_OK);
+	/* Page faults are not drops. */
+	assert_int_equal(tick(f, 1000, SAKER_CNT_PAGE_FAULTS, 500), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 0);
+	assert_int_equal(f->d.n_checks, 6);
+	assert_int_equal(f->d.n_fired, 0);
+	assert_int_equal(f->d.n_actions_taken, 0);
+}
+
+static void test_drops_before_start_ignored(void **state)
+{
+	struct fx *f = *state;
+
+	f->st.k[SAKER_CNT_EVTS] = 100000;
+	f->st.k[EXECVE] = 5000;
+	f->st.user_drops = 7;
+	fx_start(f);
+	assert_int_equal(tick(f, 10, OTHER, 0), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 0);
+	assert_int_equal(f->d.n_fired, 0);
+}
+
+static void test_threshold_edges(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.threshold = .1;
+	fx_start(f);
+	/* 10/100 == .1 exactly: not strictly above. */
+	tick(f, 100, EXECVE, 10);
+	assert_int_equal(f->rec.n, 0);
+	assert_int_equal(f->d.n_fired, 0);
+	tick(f, 100, EXECVE, 11);
+	assert_int_equal(f->d.n_fired, 1);
+	assert_int_equal(f->rec.n, 2);
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL, DROP_MSG(11));
+
+	/* threshold 1 and every event lost: ratio 1 is not above it. */
+	f->cfg.threshold = 1;
+	saker_drops_reconfigure(&f->d, &f->cfg, f->now);
+	tick(f, 5, EXECVE, 5);
+	assert_int_equal(f->d.n_fired, 1);
+	/* ...but drops with no events seen at all always fire. */
+	f->now += SEC;
+	f->st.user_drops += 3;
+	saker_drops_check(&f->d, &f->st, f->now, REAL0, &f->act);
+	assert_int_equal(f->d.n_fired, 2);
+	assert_int_equal(f->rec.n, 4);
+	assert_log(&f->rec.calls[2], SAKER_PRIO_CRITICAL, DROP_MSG(3));
+	assert_int_equal(fval(&f->rec.calls[3], "n_evts"), 0);
+	assert_int_equal(fval(&f->rec.calls[3], "n_drops_user"), 3);
+	assert_int_equal(fval(&f->rec.calls[3], "n_drops_buffer_total"), 0);
+}
+
+static void test_threshold_zero_one_drop(void **state)
+{
+	struct fx *f = *state;
+
+	fx_start(f);
+	tick(f, 1000000, SAKER_CNT_DROPS_MAX_EVENT_SIZE, 1);
+	assert_int_equal(f->d.n_fired, 1);
+	assert_int_equal(f->rec.n, 2);
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL, DROP_MSG(1));
+	assert_int_equal(fval(&f->rec.calls[1], "n_drops_max_event_size"), 1);
+	assert_int_equal(fval(&f->rec.calls[1], "n_drops_buffer_total"), 0);
+}
+
+static void test_simulate(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.simulate_drops = true;
+	f->cfg.threshold = .5; /* ignored while simulating */
+	fx_start(f);
+	for (int i = 0; i < 3; i++)
+		tick(f, 1000, OTHER, 0);
+	assert_int_equal(f->d.n_fired, 3);
+	assert_int_equal(f->d.n_simulated, 3);
+	/* warning once, then log + alert per check */
+	assert_int_equal(f->rec.n, 7);
+	assert_log(&f->rec.calls[0], SAKER_PRIO_WARNING,
+		   "syscall_event_drops.simulate_drops is on: adding one simulated drop per check");
+	for (int i = 0; i < 3; i++) {
+		const struct call *a = &f->rec.calls[2 + 2 * i];
+
+		assert_log(&f->rec.calls[1 + 2 * i], SAKER_PRIO_CRITICAL, DROP_MSG(1));
+		assert_int_equal(a->kind, CALL_ALERT);
+		assert_int_equal(fval(a, "n_drops"), 1);
+		assert_int_equal(fval(a, "n_drops_buffer_total"), 1);
+		assert_int_equal(fval(a, "n_drops_buffer_other_exit"), 1);
+		assert_int_equal(fval(a, "n_evts"), 1000);
+	}
+	/* Off and on again: announced again. */
+	f->cfg.simulate_drops = false;
+	saker_drops_reconfigure(&f->d, &f->cfg, f->now);
+	tick(f, 1000, OTHER, 0);
+	assert_int_equal(f->rec.n, 7);
+	f->cfg.simulate_drops = true;
+	saker_drops_reconfigure(&f->d, &f->cfg, f->now);
+	tick(f, 1000, OTHER, 0);
+	assert_int_equal(f->rec.n, 10);
+	assert_int_equal(f->rec.calls[7].prio, SAKER_PRIO_WARNING);
+}
+
+static void test_exit_last(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.actions[0] = SAKER_DROP_ACT_EXIT;
+	f->cfg.actions[1] = SAKER_DROP_ACT_LOG;
+	f->cfg.actions[2] = SAKER_DROP_ACT_ALERT;
+	f->cfg.n_actions = 3;
+	fx_start(f);
+	assert_int_equal(tick(f, 100, EXECVE, 4), SAKER_DROPS_EXIT);
+	assert_int_equal(f->rec.n, 4);
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL, DROP_MSG(4));
+	assert_int_equal(f->rec.calls[1].kind, CALL_ALERT);
+	assert_log(&f->rec.calls[2], SAKER_PRIO_CRITICAL, DROP_MSG(4));
+	assert_log(&f->rec.calls[3], SAKER_PRIO_CRITICAL, "Exiting.");
+	assert_int_equal(f->d.n_actions_taken, 1);
+}
+
+static void test_order_and_once(void **state)
+{
+	struct fx *f = *state;
+	static const enum saker_drop_action acts[] = {
+	    SAKER_DROP_ACT_ALERT, SAKER_DROP_ACT_IGNORE, SAKER_DROP_ACT_LOG,
+	    SAKER_DROP_ACT_ALERT, SAKER_DROP_ACT_LOG,
+	};
+
+	memcpy(f->cfg.actions, acts, sizeof(acts));
+	f->cfg.n_actions = 5;
+	fx_start(f);
+	assert_int_equal(tick(f, 100, EXECVE, 4), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 2);
+	assert_int_equal(f->rec.calls[0].kind, CALL_ALERT);
+	assert_log(&f->rec.calls[1], SAKER_PRIO_CRITICAL, DROP_MSG(4));
+}
+
+static void test_exit_alone(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.actions[0] = SAKER_DROP_ACT_EXIT;
+	f->cfg.n_actions = 1;
+	fx_start(f);
+	assert_int_equal(tick(f, 100, OTHER, 0), SAKER_DROPS_OK);
+	assert_int_equal(tick(f, 100, OTHER, 2), SAKER_DROPS_EXIT);
+	assert_int_equal(f->rec.n, 2);
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL, DROP_MSG(2));
+	assert_log(&f->rec.calls[1], SAKER_PRIO_CRITICAL, "Exiting.");
+}
+
+static void test_ignore(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.n_actions = 0;
+	fx_start(f);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(tick(f, 100, EXECVE, 50), SAKER_DROPS_OK);
+	f->cfg.actions[0] = SAKER_DROP_ACT_IGNORE;
+	f->cfg.n_actions = 1;
+	saker_drops_reconfigure(&f->d, &f->cfg, f->now);
+	assert_int_equal(tick(f, 100, EXECVE, 50), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 0);
+	assert_int_equal(f->d.n_fired, 21);
+	assert_int_equal(f->d.n_actions_taken, 0);
+	assert_int_equal(f->d.n_suppressed, 0);
+	/* No tokens were spent on doing nothing. */
+	assert_true(f->d.bucket.tokens == 10);
+}
+
+static void test_suppression(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.max_burst = 2;
+	f->cfg.rate = .01; /* one token per 100 s */
+	fx_start(f);
+	for (uint64_t n = 3; n <= 7; n++)
+		tick(f, 1000, EXECVE, n);
+	assert_int_equal(f->d.n_fired, 5);
+	assert_int_equal(f->d.n_actions_taken, 2);
+	assert_int_equal(f->d.n_suppressed, 3);
+	assert_int_equal(f->d.suppressed_checks, 3);
+	assert_int_equal(f->d.suppressed_drops, 5 + 6 + 7);
+	assert_int_equal(f->rec.n, 4);
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL, DROP_MSG(3));
+	assert_int_equal(fval(&f->rec.calls[1], "n_suppressed_checks"), 0);
+	assert_int_equal(fval(&f->rec.calls[1], "n_suppressed_drops"), 0);
+	assert_log(&f->rec.calls[2], SAKER_PRIO_CRITICAL, DROP_MSG(4));
+
+	/* Refilled: the next report carries what was held back. */
+	f->now += 200 * SEC;
+	tick(f, 1000, EXECVE, 8);
+	assert_int_equal(f->rec.n, 6);
+	assert_log(&f->rec.calls[4], SAKER_PRIO_CRITICAL,
+		   DROP_MSG(8) " (3 drop-seconds with 18 dropped events suppressed since last "
+			       "report)");
+	const struct call *a = &f->rec.calls[5];
+	assert_int_equal(a->kind, CALL_ALERT);
+	assert_string_equal(a->msg, DROP_MSG(8));
+	assert_int_equal(fval(a, "n_suppressed_checks"), 3);
+	assert_int_equal(fval(a, "n_suppressed_drops"), 18);
+	assert_int_equal(fval(a, "n_drops"), 8);
+	assert_int_equal(f->d.suppressed_checks, 0);
+	assert_int_equal(f->d.suppressed_drops, 0);
+	assert_int_equal(f->d.n_suppressed, 3); /* lifetime */
+
+	/* The one after that starts from zero again. */
+	f->now += 200 * SEC;
+	tick(f, 1000, EXECVE, 9);
+	assert_int_equal(f->rec.n, 8);
+	assert_log(&f->rec.calls[6], SAKER_PRIO_CRITICAL, DROP_MSG(9));
+	assert_int_equal(fval(&f->rec.calls[7], "n_suppressed_checks"), 0);
+}
+
+static void test_fields_exact(void **state)
+{
+	struct fx *f = *state;
+	static const char *const names[] = {
+	    "n_evts",
+	    "n_drops",
+	    "n_drops_buffer_total",
+	    "n_drops_buffer_clone_fork_exit",
+	    "n_drops_buffer_execve_exit",
+	    "n_drops_buffer_connect_exit",
+	    "n_drops_buffer_open_exit",
+	    "n_drops_buffer_dir_file_exit",
+	    "n_drops_buffer_other_interest_exit",
+	    "n_drops_buffer_close_exit",
+	    "n_drops_buffer_proc_exit",
+	    "n_drops_buffer_other_exit",
+	    "n_drops_max_event_size",
+	    "n_drops_page_faults",
+	    "n_drops_user",
+	    "n_suppressed_checks",
+	    "n_suppressed_drops",
+	    "ebpf_enabled",
+	};
+
+	f->cfg.actions[0] = SAKER_DROP_ACT_ALERT;
+	f->cfg.n_actions = 1;
+	f->cfg.priority = SAKER_PRIO_WARNING;
+	fx_start(f);
+	f->now += SEC;
+	f->st.k[SAKER_CNT_EVTS] += 10000;
+	/* category c loses c + 1 events: other 1, clone_fork 2, ..., proc 9 */
+	for (int c = 0; c < SAKER_CAT_MAX; c++)
+		f->st.k[SAKER_CNT_DROPS_BUFFER_FIRST + c] += (uint64_t)c + 1;
+	f->st.k[SAKER_CNT_DROPS_MAX_EVENT_SIZE] += 20;
+	f->st.k[SAKER_CNT_PAGE_FAULTS] += 30;
+	f->st.user_drops += 7;
+	assert_int_equal(saker_drops_check(&f->d, &f->st, f->now, 123456789, &f->act),
+			 SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 1);
+
+	const struct call *a = &f->rec.calls[0];
+	assert_int_equal(a->kind, CALL_ALERT);
+	assert_int_equal(a->time_ns, 123456789);
+	assert_int_equal(a->prio, SAKER_PRIO_WARNING);
+	assert_string_equal(a->rule, "Saker internal: syscall event drop");
+	assert_string_equal(a->source, "internal");
+	assert_string_equal(a->msg, DROP_MSG(72));
+	assert_int_equal(a->n_tags, 0);
+	assert_int_equal(a->n_fields, sizeof(names) / sizeof(names[0]));
+	assert_int_equal(a->n_fields, SAKER_DROPS_N_FIELDS);
+	for (size_t i = 0; i < a->n_fields; i++)
+		field(a, names[i]);
+
+	assert_int_equal(fval(a, "n_evts"), 10000);
+	assert_int_equal(fval(a, "n_drops"), 45 + 20 + 7); /* page faults excluded */
+	assert_int_equal(fval(a, "n_drops_buffer_total"), 45);
+	assert_int_equal(fval(a, "n_drops_buffer_other_exit"), 1);
+	assert_int_equal(fval(a, "n_drops_buffer_clone_fork_exit"), 2);
+	assert_int_equal(fval(a, "n_drops_buffer_execve_exit"), 3);
+	assert_int_equal(fval(a, "n_drops_buffer_connect_exit"), 4);
+	assert_int_equal(fval(a, "n_drops_buffer_open_exit"), 5);
+	assert_int_equal(fval(a, "n_drops_buffer_dir_file_exit"), 6);
+	assert_int_equal(fval(a, "n_drops_buffer_other_interest_exit"), 7);
+	assert_int_equal(fval(a, "n_drops_buffer_close_exit"), 8);
+	assert_int_equal(fval(a, "n_drops_buffer_proc_exit"), 9);
+	assert_int_equal(fval(a, "n_drops_max_event_size"), 20);
+	assert_int_equal(fval(a, "n_drops_page_faults"), 30);
+	assert_int_equal(fval(a, "n_drops_user"), 7);
+	assert_int_equal(fval(a, "n_suppressed_checks"), 0);
+	assert_int_equal(fval(a, "n_suppressed_drops"), 0);
+	assert_int_equal(fval(a, "ebpf_enabled"), 1);
+}
+
+static void test_deltas_not_totals(void **state)
+{
+	struct fx *f = *state;
+
+	fx_start(f);
+	tick(f, 1000, EXECVE, 40);
+	tick(f, 3000, EXECVE, 2);
+	assert_int_equal(f->rec.n, 4);
+	assert_log(&f->rec.calls[2], SAKER_PRIO_CRITICAL, DROP_MSG(2));
+	assert_int_equal(fval(&f->rec.calls[3], "n_evts"), 3000);
+	assert_int_equal(fval(&f->rec.calls[3], "n_drops"), 2);
+	assert_int_equal(fval(&f->rec.calls[3], "n_drops_buffer_execve_exit"), 2);
+}
+
+static void test_counters_backwards(void **state)
+{
+	struct fx *f = *state;
+
+	f->st.k[SAKER_CNT_EVTS] = 1000000;
+	f->st.k[EXECVE] = 500;
+	f->st.user_drops = 50;
+	fx_start(f);
+	/* Everything goes back: deltas are 0, not 2^64 - n. */
+	memset(&f->st, 0, sizeof(f->st));
+	f->st.k[SAKER_CNT_EVTS] = 10;
+	f->now += SEC;
+	assert_int_equal(saker_drops_check(&f->d, &f->st, f->now, REAL0, &f->act), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 0);
+	assert_int_equal(f->d.n_fired, 0);
+	/* Deltas continue from the lower value. */
+	tick(f, 100, EXECVE, 5);
+	assert_int_equal(f->rec.n, 2);
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL, DROP_MSG(5));
+	assert_int_equal(fval(&f->rec.calls[1], "n_evts"), 100);
+
+	/* n_evts going back while drops grow: counted as drops with no events seen. */
+	f->st.k[SAKER_CNT_EVTS] -= 50;
+	f->st.k[EXECVE] += 4;
+	f->now += SEC;
+	saker_drops_check(&f->d, &f->st, f->now, REAL0, &f->act);
+	assert_int_equal(f->rec.n, 4);
+	assert_int_equal(fval(&f->rec.calls[3], "n_evts"), 0);
+	assert_int_equal(fval(&f->rec.calls[3], "n_drops"), 4);
+}
+
+static void test_reconfigure(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.max_burst = 1;
+	f->cfg.rate = .001;
+	fx_start(f);
+	tick(f, 1000, EXECVE, 3);
+	tick(f, 1000, EXECVE, 3);
+	assert_int_equal(f->d.n_actions_taken, 1);
+	assert_int_equal(f->d.n_suppressed, 1);
+	assert_int_equal(f->rec.n, 2);
+
+	/* Same rate and burst: the empty bucket stays empty, counters stay. */
+	f->cfg.actions[0] = SAKER_DROP_ACT_ALERT;
+	f->cfg.n_actions = 1;
+	f->st.k[EXECVE] += 100; /* lost while reloading: reported next check */
+	saker_drops_reconfigure(&f->d, &f->cfg, f->now);
+	assert_int_equal(f->d.n_checks, 2);
+	assert_int_equal(f->d.n_fired, 2);
+	assert_int_equal(f->d.suppressed_checks, 1);
+	tick(f, 1000, EXECVE, 3);
+	assert_int_equal(f->rec.n, 2);
+	assert_int_equal(f->d.n_suppressed, 2);
+	assert_int_equal(f->d.suppressed_drops, 3 + 103);
+
+	/* New burst: refilled bucket, the alert carries the held-back counts. */
+	f->cfg.max_burst = 2;
+	saker_drops_reconfigure(&f->d, &f->cfg, f->now);
+	tick(f, 1000, EXECVE, 1);
+	assert_int_equal(f->rec.n, 3);
+	assert_int_equal(f->rec.calls[2].kind, CALL_ALERT);
+	assert_int_equal(fval(&f->rec.calls[2], "n_drops"), 1);
+	assert_int_equal(fval(&f->rec.calls[2], "n_suppressed_checks"), 2);
+	assert_int_equal(fval(&f->rec.calls[2], "n_suppressed_drops"), 106);
+	assert_int_equal(f->d.n_checks, 4);
+	assert_int_equal(f->d.n_actions_taken, 2);
+}
+
+static void test_null_callbacks(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.actions[2] = SAKER_DROP_ACT_EXIT;
+	f->cfg.n_actions = 3;
+	f->cfg.simulate_drops = true;
+	fx_start(f);
+	f->act.log = NULL;
+	f->act.alert = NULL;
+	assert_int_equal(tick(f, 10, EXECVE, 1), SAKER_DROPS_EXIT);
+	f->now += SEC;
+	assert_int_equal(saker_drops_check(&f->d, &f->st, f->now, REAL0, NULL), SAKER_DROPS_EXIT);
+	assert_int_equal(f->rec.n, 0);
+	assert_int_equal(f->d.n_actions_taken, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_no_drops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drops_before_start_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threshold_edges, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threshold_zero_one_drop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_simulate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exit_last, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_order_and_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exit_alone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ignore, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_suppression, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fields_exact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deltas_not_totals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counters_backwards, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reconfigure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_null_callbacks, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
