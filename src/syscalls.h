@@ -7,6 +7,7 @@
 #define SAKER_SYSCALLS_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "saker_abi.h"
