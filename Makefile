@@ -52,7 +52,7 @@ test: deps
 asan: $(BUILD)/asan/saker
 
 $(BUILD):
-	@mkdir -p $(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/tests $(BUILD)/asan/tests
+	@mkdir -p $(BUILD)
 
 $(BUILD)/vmlinux.h: | $(BUILD)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
@@ -68,19 +68,24 @@ $(BUILD)/syscall_names.c: scripts/gen_syscall_names.sh | $(BUILD)
 	bash $< > $@
 
 $(BUILD)/obj/syscall_names.o: $(BUILD)/syscall_names.c
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 $(BUILD)/asan/obj/syscall_names.o: $(BUILD)/syscall_names.c
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
 # The default configuration is embedded verbatim (NUL-terminated).
 $(BUILD)/obj/default_config.o $(BUILD)/asan/obj/default_config.o: etc/saker.yaml | $(BUILD)
+	@mkdir -p $(@D)
 	printf '\t.section .rodata\n\t.global saker_default_config_yaml\nsaker_default_config_yaml:\n\t.incbin "%s"\n\t.byte 0\n\t.section .note.GNU-stack,"",@progbits\n' \
 		"$(CURDIR)/etc/saker.yaml" | $(CC) -c -x assembler -o $@ -
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/asan/obj/%.o: src/%.c $(HDRS) | $(BUILD)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
 $(BUILD)/libsaker.a: $(OBJS)
@@ -95,9 +100,11 @@ $(BUILD)/asan/saker: $(BUILD)/asan/obj/main.o $(BUILD)/asan/libsaker.a
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsaker.a $(HDRS)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsaker.a $(LIBS) -lcmocka
 
 $(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libsaker.a $(HDRS)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(BUILD)/asan/libsaker.a $(LIBS) -lcmocka
 
 # Small programs the end-to-end tests and benchmarks run (loopback only).

@@ -124,11 +124,11 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	outer_fd = bpf_map__fd(cap->skel->maps.rings);
 	for (unsigned i = 0; i < cap->nr_rings; i++) {
 		struct ring *r = &cap->rings[i];
-		char name[16];
+		char name[BPF_OBJ_NAME_LEN];
 		uint32_t key = SAKER_LANE_NORMAL * SAKER_MAX_RINGS_PER_LANE + i;
 
 		r->cap = cap;
-		snprintf(name, sizeof(name), "saker_ring%u", i);
+		snprintf(name, sizeof(name), "saker_rb%u", i & 0xffff);
 		r->map_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0,
 					   (uint32_t)opts->ring_bytes, NULL);
 		if (r->map_fd < 0) {
