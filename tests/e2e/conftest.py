@@ -1,0 +1,149 @@
+"""Fixtures for end-to-end tests: they run the real saker binary as root
+against real syscalls. Every saker started here is stopped at teardown,
+and every test checks that no saker BPF program is left attached."""
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, "build")
+SAKER = os.environ.get("SAKER_BIN", os.path.join(BUILD, "saker"))
+SAKER_ASAN = os.path.join(BUILD, "asan", "saker")
+HELPERS = os.path.join(BUILD, "helpers")
+
+
+def bpf_progs_loaded():
+    """Names of loaded BPF programs that are ours."""
+    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if "saker_sys" in l or "saker_sched" in l]
+
+
+class Saker:
+    """A running saker: collects stdout and stderr lines in threads."""
+
+    def __init__(self, args, binary=SAKER, env=None):
+        self.args = [binary] + list(args)
+        e = dict(os.environ)
+        e.update(env or {})
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, errors="replace", env=e)
+        self.out, self.err = [], []
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.out),
+                                          daemon=True),
+                         threading.Thread(target=self._pump, args=(self.proc.stderr, self.err),
+                                          daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _pump(self, stream, sink):
+        for line in stream:
+            with self._lock:
+                sink.append(line.rstrip("\n"))
+
+    def lines(self, which="err"):
+        with self._lock:
+            return list(self.err if which == "err" else self.out)
+
+    def wait_for(self, pattern, which="err", timeout=20.0):
+        """Waits for a line matching pattern; returns the match or fails."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for l in self.lines(which):
+                m = rx.search(l)
+                if m:
+                    return m
+            if self.proc.poll() is not None:
+                time.sleep(0.2)  # let the pumps catch the last lines
+                for l in self.lines(which):
+                    m = rx.search(l)
+                    if m:
+                        return m
+                break
+            time.sleep(0.05)
+        raise AssertionError("no line matching %r in %s (rc=%s):\nstdout:\n%s\nstderr:\n%s" % (
+            pattern, which, self.proc.poll(), "\n".join(self.lines("out")[-30:]),
+            "\n".join(self.lines("err")[-30:])))
+
+    def wait_started(self, timeout=30.0):
+        return self.wait_for(r"saker .* started", timeout=timeout)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=20.0):
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+            raise AssertionError("saker did not stop within %ss" % timeout)
+        for t in self._threads:
+            t.join(timeout=5)
+        return rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def summary(lines):
+    """Parses the shutdown summary into a dict of name -> int."""
+    vals = {}
+    for l in lines:
+        m = re.match(r"\s+(?:- )?([a-z_ ,()]+?): (\d+)", l)
+        if m:
+            vals[m.group(1).strip()] = int(m.group(2))
+        m = re.match(r"\s+- event drop detected: (\d+) occurrences", l)
+        if m:
+            vals["event drop detected"] = int(m.group(1))
+    return vals
+
+
+def flood(syscall="close", count=3_000_000, seconds=3.0):
+    """Runs the bounded flood helper; returns the number of calls made."""
+    r = subprocess.run([os.path.join(HELPERS, "flood"), syscall, str(count), str(seconds)],
+                       capture_output=True, text=True, timeout=seconds + 30)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.strip())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _root_and_build():
+    if os.geteuid() != 0:
+        pytest.fail("end-to-end tests load BPF programs and must run as root")
+    for p in (SAKER, os.path.join(HELPERS, "flood")):
+        assert os.access(p, os.X_OK), "%s missing: run `make test`" % p
+
+
+@pytest.fixture
+def saker():
+    """Factory: saker(args...) starts one; all are stopped at teardown."""
+    started = []
+
+    def start(*args, binary=SAKER, env=None, wait=True):
+        s = Saker(args, binary=binary, env=env)
+        started.append(s)
+        if wait:
+            s.wait_started()
+        return s
+
+    yield start
+    for s in started:
+        s.kill()
+    # Detaching must not depend on the test passing.
+    deadline = time.monotonic() + 5
+    while bpf_progs_loaded() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = bpf_progs_loaded()
+    assert not left, "BPF programs left attached: %s" % left

@@ -1,0 +1,220 @@
+"""Issue 2 end to end: real probe, real floods, real drops, and what the
+user sees (log line, text and JSON alerts, exit action, token bucket,
+shutdown accounting)."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+from conftest import SAKER, SAKER_ASAN, flood, summary
+
+TINY = ["-o", "engine.modern_ebpf.buf_size=4096"]
+LOG_RX = (r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+          r" [ 0-3]\d \d\d:\d\d:\d\d \d{4}: Saker internal: syscall event drop\. (\d+) system"
+          r" calls dropped in last second\.")
+TEXT_RX = (r"^\d\d:\d\d:\d\d\.\d{9}: Critical Saker internal: syscall event drop\. (\d+) system"
+           r" calls dropped in last second\. \((.*)\)$")
+
+
+def kv(s):
+    return {k: v for k, v in (p.split("=", 1) for p in s.split(" "))}
+
+
+def test_flood_causes_log_line_and_text_alert(saker):
+    s = saker(*TINY)
+    n = flood(seconds=2.0)
+    assert n > 10000
+    m = s.wait_for(LOG_RX)
+    assert int(m.group(1)) > 0
+    a = s.wait_for(TEXT_RX, which="out")
+    fields = kv(a.group(2))
+    keys = list(fields)
+    assert keys == sorted(keys), "fields must be in name order"
+    assert int(fields["n_drops"]) == int(a.group(1)) > 0
+    assert int(fields["n_evts"]) >= int(fields["n_drops"])
+    assert int(fields["n_drops_buffer_total"]) == int(fields["n_drops"])
+    # close(-1) is in Falco's "close" category
+    assert int(fields["n_drops_buffer_close_exit"]) == int(fields["n_drops"])
+    assert fields["n_drops_buffer_execve_exit"] == "0"
+    assert s.stop() == 0
+    st = summary(s.lines())
+    assert st["events seen"] == st["events delivered"] + st["events dropped"]
+    assert st["events dropped"] > 0
+    assert st["event drop detected"] >= 1
+    assert st["num times actions taken"] >= 1
+
+
+def test_json_alert_shape(saker):
+    s = saker(*TINY, "-o", "json_output=true", "-o", "syscall_event_drops.actions=[alert]")
+    flood(seconds=2.0)
+    line = s.wait_for(r"^\{.*\}$", which="out").group(0)
+    doc = json.loads(line)
+    assert set(doc) == {"hostname", "output", "output_fields", "priority", "rule", "source",
+                        "time"}
+    assert doc["rule"] == "Saker internal: syscall event drop"
+    assert doc["priority"] == "Critical"
+    assert doc["source"] == "internal"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", doc["time"])
+    f = doc["output_fields"]
+    for k in ("n_evts", "n_drops", "n_drops_buffer_total", "n_drops_buffer_close_exit",
+              "n_drops_buffer_clone_fork_exit", "n_drops_buffer_execve_exit",
+              "n_drops_buffer_connect_exit", "n_drops_buffer_open_exit",
+              "n_drops_buffer_dir_file_exit", "n_drops_buffer_other_interest_exit",
+              "n_drops_buffer_proc_exit", "n_drops_page_faults"):
+        assert isinstance(f[k], int) and not isinstance(f[k], bool), k
+    assert f["n_drops"] > 0
+    assert doc["output"] == ("Saker internal: syscall event drop. %d system calls dropped in "
+                             "last second." % f["n_drops"])
+    # only the alert action: no CRITICAL log line
+    assert s.stop() == 0
+    assert not [l for l in s.lines() if re.search(LOG_RX, l)]
+
+
+def test_exit_action_ends_process_with_documented_status(saker):
+    s = saker(*TINY, "-o", "syscall_event_drops.actions=[exit, log]")
+    t0 = time.monotonic()
+    flood(seconds=1.5)
+    rc = s.proc.wait(timeout=15)
+    assert rc == 3
+    assert time.monotonic() - t0 < 10
+    s.stop()
+    err = s.lines()
+    i_log = next(i for i, l in enumerate(err) if re.search(LOG_RX, l))
+    i_exit = next(i for i, l in enumerate(err) if l.endswith(": Exiting."))
+    # log runs first even though exit is listed first; exit logs the message again
+    assert i_log < i_exit
+    assert len([l for l in err if re.search(LOG_RX, l)]) >= 2
+
+
+def test_token_bucket_limits_alerts(saker):
+    s = saker(*TINY, "-o", "syscall_event_drops.max_burst=2",
+              "-o", "syscall_event_drops.rate=0.0001",
+              "-o", "syscall_event_drops.actions=[alert]")
+    flood(seconds=5.0, count=200_000_000)
+    time.sleep(1.5)
+    assert s.stop() == 0
+    alerts = [l for l in s.lines("out") if re.search(TEXT_RX, l)]
+    st = summary(s.lines())
+    assert len(alerts) == 2, alerts
+    assert st["num times actions taken"] == 2
+    assert st["event drop detected"] >= 4, st
+    assert st["suppressed by rate limit"] == st["event drop detected"] - 2
+
+
+def test_suppressed_counts_reported_by_next_alert(saker):
+    # one token, refilled after ~2 s: the flood's later seconds are suppressed and
+    # the next alert carries how many drop-seconds and drops were held back
+    s = saker(*TINY, "-o", "syscall_event_drops.max_burst=1",
+              "-o", "syscall_event_drops.rate=0.45",
+              "-o", "syscall_event_drops.actions=[alert]")
+    flood(seconds=6.0, count=400_000_000)
+    time.sleep(1.5)
+    assert s.stop() == 0
+    alerts = [kv(re.search(TEXT_RX, l).group(2)) for l in s.lines("out")
+              if re.search(TEXT_RX, l)]
+    assert len(alerts) >= 2
+    later = [a for a in alerts[1:] if int(a["n_suppressed_checks"]) > 0]
+    assert later, alerts
+    assert all(int(a["n_suppressed_drops"]) > 0 for a in later)
+    st = summary(s.lines())
+    assert sum(int(a["n_suppressed_checks"]) for a in alerts) <= st["suppressed by rate limit"]
+
+
+def test_default_buffer_idle_machine_has_no_drops(saker):
+    s = saker()
+    time.sleep(3.5)
+    assert s.stop() == 0
+    st = summary(s.lines())
+    assert st["events dropped"] == 0
+    assert st["events seen"] == st["events delivered"]
+    # the check ran on its timer although nothing was dropped
+    assert st["drop checks"] >= 3
+    assert not [l for l in s.lines("out") if "syscall event drop" in l]
+
+
+def test_simulate_drops_fires_every_check_without_real_drops(saker):
+    s = saker("-o", "syscall_event_drops.simulate_drops=true",
+              "-o", "syscall_event_drops.max_burst=100")
+    s.wait_for(r"simulate_drops is on")
+    time.sleep(3.2)
+    assert s.stop() == 0
+    alerts = [l for l in s.lines("out") if re.search(TEXT_RX, l)]
+    assert len(alerts) >= 3
+    assert all(re.search(TEXT_RX, l).group(1) == "1" for l in alerts)
+    st = summary(s.lines())
+    assert st["events dropped"] == 0  # simulated drops are not real losses
+
+
+def test_threshold_above_ratio_does_not_fire(saker):
+    # with threshold 1 the ratio drops/seen can never exceed it while events arrive
+    s = saker(*TINY, "-o", "syscall_event_drops.threshold=1")
+    flood(seconds=2.0)
+    time.sleep(1.2)
+    assert s.stop() == 0
+    st = summary(s.lines())
+    assert st["events dropped"] > 0
+    assert st["event drop detected"] == 0
+    assert not [l for l in s.lines("out") if re.search(TEXT_RX, l)]
+
+
+def test_exact_accounting_under_flood_with_several_rings(saker):
+    s = saker("-o", "engine.modern_ebpf.buf_size=65536",
+              "-o", "engine.modern_ebpf.cpus_for_each_buffer=1",
+              "-o", "syscall_event_drops.actions=[]")
+    s.wait_for(r"2 ring buffer\(s\) of 65536 bytes")
+    procs = [subprocess.Popen([os.path.join(os.path.dirname(SAKER), "helpers", "flood"),
+                               "openat", "2000000", "2"], stdout=subprocess.DEVNULL)
+             for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=30) == 0
+    assert s.stop() == 0
+    st = summary(s.lines())
+    assert st["events seen"] == st["events delivered"] + st["events dropped"]
+    assert st["events seen"] >= 1_000_000
+    assert any("accounting: exact" in l for l in s.lines())
+
+
+def test_sanitizer_build_under_flood(saker):
+    assert os.access(SAKER_ASAN, os.X_OK), "make asan first"
+    s = saker(*TINY, "-o", "json_output=true", binary=SAKER_ASAN)
+    flood(seconds=1.5)
+    s.wait_for(r"^\{", which="out")
+    os.kill(s.proc.pid, signal.SIGHUP)
+    s.wait_for(r"configuration reloaded")
+    assert s.stop() == 0
+    err = "\n".join(s.lines())
+    assert "runtime error" not in err and "AddressSanitizer" not in err
+    st = summary(s.lines())
+    assert st["events seen"] == st["events delivered"] + st["events dropped"]
+
+
+def run_saker(*args, timeout=20):
+    return subprocess.run([SAKER] + list(args), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_bad_config_reports_position_and_exits_1(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("syscall_event_drops:\n  threshold: abc\n")
+    r = run_saker("-c", str(p), "--dry-run")
+    assert r.returncode == 1
+    assert re.search(r"^Error: .*bad\.yaml:2:14: .*threshold", r.stderr, re.M), r.stderr
+
+
+def test_unknown_action_is_an_error():
+    r = run_saker("-o", "syscall_event_drops.actions=[log, shout]", "--dry-run")
+    assert r.returncode == 1
+    assert "shout" in r.stderr
+
+
+def test_dry_run_prints_effective_config():
+    r = run_saker("-o", "syscall_event_drops.max_burst=3", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"max_burst: 3(\.0*)?$", r.stdout, re.M), r.stdout
+
+
+def test_version_and_help():
+    assert run_saker("--version").stdout.startswith("saker ")
+    assert "-o KEY=VALUE" in run_saker("--help").stdout
