@@ -59,12 +59,13 @@ enum saker_channel {
 };
 
 struct saker_outputs_stats {
-	uint64_t emitted;	    /* alerts accepted by saker_outputs_emit */
-	uint64_t filtered;	    /* below the `priority` minimum */
-	uint64_t queue_drops;	    /* queue full: lost for every channel */
+	uint64_t emitted;     /* alerts accepted by saker_outputs_emit */
+	uint64_t filtered;    /* below the `priority` minimum */
+	uint64_t queue_drops; /* queue full: lost for every channel */
 	bool enabled[SAKER_CH_MAX];
 	uint64_t delivered[SAKER_CH_MAX];
 	uint64_t failed[SAKER_CH_MAX]; /* could not be delivered after retries */
+	uint64_t queued;	       /* still waiting in the queue when sampled */
 };
 
 const char *saker_channel_name(enum saker_channel ch);
@@ -82,7 +83,14 @@ int saker_outputs_reconfigure(struct saker_outputs *o, const struct saker_config
 /* Delivers what is queued, waiting at most timeout_ms. */
 int saker_outputs_flush(struct saker_outputs *o, int timeout_ms);
 void saker_outputs_get_stats(struct saker_outputs *o, struct saker_outputs_stats *st);
+/*
+ * Delivers what is queued (at most 5 s; at once if the last flush timed
+ * out), stops the thread, closes every channel. Alerts left in the queue are
+ * counted as failed for each enabled channel and logged. Accepts NULL.
+ */
 void saker_outputs_free(struct saker_outputs *o);
+/* Test hook: while paused the output thread holds queued alerts. */
+void saker_outputs_test_pause(struct saker_outputs *o, bool paused);
 
 /*
  * Pure formatters (unit-tested). Return a malloc'd line without trailing
