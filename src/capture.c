@@ -64,7 +64,6 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 		       char *err, size_t errlen)
 {
 	struct saker_capture *cap;
-	struct bpf_map *inner;
 	unsigned per;
 	int ret, outer_fd;
 
@@ -101,31 +100,17 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	cap->skel->rodata->wakeup_bytes = opts->ring_bytes / 8;
 	memcpy(cap->skel->bss->sc_table, opts->sc_table, SAKER_SYSCALL_MAX);
 
-	inner = bpf_map__inner_map(cap->skel->maps.rings);
-	if (!inner || (ret = bpf_map__set_max_entries(inner, (uint32_t)opts->ring_bytes)) < 0) {
-		ret = inner ? ret : -EINVAL;
-		snprintf(err, errlen, "cannot size the ring template: %s", strerror(-ret));
-		goto fail;
-	}
-
-	ret = saker_bpf__load(cap->skel);
-	if (ret) {
-		snprintf(err, errlen, "cannot load BPF programs (root and BTF needed): %s",
-			 strerror(-ret));
-		goto fail;
-	}
-
 	cap->rings = calloc(cap->nr_rings, sizeof(*cap->rings));
 	if (!cap->rings) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	outer_fd = bpf_map__fd(cap->skel->maps.rings);
+	for (unsigned i = 0; i < cap->nr_rings; i++)
+		cap->rings[i].map_fd = -1;
 	for (unsigned i = 0; i < cap->nr_rings; i++) {
 		struct ring *r = &cap->rings[i];
 		char name[BPF_OBJ_NAME_LEN];
-		uint32_t key = SAKER_LANE_NORMAL * SAKER_MAX_RINGS_PER_LANE + i;
 
 		r->cap = cap;
 		snprintf(name, sizeof(name), "saker_rb%u", i & 0xffff);
@@ -137,6 +122,30 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 				 (unsigned long long)opts->ring_bytes, strerror(-ret));
 			goto fail;
 		}
+	}
+	/*
+	 * The first ring serves as the inner-map template, so the ring map's
+	 * declared size does not matter (libbpf 1.1 cannot resize the template
+	 * it creates itself).
+	 */
+	ret = bpf_map__set_inner_map_fd(cap->skel->maps.rings, cap->rings[0].map_fd);
+	if (ret) {
+		snprintf(err, errlen, "cannot set the ring template: %s", strerror(-ret));
+		goto fail;
+	}
+
+	ret = saker_bpf__load(cap->skel);
+	if (ret) {
+		snprintf(err, errlen, "cannot load BPF programs (root and BTF needed): %s",
+			 strerror(-ret));
+		goto fail;
+	}
+
+	outer_fd = bpf_map__fd(cap->skel->maps.rings);
+	for (unsigned i = 0; i < cap->nr_rings; i++) {
+		struct ring *r = &cap->rings[i];
+		uint32_t key = SAKER_LANE_NORMAL * SAKER_MAX_RINGS_PER_LANE + i;
+
 		ret = bpf_map_update_elem(outer_fd, &key, &r->map_fd, BPF_ANY);
 		if (ret) {
 			ret = -errno;
@@ -172,7 +181,7 @@ void saker_capture_close(struct saker_capture *cap)
 		saker_bpf__detach(cap->skel);
 	for (unsigned i = 0; cap->rings && i < cap->nr_rings; i++) {
 		ring_buffer__free(cap->rings[i].rb);
-		if (cap->rings[i].map_fd > 0)
+		if (cap->rings[i].map_fd >= 0)
 			close(cap->rings[i].map_fd);
 	}
 	free(cap->rings);
