@@ -42,6 +42,7 @@ struct out_item {
 
 /* Channel settings: built by the event loop, then handed to the output thread. */
 struct chan_cfg {
+	struct saker_log log; /* the output thread's own copy, for failure reports */
 	bool enabled[SAKER_CH_MAX];
 	bool buffered;
 	char *filename;
@@ -58,7 +59,7 @@ struct fail_throttle {
 };
 
 struct saker_outputs {
-	struct saker_log log; /* a copy: the caller's may change under us */
+	struct saker_log log; /* event loop's copy; the caller's may change under us */
 	char hostname[256];
 
 	/* Formatting and filtering: event loop only. */
@@ -169,6 +170,7 @@ static int chan_cfg_build(struct chan_cfg *c, const struct saker_config *cfg,
 	int rc = -EINVAL;
 
 	memset(c, 0, sizeof(*c));
+	c->log = *log;
 	c->enabled[SAKER_CH_STDOUT] = cfg->stdout_output.enabled;
 	c->enabled[SAKER_CH_FILE] = cfg->file_output.enabled;
 	c->enabled[SAKER_CH_SYSLOG] = cfg->syslog_output.enabled;
@@ -395,7 +397,7 @@ static void note_failure(struct saker_outputs *o, enum saker_channel ch, const c
 		return;
 	if (!force && t->reported_once && now - t->last_ns < FAIL_LOG_INTERVAL_NS)
 		return;
-	saker_log(&o->log, SAKER_PRIO_ERROR,
+	saker_log(&o->cur.log, SAKER_PRIO_ERROR,
 		  "outputs: %s output could not deliver %llu alert(s) since the last report%s%s",
 		  saker_channel_name(ch), (unsigned long long)t->unreported, why ? ": " : "",
 		  why ? why : "");
@@ -685,19 +687,27 @@ int saker_outputs_reopen(struct saker_outputs *o)
 
 int saker_outputs_reconfigure(struct saker_outputs *o, const struct saker_config *cfg)
 {
+	struct saker_log log;
 	struct chan_cfg *next;
 	int rc;
 
 	if (!o || !cfg)
 		return -EINVAL;
+	/* Failure reports follow the reloaded log settings too. */
+	log = o->log;
+	log.level = cfg->log_level;
+	log.to_stderr = cfg->log_stderr;
+	log.to_syslog = cfg->log_syslog;
+	log.iso8601 = cfg->time_format_iso_8601;
 	next = calloc(1, sizeof(*next));
 	if (!next)
 		return -ENOMEM;
-	rc = chan_cfg_build(next, cfg, &o->log);
+	rc = chan_cfg_build(next, cfg, &log);
 	if (rc < 0) {
 		free(next);
 		return rc;
 	}
+	o->log = log;
 	pthread_mutex_lock(&o->lock);
 	rc = ring_resize(o, capacity_of(cfg));
 	if (rc < 0) {

@@ -56,6 +56,8 @@ static int setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/events.txt", f->dir);
 	snprintf(f->path2, sizeof(f->path2), "%s/other.txt", f->dir);
 	f->cfg.priority = SAKER_PRIO_DEBUG;
+	f->cfg.log_level = SAKER_PRIO_INFO;
+	f->cfg.log_stderr = true;
 	f->cfg.json_include_output_property = true;
 	f->cfg.json_include_tags_property = true;
 	f->cfg.http_output.user_agent = "saker-test";
@@ -421,6 +423,9 @@ static void test_reconfigure_keeps_queued(void **state)
 	/* An invalid configuration is refused and changes nothing. */
 	f->cfg.file_output.filename = "/nonexistent-dir-saker/x.txt";
 	assert_int_equal(saker_outputs_reconfigure(o, &f->cfg), -ENOENT);
+	char *l = log_text(f);
+	assert_non_null(strstr(l, "cannot open /nonexistent-dir-saker/x.txt"));
+	free(l);
 
 	f->cfg.file_output.filename = f->path2;
 	f->cfg.json_output = true;
