@@ -8,8 +8,8 @@
  * entries plus names; past a bound the least recently used entry goes and is
  * counted. Single-threaded: the event loop owns it.
  *
- * Pointers returned by lookups stay valid until the next call that changes
- * the table.
+ * Pointers returned by lookups stay valid until the next event, copy, drop
+ * or scan call (lookups reorder, they never free).
  *
  * Also here: saker_idmap, the small integer-keyed hash both state tables use.
  */
@@ -91,8 +91,9 @@ struct saker_fdtable_stats {
 	uint64_t entries;   /* descriptors held now */
 	uint64_t processes; /* processes with at least one */
 	uint64_t max_entries;
-	uint64_t bytes;	    /* held now: entries, names and index */
-	uint64_t max_bytes; /* bound on entries and names (the index adds at most 32 B per entry) */
+	uint64_t bytes; /* held now: entries, names and index */
+	/* bound on entries and names; the indexes add at most 128 B per allowed entry */
+	uint64_t max_bytes;
 	uint64_t evictions; /* dropped or not kept because of a bound, scan included */
 	uint64_t lookups;
 	uint64_t failed_lookups; /* saker_fdtable_lookup() found nothing */

@@ -407,10 +407,13 @@ static struct pt_entry *entry_upsert(struct saker_proctable *tbl, uint32_t tid, 
 
 int saker_proctable_new_opts(struct saker_proctable **out, const struct saker_proctable_opts *o)
 {
+	static const struct saker_proctable_opts defaults;
 	struct saker_proctable *tbl;
 	int err;
 
 	*out = NULL;
+	if (!o)
+		o = &defaults;
 	if (o->max_procs == 1)
 		return -EINVAL;
 	tbl = calloc(1, sizeof(*tbl));

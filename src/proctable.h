@@ -13,7 +13,8 @@
  * Bounded: at most max_procs entries and max_bytes of entries and images;
  * past either bound the least recently used entry is evicted and counted.
  * Single-threaded, independent of the kernel event format. Pointers
- * returned by lookups stay valid until the next call that changes the table.
+ * returned by lookups stay valid until the next event, scan or load call
+ * (lookups reorder, they never free).
  */
 #ifndef SAKER_PROCTABLE_H
 #define SAKER_PROCTABLE_H
@@ -97,8 +98,8 @@ struct saker_proctable_stats {
 	uint64_t max_entries;
 	uint64_t images; /* distinct images held now */
 	uint64_t bytes;	 /* held now: entries, images and index (fd table apart) */
-	uint64_t
-	    max_bytes; /* bound on entries and images (the index adds at most 32 B per entry) */
+	/* bound on entries and images; the index adds at most 64 B per allowed entry */
+	uint64_t max_bytes;
 	uint64_t evictions;
 	uint64_t lookups;
 	uint64_t failed_lookups; /* lookups and events naming a tid the table did not hold */
@@ -109,6 +110,7 @@ struct saker_proctable_stats {
 struct saker_proctable;
 
 int saker_proctable_new(struct saker_proctable **out, size_t max_procs, const char *proc_root);
+/* o NULL = every default. -EINVAL for max_procs 1. */
 int saker_proctable_new_opts(struct saker_proctable **out, const struct saker_proctable_opts *o);
 void saker_proctable_free(struct saker_proctable *tbl);
 

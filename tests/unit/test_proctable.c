@@ -374,6 +374,79 @@ static void test_container_ids(void **state)
 	assert_string_equal(out, "host");
 }
 
+/* Random bytes in every file /proc gives: no crash, no leak, whatever is kept is bounded. */
+static void test_scan_garbage(void **state)
+{
+	static const char alphabet[] = "()  )(0123456789-\n\0:/abcdefXYZ\t";
+	char root[] = "/tmp/saker-procfuzz-XXXXXX", rel[64], buf[6000], cmd[128];
+	static const char *const files[] = {"stat", "status", "cmdline", "cgroup", "loginuid"};
+	struct saker_proctable *t;
+	unsigned seed = 7;
+
+	(void)state;
+	memset(buf, 0, sizeof(buf));
+	assert_non_null(mkdtemp(root));
+	for (unsigned pid = 1; pid <= 60; pid++) {
+		snprintf(rel, sizeof(rel), "%u/task/%u", pid, pid);
+		mkdirs(root, rel);
+		for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+			size_t len = (size_t)rand_r(&seed) % sizeof(buf);
+
+			for (size_t i = 0; i < len; i++)
+				buf[i] = rand_r(&seed) % 4
+					     ? alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)]
+					     : (char)rand_r(&seed);
+			/* Half the stat files look almost right. */
+			if (f == 0 && pid % 2) {
+				char comm[40];
+
+				memcpy(comm, buf, sizeof(comm));
+				comm[len % sizeof(comm)] = '\0';
+				if (pid % 3) {
+					len = (size_t)snprintf(buf, sizeof(buf), "%u (%s) S %d",
+							       pid, comm, rand_r(&seed));
+				} else {
+					stat_line(buf, sizeof(buf), pid, comm, 1, 0, 5);
+					len = strlen(buf);
+				}
+			}
+			snprintf(rel, sizeof(rel), "%u/%s", pid, files[f]);
+			put(root, rel, buf, len);
+			snprintf(rel, sizeof(rel), "%u/task/%u/%s", pid, pid, files[f]);
+			put(root, rel, buf, len);
+		}
+	}
+	assert_int_equal(saker_proctable_new(&t, 0, root), 0);
+	assert_int_equal(saker_proctable_scan(t), 0);
+	/* The stat files built to parse (every sixth pid) do, whatever the comm. */
+	assert_true(pstats(t).entries >= 10);
+	for (unsigned pid = 1; pid <= 60; pid++) {
+		const struct saker_proc *p = saker_proctable_lookup(t, pid);
+
+		if (!p)
+			continue;
+		assert_true(strlen(p->comm) < SAKER_PROC_COMM_LEN);
+		assert_true(p->args_len <= SAKER_PROC_ARGS_MAX);
+		assert_true(p->args_len == 0 || p->args[p->args_len - 1] == '\0');
+		assert_true(strlen(p->container_id) <= SAKER_CONTAINER_ID_LEN);
+	}
+	saker_proctable_free(t);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+
+	/* And the container id parser on its own. */
+	for (int i = 0; i < 20000; i++) {
+		char out[SAKER_CONTAINER_ID_LEN + 1];
+		size_t len = (size_t)rand_r(&seed) % 200;
+
+		for (size_t k = 0; k < len; k++)
+			buf[k] = rand_r(&seed) % 8 ? "0123456789abcdef/:-.\n"[rand_r(&seed) % 21]
+						   : (char)rand_r(&seed);
+		saker_container_id_from_cgroup(buf, len, out);
+		assert_true(strlen(out) <= SAKER_CONTAINER_ID_LEN);
+	}
+}
+
 /* ---- events ---- */
 
 static struct saker_proctable *new_tbl(size_t max)
@@ -827,6 +900,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_scan_fake, fake_root_setup, fake_root_teardown),
 	    cmocka_unit_test(test_scan_bad_root),
 	    cmocka_unit_test(test_container_ids),
+	    cmocka_unit_test(test_scan_garbage),
 	    cmocka_unit_test(test_fork_exec_exit),
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_clone_parent_setids_chdir),
