@@ -81,13 +81,18 @@ struct saker_kcounters {
 _Static_assert(sizeof(struct saker_kcounters) == 8 * SAKER_CNT_MAX, "kcounters layout");
 
 enum saker_evt_type {
-	SAKER_EVT_SYSCALL = 1, /* generic syscall exit */
+	SAKER_EVT_SYSCALL = 1, /* a syscall exit; syscall_id says which */
+	SAKER_EVT_PROC_FORK,   /* sched_process_fork: tid/tgid are the CHILD's */
+	SAKER_EVT_PROC_EXEC,   /* sched_process_exec: the new image */
+	SAKER_EVT_PROC_EXIT,   /* sched_process_exit */
 	SAKER_EVT_TYPE_MAX,
 };
+/* syscall_id of events that are not syscall exits. */
+#define SAKER_SYSCALL_NONE 0xffff
 
 /*
  * Header of every ring record. ts_ns is CLOCK_BOOTTIME-based
- * (bpf_ktime_get_boot_ns family) so suspend does not reorder events.
+ * (bpf_ktime_get_boot_ns) so suspend does not reorder events.
  */
 struct saker_evt_hdr {
 	__u64 ts_ns;
@@ -96,12 +101,87 @@ struct saker_evt_hdr {
 	__s64 ret;
 	__u16 type;	 /* enum saker_evt_type */
 	__u16 syscall_id;
-	__u16 len;	 /* whole record, header included */
+	__u16 len;	 /* whole record, header and params included */
 	__u16 cpu;
 };
 _Static_assert(sizeof(struct saker_evt_hdr) == 32, "evt header layout");
 
-/* Largest record the probe emits; bigger ones count as DROPS_MAX_EVENT_SIZE. */
-#define SAKER_MAX_EVENT_SIZE 8192
+/*
+ * Parameters follow the header back to back, each a 4-byte header then len
+ * bytes (no alignment: user space reads them with memcpy). They are
+ * self-describing (kind + name), so user space needs no per-syscall table
+ * and the probe can add parameters without breaking older decoders.
+ */
+struct saker_param_hdr {
+	__u16 len;  /* payload bytes */
+	__u8 kind;  /* enum saker_param_kind | SAKER_PF_* flags */
+	__u8 name;  /* enum saker_param_name */
+};
+_Static_assert(sizeof(struct saker_param_hdr) == 4, "param header layout");
+
+enum saker_param_kind {
+	SAKER_PK_U64 = 1,  /* 8 bytes */
+	SAKER_PK_S64,	   /* 8 bytes */
+	SAKER_PK_STR,	   /* bytes, no NUL */
+	SAKER_PK_STRLIST,  /* NUL-separated strings (argv) */
+	SAKER_PK_SOCKADDR, /* raw struct sockaddr_* as the process passed it */
+	SAKER_PK_MAX,
+};
+#define SAKER_PK_MASK 0x0f
+/* The user memory could not be read (fault): the event is kept, the value is not. */
+#define SAKER_PF_UNREADABLE 0x10
+/* The value was cut at its bound. */
+#define SAKER_PF_TRUNCATED 0x20
+
+enum saker_param_name {
+	SAKER_PN_ARG0 = 0, /* generic events: the first raw arguments */
+	SAKER_PN_ARG1,
+	SAKER_PN_ARG2,
+	SAKER_PN_FD,
+	SAKER_PN_NEWFD,
+	SAKER_PN_DIRFD,
+	SAKER_PN_PATH,
+	SAKER_PN_NEWDIRFD,
+	SAKER_PN_NEWPATH, /* rename/link target, symlink link path */
+	SAKER_PN_FLAGS,
+	SAKER_PN_MODE,
+	SAKER_PN_ADDR,
+	SAKER_PN_UID,
+	SAKER_PN_GID,
+	SAKER_PN_EUID,
+	SAKER_PN_EGID,
+	SAKER_PN_SUID,
+	SAKER_PN_SGID,
+	SAKER_PN_PID, /* target pid (kill, ptrace, setns), parent (fork) */
+	SAKER_PN_SIG,
+	SAKER_PN_REQUEST, /* ptrace request, bpf cmd, prctl option */
+	SAKER_PN_SOURCE,
+	SAKER_PN_FSTYPE,
+	SAKER_PN_NAME,
+	SAKER_PN_EXE,
+	SAKER_PN_ARGS,
+	SAKER_PN_CWD,
+	SAKER_PN_COMM,
+	SAKER_PN_PPID,
+	SAKER_PN_LOGINUID,
+	SAKER_PN_TTY,
+	SAKER_PN_CGROUP_ID,
+	SAKER_PN_DOMAIN,
+	SAKER_PN_TYPE,
+	SAKER_PN_PROTO,
+	SAKER_PN_BACKLOG,
+	SAKER_PN_EXIT_CODE,
+	SAKER_PN_START_TS, /* process start, boot-time ns */
+	SAKER_PN_MAX,
+};
+
+/* Bounds on what one event may carry. */
+#define SAKER_MAX_PATH 4096
+#define SAKER_MAX_ARGS 4096
+#define SAKER_MAX_SOCKADDR 128
+/* Largest record; a bigger one is counted in DROPS_MAX_EVENT_SIZE. */
+#define SAKER_MAX_EVENT_SIZE 16384
+/* Per-CPU scratch: the event being built, then room to build a path backwards. */
+#define SAKER_SCRATCH_SIZE (2 * SAKER_MAX_EVENT_SIZE + 2 * SAKER_MAX_PATH)
 
 #endif /* SAKER_ABI_H */

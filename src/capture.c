@@ -128,6 +128,11 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	 * declared size does not matter (libbpf 1.1 cannot resize the template
 	 * it creates itself).
 	 */
+	ret = bpf_map__set_max_entries(cap->skel->maps.scratch_map, (uint32_t)cap->ncpus);
+	if (ret) {
+		snprintf(err, errlen, "cannot size the scratch map: %s", strerror(-ret));
+		goto fail;
+	}
 	ret = bpf_map__set_inner_map_fd(cap->skel->maps.rings, cap->rings[0].map_fd);
 	if (ret) {
 		snprintf(err, errlen, "cannot set the ring template: %s", strerror(-ret));
