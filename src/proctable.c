@@ -116,12 +116,21 @@ static bool path_container_id(const char *path, size_t len, char *out)
 	return found;
 }
 
-/* The path part of a /proc/<pid>/cgroup line ("hier:controllers:path"), or the line itself. */
+/*
+ * The path part of a /proc/<pid>/cgroup line ("<hierarchy id>:controllers:path"),
+ * or the line itself when it does not start with a hierarchy id: a bare path
+ * may hold colons of its own.
+ */
 static void line_path(const char *line, size_t len, const char **path, size_t *plen)
 {
-	const char *c1 = memchr(line, ':', len), *c2;
+	const char *c1, *c2 = NULL;
+	size_t digits = 0;
 
-	c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line)) : NULL;
+	while (digits < len && line[digits] >= '0' && line[digits] <= '9')
+		digits++;
+	c1 = digits && digits < len && line[digits] == ':' ? line + digits : NULL;
+	if (c1)
+		c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line));
 	if (!c2) {
 		*path = line;
 		*plen = len;
@@ -964,7 +973,7 @@ int saker_proctable_on_exec(struct saker_proctable *tbl, const struct saker_exec
 		basename_comm(in->exe, e->pub.comm);
 	e->pub.flags = SAKER_PROC_EXEC_SEEN |
 		       (bv.flags & (SAKER_PROC_FROM_SCAN | SAKER_PROC_FORKED)) |
-		       (img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
+		       (e->img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
 	saker_fdtable_drop_cloexec(tbl->fds, in->pid);
 out:
 	image_put(tbl, bimg);

@@ -357,6 +357,9 @@ static void test_container_ids(void **state)
 	     "host"}, /* not lowercase */
 	    {"0::/docker/" DOCKER_ID "\n", "abcdef012345"},
 	    {"5:cpu::::\n0::/docker/" DOCKER_ID, "abcdef012345"},
+	    /* a bare path with colons after the id */
+	    {"/docker/" DOCKER_ID "/a:b:c", "abcdef012345"},
+	    {"0::/docker/" DOCKER_ID "/a:b:c", "abcdef012345"},
 	};
 	char out[SAKER_CONTAINER_ID_LEN + 1];
 
