@@ -690,6 +690,10 @@ int BPF_PROG(saker_sched_exit, struct task_struct *p)
 	if (!lifecycle_begin(&x, &c, SAKER_EVT_PROC_EXIT, 0))
 		return 0;
 	push_u64(&x, SAKER_PN_EXIT_CODE, SAKER_PK_S64, (__u64)(__s64)BPF_CORE_READ(p, exit_code));
+	/* do_exit() decrements signal->live before this tracepoint: 0 = last thread. */
+	push_u64(&x, SAKER_PN_FLAGS, SAKER_PK_U64,
+		 BPF_CORE_READ(p, signal, live.counter) == 0 ? SAKER_EXIT_GROUP_DEAD_FLAG
+							     : SAKER_EXIT_GROUP_ALIVE_FLAG);
 	ev_submit(&x, SAKER_CAT_PROC);
 	return 0;
 }

@@ -175,6 +175,10 @@ enum saker_param_name {
 	SAKER_PN_MAX,
 };
 
+/* FLAGS of SAKER_EVT_PROC_EXIT (same values as proctable.h's SAKER_EXIT_GROUP_*). */
+#define SAKER_EXIT_GROUP_DEAD_FLAG 1
+#define SAKER_EXIT_GROUP_ALIVE_FLAG 2
+
 /* Bounds on what one event may carry. */
 #define SAKER_MAX_PATH 4096
 #define SAKER_MAX_ARGS 4096
