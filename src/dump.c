@@ -59,16 +59,24 @@ int64_t saker_dump_boot_offset(void)
 
 static void put_time(struct saker_dump *d, uint64_t ts_ns)
 {
-	int64_t real = (int64_t)ts_ns + d->boot_to_real_ns;
+	uint64_t real, mag;
 	time_t sec;
 	unsigned nsec;
 	struct tm tm;
 	char buf[64];
 
-	if (real < 0)
-		real = 0;
+	/* ts_ns is whatever the record says: saturate rather than wrap. */
+	if (d->boot_to_real_ns >= 0) {
+		real = ts_ns + (uint64_t)d->boot_to_real_ns;
+		if (real < ts_ns)
+			real = UINT64_MAX;
+	} else {
+		mag = (uint64_t)(-(d->boot_to_real_ns + 1)) + 1;
+		real = ts_ns > mag ? ts_ns - mag : 0;
+	}
 	sec = (time_t)(real / 1000000000);
 	nsec = (unsigned)(real % 1000000000);
+	memset(&tm, 0, sizeof(tm));
 	if (d->json) {
 		gmtime_r(&sec, &tm);
 		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -274,7 +282,7 @@ static void put_int(struct saker_dump *d, const struct saker_event *ev, const st
 	else if (p->name == SAKER_PN_DOMAIN)
 		sym = family_name(u);
 	if (sym)
-		saker_sbuf_printf(&d->line, "(%s)", sym);
+		saker_sbuf_printf(&d->line, "(%s%s)", p->name == SAKER_PN_SIG ? "SIG" : "", sym);
 	else if (is_fd_name(p->name))
 		put_fd_name(d, ev, s, first, key);
 }
