@@ -266,7 +266,10 @@ static void put_int(struct saker_dump *d, const struct saker_event *ev, const st
 	default:
 		break;
 	}
-	if (p->kind == SAKER_PK_S64)
+	/* As /proc and the process table encode it (Falco's proc.tty), not the kernel's dev_t. */
+	if (p->name == SAKER_PN_TTY)
+		saker_sbuf_printf(&d->line, "%" PRIu32, saker_dev_to_tty_nr(u));
+	else if (p->kind == SAKER_PK_S64)
 		saker_sbuf_printf(&d->line, "%" PRId64, s);
 	else
 		saker_sbuf_printf(&d->line, "%" PRIu64, u);

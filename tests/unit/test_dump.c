@@ -274,7 +274,7 @@ static void exec_evt(uint32_t pid)
 	evb_u64(&B, SAKER_PN_LOGINUID, 1000);
 	evb_s64(&B, SAKER_PN_PPID, 1);
 	evb_str(&B, SAKER_PN_COMM, "cat");
-	evb_u64(&B, SAKER_PN_TTY, 0);
+	evb_u64(&B, SAKER_PN_TTY, 136ull << 20); /* pts/0 */
 	evb_u64(&B, SAKER_PN_CGROUP_ID, 0);
 	evb_u64(&B, SAKER_PN_START_TS, 77);
 }
@@ -288,21 +288,21 @@ static void test_exec_line(void **state)
 			    "03:04:05.123456789 3 cat(1000) 1000 sched_process_exec "
 			    "exe=\"/usr/bin/cat\" args=[\"cat\",\"-n\",\"a \\\"b\\\"\"] "
 			    "cwd=\"/home/u\" uid=1000 gid=1000 euid=1000 loginuid=1000 ppid=1 "
-			    "comm=\"cat\" tty=0 cgroup_id=0 start_ts=77");
+			    "comm=\"cat\" tty=34816 cgroup_id=0 start_ts=77");
 	assert_string_equal(json(f),
 			    "{\"time\":\"2024-01-02T03:04:05.123456789Z\",\"cpu\":3,\"pid\":1000,"
 			    "\"tid\":1000,\"comm\":\"cat\",\"exe\":\"/usr/bin/cat\","
 			    "\"event\":\"sched_process_exec\",\"ret\":null,\"params\":{"
 			    "\"exe\":\"/usr/bin/cat\",\"args\":[\"cat\",\"-n\",\"a \\\"b\\\"\"],"
 			    "\"cwd\":\"/home/u\",\"uid\":1000,\"gid\":1000,\"euid\":1000,"
-			    "\"loginuid\":1000,\"ppid\":1,\"comm\":\"cat\",\"tty\":0,"
+			    "\"loginuid\":1000,\"ppid\":1,\"comm\":\"cat\",\"tty\":34816,"
 			    "\"cgroup_id\":0,\"start_ts\":77}}");
 	assert_string_equal(
 	    dump_with(f, &f->iso),
 	    "2024-01-02T03:04:05.123456789+0000 3 cat(1000) 1000 sched_process_exec "
 	    "exe=\"/usr/bin/cat\" args=[\"cat\",\"-n\",\"a \\\"b\\\"\"] "
 	    "cwd=\"/home/u\" uid=1000 gid=1000 euid=1000 loginuid=1000 ppid=1 "
-	    "comm=\"cat\" tty=0 cgroup_id=0 start_ts=77");
+	    "comm=\"cat\" tty=34816 cgroup_id=0 start_ts=77");
 }
 
 /* Once the view knows the process, JSON lines carry its table fields. */
@@ -321,15 +321,15 @@ static void test_enriched_open_close(void **state)
 	assert_string_equal(text(f), "03:04:05.123456789 3 cat(1000) 1000 openat ret=3 "
 				     "dirfd=-100(AT_FDCWD) path=\"../etc/passwd\" "
 				     "path_abs=\"/home/etc/passwd\" flags=0x80000 mode=0");
-	assert_string_equal(json(f),
-			    "{\"time\":\"2024-01-02T03:04:05.123456789Z\",\"cpu\":3,\"pid\":1000,"
-			    "\"tid\":1000,\"comm\":\"cat\",\"exe\":\"/usr/bin/cat\","
-			    "\"event\":\"openat\",\"ret\":3,\"params\":{\"dirfd\":-100,"
-			    "\"path\":\"../etc/passwd\",\"path_abs\":\"/home/etc/passwd\","
-			    "\"flags\":524288,\"mode\":0},\"proc\":{\"ppid\":1,"
-			    "\"args\":[\"cat\",\"-n\",\"a \\\"b\\\"\"],\"cwd\":\"/home/u\","
-			    "\"uid\":1000,\"gid\":1000,\"euid\":1000,\"egid\":1000,"
-			    "\"loginuid\":1000,\"tty\":0,\"container_id\":\"\",\"start_ts\":0}}");
+	assert_string_equal(
+	    json(f), "{\"time\":\"2024-01-02T03:04:05.123456789Z\",\"cpu\":3,\"pid\":1000,"
+		     "\"tid\":1000,\"comm\":\"cat\",\"exe\":\"/usr/bin/cat\","
+		     "\"event\":\"openat\",\"ret\":3,\"params\":{\"dirfd\":-100,"
+		     "\"path\":\"../etc/passwd\",\"path_abs\":\"/home/etc/passwd\","
+		     "\"flags\":524288,\"mode\":0},\"proc\":{\"ppid\":1,"
+		     "\"args\":[\"cat\",\"-n\",\"a \\\"b\\\"\"],\"cwd\":\"/home/u\","
+		     "\"uid\":1000,\"gid\":1000,\"euid\":1000,\"egid\":1000,"
+		     "\"loginuid\":1000,\"tty\":34816,\"container_id\":\"\",\"start_ts\":0}}");
 	apply(f);
 
 	evb_sc(&B, "close", 1000, 1000, 0, TS);
