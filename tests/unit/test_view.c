@@ -181,14 +181,22 @@ static void test_fork_copies_and_exit_removes(void **state)
 	assert_int_equal(p->pid, 1000);
 	assert_int_equal(p->ppid, 1);
 
+	/* a thread exits (the probe says the group lives on), then the leader's exit */
+	exit_evt(1002, 1000, 250);
+	evb_u64(&B, SAKER_PN_FLAGS, SAKER_EXIT_GROUP_ALIVE_FLAG);
+	assert_int_equal(apply(f->v), 0);
+	assert_null(saker_view_proc(f->v, 1002));
+	assert_non_null(saker_view_proc(f->v, 1000));
+
 	/* the child exits: entry and descriptors go; the parent stays */
 	exit_evt(1001, 1001, 300);
+	evb_u64(&B, SAKER_PN_FLAGS, SAKER_EXIT_GROUP_DEAD_FLAG);
 	assert_int_equal(apply(f->v), 0);
 	assert_null(saker_view_proc(f->v, 1001));
 	assert_null(saker_view_fd(f->v, 1001, 3));
 	assert_non_null(saker_view_proc(f->v, 1000));
 	saker_view_get_stats(f->v, &st);
-	assert_int_equal(st.procs.entries, 2);
+	assert_int_equal(st.procs.entries, 1);
 	assert_int_equal(st.malformed, 0);
 	assert_int_equal(st.late_forks, 0);
 }
