@@ -35,7 +35,7 @@ RATEGEN = os.path.join(OUT, "rategen")
 # The loop and the generator own CPU 1; saker and the floor driver run on CPU 0.
 CPU_LOOP = os.environ.get("BENCH_CPU_LOOP", "1")
 CPU_AUX = os.environ.get("BENCH_CPU_AUX", "0")
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "11"))
 LOOP_CALLS = int(os.environ.get("BENCH_LOOP_CALLS", "300000"))
 LOOP_REPS = int(os.environ.get("BENCH_LOOP_REPS", "5"))
 RATE_SECONDS = float(os.environ.get("BENCH_RATE_SECONDS", "2"))
@@ -53,6 +53,8 @@ VARIANTS = [
     ("floor_empty", [FLOOR, "empty"], r"^attached", "out", "floor 1: empty tp_btf/sys_exit"),
     ("floor_ring", [FLOOR, "ring"], r"^attached", "out",
      "floor 2: 32-byte ringbuf record per syscall"),
+    ("floor_ring_wakeup", [FLOOR, "ring-wakeup"], r"^attached", "out",
+     "(info) floor 2 with adaptive wakeup"),
     ("saker_default", [SAKER], r"saker .* started", "err",
      "saker, default set (getppid not selected)"),
     ("saker_all", [SAKER, "-o", "base_syscalls.all=true"], r"saker .* started", "err",
@@ -104,6 +106,17 @@ class Proc:
         except OSError:
             pass
         return None
+
+    def cpu_ns(self):
+        """CPU time used so far by all threads (schedstat), or None."""
+        total = 0
+        try:
+            for tid in os.listdir("/proc/%d/task" % self.pid):
+                with open("/proc/%d/task/%s/schedstat" % (self.pid, tid)) as f:
+                    total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return total
 
     def stop(self, timeout=20.0):
         """SIGTERM, then SIGKILL if it does not end; returns the exit status."""
@@ -252,6 +265,10 @@ def measure_variant(variant, rnd, clock):
                 raise BenchError("%s exited with %s:\n%s" % (p.name, rc, p.text("err")[-2000:]))
             if name.startswith("saker"):
                 res["summary"] = saker_summary(p)
+            else:
+                m = re.search(r"records (\d+) ring_full (\d+)", p.text("err"))
+                res["floor"] = {"records": int(m.group(1)), "ring_full": int(m.group(2))} \
+                    if m else None
     res["cpu_ns"] = min(v["cpu_ns"])
     res["wall_ns"] = min(v["wall_ns"])
     res["cpu_runs"] = v["cpu_ns"]
@@ -302,6 +319,8 @@ def overhead_phase(clock, log):
     out["saker_vm_hwm_kib_8mib"] = max([h for h in hwm if h] or [0]) or None
     out["saker_all_drops"] = sum((r["saker_all"]["summary"]["dropped"] or 0) for r in used)
     out["saker_all_seen"] = sum((r["saker_all"]["summary"]["seen"] or 0) for r in used)
+    out["floor_ring_full"] = sum((r[v]["floor"] or {}).get("ring_full", 0) for r in used
+                                 for v in ("floor_ring", "floor_ring_wakeup"))
 
     def ratio(num, den):
         per_round = []
@@ -316,6 +335,7 @@ def overhead_phase(clock, log):
     out["ratios"] = {
         "default_vs_empty_hook": dict(ratio("saker_default", "floor_empty"), target=1.05),
         "all_vs_ring_floor": dict(ratio("saker_all", "floor_ring"), target=0.8),
+        "all_vs_ring_wakeup_floor": dict(ratio("saker_all", "floor_ring_wakeup"), target=None),
     }
     return out
 
@@ -331,9 +351,11 @@ def rate_trial(buf, rate, threads, idx):
     try:
         p.wait_ready(r"saker .* started", "err")
         time.sleep(0.3)
+        cpu0 = p.cpu_ns()
         out = run_checked(["taskset", "-c", gen_cpus, RATEGEN, str(int(rate)),
                            str(RATE_SECONDS), str(threads)], timeout=RATE_SECONDS + 30)
         time.sleep(0.5)  # the drain of what is left, and one drop check
+        cpu1 = p.cpu_ns()
         hwm = p.vm_hwm_kib()
     finally:
         rc = p.stop()
@@ -346,7 +368,10 @@ def rate_trial(buf, rate, threads, idx):
     if s["dropped"] is None:
         raise BenchError("no shutdown summary from %s:\n%s" % (p.name, p.text("err")[-2000:]))
     achieved = int(m.group(3))
+    # saker's own CPU time per event in the window: what its drain costs.
+    ns_ev = (cpu1 - cpu0) / s["seen"] if cpu0 is not None and cpu1 and s["seen"] else None
     return {"target": int(rate), "threads": threads, "achieved": achieved,
+            "saker_cpu_ns_per_event": ns_ev,
             "calls": int(m.group(1)), "seen": s["seen"], "dropped": s["dropped"],
             "drop_log_lines": s["drop_log_lines"], "vm_hwm_kib": hwm,
             "no_drops": s["dropped"] == 0 and s["drop_log_lines"] == 0,
@@ -391,7 +416,9 @@ def rate_phase(buf, clock, log, max_trials=10, bisect=3):
             "first_drop_rate": bad["achieved"] if bad else None,
             "generator_limited": bool(good and good["saturated"] and bad is None),
             "vm_hwm_kib_max": max([t["vm_hwm_kib"] or 0 for t in trials] or [0]) or None,
-            "vm_hwm_kib_at_max_rate": good["vm_hwm_kib"] if good else None}
+            "vm_hwm_kib_at_max_rate": good["vm_hwm_kib"] if good else None,
+            "saker_cpu_ns_per_event": spread([t["saker_cpu_ns_per_event"] for t in trials
+                                              if t["achieved"] >= 400000])}
 
 
 # ---- report ------------------------------------------------------------------
@@ -422,27 +449,36 @@ def report(results):
                                                                   a["max"]),
                 fmt(w["median"])))
         for key, label in (("default_vs_empty_hook", "saker default / empty hook (added)"),
-                           ("all_vs_ring_floor", "saker all / ringbuf floor (added)")):
+                           ("all_vs_ring_floor", "saker all / ringbuf floor (added)"),
+                           ("all_vs_ring_wakeup_floor", "(info) saker all / wakeup floor")):
             r = o["ratios"][key]
             pr = r["per_round"]
-            L.append("   %-44s %6s   per round [%s-%s]   target <= %.2f" % (
+            L.append("   %-44s %6s   per round [%s-%s]%s" % (
                 label, fmt(r["ratio_of_medians"], "%.2f"), fmt(pr and pr["min"], "%.2f"),
-                fmt(pr and pr["max"], "%.2f"), r["target"]))
-        L.append("   saker all during the loop: %d events seen, %d dropped (8 MiB ring)" % (
-            o["saker_all_seen"], o["saker_all_drops"]))
+                fmt(pr and pr["max"], "%.2f"),
+                "   target <= %.2f" % r["target"] if r["target"] else ""))
+        L.append("   saker all during the loop: %d events seen, %d dropped (8 MiB ring); "
+                 "floor 2 ring full: %d times" % (o["saker_all_seen"], o["saker_all_drops"],
+                                                  o["floor_ring_full"]))
     for key in ("rate_1mib", "rate_8mib"):
         r = results.get(key)
         if not r:
             continue
         L.append("")
         L.append("2. drain rate, %d KiB ring, base_syscalls.all, saker on CPU %s, generator "
-                 "thread 1 on CPU %s (thread 2 on CPU %s), %.0f s per trial" % (
+                 "thread 1 on CPU %s (thread 2 on CPU %s), %.1f s per trial" % (
                      r["buf_size"] >> 10, CPU_AUX, CPU_LOOP, CPU_AUX, r["seconds_per_trial"]))
         for t in r["trials"]:
-            L.append("   %d thr target %9d/s achieved %9d/s  seen %10d  dropped %9d  "
-                     "VmHWM %6s KiB%s" % (
+            L.append("   %d thr target %8d/s achieved %8d/s  seen %9d  dropped %8d  "
+                     "saker %4s ns/evt  VmHWM %6s KiB%s" % (
                          t["threads"], t["target"], t["achieved"], t["seen"], t["dropped"],
-                         fmt(t["vm_hwm_kib"]), "  saturated" if t["saturated"] else ""))
+                         fmt(t["saker_cpu_ns_per_event"]), fmt(t["vm_hwm_kib"]),
+                         "  saturated" if t["saturated"] else ""))
+        c = r["saker_cpu_ns_per_event"]
+        if c:
+            L.append("   saker CPU per event (trials >= 400k/s): median %.0f ns [%.0f-%.0f], "
+                     "i.e. ~%.1f M events/s on one dedicated CPU" % (
+                         c["median"], c["min"], c["max"], 1e3 / c["median"]))
         L.append("   highest rate without drops: %s/s (%s thread(s))%s; first rate with drops: "
                  "%s/s" % (
             fmt(r["max_no_drop_rate"]), fmt(r["max_no_drop_threads"], "%d"),
