@@ -22,6 +22,8 @@
 #include "capture.h"
 #include "config.h"
 #include "drops.h"
+#include "dump.h"
+#include "view.h"
 #include "log.h"
 #include "outputs.h"
 #include "syscalls.h"
@@ -52,6 +54,10 @@ struct app {
 	struct saker_capture *cap;
 	struct saker_drops drops;
 	int epfd, tfd, sfd;
+	bool dump_on;
+	struct saker_dump dump;
+	struct saker_view *view;
+	struct saker_view_opts view_opts;
 	bool stop;
 	int exit_status;
 };
@@ -175,7 +181,7 @@ static void reload(struct app *app)
 		ret = saker_outputs_reconfigure(app->outputs, &cfg);
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR, "configuration reload failed: %s",
-			  ret == -EINVAL ? err : strerror(-ret));
+			  strerror(-ret));
 		saker_config_free(&cfg);
 		return;
 	}
@@ -207,6 +213,16 @@ static void handle_signal(struct app *app)
 			break;
 		}
 	}
+}
+
+static void on_event(void *ctx, const struct saker_evt_hdr *e, size_t len)
+{
+	struct app *app = ctx;
+
+	/* Dump first: the line shows the state the event found (a close names its file). */
+	if (app->dump_on)
+		saker_dump_event(&app->dump, e, len, stdout);
+	saker_view_handle_event(app->view, e, len);
 }
 
 static int epoll_add(int epfd, int fd, int tag)
@@ -275,6 +291,8 @@ static int run_loop(struct app *app)
 		}
 		/* Rings are drained whatever woke us: wake-ups are only for full rings. */
 		long got = saker_capture_drain(app->cap, DRAIN_BUDGET);
+		if (app->dump_on)
+			fflush(stdout);
 		if (got < 0)
 			saker_log(&app->log, SAKER_PRIO_ERROR, "ring buffer read failed: %s",
 				  strerror((int)-got));
@@ -316,6 +334,7 @@ static void print_summary(struct app *app, const struct saker_capture_stats *st,
 		(unsigned long long)st->k[SAKER_CNT_PAGE_FAULTS]);
 	fprintf(f, "   accounting: %s\n",
 		exact ? "exact (seen == delivered + dropped)" : "INCOMPLETE (rings not drained)");
+	saker_view_print_stats(app->view, f);
 	fprintf(f, "Syscall event drop monitoring:\n");
 	fprintf(f, "   - drop checks: %llu\n", (unsigned long long)app->drops.n_checks);
 	fprintf(f, "   - event drop detected: %llu occurrences\n",
@@ -325,9 +344,9 @@ static void print_summary(struct app *app, const struct saker_capture_stats *st,
 	fprintf(f, "   - suppressed by rate limit: %llu\n",
 		(unsigned long long)app->drops.n_suppressed);
 	saker_outputs_get_stats(app->outputs, &os);
-	fprintf(f, "Alerts: emitted %llu, below priority %llu, lost in queue %llu\n",
+	fprintf(f, "Alerts: emitted %llu, below priority %llu, lost in queue %llu, undelivered at exit %llu\n",
 		(unsigned long long)os.emitted, (unsigned long long)os.filtered,
-		(unsigned long long)os.queue_drops);
+		(unsigned long long)os.queue_drops, (unsigned long long)os.queued);
 	for (int ch = 0; ch < SAKER_CH_MAX; ch++)
 		if (os.enabled[ch])
 			fprintf(f, "   - %s: delivered %llu, failed %llu\n",
@@ -343,6 +362,7 @@ static void usage(FILE *f)
 		"  -o KEY=VALUE      override a configuration key (repeatable, after -c),\n"
 		"                    e.g. -o syscall_event_drops.actions=[log,exit]\n"
 		"  --dry-run         validate the configuration, print it, and exit\n"
+		"  --dump            print every captured event (docs/dump.md)\n"
 		"  -U, --unbuffered  flush every alert (buffered_outputs=false)\n"
 		"  -h, --help        this help\n"
 		"  --version         print the version\n"
@@ -353,12 +373,13 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_DRY_RUN = 256, OPT_VERSION };
+	enum { OPT_DRY_RUN = 256, OPT_VERSION, OPT_DUMP };
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"unbuffered", no_argument, NULL, 'U'},
+		{"dump", no_argument, NULL, OPT_DUMP},
 		{0},
 	};
 	struct app app = {.epfd = -1, .tfd = -1, .sfd = -1};
@@ -378,7 +399,14 @@ int main(int argc, char **argv)
 			app.config_path = optarg;
 			break;
 		case 'o':
+			if (!strncmp(optarg, "state.max_procs=", 16)) {
+				app.view_opts.max_procs = strtoul(optarg + 16, NULL, 10);
+				break;
+			}
 			app.overrides[app.n_overrides++] = optarg;
+			break;
+		case OPT_DUMP:
+			app.dump_on = true;
 			break;
 		case 'U':
 			app.unbuffered = true;
@@ -444,9 +472,22 @@ int main(int argc, char **argv)
 				(unsigned)app.cfg.engine.modern_ebpf.cpus_for_each_buffer,
 			.sc_table = table,
 			.self_tgid = getpid(),
+			.on_event = on_event,
+			.ctx = &app,
 		};
+		ret = saker_view_new_opts(&app.view, &app.view_opts);
+		if (ret) {
+			snprintf(err, sizeof(err), "cannot create the process table: %s", strerror(-ret));
+			goto capfail;
+		}
+		saker_dump_init(&app.dump, app.cfg.json_output, app.cfg.time_format_iso_8601,
+				saker_dump_boot_offset(), app.view);
 		ret = saker_capture_open(&app.cap, &opts, err, sizeof(err));
+		/* Attached first, then seeded: a process born in between is in the rings. */
+		if (!ret)
+			saker_view_scan(app.view);
 	}
+capfail:
 	if (ret) {
 		fprintf(stderr, "Error: %s\n", err);
 		app.exit_status = EXIT_FATAL;
@@ -474,13 +515,12 @@ int main(int argc, char **argv)
 
 	exact = saker_capture_detach_and_drain(app.cap) == 0;
 	if (saker_capture_stats(app.cap, &st) == 0) {
+		/* Deliver queued alerts (bounded) before the summary counts them. */
 		saker_outputs_flush(app.outputs, SHUTDOWN_FLUSH_MS);
 		print_summary(&app, &st, exact);
 	}
 out:
 	saker_capture_close(app.cap);
-	if (app.outputs)
-		saker_outputs_flush(app.outputs, SHUTDOWN_FLUSH_MS);
 	saker_outputs_free(app.outputs);
 	if (app.epfd >= 0)
 		close(app.epfd);
@@ -488,6 +528,8 @@ out:
 		close(app.tfd);
 	if (app.sfd >= 0)
 		close(app.sfd);
+	saker_dump_fini(&app.dump);
+	saker_view_free(app.view);
 	saker_config_free(&app.cfg);
 	free(app.overrides);
 	return app.exit_status;
