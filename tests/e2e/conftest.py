@@ -1,6 +1,7 @@
 """Fixtures for end-to-end tests: they run the real saker binary as root
 against real syscalls. Every saker started here is stopped at teardown,
 and every test checks that no saker BPF program is left attached."""
+import json
 import os
 import re
 import signal
@@ -17,10 +18,21 @@ SAKER_ASAN = os.path.join(BUILD, "asan", "saker")
 HELPERS = os.path.join(BUILD, "helpers")
 
 
-def bpf_progs_loaded():
-    """Names of loaded BPF programs that are ours."""
-    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
-    return [l for l in out.splitlines() if "saker_sys" in l or "saker_sched" in l]
+def bpf_progs_loaded(our_pids=None):
+    """saker BPF programs still loaded that this test could have left: held by
+    one of our_pids, or held by no process at all (pinned or orphaned links).
+    Programs of a saker run by someone else on the host are not ours."""
+    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True,
+                         text=True).stdout
+    left = []
+    for p in json.loads(out or "[]"):
+        name = p.get("name", "")
+        if not name.startswith("saker_"):
+            continue
+        pids = {x.get("pid") for x in p.get("pids", [])}
+        if not pids or (our_pids and pids & set(our_pids)):
+            left.append("%s id=%s pids=%s" % (name, p.get("id"), sorted(pids)))
+    return left
 
 
 class Saker:
@@ -142,8 +154,9 @@ def saker():
     for s in started:
         s.kill()
     # Detaching must not depend on the test passing.
+    pids = [s.proc.pid for s in started]
     deadline = time.monotonic() + 5
-    while bpf_progs_loaded() and time.monotonic() < deadline:
+    while bpf_progs_loaded(pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    left = bpf_progs_loaded()
+    left = bpf_progs_loaded(pids)
     assert not left, "BPF programs left attached: %s" % left
