@@ -18,18 +18,42 @@ SAKER_ASAN = os.path.join(BUILD, "asan", "saker")
 HELPERS = os.path.join(BUILD, "helpers")
 
 
+def _prog_holders():
+    """prog id -> pids holding it through a prog or link fd (from fdinfo; this
+    bpftool build cannot name the pids itself)."""
+    holders = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        d = "/proc/%s/fdinfo" % pid
+        try:
+            fds = os.listdir(d)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                with open(os.path.join(d, fd)) as f:
+                    for line in f:
+                        if line.startswith("prog_id:"):
+                            holders.setdefault(int(line.split()[1]), set()).add(int(pid))
+            except (OSError, ValueError):
+                continue
+    return holders
+
+
 def bpf_progs_loaded(our_pids=None):
     """saker BPF programs still loaded that this test could have left: held by
     one of our_pids, or held by no process at all (pinned or orphaned links).
-    Programs of a saker run by someone else on the host are not ours."""
+    Programs of a saker someone else runs on the host are not ours."""
     out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True,
                          text=True).stdout
+    holders = _prog_holders()
     left = []
     for p in json.loads(out or "[]"):
         name = p.get("name", "")
         if not name.startswith("saker_"):
             continue
-        pids = {x.get("pid") for x in p.get("pids", [])}
+        pids = holders.get(p.get("id"), set())
         if not pids or (our_pids and pids & set(our_pids)):
             left.append("%s id=%s pids=%s" % (name, p.get("id"), sorted(pids)))
     return left
