@@ -293,10 +293,22 @@ def overhead_phase(clock, log):
         if f:
             log("overhead: other hook programs loaded (%s); measuring anyway, round flagged"
                 % ", ".join(sorted(set(f.values()))))
-        order = VARIANTS[r % len(VARIANTS):] + VARIANTS[:r % len(VARIANTS)]
+        # base, v1, base, v2, ..., base: each variant is judged against the mean of
+        # the two baselines around it, which cancels slow drift of the machine.
+        attached = VARIANTS[1:]
+        k = r % len(attached)
+        order = attached[k:] + attached[:k]
         res = {}
+        bases = [measure_variant(VARIANTS[0], r, clock)]
         for v in order:
             res[v[0]] = measure_variant(v, r, clock)
+            bases.append(measure_variant(VARIANTS[0], r, clock))
+            res[v[0]]["added"] = res[v[0]]["cpu_ns"] - (bases[-2]["cpu_ns"] +
+                                                        bases[-1]["cpu_ns"]) / 2
+        res["base"] = {"cpu_ns": statistics.median(b["cpu_ns"] for b in bases),
+                       "wall_ns": statistics.median(b["wall_ns"] for b in bases),
+                       "runs": bases,
+                       "foreign": sorted(set(x for b in bases for x in b["foreign"]))}
         res["clean"] = not any(res[v[0]]["foreign"] for v in VARIANTS)
         rounds.append(res)
         log("overhead round %d%s: %s" % (
@@ -310,7 +322,7 @@ def overhead_phase(clock, log):
     for name, _, _, _, label in VARIANTS:
         cpu = [r[name]["cpu_ns"] for r in used]
         wall = [r[name]["wall_ns"] for r in used]
-        added = [r[name]["cpu_ns"] - r["base"]["cpu_ns"] for r in used]
+        added = [r[name].get("added") for r in used]
         out["variants"][name] = {"label": label, "ns_per_call": spread(cpu),
                                  "wall_ns_per_call": spread(wall),
                                  "added_ns": spread(added) if name != "base" else None}
@@ -325,9 +337,8 @@ def overhead_phase(clock, log):
     def ratio(num, den):
         per_round = []
         for r in used:
-            d = r[den]["cpu_ns"] - r["base"]["cpu_ns"]
-            if d > 0:
-                per_round.append((r[num]["cpu_ns"] - r["base"]["cpu_ns"]) / d)
+            if r[den]["added"] > 0:
+                per_round.append(r[num]["added"] / r[den]["added"])
         n = out["variants"][num]["added_ns"]["median"]
         d = out["variants"][den]["added_ns"]["median"]
         return {"ratio_of_medians": n / d if d > 0 else None, "per_round": spread(per_round)}
@@ -431,14 +442,16 @@ def fmt(x, f="%.0f"):
 def report(results):
     L = []
     o = results.get("overhead")
-    L.append("saker benchmark  %s  host %s  %d CPUs  kernel %s" % (
-        results["date"], results["host"], results["cpus"], results["kernel"]))
+    L.append("saker benchmark  %s  host %s  %d CPUs  kernel %s  commit %s" % (
+        results["date"], results["host"], results["cpus"], results["kernel"],
+        results.get("commit") or "?"))
     if o:
         L.append("")
         L.append("1. getppid loop pinned to CPU %s, ns/call = min of %d runs x %d calls "
                  "(thread CPU time), median [min-max] over %d of %d rounds%s" % (
                      CPU_LOOP, LOOP_REPS, LOOP_CALLS, o["rounds_used"], o["rounds_total"],
                      "" if o["used_only_clean"] else " (some with other users' hooks loaded)"))
+        L.append("   added = variant - mean of the baselines measured just before and after it")
         L.append("   %-44s %18s %20s %10s" % ("variant", "ns/call", "added ns", "wall ns"))
         for name, _, _, _, label in VARIANTS:
             v = o["variants"][name]
@@ -500,6 +513,16 @@ def report(results):
     return "\n".join(L) + "\n"
 
 
+def git_commit():
+    """The commit saker was built from (with -dirty when the tree has changes)."""
+    try:
+        r = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                           capture_output=True, text=True, timeout=10)
+        return r.stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 def main():
     if os.geteuid() != 0:
         print("bench: must run as root (BPF)", file=sys.stderr)
@@ -522,7 +545,7 @@ def main():
 
     clock = Clock()
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "host": os.uname().nodename,
-               "cpus": os.cpu_count(), "kernel": os.uname().release}
+               "cpus": os.cpu_count(), "kernel": os.uname().release, "commit": git_commit()}
     rc = 0
     try:
         f = foreign_progs()
