@@ -102,15 +102,24 @@ struct saker_config {
 /* The configuration embedded in the binary (etc/saker.yaml at build time). */
 extern const char saker_default_config_yaml[];
 
-/* Fills every key with its built-in default. */
+/*
+ * Fills every key with its built-in default (docs/config.md). String keys are
+ * NULL when unset or set to "" (file_output.filename, program_output.program,
+ * http_output.url, ... start NULL; etc/saker.yaml sets filename and program).
+ */
 void saker_config_init(struct saker_config *cfg);
+/* Frees strings and lists and leaves them NULL/empty; accepts NULL. */
 void saker_config_free(struct saker_config *cfg);
+/* Deep copy into an uninitialised dst; 0 or -ENOMEM (dst then holds nothing to free). */
+int saker_config_copy(struct saker_config *dst, const struct saker_config *src);
+/* Every key equal (strings by content). */
+bool saker_config_equal(const struct saker_config *a, const struct saker_config *b);
 
 /*
  * Applies a YAML document on top of cfg. `name` is used in messages
  * ("name:line:col: ..."). On error returns a negative errno and writes one
  * line (no trailing newline) into err. Unknown keys are warned about through
- * warn (may be NULL), never fatal.
+ * warn (may be NULL), never fatal. Atomic: on error cfg is left unchanged.
  */
 typedef void (*saker_config_warn_fn)(void *ctx, const char *msg);
 int saker_config_load_buffer(struct saker_config *cfg, const char *name, const char *yaml,
@@ -121,7 +130,9 @@ int saker_config_load_file(struct saker_config *cfg, const char *path, char *err
 
 /*
  * Applies one "-o key=value": dotted key, value parsed as YAML ("[a, b]" is a
- * list, "{...}" a mapping), "key[]=v" appends to a list.
+ * list, "{...}" a mapping), "key[]=v" appends to a list. A value that is not
+ * valid YAML and does not start with [ { " ' is taken literally as a string.
+ * Atomic like saker_config_load_buffer.
  */
 int saker_config_override(struct saker_config *cfg, const char *key_eq_value, char *err,
 			  size_t errlen, saker_config_warn_fn warn, void *warn_ctx);
@@ -129,7 +140,7 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 /* Cross-key checks (an output enabled, file_output has a filename, ...). */
 int saker_config_validate(const struct saker_config *cfg, char *err, size_t errlen);
 
-/* Effective configuration as YAML (for --dry-run). */
+/* Effective configuration as YAML (for --dry-run); loads back to an equal config. */
 int saker_config_dump(const struct saker_config *cfg, FILE *out);
 
 /* Ring size in bytes from buf_size or buf_size_preset. */
