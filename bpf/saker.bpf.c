@@ -188,10 +188,11 @@ static const struct sc_spec specs[SAKER_SYSCALL_MAX] = {
  * seen == delivered + dropped exact even if a future hook (e.g. one that can
  * run in interrupt context) nests with these on one CPU.
  */
-static __always_inline void count(struct saker_kcounters *c, int idx)
+static __always_inline __u64 count(struct saker_kcounters *c, int idx)
 {
 	if (idx >= 0 && idx < SAKER_CNT_MAX)
-		__sync_fetch_and_add(&c->c[idx], 1);
+		return __sync_fetch_and_add(&c->c[idx], 1);
+	return 0;
 }
 
 static __always_inline struct saker_kcounters *counters_get(void)
@@ -210,11 +211,17 @@ static __always_inline void *ring_for_cpu(__u32 lane, __u32 cpu)
 
 /*
  * Wake-ups are expensive (an irq_work per record when the consumer keeps up),
- * so records are submitted silently and the consumer drains on a short timer;
- * it is woken only when a ring fills past wakeup_bytes.
+ * so records are submitted silently and the consumer drains on a short timer.
+ * Every WAKEUP_SAMPLE-th event on a CPU looks at the fill level and wakes the
+ * consumer past wakeup_bytes: a helper call per event is too dear here
+ * (return-thunk mitigations make each call cost tens of ns).
  */
-static __always_inline __u64 submit_flags(void *rb)
+#define WAKEUP_SAMPLE 64
+
+static __always_inline __u64 submit_flags(void *rb, __u64 seq)
 {
+	if (seq % WAKEUP_SAMPLE)
+		return BPF_RB_NO_WAKEUP;
 	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 									   : BPF_RB_NO_WAKEUP;
 }
@@ -229,6 +236,7 @@ struct ev {
 	__u32 off;
 	__u32 overflow;
 	struct saker_kcounters *c;
+	__u64 seq; /* this CPU's n_evts before this event */
 };
 
 /*
@@ -443,7 +451,7 @@ static __always_inline void ev_submit(struct ev *x, int cat)
 	h->len = (__u16)len;
 	rb = ring_for_cpu(SAKER_LANE_NORMAL, h->cpu);
 	if (!rb || bpf_ringbuf_output(rb, x->buf, len & (2 * SAKER_MAX_EVENT_SIZE - 1),
-				      submit_flags(rb)))
+				      submit_flags(rb, x->seq)))
 		count(x->c, SAKER_CNT_DROPS_BUFFER_FIRST + cat);
 }
 
@@ -535,11 +543,11 @@ struct generic_evt {
 SEC("tp_btf/sys_exit")
 int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	const struct sc_spec *spec;
 	struct saker_kcounters *c;
 	struct generic_evt *g;
 	struct sc_args args;
+	__u64 pid_tgid, seq;
 	struct ev x;
 	__u32 cpu;
 	long id;
@@ -547,13 +555,15 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 	int cat;
 	void *rb;
 
-	if ((__u32)(pid_tgid >> 32) == self_tgid)
-		return 0;
+	/* The selection first: an unselected syscall must cost no helper call. */
 	id = syscall_id(regs);
 	if (id < 0 || id >= SAKER_SYSCALL_MAX)
 		return 0;
 	sc = sc_table[id];
 	if (!(sc & SAKER_SC_SELECTED))
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if ((__u32)(pid_tgid >> 32) == self_tgid)
 		return 0;
 	cat = sc & SAKER_SC_CAT_MASK;
 	if (cat >= SAKER_CAT_MAX)
@@ -563,13 +573,14 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 	if (!c)
 		return 0;
 	/* Count before reserving: every attempt is seen, then delivered or dropped. */
-	count(c, SAKER_CNT_EVTS);
+	seq = count(c, SAKER_CNT_EVTS);
 	read_args(regs, &args);
 
 	spec = &specs[id];
 	if (spec->flags & SPEC_KNOWN) {
 		if (!ev_begin(&x, c, SAKER_EVT_SYSCALL, (__u16)id, ret))
 			return 0;
+		x.seq = seq;
 		for (int i = 0; i < SPEC_MAX_PARAMS; i++) {
 			if (spec->p[i].how == H_NONE)
 				break;
@@ -600,7 +611,7 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 		g->arg[i].p.name = SAKER_PN_ARG0 + i;
 		g->arg[i].v = args.a[i];
 	}
-	bpf_ringbuf_submit(g, submit_flags(rb));
+	bpf_ringbuf_submit(g, submit_flags(rb, seq));
 	return 0;
 }
 
@@ -611,11 +622,16 @@ static __always_inline bool lifecycle_begin(struct ev *x, struct saker_kcounters
 {
 	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid)
 		return false;
+	__u64 seq;
+
 	*c = counters_get();
 	if (!*c)
 		return false;
-	count(*c, SAKER_CNT_EVTS);
-	return ev_begin(x, *c, type, SAKER_SYSCALL_NONE, ret) != NULL;
+	seq = count(*c, SAKER_CNT_EVTS);
+	if (!ev_begin(x, *c, type, SAKER_SYSCALL_NONE, ret))
+		return false;
+	x->seq = seq;
+	return true;
 }
 
 SEC("tp_btf/sched_process_fork")
