@@ -26,6 +26,8 @@
 #define MAX_FILE_BYTES (16 * MIB)
 /* Longest value quoted back in an error message. */
 #define MAX_QUOTED 64
+/* Documents nest 4 levels at most; Falco plugin sections a few more. */
+#define MAX_NESTING 64
 
 enum opt_type {
 	OPT_BOOL,
@@ -265,13 +267,16 @@ static int strlist_push(struct saker_strlist *l, const char *s)
 
 	if (!dup)
 		return -ENOMEM;
-	v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (!v) {
-		free(dup);
-		return -ENOMEM;
+	/* The capacity is implicit: the array doubles whenever n reaches a power of two. */
+	if ((l->n & (l->n - 1)) == 0) {
+		v = realloc(l->v, (l->n ? 2 * l->n : 1) * sizeof(*v));
+		if (!v) {
+			free(dup);
+			return -ENOMEM;
+		}
+		l->v = v;
 	}
-	v[l->n++] = dup;
-	l->v = v;
+	l->v[l->n++] = dup;
 	return 0;
 }
 
@@ -459,6 +464,9 @@ bool saker_config_equal(const struct saker_config *a, const struct saker_config 
 
 /* ---- loading ---- */
 
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 struct load_ctx {
 	struct saker_config *cfg;
 	const char *name; /* file name, or "-o key=value" */
@@ -517,16 +525,13 @@ static void msg_key(char *buf, size_t len, const char *key)
 	}
 }
 
-__attribute__((format(printf, 4, 5))) static int fail(struct load_ctx *c, const yaml_node_t *n,
-						      const char *key, const char *fmt, ...)
+__attribute__((format(printf, 4, 0))) static int vfail(struct load_ctx *c, const yaml_mark_t *m,
+						       const char *key, const char *fmt, va_list ap)
 {
 	char pos[512], msg[512];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	where(c, n ? &n->start_mark : NULL, pos, sizeof(pos));
+	where(c, m, pos, sizeof(pos));
 	if (c->err && c->errlen) {
 		if (key)
 			snprintf(c->err, c->errlen, "%s: %s: %s", pos, key, msg);
@@ -534,6 +539,31 @@ __attribute__((format(printf, 4, 5))) static int fail(struct load_ctx *c, const 
 			snprintf(c->err, c->errlen, "%s: %s", pos, msg);
 	}
 	return -EINVAL;
+}
+
+/* Writes "name:line:col: key: message" for node n and returns -EINVAL. */
+__attribute__((format(printf, 4, 5))) static int fail(struct load_ctx *c, const yaml_node_t *n,
+						      const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vfail(c, n ? &n->start_mark : NULL, key, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail_at(struct load_ctx *c, const yaml_mark_t *m,
+							 const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vfail(c, m, NULL, fmt, ap);
+	va_end(ap);
+	return ret;
 }
 
 __attribute__((format(printf, 3, 4))) static void warn(struct load_ctx *c, const yaml_node_t *n,
@@ -1013,6 +1043,46 @@ static int parser_fail(struct load_ctx *c, const yaml_parser_t *p, const char *b
 	return -EINVAL;
 }
 
+/*
+ * libyaml's scanner spends O(depth) per token, so nesting makes parsing
+ * quadratic: a 400 KB file of '[' takes minutes. Walk the event stream first
+ * and refuse deep documents before libyaml builds them. Syntax errors surface
+ * here too, with their position.
+ */
+static int check_nesting(struct load_ctx *c, const char *buf, size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int depth = 0, ret = 0;
+
+	if (!yaml_parser_initialize(&p)) {
+		set_err(c->err, c->errlen, "%s: out of memory", c->name);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	for (;;) {
+		yaml_event_type_t type;
+
+		if (!yaml_parser_parse(&p, &ev)) {
+			ret = parser_fail(c, &p, buf, len);
+			break;
+		}
+		type = ev.type;
+		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+			if (++depth > MAX_NESTING)
+				ret = fail_at(c, &ev.start_mark, "nesting deeper than %d levels",
+					      MAX_NESTING);
+		} else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		yaml_event_delete(&ev);
+		if (ret || type == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&p);
+	return ret;
+}
+
 /* Applies ctx to a copy of *cfg and swaps it in only on success. */
 static int commit_or_drop(struct saker_config *cfg, struct saker_config *tmp, int ret)
 {
@@ -1063,11 +1133,16 @@ int saker_config_load_buffer(struct saker_config *cfg, const char *name, const c
 		set_err(err, errlen, "%s: no data", c.name);
 		return -EINVAL;
 	}
+	if (!yaml)
+		yaml = "";
+	ret = check_nesting(&c, yaml, len);
+	if (ret)
+		return ret;
 	if (!yaml_parser_initialize(&parser)) {
 		set_err(err, errlen, "%s: out of memory", c.name);
 		return -ENOMEM;
 	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)(yaml ? yaml : ""), len);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		ret = parser_fail(&c, &parser, yaml, len);
 		yaml_parser_delete(&parser);
@@ -1217,7 +1292,9 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 		return -EINVAL;
 	}
 	/* The override is quoted back whole: keep the message on one line. */
-	snprintf(name, sizeof(name), "-o %s", key_eq_value);
+	/* long values are cut so the message itself still fits */
+	snprintf(name, sizeof(name), "-o %.200s%s", key_eq_value,
+		 strlen(key_eq_value) > 200 ? "..." : "");
 	for (char *p = name; *p; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
@@ -1260,14 +1337,18 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 			set_err(err, errlen, "%s: out of memory", name);
 			goto out_parser;
 		}
-		root_id = yaml_document_add_scalar(&doc, NULL, (const yaml_char_t *)value,
-						   (int)strlen(value), YAML_SINGLE_QUOTED_SCALAR_STYLE);
+		root_id =
+		    yaml_document_add_scalar(&doc, NULL, (const yaml_char_t *)value,
+					     (int)strlen(value), YAML_SINGLE_QUOTED_SCALAR_STYLE);
 		if (!root_id) {
 			ret = -EINVAL;
 			set_err(err, errlen, "%s: %s: value is not valid UTF-8", name, key);
 			goto out_doc;
 		}
 	} else {
+		ret = check_nesting(&c, value, strlen(value));
+		if (ret)
+			goto out_parser;
 		yaml_parser_set_input_string(&parser, (const unsigned char *)value, strlen(value));
 		if (!yaml_parser_load(&parser, &doc)) {
 			ret = parser_fail(&c, &parser, value, strlen(value));

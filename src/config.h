@@ -22,11 +22,11 @@ enum saker_drop_action {
 #define SAKER_MAX_DROP_ACTIONS 8
 
 struct saker_drops_config {
-	double threshold;  /* [0,1]; default 0 */
+	double threshold; /* [0,1]; default 0 */
 	enum saker_drop_action actions[SAKER_MAX_DROP_ACTIONS];
-	size_t n_actions;  /* 0 = ignore */
-	double rate;	   /* tokens per second, default .03333 */
-	double max_burst;  /* default 10 */
+	size_t n_actions; /* 0 = ignore */
+	double rate;	  /* tokens per second, default .03333 */
+	double max_burst; /* default 10 */
 	bool simulate_drops;
 	enum saker_prio priority; /* default Critical */
 };
@@ -48,8 +48,8 @@ struct saker_config {
 	bool json_include_output_property; /* default true */
 	bool json_include_tags_property;   /* default true */
 	bool time_format_iso_8601;
-	bool buffered_outputs;		    /* default false */
-	uint64_t outputs_queue_capacity;    /* 0 = default bound (see outputs.h) */
+	bool buffered_outputs;		 /* default false */
+	uint64_t outputs_queue_capacity; /* 0 = default bound (see outputs.h) */
 
 	struct {
 		bool enabled; /* default true */
@@ -87,8 +87,8 @@ struct saker_config {
 	struct {
 		char *kind; /* "modern_ebpf" is the only engine */
 		struct {
-			uint64_t buf_size_preset;      /* 1..10, default 4 (8 MiB) */
-			uint64_t buf_size;	       /* bytes, power of two >= page; 0 = use preset */
+			uint64_t buf_size_preset; /* 1..10, default 4 (8 MiB) */
+			uint64_t buf_size;	  /* bytes, power of two >= page; 0 = use preset */
 			uint64_t cpus_for_each_buffer; /* 0 = one buffer for all CPUs; default 2 */
 		} modern_ebpf;
 	} engine;

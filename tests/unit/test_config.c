@@ -205,8 +205,8 @@ static void test_bools(void **state)
 		const char *text;
 		bool want;
 	} cases[] = {
-		{"true", true}, {"TRUE", true},	  {"yes", true}, {"Yes", true},	  {"on", true},
-		{"ON", true},	{"false", false}, {"No", false}, {"off", false}, {"\"no\"", false},
+	    {"true", true}, {"TRUE", true},   {"yes", true}, {"Yes", true},  {"on", true},
+	    {"ON", true},   {"false", false}, {"No", false}, {"off", false}, {"\"no\"", false},
 	};
 	struct saker_config cfg;
 	char yaml[128], err[512];
@@ -339,9 +339,8 @@ static void test_strings(void **state)
 	assert_null(cfg.http_output.ca_path);	 /* null = unset */
 	assert_string_equal(cfg.http_output.client_key, "k\xc3\xa9y");
 	/* loading again replaces the strings (ASan checks the old ones are freed) */
-	assert_int_equal(load(&cfg, "file_output: {filename: /b}\nengine: {kind: modern_ebpf}",
-			      err, NULL),
-			 0);
+	assert_int_equal(
+	    load(&cfg, "file_output: {filename: /b}\nengine: {kind: modern_ebpf}", err, NULL), 0);
 	assert_string_equal(cfg.file_output.filename, "/b");
 	assert_string_equal(cfg.engine.kind, "modern_ebpf");
 	saker_config_free(&cfg);
@@ -369,8 +368,7 @@ static void test_buf_size(void **state)
 	assert_int_equal(load(&cfg, "engine: {modern_ebpf: {buf_size: 4096}}", err, NULL), 0);
 	assert_int_equal(cfg.engine.modern_ebpf.buf_size, 4096);
 	assert_int_equal(saker_config_ring_bytes(&cfg), 4096);
-	assert_int_equal(load(&cfg, "engine: {modern_ebpf: {buf_size: 1073741824}}", err, NULL),
-			 0);
+	assert_int_equal(load(&cfg, "engine: {modern_ebpf: {buf_size: 1073741824}}", err, NULL), 0);
 	assert_int_equal(saker_config_ring_bytes(&cfg), 1024 * MIB);
 	assert_int_equal(load(&cfg, "engine: {modern_ebpf: {buf_size: 0}}", err, NULL), 0);
 	assert_int_equal(saker_config_ring_bytes(&cfg), 8 * MIB);
@@ -395,16 +393,16 @@ static void test_actions(void **state)
 	assert_int_equal(cfg.drops.actions[0], SAKER_DROP_ACT_EXIT);
 	assert_int_equal(cfg.drops.actions[1], SAKER_DROP_ACT_ALERT);
 	/* duplicates collapse to the first occurrence */
-	assert_int_equal(load(&cfg, "syscall_event_drops: {actions: [log, log, exit, log]}", err,
-			      NULL),
-			 0);
+	assert_int_equal(
+	    load(&cfg, "syscall_event_drops: {actions: [log, log, exit, log]}", err, NULL), 0);
 	assert_int_equal(cfg.drops.n_actions, 2);
 	assert_int_equal(cfg.drops.actions[0], SAKER_DROP_ACT_LOG);
 	assert_int_equal(cfg.drops.actions[1], SAKER_DROP_ACT_EXIT);
 	/* ignore is the empty list */
 	assert_int_equal(load(&cfg, "syscall_event_drops: {actions: [ignore]}", err, NULL), 0);
 	assert_int_equal(cfg.drops.n_actions, 0);
-	assert_int_equal(load(&cfg, "syscall_event_drops: {actions: [ignore, exit]}", err, NULL), 0);
+	assert_int_equal(load(&cfg, "syscall_event_drops: {actions: [ignore, exit]}", err, NULL),
+			 0);
 	assert_int_equal(cfg.drops.n_actions, 1);
 	assert_int_equal(cfg.drops.actions[0], SAKER_DROP_ACT_EXIT);
 	assert_int_equal(load(&cfg, "syscall_event_drops: {actions: [log]}", err, NULL), 0);
@@ -438,8 +436,8 @@ static void test_custom_set(void **state)
 	(void)state;
 	saker_config_init(&cfg);
 	assert_int_equal(load(&cfg,
-			      "base_syscalls:\n  custom_set: [open, \"!close\"]\n  all: true\n", err,
-			      NULL),
+			      "base_syscalls:\n  custom_set: [open, \"!close\"]\n  all: true\n",
+			      err, NULL),
 			 0);
 	assert_int_equal(cfg.base_syscalls.custom_set.n, 2);
 	assert_string_equal(cfg.base_syscalls.custom_set.v[0], "open");
@@ -475,11 +473,14 @@ static void test_wrong_shapes(void **state)
 	char err[512];
 
 	(void)state;
-	expect_error("- a\n- b\n", "t.yaml:1:1: expected a mapping of keys at the top level, got a list");
-	expect_error("just text\n", "t.yaml:1:1: expected a mapping of keys at the top level, got a "
-				    "scalar");
-	expect_error("log_stderr:\n  a: 1\n", "t.yaml:2:3: log_stderr: expected a scalar value, got a "
-					      "mapping");
+	expect_error("- a\n- b\n",
+		     "t.yaml:1:1: expected a mapping of keys at the top level, got a list");
+	expect_error("just text\n",
+		     "t.yaml:1:1: expected a mapping of keys at the top level, got a "
+		     "scalar");
+	expect_error("log_stderr:\n  a: 1\n",
+		     "t.yaml:2:3: log_stderr: expected a scalar value, got a "
+		     "mapping");
 	expect_error("file_output: yes\n",
 		     "t.yaml:1:14: file_output: expected a mapping, got a scalar");
 	expect_error("engine: [modern_ebpf]\n", "engine: expected a mapping, got a list");
@@ -539,9 +540,9 @@ static void test_garbage(void **state)
 	/* an invalid UTF-8 byte on line 2 */
 	assert_int_equal(load(&cfg, "json_output: true\nlog_level: \xff\n", err, NULL), -EINVAL);
 	assert_string_equal(err, "t.yaml:2:12: invalid leading UTF-8 octet");
-	assert_int_equal(saker_config_load_buffer(&cfg, "n", "a: 1\0b", 6, err, sizeof(err), NULL,
-						  NULL),
-			 -EINVAL);
+	assert_int_equal(
+	    saker_config_load_buffer(&cfg, "n", "a: 1\0b", 6, err, sizeof(err), NULL, NULL),
+	    -EINVAL);
 	assert_true(strncmp(err, "n:1:", 4) == 0);
 	saker_config_free(&cfg);
 	saker_config_free(&ref);
@@ -561,26 +562,40 @@ static void test_deep_and_huge(void **state)
 	assert_non_null(big);
 	saker_config_init(&cfg);
 
-	/* deeply nested flow sequences */
+	/* deeply nested flow sequences, unclosed and closed, are refused quickly */
 	memcpy(big, "x: ", 3);
 	n = 3;
 	for (size_t i = 0; i < deep; i++)
 		big[n++] = '[';
 	ret = saker_config_load_buffer(&cfg, "deep", big, n, err, sizeof(err), NULL, NULL);
 	assert_int_equal(ret, -EINVAL);
+	assert_string_equal(err, "deep:1:67: nesting deeper than 64 levels");
 	for (size_t i = 0; i < deep; i++)
 		big[n++] = ']';
-	ret = saker_config_load_buffer(&cfg, "deep", big, n, err, sizeof(err), collect, &w);
-	assert_int_equal(ret, 0); /* an unknown key, however deep */
-	assert_int_equal(w.n, 1);
+	ret = saker_config_load_buffer(&cfg, "deep", big, n, err, sizeof(err), NULL, NULL);
+	assert_int_equal(ret, -EINVAL);
+	assert_string_equal(err, "deep:1:67: nesting deeper than 64 levels");
+	big[n] = '\0';
+	big[1] = '='; /* "x= [[[...]]]" */
+	ret = saker_config_override(&cfg, big, err, sizeof(err), NULL, NULL);
+	assert_int_equal(ret, -EINVAL);
+	assert_non_null(strstr(err, ": nesting deeper than 64 levels"));
 
-	/* deeply nested block mappings under a known section */
-	n = 0;
-	n += (size_t)snprintf(big + n, cap - n, "engine:\n");
-	for (size_t i = 0; i < 2000; i++)
-		n += (size_t)snprintf(big + n, cap - n, "%*sk%zu:\n", (int)(i + 1), "", i);
-	ret = saker_config_load_buffer(&cfg, "deep2", big, n, err, sizeof(err), NULL, NULL);
-	assert_int_equal(ret, 0);
+	/* block mappings: 63 levels are fine (unknown key), 100 are not */
+	for (size_t levels = 63; levels <= 100; levels += 37) {
+		n = 0;
+		for (size_t i = 0; i < levels; i++)
+			n += (size_t)snprintf(big + n, cap - n, "%*sk%zu:\n", (int)i, "", i);
+		n += (size_t)snprintf(big + n, cap - n, "%*sleaf: 1\n", (int)levels, "");
+		memset(&w, 0, sizeof(w));
+		ret =
+		    saker_config_load_buffer(&cfg, "deep2", big, n, err, sizeof(err), collect, &w);
+		assert_int_equal(ret, levels == 63 ? 0 : -EINVAL);
+		if (ret)
+			assert_string_equal(err, "deep2:65:65: nesting deeper than 64 levels");
+		else
+			assert_string_equal(w.all, "deep2:1:1: unknown key 'k0' ignored\n");
+	}
 
 	/* a very long list and many keys */
 	n = (size_t)snprintf(big, cap, "base_syscalls:\n  custom_set:\n");
@@ -594,9 +609,9 @@ static void test_deep_and_huge(void **state)
 	assert_string_equal(cfg.base_syscalls.custom_set.v[99999], "s99999");
 
 	/* aliases reuse nodes; a list aliasing a list is still a type error, not a loop */
-	ret = load(&cfg,
-		   "a: &x [1, 2]\nb: &y [*x, *x, *x]\nbase_syscalls: {custom_set: [*y, *y]}\n",
-		   err, NULL);
+	ret =
+	    load(&cfg, "a: &x [1, 2]\nb: &y [*x, *x, *x]\nbase_syscalls: {custom_set: [*y, *y]}\n",
+		 err, NULL);
 	assert_int_equal(ret, -EINVAL);
 	assert_non_null(strstr(err, "got a list in the list"));
 	free(big);
@@ -624,13 +639,14 @@ static void test_unknown_keys_warn(void **state)
 
 	/* Falco keys saker does not implement yet: warned, subtree skipped */
 	memset(&w, 0, sizeof(w));
-	assert_int_equal(load(&cfg,
-			      "rules_files: [/etc/falco/falco_rules.yaml]\nmetrics:\n  enabled: true\n"
-			      "engine:\n  kind: modern_ebpf\n  kmod: {buf_size_preset: 99}\n"
-			      "webserver: {enabled: true}\nplugins: []\nload_plugins: []\n"
-			      "watch_config_files: true\n",
-			      err, &w),
-			 0);
+	assert_int_equal(
+	    load(&cfg,
+		 "rules_files: [/etc/falco/falco_rules.yaml]\nmetrics:\n  enabled: true\n"
+		 "engine:\n  kind: modern_ebpf\n  kmod: {buf_size_preset: 99}\n"
+		 "webserver: {enabled: true}\nplugins: []\nload_plugins: []\n"
+		 "watch_config_files: true\n",
+		 err, &w),
+	    0);
 	assert_int_equal(w.n, 7);
 	assert_non_null(strstr(w.all, "t.yaml:1:1: key 'rules_files' is not supported by saker, "
 				      "ignored\n"));
@@ -700,13 +716,12 @@ static void test_overrides(void **state)
 
 	(void)state;
 	saker_config_init(&cfg);
-	assert_int_equal(saker_config_override(&cfg, "syscall_event_drops.rate=2", err, sizeof(err),
-					       NULL, NULL),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "syscall_event_drops.rate=2", err, sizeof(err), NULL, NULL),
+	    0);
 	assert_true(cfg.drops.rate == 2);
-	assert_int_equal(saker_config_override(&cfg, "json_output=true", err, sizeof(err), NULL,
-					       NULL),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "json_output=true", err, sizeof(err), NULL, NULL), 0);
 	assert_true(cfg.json_output);
 	assert_int_equal(saker_config_override(&cfg, "syscall_event_drops.actions=[exit]", err,
 					       sizeof(err), NULL, NULL),
@@ -721,8 +736,9 @@ static void test_overrides(void **state)
 	assert_int_equal(saker_config_override(&cfg, "base_syscalls.custom_set[]=open", err,
 					       sizeof(err), NULL, NULL),
 			 0);
-	assert_int_equal(saker_config_override(&cfg, "base_syscalls.custom_set[]=[\"!read\", close]",
-					       err, sizeof(err), NULL, NULL),
+	assert_int_equal(saker_config_override(&cfg,
+					       "base_syscalls.custom_set[]=[\"!read\", close]", err,
+					       sizeof(err), NULL, NULL),
 			 0);
 	assert_int_equal(cfg.base_syscalls.custom_set.n, 3);
 	assert_string_equal(cfg.base_syscalls.custom_set.v[0], "open");
@@ -741,19 +757,18 @@ static void test_overrides(void **state)
 	assert_int_equal(cfg.engine.modern_ebpf.buf_size_preset, 2);
 	assert_string_equal(cfg.engine.kind, "modern_ebpf");
 	/* text that is not YAML is taken literally */
-	assert_int_equal(saker_config_override(&cfg,
-					       "program_output.program=jq '{text: .output}' | logger",
-					       err, sizeof(err), NULL, NULL),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "program_output.program=jq '{text: .output}' | logger", err,
+				  sizeof(err), NULL, NULL),
+	    0);
 	assert_string_equal(cfg.program_output.program, "jq '{text: .output}' | logger");
 	assert_int_equal(saker_config_override(&cfg, "program_output.program=\"a: b\"", err,
 					       sizeof(err), NULL, NULL),
 			 0);
 	assert_string_equal(cfg.program_output.program, "a: b");
 	/* an empty value unsets a string */
-	assert_int_equal(saker_config_override(&cfg, "http_output.url=", err, sizeof(err), NULL,
-					       NULL),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "http_output.url=", err, sizeof(err), NULL, NULL), 0);
 	assert_null(cfg.http_output.url);
 	assert_int_equal(saker_config_override(&cfg, "http_output.url=http://x/${SAKER_T_NONE}",
 					       err, sizeof(err), NULL, NULL),
@@ -763,9 +778,8 @@ static void test_overrides(void **state)
 	assert_int_equal(saker_config_override(&cfg, "foo.bar=1", err, sizeof(err), collect, &w),
 			 0);
 	assert_string_equal(w.last, "-o foo.bar=1: unknown key 'foo.bar' ignored");
-	assert_int_equal(saker_config_override(&cfg, "metrics.enabled=true", err, sizeof(err),
-					       collect, &w),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "metrics.enabled=true", err, sizeof(err), collect, &w), 0);
 	assert_string_equal(w.last,
 			    "-o metrics.enabled=true: key 'metrics.enabled' is not supported by "
 			    "saker, ignored");
@@ -784,14 +798,16 @@ static void test_overrides(void **state)
 	expect_override_error("json_output[]=true", "json_output: [] appends to lists only");
 	expect_override_error("file_output[]=x", "file_output: [] appends to lists only");
 	expect_override_error("file_output=on", "file_output: expected a mapping, got a scalar");
-	expect_override_error("syscall_event_drops.actions=[log", "-o syscall_event_drops.actions=[log: ");
+	expect_override_error("syscall_event_drops.actions=[log",
+			      "-o syscall_event_drops.actions=[log: ");
 	expect_override_error("syscall_event_drops.actions[]=ignore",
 			      "action \"ignore\" cannot be combined with \"log\"");
 	expect_override_error("syscall_event_drops={rate: 1, threshold: 2}",
 			      "syscall_event_drops.threshold: expected a number in [0, 1]");
 	expect_override_error("engine.kind=kmod", "engine.kind: only modern_ebpf is supported");
 	expect_override_error("json_output=\xff", "invalid leading UTF-8 octet");
-	expect_override_error("file_output.filename=\xff", "file_output.filename: value is not valid UTF-8");
+	expect_override_error("file_output.filename=\xff",
+			      "file_output.filename: value is not valid UTF-8");
 	expect_override_error("log_level=x\ny", "-o log_level=x?y: log_level: expected a priority");
 }
 
@@ -812,29 +828,25 @@ static void test_validate(void **state)
 	cfg.file_output.enabled = true;
 	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "file_output.filename is empty"));
-	assert_int_equal(saker_config_override(&cfg, "file_output.filename=/tmp/f", NULL, 0, NULL,
-					       NULL),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "file_output.filename=/tmp/f", NULL, 0, NULL, NULL), 0);
 	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), 0);
 
-	assert_int_equal(saker_config_override(&cfg, "program_output.enabled=true", NULL, 0, NULL,
-					       NULL),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "program_output.enabled=true", NULL, 0, NULL, NULL), 0);
 	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "program_output.program is empty"));
-	assert_int_equal(saker_config_override(&cfg, "program_output.program=cat", NULL, 0, NULL,
-					       NULL),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "program_output.program=cat", NULL, 0, NULL, NULL), 0);
 	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), 0);
 
-	assert_int_equal(saker_config_override(&cfg, "http_output.enabled=true", NULL, 0, NULL,
-					       NULL),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "http_output.enabled=true", NULL, 0, NULL, NULL), 0);
 	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "http_output.url is empty"));
-	assert_int_equal(saker_config_override(&cfg, "http_output.url=http://127.0.0.1:1/", NULL,
-					       0, NULL, NULL),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "http_output.url=http://127.0.0.1:1/", NULL, 0, NULL, NULL),
+	    0);
 	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), 0);
 	/* any one channel is enough */
 	cfg.syslog_output.enabled = false;
@@ -894,22 +906,24 @@ static void test_dump_round_trip(void **state)
 	free(text);
 
 	setenv("SAKER_T_X", "expanded", 1);
-	assert_int_equal(load(&cfg,
-			      "syscall_event_drops: {threshold: 0.1, rate: 0.3, max_burst: 1e10, "
-			      "actions: [exit, alert], priority: notice, simulate_drops: on}\n"
-			      "log_level: debug\nfile_output:\n  enabled: true\n  keep_alive: true\n"
-			      "  filename: \"/tmp/x \\\"q\\\" \\\\ \\t \\n: #not a comment\"\n"
-			      "program_output: {program: \"$${SAKER_T_X} ${SAKER_T_X} $$${SAKER_T_X} "
-			      "'&*! | >\"}\n"
-			      "http_output: {url: \"h\\u00e9llo \\u2603\", max_consecutive_timeouts: "
-			      "4294967295, ca_path: \"\"}\n"
-			      "outputs_queue: {capacity: 16777216}\n"
-			      "base_syscalls: {custom_set: [\"!open\", \"- x\", \"[y]\", \"null\", "
-			      "\"~\", \"true\"], all: yes}\n"
-			      "engine: {modern_ebpf: {buf_size: 1048576, cpus_for_each_buffer: 0}}\n",
-			      err, NULL),
-			 0);
-	assert_string_equal(cfg.program_output.program, "${SAKER_T_X} expanded $${SAKER_T_X} '&*! | >");
+	assert_int_equal(
+	    load(&cfg,
+		 "syscall_event_drops: {threshold: 0.1, rate: 0.3, max_burst: 1e10, "
+		 "actions: [exit, alert], priority: notice, simulate_drops: on}\n"
+		 "log_level: debug\nfile_output:\n  enabled: true\n  keep_alive: true\n"
+		 "  filename: \"/tmp/x \\\"q\\\" \\\\ \\t \\n: #not a comment\"\n"
+		 "program_output: {program: \"$${SAKER_T_X} ${SAKER_T_X} $$${SAKER_T_X} "
+		 "'&*! | >\"}\n"
+		 "http_output: {url: \"h\\u00e9llo \\u2603\", max_consecutive_timeouts: "
+		 "4294967295, ca_path: \"\"}\n"
+		 "outputs_queue: {capacity: 16777216}\n"
+		 "base_syscalls: {custom_set: [\"!open\", \"- x\", \"[y]\", \"null\", "
+		 "\"~\", \"true\"], all: yes}\n"
+		 "engine: {modern_ebpf: {buf_size: 1048576, cpus_for_each_buffer: 0}}\n",
+		 err, NULL),
+	    0);
+	assert_string_equal(cfg.program_output.program,
+			    "${SAKER_T_X} expanded $${SAKER_T_X} '&*! | >");
 	round_trip(&cfg);
 	cfg.drops.threshold = 1.0 / 3.0;
 	cfg.drops.rate = 5e-324; /* smallest double still > 0 */
@@ -929,9 +943,9 @@ static void test_load_file(void **state)
 	(void)state;
 	saker_config_init(&cfg);
 	saker_config_init(&ref);
-	assert_int_equal(saker_config_load_file(&cfg, "/nonexistent/saker.yaml", err, sizeof(err),
-						NULL, NULL),
-			 -ENOENT);
+	assert_int_equal(
+	    saker_config_load_file(&cfg, "/nonexistent/saker.yaml", err, sizeof(err), NULL, NULL),
+	    -ENOENT);
 	assert_string_equal(err, "/nonexistent/saker.yaml: cannot read: No such file or directory");
 	assert_int_equal(saker_config_load_file(&cfg, "/tmp", err, sizeof(err), NULL, NULL),
 			 -EISDIR);
@@ -966,30 +980,30 @@ static void test_load_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_embedded_default),
-		cmocka_unit_test(test_equal_and_copy),
-		cmocka_unit_test(test_ring_bytes_and_names),
-		cmocka_unit_test(test_bools),
-		cmocka_unit_test(test_u64),
-		cmocka_unit_test(test_doubles),
-		cmocka_unit_test(test_priorities),
-		cmocka_unit_test(test_strings),
-		cmocka_unit_test(test_engine_kind),
-		cmocka_unit_test(test_buf_size),
-		cmocka_unit_test(test_actions),
-		cmocka_unit_test(test_custom_set),
-		cmocka_unit_test(test_syntax_errors),
-		cmocka_unit_test(test_wrong_shapes),
-		cmocka_unit_test(test_empty_and_comments),
-		cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_deep_and_huge),
-		cmocka_unit_test(test_unknown_keys_warn),
-		cmocka_unit_test(test_env),
-		cmocka_unit_test(test_overrides),
-		cmocka_unit_test(test_validate),
-		cmocka_unit_test(test_dump_round_trip),
-		cmocka_unit_test(test_load_file),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_embedded_default),
+	    cmocka_unit_test(test_equal_and_copy),
+	    cmocka_unit_test(test_ring_bytes_and_names),
+	    cmocka_unit_test(test_bools),
+	    cmocka_unit_test(test_u64),
+	    cmocka_unit_test(test_doubles),
+	    cmocka_unit_test(test_priorities),
+	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_engine_kind),
+	    cmocka_unit_test(test_buf_size),
+	    cmocka_unit_test(test_actions),
+	    cmocka_unit_test(test_custom_set),
+	    cmocka_unit_test(test_syntax_errors),
+	    cmocka_unit_test(test_wrong_shapes),
+	    cmocka_unit_test(test_empty_and_comments),
+	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_deep_and_huge),
+	    cmocka_unit_test(test_unknown_keys_warn),
+	    cmocka_unit_test(test_env),
+	    cmocka_unit_test(test_overrides),
+	    cmocka_unit_test(test_validate),
+	    cmocka_unit_test(test_dump_round_trip),
+	    cmocka_unit_test(test_load_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
