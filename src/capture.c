@@ -118,8 +118,10 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 					   (uint32_t)opts->ring_bytes, NULL);
 		if (r->map_fd < 0) {
 			ret = r->map_fd;
-			snprintf(err, errlen, "cannot create a %llu-byte ring buffer: %s",
-				 (unsigned long long)opts->ring_bytes, strerror(-ret));
+			snprintf(err, errlen, "cannot create a %llu-byte ring buffer: %s%s",
+				 (unsigned long long)opts->ring_bytes, strerror(-ret),
+				 ret == -EPERM ? " (saker must run as root: CAP_BPF, CAP_PERFMON)"
+					       : "");
 			goto fail;
 		}
 	}
