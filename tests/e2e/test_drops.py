@@ -220,3 +220,21 @@ def test_dry_run_prints_effective_config():
 def test_version_and_help():
     assert run_saker("--version").stdout.startswith("saker ")
     assert "-o KEY=VALUE" in run_saker("--help").stdout
+
+
+def test_per_category_drops_add_up_in_summary(saker):
+    # two categories flooded at once through a tiny ring: open and close
+    s = saker(*TINY, "-o", "syscall_event_drops.actions=[]")
+    procs = [subprocess.Popen([os.path.join(HELPERS, "flood"), sc, "2000000", "1.5"],
+                              stdout=subprocess.DEVNULL) for sc in ("openat", "close")]
+    for p in procs:
+        assert p.wait(timeout=30) == 0
+    assert s.stop() == 0
+    st = summary(s.lines())
+    cats = {k: v for k, v in st.items() if k.startswith("n_drops_buffer_")}
+    assert cats.get("n_drops_buffer_open_exit", 0) > 0, st
+    assert cats.get("n_drops_buffer_close_exit", 0) > 0, st
+    assert sum(cats.values()) == st["dropped, buffer full"]
+    assert st["events dropped"] == st["dropped, buffer full"] + st["dropped, oversized"] + \
+        st["dropped, user space"]
+    assert st["events seen"] == st["events delivered"] + st["events dropped"]
