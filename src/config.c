@@ -1500,6 +1500,11 @@ static int emit_string(yaml_emitter_t *em, const char *s)
 /* Shortest text that reads back as the same double. */
 static void format_double(double d, char *buf, size_t len)
 {
+	/* %g would write 10 as 1e+01 */
+	if (d == floor(d) && fabs(d) < 1e15) {
+		snprintf(buf, len, "%.0f", d);
+		return;
+	}
 	for (int prec = 1; prec <= 17; prec++) {
 		snprintf(buf, len, "%.*g", prec, d);
 		if (strtod(buf, NULL) == d)
@@ -1525,7 +1530,11 @@ static int emit_value(yaml_emitter_t *em, const struct saker_config *cfg, const 
 		format_double(*(const double *)p, buf, sizeof(buf));
 		return emit_scalar(em, buf, YAML_PLAIN_SCALAR_STYLE);
 	case OPT_PRIO:
-		snprintf(buf, sizeof(buf), "%s", saker_prio_name(*(const enum saker_prio *)p));
+		/* "info" as etc/saker.yaml writes it, rather than "informational" */
+		snprintf(buf, sizeof(buf), "%s",
+			 *(const enum saker_prio *)p == SAKER_PRIO_INFO
+			     ? "info"
+			     : saker_prio_name(*(const enum saker_prio *)p));
 		for (char *q = buf; *q; q++)
 			*q = (char)tolower((unsigned char)*q);
 		return emit_scalar(em, buf, YAML_PLAIN_SCALAR_STYLE);

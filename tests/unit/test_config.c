@@ -657,6 +657,9 @@ static void test_unknown_keys_warn(void **state)
 	memset(&w, 0, sizeof(w));
 	assert_int_equal(load(&cfg, "\"a\\nb\": 1\n", err, &w), 0);
 	assert_string_equal(w.last, "t.yaml:1:1: unknown key 'a\\x0ab' ignored");
+	/* a dotted key in a file means the same as the nested form */
+	assert_int_equal(load(&cfg, "syscall_event_drops.rate: 3\n", err, NULL), 0);
+	assert_true(cfg.drops.rate == 3);
 	/* NULL warn callback is allowed */
 	assert_int_equal(load(&cfg, "zzz: 1\n", err, NULL), 0);
 
@@ -774,6 +777,15 @@ static void test_overrides(void **state)
 					       err, sizeof(err), NULL, NULL),
 			 0);
 	assert_string_equal(cfg.http_output.url, "http://x/");
+	/* an empty value empties a list */
+	assert_int_equal(
+	    saker_config_override(&cfg, "base_syscalls.custom_set=", err, sizeof(err), NULL, NULL),
+	    0);
+	assert_int_equal(cfg.base_syscalls.custom_set.n, 0);
+	assert_int_equal(saker_config_override(&cfg, "syscall_event_drops.actions=[]", err,
+					       sizeof(err), NULL, NULL),
+			 0);
+	assert_int_equal(cfg.drops.n_actions, 0);
 	/* unknown and unsupported keys warn, like in files */
 	assert_int_equal(saker_config_override(&cfg, "foo.bar=1", err, sizeof(err), collect, &w),
 			 0);
@@ -901,6 +913,8 @@ static void test_dump_round_trip(void **state)
 	text = dump_to_string(&cfg, &len);
 	assert_non_null(strstr(text, "syscall_event_drops:\n  threshold: 0\n  actions: [log, "
 				     "alert]\n  rate: 0.03333\n"));
+	assert_non_null(strstr(text, "  max_burst: 10\n"));
+	assert_non_null(strstr(text, "\nlog_level: info\n"));
 	assert_non_null(strstr(text, "\nengine:\n  kind: \"modern_ebpf\"\n  modern_ebpf:\n    "
 				     "buf_size_preset: 4\n"));
 	free(text);
