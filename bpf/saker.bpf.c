@@ -60,6 +60,14 @@ struct {
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
 
+/* Per-CPU staging of generic records (see struct saker_stage); indexed by CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct saker_stage);
+} stage_map SEC(".maps");
+
 /* Inner map template; user space installs its own rings (see capture.c). */
 struct ring_map {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -437,6 +445,50 @@ static __always_inline struct saker_evt_hdr *ev_begin(struct ev *x, struct saker
 	return h;
 }
 
+/*
+ * Sends this CPU's staged generic records as one batch. If the ring is full
+ * every staged record is lost and counted in its own category.
+ */
+static __always_inline void stage_flush(struct saker_stage *st, struct saker_kcounters *c,
+					__u32 cpu)
+{
+	struct saker_evt_hdr *h = (void *)st->buf;
+	__u32 len = st->len;
+	void *rb;
+
+	if (!len)
+		return;
+	h->ts_ns = st->first_ts;
+	h->tid = 0;
+	h->tgid = 0;
+	h->ret = st->count;
+	h->type = SAKER_EVT_BATCH;
+	h->syscall_id = SAKER_SYSCALL_NONE;
+	h->len = (__u16)len;
+	h->cpu = (__u16)cpu;
+	rb = ring_for_cpu(SAKER_LANE_NORMAL, cpu);
+	if (!rb || bpf_ringbuf_output(rb, st->buf, len & (2 * SAKER_STAGE_BYTES - 1),
+				      submit_flags(rb, 0))) {
+		for (int i = 0; i < SAKER_CAT_MAX; i++)
+			if (st->cat_count[i])
+				__sync_fetch_and_add(&c->c[SAKER_CNT_DROPS_BUFFER_FIRST + i],
+						     st->cat_count[i]);
+	}
+	st->len = 0;
+	st->count = 0;
+	for (int i = 0; i < SAKER_CAT_MAX; i++)
+		st->cat_count[i] = 0;
+}
+
+/* Keeps a CPU's records in order: staged ones go out before any other. */
+static __always_inline void stage_flush_cpu(struct saker_kcounters *c, __u32 cpu)
+{
+	struct saker_stage *st = bpf_map_lookup_elem(&stage_map, &cpu);
+
+	if (st && st->len)
+		stage_flush(st, c, cpu);
+}
+
 /* Copies the assembled event into the ring; counts the loss if it cannot. */
 static __always_inline void ev_submit(struct ev *x, int cat)
 {
@@ -449,6 +501,7 @@ static __always_inline void ev_submit(struct ev *x, int cat)
 		return;
 	}
 	h->len = (__u16)len;
+	stage_flush_cpu(x->c, h->cpu);
 	rb = ring_for_cpu(SAKER_LANE_NORMAL, h->cpu);
 	if (!rb || bpf_ringbuf_output(rb, x->buf, len & (2 * SAKER_MAX_EVENT_SIZE - 1),
 				      submit_flags(rb, x->seq)))
@@ -531,7 +584,7 @@ static __always_inline long syscall_id(struct pt_regs *regs)
 #endif
 }
 
-/* Generic events have a fixed size: reserved in the ring directly, no copy. */
+/* Generic records have a fixed size; staged at 8-byte strides (GENERIC_STRIDE). */
 struct generic_evt {
 	struct saker_evt_hdr h;
 	struct {
@@ -539,21 +592,22 @@ struct generic_evt {
 		__u64 v;
 	} __attribute__((packed)) arg[3];
 } __attribute__((packed));
+#define GENERIC_STRIDE ((sizeof(struct generic_evt) + 7) & ~7u)
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 {
 	const struct sc_spec *spec;
 	struct saker_kcounters *c;
+	struct saker_stage *st;
 	struct generic_evt *g;
 	struct sc_args args;
-	__u64 pid_tgid, seq;
+	__u64 pid_tgid, seq, ts;
 	struct ev x;
-	__u32 cpu;
+	__u32 cpu, off;
 	long id;
 	__u8 sc;
 	int cat;
-	void *rb;
 
 	/* The selection first: an unselected syscall must cost no helper call. */
 	id = syscall_id(regs);
@@ -591,13 +645,22 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 	}
 
 	cpu = bpf_get_smp_processor_id();
-	rb = ring_for_cpu(SAKER_LANE_NORMAL, cpu);
-	g = rb ? bpf_ringbuf_reserve(rb, sizeof(*g), 0) : NULL;
-	if (!g) {
+	st = bpf_map_lookup_elem(&stage_map, &cpu);
+	if (!st) {
 		count(c, SAKER_CNT_DROPS_BUFFER_FIRST + cat);
 		return 0;
 	}
-	g->h.ts_ns = bpf_ktime_get_boot_ns();
+	ts = bpf_ktime_get_boot_ns();
+	if (st->len &&
+	    (st->len + GENERIC_STRIDE > SAKER_STAGE_BYTES || ts - st->first_ts > SAKER_STAGE_MAX_AGE_NS))
+		stage_flush(st, c, cpu);
+	if (!st->len) {
+		st->len = sizeof(struct saker_evt_hdr);
+		st->first_ts = ts;
+	}
+	off = st->len & (SAKER_STAGE_BYTES - 1);
+	g = (void *)(st->buf + off);
+	g->h.ts_ns = ts;
 	g->h.tid = (__u32)pid_tgid;
 	g->h.tgid = (__u32)(pid_tgid >> 32);
 	g->h.ret = ret;
@@ -611,7 +674,25 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 		g->arg[i].p.name = SAKER_PN_ARG0 + i;
 		g->arg[i].v = args.a[i];
 	}
-	bpf_ringbuf_submit(g, submit_flags(rb, seq));
+	st->len = off + GENERIC_STRIDE;
+	st->count++;
+	st->cat_count[cat]++;
+	return 0;
+}
+
+/* A context switch sends what the CPU staged, so records do not wait for the next syscall. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(saker_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct saker_stage *st = bpf_map_lookup_elem(&stage_map, &cpu);
+	struct saker_kcounters *c;
+
+	if (!st || !st->len)
+		return 0;
+	c = counters_get();
+	if (c)
+		stage_flush(st, c, cpu);
 	return 0;
 }
 

@@ -85,6 +85,7 @@ enum saker_evt_type {
 	SAKER_EVT_PROC_FORK,   /* sched_process_fork: tid/tgid are the CHILD's */
 	SAKER_EVT_PROC_EXEC,   /* sched_process_exec: the new image */
 	SAKER_EVT_PROC_EXIT,   /* sched_process_exit */
+	SAKER_EVT_BATCH,       /* ring only, never passed on: generic records staged on one CPU */
 	SAKER_EVT_TYPE_MAX,
 };
 /* syscall_id of events that are not syscall exits. */
@@ -178,6 +179,28 @@ enum saker_param_name {
 /* FLAGS of SAKER_EVT_PROC_EXIT (same values as proctable.h's SAKER_EXIT_GROUP_*). */
 #define SAKER_EXIT_GROUP_DEAD_FLAG 1
 #define SAKER_EXIT_GROUP_ALIVE_FLAG 2
+
+/*
+ * Generic syscall records (no parameter row) are staged per CPU and sent as
+ * one SAKER_EVT_BATCH ring record (header: ret = number of records, len =
+ * whole batch), because a ring reservation per event costs more than the
+ * event. Records inside a batch start at 8-byte boundaries. A batch is sent
+ * when full, when its first record is SAKER_STAGE_MAX_AGE_NS old, before any
+ * other record of the same CPU (order is kept), and on every context switch.
+ * At shutdown user space reads what is still staged.
+ */
+#define SAKER_STAGE_BYTES 4096
+#define SAKER_STAGE_MAX_AGE_NS 1000000ull
+
+struct saker_stage {
+	__u32 len;   /* bytes used in buf, batch header included; 0 = empty */
+	__u32 count; /* records staged */
+	__u64 first_ts;
+	__u32 cat_count[SAKER_CAT_MAX]; /* per category, for loss accounting */
+	__u32 pad;
+	__u8 buf[2 * SAKER_STAGE_BYTES]; /* twice the use, so masked writes are provably in bounds */
+};
+_Static_assert(sizeof(struct saker_stage) == 56 + 2 * SAKER_STAGE_BYTES, "stage layout");
 
 /* Bounds on what one event may carry. */
 #define SAKER_MAX_PATH 4096

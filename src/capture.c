@@ -34,6 +34,34 @@ struct saker_capture {
 	uint64_t user_drops;
 };
 
+static void deliver(struct saker_capture *cap, const struct saker_evt_hdr *e)
+{
+	cap->delivered++;
+	if (cap->on_event)
+		cap->on_event(cap->ctx, e, e->len);
+}
+
+/*
+ * Unpacks a batch of generic records (8-byte strides). Records that cannot be
+ * parsed are lost in user space: counted, so the accounting stays exact.
+ */
+static void deliver_batch(struct saker_capture *cap, const uint8_t *p, size_t len, uint64_t count)
+{
+	size_t off = 0;
+	uint64_t n = 0;
+
+	while (n < count && off + sizeof(struct saker_evt_hdr) <= len) {
+		const struct saker_evt_hdr *e = (const void *)(p + off);
+
+		if (e->len < sizeof(*e) || e->len > len - off || e->type == SAKER_EVT_BATCH)
+			break;
+		deliver(cap, e);
+		n++;
+		off += ((size_t)e->len + 7) & ~(size_t)7;
+	}
+	cap->user_drops += count - n;
+}
+
 static int on_record(void *ctx, void *data, size_t len)
 {
 	struct ring *r = ctx;
@@ -41,13 +69,13 @@ static int on_record(void *ctx, void *data, size_t len)
 	const struct saker_evt_hdr *e = data;
 
 	/* A record the probe could not have written is lost in user space, not ignored. */
-	if (len < sizeof(*e) || e->len > len || e->len < sizeof(*e)) {
+	if (len < sizeof(*e) || e->len > len || e->len < sizeof(*e))
 		cap->user_drops++;
-	} else {
-		cap->delivered++;
-		if (cap->on_event)
-			cap->on_event(cap->ctx, e, e->len);
-	}
+	else if (e->type == SAKER_EVT_BATCH)
+		deliver_batch(cap, (const uint8_t *)data + sizeof(*e), e->len - sizeof(*e),
+			      e->ret > 0 ? (uint64_t)e->ret : 0);
+	else
+		deliver(cap, e);
 	if (r->budget_on && --r->budget_left == 0)
 		return DRAIN_BUDGET_SPENT;
 	return 0;
@@ -131,8 +159,10 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	 * it creates itself).
 	 */
 	ret = bpf_map__set_max_entries(cap->skel->maps.scratch_map, (uint32_t)cap->ncpus);
+	if (!ret)
+		ret = bpf_map__set_max_entries(cap->skel->maps.stage_map, (uint32_t)cap->ncpus);
 	if (ret) {
-		snprintf(err, errlen, "cannot size the scratch map: %s", strerror(-ret));
+		snprintf(err, errlen, "cannot size the per-CPU maps: %s", strerror(-ret));
 		goto fail;
 	}
 	ret = bpf_map__set_inner_map_fd(cap->skel->maps.rings, cap->rings[0].map_fd);
@@ -260,35 +290,66 @@ int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *s
 	return 0;
 }
 
+/* After detach only: hands over what the probe staged but never sent. */
+static int drain_stages(struct saker_capture *cap)
+{
+	int fd = bpf_map__fd(cap->skel->maps.stage_map);
+	struct saker_stage *st;
+	int ret = 0;
+
+	st = malloc(sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	for (uint32_t cpu = 0; cpu < (uint32_t)cap->ncpus; cpu++) {
+		if (bpf_map_lookup_elem(fd, &cpu, st)) {
+			ret = -errno;
+			break;
+		}
+		if (st->len <= sizeof(struct saker_evt_hdr) || st->len > sizeof(st->buf)) {
+			if (st->count)
+				cap->user_drops += st->count;
+			continue;
+		}
+		deliver_batch(cap, st->buf + sizeof(struct saker_evt_hdr),
+			      st->len - sizeof(struct saker_evt_hdr), st->count);
+	}
+	free(st);
+	return ret;
+}
+
 int saker_capture_detach_and_drain(struct saker_capture *cap)
 {
 	struct saker_capture_stats a, b;
 	const struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
-	int ret;
+	int ret, tries;
 
 	saker_bpf__detach(cap->skel);
 	/*
 	 * A program that started before the detach may still be finishing (and a
 	 * reserved record may not be committed yet): drain until two reads of the
-	 * counters agree and everything seen is accounted for, for at most ~2 s.
+	 * counters agree, for at most ~2 s. Only then are the staging areas
+	 * read, once, since nothing can add to them any more.
 	 */
-	for (int tries = 0; tries < 200; tries++) {
+	for (tries = 0; tries < 200; tries++) {
 		ret = saker_capture_drain(cap, 0);
+		if (ret >= 0)
+			ret = saker_capture_stats(cap, &a);
 		if (ret < 0)
-			return ret;
-		ret = saker_capture_stats(cap, &a);
-		if (ret)
 			return ret;
 		nanosleep(&pause, NULL);
 		ret = saker_capture_drain(cap, 0);
+		if (ret >= 0)
+			ret = saker_capture_stats(cap, &b);
 		if (ret < 0)
 			return ret;
-		ret = saker_capture_stats(cap, &b);
-		if (ret)
-			return ret;
-		if (!memcmp(&a, &b, sizeof(a)) &&
-		    b.k[SAKER_CNT_EVTS] == b.delivered + saker_stats_drops(&b))
-			return 0;
+		if (!memcmp(a.k, b.k, sizeof(a.k)))
+			break;
 	}
-	return -ETIMEDOUT;
+	ret = drain_stages(cap);
+	if (ret)
+		return ret;
+	ret = saker_capture_stats(cap, &b);
+	if (ret)
+		return ret;
+	return b.k[SAKER_CNT_EVTS] == b.delivered + saker_stats_drops(&b) ? 0 : -EIO;
 }
