@@ -188,6 +188,11 @@ enum saker_param_name {
  * when full, when its first record is SAKER_STAGE_MAX_AGE_NS old, before any
  * other record of the same CPU (order is kept), and on every context switch.
  * At shutdown user space reads what is still staged.
+ *
+ * Timestamps of generic records reuse the CPU's last clock reading while the
+ * jiffy is unchanged (re-read every 8 records): they are at most one tick
+ * (4 ms at HZ=250) and 8 records behind, and never go backwards on a CPU.
+ * Records with parameters and lifecycle records carry exact timestamps.
  */
 #define SAKER_STAGE_BYTES 4096
 #define SAKER_STAGE_MAX_AGE_NS 1000000ull
@@ -198,9 +203,11 @@ struct saker_stage {
 	__u64 first_ts;
 	__u32 cat_count[SAKER_CAT_MAX]; /* per category, for loss accounting */
 	__u32 pad;
+	__u64 clock_ts;	     /* last precise clock reading on this CPU */
+	__u64 clock_jiffies; /* jiffies when it was taken */
 	__u8 buf[2 * SAKER_STAGE_BYTES]; /* twice the use, so masked writes are provably in bounds */
 };
-_Static_assert(sizeof(struct saker_stage) == 56 + 2 * SAKER_STAGE_BYTES, "stage layout");
+_Static_assert(sizeof(struct saker_stage) == 72 + 2 * SAKER_STAGE_BYTES, "stage layout");
 
 /* Bounds on what one event may carry. */
 #define SAKER_MAX_PATH 4096
