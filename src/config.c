@@ -177,6 +177,10 @@ static const struct opt opts[] = {
     STRLIST("base_syscalls.custom_set", base_syscalls.custom_set),
     BOOL("base_syscalls.all", base_syscalls.all, false),
 
+    U64("state.max_procs", state.max_procs, 0, 16 * MIB, 0, NULL),
+    U64("state.max_fds", state.max_fds, 0, 64 * MIB, 0, NULL),
+    U64("state.max_fds_per_proc", state.max_fds_per_proc, 0, 1 * MIB, 0, NULL),
+
     /* Falco keys users bring along; accepted with a warning until saker implements them. */
     UNSUPPORTED("rules_files"),
     UNSUPPORTED("rules_file"),

@@ -97,6 +97,13 @@ struct saker_config {
 		struct saker_strlist custom_set; /* names, "!name" removes */
 		bool all;
 	} base_syscalls;
+
+	/* Bounds of the process and fd tables (docs/state.md); 0 = built-in default. */
+	struct {
+		uint64_t max_procs;
+		uint64_t max_fds;
+		uint64_t max_fds_per_proc;
+	} state;
 };
 
 /* The configuration embedded in the binary (etc/saker.yaml at build time). */

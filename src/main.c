@@ -57,7 +57,6 @@ struct app {
 	bool dump_on;
 	struct saker_dump dump;
 	struct saker_view *view;
-	struct saker_view_opts view_opts;
 	bool stop;
 	int exit_status;
 };
@@ -399,10 +398,6 @@ int main(int argc, char **argv)
 			app.config_path = optarg;
 			break;
 		case 'o':
-			if (!strncmp(optarg, "state.max_procs=", 16)) {
-				app.view_opts.max_procs = strtoul(optarg + 16, NULL, 10);
-				break;
-			}
 			app.overrides[app.n_overrides++] = optarg;
 			break;
 		case OPT_DUMP:
@@ -475,7 +470,13 @@ int main(int argc, char **argv)
 			.on_event = on_event,
 			.ctx = &app,
 		};
-		ret = saker_view_new_opts(&app.view, &app.view_opts);
+		const struct saker_view_opts vopts = {
+			.max_procs = (size_t)app.cfg.state.max_procs,
+			.max_fds = (size_t)app.cfg.state.max_fds,
+			.max_fds_per_proc = (size_t)app.cfg.state.max_fds_per_proc,
+		};
+
+		ret = saker_view_new_opts(&app.view, &vopts);
 		if (ret) {
 			snprintf(err, sizeof(err), "cannot create the process table: %s", strerror(-ret));
 			goto capfail;
