@@ -479,6 +479,13 @@ struct load_ctx {
 	size_t errlen;
 	saker_config_warn_fn warn;
 	void *warn_ctx;
+	/*
+	 * Nodes the walk may still visit. An alias is a reference, not a copy:
+	 * thousands of aliases to one long list cost a few bytes each and a
+	 * whole list walk each, so a small file could keep the loader busy for
+	 * hours. Without aliases the walk visits each node once.
+	 */
+	size_t budget;
 };
 
 /* Quotes text for a one-line message: escapes quotes and control bytes, truncates. */
@@ -568,6 +575,22 @@ __attribute__((format(printf, 3, 4))) static int fail_at(struct load_ctx *c, con
 	ret = vfail(c, m, NULL, fmt, ap);
 	va_end(ap);
 	return ret;
+}
+
+/* Charges one visited node; -EINVAL once aliases made the walk far longer than the document. */
+static int spend(struct load_ctx *c, const yaml_node_t *n)
+{
+	if (c->budget == 0)
+		return fail_at(c, n ? &n->start_mark : NULL,
+			       "aliases expand the document too much");
+	c->budget--;
+	return 0;
+}
+
+/* Twice the document's nodes, and some slack for a few small anchors. */
+static size_t walk_budget(const yaml_document_t *doc)
+{
+	return 2 * (size_t)(doc->nodes.top - doc->nodes.start) + 4096;
 }
 
 __attribute__((format(printf, 3, 4))) static void warn(struct load_ctx *c, const yaml_node_t *n,
@@ -865,6 +888,9 @@ static int apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *
 
 		if (!item)
 			return fail(c, n, o->key, "bad list item");
+		ret = spend(c, item);
+		if (ret)
+			return ret;
 		if (item->type != YAML_SCALAR_NODE)
 			return fail(c, item, o->key,
 				    "expected a list of strings, got %s in the list",
@@ -981,7 +1007,10 @@ static int apply_node(struct load_ctx *c, yaml_document_t *doc, const char *key,
 {
 	const struct opt *o = find_opt(key);
 	char qkey[MAX_QUOTED * 5];
+	int ret = spend(c, n);
 
+	if (ret)
+		return ret;
 	if (o) {
 		if (o->type == OPT_ACTIONS || o->type == OPT_STRLIST)
 			return apply_list(c, o, doc, n, append);
@@ -1168,6 +1197,7 @@ int saker_config_load_buffer(struct saker_config *cfg, const char *name, const c
 		set_err(err, errlen, "%s: out of memory", c.name);
 		goto out_doc;
 	}
+	c.budget = walk_budget(&doc);
 	ret = apply_mapping(&c, &doc, "", root);
 	if (ret == -ENOMEM && err && errlen && !err[0])
 		set_err(err, errlen, "%s: out of memory", c.name);
@@ -1391,6 +1421,7 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 		set_err(err, errlen, "%s: out of memory", name);
 		goto out_doc;
 	}
+	c.budget = walk_budget(&doc);
 	ret = apply_node(&c, &doc, key, NULL, yaml_document_get_node(&doc, root_id), append);
 	if (ret == -ENOMEM && err && errlen && !err[0])
 		set_err(err, errlen, "%s: out of memory", name);

@@ -618,6 +618,41 @@ static void test_deep_and_huge(void **state)
 	saker_config_free(&cfg);
 }
 
+/* Many aliases to one long list: bounded work, refused, not hours of copying. */
+static void test_alias_amplification(void **state)
+{
+	const size_t items = 20000, refs = 20000;
+	size_t n = 0, cap = 4 * MIB;
+	struct saker_config cfg, ref;
+	char *big = malloc(cap);
+	char err[512];
+	int ret;
+
+	(void)state;
+	assert_non_null(big);
+	saker_config_init(&cfg);
+	saker_config_init(&ref);
+	n += (size_t)snprintf(big + n, cap - n, "base_syscalls:\n  custom_set: &l [");
+	for (size_t i = 0; i < items; i++)
+		n += (size_t)snprintf(big + n, cap - n, "%sx%zu", i ? "," : "", i);
+	n += (size_t)snprintf(big + n, cap - n, "]\n");
+	for (size_t i = 0; i < refs; i++)
+		n += (size_t)snprintf(big + n, cap - n, "  custom_set: *l\n");
+	ret = saker_config_load_buffer(&cfg, "amp", big, n, err, sizeof(err), NULL, NULL);
+	assert_int_equal(ret, -EINVAL);
+	assert_non_null(strstr(err, "aliases expand the document too much"));
+	assert_true(saker_config_equal(&cfg, &ref));
+
+	/* a few references to a small anchor are ordinary YAML and still load */
+	ret = load(&cfg, "x: &s [open, close]\nbase_syscalls: {custom_set: *s, custom_set: *s}\n",
+		   err, NULL);
+	assert_int_equal(ret, 0);
+	assert_int_equal(cfg.base_syscalls.custom_set.n, 2);
+	free(big);
+	saker_config_free(&cfg);
+	saker_config_free(&ref);
+}
+
 static void test_unknown_keys_warn(void **state)
 {
 	struct saker_config cfg, ref;
@@ -1012,6 +1047,7 @@ int main(void)
 	    cmocka_unit_test(test_empty_and_comments),
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_deep_and_huge),
+	    cmocka_unit_test(test_alias_amplification),
 	    cmocka_unit_test(test_unknown_keys_warn),
 	    cmocka_unit_test(test_env),
 	    cmocka_unit_test(test_overrides),
