@@ -322,6 +322,11 @@ static __always_inline void push_user_bytes(struct ev *x, __u8 name, __u8 kind, 
 		len = max;
 		kind |= SAKER_PF_TRUNCATED;
 	}
+	/* The mask below would wrap a full SAKER_MAX_ARGS read to nothing. */
+	if (len > PATH_MASK) {
+		len = PATH_MASK;
+		kind |= SAKER_PF_TRUNCATED;
+	}
 	/* Re-mask in asm: clang otherwise reuses an unbounded copy of len. */
 	asm volatile("%[len] &= %[mask]" : [len] "+r"(len) : [mask] "i"(PATH_MASK));
 	if (!ptr || !len || bpf_probe_read_user(x->buf + off + 4, len, ptr)) {

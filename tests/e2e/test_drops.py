@@ -265,3 +265,19 @@ def test_generic_records_are_all_delivered_in_order(saker):
     assert list(per_pid.values()) == [20001], per_pid
     st = summary(s.lines())
     assert st["events seen"] == st["events delivered"] + st["events dropped"]
+
+
+def test_long_argv_is_delivered_truncated_not_unreadable(saker):
+    # an argv of SAKER_MAX_ARGS bytes or more is cut at the bound and marked
+    # truncated; the read must not be masked down to nothing
+    s = saker("--dump")
+    p = subprocess.Popen(["/bin/true", "a" * 5000])
+    assert p.wait(timeout=10) == 0
+    time.sleep(0.5)
+    assert s.stop() == 0
+    rx = re.compile(r"^\S+ \d+ \S+\(%d\) %d sched_process_exec .* args=(\S+)" % (p.pid, p.pid))
+    found = [m.group(1) for m in map(rx.match, s.lines("out")) if m]
+    assert len(found) == 1, found
+    assert found[0].startswith('["/bin/true","aaaa'), found[0][:80]
+    assert found[0].endswith('"]...'), found[0][-80:]
+    assert len(found[0]) > 4000
