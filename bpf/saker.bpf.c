@@ -646,8 +646,11 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 
 	spec = &specs[id];
 	if (spec->flags & SPEC_KNOWN) {
-		if (!ev_begin(&x, c, SAKER_EVT_SYSCALL, (__u16)id, ret))
+		/* Already counted as seen: a missing scratch slot is a loss like a full ring. */
+		if (!ev_begin(&x, c, SAKER_EVT_SYSCALL, (__u16)id, ret)) {
+			count(c, SAKER_CNT_DROPS_BUFFER_FIRST + cat);
 			return 0;
+		}
 		x.seq = seq;
 		for (int i = 0; i < SPEC_MAX_PARAMS; i++) {
 			if (spec->p[i].how == H_NONE)
@@ -724,7 +727,7 @@ int BPF_PROG(saker_sched_switch, bool preempt, struct task_struct *prev, struct 
 /* ---- process lifecycle --------------------------------------------------- */
 
 static __always_inline bool lifecycle_begin(struct ev *x, struct saker_kcounters **c, __u16 type,
-					    __s64 ret)
+					    __s64 ret, int cat)
 {
 	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid)
 		return false;
@@ -734,8 +737,10 @@ static __always_inline bool lifecycle_begin(struct ev *x, struct saker_kcounters
 	if (!*c)
 		return false;
 	seq = count(*c, SAKER_CNT_EVTS);
-	if (!ev_begin(x, *c, type, SAKER_SYSCALL_NONE, ret))
+	if (!ev_begin(x, *c, type, SAKER_SYSCALL_NONE, ret)) {
+		count(*c, SAKER_CNT_DROPS_BUFFER_FIRST + cat);
 		return false;
+	}
 	x->seq = seq;
 	return true;
 }
@@ -747,7 +752,7 @@ int BPF_PROG(saker_sched_fork, struct task_struct *parent, struct task_struct *c
 	struct saker_kcounters *c;
 	struct ev x;
 
-	if (!lifecycle_begin(&x, &c, SAKER_EVT_PROC_FORK, 0))
+	if (!lifecycle_begin(&x, &c, SAKER_EVT_PROC_FORK, 0, SAKER_CAT_CLONE_FORK))
 		return 0;
 	/* The record describes the child; the parent goes in the params. */
 	h = (void *)x.buf;
@@ -771,7 +776,7 @@ int BPF_PROG(saker_sched_exec, struct task_struct *p, pid_t old_pid, struct linu
 	__u64 dev = 0;
 	struct ev x;
 
-	if (!lifecycle_begin(&x, &c, SAKER_EVT_PROC_EXEC, 0))
+	if (!lifecycle_begin(&x, &c, SAKER_EVT_PROC_EXEC, 0, SAKER_CAT_EXECVE))
 		return 0;
 	push_path(&x, SAKER_PN_EXE, &bprm->file->f_path);
 	mm = BPF_CORE_READ(p, mm);
@@ -809,7 +814,7 @@ int BPF_PROG(saker_sched_exit, struct task_struct *p)
 	struct saker_kcounters *c;
 	struct ev x;
 
-	if (!lifecycle_begin(&x, &c, SAKER_EVT_PROC_EXIT, 0))
+	if (!lifecycle_begin(&x, &c, SAKER_EVT_PROC_EXIT, 0, SAKER_CAT_PROC))
 		return 0;
 	push_u64(&x, SAKER_PN_EXIT_CODE, SAKER_PK_S64, (__u64)(__s64)BPF_CORE_READ(p, exit_code));
 	/* do_exit() decrements signal->live before this tracepoint: 0 = last thread. */
