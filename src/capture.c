@@ -67,17 +67,26 @@ static int on_record(void *ctx, void *data, size_t len)
 	struct ring *r = ctx;
 	struct saker_capture *cap = r->cap;
 	const struct saker_evt_hdr *e = data;
+	uint64_t n = 1;
 
 	/* A record the probe could not have written is lost in user space, not ignored. */
-	if (len < sizeof(*e) || e->len > len || e->len < sizeof(*e))
+	if (len < sizeof(*e) || e->len > len || e->len < sizeof(*e)) {
 		cap->user_drops++;
-	else if (e->type == SAKER_EVT_BATCH)
+	} else if (e->type == SAKER_EVT_BATCH) {
+		n = e->ret > 0 ? (uint64_t)e->ret : 1;
 		deliver_batch(cap, (const uint8_t *)data + sizeof(*e), e->len - sizeof(*e),
 			      e->ret > 0 ? (uint64_t)e->ret : 0);
-	else
+	} else {
 		deliver(cap, e);
-	if (r->budget_on && --r->budget_left == 0)
-		return DRAIN_BUDGET_SPENT;
+	}
+	/* The budget bounds the work per drain, so a batch costs the events it carries. */
+	if (r->budget_on) {
+		if (n >= r->budget_left) {
+			r->budget_left = 0;
+			return DRAIN_BUDGET_SPENT;
+		}
+		r->budget_left -= n;
+	}
 	return 0;
 }
 

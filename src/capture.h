@@ -38,9 +38,9 @@ unsigned saker_capture_nr_rings(const struct saker_capture *cap);
 /* Epoll fd of ring i (readable when the probe forced a wake-up). */
 int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring);
 /*
- * Consumes up to budget records from each ring (0 = until empty). Bounded so
- * a flood cannot starve the event loop's timers. Returns records consumed or
- * a negative errno.
+ * Consumes about budget events from each ring (0 = until empty; a batch is
+ * taken whole and counts the events it carries). Bounded so a flood cannot
+ * starve the event loop's timers. Returns events consumed or a negative errno.
  */
 long saker_capture_drain(struct saker_capture *cap, unsigned long budget);
 

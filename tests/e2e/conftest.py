@@ -62,18 +62,20 @@ def bpf_progs_loaded(our_pids=None):
 class Saker:
     """A running saker: collects stdout and stderr lines in threads."""
 
-    def __init__(self, args, binary=SAKER, env=None):
+    def __init__(self, args, binary=SAKER, env=None, stdout=None):
+        """stdout: a file to send standard output to instead of collecting it."""
         self.args = [binary] + list(args)
         e = dict(os.environ)
         e.update(env or {})
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, errors="replace", env=e)
+        self.proc = subprocess.Popen(self.args, stdout=stdout or subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, errors="replace", env=e)
         self.out, self.err = [], []
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.out),
-                                          daemon=True),
-                         threading.Thread(target=self._pump, args=(self.proc.stderr, self.err),
+        self._threads = [threading.Thread(target=self._pump, args=(self.proc.stderr, self.err),
                                           daemon=True)]
+        if not stdout:
+            self._threads.append(threading.Thread(target=self._pump,
+                                                  args=(self.proc.stdout, self.out), daemon=True))
         for t in self._threads:
             t.start()
 
@@ -167,8 +169,8 @@ def saker():
     """Factory: saker(args...) starts one; all are stopped at teardown."""
     started = []
 
-    def start(*args, binary=SAKER, env=None, wait=True):
-        s = Saker(args, binary=binary, env=env)
+    def start(*args, binary=SAKER, env=None, wait=True, stdout=None):
+        s = Saker(args, binary=binary, env=env, stdout=stdout)
         started.append(s)
         if wait:
             s.wait_started()

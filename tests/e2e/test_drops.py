@@ -281,3 +281,23 @@ def test_long_argv_is_delivered_truncated_not_unreadable(saker):
     assert found[0].startswith('["/bin/true","aaaa'), found[0][:80]
     assert found[0].endswith('"]...'), found[0][-80:]
     assert len(found[0]) > 4000
+
+
+def test_drop_check_keeps_its_pace_under_a_batched_flood(saker):
+    # generic records come ~56 to a ring record: the drain budget must count
+    # events, or one bounded drain of a flood a slow consumer (--dump) cannot
+    # keep up with outlasts many drop-check periods
+    with open(os.devnull, "w") as null:
+        s = saker("-o", "base_syscalls.all=true", "--dump",
+                  "-o", "syscall_event_drops.actions=[]", stdout=null)
+    t0 = time.monotonic()
+    procs = [subprocess.Popen([os.path.join(HELPERS, "flood"), "getppid", "2000000000", "6"],
+                              stdout=subprocess.DEVNULL) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=30) == 0
+    assert s.stop() == 0
+    elapsed = time.monotonic() - t0
+    st = summary(s.lines())
+    assert st["events dropped"] > 0, st
+    assert st["drop checks"] >= int(elapsed) - 2, (st["drop checks"], elapsed)
+    assert any("accounting: exact" in l for l in s.lines())
