@@ -231,6 +231,16 @@ static int epoll_add(int epfd, int fd, int tag)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
+/* The signals the loop reads from its signalfd. */
+static void loop_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGUSR1);
+}
+
 static int setup_loop(struct app *app)
 {
 	const struct itimerspec every_second = {
@@ -249,11 +259,7 @@ static int setup_loop(struct app *app)
 		return -errno;
 	if (timerfd_settime(app->tfd, 0, &every_second, NULL))
 		return -errno;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
+	loop_signals(&mask);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL))
 		return -errno;
 	app->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -452,6 +458,18 @@ int main(int argc, char **argv)
 				  strerror(errno));
 	}
 
+	/*
+	 * Blocked already while the probe loads (a second or so), not only once
+	 * the signalfd exists: until then SIGHUP or SIGUSR1 (logrotate) would
+	 * kill saker, and SIGTERM would skip the summary. Pending, they are read
+	 * by the loop.
+	 */
+	{
+		sigset_t mask;
+
+		loop_signals(&mask);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+	}
 	app.exit_status = 0;
 	ret = saker_outputs_new(&app.outputs, &app.cfg, &app.log);
 	if (ret) {

@@ -301,3 +301,36 @@ def test_drop_check_keeps_its_pace_under_a_batched_flood(saker):
     assert st["events dropped"] > 0, st
     assert st["drop checks"] >= int(elapsed) - 2, (st["drop checks"], elapsed)
     assert any("accounting: exact" in l for l in s.lines())
+
+
+def _holds_bpf_prog(pid):
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:bpf-prog":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_reload_and_reopen_signals_during_startup_do_not_kill(saker):
+    # SIGHUP and SIGUSR1 sent while the probe loads (logrotate, a config push)
+    # must wait for the loop, not take their default action and kill saker
+    s = saker(wait=False)
+    deadline = time.monotonic() + 20
+    while not _holds_bpf_prog(s.proc.pid) and time.monotonic() < deadline:
+        assert s.proc.poll() is None
+        time.sleep(0.001)
+    assert not any(re.search(r"saker .* started", l) for l in s.lines()), \
+        "too late to test: started before a program was seen"
+    s.signal(signal.SIGHUP)
+    s.signal(signal.SIGUSR1)
+    s.wait_started()
+    s.wait_for(r"configuration reloaded")
+    assert s.proc.poll() is None
+    assert s.stop() == 0
+    assert any("accounting: exact" in l for l in s.lines())
