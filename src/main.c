@@ -296,8 +296,12 @@ static int run_loop(struct app *app)
 		}
 		/* Rings are drained whatever woke us: wake-ups are only for full rings. */
 		long got = saker_capture_drain(app->cap, DRAIN_BUDGET);
-		if (app->dump_on)
-			fflush(stdout);
+		/* A dump reader that went away (`saker --dump | head`) ends the run cleanly. */
+		if (app->dump_on && (fflush(stdout) == EOF || ferror(stdout))) {
+			saker_log(&app->log, SAKER_PRIO_INFO, "dump output closed (%s), stopping",
+				  strerror(errno));
+			app->stop = true;
+		}
 		if (got < 0)
 			saker_log(&app->log, SAKER_PRIO_ERROR, "ring buffer read failed: %s",
 				  strerror((int)-got));
@@ -469,6 +473,8 @@ int main(int argc, char **argv)
 
 		loop_signals(&mask);
 		sigprocmask(SIG_BLOCK, &mask, NULL);
+		/* Writes to a closed pipe must fail with EPIPE, not kill before the summary. */
+		signal(SIGPIPE, SIG_IGN);
 	}
 	app.exit_status = 0;
 	ret = saker_outputs_new(&app.outputs, &app.cfg, &app.log);
