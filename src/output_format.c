@@ -310,6 +310,25 @@ static void split_time(uint64_t time_ns, time_t *sec, unsigned *nsec)
 	*nsec = (unsigned)(time_ns % 1000000000ULL);
 }
 
+/* Numbers and booleans print the same in text and JSON; false for strings. */
+static bool put_scalar(struct saker_sbuf *b, const struct saker_field *f)
+{
+	switch (f->type) {
+	case SAKER_FIELD_U64:
+		saker_sbuf_printf(b, "%" PRIu64, f->u64);
+		return true;
+	case SAKER_FIELD_S64:
+		saker_sbuf_printf(b, "%" PRId64, f->s64);
+		return true;
+	case SAKER_FIELD_BOOL:
+		saker_sbuf_puts(b, f->b ? "true" : "false");
+		return true;
+	case SAKER_FIELD_STR:
+	default:
+		return false;
+	}
+}
+
 char *saker_alert_format_text(const struct saker_alert *a, bool iso8601)
 {
 	const struct saker_field **fv = NULL;
@@ -346,27 +365,15 @@ char *saker_alert_format_text(const struct saker_alert *a, bool iso8601)
 			saker_sbuf_puts(&b, i == 0 ? " (" : " ");
 			put_esc(&b, f->name, SAKER_ESC_TEXT);
 			saker_sbuf_putc(&b, '=');
-			switch (f->type) {
-			case SAKER_FIELD_U64:
-				saker_sbuf_printf(&b, "%" PRIu64, f->u64);
-				break;
-			case SAKER_FIELD_S64:
-				saker_sbuf_printf(&b, "%" PRId64, f->s64);
-				break;
-			case SAKER_FIELD_BOOL:
-				saker_sbuf_puts(&b, f->b ? "true" : "false");
-				break;
-			case SAKER_FIELD_STR:
-			default:
-				if (!f->str) {
-					saker_sbuf_puts(&b, "<NA>");
-				} else {
-					saker_sbuf_putc(&b, '"');
-					put_esc(&b, f->str, SAKER_ESC_TEXT_QUOTED);
-					saker_sbuf_putc(&b, '"');
-				}
-				break;
+			if (put_scalar(&b, f))
+				continue;
+			if (!f->str) {
+				saker_sbuf_puts(&b, "<NA>");
+				continue;
 			}
+			saker_sbuf_putc(&b, '"');
+			put_esc(&b, f->str, SAKER_ESC_TEXT_QUOTED);
+			saker_sbuf_putc(&b, '"');
 		}
 		if (nf > 0)
 			saker_sbuf_putc(&b, ')');
@@ -409,21 +416,8 @@ char *saker_alert_format_json(const struct saker_alert *a, const char *hostname,
 			saker_sbuf_putc(&b, ',');
 		put_json_str(&b, f->name);
 		saker_sbuf_putc(&b, ':');
-		switch (f->type) {
-		case SAKER_FIELD_U64:
-			saker_sbuf_printf(&b, "%" PRIu64, f->u64);
-			break;
-		case SAKER_FIELD_S64:
-			saker_sbuf_printf(&b, "%" PRId64, f->s64);
-			break;
-		case SAKER_FIELD_BOOL:
-			saker_sbuf_puts(&b, f->b ? "true" : "false");
-			break;
-		case SAKER_FIELD_STR:
-		default:
+		if (!put_scalar(&b, f))
 			put_json_str(&b, f->str);
-			break;
-		}
 	}
 	free(fv);
 	saker_sbuf_puts(&b, "},\"priority\":");
