@@ -74,9 +74,14 @@ static void warn_cb(void *ctx, const char *msg)
 	saker_log(ctx, SAKER_PRIO_WARNING, "%s", msg);
 }
 
-/* Builds a configuration the way the command line asks; cfg is freed on error. */
+/*
+ * Builds a configuration the way the command line asks, and the probe's
+ * syscall table from it (building it is also what validates base_syscalls).
+ * cfg is freed on error.
+ */
 static int load_config(const struct app *app, const struct saker_log *log,
-		       struct saker_config *cfg, char *err, size_t errlen)
+		       struct saker_config *cfg, uint8_t table[SAKER_SYSCALL_MAX], char *err,
+		       size_t errlen)
 {
 	int ret;
 
@@ -96,11 +101,8 @@ static int load_config(const struct app *app, const struct saker_log *log,
 		cfg->buffered_outputs = false;
 	if (!ret)
 		ret = saker_config_validate(cfg, err, errlen);
-	if (!ret) {
-		uint8_t table[SAKER_SYSCALL_MAX];
-
+	if (!ret)
 		ret = saker_syscalls_build_table(cfg, table, err, errlen);
-	}
 	if (ret)
 		saker_config_free(cfg);
 	return ret;
@@ -162,7 +164,7 @@ static void reload(struct app *app)
 	int ret;
 
 	saker_log(&app->log, SAKER_PRIO_INFO, "SIGHUP: reloading configuration");
-	ret = load_config(app, &app->log, &cfg, err, sizeof(err));
+	ret = load_config(app, &app->log, &cfg, table, err, sizeof(err));
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: %s", err);
@@ -173,11 +175,10 @@ static void reload(struct app *app)
 		    app->cfg.engine.modern_ebpf.cpus_for_each_buffer)
 		saker_log(&app->log, SAKER_PRIO_WARNING,
 			  "engine.modern_ebpf changes take effect at the next start");
-	ret = saker_syscalls_build_table(&cfg, table, err, sizeof(err));
+	/* Outputs first: if they refuse, nothing has changed yet. */
+	ret = saker_outputs_reconfigure(app->outputs, &cfg);
 	if (!ret)
 		ret = saker_capture_set_syscalls(app->cap, table);
-	if (!ret)
-		ret = saker_outputs_reconfigure(app->outputs, &cfg);
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR, "configuration reload failed: %s",
 			  strerror(-ret));
@@ -439,7 +440,7 @@ int main(int argc, char **argv)
 		return EXIT_FATAL;
 	}
 
-	ret = load_config(&app, &app.log, &app.cfg, err, sizeof(err));
+	ret = load_config(&app, &app.log, &app.cfg, table, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "Error: %s\n", err);
 		free(app.overrides);
@@ -483,8 +484,7 @@ int main(int argc, char **argv)
 		app.exit_status = EXIT_FATAL;
 		goto out;
 	}
-	ret = saker_syscalls_build_table(&app.cfg, table, err, sizeof(err));
-	if (!ret) {
+	{
 		const struct saker_capture_opts opts = {
 			.ring_bytes = saker_config_ring_bytes(&app.cfg),
 			.cpus_for_each_buffer =
@@ -501,18 +501,17 @@ int main(int argc, char **argv)
 		};
 
 		ret = saker_view_new_opts(&app.view, &vopts);
-		if (ret) {
-			snprintf(err, sizeof(err), "cannot create the process table: %s", strerror(-ret));
-			goto capfail;
-		}
-		saker_dump_init(&app.dump, app.cfg.json_output, app.cfg.time_format_iso_8601,
-				saker_dump_boot_offset(), app.view);
-		ret = saker_capture_open(&app.cap, &opts, err, sizeof(err));
+		if (ret)
+			snprintf(err, sizeof(err), "cannot create the process table: %s",
+				 strerror(-ret));
+		else
+			ret = saker_capture_open(&app.cap, &opts, err, sizeof(err));
 		/* Attached first, then seeded: a process born in between is in the rings. */
 		if (!ret)
 			saker_view_scan(app.view);
+		saker_dump_init(&app.dump, app.cfg.json_output, app.cfg.time_format_iso_8601,
+				saker_dump_boot_offset(), app.view);
 	}
-capfail:
 	if (ret) {
 		fprintf(stderr, "Error: %s\n", err);
 		app.exit_status = EXIT_FATAL;
