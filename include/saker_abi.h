@@ -176,9 +176,9 @@ enum saker_param_name {
 	SAKER_PN_MAX,
 };
 
-/* FLAGS of SAKER_EVT_PROC_EXIT (same values as proctable.h's SAKER_EXIT_GROUP_*). */
-#define SAKER_EXIT_GROUP_DEAD_FLAG 1
-#define SAKER_EXIT_GROUP_ALIVE_FLAG 2
+/* FLAGS of SAKER_EVT_PROC_EXIT; the process table takes them as they are. */
+#define SAKER_EXIT_GROUP_DEAD 1u  /* last thread of its process */
+#define SAKER_EXIT_GROUP_ALIVE 2u /* other threads remain */
 
 /*
  * Generic syscall records (no parameter row) are staged per CPU and sent as

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "fdtable.h"
+#include "saker_abi.h" /* SAKER_EXIT_GROUP_* */
 
 #define SAKER_PROCTABLE_DEFAULT_MAX	  65536
 #define SAKER_PROCTABLE_DEFAULT_MAX_BYTES (128u << 20)
@@ -81,8 +82,6 @@ struct saker_exec_info {
 };
 
 /* saker_proctable_on_exit() flags: what the probe knows of the thread group. */
-#define SAKER_EXIT_GROUP_DEAD  1u /* last thread of its process */
-#define SAKER_EXIT_GROUP_ALIVE 2u /* other threads remain */
 
 struct saker_proctable_opts {
 	size_t max_procs; /* 0 = SAKER_PROCTABLE_DEFAULT_MAX; at least 2 */

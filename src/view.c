@@ -58,10 +58,6 @@ static const struct {
  */
 #define PENDING_MAX 4096
 
-_Static_assert(SAKER_EXIT_GROUP_DEAD_FLAG == SAKER_EXIT_GROUP_DEAD &&
-		   SAKER_EXIT_GROUP_ALIVE_FLAG == SAKER_EXIT_GROUP_ALIVE,
-	       "exit flags: probe and process table agree");
-
 struct saker_view {
 	struct saker_proctable *procs;
 	struct saker_fdtable *fds; /* owned by procs */
@@ -331,7 +327,7 @@ static int on_proc_exit(struct saker_view *v, const struct saker_event *ev)
 {
 	/* The probe tells whether the thread group died; without it the table infers. */
 	uint64_t flags = get_u64_or(ev, SAKER_PN_FLAGS, 0) &
-			 (SAKER_EXIT_GROUP_DEAD_FLAG | SAKER_EXIT_GROUP_ALIVE_FLAG);
+			 (SAKER_EXIT_GROUP_DEAD | SAKER_EXIT_GROUP_ALIVE);
 	int err = saker_proctable_on_exit(v->procs, ev->hdr.tid, (unsigned)flags);
 
 	v->applied++;

@@ -183,14 +183,14 @@ static void test_fork_copies_and_exit_removes(void **state)
 
 	/* a thread exits (the probe says the group lives on), then the leader's exit */
 	exit_evt(1002, 1000, 250);
-	evb_u64(&B, SAKER_PN_FLAGS, SAKER_EXIT_GROUP_ALIVE_FLAG);
+	evb_u64(&B, SAKER_PN_FLAGS, SAKER_EXIT_GROUP_ALIVE);
 	assert_int_equal(apply(f->v), 0);
 	assert_null(saker_view_proc(f->v, 1002));
 	assert_non_null(saker_view_proc(f->v, 1000));
 
 	/* the child exits: entry and descriptors go; the parent stays */
 	exit_evt(1001, 1001, 300);
-	evb_u64(&B, SAKER_PN_FLAGS, SAKER_EXIT_GROUP_DEAD_FLAG);
+	evb_u64(&B, SAKER_PN_FLAGS, SAKER_EXIT_GROUP_DEAD);
 	assert_int_equal(apply(f->v), 0);
 	assert_null(saker_view_proc(f->v, 1001));
 	assert_null(saker_view_fd(f->v, 1001, 3));
