@@ -426,12 +426,13 @@ static __always_inline void push_path(struct ev *x, __u8 name, const struct path
 	x->off = off + 4 + len;
 }
 
+/* pid_tgid comes from the caller, which needed it for the self filter already. */
 static __always_inline struct saker_evt_hdr *ev_begin(struct ev *x, struct saker_kcounters *c,
-						      __u16 type, __u16 syscall_id, __s64 ret)
+						      __u64 pid_tgid, __u16 type, __u16 syscall_id,
+						      __s64 ret)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct saker_evt_hdr *h;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	x->buf = bpf_map_lookup_elem(&scratch_map, &cpu);
 	if (!x->buf)
@@ -647,7 +648,7 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 	spec = &specs[id];
 	if (spec->flags & SPEC_KNOWN) {
 		/* Already counted as seen: a missing scratch slot is a loss like a full ring. */
-		if (!ev_begin(&x, c, SAKER_EVT_SYSCALL, (__u16)id, ret)) {
+		if (!ev_begin(&x, c, pid_tgid, SAKER_EVT_SYSCALL, (__u16)id, ret)) {
 			count(c, SAKER_CNT_DROPS_BUFFER_FIRST + cat);
 			return 0;
 		}
@@ -729,15 +730,16 @@ int BPF_PROG(saker_sched_switch, bool preempt, struct task_struct *prev, struct 
 static __always_inline bool lifecycle_begin(struct ev *x, struct saker_kcounters **c, __u16 type,
 					    __s64 ret, int cat)
 {
-	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid)
-		return false;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 seq;
 
+	if ((__u32)(pid_tgid >> 32) == self_tgid)
+		return false;
 	*c = counters_get();
 	if (!*c)
 		return false;
 	seq = count(*c, SAKER_CNT_EVTS);
-	if (!ev_begin(x, *c, type, SAKER_SYSCALL_NONE, ret)) {
+	if (!ev_begin(x, *c, pid_tgid, type, SAKER_SYSCALL_NONE, ret)) {
 		count(*c, SAKER_CNT_DROPS_BUFFER_FIRST + cat);
 		return false;
 	}
@@ -819,8 +821,8 @@ int BPF_PROG(saker_sched_exit, struct task_struct *p)
 	push_u64(&x, SAKER_PN_EXIT_CODE, SAKER_PK_S64, (__u64)(__s64)BPF_CORE_READ(p, exit_code));
 	/* do_exit() decrements signal->live before this tracepoint: 0 = last thread. */
 	push_u64(&x, SAKER_PN_FLAGS, SAKER_PK_U64,
-		 BPF_CORE_READ(p, signal, live.counter) == 0 ? SAKER_EXIT_GROUP_DEAD_FLAG
-							     : SAKER_EXIT_GROUP_ALIVE_FLAG);
+		 BPF_CORE_READ(p, signal, live.counter) == 0 ? SAKER_EXIT_GROUP_DEAD
+							     : SAKER_EXIT_GROUP_ALIVE);
 	ev_submit(&x, SAKER_CAT_PROC);
 	return 0;
 }
