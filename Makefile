@@ -15,15 +15,18 @@ ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 $(WARN) -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE -fno-strict-aliasing
+CFLAGS   += -std=gnu11 $(WARN) -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE -fno-strict-aliasing -MMD -MP
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LIBS     := -lbpf -lelf -lz -lyaml -lcurl -lmicrohttpd -lpthread -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Iinclude -I$(BUILD) \
 	-idirafter /usr/include/$(shell uname -m)-linux-gnu \
 	-Wno-unused-parameter
 
-SRCS     := $(wildcard src/*.c)
-LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+# Layers, left to right: a module includes headers of its own folder or of
+# folders to its left only (scripts/check_layers.sh, run by `make lint`).
+LAYERS   := lib config capture event state drops rules outputs web app
+SRCS     := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
+LIB_SRCS := $(filter-out src/app/main.c,$(SRCS))
 GEN_SRCS := $(BUILD)/syscall_names.c
 OBJS      = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/syscall_names.o \
 	    $(BUILD)/obj/default_config.o
@@ -31,9 +34,10 @@ ASAN_OBJS = $(patsubst $(BUILD)/obj/%,$(BUILD)/asan/obj/%,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
-HDRS     := $(wildcard src/*.h include/*.h) $(BUILD)/saker.skel.h
+# Header dependencies come from -MMD -MP; only the generated skeleton is named.
+GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format clean
+.PHONY: all deps run test unit e2e bench asan format lint clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -46,6 +50,7 @@ run: deps
 	./$(BUILD)/saker $(ARGS)
 
 test: deps
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory all asan $(UNIT_BINS) $(ASAN_UNIT_BINS) tests-helpers
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
@@ -58,8 +63,8 @@ $(BUILD):
 $(BUILD)/vmlinux.h: | $(BUILD)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(BUILD)/saker.bpf.o: bpf/saker.bpf.c include/saker_abi.h $(BUILD)/vmlinux.h | $(BUILD)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/saker.bpf.o: bpf/saker.bpf.c $(BUILD)/vmlinux.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -MMD -MP -MF $(BUILD)/saker.bpf.d -c $< -o $@
 
 $(BUILD)/saker.skel.h: $(BUILD)/saker.bpf.o
 	$(BPFTOOL) gen skeleton $< name saker_bpf > $@
@@ -81,11 +86,11 @@ $(BUILD)/obj/default_config.o $(BUILD)/asan/obj/default_config.o: etc/saker.yaml
 	printf '\t.section .rodata\n\t.global saker_default_config_yaml\nsaker_default_config_yaml:\n\t.incbin "%s"\n\t.byte 0\n\t.section .note.GNU-stack,"",@progbits\n' \
 		"$(CURDIR)/etc/saker.yaml" | $(CC) -c -x assembler -o $@ -
 
-$(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)
+$(BUILD)/obj/%.o: src/%.c | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/asan/obj/%.o: src/%.c $(HDRS) | $(BUILD)
+$(BUILD)/asan/obj/%.o: src/%.c | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
@@ -94,17 +99,17 @@ $(BUILD)/libsaker.a: $(OBJS)
 $(BUILD)/asan/libsaker.a: $(ASAN_OBJS)
 	ar rcs $@ $^
 
-$(BUILD)/saker: $(BUILD)/obj/main.o $(BUILD)/libsaker.a
+$(BUILD)/saker: $(BUILD)/obj/app/main.o $(BUILD)/libsaker.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/asan/saker: $(BUILD)/asan/obj/main.o $(BUILD)/asan/libsaker.a
+$(BUILD)/asan/saker: $(BUILD)/asan/obj/app/main.o $(BUILD)/asan/libsaker.a
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsaker.a $(HDRS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsaker.a | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsaker.a $(LIBS) -lcmocka
 
-$(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libsaker.a $(HDRS)
+$(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libsaker.a | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(BUILD)/asan/libsaker.a $(LIBS) -lcmocka
 
@@ -127,8 +132,18 @@ bench: deps
 	@$(MAKE) --no-print-directory all tests-helpers
 	bash bench/run.sh
 
+FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/unit/*.h)
+
 format:
-	clang-format -i src/*.c src/*.h include/*.h bpf/*.c tests/unit/*.c
+	clang-format -i $(FORMAT_SRCS)
+
+# Style and structure gates; `make test` runs them first.
+lint:
+	@clang-format --dry-run --Werror $(FORMAT_SRCS)
+	@bash scripts/check_layers.sh src
+	@echo "lint: format and layers clean"
 
 clean:
 	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name "*.d" 2>/dev/null)

@@ -13,7 +13,7 @@
 #include <sys/un.h>
 
 #include "saker_abi.h"
-#include "syscalls.h"
+#include "capture/syscalls.h"
 
 struct evb {
 	/* Room past the largest record, so tests can build oversized ones. */

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "drops.h"
+#include "drops/drops.h"
 
 #define SEC   1000000000ull
 #define T0    (5000 * SEC)

@@ -14,10 +14,10 @@
 
 #include <cmocka.h>
 
-#include "dump.h"
-#include "event.h"
+#include "outputs/dump.h"
+#include "event/event.h"
 #include "evbuild.h"
-#include "view.h"
+#include "state/view.h"
 
 /* ts 1000 ns after boot is 2024-01-02T03:04:05.123456789Z */
 #define TS     1000

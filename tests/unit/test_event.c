@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "event.h"
+#include "event/event.h"
 #include "evbuild.h"
 
 static struct evb B;

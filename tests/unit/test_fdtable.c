@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "fdtable.h"
+#include "state/fdtable.h"
 
 static struct saker_fdtable *new_table(size_t max, size_t per_proc, size_t bytes)
 {

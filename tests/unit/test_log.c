@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 /* Wed Mar 27 15:28:22 2019 UTC */
 #define T0_NS 1553700502000000000LL

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "output_format.h"
-#include "outputs.h"
+#include "outputs/output_format.h"
+#include "outputs/outputs.h"
 
 /* 2019-03-27T15:28:22.123456789Z */
 #define T0 1553700502123456789ULL

@@ -25,7 +25,7 @@
 #include <microhttpd.h>
 #include <zlib.h>
 
-#include "outputs.h"
+#include "outputs/outputs.h"
 
 #define T0 1553700502123456789ULL
 

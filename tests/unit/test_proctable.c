@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "proctable.h"
+#include "state/proctable.h"
 
 #define DOCKER_ID "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
 #define CRI_ID	  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

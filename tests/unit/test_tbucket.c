@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "tbucket.h"
+#include "lib/tbucket.h"
 
 #define SEC 1000000000ull
 /* Far from 0 so that "time going back" has room. */

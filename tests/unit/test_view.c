@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "event.h"
+#include "event/event.h"
 #include "evbuild.h"
-#include "view.h"
+#include "state/view.h"
 
 static struct evb B;
 

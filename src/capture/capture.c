@@ -1,0 +1,364 @@
+#include "capture/capture.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "saker.skel.h"
+
+/* Returned by the ring callback to stop a drain once its budget is spent. */
+#define DRAIN_BUDGET_SPENT (-ECANCELED)
+
+struct ring {
+	struct saker_capture *cap;
+	struct ring_buffer *rb;
+	int map_fd;
+	unsigned long budget_left;
+	int budget_on;
+};
+
+struct saker_capture {
+	struct saker_bpf *skel;
+	struct ring *rings;
+	unsigned nr_rings;
+	int ncpus;
+	saker_event_fn on_event;
+	void *ctx;
+	uint64_t delivered;
+	uint64_t user_drops;
+};
+
+static void deliver(struct saker_capture *cap, const struct saker_evt_hdr *e)
+{
+	cap->delivered++;
+	if (cap->on_event)
+		cap->on_event(cap->ctx, e, e->len);
+}
+
+/*
+ * Unpacks a batch of generic records (8-byte strides). Records that cannot be
+ * parsed are lost in user space: counted, so the accounting stays exact.
+ */
+static void deliver_batch(struct saker_capture *cap, const uint8_t *p, size_t len, uint64_t count)
+{
+	size_t off = 0;
+	uint64_t n = 0;
+
+	while (n < count && off + sizeof(struct saker_evt_hdr) <= len) {
+		const struct saker_evt_hdr *e = (const void *)(p + off);
+
+		if (e->len < sizeof(*e) || e->len > len - off || e->type == SAKER_EVT_BATCH)
+			break;
+		deliver(cap, e);
+		n++;
+		off += ((size_t)e->len + 7) & ~(size_t)7;
+	}
+	cap->user_drops += count - n;
+}
+
+static int on_record(void *ctx, void *data, size_t len)
+{
+	struct ring *r = ctx;
+	struct saker_capture *cap = r->cap;
+	const struct saker_evt_hdr *e = data;
+	uint64_t n = 1;
+
+	/* A record the probe could not have written is lost in user space, not ignored. */
+	if (len < sizeof(*e) || e->len > len || e->len < sizeof(*e)) {
+		cap->user_drops++;
+	} else if (e->type == SAKER_EVT_BATCH) {
+		n = e->ret > 0 ? (uint64_t)e->ret : 1;
+		deliver_batch(cap, (const uint8_t *)data + sizeof(*e), e->len - sizeof(*e),
+			      e->ret > 0 ? (uint64_t)e->ret : 0);
+	} else {
+		deliver(cap, e);
+	}
+	/* The budget bounds the work per drain, so a batch costs the events it carries. */
+	if (r->budget_on) {
+		if (n >= r->budget_left) {
+			r->budget_left = 0;
+			return DRAIN_BUDGET_SPENT;
+		}
+		r->budget_left -= n;
+	}
+	return 0;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int saker_capture_open(struct saker_capture **out, const struct saker_capture_opts *opts,
+		       char *err, size_t errlen)
+{
+	struct saker_capture *cap;
+	unsigned per;
+	int ret, outer_fd;
+
+	*out = NULL;
+	libbpf_set_print(libbpf_quiet);
+	cap = calloc(1, sizeof(*cap));
+	if (!cap) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	cap->on_event = opts->on_event;
+	cap->ctx = opts->ctx;
+
+	cap->ncpus = libbpf_num_possible_cpus();
+	if (cap->ncpus <= 0 || cap->ncpus > SAKER_MAX_CPUS) {
+		ret = cap->ncpus <= 0 ? cap->ncpus : -E2BIG;
+		snprintf(err, errlen, "unsupported number of possible CPUs (%d, max %d)", cap->ncpus,
+			 SAKER_MAX_CPUS);
+		goto fail;
+	}
+	per = opts->cpus_for_each_buffer ? opts->cpus_for_each_buffer : (unsigned)cap->ncpus;
+	cap->nr_rings = ((unsigned)cap->ncpus + per - 1) / per;
+
+	cap->skel = saker_bpf__open();
+	if (!cap->skel) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open BPF object: %s", strerror(errno));
+		goto fail;
+	}
+	cap->skel->rodata->self_tgid = (uint32_t)opts->self_tgid;
+	for (int cpu = 0; cpu < cap->ncpus; cpu++)
+		cap->skel->rodata->cpu_ring[cpu] = (uint32_t)cpu / per;
+	/* Wake the consumer when a ring is an eighth full; it also drains on a timer. */
+	cap->skel->rodata->wakeup_bytes = opts->ring_bytes / 8;
+	memcpy(cap->skel->bss->sc_table, opts->sc_table, SAKER_SYSCALL_MAX);
+
+	cap->rings = calloc(cap->nr_rings, sizeof(*cap->rings));
+	if (!cap->rings) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (unsigned i = 0; i < cap->nr_rings; i++)
+		cap->rings[i].map_fd = -1;
+	for (unsigned i = 0; i < cap->nr_rings; i++) {
+		struct ring *r = &cap->rings[i];
+		char name[BPF_OBJ_NAME_LEN];
+
+		r->cap = cap;
+		snprintf(name, sizeof(name), "saker_rb%u", i & 0xffff);
+		r->map_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0,
+					   (uint32_t)opts->ring_bytes, NULL);
+		if (r->map_fd < 0) {
+			ret = r->map_fd;
+			snprintf(err, errlen, "cannot create a %llu-byte ring buffer: %s%s",
+				 (unsigned long long)opts->ring_bytes, strerror(-ret),
+				 ret == -EPERM ? " (saker must run as root: CAP_BPF, CAP_PERFMON)"
+					       : "");
+			goto fail;
+		}
+	}
+	/*
+	 * The first ring serves as the inner-map template, so the ring map's
+	 * declared size does not matter (libbpf 1.1 cannot resize the template
+	 * it creates itself).
+	 */
+	ret = bpf_map__set_max_entries(cap->skel->maps.scratch_map, (uint32_t)cap->ncpus);
+	if (!ret)
+		ret = bpf_map__set_max_entries(cap->skel->maps.stage_map, (uint32_t)cap->ncpus);
+	if (ret) {
+		snprintf(err, errlen, "cannot size the per-CPU maps: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = bpf_map__set_inner_map_fd(cap->skel->maps.rings, cap->rings[0].map_fd);
+	if (ret) {
+		snprintf(err, errlen, "cannot set the ring template: %s", strerror(-ret));
+		goto fail;
+	}
+
+	ret = saker_bpf__load(cap->skel);
+	if (ret) {
+		snprintf(err, errlen, "cannot load BPF programs (root and BTF needed): %s",
+			 strerror(-ret));
+		goto fail;
+	}
+
+	outer_fd = bpf_map__fd(cap->skel->maps.rings);
+	for (unsigned i = 0; i < cap->nr_rings; i++) {
+		struct ring *r = &cap->rings[i];
+		uint32_t key = SAKER_LANE_NORMAL * SAKER_MAX_RINGS_PER_LANE + i;
+
+		ret = bpf_map_update_elem(outer_fd, &key, &r->map_fd, BPF_ANY);
+		if (ret) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot install ring %u: %s", i, strerror(errno));
+			goto fail;
+		}
+		r->rb = ring_buffer__new(r->map_fd, on_record, r, NULL);
+		if (!r->rb) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot map ring %u: %s", i, strerror(errno));
+			goto fail;
+		}
+	}
+
+	ret = saker_bpf__attach(cap->skel);
+	if (ret) {
+		snprintf(err, errlen, "cannot attach tp_btf/sys_exit: %s", strerror(-ret));
+		goto fail;
+	}
+	*out = cap;
+	return 0;
+fail:
+	saker_capture_close(cap);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+void saker_capture_close(struct saker_capture *cap)
+{
+	if (!cap)
+		return;
+	/* Links first, so nothing runs while the rings go away. */
+	if (cap->skel)
+		saker_bpf__detach(cap->skel);
+	for (unsigned i = 0; cap->rings && i < cap->nr_rings; i++) {
+		ring_buffer__free(cap->rings[i].rb);
+		if (cap->rings[i].map_fd >= 0)
+			close(cap->rings[i].map_fd);
+	}
+	free(cap->rings);
+	saker_bpf__destroy(cap->skel);
+	free(cap);
+}
+
+unsigned saker_capture_nr_rings(const struct saker_capture *cap)
+{
+	return cap->nr_rings;
+}
+
+int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring)
+{
+	if (ring >= cap->nr_rings)
+		return -EINVAL;
+	return ring_buffer__epoll_fd(cap->rings[ring].rb);
+}
+
+long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
+{
+	long total = 0;
+
+	for (unsigned i = 0; i < cap->nr_rings; i++) {
+		struct ring *r = &cap->rings[i];
+		uint64_t before = cap->delivered + cap->user_drops;
+		int n;
+
+		r->budget_on = budget != 0;
+		r->budget_left = budget;
+		n = ring_buffer__consume(r->rb);
+		if (n < 0 && n != DRAIN_BUDGET_SPENT)
+			return n;
+		total += (long)(cap->delivered + cap->user_drops - before);
+	}
+	return total;
+}
+
+int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table)
+{
+	/* .bss is mmap-ed: byte stores are seen by the probe without reload. */
+	for (int i = 0; i < SAKER_SYSCALL_MAX; i++)
+		__atomic_store_n(&cap->skel->bss->sc_table[i], sc_table[i], __ATOMIC_RELAXED);
+	return 0;
+}
+
+int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st)
+{
+	struct saker_kcounters *percpu;
+	uint32_t zero = 0;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	percpu = calloc((size_t)cap->ncpus, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	ret = bpf_map_lookup_elem(bpf_map__fd(cap->skel->maps.counters), &zero, percpu);
+	if (ret) {
+		ret = -errno;
+		free(percpu);
+		return ret;
+	}
+	for (int cpu = 0; cpu < cap->ncpus; cpu++)
+		for (int i = 0; i < SAKER_CNT_MAX; i++)
+			st->k[i] += percpu[cpu].c[i];
+	free(percpu);
+	st->delivered = cap->delivered;
+	st->user_drops = cap->user_drops;
+	return 0;
+}
+
+/* After detach only: hands over what the probe staged but never sent. */
+static int drain_stages(struct saker_capture *cap)
+{
+	int fd = bpf_map__fd(cap->skel->maps.stage_map);
+	struct saker_stage *st;
+	int ret = 0;
+
+	st = malloc(sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	for (uint32_t cpu = 0; cpu < (uint32_t)cap->ncpus; cpu++) {
+		if (bpf_map_lookup_elem(fd, &cpu, st)) {
+			ret = -errno;
+			break;
+		}
+		if (st->len <= sizeof(struct saker_evt_hdr) || st->len > sizeof(st->buf)) {
+			if (st->count)
+				cap->user_drops += st->count;
+			continue;
+		}
+		deliver_batch(cap, st->buf + sizeof(struct saker_evt_hdr),
+			      st->len - sizeof(struct saker_evt_hdr), st->count);
+	}
+	free(st);
+	return ret;
+}
+
+int saker_capture_detach_and_drain(struct saker_capture *cap)
+{
+	struct saker_capture_stats a, b;
+	const struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
+	int ret, tries;
+
+	saker_bpf__detach(cap->skel);
+	/*
+	 * A program that started before the detach may still be finishing (and a
+	 * reserved record may not be committed yet): drain until two reads of the
+	 * counters agree, for at most ~2 s. Only then are the staging areas
+	 * read, once, since nothing can add to them any more.
+	 */
+	for (tries = 0; tries < 200; tries++) {
+		ret = saker_capture_drain(cap, 0);
+		if (ret >= 0)
+			ret = saker_capture_stats(cap, &a);
+		if (ret < 0)
+			return ret;
+		nanosleep(&pause, NULL);
+		ret = saker_capture_drain(cap, 0);
+		if (ret >= 0)
+			ret = saker_capture_stats(cap, &b);
+		if (ret < 0)
+			return ret;
+		if (!memcmp(a.k, b.k, sizeof(a.k)))
+			break;
+	}
+	ret = drain_stages(cap);
+	if (ret)
+		return ret;
+	ret = saker_capture_stats(cap, &b);
+	if (ret)
+		return ret;
+	return b.k[SAKER_CNT_EVTS] == b.delivered + saker_stats_drops(&b) ? 0 : -EIO;
+}

@@ -1,0 +1,58 @@
+/*
+ * Capture engine: loads the embedded BPF skeleton, creates the ring buffers
+ * (one per group of cpus_for_each_buffer CPUs, in lane 0 of the ring map),
+ * attaches, and hands every record to a callback. Stats sum the per-CPU
+ * kernel counters and add what user space delivered.
+ */
+#ifndef SAKER_CAPTURE_H
+#define SAKER_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "saker_abi.h"
+#include "capture/stats.h"
+
+struct saker_capture;
+
+/* Called for every well-formed record; len >= sizeof(struct saker_evt_hdr). */
+typedef void (*saker_event_fn)(void *ctx, const struct saker_evt_hdr *evt, size_t len);
+
+struct saker_capture_opts {
+	uint64_t ring_bytes;	       /* power of two, >= page size */
+	unsigned cpus_for_each_buffer; /* 0 = one ring for all CPUs */
+	const uint8_t *sc_table;       /* SAKER_SYSCALL_MAX entries */
+	pid_t self_tgid;	       /* never captured */
+	saker_event_fn on_event;
+	void *ctx;
+};
+
+/* Opens, loads and attaches. On failure writes a one-line reason into err. */
+int saker_capture_open(struct saker_capture **out, const struct saker_capture_opts *opts,
+		       char *err, size_t errlen);
+/* Detaches everything and frees. NULL ok. */
+void saker_capture_close(struct saker_capture *cap);
+
+unsigned saker_capture_nr_rings(const struct saker_capture *cap);
+/* Epoll fd of ring i (readable when the probe forced a wake-up). */
+int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring);
+/*
+ * Consumes about budget events from each ring (0 = until empty; a batch is
+ * taken whole and counts the events it carries). Bounded so a flood cannot
+ * starve the event loop's timers. Returns events consumed or a negative errno.
+ */
+long saker_capture_drain(struct saker_capture *cap, unsigned long budget);
+
+/* Changes the syscall selection while attached. */
+int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table);
+
+int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st);
+
+/*
+ * Shutdown: detaches the programs, then drains until the counters stop
+ * moving, so that afterwards n_evts == delivered + drops holds exactly.
+ */
+int saker_capture_detach_and_drain(struct saker_capture *cap);
+
+#endif

@@ -1,0 +1,1714 @@
+/*
+ * Configuration loader. One table row per key drives everything: defaults,
+ * parsing, bounds, dumping, copying and freeing, so adding a key is one line.
+ * YAML is read with libyaml's document API because every node then carries
+ * its line and column, which end up in the error messages. Loads are atomic:
+ * a document is applied to a copy that replaces the caller's configuration
+ * only when the whole document was accepted, so a bad SIGHUP reload leaves the
+ * running configuration untouched.
+ */
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#define MIB (1024ULL * 1024ULL)
+#define GIB (1024ULL * MIB)
+/* Bigger files are certainly not a configuration; refuse before parsing. */
+#define MAX_FILE_BYTES (16 * MIB)
+/* Longest value quoted back in an error message. */
+#define MAX_QUOTED 64
+/* Documents nest 4 levels at most; Falco plugin sections a few more. */
+#define MAX_NESTING 64
+
+enum opt_type {
+	OPT_BOOL,
+	OPT_U64,
+	OPT_DOUBLE,
+	OPT_STRING,
+	OPT_PRIO,
+	OPT_ACTIONS,
+	OPT_STRLIST,
+	/* A Falco key saker does not implement: the subtree is warned about and skipped. */
+	OPT_UNSUPPORTED,
+};
+
+/* Double bounds: the lower one may be exclusive, the upper one absent. */
+#define OPT_F_MIN_EXCL 0x1u
+#define OPT_F_NO_MAX   0x2u
+
+struct opt {
+	const char *key;
+	enum opt_type type;
+	size_t off;
+	unsigned flags;
+	uint64_t umin, umax;
+	double dmin, dmax;
+	bool def_b;
+	uint64_t def_u;
+	double def_d;
+	const char *def_s; /* string default; for OPT_ACTIONS a comma-separated list */
+	/* Extra check after the type parsed: 0, or -EINVAL with the reason in why. */
+	int (*check)(const void *val, const char *raw, char *why, size_t whylen);
+};
+
+static int check_engine_kind(const void *val, const char *raw, char *why, size_t whylen)
+{
+	const char *const *s = val;
+
+	(void)raw;
+	if (*s && strcmp(*s, "modern_ebpf") == 0)
+		return 0;
+	snprintf(why, whylen, "only modern_ebpf is supported");
+	return -EINVAL;
+}
+
+static int check_buf_size(const void *val, const char *raw, char *why, size_t whylen)
+{
+	uint64_t v = *(const uint64_t *)val;
+
+	(void)raw;
+	if (v == 0 || (v >= 4096 && v <= GIB && (v & (v - 1)) == 0))
+		return 0;
+	snprintf(why, whylen, "expected 0 or a power of two in [4096, %llu]", GIB);
+	return -EINVAL;
+}
+
+#define OFF(f) offsetof(struct saker_config, f)
+#define BOOL(k, f, d)                                                                              \
+	{                                                                                          \
+		.key = k, .type = OPT_BOOL, .off = OFF(f), .def_b = d                              \
+	}
+#define U64(k, f, lo, hi, d, chk)                                                                  \
+	{                                                                                          \
+		.key = k, .type = OPT_U64, .off = OFF(f), .umin = lo, .umax = hi, .def_u = d,      \
+		.check = chk                                                                       \
+	}
+#define DBL(k, f, lo, hi, fl, d)                                                                   \
+	{                                                                                          \
+		.key = k, .type = OPT_DOUBLE, .off = OFF(f), .dmin = lo, .dmax = hi, .flags = fl,  \
+		.def_d = d                                                                         \
+	}
+#define STR(k, f, d, chk)                                                                          \
+	{                                                                                          \
+		.key = k, .type = OPT_STRING, .off = OFF(f), .def_s = d, .check = chk              \
+	}
+#define PRIO(k, f, d)                                                                              \
+	{                                                                                          \
+		.key = k, .type = OPT_PRIO, .off = OFF(f), .def_u = d                              \
+	}
+#define STRLIST(k, f)                                                                              \
+	{                                                                                          \
+		.key = k, .type = OPT_STRLIST, .off = OFF(f)                                       \
+	}
+#define UNSUPPORTED(k)                                                                             \
+	{                                                                                          \
+		.key = k, .type = OPT_UNSUPPORTED                                                  \
+	}
+
+/*
+ * Keys sharing a dotted prefix must stay contiguous: saker_config_dump opens
+ * and closes YAML mappings by comparing each key with the previous one.
+ */
+static const struct opt opts[] = {
+    DBL("syscall_event_drops.threshold", drops.threshold, 0, 1, 0, 0),
+    {.key = "syscall_event_drops.actions",
+     .type = OPT_ACTIONS,
+     .off = OFF(drops),
+     .def_s = "log,alert"},
+    DBL("syscall_event_drops.rate", drops.rate, 0, 0, OPT_F_MIN_EXCL | OPT_F_NO_MAX, .03333),
+    DBL("syscall_event_drops.max_burst", drops.max_burst, 1, 0, OPT_F_NO_MAX, 10),
+    BOOL("syscall_event_drops.simulate_drops", drops.simulate_drops, false),
+    PRIO("syscall_event_drops.priority", drops.priority, SAKER_PRIO_CRITICAL),
+
+    PRIO("log_level", log_level, SAKER_PRIO_INFO),
+    BOOL("log_stderr", log_stderr, true),
+    BOOL("log_syslog", log_syslog, false),
+
+    PRIO("priority", priority, SAKER_PRIO_DEBUG),
+    BOOL("json_output", json_output, false),
+    BOOL("json_include_output_property", json_include_output_property, true),
+    BOOL("json_include_tags_property", json_include_tags_property, true),
+    BOOL("time_format_iso_8601", time_format_iso_8601, false),
+    BOOL("buffered_outputs", buffered_outputs, false),
+    U64("outputs_queue.capacity", outputs_queue_capacity, 0, 16 * MIB, 0, NULL),
+
+    BOOL("stdout_output.enabled", stdout_output.enabled, true),
+    BOOL("syslog_output.enabled", syslog_output.enabled, false),
+
+    BOOL("file_output.enabled", file_output.enabled, false),
+    BOOL("file_output.keep_alive", file_output.keep_alive, false),
+    STR("file_output.filename", file_output.filename, NULL, NULL),
+
+    BOOL("program_output.enabled", program_output.enabled, false),
+    BOOL("program_output.keep_alive", program_output.keep_alive, false),
+    STR("program_output.program", program_output.program, NULL, NULL),
+
+    BOOL("http_output.enabled", http_output.enabled, false),
+    STR("http_output.url", http_output.url, NULL, NULL),
+    STR("http_output.user_agent", http_output.user_agent, "saker", NULL),
+    BOOL("http_output.insecure", http_output.insecure, false),
+    STR("http_output.ca_cert", http_output.ca_cert, NULL, NULL),
+    STR("http_output.ca_bundle", http_output.ca_bundle, NULL, NULL),
+    STR("http_output.ca_path", http_output.ca_path, "/etc/ssl/certs", NULL),
+    BOOL("http_output.mtls", http_output.mtls, false),
+    STR("http_output.client_cert", http_output.client_cert, NULL, NULL),
+    STR("http_output.client_key", http_output.client_key, NULL, NULL),
+    BOOL("http_output.echo", http_output.echo, false),
+    BOOL("http_output.compress_uploads", http_output.compress_uploads, false),
+    BOOL("http_output.keep_alive", http_output.keep_alive, false),
+    U64("http_output.max_consecutive_timeouts", http_output.max_consecutive_timeouts, 0, UINT32_MAX,
+	5, NULL),
+
+    STR("engine.kind", engine.kind, "modern_ebpf", check_engine_kind),
+    U64("engine.modern_ebpf.buf_size_preset", engine.modern_ebpf.buf_size_preset, 1, 10, 4, NULL),
+    U64("engine.modern_ebpf.buf_size", engine.modern_ebpf.buf_size, 0, GIB, 0, check_buf_size),
+    U64("engine.modern_ebpf.cpus_for_each_buffer", engine.modern_ebpf.cpus_for_each_buffer, 0, 256,
+	2, NULL),
+
+    STRLIST("base_syscalls.custom_set", base_syscalls.custom_set),
+    BOOL("base_syscalls.all", base_syscalls.all, false),
+
+    U64("state.max_procs", state.max_procs, 0, 16 * MIB, 0, NULL),
+    U64("state.max_fds", state.max_fds, 0, 64 * MIB, 0, NULL),
+    U64("state.max_fds_per_proc", state.max_fds_per_proc, 0, 1 * MIB, 0, NULL),
+
+    /* Falco keys users bring along; accepted with a warning until saker implements them. */
+    UNSUPPORTED("rules_files"),
+    UNSUPPORTED("rules_file"),
+    UNSUPPORTED("rule_matching"),
+    UNSUPPORTED("config_files"),
+    UNSUPPORTED("watch_config_files"),
+    UNSUPPORTED("load_plugins"),
+    UNSUPPORTED("plugins"),
+    UNSUPPORTED("plugins_hostinfo"),
+    UNSUPPORTED("metrics"),
+    UNSUPPORTED("webserver"),
+    UNSUPPORTED("grpc"),
+    UNSUPPORTED("grpc_output"),
+    UNSUPPORTED("libs_logger"),
+    UNSUPPORTED("falco_libs"),
+    UNSUPPORTED("container_engines"),
+    UNSUPPORTED("capture"),
+    UNSUPPORTED("append_output"),
+    UNSUPPORTED("static_fields"),
+    UNSUPPORTED("output_timeout"),
+    UNSUPPORTED("outputs"),
+    UNSUPPORTED("syscall_event_timeouts"),
+    UNSUPPORTED("syscall_buf_size_preset"),
+    UNSUPPORTED("syscall_drop_failed_exit"),
+    UNSUPPORTED("modern_bpf"),
+    UNSUPPORTED("json_include_message_property"),
+    UNSUPPORTED("json_include_output_fields_property"),
+    UNSUPPORTED("outputs_queue.recovery"),
+    UNSUPPORTED("base_syscalls.repair"),
+    UNSUPPORTED("engine.kmod"),
+    UNSUPPORTED("engine.ebpf"),
+    UNSUPPORTED("engine.gvisor"),
+    UNSUPPORTED("engine.replay"),
+    UNSUPPORTED("engine.nodriver"),
+    UNSUPPORTED("engine.modern_ebpf.drop_failed_exit"),
+};
+
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+static const char *const action_names[] = {
+    [SAKER_DROP_ACT_IGNORE] = "ignore",
+    [SAKER_DROP_ACT_LOG] = "log",
+    [SAKER_DROP_ACT_ALERT] = "alert",
+    [SAKER_DROP_ACT_EXIT] = "exit",
+};
+
+const char *saker_drop_action_name(enum saker_drop_action a)
+{
+	if ((unsigned)a >= sizeof(action_names) / sizeof(action_names[0]))
+		return "unknown";
+	return action_names[a];
+}
+
+static int action_parse(const char *s, enum saker_drop_action *out)
+{
+	for (size_t i = 0; i < sizeof(action_names) / sizeof(action_names[0]); i++) {
+		if (strcmp(s, action_names[i]) == 0) {
+			*out = (enum saker_drop_action)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void *slot(struct saker_config *cfg, const struct opt *o)
+{
+	return (char *)cfg + o->off;
+}
+
+static const void *cslot(const struct saker_config *cfg, const struct opt *o)
+{
+	return (const char *)cfg + o->off;
+}
+
+static void strlist_clear(struct saker_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int strlist_push(struct saker_strlist *l, const char *s)
+{
+	char *dup = strdup(s);
+	char **v;
+
+	if (!dup)
+		return -ENOMEM;
+	/* The capacity is implicit: the array doubles whenever n reaches a power of two. */
+	if ((l->n & (l->n - 1)) == 0) {
+		v = realloc(l->v, (l->n ? 2 * l->n : 1) * sizeof(*v));
+		if (!v) {
+			free(dup);
+			return -ENOMEM;
+		}
+		l->v = v;
+	}
+	l->v[l->n++] = dup;
+	return 0;
+}
+
+/* Adds an action unless already present: a repeated action would only run twice in a row. */
+static void actions_add(struct saker_drops_config *d, enum saker_drop_action a)
+{
+	if (a == SAKER_DROP_ACT_IGNORE)
+		return; /* an empty list already means ignore */
+	for (size_t i = 0; i < d->n_actions; i++) {
+		if (d->actions[i] == a)
+			return;
+	}
+	if (d->n_actions < SAKER_MAX_DROP_ACTIONS)
+		d->actions[d->n_actions++] = a;
+}
+
+void saker_config_free(struct saker_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+
+		if (o->type == OPT_STRING) {
+			char **s = slot(cfg, o);
+
+			free(*s);
+			*s = NULL;
+		} else if (o->type == OPT_STRLIST) {
+			strlist_clear(slot(cfg, o));
+		}
+	}
+}
+
+void saker_config_init(struct saker_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+		void *p = slot(cfg, o);
+
+		switch (o->type) {
+		case OPT_BOOL:
+			*(bool *)p = o->def_b;
+			break;
+		case OPT_U64:
+			*(uint64_t *)p = o->def_u;
+			break;
+		case OPT_DOUBLE:
+			*(double *)p = o->def_d;
+			break;
+		case OPT_PRIO:
+			*(enum saker_prio *)p = (enum saker_prio)o->def_u;
+			break;
+		case OPT_STRING:
+			/* An allocation failure leaves NULL, which validate reports for
+			 * engine.kind. */
+			*(char **)p = o->def_s ? strdup(o->def_s) : NULL;
+			break;
+		case OPT_ACTIONS: {
+			struct saker_drops_config *d = p;
+			char buf[64];
+			char *save = NULL;
+
+			snprintf(buf, sizeof(buf), "%s", o->def_s);
+			for (char *t = strtok_r(buf, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save)) {
+				enum saker_drop_action a;
+
+				if (action_parse(t, &a) == 0)
+					actions_add(d, a);
+			}
+			break;
+		}
+		case OPT_STRLIST:
+		case OPT_UNSUPPORTED:
+			break;
+		}
+	}
+}
+
+int saker_config_copy(struct saker_config *dst, const struct saker_config *src)
+{
+	int ret = 0;
+
+	memcpy(dst, src, sizeof(*dst));
+	/* First detach every pointer from src so that a failure can free dst safely. */
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+
+		if (o->type == OPT_STRING) {
+			*(char **)slot(dst, o) = NULL;
+		} else if (o->type == OPT_STRLIST) {
+			struct saker_strlist *l = slot(dst, o);
+
+			l->v = NULL;
+			l->n = 0;
+		}
+	}
+	for (size_t i = 0; i < N_OPTS && !ret; i++) {
+		const struct opt *o = &opts[i];
+
+		if (o->type == OPT_STRING) {
+			const char *s = *(char *const *)cslot(src, o);
+
+			if (s) {
+				*(char **)slot(dst, o) = strdup(s);
+				if (!*(char **)slot(dst, o))
+					ret = -ENOMEM;
+			}
+		} else if (o->type == OPT_STRLIST) {
+			const struct saker_strlist *from = cslot(src, o);
+
+			for (size_t j = 0; j < from->n && !ret; j++)
+				ret = strlist_push(slot(dst, o), from->v[j]);
+		}
+	}
+	if (ret)
+		saker_config_free(dst);
+	return ret;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return !a && !b;
+	return strcmp(a, b) == 0;
+}
+
+bool saker_config_equal(const struct saker_config *a, const struct saker_config *b)
+{
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+		const void *pa = cslot(a, o), *pb = cslot(b, o);
+
+		switch (o->type) {
+		case OPT_BOOL:
+			if (*(const bool *)pa != *(const bool *)pb)
+				return false;
+			break;
+		case OPT_U64:
+			if (*(const uint64_t *)pa != *(const uint64_t *)pb)
+				return false;
+			break;
+		case OPT_DOUBLE:
+			if (*(const double *)pa != *(const double *)pb)
+				return false;
+			break;
+		case OPT_PRIO:
+			if (*(const enum saker_prio *)pa != *(const enum saker_prio *)pb)
+				return false;
+			break;
+		case OPT_STRING:
+			if (!str_eq(*(char *const *)pa, *(char *const *)pb))
+				return false;
+			break;
+		case OPT_ACTIONS: {
+			const struct saker_drops_config *da = pa, *db = pb;
+
+			if (da->n_actions != db->n_actions)
+				return false;
+			for (size_t j = 0; j < da->n_actions; j++) {
+				if (da->actions[j] != db->actions[j])
+					return false;
+			}
+			break;
+		}
+		case OPT_STRLIST: {
+			const struct saker_strlist *la = pa, *lb = pb;
+
+			if (la->n != lb->n)
+				return false;
+			for (size_t j = 0; j < la->n; j++) {
+				if (!str_eq(la->v[j], lb->v[j]))
+					return false;
+			}
+			break;
+		}
+		case OPT_UNSUPPORTED:
+			break;
+		}
+	}
+	return true;
+}
+
+/* ---- loading ---- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+struct load_ctx {
+	struct saker_config *cfg;
+	const char *name; /* file name, or "-o key=value" */
+	bool positions;	  /* overrides are one line: no line:col */
+	char *err;
+	size_t errlen;
+	saker_config_warn_fn warn;
+	void *warn_ctx;
+	/*
+	 * Nodes the walk may still visit. An alias is a reference, not a copy:
+	 * thousands of aliases to one long list cost a few bytes each and a
+	 * whole list walk each, so a small file could keep the loader busy for
+	 * hours. Without aliases the walk visits each node once.
+	 */
+	size_t budget;
+};
+
+/* Quotes text for a one-line message: escapes quotes and control bytes, truncates. */
+static void quote(char *out, size_t outlen, const char *s, size_t len)
+{
+	size_t o = 0;
+
+	if (outlen < 8) {
+		if (outlen)
+			out[0] = '\0';
+		return;
+	}
+	out[o++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (o + 8 >= outlen || i >= MAX_QUOTED) {
+			o += (size_t)snprintf(out + o, outlen - o, "...");
+			break;
+		}
+		if (ch == '"' || ch == '\\')
+			o += (size_t)snprintf(out + o, outlen - o, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	snprintf(out + o, outlen - o, "\"");
+}
+
+static void where(const struct load_ctx *c, const yaml_mark_t *m, char *buf, size_t len)
+{
+	if (c->positions && m)
+		snprintf(buf, len, "%s:%zu:%zu", c->name, m->line + 1, m->column + 1);
+	else
+		snprintf(buf, len, "%s", c->name);
+}
+
+static void msg_key(char *buf, size_t len, const char *key)
+{
+	quote(buf, len, key, strlen(key));
+	/* keys are shown in single quotes, as in Falco's messages; drop the double quotes */
+	size_t n = strlen(buf);
+
+	if (n >= 2) {
+		buf[0] = '\'';
+		buf[n - 1] = '\'';
+	}
+}
+
+__attribute__((format(printf, 4, 0))) static int vfail(struct load_ctx *c, const yaml_mark_t *m,
+						       const char *key, const char *fmt, va_list ap)
+{
+	char pos[512], msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	where(c, m, pos, sizeof(pos));
+	if (c->err && c->errlen) {
+		if (key)
+			snprintf(c->err, c->errlen, "%s: %s: %s", pos, key, msg);
+		else
+			snprintf(c->err, c->errlen, "%s: %s", pos, msg);
+	}
+	return -EINVAL;
+}
+
+/* Writes "name:line:col: key: message" for node n and returns -EINVAL. */
+__attribute__((format(printf, 4, 5))) static int fail(struct load_ctx *c, const yaml_node_t *n,
+						      const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vfail(c, n ? &n->start_mark : NULL, key, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail_at(struct load_ctx *c, const yaml_mark_t *m,
+							 const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vfail(c, m, NULL, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* Charges one visited node; -EINVAL once aliases made the walk far longer than the document. */
+static int spend(struct load_ctx *c, const yaml_node_t *n)
+{
+	if (c->budget == 0)
+		return fail_at(c, n ? &n->start_mark : NULL,
+			       "aliases expand the document too much");
+	c->budget--;
+	return 0;
+}
+
+/* Twice the document's nodes, and some slack for a few small anchors. */
+static size_t walk_budget(const yaml_document_t *doc)
+{
+	return 2 * (size_t)(doc->nodes.top - doc->nodes.start) + 4096;
+}
+
+__attribute__((format(printf, 3, 4))) static void warn(struct load_ctx *c, const yaml_node_t *n,
+						       const char *fmt, ...)
+{
+	char pos[512], msg[512], line[1100];
+	va_list ap;
+
+	if (!c->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	where(c, n ? &n->start_mark : NULL, pos, sizeof(pos));
+	snprintf(line, sizeof(line), "%s: %s", pos, msg);
+	c->warn(c->warn_ctx, line);
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	default:
+		return "a scalar";
+	}
+}
+
+/* YAML's null: an empty or ~/null plain scalar (libyaml tags every scalar !!str by default). */
+static bool is_null(const yaml_node_t *n)
+{
+	const char *v = (const char *)n->data.scalar.value;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+/*
+ * ${VAR} expands from the environment (unset = empty); $${VAR} is a literal
+ * ${VAR}. An unterminated ${ is kept as written. Returns NULL on ENOMEM.
+ */
+static char *expand_env(const char *s, size_t len)
+{
+	size_t cap = len + 1, o = 0;
+	char *out = malloc(cap);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		const char *add = s + i;
+		size_t addlen = 1, skip = 1;
+
+		if (s[i] == '$' && i + 2 < len && s[i + 1] == '$' && s[i + 2] == '{') {
+			add = s + i + 1;
+			addlen = 2;
+			skip = 3;
+		} else if (s[i] == '$' && i + 1 < len && s[i + 1] == '{') {
+			const char *end = memchr(s + i + 2, '}', len - i - 2);
+
+			if (end) {
+				char *name = strndup(s + i + 2, (size_t)(end - (s + i + 2)));
+
+				if (!name) {
+					free(out);
+					return NULL;
+				}
+				add = getenv(name);
+				free(name);
+				if (!add)
+					add = "";
+				addlen = strlen(add);
+				skip = (size_t)(end - (s + i)) + 1;
+			}
+		}
+		if (o + addlen + 1 > cap) {
+			char *bigger;
+
+			cap = (o + addlen + 1) * 2;
+			bigger = realloc(out, cap);
+			if (!bigger) {
+				free(out);
+				return NULL;
+			}
+			out = bigger;
+		}
+		memcpy(out + o, add, addlen);
+		o += addlen;
+		i += skip;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* The expanded text of a scalar, malloc'd, or NULL with the error set. */
+static char *scalar_value(struct load_ctx *c, const yaml_node_t *n, const char *key, int *ret)
+{
+	const char *v = (const char *)n->data.scalar.value;
+	size_t len = n->data.scalar.length;
+	char *out;
+
+	if (memchr(v, '\0', len)) {
+		*ret = fail(c, n, key, "value contains a NUL character");
+		return NULL;
+	}
+	out = expand_env(v, len);
+	if (!out) {
+		fail(c, n, key, "out of memory");
+		*ret = -ENOMEM;
+	}
+	return out;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on"};
+	static const char *const no[] = {"false", "no", "off"};
+
+	for (size_t i = 0; i < 3; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	/* strtoull would accept blanks, a sign, and wrap "-1" around */
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+	double v;
+	char *end;
+
+	if (!s[0] || isspace((unsigned char)s[0]))
+		return -EINVAL;
+	/* ERANGE also flags subnormals, which are fine; overflow shows as infinity */
+	v = strtod(s, &end);
+	if (*end || !isfinite(v))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void double_bounds(const struct opt *o, char *buf, size_t len)
+{
+	if (!(o->flags & OPT_F_NO_MAX))
+		snprintf(buf, len, "in [%g, %g]", o->dmin, o->dmax);
+	else
+		snprintf(buf, len, "%s %g", (o->flags & OPT_F_MIN_EXCL) ? ">" : ">=", o->dmin);
+}
+
+static int apply_scalar(struct load_ctx *c, const struct opt *o, const yaml_node_t *n)
+{
+	char got[MAX_QUOTED * 5], why[160];
+	void *p = slot(c->cfg, o);
+	int ret = 0;
+	char *v;
+
+	if (n->type != YAML_SCALAR_NODE)
+		return fail(c, n, o->key, "expected a scalar value, got %s", node_kind(n));
+	if (o->type == OPT_STRING && is_null(n)) {
+		free(*(char **)p);
+		*(char **)p = NULL;
+		return 0;
+	}
+	v = scalar_value(c, n, o->key, &ret);
+	if (!v)
+		return ret;
+	quote(got, sizeof(got), v, strlen(v));
+
+	switch (o->type) {
+	case OPT_BOOL:
+		if (parse_bool(v, p))
+			ret = fail(c, n, o->key,
+				   "expected a boolean (true/false/yes/no/on/off), got %s", got);
+		break;
+	case OPT_U64: {
+		uint64_t u;
+
+		if (parse_u64(v, &u) || u < o->umin || u > o->umax) {
+			ret = fail(c, n, o->key,
+				   "expected an integer in [%" PRIu64 ", %" PRIu64 "], got %s",
+				   o->umin, o->umax, got);
+			break;
+		}
+		if (o->check && o->check(&u, v, why, sizeof(why))) {
+			ret = fail(c, n, o->key, "%s, got %s", why, got);
+			break;
+		}
+		*(uint64_t *)p = u;
+		break;
+	}
+	case OPT_DOUBLE: {
+		double d;
+		bool ok = parse_double(v, &d) == 0;
+
+		if (ok)
+			ok = (o->flags & OPT_F_MIN_EXCL) ? d > o->dmin : d >= o->dmin;
+		if (ok && !(o->flags & OPT_F_NO_MAX))
+			ok = d <= o->dmax;
+		if (!ok) {
+			double_bounds(o, why, sizeof(why));
+			ret = fail(c, n, o->key, "expected a number %s, got %s", why, got);
+			break;
+		}
+		*(double *)p = d;
+		break;
+	}
+	case OPT_PRIO:
+		if (saker_prio_parse(v, p))
+			ret =
+			    fail(c, n, o->key,
+				 "expected a priority (emergency, alert, critical, error, warning, "
+				 "notice, info, debug), got %s",
+				 got);
+		break;
+	case OPT_STRING: {
+		char *s = v[0] ? v : NULL; /* an empty string means unset */
+
+		if (o->check && o->check(&s, v, why, sizeof(why))) {
+			ret = fail(c, n, o->key, "%s", why);
+			break;
+		}
+		free(*(char **)p);
+		*(char **)p = s;
+		if (s)
+			v = NULL; /* ownership moved */
+		break;
+	}
+	default:
+		ret = fail(c, n, o->key, "internal error: not a scalar key");
+		break;
+	}
+	free(v);
+	return ret;
+}
+
+static int apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *doc,
+		      const yaml_node_t *n, bool append)
+{
+	struct saker_strlist *l = slot(c->cfg, o);
+	struct saker_drops_config *d = slot(c->cfg, o);
+	bool seen[sizeof(action_names) / sizeof(action_names[0])] = {false};
+	int ret = 0;
+
+	if (is_null(n)) {
+		if (append)
+			return 0;
+		if (o->type == OPT_STRLIST)
+			strlist_clear(l);
+		else
+			d->n_actions = 0;
+		return 0;
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, o->key, "expected a list, got %s", node_kind(n));
+	if (!append) {
+		if (o->type == OPT_STRLIST)
+			strlist_clear(l);
+		else
+			d->n_actions = 0;
+	}
+	if (o->type == OPT_ACTIONS) {
+		for (size_t i = 0; i < d->n_actions; i++)
+			seen[d->actions[i]] = true;
+	}
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top && !ret; it++) {
+		yaml_node_t *item = yaml_document_get_node(doc, *it);
+		char got[MAX_QUOTED * 5];
+		enum saker_drop_action a;
+		char *v;
+
+		if (!item)
+			return fail(c, n, o->key, "bad list item");
+		ret = spend(c, item);
+		if (ret)
+			return ret;
+		if (item->type != YAML_SCALAR_NODE)
+			return fail(c, item, o->key,
+				    "expected a list of strings, got %s in the list",
+				    node_kind(item));
+		v = scalar_value(c, item, o->key, &ret);
+		if (!v)
+			return ret;
+		quote(got, sizeof(got), v, strlen(v));
+		if (o->type == OPT_STRLIST) {
+			if (!v[0])
+				ret = fail(c, item, o->key,
+					   "expected a non-empty string in the list");
+			else if (strlist_push(l, v) && fail(c, item, o->key, "out of memory"))
+				ret = -ENOMEM;
+		} else if (action_parse(v, &a)) {
+			ret = fail(c, item, o->key,
+				   "unknown action %s (expected ignore, log, alert or exit)", got);
+		} else {
+			const char *other = NULL;
+
+			/* Falco's rule: doing nothing and logging/alerting contradict each other.
+			 */
+			if (a == SAKER_DROP_ACT_IGNORE && seen[SAKER_DROP_ACT_LOG])
+				other = "log";
+			else if (a == SAKER_DROP_ACT_IGNORE && seen[SAKER_DROP_ACT_ALERT])
+				other = "alert";
+			else if ((a == SAKER_DROP_ACT_LOG || a == SAKER_DROP_ACT_ALERT) &&
+				 seen[SAKER_DROP_ACT_IGNORE])
+				other = "ignore";
+			if (other)
+				ret = fail(c, item, o->key,
+					   "action %s cannot be combined with \"%s\"", got, other);
+			seen[a] = true;
+			actions_add(d, a);
+		}
+		free(v);
+	}
+	return ret;
+}
+
+static const struct opt *find_opt(const char *key)
+{
+	for (size_t i = 0; i < N_OPTS; i++) {
+		if (opts[i].type != OPT_UNSUPPORTED && strcmp(opts[i].key, key) == 0)
+			return &opts[i];
+	}
+	return NULL;
+}
+
+/* True when key equals an unsupported Falco key or lies below one. */
+static bool is_unsupported(const char *key)
+{
+	for (size_t i = 0; i < N_OPTS; i++) {
+		size_t n = strlen(opts[i].key);
+
+		if (opts[i].type == OPT_UNSUPPORTED && strncmp(opts[i].key, key, n) == 0 &&
+		    (key[n] == '\0' || key[n] == '.'))
+			return true;
+	}
+	return false;
+}
+
+/* True when key names a mapping of known keys ("engine", "engine.modern_ebpf", ...). */
+static bool is_section(const char *key)
+{
+	size_t n = strlen(key);
+
+	for (size_t i = 0; i < N_OPTS; i++) {
+		if (opts[i].type != OPT_UNSUPPORTED && strncmp(opts[i].key, key, n) == 0 &&
+		    opts[i].key[n] == '.')
+			return true;
+	}
+	return false;
+}
+
+static int apply_node(struct load_ctx *c, yaml_document_t *doc, const char *key,
+		      const yaml_node_t *keynode, const yaml_node_t *n, bool append);
+
+static int apply_mapping(struct load_ctx *c, yaml_document_t *doc, const char *prefix,
+			 const yaml_node_t *n)
+{
+	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
+	     pr++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+		yaml_node_t *v = yaml_document_get_node(doc, pr->value);
+		char *full;
+		int ret;
+
+		if (!k || !v)
+			return fail(c, n, prefix[0] ? prefix : NULL, "bad mapping entry");
+		if (k->type != YAML_SCALAR_NODE)
+			return fail(c, k, prefix[0] ? prefix : NULL, "expected a key name, got %s",
+				    node_kind(k));
+		if (memchr(k->data.scalar.value, '\0', k->data.scalar.length))
+			return fail(c, k, prefix[0] ? prefix : NULL,
+				    "key contains a NUL character");
+		if (asprintf(&full, "%s%s%s", prefix, prefix[0] ? "." : "",
+			     (const char *)k->data.scalar.value) < 0)
+			return -ENOMEM;
+		ret = apply_node(c, doc, full, k, v, false);
+		free(full);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * The one place a value meets the table, for files and -o alike. keynode
+ * (may be NULL) is where unknown-key warnings point.
+ */
+static int apply_node(struct load_ctx *c, yaml_document_t *doc, const char *key,
+		      const yaml_node_t *keynode, const yaml_node_t *n, bool append)
+{
+	const struct opt *o = find_opt(key);
+	char qkey[MAX_QUOTED * 5];
+	int ret = spend(c, n);
+
+	if (ret)
+		return ret;
+	if (o) {
+		if (o->type == OPT_ACTIONS || o->type == OPT_STRLIST)
+			return apply_list(c, o, doc, n, append);
+		if (append)
+			return fail(c, n, key, "[] appends to lists only");
+		return apply_scalar(c, o, n);
+	}
+	msg_key(qkey, sizeof(qkey), key);
+	if (is_unsupported(key)) {
+		warn(c, keynode ? keynode : n, "key %s is not supported by saker, ignored", qkey);
+		return 0;
+	}
+	if (is_section(key)) {
+		if (append)
+			return fail(c, n, key, "[] appends to lists only");
+		if (is_null(n))
+			return 0;
+		if (n->type != YAML_MAPPING_NODE)
+			return fail(c, n, key, "expected a mapping, got %s", node_kind(n));
+		return apply_mapping(c, doc, key, n);
+	}
+	warn(c, keynode ? keynode : n, "unknown key %s ignored", qkey);
+	return 0;
+}
+
+/* libyaml's reader errors carry a byte offset, not a mark. */
+static void offset_to_mark(const char *buf, size_t len, size_t off, yaml_mark_t *m)
+{
+	m->line = 0;
+	m->column = 0;
+	for (size_t i = 0; i < off && i < len; i++) {
+		if (buf[i] == '\n') {
+			m->line++;
+			m->column = 0;
+		} else {
+			m->column++;
+		}
+	}
+}
+
+static int parser_fail(struct load_ctx *c, const yaml_parser_t *p, const char *buf, size_t len)
+{
+	yaml_mark_t m = p->problem_mark;
+	char pos[512];
+
+	if (p->error == YAML_MEMORY_ERROR) {
+		if (c->err && c->errlen)
+			snprintf(c->err, c->errlen, "%s: out of memory", c->name);
+		return -ENOMEM;
+	}
+	if (p->error == YAML_READER_ERROR)
+		offset_to_mark(buf, len, p->problem_offset, &m);
+	where(c, &m, pos, sizeof(pos));
+	if (c->err && c->errlen) {
+		if (p->context)
+			snprintf(c->err, c->errlen, "%s: %s (%s at line %zu)", pos,
+				 p->problem ? p->problem : "syntax error", p->context,
+				 p->context_mark.line + 1);
+		else
+			snprintf(c->err, c->errlen, "%s: %s", pos,
+				 p->problem ? p->problem : "syntax error");
+	}
+	return -EINVAL;
+}
+
+/*
+ * libyaml's scanner spends O(depth) per token, so nesting makes parsing
+ * quadratic: a 400 KB file of '[' takes minutes. Walk the event stream first
+ * and refuse deep documents before libyaml builds them. Syntax errors surface
+ * here too, with their position.
+ */
+static int check_nesting(struct load_ctx *c, const char *buf, size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int depth = 0, ret = 0;
+
+	if (!yaml_parser_initialize(&p)) {
+		set_err(c->err, c->errlen, "%s: out of memory", c->name);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	for (;;) {
+		yaml_event_type_t type;
+
+		if (!yaml_parser_parse(&p, &ev)) {
+			ret = parser_fail(c, &p, buf, len);
+			break;
+		}
+		type = ev.type;
+		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+			if (++depth > MAX_NESTING)
+				ret = fail_at(c, &ev.start_mark, "nesting deeper than %d levels",
+					      MAX_NESTING);
+		} else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		yaml_event_delete(&ev);
+		if (ret || type == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&p);
+	return ret;
+}
+
+/* Applies ctx to a copy of *cfg and swaps it in only on success. */
+static int commit_or_drop(struct saker_config *cfg, struct saker_config *tmp, int ret)
+{
+	if (ret) {
+		saker_config_free(tmp);
+		return ret;
+	}
+	saker_config_free(cfg);
+	*cfg = *tmp;
+	return 0;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int saker_config_load_buffer(struct saker_config *cfg, const char *name, const char *yaml,
+			     size_t len, char *err, size_t errlen, saker_config_warn_fn warnfn,
+			     void *warn_ctx)
+{
+	struct saker_config tmp;
+	struct load_ctx c = {
+	    .cfg = &tmp,
+	    .name = name ? name : "<config>",
+	    .positions = true,
+	    .err = err,
+	    .errlen = errlen,
+	    .warn = warnfn,
+	    .warn_ctx = warn_ctx,
+	};
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!yaml && len) {
+		set_err(err, errlen, "%s: no data", c.name);
+		return -EINVAL;
+	}
+	if (!yaml)
+		yaml = "";
+	ret = check_nesting(&c, yaml, len);
+	if (ret)
+		return ret;
+	if (!yaml_parser_initialize(&parser)) {
+		set_err(err, errlen, "%s: out of memory", c.name);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		ret = parser_fail(&c, &parser, yaml, len);
+		yaml_parser_delete(&parser);
+		return ret;
+	}
+	root = yaml_document_get_root_node(&doc);
+	if (!root || is_null(root)) {
+		/* an empty file (or only comments, or a bare ---) changes nothing */
+		ret = 0;
+		goto out_doc;
+	}
+	if (root->type != YAML_MAPPING_NODE) {
+		ret = fail(&c, root, NULL, "expected a mapping of keys at the top level, got %s",
+			   node_kind(root));
+		goto out_doc;
+	}
+	ret = saker_config_copy(&tmp, cfg);
+	if (ret) {
+		set_err(err, errlen, "%s: out of memory", c.name);
+		goto out_doc;
+	}
+	c.budget = walk_budget(&doc);
+	ret = apply_mapping(&c, &doc, "", root);
+	if (ret == -ENOMEM && err && errlen && !err[0])
+		set_err(err, errlen, "%s: out of memory", c.name);
+	if (!ret) {
+		yaml_document_t next;
+
+		/* A second document would be silently ignored otherwise. */
+		if (!yaml_parser_load(&parser, &next)) {
+			ret = parser_fail(&c, &parser, yaml, len);
+		} else {
+			yaml_node_t *r2 = yaml_document_get_root_node(&next);
+
+			if (r2)
+				warn(&c, r2,
+				     "only the first YAML document is read, the rest is ignored");
+			yaml_document_delete(&next);
+		}
+	}
+	ret = commit_or_drop(cfg, &tmp, ret);
+out_doc:
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return ret;
+}
+
+int saker_config_load_file(struct saker_config *cfg, const char *path, char *err, size_t errlen,
+			   saker_config_warn_fn warnfn, void *warn_ctx)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int ret;
+
+	if (!f) {
+		ret = -errno;
+		set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
+		return ret;
+	}
+	for (;;) {
+		size_t n;
+
+		if (len == cap) {
+			char *bigger;
+
+			if (cap >= MAX_FILE_BYTES) {
+				ret = -EFBIG;
+				set_err(err, errlen, "%s: cannot read: %s", path, strerror(EFBIG));
+				goto out;
+			}
+			cap = cap ? cap * 2 : 8192;
+			bigger = realloc(buf, cap);
+			if (!bigger) {
+				ret = -ENOMEM;
+				set_err(err, errlen, "%s: cannot read: %s", path, strerror(ENOMEM));
+				goto out;
+			}
+			buf = bigger;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0) {
+			if (ferror(f)) {
+				ret = errno ? -errno : -EIO;
+				set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
+				goto out;
+			}
+			break;
+		}
+	}
+	ret = saker_config_load_buffer(cfg, path, buf, len, err, errlen, warnfn, warn_ctx);
+out:
+	free(buf);
+	fclose(f);
+	return ret;
+}
+
+/* Key syntax for -o: name(.name)*, names of [A-Za-z0-9_-]. */
+static bool key_ok(const char *k, size_t len)
+{
+	bool need_name = true;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)k[i];
+
+		if (ch == '.') {
+			if (need_name)
+				return false;
+			need_name = true;
+		} else if (isalnum(ch) || ch == '_' || ch == '-') {
+			need_name = false;
+		} else {
+			return false;
+		}
+	}
+	return len && !need_name;
+}
+
+int saker_config_override(struct saker_config *cfg, const char *key_eq_value, char *err,
+			  size_t errlen, saker_config_warn_fn warnfn, void *warn_ctx)
+{
+	struct saker_config tmp;
+	char name[512], qkey[MAX_QUOTED * 5];
+	struct load_ctx c = {
+	    .cfg = &tmp,
+	    .name = name,
+	    .positions = false,
+	    .err = err,
+	    .errlen = errlen,
+	    .warn = warnfn,
+	    .warn_ctx = warn_ctx,
+	};
+	const char *eq, *value;
+	size_t keylen;
+	bool append = false;
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	const struct opt *o;
+	char *key = NULL;
+	int root_id = 0;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!key_eq_value) {
+		set_err(err, errlen, "-o: expected key=value");
+		return -EINVAL;
+	}
+	/* The override is quoted back whole: keep the message on one line. */
+	/* long values are cut so the message itself still fits */
+	snprintf(name, sizeof(name), "-o %.200s%s", key_eq_value,
+		 strlen(key_eq_value) > 200 ? "..." : "");
+	for (char *p = name; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+	eq = strchr(key_eq_value, '=');
+	if (!eq) {
+		set_err(err, errlen, "%s: expected key=value", name);
+		return -EINVAL;
+	}
+	keylen = (size_t)(eq - key_eq_value);
+	value = eq + 1;
+	if (keylen >= 2 && key_eq_value[keylen - 2] == '[' && key_eq_value[keylen - 1] == ']') {
+		append = true;
+		keylen -= 2;
+	}
+	if (!key_ok(key_eq_value, keylen)) {
+		quote(qkey, sizeof(qkey), key_eq_value, keylen);
+		set_err(err, errlen, "%s: bad key %s (expected names separated by dots)", name,
+			qkey);
+		return -EINVAL;
+	}
+	key = strndup(key_eq_value, keylen);
+	if (!key) {
+		set_err(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		free(key);
+		set_err(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	o = find_opt(key);
+	if (o && o->type == OPT_STRING && !append && value[0] != '"' && value[0] != '\'') {
+		/*
+		 * A string key takes the text as written: `program=jq '{text: .output}' | logger`
+		 * would otherwise read as a mapping because of its ": ". Quote it to get YAML.
+		 */
+		if (!yaml_document_initialize(&doc, NULL, NULL, NULL, 1, 1)) {
+			ret = -ENOMEM;
+			set_err(err, errlen, "%s: out of memory", name);
+			goto out_parser;
+		}
+		root_id =
+		    yaml_document_add_scalar(&doc, NULL, (const yaml_char_t *)value,
+					     (int)strlen(value), YAML_SINGLE_QUOTED_SCALAR_STYLE);
+		if (!root_id) {
+			ret = -EINVAL;
+			set_err(err, errlen, "%s: %s: value is not valid UTF-8", name, key);
+			goto out_doc;
+		}
+	} else {
+		ret = check_nesting(&c, value, strlen(value));
+		if (ret)
+			goto out_parser;
+		yaml_parser_set_input_string(&parser, (const unsigned char *)value, strlen(value));
+		if (!yaml_parser_load(&parser, &doc)) {
+			ret = parser_fail(&c, &parser, value, strlen(value));
+			goto out_parser;
+		}
+		/* libyaml numbers nodes from 1, the root first */
+		root_id = yaml_document_get_root_node(&doc) ? 1 : 0;
+	}
+	if (!root_id) {
+		/* "key=" is an empty (null) value */
+		root_id = yaml_document_add_scalar(&doc, NULL, (yaml_char_t *)"", 0,
+						   YAML_PLAIN_SCALAR_STYLE);
+		if (!root_id) {
+			ret = -ENOMEM;
+			set_err(err, errlen, "%s: out of memory", name);
+			goto out_doc;
+		}
+	}
+	if (append) {
+		yaml_node_t *v = yaml_document_get_node(&doc, root_id);
+
+		/* key[]=v appends v; key[]=[a, b] appends a and b */
+		if (v && v->type != YAML_SEQUENCE_NODE) {
+			int seq = yaml_document_add_sequence(&doc, NULL, YAML_FLOW_SEQUENCE_STYLE);
+
+			if (!seq || !yaml_document_append_sequence_item(&doc, seq, root_id)) {
+				ret = -ENOMEM;
+				set_err(err, errlen, "%s: out of memory", name);
+				goto out_doc;
+			}
+			root_id = seq;
+		}
+	}
+	ret = saker_config_copy(&tmp, cfg);
+	if (ret) {
+		set_err(err, errlen, "%s: out of memory", name);
+		goto out_doc;
+	}
+	c.budget = walk_budget(&doc);
+	ret = apply_node(&c, &doc, key, NULL, yaml_document_get_node(&doc, root_id), append);
+	if (ret == -ENOMEM && err && errlen && !err[0])
+		set_err(err, errlen, "%s: out of memory", name);
+	ret = commit_or_drop(cfg, &tmp, ret);
+out_doc:
+	yaml_document_delete(&doc);
+out_parser:
+	yaml_parser_delete(&parser);
+	free(key);
+	return ret;
+}
+
+int saker_config_validate(const struct saker_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->stdout_output.enabled && !cfg->syslog_output.enabled &&
+	    !cfg->file_output.enabled && !cfg->program_output.enabled &&
+	    !cfg->http_output.enabled) {
+		set_err(err, errlen,
+			"no output enabled (enable stdout_output, syslog_output, file_output, "
+			"program_output or http_output)");
+		return -EINVAL;
+	}
+	if (cfg->file_output.enabled &&
+	    !(cfg->file_output.filename && cfg->file_output.filename[0])) {
+		set_err(err, errlen, "file_output is enabled but file_output.filename is empty");
+		return -EINVAL;
+	}
+	if (cfg->program_output.enabled &&
+	    !(cfg->program_output.program && cfg->program_output.program[0])) {
+		set_err(err, errlen,
+			"program_output is enabled but program_output.program is empty");
+		return -EINVAL;
+	}
+	if (cfg->http_output.enabled && !(cfg->http_output.url && cfg->http_output.url[0])) {
+		set_err(err, errlen, "http_output is enabled but http_output.url is empty");
+		return -EINVAL;
+	}
+	if (!cfg->engine.kind || strcmp(cfg->engine.kind, "modern_ebpf") != 0) {
+		set_err(err, errlen, "engine.kind: only modern_ebpf is supported");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+uint64_t saker_config_ring_bytes(const struct saker_config *cfg)
+{
+	uint64_t preset = cfg->engine.modern_ebpf.buf_size_preset;
+
+	if (cfg->engine.modern_ebpf.buf_size)
+		return cfg->engine.modern_ebpf.buf_size;
+	if (preset < 1)
+		preset = 1;
+	if (preset > 10)
+		preset = 10;
+	return MIB << (preset - 1);
+}
+
+/* ---- dump ---- */
+
+static int emit(yaml_emitter_t *em, yaml_event_t *ev, int init_ok)
+{
+	/* yaml_emitter_emit frees the event even when it fails */
+	if (!init_ok || !yaml_emitter_emit(em, ev))
+		return -EIO;
+	return 0;
+}
+
+static int emit_scalar(yaml_emitter_t *em, const char *s, yaml_scalar_style_t style)
+{
+	yaml_event_t ev;
+	int ok = yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), 1,
+					      1, style);
+
+	/* initialisation fails on invalid UTF-8, which YAML cannot carry */
+	return ok ? emit(em, &ev, 1) : -EILSEQ;
+}
+
+/* Escapes ${ as $${ so that loading the dump does not expand variables again. */
+static char *escape_env(const char *s)
+{
+	size_t n = 0;
+	char *out, *o;
+
+	for (const char *p = s; *p; p++)
+		n += (p[0] == '$' && p[1] == '{') ? 2 : 1;
+	out = malloc(n + 1);
+	if (!out)
+		return NULL;
+	o = out;
+	for (const char *p = s; *p; p++) {
+		if (p[0] == '$' && p[1] == '{')
+			*o++ = '$';
+		*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
+static int emit_string(yaml_emitter_t *em, const char *s)
+{
+	char *esc = escape_env(s ? s : "");
+	int ret;
+
+	if (!esc)
+		return -ENOMEM;
+	ret = emit_scalar(em, esc, YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+	free(esc);
+	return ret;
+}
+
+/* Shortest text that reads back as the same double. */
+static void format_double(double d, char *buf, size_t len)
+{
+	/* %g would write 10 as 1e+01 */
+	if (d == floor(d) && fabs(d) < 1e15) {
+		snprintf(buf, len, "%.0f", d);
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			return;
+	}
+}
+
+static int emit_value(yaml_emitter_t *em, const struct saker_config *cfg, const struct opt *o)
+{
+	const void *p = cslot(cfg, o);
+	char buf[64];
+	yaml_event_t ev;
+	int ret = 0;
+
+	switch (o->type) {
+	case OPT_BOOL:
+		return emit_scalar(em, *(const bool *)p ? "true" : "false",
+				   YAML_PLAIN_SCALAR_STYLE);
+	case OPT_U64:
+		snprintf(buf, sizeof(buf), "%" PRIu64, *(const uint64_t *)p);
+		return emit_scalar(em, buf, YAML_PLAIN_SCALAR_STYLE);
+	case OPT_DOUBLE:
+		format_double(*(const double *)p, buf, sizeof(buf));
+		return emit_scalar(em, buf, YAML_PLAIN_SCALAR_STYLE);
+	case OPT_PRIO:
+		/* "info" as etc/saker.yaml writes it, rather than "informational" */
+		snprintf(buf, sizeof(buf), "%s",
+			 *(const enum saker_prio *)p == SAKER_PRIO_INFO
+			     ? "info"
+			     : saker_prio_name(*(const enum saker_prio *)p));
+		for (char *q = buf; *q; q++)
+			*q = (char)tolower((unsigned char)*q);
+		return emit_scalar(em, buf, YAML_PLAIN_SCALAR_STYLE);
+	case OPT_STRING:
+		return emit_string(em, *(char *const *)p);
+	case OPT_ACTIONS:
+	case OPT_STRLIST:
+		ret = emit(em, &ev,
+			   yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+								YAML_FLOW_SEQUENCE_STYLE));
+		if (o->type == OPT_ACTIONS) {
+			const struct saker_drops_config *d = p;
+
+			for (size_t i = 0; i < d->n_actions && !ret; i++)
+				ret = emit_scalar(em, saker_drop_action_name(d->actions[i]),
+						  YAML_PLAIN_SCALAR_STYLE);
+		} else {
+			const struct saker_strlist *l = p;
+
+			for (size_t i = 0; i < l->n && !ret; i++)
+				ret = emit_string(em, l->v[i]);
+		}
+		if (!ret)
+			ret = emit(em, &ev, yaml_sequence_end_event_initialize(&ev));
+		return ret;
+	case OPT_UNSUPPORTED:
+		break;
+	}
+	return 0;
+}
+
+static int emit_mapping_start(yaml_emitter_t *em)
+{
+	yaml_event_t ev;
+
+	return emit(
+	    em, &ev,
+	    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE));
+}
+
+static int emit_mapping_end(yaml_emitter_t *em)
+{
+	yaml_event_t ev;
+
+	return emit(em, &ev, yaml_mapping_end_event_initialize(&ev));
+}
+
+static int emit_name(yaml_emitter_t *em, const char *s, size_t len)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%.*s", (int)len, s);
+	return emit_scalar(em, buf, YAML_PLAIN_SCALAR_STYLE);
+}
+
+#define MAX_DEPTH 4
+
+/* Splits "a.b.c" into components; returns how many. */
+static size_t split_key(const char *key, const char *comp[MAX_DEPTH], size_t clen[MAX_DEPTH])
+{
+	size_t n = 0;
+
+	while (n < MAX_DEPTH) {
+		const char *dot = strchr(key, '.');
+
+		comp[n] = key;
+		clen[n] = dot ? (size_t)(dot - key) : strlen(key);
+		n++;
+		if (!dot)
+			break;
+		key = dot + 1;
+	}
+	return n;
+}
+
+static int dump_body(yaml_emitter_t *em, const struct saker_config *cfg)
+{
+	const char *open[MAX_DEPTH], *comp[MAX_DEPTH];
+	size_t openlen[MAX_DEPTH], clen[MAX_DEPTH];
+	size_t depth = 0;
+	int ret = emit_mapping_start(em);
+
+	for (size_t i = 0; i < N_OPTS && !ret; i++) {
+		const struct opt *o = &opts[i];
+		size_t n, common = 0;
+
+		if (o->type == OPT_UNSUPPORTED)
+			continue;
+		n = split_key(o->key, comp, clen);
+		while (common < depth && common < n - 1 && openlen[common] == clen[common] &&
+		       memcmp(open[common], comp[common], clen[common]) == 0)
+			common++;
+		for (; depth > common && !ret; depth--)
+			ret = emit_mapping_end(em);
+		for (; depth < n - 1 && !ret; depth++) {
+			open[depth] = comp[depth];
+			openlen[depth] = clen[depth];
+			ret = emit_name(em, comp[depth], clen[depth]);
+			if (!ret)
+				ret = emit_mapping_start(em);
+		}
+		if (!ret)
+			ret = emit_name(em, comp[n - 1], clen[n - 1]);
+		if (!ret)
+			ret = emit_value(em, cfg, o);
+	}
+	for (; depth > 0 && !ret; depth--)
+		ret = emit_mapping_end(em);
+	if (!ret)
+		ret = emit_mapping_end(em);
+	return ret;
+}
+
+int saker_config_dump(const struct saker_config *cfg, FILE *out)
+{
+	yaml_emitter_t em;
+	yaml_event_t ev;
+	int ret;
+
+	if (!yaml_emitter_initialize(&em))
+		return -ENOMEM;
+	yaml_emitter_set_output_file(&em, out);
+	yaml_emitter_set_unicode(&em, 1);
+	yaml_emitter_set_width(&em, -1); /* never fold long strings */
+	yaml_emitter_set_indent(&em, 2);
+	ret = emit(&em, &ev, yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING));
+	if (!ret)
+		ret =
+		    emit(&em, &ev, yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1));
+	if (!ret)
+		ret = dump_body(&em, cfg);
+	if (!ret)
+		ret = emit(&em, &ev, yaml_document_end_event_initialize(&ev, 1));
+	if (!ret)
+		ret = emit(&em, &ev, yaml_stream_end_event_initialize(&ev));
+	if (!ret && !yaml_emitter_flush(&em))
+		ret = -EIO;
+	yaml_emitter_delete(&em);
+	if (!ret && fflush(out))
+		ret = -errno;
+	return ret;
+}

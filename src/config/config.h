@@ -1,0 +1,158 @@
+/*
+ * Configuration: Falco-compatible YAML keys, read with libyaml, table-driven
+ * (one row per key with its type, bounds and default), then `-o key=value`
+ * overrides applied in order. Errors are reported as "file:line:col: what".
+ */
+#ifndef SAKER_CONFIG_H
+#define SAKER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/prio.h"
+
+enum saker_drop_action {
+	SAKER_DROP_ACT_IGNORE = 0,
+	SAKER_DROP_ACT_LOG,
+	SAKER_DROP_ACT_ALERT,
+	SAKER_DROP_ACT_EXIT,
+};
+#define SAKER_MAX_DROP_ACTIONS 8
+
+struct saker_drops_config {
+	double threshold; /* [0,1]; default 0 */
+	enum saker_drop_action actions[SAKER_MAX_DROP_ACTIONS];
+	size_t n_actions; /* 0 = ignore */
+	double rate;	  /* tokens per second, default .03333 */
+	double max_burst; /* default 10 */
+	bool simulate_drops;
+	enum saker_prio priority; /* default Critical */
+};
+
+struct saker_strlist {
+	char **v;
+	size_t n;
+};
+
+struct saker_config {
+	struct saker_drops_config drops; /* syscall_event_drops.* */
+
+	enum saker_prio log_level; /* default info */
+	bool log_stderr;	   /* default true */
+	bool log_syslog;	   /* default false */
+
+	enum saker_prio priority; /* minimum alert priority emitted, default debug */
+	bool json_output;
+	bool json_include_output_property; /* default true */
+	bool json_include_tags_property;   /* default true */
+	bool time_format_iso_8601;
+	bool buffered_outputs;		 /* default false */
+	uint64_t outputs_queue_capacity; /* 0 = default bound (see outputs.h) */
+
+	struct {
+		bool enabled; /* default true */
+	} stdout_output;
+	struct {
+		bool enabled;
+	} syslog_output;
+	struct {
+		bool enabled;
+		bool keep_alive;
+		char *filename;
+	} file_output;
+	struct {
+		bool enabled;
+		bool keep_alive;
+		char *program;
+	} program_output;
+	struct {
+		bool enabled;
+		char *url;
+		char *user_agent;
+		bool insecure;
+		char *ca_cert;
+		char *ca_bundle;
+		char *ca_path;
+		bool mtls;
+		char *client_cert;
+		char *client_key;
+		bool echo;
+		bool compress_uploads;
+		bool keep_alive;
+		uint64_t max_consecutive_timeouts;
+	} http_output;
+
+	struct {
+		char *kind; /* "modern_ebpf" is the only engine */
+		struct {
+			uint64_t buf_size_preset; /* 1..10, default 4 (8 MiB) */
+			uint64_t buf_size;	  /* bytes, power of two >= page; 0 = use preset */
+			uint64_t cpus_for_each_buffer; /* 0 = one buffer for all CPUs; default 2 */
+		} modern_ebpf;
+	} engine;
+
+	struct {
+		struct saker_strlist custom_set; /* names, "!name" removes */
+		bool all;
+	} base_syscalls;
+
+	/* Bounds of the process and fd tables (docs/state.md); 0 = built-in default. */
+	struct {
+		uint64_t max_procs;
+		uint64_t max_fds;
+		uint64_t max_fds_per_proc;
+	} state;
+};
+
+/* The configuration embedded in the binary (etc/saker.yaml at build time). */
+extern const char saker_default_config_yaml[];
+
+/*
+ * Fills every key with its built-in default (docs/config.md). String keys are
+ * NULL when unset or set to "" (file_output.filename, program_output.program,
+ * http_output.url, ... start NULL; etc/saker.yaml sets filename and program).
+ */
+void saker_config_init(struct saker_config *cfg);
+/* Frees strings and lists and leaves them NULL/empty; accepts NULL. */
+void saker_config_free(struct saker_config *cfg);
+/* Deep copy into an uninitialised dst; 0 or -ENOMEM (dst then holds nothing to free). */
+int saker_config_copy(struct saker_config *dst, const struct saker_config *src);
+/* Every key equal (strings by content). */
+bool saker_config_equal(const struct saker_config *a, const struct saker_config *b);
+
+/*
+ * Applies a YAML document on top of cfg. `name` is used in messages
+ * ("name:line:col: ..."). On error returns a negative errno and writes one
+ * line (no trailing newline) into err. Unknown keys are warned about through
+ * warn (may be NULL), never fatal. Atomic: on error cfg is left unchanged.
+ */
+typedef void (*saker_config_warn_fn)(void *ctx, const char *msg);
+int saker_config_load_buffer(struct saker_config *cfg, const char *name, const char *yaml,
+			     size_t len, char *err, size_t errlen, saker_config_warn_fn warn,
+			     void *warn_ctx);
+int saker_config_load_file(struct saker_config *cfg, const char *path, char *err, size_t errlen,
+			   saker_config_warn_fn warn, void *warn_ctx);
+
+/*
+ * Applies one "-o key=value": dotted key, value parsed as YAML ("[a, b]" is a
+ * list, "{...}" a mapping), "key[]=v" appends to a list. A value that is not
+ * valid YAML and does not start with [ { " ' is taken literally as a string.
+ * Atomic like saker_config_load_buffer.
+ */
+int saker_config_override(struct saker_config *cfg, const char *key_eq_value, char *err,
+			  size_t errlen, saker_config_warn_fn warn, void *warn_ctx);
+
+/* Cross-key checks (an output enabled, file_output has a filename, ...). */
+int saker_config_validate(const struct saker_config *cfg, char *err, size_t errlen);
+
+/* Effective configuration as YAML (for --dry-run); loads back to an equal config. */
+int saker_config_dump(const struct saker_config *cfg, FILE *out);
+
+/* Ring size in bytes from buf_size or buf_size_preset. */
+uint64_t saker_config_ring_bytes(const struct saker_config *cfg);
+
+const char *saker_drop_action_name(enum saker_drop_action a);
+
+#endif

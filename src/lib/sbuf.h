@@ -1,0 +1,46 @@
+/*
+ * Building blocks of the alert formatters (outputs.h declares the two
+ * formatters themselves): a growable string and the escaping rules that keep
+ * one alert on one line.
+ *
+ * Escaping, in text and JSON alike, covers C0 controls and DEL, C1 controls
+ * (U+0080..U+009F) and U+2028/U+2029 (line breaks to some readers), and bytes
+ * that are not well-formed UTF-8:
+ *   text:  \n \r \t, other C0/DEL as \xNN, C1/U+2028/U+2029 as \uXXXX, each
+ *          invalid byte as \xNN (so the original bytes can be recovered);
+ *          backslashes are left alone unless quoted (see SAKER_ESC_TEXT_QUOTED).
+ *   JSON:  \" \\ \n \r \t \b \f, other controls as \u00XX (and \u2028,
+ *          \u2029), each invalid byte as \ufffd (JSON strings are Unicode).
+ */
+#ifndef SAKER_SBUF_H
+#define SAKER_SBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct saker_sbuf {
+	char *p;
+	size_t len;
+	size_t cap;
+	bool oom; /* sticky: once set, every append is a no-op */
+};
+
+enum saker_esc {
+	SAKER_ESC_TEXT,	       /* free text: controls and bad UTF-8 only */
+	SAKER_ESC_TEXT_QUOTED, /* inside "...": also \" and \\ */
+	SAKER_ESC_JSON,	       /* inside a JSON string */
+};
+
+void saker_sbuf_init(struct saker_sbuf *b);
+void saker_sbuf_free(struct saker_sbuf *b);
+void saker_sbuf_putn(struct saker_sbuf *b, const char *s, size_t n);
+void saker_sbuf_puts(struct saker_sbuf *b, const char *s);
+void saker_sbuf_putc(struct saker_sbuf *b, char c);
+void saker_sbuf_printf(struct saker_sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends s (n bytes, may hold NULs) escaped for mode. */
+void saker_sbuf_escape(struct saker_sbuf *b, const char *s, size_t n, enum saker_esc mode);
+/* Hands over the NUL-terminated string (caller frees), or NULL after an allocation failure. */
+char *saker_sbuf_take(struct saker_sbuf *b);
+
+#endif

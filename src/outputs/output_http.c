@@ -1,0 +1,320 @@
+#include "outputs/output_http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+struct saker_http {
+	struct saker_http_cfg cfg;
+	const atomic_bool *abort;
+	CURL *curl; /* kept between posts only with keep_alive */
+	struct curl_slist *headers;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+void saker_http_cfg_free(struct saker_http_cfg *c)
+{
+	if (!c)
+		return;
+	free(c->url);
+	free(c->user_agent);
+	free(c->ca_cert);
+	free(c->ca_bundle);
+	free(c->ca_path);
+	free(c->client_cert);
+	free(c->client_key);
+	memset(c, 0, sizeof(*c));
+}
+
+int saker_http_cfg_copy(struct saker_http_cfg *dst, const struct saker_http_cfg *src)
+{
+	*dst = *src;
+	dst->url = dup_or_null(src->url);
+	dst->user_agent = dup_or_null(src->user_agent);
+	dst->ca_cert = dup_or_null(src->ca_cert);
+	dst->ca_bundle = dup_or_null(src->ca_bundle);
+	dst->ca_path = dup_or_null(src->ca_path);
+	dst->client_cert = dup_or_null(src->client_cert);
+	dst->client_key = dup_or_null(src->client_key);
+	if ((src->url && *src->url && !dst->url) ||
+	    (src->user_agent && *src->user_agent && !dst->user_agent) ||
+	    (src->ca_cert && *src->ca_cert && !dst->ca_cert) ||
+	    (src->ca_bundle && *src->ca_bundle && !dst->ca_bundle) ||
+	    (src->ca_path && *src->ca_path && !dst->ca_path) ||
+	    (src->client_cert && *src->client_cert && !dst->client_cert) ||
+	    (src->client_key && *src->client_key && !dst->client_key)) {
+		saker_http_cfg_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static bool aborted(const struct saker_http *h)
+{
+	return h->abort && atomic_load(h->abort);
+}
+
+static int xferinfo(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		    curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return aborted(ctx) ? 1 : 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct saker_http *h = ctx;
+
+	if (h->cfg.echo)
+		fwrite(data, size, nmemb, stdout);
+	return size * nmemb;
+}
+
+/* Options that do not change from one post to the next. */
+static int setup_handle(struct saker_http *h, CURL *c)
+{
+	const struct saker_http_cfg *cfg = &h->cfg;
+	CURLcode rc = CURLE_OK;
+
+#define SET(opt, val)                                                                              \
+	do {                                                                                       \
+		if (rc == CURLE_OK)                                                                \
+			rc = curl_easy_setopt(c, opt, val);                                        \
+	} while (0)
+	SET(CURLOPT_URL, cfg->url);
+	SET(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM from a thread */
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_TIMEOUT_MS, cfg->timeout_ms > 0 ? cfg->timeout_ms : SAKER_HTTP_TIMEOUT_MS);
+	SET(CURLOPT_CONNECTTIMEOUT_MS,
+	    cfg->timeout_ms > 0 ? cfg->timeout_ms : SAKER_HTTP_TIMEOUT_MS);
+	SET(CURLOPT_HTTPHEADER, h->headers);
+	SET(CURLOPT_ERRORBUFFER, h->errbuf);
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, h);
+	SET(CURLOPT_NOPROGRESS, 0L);
+	SET(CURLOPT_XFERINFOFUNCTION, xferinfo);
+	SET(CURLOPT_XFERINFODATA, h);
+	if (cfg->user_agent)
+		SET(CURLOPT_USERAGENT, cfg->user_agent);
+	if (cfg->insecure) {
+		SET(CURLOPT_SSL_VERIFYPEER, 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (cfg->ca_cert)
+		SET(CURLOPT_CAINFO, cfg->ca_cert);
+	else if (cfg->ca_bundle)
+		SET(CURLOPT_CAINFO, cfg->ca_bundle);
+	if (cfg->ca_path)
+		SET(CURLOPT_CAPATH, cfg->ca_path);
+	if (cfg->mtls) {
+		if (cfg->client_cert)
+			SET(CURLOPT_SSLCERT, cfg->client_cert);
+		if (cfg->client_key)
+			SET(CURLOPT_SSLKEY, cfg->client_key);
+	}
+	if (!cfg->keep_alive)
+		SET(CURLOPT_FORBID_REUSE, 1L);
+#undef SET
+	return rc == CURLE_OK ? 0 : -EINVAL;
+}
+
+int saker_http_new(struct saker_http **out, const struct saker_http_cfg *cfg,
+		   const atomic_bool *abort)
+{
+	struct saker_http *h;
+	struct curl_slist *l;
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!cfg->url || !*cfg->url)
+		return -EINVAL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->abort = abort;
+	if (saker_http_cfg_copy(&h->cfg, cfg) < 0)
+		goto fail;
+	l = curl_slist_append(NULL, cfg->json ? "Content-Type: application/json"
+					      : "Content-Type: text/plain; charset=utf-8");
+	/* Without this curl waits for "100 Continue" on larger bodies. */
+	if (l)
+		h->headers = curl_slist_append(l, "Expect:");
+	if (h->headers && cfg->compress_uploads) {
+		l = curl_slist_append(h->headers, "Content-Encoding: gzip");
+		h->headers = l ? l : h->headers;
+		if (!l)
+			goto fail;
+	}
+	if (!h->headers) {
+		curl_slist_free_all(l);
+		goto fail;
+	}
+	*out = h;
+	return 0;
+fail:
+	saker_http_free(h);
+	return rc;
+}
+
+/* gzip, because libcurl only compresses what it downloads. */
+static int gzip_body(const char *in, size_t len, char **out, size_t *out_len)
+{
+	z_stream zs = {0};
+	size_t cap;
+	char *buf;
+	int zrc;
+
+	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
+		return -ENOMEM;
+	/* deflateBound leaves out the gzip header and trailer. */
+	cap = deflateBound(&zs, len) + 32;
+	buf = malloc(cap);
+	if (!buf) {
+		deflateEnd(&zs);
+		return -ENOMEM;
+	}
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)buf;
+	zs.avail_out = (uInt)cap;
+	zrc = deflate(&zs, Z_FINISH);
+	*out_len = zs.total_out;
+	deflateEnd(&zs);
+	if (zrc != Z_STREAM_END) {
+		free(buf);
+		return -EIO;
+	}
+	*out = buf;
+	return 0;
+}
+
+static bool retryable(CURLcode res, long code)
+{
+	if (res == CURLE_OK)
+		return code == 408 || code == 429 || code >= 500;
+	switch (res) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Sleeps ms, waking early on abort. */
+static void backoff(const struct saker_http *h, int ms)
+{
+	while (ms > 0 && !aborted(h)) {
+		int step = ms < 20 ? ms : 20;
+
+		nanosleep(&(struct timespec){.tv_nsec = step * 1000000L}, NULL);
+		ms -= step;
+	}
+}
+
+int saker_http_post(struct saker_http *h, const char *body, size_t len, char *err, size_t errlen)
+{
+	int retries = h->cfg.retries < 0 ? SAKER_HTTP_RETRIES : h->cfg.retries;
+	int delay = h->cfg.backoff_ms > 0 ? h->cfg.backoff_ms : 100;
+	char *gz = NULL;
+	CURLcode res = CURLE_OK;
+	long code = 0;
+	CURL *c = NULL;
+	int rc;
+
+	if (h->cfg.compress_uploads) {
+		size_t glen;
+
+		rc = gzip_body(body, len, &gz, &glen);
+		if (rc < 0) {
+			snprintf(err, errlen, "gzip: %s", strerror(-rc));
+			return rc;
+		}
+		body = gz;
+		len = glen;
+	}
+	for (int attempt = 0; attempt <= retries; attempt++) {
+		if (attempt > 0) {
+			backoff(h, delay);
+			delay *= 2;
+		}
+		if (aborted(h)) {
+			rc = -ECANCELED;
+			snprintf(err, errlen, "cancelled at shutdown");
+			goto out;
+		}
+		c = h->curl;
+		if (!c) {
+			c = curl_easy_init();
+			if (!c || setup_handle(h, c) < 0) {
+				curl_easy_cleanup(c);
+				c = NULL;
+				rc = -ENOMEM;
+				snprintf(err, errlen, "cannot set up a curl handle");
+				goto out;
+			}
+		}
+		h->errbuf[0] = '\0';
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		res = curl_easy_perform(c);
+		code = 0;
+		if (res == CURLE_OK)
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		if (h->cfg.keep_alive) {
+			h->curl = c;
+		} else {
+			curl_easy_cleanup(c);
+		}
+		c = NULL;
+		if (res == CURLE_OK && code >= 200 && code < 300) {
+			rc = 0;
+			goto out;
+		}
+		if (!retryable(res, code) || aborted(h))
+			break;
+	}
+	if (res == CURLE_OK) {
+		rc = -EPROTO;
+		snprintf(err, errlen, "%s answered HTTP %ld", h->cfg.url, code);
+	} else {
+		rc = res == CURLE_OPERATION_TIMEDOUT	? -ETIMEDOUT
+		     : res == CURLE_ABORTED_BY_CALLBACK ? -ECANCELED
+							: -EIO;
+		snprintf(err, errlen, "POST %s: %s", h->cfg.url,
+			 h->errbuf[0] ? h->errbuf : curl_easy_strerror(res));
+		/* curl's error buffer ends with a newline at times. */
+		err[strcspn(err, "\n")] = '\0';
+	}
+out:
+	free(gz);
+	return rc;
+}
+
+void saker_http_free(struct saker_http *h)
+{
+	if (!h)
+		return;
+	curl_easy_cleanup(h->curl);
+	curl_slist_free_all(h->headers);
+	saker_http_cfg_free(&h->cfg);
+	free(h);
+}

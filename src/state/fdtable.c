@@ -1,0 +1,592 @@
+#include "state/fdtable.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- fd table ---- */
+
+struct fd_owner;
+
+struct fd_entry {
+	struct saker_fd pub;
+	struct fd_entry *lru_prev, *lru_next; /* whole table, head = most recent */
+	struct fd_entry *p_prev, *p_next;     /* the owner's, head = most recent */
+	struct fd_owner *owner;
+	size_t bytes;
+};
+
+struct fd_owner {
+	uint32_t pid;
+	size_t n;
+	struct fd_entry *head, *tail;
+};
+
+struct saker_fdtable {
+	struct saker_idmap fds;	   /* pid << 32 | fd -> fd_entry */
+	struct saker_idmap owners; /* pid -> fd_owner */
+	struct fd_entry *lru_head, *lru_tail;
+	size_t n;
+	size_t max_fds, max_per_proc, max_bytes;
+	size_t data_bytes; /* entries, names, owners */
+	/* copy_process reads this process's entries while inserting: never evict them then */
+	bool pinned;
+	uint32_t pinned_pid;
+	uint64_t evictions, lookups, failed_lookups, unmatched;
+};
+
+static uint64_t fd_key(uint32_t pid, int fd)
+{
+	return (uint64_t)pid << 32 | (uint32_t)fd;
+}
+
+int saker_fdtable_new(struct saker_fdtable **out, size_t max_fds, size_t max_per_proc,
+		      size_t max_bytes)
+{
+	struct saker_fdtable *t;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->max_fds = max_fds ? max_fds : SAKER_FDTABLE_DEFAULT_MAX;
+	if (t->max_fds < 2)
+		t->max_fds = 2;
+	t->max_per_proc = max_per_proc ? max_per_proc : SAKER_FDTABLE_DEFAULT_MAX_PER_PROC;
+	/* A fork copies one process's descriptors while both are held. */
+	if (t->max_per_proc > t->max_fds / 2)
+		t->max_per_proc = t->max_fds / 2;
+	t->max_bytes = max_bytes ? max_bytes : SAKER_FDTABLE_DEFAULT_MAX_BYTES;
+	saker_idmap_init(&t->fds);
+	saker_idmap_init(&t->owners);
+	*out = t;
+	return 0;
+}
+
+void saker_fdtable_free(struct saker_fdtable *t)
+{
+	struct fd_entry *e, *next;
+
+	if (!t)
+		return;
+	for (e = t->lru_head; e; e = next) {
+		next = e->lru_next;
+		free((char *)e->pub.name);
+		free(e);
+	}
+	for (size_t i = 0; i < t->owners.cap; i++)
+		free(t->owners.slots[i].val);
+	saker_idmap_free(&t->fds);
+	saker_idmap_free(&t->owners);
+	free(t);
+}
+
+static void lru_unlink(struct saker_fdtable *t, struct fd_entry *e)
+{
+	if (e->lru_prev)
+		e->lru_prev->lru_next = e->lru_next;
+	else
+		t->lru_head = e->lru_next;
+	if (e->lru_next)
+		e->lru_next->lru_prev = e->lru_prev;
+	else
+		t->lru_tail = e->lru_prev;
+	e->lru_prev = e->lru_next = NULL;
+}
+
+static void lru_push(struct saker_fdtable *t, struct fd_entry *e)
+{
+	e->lru_prev = NULL;
+	e->lru_next = t->lru_head;
+	if (t->lru_head)
+		t->lru_head->lru_prev = e;
+	else
+		t->lru_tail = e;
+	t->lru_head = e;
+}
+
+static void owner_unlink(struct fd_owner *o, struct fd_entry *e)
+{
+	if (e->p_prev)
+		e->p_prev->p_next = e->p_next;
+	else
+		o->head = e->p_next;
+	if (e->p_next)
+		e->p_next->p_prev = e->p_prev;
+	else
+		o->tail = e->p_prev;
+	e->p_prev = e->p_next = NULL;
+}
+
+static void owner_push(struct fd_owner *o, struct fd_entry *e)
+{
+	e->p_prev = NULL;
+	e->p_next = o->head;
+	if (o->head)
+		o->head->p_prev = e;
+	else
+		o->tail = e;
+	o->head = e;
+}
+
+static void touch(struct saker_fdtable *t, struct fd_entry *e)
+{
+	if (t->lru_head != e) {
+		lru_unlink(t, e);
+		lru_push(t, e);
+	}
+	if (e->owner->head != e) {
+		owner_unlink(e->owner, e);
+		owner_push(e->owner, e);
+	}
+}
+
+static void owner_release(struct saker_fdtable *t, struct fd_owner *o)
+{
+	if (o->n)
+		return;
+	saker_idmap_del(&t->owners, o->pid);
+	t->data_bytes -= sizeof(*o);
+	free(o);
+}
+
+static void entry_remove(struct saker_fdtable *t, struct fd_entry *e)
+{
+	struct fd_owner *o = e->owner;
+
+	saker_idmap_del(&t->fds, fd_key(e->pub.pid, e->pub.fd));
+	lru_unlink(t, e);
+	owner_unlink(o, e);
+	o->n--;
+	t->n--;
+	t->data_bytes -= e->bytes;
+	free((char *)e->pub.name);
+	free(e);
+	owner_release(t, o);
+}
+
+/* Least recently used entry that may go: not `keep`, not the pinned process's. */
+static struct fd_entry *pick_victim(struct saker_fdtable *t, const struct fd_entry *keep)
+{
+	struct fd_entry *v = t->lru_tail;
+
+	while (v && (v == keep || (t->pinned && v->pub.pid == t->pinned_pid)))
+		v = v->lru_prev;
+	return v;
+}
+
+static void enforce_bounds(struct saker_fdtable *t, const struct fd_entry *keep)
+{
+	while (t->n > t->max_fds || t->data_bytes > t->max_bytes) {
+		struct fd_entry *v = pick_victim(t, keep);
+
+		if (!v)
+			break;
+		entry_remove(t, v);
+		t->evictions++;
+	}
+}
+
+static char *bounded_strdup(const char *s, size_t *len)
+{
+	size_t n = s ? strnlen(s, PATH_MAX - 1) : 0;
+	char *d = malloc(n + 1);
+
+	if (!d)
+		return NULL;
+	if (n)
+		memcpy(d, s, n);
+	d[n] = '\0';
+	*len = n + 1;
+	return d;
+}
+
+/*
+ * Inserts or replaces (pid, fd) with a copy of tmpl and name. The name is
+ * copied before anything is evicted, since it may belong to a victim.
+ */
+static int fd_store(struct saker_fdtable *t, uint32_t pid, int fd, const struct saker_fd *tmpl,
+		    const char *name)
+{
+	struct saker_fd val = *tmpl;
+	struct fd_entry *e;
+	struct fd_owner *o;
+	size_t name_bytes;
+	char *copy;
+	int err;
+
+	if (fd < 0)
+		return -EINVAL;
+	copy = bounded_strdup(name, &name_bytes);
+	if (!copy)
+		return -ENOMEM;
+	val.pid = pid;
+	val.fd = fd;
+	val.name = copy;
+
+	e = saker_idmap_get(&t->fds, fd_key(pid, fd));
+	if (e) {
+		free((char *)e->pub.name);
+		t->data_bytes -= e->bytes;
+		e->pub = val;
+		e->bytes = sizeof(*e) + name_bytes;
+		t->data_bytes += e->bytes;
+		touch(t, e);
+		enforce_bounds(t, e);
+		return 0;
+	}
+
+	o = saker_idmap_get(&t->owners, pid);
+	if (!o) {
+		o = calloc(1, sizeof(*o));
+		if (!o) {
+			err = -ENOMEM;
+			goto err_copy;
+		}
+		o->pid = pid;
+		err = saker_idmap_put(&t->owners, pid, o);
+		if (err) {
+			free(o);
+			goto err_copy;
+		}
+		t->data_bytes += sizeof(*o);
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		err = -ENOMEM;
+		goto err_owner;
+	}
+	err = saker_idmap_put(&t->fds, fd_key(pid, fd), e);
+	if (err)
+		goto err_entry;
+
+	e->pub = val;
+	e->owner = o;
+	e->bytes = sizeof(*e) + name_bytes;
+	lru_push(t, e);
+	owner_push(o, e);
+	o->n++;
+	t->n++;
+	t->data_bytes += e->bytes;
+	/* This process's own least recently used descriptor goes first (never e: it is the head).
+	 */
+	if (o->n > t->max_per_proc) {
+		entry_remove(t, o->tail);
+		t->evictions++;
+	}
+	enforce_bounds(t, e);
+	return 0;
+
+err_entry:
+	free(e);
+err_owner:
+	owner_release(t, o);
+err_copy:
+	free(copy);
+	return err;
+}
+
+int saker_fdtable_on_open(struct saker_fdtable *t, uint32_t pid, int fd, const char *path,
+			  uint32_t open_flags)
+{
+	struct saker_fd f = {.type = SAKER_FD_FILE, .open_flags = open_flags};
+
+	return fd_store(t, pid, fd, &f, path);
+}
+
+static int sock_set(struct saker_fdtable *t, uint32_t pid, int fd, enum saker_fd_type type,
+		    const struct saker_fd_tuple *tuple, const char *unix_path, uint32_t flag)
+{
+	struct saker_fd f = {.type = type, .flags = flag};
+
+	if (type != SAKER_FD_IPV4 && type != SAKER_FD_IPV6 && type != SAKER_FD_UNIX)
+		f.type = SAKER_FD_OTHER;
+	if (tuple && (type == SAKER_FD_IPV4 || type == SAKER_FD_IPV6))
+		f.tuple = *tuple;
+	return fd_store(t, pid, fd, &f, type == SAKER_FD_UNIX ? unix_path : NULL);
+}
+
+int saker_fdtable_on_connect(struct saker_fdtable *t, uint32_t pid, int fd, enum saker_fd_type type,
+			     const struct saker_fd_tuple *tuple, const char *unix_path)
+{
+	return sock_set(t, pid, fd, type, tuple, unix_path, SAKER_FD_F_CONNECTED);
+}
+
+int saker_fdtable_on_accept(struct saker_fdtable *t, uint32_t pid, int newfd,
+			    enum saker_fd_type type, const struct saker_fd_tuple *tuple,
+			    const char *unix_path)
+{
+	return sock_set(t, pid, newfd, type, tuple, unix_path, SAKER_FD_F_ACCEPTED);
+}
+
+int saker_fdtable_on_bind(struct saker_fdtable *t, uint32_t pid, int fd, enum saker_fd_type type,
+			  const struct saker_fd_tuple *tuple, const char *unix_path)
+{
+	return sock_set(t, pid, fd, type, tuple, unix_path, SAKER_FD_F_BOUND);
+}
+
+int saker_fdtable_on_listen(struct saker_fdtable *t, uint32_t pid, int fd)
+{
+	struct fd_entry *e = fd < 0 ? NULL : saker_idmap_get(&t->fds, fd_key(pid, fd));
+
+	if (!e) {
+		t->unmatched++;
+		return -ENOENT;
+	}
+	e->pub.flags |= SAKER_FD_F_LISTENING;
+	touch(t, e);
+	return 0;
+}
+
+int saker_fdtable_on_close(struct saker_fdtable *t, uint32_t pid, int fd)
+{
+	struct fd_entry *e = fd < 0 ? NULL : saker_idmap_get(&t->fds, fd_key(pid, fd));
+
+	if (!e) {
+		t->unmatched++;
+		return -ENOENT;
+	}
+	entry_remove(t, e);
+	return 0;
+}
+
+int saker_fdtable_on_dup(struct saker_fdtable *t, uint32_t pid, int oldfd, int newfd,
+			 uint32_t cloexec_flag)
+{
+	struct fd_entry *src;
+	struct saker_fd f;
+
+	if (oldfd < 0 || newfd < 0)
+		return -EINVAL;
+	src = saker_idmap_get(&t->fds, fd_key(pid, oldfd));
+	if (!src) {
+		struct fd_entry *stale = saker_idmap_get(&t->fds, fd_key(pid, newfd));
+
+		/* dup2 closed newfd even though we cannot say what replaced it. */
+		if (stale)
+			entry_remove(t, stale);
+		t->unmatched++;
+		return -ENOENT;
+	}
+	if (oldfd == newfd)
+		return 0;
+	f = src->pub;
+	f.open_flags = (f.open_flags & ~(uint32_t)O_CLOEXEC) | (cloexec_flag & O_CLOEXEC);
+	return fd_store(t, pid, newfd, &f, src->pub.name);
+}
+
+const struct saker_fd *saker_fdtable_lookup(struct saker_fdtable *t, uint32_t pid, int fd)
+{
+	struct fd_entry *e = fd < 0 ? NULL : saker_idmap_get(&t->fds, fd_key(pid, fd));
+
+	t->lookups++;
+	if (!e) {
+		t->failed_lookups++;
+		return NULL;
+	}
+	touch(t, e);
+	return &e->pub;
+}
+
+void saker_fdtable_drop_process(struct saker_fdtable *t, uint32_t pid)
+{
+	struct fd_owner *o = saker_idmap_get(&t->owners, pid);
+	size_t n = o ? o->n : 0;
+
+	/* The owner is freed with its last entry: count down rather than test o. */
+	while (n--)
+		entry_remove(t, o->head);
+}
+
+void saker_fdtable_drop_cloexec(struct saker_fdtable *t, uint32_t pid)
+{
+	struct fd_owner *o = saker_idmap_get(&t->owners, pid);
+	struct fd_entry *e, *next;
+
+	for (e = o ? o->head : NULL; e; e = next) {
+		next = e->p_next;
+		if (e->pub.open_flags & O_CLOEXEC)
+			entry_remove(t, e);
+	}
+}
+
+int saker_fdtable_copy_process(struct saker_fdtable *t, uint32_t from_pid, uint32_t to_pid)
+{
+	struct fd_owner *o;
+	struct fd_entry *e;
+	int err = 0;
+
+	if (from_pid == to_pid)
+		return -EINVAL;
+	saker_fdtable_drop_process(t, to_pid);
+	o = saker_idmap_get(&t->owners, from_pid);
+	if (!o)
+		return 0;
+	t->pinned = true;
+	t->pinned_pid = from_pid;
+	/* Oldest first, so the child's recency order matches the parent's. */
+	for (e = o->tail; e; e = e->p_prev) {
+		err = fd_store(t, to_pid, e->pub.fd, &e->pub, e->pub.name);
+		if (err)
+			break;
+	}
+	t->pinned = false;
+	/* Evictions deferred while the parent was pinned. */
+	enforce_bounds(t, NULL);
+	return err;
+}
+
+static ssize_t read_small(int dirfd, const char *name, char *buf, size_t len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		n = -errno;
+	else
+		buf[n] = '\0';
+	close(fd);
+	return n;
+}
+
+/* The "flags:" line of /proc/<pid>/fdinfo/<fd>, octal. */
+static uint32_t fdinfo_flags(int pid_dirfd, int fd)
+{
+	char path[32], buf[512];
+	const char *p;
+	unsigned long v;
+	char *end;
+
+	snprintf(path, sizeof(path), "fdinfo/%d", fd);
+	if (read_small(pid_dirfd, path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strstr(buf, "flags:");
+	if (!p)
+		return 0;
+	errno = 0;
+	v = strtoul(p + 6, &end, 8);
+	if (errno || end == p + 6 || v > UINT32_MAX)
+		return 0;
+	return (uint32_t)v;
+}
+
+static bool parse_fd_name(const char *s, int *fd)
+{
+	long v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (*s - '0');
+		if (v > INT32_MAX)
+			return false;
+	}
+	*fd = (int)v;
+	return true;
+}
+
+int saker_fdtable_scan_pid(struct saker_fdtable *t, uint32_t pid, int pid_dirfd)
+{
+	char target[PATH_MAX];
+	struct dirent *de;
+	size_t kept = 0;
+	int dfd, err = 0;
+	DIR *dir;
+
+	saker_fdtable_drop_process(t, pid);
+	dfd = openat(pid_dirfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	dir = fdopendir(dfd);
+	if (!dir) {
+		err = -errno;
+		close(dfd);
+		return err;
+	}
+	while ((de = readdir(dir))) {
+		struct saker_fd f = {.flags = SAKER_FD_F_FROM_SCAN};
+		ssize_t n;
+		int fd;
+
+		if (!parse_fd_name(de->d_name, &fd))
+			continue;
+		if (kept >= t->max_per_proc) {
+			t->evictions++;
+			continue;
+		}
+		n = readlinkat(dfd, de->d_name, target, sizeof(target) - 1);
+		if (n < 0)
+			continue; /* closed meanwhile */
+		target[n] = '\0';
+		f.type = target[0] == '/' ? SAKER_FD_FILE : SAKER_FD_OTHER;
+		f.open_flags = fdinfo_flags(pid_dirfd, fd);
+		err = fd_store(t, pid, fd, &f, target);
+		if (err)
+			break;
+		kept++;
+	}
+	closedir(dir);
+	return err;
+}
+
+void saker_fdtable_get_stats(const struct saker_fdtable *t, struct saker_fdtable_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->entries = t->n;
+	st->processes = t->owners.n;
+	st->max_entries = t->max_fds;
+	st->bytes =
+	    sizeof(*t) + t->data_bytes + saker_idmap_bytes(&t->fds) + saker_idmap_bytes(&t->owners);
+	st->max_bytes = t->max_bytes;
+	st->evictions = t->evictions;
+	st->lookups = t->lookups;
+	st->failed_lookups = t->failed_lookups;
+	st->unmatched = t->unmatched;
+}
+
+int saker_fd_format_name(const struct saker_fd *f, char *buf, size_t len)
+{
+	char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
+	int af;
+
+	if (f->type != SAKER_FD_IPV4 && f->type != SAKER_FD_IPV6)
+		return snprintf(buf, len, "%s", f->name);
+	af = f->type == SAKER_FD_IPV4 ? AF_INET : AF_INET6;
+	if (!inet_ntop(af, f->tuple.laddr, l, sizeof(l)) ||
+	    !inet_ntop(af, f->tuple.raddr, r, sizeof(r)))
+		return snprintf(buf, len, "%s", "");
+	/* The server's end last, whichever end this process holds. */
+	if (f->flags & SAKER_FD_F_ACCEPTED)
+		return snprintf(buf, len, "%s:%u->%s:%u", r, f->tuple.rport, l, f->tuple.lport);
+	return snprintf(buf, len, "%s:%u->%s:%u", l, f->tuple.lport, r, f->tuple.rport);
+}
+
+const char *saker_fd_type_name(enum saker_fd_type type)
+{
+	switch (type) {
+	case SAKER_FD_FILE:
+		return "file";
+	case SAKER_FD_IPV4:
+		return "ipv4";
+	case SAKER_FD_IPV6:
+		return "ipv6";
+	case SAKER_FD_UNIX:
+		return "unix";
+	case SAKER_FD_OTHER:
+		return "other";
+	}
+	return "unknown";
+}

@@ -1,0 +1,1112 @@
+#include "state/proctable.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CGROUP_FILE_MAX 8192
+#define STAT_MAX	1024
+#define STATUS_MAX	4096
+
+/*
+ * What fork copies and exec replaces. Immutable once built: a change (exec,
+ * chdir) builds a new image, so sharing needs no copy-on-write bookkeeping.
+ */
+struct proc_image {
+	uint32_t refs;
+	uint32_t argc;
+	size_t args_len;
+	size_t bytes; /* accounted in data_bytes while alive */
+	bool args_truncated;
+	const char *exe, *args, *cwd, *cgroup;
+	char container_id[SAKER_CONTAINER_ID_LEN + 1];
+	char data[];
+};
+
+struct pt_entry {
+	struct saker_proc pub;
+	struct pt_entry *prev, *next; /* LRU, head = most recent */
+	struct proc_image *img;
+	uint32_t nthreads; /* leaders: entries of the group held, itself included */
+};
+
+/* Reads of one process during a scan; on the heap, too big for the stack. */
+struct scan_buf {
+	char args[SAKER_PROC_ARGS_MAX + 2]; /* one byte more than kept tells truncation */
+	char exe[PATH_MAX];
+	char cwd[PATH_MAX];
+	char cgroup[CGROUP_FILE_MAX];
+	char stat[STAT_MAX];
+	char status[STATUS_MAX];
+};
+
+struct saker_proctable {
+	struct saker_idmap map; /* tid -> pt_entry */
+	struct pt_entry *head, *tail;
+	size_t n, max, max_bytes;
+	size_t data_bytes; /* entries and images */
+	size_t images;
+	struct saker_fdtable *fds;
+	char *proc_root;
+	long clk_tck;
+	struct scan_buf *sb;
+	uint64_t evictions, lookups, failed_lookups, scanned, scan_skipped;
+};
+
+/* ---- container id ---- */
+
+static bool is_lower_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/*
+ * A run of exactly 64 lowercase hex digits in one path component, as
+ * "docker-<id>.scope", "cri-containerd-<id>.scope", "crio-<id>.scope",
+ * "libpod-<id>.scope", "...:cri-containerd:<id>" or a bare "<id>" (cgroupfs
+ * driver) all have. Pod uids and systemd names never have such a run.
+ */
+static bool component_id(const char *c, size_t n, char *out)
+{
+	static const char conmon[] = "crio-conmon-";
+	bool found = false;
+	size_t k = 0;
+
+	/* cri-o's container monitor runs beside the container, on the host. */
+	if (n >= sizeof(conmon) - 1 && !memcmp(c, conmon, sizeof(conmon) - 1))
+		return false;
+	while (k < n) {
+		size_t start = k;
+
+		while (k < n && is_lower_hex(c[k]))
+			k++;
+		if (k - start == 64) {
+			memcpy(out, c + start, SAKER_CONTAINER_ID_LEN);
+			out[SAKER_CONTAINER_ID_LEN] = '\0';
+			found = true;
+		}
+		if (k == start)
+			k++;
+	}
+	return found;
+}
+
+static bool path_container_id(const char *path, size_t len, char *out)
+{
+	bool found = false;
+	size_t i = 0;
+
+	/* Every component is looked at: the last match is the innermost container. */
+	while (i < len) {
+		size_t j = i;
+
+		while (j < len && path[j] != '/')
+			j++;
+		if (component_id(path + i, j - i, out))
+			found = true;
+		i = j + 1;
+	}
+	return found;
+}
+
+/*
+ * The path part of a /proc/<pid>/cgroup line ("<hierarchy id>:controllers:path"),
+ * or the line itself when it does not start with a hierarchy id: a bare path
+ * may hold colons of its own.
+ */
+static void line_path(const char *line, size_t len, const char **path, size_t *plen)
+{
+	const char *c1, *c2 = NULL;
+	size_t digits = 0;
+
+	while (digits < len && line[digits] >= '0' && line[digits] <= '9')
+		digits++;
+	c1 = digits && digits < len && line[digits] == ':' ? line + digits : NULL;
+	if (c1)
+		c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line));
+	if (!c2) {
+		*path = line;
+		*plen = len;
+		return;
+	}
+	*path = c2 + 1;
+	*plen = len - (size_t)(c2 + 1 - line);
+}
+
+void saker_container_id_from_cgroup(const char *cgroup, size_t len,
+				    char out[SAKER_CONTAINER_ID_LEN + 1])
+{
+	size_t i = 0;
+
+	strcpy(out, "host");
+	if (!cgroup)
+		return;
+	len = strnlen(cgroup, len);
+	while (i < len) {
+		const char *nl = memchr(cgroup + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - cgroup) : len;
+		const char *path;
+		size_t plen;
+
+		line_path(cgroup + i, end - i, &path, &plen);
+		if (path_container_id(path, plen, out))
+			return;
+		i = end + 1;
+	}
+}
+
+/* The cgroup v2 ("0::") line's path, else the first line's. */
+static void cgroup_display_path(const char *content, const char **path, size_t *plen)
+{
+	size_t len = strlen(content), i = 0;
+	bool first = true;
+
+	*path = "";
+	*plen = 0;
+	while (i < len) {
+		const char *nl = memchr(content + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - content) : len;
+
+		if (end > i && (first || !strncmp(content + i, "0::", 3))) {
+			line_path(content + i, end - i, path, plen);
+			if (!strncmp(content + i, "0::", 3))
+				return;
+			first = false;
+		}
+		i = end + 1;
+	}
+}
+
+/* ---- images ---- */
+
+static size_t bounded_len(const char *s)
+{
+	return s ? strnlen(s, PATH_MAX - 1) : 0;
+}
+
+/*
+ * cgroup_len bounds cgroup (not NUL-terminated when it points into a file
+ * buffer). container_id NULL = derive it from cgroup. One reference, the
+ * caller's.
+ */
+static struct proc_image *image_new(struct saker_proctable *tbl, const char *exe, const char *args,
+				    size_t args_len, const char *cwd, const char *cgroup,
+				    size_t cgroup_len, const char *container_id)
+{
+	size_t exe_len = bounded_len(exe), cwd_len = bounded_len(cwd);
+	size_t keep = args_len < SAKER_PROC_ARGS_MAX ? args_len : SAKER_PROC_ARGS_MAX;
+	bool truncated = args_len > SAKER_PROC_ARGS_MAX;
+	size_t alen, size;
+	struct proc_image *img;
+	char *p;
+
+	if (!args)
+		keep = 0;
+	cgroup_len =
+	    cgroup ? strnlen(cgroup, cgroup_len < PATH_MAX - 1 ? cgroup_len : PATH_MAX - 1) : 0;
+	/* argv must end in NUL: append one, or give up the last byte when full. */
+	alen = keep;
+	if (keep && args[keep - 1] != '\0') {
+		alen = keep < SAKER_PROC_ARGS_MAX ? keep + 1 : keep;
+		truncated |= alen == keep;
+	}
+	size = sizeof(*img) + exe_len + 1 + alen + 1 + cwd_len + 1 + cgroup_len + 1;
+	img = malloc(size);
+	if (!img)
+		return NULL;
+	memset(img, 0, sizeof(*img));
+	img->refs = 1;
+	img->bytes = size;
+	img->args_truncated = truncated;
+	p = img->data;
+
+	img->exe = p;
+	memcpy(p, exe ? exe : "", exe_len);
+	p[exe_len] = '\0';
+	p += exe_len + 1;
+
+	img->args = p;
+	if (alen) {
+		memcpy(p, args, keep);
+		p[alen - 1] = '\0';
+	}
+	img->args_len = alen;
+	for (size_t i = 0; i < alen; i++)
+		img->argc += p[i] == '\0';
+	p[alen] = '\0'; /* args_len == 0 still reads as "" */
+	p += alen + 1;
+
+	img->cwd = p;
+	memcpy(p, cwd ? cwd : "", cwd_len);
+	p[cwd_len] = '\0';
+	p += cwd_len + 1;
+
+	img->cgroup = p;
+	if (cgroup_len)
+		memcpy(p, cgroup, cgroup_len);
+	p[cgroup_len] = '\0';
+
+	if (container_id)
+		snprintf(img->container_id, sizeof(img->container_id), "%s", container_id);
+	else
+		saker_container_id_from_cgroup(img->cgroup, cgroup_len, img->container_id);
+	tbl->data_bytes += size;
+	tbl->images++;
+	return img;
+}
+
+static void image_put(struct saker_proctable *tbl, struct proc_image *img)
+{
+	if (!img || --img->refs)
+		return;
+	tbl->data_bytes -= img->bytes;
+	tbl->images--;
+	free(img);
+}
+
+static void set_image(struct saker_proctable *tbl, struct pt_entry *e, struct proc_image *img)
+{
+	img->refs++;
+	image_put(tbl, e->img);
+	e->img = img;
+	e->pub.exe = img->exe;
+	e->pub.args = img->args;
+	e->pub.args_len = img->args_len;
+	e->pub.argc = img->argc;
+	e->pub.cwd = img->cwd;
+	e->pub.cgroup = img->cgroup;
+	e->pub.container_id = img->container_id;
+	if (img->args_truncated)
+		e->pub.flags |= SAKER_PROC_ARGS_TRUNCATED;
+	else
+		e->pub.flags &= ~(uint32_t)SAKER_PROC_ARGS_TRUNCATED;
+}
+
+/* ---- entries ---- */
+
+static void lru_unlink(struct saker_proctable *tbl, struct pt_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		tbl->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		tbl->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_push(struct saker_proctable *tbl, struct pt_entry *e)
+{
+	e->prev = NULL;
+	e->next = tbl->head;
+	if (tbl->head)
+		tbl->head->prev = e;
+	else
+		tbl->tail = e;
+	tbl->head = e;
+}
+
+static void touch(struct saker_proctable *tbl, struct pt_entry *e)
+{
+	if (tbl->head != e) {
+		lru_unlink(tbl, e);
+		lru_push(tbl, e);
+	}
+}
+
+static void group_join(struct saker_proctable *tbl, struct pt_entry *e)
+{
+	struct pt_entry *l;
+
+	if (e->pub.tid == e->pub.pid) {
+		e->nthreads = 1;
+		return;
+	}
+	l = saker_idmap_get(&tbl->map, e->pub.pid);
+	if (l)
+		l->nthreads++;
+}
+
+static void group_leave(struct saker_proctable *tbl, struct pt_entry *e)
+{
+	struct pt_entry *l;
+
+	if (e->pub.tid == e->pub.pid)
+		return;
+	l = saker_idmap_get(&tbl->map, e->pub.pid);
+	/* Threads known before their leader was are not in its count. */
+	if (l && l->nthreads > 1)
+		l->nthreads--;
+}
+
+static void entry_remove(struct saker_proctable *tbl, struct pt_entry *e)
+{
+	group_leave(tbl, e);
+	saker_idmap_del(&tbl->map, e->pub.tid);
+	lru_unlink(tbl, e);
+	image_put(tbl, e->img);
+	tbl->data_bytes -= sizeof(*e);
+	tbl->n--;
+	free(e);
+}
+
+static void enforce_bounds(struct saker_proctable *tbl, const struct pt_entry *keep)
+{
+	while (tbl->n > tbl->max || tbl->data_bytes > tbl->max_bytes) {
+		struct pt_entry *v = tbl->tail;
+
+		if (v == keep)
+			v = v->prev;
+		if (!v)
+			break;
+		entry_remove(tbl, v);
+		tbl->evictions++;
+	}
+}
+
+/*
+ * The entry for tid in process pid, with image img, most recently used.
+ * Fields other than tid, pid and the image's are the caller's to set. May
+ * evict others: the caller holds no other entry pointer across it.
+ */
+static struct pt_entry *entry_upsert(struct saker_proctable *tbl, uint32_t tid, uint32_t pid,
+				     struct proc_image *img)
+{
+	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
+
+	/* A tid reused by another process: its exit was missed. */
+	if (e && e->pub.pid != pid) {
+		entry_remove(tbl, e);
+		e = NULL;
+	}
+	if (e) {
+		set_image(tbl, e, img);
+		touch(tbl, e);
+		enforce_bounds(tbl, e);
+		return e;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	if (saker_idmap_put(&tbl->map, tid, e)) {
+		free(e);
+		return NULL;
+	}
+	e->pub.tid = tid;
+	e->pub.pid = pid;
+	set_image(tbl, e, img);
+	lru_push(tbl, e);
+	group_join(tbl, e);
+	tbl->n++;
+	tbl->data_bytes += sizeof(*e);
+	enforce_bounds(tbl, e);
+	return e;
+}
+
+/* ---- table ---- */
+
+int saker_proctable_new_opts(struct saker_proctable **out, const struct saker_proctable_opts *o)
+{
+	static const struct saker_proctable_opts defaults;
+	struct saker_proctable *tbl;
+	int err;
+
+	*out = NULL;
+	if (!o)
+		o = &defaults;
+	if (o->max_procs == 1)
+		return -EINVAL;
+	tbl = calloc(1, sizeof(*tbl));
+	if (!tbl)
+		return -ENOMEM;
+	saker_idmap_init(&tbl->map);
+	tbl->max = o->max_procs ? o->max_procs : SAKER_PROCTABLE_DEFAULT_MAX;
+	tbl->max_bytes = o->max_bytes ? o->max_bytes : SAKER_PROCTABLE_DEFAULT_MAX_BYTES;
+	tbl->clk_tck = sysconf(_SC_CLK_TCK);
+	if (tbl->clk_tck <= 0)
+		tbl->clk_tck = 100;
+	tbl->proc_root = strdup(o->proc_root ? o->proc_root : "/proc");
+	if (!tbl->proc_root) {
+		err = -ENOMEM;
+		goto err;
+	}
+	err = saker_fdtable_new(&tbl->fds, o->max_fds, o->max_fds_per_proc, o->max_fd_bytes);
+	if (err)
+		goto err;
+	*out = tbl;
+	return 0;
+err:
+	saker_proctable_free(tbl);
+	return err;
+}
+
+int saker_proctable_new(struct saker_proctable **out, size_t max_procs, const char *proc_root)
+{
+	struct saker_proctable_opts o = {.max_procs = max_procs, .proc_root = proc_root};
+
+	return saker_proctable_new_opts(out, &o);
+}
+
+void saker_proctable_free(struct saker_proctable *tbl)
+{
+	struct pt_entry *e, *next;
+
+	if (!tbl)
+		return;
+	for (e = tbl->head; e; e = next) {
+		next = e->next;
+		image_put(tbl, e->img);
+		free(e);
+	}
+	saker_idmap_free(&tbl->map);
+	saker_fdtable_free(tbl->fds);
+	free(tbl->proc_root);
+	free(tbl->sb);
+	free(tbl);
+}
+
+struct saker_fdtable *saker_proctable_fds(struct saker_proctable *tbl)
+{
+	return tbl->fds;
+}
+
+/* ---- /proc ---- */
+
+/* Up to len - 1 bytes (reads until EOF: /proc hands cmdline out a page at a time). */
+static ssize_t read_file(int dirfd, const char *name, char *buf, size_t len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	while (got < len - 1) {
+		n = read(fd, buf + got, len - 1 - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+	return (ssize_t)got;
+}
+
+static void read_link(int dirfd, const char *name, char *buf, size_t len)
+{
+	ssize_t n = readlinkat(dirfd, name, buf, len - 1);
+
+	buf[n < 0 ? 0 : n] = '\0';
+}
+
+/* A decimal number up to the next space or end; false on anything else. */
+static bool parse_num(const char **pp, long long *out)
+{
+	const char *p = *pp;
+	bool neg = false;
+	unsigned long long v = 0;
+
+	if (*p == '-') {
+		neg = true;
+		p++;
+	}
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (unsigned long long)LLONG_MAX / 10)
+			return false;
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (v > (unsigned long long)LLONG_MAX || (*p && *p != ' ' && *p != '\n'))
+		return false;
+	*out = neg ? -(long long)v : (long long)v;
+	*pp = p;
+	return true;
+}
+
+struct stat_fields {
+	char comm[SAKER_PROC_COMM_LEN];
+	uint32_t ppid;
+	uint32_t tty;
+	uint64_t start_ticks;
+};
+
+/*
+ * "tid (comm) state ppid pgrp session tty_nr ... starttime(22) ...". comm
+ * may hold spaces and parentheses: it ends at the last ')'.
+ */
+static int parse_stat(const char *buf, struct stat_fields *sf)
+{
+	const char *open = strchr(buf, '('), *close = strrchr(buf, ')'), *p;
+	size_t clen;
+
+	if (!open || !close || close < open)
+		return -EINVAL;
+	clen = (size_t)(close - open - 1);
+	if (clen > SAKER_PROC_COMM_LEN - 1)
+		clen = SAKER_PROC_COMM_LEN - 1;
+	memcpy(sf->comm, open + 1, clen);
+	sf->comm[clen] = '\0';
+	p = close + 1;
+	for (int field = 3; field <= 22; field++) {
+		long long v;
+
+		while (*p == ' ')
+			p++;
+		if (field == 3) { /* state: one letter */
+			if (!*p || *p == '\n')
+				return -EINVAL;
+			while (*p && *p != ' ')
+				p++;
+			continue;
+		}
+		if (!parse_num(&p, &v))
+			return -EINVAL;
+		if (field == 4)
+			sf->ppid = (uint32_t)v;
+		else if (field == 7)
+			sf->tty = (uint32_t)v;
+		else if (field == 22)
+			sf->start_ticks = (uint64_t)v;
+	}
+	return 0;
+}
+
+/* The real and effective ids of a "Uid:" or "Gid:" line. */
+static void parse_ids(const char *status, const char *key, uint32_t *real, uint32_t *eff)
+{
+	size_t klen = strlen(key);
+	const char *p = status;
+
+	*real = *eff = SAKER_UID_UNSET;
+	while (p && *p) {
+		if (!strncmp(p, key, klen)) {
+			unsigned long long r, e;
+			char *end;
+
+			errno = 0;
+			r = strtoull(p + klen, &end, 10);
+			if (errno || end == p + klen || r > UINT32_MAX)
+				return;
+			p = end;
+			e = strtoull(p, &end, 10);
+			if (errno || end == p || e > UINT32_MAX)
+				return;
+			*real = (uint32_t)r;
+			*eff = (uint32_t)e;
+			return;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+}
+
+static uint32_t parse_u32(const char *s, uint32_t dflt)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || v > UINT32_MAX || s[0] == '-')
+		return dflt;
+	return (uint32_t)v;
+}
+
+static uint64_t ticks_to_ns(const struct saker_proctable *tbl, uint64_t ticks)
+{
+	uint64_t hz = (uint64_t)tbl->clk_tck;
+
+	return ticks / hz * 1000000000ull + ticks % hz * 1000000000ull / hz;
+}
+
+/* One thread from its /proc directory (task/<tid>, or <pid> itself). */
+static int load_thread(struct saker_proctable *tbl, uint32_t pid, uint32_t tid, int tdir,
+		       struct proc_image *img, uint32_t loginuid)
+{
+	struct scan_buf *sb = tbl->sb;
+	struct stat_fields sf = {0};
+	struct pt_entry *e;
+
+	if (read_file(tdir, "stat", sb->stat, sizeof(sb->stat)) <= 0 || parse_stat(sb->stat, &sf)) {
+		tbl->scan_skipped++;
+		return -ENOENT;
+	}
+	if (read_file(tdir, "status", sb->status, sizeof(sb->status)) < 0)
+		sb->status[0] = '\0';
+	e = entry_upsert(tbl, tid, pid, img);
+	if (!e)
+		return -ENOMEM;
+	parse_ids(sb->status, "Uid:", &e->pub.uid, &e->pub.euid);
+	parse_ids(sb->status, "Gid:", &e->pub.gid, &e->pub.egid);
+	e->pub.ppid = sf.ppid;
+	e->pub.tty = sf.tty;
+	e->pub.loginuid = loginuid;
+	e->pub.start_ns = ticks_to_ns(tbl, sf.start_ticks);
+	e->pub.cgroup_id = 0;
+	memcpy(e->pub.comm, sf.comm, sizeof(sf.comm));
+	e->pub.flags = SAKER_PROC_FROM_SCAN | (img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
+	tbl->scanned++;
+	return 0;
+}
+
+static bool parse_id_name(const char *s, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return false;
+	}
+	*out = (uint32_t)v;
+	return true;
+}
+
+static int load_threads(struct saker_proctable *tbl, uint32_t pid, int pdir, struct proc_image *img,
+			uint32_t loginuid)
+{
+	char name[16];
+	struct dirent *de;
+	int tasks, tdir, err;
+	DIR *dir;
+
+	tasks = openat(pdir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tasks < 0)
+		return load_thread(tbl, pid, pid, pdir, img, loginuid);
+	dir = fdopendir(tasks);
+	if (!dir) {
+		close(tasks);
+		return -ENOMEM;
+	}
+	/* The leader first, so that it counts the threads that follow. */
+	snprintf(name, sizeof(name), "%u", pid);
+	tdir = openat(tasks, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tdir < 0) {
+		tbl->scan_skipped++;
+		err = -ENOENT;
+	} else {
+		err = load_thread(tbl, pid, pid, tdir, img, loginuid);
+		close(tdir);
+	}
+	if (err) {
+		closedir(dir);
+		return err;
+	}
+	while ((de = readdir(dir))) {
+		uint32_t tid;
+
+		if (!parse_id_name(de->d_name, &tid) || tid == pid)
+			continue;
+		tdir = openat(tasks, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (tdir < 0) {
+			tbl->scan_skipped++;
+			continue;
+		}
+		err = load_thread(tbl, pid, tid, tdir, img, loginuid);
+		close(tdir);
+		if (err == -ENOMEM)
+			break;
+		err = 0;
+	}
+	closedir(dir);
+	return err;
+}
+
+static int load_pid(struct saker_proctable *tbl, int root, uint32_t pid)
+{
+	char name[16], loginuid_buf[32], cid[SAKER_CONTAINER_ID_LEN + 1];
+	struct scan_buf *sb;
+	struct proc_image *img;
+	const char *cg;
+	size_t cglen;
+	ssize_t alen;
+	uint32_t loginuid = SAKER_UID_UNSET;
+	int pdir, err;
+
+	if (!tbl->sb) {
+		tbl->sb = malloc(sizeof(*tbl->sb));
+		if (!tbl->sb)
+			return -ENOMEM;
+	}
+	sb = tbl->sb;
+	snprintf(name, sizeof(name), "%u", pid);
+	pdir = openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pdir < 0) {
+		tbl->scan_skipped++;
+		return -ENOENT;
+	}
+	/* Kernel threads have no cmdline, exe or cwd: empty strings, not errors. */
+	alen = read_file(pdir, "cmdline", sb->args, sizeof(sb->args));
+	if (alen < 0)
+		alen = 0;
+	read_link(pdir, "exe", sb->exe, sizeof(sb->exe));
+	read_link(pdir, "cwd", sb->cwd, sizeof(sb->cwd));
+	if (read_file(pdir, "cgroup", sb->cgroup, sizeof(sb->cgroup)) < 0)
+		sb->cgroup[0] = '\0';
+	if (read_file(pdir, "loginuid", loginuid_buf, sizeof(loginuid_buf)) > 0)
+		loginuid = parse_u32(loginuid_buf, SAKER_UID_UNSET);
+
+	cgroup_display_path(sb->cgroup, &cg, &cglen);
+	saker_container_id_from_cgroup(sb->cgroup, sizeof(sb->cgroup), cid);
+	img = image_new(tbl, sb->exe, sb->args, (size_t)alen, sb->cwd, cg, cglen, cid);
+	if (!img) {
+		close(pdir);
+		return -ENOMEM;
+	}
+	err = load_threads(tbl, pid, pdir, img, loginuid);
+	image_put(tbl, img);
+	if (!err) {
+		err = saker_fdtable_scan_pid(tbl->fds, pid, pdir);
+		/* No fd directory, or not ours to read: the process is still known. */
+		if (err && err != -ENOMEM)
+			err = 0;
+	}
+	close(pdir);
+	return err;
+}
+
+int saker_proctable_load(struct saker_proctable *tbl, uint32_t pid)
+{
+	int root = open(tbl->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err;
+
+	if (root < 0)
+		return -errno;
+	err = load_pid(tbl, root, pid);
+	close(root);
+	return err;
+}
+
+int saker_proctable_scan(struct saker_proctable *tbl)
+{
+	struct dirent *de;
+	int root, err = 0;
+	DIR *dir;
+
+	root = open(tbl->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -errno;
+	dir = fdopendir(root);
+	if (!dir) {
+		err = -errno;
+		close(root);
+		return err;
+	}
+	while ((de = readdir(dir))) {
+		uint32_t pid;
+
+		if (!parse_id_name(de->d_name, &pid))
+			continue;
+		err = load_pid(tbl, dirfd(dir), pid);
+		if (err == -ENOMEM)
+			break;
+		err = 0;
+	}
+	closedir(dir);
+	return err;
+}
+
+/* ---- events ---- */
+
+int saker_proctable_on_fork(struct saker_proctable *tbl, uint32_t parent_tid, uint32_t child_tid,
+			    uint32_t child_pid, uint64_t clone_flags, uint64_t ts_ns)
+{
+	struct pt_entry *p = saker_idmap_get(&tbl->map, parent_tid), *e;
+	bool thread = clone_flags & CLONE_THREAD;
+	struct saker_proc pv = {0};
+	struct proc_image *img;
+	int err = 0;
+
+	if (p) {
+		pv = p->pub;
+		img = p->img;
+		img->refs++;
+		touch(tbl, p);
+	} else {
+		tbl->failed_lookups++;
+		/* Nothing to inherit: the container is unknown too, not "host". */
+		img = image_new(tbl, NULL, NULL, 0, NULL, NULL, 0, "");
+		if (!img)
+			return -ENOMEM;
+		pv.loginuid = pv.uid = pv.gid = pv.euid = pv.egid = SAKER_UID_UNSET;
+	}
+	/* p may be evicted from here on: only pv and img are used. */
+	e = entry_upsert(tbl, child_tid, child_pid, img);
+	if (!e) {
+		err = -ENOMEM;
+		goto out;
+	}
+	e->pub.ppid = thread || (clone_flags & CLONE_PARENT) ? pv.ppid : pv.pid;
+	e->pub.uid = pv.uid;
+	e->pub.gid = pv.gid;
+	e->pub.euid = pv.euid;
+	e->pub.egid = pv.egid;
+	e->pub.loginuid = pv.loginuid;
+	e->pub.tty = pv.tty;
+	e->pub.cgroup_id = pv.cgroup_id;
+	e->pub.start_ns = ts_ns;
+	memcpy(e->pub.comm, pv.comm, sizeof(pv.comm));
+	e->pub.flags = SAKER_PROC_FORKED | (pv.flags & SAKER_PROC_EXEC_SEEN) |
+		       (p ? 0 : SAKER_PROC_INCOMPLETE) |
+		       (img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
+	/* Threads share the process's descriptors: they are keyed by pid already. */
+	if (!thread) {
+		if (p && pv.pid != child_pid)
+			err = saker_fdtable_copy_process(tbl->fds, pv.pid, child_pid);
+		else
+			saker_fdtable_drop_process(tbl->fds, child_pid);
+	}
+out:
+	image_put(tbl, img);
+	return err;
+}
+
+static void basename_comm(const char *exe, char comm[SAKER_PROC_COMM_LEN])
+{
+	const char *slash = exe ? strrchr(exe, '/') : NULL;
+	const char *b = slash ? slash + 1 : (exe ? exe : "");
+
+	snprintf(comm, SAKER_PROC_COMM_LEN, "%s", b);
+}
+
+int saker_proctable_on_exec(struct saker_proctable *tbl, const struct saker_exec_info *in)
+{
+	struct pt_entry *base, *old, *e;
+	struct proc_image *bimg = NULL, *img;
+	struct saker_proc bv = {0};
+	char cidbuf[SAKER_CONTAINER_ID_LEN + 1];
+	const char *cg = NULL, *cid = "";
+	size_t cglen = 0;
+	int err = 0;
+
+	if (!in)
+		return -EINVAL;
+	base = saker_idmap_get(&tbl->map, in->pid);
+	old = in->tid != in->pid ? saker_idmap_get(&tbl->map, in->tid) : NULL;
+	if (base && base->pub.pid != in->pid)
+		base = NULL;
+	if (!base)
+		base = old;
+	if (base) {
+		bv = base->pub;
+		bimg = base->img;
+		bimg->refs++;
+		cg = bimg->cgroup;
+		cglen = strlen(cg);
+		cid = bimg->container_id;
+	} else {
+		tbl->failed_lookups++;
+	}
+
+	if (in->cgroup) {
+		cg = in->cgroup;
+		cglen = strlen(cg);
+		cid = NULL;
+	} else if (in->cgroup_id && in->cgroup_id != bv.cgroup_id) {
+		/* Moved to another cgroup (a container runtime does so before exec). */
+		char name[32];
+		int root = open(tbl->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		snprintf(name, sizeof(name), "%u/cgroup", in->pid);
+		if (!tbl->sb)
+			tbl->sb = malloc(sizeof(*tbl->sb));
+		if (root >= 0 && tbl->sb &&
+		    read_file(root, name, tbl->sb->cgroup, sizeof(tbl->sb->cgroup)) >= 0) {
+			cgroup_display_path(tbl->sb->cgroup, &cg, &cglen);
+			saker_container_id_from_cgroup(tbl->sb->cgroup, sizeof(tbl->sb->cgroup),
+						       cidbuf);
+			cid = cidbuf;
+		}
+		if (root >= 0)
+			close(root);
+	}
+	/* Neither a known process nor the event tell the container: "", not "host". */
+	img = image_new(tbl, in->exe, in->args, in->args_len, in->cwd ? in->cwd : bv.cwd, cg, cglen,
+			cid);
+	if (!img) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* The exec'ing thread took the leader's tid: its old tid is gone. */
+	if (old)
+		entry_remove(tbl, old);
+	e = entry_upsert(tbl, in->pid, in->pid, img);
+	image_put(tbl, img);
+	if (!e) {
+		err = -ENOMEM;
+		goto out;
+	}
+	e->pub.ppid = in->ppid ? in->ppid : bv.ppid;
+	e->pub.uid = in->uid;
+	e->pub.gid = in->gid;
+	e->pub.euid = in->euid;
+	e->pub.egid = in->egid;
+	e->pub.loginuid = in->loginuid;
+	e->pub.tty = in->tty;
+	e->pub.start_ns = bv.start_ns;
+	e->pub.cgroup_id = in->cgroup_id ? in->cgroup_id : bv.cgroup_id;
+	if (in->comm)
+		snprintf(e->pub.comm, sizeof(e->pub.comm), "%s", in->comm);
+	else
+		basename_comm(in->exe, e->pub.comm);
+	e->pub.flags = SAKER_PROC_EXEC_SEEN |
+		       (bv.flags & (SAKER_PROC_FROM_SCAN | SAKER_PROC_FORKED)) |
+		       (e->img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
+	saker_fdtable_drop_cloexec(tbl->fds, in->pid);
+out:
+	image_put(tbl, bimg);
+	return err;
+}
+
+int saker_proctable_on_exit(struct saker_proctable *tbl, uint32_t tid, unsigned flags)
+{
+	struct pt_entry *e = saker_idmap_get(&tbl->map, tid), *l;
+	bool dead = flags & SAKER_EXIT_GROUP_DEAD, alive = flags & SAKER_EXIT_GROUP_ALIVE;
+	uint32_t pid;
+
+	if (!e) {
+		tbl->failed_lookups++;
+		return -ENOENT;
+	}
+	pid = e->pub.pid;
+	if (tid == pid) {
+		if (dead || (!alive && e->nthreads <= 1)) {
+			entry_remove(tbl, e);
+			saker_fdtable_drop_process(tbl->fds, pid);
+		} else {
+			/* A zombie leader: its threads still show the process. */
+			e->pub.flags |= SAKER_PROC_EXITED;
+		}
+		return 0;
+	}
+	entry_remove(tbl, e);
+	l = saker_idmap_get(&tbl->map, pid);
+	if (dead || (!alive && l && (l->pub.flags & SAKER_PROC_EXITED) && l->nthreads <= 1)) {
+		if (l)
+			entry_remove(tbl, l);
+		saker_fdtable_drop_process(tbl->fds, pid);
+	}
+	return 0;
+}
+
+int saker_proctable_on_setids(struct saker_proctable *tbl, uint32_t tid, uint32_t uid,
+			      uint32_t euid, uint32_t gid, uint32_t egid)
+{
+	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
+
+	if (!e) {
+		tbl->failed_lookups++;
+		return -ENOENT;
+	}
+	if (uid != SAKER_ID_KEEP)
+		e->pub.uid = uid;
+	if (euid != SAKER_ID_KEEP)
+		e->pub.euid = euid;
+	if (gid != SAKER_ID_KEEP)
+		e->pub.gid = gid;
+	if (egid != SAKER_ID_KEEP)
+		e->pub.egid = egid;
+	touch(tbl, e);
+	return 0;
+}
+
+int saker_proctable_on_chdir(struct saker_proctable *tbl, uint32_t tid, const char *cwd)
+{
+	struct pt_entry *e = saker_idmap_get(&tbl->map, tid), *l;
+	struct proc_image *img, *o;
+
+	if (!e) {
+		tbl->failed_lookups++;
+		return -ENOENT;
+	}
+	o = e->img;
+	img = image_new(tbl, o->exe, o->args, o->args_len, cwd, o->cgroup, strlen(o->cgroup),
+			o->container_id);
+	if (!img)
+		return -ENOMEM;
+	img->args_truncated = o->args_truncated;
+	set_image(tbl, e, img);
+	touch(tbl, e);
+	l = e->pub.tid != e->pub.pid ? saker_idmap_get(&tbl->map, e->pub.pid) : NULL;
+	if (l)
+		set_image(tbl, l, img);
+	image_put(tbl, img);
+	enforce_bounds(tbl, e);
+	return 0;
+}
+
+const struct saker_proc *saker_proctable_lookup(struct saker_proctable *tbl, uint32_t tid)
+{
+	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
+
+	tbl->lookups++;
+	if (!e) {
+		tbl->failed_lookups++;
+		return NULL;
+	}
+	touch(tbl, e);
+	return &e->pub;
+}
+
+void saker_proctable_get_stats(const struct saker_proctable *tbl, struct saker_proctable_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->entries = tbl->n;
+	st->max_entries = tbl->max;
+	st->images = tbl->images;
+	st->bytes = sizeof(*tbl) + tbl->data_bytes + saker_idmap_bytes(&tbl->map) +
+		    (tbl->sb ? sizeof(*tbl->sb) : 0);
+	st->max_bytes = tbl->max_bytes;
+	st->evictions = tbl->evictions;
+	st->lookups = tbl->lookups;
+	st->failed_lookups = tbl->failed_lookups;
+	st->scanned = tbl->scanned;
+	st->scan_skipped = tbl->scan_skipped;
+}
+
+int saker_proc_args_join(const struct saker_proc *p, unsigned first, char *buf, size_t len)
+{
+	size_t out = 0, i = 0;
+	unsigned idx = 0;
+
+	if (len)
+		buf[0] = '\0';
+	while (i < p->args_len) {
+		size_t alen = strnlen(p->args + i, p->args_len - i);
+
+		if (idx++ >= first) {
+			if (out && out < len)
+				buf[out] = ' ';
+			out += out ? 1 : 0;
+			for (size_t k = 0; k < alen; k++, out++)
+				if (out < len)
+					buf[out] = p->args[i + k];
+		}
+		i += alen + 1;
+	}
+	if (len)
+		buf[out < len ? out : len - 1] = '\0';
+	return out > INT_MAX ? INT_MAX : (int)out;
+}

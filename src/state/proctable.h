@@ -1,0 +1,168 @@
+/*
+ * Thread/process table: one entry per thread (tid), seeded from /proc and
+ * kept current by fork/exec/exit/setuid events. What the kernel shares
+ * between the threads of a process and copies at fork (exe, argv, cwd,
+ * cgroup) lives in a reference-counted image shared by every entry that
+ * inherited it, so threads and fork storms cost an entry each, not a copy
+ * of argv; an exec or chdir gives the entry a new image.
+ *
+ * The table owns the per-process fd table (fdtable.h) and keeps it in step:
+ * fork copies the parent's descriptors, exec drops the O_CLOEXEC ones, the
+ * exit of a process's last thread drops them all.
+ *
+ * Bounded: at most max_procs entries and max_bytes of entries and images;
+ * past either bound the least recently used entry is evicted and counted.
+ * Single-threaded, independent of the kernel event format. Pointers
+ * returned by lookups stay valid until the next event, scan or load call
+ * (lookups reorder, they never free).
+ */
+#ifndef SAKER_PROCTABLE_H
+#define SAKER_PROCTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state/fdtable.h"
+#include "saker_abi.h" /* SAKER_EXIT_GROUP_* */
+
+#define SAKER_PROCTABLE_DEFAULT_MAX	  65536
+#define SAKER_PROCTABLE_DEFAULT_MAX_BYTES (128u << 20)
+#define SAKER_PROC_COMM_LEN		  16   /* TASK_COMM_LEN, NUL included */
+#define SAKER_PROC_ARGS_MAX		  4096 /* argv bytes kept, NULs included */
+#define SAKER_CONTAINER_ID_LEN		  12   /* short docker/containerd/cri-o id */
+/* loginuid when never set (and uids /proc could not tell) */
+#define SAKER_UID_UNSET 0xffffffffu
+/* saker_proctable_on_setids(): leave this id as it is, as setresuid(-1) does */
+#define SAKER_ID_KEEP 0xffffffffu
+
+enum saker_proc_flags {
+	SAKER_PROC_FROM_SCAN = 1u << 0,	     /* entry created by a /proc scan or load */
+	SAKER_PROC_EXEC_SEEN = 1u << 1,	     /* image from an exec event (here or before a fork) */
+	SAKER_PROC_FORKED = 1u << 2,	     /* entry created by a fork/clone event */
+	SAKER_PROC_INCOMPLETE = 1u << 3,     /* forked from a parent the table did not know */
+	SAKER_PROC_EXITED = 1u << 4,	     /* the leader exited, other threads still run */
+	SAKER_PROC_ARGS_TRUNCATED = 1u << 5, /* argv longer than SAKER_PROC_ARGS_MAX */
+};
+
+struct saker_proc {
+	uint32_t tid;
+	uint32_t pid;  /* thread group id */
+	uint32_t ppid; /* pid of the parent process, 0 when unknown */
+	uint32_t uid, gid, euid, egid;
+	uint32_t loginuid;  /* SAKER_UID_UNSET when never set */
+	uint32_t tty;	    /* tty_nr as /proc/<pid>/stat encodes it; 0 = none */
+	uint32_t flags;	    /* enum saker_proc_flags */
+	uint64_t start_ns;  /* thread start, CLOCK_BOOTTIME ns; 0 when unknown */
+	uint64_t cgroup_id; /* cgroup v2 id (inode) when an event gave it, else 0 */
+	char comm[SAKER_PROC_COMM_LEN];
+	/* From the shared image; never NULL, "" when unknown. */
+	const char *exe;
+	const char *args; /* argv: argc strings, each NUL-terminated, args_len bytes in all */
+	size_t args_len;
+	uint32_t argc;
+	const char *cwd;
+	const char *cgroup; /* cgroup v2 path ("0::" line), else the first line's */
+	/* SAKER_CONTAINER_ID_LEN hex digits, "host", or "" when nothing told (INCOMPLETE) */
+	const char *container_id;
+};
+
+/* A successful execve/execveat, as the probe reports it. */
+struct saker_exec_info {
+	uint32_t tid; /* the thread that called exec; becomes the leader */
+	uint32_t pid;
+	uint32_t ppid;	  /* 0 = keep the known one */
+	const char *comm; /* NULL = the exe's basename, as the kernel does */
+	const char *exe;
+	const char *args; /* argv as in /proc/<pid>/cmdline; need not end in NUL */
+	size_t args_len;
+	const char *cwd;    /* NULL = keep */
+	const char *cgroup; /* NULL = keep, unless cgroup_id says it changed */
+	uint64_t cgroup_id; /* 0 = unknown; a new id with no path rereads /proc/<pid>/cgroup */
+	uint32_t uid, gid, euid, egid, loginuid, tty;
+};
+
+/* saker_proctable_on_exit() flags: what the probe knows of the thread group. */
+
+struct saker_proctable_opts {
+	size_t max_procs; /* 0 = SAKER_PROCTABLE_DEFAULT_MAX; at least 2 */
+	size_t max_bytes; /* entries and images; 0 = default */
+	size_t max_fds;	  /* fdtable.h bounds; 0 = defaults */
+	size_t max_fds_per_proc;
+	size_t max_fd_bytes;
+	const char *proc_root; /* NULL = "/proc"; a test directory laid out like it */
+};
+
+struct saker_proctable_stats {
+	uint64_t entries; /* threads held now */
+	uint64_t max_entries;
+	uint64_t images; /* distinct images held now */
+	uint64_t bytes;	 /* held now: entries, images and index (fd table apart) */
+	/* bound on entries and images; the index adds at most 64 B per allowed entry */
+	uint64_t max_bytes;
+	uint64_t evictions;
+	uint64_t lookups;
+	uint64_t failed_lookups; /* lookups and events naming a tid the table did not hold */
+	uint64_t scanned;	 /* threads read from /proc */
+	uint64_t scan_skipped;	 /* threads gone or unreadable during a scan */
+};
+
+struct saker_proctable;
+
+int saker_proctable_new(struct saker_proctable **out, size_t max_procs, const char *proc_root);
+/* o NULL = every default. -EINVAL for max_procs 1. */
+int saker_proctable_new_opts(struct saker_proctable **out, const struct saker_proctable_opts *o);
+void saker_proctable_free(struct saker_proctable *tbl);
+
+/* The fd table the process table keeps in step; events on descriptors go to it directly. */
+struct saker_fdtable *saker_proctable_fds(struct saker_proctable *tbl);
+
+/*
+ * Seeds every thread of every process under proc_root, with its descriptors.
+ * Processes that vanish meanwhile are skipped and counted. -errno only when
+ * proc_root itself cannot be read.
+ */
+int saker_proctable_scan(struct saker_proctable *tbl);
+/* Reads one process (all its threads) from proc_root, e.g. after a miss. -ENOENT when gone. */
+int saker_proctable_load(struct saker_proctable *tbl, uint32_t pid);
+
+/*
+ * fork/vfork/clone/clone3 in the parent (or the child's first event).
+ * clone_flags: CLONE_THREAD makes a thread of the parent's process,
+ * CLONE_PARENT gives the child the parent's parent. The child inherits the
+ * parent's image, ids, comm and (new process) descriptors. An unknown parent
+ * still yields a child, flagged INCOMPLETE, and counts a failed lookup.
+ */
+int saker_proctable_on_fork(struct saker_proctable *tbl, uint32_t parent_tid, uint32_t child_tid,
+			    uint32_t child_pid, uint64_t clone_flags, uint64_t ts_ns);
+/* Successful exec: the calling thread becomes the leader (tid == pid) with a new image. */
+int saker_proctable_on_exec(struct saker_proctable *tbl, const struct saker_exec_info *info);
+/* sched_process_exit. flags: SAKER_EXIT_GROUP_* or 0 to infer from the threads the table knows. */
+int saker_proctable_on_exit(struct saker_proctable *tbl, uint32_t tid, unsigned flags);
+/* setuid/setreuid/setresuid/setgid/...: the new ids, SAKER_ID_KEEP for unchanged ones. */
+int saker_proctable_on_setids(struct saker_proctable *tbl, uint32_t tid, uint32_t uid,
+			      uint32_t euid, uint32_t gid, uint32_t egid);
+/* chdir/fchdir: the calling thread's entry and, if it is another, its leader's. */
+int saker_proctable_on_chdir(struct saker_proctable *tbl, uint32_t tid, const char *cwd);
+
+/*
+ * The thread's entry, marked most recently used. A process is its leader:
+ * lookup(pid). NULL (counted) when unknown.
+ */
+const struct saker_proc *saker_proctable_lookup(struct saker_proctable *tbl, uint32_t tid);
+
+void saker_proctable_get_stats(const struct saker_proctable *tbl, struct saker_proctable_stats *st);
+
+/* argv[first..] joined with single spaces (Falco's proc.args is first = 1). snprintf semantics. */
+int saker_proc_args_join(const struct saker_proc *p, unsigned first, char *buf, size_t len);
+
+/*
+ * Container id from the content of /proc/<pid>/cgroup (one or more
+ * "hierarchy:controllers:path" lines) or a bare cgroup path: the first 12
+ * hex digits of a 64-hex-digit id in a docker, containerd, cri-o or podman
+ * component (the innermost when nested), else "host". out has room for
+ * SAKER_CONTAINER_ID_LEN + 1 bytes.
+ */
+void saker_container_id_from_cgroup(const char *cgroup, size_t len,
+				    char out[SAKER_CONTAINER_ID_LEN + 1]);
+
+#endif

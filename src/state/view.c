@@ -1,0 +1,646 @@
+#include "state/view.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include "event/event.h"
+#include "capture/syscalls.h"
+
+/* What a syscall does to the tables. */
+enum view_op {
+	OP_NONE = 0,
+	OP_OPEN,
+	OP_CREAT,
+	OP_CONNECT,
+	OP_BIND,
+	OP_LISTEN,
+	OP_ACCEPT,
+	OP_CLOSE,
+	OP_DUP,
+	OP_DUP3,
+	OP_CHDIR,
+	OP_FCHDIR,
+	OP_SETUID,
+	OP_SETREUID,
+	OP_SETRESUID,
+	OP_SETGID,
+	OP_SETREGID,
+	OP_SETRESGID,
+};
+
+static const struct {
+	const char *name;
+	enum view_op op;
+} op_names[] = {
+    {"open", OP_OPEN},	   {"openat", OP_OPEN},	      {"openat2", OP_OPEN},
+    {"creat", OP_CREAT},   {"connect", OP_CONNECT},   {"bind", OP_BIND},
+    {"listen", OP_LISTEN}, {"accept", OP_ACCEPT},     {"accept4", OP_ACCEPT},
+    {"close", OP_CLOSE},   {"dup", OP_DUP},	      {"dup2", OP_DUP},
+    {"dup3", OP_DUP3},	   {"chdir", OP_CHDIR},	      {"fchdir", OP_FCHDIR},
+    {"setuid", OP_SETUID}, {"setreuid", OP_SETREUID}, {"setresuid", OP_SETRESUID},
+    {"setgid", OP_SETGID}, {"setregid", OP_SETREGID}, {"setresgid", OP_SETRESGID},
+};
+
+/*
+ * Records arrive per ring, and a child's first records can be drained before
+ * the parent's fork record (another CPU, another ring). An exec or exit of a
+ * tid the table did not hold is remembered here with its time, so that a
+ * fork record older than it does not overwrite the exec'd image or revive an
+ * exited child. Hints only: the map is bounded by clearing it.
+ */
+#define PENDING_MAX 4096
+
+struct saker_view {
+	struct saker_proctable *procs;
+	struct saker_fdtable *fds; /* owned by procs */
+	uint8_t op[SAKER_SYSCALL_MAX];
+	struct saker_idmap pending; /* tid -> (ts_ns | 1) as a pointer value */
+	uint64_t events, malformed, applied, late_forks;
+	char path[PATH_MAX];
+	char path2[PATH_MAX];
+	char cwd[PATH_MAX];
+};
+
+int saker_view_new_opts(struct saker_view **out, const struct saker_view_opts *o)
+{
+	struct saker_proctable_opts po = {
+	    .max_procs = o->max_procs,
+	    .max_bytes = o->max_proc_bytes,
+	    .max_fds = o->max_fds,
+	    .max_fds_per_proc = o->max_fds_per_proc,
+	    .max_fd_bytes = o->max_fd_bytes,
+	    .proc_root = o->proc_root,
+	};
+	struct saker_view *v;
+	int err;
+
+	*out = NULL;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	err = saker_proctable_new_opts(&v->procs, &po);
+	if (err) {
+		free(v);
+		return err;
+	}
+	v->fds = saker_proctable_fds(v->procs);
+	saker_idmap_init(&v->pending);
+	for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++) {
+		int id = saker_syscall_id(op_names[i].name);
+
+		/* A name this architecture lacks (open, creat on arm64) just never occurs. */
+		if (id >= 0 && id < SAKER_SYSCALL_MAX)
+			v->op[id] = (uint8_t)op_names[i].op;
+	}
+	*out = v;
+	return 0;
+}
+
+int saker_view_new(struct saker_view **out, size_t max_procs, const char *proc_root)
+{
+	struct saker_view_opts o = {.max_procs = max_procs, .proc_root = proc_root};
+
+	return saker_view_new_opts(out, &o);
+}
+
+void saker_view_free(struct saker_view *v)
+{
+	if (!v)
+		return;
+	saker_proctable_free(v->procs);
+	saker_idmap_free(&v->pending);
+	free(v);
+}
+
+int saker_view_scan(struct saker_view *v)
+{
+	return saker_proctable_scan(v->procs);
+}
+
+const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid)
+{
+	return saker_proctable_lookup(v->procs, tid);
+}
+
+const struct saker_fd *saker_view_fd(struct saker_view *v, uint32_t pid, int fd)
+{
+	return saker_fdtable_lookup(v->fds, pid, fd);
+}
+
+struct saker_proctable *saker_view_procs(struct saker_view *v)
+{
+	return v->procs;
+}
+
+struct saker_fdtable *saker_view_fds(struct saker_view *v)
+{
+	return v->fds;
+}
+
+uint32_t saker_dev_to_tty_nr(uint64_t dev)
+{
+	uint32_t major = (uint32_t)(dev >> 20) & 0xfff, minor = (uint32_t)dev & 0xfffff;
+
+	/* new_encode_dev(), which /proc/<pid>/stat uses for tty_nr */
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+}
+
+/* ---- paths ---- */
+
+/* Appends the components of s to out (len bytes used), folding "." and "..". */
+static int fold_append(char *out, size_t *len, size_t size, const char *s)
+{
+	while (*s) {
+		const char *c;
+		size_t n;
+
+		while (*s == '/')
+			s++;
+		c = s;
+		while (*s && *s != '/')
+			s++;
+		n = (size_t)(s - c);
+		if (n == 0 || (n == 1 && c[0] == '.'))
+			continue;
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			while (*len > 0 && out[*len - 1] != '/')
+				(*len)--;
+			if (*len > 0)
+				(*len)--; /* the slash */
+			continue;
+		}
+		if (*len + 1 + n + 1 > size)
+			return -ENAMETOOLONG;
+		out[(*len)++] = '/';
+		memcpy(out + *len, c, n);
+		*len += n;
+	}
+	return 0;
+}
+
+int saker_path_join(const char *base, const char *rel, char *out, size_t size)
+{
+	size_t len = 0;
+	int err = 0;
+
+	if (size < 2)
+		return -ENAMETOOLONG;
+	if (rel[0] != '/' && base)
+		err = fold_append(out, &len, size, base);
+	if (!err)
+		err = fold_append(out, &len, size, rel);
+	if (err) {
+		out[0] = '\0';
+		return err;
+	}
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = '\0';
+	return 0;
+}
+
+int saker_view_resolve(struct saker_view *v, uint32_t tid, uint32_t pid, int64_t dirfd,
+		       const char *path, char *out, size_t size)
+{
+	const char *base = NULL;
+
+	if (path[0] != '/') {
+		if (dirfd == AT_FDCWD) {
+			const struct saker_proc *p = saker_proctable_lookup(v->procs, tid);
+
+			base = p ? p->cwd : NULL;
+		} else if (dirfd >= 0 && dirfd <= INT_MAX) {
+			const struct saker_fd *f = saker_fdtable_lookup(v->fds, pid, (int)dirfd);
+
+			base = f && f->type == SAKER_FD_FILE ? f->name : NULL;
+		}
+		if (!base || base[0] != '/')
+			return -ENOENT;
+	}
+	return saker_path_join(base, path, out, size);
+}
+
+/* ---- events ---- */
+
+static void pending_put(struct saker_view *v, uint32_t tid, uint64_t ts)
+{
+	if (v->pending.n >= PENDING_MAX) {
+		saker_idmap_free(&v->pending);
+		saker_idmap_init(&v->pending);
+	}
+	/* The time itself is the value: no allocation per hint. */
+	(void)saker_idmap_put(&v->pending, tid, (void *)(uintptr_t)(ts | 1));
+}
+
+/* Whether a fork record at ts for tid is older than an exec or exit already applied. */
+static bool pending_take(struct saker_view *v, uint32_t tid, uint64_t ts)
+{
+	void *val = saker_idmap_del(&v->pending, tid);
+
+	return val && ts <= (uint64_t)(uintptr_t)val;
+}
+
+static uint64_t get_u64_or(const struct saker_event *ev, unsigned name, uint64_t dflt)
+{
+	uint64_t val;
+
+	return saker_event_get_u64(ev, name, &val) ? dflt : val;
+}
+
+static int on_proc_fork(struct saker_view *v, const struct saker_event *ev)
+{
+	uint32_t child = ev->hdr.tid, child_pid = ev->hdr.tgid;
+	uint64_t parent, parent_pid, flags;
+
+	if (pending_take(v, child, ev->hdr.ts_ns)) {
+		v->late_forks++;
+		return 0;
+	}
+	if (saker_event_get_u64(ev, SAKER_PN_PID, &parent) ||
+	    saker_event_get_u64(ev, SAKER_PN_PPID, &parent_pid))
+		return 0;
+	flags = get_u64_or(ev, SAKER_PN_FLAGS, 0);
+	/* Without clone flags, a child in its parent's thread group is a thread. */
+	if (child != child_pid && child_pid == (uint32_t)parent_pid)
+		flags |= CLONE_THREAD;
+	v->applied++;
+	return saker_proctable_on_fork(v->procs, (uint32_t)parent, child, child_pid, flags,
+				       ev->hdr.ts_ns);
+}
+
+/* A STR parameter into buf; NULL when absent or unreadable. */
+static const char *str_or_null(const struct saker_event *ev, unsigned name, char *buf, size_t size)
+{
+	int err = saker_event_get_str(ev, name, buf, size);
+
+	return err && err != -ENAMETOOLONG ? NULL : buf;
+}
+
+static int on_proc_exec(struct saker_view *v, const struct saker_event *ev)
+{
+	struct saker_exec_info in = {.tid = ev->hdr.tid, .pid = ev->hdr.tgid};
+	struct saker_proctable_stats before, after;
+	struct saker_param args;
+	char comm[SAKER_PROC_COMM_LEN];
+	const char *exe;
+	int err;
+
+	exe = str_or_null(ev, SAKER_PN_EXE, v->path, sizeof(v->path));
+	in.cwd = str_or_null(ev, SAKER_PN_CWD, v->cwd, sizeof(v->cwd));
+	if (exe && exe[0] != '/' && in.cwd &&
+	    !saker_path_join(in.cwd, exe, v->path2, sizeof(v->path2)))
+		exe = v->path2;
+	in.exe = exe;
+	in.comm = str_or_null(ev, SAKER_PN_COMM, comm, sizeof(comm));
+	if (!saker_event_get(ev, SAKER_PN_ARGS, &args) && args.kind == SAKER_PK_STRLIST &&
+	    !(args.flags & SAKER_PF_UNREADABLE)) {
+		in.args = (const char *)args.val;
+		in.args_len = args.len;
+	}
+	in.ppid = (uint32_t)get_u64_or(ev, SAKER_PN_PPID, 0);
+	in.uid = (uint32_t)get_u64_or(ev, SAKER_PN_UID, SAKER_UID_UNSET);
+	in.gid = (uint32_t)get_u64_or(ev, SAKER_PN_GID, SAKER_UID_UNSET);
+	in.euid = (uint32_t)get_u64_or(ev, SAKER_PN_EUID, in.uid);
+	in.egid = (uint32_t)get_u64_or(ev, SAKER_PN_EGID, in.gid);
+	in.loginuid = (uint32_t)get_u64_or(ev, SAKER_PN_LOGINUID, SAKER_UID_UNSET);
+	in.tty = saker_dev_to_tty_nr(get_u64_or(ev, SAKER_PN_TTY, 0));
+	in.cgroup_id = get_u64_or(ev, SAKER_PN_CGROUP_ID, 0);
+	saker_proctable_get_stats(v->procs, &before);
+	err = saker_proctable_on_exec(v->procs, &in);
+	saker_proctable_get_stats(v->procs, &after);
+	/* Nothing known of the process: its fork record may still be on its way. */
+	if (!err && after.failed_lookups != before.failed_lookups)
+		pending_put(v, in.pid, ev->hdr.ts_ns);
+	v->applied++;
+	return err;
+}
+
+static int on_proc_exit(struct saker_view *v, const struct saker_event *ev)
+{
+	/* The probe tells whether the thread group died; without it the table infers. */
+	uint64_t flags = get_u64_or(ev, SAKER_PN_FLAGS, 0) &
+			 (SAKER_EXIT_GROUP_DEAD | SAKER_EXIT_GROUP_ALIVE);
+	int err = saker_proctable_on_exit(v->procs, ev->hdr.tid, (unsigned)flags);
+
+	v->applied++;
+	if (err == -ENOENT) {
+		pending_put(v, ev->hdr.tid, ev->hdr.ts_ns);
+		return 0;
+	}
+	return err;
+}
+
+static enum saker_fd_type sockaddr_fd(const struct saker_sockaddr *sa, struct saker_fd_tuple *t,
+				      bool local)
+{
+	if (sa->family == AF_INET || sa->family == AF_INET6) {
+		memcpy(local ? t->laddr : t->raddr, sa->addr, 16);
+		if (local)
+			t->lport = sa->port;
+		else
+			t->rport = sa->port;
+		return sa->family == AF_INET ? SAKER_FD_IPV4 : SAKER_FD_IPV6;
+	}
+	return sa->family == AF_UNIX ? SAKER_FD_UNIX : SAKER_FD_OTHER;
+}
+
+/* A unix socket's name as the fd table keeps it: abstract ones as "@name". */
+static const char *unix_name(const struct saker_sockaddr *sa, char *buf, size_t size)
+{
+	if (sa->family != AF_UNIX)
+		return NULL;
+	snprintf(buf, size, "%s%s", sa->abstract ? "@" : "", sa->path);
+	return buf;
+}
+
+static int on_socket_op(struct saker_view *v, const struct saker_event *ev, enum view_op op)
+{
+	uint32_t pid = ev->hdr.tgid;
+	struct saker_fd_tuple t = {0};
+	struct saker_sockaddr sa = {0};
+	const struct saker_fd *known;
+	enum saker_fd_type type;
+	struct saker_param p;
+	const char *uname;
+	int64_t fd;
+	bool have_addr;
+
+	if (saker_event_get_s64(ev, SAKER_PN_FD, &fd) || fd < 0 || fd > INT_MAX)
+		return 0;
+	if (op == OP_LISTEN)
+		return saker_fdtable_on_listen(v->fds, pid, (int)fd) == -ENOMEM ? -ENOMEM : 0;
+	have_addr = !saker_event_get(ev, SAKER_PN_ADDR, &p) && !saker_sockaddr_decode(&p, &sa);
+	/* What bind told of this socket (connect) or of the listening one (accept). */
+	known = saker_fdtable_lookup(v->fds, pid, (int)fd);
+	if (known && (known->type == SAKER_FD_IPV4 || known->type == SAKER_FD_IPV6)) {
+		memcpy(t.laddr, known->tuple.laddr, sizeof(t.laddr));
+		t.lport = known->tuple.lport;
+		t.l4proto = known->tuple.l4proto;
+	}
+	if (!have_addr) {
+		if (op != OP_ACCEPT || !known)
+			return 0;
+		/* accept(fd, NULL, NULL): the peer is unknown, the family is the listener's. */
+		type = known->type;
+		uname = known->type == SAKER_FD_UNIX ? known->name : NULL;
+	} else {
+		type = sockaddr_fd(&sa, &t, op == OP_BIND);
+		uname = unix_name(&sa, v->path, sizeof(v->path));
+		/* An accepted unix peer is usually unnamed: the listener's path names it. */
+		if (op == OP_ACCEPT && type == SAKER_FD_UNIX && !sa.path_len && known &&
+		    known->type == SAKER_FD_UNIX)
+			uname = known->name;
+	}
+	if (type == SAKER_FD_OTHER)
+		return 0;
+	/* known may point into the table: copy before the table changes. */
+	if (uname && uname != v->path) {
+		snprintf(v->path2, sizeof(v->path2), "%s", uname);
+		uname = v->path2;
+	}
+	v->applied++;
+	switch (op) {
+	case OP_CONNECT:
+		return saker_fdtable_on_connect(v->fds, pid, (int)fd, type, &t, uname);
+	case OP_BIND:
+		return saker_fdtable_on_bind(v->fds, pid, (int)fd, type, &t, uname);
+	case OP_ACCEPT:
+		if (ev->hdr.ret > INT_MAX)
+			return 0;
+		return saker_fdtable_on_accept(v->fds, pid, (int)ev->hdr.ret, type, &t, uname);
+	default:
+		return 0;
+	}
+}
+
+static int on_open(struct saker_view *v, const struct saker_event *ev, enum view_op op)
+{
+	const char *path = str_or_null(ev, SAKER_PN_PATH, v->path, sizeof(v->path));
+	int64_t dirfd;
+	uint64_t flags;
+
+	if (ev->hdr.ret > INT_MAX)
+		return 0;
+	if (saker_event_get_s64(ev, SAKER_PN_DIRFD, &dirfd))
+		dirfd = AT_FDCWD;
+	flags = op == OP_CREAT ? O_CREAT | O_WRONLY | O_TRUNC : get_u64_or(ev, SAKER_PN_FLAGS, 0);
+	if (path && !saker_view_resolve(v, ev->hdr.tid, ev->hdr.tgid, dirfd, path, v->path2,
+					sizeof(v->path2)))
+		path = v->path2;
+	v->applied++;
+	return saker_fdtable_on_open(v->fds, ev->hdr.tgid, (int)ev->hdr.ret, path ? path : "",
+				     (uint32_t)flags);
+}
+
+static int on_chdir(struct saker_view *v, const struct saker_event *ev, enum view_op op)
+{
+	const char *path = NULL;
+
+	if (op == OP_CHDIR) {
+		const char *rel = str_or_null(ev, SAKER_PN_PATH, v->path, sizeof(v->path));
+
+		if (rel && !saker_view_resolve(v, ev->hdr.tid, ev->hdr.tgid, AT_FDCWD, rel,
+					       v->path2, sizeof(v->path2)))
+			path = v->path2;
+	} else {
+		const struct saker_fd *f;
+		int64_t fd;
+
+		if (!saker_event_get_s64(ev, SAKER_PN_FD, &fd) && fd >= 0 && fd <= INT_MAX) {
+			f = saker_fdtable_lookup(v->fds, ev->hdr.tgid, (int)fd);
+			if (f && f->type == SAKER_FD_FILE) {
+				snprintf(v->path2, sizeof(v->path2), "%s", f->name);
+				path = v->path2;
+			}
+		}
+	}
+	/* A cwd we cannot tell is better unknown than wrong. */
+	if (!path)
+		path = "";
+	v->applied++;
+	return saker_proctable_on_chdir(v->procs, ev->hdr.tid, path) == -ENOMEM ? -ENOMEM : 0;
+}
+
+static uint32_t id_param(const struct saker_event *ev, unsigned name)
+{
+	/* -1 (sign-extended or not) is "unchanged", which is SAKER_ID_KEEP once truncated. */
+	return (uint32_t)get_u64_or(ev, name, SAKER_ID_KEEP);
+}
+
+static int on_setids(struct saker_view *v, const struct saker_event *ev, enum view_op op)
+{
+	uint32_t uid = SAKER_ID_KEEP, euid = SAKER_ID_KEEP, gid = SAKER_ID_KEEP,
+		 egid = SAKER_ID_KEEP;
+	const struct saker_proc *p;
+
+	switch (op) {
+	case OP_SETUID:
+	case OP_SETGID:
+		p = saker_proctable_lookup(v->procs, ev->hdr.tid);
+		if (!p)
+			return 0;
+		/* Privileged (taken as euid 0): real and effective; else only effective. */
+		if (op == OP_SETUID) {
+			euid = id_param(ev, SAKER_PN_UID);
+			uid = p->euid == 0 ? euid : SAKER_ID_KEEP;
+		} else {
+			egid = id_param(ev, SAKER_PN_GID);
+			gid = p->euid == 0 ? egid : SAKER_ID_KEEP;
+		}
+		break;
+	case OP_SETREUID:
+	case OP_SETRESUID:
+		uid = id_param(ev, SAKER_PN_UID);
+		euid = id_param(ev, SAKER_PN_EUID);
+		break;
+	case OP_SETREGID:
+	case OP_SETRESGID:
+		gid = id_param(ev, SAKER_PN_GID);
+		egid = id_param(ev, SAKER_PN_EGID);
+		break;
+	default:
+		return 0;
+	}
+	v->applied++;
+	saker_proctable_on_setids(v->procs, ev->hdr.tid, uid, euid, gid, egid);
+	return 0;
+}
+
+static int on_syscall(struct saker_view *v, const struct saker_event *ev)
+{
+	enum view_op op =
+	    ev->hdr.syscall_id < SAKER_SYSCALL_MAX ? v->op[ev->hdr.syscall_id] : OP_NONE;
+	int64_t ret = ev->hdr.ret, fd;
+	uint64_t flags;
+	int err;
+
+	switch (op) {
+	case OP_CONNECT:
+		/* A non-blocking connect goes on in the background. */
+		if (ret != 0 && ret != -EINPROGRESS)
+			return 0;
+		return on_socket_op(v, ev, op);
+	case OP_BIND:
+	case OP_LISTEN:
+		return ret == 0 ? on_socket_op(v, ev, op) : 0;
+	case OP_ACCEPT:
+		return ret >= 0 ? on_socket_op(v, ev, op) : 0;
+	case OP_OPEN:
+	case OP_CREAT:
+		return ret >= 0 ? on_open(v, ev, op) : 0;
+	case OP_CLOSE:
+		/* The descriptor is released even when close() reports an error, but EBADF. */
+		if (ret == -EBADF || saker_event_get_s64(ev, SAKER_PN_FD, &fd) || fd < 0 ||
+		    fd > INT_MAX)
+			return 0;
+		v->applied++;
+		saker_fdtable_on_close(v->fds, ev->hdr.tgid, (int)fd);
+		return 0;
+	case OP_DUP:
+	case OP_DUP3:
+		if (ret < 0 || ret > INT_MAX || saker_event_get_s64(ev, SAKER_PN_FD, &fd) ||
+		    fd < 0 || fd > INT_MAX)
+			return 0;
+		flags = op == OP_DUP3 ? get_u64_or(ev, SAKER_PN_FLAGS, 0) & O_CLOEXEC : 0;
+		v->applied++;
+		err =
+		    saker_fdtable_on_dup(v->fds, ev->hdr.tgid, (int)fd, (int)ret, (uint32_t)flags);
+		return err == -ENOMEM ? err : 0;
+	case OP_CHDIR:
+	case OP_FCHDIR:
+		return ret == 0 ? on_chdir(v, ev, op) : 0;
+	case OP_SETUID:
+	case OP_SETREUID:
+	case OP_SETRESUID:
+	case OP_SETGID:
+	case OP_SETREGID:
+	case OP_SETRESGID:
+		return ret == 0 ? on_setids(v, ev, op) : 0;
+	default:
+		return 0;
+	}
+}
+
+int saker_view_apply(struct saker_view *v, const struct saker_event *ev)
+{
+	int err;
+
+	switch (ev->hdr.type) {
+	case SAKER_EVT_PROC_FORK:
+		err = on_proc_fork(v, ev);
+		break;
+	case SAKER_EVT_PROC_EXEC:
+		err = on_proc_exec(v, ev);
+		break;
+	case SAKER_EVT_PROC_EXIT:
+		err = on_proc_exit(v, ev);
+		break;
+	case SAKER_EVT_SYSCALL:
+		err = on_syscall(v, ev);
+		break;
+	default:
+		err = -EBADMSG;
+		break;
+	}
+	/* Only allocation failures matter to the caller; the rest is counted by the tables. */
+	return err == -ENOMEM || err == -EBADMSG ? err : 0;
+}
+
+int saker_view_handle_event(struct saker_view *v, const struct saker_evt_hdr *e, size_t len)
+{
+	struct saker_event ev;
+	int err;
+
+	v->events++;
+	err = saker_event_parse(&ev, e, len);
+	if (err) {
+		v->malformed++;
+		return err;
+	}
+	return saker_view_apply(v, &ev);
+}
+
+void saker_view_get_stats(const struct saker_view *v, struct saker_view_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	saker_proctable_get_stats(v->procs, &st->procs);
+	saker_fdtable_get_stats(v->fds, &st->fds);
+	st->events = v->events;
+	st->malformed = v->malformed;
+	st->applied = v->applied;
+	st->late_forks = v->late_forks;
+}
+
+void saker_view_print_stats(const struct saker_view *v, FILE *out)
+{
+	struct saker_view_stats st;
+
+	saker_view_get_stats(v, &st);
+	fprintf(out, "State tables:\n");
+	fprintf(out, "   process table entries: %" PRIu64 "\n", st.procs.entries);
+	fprintf(out, "   process table max entries: %" PRIu64 "\n", st.procs.max_entries);
+	fprintf(out, "   process table bytes: %" PRIu64 "\n", st.procs.bytes);
+	fprintf(out, "   process table evictions: %" PRIu64 "\n", st.procs.evictions);
+	fprintf(out, "   process table lookups: %" PRIu64 "\n", st.procs.lookups);
+	fprintf(out, "   process table failed lookups: %" PRIu64 "\n", st.procs.failed_lookups);
+	fprintf(out, "   threads scanned from proc: %" PRIu64 "\n", st.procs.scanned);
+	fprintf(out, "   fd table entries: %" PRIu64 "\n", st.fds.entries);
+	fprintf(out, "   fd table max entries: %" PRIu64 "\n", st.fds.max_entries);
+	fprintf(out, "   fd table bytes: %" PRIu64 "\n", st.fds.bytes);
+	fprintf(out, "   fd table evictions: %" PRIu64 "\n", st.fds.evictions);
+	fprintf(out, "   fd table lookups: %" PRIu64 "\n", st.fds.lookups);
+	fprintf(out, "   fd table failed lookups: %" PRIu64 "\n", st.fds.failed_lookups);
+	fprintf(out, "   fd table unmatched: %" PRIu64 "\n", st.fds.unmatched);
+	fprintf(out, "   state events: %" PRIu64 "\n", st.events);
+	fprintf(out, "   state events malformed: %" PRIu64 "\n", st.malformed);
+	fprintf(out, "   state events applied: %" PRIu64 "\n", st.applied);
+	fprintf(out, "   late fork events: %" PRIu64 "\n", st.late_forks);
+}

@@ -1,0 +1,92 @@
+/*
+ * saker's picture of the host: the process and fd tables (proctable.h,
+ * fdtable.h) kept current by decoded ring records. This module is the only
+ * place that knows which event changes which table; the tables themselves do
+ * not know the record format.
+ *
+ * What changes state (a failed syscall, ret < 0, changes nothing, except
+ * where the kernel changes state anyway):
+ *   sched_process_fork/exec/exit     the process table (exec also drops O_CLOEXEC fds)
+ *   open, openat, openat2, creat     fd = ret names the path, resolved to an absolute one
+ *   connect (also -EINPROGRESS)      fd is a socket to addr; bind, listen, accept, accept4 alike
+ *   close (any ret but -EBADF)       fd gone; dup, dup2, dup3: ret names what fd names
+ *   chdir, fchdir                    the cwd
+ *   setuid, setreuid, setresuid, setgid, setregid, setresgid
+ * Everything else is dumped, not applied.
+ *
+ * Single-threaded, like the tables.
+ */
+#ifndef SAKER_VIEW_H
+#define SAKER_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "saker_abi.h"
+#include "state/fdtable.h"
+#include "state/proctable.h"
+
+struct saker_view;
+struct saker_event;
+
+/* Bounds; 0 = the tables' defaults. */
+struct saker_view_opts {
+	size_t max_procs;
+	size_t max_proc_bytes;
+	size_t max_fds;
+	size_t max_fds_per_proc;
+	size_t max_fd_bytes;
+	const char *proc_root; /* NULL = "/proc" */
+};
+
+struct saker_view_stats {
+	struct saker_proctable_stats procs;
+	struct saker_fdtable_stats fds;
+	uint64_t events;     /* records handed to saker_view_handle_event() */
+	uint64_t malformed;  /* of which rejected by the decoder */
+	uint64_t applied;    /* of which changed (or tried to change) a table */
+	uint64_t late_forks; /* fork records that came after the child's exec (another ring) */
+};
+
+int saker_view_new(struct saker_view **out, size_t max_procs, const char *proc_root);
+int saker_view_new_opts(struct saker_view **out, const struct saker_view_opts *o);
+void saker_view_free(struct saker_view *v);
+
+/* Seeds the tables from /proc (proc_root). -errno only if proc_root cannot be read. */
+int saker_view_scan(struct saker_view *v);
+
+/*
+ * Applies one ring record. 0 also when the event changes nothing or names a
+ * process the tables do not hold (counted in their failed lookups);
+ * -EBADMSG for a malformed record; -ENOMEM.
+ */
+int saker_view_handle_event(struct saker_view *v, const struct saker_evt_hdr *e, size_t len);
+/* Same, on a record already decoded. */
+int saker_view_apply(struct saker_view *v, const struct saker_event *ev);
+
+/* Lookups (counted by the tables; pointers valid until the next change). */
+const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid);
+const struct saker_fd *saker_view_fd(struct saker_view *v, uint32_t pid, int fd);
+struct saker_proctable *saker_view_procs(struct saker_view *v);
+struct saker_fdtable *saker_view_fds(struct saker_view *v);
+
+/*
+ * A path as the kernel resolves it: absolute paths as they are; a relative
+ * one against the directory fd dirfd of process pid (or, with AT_FDCWD, the
+ * thread tid's cwd). "." and ".." are folded lexically, as Falco does.
+ * 0, -ENOENT when the base is unknown, -ENAMETOOLONG past out's size.
+ */
+int saker_view_resolve(struct saker_view *v, uint32_t tid, uint32_t pid, int64_t dirfd,
+		       const char *path, char *out, size_t size);
+/* base + "/" + rel (rel absolute: rel alone), folded. snprintf-like bound, 0 or -ENAMETOOLONG. */
+int saker_path_join(const char *base, const char *rel, char *out, size_t size);
+
+/* A kernel dev_t (major << 20 | minor, as the probe sends TTY) in /proc's tty_nr encoding. */
+uint32_t saker_dev_to_tty_nr(uint64_t dev);
+
+void saker_view_get_stats(const struct saker_view *v, struct saker_view_stats *st);
+/* The summary lines main prints at shutdown ("   process table: ..."). */
+void saker_view_print_stats(const struct saker_view *v, FILE *out);
+
+#endif
