@@ -102,7 +102,7 @@ struct pspec {
 };
 
 #define SPEC_MAX_PARAMS 5
-#define SPEC_KNOWN 1
+#define SPEC_KNOWN	1
 
 struct sc_spec {
 	__u8 flags;
@@ -110,6 +110,7 @@ struct sc_spec {
 	struct pspec p[SPEC_MAX_PARAMS];
 };
 
+/* clang-format off */
 #define P(n, h, a) {SAKER_PN_##n, h, a, 0}
 #define PX(n, h, a, x) {SAKER_PN_##n, h, a, x}
 #define S(...) {.flags = SPEC_KNOWN, .p = {__VA_ARGS__}}
@@ -188,6 +189,7 @@ static const struct sc_spec specs[SAKER_SYSCALL_MAX] = {
 	[__NR_execve] = S(P(PATH, H_USTR_FAIL, 0)),
 	[__NR_execveat] = S(P(DIRFD, H_S32, 0), P(PATH, H_USTR_FAIL, 1), P(FLAGS, H_U64, 4)),
 };
+/* clang-format on */
 
 /* ---- counters and rings ------------------------------------------------ */
 
@@ -231,12 +233,12 @@ static __always_inline __u64 submit_flags(void *rb, __u64 seq)
 	if (seq % WAKEUP_SAMPLE)
 		return BPF_RB_NO_WAKEUP;
 	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-									   : BPF_RB_NO_WAKEUP;
+									: BPF_RB_NO_WAKEUP;
 }
 
 /* ---- event assembly in the per-CPU scratch ----------------------------- */
 
-#define EV_MASK (SAKER_MAX_EVENT_SIZE - 1)
+#define EV_MASK	  (SAKER_MAX_EVENT_SIZE - 1)
 #define PATH_MASK (SAKER_MAX_PATH - 1)
 
 struct ev {
@@ -399,10 +401,10 @@ static long walk_step(__u32 i, void *ctx)
 static __always_inline void push_path(struct ev *x, __u8 name, const struct path *path)
 {
 	struct walk w = {
-		.tmp = x->buf + 2 * SAKER_MAX_EVENT_SIZE,
-		.dentry = BPF_CORE_READ(path, dentry),
-		.vfsmnt = BPF_CORE_READ(path, mnt),
-		.pos = SAKER_MAX_PATH,
+	    .tmp = x->buf + 2 * SAKER_MAX_EVENT_SIZE,
+	    .dentry = BPF_CORE_READ(path, dentry),
+	    .vfsmnt = BPF_CORE_READ(path, mnt),
+	    .pos = SAKER_MAX_PATH,
 	};
 	__u8 kind = SAKER_PK_STR;
 	__u32 pos, off, len;
@@ -575,8 +577,8 @@ static __always_inline void push_spec(struct ev *x, const struct pspec *ps,
 				SAKER_MAX_SOCKADDR);
 		break;
 	case H_U64_AT:
-		if (!v || bpf_probe_read_user(&extra, sizeof(extra),
-					      (const void *)(v + 8 * ps->extra))) {
+		if (!v ||
+		    bpf_probe_read_user(&extra, sizeof(extra), (const void *)(v + 8 * ps->extra))) {
 			push_user_bytes(x, ps->name, SAKER_PK_U64, NULL, 0, 0);
 			if (v)
 				count(x->c, SAKER_CNT_PAGE_FAULTS);
@@ -607,7 +609,7 @@ struct generic_evt {
 	} __attribute__((packed)) arg[3];
 } __attribute__((packed));
 #define GENERIC_STRIDE ((sizeof(struct generic_evt) + 7) & ~7u)
-#define CLOCK_EVERY 8
+#define CLOCK_EVERY    8
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
@@ -680,8 +682,8 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 		st->clock_jiffies = j;
 	}
 	ts = st->clock_ts;
-	if (st->len &&
-	    (st->len + GENERIC_STRIDE > SAKER_STAGE_BYTES || ts - st->first_ts > SAKER_STAGE_MAX_AGE_NS))
+	if (st->len && (st->len + GENERIC_STRIDE > SAKER_STAGE_BYTES ||
+			ts - st->first_ts > SAKER_STAGE_MAX_AGE_NS))
 		stage_flush(st, c, cpu);
 	if (!st->len) {
 		st->len = sizeof(struct saker_evt_hdr);

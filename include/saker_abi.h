@@ -28,7 +28,7 @@ enum saker_lane {
 	SAKER_LANE_MAX = 2,
 };
 #define SAKER_MAX_RINGS_PER_LANE SAKER_MAX_CPUS
-#define SAKER_MAX_RINGS (SAKER_LANE_MAX * SAKER_MAX_RINGS_PER_LANE)
+#define SAKER_MAX_RINGS		 (SAKER_LANE_MAX * SAKER_MAX_RINGS_PER_LANE)
 
 /*
  * Falco's drop categories (n_drops_buffer_<cat>_exit). Each selected syscall
@@ -100,9 +100,9 @@ struct saker_evt_hdr {
 	__u32 tid;
 	__u32 tgid;
 	__s64 ret;
-	__u16 type;	 /* enum saker_evt_type */
+	__u16 type; /* enum saker_evt_type */
 	__u16 syscall_id;
-	__u16 len;	 /* whole record, header and params included */
+	__u16 len; /* whole record, header and params included */
 	__u16 cpu;
 };
 _Static_assert(sizeof(struct saker_evt_hdr) == 32, "evt header layout");
@@ -114,9 +114,9 @@ _Static_assert(sizeof(struct saker_evt_hdr) == 32, "evt header layout");
  * and the probe can add parameters without breaking older decoders.
  */
 struct saker_param_hdr {
-	__u16 len;  /* payload bytes */
-	__u8 kind;  /* enum saker_param_kind | SAKER_PF_* flags */
-	__u8 name;  /* enum saker_param_name */
+	__u16 len; /* payload bytes */
+	__u8 kind; /* enum saker_param_kind | SAKER_PF_* flags */
+	__u8 name; /* enum saker_param_name */
 };
 _Static_assert(sizeof(struct saker_param_hdr) == 4, "param header layout");
 
@@ -177,7 +177,7 @@ enum saker_param_name {
 };
 
 /* FLAGS of SAKER_EVT_PROC_EXIT; the process table takes them as they are. */
-#define SAKER_EXIT_GROUP_DEAD 1u  /* last thread of its process */
+#define SAKER_EXIT_GROUP_DEAD  1u /* last thread of its process */
 #define SAKER_EXIT_GROUP_ALIVE 2u /* other threads remain */
 
 /*
@@ -194,7 +194,7 @@ enum saker_param_name {
  * (4 ms at HZ=250) and 8 records behind, and never go backwards on a CPU.
  * Records with parameters and lifecycle records carry exact timestamps.
  */
-#define SAKER_STAGE_BYTES 4096
+#define SAKER_STAGE_BYTES      4096
 #define SAKER_STAGE_MAX_AGE_NS 1000000ull
 
 struct saker_stage {
@@ -205,13 +205,14 @@ struct saker_stage {
 	__u32 pad;
 	__u64 clock_ts;	     /* last precise clock reading on this CPU */
 	__u64 clock_jiffies; /* jiffies when it was taken */
-	__u8 buf[2 * SAKER_STAGE_BYTES]; /* twice the use, so masked writes are provably in bounds */
+	/* Twice the use, so masked writes are provably in bounds. */
+	__u8 buf[2 * SAKER_STAGE_BYTES];
 };
 _Static_assert(sizeof(struct saker_stage) == 72 + 2 * SAKER_STAGE_BYTES, "stage layout");
 
 /* Bounds on what one event may carry. */
-#define SAKER_MAX_PATH 4096
-#define SAKER_MAX_ARGS 4096
+#define SAKER_MAX_PATH	   4096
+#define SAKER_MAX_ARGS	   4096
 #define SAKER_MAX_SOCKADDR 128
 /* Largest record; a bigger one is counted in DROPS_MAX_EVENT_SIZE. */
 #define SAKER_MAX_EVENT_SIZE 16384

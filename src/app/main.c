@@ -36,7 +36,7 @@
 /* Rings are drained at least this often even without a wake-up. */
 #define DRAIN_PERIOD_MS 25
 /* Records consumed per ring between two looks at the timers and signals. */
-#define DRAIN_BUDGET 65536
+#define DRAIN_BUDGET	  65536
 #define SHUTDOWN_FLUSH_MS 5000
 
 enum { TAG_SIGNAL = -1, TAG_TIMER = -2 };
@@ -79,9 +79,8 @@ static void warn_cb(void *ctx, const char *msg)
  * syscall table from it (building it is also what validates base_syscalls).
  * cfg is freed on error.
  */
-static int load_config(const struct app *app, const struct saker_log *log,
-		       struct saker_config *cfg, uint8_t table[SAKER_SYSCALL_MAX], char *err,
-		       size_t errlen)
+static int load_config(const struct app *app, const struct saker_log *log, struct saker_config *cfg,
+		       uint8_t table[SAKER_SYSCALL_MAX], char *err, size_t errlen)
 {
 	int ret;
 
@@ -90,10 +89,9 @@ static int load_config(const struct app *app, const struct saker_log *log,
 		ret = saker_config_load_file(cfg, app->config_path, err, errlen, warn_cb,
 					     (void *)log);
 	else
-		ret = saker_config_load_buffer(cfg, "<embedded saker.yaml>",
-					       saker_default_config_yaml,
-					       strlen(saker_default_config_yaml), err, errlen,
-					       warn_cb, (void *)log);
+		ret = saker_config_load_buffer(
+		    cfg, "<embedded saker.yaml>", saker_default_config_yaml,
+		    strlen(saker_default_config_yaml), err, errlen, warn_cb, (void *)log);
 	for (size_t i = 0; !ret && i < app->n_overrides; i++)
 		ret = saker_config_override(cfg, app->overrides[i], err, errlen, warn_cb,
 					    (void *)log);
@@ -135,9 +133,9 @@ static void drops_alert(void *ctx, const struct saker_alert *alert)
 static int drop_check(struct app *app)
 {
 	const struct saker_drops_actions act = {
-		.ctx = app,
-		.log = drops_log,
-		.alert = drops_alert,
+	    .ctx = app,
+	    .log = drops_log,
+	    .alert = drops_alert,
 	};
 	struct saker_capture_stats st;
 	int ret;
@@ -172,7 +170,7 @@ static void reload(struct app *app)
 	}
 	if (saker_config_ring_bytes(&cfg) != saker_config_ring_bytes(&app->cfg) ||
 	    cfg.engine.modern_ebpf.cpus_for_each_buffer !=
-		    app->cfg.engine.modern_ebpf.cpus_for_each_buffer)
+		app->cfg.engine.modern_ebpf.cpus_for_each_buffer)
 		saker_log(&app->log, SAKER_PRIO_WARNING,
 			  "engine.modern_ebpf changes take effect at the next start");
 	/* Outputs first: if they refuse, nothing has changed yet. */
@@ -245,8 +243,8 @@ static void loop_signals(sigset_t *mask)
 static int setup_loop(struct app *app)
 {
 	const struct itimerspec every_second = {
-		.it_interval = {.tv_sec = 1},
-		.it_value = {.tv_sec = 1},
+	    .it_interval = {.tv_sec = 1},
+	    .it_value = {.tv_sec = 1},
 	};
 	sigset_t mask;
 	int ret;
@@ -354,13 +352,15 @@ static void print_summary(struct app *app, const struct saker_capture_stats *st,
 	fprintf(f, "   - suppressed by rate limit: %llu\n",
 		(unsigned long long)app->drops.n_suppressed);
 	saker_outputs_get_stats(app->outputs, &os);
-	fprintf(f, "Alerts: emitted %llu, below priority %llu, lost in queue %llu, undelivered at exit %llu\n",
+	fprintf(f,
+		"Alerts: emitted %llu, below priority %llu, lost in queue %llu, undelivered at "
+		"exit %llu\n",
 		(unsigned long long)os.emitted, (unsigned long long)os.filtered,
 		(unsigned long long)os.queue_drops, (unsigned long long)os.queued);
 	for (int ch = 0; ch < SAKER_CH_MAX; ch++)
 		if (os.enabled[ch])
-			fprintf(f, "   - %s: delivered %llu, failed %llu\n",
-				saker_channel_name(ch), (unsigned long long)os.delivered[ch],
+			fprintf(f, "   - %s: delivered %llu, failed %llu\n", saker_channel_name(ch),
+				(unsigned long long)os.delivered[ch],
 				(unsigned long long)os.failed[ch]);
 }
 
@@ -385,12 +385,12 @@ int main(int argc, char **argv)
 {
 	enum { OPT_DRY_RUN = 256, OPT_VERSION, OPT_DUMP };
 	static const struct option longopts[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{"unbuffered", no_argument, NULL, 'U'},
-		{"dump", no_argument, NULL, OPT_DUMP},
-		{0},
+	    {"help", no_argument, NULL, 'h'},
+	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {"unbuffered", no_argument, NULL, 'U'},
+	    {"dump", no_argument, NULL, OPT_DUMP},
+	    {0},
 	};
 	struct app app = {.epfd = -1, .tfd = -1, .sfd = -1};
 	struct saker_capture_stats st;
@@ -486,18 +486,18 @@ int main(int argc, char **argv)
 	}
 	{
 		const struct saker_capture_opts opts = {
-			.ring_bytes = saker_config_ring_bytes(&app.cfg),
-			.cpus_for_each_buffer =
-				(unsigned)app.cfg.engine.modern_ebpf.cpus_for_each_buffer,
-			.sc_table = table,
-			.self_tgid = getpid(),
-			.on_event = on_event,
-			.ctx = &app,
+		    .ring_bytes = saker_config_ring_bytes(&app.cfg),
+		    .cpus_for_each_buffer =
+			(unsigned)app.cfg.engine.modern_ebpf.cpus_for_each_buffer,
+		    .sc_table = table,
+		    .self_tgid = getpid(),
+		    .on_event = on_event,
+		    .ctx = &app,
 		};
 		const struct saker_view_opts vopts = {
-			.max_procs = (size_t)app.cfg.state.max_procs,
-			.max_fds = (size_t)app.cfg.state.max_fds,
-			.max_fds_per_proc = (size_t)app.cfg.state.max_fds_per_proc,
+		    .max_procs = (size_t)app.cfg.state.max_procs,
+		    .max_fds = (size_t)app.cfg.state.max_fds,
+		    .max_fds_per_proc = (size_t)app.cfg.state.max_fds_per_proc,
 		};
 
 		ret = saker_view_new_opts(&app.view, &vopts);

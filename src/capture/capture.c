@@ -97,8 +97,8 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-int saker_capture_open(struct saker_capture **out, const struct saker_capture_opts *opts,
-		       char *err, size_t errlen)
+int saker_capture_open(struct saker_capture **out, const struct saker_capture_opts *opts, char *err,
+		       size_t errlen)
 {
 	struct saker_capture *cap;
 	unsigned per;
@@ -117,8 +117,8 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	cap->ncpus = libbpf_num_possible_cpus();
 	if (cap->ncpus <= 0 || cap->ncpus > SAKER_MAX_CPUS) {
 		ret = cap->ncpus <= 0 ? cap->ncpus : -E2BIG;
-		snprintf(err, errlen, "unsupported number of possible CPUs (%d, max %d)", cap->ncpus,
-			 SAKER_MAX_CPUS);
+		snprintf(err, errlen, "unsupported number of possible CPUs (%d, max %d)",
+			 cap->ncpus, SAKER_MAX_CPUS);
 		goto fail;
 	}
 	per = opts->cpus_for_each_buffer ? opts->cpus_for_each_buffer : (unsigned)cap->ncpus;

@@ -29,8 +29,8 @@ struct saker_capture_opts {
 };
 
 /* Opens, loads and attaches. On failure writes a one-line reason into err. */
-int saker_capture_open(struct saker_capture **out, const struct saker_capture_opts *opts,
-		       char *err, size_t errlen);
+int saker_capture_open(struct saker_capture **out, const struct saker_capture_opts *opts, char *err,
+		       size_t errlen);
 /* Detaches everything and frees. NULL ok. */
 void saker_capture_close(struct saker_capture *cap);
 

@@ -1,5 +1,6 @@
 #include "capture/stats.h"
 
+/* clang-format off */
 static const char *const category_names[SAKER_CAT_MAX] = {
 	[SAKER_CAT_OTHER] = "other",
 	[SAKER_CAT_CLONE_FORK] = "clone_fork",
@@ -11,7 +12,9 @@ static const char *const category_names[SAKER_CAT_MAX] = {
 	[SAKER_CAT_CLOSE] = "close",
 	[SAKER_CAT_PROC] = "proc",
 };
+/* clang-format on */
 
+/* clang-format off */
 static const char *const counter_names[SAKER_CNT_MAX] = {
 	[SAKER_CNT_EVTS] = "n_evts",
 	[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OTHER] = "n_drops_buffer_other_exit",
@@ -27,6 +30,7 @@ static const char *const counter_names[SAKER_CNT_MAX] = {
 	[SAKER_CNT_DROPS_MAX_EVENT_SIZE] = "n_drops_max_event_size",
 	[SAKER_CNT_PAGE_FAULTS] = "n_drops_page_faults",
 };
+/* clang-format on */
 
 _Static_assert(SAKER_CAT_MAX == 9, "update category_names and counter_names");
 

@@ -34,7 +34,8 @@ static inline uint64_t saker_stats_drops_buffer(const struct saker_capture_stats
 /* Every event lost, whatever the cause (page faults are not losses). */
 static inline uint64_t saker_stats_drops(const struct saker_capture_stats *st)
 {
-	return saker_stats_drops_buffer(st) + st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE] + st->user_drops;
+	return saker_stats_drops_buffer(st) + st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE] +
+	       st->user_drops;
 }
 
 #endif

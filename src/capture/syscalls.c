@@ -14,6 +14,7 @@ struct sc_class {
  * security rule or the process/file view needs. read/write and other hot,
  * uninteresting syscalls are left out unless base_syscalls asks for them.
  */
+/* clang-format off */
 static const struct sc_class classes[] = {
 	{"clone", SAKER_CAT_CLONE_FORK},
 	{"clone3", SAKER_CAT_CLONE_FORK},
@@ -82,6 +83,7 @@ static const struct sc_class classes[] = {
 	{"tgkill", SAKER_CAT_OTHER_INTEREST},
 	{"prctl", SAKER_CAT_OTHER_INTEREST},
 };
+/* clang-format on */
 
 const char *saker_syscall_name(unsigned id)
 {

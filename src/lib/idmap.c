@@ -139,4 +139,3 @@ size_t saker_idmap_bytes(const struct saker_idmap *m)
 {
 	return m->cap * sizeof(*m->slots);
 }
-

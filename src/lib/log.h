@@ -24,7 +24,7 @@ struct saker_log {
 void saker_log_init(struct saker_log *log);
 /* NULL log = defaults on stderr (usable before configuration is read). */
 void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Formats the date prefix for a CLOCK_REALTIME time in ns. */
 size_t saker_log_format_date(char *buf, size_t len, long long realtime_ns, bool iso8601);
 

@@ -4,10 +4,10 @@
 #include <strings.h>
 
 static const char *const prio_names[SAKER_PRIO_MAX] = {
-	[SAKER_PRIO_EMERGENCY] = "Emergency", [SAKER_PRIO_ALERT] = "Alert",
-	[SAKER_PRIO_CRITICAL] = "Critical",   [SAKER_PRIO_ERROR] = "Error",
-	[SAKER_PRIO_WARNING] = "Warning",     [SAKER_PRIO_NOTICE] = "Notice",
-	[SAKER_PRIO_INFO] = "Informational",  [SAKER_PRIO_DEBUG] = "Debug",
+    [SAKER_PRIO_EMERGENCY] = "Emergency", [SAKER_PRIO_ALERT] = "Alert",
+    [SAKER_PRIO_CRITICAL] = "Critical",	  [SAKER_PRIO_ERROR] = "Error",
+    [SAKER_PRIO_WARNING] = "Warning",	  [SAKER_PRIO_NOTICE] = "Notice",
+    [SAKER_PRIO_INFO] = "Informational",  [SAKER_PRIO_DEBUG] = "Debug",
 };
 
 const char *saker_prio_name(enum saker_prio p)

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-
 static const char hexdig[] = "0123456789abcdef";
 
 void saker_sbuf_init(struct saker_sbuf *b)
@@ -235,4 +234,3 @@ void saker_sbuf_escape(struct saker_sbuf *b, const char *str, size_t n, enum sak
 	}
 	saker_sbuf_putn(b, (const char *)s + i - run, run);
 }
-

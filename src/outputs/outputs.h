@@ -63,5 +63,4 @@ void saker_outputs_free(struct saker_outputs *o);
 /* Test hook: while paused the output thread holds queued alerts. */
 void saker_outputs_test_pause(struct saker_outputs *o, bool paused);
 
-
 #endif

@@ -20,7 +20,6 @@
 
 #include "lib/idmap.h"
 
-
 #define SAKER_FDTABLE_DEFAULT_MAX	   131072
 #define SAKER_FDTABLE_DEFAULT_MAX_PER_PROC 1024
 #define SAKER_FDTABLE_DEFAULT_MAX_BYTES	   (64u << 20)

@@ -326,8 +326,8 @@ static int on_proc_exec(struct saker_view *v, const struct saker_event *ev)
 static int on_proc_exit(struct saker_view *v, const struct saker_event *ev)
 {
 	/* The probe tells whether the thread group died; without it the table infers. */
-	uint64_t flags = get_u64_or(ev, SAKER_PN_FLAGS, 0) &
-			 (SAKER_EXIT_GROUP_DEAD | SAKER_EXIT_GROUP_ALIVE);
+	uint64_t flags =
+	    get_u64_or(ev, SAKER_PN_FLAGS, 0) & (SAKER_EXIT_GROUP_DEAD | SAKER_EXIT_GROUP_ALIVE);
 	int err = saker_proctable_on_exit(v->procs, ev->hdr.tid, (unsigned)flags);
 
 	v->applied++;
