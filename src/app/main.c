@@ -27,6 +27,7 @@
 #include "lib/log.h"
 #include "outputs/outputs.h"
 #include "capture/syscalls.h"
+#include "app/privilege.h"
 
 #ifndef SAKER_VERSION
 #define SAKER_VERSION "0.1.0"
@@ -478,12 +479,6 @@ int main(int argc, char **argv)
 		signal(SIGPIPE, SIG_IGN);
 	}
 	app.exit_status = 0;
-	ret = saker_outputs_new(&app.outputs, &app.cfg, &app.log);
-	if (ret) {
-		fprintf(stderr, "Error: cannot set up outputs: %s\n", strerror(-ret));
-		app.exit_status = EXIT_FATAL;
-		goto out;
-	}
 	{
 		const struct saker_capture_opts opts = {
 		    .ring_bytes = saker_config_ring_bytes(&app.cfg),
@@ -506,6 +501,9 @@ int main(int argc, char **argv)
 				 strerror(-ret));
 		else
 			ret = saker_capture_open(&app.cap, &opts, err, sizeof(err));
+		/* Attached: from here on saker needs only a few capabilities (docs/security.md). */
+		if (!ret)
+			ret = saker_privilege_apply(&app.log, err, sizeof(err));
 		/* Attached first, then seeded: a process born in between is in the rings. */
 		if (!ret)
 			saker_view_scan(app.view);
@@ -514,6 +512,13 @@ int main(int argc, char **argv)
 	}
 	if (ret) {
 		fprintf(stderr, "Error: %s\n", err);
+		app.exit_status = EXIT_FATAL;
+		goto out;
+	}
+	/* Started after the drop: threads inherit the reduced capabilities. */
+	ret = saker_outputs_new(&app.outputs, &app.cfg, &app.log);
+	if (ret) {
+		fprintf(stderr, "Error: cannot set up outputs: %s\n", strerror(-ret));
 		app.exit_status = EXIT_FATAL;
 		goto out;
 	}
