@@ -12,8 +12,7 @@
 
 #include "saker_abi.h"
 #include "config/config.h"
-
-extern const char *const saker_syscall_names[SAKER_SYSCALL_MAX];
+#include "lib/sysnames.h"
 
 /* NULL for ids with no name. */
 const char *saker_syscall_name(unsigned id);

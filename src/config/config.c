@@ -20,6 +20,8 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "lib/sysnames.h"
+
 #define MIB (1024ULL * 1024ULL)
 #define GIB (1024ULL * MIB)
 /* Bigger files are certainly not a configuration; refuse before parsing. */
@@ -28,6 +30,13 @@
 #define MAX_QUOTED 64
 /* Documents nest 4 levels at most; Falco plugin sections a few more. */
 #define MAX_NESTING 64
+/*
+ * The smallest ring that holds the largest record: SAKER_MAX_EVENT_SIZE and
+ * the ring's 8-byte record header, rounded up to a power of two. A smaller
+ * ring could never carry a long-path event: each would be "buffer full".
+ */
+#define MIN_RING_BYTES (2 * SAKER_MAX_EVENT_SIZE)
+_Static_assert(MIN_RING_BYTES >= SAKER_MAX_EVENT_SIZE + 8, "ring fits the largest record");
 
 enum opt_type {
 	OPT_BOOL,
@@ -67,7 +76,10 @@ static int check_engine_kind(const void *val, const char *raw, char *why, size_t
 	(void)raw;
 	if (*s && strcmp(*s, "modern_ebpf") == 0)
 		return 0;
-	snprintf(why, whylen, "only modern_ebpf is supported");
+	/* kmod and ebpf never get here: they are read as modern_ebpf, with a warning */
+	snprintf(why, whylen,
+		 "only modern_ebpf is supported (kmod and ebpf are read as modern_ebpf; gvisor, "
+		 "replay and nodriver have no equivalent in saker)");
 	return -EINVAL;
 }
 
@@ -76,9 +88,29 @@ static int check_buf_size(const void *val, const char *raw, char *why, size_t wh
 	uint64_t v = *(const uint64_t *)val;
 
 	(void)raw;
-	if (v == 0 || (v >= 4096 && v <= GIB && (v & (v - 1)) == 0))
+	if (v == 0 || (v >= MIN_RING_BYTES && v <= GIB && (v & (v - 1)) == 0))
 		return 0;
-	snprintf(why, whylen, "expected 0 or a power of two in [4096, %llu]", GIB);
+	if (v < MIN_RING_BYTES)
+		snprintf(
+		    why, whylen,
+		    "a ring smaller than %u bytes cannot hold the largest record (%u bytes and "
+		    "its header); expected 0 or a power of two in [%u, %llu]",
+		    MIN_RING_BYTES, SAKER_MAX_EVENT_SIZE, MIN_RING_BYTES, GIB);
+	else
+		snprintf(why, whylen, "expected 0 or a power of two in [%u, %llu]", MIN_RING_BYTES,
+			 GIB);
+	return -EINVAL;
+}
+
+/* A base_syscalls.custom_set item: a syscall name, or !name to remove one. */
+static int check_syscall_name(const void *val, const char *raw, char *why, size_t whylen)
+{
+	const char *name = raw[0] == '!' ? raw + 1 : raw;
+
+	(void)val;
+	if (saker_sysname_id(name) >= 0)
+		return 0;
+	snprintf(why, whylen, "unknown syscall '%.64s'", name);
 	return -EINVAL;
 }
 
@@ -105,9 +137,10 @@ static int check_buf_size(const void *val, const char *raw, char *why, size_t wh
 	{                                                                                          \
 		.key = k, .type = OPT_PRIO, .off = OFF(f), .def_u = d                              \
 	}
-#define STRLIST(k, f)                                                                              \
+/* chk, when set, checks each item (val: the item as char **, raw: its text). */
+#define STRLIST(k, f, chk)                                                                         \
 	{                                                                                          \
-		.key = k, .type = OPT_STRLIST, .off = OFF(f)                                       \
+		.key = k, .type = OPT_STRLIST, .off = OFF(f), .check = chk                         \
 	}
 #define UNSUPPORTED(k)                                                                             \
 	{                                                                                          \
@@ -174,7 +207,7 @@ static const struct opt opts[] = {
     U64("engine.modern_ebpf.cpus_for_each_buffer", engine.modern_ebpf.cpus_for_each_buffer, 0, 256,
 	2, NULL),
 
-    STRLIST("base_syscalls.custom_set", base_syscalls.custom_set),
+    STRLIST("base_syscalls.custom_set", base_syscalls.custom_set, check_syscall_name),
     BOOL("base_syscalls.all", base_syscalls.all, false),
 
     U64("state.max_procs", state.max_procs, 0, 16 * MIB, 0, NULL),
@@ -203,7 +236,6 @@ static const struct opt opts[] = {
     UNSUPPORTED("output_timeout"),
     UNSUPPORTED("outputs"),
     UNSUPPORTED("syscall_event_timeouts"),
-    UNSUPPORTED("syscall_buf_size_preset"),
     UNSUPPORTED("syscall_drop_failed_exit"),
     UNSUPPORTED("modern_bpf"),
     UNSUPPORTED("json_include_message_property"),
@@ -486,6 +518,9 @@ struct load_ctx {
 	 * hours. Without aliases the walk visits each node once.
 	 */
 	size_t budget;
+	/* From the document being loaded: its engine.kind, and whether it has an engine mapping. */
+	char doc_kind[16];
+	bool doc_engine;
 };
 
 /* Quotes text for a one-line message: escapes quotes and control bytes, truncates. */
@@ -850,6 +885,15 @@ static int apply_scalar(struct load_ctx *c, const struct opt *o, const yaml_node
 	return ret;
 }
 
+/* A local tag ("!close") on an empty plain scalar, not a standard one ("!!str"). */
+static bool is_bang_tag(const yaml_node_t *n)
+{
+	const char *t = (const char *)n->tag;
+
+	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       t && t[0] == '!' && t[1] && t[1] != '!';
+}
+
 static int apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *doc,
 		      const yaml_node_t *n, bool append)
 {
@@ -882,7 +926,7 @@ static int apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *
 	for (yaml_node_item_t *it = n->data.sequence.items.start;
 	     it < n->data.sequence.items.top && !ret; it++) {
 		yaml_node_t *item = yaml_document_get_node(doc, *it);
-		char got[MAX_QUOTED * 5];
+		char got[MAX_QUOTED * 5], why[160];
 		enum saker_drop_action a;
 		char *v;
 
@@ -898,11 +942,22 @@ static int apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *
 		v = scalar_value(c, item, o->key, &ret);
 		if (!v)
 			return ret;
+		if (!v[0] && is_bang_tag(item)) {
+			/* `- !close` unquoted: YAML reads "!close" as a tag on an empty value */
+			free(v);
+			v = strdup((const char *)item->tag);
+			if (!v) {
+				(void)fail(c, item, o->key, "out of memory");
+				return -ENOMEM;
+			}
+		}
 		quote(got, sizeof(got), v, strlen(v));
 		if (o->type == OPT_STRLIST) {
 			if (!v[0])
 				ret = fail(c, item, o->key,
 					   "expected a non-empty string in the list");
+			else if (o->check && o->check(&v, v, why, sizeof(why)))
+				ret = fail(c, item, o->key, "%s", why);
 			else if (strlist_push(l, v) && fail(c, item, o->key, "out of memory"))
 				ret = -ENOMEM;
 		} else if (action_parse(v, &a)) {
@@ -966,8 +1021,120 @@ static bool is_section(const char *key)
 	return false;
 }
 
+/*
+ * Falco's older spellings, read as saker's key with a warning. Falco 0.36
+ * keys (before the engine section) yield to an engine mapping in the same
+ * document, as in Falco 0.37. engine.<kind>.buf_size_preset applies when the
+ * document's engine.kind is that kind (which saker runs as modern_ebpf).
+ */
+struct legacy_key {
+	const char *key, *to;
+	const char *kind; /* NULL: a Falco 0.36 key */
+};
+
+static const struct legacy_key legacy_keys[] = {
+    {"syscall_buf_size_preset", "engine.modern_ebpf.buf_size_preset", NULL},
+    {"modern_bpf.cpus_for_each_syscall_buffer", "engine.modern_ebpf.cpus_for_each_buffer", NULL},
+    {"engine.kmod.buf_size_preset", "engine.modern_ebpf.buf_size_preset", "kmod"},
+    {"engine.ebpf.buf_size_preset", "engine.modern_ebpf.buf_size_preset", "ebpf"},
+};
+
+#define N_LEGACY (sizeof(legacy_keys) / sizeof(legacy_keys[0]))
+
+/* The engine kinds saker reads as modern_ebpf. */
+static bool kind_is_legacy(const char *k)
+{
+	return strcmp(k, "kmod") == 0 || strcmp(k, "ebpf") == 0;
+}
+
+/*
+ * True when key names a mapping holding a legacy key that applies to this
+ * document ("modern_bpf"; "engine.kmod" only when engine.kind is kmod).
+ */
+static bool is_legacy_section(const struct load_ctx *c, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (size_t i = 0; i < N_LEGACY; i++) {
+		const struct legacy_key *lk = &legacy_keys[i];
+
+		if (strncmp(lk->key, key, n) == 0 && lk->key[n] == '.' &&
+		    (!lk->kind || strcmp(lk->kind, c->doc_kind) == 0))
+			return true;
+	}
+	return false;
+}
+
 static int apply_node(struct load_ctx *c, yaml_document_t *doc, const char *key,
 		      const yaml_node_t *keynode, const yaml_node_t *n, bool append);
+
+/*
+ * key is a Falco spelling saker reads otherwise: sets *to to saker's key,
+ * or *ignored when the document's own engine section wins. false: not one.
+ */
+static bool legacy_lookup(struct load_ctx *c, const char *key, const yaml_node_t *at,
+			  const char **to, bool *ignored)
+{
+	char qkey[MAX_QUOTED * 5], qto[MAX_QUOTED * 5];
+
+	*ignored = false;
+	for (size_t i = 0; i < N_LEGACY; i++) {
+		const struct legacy_key *lk = &legacy_keys[i];
+
+		if (strcmp(lk->key, key) != 0)
+			continue;
+		if (lk->kind && strcmp(lk->kind, c->doc_kind) != 0)
+			return false; /* another engine's setting: unsupported, ignored */
+		msg_key(qkey, sizeof(qkey), key);
+		msg_key(qto, sizeof(qto), lk->to);
+		if (!lk->kind && c->doc_engine) {
+			warn(c, at, "Falco 0.36 key %s ignored: the engine section sets %s", qkey,
+			     qto);
+			*ignored = true;
+			return true;
+		}
+		if (lk->kind)
+			warn(c, at, "key %s read as %s (engine.kind %s runs as modern_ebpf)", qkey,
+			     qto, lk->kind);
+		else
+			warn(c, at, "Falco 0.36 key %s read as %s", qkey, qto);
+		*to = lk->to;
+		return true;
+	}
+	/* With kind kmod or ebpf, that engine's preset (mapped above) is the one Falco uses. */
+	if (kind_is_legacy(c->doc_kind) && strcmp(key, "engine.modern_ebpf.buf_size_preset") == 0) {
+		msg_key(qkey, sizeof(qkey), key);
+		warn(c, at, "key %s ignored: engine.kind is %s, engine.%s.buf_size_preset applies",
+		     qkey, c->doc_kind, c->doc_kind);
+		*ignored = true;
+		return true;
+	}
+	return false;
+}
+
+/* engine.kind kmod or ebpf: saker has the modern probe only; warn and use it. */
+static int apply_legacy_kind(struct load_ctx *c, const struct opt *o, const yaml_node_t *n,
+			     bool *done)
+{
+	const char *v = (const char *)n->data.scalar.value;
+	char **p = slot(c->cfg, o);
+	char *mod;
+
+	*done = false;
+	if (n->type != YAML_SCALAR_NODE || !kind_is_legacy(v))
+		return 0;
+	mod = strdup("modern_ebpf");
+	if (!mod) {
+		(void)fail(c, n, o->key, "out of memory");
+		return -ENOMEM;
+	}
+	warn(c, n, "engine.kind '%s': saker has no %s driver, using modern_ebpf", v,
+	     strcmp(v, "kmod") == 0 ? "kernel module" : "legacy eBPF");
+	free(*p);
+	*p = mod;
+	*done = true;
+	return 0;
+}
 
 static int apply_mapping(struct load_ctx *c, yaml_document_t *doc, const char *prefix,
 			 const yaml_node_t *n)
@@ -1005,12 +1172,25 @@ static int apply_mapping(struct load_ctx *c, yaml_document_t *doc, const char *p
 static int apply_node(struct load_ctx *c, yaml_document_t *doc, const char *key,
 		      const yaml_node_t *keynode, const yaml_node_t *n, bool append)
 {
-	const struct opt *o = find_opt(key);
+	const struct opt *o;
 	char qkey[MAX_QUOTED * 5];
+	const char *to = NULL;
+	bool ignored, done;
 	int ret = spend(c, n);
 
 	if (ret)
 		return ret;
+	if (legacy_lookup(c, key, keynode ? keynode : n, &to, &ignored)) {
+		if (ignored)
+			return 0;
+		key = to;
+	}
+	o = find_opt(key);
+	if (o && strcmp(o->key, "engine.kind") == 0 && !append) {
+		ret = apply_legacy_kind(c, o, n, &done);
+		if (ret || done)
+			return ret;
+	}
 	if (o) {
 		if (o->type == OPT_ACTIONS || o->type == OPT_STRLIST)
 			return apply_list(c, o, doc, n, append);
@@ -1019,6 +1199,8 @@ static int apply_node(struct load_ctx *c, yaml_document_t *doc, const char *key,
 		return apply_scalar(c, o, n);
 	}
 	msg_key(qkey, sizeof(qkey), key);
+	if (is_legacy_section(c, key) && n->type == YAML_MAPPING_NODE && !append)
+		return apply_mapping(c, doc, key, n);
 	if (is_unsupported(key)) {
 		warn(c, keynode ? keynode : n, "key %s is not supported by saker, ignored", qkey);
 		return 0;
@@ -1064,7 +1246,13 @@ static int parser_fail(struct load_ctx *c, const yaml_parser_t *p, const char *b
 	if (p->error == YAML_READER_ERROR)
 		offset_to_mark(buf, len, p->problem_offset, &m);
 	where(c, &m, pos, sizeof(pos));
-	if (c->err && c->errlen) {
+	if (c->err && c->errlen && p->context && strstr(p->context, "scanning a tag")) {
+		/* [read, !close]: YAML reads !close as a tag */
+		snprintf(c->err, c->errlen,
+			 "%s: %s (a value starting with '!' is a YAML tag: quote it, as in "
+			 "\"!close\")",
+			 pos, p->problem ? p->problem : "syntax error");
+	} else if (c->err && c->errlen) {
 		if (p->context)
 			snprintf(c->err, c->errlen, "%s: %s (%s at line %zu)", pos,
 				 p->problem ? p->problem : "syntax error", p->context,
@@ -1114,6 +1302,32 @@ static int check_nesting(struct load_ctx *c, const char *buf, size_t len)
 	}
 	yaml_parser_delete(&p);
 	return ret;
+}
+
+/* Notes the document's engine mapping and engine.kind (legacy_lookup reads them). */
+static void doc_engine_kind(struct load_ctx *c, yaml_document_t *doc, const yaml_node_t *root)
+{
+	for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
+	     pr < root->data.mapping.pairs.top; pr++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+		yaml_node_t *v = yaml_document_get_node(doc, pr->value);
+
+		if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_MAPPING_NODE ||
+		    strcmp((const char *)k->data.scalar.value, "engine") != 0)
+			continue;
+		c->doc_engine = true;
+		for (yaml_node_pair_t *q = v->data.mapping.pairs.start;
+		     q < v->data.mapping.pairs.top; q++) {
+			yaml_node_t *kk = yaml_document_get_node(doc, q->key);
+			yaml_node_t *vv = yaml_document_get_node(doc, q->value);
+
+			if (kk && vv && kk->type == YAML_SCALAR_NODE &&
+			    vv->type == YAML_SCALAR_NODE &&
+			    strcmp((const char *)kk->data.scalar.value, "kind") == 0)
+				snprintf(c->doc_kind, sizeof(c->doc_kind), "%s",
+					 (const char *)vv->data.scalar.value);
+		}
+	}
 }
 
 /* Applies ctx to a copy of *cfg and swaps it in only on success. */
@@ -1198,6 +1412,7 @@ int saker_config_load_buffer(struct saker_config *cfg, const char *name, const c
 		goto out_doc;
 	}
 	c.budget = walk_budget(&doc);
+	doc_engine_kind(&c, &doc, root);
 	ret = apply_mapping(&c, &doc, "", root);
 	if (ret == -ENOMEM && err && errlen && !err[0])
 		set_err(err, errlen, "%s: out of memory", c.name);
@@ -1274,7 +1489,10 @@ out:
 	return ret;
 }
 
-/* Key syntax for -o: name(.name)*, names of [A-Za-z0-9_-]. */
+/*
+ * Key syntax for -o: name(.name)*, names of [A-Za-z0-9_-], each optionally
+ * followed by [N] (Falco's list index; only the last one is saker's to apply).
+ */
 static bool key_ok(const char *k, size_t len)
 {
 	bool need_name = true;
@@ -1282,7 +1500,17 @@ static bool key_ok(const char *k, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)k[i];
 
-		if (ch == '.') {
+		if (ch == '[' && !need_name) {
+			size_t j = i + 1;
+
+			while (j < len && isdigit((unsigned char)k[j]))
+				j++;
+			if (j == i + 1 || j >= len || k[j] != ']')
+				return false;
+			i = j;
+			if (i + 1 < len && k[i + 1] != '.' && k[i + 1] != '[')
+				return false;
+		} else if (ch == '.') {
 			if (need_name)
 				return false;
 			need_name = true;
@@ -1293,6 +1521,123 @@ static bool key_ok(const char *k, size_t len)
 		}
 	}
 	return len && !need_name;
+}
+
+/*
+ * Copies a flow list value with its plain items that start with '!' quoted:
+ * "[read, !close]" as "[read, '!close']". YAML would read !close as a tag,
+ * and the README (and Falco's docs) write removals that way. NULL on ENOMEM.
+ */
+static char *quote_bang_items(const char *v)
+{
+	size_t len = strlen(v), o = 0;
+	char *out = malloc(3 * len + 1);
+	char q = 0;
+	bool item_start = false;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		char ch = v[i];
+
+		if (q) {
+			out[o++] = ch;
+			if (ch == '\\' && q == '"' && i + 1 < len)
+				out[o++] = v[++i];
+			else if (ch == q)
+				q = 0;
+			continue;
+		}
+		if (ch == '\'' || ch == '"') {
+			q = ch;
+			item_start = false;
+			out[o++] = ch;
+			continue;
+		}
+		if (item_start && ch == '!') {
+			size_t end = i;
+
+			while (end < len && v[end] != ',' && v[end] != ']' && v[end] != '[' &&
+			       v[end] != '{' && v[end] != '}')
+				end++;
+			while (end > i && isspace((unsigned char)v[end - 1]))
+				end--;
+			out[o++] = '\'';
+			for (size_t j = i; j < end; j++) {
+				if (v[j] == '\'')
+					out[o++] = '\'';
+				out[o++] = v[j];
+			}
+			out[o++] = '\'';
+			i = end - 1;
+			item_start = false;
+			continue;
+		}
+		if (ch == '[' || ch == ',')
+			item_start = true;
+		else if (!isspace((unsigned char)ch))
+			item_start = false;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static char *escape_env(const char *s);
+
+/* An item's text as a YAML scalar reads it back: ${ escaped as $${. */
+static int add_item(yaml_document_t *doc, int seq, const char *text)
+{
+	char *esc = escape_env(text);
+	int id;
+
+	if (!esc)
+		return -ENOMEM;
+	id = yaml_document_add_scalar(doc, NULL, (yaml_char_t *)esc, (int)strlen(esc),
+				      YAML_SINGLE_QUOTED_SCALAR_STYLE);
+	free(esc);
+	if (!id || !yaml_document_append_sequence_item(doc, seq, id))
+		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * key[N]=v: replaces item N of a list, or appends it when N is the length.
+ * The list is rebuilt with v in place and applied as a whole, so an item set
+ * this way is checked like any other.
+ */
+static int apply_index(struct load_ctx *c, const struct opt *o, yaml_document_t *doc, int value_id,
+		       size_t idx)
+{
+	const struct saker_strlist *l = cslot(c->cfg, o);
+	const struct saker_drops_config *d = cslot(c->cfg, o);
+	size_t n = o->type == OPT_STRLIST ? l->n : d->n_actions;
+	yaml_node_t *v = yaml_document_get_node(doc, value_id);
+	int seq, ret = 0;
+
+	if (!v || v->type != YAML_SCALAR_NODE)
+		return fail(c, v, o->key,
+			    "[%zu] sets one list item: expected a scalar value, got %s", idx,
+			    v ? node_kind(v) : "nothing");
+	if (idx > n)
+		return fail(
+		    c, v, o->key,
+		    "index %zu is past the end of the list (%zu items; [%zu] or [] appends)", idx,
+		    n, n);
+	seq = yaml_document_add_sequence(doc, NULL, YAML_FLOW_SEQUENCE_STYLE);
+	if (!seq)
+		return -ENOMEM;
+	for (size_t i = 0; i < n + (idx == n) && !ret; i++) {
+		if (i == idx)
+			ret = yaml_document_append_sequence_item(doc, seq, value_id) ? 0 : -ENOMEM;
+		else if (o->type == OPT_STRLIST)
+			ret = add_item(doc, seq, l->v[i]);
+		else
+			ret = add_item(doc, seq, saker_drop_action_name(d->actions[i]));
+	}
+	if (ret)
+		return ret;
+	return apply_list(c, o, doc, yaml_document_get_node(doc, seq), false);
 }
 
 int saker_config_override(struct saker_config *cfg, const char *key_eq_value, char *err,
@@ -1310,8 +1655,9 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 	    .warn_ctx = warn_ctx,
 	};
 	const char *eq, *value;
-	size_t keylen;
-	bool append = false;
+	char *quoted = NULL;
+	size_t keylen, idx = 0;
+	bool append = false, indexed = false;
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	const struct opt *o;
@@ -1346,8 +1692,10 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 	}
 	if (!key_ok(key_eq_value, keylen)) {
 		quote(qkey, sizeof(qkey), key_eq_value, keylen);
-		set_err(err, errlen, "%s: bad key %s (expected names separated by dots)", name,
-			qkey);
+		set_err(err, errlen,
+			"%s: bad key %s (expected names separated by dots, each with an optional "
+			"[index])",
+			name, qkey);
 		return -EINVAL;
 	}
 	key = strndup(key_eq_value, keylen);
@@ -1355,13 +1703,64 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 		set_err(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
 	}
+	if (strchr(key, '[')) {
+		char *lb = strchr(key, '[');
+		char *last = strrchr(key, '[');
+
+		/* Only a trailing [N] on a list is saker's: key[0].name is in a list of mappings.
+		 */
+		if (lb != last || key[strlen(key) - 1] != ']') {
+			*lb = '\0';
+			msg_key(qkey, sizeof(qkey), key);
+			ret = 0;
+			if (is_unsupported(key) && warnfn) {
+				char line[1100];
+
+				snprintf(line, sizeof(line),
+					 "%s: key %s is not supported by saker, ignored", name,
+					 qkey);
+				warnfn(warn_ctx, line);
+			} else if (!is_unsupported(key)) {
+				set_err(err, errlen,
+					"%s: %s: indexes into lists of mappings are not supported",
+					name, qkey);
+				ret = -EINVAL;
+			}
+			free(key);
+			return ret;
+		}
+		idx = (size_t)strtoull(lb + 1, NULL, 10);
+		if (idx > 1000000) {
+			set_err(err, errlen, "%s: index %.20s is too large", name, lb + 1);
+			free(key);
+			return -EINVAL;
+		}
+		*lb = '\0';
+		indexed = true;
+	}
 	if (!yaml_parser_initialize(&parser)) {
 		free(key);
 		set_err(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
 	}
 	o = find_opt(key);
-	if (o && o->type == OPT_STRING && !append && value[0] != '"' && value[0] != '\'') {
+	if (indexed &&
+	    (is_section(key) || (o && o->type != OPT_STRLIST && o->type != OPT_ACTIONS))) {
+		ret = -EINVAL;
+		set_err(err, errlen, "%s: %s: [index] applies to lists only", name, key);
+		goto out_parser;
+	}
+	if (o && o->type == OPT_STRLIST && strchr(value, '!')) {
+		quoted = quote_bang_items(value);
+		if (!quoted) {
+			ret = -ENOMEM;
+			set_err(err, errlen, "%s: out of memory", name);
+			goto out_parser;
+		}
+		value = quoted;
+	}
+	if (o && o->type == OPT_STRING && !append && !indexed && value[0] != '"' &&
+	    value[0] != '\'') {
 		/*
 		 * A string key takes the text as written: `program=jq '{text: .output}' | logger`
 		 * would otherwise read as a mapping because of its ": ". Quote it to get YAML.
@@ -1422,7 +1821,11 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 		goto out_doc;
 	}
 	c.budget = walk_budget(&doc);
-	ret = apply_node(&c, &doc, key, NULL, yaml_document_get_node(&doc, root_id), append);
+	if (indexed && o)
+		ret = apply_index(&c, o, &doc, root_id, idx);
+	else
+		ret =
+		    apply_node(&c, &doc, key, NULL, yaml_document_get_node(&doc, root_id), append);
 	if (ret == -ENOMEM && err && errlen && !err[0])
 		set_err(err, errlen, "%s: out of memory", name);
 	ret = commit_or_drop(cfg, &tmp, ret);
@@ -1430,6 +1833,7 @@ out_doc:
 	yaml_document_delete(&doc);
 out_parser:
 	yaml_parser_delete(&parser);
+	free(quoted);
 	free(key);
 	return ret;
 }

@@ -352,10 +352,120 @@ static void test_strings(void **state)
 static void test_engine_kind(void **state)
 {
 	(void)state;
-	expect_error("engine:\n  kind: kmod\n",
+	expect_error("engine:\n  kind: gvisor\n",
 		     "t.yaml:2:9: engine.kind: only modern_ebpf is supported");
 	expect_error("engine: {kind: \"\"}", "engine.kind: only modern_ebpf is supported");
-	expect_error("engine: {kind: ebpf}", "engine.kind: only modern_ebpf is supported");
+	expect_error("engine: {kind: replay}", "engine.kind: only modern_ebpf is supported");
+	expect_error("engine: {kind: nodriver}", "replay and nodriver have no equivalent");
+}
+
+/* Falco 0.37's kmod and ebpf kinds run as modern_ebpf, with a warning saying so. */
+static void test_engine_kind_falco_legacy(void **state)
+{
+	struct saker_config cfg;
+	struct warns w = {0};
+	char err[512];
+
+	(void)state;
+	saker_config_init(&cfg);
+	assert_int_equal(load(&cfg, "engine:\n  kind: kmod\n", err, &w), 0);
+	assert_string_equal(cfg.engine.kind, "modern_ebpf");
+	assert_int_equal(w.n, 1);
+	assert_string_equal(w.last, "t.yaml:2:9: engine.kind 'kmod': saker has no kernel module "
+				    "driver, using modern_ebpf");
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(
+	    saker_config_override(&cfg, "engine.kind=ebpf", err, sizeof(err), collect, &w), 0);
+	assert_string_equal(cfg.engine.kind, "modern_ebpf");
+	assert_non_null(strstr(w.last, "-o engine.kind=ebpf: engine.kind 'ebpf': saker has no "
+				       "legacy eBPF driver, using modern_ebpf"));
+
+	/*
+	 * Falco 0.37's stock layout: the selected kind's preset is the one used, the
+	 * modern_ebpf one (a default in that file) yields, the other kinds are ignored.
+	 */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(
+	    load(&cfg,
+		 "engine:\n  kind: kmod\n  kmod:\n    buf_size_preset: 6\n"
+		 "    drop_failed_exit: false\n  ebpf:\n    buf_size_preset: 2\n"
+		 "  modern_ebpf:\n    buf_size_preset: 4\n    cpus_for_each_buffer: 1\n",
+		 err, &w),
+	    0);
+	assert_int_equal(cfg.engine.modern_ebpf.buf_size_preset, 6);
+	assert_int_equal(cfg.engine.modern_ebpf.cpus_for_each_buffer, 1);
+	assert_non_null(strstr(w.all, "t.yaml:4:5: key 'engine.kmod.buf_size_preset' read as "
+				      "'engine.modern_ebpf.buf_size_preset' (engine.kind kmod runs "
+				      "as modern_ebpf)\n"));
+	assert_non_null(strstr(w.all, "t.yaml:5:5: key 'engine.kmod.drop_failed_exit' is not "
+				      "supported by saker, ignored\n"));
+	assert_non_null(strstr(w.all, "t.yaml:6:3: key 'engine.ebpf' is not supported"));
+	assert_non_null(strstr(w.all, "t.yaml:9:5: key 'engine.modern_ebpf.buf_size_preset' "
+				      "ignored: engine.kind is kmod, engine.kmod.buf_size_preset "
+				      "applies\n"));
+	/* with kind modern_ebpf the kmod section is only ignored */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(load(&cfg,
+			      "engine:\n  kind: modern_ebpf\n  kmod: {buf_size_preset: 9}\n"
+			      "  modern_ebpf: {buf_size_preset: 3}\n",
+			      err, &w),
+			 0);
+	assert_int_equal(cfg.engine.modern_ebpf.buf_size_preset, 3);
+	assert_int_equal(w.n, 1);
+	saker_config_free(&cfg);
+}
+
+/* Falco 0.36 buffer keys, from before the engine section, are mapped with a warning. */
+static void test_falco_036_keys(void **state)
+{
+	struct saker_config cfg;
+	struct warns w = {0};
+	char err[512];
+
+	(void)state;
+	saker_config_init(&cfg);
+	assert_int_equal(load(&cfg,
+			      "syscall_buf_size_preset: 6\nmodern_bpf:\n"
+			      "  cpus_for_each_syscall_buffer: 1\nsyscall_drop_failed_exit: true\n",
+			      err, &w),
+			 0);
+	assert_int_equal(cfg.engine.modern_ebpf.buf_size_preset, 6);
+	assert_int_equal(cfg.engine.modern_ebpf.cpus_for_each_buffer, 1);
+	assert_int_equal(saker_config_ring_bytes(&cfg), 32 * MIB);
+	assert_int_equal(w.n, 3);
+	assert_non_null(strstr(w.all, "t.yaml:1:1: Falco 0.36 key 'syscall_buf_size_preset' read "
+				      "as 'engine.modern_ebpf.buf_size_preset'\n"));
+	assert_non_null(strstr(w.all, "t.yaml:3:3: Falco 0.36 key "
+				      "'modern_bpf.cpus_for_each_syscall_buffer' read as "
+				      "'engine.modern_ebpf.cpus_for_each_buffer'\n"));
+	assert_non_null(strstr(w.all, "key 'syscall_drop_failed_exit' is not supported"));
+	/* their values are checked under saker's key */
+	expect_error("syscall_buf_size_preset: 11\n",
+		     "t.yaml:1:26: engine.modern_ebpf.buf_size_preset: expected an integer in [1, "
+		     "10], got \"11\"");
+	/* with an engine section in the same file (Falco 0.37), the old key yields to it */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(load(&cfg,
+			      "syscall_buf_size_preset: 2\nengine:\n  kind: modern_ebpf\n"
+			      "  modern_ebpf: {buf_size_preset: 5}\n",
+			      err, &w),
+			 0);
+	assert_int_equal(cfg.engine.modern_ebpf.buf_size_preset, 5);
+	assert_string_equal(w.all,
+			    "t.yaml:1:1: Falco 0.36 key 'syscall_buf_size_preset' ignored: "
+			    "the engine section sets 'engine.modern_ebpf.buf_size_preset'\n");
+	/* and by -o */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(
+	    saker_config_override(&cfg, "syscall_buf_size_preset=3", err, sizeof(err), collect, &w),
+	    0);
+	assert_int_equal(cfg.engine.modern_ebpf.buf_size_preset, 3);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(saker_config_override(&cfg, "modern_bpf.cpus_for_each_syscall_buffer=4",
+					       err, sizeof(err), NULL, NULL),
+			 0);
+	assert_int_equal(cfg.engine.modern_ebpf.cpus_for_each_buffer, 4);
+	saker_config_free(&cfg);
 }
 
 static void test_buf_size(void **state)
@@ -365,18 +475,35 @@ static void test_buf_size(void **state)
 
 	(void)state;
 	saker_config_init(&cfg);
-	assert_int_equal(load(&cfg, "engine: {modern_ebpf: {buf_size: 4096}}", err, NULL), 0);
-	assert_int_equal(cfg.engine.modern_ebpf.buf_size, 4096);
-	assert_int_equal(saker_config_ring_bytes(&cfg), 4096);
+	assert_int_equal(load(&cfg, "engine: {modern_ebpf: {buf_size: 32768}}", err, NULL), 0);
+	assert_int_equal(cfg.engine.modern_ebpf.buf_size, 32768);
+	assert_int_equal(saker_config_ring_bytes(&cfg), 32768);
+	/* the smallest preset is far above the largest record */
+	assert_int_equal(
+	    load(&cfg, "engine: {modern_ebpf: {buf_size: 0, buf_size_preset: 1}}", err, NULL), 0);
+	assert_int_equal(saker_config_ring_bytes(&cfg), MIB);
+	assert_int_equal(
+	    load(&cfg, "engine: {modern_ebpf: {buf_size: 32768, buf_size_preset: 4}}", err, NULL),
+	    0);
 	assert_int_equal(load(&cfg, "engine: {modern_ebpf: {buf_size: 1073741824}}", err, NULL), 0);
 	assert_int_equal(saker_config_ring_bytes(&cfg), 1024 * MIB);
 	assert_int_equal(load(&cfg, "engine: {modern_ebpf: {buf_size: 0}}", err, NULL), 0);
 	assert_int_equal(saker_config_ring_bytes(&cfg), 8 * MIB);
 	saker_config_free(&cfg);
-	expect_error("engine:\n  modern_ebpf:\n    buf_size: 5000\n",
+	expect_error("engine:\n  modern_ebpf:\n    buf_size: 50000\n",
 		     "t.yaml:3:15: engine.modern_ebpf.buf_size: expected 0 or a power of two in "
-		     "[4096, 1073741824], got \"5000\"");
+		     "[32768, 1073741824], got \"50000\"");
 	expect_error("engine: {modern_ebpf: {buf_size: 2048}}", "power of two");
+	/* a ring smaller than the largest record (16 KiB and its header) could carry no long path
+	 */
+	expect_error("engine:\n  modern_ebpf:\n    buf_size: 4096\n",
+		     "t.yaml:3:15: engine.modern_ebpf.buf_size: a ring smaller than 32768 bytes "
+		     "cannot hold the largest record (16384 bytes and its header); expected 0 or a "
+		     "power of two in [32768, 1073741824], got \"4096\"");
+	expect_error("engine: {modern_ebpf: {buf_size: 16384}}", "cannot hold the largest record");
+	expect_override_error("engine.modern_ebpf.buf_size=8192",
+			      "-o engine.modern_ebpf.buf_size=8192: engine.modern_ebpf.buf_size: a "
+			      "ring smaller than 32768 bytes");
 	expect_error("engine: {modern_ebpf: {buf_size: 2147483648}}", "got \"2147483648\"");
 }
 
@@ -465,6 +592,158 @@ static void test_syntax_errors(void **state)
 	expect_error("a: 'unterminated\n", "t.yaml:");
 	expect_error("json_output: true\n\tlog_stderr: true\n", "t.yaml:2:");
 	expect_error("a: *nope\n", "t.yaml:1:4: found undefined alias");
+}
+
+/* A bad name is reported where it is written, like every other configuration error. */
+static void test_custom_set_names(void **state)
+{
+	struct saker_config cfg;
+	char err[512];
+
+	(void)state;
+	expect_error("base_syscalls:\n  custom_set: [open, nosuch]\n",
+		     "t.yaml:2:22: base_syscalls.custom_set: unknown syscall 'nosuch'");
+	expect_error("base_syscalls:\n  custom_set:\n    - read\n    - \"!nope\"\n",
+		     "t.yaml:4:7: base_syscalls.custom_set: unknown syscall 'nope'");
+	expect_error("base_syscalls: {custom_set: [\"!\"]}", "unknown syscall ''");
+	expect_override_error(
+	    "base_syscalls.custom_set=[read, bogus]",
+	    "-o base_syscalls.custom_set=[read, bogus]: base_syscalls.custom_set: "
+	    "unknown syscall 'bogus'");
+	expect_override_error("base_syscalls.custom_set[]=bogus", "unknown syscall 'bogus'");
+	/* an unquoted `- !close` in block style is a YAML tag on an empty value: read as !close */
+	saker_config_init(&cfg);
+	assert_int_equal(
+	    load(&cfg, "base_syscalls:\n  custom_set:\n    - read\n    - !close\n", err, NULL), 0);
+	assert_int_equal(cfg.base_syscalls.custom_set.n, 2);
+	assert_string_equal(cfg.base_syscalls.custom_set.v[1], "!close");
+	/* standard tags are not names */
+	expect_error("base_syscalls: {custom_set: [!!str , read]}",
+		     "expected a non-empty string in the list");
+	/* in flow style YAML cannot parse it: the message says to quote */
+	expect_error("base_syscalls: {custom_set: [read, !close]}",
+		     "a value starting with '!' is a YAML tag: quote it, as in \"!close\"");
+	saker_config_free(&cfg);
+}
+
+static void override_ok(struct saker_config *cfg, const char *ov)
+{
+	char err[512] = "";
+
+	if (saker_config_override(cfg, ov, err, sizeof(err), NULL, NULL))
+		fail_msg("-o %s: %s", ov, err);
+}
+
+/* Falco's -o forms: key[N]=v sets or appends one item, key={...} a mapping. */
+static void test_override_falco_forms(void **state)
+{
+	struct saker_config cfg;
+	struct warns w = {0};
+	char err[512];
+	const struct saker_strlist *l = NULL;
+
+	(void)state;
+	saker_config_init(&cfg);
+	l = &cfg.base_syscalls.custom_set;
+	override_ok(&cfg, "base_syscalls.custom_set[0]=read");
+	override_ok(&cfg, "base_syscalls.custom_set[1]=!close");
+	override_ok(&cfg, "base_syscalls.custom_set[2]=\"!open\"");
+	assert_int_equal(l->n, 3);
+	override_ok(&cfg, "base_syscalls.custom_set[0]=write");
+	assert_int_equal(l->n, 3);
+	assert_string_equal(l->v[0], "write");
+	assert_string_equal(l->v[1], "!close");
+	assert_string_equal(l->v[2], "!open");
+	expect_override_error("base_syscalls.custom_set[1]=read",
+			      "index 1 is past the end of the list (0 items; [0] or [] appends)");
+	assert_int_equal(saker_config_override(&cfg, "base_syscalls.custom_set[1]=[a, b]", err,
+					       sizeof(err), NULL, NULL),
+			 -EINVAL);
+	assert_non_null(strstr(err, "[1] sets one list item: expected a scalar value, got a list"));
+	assert_int_equal(saker_config_override(&cfg, "base_syscalls.custom_set[1]=nosuch", err,
+					       sizeof(err), NULL, NULL),
+			 -EINVAL);
+	assert_non_null(strstr(err, "unknown syscall 'nosuch'"));
+	assert_string_equal(l->v[1], "!close"); /* atomic: unchanged */
+
+	/* actions: the item replaced goes through the same checks */
+	override_ok(&cfg, "syscall_event_drops.actions[1]=exit");
+	assert_int_equal(cfg.drops.n_actions, 2);
+	assert_int_equal(cfg.drops.actions[1], SAKER_DROP_ACT_EXIT);
+	override_ok(&cfg, "syscall_event_drops.actions[2]=alert");
+	assert_int_equal(cfg.drops.n_actions, 3);
+	expect_override_error("syscall_event_drops.actions[0]=ignore", "cannot be combined");
+	expect_override_error("syscall_event_drops.actions[0]=x", "unknown action \"x\"");
+
+	expect_override_error("log_level[0]=info", "-o log_level[0]=info: log_level: [index] "
+						   "applies to lists only");
+	expect_override_error("engine[0]=x", "[index] applies to lists only");
+	expect_override_error("a[x]=1", "bad key");
+	expect_override_error("a[0=1", "bad key");
+	expect_override_error("a[]b=1", "bad key");
+	expect_override_error("a[1]b=1", "bad key");
+	expect_override_error("[0]=1", "bad key");
+	expect_override_error("base_syscalls.custom_set[99999999]=read", "too large");
+	expect_override_error("file_output[0].filename=x",
+			      "'file_output': indexes into lists of mappings are not supported");
+
+	/* key={...}: a mapping under a section, other keys keep their values */
+	override_ok(&cfg, "engine={kind: modern_ebpf, modern_ebpf: {buf_size_preset: 3}}");
+	assert_int_equal(cfg.engine.modern_ebpf.buf_size_preset, 3);
+	assert_int_equal(cfg.engine.modern_ebpf.cpus_for_each_buffer, 2);
+	override_ok(&cfg, "file_output={enabled: true, filename: /tmp/f.log}");
+	assert_true(cfg.file_output.enabled);
+	assert_string_equal(cfg.file_output.filename, "/tmp/f.log");
+
+	/* Falco keys saker does not implement, in the indexed forms: warned, not refused */
+	assert_int_equal(saker_config_override(&cfg, "rules_files[0]=/etc/falco/r.yaml", err,
+					       sizeof(err), collect, &w),
+			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "plugins[0].name=k8saudit", err, sizeof(err), collect, &w),
+	    0);
+	assert_int_equal(saker_config_override(&cfg,
+					       "append_output[]={match: {source: syscall}, "
+					       "extra_output: \"on CPU %evt.cpu\"}",
+					       err, sizeof(err), collect, &w),
+			 0);
+	assert_int_equal(w.n, 3);
+	assert_non_null(strstr(w.all, "-o rules_files[0]=/etc/falco/r.yaml: key 'rules_files' is "
+				      "not supported by saker, ignored\n"));
+	assert_non_null(strstr(w.all, "key 'plugins' is not supported"));
+	assert_non_null(strstr(w.all, "key 'append_output' is not supported"));
+	saker_config_free(&cfg);
+}
+
+/* The README's example, literally, and its quoted variants. */
+static void test_readme_override(void **state)
+{
+	struct saker_config cfg;
+	const struct saker_strlist *l;
+
+	(void)state;
+	saker_config_init(&cfg);
+	l = &cfg.base_syscalls.custom_set;
+	override_ok(&cfg, "base_syscalls.custom_set=[read, !close]");
+	assert_int_equal(l->n, 2);
+	assert_string_equal(l->v[0], "read");
+	assert_string_equal(l->v[1], "!close");
+	override_ok(&cfg, "base_syscalls.custom_set=[ !close ,read,!openat]");
+	assert_int_equal(l->n, 3);
+	assert_string_equal(l->v[0], "!close");
+	assert_string_equal(l->v[1], "read");
+	assert_string_equal(l->v[2], "!openat");
+	/* quoted forms are left as YAML reads them */
+	override_ok(&cfg, "base_syscalls.custom_set=['!close', \"!read\"]");
+	assert_int_equal(l->n, 2);
+	assert_string_equal(l->v[0], "!close");
+	assert_string_equal(l->v[1], "!read");
+	override_ok(&cfg, "base_syscalls.custom_set[]=!write");
+	assert_int_equal(l->n, 3);
+	assert_string_equal(l->v[2], "!write");
+	/* a '!' inside quotes is not an item start */
+	expect_override_error("base_syscalls.custom_set=[\"a, !b\"]", "unknown syscall 'a, !b'");
+	saker_config_free(&cfg);
 }
 
 static void test_wrong_shapes(void **state)
@@ -600,13 +879,13 @@ static void test_deep_and_huge(void **state)
 	/* a very long list and many keys */
 	n = (size_t)snprintf(big, cap, "base_syscalls:\n  custom_set:\n");
 	for (size_t i = 0; i < 100000; i++)
-		n += (size_t)snprintf(big + n, cap - n, "    - s%zu\n", i);
+		n += (size_t)snprintf(big + n, cap - n, "    - %s\n", i % 2 ? "!read" : "openat");
 	for (size_t i = 0; i < 50000; i++)
 		n += (size_t)snprintf(big + n, cap - n, "unknown_%zu: %zu\n", i, i);
 	ret = saker_config_load_buffer(&cfg, "huge", big, n, err, sizeof(err), NULL, NULL);
 	assert_int_equal(ret, 0);
 	assert_int_equal(cfg.base_syscalls.custom_set.n, 100000);
-	assert_string_equal(cfg.base_syscalls.custom_set.v[99999], "s99999");
+	assert_string_equal(cfg.base_syscalls.custom_set.v[99999], "!read");
 
 	/* aliases reuse nodes; a list aliasing a list is still a type error, not a loop */
 	ret =
@@ -634,7 +913,8 @@ static void test_alias_amplification(void **state)
 	saker_config_init(&ref);
 	n += (size_t)snprintf(big + n, cap - n, "base_syscalls:\n  custom_set: &l [");
 	for (size_t i = 0; i < items; i++)
-		n += (size_t)snprintf(big + n, cap - n, "%sx%zu", i ? "," : "", i);
+		n += (size_t)snprintf(big + n, cap - n, "%s%s", i ? "," : "",
+				      i % 2 ? "read" : "open");
 	n += (size_t)snprintf(big + n, cap - n, "]\n");
 	for (size_t i = 0; i < refs; i++)
 		n += (size_t)snprintf(big + n, cap - n, "  custom_set: *l\n");
@@ -717,6 +997,7 @@ static void test_env(void **state)
 	setenv("SAKER_T_DIR", "/tmp/saker dir", 1);
 	setenv("SAKER_T_RATE", "0.5", 1);
 	setenv("SAKER_T_ON", "yes", 1);
+	setenv("SAKER_T_SC", "getpid", 1);
 	unsetenv("SAKER_T_UNSET");
 	saker_config_init(&cfg);
 	assert_int_equal(load(&cfg,
@@ -725,7 +1006,7 @@ static void test_env(void **state)
 			      "program_output: {program: \"echo $${SAKER_T_DIR} $$x ${ $\"}\n"
 			      "http_output: {url: \"${SAKER_T_UNSET}\"}\n"
 			      "syscall_event_drops: {rate: '${SAKER_T_RATE}'}\n"
-			      "base_syscalls: {custom_set: [\"${SAKER_T_ON}\"]}\n",
+			      "base_syscalls: {custom_set: [\"!${SAKER_T_SC}\"]}\n",
 			      err, NULL),
 			 0);
 	assert_true(cfg.file_output.enabled);
@@ -733,7 +1014,7 @@ static void test_env(void **state)
 	assert_string_equal(cfg.program_output.program, "echo ${SAKER_T_DIR} $$x ${ $");
 	assert_null(cfg.http_output.url);
 	assert_true(cfg.drops.rate == 0.5);
-	assert_string_equal(cfg.base_syscalls.custom_set.v[0], "yes");
+	assert_string_equal(cfg.base_syscalls.custom_set.v[0], "!getpid");
 	/* expanded values are checked like written ones */
 	setenv("SAKER_T_RATE", "fast", 1);
 	assert_int_equal(load(&cfg, "syscall_event_drops: {rate: \"${SAKER_T_RATE}\"}", err, NULL),
@@ -744,6 +1025,7 @@ static void test_env(void **state)
 	unsetenv("SAKER_T_DIR");
 	unsetenv("SAKER_T_RATE");
 	unsetenv("SAKER_T_ON");
+	unsetenv("SAKER_T_SC");
 }
 
 static void test_overrides(void **state)
@@ -851,7 +1133,7 @@ static void test_overrides(void **state)
 			      "action \"ignore\" cannot be combined with \"log\"");
 	expect_override_error("syscall_event_drops={rate: 1, threshold: 2}",
 			      "syscall_event_drops.threshold: expected a number in [0, 1]");
-	expect_override_error("engine.kind=kmod", "engine.kind: only modern_ebpf is supported");
+	expect_override_error("engine.kind=gvisor", "engine.kind: only modern_ebpf is supported");
 	expect_override_error("json_output=\xff", "invalid leading UTF-8 octet");
 	expect_override_error("file_output.filename=\xff",
 			      "file_output.filename: value is not valid UTF-8");
@@ -966,8 +1248,7 @@ static void test_dump_round_trip(void **state)
 		 "http_output: {url: \"h\\u00e9llo \\u2603\", max_consecutive_timeouts: "
 		 "4294967295, ca_path: \"\"}\n"
 		 "outputs_queue: {capacity: 16777216}\n"
-		 "base_syscalls: {custom_set: [\"!open\", \"- x\", \"[y]\", \"null\", "
-		 "\"~\", \"true\"], all: yes}\n"
+		 "base_syscalls: {custom_set: [\"!open\", read, '!close'], all: yes}\n"
 		 "engine: {modern_ebpf: {buf_size: 1048576, cpus_for_each_buffer: 0}}\n",
 		 err, NULL),
 	    0);
@@ -1042,6 +1323,11 @@ int main(void)
 	    cmocka_unit_test(test_buf_size),
 	    cmocka_unit_test(test_actions),
 	    cmocka_unit_test(test_custom_set),
+	    cmocka_unit_test(test_custom_set_names),
+	    cmocka_unit_test(test_override_falco_forms),
+	    cmocka_unit_test(test_readme_override),
+	    cmocka_unit_test(test_engine_kind_falco_legacy),
+	    cmocka_unit_test(test_falco_036_keys),
 	    cmocka_unit_test(test_syntax_errors),
 	    cmocka_unit_test(test_wrong_shapes),
 	    cmocka_unit_test(test_empty_and_comments),

@@ -1,0 +1,14 @@
+#include "lib/sysnames.h"
+
+#include <errno.h>
+#include <string.h>
+
+int saker_sysname_id(const char *name)
+{
+	if (!name)
+		return -ENOENT;
+	for (int i = 0; i < SAKER_SYSCALL_MAX; i++)
+		if (saker_syscall_names[i] && strcmp(saker_syscall_names[i], name) == 0)
+			return i;
+	return -ENOENT;
+}

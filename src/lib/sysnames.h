@@ -1,0 +1,17 @@
+/*
+ * The x86_64 syscall names by number, generated from the uapi header into
+ * the build folder (scripts/gen_syscall_names.sh). Here, at the bottom, so
+ * that the configuration can check base_syscalls names where they are
+ * written, with their position.
+ */
+#ifndef SAKER_SYSNAMES_H
+#define SAKER_SYSNAMES_H
+
+#include "saker_abi.h"
+
+extern const char *const saker_syscall_names[SAKER_SYSCALL_MAX];
+
+/* The number of a syscall name; -ENOENT when there is none. */
+int saker_sysname_id(const char *name);
+
+#endif
