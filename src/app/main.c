@@ -27,6 +27,7 @@
 #include "lib/log.h"
 #include "outputs/outputs.h"
 #include "capture/syscalls.h"
+#include "app/preflight.h"
 #include "app/privilege.h"
 
 #ifndef SAKER_VERSION
@@ -449,6 +450,13 @@ int main(int argc, char **argv)
 	}
 	log_from_config(&app.log, &app.cfg);
 	if (dry_run) {
+		ret = saker_preflight_files(&app.cfg, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "Error: %s\n", err);
+			saker_config_free(&app.cfg);
+			free(app.overrides);
+			return EXIT_FATAL;
+		}
 		saker_config_dump(&app.cfg, stdout);
 		saker_config_free(&app.cfg);
 		free(app.overrides);

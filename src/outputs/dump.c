@@ -449,6 +449,8 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 		commp = comm;
 	else if (proc)
 		commp = proc->comm;
+	if (commp && !commp[0])
+		commp = NULL; /* an empty comm is no value: <NA> in text, null in JSON */
 	if (ev->hdr.type == SAKER_EVT_PROC_EXEC &&
 	    saker_event_get_str(ev, SAKER_PN_EXE, exe, sizeof(exe)) == 0)
 		exep = exe;

@@ -456,6 +456,15 @@ static void test_process_events(void **state)
 			    "\"event\":\"sched_process_fork\",\"ret\":null,\"params\":{"
 			    "\"pid\":1000,\"ppid\":1000,\"comm\":\"my prog\"}}");
 
+	/* an empty comm (prctl(PR_SET_NAME, "")) is no value: <NA>, not an empty token */
+	evb_begin(&B, SAKER_EVT_PROC_FORK, SAKER_SYSCALL_NONE, 1002, 1002, 0, TS);
+	evb_s64(&B, SAKER_PN_PID, 1000);
+	evb_s64(&B, SAKER_PN_PPID, 1000);
+	evb_str(&B, SAKER_PN_COMM, "");
+	assert_string_equal(text(f), "03:04:05.123456789 3 <NA>(1002) 1002 "
+				     "sched_process_fork pid=1000 ppid=1000 comm=\"\"");
+	assert_non_null(strstr(json(f), "\"tid\":1002,\"comm\":null,"));
+
 	evb_begin(&B, SAKER_EVT_PROC_EXIT, SAKER_SYSCALL_NONE, 1001, 1001, 0, TS);
 	evb_s64(&B, SAKER_PN_EXIT_CODE, 256);
 	assert_string_equal(text(f), "03:04:05.123456789 3 <NA>(1001) 1001 sched_process_exit "
