@@ -37,7 +37,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
 GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format lint clean
+.PHONY: all deps run test unit e2e bench asan format lint clean fuzz fuzz-short fuzz-build fuzz-seeds
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -53,6 +53,7 @@ test: deps
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory all asan $(UNIT_BINS) $(ASAN_UNIT_BINS) tests-helpers
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz-short
 	@$(MAKE) --no-print-directory e2e
 
 asan: $(BUILD)/asan/saker
@@ -128,11 +129,64 @@ unit: $(UNIT_BINS) $(ASAN_UNIT_BINS)
 e2e: all asan tests-helpers
 	$(PYTEST) -v tests/e2e
 
+# libFuzzer harnesses (tests/fuzz/fuzz_<h>.c, seeds in tests/fuzz/corpus/<h>/). The
+# library is compiled again, with clang and sanitizers, under $(BUILD)/fuzz.
+# `make fuzz` runs each for FUZZ_SECONDS; `make test` runs each for
+# FUZZ_SHORT_SECONDS. New inputs go to $(BUILD)/fuzz/work/<h>, crashes to
+# $(BUILD)/fuzz/crash-<h>-*; the committed corpus is only read.
+FUZZ_SECONDS	   ?= 300
+FUZZ_SHORT_SECONDS ?= 20
+FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARN) -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE \
+	-fno-strict-aliasing -MMD -MP -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+	-fsanitize=fuzzer-no-link,address,undefined
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS  := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
+FUZZ_OBJS   = $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS)) $(BUILD)/fuzz/obj/syscall_names.o
+FUZZ_PROBE := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\n{ return (int)(d && n && 0); }\n' | \
+	$(CLANG) -fsanitize=fuzzer,address,undefined -x c - -o /dev/null >/dev/null 2>&1
+
+$(BUILD)/fuzz/obj/%.o: src/%.c | $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+$(BUILD)/fuzz/obj/syscall_names.o: $(BUILD)/syscall_names.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LIBS)
+
+fuzz-build:
+	@if ! $(FUZZ_PROBE); then echo "fuzz: skipped: $(CLANG) cannot build -fsanitize=fuzzer"; \
+	else $(MAKE) --no-print-directory $(FUZZ_BINS); fi
+
+# One harness: $(1) name, $(2) seconds.
+define fuzz_run
+	mkdir -p $(BUILD)/fuzz/work/$(1) && \
+	$(BUILD)/fuzz/fuzz_$(1) -max_total_time=$(2) -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/crash-$(1)- \
+		$(BUILD)/fuzz/work/$(1) tests/fuzz/corpus/$(1) 2>&1 | \
+		grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==|SUMMARY|.*ERROR)' ; \
+	test $${PIPESTATUS[0]} -eq 0 || { echo "fuzz: $(1) failed (see $(BUILD)/fuzz/crash-$(1)-*)"; exit 1; }
+endef
+
+fuzz fuzz-short: SHELL := /bin/bash
+fuzz fuzz-short: fuzz-build
+	@if ! $(FUZZ_PROBE); then exit 0; fi; set -e; \
+	$(foreach h,$(FUZZ_NAMES),echo "== fuzz $(h) ($(if $(filter fuzz,$@),$(FUZZ_SECONDS),$(FUZZ_SHORT_SECONDS)) s)"; \
+	$(call fuzz_run,$(h),$(if $(filter fuzz,$@),$(FUZZ_SECONDS),$(FUZZ_SHORT_SECONDS)));)
+
+# Regenerates the event harness's seeds (committed) from tests/fuzz/gen_event_seeds.c.
+fuzz-seeds: $(BUILD)/libsaker.a | $(GEN_HDRS)
+	@mkdir -p $(BUILD)/fuzz tests/fuzz/corpus/event
+	$(CC) $(CFLAGS) -o $(BUILD)/fuzz/gen_event_seeds tests/fuzz/gen_event_seeds.c \
+		$(BUILD)/libsaker.a $(LIBS)
+	$(BUILD)/fuzz/gen_event_seeds tests/fuzz/corpus/event
+
 bench: deps
 	@$(MAKE) --no-print-directory all tests-helpers
 	bash bench/run.sh
 
-FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/unit/*.h)
+FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/unit/*.h \
+	tests/fuzz/*.c)
 
 format:
 	clang-format -i $(FORMAT_SRCS)

@@ -102,15 +102,20 @@ static int check_buf_size(const void *val, const char *raw, char *why, size_t wh
 	return -EINVAL;
 }
 
+static void msg_key(char *buf, size_t len, const char *key);
+
 /* A base_syscalls.custom_set item: a syscall name, or !name to remove one. */
 static int check_syscall_name(const void *val, const char *raw, char *why, size_t whylen)
 {
 	const char *name = raw[0] == '!' ? raw + 1 : raw;
+	char q[MAX_QUOTED * 5];
 
 	(void)val;
 	if (saker_sysname_id(name) >= 0)
 		return 0;
-	snprintf(why, whylen, "unknown syscall '%.64s'", name);
+	/* quoted and escaped: a name may hold line breaks (a folded plain scalar) */
+	msg_key(q, sizeof(q), name);
+	snprintf(why, whylen, "unknown syscall %s", q);
 	return -EINVAL;
 }
 
@@ -926,7 +931,7 @@ static int apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *
 	for (yaml_node_item_t *it = n->data.sequence.items.start;
 	     it < n->data.sequence.items.top && !ret; it++) {
 		yaml_node_t *item = yaml_document_get_node(doc, *it);
-		char got[MAX_QUOTED * 5], why[160];
+		char got[MAX_QUOTED * 5], why[MAX_QUOTED * 5 + 64];
 		enum saker_drop_action a;
 		char *v;
 

@@ -606,6 +606,11 @@ static void test_custom_set_names(void **state)
 	expect_error("base_syscalls:\n  custom_set:\n    - read\n    - \"!nope\"\n",
 		     "t.yaml:4:7: base_syscalls.custom_set: unknown syscall 'nope'");
 	expect_error("base_syscalls: {custom_set: [\"!\"]}", "unknown syscall ''");
+	/* found by fuzz_config: a plain scalar folded over lines holds line breaks; the
+	 * message quotes it escaped and stays one line */
+	expect_error("base_syscalls:\n  custom_set:\n  - read\r\r\n    - x\n",
+		     "t.yaml:3:5: base_syscalls.custom_set: unknown syscall 'read\\x0a- x'");
+	expect_error("base_syscalls: {custom_set: [\"re\\nad\"]}", "unknown syscall 're\\x0aad'");
 	expect_override_error(
 	    "base_syscalls.custom_set=[read, bogus]",
 	    "-o base_syscalls.custom_set=[read, bogus]: base_syscalls.custom_set: "
