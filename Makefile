@@ -37,7 +37,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
 GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format lint clean fuzz fuzz-short fuzz-build fuzz-seeds
+.PHONY: all deps run test unit e2e bench asan format lint clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -196,6 +196,35 @@ lint:
 	@clang-format --dry-run --Werror $(FORMAT_SRCS)
 	@bash scripts/check_layers.sh src
 	@echo "lint: format and layers clean"
+
+# Installation: the binary, the configuration (an edited one is kept: the new
+# one goes next to it as saker.yaml.new), the systemd unit and saker(8).
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+install: all
+	install -D -m 0755 $(BUILD)/saker $(DESTDIR)$(SBINDIR)/saker
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/saker
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml ] && \
+	    ! cmp -s etc/saker.yaml $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml; then \
+		install -m 0644 etc/saker.yaml $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml.new; \
+		echo "install: kept $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml, new one as saker.yaml.new"; \
+	else \
+		install -m 0644 etc/saker.yaml $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml; \
+	fi
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' etc/saker.service \
+		> $(DESTDIR)$(UNITDIR)/saker.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/saker.service
+	install -D -m 0644 man/saker.8 $(DESTDIR)$(MANDIR)/man8/saker.8
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/saker $(DESTDIR)$(UNITDIR)/saker.service \
+		$(DESTDIR)$(MANDIR)/man8/saker.8 $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml.new
+	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml left in place"
 
 clean:
 	rm -rf $(BUILD)

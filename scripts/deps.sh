@@ -9,6 +9,7 @@ pkgs=(
 	libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
 	libcmocka-dev python3 python3-pytest
 	iproute2 procps
+	systemd man-db groff-base
 )
 
 missing=()

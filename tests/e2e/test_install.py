@@ -1,0 +1,132 @@
+"""Issue 9 item 8: `make install` into a DESTDIR; the systemd unit passes
+`systemd-analyze verify` without a warning, and saker(8) renders without a
+warning and documents every option `saker --help` lists. No BPF is loaded."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import ROOT, SAKER
+
+PREFIX = "/usr/local"
+
+
+@pytest.fixture(scope="module")
+def dest():
+    d = tempfile.mkdtemp(prefix="saker-install-")
+    r = subprocess.run(["make", "-s", "--no-print-directory", "install", "DESTDIR=" + d],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def p(dest, path):
+    return os.path.join(dest, path.lstrip("/"))
+
+
+def test_files_and_modes(dest):
+    want = {PREFIX + "/sbin/saker": 0o755, "/etc/saker/saker.yaml": 0o644,
+            PREFIX + "/lib/systemd/system/saker.service": 0o644,
+            PREFIX + "/share/man/man8/saker.8": 0o644}
+    for path, mode in want.items():
+        st = os.stat(p(dest, path))
+        assert st.st_mode & 0o777 == mode, (path, oct(st.st_mode))
+    with open(p(dest, "/etc/saker/saker.yaml")) as a, open(os.path.join(ROOT, "etc/saker.yaml")) as b:
+        assert a.read() == b.read()
+    r = subprocess.run([p(dest, PREFIX + "/sbin/saker"), "--version"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and r.stdout.startswith("saker ")
+
+
+def unit_keys(dest):
+    keys = {}
+    with open(p(dest, PREFIX + "/lib/systemd/system/saker.service")) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith(("#", "[")):
+                k, _, v = line.partition("=")
+                keys[k] = v
+    return keys
+
+
+def test_unit_sandbox(dest):
+    k = unit_keys(dest)
+    assert k["ExecStart"] == PREFIX + "/sbin/saker -c /etc/saker/saker.yaml"
+    assert k["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert k["Restart"] == "on-failure"
+    assert set(k["CapabilityBoundingSet"].split()) == {
+        "CAP_BPF", "CAP_PERFMON", "CAP_SYS_RESOURCE", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE",
+        "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SETPCAP"}
+    for key, val in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                     ("PrivateTmp", "yes"), ("ProtectHome", "read-only"),
+                     ("LogsDirectory", "saker")):
+        assert k[key] == val, key
+    assert "@" not in "".join(k.values()), "an unsubstituted @PLACEHOLDER@"
+
+
+def verify_copy(dest):
+    """The unit with its paths pointed into DESTDIR (verify checks that ExecStart exists)."""
+    with open(p(dest, PREFIX + "/lib/systemd/system/saker.service")) as f:
+        text = f.read()
+    text = text.replace("ExecStart=" + PREFIX, "ExecStart=" + p(dest, PREFIX))
+    text = text.replace("-c /etc/saker/", "-c " + p(dest, "/etc/saker/"))
+    path = os.path.join(dest, "verify", "saker.service")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_systemd_analyze_verify(dest):
+    assert shutil.which("systemd-analyze"), "systemd-analyze missing: run `make deps`"
+    unit = verify_copy(dest)
+    env = dict(os.environ, MANPATH=p(dest, PREFIX + "/share/man"))
+    r = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+    # the check can fail: Documentation=man:saker(8) must be found
+    env["MANPATH"] = os.path.join(dest, "nonexistent")
+    r = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode != 0 and "saker(8)" in r.stderr
+    r = subprocess.run(["systemd-analyze", "security", "--offline=yes", unit],
+                       capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for saker.service: ([0-9.]+)", r.stdout + r.stderr)
+    assert m, r.stdout + r.stderr
+    assert float(m.group(1)) <= 5.0, m.group(0)
+
+
+def test_man_page_renders_and_documents_the_options(dest):
+    page = p(dest, PREFIX + "/share/man/man8/saker.8")
+    r = subprocess.run(["man", "--warnings", "-l", page], capture_output=True, text=True,
+                       env=dict(os.environ, MANWIDTH="80", MAN_KEEP_FORMATTING="0"), timeout=60)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+    text = re.sub(r".\x08", "", r.stdout)
+    for section in ("NAME", "SYNOPSIS", "OPTIONS", "CONFIGURATION", "SIGNALS", "EXIT STATUS"):
+        assert re.search(r"^%s$" % section, text, re.M), section
+    help_text = subprocess.run([SAKER, "--help"], capture_output=True, text=True).stdout
+    opts = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", help_text))
+    assert {"-c", "-o", "--dry-run", "--dump", "-U", "--help", "--version"} <= opts
+    for o in opts:
+        assert o in text, "saker(8) does not document %s" % o
+    for sig in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1"):
+        assert sig in text
+    for status in ("0", "1", "3"):
+        assert re.search(r"^\s+%s\s+\S" % status, text[text.index("EXIT STATUS"):], re.M), \
+            "exit status %s" % status
+
+
+def test_edited_configuration_is_kept(dest):
+    conf = p(dest, "/etc/saker/saker.yaml")
+    with open(conf, "a") as f:
+        f.write("# edited\n")
+    r = subprocess.run(["make", "-s", "--no-print-directory", "install", "DESTDIR=" + dest],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    with open(conf) as f:
+        assert f.read().endswith("# edited\n")
+    assert os.path.exists(conf + ".new")
