@@ -814,6 +814,11 @@ static int apply_scalar(struct load_ctx *c, const struct opt *o, const yaml_node
 	if (n->type != YAML_SCALAR_NODE)
 		return fail(c, n, o->key, "expected a scalar value, got %s", node_kind(n));
 	if (o->type == OPT_STRING && is_null(n)) {
+		char *unset = NULL;
+
+		/* unset must pass the key's check too, as "" does (found by fuzz_config) */
+		if (o->check && o->check(&unset, "", why, sizeof(why)))
+			return fail(c, n, o->key, "%s", why);
 		free(*(char **)p);
 		*(char **)p = NULL;
 		return 0;

@@ -355,6 +355,11 @@ static void test_engine_kind(void **state)
 	expect_error("engine:\n  kind: gvisor\n",
 		     "t.yaml:2:9: engine.kind: only modern_ebpf is supported");
 	expect_error("engine: {kind: \"\"}", "engine.kind: only modern_ebpf is supported");
+	/* null as well: it was accepted, and --dry-run then printed a file that did not load */
+	expect_error("engine:\n  kind:\n",
+		     "t.yaml:2:8: engine.kind: only modern_ebpf is supported");
+	expect_error("engine: {kind: ~}", "engine.kind: only modern_ebpf is supported");
+	expect_override_error("engine.kind=", "engine.kind: only modern_ebpf is supported");
 	expect_error("engine: {kind: replay}", "engine.kind: only modern_ebpf is supported");
 	expect_error("engine: {kind: nodriver}", "replay and nodriver have no equivalent");
 }
