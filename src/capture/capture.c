@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "saker_syscalls.h" /* types of the skeleton's saker_specs */
 #include "saker.skel.h"
 
 /* Returned by the ring callback to stop a drain once its budget is spent. */
@@ -167,7 +168,8 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	 * declared size does not matter (libbpf 1.1 cannot resize the template
 	 * it creates itself).
 	 */
-	ret = bpf_map__set_max_entries(cap->skel->maps.scratch_map, (uint32_t)cap->ncpus);
+	ret = bpf_map__set_max_entries(cap->skel->maps.scratch_map,
+				       (uint32_t)cap->ncpus * SAKER_SCRATCH_SLOTS);
 	if (!ret)
 		ret = bpf_map__set_max_entries(cap->skel->maps.stage_map, (uint32_t)cap->ncpus);
 	if (ret) {
