@@ -18,6 +18,13 @@ struct saker_capture_stats {
 	uint64_t k[SAKER_CNT_MAX]; /* enum saker_counter, summed over CPUs */
 	uint64_t delivered;	   /* records consumed from the rings */
 	uint64_t user_drops;	   /* consumed but lost in user space (malformed, queue full) */
+	/*
+	 * Runs of saker's programs the kernel skipped because the program was
+	 * already running on that CPU (its per-program recursion check, e.g. a
+	 * preempted sys_exit; bpf_prog_info.recursion_misses). Those events were
+	 * never seen, so they are outside n_evts and every identity above.
+	 */
+	uint64_t prog_misses;
 };
 
 /*
