@@ -51,28 +51,52 @@ enum saker_category {
 /*
  * Syscall table entry (one byte per syscall id, filled by user space in
  * mmap-able global data, so SIGHUP can change the selection without
- * reloading): bit 7 = captured, bits 0-3 = enum saker_category.
+ * reloading): bit 7 = captured, bit 6 = critical lane (the syscall table's
+ * lane column; the probe does not route by it yet), bits 0-3 = enum
+ * saker_category.
  */
 #define SAKER_SC_SELECTED 0x80
+#define SAKER_SC_CRITICAL 0x40
 #define SAKER_SC_CAT_MASK 0x0f
+
+/* Why a record did not reach its ring (the ring-write counters' cause dimension). */
+enum saker_drop_cause {
+	SAKER_CAUSE_RING_FULL = 0, /* bpf_ringbuf_output failed: no room */
+	SAKER_CAUSE_NO_RING,	   /* no ring installed for this lane and CPU */
+	SAKER_CAUSE_MAX,
+};
 
 /*
  * Per-CPU kernel counters. Semantics (user space relies on them):
  *  - EVTS counts every event the probe tried to emit, before reserving, so
  *    EVTS == delivered + every DROPS_* below, once the rings are drained.
- *  - DROPS_BUFFER_<cat> counts failed ring reservations (ring full) by
- *    category; their sum is n_drops_buffer_total.
+ *  - DROPS_RING_* count records that did not reach their ring, one counter
+ *    per cause x lane x category (SAKER_CNT_DROP_RING(); every ring write
+ *    goes through one function in bpf/lib/ring.h). The ring-full ones of
+ *    lane 0 are Falco's n_drops_buffer_<cat>_exit and come first, so
+ *    SAKER_CNT_DROPS_BUFFER_FIRST + cat is what it always was.
  *  - DROPS_MAX_EVENT_SIZE counts events larger than a ring record may be.
+ *  - DROPS_SCRATCH_MAP counts events lost because no per-CPU assembly or
+ *    staging area was free: on kernels where the probe can be preempted,
+ *    another task on the same CPU holds it (bpf/lib/guard.h).
  *  - PAGE_FAULTS counts user-memory reads that failed; the event is still
  *    delivered with the argument marked unreadable, so it is NOT a drop.
  */
+#define SAKER_CNT_DROP_RING(cause, lane, cat)                                                      \
+	(SAKER_CNT_DROPS_RING_FIRST + ((cause)*SAKER_LANE_MAX + (lane)) * SAKER_CAT_MAX + (cat))
+
 enum saker_counter {
 	SAKER_CNT_EVTS = 0,
-	SAKER_CNT_DROPS_BUFFER_FIRST,
-	SAKER_CNT_DROPS_BUFFER_LAST = SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_MAX - 1,
+	SAKER_CNT_DROPS_RING_FIRST,
+	SAKER_CNT_DROPS_RING_LAST =
+	    SAKER_CNT_DROPS_RING_FIRST + SAKER_CAUSE_MAX * SAKER_LANE_MAX * SAKER_CAT_MAX - 1,
 	SAKER_CNT_DROPS_MAX_EVENT_SIZE,
 	SAKER_CNT_PAGE_FAULTS,
+	SAKER_CNT_DROPS_SCRATCH_MAP,
 	SAKER_CNT_MAX,
+	/* Lane 0, ring full: Falco's n_drops_buffer_<cat>_exit. */
+	SAKER_CNT_DROPS_BUFFER_FIRST = SAKER_CNT_DROPS_RING_FIRST,
+	SAKER_CNT_DROPS_BUFFER_LAST = SAKER_CNT_DROPS_RING_FIRST + SAKER_CAT_MAX - 1,
 };
 
 struct saker_kcounters {
@@ -205,10 +229,11 @@ struct saker_stage {
 	__u32 pad;
 	__u64 clock_ts;	     /* last precise clock reading on this CPU */
 	__u64 clock_jiffies; /* jiffies when it was taken */
+	__u64 busy;	     /* in-use mark (bpf/lib/guard.h): 0 whenever no program is inside */
 	/* Twice the use, so masked writes are provably in bounds. */
 	__u8 buf[2 * SAKER_STAGE_BYTES];
 };
-_Static_assert(sizeof(struct saker_stage) == 72 + 2 * SAKER_STAGE_BYTES, "stage layout");
+_Static_assert(sizeof(struct saker_stage) == 80 + 2 * SAKER_STAGE_BYTES, "stage layout");
 
 /* Bounds on what one event may carry. */
 #define SAKER_MAX_PATH	   4096
@@ -218,5 +243,11 @@ _Static_assert(sizeof(struct saker_stage) == 72 + 2 * SAKER_STAGE_BYTES, "stage 
 #define SAKER_MAX_EVENT_SIZE 16384
 /* Per-CPU scratch: the event being built, then room to build a path backwards. */
 #define SAKER_SCRATCH_SIZE (2 * SAKER_MAX_EVENT_SIZE + 2 * SAKER_MAX_PATH)
+/*
+ * Scratch areas per CPU: a program preempted mid-event keeps one, so a task
+ * that runs on its CPU meanwhile takes the next (bpf/lib/guard.h). User space
+ * sizes scratch_map to possible CPUs * SAKER_SCRATCH_SLOTS.
+ */
+#define SAKER_SCRATCH_SLOTS 2
 
 #endif /* SAKER_ABI_H */

@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "saker_syscalls.h" /* types of the skeleton's saker_specs */
 #include "saker.skel.h"
 
 /* Returned by the ring callback to stop a drain once its budget is spent. */
@@ -167,7 +168,8 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	 * declared size does not matter (libbpf 1.1 cannot resize the template
 	 * it creates itself).
 	 */
-	ret = bpf_map__set_max_entries(cap->skel->maps.scratch_map, (uint32_t)cap->ncpus);
+	ret = bpf_map__set_max_entries(cap->skel->maps.scratch_map,
+				       (uint32_t)cap->ncpus * SAKER_SCRATCH_SLOTS);
 	if (!ret)
 		ret = bpf_map__set_max_entries(cap->skel->maps.stage_map, (uint32_t)cap->ncpus);
 	if (ret) {
@@ -274,6 +276,25 @@ int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_tabl
 	return 0;
 }
 
+/* Sum of the kernel's recursion misses over saker's programs (0 where it has no such count). */
+static uint64_t prog_misses(const struct saker_capture *cap)
+{
+	struct bpf_program *prog;
+	uint64_t n = 0;
+
+	bpf_object__for_each_program(prog, cap->skel->obj)
+	{
+		struct bpf_prog_info info;
+		uint32_t len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		memset(&info, 0, sizeof(info));
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+			n += info.recursion_misses;
+	}
+	return n;
+}
+
 int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st)
 {
 	struct saker_kcounters *percpu;
@@ -296,6 +317,7 @@ int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *s
 	free(percpu);
 	st->delivered = cap->delivered;
 	st->user_drops = cap->user_drops;
+	st->prog_misses = prog_misses(cap);
 	return 0;
 }
 

@@ -1,38 +1,38 @@
 #include "capture/stats.h"
 
+/*
+ * Names as Falco's drop alert fields where Falco has one (n_evts,
+ * n_drops_buffer_<cat>_exit, n_drops_max_event_size, n_drops_scratch_map,
+ * n_drops_page_faults); the lane and cause dimensions Falco lacks get names
+ * of the same shape.
+ */
 /* clang-format off */
-static const char *const category_names[SAKER_CAT_MAX] = {
-	[SAKER_CAT_OTHER] = "other",
-	[SAKER_CAT_CLONE_FORK] = "clone_fork",
-	[SAKER_CAT_EXECVE] = "execve",
-	[SAKER_CAT_CONNECT] = "connect",
-	[SAKER_CAT_OPEN] = "open",
-	[SAKER_CAT_DIR_FILE] = "dir_file",
-	[SAKER_CAT_OTHER_INTEREST] = "other_interest",
-	[SAKER_CAT_CLOSE] = "close",
-	[SAKER_CAT_PROC] = "proc",
-};
-/* clang-format on */
+#define CATEGORIES(X)                                                                              \
+	X(OTHER, "other") X(CLONE_FORK, "clone_fork") X(EXECVE, "execve") X(CONNECT, "connect")   \
+	X(OPEN, "open") X(DIR_FILE, "dir_file") X(OTHER_INTEREST, "other_interest")              \
+	X(CLOSE, "close") X(PROC, "proc")
 
-/* clang-format off */
+#define RING_NAMES(cat, s)                                                                         \
+	[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, SAKER_LANE_NORMAL, SAKER_CAT_##cat)] =          \
+		"n_drops_buffer_" s "_exit",                                                       \
+	[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, SAKER_LANE_CRITICAL, SAKER_CAT_##cat)] =        \
+		"n_drops_buffer_critical_" s "_exit",                                              \
+	[SAKER_CNT_DROP_RING(SAKER_CAUSE_NO_RING, SAKER_LANE_NORMAL, SAKER_CAT_##cat)] =            \
+		"n_drops_no_ring_" s "_exit",                                                      \
+	[SAKER_CNT_DROP_RING(SAKER_CAUSE_NO_RING, SAKER_LANE_CRITICAL, SAKER_CAT_##cat)] =          \
+		"n_drops_no_ring_critical_" s "_exit",
+
 static const char *const counter_names[SAKER_CNT_MAX] = {
 	[SAKER_CNT_EVTS] = "n_evts",
-	[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OTHER] = "n_drops_buffer_other_exit",
-	[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_CLONE_FORK] = "n_drops_buffer_clone_fork_exit",
-	[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_EXECVE] = "n_drops_buffer_execve_exit",
-	[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_CONNECT] = "n_drops_buffer_connect_exit",
-	[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OPEN] = "n_drops_buffer_open_exit",
-	[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_DIR_FILE] = "n_drops_buffer_dir_file_exit",
-	[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OTHER_INTEREST] =
-		"n_drops_buffer_other_interest_exit",
-	[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_CLOSE] = "n_drops_buffer_close_exit",
-	[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_PROC] = "n_drops_buffer_proc_exit",
+	CATEGORIES(RING_NAMES)
 	[SAKER_CNT_DROPS_MAX_EVENT_SIZE] = "n_drops_max_event_size",
 	[SAKER_CNT_PAGE_FAULTS] = "n_drops_page_faults",
+	[SAKER_CNT_DROPS_SCRATCH_MAP] = "n_drops_scratch_map",
 };
 /* clang-format on */
 
-_Static_assert(SAKER_CAT_MAX == 9, "update category_names and counter_names");
+_Static_assert(SAKER_CAT_MAX == 9, "update CATEGORIES");
+_Static_assert(SAKER_LANE_MAX == 2 && SAKER_CAUSE_MAX == 2, "update RING_NAMES");
 
 const char *saker_counter_name(enum saker_counter c)
 {
@@ -41,9 +41,49 @@ const char *saker_counter_name(enum saker_counter c)
 	return counter_names[c];
 }
 
-const char *saker_category_name(enum saker_category c)
+bool saker_counter_is_drop(enum saker_counter c)
 {
-	if ((unsigned)c >= SAKER_CAT_MAX)
-		return "unknown";
-	return category_names[c];
+	return (c >= SAKER_CNT_DROPS_RING_FIRST && c <= SAKER_CNT_DROPS_RING_LAST) ||
+	       c == SAKER_CNT_DROPS_MAX_EVENT_SIZE || c == SAKER_CNT_DROPS_SCRATCH_MAP;
+}
+
+static uint64_t sum_ring(const struct saker_capture_stats *st, enum saker_drop_cause cause)
+{
+	uint64_t n = 0;
+
+	for (int lane = 0; lane < SAKER_LANE_MAX; lane++)
+		for (int cat = 0; cat < SAKER_CAT_MAX; cat++)
+			n += st->k[SAKER_CNT_DROP_RING(cause, lane, cat)];
+	return n;
+}
+
+uint64_t saker_stats_drops_buffer(const struct saker_capture_stats *st)
+{
+	return sum_ring(st, SAKER_CAUSE_RING_FULL);
+}
+
+uint64_t saker_stats_drops_no_ring(const struct saker_capture_stats *st)
+{
+	return sum_ring(st, SAKER_CAUSE_NO_RING);
+}
+
+uint64_t saker_stats_drops_buffer_cat(const struct saker_capture_stats *st, enum saker_category cat)
+{
+	uint64_t n = 0;
+
+	if ((unsigned)cat >= SAKER_CAT_MAX)
+		return 0;
+	for (int lane = 0; lane < SAKER_LANE_MAX; lane++)
+		n += st->k[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, lane, cat)];
+	return n;
+}
+
+uint64_t saker_stats_drops(const struct saker_capture_stats *st)
+{
+	uint64_t n = st->user_drops;
+
+	for (int c = 0; c < SAKER_CNT_MAX; c++)
+		if (saker_counter_is_drop((enum saker_counter)c))
+			n += st->k[c];
+	return n;
 }

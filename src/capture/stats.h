@@ -9,6 +9,7 @@
 #ifndef SAKER_STATS_H
 #define SAKER_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "saker_abi.h"
@@ -17,25 +18,36 @@ struct saker_capture_stats {
 	uint64_t k[SAKER_CNT_MAX]; /* enum saker_counter, summed over CPUs */
 	uint64_t delivered;	   /* records consumed from the rings */
 	uint64_t user_drops;	   /* consumed but lost in user space (malformed, queue full) */
+	/*
+	 * Runs of saker's programs the kernel skipped because the program was
+	 * already running on that CPU (its per-program recursion check, e.g. a
+	 * preempted sys_exit; bpf_prog_info.recursion_misses). Those events were
+	 * never seen, so they are outside n_evts and every identity above.
+	 */
+	uint64_t prog_misses;
 };
 
-/* Counter names as in Falco's drop alert fields (n_evts, n_drops_buffer_execve_exit, ...). */
+/*
+ * Counter names as in Falco's drop alert fields (n_evts,
+ * n_drops_buffer_execve_exit, n_drops_scratch_map, ...); "n_unknown" for an
+ * index out of range.
+ */
 const char *saker_counter_name(enum saker_counter c);
-const char *saker_category_name(enum saker_category c);
+/*
+ * Whether a kernel counter is a loss (part of saker_stats_drops). A renderer
+ * (summary, metrics) that lists every counter for which this is true lists
+ * every kernel-side cause once; page faults are not losses.
+ */
+bool saker_counter_is_drop(enum saker_counter c);
 
-static inline uint64_t saker_stats_drops_buffer(const struct saker_capture_stats *st)
-{
-	uint64_t n = 0;
-	for (int i = SAKER_CNT_DROPS_BUFFER_FIRST; i <= SAKER_CNT_DROPS_BUFFER_LAST; i++)
-		n += st->k[i];
-	return n;
-}
-
-/* Every event lost, whatever the cause (page faults are not losses). */
-static inline uint64_t saker_stats_drops(const struct saker_capture_stats *st)
-{
-	return saker_stats_drops_buffer(st) + st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE] +
-	       st->user_drops;
-}
+/* Ring full, both lanes, every category: Falco's n_drops_buffer_total. */
+uint64_t saker_stats_drops_buffer(const struct saker_capture_stats *st);
+/* No ring installed for the lane and CPU (both lanes, every category). */
+uint64_t saker_stats_drops_no_ring(const struct saker_capture_stats *st);
+/* Ring full for one category, both lanes: what n_drops_buffer_<cat>_exit means to a user. */
+uint64_t saker_stats_drops_buffer_cat(const struct saker_capture_stats *st,
+				      enum saker_category cat);
+/* Every event lost, whatever the cause, user space included (page faults are not losses). */
+uint64_t saker_stats_drops(const struct saker_capture_stats *st);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * Syscall selection: names <-> x86_64 ids, the Falco drop category of each
- * syscall, the default set, and the one-byte-per-syscall table the probe
- * reads (SAKER_SC_SELECTED | category, see saker_abi.h).
+ * Syscall selection: names <-> x86_64 ids of every syscall (the uapi's list),
+ * and the one-byte-per-syscall table the probe reads (SAKER_SC_SELECTED |
+ * SAKER_SC_CRITICAL | category, see saker_abi.h), built from the rows of the
+ * one syscall table (lib/sctable.h) and base_syscalls.
  */
 #ifndef SAKER_SYSCALLS_H
 #define SAKER_SYSCALLS_H
@@ -18,10 +19,9 @@
 const char *saker_syscall_name(unsigned id);
 /* -ENOENT when unknown. */
 int saker_syscall_id(const char *name);
-enum saker_category saker_syscall_category(unsigned id);
 
 /*
- * Builds the probe's table from base_syscalls: the default set (or all),
+ * Builds the probe's table from base_syscalls: the table's default set (or all),
  * plus custom_set names, minus "!name". Unknown names fail with a message.
  */
 int saker_syscalls_build_table(const struct saker_config *cfg, uint8_t table[SAKER_SYSCALL_MAX],

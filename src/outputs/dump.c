@@ -11,25 +11,18 @@
 #include <time.h>
 
 #include "event/event.h"
+#include "lib/sctable.h"
 #include "state/view.h"
 
 void saker_dump_init(struct saker_dump *d, bool json, bool iso8601, int64_t boot_to_real_ns,
 		     struct saker_view *view)
 {
-	static const char *const symlinks[] = {"symlink", "symlinkat"};
-
 	memset(d, 0, sizeof(*d));
 	d->json = json;
 	d->iso8601 = iso8601;
 	d->boot_to_real_ns = boot_to_real_ns;
 	d->view = view;
 	saker_sbuf_init(&d->line);
-	for (size_t i = 0; i < sizeof(symlinks) / sizeof(symlinks[0]); i++) {
-		int id = saker_syscall_id(symlinks[i]);
-
-		if (id >= 0 && id < SAKER_SYSCALL_MAX)
-			d->sc_symlink[id] = 1;
-	}
 }
 
 void saker_dump_fini(struct saker_dump *d)
@@ -305,7 +298,7 @@ static void put_resolved(struct saker_dump *d, const struct saker_event *ev,
 	if (!d->view || n == 0 || p->val[0] == '/' || n >= sizeof(rel))
 		return;
 	if (p->name == SAKER_PN_PATH && ev->hdr.type == SAKER_EVT_SYSCALL &&
-	    ev->hdr.syscall_id < SAKER_SYSCALL_MAX && d->sc_symlink[ev->hdr.syscall_id])
+	    (saker_sctable_flags(ev->hdr.syscall_id) & SAKER_SCF_PATH_IS_LINK))
 		return;
 	if (saker_event_get_s64(ev, dirname, &dirfd))
 		dirfd = AT_FDCWD;

@@ -31,7 +31,6 @@ struct saker_dump {
 	int64_t boot_to_real_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, see saker_dump_boot_offset() */
 	struct saker_view *view; /* NULL = no enrichment */
 	struct saker_sbuf line;
-	uint8_t sc_symlink[SAKER_SYSCALL_MAX]; /* syscalls whose PATH is a link target */
 	uint64_t lines;
 	uint64_t malformed;
 	uint64_t write_errors;

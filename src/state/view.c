@@ -12,42 +12,7 @@
 #include <netinet/in.h>
 
 #include "event/event.h"
-#include "capture/syscalls.h"
-
-/* What a syscall does to the tables. */
-enum view_op {
-	OP_NONE = 0,
-	OP_OPEN,
-	OP_CREAT,
-	OP_CONNECT,
-	OP_BIND,
-	OP_LISTEN,
-	OP_ACCEPT,
-	OP_CLOSE,
-	OP_DUP,
-	OP_DUP3,
-	OP_CHDIR,
-	OP_FCHDIR,
-	OP_SETUID,
-	OP_SETREUID,
-	OP_SETRESUID,
-	OP_SETGID,
-	OP_SETREGID,
-	OP_SETRESGID,
-};
-
-static const struct {
-	const char *name;
-	enum view_op op;
-} op_names[] = {
-    {"open", OP_OPEN},	   {"openat", OP_OPEN},	      {"openat2", OP_OPEN},
-    {"creat", OP_CREAT},   {"connect", OP_CONNECT},   {"bind", OP_BIND},
-    {"listen", OP_LISTEN}, {"accept", OP_ACCEPT},     {"accept4", OP_ACCEPT},
-    {"close", OP_CLOSE},   {"dup", OP_DUP},	      {"dup2", OP_DUP},
-    {"dup3", OP_DUP3},	   {"chdir", OP_CHDIR},	      {"fchdir", OP_FCHDIR},
-    {"setuid", OP_SETUID}, {"setreuid", OP_SETREUID}, {"setresuid", OP_SETRESUID},
-    {"setgid", OP_SETGID}, {"setregid", OP_SETREGID}, {"setresgid", OP_SETRESGID},
-};
+#include "lib/sctable.h"
 
 /*
  * Records arrive per ring, and a child's first records can be drained before
@@ -60,8 +25,7 @@ static const struct {
 
 struct saker_view {
 	struct saker_proctable *procs;
-	struct saker_fdtable *fds; /* owned by procs */
-	uint8_t op[SAKER_SYSCALL_MAX];
+	struct saker_fdtable *fds;  /* owned by procs */
 	struct saker_idmap pending; /* tid -> (ts_ns | 1) as a pointer value */
 	uint64_t events, malformed, applied, late_forks;
 	char path[PATH_MAX];
@@ -93,13 +57,6 @@ int saker_view_new_opts(struct saker_view **out, const struct saker_view_opts *o
 	}
 	v->fds = saker_proctable_fds(v->procs);
 	saker_idmap_init(&v->pending);
-	for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++) {
-		int id = saker_syscall_id(op_names[i].name);
-
-		/* A name this architecture lacks (open, creat on arm64) just never occurs. */
-		if (id >= 0 && id < SAKER_SYSCALL_MAX)
-			v->op[id] = (uint8_t)op_names[i].op;
-	}
 	*out = v;
 	return 0;
 }
@@ -361,7 +318,7 @@ static const char *unix_name(const struct saker_sockaddr *sa, char *buf, size_t 
 	return buf;
 }
 
-static int on_socket_op(struct saker_view *v, const struct saker_event *ev, enum view_op op)
+static int on_socket_op(struct saker_view *v, const struct saker_event *ev, enum saker_view_op op)
 {
 	uint32_t pid = ev->hdr.tgid;
 	struct saker_fd_tuple t = {0};
@@ -375,7 +332,7 @@ static int on_socket_op(struct saker_view *v, const struct saker_event *ev, enum
 
 	if (saker_event_get_s64(ev, SAKER_PN_FD, &fd) || fd < 0 || fd > INT_MAX)
 		return 0;
-	if (op == OP_LISTEN)
+	if (op == SAKER_VOP_LISTEN)
 		return saker_fdtable_on_listen(v->fds, pid, (int)fd) == -ENOMEM ? -ENOMEM : 0;
 	have_addr = !saker_event_get(ev, SAKER_PN_ADDR, &p) && !saker_sockaddr_decode(&p, &sa);
 	/* What bind told of this socket (connect) or of the listening one (accept). */
@@ -386,16 +343,16 @@ static int on_socket_op(struct saker_view *v, const struct saker_event *ev, enum
 		t.l4proto = known->tuple.l4proto;
 	}
 	if (!have_addr) {
-		if (op != OP_ACCEPT || !known)
+		if (op != SAKER_VOP_ACCEPT || !known)
 			return 0;
 		/* accept(fd, NULL, NULL): the peer is unknown, the family is the listener's. */
 		type = known->type;
 		uname = known->type == SAKER_FD_UNIX ? known->name : NULL;
 	} else {
-		type = sockaddr_fd(&sa, &t, op == OP_BIND);
+		type = sockaddr_fd(&sa, &t, op == SAKER_VOP_BIND);
 		uname = unix_name(&sa, v->path, sizeof(v->path));
 		/* An accepted unix peer is usually unnamed: the listener's path names it. */
-		if (op == OP_ACCEPT && type == SAKER_FD_UNIX && !sa.path_len && known &&
+		if (op == SAKER_VOP_ACCEPT && type == SAKER_FD_UNIX && !sa.path_len && known &&
 		    known->type == SAKER_FD_UNIX)
 			uname = known->name;
 	}
@@ -408,11 +365,11 @@ static int on_socket_op(struct saker_view *v, const struct saker_event *ev, enum
 	}
 	v->applied++;
 	switch (op) {
-	case OP_CONNECT:
+	case SAKER_VOP_CONNECT:
 		return saker_fdtable_on_connect(v->fds, pid, (int)fd, type, &t, uname);
-	case OP_BIND:
+	case SAKER_VOP_BIND:
 		return saker_fdtable_on_bind(v->fds, pid, (int)fd, type, &t, uname);
-	case OP_ACCEPT:
+	case SAKER_VOP_ACCEPT:
 		if (ev->hdr.ret > INT_MAX)
 			return 0;
 		return saker_fdtable_on_accept(v->fds, pid, (int)ev->hdr.ret, type, &t, uname);
@@ -421,7 +378,7 @@ static int on_socket_op(struct saker_view *v, const struct saker_event *ev, enum
 	}
 }
 
-static int on_open(struct saker_view *v, const struct saker_event *ev, enum view_op op)
+static int on_open(struct saker_view *v, const struct saker_event *ev, enum saker_view_op op)
 {
 	const char *path = str_or_null(ev, SAKER_PN_PATH, v->path, sizeof(v->path));
 	int64_t dirfd;
@@ -431,7 +388,8 @@ static int on_open(struct saker_view *v, const struct saker_event *ev, enum view
 		return 0;
 	if (saker_event_get_s64(ev, SAKER_PN_DIRFD, &dirfd))
 		dirfd = AT_FDCWD;
-	flags = op == OP_CREAT ? O_CREAT | O_WRONLY | O_TRUNC : get_u64_or(ev, SAKER_PN_FLAGS, 0);
+	flags = op == SAKER_VOP_CREAT ? O_CREAT | O_WRONLY | O_TRUNC
+				      : get_u64_or(ev, SAKER_PN_FLAGS, 0);
 	if (path && !saker_view_resolve(v, ev->hdr.tid, ev->hdr.tgid, dirfd, path, v->path2,
 					sizeof(v->path2)))
 		path = v->path2;
@@ -440,11 +398,11 @@ static int on_open(struct saker_view *v, const struct saker_event *ev, enum view
 				     (uint32_t)flags);
 }
 
-static int on_chdir(struct saker_view *v, const struct saker_event *ev, enum view_op op)
+static int on_chdir(struct saker_view *v, const struct saker_event *ev, enum saker_view_op op)
 {
 	const char *path = NULL;
 
-	if (op == OP_CHDIR) {
+	if (op == SAKER_VOP_CHDIR) {
 		const char *rel = str_or_null(ev, SAKER_PN_PATH, v->path, sizeof(v->path));
 
 		if (rel && !saker_view_resolve(v, ev->hdr.tid, ev->hdr.tgid, AT_FDCWD, rel,
@@ -475,20 +433,20 @@ static uint32_t id_param(const struct saker_event *ev, unsigned name)
 	return (uint32_t)get_u64_or(ev, name, SAKER_ID_KEEP);
 }
 
-static int on_setids(struct saker_view *v, const struct saker_event *ev, enum view_op op)
+static int on_setids(struct saker_view *v, const struct saker_event *ev, enum saker_view_op op)
 {
 	uint32_t uid = SAKER_ID_KEEP, euid = SAKER_ID_KEEP, gid = SAKER_ID_KEEP,
 		 egid = SAKER_ID_KEEP;
 	const struct saker_proc *p;
 
 	switch (op) {
-	case OP_SETUID:
-	case OP_SETGID:
+	case SAKER_VOP_SETUID:
+	case SAKER_VOP_SETGID:
 		p = saker_proctable_lookup(v->procs, ev->hdr.tid);
 		if (!p)
 			return 0;
 		/* Privileged (taken as euid 0): real and effective; else only effective. */
-		if (op == OP_SETUID) {
+		if (op == SAKER_VOP_SETUID) {
 			euid = id_param(ev, SAKER_PN_UID);
 			uid = p->euid == 0 ? euid : SAKER_ID_KEEP;
 		} else {
@@ -496,13 +454,13 @@ static int on_setids(struct saker_view *v, const struct saker_event *ev, enum vi
 			gid = p->euid == 0 ? egid : SAKER_ID_KEEP;
 		}
 		break;
-	case OP_SETREUID:
-	case OP_SETRESUID:
+	case SAKER_VOP_SETREUID:
+	case SAKER_VOP_SETRESUID:
 		uid = id_param(ev, SAKER_PN_UID);
 		euid = id_param(ev, SAKER_PN_EUID);
 		break;
-	case OP_SETREGID:
-	case OP_SETRESGID:
+	case SAKER_VOP_SETREGID:
+	case SAKER_VOP_SETRESGID:
 		gid = id_param(ev, SAKER_PN_GID);
 		egid = id_param(ev, SAKER_PN_EGID);
 		break;
@@ -516,27 +474,27 @@ static int on_setids(struct saker_view *v, const struct saker_event *ev, enum vi
 
 static int on_syscall(struct saker_view *v, const struct saker_event *ev)
 {
-	enum view_op op =
-	    ev->hdr.syscall_id < SAKER_SYSCALL_MAX ? v->op[ev->hdr.syscall_id] : OP_NONE;
+	/* What the syscall does to the tables: the syscall table's view-op column. */
+	enum saker_view_op op = saker_sctable_view_op(ev->hdr.syscall_id);
 	int64_t ret = ev->hdr.ret, fd;
 	uint64_t flags;
 	int err;
 
 	switch (op) {
-	case OP_CONNECT:
+	case SAKER_VOP_CONNECT:
 		/* A non-blocking connect goes on in the background. */
 		if (ret != 0 && ret != -EINPROGRESS)
 			return 0;
 		return on_socket_op(v, ev, op);
-	case OP_BIND:
-	case OP_LISTEN:
+	case SAKER_VOP_BIND:
+	case SAKER_VOP_LISTEN:
 		return ret == 0 ? on_socket_op(v, ev, op) : 0;
-	case OP_ACCEPT:
+	case SAKER_VOP_ACCEPT:
 		return ret >= 0 ? on_socket_op(v, ev, op) : 0;
-	case OP_OPEN:
-	case OP_CREAT:
+	case SAKER_VOP_OPEN:
+	case SAKER_VOP_CREAT:
 		return ret >= 0 ? on_open(v, ev, op) : 0;
-	case OP_CLOSE:
+	case SAKER_VOP_CLOSE:
 		/* The descriptor is released even when close() reports an error, but EBADF. */
 		if (ret == -EBADF || saker_event_get_s64(ev, SAKER_PN_FD, &fd) || fd < 0 ||
 		    fd > INT_MAX)
@@ -544,25 +502,25 @@ static int on_syscall(struct saker_view *v, const struct saker_event *ev)
 		v->applied++;
 		saker_fdtable_on_close(v->fds, ev->hdr.tgid, (int)fd);
 		return 0;
-	case OP_DUP:
-	case OP_DUP3:
+	case SAKER_VOP_DUP:
+	case SAKER_VOP_DUP3:
 		if (ret < 0 || ret > INT_MAX || saker_event_get_s64(ev, SAKER_PN_FD, &fd) ||
 		    fd < 0 || fd > INT_MAX)
 			return 0;
-		flags = op == OP_DUP3 ? get_u64_or(ev, SAKER_PN_FLAGS, 0) & O_CLOEXEC : 0;
+		flags = op == SAKER_VOP_DUP3 ? get_u64_or(ev, SAKER_PN_FLAGS, 0) & O_CLOEXEC : 0;
 		v->applied++;
 		err =
 		    saker_fdtable_on_dup(v->fds, ev->hdr.tgid, (int)fd, (int)ret, (uint32_t)flags);
 		return err == -ENOMEM ? err : 0;
-	case OP_CHDIR:
-	case OP_FCHDIR:
+	case SAKER_VOP_CHDIR:
+	case SAKER_VOP_FCHDIR:
 		return ret == 0 ? on_chdir(v, ev, op) : 0;
-	case OP_SETUID:
-	case OP_SETREUID:
-	case OP_SETRESUID:
-	case OP_SETGID:
-	case OP_SETREGID:
-	case OP_SETRESGID:
+	case SAKER_VOP_SETUID:
+	case SAKER_VOP_SETREUID:
+	case SAKER_VOP_SETRESUID:
+	case SAKER_VOP_SETGID:
+	case SAKER_VOP_SETREGID:
+	case SAKER_VOP_SETRESGID:
 		return ret == 0 ? on_setids(v, ev, op) : 0;
 	default:
 		return 0;

@@ -5,13 +5,15 @@
  * not know the record format.
  *
  * What changes state (a failed syscall, ret < 0, changes nothing, except
- * where the kernel changes state anyway):
+ * where the kernel changes state anyway), by the syscall table's view-op
+ * column (include/saker_syscalls.def, SAKER_VOP_*):
  *   sched_process_fork/exec/exit     the process table (exec also drops O_CLOEXEC fds)
- *   open, openat, openat2, creat     fd = ret names the path, resolved to an absolute one
- *   connect (also -EINPROGRESS)      fd is a socket to addr; bind, listen, accept, accept4 alike
- *   close (any ret but -EBADF)       fd gone; dup, dup2, dup3: ret names what fd names
- *   chdir, fchdir                    the cwd
- *   setuid, setreuid, setresuid, setgid, setregid, setresgid
+ *   OPEN, CREAT                      fd = ret names the path, resolved to an absolute one
+ *   CONNECT (also -EINPROGRESS)      fd is a socket to addr; BIND, LISTEN, ACCEPT alike
+ *   CLOSE (any ret but -EBADF)       fd gone; DUP, DUP3: ret names what fd names
+ *   CHDIR, FCHDIR                    the cwd
+ *   SETUID, SETREUID, SETRESUID, SETGID, SETREGID, SETRESGID   the ids
+ *   FORK, EXEC, EXIT                 nothing at syscall exit (the sched records do it)
  * Everything else is dumped, not applied.
  *
  * Single-threaded, like the tables.

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Paths the kernel holds (exe, cwd). d_path is not available to tp_btf
+ * programs: walk the dentries up to the root, crossing mounts, writing
+ * components backwards into the scratch tail, then copy the result into the
+ * event. The walk runs under bpf_loop so the verifier checks one step once;
+ * an unrolled loop with a branch per step explodes into 2^depth paths.
+ */
+#ifndef SAKER_BPF_PATH_H
+#define SAKER_BPF_PATH_H
+
+#include "event.h"
+
+#define NAME_MAX 255
+/* Path components walked before a path is reported truncated. */
+#define PATH_DEPTH 32
+
+struct walk {
+	__u8 *tmp;
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	__u32 pos;
+	__u32 truncated;
+	__u32 unreadable;
+};
+
+static long walk_step(__u32 i, void *ctx)
+{
+	struct walk *w = ctx;
+	/* Local copies: CO-RE relocations apply to kernel types, not to struct walk. */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct qstr q;
+	__u32 l, pos = w->pos;
+
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (dentry != mnt_root || mp == mnt)
+			return 1; /* the global root */
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mp;
+		w->vfsmnt = &mp->mnt;
+		return 0;
+	}
+	q = BPF_CORE_READ(dentry, d_name);
+	l = q.len;
+	if (l > NAME_MAX)
+		l = NAME_MAX;
+	if (pos > SAKER_MAX_PATH || pos < l + 2) {
+		w->truncated = 1;
+		return 1;
+	}
+	pos -= l;
+	/*
+	 * A name we cannot read makes the whole path unknown, not one with NULs
+	 * in it. No branch on the result: one here keeps the verifier from ever
+	 * seeing two iterations alike (1M instructions in sched_process_exec).
+	 */
+	w->unreadable |=
+	    (__u32)bpf_probe_read_kernel(w->tmp + (pos & PATH_MASK), l & NAME_MAX, q.name);
+	pos -= 1;
+	w->tmp[pos & PATH_MASK] = '/';
+	w->pos = pos;
+	w->dentry = parent;
+	if (i == PATH_DEPTH - 1)
+		w->truncated = 1;
+	return 0;
+}
+
+static __always_inline void push_path(struct ev *x, __u8 name, const struct path *path)
+{
+	struct walk w = {
+	    .tmp = x->buf + 2 * SAKER_MAX_EVENT_SIZE,
+	    .dentry = BPF_CORE_READ(path, dentry),
+	    .vfsmnt = BPF_CORE_READ(path, mnt),
+	    .pos = SAKER_MAX_PATH,
+	};
+	__u8 kind = SAKER_PK_STR;
+	__u32 pos, off, len;
+
+	if (!ev_room(x))
+		return;
+	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
+	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+	off = x->off & EV_MASK;
+	if (w.unreadable) {
+		put_hdr(x, off, 0, kind | SAKER_PF_UNREADABLE, name);
+		x->off = off + 4;
+		return;
+	}
+	pos = w.pos;
+	if (w.truncated)
+		kind |= SAKER_PF_TRUNCATED;
+	if (pos >= SAKER_MAX_PATH) {
+		pos = SAKER_MAX_PATH - 1;
+		w.tmp[pos & PATH_MASK] = '/';
+	}
+	len = (SAKER_MAX_PATH - pos) & PATH_MASK;
+	if (bpf_probe_read_kernel(x->buf + off + 4, len, w.tmp + (pos & PATH_MASK))) {
+		kind |= SAKER_PF_UNREADABLE;
+		len = 0;
+	}
+	put_hdr(x, off, (__u16)len, kind, name);
+	x->off = off + 4 + len;
+}
+
+#endif
