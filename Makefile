@@ -37,7 +37,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
 GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format lint clean
+.PHONY: all deps run test unit e2e bench asan format lint clean replay
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -128,9 +128,17 @@ unit: $(UNIT_BINS) $(ASAN_UNIT_BINS)
 e2e: all asan tests-helpers
 	$(PYTEST) -v tests/e2e
 
+replay: $(BUILD)/bench/replay
+	./$(BUILD)/bench/replay
+
 bench: deps
-	@$(MAKE) --no-print-directory all tests-helpers
+	@$(MAKE) --no-print-directory all tests-helpers $(BUILD)/bench/replay
 	bash bench/run.sh
+
+# User-space cost per event (decode, state, dump) on synthetic records.
+$(BUILD)/bench/replay: bench/replay.c $(BUILD)/libsaker.a | $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsaker.a $(LIBS)
 
 FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/unit/*.h)
 
