@@ -104,6 +104,15 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 					  uint64_t now_mono_ns, uint64_t now_real_ns,
 					  const struct saker_drops_actions *act)
 {
+	return saker_drops_check_window(d, cur, 1, now_mono_ns, now_real_ns, act);
+}
+
+enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
+						 const struct saker_capture_stats *cur,
+						 uint64_t window_s, uint64_t now_mono_ns,
+						 uint64_t now_real_ns,
+						 const struct saker_drops_actions *act)
+{
 	struct saker_capture_stats delta;
 	double threshold = d->cfg.threshold;
 	bool do_exit = false;
@@ -158,10 +167,17 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 	char msg[128];
 	char logmsg[256];
 
-	snprintf(msg, sizeof(msg),
-		 "Saker internal: syscall event drop. %" PRIu64
-		 " system calls dropped in last second.",
-		 n_drops);
+	/* Falco's wording for the usual one-second window; a late check says what it covered. */
+	if (window_s <= 1)
+		snprintf(msg, sizeof(msg),
+			 "Saker internal: syscall event drop. %" PRIu64
+			 " system calls dropped in last second.",
+			 n_drops);
+	else
+		snprintf(msg, sizeof(msg),
+			 "Saker internal: syscall event drop. %" PRIu64
+			 " system calls dropped in last %" PRIu64 " seconds.",
+			 n_drops, window_s);
 	if (d->suppressed_checks > 0)
 		snprintf(logmsg, sizeof(logmsg),
 			 "%s (%" PRIu64 " drop-seconds with %" PRIu64

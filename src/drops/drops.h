@@ -61,5 +61,14 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 					  const struct saker_capture_stats *cur,
 					  uint64_t now_mono_ns, uint64_t now_real_ns,
 					  const struct saker_drops_actions *act);
+/*
+ * The same over a window of window_s seconds (the timer's elapsed periods
+ * when the check ran late): the message says "in last N seconds" then.
+ */
+enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
+						 const struct saker_capture_stats *cur,
+						 uint64_t window_s, uint64_t now_mono_ns,
+						 uint64_t now_real_ns,
+						 const struct saker_drops_actions *act);
 
 #endif
