@@ -20,13 +20,16 @@ void saker_sbuf_free(struct saker_sbuf *b)
 	saker_sbuf_init(b);
 }
 
-static bool sbuf_reserve(struct saker_sbuf *b, size_t more)
+bool saker_sbuf_reserve(struct saker_sbuf *b, size_t more)
 {
 	size_t need, cap;
 	char *p;
 
 	if (b->oom)
 		return false;
+	/* The common case first: already room. */
+	if (b->cap && more < b->cap - b->len)
+		return true;
 	if (more > SIZE_MAX - b->len - 1)
 		goto oom;
 	need = b->len + more + 1;
@@ -46,23 +49,13 @@ oom:
 	return false;
 }
 
-void saker_sbuf_putn(struct saker_sbuf *b, const char *s, size_t n)
+void saker_sbuf_putn_slow(struct saker_sbuf *b, const char *s, size_t n)
 {
-	if (!sbuf_reserve(b, n))
+	if (!saker_sbuf_reserve(b, n))
 		return;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
-}
-
-void saker_sbuf_puts(struct saker_sbuf *b, const char *s)
-{
-	saker_sbuf_putn(b, s, strlen(s));
-}
-
-void saker_sbuf_putc(struct saker_sbuf *b, char c)
-{
-	saker_sbuf_putn(b, &c, 1);
 }
 
 void saker_sbuf_printf(struct saker_sbuf *b, const char *fmt, ...)
@@ -75,12 +68,84 @@ void saker_sbuf_printf(struct saker_sbuf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || !sbuf_reserve(b, (size_t)n))
+	if (n < 0 || !saker_sbuf_reserve(b, (size_t)n))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+}
+
+static void put_digits(struct saker_sbuf *b, uint64_t v, unsigned base)
+{
+	char tmp[24];
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = hexdig[v % base];
+		v /= base;
+	} while (v);
+	saker_sbuf_putn(b, tmp + n, sizeof(tmp) - n);
+}
+
+void saker_sbuf_put_u64(struct saker_sbuf *b, uint64_t v)
+{
+	/* Two digits per division: half the divides of the digit loop. */
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+				    "25262728293031323334353637383940414243444546474849"
+				    "50515253545556575859606162636465666768697071727374"
+				    "75767778798081828384858687888990919293949596979899";
+	char tmp[24];
+	size_t n = sizeof(tmp);
+
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+
+		v /= 100;
+		tmp[--n] = pairs[2 * r + 1];
+		tmp[--n] = pairs[2 * r];
+	}
+	if (v >= 10) {
+		tmp[--n] = pairs[2 * v + 1];
+		tmp[--n] = pairs[2 * v];
+	} else {
+		tmp[--n] = (char)('0' + v);
+	}
+	saker_sbuf_putn(b, tmp + n, sizeof(tmp) - n);
+}
+
+void saker_sbuf_put_s64(struct saker_sbuf *b, int64_t v)
+{
+	if (v < 0) {
+		saker_sbuf_putc(b, '-');
+		/* -(v + 1) + 1 does not overflow for INT64_MIN. */
+		saker_sbuf_put_u64(b, (uint64_t)(-(v + 1)) + 1);
+	} else {
+		saker_sbuf_put_u64(b, (uint64_t)v);
+	}
+}
+
+void saker_sbuf_put_hex(struct saker_sbuf *b, uint64_t v)
+{
+	put_digits(b, v, 16);
+}
+
+void saker_sbuf_put_oct(struct saker_sbuf *b, uint64_t v)
+{
+	put_digits(b, v, 8);
+}
+
+void saker_sbuf_put_dec_fixed(struct saker_sbuf *b, uint64_t v, unsigned width)
+{
+	char tmp[24];
+
+	if (width > sizeof(tmp))
+		width = sizeof(tmp);
+	for (unsigned i = width; i > 0; i--) {
+		tmp[i - 1] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	saker_sbuf_putn(b, tmp, width);
 }
 
 char *saker_sbuf_take(struct saker_sbuf *b)
@@ -174,12 +239,21 @@ void saker_sbuf_escape(struct saker_sbuf *b, const char *str, size_t n, enum sak
 	size_t i = 0, run = 0;
 
 	/* Reserve for the common case of nothing to escape. */
-	if (!sbuf_reserve(b, n))
+	if (!saker_sbuf_reserve(b, n))
 		return;
 	while (i < n) {
-		uint32_t cp;
-		size_t len = utf8_seq(s + i, n - i, &cp);
+		uint32_t cp = 0;
+		size_t len;
 		const char *esc = NULL;
+
+		/* Printable ASCII, by far the most common, without decoding. */
+		if (s[i] >= 0x20 && s[i] < 0x7f &&
+		    (mode == SAKER_ESC_TEXT || (s[i] != '"' && s[i] != '\\'))) {
+			i++;
+			run++;
+			continue;
+		}
+		len = utf8_seq(s + i, n - i, &cp);
 
 		if (len > 0 && cp >= 0x20 && cp != 0x7f && !(cp >= 0x80 && cp <= 0x9f) &&
 		    cp != 0x2028 && cp != 0x2029 &&

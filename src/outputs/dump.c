@@ -59,11 +59,11 @@ int64_t saker_dump_boot_offset(void)
 
 static void put_time(struct saker_dump *d, uint64_t ts_ns)
 {
+	struct saker_sbuf *b = &d->line;
 	uint64_t real, mag;
 	time_t sec;
 	unsigned nsec;
 	struct tm tm;
-	char buf[64];
 
 	/* ts_ns is whatever the record says: saturate rather than wrap. */
 	if (d->boot_to_real_ns >= 0) {
@@ -76,20 +76,28 @@ static void put_time(struct saker_dump *d, uint64_t ts_ns)
 	}
 	sec = (time_t)(real / 1000000000);
 	nsec = (unsigned)(real % 1000000000);
-	memset(&tm, 0, sizeof(tm));
-	if (d->json) {
-		gmtime_r(&sec, &tm);
-		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-		saker_sbuf_printf(&d->line, "\"%s.%09uZ\"", buf, nsec);
-	} else if (d->iso8601) {
-		gmtime_r(&sec, &tm);
-		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-		saker_sbuf_printf(&d->line, "%s.%09u+0000", buf, nsec);
-	} else {
-		localtime_r(&sec, &tm);
-		strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-		saker_sbuf_printf(&d->line, "%s.%09u", buf, nsec);
+	/* The calendar part changes once a second: format it then, not per event. */
+	if (!d->tcache_valid || sec != d->tcache_sec) {
+		memset(&tm, 0, sizeof(tm));
+		if (d->json || d->iso8601)
+			gmtime_r(&sec, &tm);
+		else
+			localtime_r(&sec, &tm);
+		d->tcache_len =
+		    strftime(d->tcache, sizeof(d->tcache),
+			     d->json || d->iso8601 ? "%Y-%m-%dT%H:%M:%S" : "%H:%M:%S", &tm);
+		d->tcache_sec = sec;
+		d->tcache_valid = true;
 	}
+	if (d->json)
+		saker_sbuf_putc(b, '"');
+	saker_sbuf_putn(b, d->tcache, d->tcache_len);
+	saker_sbuf_putc(b, '.');
+	saker_sbuf_put_dec_fixed(b, nsec, 9);
+	if (d->json)
+		saker_sbuf_putn(b, "Z\"", 2);
+	else if (d->iso8601)
+		saker_sbuf_putn(b, "+0000", 5);
 }
 
 /* A string value: "..." escaped for the output. */
@@ -131,11 +139,22 @@ static void put_token(struct saker_dump *d, const char *s, size_t n)
 /* Separator and key of the next field: " key=" in text, ",\"key\":" in JSON. */
 static void put_key(struct saker_dump *d, bool *first, const char *key, const char *suffix)
 {
+	struct saker_sbuf *b = &d->line;
+
 	if (d->json) {
-		saker_sbuf_printf(&d->line, "%s\"%s%s\":", *first ? "" : ",", key, suffix);
+		if (*first)
+			saker_sbuf_putc(b, '"');
+		else
+			saker_sbuf_putn(b, ",\"", 2);
+		saker_sbuf_puts(b, key);
+		saker_sbuf_puts(b, suffix);
+		saker_sbuf_putn(b, "\":", 2);
 		*first = false;
 	} else {
-		saker_sbuf_printf(&d->line, " %s%s=", key, suffix);
+		saker_sbuf_putc(b, ' ');
+		saker_sbuf_puts(b, key);
+		saker_sbuf_puts(b, suffix);
+		saker_sbuf_putc(b, '=');
 	}
 }
 
@@ -258,21 +277,31 @@ static void put_int(struct saker_dump *d, const struct saker_event *ev, const st
 	case SAKER_PN_ARG1:
 	case SAKER_PN_ARG2:
 		/* Bit sets and raw registers read best in hex; JSON has no hex numbers. */
-		saker_sbuf_printf(&d->line, d->json ? "%" PRIu64 : "0x%" PRIx64, u);
+		if (d->json) {
+			saker_sbuf_put_u64(&d->line, u);
+		} else {
+			saker_sbuf_putn(&d->line, "0x", 2);
+			saker_sbuf_put_hex(&d->line, u);
+		}
 		return;
 	case SAKER_PN_MODE:
-		saker_sbuf_printf(&d->line, d->json || !u ? "%" PRIu64 : "0%" PRIo64, u);
+		if (d->json || !u) {
+			saker_sbuf_put_u64(&d->line, u);
+		} else {
+			saker_sbuf_putc(&d->line, '0');
+			saker_sbuf_put_oct(&d->line, u);
+		}
 		return;
 	default:
 		break;
 	}
 	/* As /proc and the process table encode it (Falco's proc.tty), not the kernel's dev_t. */
 	if (p->name == SAKER_PN_TTY)
-		saker_sbuf_printf(&d->line, "%" PRIu32, saker_dev_to_tty_nr(u));
+		saker_sbuf_put_u64(&d->line, saker_dev_to_tty_nr(u));
 	else if (p->kind == SAKER_PK_S64)
-		saker_sbuf_printf(&d->line, "%" PRId64, s);
+		saker_sbuf_put_s64(&d->line, s);
 	else
-		saker_sbuf_printf(&d->line, "%" PRIu64, u);
+		saker_sbuf_put_u64(&d->line, u);
 	if (d->json) {
 		if (is_fd_name(p->name) && s != AT_FDCWD)
 			put_fd_name(d, ev, s, first, key);
@@ -284,9 +313,11 @@ static void put_int(struct saker_dump *d, const struct saker_event *ev, const st
 		sym = signal_name(s);
 	else if (p->name == SAKER_PN_DOMAIN)
 		sym = family_name(u);
-	if (sym)
-		saker_sbuf_printf(&d->line, "(%s%s)", p->name == SAKER_PN_SIG ? "SIG" : "", sym);
-	else if (is_fd_name(p->name))
+	if (sym) {
+		saker_sbuf_puts(&d->line, p->name == SAKER_PN_SIG ? "(SIG" : "(");
+		saker_sbuf_puts(&d->line, sym);
+		saker_sbuf_putc(&d->line, ')');
+	} else if (is_fd_name(p->name))
 		put_fd_name(d, ev, s, first, key);
 }
 
@@ -369,9 +400,14 @@ static void put_flagged(struct saker_dump *d, const struct saker_event *ev, uint
 
 		if (!(p.flags & flag) || !name)
 			continue;
-		if (!any)
-			saker_sbuf_printf(&d->line, ",\"%s\":[", key);
-		saker_sbuf_printf(&d->line, "%s\"%s\"", any ? "," : "", name);
+		if (!any) {
+			saker_sbuf_putn(&d->line, ",\"", 2);
+			saker_sbuf_puts(&d->line, key);
+			saker_sbuf_putn(&d->line, "\":[", 3);
+		}
+		saker_sbuf_puts(&d->line, any ? ",\"" : "\"");
+		saker_sbuf_puts(&d->line, name);
+		saker_sbuf_putc(&d->line, '"');
 		any = true;
 	}
 	if (any)
@@ -386,20 +422,28 @@ static void put_event_name(struct saker_dump *d, const struct saker_event *ev)
 		n = saker_syscall_name(ev->hdr.syscall_id);
 	else
 		n = saker_evt_type_str(ev->hdr.type);
-	if (n)
-		saker_sbuf_printf(&d->line, d->json ? "\"%s\"" : "%s", n);
-	else
-		saker_sbuf_printf(&d->line, d->json ? "\"syscall_%u\"" : "syscall_%u",
-				  ev->hdr.syscall_id);
+	if (d->json)
+		saker_sbuf_putc(&d->line, '"');
+	if (n) {
+		saker_sbuf_puts(&d->line, n);
+	} else {
+		saker_sbuf_putn(&d->line, "syscall_", 8);
+		saker_sbuf_put_u64(&d->line, ev->hdr.syscall_id);
+	}
+	if (d->json)
+		saker_sbuf_putc(&d->line, '"');
 }
 
 static void put_ret(struct saker_dump *d, int64_t ret)
 {
 	const char *e = ret < 0 && ret >= -4095 ? strerrorname_np((int)-ret) : NULL;
 
-	saker_sbuf_printf(&d->line, "%" PRId64, ret);
-	if (e && !d->json)
-		saker_sbuf_printf(&d->line, "(%s)", e);
+	saker_sbuf_put_s64(&d->line, ret);
+	if (e && !d->json) {
+		saker_sbuf_putc(&d->line, '(');
+		saker_sbuf_puts(&d->line, e);
+		saker_sbuf_putc(&d->line, ')');
+	}
 }
 
 static void put_proc_json(struct saker_dump *d, const struct saker_proc *p)
@@ -410,16 +454,31 @@ static void put_proc_json(struct saker_dump *d, const struct saker_proc *p)
 	    .val = (const uint8_t *)p->args,
 	};
 
-	saker_sbuf_printf(&d->line, ",\"proc\":{\"ppid\":%u,\"args\":", p->ppid);
+	struct saker_sbuf *b = &d->line;
+
+	saker_sbuf_puts(b, ",\"proc\":{\"ppid\":");
+	saker_sbuf_put_u64(b, p->ppid);
+	saker_sbuf_puts(b, ",\"args\":");
 	put_strlist(d, &args);
-	saker_sbuf_puts(&d->line, ",\"cwd\":");
+	saker_sbuf_puts(b, ",\"cwd\":");
 	put_cstr(d, p->cwd);
-	saker_sbuf_printf(&d->line,
-			  ",\"uid\":%u,\"gid\":%u,\"euid\":%u,\"egid\":%u,\"loginuid\":%u,"
-			  "\"tty\":%u,\"container_id\":",
-			  p->uid, p->gid, p->euid, p->egid, p->loginuid, p->tty);
+	saker_sbuf_puts(b, ",\"uid\":");
+	saker_sbuf_put_u64(b, p->uid);
+	saker_sbuf_puts(b, ",\"gid\":");
+	saker_sbuf_put_u64(b, p->gid);
+	saker_sbuf_puts(b, ",\"euid\":");
+	saker_sbuf_put_u64(b, p->euid);
+	saker_sbuf_puts(b, ",\"egid\":");
+	saker_sbuf_put_u64(b, p->egid);
+	saker_sbuf_puts(b, ",\"loginuid\":");
+	saker_sbuf_put_u64(b, p->loginuid);
+	saker_sbuf_puts(b, ",\"tty\":");
+	saker_sbuf_put_u64(b, p->tty);
+	saker_sbuf_puts(b, ",\"container_id\":");
 	put_cstr(d, p->container_id);
-	saker_sbuf_printf(&d->line, ",\"start_ts\":%" PRIu64 "}", p->start_ns);
+	saker_sbuf_puts(b, ",\"start_ts\":");
+	saker_sbuf_put_u64(b, p->start_ns);
+	saker_sbuf_putc(b, '}');
 }
 
 int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
@@ -458,9 +517,13 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 	if (d->json) {
 		saker_sbuf_puts(&d->line, "{\"time\":");
 		put_time(d, ev->hdr.ts_ns);
-		saker_sbuf_printf(&d->line,
-				  ",\"cpu\":%u,\"pid\":%u,\"tid\":%u,\"comm\":", ev->hdr.cpu,
-				  ev->hdr.tgid, ev->hdr.tid);
+		saker_sbuf_puts(&d->line, ",\"cpu\":");
+		saker_sbuf_put_u64(&d->line, ev->hdr.cpu);
+		saker_sbuf_puts(&d->line, ",\"pid\":");
+		saker_sbuf_put_u64(&d->line, ev->hdr.tgid);
+		saker_sbuf_puts(&d->line, ",\"tid\":");
+		saker_sbuf_put_u64(&d->line, ev->hdr.tid);
+		saker_sbuf_puts(&d->line, ",\"comm\":");
 		if (commp)
 			put_cstr(d, commp);
 		else
@@ -480,12 +543,18 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 		saker_sbuf_puts(&d->line, ",\"params\":{");
 	} else {
 		put_time(d, ev->hdr.ts_ns);
-		saker_sbuf_printf(&d->line, " %u ", ev->hdr.cpu);
+		saker_sbuf_putc(&d->line, ' ');
+		saker_sbuf_put_u64(&d->line, ev->hdr.cpu);
+		saker_sbuf_putc(&d->line, ' ');
 		if (commp)
 			put_token(d, commp, strlen(commp));
 		else
 			saker_sbuf_puts(&d->line, "<NA>");
-		saker_sbuf_printf(&d->line, "(%u) %u ", ev->hdr.tgid, ev->hdr.tid);
+		saker_sbuf_putc(&d->line, '(');
+		saker_sbuf_put_u64(&d->line, ev->hdr.tgid);
+		saker_sbuf_putn(&d->line, ") ", 2);
+		saker_sbuf_put_u64(&d->line, ev->hdr.tid);
+		saker_sbuf_putc(&d->line, ' ');
 		put_event_name(d, ev);
 		if (ev->hdr.type == SAKER_EVT_SYSCALL) {
 			saker_sbuf_puts(&d->line, " ret=");

@@ -32,6 +32,11 @@ struct saker_dump {
 	struct saker_view *view; /* NULL = no enrichment */
 	struct saker_sbuf line;
 	uint8_t sc_symlink[SAKER_SYSCALL_MAX]; /* syscalls whose PATH is a link target */
+	/* The formatted calendar part of the last second seen (time_t tcache_sec). */
+	bool tcache_valid;
+	long long tcache_sec;
+	char tcache[40];
+	size_t tcache_len;
 	uint64_t lines;
 	uint64_t malformed;
 	uint64_t write_errors;
