@@ -5,10 +5,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "event/event.h"
 #include "state/view.h"
@@ -600,4 +604,172 @@ int saker_dump_event(struct saker_dump *d, const struct saker_evt_hdr *e, size_t
 	}
 	d->lines++;
 	return 0;
+}
+
+void saker_dump_set_format(struct saker_dump *d, bool json, bool iso8601)
+{
+	d->json = json;
+	d->iso8601 = iso8601;
+	d->tcache_valid = false;
+}
+
+/* ---- the non-blocking sink ---- */
+
+#define SINK_DEFAULT_CAP (8u << 20)
+/* Below this many pending bytes a put does not try to write: one write per many lines. */
+#define SINK_WRITE_AT (64u << 10)
+
+int saker_dump_sink_open(struct saker_dump_sink *s, int fd, size_t cap)
+{
+	struct stat st;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->saved_flags = -1;
+	s->cap = cap ? cap : SINK_DEFAULT_CAP;
+	s->buf = malloc(s->cap);
+	if (!s->buf)
+		return -ENOMEM;
+	/* Regular files and ttys are left as they are: a tty is shared with the shell. */
+	if (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+		int fl = fcntl(fd, F_GETFL);
+
+		s->pipe = true;
+		if (fl >= 0 && !(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
+			s->saved_flags = fl;
+	}
+	return 0;
+}
+
+void saker_dump_sink_close(struct saker_dump_sink *s)
+{
+	if (!s)
+		return;
+	if (s->saved_flags >= 0)
+		(void)fcntl(s->fd, F_SETFL, s->saved_flags);
+	free(s->buf);
+	s->buf = NULL;
+	s->cap = s->off = s->len = 0;
+}
+
+static uint64_t count_lines(const char *p, size_t n)
+{
+	uint64_t lines = 0;
+	const char *end = p + n;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+		lines++;
+		p++;
+	}
+	return lines;
+}
+
+/* Counts what is pending as lost and forgets it. */
+static void sink_discard(struct saker_dump_sink *s)
+{
+	s->lines_lost += count_lines(s->buf + s->off, s->len);
+	s->off = s->len = 0;
+}
+
+static void sink_fail(struct saker_dump_sink *s, int err)
+{
+	if (!s->err)
+		s->err = err;
+	sink_discard(s);
+}
+
+/* How many pending bytes one write may take: whole lines up to PIPE_BUF on a pipe. */
+static size_t sink_chunk(const struct saker_dump_sink *s)
+{
+	const char *p = s->buf + s->off;
+	const char *nl;
+
+	if (!s->pipe || s->len <= PIPE_BUF)
+		return s->len;
+	nl = memrchr(p, '\n', PIPE_BUF);
+	/* A line longer than PIPE_BUF goes alone (the kernel may split it). */
+	if (!nl)
+		nl = memchr(p, '\n', s->len);
+	return nl ? (size_t)(nl - p) + 1 : s->len;
+}
+
+int saker_dump_sink_flush(struct saker_dump_sink *s)
+{
+	if (s->err)
+		return s->err;
+	while (s->len) {
+		size_t n = sink_chunk(s);
+		ssize_t w = write(s->fd, s->buf + s->off, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return -EAGAIN;
+			sink_fail(s, -errno);
+			return s->err;
+		}
+		s->lines_written += count_lines(s->buf + s->off, (size_t)w);
+		s->off += (size_t)w;
+		s->len -= (size_t)w;
+		if ((size_t)w < n)
+			return -EAGAIN;
+	}
+	s->off = 0;
+	return 0;
+}
+
+int saker_dump_sink_put(struct saker_dump_sink *s, const char *line, size_t len)
+{
+	s->lines_put++;
+	if (s->err) {
+		s->lines_lost++;
+		return s->err;
+	}
+	if (s->len >= SINK_WRITE_AT || len > s->cap - s->off - s->len) {
+		int err = saker_dump_sink_flush(s);
+
+		if (err && err != -EAGAIN) {
+			s->lines_lost++;
+			return err;
+		}
+	}
+	if (len > s->cap - s->off - s->len && s->off) {
+		memmove(s->buf, s->buf + s->off, s->len);
+		s->off = 0;
+	}
+	if (len > s->cap - s->off - s->len) {
+		s->lines_lost++;
+		return -ENOBUFS;
+	}
+	memcpy(s->buf + s->off + s->len, line, len);
+	s->len += len;
+	return 0;
+}
+
+static uint64_t mono_ms(void)
+{
+	return clock_ns(CLOCK_MONOTONIC) / 1000000;
+}
+
+int saker_dump_sink_finish(struct saker_dump_sink *s, int timeout_ms)
+{
+	uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	int err;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
+		uint64_t now;
+
+		err = saker_dump_sink_flush(s);
+		if (err != -EAGAIN)
+			break;
+		now = mono_ms();
+		if (now >= deadline)
+			break;
+		(void)poll(&pfd, 1, (int)(deadline - now));
+	}
+	if (s->len)
+		sink_discard(s);
+	return err == -EAGAIN ? 0 : err;
 }
