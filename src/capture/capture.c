@@ -36,9 +36,10 @@ struct saker_capture {
 
 static void deliver(struct saker_capture *cap, const struct saker_evt_hdr *e)
 {
-	cap->delivered++;
-	if (cap->on_event)
-		cap->on_event(cap->ctx, e, e->len);
+	if (cap->on_event && cap->on_event(cap->ctx, e, e->len) < 0)
+		cap->user_drops++;
+	else
+		cap->delivered++;
 }
 
 /*

@@ -16,8 +16,13 @@
 
 struct saker_capture;
 
-/* Called for every well-formed record; len >= sizeof(struct saker_evt_hdr). */
-typedef void (*saker_event_fn)(void *ctx, const struct saker_evt_hdr *evt, size_t len);
+/*
+ * Called for every well-formed record; len >= sizeof(struct saker_evt_hdr).
+ * Returns 0 when the record was taken, or a negative errno when the consumer
+ * rejected it (its decoder found it malformed): the record is then counted
+ * as lost in user space, not delivered, so seen == delivered + dropped holds.
+ */
+typedef int (*saker_event_fn)(void *ctx, const struct saker_evt_hdr *evt, size_t len);
 
 struct saker_capture_opts {
 	uint64_t ring_bytes;	       /* power of two, >= page size */

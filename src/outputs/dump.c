@@ -645,7 +645,8 @@ void saker_dump_sink_close(struct saker_dump_sink *s)
 {
 	if (!s)
 		return;
-	if (s->saved_flags >= 0)
+	/* A stuck reader keeps the fd non-blocking, so no exit-time flush can hang on it. */
+	if (s->saved_flags >= 0 && !s->stuck)
 		(void)fcntl(s->fd, F_SETFL, s->saved_flags);
 	free(s->buf);
 	s->buf = NULL;
@@ -769,7 +770,9 @@ int saker_dump_sink_finish(struct saker_dump_sink *s, int timeout_ms)
 			break;
 		(void)poll(&pfd, 1, (int)(deadline - now));
 	}
-	if (s->len)
+	if (s->len) {
+		s->stuck = true;
 		sink_discard(s);
+	}
 	return err == -EAGAIN ? 0 : err;
 }

@@ -84,11 +84,12 @@ struct saker_dump_sink {
 	uint64_t lines_written;
 	uint64_t lines_lost; /* buffer full, write error, or left at finish */
 	int err;	     /* sticky: -EPIPE (reader gone), -EIO, ... */
+	bool stuck;	     /* finish gave up on a reader that did not read */
 };
 
 /* fd is not owned (stdout). cap 0 = 8 MiB. -ENOMEM. */
 int saker_dump_sink_open(struct saker_dump_sink *s, int fd, size_t cap);
-/* Restores the fd's flags and frees; NULL ok. Pending bytes are not written. */
+/* Restores the fd's flags (unless stuck) and frees; NULL ok. Pending bytes are not written. */
 void saker_dump_sink_close(struct saker_dump_sink *s);
 /*
  * Queues one line (with its newline). 0; -ENOBUFS when it was lost to a full

@@ -135,16 +135,6 @@ const struct saker_fd *saker_view_fd(struct saker_view *v, uint32_t pid, int fd)
 	return saker_fdtable_lookup(v->fds, pid, fd);
 }
 
-struct saker_proctable *saker_view_procs(struct saker_view *v)
-{
-	return v->procs;
-}
-
-struct saker_fdtable *saker_view_fds(struct saker_view *v)
-{
-	return v->fds;
-}
-
 uint32_t saker_dev_to_tty_nr(uint64_t dev)
 {
 	uint32_t major = (uint32_t)(dev >> 20) & 0xfff, minor = (uint32_t)dev & 0xfffff;
@@ -566,6 +556,39 @@ static int on_syscall(struct saker_view *v, const struct saker_event *ev)
 		return ret == 0 ? on_setids(v, ev, op) : 0;
 	default:
 		return 0;
+	}
+}
+
+bool saker_view_defers(const struct saker_view *v, const struct saker_event *ev)
+{
+	enum view_op op;
+
+	switch (ev->hdr.type) {
+	case SAKER_EVT_PROC_EXEC:
+	case SAKER_EVT_PROC_EXIT:
+		return true;
+	case SAKER_EVT_SYSCALL:
+		break;
+	default:
+		return false;
+	}
+	op = ev->hdr.syscall_id < SAKER_SYSCALL_MAX ? v->op[ev->hdr.syscall_id] : OP_NONE;
+	switch (op) {
+	case OP_CLOSE:
+	case OP_CONNECT:
+	case OP_BIND:
+	case OP_LISTEN:
+	case OP_CHDIR:
+	case OP_FCHDIR:
+	case OP_SETUID:
+	case OP_SETREUID:
+	case OP_SETRESUID:
+	case OP_SETGID:
+	case OP_SETREGID:
+	case OP_SETRESGID:
+		return true;
+	default:
+		return false;
 	}
 }
 
