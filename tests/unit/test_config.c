@@ -1053,12 +1053,11 @@ static void test_diff_and_reload_flags(void **state)
 	saker_config_init(&a);
 	saker_config_init(&b);
 	assert_int_equal(saker_config_diff(&a, &b, diff_cb, &r), 0);
-	assert_int_equal(saker_config_override(&b, "state.max_procs=77", err, sizeof(err), NULL,
-					       NULL),
-			 0);
-	assert_int_equal(saker_config_override(&b, "syscall_event_drops.rate=2", err,
-					       sizeof(err), NULL, NULL),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&b, "state.max_procs=77", err, sizeof(err), NULL, NULL), 0);
+	assert_int_equal(
+	    saker_config_override(&b, "syscall_event_drops.rate=2", err, sizeof(err), NULL, NULL),
+	    0);
 	assert_int_equal(saker_config_override(&b, "engine.modern_ebpf.buf_size=65536", err,
 					       sizeof(err), NULL, NULL),
 			 0);
