@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/collect.h"
 #include "app/reload.h"
 #include "app/summary.h"
 #include "capture/capture.h"
@@ -265,27 +266,85 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	return ret;
 }
 
+/* What only app/ knows: the dump sink and the pipeline. */
+static int collect_app(const struct saker_app *app, struct saker_metrics *m)
+{
+	int ret = 0;
+
+	if (app->sink_open) {
+		ret = saker_metrics_add_u64(
+		    m, "dump_lines_written_total", "--dump lines written to stdout.",
+		    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY, app->sink.lines_written, NULL, 0);
+		if (!ret)
+			ret = saker_metrics_add_u64(
+			    m, "dump_lines_lost_total",
+			    "--dump lines of delivered events that stdout did not take (full, "
+			    "failed, or stuck at exit).",
+			    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY, app->sink.lines_lost,
+			    NULL, 0);
+	}
+	if (!ret)
+		ret = saker_metrics_add_u64(
+		    m, "state_apply_failures_total",
+		    "Events the process and fd view could not apply (out of "
+		    "memory); they went on to the other consumers.",
+		    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, app->pipe.state_errors, NULL, 0);
+	return ret;
+}
+
+/* The whole collection, as the summary (and any other renderer) shows it. */
+static int collect_all(const struct saker_app *app, struct saker_metrics *m)
+{
+	struct saker_collect_capture *cc = malloc(sizeof(*cc));
+	struct saker_collect_in in = {0};
+	struct saker_view_stats vs;
+	struct saker_outputs_stats os;
+	struct saker_collect_self self;
+	int ret;
+
+	if (!cc)
+		return -ENOMEM;
+	ret = saker_collect_read_capture(cc, app->cap);
+	saker_collect_in_capture(&in, cc);
+	saker_view_get_stats(app->view, &vs);
+	/* Records are decoded once, by the pipeline: its counts are the view's. */
+	vs.events = app->pipe.records;
+	vs.malformed = app->pipe.rejected;
+	saker_outputs_get_stats(app->outputs, &os);
+	in.drops = &app->drops;
+	in.view = &vs;
+	in.outputs = &os;
+	if (saker_collect_self_read(&self) == 0)
+		in.self = &self;
+	in.version = SAKER_VERSION;
+	if (ret == 0 || cc->stats.k[SAKER_CNT_EVTS] || cc->stats.delivered)
+		ret = saker_collect(m, &in);
+	if (!ret)
+		ret = collect_app(app, m);
+	free(cc);
+	return ret;
+}
+
 static void shutdown_and_summarize(struct saker_app *app)
 {
-	struct saker_capture_stats st;
+	struct saker_metrics m;
 	bool exact;
 	int ret;
 
 	exact = saker_capture_detach_and_drain(app->cap) == 0;
-	if (app->sink_open) {
-		/* Bounded whatever the reader does; what is left is counted lost. */
-		ret = saker_dump_sink_finish(&app->sink, SHUTDOWN_DUMP_MS);
-		(void)ret;
-	}
-	ret = saker_capture_stats(app->cap, &st);
-	if (ret) {
-		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot read capture counters: %s",
-			  strerror(-ret));
-		return;
-	}
+	/* Bounded whatever the reader does; what is left is counted lost. */
+	if (app->sink_open)
+		(void)saker_dump_sink_finish(&app->sink, SHUTDOWN_DUMP_MS);
 	/* Deliver queued alerts (bounded) before the summary counts them. */
 	saker_outputs_flush(app->outputs, SHUTDOWN_FLUSH_MS);
-	saker_summary_print(app, &st, exact, app->log.level >= SAKER_PRIO_DEBUG, stderr);
+	saker_metrics_init(&m);
+	ret = collect_all(app, &m);
+	if (ret)
+		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot collect the final counters: %s",
+			  strerror(-ret));
+	else
+		saker_summary_print(&m, exact, app->log.level >= SAKER_PRIO_DEBUG, stderr);
+	saker_metrics_free(&m);
 }
 
 int saker_app_run(const struct saker_app_opts *opts)
