@@ -1,12 +1,12 @@
 /*
  * User-space cost per event, on one core, without the kernel: synthetic ring
  * records (an open/close loop of one known process, as the flood helper
- * makes them, plus a getppid) replayed through the same steps saker runs per
- * record, reporting ns per event for
+ * makes them, plus a getppid) replayed through saker's own pipeline
+ * (app/pipeline.h, the capture callback), reporting ns of CPU per event for
  *   decode        saker_event_parse only
- *   state         decode + the view (state apply)
- *   dump-text     decode + state + the text dump line, written to /dev/null
- *   dump-json     decode + state + the JSON dump line, written to /dev/null
+ *   state         the pipeline without --dump: decode + state apply
+ *   dump-text     the pipeline with the text dump into the sink, on /dev/null
+ *   dump-json     the same with json_output
  *
  *   replay [EVENTS]        (default 2000000)
  *
@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/pipeline.h"
 #include "event/event.h"
 #include "outputs/dump.h"
 #include "state/view.h"
@@ -96,20 +97,23 @@ static void build(struct rec *r, struct evb *b)
 
 enum mode { M_DECODE, M_STATE, M_TEXT, M_JSON };
 
-static double run(enum mode m, unsigned long n, struct rec *r, FILE *null)
+static double run(enum mode m, unsigned long n, struct rec *r, int null_fd)
 {
 	struct saker_view *v;
 	struct saker_dump d;
+	struct saker_dump_sink sink;
+	struct saker_pipeline p;
 	struct evb *b = calloc(1, sizeof(*b));
 	uint64_t t0, t1, ts = 1000000000ull * 3600;
 	unsigned long bad = 0;
 
-	if (!b || saker_view_new(&v, 0, "/nonexistent")) {
+	if (!b || saker_view_new(&v, 0, "/nonexistent") || saker_dump_sink_open(&sink, null_fd, 0)) {
 		fprintf(stderr, "replay: out of memory\n");
 		exit(1);
 	}
 	seed(v, b);
 	saker_dump_init(&d, m == M_JSON, false, 0, v);
+	saker_pipeline_init(&p, v, m >= M_TEXT ? &d : NULL, m >= M_TEXT ? &sink : NULL);
 	t0 = cpu_ns();
 	for (unsigned long i = 0; i < n; i++) {
 		struct rec *x = &r[i % NREC];
@@ -117,21 +121,22 @@ static double run(enum mode m, unsigned long n, struct rec *r, FILE *null)
 
 		ts += 250;
 		set_ts(x, ts);
-		if (saker_event_parse(&ev, x->buf, x->len)) {
-			bad++;
+		if (m == M_DECODE) {
+			bad += saker_event_parse(&ev, x->buf, x->len) != 0;
 			continue;
 		}
-		if (m == M_DECODE)
-			continue;
-		if (m >= M_TEXT) {
-			if (saker_dump_format(&d, &ev) == 0) {
-				saker_sbuf_putc(&d.line, '\n');
-				(void)fwrite(d.line.p, 1, d.line.len, null);
-			}
-		}
-		(void)saker_view_apply(v, &ev);
+		bad += saker_pipeline_record(&p, (const void *)x->buf, x->len) != 0;
+		/* The loop flushes after each drain chunk of 2048 records. */
+		if (i % 2048 == 2047)
+			(void)saker_pipeline_flush(&p);
 	}
+	(void)saker_pipeline_flush(&p);
 	t1 = cpu_ns();
+	if (m >= M_TEXT && (sink.lines_lost || sink.lines_written != n)) {
+		fprintf(stderr, "replay: %llu lines lost\n", (unsigned long long)sink.lines_lost);
+		exit(1);
+	}
+	saker_dump_sink_close(&sink);
 	saker_dump_fini(&d);
 	saker_view_free(v);
 	free(b);
@@ -148,16 +153,16 @@ int main(int argc, char **argv)
 	unsigned long n = argc > 1 ? strtoul(argv[1], NULL, 0) : 2000000;
 	struct rec r[NREC];
 	struct evb *b = calloc(1, sizeof(*b));
-	FILE *null = fopen("/dev/null", "w");
+	int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
-	if (!b || !null || n == 0) {
+	if (!b || null_fd < 0 || n == 0) {
 		fprintf(stderr, "usage: replay [EVENTS]\n");
 		return 2;
 	}
 	build(r, b);
 	free(b);
 	for (int m = M_DECODE; m <= M_JSON; m++)
-		printf("%-10s %8.1f ns/event\n", names[m], run((enum mode)m, n, r, null));
-	fclose(null);
+		printf("%-10s %8.1f ns/event\n", names[m], run((enum mode)m, n, r, null_fd));
+	close(null_fd);
 	return 0;
 }

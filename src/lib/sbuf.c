@@ -232,9 +232,25 @@ static void put_x2(struct saker_sbuf *b, unsigned char c)
 	saker_sbuf_putn(b, e, sizeof(e));
 }
 
+/*
+ * Bytes that need a look: controls, DEL, anything non-ASCII (it may be bad
+ * UTF-8 or a C1 control), and inside quotes '"' and '\\'.
+ */
+static const unsigned char special_text[256] = {
+    [0x00 ... 0x1f] = 1,
+    [0x7f ... 0xff] = 1,
+};
+static const unsigned char special_quoted[256] = {
+    [0x00 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x7f ... 0xff] = 1,
+};
+
 void saker_sbuf_escape(struct saker_sbuf *b, const char *str, size_t n, enum saker_esc mode)
 {
 	const unsigned char *s = (const unsigned char *)str;
+	const unsigned char *special = mode == SAKER_ESC_TEXT ? special_text : special_quoted;
 	bool json = mode == SAKER_ESC_JSON;
 	size_t i = 0, run = 0;
 
@@ -246,11 +262,13 @@ void saker_sbuf_escape(struct saker_sbuf *b, const char *str, size_t n, enum sak
 		size_t len;
 		const char *esc = NULL;
 
-		/* Printable ASCII, by far the most common, without decoding. */
-		if (s[i] >= 0x20 && s[i] < 0x7f &&
-		    (mode == SAKER_ESC_TEXT || (s[i] != '"' && s[i] != '\\'))) {
-			i++;
-			run++;
+		/* Printable ASCII, by far the most common, skipped a run at a time. */
+		if (!special[s[i]]) {
+			size_t start = i;
+
+			while (++i < n && !special[s[i]])
+				;
+			run += i - start;
 			continue;
 		}
 		len = utf8_seq(s + i, n - i, &cp);
