@@ -112,7 +112,8 @@ static void on_signal(void *ctx, uint32_t events)
 			break;
 		case SIGUSR1:
 			saker_log(&app->log, SAKER_PRIO_INFO, "SIGUSR1: reopening outputs");
-			saker_outputs_reopen(app->outputs);
+			/* A channel that cannot reopen is counted by the outputs and retried per alert. */
+			(void)saker_outputs_reopen(app->outputs);
 			break;
 		default:
 			break;
@@ -336,7 +337,8 @@ static void shutdown_and_summarize(struct saker_app *app)
 	if (app->sink_open)
 		(void)saker_dump_sink_finish(&app->sink, SHUTDOWN_DUMP_MS);
 	/* Deliver queued alerts (bounded) before the summary counts them. */
-	saker_outputs_flush(app->outputs, SHUTDOWN_FLUSH_MS);
+	/* What does not make it is counted undelivered: the summary shows it. */
+	(void)saker_outputs_flush(app->outputs, SHUTDOWN_FLUSH_MS);
 	saker_metrics_init(&m);
 	ret = collect_all(app, &m);
 	if (ret)
