@@ -112,7 +112,8 @@ static void on_signal(void *ctx, uint32_t events)
 			break;
 		case SIGUSR1:
 			saker_log(&app->log, SAKER_PRIO_INFO, "SIGUSR1: reopening outputs");
-			/* A channel that cannot reopen is counted by the outputs and retried per alert. */
+			/* A channel that cannot reopen is counted by the outputs and retried per
+			 * alert. */
 			(void)saker_outputs_reopen(app->outputs);
 			break;
 		default:
@@ -308,9 +309,6 @@ static int collect_all(const struct saker_app *app, struct saker_metrics *m)
 	ret = saker_collect_read_capture(cc, app->cap);
 	saker_collect_in_capture(&in, cc);
 	saker_view_get_stats(app->view, &vs);
-	/* Records are decoded once, by the pipeline: its counts are the view's. */
-	vs.events = app->pipe.records;
-	vs.malformed = app->pipe.rejected;
 	saker_outputs_get_stats(app->outputs, &os);
 	in.drops = &app->drops;
 	in.view = &vs;

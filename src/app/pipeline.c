@@ -46,6 +46,7 @@ int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
 	p->records++;
 	if (saker_event_parse(&ev, e, len)) {
 		p->rejected++;
+		saker_view_count_malformed(p->view);
 		return -EBADMSG;
 	}
 	deferred = saker_view_defers(p->view, &ev);

@@ -596,6 +596,7 @@ int saker_view_apply(struct saker_view *v, const struct saker_event *ev)
 {
 	int err;
 
+	v->events++;
 	switch (ev->hdr.type) {
 	case SAKER_EVT_PROC_FORK:
 		err = on_proc_fork(v, ev);
@@ -622,13 +623,18 @@ int saker_view_handle_event(struct saker_view *v, const struct saker_evt_hdr *e,
 	struct saker_event ev;
 	int err;
 
-	v->events++;
 	err = saker_event_parse(&ev, e, len);
 	if (err) {
-		v->malformed++;
+		saker_view_count_malformed(v);
 		return err;
 	}
 	return saker_view_apply(v, &ev);
+}
+
+void saker_view_count_malformed(struct saker_view *v)
+{
+	v->events++;
+	v->malformed++;
 }
 
 void saker_view_get_stats(const struct saker_view *v, struct saker_view_stats *st)

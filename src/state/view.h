@@ -44,7 +44,7 @@ struct saker_view_opts {
 struct saker_view_stats {
 	struct saker_proctable_stats procs;
 	struct saker_fdtable_stats fds;
-	uint64_t events;     /* records handed to saker_view_handle_event() */
+	uint64_t events;     /* records handed to saker_view_handle_event() or _apply() */
 	uint64_t malformed;  /* of which rejected by the decoder */
 	uint64_t applied;    /* of which changed (or tried to change) a table */
 	uint64_t late_forks; /* fork records that came after the child's exec (another ring) */
@@ -63,8 +63,10 @@ int saker_view_scan(struct saker_view *v);
  * -EBADMSG for a malformed record; -ENOMEM.
  */
 int saker_view_handle_event(struct saker_view *v, const struct saker_evt_hdr *e, size_t len);
-/* Same, on a record already decoded. */
+/* Same, on a record already decoded (counted in events). */
 int saker_view_apply(struct saker_view *v, const struct saker_event *ev);
+/* A record the caller's decoder rejected: counted in events and malformed. */
+void saker_view_count_malformed(struct saker_view *v);
 /*
  * Whether applying ev removes or replaces what the event's own fields name
  * (a close its fd, an exit or exec the process entry, a chdir the cwd its

@@ -104,6 +104,14 @@ static void test_rejected_record_is_a_loss(void **state)
 	assert_int_equal(feed(f), -EBADMSG);
 	assert_int_equal(f->p.records, 2);
 	assert_int_equal(f->p.rejected, 2);
+	/* the view's counters say the same (the summary and /metrics read them) */
+	{
+		struct saker_view_stats vs;
+
+		saker_view_get_stats(f->v, &vs);
+		assert_int_equal(vs.events, 2);
+		assert_int_equal(vs.malformed, 2);
+	}
 	/* nothing of them reached the dump */
 	assert_string_equal(dumped(f), "");
 	/* a good one goes through */
