@@ -98,6 +98,11 @@ void saker_sbuf_put_u64(struct saker_sbuf *b, uint64_t v)
 	char tmp[24];
 	size_t n = sizeof(tmp);
 
+	/* 0 and small ids, the most common values, without the loop. */
+	if (v < 10) {
+		saker_sbuf_putc(b, (char)('0' + v));
+		return;
+	}
 	while (v >= 100) {
 		unsigned r = (unsigned)(v % 100);
 
@@ -247,6 +252,33 @@ static const unsigned char special_quoted[256] = {
     [0x7f ... 0xff] = 1,
 };
 
+/*
+ * The end of the run of plain bytes from i, eight at a time while it lasts:
+ * a word is plain when no byte is below 0x20 or above 0x7e and, quoted, none
+ * is '"' or '\\' (the classic has-zero-byte trick on byte ^ c).
+ */
+static size_t plain_run(const unsigned char *s, size_t i, size_t n, bool quoted,
+			const unsigned char *special)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+
+	while (n - i >= 8) {
+		uint64_t w, bad;
+
+		memcpy(&w, s + i, 8);
+		/* bytes < 0x20, bytes >= 0x80, bytes == 0x7f */
+		bad = ((w - 0x20 * ones) | w | ((w ^ (0x7f * ones)) - ones)) & highs;
+		if (quoted)
+			bad |= (((w ^ ('"' * ones)) - ones) | ((w ^ ('\\' * ones)) - ones)) & highs;
+		if (bad)
+			break;
+		i += 8;
+	}
+	while (i < n && !special[s[i]])
+		i++;
+	return i;
+}
+
 void saker_sbuf_escape(struct saker_sbuf *b, const char *str, size_t n, enum saker_esc mode)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -266,8 +298,7 @@ void saker_sbuf_escape(struct saker_sbuf *b, const char *str, size_t n, enum sak
 		if (!special[s[i]]) {
 			size_t start = i;
 
-			while (++i < n && !special[s[i]])
-				;
+			i = plain_run(s, i + 1, n, mode != SAKER_ESC_TEXT, special);
 			run += i - start;
 			continue;
 		}

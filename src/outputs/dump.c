@@ -494,6 +494,7 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 	struct saker_param p;
 	size_t pos = 0;
 	bool first = true;
+	unsigned flags = 0;
 	int err;
 
 	if (d->line.oom) {
@@ -566,6 +567,7 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 		}
 	}
 	while (saker_event_next(ev, &pos, &p)) {
+		flags |= p.flags;
 		/* JSON objects must not repeat a key; the first one is the one lookups see. */
 		if (seen[p.name / 8] & (1u << (p.name % 8)))
 			continue;
@@ -574,8 +576,11 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 	}
 	if (d->json) {
 		saker_sbuf_putc(&d->line, '}');
-		put_flagged(d, ev, SAKER_PF_TRUNCATED, "truncated");
-		put_flagged(d, ev, SAKER_PF_UNREADABLE, "unreadable");
+		/* Another pass over the parameters only when one carries the flag. */
+		if (flags & SAKER_PF_TRUNCATED)
+			put_flagged(d, ev, SAKER_PF_TRUNCATED, "truncated");
+		if (flags & SAKER_PF_UNREADABLE)
+			put_flagged(d, ev, SAKER_PF_UNREADABLE, "unreadable");
 		if (proc)
 			put_proc_json(d, proc);
 		saker_sbuf_putc(&d->line, '}');
