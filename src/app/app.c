@@ -1,6 +1,7 @@
 #include "app/app.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,9 +270,17 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 }
 
 /* What only app/ knows: the dump sink and the pipeline. */
-static int collect_app(const struct saker_app *app, struct saker_metrics *m)
+static int collect_app(const struct saker_app *app, struct saker_metrics *m, bool exact)
 {
-	int ret = 0;
+	int ret;
+
+	ret =
+	    saker_metrics_add_u64(m, "accounting_exact",
+				  "1 when the rings were drained after detach, so events_total == "
+				  "events_delivered_total + drops_total holds exactly.",
+				  SAKER_METRIC_GAUGE, 0, exact, NULL, 0);
+	if (ret)
+		return ret;
 
 	if (app->sink_open) {
 		ret = saker_metrics_add_u64(
@@ -295,7 +304,7 @@ static int collect_app(const struct saker_app *app, struct saker_metrics *m)
 }
 
 /* The whole collection, as the summary (and any other renderer) shows it. */
-static int collect_all(const struct saker_app *app, struct saker_metrics *m)
+static int collect_all(const struct saker_app *app, struct saker_metrics *m, bool exact)
 {
 	struct saker_collect_capture *cc = malloc(sizeof(*cc));
 	struct saker_collect_in in = {0};
@@ -319,8 +328,54 @@ static int collect_all(const struct saker_app *app, struct saker_metrics *m)
 	if (ret == 0 || cc->stats.k[SAKER_CNT_EVTS] || cc->stats.delivered)
 		ret = saker_collect(m, &in);
 	if (!ret)
-		ret = collect_app(app, m);
+		ret = collect_app(app, m, exact);
 	free(cc);
+	return ret;
+}
+
+/*
+ * --metrics-json: the collection as data, for scripts and tests. Created
+ * 0600 and never through a symlink; written whole, then renamed over FILE.
+ */
+static int write_metrics_json(const char *path, const struct saker_metrics *m)
+{
+	struct saker_sbuf b;
+	char tmp[4096];
+	int fd, ret = 0;
+	size_t off = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	saker_sbuf_init(&b);
+	ret = saker_metrics_render_json(m, &b);
+	saker_sbuf_putc(&b, '\n');
+	if (!ret && b.oom)
+		ret = -ENOMEM;
+	if (ret) {
+		saker_sbuf_free(&b);
+		return ret;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		saker_sbuf_free(&b);
+		return ret;
+	}
+	while (off < b.len && !ret) {
+		ssize_t w = write(fd, b.p + off, b.len - off);
+
+		if (w < 0 && errno != EINTR)
+			ret = -errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (ret)
+		(void)unlink(tmp);
+	saker_sbuf_free(&b);
 	return ret;
 }
 
@@ -338,12 +393,18 @@ static void shutdown_and_summarize(struct saker_app *app)
 	/* What does not make it is counted undelivered: the summary shows it. */
 	(void)saker_outputs_flush(app->outputs, SHUTDOWN_FLUSH_MS);
 	saker_metrics_init(&m);
-	ret = collect_all(app, &m);
+	ret = collect_all(app, &m, exact);
 	if (ret)
 		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot collect the final counters: %s",
 			  strerror(-ret));
 	else
 		saker_summary_print(&m, exact, app->log.level >= SAKER_PRIO_DEBUG, stderr);
+	if (!ret && app->opts.metrics_json) {
+		ret = write_metrics_json(app->opts.metrics_json, &m);
+		if (ret)
+			saker_log(&app->log, SAKER_PRIO_ERROR, "cannot write %s: %s",
+				  app->opts.metrics_json, strerror(-ret));
+	}
 	saker_metrics_free(&m);
 }
 

@@ -30,9 +30,10 @@ struct saker_app_opts {
 	const char *config_path; /* NULL = the embedded saker.yaml */
 	char **overrides;	 /* -o KEY=VALUE, in order */
 	size_t n_overrides;
-	bool unbuffered; /* -U */
-	bool dump;	 /* --dump */
-	bool dry_run;	 /* --dry-run */
+	bool unbuffered;	  /* -U */
+	bool dump;		  /* --dump */
+	bool dry_run;		  /* --dry-run */
+	const char *metrics_json; /* --metrics-json FILE: the final metrics as one JSON object */
 };
 
 struct saker_outputs;

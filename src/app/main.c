@@ -19,6 +19,8 @@ static void usage(FILE *f)
 		"                    e.g. -o syscall_event_drops.actions=[log,exit]\n"
 		"  --dry-run         validate the configuration, print it, and exit\n"
 		"  --dump            print every captured event (docs/dump.md)\n"
+		"  --metrics-json FILE  at exit, write the final metrics (the summary's\n"
+		"                    figures and more) to FILE as one JSON object\n"
 		"  -U, --unbuffered  flush every alert (buffered_outputs=false)\n"
 		"  -h, --help        this help\n"
 		"  --version         print the version\n"
@@ -29,13 +31,14 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_DRY_RUN = 256, OPT_VERSION, OPT_DUMP };
+	enum { OPT_DRY_RUN = 256, OPT_VERSION, OPT_DUMP, OPT_METRICS_JSON };
 	static const struct option longopts[] = {
 	    {"help", no_argument, NULL, 'h'},
 	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {"unbuffered", no_argument, NULL, 'U'},
 	    {"dump", no_argument, NULL, OPT_DUMP},
+	    {"metrics-json", required_argument, NULL, OPT_METRICS_JSON},
 	    {0},
 	};
 	struct saker_app_opts o = {0};
@@ -54,6 +57,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_DUMP:
 			o.dump = true;
+			break;
+		case OPT_METRICS_JSON:
+			o.metrics_json = optarg;
 			break;
 		case 'U':
 			o.unbuffered = true;

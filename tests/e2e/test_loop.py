@@ -1,6 +1,7 @@
 """Issues 7 and 9 end to end: the loop's timers keep their pace while a
 saturating flood is dumped, and a dump reader that stalls or goes away blinds
 nothing (drop checks go on, SIGTERM ends saker in time, losses are counted)."""
+import json
 import os
 import re
 import subprocess
@@ -119,3 +120,25 @@ def test_dump_reader_that_exits_stops_saker_cleanly():
         if saker.poll() is None:
             saker.kill()
             saker.wait()
+
+
+def test_metrics_json_agrees_with_the_summary(saker, tmp_path):
+    # the summary's figures as data: one JSON object written at exit
+    path = tmp_path / "metrics.json"
+    s = saker("-o", "engine.modern_ebpf.buf_size=4096", "-o", "syscall_event_drops.actions=[]",
+              "--metrics-json", str(path))
+    wait_all(open_close_flood(1.5))
+    assert s.stop() == 0
+    st = summary(s.lines())
+    m = json.loads(path.read_text())
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    drops = sum(v for k, v in m.items() if k.startswith("drops_total{"))
+    assert m["events_total"] == st["events seen"]
+    assert m["events_delivered_total"] == st["events delivered"]
+    assert drops == st["events dropped"] > 0
+    assert m["events_total"] == m["events_delivered_total"] + drops
+    assert m["accounting_exact"] == 1
+    assert m["drop_checks_total"] == st["drop checks"]
+    buffer_full = sum(v for k, v in m.items()
+                      if k.startswith("drops_total{") and 'cause="buffer_full"' in k)
+    assert buffer_full == st["dropped, buffer full"]
