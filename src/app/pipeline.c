@@ -21,6 +21,13 @@ static void dump_event(struct saker_pipeline *p, const struct saker_event *ev)
 	struct saker_dump *d = p->dump;
 	int err;
 
+	/* A stalled reader: the line would be lost anyway, so it costs no formatting. */
+	if (saker_dump_sink_full(p->sink)) {
+		saker_dump_sink_skip(p->sink);
+		if (p->sink->err && !p->sink_err)
+			p->sink_err = p->sink->err;
+		return;
+	}
 	if (saker_dump_format(d, ev)) {
 		p->dump_errors++;
 		return;

@@ -753,6 +753,12 @@ int saker_dump_sink_put(struct saker_dump_sink *s, const char *line, size_t len)
 	return 0;
 }
 
+bool saker_dump_sink_full(struct saker_dump_sink *s)
+{
+	/* No write here: a stalled fd would cost a failing syscall per event. */
+	return s->err || s->cap - s->len < SAKER_DUMP_SINK_SLACK;
+}
+
 static uint64_t mono_ms(void)
 {
 	return clock_ns(CLOCK_MONOTONIC) / 1000000;

@@ -96,6 +96,19 @@ void saker_dump_sink_close(struct saker_dump_sink *s);
  * buffer (counted); the sticky error (-EPIPE, -EIO) once the fd failed.
  */
 int saker_dump_sink_put(struct saker_dump_sink *s, const char *line, size_t len);
+/*
+ * Whether the buffer is too full to take a line (less than
+ * SAKER_DUMP_SINK_SLACK bytes free; the loop flushes it), or failed: the
+ * caller then need not format the line, and hands it to saker_dump_sink_skip().
+ */
+#define SAKER_DUMP_SINK_SLACK (16u << 10)
+bool saker_dump_sink_full(struct saker_dump_sink *s);
+/* One line not even formatted because the sink was full: counted lost. */
+static inline void saker_dump_sink_skip(struct saker_dump_sink *s)
+{
+	s->lines_put++;
+	s->lines_lost++;
+}
 /* Writes what the fd takes now. 0 when nothing is pending, -EAGAIN when some is, or the error. */
 int saker_dump_sink_flush(struct saker_dump_sink *s);
 static inline bool saker_dump_sink_pending(const struct saker_dump_sink *s)

@@ -167,12 +167,41 @@ static void test_sink_error_reaches_the_pipeline(void **state)
 	assert_int_equal(f->p.records, 2);
 }
 
+/* A reader that stalls: lines are counted lost (not formatted), records still reach the state. */
+static void test_stalled_sink_counts_every_line(void **state)
+{
+	struct fx *f = *state;
+	struct saker_dump_sink small;
+	struct saker_view_stats vs;
+	uint64_t pending;
+
+	assert_int_equal(saker_dump_sink_open(&small, f->fds[1], 20000), 0);
+	f->p.sink = &small;
+	for (int i = 0; i < 5000; i++) {
+		evb_sc(&B, "openat", 10, 10, 7, 1000 + (uint64_t)i);
+		evb_s64(&B, SAKER_PN_DIRFD, -100);
+		evb_str(&B, SAKER_PN_PATH, "/etc/hostname");
+		assert_int_equal(feed(f), 0);
+		if (i % 100 == 99)
+			(void)saker_pipeline_flush(&f->p);
+	}
+	assert_int_equal(small.lines_put, 5000);
+	assert_true(small.lines_lost > 0);
+	pending = small.lines_put - small.lines_written - small.lines_lost;
+	assert_true(pending * 100 < 20000);
+	saker_view_get_stats(f->v, &vs);
+	assert_int_equal(vs.events, 5000);
+	assert_int_equal(saker_pipeline_error(&f->p), 0);
+	saker_dump_sink_close(&small);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_rejected_record_is_a_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_of_consumers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sink_error_reaches_the_pipeline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stalled_sink_counts_every_line, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
