@@ -37,7 +37,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
 GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format lint clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds
+.PHONY: all deps run test unit e2e bench asan format lint clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds replay
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -181,9 +181,17 @@ fuzz-seeds: $(BUILD)/libsaker.a | $(GEN_HDRS)
 		$(BUILD)/libsaker.a $(LIBS)
 	$(BUILD)/fuzz/gen_event_seeds tests/fuzz/corpus/event
 
+replay: $(BUILD)/bench/replay
+	./$(BUILD)/bench/replay
+
 bench: deps
-	@$(MAKE) --no-print-directory all tests-helpers
+	@$(MAKE) --no-print-directory all tests-helpers $(BUILD)/bench/replay
 	bash bench/run.sh
+
+# User-space cost per event (decode, state, dump) on synthetic records.
+$(BUILD)/bench/replay: bench/replay.c $(BUILD)/libsaker.a | $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsaker.a $(LIBS)
 
 FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/unit/*.h \
 	tests/fuzz/*.c)

@@ -23,3 +23,10 @@ trap forward INT TERM
 timeout -s TERM -k 30 900 /usr/bin/python3 bench/bench.py &
 pid=$!
 wait "$pid"
+
+# User-space cost per event (decode, state, dump) without the kernel: no root
+# needed, one core, synthetic records (bench/replay.c).
+if [[ -x build/bench/replay ]]; then
+	echo "== user space per event (build/bench/replay)"
+	build/bench/replay | tee build/bench/replay.txt
+fi

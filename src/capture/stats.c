@@ -34,6 +34,16 @@ static const char *const counter_names[SAKER_CNT_MAX] = {
 _Static_assert(SAKER_CAT_MAX == 9, "update CATEGORIES");
 _Static_assert(SAKER_LANE_MAX == 2 && SAKER_CAUSE_MAX == 2, "update RING_NAMES");
 
+#define CAT_NAME(cat, s) [SAKER_CAT_##cat] = s,
+static const char *const category_names[SAKER_CAT_MAX] = {CATEGORIES(CAT_NAME)};
+
+const char *saker_category_name(enum saker_category c)
+{
+	if ((unsigned)c >= SAKER_CAT_MAX)
+		return "unknown";
+	return category_names[c];
+}
+
 const char *saker_counter_name(enum saker_counter c)
 {
 	if ((unsigned)c >= SAKER_CNT_MAX || !counter_names[c])

@@ -33,6 +33,8 @@ struct saker_capture_stats {
  * index out of range.
  */
 const char *saker_counter_name(enum saker_counter c);
+/* Falco's drop category names ("clone_fork", ...), as in n_drops_buffer_<cat>_exit. */
+const char *saker_category_name(enum saker_category c);
 /*
  * Whether a kernel counter is a loss (part of saker_stats_drops). A renderer
  * (summary, metrics) that lists every counter for which this is true lists

@@ -67,6 +67,8 @@ struct opt {
 	const char *def_s; /* string default; for OPT_ACTIONS a comma-separated list */
 	/* Extra check after the type parsed: 0, or -EINVAL with the reason in why. */
 	int (*check)(const void *val, const char *raw, char *why, size_t whylen);
+	/* When a changed value takes effect: live on SIGHUP (the default) or at the next start. */
+	enum saker_config_apply apply;
 };
 
 static int check_engine_kind(const void *val, const char *raw, char *why, size_t whylen)
@@ -120,32 +122,32 @@ static int check_syscall_name(const void *val, const char *raw, char *why, size_
 }
 
 #define OFF(f) offsetof(struct saker_config, f)
-#define BOOL(k, f, d)                                                                              \
+#define BOOL(k, f, d, ...)                                                                         \
 	{                                                                                          \
-		.key = k, .type = OPT_BOOL, .off = OFF(f), .def_b = d                              \
+		.key = k, .type = OPT_BOOL, .off = OFF(f), .def_b = d, __VA_ARGS__                 \
 	}
-#define U64(k, f, lo, hi, d, chk)                                                                  \
+#define U64(k, f, lo, hi, d, chk, ...)                                                             \
 	{                                                                                          \
 		.key = k, .type = OPT_U64, .off = OFF(f), .umin = lo, .umax = hi, .def_u = d,      \
-		.check = chk                                                                       \
+		.check = chk, __VA_ARGS__                                                          \
 	}
-#define DBL(k, f, lo, hi, fl, d)                                                                   \
+#define DBL(k, f, lo, hi, fl, d, ...)                                                              \
 	{                                                                                          \
 		.key = k, .type = OPT_DOUBLE, .off = OFF(f), .dmin = lo, .dmax = hi, .flags = fl,  \
-		.def_d = d                                                                         \
+		.def_d = d, __VA_ARGS__                                                            \
 	}
-#define STR(k, f, d, chk)                                                                          \
+#define STR(k, f, d, chk, ...)                                                                     \
 	{                                                                                          \
-		.key = k, .type = OPT_STRING, .off = OFF(f), .def_s = d, .check = chk              \
+		.key = k, .type = OPT_STRING, .off = OFF(f), .def_s = d, .check = chk, __VA_ARGS__ \
 	}
-#define PRIO(k, f, d)                                                                              \
+#define PRIO(k, f, d, ...)                                                                         \
 	{                                                                                          \
-		.key = k, .type = OPT_PRIO, .off = OFF(f), .def_u = d                              \
+		.key = k, .type = OPT_PRIO, .off = OFF(f), .def_u = d, __VA_ARGS__                 \
 	}
 /* chk, when set, checks each item (val: the item as char **, raw: its text). */
-#define STRLIST(k, f, chk)                                                                         \
+#define STRLIST(k, f, chk, ...)                                                                    \
 	{                                                                                          \
-		.key = k, .type = OPT_STRLIST, .off = OFF(f), .check = chk                         \
+		.key = k, .type = OPT_STRLIST, .off = OFF(f), .check = chk, __VA_ARGS__            \
 	}
 #define UNSUPPORTED(k)                                                                             \
 	{                                                                                          \
@@ -206,18 +208,22 @@ static const struct opt opts[] = {
     U64("http_output.max_consecutive_timeouts", http_output.max_consecutive_timeouts, 0, UINT32_MAX,
 	5, NULL),
 
-    STR("engine.kind", engine.kind, "modern_ebpf", check_engine_kind),
-    U64("engine.modern_ebpf.buf_size_preset", engine.modern_ebpf.buf_size_preset, 1, 10, 4, NULL),
-    U64("engine.modern_ebpf.buf_size", engine.modern_ebpf.buf_size, 0, GIB, 0, check_buf_size),
+    STR("engine.kind", engine.kind, "modern_ebpf", check_engine_kind,
+	.apply = SAKER_CONFIG_RESTART),
+    U64("engine.modern_ebpf.buf_size_preset", engine.modern_ebpf.buf_size_preset, 1, 10, 4, NULL,
+	.apply = SAKER_CONFIG_RESTART),
+    U64("engine.modern_ebpf.buf_size", engine.modern_ebpf.buf_size, 0, GIB, 0, check_buf_size,
+	.apply = SAKER_CONFIG_RESTART),
     U64("engine.modern_ebpf.cpus_for_each_buffer", engine.modern_ebpf.cpus_for_each_buffer, 0, 256,
-	2, NULL),
+	2, NULL, .apply = SAKER_CONFIG_RESTART),
 
     STRLIST("base_syscalls.custom_set", base_syscalls.custom_set, check_syscall_name),
     BOOL("base_syscalls.all", base_syscalls.all, false),
 
-    U64("state.max_procs", state.max_procs, 0, 16 * MIB, 0, NULL),
-    U64("state.max_fds", state.max_fds, 0, 64 * MIB, 0, NULL),
-    U64("state.max_fds_per_proc", state.max_fds_per_proc, 0, 1 * MIB, 0, NULL),
+    U64("state.max_procs", state.max_procs, 0, 16 * MIB, 0, NULL, .apply = SAKER_CONFIG_RESTART),
+    U64("state.max_fds", state.max_fds, 0, 64 * MIB, 0, NULL, .apply = SAKER_CONFIG_RESTART),
+    U64("state.max_fds_per_proc", state.max_fds_per_proc, 0, 1 * MIB, 0, NULL,
+	.apply = SAKER_CONFIG_RESTART),
 
     /* Falco keys users bring along; accepted with a warning until saker implements them. */
     UNSUPPORTED("rules_files"),
@@ -447,60 +453,82 @@ static bool str_eq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-bool saker_config_equal(const struct saker_config *a, const struct saker_config *b)
+static bool opt_equal(const struct opt *o, const struct saker_config *a,
+		      const struct saker_config *b)
 {
-	for (size_t i = 0; i < N_OPTS; i++) {
-		const struct opt *o = &opts[i];
-		const void *pa = cslot(a, o), *pb = cslot(b, o);
+	const void *pa = cslot(a, o), *pb = cslot(b, o);
 
-		switch (o->type) {
-		case OPT_BOOL:
-			if (*(const bool *)pa != *(const bool *)pb)
-				return false;
-			break;
-		case OPT_U64:
-			if (*(const uint64_t *)pa != *(const uint64_t *)pb)
-				return false;
-			break;
-		case OPT_DOUBLE:
-			if (*(const double *)pa != *(const double *)pb)
-				return false;
-			break;
-		case OPT_PRIO:
-			if (*(const enum saker_prio *)pa != *(const enum saker_prio *)pb)
-				return false;
-			break;
-		case OPT_STRING:
-			if (!str_eq(*(char *const *)pa, *(char *const *)pb))
-				return false;
-			break;
-		case OPT_ACTIONS: {
-			const struct saker_drops_config *da = pa, *db = pb;
+	switch (o->type) {
+	case OPT_BOOL:
+		return *(const bool *)pa == *(const bool *)pb;
+	case OPT_U64:
+		return *(const uint64_t *)pa == *(const uint64_t *)pb;
+	case OPT_DOUBLE:
+		return *(const double *)pa == *(const double *)pb;
+	case OPT_PRIO:
+		return *(const enum saker_prio *)pa == *(const enum saker_prio *)pb;
+	case OPT_STRING:
+		return str_eq(*(char *const *)pa, *(char *const *)pb);
+	case OPT_ACTIONS: {
+		const struct saker_drops_config *da = pa, *db = pb;
 
-			if (da->n_actions != db->n_actions)
+		if (da->n_actions != db->n_actions)
+			return false;
+		for (size_t j = 0; j < da->n_actions; j++) {
+			if (da->actions[j] != db->actions[j])
 				return false;
-			for (size_t j = 0; j < da->n_actions; j++) {
-				if (da->actions[j] != db->actions[j])
-					return false;
-			}
-			break;
 		}
-		case OPT_STRLIST: {
-			const struct saker_strlist *la = pa, *lb = pb;
+		return true;
+	}
+	case OPT_STRLIST: {
+		const struct saker_strlist *la = pa, *lb = pb;
 
-			if (la->n != lb->n)
+		if (la->n != lb->n)
+			return false;
+		for (size_t j = 0; j < la->n; j++) {
+			if (!str_eq(la->v[j], lb->v[j]))
 				return false;
-			for (size_t j = 0; j < la->n; j++) {
-				if (!str_eq(la->v[j], lb->v[j]))
-					return false;
-			}
-			break;
 		}
-		case OPT_UNSUPPORTED:
-			break;
-		}
+		return true;
+	}
+	case OPT_UNSUPPORTED:
+		return true;
 	}
 	return true;
+}
+
+bool saker_config_equal(const struct saker_config *a, const struct saker_config *b)
+{
+	for (size_t i = 0; i < N_OPTS; i++)
+		if (!opt_equal(&opts[i], a, b))
+			return false;
+	return true;
+}
+
+size_t saker_config_diff(const struct saker_config *a, const struct saker_config *b,
+			 saker_config_diff_fn fn, void *ctx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < N_OPTS; i++) {
+		if (opt_equal(&opts[i], a, b))
+			continue;
+		n++;
+		if (fn)
+			fn(ctx, opts[i].key, opts[i].apply);
+	}
+	return n;
+}
+
+int saker_config_key_apply(const char *key, enum saker_config_apply *when)
+{
+	for (size_t i = 0; i < N_OPTS; i++) {
+		if (strcmp(opts[i].key, key) == 0) {
+			*when = opts[i].apply;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 /* ---- loading ---- */

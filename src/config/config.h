@@ -106,6 +106,12 @@ struct saker_config {
 	} state;
 };
 
+/* When a changed key takes effect (the reload column of the key table). */
+enum saker_config_apply {
+	SAKER_CONFIG_LIVE = 0, /* applied by SIGHUP */
+	SAKER_CONFIG_RESTART,  /* read once at start: a SIGHUP that changes it warns */
+};
+
 /* The configuration embedded in the binary (etc/saker.yaml at build time). */
 extern const char saker_default_config_yaml[];
 
@@ -121,6 +127,15 @@ void saker_config_free(struct saker_config *cfg);
 int saker_config_copy(struct saker_config *dst, const struct saker_config *src);
 /* Every key equal (strings by content). */
 bool saker_config_equal(const struct saker_config *a, const struct saker_config *b);
+/*
+ * Key by key, in table order: fn (may be NULL) is called for every key whose
+ * value differs between a and b, with when it takes effect. Returns how many differ.
+ */
+typedef void (*saker_config_diff_fn)(void *ctx, const char *key, enum saker_config_apply when);
+size_t saker_config_diff(const struct saker_config *a, const struct saker_config *b,
+			 saker_config_diff_fn fn, void *ctx);
+/* The reload rule of one dotted key: 0, or -ENOENT for a key the table does not have. */
+int saker_config_key_apply(const char *key, enum saker_config_apply *when);
 
 /*
  * Applies a YAML document on top of cfg. `name` is used in messages

@@ -104,6 +104,15 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 					  uint64_t now_mono_ns, uint64_t now_real_ns,
 					  const struct saker_drops_actions *act)
 {
+	return saker_drops_check_window(d, cur, 1, now_mono_ns, now_real_ns, act);
+}
+
+enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
+						 const struct saker_capture_stats *cur,
+						 uint64_t window_s, uint64_t now_mono_ns,
+						 uint64_t now_real_ns,
+						 const struct saker_drops_actions *act)
+{
 	struct saker_capture_stats delta;
 	double threshold = d->cfg.threshold;
 	bool do_exit = false;
@@ -128,6 +137,9 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 
 	uint64_t n_drops = saker_stats_drops(&delta);
 	uint64_t n_evts = delta.k[SAKER_CNT_EVTS];
+
+	d->last_evts = n_evts;
+	d->last_drops = n_drops;
 
 	if (!above_threshold(n_drops, n_evts, threshold))
 		return SAKER_DROPS_OK;
@@ -158,10 +170,17 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 	char msg[128];
 	char logmsg[256];
 
-	snprintf(msg, sizeof(msg),
-		 "Saker internal: syscall event drop. %" PRIu64
-		 " system calls dropped in last second.",
-		 n_drops);
+	/* Falco's wording for the usual one-second window; a late check says what it covered. */
+	if (window_s <= 1)
+		snprintf(msg, sizeof(msg),
+			 "Saker internal: syscall event drop. %" PRIu64
+			 " system calls dropped in last second.",
+			 n_drops);
+	else
+		snprintf(msg, sizeof(msg),
+			 "Saker internal: syscall event drop. %" PRIu64
+			 " system calls dropped in last %" PRIu64 " seconds.",
+			 n_drops, window_s);
 	if (d->suppressed_checks > 0)
 		snprintf(logmsg, sizeof(logmsg),
 			 "%s (%" PRIu64 " drop-seconds with %" PRIu64
@@ -179,6 +198,7 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 		if (a == SAKER_DROP_ACT_IGNORE || a >= SAKER_DROP_ACT_EXIT || done[a])
 			continue;
 		done[a] = true;
+		d->n_action_runs[a]++;
 		if (a == SAKER_DROP_ACT_LOG) {
 			drops_log(act, SAKER_PRIO_CRITICAL, logmsg);
 		} else if (a == SAKER_DROP_ACT_ALERT && act && act->alert) {
@@ -202,6 +222,7 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 
 	if (!do_exit)
 		return SAKER_DROPS_OK;
+	d->n_action_runs[SAKER_DROP_ACT_EXIT]++;
 	drops_log(act, SAKER_PRIO_CRITICAL, logmsg);
 	drops_log(act, SAKER_PRIO_CRITICAL, "Exiting.");
 	return SAKER_DROPS_EXIT;

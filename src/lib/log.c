@@ -67,11 +67,28 @@ static size_t escape_controls(char *dst, const char *src, size_t n)
 	return o;
 }
 
+/*
+ * Warnings and errors say so after the date, as users grep for them. The
+ * drop line (critical) keeps Falco's shape: its text already says what it is.
+ */
+static const char *severity_word(enum saker_prio prio)
+{
+	switch (prio) {
+	case SAKER_PRIO_ERROR:
+		return "Error: ";
+	case SAKER_PRIO_WARNING:
+		return "Warning: ";
+	default:
+		return NULL;
+	}
+}
+
 void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fmt, ...)
 {
 	struct saker_log defaults;
 	char stack_msg[LOG_STACK_MSG];
 	char *msg = stack_msg, *line = NULL;
+	const char *word;
 	struct timespec ts;
 	char date[64];
 	va_list ap;
@@ -106,6 +123,7 @@ void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fm
 
 	if (log->to_syslog)
 		syslog(LOG_USER | (int)prio, "%.*s", n, msg);
+	word = severity_word(prio);
 
 	if (log->to_stderr) {
 		FILE *out = log->stream ? log->stream : stderr;
@@ -116,7 +134,7 @@ void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fm
 					     (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
 					     log->iso8601);
 		/* Worst case every byte becomes \xNN. */
-		line = malloc(dlen + 2 + (size_t)n * 4 + 2);
+		line = malloc(dlen + 2 + (word ? strlen(word) : 0) + (size_t)n * 4 + 2);
 		if (line) {
 			size_t len = 0;
 
@@ -124,6 +142,10 @@ void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fm
 			len = dlen;
 			line[len++] = ':';
 			line[len++] = ' ';
+			if (word) {
+				memcpy(line + len, word, strlen(word));
+				len += strlen(word);
+			}
 			len += escape_controls(line + len, msg, (size_t)n);
 			line[len++] = '\n';
 			/*

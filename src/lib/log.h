@@ -1,5 +1,7 @@
 /*
  * Log lines for humans: "<date>: <message>" on stderr and/or syslog,
+ * "<date>: Warning: <message>" and "<date>: Error: <message>" for those
+ * two priorities (syslog carries the priority itself),
  * filtered by log_level. <date> is local "%a %b %d %H:%M:%S %Y", or UTC
  * ISO 8601 ("%FT%T%z") with time_format_iso_8601. No global state: the
  * logger is a value owned by main and passed to the modules that log.

@@ -5,10 +5,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "event/event.h"
 #include "lib/sctable.h"
@@ -52,11 +56,11 @@ int64_t saker_dump_boot_offset(void)
 
 static void put_time(struct saker_dump *d, uint64_t ts_ns)
 {
+	struct saker_sbuf *b = &d->line;
 	uint64_t real, mag;
 	time_t sec;
 	unsigned nsec;
 	struct tm tm;
-	char buf[64];
 
 	/* ts_ns is whatever the record says: saturate rather than wrap. */
 	if (d->boot_to_real_ns >= 0) {
@@ -69,20 +73,28 @@ static void put_time(struct saker_dump *d, uint64_t ts_ns)
 	}
 	sec = (time_t)(real / 1000000000);
 	nsec = (unsigned)(real % 1000000000);
-	memset(&tm, 0, sizeof(tm));
-	if (d->json) {
-		gmtime_r(&sec, &tm);
-		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-		saker_sbuf_printf(&d->line, "\"%s.%09uZ\"", buf, nsec);
-	} else if (d->iso8601) {
-		gmtime_r(&sec, &tm);
-		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-		saker_sbuf_printf(&d->line, "%s.%09u+0000", buf, nsec);
-	} else {
-		localtime_r(&sec, &tm);
-		strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-		saker_sbuf_printf(&d->line, "%s.%09u", buf, nsec);
+	/* The calendar part changes once a second: format it then, not per event. */
+	if (!d->tcache_valid || sec != d->tcache_sec) {
+		memset(&tm, 0, sizeof(tm));
+		if (d->json || d->iso8601)
+			gmtime_r(&sec, &tm);
+		else
+			localtime_r(&sec, &tm);
+		d->tcache_len =
+		    strftime(d->tcache, sizeof(d->tcache),
+			     d->json || d->iso8601 ? "%Y-%m-%dT%H:%M:%S" : "%H:%M:%S", &tm);
+		d->tcache_sec = sec;
+		d->tcache_valid = true;
 	}
+	if (d->json)
+		saker_sbuf_putc(b, '"');
+	saker_sbuf_putn(b, d->tcache, d->tcache_len);
+	saker_sbuf_putc(b, '.');
+	saker_sbuf_put_dec_fixed(b, nsec, 9);
+	if (d->json)
+		saker_sbuf_putn(b, "Z\"", 2);
+	else if (d->iso8601)
+		saker_sbuf_putn(b, "+0000", 5);
 }
 
 /* A string value: "..." escaped for the output. */
@@ -124,11 +136,22 @@ static void put_token(struct saker_dump *d, const char *s, size_t n)
 /* Separator and key of the next field: " key=" in text, ",\"key\":" in JSON. */
 static void put_key(struct saker_dump *d, bool *first, const char *key, const char *suffix)
 {
+	struct saker_sbuf *b = &d->line;
+
 	if (d->json) {
-		saker_sbuf_printf(&d->line, "%s\"%s%s\":", *first ? "" : ",", key, suffix);
+		if (*first)
+			saker_sbuf_putc(b, '"');
+		else
+			saker_sbuf_putn(b, ",\"", 2);
+		saker_sbuf_puts(b, key);
+		saker_sbuf_puts(b, suffix);
+		saker_sbuf_putn(b, "\":", 2);
 		*first = false;
 	} else {
-		saker_sbuf_printf(&d->line, " %s%s=", key, suffix);
+		saker_sbuf_putc(b, ' ');
+		saker_sbuf_puts(b, key);
+		saker_sbuf_puts(b, suffix);
+		saker_sbuf_putc(b, '=');
 	}
 }
 
@@ -251,21 +274,31 @@ static void put_int(struct saker_dump *d, const struct saker_event *ev, const st
 	case SAKER_PN_ARG1:
 	case SAKER_PN_ARG2:
 		/* Bit sets and raw registers read best in hex; JSON has no hex numbers. */
-		saker_sbuf_printf(&d->line, d->json ? "%" PRIu64 : "0x%" PRIx64, u);
+		if (d->json) {
+			saker_sbuf_put_u64(&d->line, u);
+		} else {
+			saker_sbuf_putn(&d->line, "0x", 2);
+			saker_sbuf_put_hex(&d->line, u);
+		}
 		return;
 	case SAKER_PN_MODE:
-		saker_sbuf_printf(&d->line, d->json || !u ? "%" PRIu64 : "0%" PRIo64, u);
+		if (d->json || !u) {
+			saker_sbuf_put_u64(&d->line, u);
+		} else {
+			saker_sbuf_putc(&d->line, '0');
+			saker_sbuf_put_oct(&d->line, u);
+		}
 		return;
 	default:
 		break;
 	}
 	/* As /proc and the process table encode it (Falco's proc.tty), not the kernel's dev_t. */
 	if (p->name == SAKER_PN_TTY)
-		saker_sbuf_printf(&d->line, "%" PRIu32, saker_dev_to_tty_nr(u));
+		saker_sbuf_put_u64(&d->line, saker_dev_to_tty_nr(u));
 	else if (p->kind == SAKER_PK_S64)
-		saker_sbuf_printf(&d->line, "%" PRId64, s);
+		saker_sbuf_put_s64(&d->line, s);
 	else
-		saker_sbuf_printf(&d->line, "%" PRIu64, u);
+		saker_sbuf_put_u64(&d->line, u);
 	if (d->json) {
 		if (is_fd_name(p->name) && s != AT_FDCWD)
 			put_fd_name(d, ev, s, first, key);
@@ -277,9 +310,11 @@ static void put_int(struct saker_dump *d, const struct saker_event *ev, const st
 		sym = signal_name(s);
 	else if (p->name == SAKER_PN_DOMAIN)
 		sym = family_name(u);
-	if (sym)
-		saker_sbuf_printf(&d->line, "(%s%s)", p->name == SAKER_PN_SIG ? "SIG" : "", sym);
-	else if (is_fd_name(p->name))
+	if (sym) {
+		saker_sbuf_puts(&d->line, p->name == SAKER_PN_SIG ? "(SIG" : "(");
+		saker_sbuf_puts(&d->line, sym);
+		saker_sbuf_putc(&d->line, ')');
+	} else if (is_fd_name(p->name))
 		put_fd_name(d, ev, s, first, key);
 }
 
@@ -362,9 +397,14 @@ static void put_flagged(struct saker_dump *d, const struct saker_event *ev, uint
 
 		if (!(p.flags & flag) || !name)
 			continue;
-		if (!any)
-			saker_sbuf_printf(&d->line, ",\"%s\":[", key);
-		saker_sbuf_printf(&d->line, "%s\"%s\"", any ? "," : "", name);
+		if (!any) {
+			saker_sbuf_putn(&d->line, ",\"", 2);
+			saker_sbuf_puts(&d->line, key);
+			saker_sbuf_putn(&d->line, "\":[", 3);
+		}
+		saker_sbuf_puts(&d->line, any ? ",\"" : "\"");
+		saker_sbuf_puts(&d->line, name);
+		saker_sbuf_putc(&d->line, '"');
 		any = true;
 	}
 	if (any)
@@ -379,20 +419,28 @@ static void put_event_name(struct saker_dump *d, const struct saker_event *ev)
 		n = saker_syscall_name(ev->hdr.syscall_id);
 	else
 		n = saker_evt_type_str(ev->hdr.type);
-	if (n)
-		saker_sbuf_printf(&d->line, d->json ? "\"%s\"" : "%s", n);
-	else
-		saker_sbuf_printf(&d->line, d->json ? "\"syscall_%u\"" : "syscall_%u",
-				  ev->hdr.syscall_id);
+	if (d->json)
+		saker_sbuf_putc(&d->line, '"');
+	if (n) {
+		saker_sbuf_puts(&d->line, n);
+	} else {
+		saker_sbuf_putn(&d->line, "syscall_", 8);
+		saker_sbuf_put_u64(&d->line, ev->hdr.syscall_id);
+	}
+	if (d->json)
+		saker_sbuf_putc(&d->line, '"');
 }
 
 static void put_ret(struct saker_dump *d, int64_t ret)
 {
 	const char *e = ret < 0 && ret >= -4095 ? strerrorname_np((int)-ret) : NULL;
 
-	saker_sbuf_printf(&d->line, "%" PRId64, ret);
-	if (e && !d->json)
-		saker_sbuf_printf(&d->line, "(%s)", e);
+	saker_sbuf_put_s64(&d->line, ret);
+	if (e && !d->json) {
+		saker_sbuf_putc(&d->line, '(');
+		saker_sbuf_puts(&d->line, e);
+		saker_sbuf_putc(&d->line, ')');
+	}
 }
 
 static void put_proc_json(struct saker_dump *d, const struct saker_proc *p)
@@ -403,16 +451,31 @@ static void put_proc_json(struct saker_dump *d, const struct saker_proc *p)
 	    .val = (const uint8_t *)p->args,
 	};
 
-	saker_sbuf_printf(&d->line, ",\"proc\":{\"ppid\":%u,\"args\":", p->ppid);
+	struct saker_sbuf *b = &d->line;
+
+	saker_sbuf_puts(b, ",\"proc\":{\"ppid\":");
+	saker_sbuf_put_u64(b, p->ppid);
+	saker_sbuf_puts(b, ",\"args\":");
 	put_strlist(d, &args);
-	saker_sbuf_puts(&d->line, ",\"cwd\":");
+	saker_sbuf_puts(b, ",\"cwd\":");
 	put_cstr(d, p->cwd);
-	saker_sbuf_printf(&d->line,
-			  ",\"uid\":%u,\"gid\":%u,\"euid\":%u,\"egid\":%u,\"loginuid\":%u,"
-			  "\"tty\":%u,\"container_id\":",
-			  p->uid, p->gid, p->euid, p->egid, p->loginuid, p->tty);
+	saker_sbuf_puts(b, ",\"uid\":");
+	saker_sbuf_put_u64(b, p->uid);
+	saker_sbuf_puts(b, ",\"gid\":");
+	saker_sbuf_put_u64(b, p->gid);
+	saker_sbuf_puts(b, ",\"euid\":");
+	saker_sbuf_put_u64(b, p->euid);
+	saker_sbuf_puts(b, ",\"egid\":");
+	saker_sbuf_put_u64(b, p->egid);
+	saker_sbuf_puts(b, ",\"loginuid\":");
+	saker_sbuf_put_u64(b, p->loginuid);
+	saker_sbuf_puts(b, ",\"tty\":");
+	saker_sbuf_put_u64(b, p->tty);
+	saker_sbuf_puts(b, ",\"container_id\":");
 	put_cstr(d, p->container_id);
-	saker_sbuf_printf(&d->line, ",\"start_ts\":%" PRIu64 "}", p->start_ns);
+	saker_sbuf_puts(b, ",\"start_ts\":");
+	saker_sbuf_put_u64(b, p->start_ns);
+	saker_sbuf_putc(b, '}');
 }
 
 int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
@@ -424,6 +487,7 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 	struct saker_param p;
 	size_t pos = 0;
 	bool first = true;
+	unsigned flags = 0;
 	int err;
 
 	if (d->line.oom) {
@@ -453,9 +517,13 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 	if (d->json) {
 		saker_sbuf_puts(&d->line, "{\"time\":");
 		put_time(d, ev->hdr.ts_ns);
-		saker_sbuf_printf(&d->line,
-				  ",\"cpu\":%u,\"pid\":%u,\"tid\":%u,\"comm\":", ev->hdr.cpu,
-				  ev->hdr.tgid, ev->hdr.tid);
+		saker_sbuf_puts(&d->line, ",\"cpu\":");
+		saker_sbuf_put_u64(&d->line, ev->hdr.cpu);
+		saker_sbuf_puts(&d->line, ",\"pid\":");
+		saker_sbuf_put_u64(&d->line, ev->hdr.tgid);
+		saker_sbuf_puts(&d->line, ",\"tid\":");
+		saker_sbuf_put_u64(&d->line, ev->hdr.tid);
+		saker_sbuf_puts(&d->line, ",\"comm\":");
 		if (commp)
 			put_cstr(d, commp);
 		else
@@ -475,12 +543,18 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 		saker_sbuf_puts(&d->line, ",\"params\":{");
 	} else {
 		put_time(d, ev->hdr.ts_ns);
-		saker_sbuf_printf(&d->line, " %u ", ev->hdr.cpu);
+		saker_sbuf_putc(&d->line, ' ');
+		saker_sbuf_put_u64(&d->line, ev->hdr.cpu);
+		saker_sbuf_putc(&d->line, ' ');
 		if (commp)
 			put_token(d, commp, strlen(commp));
 		else
 			saker_sbuf_puts(&d->line, "<NA>");
-		saker_sbuf_printf(&d->line, "(%u) %u ", ev->hdr.tgid, ev->hdr.tid);
+		saker_sbuf_putc(&d->line, '(');
+		saker_sbuf_put_u64(&d->line, ev->hdr.tgid);
+		saker_sbuf_putn(&d->line, ") ", 2);
+		saker_sbuf_put_u64(&d->line, ev->hdr.tid);
+		saker_sbuf_putc(&d->line, ' ');
 		put_event_name(d, ev);
 		if (ev->hdr.type == SAKER_EVT_SYSCALL) {
 			saker_sbuf_puts(&d->line, " ret=");
@@ -488,6 +562,7 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 		}
 	}
 	while (saker_event_next(ev, &pos, &p)) {
+		flags |= p.flags;
 		/* JSON objects must not repeat a key; the first one is the one lookups see. */
 		if (seen[p.name / 8] & (1u << (p.name % 8)))
 			continue;
@@ -496,8 +571,11 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 	}
 	if (d->json) {
 		saker_sbuf_putc(&d->line, '}');
-		put_flagged(d, ev, SAKER_PF_TRUNCATED, "truncated");
-		put_flagged(d, ev, SAKER_PF_UNREADABLE, "unreadable");
+		/* Another pass over the parameters only when one carries the flag. */
+		if (flags & SAKER_PF_TRUNCATED)
+			put_flagged(d, ev, SAKER_PF_TRUNCATED, "truncated");
+		if (flags & SAKER_PF_UNREADABLE)
+			put_flagged(d, ev, SAKER_PF_UNREADABLE, "unreadable");
 		if (proc)
 			put_proc_json(d, proc);
 		saker_sbuf_putc(&d->line, '}');
@@ -526,4 +604,181 @@ int saker_dump_event(struct saker_dump *d, const struct saker_evt_hdr *e, size_t
 	}
 	d->lines++;
 	return 0;
+}
+
+void saker_dump_set_format(struct saker_dump *d, bool json, bool iso8601)
+{
+	d->json = json;
+	d->iso8601 = iso8601;
+	d->tcache_valid = false;
+}
+
+/* ---- the non-blocking sink ---- */
+
+#define SINK_DEFAULT_CAP (8u << 20)
+/* Below this many pending bytes a put does not try to write: one write per many lines. */
+#define SINK_WRITE_AT (64u << 10)
+
+int saker_dump_sink_open(struct saker_dump_sink *s, int fd, size_t cap)
+{
+	struct stat st;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->saved_flags = -1;
+	s->cap = cap ? cap : SINK_DEFAULT_CAP;
+	s->buf = malloc(s->cap);
+	if (!s->buf)
+		return -ENOMEM;
+	/* Regular files and ttys are left as they are: a tty is shared with the shell. */
+	if (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+		int fl = fcntl(fd, F_GETFL);
+
+		s->pipe = true;
+		if (fl >= 0 && !(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
+			s->saved_flags = fl;
+	}
+	return 0;
+}
+
+void saker_dump_sink_close(struct saker_dump_sink *s)
+{
+	if (!s)
+		return;
+	/* A stuck reader keeps the fd non-blocking, so no exit-time flush can hang on it. */
+	if (s->saved_flags >= 0 && !s->stuck)
+		(void)fcntl(s->fd, F_SETFL, s->saved_flags);
+	free(s->buf);
+	s->buf = NULL;
+	s->cap = s->off = s->len = 0;
+}
+
+static uint64_t count_lines(const char *p, size_t n)
+{
+	uint64_t lines = 0;
+	const char *end = p + n;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+		lines++;
+		p++;
+	}
+	return lines;
+}
+
+/* Counts what is pending as lost and forgets it. */
+static void sink_discard(struct saker_dump_sink *s)
+{
+	s->lines_lost += count_lines(s->buf + s->off, s->len);
+	s->off = s->len = 0;
+}
+
+static void sink_fail(struct saker_dump_sink *s, int err)
+{
+	if (!s->err)
+		s->err = err;
+	sink_discard(s);
+}
+
+/* How many pending bytes one write may take: whole lines up to PIPE_BUF on a pipe. */
+static size_t sink_chunk(const struct saker_dump_sink *s)
+{
+	const char *p = s->buf + s->off;
+	const char *nl;
+
+	if (!s->pipe || s->len <= PIPE_BUF)
+		return s->len;
+	nl = memrchr(p, '\n', PIPE_BUF);
+	/* A line longer than PIPE_BUF goes alone (the kernel may split it). */
+	if (!nl)
+		nl = memchr(p, '\n', s->len);
+	return nl ? (size_t)(nl - p) + 1 : s->len;
+}
+
+int saker_dump_sink_flush(struct saker_dump_sink *s)
+{
+	if (s->err)
+		return s->err;
+	while (s->len) {
+		size_t n = sink_chunk(s);
+		ssize_t w = write(s->fd, s->buf + s->off, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return -EAGAIN;
+			sink_fail(s, -errno);
+			return s->err;
+		}
+		s->lines_written += count_lines(s->buf + s->off, (size_t)w);
+		s->off += (size_t)w;
+		s->len -= (size_t)w;
+		if ((size_t)w < n)
+			return -EAGAIN;
+	}
+	s->off = 0;
+	return 0;
+}
+
+int saker_dump_sink_put(struct saker_dump_sink *s, const char *line, size_t len)
+{
+	s->lines_put++;
+	if (s->err) {
+		s->lines_lost++;
+		return s->err;
+	}
+	if (s->len >= SINK_WRITE_AT || len > s->cap - s->off - s->len) {
+		int err = saker_dump_sink_flush(s);
+
+		if (err && err != -EAGAIN) {
+			s->lines_lost++;
+			return err;
+		}
+	}
+	if (len > s->cap - s->off - s->len && s->off) {
+		memmove(s->buf, s->buf + s->off, s->len);
+		s->off = 0;
+	}
+	if (len > s->cap - s->off - s->len) {
+		s->lines_lost++;
+		return -ENOBUFS;
+	}
+	memcpy(s->buf + s->off + s->len, line, len);
+	s->len += len;
+	return 0;
+}
+
+bool saker_dump_sink_full(struct saker_dump_sink *s)
+{
+	/* No write here: a stalled fd would cost a failing syscall per event. */
+	return s->err || s->cap - s->len < SAKER_DUMP_SINK_SLACK;
+}
+
+static uint64_t mono_ms(void)
+{
+	return clock_ns(CLOCK_MONOTONIC) / 1000000;
+}
+
+int saker_dump_sink_finish(struct saker_dump_sink *s, int timeout_ms)
+{
+	uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	int err;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
+		uint64_t now;
+
+		err = saker_dump_sink_flush(s);
+		if (err != -EAGAIN)
+			break;
+		now = mono_ms();
+		if (now >= deadline)
+			break;
+		(void)poll(&pfd, 1, (int)(deadline - now));
+	}
+	if (s->len) {
+		s->stuck = true;
+		sink_discard(s);
+	}
+	return err == -EAGAIN ? 0 : err;
 }

@@ -12,14 +12,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/list.h"
+
 /* ---- fd table ---- */
 
 struct fd_owner;
 
 struct fd_entry {
 	struct saker_fd pub;
-	struct fd_entry *lru_prev, *lru_next; /* whole table, head = most recent */
-	struct fd_entry *p_prev, *p_next;     /* the owner's, head = most recent */
+	struct saker_list_node lru; /* the whole table's LRU */
+	struct saker_list_node own; /* its owner's, head = most recent */
 	struct fd_owner *owner;
 	size_t bytes;
 };
@@ -27,13 +29,16 @@ struct fd_entry {
 struct fd_owner {
 	uint32_t pid;
 	size_t n;
-	struct fd_entry *head, *tail;
+	struct saker_list fds; /* head = most recent */
 };
+
+#define LRU_ENTRY(n) saker_list_entry(n, struct fd_entry, lru)
+#define OWN_ENTRY(n) saker_list_entry(n, struct fd_entry, own)
 
 struct saker_fdtable {
 	struct saker_idmap fds;	   /* pid << 32 | fd -> fd_entry */
 	struct saker_idmap owners; /* pid -> fd_owner */
-	struct fd_entry *lru_head, *lru_tail;
+	struct saker_list lru;
 	size_t n;
 	size_t max_fds, max_per_proc, max_bytes;
 	size_t data_bytes; /* entries, names, owners */
@@ -77,8 +82,8 @@ void saker_fdtable_free(struct saker_fdtable *t)
 
 	if (!t)
 		return;
-	for (e = t->lru_head; e; e = next) {
-		next = e->lru_next;
+	for (e = LRU_ENTRY(t->lru.head); e; e = next) {
+		next = LRU_ENTRY(e->lru.next);
 		free((char *)e->pub.name);
 		free(e);
 	}
@@ -89,64 +94,10 @@ void saker_fdtable_free(struct saker_fdtable *t)
 	free(t);
 }
 
-static void lru_unlink(struct saker_fdtable *t, struct fd_entry *e)
-{
-	if (e->lru_prev)
-		e->lru_prev->lru_next = e->lru_next;
-	else
-		t->lru_head = e->lru_next;
-	if (e->lru_next)
-		e->lru_next->lru_prev = e->lru_prev;
-	else
-		t->lru_tail = e->lru_prev;
-	e->lru_prev = e->lru_next = NULL;
-}
-
-static void lru_push(struct saker_fdtable *t, struct fd_entry *e)
-{
-	e->lru_prev = NULL;
-	e->lru_next = t->lru_head;
-	if (t->lru_head)
-		t->lru_head->lru_prev = e;
-	else
-		t->lru_tail = e;
-	t->lru_head = e;
-}
-
-static void owner_unlink(struct fd_owner *o, struct fd_entry *e)
-{
-	if (e->p_prev)
-		e->p_prev->p_next = e->p_next;
-	else
-		o->head = e->p_next;
-	if (e->p_next)
-		e->p_next->p_prev = e->p_prev;
-	else
-		o->tail = e->p_prev;
-	e->p_prev = e->p_next = NULL;
-}
-
-static void owner_push(struct fd_owner *o, struct fd_entry *e)
-{
-	e->p_prev = NULL;
-	e->p_next = o->head;
-	if (o->head)
-		o->head->p_prev = e;
-	else
-		o->tail = e;
-	o->head = e;
-}
-
 static void touch(struct saker_fdtable *t, struct fd_entry *e)
 {
-	if (t->lru_head != e) {
-		lru_unlink(t, e);
-		lru_push(t, e);
-	}
-	if (e->owner->head != e) {
-		owner_unlink(e->owner, e);
-		owner_push(e->owner, e);
-	}
+	saker_list_touch(&t->lru, &e->lru);
+	saker_list_touch(&e->owner->fds, &e->own);
 }
 
 static void owner_release(struct saker_fdtable *t, struct fd_owner *o)
@@ -163,8 +114,8 @@ static void entry_remove(struct saker_fdtable *t, struct fd_entry *e)
 	struct fd_owner *o = e->owner;
 
 	saker_idmap_del(&t->fds, fd_key(e->pub.pid, e->pub.fd));
-	lru_unlink(t, e);
-	owner_unlink(o, e);
+	saker_list_unlink(&t->lru, &e->lru);
+	saker_list_unlink(&o->fds, &e->own);
 	o->n--;
 	t->n--;
 	t->data_bytes -= e->bytes;
@@ -176,10 +127,10 @@ static void entry_remove(struct saker_fdtable *t, struct fd_entry *e)
 /* Least recently used entry that may go: not `keep`, not the pinned process's. */
 static struct fd_entry *pick_victim(struct saker_fdtable *t, const struct fd_entry *keep)
 {
-	struct fd_entry *v = t->lru_tail;
+	struct fd_entry *v = LRU_ENTRY(t->lru.tail);
 
 	while (v && (v == keep || (t->pinned && v->pub.pid == t->pinned_pid)))
-		v = v->lru_prev;
+		v = LRU_ENTRY(v->lru.prev);
 	return v;
 }
 
@@ -271,15 +222,15 @@ static int fd_store(struct saker_fdtable *t, uint32_t pid, int fd, const struct 
 	e->pub = val;
 	e->owner = o;
 	e->bytes = sizeof(*e) + name_bytes;
-	lru_push(t, e);
-	owner_push(o, e);
+	saker_list_push_front(&t->lru, &e->lru);
+	saker_list_push_front(&o->fds, &e->own);
 	o->n++;
 	t->n++;
 	t->data_bytes += e->bytes;
 	/* This process's own least recently used descriptor goes first (never e: it is the head).
 	 */
 	if (o->n > t->max_per_proc) {
-		entry_remove(t, o->tail);
+		entry_remove(t, OWN_ENTRY(o->fds.tail));
 		t->evictions++;
 	}
 	enforce_bounds(t, e);
@@ -403,7 +354,7 @@ void saker_fdtable_drop_process(struct saker_fdtable *t, uint32_t pid)
 
 	/* The owner is freed with its last entry: count down rather than test o. */
 	while (n--)
-		entry_remove(t, o->head);
+		entry_remove(t, OWN_ENTRY(o->fds.head));
 }
 
 void saker_fdtable_drop_cloexec(struct saker_fdtable *t, uint32_t pid)
@@ -411,8 +362,8 @@ void saker_fdtable_drop_cloexec(struct saker_fdtable *t, uint32_t pid)
 	struct fd_owner *o = saker_idmap_get(&t->owners, pid);
 	struct fd_entry *e, *next;
 
-	for (e = o ? o->head : NULL; e; e = next) {
-		next = e->p_next;
+	for (e = o ? OWN_ENTRY(o->fds.head) : NULL; e; e = next) {
+		next = OWN_ENTRY(e->own.next);
 		if (e->pub.open_flags & O_CLOEXEC)
 			entry_remove(t, e);
 	}
@@ -433,7 +384,7 @@ int saker_fdtable_copy_process(struct saker_fdtable *t, uint32_t from_pid, uint3
 	t->pinned = true;
 	t->pinned_pid = from_pid;
 	/* Oldest first, so the child's recency order matches the parent's. */
-	for (e = o->tail; e; e = e->p_prev) {
+	for (e = OWN_ENTRY(o->fds.tail); e; e = OWN_ENTRY(e->own.prev)) {
 		err = fd_store(t, to_pid, e->pub.fd, &e->pub, e->pub.name);
 		if (err)
 			break;

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/list.h"
+
 #define CGROUP_FILE_MAX 8192
 #define STAT_MAX	1024
 #define STATUS_MAX	4096
@@ -32,7 +34,7 @@ struct proc_image {
 
 struct pt_entry {
 	struct saker_proc pub;
-	struct pt_entry *prev, *next; /* LRU, head = most recent */
+	struct saker_list_node lru; /* head = most recent */
 	struct proc_image *img;
 	uint32_t nthreads; /* leaders: entries of the group held, itself included */
 };
@@ -49,7 +51,7 @@ struct scan_buf {
 
 struct saker_proctable {
 	struct saker_idmap map; /* tid -> pt_entry */
-	struct pt_entry *head, *tail;
+	struct saker_list lru;
 	size_t n, max, max_bytes;
 	size_t data_bytes; /* entries and images */
 	size_t images;
@@ -291,36 +293,11 @@ static void set_image(struct saker_proctable *tbl, struct pt_entry *e, struct pr
 
 /* ---- entries ---- */
 
-static void lru_unlink(struct saker_proctable *tbl, struct pt_entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		tbl->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		tbl->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push(struct saker_proctable *tbl, struct pt_entry *e)
-{
-	e->prev = NULL;
-	e->next = tbl->head;
-	if (tbl->head)
-		tbl->head->prev = e;
-	else
-		tbl->tail = e;
-	tbl->head = e;
-}
+#define LRU_ENTRY(n) saker_list_entry(n, struct pt_entry, lru)
 
 static void touch(struct saker_proctable *tbl, struct pt_entry *e)
 {
-	if (tbl->head != e) {
-		lru_unlink(tbl, e);
-		lru_push(tbl, e);
-	}
+	saker_list_touch(&tbl->lru, &e->lru);
 }
 
 static void group_join(struct saker_proctable *tbl, struct pt_entry *e)
@@ -352,7 +329,7 @@ static void entry_remove(struct saker_proctable *tbl, struct pt_entry *e)
 {
 	group_leave(tbl, e);
 	saker_idmap_del(&tbl->map, e->pub.tid);
-	lru_unlink(tbl, e);
+	saker_list_unlink(&tbl->lru, &e->lru);
 	image_put(tbl, e->img);
 	tbl->data_bytes -= sizeof(*e);
 	tbl->n--;
@@ -362,10 +339,10 @@ static void entry_remove(struct saker_proctable *tbl, struct pt_entry *e)
 static void enforce_bounds(struct saker_proctable *tbl, const struct pt_entry *keep)
 {
 	while (tbl->n > tbl->max || tbl->data_bytes > tbl->max_bytes) {
-		struct pt_entry *v = tbl->tail;
+		struct pt_entry *v = LRU_ENTRY(tbl->lru.tail);
 
 		if (v == keep)
-			v = v->prev;
+			v = LRU_ENTRY(v->lru.prev);
 		if (!v)
 			break;
 		entry_remove(tbl, v);
@@ -404,7 +381,7 @@ static struct pt_entry *entry_upsert(struct saker_proctable *tbl, uint32_t tid, 
 	e->pub.tid = tid;
 	e->pub.pid = pid;
 	set_image(tbl, e, img);
-	lru_push(tbl, e);
+	saker_list_push_front(&tbl->lru, &e->lru);
 	group_join(tbl, e);
 	tbl->n++;
 	tbl->data_bytes += sizeof(*e);
@@ -462,8 +439,8 @@ void saker_proctable_free(struct saker_proctable *tbl)
 
 	if (!tbl)
 		return;
-	for (e = tbl->head; e; e = next) {
-		next = e->next;
+	for (e = LRU_ENTRY(tbl->lru.head); e; e = next) {
+		next = LRU_ENTRY(e->lru.next);
 		image_put(tbl, e->img);
 		free(e);
 	}

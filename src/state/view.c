@@ -92,16 +92,6 @@ const struct saker_fd *saker_view_fd(struct saker_view *v, uint32_t pid, int fd)
 	return saker_fdtable_lookup(v->fds, pid, fd);
 }
 
-struct saker_proctable *saker_view_procs(struct saker_view *v)
-{
-	return v->procs;
-}
-
-struct saker_fdtable *saker_view_fds(struct saker_view *v)
-{
-	return v->fds;
-}
-
 uint32_t saker_dev_to_tty_nr(uint64_t dev)
 {
 	uint32_t major = (uint32_t)(dev >> 20) & 0xfff, minor = (uint32_t)dev & 0xfffff;
@@ -527,10 +517,45 @@ static int on_syscall(struct saker_view *v, const struct saker_event *ev)
 	}
 }
 
+bool saker_view_defers(const struct saker_view *v, const struct saker_event *ev)
+{
+	enum saker_view_op op;
+
+	switch (ev->hdr.type) {
+	case SAKER_EVT_PROC_EXEC:
+	case SAKER_EVT_PROC_EXIT:
+		return true;
+	case SAKER_EVT_SYSCALL:
+		break;
+	default:
+		return false;
+	}
+	(void)v;
+	op = saker_sctable_view_op(ev->hdr.syscall_id);
+	switch (op) {
+	case SAKER_VOP_CLOSE:
+	case SAKER_VOP_CONNECT:
+	case SAKER_VOP_BIND:
+	case SAKER_VOP_LISTEN:
+	case SAKER_VOP_CHDIR:
+	case SAKER_VOP_FCHDIR:
+	case SAKER_VOP_SETUID:
+	case SAKER_VOP_SETREUID:
+	case SAKER_VOP_SETRESUID:
+	case SAKER_VOP_SETGID:
+	case SAKER_VOP_SETREGID:
+	case SAKER_VOP_SETRESGID:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int saker_view_apply(struct saker_view *v, const struct saker_event *ev)
 {
 	int err;
 
+	v->events++;
 	switch (ev->hdr.type) {
 	case SAKER_EVT_PROC_FORK:
 		err = on_proc_fork(v, ev);
@@ -557,13 +582,18 @@ int saker_view_handle_event(struct saker_view *v, const struct saker_evt_hdr *e,
 	struct saker_event ev;
 	int err;
 
-	v->events++;
 	err = saker_event_parse(&ev, e, len);
 	if (err) {
-		v->malformed++;
+		saker_view_count_malformed(v);
 		return err;
 	}
 	return saker_view_apply(v, &ev);
+}
+
+void saker_view_count_malformed(struct saker_view *v)
+{
+	v->events++;
+	v->malformed++;
 }
 
 void saker_view_get_stats(const struct saker_view *v, struct saker_view_stats *st)

@@ -21,6 +21,7 @@
 #ifndef SAKER_VIEW_H
 #define SAKER_VIEW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,7 +46,7 @@ struct saker_view_opts {
 struct saker_view_stats {
 	struct saker_proctable_stats procs;
 	struct saker_fdtable_stats fds;
-	uint64_t events;     /* records handed to saker_view_handle_event() */
+	uint64_t events;     /* records handed to saker_view_handle_event() or _apply() */
 	uint64_t malformed;  /* of which rejected by the decoder */
 	uint64_t applied;    /* of which changed (or tried to change) a table */
 	uint64_t late_forks; /* fork records that came after the child's exec (another ring) */
@@ -64,14 +65,23 @@ int saker_view_scan(struct saker_view *v);
  * -EBADMSG for a malformed record; -ENOMEM.
  */
 int saker_view_handle_event(struct saker_view *v, const struct saker_evt_hdr *e, size_t len);
-/* Same, on a record already decoded. */
+/* Same, on a record already decoded (counted in events). */
 int saker_view_apply(struct saker_view *v, const struct saker_event *ev);
+/* A record the caller's decoder rejected: counted in events and malformed. */
+void saker_view_count_malformed(struct saker_view *v);
+/*
+ * Whether applying ev removes or replaces what the event's own fields name
+ * (a close its fd, an exit or exec the process entry, a chdir the cwd its
+ * relative path resolves against, connect/bind/listen the entry of their
+ * fd, the setid family the ids). The pipeline applies such events after
+ * the consumers that render the event (the removals are deferred), the
+ * others before, so a dump line shows the state the event found.
+ */
+bool saker_view_defers(const struct saker_view *v, const struct saker_event *ev);
 
 /* Lookups (counted by the tables; pointers valid until the next change). */
 const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid);
 const struct saker_fd *saker_view_fd(struct saker_view *v, uint32_t pid, int fd);
-struct saker_proctable *saker_view_procs(struct saker_view *v);
-struct saker_fdtable *saker_view_fds(struct saker_view *v);
 
 /*
  * A path as the kernel resolves it: absolute paths as they are; a relative

@@ -70,19 +70,31 @@ class Saker:
         self.proc = subprocess.Popen(self.args, stdout=stdout or subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, errors="replace", env=e)
         self.out, self.err = [], []
+        # arrival time (monotonic) of each line, in step with out/err
+        self.out_t, self.err_t = [], []
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._pump, args=(self.proc.stderr, self.err),
+        self._threads = [threading.Thread(target=self._pump,
+                                          args=(self.proc.stderr, self.err, self.err_t),
                                           daemon=True)]
         if not stdout:
             self._threads.append(threading.Thread(target=self._pump,
-                                                  args=(self.proc.stdout, self.out), daemon=True))
+                                                  args=(self.proc.stdout, self.out, self.out_t),
+                                                  daemon=True))
         for t in self._threads:
             t.start()
 
-    def _pump(self, stream, sink):
+    def _pump(self, stream, sink, times):
         for line in stream:
             with self._lock:
                 sink.append(line.rstrip("\n"))
+                times.append(time.monotonic())
+
+    def timed_lines(self, which="err"):
+        """(arrival time, line) pairs."""
+        with self._lock:
+            if which == "err":
+                return list(zip(self.err_t, self.err))
+            return list(zip(self.out_t, self.out))
 
     def lines(self, which="err"):
         with self._lock:

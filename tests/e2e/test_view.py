@@ -65,7 +65,8 @@ def one(evts, pred, what):
 
 
 def test_dump_shows_known_syscalls_with_process_fields(saker, tmpdir_real):
-    s = saker(*JSON)
+    # log level debug: the summary then has the state counters read at the end
+    s = saker(*JSON, "-o", "log_level=debug")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -235,7 +236,8 @@ def test_process_started_before_saker_is_known_from_proc(saker):
 
 def test_fork_storm_bounded_table_counts_evictions(saker):
     bound = 64
-    s = saker("-o", "state.max_procs=%d" % bound)
+    # table internals are in the summary at log level debug
+    s = saker("-o", "state.max_procs=%d" % bound, "-o", "log_level=debug")
     r = subprocess.run([VIEWPROG, "forks", "2000"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert int(r.stdout.split()[0]) == 2000

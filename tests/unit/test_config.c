@@ -1317,12 +1317,68 @@ static void test_load_file(void **state)
 	saker_config_free(&ref);
 }
 
+struct diff_rec {
+	char keys[8][64];
+	enum saker_config_apply when[8];
+	size_t n;
+};
+
+static void diff_cb(void *ctx, const char *key, enum saker_config_apply when)
+{
+	struct diff_rec *r = ctx;
+
+	assert_true(r->n < 8);
+	snprintf(r->keys[r->n], sizeof(r->keys[r->n]), "%s", key);
+	r->when[r->n++] = when;
+}
+
+/* The reload column: changed keys come out in table order with when they apply. */
+static void test_diff_and_reload_flags(void **state)
+{
+	struct saker_config a, b;
+	struct diff_rec r = {0};
+	enum saker_config_apply w;
+	char err[256];
+
+	(void)state;
+	saker_config_init(&a);
+	saker_config_init(&b);
+	assert_int_equal(saker_config_diff(&a, &b, diff_cb, &r), 0);
+	assert_int_equal(
+	    saker_config_override(&b, "state.max_procs=77", err, sizeof(err), NULL, NULL), 0);
+	assert_int_equal(
+	    saker_config_override(&b, "syscall_event_drops.rate=2", err, sizeof(err), NULL, NULL),
+	    0);
+	assert_int_equal(saker_config_override(&b, "engine.modern_ebpf.buf_size=65536", err,
+					       sizeof(err), NULL, NULL),
+			 0);
+	assert_int_equal(saker_config_diff(&a, &b, diff_cb, &r), 3);
+	assert_string_equal(r.keys[0], "syscall_event_drops.rate");
+	assert_int_equal(r.when[0], SAKER_CONFIG_LIVE);
+	assert_string_equal(r.keys[1], "engine.modern_ebpf.buf_size");
+	assert_int_equal(r.when[1], SAKER_CONFIG_RESTART);
+	assert_string_equal(r.keys[2], "state.max_procs");
+	assert_int_equal(r.when[2], SAKER_CONFIG_RESTART);
+	assert_int_equal(saker_config_diff(&a, &b, NULL, NULL), 3);
+
+	assert_int_equal(saker_config_key_apply("engine.kind", &w), 0);
+	assert_int_equal(w, SAKER_CONFIG_RESTART);
+	assert_int_equal(saker_config_key_apply("base_syscalls.all", &w), 0);
+	assert_int_equal(w, SAKER_CONFIG_LIVE);
+	assert_int_equal(saker_config_key_apply("log_level", &w), 0);
+	assert_int_equal(w, SAKER_CONFIG_LIVE);
+	assert_int_equal(saker_config_key_apply("no.such.key", &w), -ENOENT);
+	saker_config_free(&a);
+	saker_config_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_embedded_default),
 	    cmocka_unit_test(test_equal_and_copy),
+	    cmocka_unit_test(test_diff_and_reload_flags),
 	    cmocka_unit_test(test_ring_bytes_and_names),
 	    cmocka_unit_test(test_bools),
 	    cmocka_unit_test(test_u64),

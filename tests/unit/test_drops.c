@@ -564,6 +564,30 @@ static void test_null_callbacks(void **state)
 	assert_int_equal(f->d.n_actions_taken, 2);
 }
 
+/* A check that ran late covers several periods and says so; on time, Falco's wording. */
+static void test_late_window_wording(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.actions[0] = SAKER_DROP_ACT_LOG;
+	f->cfg.n_actions = 1;
+	fx_start(f);
+	f->now += 3 * SEC;
+	f->st.k[SAKER_CNT_EVTS] += 100;
+	f->st.k[OTHER] += 5;
+	assert_int_equal(saker_drops_check_window(&f->d, &f->st, 3, f->now, REAL0, &f->act),
+			 SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 1);
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL,
+		   "Saker internal: syscall event drop. 5 system calls dropped in last 3 seconds.");
+	f->now += SEC;
+	f->st.k[SAKER_CNT_EVTS] += 100;
+	f->st.k[OTHER] += 2;
+	saker_drops_check_window(&f->d, &f->st, 1, f->now, REAL0, &f->act);
+	assert_int_equal(f->rec.n, 2);
+	assert_log(&f->rec.calls[1], SAKER_PRIO_CRITICAL, DROP_MSG(2));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -582,6 +606,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_counters_backwards, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reconfigure, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_null_callbacks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_late_window_wording, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

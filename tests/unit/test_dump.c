@@ -1,6 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -682,6 +683,84 @@ static void test_time(void **state)
 	saker_dump_fini(&d);
 }
 
+/* A reader that never reads: the sink never blocks, loses and counts, and finish is bounded. */
+static void test_sink_stalled_reader(void **state)
+{
+	struct saker_dump_sink sk;
+	char line[100];
+	int fds[2], fl, err;
+	uint64_t lost_full = 0;
+	struct timespec t0, t1;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(saker_dump_sink_open(&sk, fds[1], 16384), 0);
+	fl = fcntl(fds[1], F_GETFL);
+	assert_true(fl & O_NONBLOCK);
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	/* a pipe holds 64 KiB, the buffer 16 KiB: ~800 lines fit, the rest is lost */
+	for (int i = 0; i < 5000; i++) {
+		err = saker_dump_sink_put(&sk, line, sizeof(line));
+		assert_true(err == 0 || err == -ENOBUFS);
+		lost_full += err == -ENOBUFS;
+	}
+	assert_true(lost_full > 0);
+	assert_int_equal(saker_dump_sink_flush(&sk), -EAGAIN);
+	assert_true(saker_dump_sink_pending(&sk));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(saker_dump_sink_finish(&sk, 100), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	assert_false(saker_dump_sink_pending(&sk));
+	assert_int_equal(sk.lines_put, 5000);
+	assert_int_equal(sk.lines_written + sk.lines_lost, 5000);
+	assert_true(sk.lines_lost > lost_full);
+	/* every byte in the pipe is whole lines, none torn */
+	{
+		static char got[1 << 17];
+		ssize_t n;
+
+		(void)fcntl(fds[0], F_SETFL, O_NONBLOCK);
+		n = read(fds[0], got, sizeof(got));
+		assert_true(n > 0);
+		assert_int_equal((uint64_t)n, sk.lines_written * sizeof(line));
+		assert_int_equal(got[n - 1], '\n');
+	}
+	assert_true(sk.stuck);
+	saker_dump_sink_close(&sk);
+	/* a stuck reader keeps the fd non-blocking: no exit-time flush may hang on it */
+	assert_true(fcntl(fds[1], F_GETFL) & O_NONBLOCK);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+/* The reader went away: EPIPE reaches the caller as a return value, and stays. */
+static void test_sink_reader_gone(void **state)
+{
+	struct saker_dump_sink sk;
+	int fds[2];
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(saker_dump_sink_open(&sk, fds[1], 0), 0);
+	close(fds[0]);
+	assert_int_equal(saker_dump_sink_put(&sk, "a\n", 2), 0);
+	assert_int_equal(saker_dump_sink_flush(&sk), -EPIPE);
+	assert_int_equal(saker_dump_sink_put(&sk, "b\n", 2), -EPIPE);
+	assert_int_equal(saker_dump_sink_finish(&sk, 10), -EPIPE);
+	assert_int_equal(sk.lines_put, 2);
+	assert_int_equal(sk.lines_lost, 2);
+	assert_int_equal(sk.lines_written, 0);
+	assert_false(sk.stuck);
+	saker_dump_sink_close(&sk);
+	/* the fd's flags are given back */
+	assert_false(fcntl(fds[1], F_GETFL) & O_NONBLOCK);
+	saker_dump_sink_close(NULL);
+	close(fds[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,6 +773,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_malformed_and_fuzz, setup, teardown),
 	    cmocka_unit_test(test_no_view_and_write_errors),
 	    cmocka_unit_test_setup_teardown(test_time, setup, teardown),
+	    cmocka_unit_test(test_sink_stalled_reader),
+	    cmocka_unit_test(test_sink_reader_gone),
 	};
 
 	/* Text times are local: pin the zone so the expected lines hold anywhere. */

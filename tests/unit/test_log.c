@@ -107,7 +107,7 @@ static void test_level_filter_and_shape(void **state)
 	saker_log(&log, SAKER_PRIO_CRITICAL, "crit %s\n", "x");
 	s = slurp(f);
 	assert_true(matches("^[A-Z][a-z]{2} [A-Z][a-z]{2} [0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} "
-			    "[0-9]{4}: warn 3\n"
+			    "[0-9]{4}: Warning: warn 3\n"
 			    "[A-Z][a-z]{2} [A-Z][a-z]{2} [0-9]{2} [0-9:]{8} [0-9]{4}: crit x\n$",
 			    s));
 	free(s);
@@ -152,7 +152,8 @@ static void test_controls_escaped_and_long(void **state)
 	s = slurp(f);
 	colon = strstr(s, ": ");
 	assert_non_null(colon);
-	assert_true(strncmp(colon, ": path /tmp/x\\x0ay\\x09z\\x1b\n", 28) == 0);
+	/* An error says so after the date. */
+	assert_true(strncmp(colon, ": Error: path /tmp/x\\x0ay\\x09z\\x1b\n", 35) == 0);
 	/* A message longer than the stack buffer is complete. */
 	assert_non_null(strstr(s, "aaaaaaaaaa|end\n"));
 	assert_true(strlen(s) > 5000 + 2 * 26);

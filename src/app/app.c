@@ -1,0 +1,522 @@
+#include "app/app.h"
+#include "app/preflight.h"
+#include "app/privilege.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/collect.h"
+#include "app/reload.h"
+#include "app/summary.h"
+#include "capture/capture.h"
+#include "outputs/outputs.h"
+#include "state/view.h"
+
+/* Events per ring per capture call; the drain looks at the clock between calls. */
+#define DRAIN_CHUNK	  2048
+#define DROP_CHECK_NS	  (1000ull * 1000 * 1000)
+#define SHUTDOWN_FLUSH_MS 5000
+/* What the dump may still write at exit before the rest is counted lost. */
+#define SHUTDOWN_DUMP_MS 1000
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void saker_app_log_from_config(struct saker_log *log, const struct saker_config *cfg)
+{
+	saker_log_init(log);
+	log->level = cfg->log_level;
+	log->to_stderr = cfg->log_stderr;
+	log->to_syslog = cfg->log_syslog;
+	log->iso8601 = cfg->time_format_iso_8601;
+}
+
+/* ---- the drop check, a 1 s timer ---- */
+
+static void drops_log(void *ctx, enum saker_prio prio, const char *msg)
+{
+	struct saker_app *app = ctx;
+
+	saker_log(&app->log, prio, "%s", msg);
+}
+
+static void drops_alert(void *ctx, const struct saker_alert *alert)
+{
+	struct saker_app *app = ctx;
+
+	/* A refused alert is counted by the outputs and shows in the summary. */
+	(void)saker_outputs_emit(app->outputs, alert);
+}
+
+static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
+{
+	struct saker_app *app = ctx;
+	const struct saker_drops_actions act = {
+	    .ctx = app,
+	    .log = drops_log,
+	    .alert = drops_alert,
+	};
+	struct saker_capture_stats st;
+	int ret;
+
+	ret = saker_capture_stats(app->cap, &st);
+	if (ret) {
+		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot read capture counters: %s",
+			  strerror(-ret));
+		return;
+	}
+	/* The window is what the timer says elapsed: seconds, since the period is one. */
+	if (saker_drops_check_window(&app->drops, &st, periods, now_ns, realtime_ns(), &act) ==
+	    SAKER_DROPS_EXIT) {
+		app->exit_status = SAKER_EXIT_DROPS;
+		saker_loop_stop(app->loop);
+	}
+}
+
+/* ---- signals ---- */
+
+static void loop_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGUSR1);
+}
+
+static void on_signal(void *ctx, uint32_t events)
+{
+	struct saker_app *app = ctx;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(app->sfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGINT:
+		case SIGTERM:
+			saker_loop_stop(app->loop);
+			break;
+		case SIGHUP:
+			saker_reload_run(app);
+			break;
+		case SIGUSR1:
+			saker_log(&app->log, SAKER_PRIO_INFO, "SIGUSR1: reopening outputs");
+			/* A channel that cannot reopen is counted by the outputs and retried per
+			 * alert. */
+			(void)saker_outputs_reopen(app->outputs);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* ---- the dump sink on stdout ---- */
+
+static void sink_watch(struct saker_app *app)
+{
+	bool want = saker_dump_sink_pending(&app->sink) && !app->sink.err;
+
+	if (!app->sink_watched || want == app->sink_want_out)
+		return;
+	if (saker_loop_mod_fd(app->loop, app->sink.fd, want ? EPOLLOUT : 0) == 0)
+		app->sink_want_out = want;
+}
+
+/* A dump reader that went away (`saker --dump | head`) ends the run cleanly. */
+static void sink_check(struct saker_app *app)
+{
+	int err = saker_pipeline_error(&app->pipe);
+
+	if (!err || saker_loop_stopped(app->loop))
+		return;
+	saker_log(&app->log, SAKER_PRIO_INFO, "dump output closed (%s), stopping", strerror(-err));
+	saker_loop_stop(app->loop);
+}
+
+static void on_stdout_writable(void *ctx, uint32_t events)
+{
+	struct saker_app *app = ctx;
+
+	(void)events;
+	(void)saker_pipeline_flush(&app->pipe);
+	sink_check(app);
+	sink_watch(app);
+}
+
+/* ---- draining, bounded by time ---- */
+
+static long drain(void *ctx, uint64_t deadline_ns)
+{
+	struct saker_app *app = ctx;
+	long total = 0, got;
+
+	do {
+		got = saker_capture_drain(app->cap, DRAIN_CHUNK);
+		if (got < 0) {
+			/* Said once; the counters tell the rest. */
+			if (!app->drain_failed)
+				saker_log(&app->log, SAKER_PRIO_ERROR,
+					  "ring buffer read failed: %s", strerror((int)-got));
+			app->drain_failed = true;
+			break;
+		}
+		total += got;
+	} while (got > 0 && saker_loop_now_ns() < deadline_ns && !saker_pipeline_error(&app->pipe));
+	if (app->opts.dump) {
+		(void)saker_pipeline_flush(&app->pipe);
+		sink_check(app);
+		sink_watch(app);
+	}
+	return total;
+}
+
+/* ---- set-up and shutdown ---- */
+
+static int setup_loop(struct saker_app *app)
+{
+	sigset_t mask;
+	int ret;
+
+	ret = saker_loop_new(&app->loop);
+	if (ret)
+		return ret;
+	loop_signals(&mask);
+	app->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (app->sfd < 0)
+		return -errno;
+	ret = saker_loop_add_fd(app->loop, app->sfd, EPOLLIN, on_signal, app);
+	/* Ring fds only wake the loop (a forced wake-up: a ring is filling); every turn drains. */
+	for (unsigned i = 0; !ret && i < saker_capture_nr_rings(app->cap); i++)
+		ret = saker_loop_add_fd(app->loop, saker_capture_ring_fd(app->cap, i), EPOLLIN,
+					NULL, NULL);
+	if (!ret && app->sink_open && app->sink.pipe) {
+		/* Registered without events; EPOLLOUT only while lines are pending. */
+		ret = saker_loop_add_fd(app->loop, app->sink.fd, 0, on_stdout_writable, app);
+		app->sink_watched = ret == 0;
+	}
+	if (!ret) {
+		int id = saker_loop_add_timer(app->loop, DROP_CHECK_NS, drop_check, app);
+
+		ret = id < 0 ? id : 0;
+	}
+	if (!ret)
+		saker_loop_set_drain(app->loop, drain, app);
+	return ret;
+}
+
+static void raise_memlock(const struct saker_app *app)
+{
+	/* Only needed on kernels that charge BPF memory to RLIMIT_MEMLOCK (< 5.11). */
+	struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		saker_log(&app->log, SAKER_PRIO_DEBUG,
+			  "cannot raise RLIMIT_MEMLOCK (%s); relying on memcg accounting",
+			  strerror(errno));
+}
+
+static int open_capture(struct saker_app *app, const uint8_t *table, char *err, size_t errlen)
+{
+	const struct saker_capture_opts opts = {
+	    .ring_bytes = saker_config_ring_bytes(&app->cfg),
+	    .cpus_for_each_buffer = (unsigned)app->cfg.engine.modern_ebpf.cpus_for_each_buffer,
+	    .sc_table = table,
+	    .self_tgid = getpid(),
+	    .on_event = saker_pipeline_record,
+	    .ctx = &app->pipe,
+	};
+	const struct saker_view_opts vopts = {
+	    .max_procs = (size_t)app->cfg.state.max_procs,
+	    .max_fds = (size_t)app->cfg.state.max_fds,
+	    .max_fds_per_proc = (size_t)app->cfg.state.max_fds_per_proc,
+	};
+	int ret;
+
+	ret = saker_view_new_opts(&app->view, &vopts);
+	if (ret) {
+		snprintf(err, errlen, "cannot create the process table: %s", strerror(-ret));
+		return ret;
+	}
+	saker_dump_init(&app->dump, app->cfg.json_output, app->cfg.time_format_iso_8601,
+			saker_dump_boot_offset(), app->view);
+	if (app->opts.dump) {
+		ret = saker_dump_sink_open(&app->sink, STDOUT_FILENO, 0);
+		if (ret) {
+			snprintf(err, errlen, "cannot set up the dump: %s", strerror(-ret));
+			return ret;
+		}
+		app->sink_open = true;
+	}
+	saker_pipeline_init(&app->pipe, app->view, app->opts.dump ? &app->dump : NULL,
+			    app->opts.dump ? &app->sink : NULL);
+	ret = saker_capture_open(&app->cap, &opts, err, errlen);
+	/* Attached: from here on saker needs only a few capabilities (docs/security.md). */
+	if (!ret)
+		ret = saker_privilege_apply(&app->log, err, errlen);
+	/* Attached first, then seeded: a process born in between is in the rings. */
+	if (!ret)
+		(void)saker_view_scan(app->view);
+	return ret;
+}
+
+/* What only app/ knows: the dump sink and the pipeline. */
+static int collect_app(const struct saker_app *app, struct saker_metrics *m, bool exact)
+{
+	int ret;
+
+	ret =
+	    saker_metrics_add_u64(m, "accounting_exact",
+				  "1 when the rings were drained after detach, so events_total == "
+				  "events_delivered_total + drops_total holds exactly.",
+				  SAKER_METRIC_GAUGE, 0, exact, NULL, 0);
+	if (ret)
+		return ret;
+
+	if (app->sink_open) {
+		ret = saker_metrics_add_u64(
+		    m, "dump_lines_written_total", "--dump lines written to stdout.",
+		    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY, app->sink.lines_written, NULL, 0);
+		if (!ret)
+			ret = saker_metrics_add_u64(
+			    m, "dump_lines_lost_total",
+			    "--dump lines of delivered events that stdout did not take (full, "
+			    "failed, or stuck at exit).",
+			    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY, app->sink.lines_lost,
+			    NULL, 0);
+	}
+	if (!ret)
+		ret = saker_metrics_add_u64(
+		    m, "state_apply_failures_total",
+		    "Events the process and fd view could not apply (out of "
+		    "memory); they went on to the other consumers.",
+		    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, app->pipe.state_errors, NULL, 0);
+	return ret;
+}
+
+/* The whole collection, as the summary (and any other renderer) shows it. */
+static int collect_all(const struct saker_app *app, struct saker_metrics *m, bool exact)
+{
+	struct saker_collect_capture *cc = malloc(sizeof(*cc));
+	struct saker_collect_in in = {0};
+	struct saker_view_stats vs;
+	struct saker_outputs_stats os;
+	struct saker_collect_self self;
+	int ret;
+
+	if (!cc)
+		return -ENOMEM;
+	ret = saker_collect_read_capture(cc, app->cap);
+	saker_collect_in_capture(&in, cc);
+	saker_view_get_stats(app->view, &vs);
+	saker_outputs_get_stats(app->outputs, &os);
+	in.drops = &app->drops;
+	in.view = &vs;
+	in.outputs = &os;
+	if (saker_collect_self_read(&self) == 0)
+		in.self = &self;
+	in.version = SAKER_VERSION;
+	if (ret == 0 || cc->stats.k[SAKER_CNT_EVTS] || cc->stats.delivered)
+		ret = saker_collect(m, &in);
+	if (!ret)
+		ret = collect_app(app, m, exact);
+	free(cc);
+	return ret;
+}
+
+/*
+ * --metrics-json: the collection as data, for scripts and tests. Created
+ * 0600 and never through a symlink; written whole, then renamed over FILE.
+ */
+static int write_metrics_json(const char *path, const struct saker_metrics *m)
+{
+	struct saker_sbuf b;
+	char tmp[4096];
+	int fd, ret = 0;
+	size_t off = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	saker_sbuf_init(&b);
+	ret = saker_metrics_render_json(m, &b);
+	saker_sbuf_putc(&b, '\n');
+	if (!ret && b.oom)
+		ret = -ENOMEM;
+	if (ret) {
+		saker_sbuf_free(&b);
+		return ret;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		saker_sbuf_free(&b);
+		return ret;
+	}
+	while (off < b.len && !ret) {
+		ssize_t w = write(fd, b.p + off, b.len - off);
+
+		if (w < 0 && errno != EINTR)
+			ret = -errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (ret)
+		(void)unlink(tmp);
+	saker_sbuf_free(&b);
+	return ret;
+}
+
+static void shutdown_and_summarize(struct saker_app *app)
+{
+	struct saker_metrics m;
+	bool exact;
+	int ret;
+
+	exact = saker_capture_detach_and_drain(app->cap) == 0;
+	/* Bounded whatever the reader does; what is left is counted lost. */
+	if (app->sink_open)
+		(void)saker_dump_sink_finish(&app->sink, SHUTDOWN_DUMP_MS);
+	/* Deliver queued alerts (bounded) before the summary counts them. */
+	/* What does not make it is counted undelivered: the summary shows it. */
+	(void)saker_outputs_flush(app->outputs, SHUTDOWN_FLUSH_MS);
+	saker_metrics_init(&m);
+	ret = collect_all(app, &m, exact);
+	if (ret)
+		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot collect the final counters: %s",
+			  strerror(-ret));
+	else
+		saker_summary_print(&m, exact, app->log.level >= SAKER_PRIO_DEBUG, stderr);
+	if (!ret && app->opts.metrics_json) {
+		ret = write_metrics_json(app->opts.metrics_json, &m);
+		if (ret)
+			saker_log(&app->log, SAKER_PRIO_ERROR, "cannot write %s: %s",
+				  app->opts.metrics_json, strerror(-ret));
+	}
+	saker_metrics_free(&m);
+}
+
+int saker_app_run(const struct saker_app_opts *opts)
+{
+	struct saker_app *app = calloc(1, sizeof(*app));
+	uint8_t table[SAKER_SYSCALL_MAX];
+	char err[512];
+	sigset_t mask;
+	int ret, status;
+
+	if (!app) {
+		fprintf(stderr, "Error: out of memory\n");
+		return SAKER_EXIT_FATAL;
+	}
+	app->opts = *opts;
+	app->sfd = -1;
+	saker_log_init(&app->log);
+	ret = saker_reload_load_config(&app->opts, &app->log, &app->cfg, table, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "Error: %s\n", err);
+		free(app);
+		return SAKER_EXIT_FATAL;
+	}
+	saker_app_log_from_config(&app->log, &app->cfg);
+	if (opts->dry_run) {
+		ret = saker_preflight_files(&app->cfg, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "Error: %s\n", err);
+			saker_config_free(&app->cfg);
+			free(app);
+			return SAKER_EXIT_FATAL;
+		}
+		ret = saker_config_dump(&app->cfg, stdout);
+		saker_config_free(&app->cfg);
+		free(app);
+		return ret ? SAKER_EXIT_FATAL : 0;
+	}
+	if (saker_config_copy(&app->live_cfg, &app->cfg)) {
+		fprintf(stderr, "Error: out of memory\n");
+		saker_config_free(&app->cfg);
+		free(app);
+		return SAKER_EXIT_FATAL;
+	}
+	raise_memlock(app);
+	/*
+	 * Blocked already while the probe loads (a second or so), not only once
+	 * the signalfd exists: until then SIGHUP or SIGUSR1 (logrotate) would
+	 * kill saker, and SIGTERM would skip the summary. Pending, they are read
+	 * by the loop.
+	 */
+	loop_signals(&mask);
+	(void)sigprocmask(SIG_BLOCK, &mask, NULL);
+	/* Writes to a closed pipe must fail with EPIPE, not kill before the summary. */
+	(void)signal(SIGPIPE, SIG_IGN);
+
+	ret = open_capture(app, table, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "Error: %s\n", err);
+		app->exit_status = SAKER_EXIT_FATAL;
+		goto out;
+	}
+	/* Started after the privilege drop: their threads inherit the reduced capabilities. */
+	ret = saker_outputs_new(&app->outputs, &app->live_cfg, &app->log);
+	if (ret) {
+		fprintf(stderr, "Error: cannot set up outputs: %s\n", strerror(-ret));
+		app->exit_status = SAKER_EXIT_FATAL;
+		goto out;
+	}
+	ret = setup_loop(app);
+	if (ret) {
+		fprintf(stderr, "Error: cannot set up the event loop: %s\n", strerror(-ret));
+		app->exit_status = SAKER_EXIT_FATAL;
+		goto out;
+	}
+	{
+		struct saker_capture_stats st;
+
+		if (saker_capture_stats(app->cap, &st) == 0)
+			saker_drops_init(&app->drops, &app->cfg.drops, &st, saker_loop_now_ns());
+		else
+			saker_drops_init(&app->drops, &app->cfg.drops, NULL, saker_loop_now_ns());
+	}
+	saker_log(&app->log, SAKER_PRIO_INFO,
+		  "saker %s started: %u ring buffer(s) of %llu bytes, config %s", SAKER_VERSION,
+		  saker_capture_nr_rings(app->cap),
+		  (unsigned long long)saker_config_ring_bytes(&app->cfg),
+		  opts->config_path ? opts->config_path : "<embedded>");
+
+	ret = saker_loop_run(app->loop);
+	if (ret) {
+		saker_log(&app->log, SAKER_PRIO_ERROR, "event loop failed: %s", strerror(-ret));
+		app->exit_status = SAKER_EXIT_FATAL;
+	}
+	shutdown_and_summarize(app);
+out:
+	saker_capture_close(app->cap);
+	saker_outputs_free(app->outputs);
+	saker_loop_free(app->loop);
+	if (app->sfd >= 0)
+		close(app->sfd);
+	saker_dump_sink_close(&app->sink);
+	saker_dump_fini(&app->dump);
+	saker_view_free(app->view);
+	saker_config_free(&app->live_cfg);
+	saker_config_free(&app->cfg);
+	status = app->exit_status;
+	free(app);
+	return status;
+}

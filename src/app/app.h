@@ -1,0 +1,70 @@
+/*
+ * saker as a whole: the modules of one run and how they are wired (set-up,
+ * the loop's callbacks, shutdown). main.c only reads the command line into
+ * struct saker_app_opts and calls saker_app_run(). The other app modules
+ * (loop, pipeline, reload, summary) see the run through this struct.
+ */
+#ifndef SAKER_APP_H
+#define SAKER_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app/loop.h"
+#include "app/pipeline.h"
+#include "capture/syscalls.h"
+#include "config/config.h"
+#include "drops/drops.h"
+#include "lib/log.h"
+#include "outputs/dump.h"
+
+#ifndef SAKER_VERSION
+#define SAKER_VERSION "0.1.0"
+#endif
+
+#define SAKER_EXIT_FATAL 1
+
+/* What the command line asked for (the configuration is re-read from it on SIGHUP). */
+struct saker_app_opts {
+	const char *config_path; /* NULL = the embedded saker.yaml */
+	char **overrides;	 /* -o KEY=VALUE, in order */
+	size_t n_overrides;
+	bool unbuffered;	  /* -U */
+	bool dump;		  /* --dump */
+	bool dry_run;		  /* --dry-run */
+	const char *metrics_json; /* --metrics-json FILE: the final metrics as one JSON object */
+};
+
+struct saker_outputs;
+struct saker_capture;
+struct saker_view;
+
+struct saker_app {
+	struct saker_app_opts opts;
+	struct saker_config cfg;      /* as at start: what restart-only keys are running with */
+	struct saker_config live_cfg; /* the latest accepted (start, then each SIGHUP) */
+	struct saker_log log;
+	struct saker_outputs *outputs;
+	struct saker_capture *cap;
+	struct saker_view *view;
+	struct saker_drops drops;
+	struct saker_dump dump;
+	struct saker_dump_sink sink;
+	bool sink_open;
+	bool sink_watched;  /* stdout is in the loop's epoll set */
+	bool sink_want_out; /* ... watched for EPOLLOUT (lines pending) */
+	bool drain_failed;  /* a ring read failed (logged once) */
+	struct saker_pipeline pipe;
+	struct saker_loop *loop;
+	int sfd;
+	int exit_status;
+};
+
+/* Runs saker as opts says; returns the process exit status. */
+int saker_app_run(const struct saker_app_opts *opts);
+
+/* The logger's settings from a configuration. */
+void saker_app_log_from_config(struct saker_log *log, const struct saker_config *cfg);
+
+#endif

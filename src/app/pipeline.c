@@ -1,0 +1,86 @@
+#include "app/pipeline.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "event/event.h"
+#include "outputs/dump.h"
+#include "state/view.h"
+
+void saker_pipeline_init(struct saker_pipeline *p, struct saker_view *view, struct saker_dump *dump,
+			 struct saker_dump_sink *sink)
+{
+	memset(p, 0, sizeof(*p));
+	p->view = view;
+	p->dump = dump;
+	p->sink = sink;
+}
+
+static void dump_event(struct saker_pipeline *p, const struct saker_event *ev)
+{
+	struct saker_dump *d = p->dump;
+	int err;
+
+	/* A stalled reader: the line would be lost anyway, so it costs no formatting. */
+	if (saker_dump_sink_full(p->sink)) {
+		saker_dump_sink_skip(p->sink);
+		if (p->sink->err && !p->sink_err)
+			p->sink_err = p->sink->err;
+		return;
+	}
+	if (saker_dump_format(d, ev)) {
+		p->dump_errors++;
+		return;
+	}
+	saker_sbuf_putc(&d->line, '\n');
+	if (d->line.oom) {
+		p->dump_errors++;
+		return;
+	}
+	d->lines++;
+	err = saker_dump_sink_put(p->sink, d->line.p, d->line.len);
+	/* A full sink loses the line (counted there); a failed one stops the run. */
+	if (err && err != -ENOBUFS && !p->sink_err)
+		p->sink_err = err;
+}
+
+int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
+{
+	struct saker_pipeline *p = ctx;
+	struct saker_event ev;
+	bool deferred;
+
+	p->records++;
+	if (saker_event_parse(&ev, e, len)) {
+		p->rejected++;
+		saker_view_count_malformed(p->view);
+		return -EBADMSG;
+	}
+	deferred = saker_view_defers(p->view, &ev);
+	if (!deferred && saker_view_apply(p->view, &ev))
+		p->state_errors++;
+	if (p->rules && p->rules(p->rules_ctx, &ev))
+		p->rules_errors++;
+	if (p->dump && p->sink)
+		dump_event(p, &ev);
+	if (deferred && saker_view_apply(p->view, &ev))
+		p->state_errors++;
+	return 0;
+}
+
+int saker_pipeline_flush(struct saker_pipeline *p)
+{
+	int err;
+
+	if (!p->dump || !p->sink)
+		return 0;
+	err = saker_dump_sink_flush(p->sink);
+	if (err && err != -EAGAIN && !p->sink_err)
+		p->sink_err = err;
+	return err;
+}
+
+int saker_pipeline_error(const struct saker_pipeline *p)
+{
+	return p->sink_err;
+}

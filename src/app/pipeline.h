@@ -1,0 +1,59 @@
+/*
+ * The one pipeline every ring record goes through, decoded once, consumers
+ * in a fixed order:
+ *   1. decode (saker_event_parse); a rejected record is a user-space loss:
+ *      the capture callback returns the error and capture counts it in
+ *      user_drops, so seen == delivered + dropped stays exact;
+ *   2. state apply, for what the event creates (saker_view_defers() false);
+ *   3. the rules slot (a function pointer, NULL until the rules engine fills it);
+ *   4. the dump (and later the outputs), into a non-blocking sink;
+ *   5. deferred state changes: removals and replacements of what the event
+ *      itself names, so a close still names its file in its dump line.
+ * A sink's failure (EPIPE, EIO) comes back as a return value and is kept in
+ * saker_pipeline_error() for the loop; a line lost to a full sink is counted
+ * there and does not stop anything.
+ */
+#ifndef SAKER_PIPELINE_H
+#define SAKER_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "saker_abi.h"
+
+struct saker_event;
+struct saker_view;
+struct saker_dump;
+struct saker_dump_sink;
+
+/* The rules engine's slot: sees each decoded event after state apply. 0 or a negative errno. */
+typedef int (*saker_pipeline_rules_fn)(void *ctx, const struct saker_event *ev);
+
+struct saker_pipeline {
+	struct saker_view *view;      /* required */
+	struct saker_dump *dump;      /* NULL = no --dump */
+	struct saker_dump_sink *sink; /* where dump lines go (with dump) */
+	saker_pipeline_rules_fn rules;
+	void *rules_ctx;
+	uint64_t records;      /* handed in */
+	uint64_t rejected;     /* of which the decoder refused (user-space losses) */
+	uint64_t state_errors; /* state apply failed (out of memory); the event still went on */
+	uint64_t rules_errors;
+	uint64_t dump_errors; /* a line that could not be formatted (out of memory) */
+	int sink_err;	      /* sticky: the dump sink failed (-EPIPE: the reader went away) */
+};
+
+void saker_pipeline_init(struct saker_pipeline *p, struct saker_view *view, struct saker_dump *dump,
+			 struct saker_dump_sink *sink);
+/*
+ * One ring record (the capture callback: ctx is the pipeline). 0 when the
+ * record went through (even if its dump line was lost), -EBADMSG when the
+ * decoder rejected it.
+ */
+int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len);
+/* Writes what the sink takes now: 0 nothing pending, -EAGAIN some pending, or the sink's error. */
+int saker_pipeline_flush(struct saker_pipeline *p);
+/* The sink's sticky error, 0 while it works. */
+int saker_pipeline_error(const struct saker_pipeline *p);
+
+#endif

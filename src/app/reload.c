@@ -1,0 +1,116 @@
+#include "app/reload.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "capture/capture.h"
+#include "outputs/outputs.h"
+
+static void warn_cb(void *ctx, const char *msg)
+{
+	saker_log(ctx, SAKER_PRIO_WARNING, "%s", msg);
+}
+
+int saker_reload_load_config(const struct saker_app_opts *opts, const struct saker_log *log,
+			     struct saker_config *cfg, uint8_t table[SAKER_SYSCALL_MAX], char *err,
+			     size_t errlen)
+{
+	int ret;
+
+	saker_config_init(cfg);
+	if (opts->config_path)
+		ret = saker_config_load_file(cfg, opts->config_path, err, errlen, warn_cb,
+					     (void *)log);
+	else
+		ret = saker_config_load_buffer(
+		    cfg, "<embedded saker.yaml>", saker_default_config_yaml,
+		    strlen(saker_default_config_yaml), err, errlen, warn_cb, (void *)log);
+	for (size_t i = 0; !ret && i < opts->n_overrides; i++)
+		ret = saker_config_override(cfg, opts->overrides[i], err, errlen, warn_cb,
+					    (void *)log);
+	if (!ret && opts->unbuffered)
+		cfg->buffered_outputs = false;
+	if (!ret)
+		ret = saker_config_validate(cfg, err, errlen);
+	if (!ret)
+		ret = saker_syscalls_build_table(cfg, table, err, errlen);
+	if (ret)
+		saker_config_free(cfg);
+	return ret;
+}
+
+struct restart_list {
+	char *buf;
+	size_t len, used;
+	size_t n;
+};
+
+static void add_restart_key(void *ctx, const char *key, enum saker_config_apply when)
+{
+	struct restart_list *l = ctx;
+	int w;
+
+	if (when != SAKER_CONFIG_RESTART)
+		return;
+	w = snprintf(l->buf + l->used, l->len - l->used, "%s%s", l->n ? ", " : "", key);
+	if (w > 0)
+		l->used += (size_t)w < l->len - l->used ? (size_t)w : l->len - l->used - 1;
+	l->n++;
+}
+
+size_t saker_reload_restart_warning(const struct saker_config *running,
+				    const struct saker_config *next, char *buf, size_t len)
+{
+	static const char head[] = "SIGHUP: changed keys that take effect at the next start: ";
+	struct restart_list l;
+
+	if (!buf || len < sizeof(head) + 1)
+		return 0;
+	memcpy(buf, head, sizeof(head));
+	l.buf = buf;
+	l.len = len;
+	l.used = sizeof(head) - 1;
+	l.n = 0;
+	(void)saker_config_diff(running, next, add_restart_key, &l);
+	if (!l.n)
+		buf[0] = '\0';
+	return l.n;
+}
+
+void saker_reload_run(struct saker_app *app)
+{
+	struct saker_config cfg;
+	uint8_t table[SAKER_SYSCALL_MAX];
+	char err[512], warn[1024];
+	int ret;
+
+	saker_log(&app->log, SAKER_PRIO_INFO, "SIGHUP: reloading configuration");
+	ret = saker_reload_load_config(&app->opts, &app->log, &cfg, table, err, sizeof(err));
+	if (ret) {
+		saker_log(&app->log, SAKER_PRIO_ERROR,
+			  "configuration reload failed, keeping the running one: %s", err);
+		return;
+	}
+	/* Outputs first: if they refuse, nothing has changed yet. */
+	ret = saker_outputs_reconfigure(app->outputs, &cfg);
+	if (!ret)
+		ret = saker_capture_set_syscalls(app->cap, table);
+	if (ret) {
+		saker_log(&app->log, SAKER_PRIO_ERROR,
+			  "configuration reload failed, keeping the running one: %s",
+			  strerror(-ret));
+		saker_config_free(&cfg);
+		return;
+	}
+	/* Restart-only keys keep their start values; say once which ones wait. */
+	if (saker_reload_restart_warning(&app->cfg, &cfg, warn, sizeof(warn)))
+		saker_log(&app->log, SAKER_PRIO_WARNING, "%s", warn);
+	saker_drops_reconfigure(&app->drops, &cfg.drops, saker_loop_now_ns());
+	saker_dump_set_format(&app->dump, cfg.json_output, cfg.time_format_iso_8601);
+	saker_app_log_from_config(&app->log, &cfg);
+	saker_config_free(&app->live_cfg);
+	app->live_cfg = cfg;
+	saker_log(&app->log, SAKER_PRIO_INFO, "configuration reloaded");
+}

@@ -1,0 +1,150 @@
+#include "app/summary.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "capture/stats.h"
+
+static const char *label_of(const struct saker_metric *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_labels; i++)
+		if (strcmp(s->labels[i].name, name) == 0)
+			return s->labels[i].value;
+	return NULL;
+}
+
+/* Exact sum of a family's integer samples, those with label = value only when label is given. */
+static uint64_t sum(const struct saker_metrics *m, const char *name, const char *label,
+		    const char *value)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		const struct saker_metric *s = &m->v[i];
+		const char *v;
+
+		if (strcmp(s->name, name) != 0)
+			continue;
+		if (label && (!(v = label_of(s, label)) || strcmp(v, value) != 0))
+			continue;
+		n += s->is_float ? (uint64_t)s->f64 : s->u64;
+	}
+	return n;
+}
+
+static bool has(const struct saker_metrics *m, const char *name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->v[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* clang-format off */
+static const struct {
+	const char *metric;
+	const char *line;
+} tables[] = {
+	{"proc_table_entries", "process table entries"},
+	{"proc_table_max_entries", "process table max entries"},
+	{"proc_table_bytes", "process table bytes"},
+	{"proc_table_evictions_total", "process table evictions"},
+	{"proc_table_lookups_total", "process table lookups"},
+	{"proc_table_failed_lookups_total", "process table failed lookups"},
+	{"proc_table_scanned_total", "threads scanned from proc"},
+	{"fd_table_entries", "fd table entries"},
+	{"fd_table_max_entries", "fd table max entries"},
+	{"fd_table_bytes", "fd table bytes"},
+	{"fd_table_evictions_total", "fd table evictions"},
+	{"fd_table_lookups_total", "fd table lookups"},
+	{"fd_table_failed_lookups_total", "fd table failed lookups"},
+	{"fd_table_unmatched_total", "fd table unmatched"},
+	{"state_events_total", "state events"},
+	{"state_events_malformed_total", "state events malformed"},
+	{"state_events_applied_total", "state events applied"},
+	{"state_late_forks_total", "late fork events"},
+};
+/* clang-format on */
+
+static void print_detail(const struct saker_metrics *m, FILE *f)
+{
+	struct saker_sbuf b;
+
+	fprintf(f, "State tables:\n");
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		if (has(m, tables[i].metric))
+			fprintf(f, "   %s: %" PRIu64 "\n", tables[i].line,
+				sum(m, tables[i].metric, NULL, NULL));
+	/* Everything else, as the JSON renderer spells it (names and labels). */
+	saker_sbuf_init(&b);
+	if (saker_metrics_render_json(m, &b) == 0 && b.p)
+		fprintf(f, "Metrics: %s\n", b.p);
+	saker_sbuf_free(&b);
+}
+
+void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail, FILE *f)
+{
+	fprintf(f, "saker summary:\n");
+	fprintf(f, "   events seen: %" PRIu64 "\n", sum(m, "events_total", NULL, NULL));
+	fprintf(f, "   events delivered: %" PRIu64 "\n",
+		sum(m, "events_delivered_total", NULL, NULL));
+	fprintf(f, "   events dropped: %" PRIu64 "\n", sum(m, "drops_total", NULL, NULL));
+	fprintf(f, "   dropped, buffer full: %" PRIu64 "\n",
+		sum(m, "drops_total", "cause", "buffer_full"));
+	for (int c = 0; c < SAKER_CAT_MAX; c++) {
+		const char *name = saker_category_name((enum saker_category)c);
+		uint64_t v = 0;
+
+		for (size_t i = 0; i < m->n; i++) {
+			const struct saker_metric *s = &m->v[i];
+			const char *cause = label_of(s, "cause"), *cat = label_of(s, "category");
+
+			if (!strcmp(s->name, "drops_total") && cause &&
+			    !strcmp(cause, "buffer_full") && cat && !strcmp(cat, name))
+				v += s->u64;
+		}
+		if (v)
+			fprintf(f, "      n_drops_buffer_%s_exit: %" PRIu64 "\n", name, v);
+	}
+	fprintf(f, "   dropped, oversized: %" PRIu64 "\n",
+		sum(m, "drops_total", "cause", "max_event_size"));
+	fprintf(f, "   dropped, user space: %" PRIu64 "\n", sum(m, "drops_total", "cause", "user"));
+	fprintf(f, "   user memory read failures (events kept): %" PRIu64 "\n",
+		sum(m, "page_faults_total", NULL, NULL));
+	fprintf(f, "   accounting: %s\n",
+		exact ? "exact (seen == delivered + dropped)" : "INCOMPLETE (rings not drained)");
+	if (has(m, "dump_lines_written_total")) {
+		fprintf(f, "   dump lines written: %" PRIu64 "\n",
+			sum(m, "dump_lines_written_total", NULL, NULL));
+		/* Events delivered whose line stdout did not take (full, failed, or stuck at exit).
+		 */
+		fprintf(f, "   dump lines lost: %" PRIu64 "\n",
+			sum(m, "dump_lines_lost_total", NULL, NULL));
+	}
+	if (detail)
+		print_detail(m, f);
+	fprintf(f, "Syscall event drop monitoring:\n");
+	fprintf(f, "   - drop checks: %" PRIu64 "\n", sum(m, "drop_checks_total", NULL, NULL));
+	fprintf(f, "   - event drop detected: %" PRIu64 " occurrences\n",
+		sum(m, "drop_checks_fired_total", NULL, NULL));
+	fprintf(f, "   - num times actions taken: %" PRIu64 "\n",
+		sum(m, "drop_actions_taken_total", NULL, NULL));
+	fprintf(f, "   - suppressed by rate limit: %" PRIu64 "\n",
+		sum(m, "drop_checks_suppressed_total", NULL, NULL));
+	fprintf(
+	    f,
+	    "Alerts: emitted %" PRIu64 ", below priority %" PRIu64 ", lost in queue %" PRIu64
+	    ", undelivered at exit %" PRIu64 "\n",
+	    sum(m, "alerts_emitted_total", NULL, NULL), sum(m, "alerts_filtered_total", NULL, NULL),
+	    sum(m, "alerts_queue_drops_total", NULL, NULL), sum(m, "alerts_queued", NULL, NULL));
+	for (size_t i = 0; i < m->n; i++) {
+		const struct saker_metric *s = &m->v[i];
+		const char *ch = label_of(s, "channel");
+
+		/* One line per enabled channel: collect adds the pair only for those. */
+		if (strcmp(s->name, "alerts_delivered_total") != 0 || !ch)
+			continue;
+		fprintf(f, "   - %s: delivered %" PRIu64 ", failed %" PRIu64 "\n", ch, s->u64,
+			sum(m, "alerts_failed_total", "channel", ch));
+	}
+}

@@ -1,0 +1,208 @@
+/* The pipeline: one decode per record, consumers in order, rejects counted as losses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "app/pipeline.h"
+#include "event/event.h"
+#include "evbuild.h"
+#include "outputs/dump.h"
+#include "state/view.h"
+
+static struct evb B;
+
+struct fx {
+	struct saker_view *v;
+	struct saker_dump d;
+	struct saker_dump_sink sink;
+	struct saker_pipeline p;
+	int fds[2];
+	unsigned rules_calls;
+	bool rules_saw_fd; /* the rules slot ran after state apply */
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (!f || saker_view_new(&f->v, 0, "/nonexistent-proc-root") || pipe(f->fds))
+		return -1;
+	(void)fcntl(f->fds[0], F_SETFL, O_NONBLOCK);
+	saker_dump_init(&f->d, true, false, 0, f->v);
+	if (saker_dump_sink_open(&f->sink, f->fds[1], 0))
+		return -1;
+	saker_pipeline_init(&f->p, f->v, &f->d, &f->sink);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	saker_dump_sink_close(&f->sink);
+	saker_dump_fini(&f->d);
+	saker_view_free(f->v);
+	close(f->fds[0]);
+	close(f->fds[1]);
+	free(f);
+	return 0;
+}
+
+static int feed(struct fx *f)
+{
+	evb_end(&B);
+	return saker_pipeline_record(&f->p, evb_hdr(&B), B.len);
+}
+
+/* Everything the dump wrote so far, as one string. */
+static const char *dumped(struct fx *f)
+{
+	static char buf[1 << 16];
+	ssize_t n;
+
+	assert_int_equal(saker_pipeline_flush(&f->p), 0);
+	n = read(f->fds[0], buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static int rules_probe(void *ctx, const struct saker_event *ev)
+{
+	struct fx *f = ctx;
+
+	f->rules_calls++;
+	/* An open's new fd is in the table by the time the rules see the event. */
+	if (ev->hdr.ret == 7)
+		f->rules_saw_fd = saker_view_fd(f->v, ev->hdr.tgid, 7) != NULL;
+	return 0;
+}
+
+/* A record the decoder refuses is rejected (the capture counts it as a user-space loss). */
+static void test_rejected_record_is_a_loss(void **state)
+{
+	struct fx *f = *state;
+
+	evb_sc(&B, "close", 10, 10, 0, 1000);
+	evb_s64(&B, SAKER_PN_FD, 3);
+	evb_end(&B);
+	/* hdr.len past what the ring handed over */
+	assert_int_equal(saker_pipeline_record(&f->p, evb_hdr(&B), B.len - 1), -EBADMSG);
+	/* an unknown parameter kind */
+	evb_sc(&B, "close", 10, 10, 0, 1000);
+	evb_raw(&B, SAKER_PN_FD, 0x0f, "12345678", 8);
+	assert_int_equal(feed(f), -EBADMSG);
+	assert_int_equal(f->p.records, 2);
+	assert_int_equal(f->p.rejected, 2);
+	/* the view's counters say the same (the summary and /metrics read them) */
+	{
+		struct saker_view_stats vs;
+
+		saker_view_get_stats(f->v, &vs);
+		assert_int_equal(vs.events, 2);
+		assert_int_equal(vs.malformed, 2);
+	}
+	/* nothing of them reached the dump */
+	assert_string_equal(dumped(f), "");
+	/* a good one goes through */
+	evb_sc(&B, "close", 10, 10, 0, 1000);
+	evb_s64(&B, SAKER_PN_FD, 3);
+	assert_int_equal(feed(f), 0);
+	assert_int_equal(f->p.records, 3);
+	assert_int_equal(f->p.rejected, 2);
+	assert_non_null(strstr(dumped(f), "\"event\":\"close\""));
+}
+
+/* state, rules, dump, deferred removals: the close line still names its file. */
+static void test_order_of_consumers(void **state)
+{
+	struct fx *f = *state;
+	const char *out;
+
+	f->p.rules = rules_probe;
+	f->p.rules_ctx = f;
+	evb_sc(&B, "openat", 10, 10, 7, 1000);
+	evb_s64(&B, SAKER_PN_DIRFD, -100);
+	evb_str(&B, SAKER_PN_PATH, "/etc/hostname");
+	evb_u64(&B, SAKER_PN_FLAGS, 0);
+	assert_int_equal(feed(f), 0);
+	assert_true(f->rules_saw_fd);
+	evb_sc(&B, "close", 10, 10, 0, 2000);
+	evb_s64(&B, SAKER_PN_FD, 7);
+	assert_int_equal(feed(f), 0);
+	assert_int_equal(f->rules_calls, 2);
+	out = dumped(f);
+	assert_non_null(strstr(out, "\"event\":\"close\",\"ret\":0,\"params\":{\"fd\":7,"
+				    "\"fd_name\":\"/etc/hostname\"}"));
+	/* ... and the close was applied afterwards */
+	assert_null(saker_view_fd(f->v, 10, 7));
+	assert_int_equal(f->p.rejected, 0);
+	assert_int_equal(saker_pipeline_error(&f->p), 0);
+}
+
+/* The reader went away: the error comes back through the pipeline, records still go on. */
+static void test_sink_error_reaches_the_pipeline(void **state)
+{
+	struct fx *f = *state;
+
+	signal(SIGPIPE, SIG_IGN);
+	close(f->fds[0]);
+	f->fds[0] = open("/dev/null", O_RDONLY);
+	evb_sc(&B, "close", 10, 10, 0, 1000);
+	evb_s64(&B, SAKER_PN_FD, 3);
+	assert_int_equal(feed(f), 0);
+	assert_int_equal(saker_pipeline_flush(&f->p), -EPIPE);
+	assert_int_equal(saker_pipeline_error(&f->p), -EPIPE);
+	assert_int_equal(feed(f), 0);
+	assert_int_equal(f->p.records, 2);
+}
+
+/* A reader that stalls: lines are counted lost (not formatted), records still reach the state. */
+static void test_stalled_sink_counts_every_line(void **state)
+{
+	struct fx *f = *state;
+	struct saker_dump_sink small;
+	struct saker_view_stats vs;
+	uint64_t pending;
+
+	assert_int_equal(saker_dump_sink_open(&small, f->fds[1], 20000), 0);
+	f->p.sink = &small;
+	for (int i = 0; i < 5000; i++) {
+		evb_sc(&B, "openat", 10, 10, 7, 1000 + (uint64_t)i);
+		evb_s64(&B, SAKER_PN_DIRFD, -100);
+		evb_str(&B, SAKER_PN_PATH, "/etc/hostname");
+		assert_int_equal(feed(f), 0);
+		if (i % 100 == 99)
+			(void)saker_pipeline_flush(&f->p);
+	}
+	assert_int_equal(small.lines_put, 5000);
+	assert_true(small.lines_lost > 0);
+	pending = small.lines_put - small.lines_written - small.lines_lost;
+	assert_true(pending * 100 < 20000);
+	saker_view_get_stats(f->v, &vs);
+	assert_int_equal(vs.events, 5000);
+	assert_int_equal(saker_pipeline_error(&f->p), 0);
+	saker_dump_sink_close(&small);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_rejected_record_is_a_loss, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_order_of_consumers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sink_error_reaches_the_pipeline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stalled_sink_counts_every_line, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
