@@ -122,6 +122,14 @@ static void drops_log(void *ctx, enum saker_prio prio, const char *msg)
 	saker_log(&app->log, prio, "%s", msg);
 }
 
+/* Called from output threads too: saker_log writes each line with one locked call. */
+static void outputs_log(void *ctx, enum saker_prio prio, const char *msg)
+{
+	struct app *app = ctx;
+
+	saker_log(&app->log, prio, "%s", msg);
+}
+
 static void drops_alert(void *ctx, const struct saker_alert *alert)
 {
 	struct app *app = ctx;
@@ -174,9 +182,14 @@ static void reload(struct app *app)
 		saker_log(&app->log, SAKER_PRIO_WARNING,
 			  "engine.modern_ebpf changes take effect at the next start");
 	/* Outputs first: if they refuse, nothing has changed yet. */
-	ret = saker_outputs_reconfigure(app->outputs, &cfg);
-	if (!ret)
-		ret = saker_capture_set_syscalls(app->cap, table);
+	ret = saker_outputs_reconfigure(app->outputs, &cfg, err, sizeof(err));
+	if (ret) {
+		saker_log(&app->log, SAKER_PRIO_ERROR, "configuration reload failed: outputs: %s",
+			  err);
+		saker_config_free(&cfg);
+		return;
+	}
+	ret = saker_capture_set_syscalls(app->cap, table);
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR, "configuration reload failed: %s",
 			  strerror(-ret));
@@ -356,12 +369,23 @@ static void print_summary(struct app *app, const struct saker_capture_stats *st,
 		"Alerts: emitted %llu, below priority %llu, lost in queue %llu, undelivered at "
 		"exit %llu\n",
 		(unsigned long long)os.emitted, (unsigned long long)os.filtered,
-		(unsigned long long)os.queue_drops, (unsigned long long)os.queued);
-	for (int ch = 0; ch < SAKER_CH_MAX; ch++)
-		if (os.enabled[ch])
-			fprintf(f, "   - %s: delivered %llu, failed %llu\n", saker_channel_name(ch),
-				(unsigned long long)os.delivered[ch],
-				(unsigned long long)os.failed[ch]);
+		(unsigned long long)os.queue_drops,
+		(unsigned long long)(os.undelivered_alerts + os.queued));
+	/* Each alert handed to a channel is in exactly one of its buckets. */
+	for (int ch = 0; ch < SAKER_CH_MAX; ch++) {
+		if (!os.enabled[ch] && !os.offered[ch])
+			continue;
+		fprintf(f,
+			"   - %s: delivered %llu, failed %llu, lost in queue %llu, undelivered at "
+			"exit %llu",
+			saker_channel_name(ch), (unsigned long long)os.delivered[ch],
+			(unsigned long long)os.failed[ch], (unsigned long long)os.lost[ch],
+			(unsigned long long)os.undelivered[ch] + os.pending[ch]);
+		if (os.dropped_reload[ch])
+			fprintf(f, ", dropped by reload %llu",
+				(unsigned long long)os.dropped_reload[ch]);
+		fprintf(f, "\n");
+	}
 }
 
 static void usage(FILE *f)
@@ -478,9 +502,13 @@ int main(int argc, char **argv)
 		signal(SIGPIPE, SIG_IGN);
 	}
 	app.exit_status = 0;
-	ret = saker_outputs_new(&app.outputs, &app.cfg, &app.log);
+	{
+		const struct saker_outputs_opts oopts = {.log = outputs_log, .log_ctx = &app};
+
+		ret = saker_outputs_new(&app.outputs, &app.cfg, &oopts, err, sizeof(err));
+	}
 	if (ret) {
-		fprintf(stderr, "Error: cannot set up outputs: %s\n", strerror(-ret));
+		fprintf(stderr, "Error: cannot set up outputs: %s\n", err);
 		app.exit_status = EXIT_FATAL;
 		goto out;
 	}
@@ -539,8 +567,8 @@ int main(int argc, char **argv)
 
 	exact = saker_capture_detach_and_drain(app.cap) == 0;
 	if (saker_capture_stats(app.cap, &st) == 0) {
-		/* Deliver queued alerts (bounded) before the summary counts them. */
-		saker_outputs_flush(app.outputs, SHUTDOWN_FLUSH_MS);
+		/* Deliver queued alerts (bounded), so the summary has the final counts. */
+		(void)saker_outputs_shutdown(app.outputs, SHUTDOWN_FLUSH_MS);
 		print_summary(&app, &st, exact);
 	}
 out:
