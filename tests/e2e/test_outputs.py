@@ -700,6 +700,7 @@ def proc_uid(pid):
 @pytest.mark.parametrize("user", [None, "daemon"])
 def test_program_runs_as_configured_user_and_dies_with_saker(saker, user):
     d = tempfile.mkdtemp(prefix="saker-prog-")
+    pid = None
     try:
         os.chmod(d, 0o777)
         pidf = os.path.join(d, "pid")
@@ -719,8 +720,13 @@ def test_program_runs_as_configured_user_and_dies_with_saker(saker, user):
         wait_until(lambda: not os.path.exists("/proc/%d" % pid) or
                    open("/proc/%d/stat" % pid).read().split()[2] == "Z",
                    timeout=5, what="the program to die with saker")
+        pid = None
     finally:
-        subprocess.run(["pkill", "-KILL", "-f", "exec sleep 1000"], check=False)
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)  # the one we started, if it outlived saker
+            except ProcessLookupError:
+                pass
         import shutil
         shutil.rmtree(d, ignore_errors=True)
 
