@@ -54,6 +54,14 @@ static void drops_log(void *ctx, enum saker_prio prio, const char *msg)
 	saker_log(&app->log, prio, "%s", msg);
 }
 
+/* Called from output threads too: saker_log writes each line with one locked call. */
+static void outputs_log(void *ctx, enum saker_prio prio, const char *msg)
+{
+	struct saker_app *app = ctx;
+
+	saker_log(&app->log, prio, "%s", msg);
+}
+
 static void drops_alert(void *ctx, const struct saker_alert *alert)
 {
 	struct saker_app *app = ctx;
@@ -394,9 +402,11 @@ static void shutdown_and_summarize(struct saker_app *app)
 	/* Bounded whatever the reader does; what is left is counted lost. */
 	if (app->sink_open)
 		(void)saker_dump_sink_finish(&app->sink, SHUTDOWN_DUMP_MS);
-	/* Deliver queued alerts (bounded) before the summary counts them. */
-	/* What does not make it is counted undelivered: the summary shows it. */
-	(void)saker_outputs_flush(app->outputs, SHUTDOWN_FLUSH_MS);
+	/*
+	 * Deliver queued alerts (bounded, whatever a channel does) so the summary
+	 * has the final counts; what does not make it is counted undelivered.
+	 */
+	(void)saker_outputs_shutdown(app->outputs, SHUTDOWN_FLUSH_MS);
 	saker_metrics_init(&m);
 	ret = collect_all(app, &m, exact);
 	if (ret)
@@ -473,9 +483,13 @@ int saker_app_run(const struct saker_app_opts *opts)
 		goto out;
 	}
 	/* Started after the privilege drop: their threads inherit the reduced capabilities. */
-	ret = saker_outputs_new(&app->outputs, &app->live_cfg, &app->log);
+	{
+		const struct saker_outputs_opts oopts = {.log = outputs_log, .log_ctx = app};
+
+		ret = saker_outputs_new(&app->outputs, &app->live_cfg, &oopts, err, sizeof(err));
+	}
 	if (ret) {
-		fprintf(stderr, "Error: cannot set up outputs: %s\n", strerror(-ret));
+		fprintf(stderr, "Error: cannot set up outputs: %s\n", err);
 		app->exit_status = SAKER_EXIT_FATAL;
 		goto out;
 	}

@@ -226,20 +226,32 @@ static void collect_outputs(struct ctx *c, const struct saker_outputs_stats *o)
 	    NULL, 0);
 	add(c, "alerts_filtered_total", "Alerts below the `priority` minimum, not sent.", COUNTER,
 	    S, o->filtered, NULL, 0);
-	add(c, "alerts_queue_drops_total", "Alerts lost because the output queue was full.",
+	add(c, "alerts_queue_drops_total", "Alerts no channel accepted (every queue full).",
 	    COUNTER, S, o->queue_drops, NULL, 0);
-	add(c, "alerts_queued", "Alerts waiting in the output queue.", GAUGE, S, o->queued, NULL,
-	    0);
+	add(c, "alerts_queued", "Alerts still held by a channel (queue, in flight).", GAUGE, S,
+	    o->queued, NULL, 0);
+	add(c, "alerts_undelivered_total", "Alerts some channel still held when saker stopped.",
+	    COUNTER, S, o->undelivered_alerts, NULL, 0);
+	/* Each alert a channel was offered is in exactly one of its buckets. */
 	for (int ch = 0; ch < SAKER_CH_MAX; ch++) {
 		const struct saker_metric_label l[] = {{"channel", saker_channel_name(ch)}};
 
-		if (!o->enabled[ch])
+		if (!o->enabled[ch] && !o->offered[ch])
 			continue;
+		add(c, "alerts_offered_total", "Alerts handed to the output channel.", COUNTER, S,
+		    o->offered[ch], l, 1);
 		add(c, "alerts_delivered_total", "Alerts delivered, by output channel.", COUNTER, S,
 		    o->delivered[ch], l, 1);
 		add(c, "alerts_failed_total",
 		    "Alerts that could not be delivered after retries, by output channel.", COUNTER,
 		    S, o->failed[ch], l, 1);
+		add(c, "alerts_lost_total", "Alerts lost because the channel's queue was full.",
+		    COUNTER, S, o->lost[ch], l, 1);
+		add(c, "alerts_dropped_reload_total",
+		    "Alerts dropped from the queue of a channel a SIGHUP disabled.", COUNTER, S,
+		    o->dropped_reload[ch], l, 1);
+		add(c, "alerts_channel_undelivered", "Alerts the channel holds, or held at exit.",
+		    GAUGE, S, o->undelivered[ch] + o->pending[ch], l, 1);
 	}
 }
 

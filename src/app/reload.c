@@ -94,9 +94,14 @@ void saker_reload_run(struct saker_app *app)
 		return;
 	}
 	/* Outputs first: if they refuse, nothing has changed yet. */
-	ret = saker_outputs_reconfigure(app->outputs, &cfg);
-	if (!ret)
-		ret = saker_capture_set_syscalls(app->cap, table);
+	ret = saker_outputs_reconfigure(app->outputs, &cfg, err, sizeof(err));
+	if (ret) {
+		saker_log(&app->log, SAKER_PRIO_ERROR,
+			  "configuration reload failed, keeping the running one: outputs: %s", err);
+		saker_config_free(&cfg);
+		return;
+	}
+	ret = saker_capture_set_syscalls(app->cap, table);
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: %s",

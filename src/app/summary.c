@@ -136,7 +136,8 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 	    "Alerts: emitted %" PRIu64 ", below priority %" PRIu64 ", lost in queue %" PRIu64
 	    ", undelivered at exit %" PRIu64 "\n",
 	    sum(m, "alerts_emitted_total", NULL, NULL), sum(m, "alerts_filtered_total", NULL, NULL),
-	    sum(m, "alerts_queue_drops_total", NULL, NULL), sum(m, "alerts_queued", NULL, NULL));
+	    sum(m, "alerts_queue_drops_total", NULL, NULL),
+	    sum(m, "alerts_undelivered_total", NULL, NULL) + sum(m, "alerts_queued", NULL, NULL));
 	for (size_t i = 0; i < m->n; i++) {
 		const struct saker_metric *s = &m->v[i];
 		const char *ch = label_of(s, "channel");
@@ -144,7 +145,15 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 		/* One line per enabled channel: collect adds the pair only for those. */
 		if (strcmp(s->name, "alerts_delivered_total") != 0 || !ch)
 			continue;
-		fprintf(f, "   - %s: delivered %" PRIu64 ", failed %" PRIu64 "\n", ch, s->u64,
-			sum(m, "alerts_failed_total", "channel", ch));
+		fprintf(f,
+			"   - %s: delivered %" PRIu64 ", failed %" PRIu64 ", lost in queue %" PRIu64
+			", undelivered at exit %" PRIu64,
+			ch, s->u64, sum(m, "alerts_failed_total", "channel", ch),
+			sum(m, "alerts_lost_total", "channel", ch),
+			sum(m, "alerts_channel_undelivered", "channel", ch));
+		if (sum(m, "alerts_dropped_reload_total", "channel", ch))
+			fprintf(f, ", dropped by reload %" PRIu64,
+				sum(m, "alerts_dropped_reload_total", "channel", ch));
+		fprintf(f, "\n");
 	}
 }

@@ -191,6 +191,7 @@ static const struct opt opts[] = {
     BOOL("program_output.enabled", program_output.enabled, false),
     BOOL("program_output.keep_alive", program_output.keep_alive, false),
     STR("program_output.program", program_output.program, NULL, NULL),
+    STR("program_output.user", program_output.user, "nobody", NULL),
 
     BOOL("http_output.enabled", http_output.enabled, false),
     STR("http_output.url", http_output.url, NULL, NULL),

@@ -66,6 +66,7 @@ struct saker_config {
 		bool enabled;
 		bool keep_alive;
 		char *program;
+		char *user; /* the program runs as this user; default "nobody" */
 	} program_output;
 	struct {
 		bool enabled;

@@ -6,7 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include "lib/sbuf.h"
+
+/* The part of a reply that echo prints; the rest is read and dropped. */
+#define ECHO_MAX 65536
 
 struct saker_http {
 	struct saker_http_cfg cfg;
@@ -14,6 +20,7 @@ struct saker_http {
 	CURL *curl; /* kept between posts only with keep_alive */
 	struct curl_slist *headers;
 	char errbuf[CURL_ERROR_SIZE];
+	struct saker_sbuf reply; /* with echo: the body of the current answer */
 };
 
 static char *dup_or_null(const char *s)
@@ -76,10 +83,12 @@ static int xferinfo(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
 	struct saker_http *h = ctx;
+	size_t n = size * nmemb;
 
-	if (h->cfg.echo)
-		fwrite(data, size, nmemb, stdout);
-	return size * nmemb;
+	if (h->cfg.echo && h->reply.len < ECHO_MAX)
+		saker_sbuf_putn(&h->reply, data,
+				n < ECHO_MAX - h->reply.len ? n : ECHO_MAX - h->reply.len);
+	return n;
 }
 
 /* Options that do not change from one post to the next. */
@@ -144,6 +153,7 @@ int saker_http_new(struct saker_http **out, const struct saker_http_cfg *cfg,
 	if (!h)
 		return -ENOMEM;
 	h->abort = abort;
+	saker_sbuf_init(&h->reply);
 	if (saker_http_cfg_copy(&h->cfg, cfg) < 0)
 		goto fail;
 	l = curl_slist_append(NULL, cfg->json ? "Content-Type: application/json"
@@ -166,6 +176,35 @@ int saker_http_new(struct saker_http **out, const struct saker_http_cfg *cfg,
 fail:
 	saker_http_free(h);
 	return rc;
+}
+
+/*
+ * The collector's answer on stdout, escaped like alert text: whatever it
+ * sends stays one line of printable text (no escape sequences, no line that
+ * looks like an alert). One write, so it is not split by another thread's.
+ */
+static void echo_reply(struct saker_http *h)
+{
+	struct saker_sbuf line;
+	size_t off = 0;
+	char *s;
+
+	if (h->reply.len == 0 || h->reply.oom)
+		return;
+	saker_sbuf_init(&line);
+	saker_sbuf_escape(&line, h->reply.p, h->reply.len, SAKER_ESC_TEXT);
+	saker_sbuf_putc(&line, '\n');
+	s = line.p;
+	while (!line.oom && s && off < line.len) {
+		ssize_t n = write(STDOUT_FILENO, s + off, line.len - off);
+
+		if (n < 0 && errno == EINTR && !aborted(h))
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	saker_sbuf_free(&line);
 }
 
 /* gzip, because libcurl only compresses what it downloads. */
@@ -273,6 +312,7 @@ int saker_http_post(struct saker_http *h, const char *body, size_t len, char *er
 			}
 		}
 		h->errbuf[0] = '\0';
+		h->reply.len = 0;
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 		res = curl_easy_perform(c);
@@ -286,6 +326,8 @@ int saker_http_post(struct saker_http *h, const char *body, size_t len, char *er
 		}
 		c = NULL;
 		if (res == CURLE_OK && code >= 200 && code < 300) {
+			if (h->cfg.echo)
+				echo_reply(h);
 			rc = 0;
 			goto out;
 		}
@@ -316,5 +358,6 @@ void saker_http_free(struct saker_http *h)
 	curl_easy_cleanup(h->curl);
 	curl_slist_free_all(h->headers);
 	saker_http_cfg_free(&h->cfg);
+	saker_sbuf_free(&h->reply);
 	free(h);
 }

@@ -2,13 +2,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +21,7 @@ extern char **environ;
 
 /* Poll slice while waiting: bounds how late an abort is noticed. */
 #define PROGRAM_SLICE_MS 20
+#define DEFAULT_USER	 "nobody"
 
 static long long mono_ms(void)
 {
@@ -31,124 +36,302 @@ static bool aborted(const struct saker_program *p)
 	return p->abort && atomic_load(p->abort);
 }
 
-int saker_program_init(struct saker_program *p, const char *cmd, const atomic_bool *abort)
+static void sleep_us(long us)
 {
+	nanosleep(&(struct timespec){.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000},
+		  NULL);
+}
+
+static int lookup_user(struct saker_program *p, char *err, size_t errlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int n = 16, rc;
+
+	rc = getpwnam_r(p->user, &pw, buf, sizeof(buf), &res);
+	if (rc != 0 || !res) {
+		snprintf(err, errlen, "program_output.user %s: %s", p->user,
+			 rc ? strerror(rc) : "no such user");
+		return rc ? -rc : -ENOENT;
+	}
+	p->uid = pw.pw_uid;
+	p->gid = pw.pw_gid;
+	for (;;) {
+		gid_t *g = realloc(p->groups, (size_t)n * sizeof(*g));
+		int want = n;
+
+		if (!g)
+			return -ENOMEM;
+		p->groups = g;
+		if (getgrouplist(p->user, p->gid, g, &want) >= 0) {
+			p->n_groups = (size_t)want;
+			break;
+		}
+		if (want <= n || want > 65536) {
+			/* Only the primary group rather than a list we cannot read. */
+			g[0] = p->gid;
+			p->n_groups = 1;
+			break;
+		}
+		n = want;
+	}
+	/* Already that user (and group): nothing to switch, nothing to gain. */
+	p->switch_user = geteuid() != p->uid || getegid() != p->gid;
+	return 0;
+}
+
+int saker_program_init(struct saker_program *p, const char *cmd, const char *user,
+		       const atomic_bool *abort, char *err, size_t errlen)
+{
+	int rc;
+
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
+	p->rfd = -1;
 	p->write_timeout_ms = 5000;
 	p->exit_grace_ms = 2000;
 	p->abort = abort;
 	p->cmd = strdup(cmd ? cmd : "");
-	return p->cmd ? 0 : -ENOMEM;
+	p->user = strdup(user && *user ? user : DEFAULT_USER);
+	if (!p->cmd || !p->user) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = lookup_user(p, err, errlen);
+	if (rc < 0)
+		goto fail;
+	return 0;
+fail:
+	saker_program_fini(p);
+	return rc;
 }
 
-/* True once pid has exited (reaped here, or by someone else: ECHILD). */
-static bool wait_exit(pid_t pid, int timeout_ms)
+/*
+ * True once pid has exited (reaped here, or by someone else: ECHILD);
+ * *status if reaped. Gives up early once *abort (when abort is given).
+ */
+static bool wait_exit(const struct saker_program *p, pid_t pid, int timeout_ms, int *status)
 {
 	long long end = mono_ms() + timeout_ms;
+	long us = 100;
 
 	for (;;) {
-		pid_t r = waitpid(pid, NULL, WNOHANG);
+		int st = 0;
+		pid_t r = waitpid(pid, &st, WNOHANG);
 
-		if (r == pid || (r < 0 && errno == ECHILD))
+		if (r == pid) {
+			if (status)
+				*status = st;
 			return true;
+		}
 		if (r < 0 && errno != EINTR)
 			return true;
-		if (mono_ms() >= end)
+		if (mono_ms() >= end || (p && aborted(p)))
 			return false;
-		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+		sleep_us(us);
+		us = us < 10000 ? us * 2 : 10000;
+	}
+}
+
+static void close_fds(struct saker_program *p)
+{
+	if (p->fd >= 0) {
+		close(p->fd);
+		p->fd = -1;
+	}
+	if (p->rfd >= 0) {
+		close(p->rfd);
+		p->rfd = -1;
+	}
+}
+
+/* Ends the child (already sent EOF) and reaps it. */
+static void reap(struct saker_program *p, int grace_ms)
+{
+	pid_t pid = p->pid;
+
+	if (pid <= 0)
+		return;
+	p->pid = 0;
+	if (wait_exit(p, pid, aborted(p) ? 0 : grace_ms, NULL))
+		return;
+	/* Not reaped yet, so the group id cannot have been reused. */
+	kill(-pid, SIGTERM);
+	if (!wait_exit(NULL, pid, aborted(p) ? 200 : 1000, NULL)) {
+		kill(-pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
 	}
 }
 
 void saker_program_stop(struct saker_program *p)
 {
-	pid_t pid = p->pid;
-
 	if (p->fd >= 0) {
 		/* EOF lets the program finish what it has read and exit on its own. */
 		close(p->fd);
 		p->fd = -1;
 	}
-	if (pid <= 0)
-		return;
-	p->pid = 0;
-	if (wait_exit(pid, aborted(p) ? 0 : p->exit_grace_ms))
-		return;
-	/* Not reaped yet, so the group id cannot have been reused. */
-	kill(-pid, SIGTERM);
-	if (wait_exit(pid, 1000))
-		return;
-	kill(-pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	reap(p, p->exit_grace_ms);
+	close_fds(p);
+}
+
+/* The child between fork and exec: async-signal-safe calls only. */
+static void child(const struct saker_program *p, int rfd, int errfd, pid_t parent)
+{
+	char *argv[] = {"sh", "-c", p->cmd, NULL};
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+	int e;
+
+	for (int s = 1; s < NSIG; s++)
+		(void)sigaction(s, &dfl, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)setpgid(0, 0);
+	if (dup2(rfd, STDIN_FILENO) < 0)
+		goto fail;
+	if (p->switch_user) {
+		/*
+		 * Raw system calls: they change this (only) thread, without
+		 * glibc's all-threads machinery, which a forked child must not use.
+		 * Groups first: after setuid the right to change them is gone.
+		 */
+		if (syscall(SYS_setgroups, p->n_groups, p->groups) < 0 ||
+		    syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0 ||
+		    syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
+			goto fail;
+		if (getuid() != p->uid || geteuid() != p->uid || getgid() != p->gid) {
+			errno = EPERM;
+			goto fail;
+		}
+	}
+	/* After the switch: changing credentials clears the parent-death signal. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		goto fail;
+	if (getppid() != parent)
+		_exit(0); /* saker is already gone */
+	execve("/bin/sh", argv, environ);
+fail:
+	e = errno;
+	(void)!write(errfd, &e, sizeof(e));
+	_exit(127);
 }
 
 static int program_start(struct saker_program *p, char *err, size_t errlen)
 {
-	char *argv[] = {"sh", "-c", p->cmd, NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
-	int pfd[2], rc;
-	pid_t pid;
+	int pfd[2], efd[2], rc, e = 0;
+	pid_t parent = getpid(), pid;
+	ssize_t n;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "pipe: %s", strerror(-rc));
 		return rc;
 	}
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	/* dup2 clears close-on-exec on the child's stdin only. */
-	posix_spawn_file_actions_adddup2(&fa, pfd[0], STDIN_FILENO);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-					  POSIX_SPAWN_SETPGROUP);
-	rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	close(pfd[0]);
-	if (rc != 0) {
+	if (pipe2(efd, O_CLOEXEC) < 0) {
+		rc = -errno;
+		close(pfd[0]);
 		close(pfd[1]);
-		snprintf(err, errlen, "cannot start /bin/sh: %s", strerror(rc));
-		return -rc;
+		snprintf(err, errlen, "pipe: %s", strerror(-rc));
+		return rc;
+	}
+	pid = fork();
+	if (pid == 0)
+		child(p, pfd[0], efd[1], parent);
+	close(efd[1]);
+	if (pid < 0) {
+		rc = -errno;
+		close(efd[0]);
+		close(pfd[0]);
+		close(pfd[1]);
+		snprintf(err, errlen, "fork: %s", strerror(-rc));
+		return rc;
+	}
+	/* EOF (exec went through, close-on-exec) or the child's errno. */
+	do
+		n = read(efd[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(efd[0]);
+	if (n == (ssize_t)sizeof(e)) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		close(pfd[0]);
+		close(pfd[1]);
+		snprintf(err, errlen, "cannot start the program as user %s: %s", p->user,
+			 strerror(e));
+		return -e;
 	}
 	/* Non-blocking so that writes can time out and notice an abort. */
-	fcntl(pfd[1], F_SETFL, fcntl(pfd[1], F_GETFL) | O_NONBLOCK);
+	(void)fcntl(pfd[1], F_SETFL, fcntl(pfd[1], F_GETFL) | O_NONBLOCK);
 	p->fd = pfd[1];
+	p->rfd = pfd[0];
 	p->pid = pid;
 	return 0;
 }
 
-/* write(2) with SIGPIPE kept from killing the process: EPIPE is reported instead. */
-static ssize_t write_nosigpipe(int fd, const char *buf, size_t len)
+static int unread(const struct saker_program *p)
 {
-	sigset_t pipe_set, old, pending;
-	bool was_pending;
-	ssize_t n;
-	int saved;
+	int n = 0;
 
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	sigpending(&pending);
-	was_pending = sigismember(&pending, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	n = write(fd, buf, len);
-	saved = errno;
-	if (n < 0 && saved == EPIPE && !was_pending) {
-		/* Consume the SIGPIPE this write raised so it never fires later. */
-		struct timespec zero = {0, 0};
-
-		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
-			;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = saved;
+	if (p->rfd < 0 || ioctl(p->rfd, FIONREAD, &n) < 0)
+		return -1;
 	return n;
+}
+
+static void describe_exit(char *buf, size_t len, int status)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, len, "unknown status");
+}
+
+/* The program has exited: reaps it; -EPIPE if it left input unread. */
+static int exited(struct saker_program *p, int status, bool have_status, char *err, size_t errlen)
+{
+	int left = unread(p);
+	char how[64];
+
+	p->pid = 0;
+	describe_exit(how, sizeof(how), status);
+	close_fds(p);
+	if (left != 0) {
+		snprintf(err, errlen, "program exited (%s) without reading its input",
+			 have_status ? how : "unknown status");
+		return -EPIPE;
+	}
+	return 0;
+}
+
+/* Waits until the program has read everything written so far. */
+static int wait_read(struct saker_program *p, long long deadline, char *err, size_t errlen)
+{
+	long us = 50;
+
+	for (;;) {
+		int st = 0;
+		pid_t r;
+
+		if (unread(p) == 0)
+			return 0;
+		r = waitpid(p->pid, &st, WNOHANG);
+		if (r == p->pid)
+			return exited(p, st, true, err, errlen);
+		if (aborted(p)) {
+			snprintf(err, errlen, "write to program: cancelled");
+			return -ECANCELED;
+		}
+		if (mono_ms() >= deadline) {
+			snprintf(err, errlen, "program did not read its input for %d ms",
+				 p->write_timeout_ms);
+			return -ETIMEDOUT;
+		}
+		sleep_us(us);
+		us = us < 10000 ? us * 2 : 10000;
+	}
 }
 
 int saker_program_write(struct saker_program *p, const char *buf, size_t len, char *err,
@@ -159,15 +342,13 @@ int saker_program_write(struct saker_program *p, const char *buf, size_t len, ch
 	int rc;
 
 	if (p->pid > 0) {
-		pid_t r = waitpid(p->pid, NULL, WNOHANG);
+		int st = 0;
+		pid_t r = waitpid(p->pid, &st, WNOHANG);
 
+		/* Exited since the last alert (having read it): start a new one. */
 		if (r == p->pid || (r < 0 && errno == ECHILD)) {
-			/* Exited since the last alert: start a new one. */
 			p->pid = 0;
-			if (p->fd >= 0) {
-				close(p->fd);
-				p->fd = -1;
-			}
+			close_fds(p);
 		}
 	}
 	if (p->pid <= 0) {
@@ -177,7 +358,7 @@ int saker_program_write(struct saker_program *p, const char *buf, size_t len, ch
 	}
 	deadline = mono_ms() + p->write_timeout_ms;
 	while (off < len) {
-		ssize_t n = write_nosigpipe(p->fd, buf + off, len - off);
+		ssize_t n = write(p->fd, buf + off, len - off);
 		long long left;
 
 		if (n > 0) {
@@ -194,7 +375,7 @@ int saker_program_write(struct saker_program *p, const char *buf, size_t len, ch
 		left = deadline - mono_ms();
 		if (aborted(p)) {
 			rc = -ECANCELED;
-			snprintf(err, errlen, "write to program: cancelled at shutdown");
+			snprintf(err, errlen, "write to program: cancelled");
 			goto fail;
 		}
 		if (left <= 0) {
@@ -203,14 +384,63 @@ int saker_program_write(struct saker_program *p, const char *buf, size_t len, ch
 				 p->write_timeout_ms);
 			goto fail;
 		}
+		/* A program that exits with the pipe full never makes it writable again. */
+		{
+			int st = 0;
+
+			if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+				rc = exited(p, st, true, err, errlen);
+				if (rc == 0)
+					rc = -EPIPE;
+				goto fail;
+			}
+		}
 		poll(&(struct pollfd){.fd = p->fd, .events = POLLOUT}, 1,
 		     left < PROGRAM_SLICE_MS ? (int)left : PROGRAM_SLICE_MS);
 	}
-	return 0;
+	rc = wait_read(p, deadline, err, errlen);
+	if (rc < 0 && p->pid > 0)
+		goto fail;
+	return rc;
 fail:
 	/* Part of a line may be in the pipe: only a fresh process gets clean input. */
 	saker_program_stop(p);
 	return rc;
+}
+
+int saker_program_finish(struct saker_program *p, char *err, size_t errlen)
+{
+	int st = 0;
+	char how[64];
+	int left;
+
+	if (p->pid <= 0) {
+		close_fds(p);
+		return 0;
+	}
+	if (p->fd >= 0) {
+		close(p->fd);
+		p->fd = -1;
+	}
+	if (!wait_exit(p, p->pid, aborted(p) ? 0 : p->exit_grace_ms, &st)) {
+		saker_program_stop(p);
+		snprintf(err, errlen, "program did not exit within %d ms of its input's end",
+			 p->exit_grace_ms);
+		return aborted(p) ? -ECANCELED : -ETIMEDOUT;
+	}
+	p->pid = 0;
+	left = unread(p);
+	close_fds(p);
+	describe_exit(how, sizeof(how), st);
+	if (left != 0) {
+		snprintf(err, errlen, "program exited (%s) without reading its input", how);
+		return -EPIPE;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		snprintf(err, errlen, "program exited with %s", how);
+		return -EIO;
+	}
+	return 0;
 }
 
 void saker_program_fini(struct saker_program *p)
@@ -219,5 +449,9 @@ void saker_program_fini(struct saker_program *p)
 		return;
 	saker_program_stop(p);
 	free(p->cmd);
+	free(p->user);
+	free(p->groups);
 	p->cmd = NULL;
+	p->user = NULL;
+	p->groups = NULL;
 }

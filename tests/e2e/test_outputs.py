@@ -24,6 +24,8 @@ ALERTS = ["-o", "syscall_event_drops.simulate_drops=true",
           "-o", "syscall_event_drops.rate=100", "-o", "syscall_event_drops.max_burst=100"]
 NO_STDOUT = ["-o", "stdout_output.enabled=false"]
 JSON = ["-o", "json_output=true"]
+# The program writes into the test's (root-only) tmp_path: run it as root on purpose.
+AS_ROOT = ["-o", "program_output.user=root"]
 TEXT_RX = (r"^\d\d:\d\d:\d\d\.\d{9}: Critical Saker internal: syscall event drop\. \d+ system"
            r" calls dropped in last second\. \(.*\)$")
 KEYS = ["hostname", "output", "output_fields", "priority", "rule", "source", "time"]
@@ -80,9 +82,10 @@ def parse_json_lines(lines):
 
 
 class Receiver:
-    """HTTP receiver on 127.0.0.1: answers `status` after `delay` seconds."""
+    """HTTP receiver on 127.0.0.1: answers `status` after `delay` seconds,
+    with `reply` as the body."""
 
-    def __init__(self, status=200, delay=0.0):
+    def __init__(self, status=200, delay=0.0, reply=b"ok"):
         self.lock = threading.Lock()
         self.requests = 0
         self.bodies, self.ctypes = [], []
@@ -102,9 +105,9 @@ class Receiver:
                         outer.bodies.append(body)
                         outer.ctypes.append(self.headers.get("Content-Type"))
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(reply)
 
             def log_message(self, *args):
                 pass
@@ -132,8 +135,8 @@ class Receiver:
 def receiver():
     made = []
 
-    def make(status=200, delay=0.0):
-        r = Receiver(status, delay)
+    def make(status=200, delay=0.0, reply=b"ok"):
+        r = Receiver(status, delay, reply)
         made.append(r)
         return r
 
@@ -262,7 +265,7 @@ def test_syslog_output(saker):
 def test_program_output_and_restart(saker, tmp_path, keep_alive):
     rec, starts = str(tmp_path / "rec"), str(tmp_path / "starts")
     prog = "echo start >> %s; exec cat >> %s" % (starts, rec)
-    s = saker(*ALERTS, *NO_STDOUT, *JSON, "-o", "program_output.enabled=true",
+    s = saker(*ALERTS, *NO_STDOUT, *JSON, *AS_ROOT, "-o", "program_output.enabled=true",
               "-o", "program_output.keep_alive=%s" % str(keep_alive).lower(),
               "-o", "program_output.program=" + prog)
     wait_until(lambda: len(read_lines(starts)) >= 2 if not keep_alive
@@ -367,7 +370,7 @@ def test_all_channels_at_once(saker, receiver, tmp_path):
             "-o", "file_output.enabled=true", "-o", "file_output.filename=" + path,
             "-o", "syslog_output.enabled=true",
             "-o", "program_output.enabled=true", "-o", "program_output.keep_alive=true",
-            "-o", "program_output.program=cat >> " + rec] + http_args(r.url))
+            "-o", "program_output.program=cat >> " + rec] + AS_ROOT + http_args(r.url))
         wait_until(lambda: r.count() >= 3, what="3 posts")
         assert s.stop() == 0
         time.sleep(0.3)
@@ -487,3 +490,257 @@ def test_sighup_valid_and_invalid(saker, tmp_path):
     st = channel_stats(s.lines())
     assert st["file"] == (len(docs), 0)
     assert st["emitted"] == len(docs)
+
+
+# ---- issue 9: a channel delays only itself, exact buckets, safe files, least privilege ----
+
+BUCKET_RX = (r"\s+- (stdout|file|syslog|program|http): delivered (\d+), failed (\d+), "
+             r"lost in queue (\d+), undelivered at exit (\d+)(?:, dropped by reload (\d+))?$")
+
+
+def buckets(lines):
+    """Summary -> {channel: {"delivered", "failed", "lost", "undelivered", "dropped"}}, plus
+    the alert line's figures; asserts that every channel's buckets add up to the alerts
+    handed to it (all channels here are enabled from start to end)."""
+    st = channel_stats(lines)
+    out = {"emitted": st["emitted"], "queue": st["queue"]}
+    for l in lines:
+        m = re.match(BUCKET_RX, l)
+        if m:
+            d, f, lost, u, dr = (int(x or 0) for x in m.groups()[1:])
+            out[m.group(1)] = {"delivered": d, "failed": f, "lost": lost, "undelivered": u,
+                               "dropped": dr}
+            assert d + f + lost + u + dr == st["emitted"] + st["queue"], l
+    return out
+
+
+def stop_timed(s):
+    t = time.monotonic()
+    rc = s.stop()
+    return rc, time.monotonic() - t
+
+
+def test_sleeping_http_collector_delays_only_itself(saker, receiver, tmp_path):
+    # 10 s per request and room for 2 in the queue: HTTP loses, stdout and file do not wait.
+    r = receiver(delay=10)
+    path = str(tmp_path / "events.json")
+    s = saker(*ALERTS, *JSON, *http_args(r.url), "-o", "outputs_queue.capacity=2",
+              "-o", "file_output.enabled=true", "-o", "file_output.filename=" + path)
+    lags = []
+    seen = 0
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        out = [l for l in s.lines("out") if l.startswith("{")]
+        now = time.time()
+        for l in out[seen:]:
+            t = json.loads(l)["time"]
+            sec = time.mktime(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+            lags.append(now - (sec + float("0." + t[20:29])))
+        seen = len(out)
+        time.sleep(0.05)
+    # losses are reported while it runs, not only at exit
+    s.wait_for(r"outputs: http queue full: \d+ alert\(s\) lost since the last report")
+    rc, took = stop_timed(s)
+    assert rc == 0
+    assert took < 6.5, "shutdown took %.1f s" % took
+    assert seen >= 5
+    # every stdout alert arrived within 2 s of its time (one alert per second; HTTP takes 10)
+    assert max(lags) < 2.0, lags
+    b = buckets(s.lines())
+    n = b["emitted"]
+    assert b["queue"] == 0
+    assert b["stdout"]["delivered"] == n == len([l for l in s.lines("out") if l.startswith("{")])
+    assert b["file"]["delivered"] == n == len(read_lines(path))
+    # HTTP: one post in flight (never answered in time), two queued, the rest lost
+    assert b["http"] == {"delivered": 0, "failed": 0, "lost": n - 3, "undelivered": 3,
+                         "dropped": 0}
+    # the one alert it took, tried again after each 5 s timeout until shutdown cut it short
+    assert 1 <= r.nrequests() <= 4
+
+
+def test_program_that_never_reads_delays_only_itself(saker, tmp_path):
+    path = str(tmp_path / "events.json")
+    s = saker(*ALERTS, *JSON, "-o", "program_output.enabled=true",
+              "-o", "program_output.keep_alive=true", "-o", "program_output.program=exec sleep 60",
+              "-o", "file_output.enabled=true", "-o", "file_output.filename=" + path)
+    time.sleep(6.5)
+    live_out = len([l for l in s.lines("out") if l.startswith("{")])
+    live_file = len(read_lines(path))
+    rc, took = stop_timed(s)
+    assert rc == 0 and took < 6.5
+    b = buckets(s.lines())
+    n = b["emitted"]
+    assert live_out >= 5 and live_file >= 5
+    assert b["stdout"]["delivered"] == b["file"]["delivered"] == n
+    # each alert waits 5 s for the program to read it, then fails
+    p = b["program"]
+    assert p["delivered"] == 0 and p["failed"] >= 1
+    out = subprocess.run(["pgrep", "-f", "exec sleep 60|^sleep 60$"], capture_output=True,
+                         text=True).stdout
+    assert out.strip() == ""
+
+
+@pytest.mark.parametrize("keep_alive", [True, False])
+def test_program_that_exits_without_reading_fails(saker, keep_alive):
+    s = saker(*ALERTS, *NO_STDOUT, "-o", "program_output.enabled=true",
+              "-o", "program_output.keep_alive=%s" % str(keep_alive).lower(),
+              "-o", "program_output.program=true")
+    s.wait_for(r"program output could not deliver 1 alert\(s\).*without reading its input")
+    time.sleep(2.5)
+    assert s.stop() == 0
+    b = buckets(s.lines())
+    assert b["emitted"] >= 3
+    assert b["program"]["delivered"] == 0
+    assert b["program"]["failed"] == b["emitted"]
+
+
+@contextmanager
+def small_tmpfs(where, size="8k"):
+    os.mkdir(where)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", where],
+                   check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", where], check=False)
+        os.rmdir(where)
+
+
+def test_full_filesystem_leaves_no_torn_line(saker, tmp_path):
+    # About 2 KiB per alert (a long host name) into 8 KiB: the fourth one is cut off.
+    with small_tmpfs(str(tmp_path / "full")) as d:
+        path = os.path.join(d, "events.json")
+        s = saker(*ALERTS, *NO_STDOUT, *JSON, "-o", "file_output.enabled=true",
+                  "-o", "file_output.keep_alive=true", "-o", "file_output.filename=" + path,
+                  env={"SAKER_HOSTNAME": "h" * 2000})
+        s.wait_for(r"file output could not deliver 1 alert\(s\).*No space left on device")
+        time.sleep(2.5)
+        assert s.stop() == 0
+        with open(path, "rb") as f:
+            data = f.read()
+    assert data.endswith(b"\n")
+    lines = data.decode().splitlines()
+    docs = parse_json_lines(lines)  # every line is a whole alert
+    b = buckets(s.lines())
+    assert b["file"]["delivered"] == len(docs) >= 1
+    assert b["file"]["failed"] == b["emitted"] - len(docs) >= 2
+
+
+def test_removed_directory_is_noticed_and_file_reopened(saker, tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    path = str(d / "events.json")
+    s = saker(*ALERTS, *NO_STDOUT, *JSON, "-o", "file_output.enabled=true",
+              "-o", "file_output.keep_alive=true", "-o", "file_output.filename=" + path)
+    wait_until(lambda: len(read_lines(path)) >= 2, what="2 alerts")
+    first = len(read_lines(path))
+    import shutil
+    shutil.rmtree(str(d))
+    s.wait_for(r"was removed: reopening it")
+    s.wait_for(r"file output could not deliver 1 alert\(s\)")
+    d.mkdir()
+    wait_until(lambda: len(read_lines(path)) >= 2, what="2 alerts in the new file")
+    assert s.stop() == 0
+    b = buckets(s.lines())
+    second = len(read_lines(path))
+    # alerts written before the removal (first, read before it; maybe one more) + after
+    assert first + second <= b["file"]["delivered"] <= first + 1 + second
+    assert b["file"]["failed"] >= 1
+    parse_json_lines(read_lines(path))
+
+
+def test_file_safety(saker, tmp_path):
+    # A symlink planted by another user in a world-writable sticky directory is refused.
+    ww = tmp_path / "ww"
+    ww.mkdir()
+    os.chmod(str(ww), 0o1777)
+    target = tmp_path / "target"
+    target.write_text("precious\n")
+    link = ww / "alerts.json"
+    os.symlink(str(target), str(link))
+    os.lchown(str(link), 65534, 65534)
+    s = saker(*ALERTS, "-o", "file_output.enabled=true", "-o", "file_output.filename=" + str(link),
+              wait=False)
+    assert s.proc.wait(timeout=20) != 0
+    s.stop()
+    assert any("is a symbolic link: refused" in l for l in s.lines()), s.lines()
+    assert target.read_text() == "precious\n"
+    # One of root's own symlinks is refused as well: the last component is never followed.
+    os.lchown(str(link), 0, 0)
+    s = saker(*ALERTS, "-o", "file_output.enabled=true", "-o", "file_output.filename=" + str(link),
+              wait=False)
+    assert s.proc.wait(timeout=20) != 0
+    s.stop()
+    assert target.read_text() == "precious\n"
+    # A file another user owns is refused (saker runs as root).
+    theirs = tmp_path / "theirs.json"
+    theirs.write_text("")
+    os.chown(str(theirs), 65534, 65534)
+    s = saker(*ALERTS, "-o", "file_output.enabled=true", "-o", "file_output.filename=" + str(theirs),
+              wait=False)
+    assert s.proc.wait(timeout=20) != 0
+    s.stop()
+    assert any("is owned by uid 65534: refused" in l for l in s.lines()), s.lines()
+    # A file saker creates is 0600.
+    new = str(tmp_path / "new.json")
+    s = saker(*ALERTS, *NO_STDOUT, "-o", "file_output.enabled=true", "-o", "file_output.filename=" + new)
+    wait_until(lambda: len(read_lines(new)) >= 1, what="an alert")
+    assert s.stop() == 0
+    assert os.stat(new).st_mode & 0o7777 == 0o600
+
+
+def proc_uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for l in f:
+            if l.startswith("Uid:"):
+                return [int(x) for x in l.split()[1:]]
+    return None
+
+
+@pytest.mark.parametrize("user", [None, "daemon"])
+def test_program_runs_as_configured_user_and_dies_with_saker(saker, user):
+    d = tempfile.mkdtemp(prefix="saker-prog-")
+    pid = None
+    try:
+        os.chmod(d, 0o777)
+        pidf = os.path.join(d, "pid")
+        prog = "read l; echo $$ > %s; exec sleep 1000" % pidf
+        args = list(ALERTS) + NO_STDOUT + ["-o", "program_output.enabled=true",
+                                           "-o", "program_output.keep_alive=true",
+                                           "-o", "program_output.program=" + prog]
+        if user:
+            args += ["-o", "program_output.user=" + user]
+        s = saker(*args)
+        wait_until(lambda: os.path.exists(pidf) and open(pidf).read().strip(), what="the pid")
+        pid = int(open(pidf).read())
+        want = 65534 if user is None else 1  # nobody / daemon
+        assert proc_uid(pid) == [want] * 4
+        s.proc.kill()  # SIGKILL: no shutdown code runs
+        s.proc.wait()
+        wait_until(lambda: not os.path.exists("/proc/%d" % pid) or
+                   open("/proc/%d/stat" % pid).read().split()[2] == "Z",
+                   timeout=5, what="the program to die with saker")
+        pid = None
+    finally:
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)  # the one we started, if it outlived saker
+            except ProcessLookupError:
+                pass
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_http_echo_is_escaped(saker, receiver):
+    reply = b"\x1b[31mred\x1b[0m\n00:00:00.000000000: Critical fake alert\r\n\x07"
+    r = receiver(reply=reply)
+    s = saker(*ALERTS, *NO_STDOUT, *http_args(r.url, "-o", "http_output.echo=true"))
+    wait_until(lambda: r.count() >= 2, what="2 posts")
+    time.sleep(0.3)
+    assert s.stop() == 0
+    out = s.lines("out")
+    assert len(out) >= 2
+    for l in out:
+        assert "\x1b" not in l and "\x07" not in l and "\r" not in l
+        assert not l.startswith("00:00:00"), l
+        assert l == "\\x1b[31mred\\x1b[0m\\n00:00:00.000000000: Critical fake alert\\r\\n\\x07", l

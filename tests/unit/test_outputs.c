@@ -18,7 +18,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -34,9 +36,32 @@ struct fx {
 	char path[128];
 	char path2[128];
 	struct saker_config cfg;
-	struct saker_log log;
-	FILE *logf;
+	struct saker_outputs_opts opts;
+	char err[512];
+	pthread_mutex_t logm;
+	char *logbuf; /* in memory: some tests limit the size of files */
+	size_t loglen;
 };
+
+/* The application's side of the log callback: one line per report, with its severity. */
+static void log_cb(void *ctx, enum saker_prio prio, const char *msg)
+{
+	struct fx *f = ctx;
+
+	const char *sev = prio <= SAKER_PRIO_ERROR ? "Error" : "Warning";
+	size_t n = strlen(sev) + 2 + strlen(msg) + 1;
+	char *p;
+
+	pthread_mutex_lock(&f->logm);
+	p = realloc(f->logbuf, f->loglen + n + 1);
+	assert_non_null(p);
+	f->logbuf = p;
+	snprintf(p + f->loglen, n + 1, "%s: %s\n", sev, msg);
+	f->loglen += n;
+	pthread_mutex_unlock(&f->logm);
+}
+
+#define NEW(o) saker_outputs_new(&(o), &f->cfg, &f->opts, f->err, sizeof(f->err))
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -61,10 +86,11 @@ static int setup(void **state)
 	f->cfg.json_include_output_property = true;
 	f->cfg.json_include_tags_property = true;
 	f->cfg.http_output.user_agent = "saker-test";
-	f->logf = tmpfile();
-	assert_non_null(f->logf);
-	saker_log_init(&f->log);
-	f->log.stream = f->logf;
+	/* Tests write into their 0700 temporary directory; one test checks "nobody". */
+	f->cfg.program_output.user = "root";
+	pthread_mutex_init(&f->logm, NULL);
+	f->opts.log = log_cb;
+	f->opts.log_ctx = f;
 	setenv("TZ", "UTC", 1);
 	tzset();
 	setenv("SAKER_HOSTNAME", "testhost", 1);
@@ -77,7 +103,8 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
-	fclose(f->logf);
+	free(f->logbuf);
+	pthread_mutex_destroy(&f->logm);
 	free(f);
 	return 0;
 }
@@ -103,15 +130,12 @@ static char *read_all(const char *path)
 
 static char *log_text(struct fx *f)
 {
-	long n;
 	char *s;
 
-	fflush(f->logf);
-	n = ftell(f->logf);
-	s = calloc(1, (size_t)n + 1);
-	rewind(f->logf);
-	assert_int_equal(fread(s, 1, (size_t)n, f->logf), (size_t)n);
-	fseek(f->logf, 0, SEEK_END);
+	pthread_mutex_lock(&f->logm);
+	s = strdup(f->logbuf ? f->logbuf : "");
+	pthread_mutex_unlock(&f->logm);
+	assert_non_null(s);
 	return s;
 }
 
@@ -196,23 +220,35 @@ static void test_new_rejects_bad_channels(void **state)
 	struct fx *f = *state;
 	struct saker_outputs *o = (void *)1;
 
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), -EINVAL);
+	assert_int_equal(NEW(o), -EINVAL);
 	assert_null(o);
+	assert_string_equal(f->err, "no output channel is enabled");
 	f->cfg.file_output.enabled = true;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), -EINVAL);
+	assert_int_equal(NEW(o), -EINVAL);
+	assert_string_equal(f->err, "file_output needs a filename");
 	f->cfg.file_output.filename = "/nonexistent-dir-saker/x.txt";
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), -ENOENT);
+	assert_int_equal(NEW(o), -ENOENT);
+	assert_non_null(strstr(f->err, "/nonexistent-dir-saker"));
+	/* Only regular files. */
+	f->cfg.file_output.filename = "/dev/full";
+	assert_int_equal(NEW(o), -EINVAL);
+	assert_non_null(strstr(f->err, "/dev/full is not a regular file"));
 	f->cfg.file_output.enabled = false;
 	f->cfg.program_output.enabled = true;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), -EINVAL);
+	assert_int_equal(NEW(o), -EINVAL);
+	assert_string_equal(f->err, "program_output needs a program");
+	f->cfg.program_output.program = "cat";
+	f->cfg.program_output.user = "no-such-user-saker";
+	assert_int_equal(NEW(o), -ENOENT);
+	assert_string_equal(f->err, "program_output.user no-such-user-saker: no such user");
 	f->cfg.program_output.enabled = false;
 	f->cfg.http_output.enabled = true;
 	f->cfg.http_output.url = "";
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), -EINVAL);
+	assert_int_equal(NEW(o), -EINVAL);
+	assert_string_equal(f->err, "http_output needs a url");
+	/* The library itself never logged. */
 	char *l = log_text(f);
-	assert_non_null(strstr(l, "no output channel is enabled"));
-	assert_non_null(strstr(l, "cannot open /nonexistent-dir-saker/x.txt"));
-	assert_non_null(strstr(l, "http_output needs a url"));
+	assert_string_equal(l, "");
 	free(l);
 	/* NULLs are harmless. */
 	saker_outputs_free(NULL);
@@ -231,7 +267,7 @@ static void file_n_lines(struct fx *f, bool keep_alive, bool buffered)
 
 	use_file(f, f->path, keep_alive);
 	f->cfg.buffered_outputs = buffered;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 0, 500, SAKER_PRIO_CRITICAL), 500);
 	assert_int_equal(saker_outputs_flush(o, 10000), 0);
 	assert_int_equal(count_lines(f->path), 500);
@@ -276,7 +312,7 @@ static void rotation(struct fx *f, bool keep_alive)
 
 	snprintf(rotated, sizeof(rotated), "%s.1", f->path);
 	use_file(f, f->path, keep_alive);
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 0, 200, SAKER_PRIO_ERROR), 200);
 	/* Renamed while the thread is still writing, as logrotate would. */
 	assert_int_equal(rename(f->path, rotated), 0);
@@ -302,6 +338,16 @@ static void test_file_reopen_per_alert(void **state)
 	rotation(*state, false);
 }
 
+/* Writes past the limit fail with EFBIG (SIGXFSZ stays blocked in the workers). */
+static void limit_file_size(rlim_t n)
+{
+	struct rlimit rl;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = n;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
 static void test_file_failures_counted_and_throttled(void **state)
 {
 	struct fx *f = *state;
@@ -309,25 +355,105 @@ static void test_file_failures_counted_and_throttled(void **state)
 	struct saker_outputs_stats st;
 	char *l;
 
-	/* /dev/full opens fine and fails every write with ENOSPC. */
-	use_file(f, "/dev/full", true);
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	use_file(f, f->path, true);
+	assert_int_equal(NEW(o), 0);
+	limit_file_size(0);
 	assert_int_equal(emit_n(o, 0, 5, SAKER_PRIO_ERROR), 5);
 	assert_int_equal(saker_outputs_flush(o, 5000), 0);
+	limit_file_size(RLIM_INFINITY);
 	saker_outputs_get_stats(o, &st);
 	assert_int_equal(st.failed[SAKER_CH_FILE], 5);
 	assert_int_equal(st.delivered[SAKER_CH_FILE], 0);
 	l = log_text(f);
-	/* The first failure is reported at once, the next ones wait 10 s. */
+	/* The first failure is reported at once, with its severity; the next ones wait 10 s. */
 	assert_int_equal(count_str(l, "file output could not deliver"), 1);
-	assert_non_null(strstr(l, "could not deliver 1 alert(s) since the last report"));
-	assert_non_null(strstr(l, "No space left on device"));
+	assert_non_null(strstr(l, "Error: outputs: file output could not deliver 1 alert(s) "
+				  "since the last report"));
+	assert_non_null(strstr(l, "File too large"));
 	free(l);
 	/* What was held back is reported at the end. */
 	saker_outputs_free(o);
 	l = log_text(f);
 	assert_int_equal(count_str(l, "file output could not deliver"), 2);
 	assert_non_null(strstr(l, "could not deliver 4 alert(s)"));
+	free(l);
+	assert_int_equal(count_lines(f->path), 0);
+}
+
+/* A write cut off mid-line (the disk is full) never leaves a torn line behind. */
+static void torn(struct fx *f, bool buffered)
+{
+	struct saker_outputs *o;
+	struct saker_outputs_stats st;
+	char *s;
+
+	use_file(f, f->path, true);
+	f->cfg.buffered_outputs = buffered;
+	assert_int_equal(NEW(o), 0);
+	/* "15:28:22.123456789: Error alert N\n" is 34 bytes for N < 10: room for 2 and a half. */
+	limit_file_size(90);
+	assert_int_equal(emit_n(o, 0, 6, SAKER_PRIO_ERROR), 6);
+	assert_int_equal(saker_outputs_flush(o, 5000), 0);
+	limit_file_size(RLIM_INFINITY);
+	assert_int_equal(emit_n(o, 6, 1, SAKER_PRIO_ERROR), 1);
+	assert_int_equal(saker_outputs_shutdown(o, 5000), 0);
+	saker_outputs_get_stats(o, &st);
+	s = read_all(f->path);
+	assert_string_equal(s, "15:28:22.123456789: Error alert 0\n"
+			       "15:28:22.123456789: Error alert 1\n"
+			       "15:28:22.123456789: Error alert 6\n");
+	free(s);
+	assert_int_equal(st.delivered[SAKER_CH_FILE], 3);
+	assert_int_equal(st.failed[SAKER_CH_FILE], 4);
+	assert_int_equal(st.offered[SAKER_CH_FILE], 7);
+	saker_outputs_free(o);
+}
+
+static void test_file_partial_write_no_torn_line(void **state)
+{
+	torn(*state, false);
+}
+
+static void test_file_partial_write_buffered(void **state)
+{
+	torn(*state, true);
+}
+
+static void test_file_unlinked_is_reopened(void **state)
+{
+	struct fx *f = *state;
+	struct saker_outputs *o;
+	struct saker_outputs_stats st;
+	char sub[160], path[200];
+
+	snprintf(sub, sizeof(sub), "%s/sub", f->dir);
+	snprintf(path, sizeof(path), "%s/events", sub);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	use_file(f, path, true);
+	assert_int_equal(NEW(o), 0);
+	assert_int_equal(emit_n(o, 0, 2, SAKER_PRIO_ERROR), 2);
+	assert_int_equal(saker_outputs_flush(o, 5000), 0);
+	/* Unlinked under our feet: the next alert goes to a new file of that name. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(emit_n(o, 2, 2, SAKER_PRIO_ERROR), 2);
+	assert_int_equal(saker_outputs_flush(o, 5000), 0);
+	assert_int_equal(count_lines(path), 2);
+	/* Its directory removed: failed until it is back. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(emit_n(o, 4, 1, SAKER_PRIO_ERROR), 1);
+	assert_int_equal(saker_outputs_flush(o, 5000), 0);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(emit_n(o, 5, 1, SAKER_PRIO_ERROR), 1);
+	assert_int_equal(saker_outputs_flush(o, 5000), 0);
+	assert_int_equal(count_lines(path), 1);
+	saker_outputs_get_stats(o, &st);
+	assert_int_equal(st.delivered[SAKER_CH_FILE], 5);
+	assert_int_equal(st.failed[SAKER_CH_FILE], 1);
+	saker_outputs_free(o);
+	char *l = log_text(f);
+	assert_non_null(strstr(l, "Warning: outputs: "));
+	assert_non_null(strstr(l, "was removed: reopening it"));
 	free(l);
 }
 
@@ -342,7 +468,7 @@ static void test_queue_full_and_pause(void **state)
 
 	use_file(f, f->path, false);
 	f->cfg.outputs_queue_capacity = 2;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	saker_outputs_test_pause(o, true);
 	assert_int_equal(saker_outputs_emit(o, &a), 0);
 	assert_int_equal(saker_outputs_emit(o, &a), 0);
@@ -371,14 +497,14 @@ static void test_free_counts_what_is_left(void **state)
 	char *l;
 
 	use_file(f, f->path, false);
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	saker_outputs_test_pause(o, true);
 	assert_int_equal(emit_n(o, 0, 3, SAKER_PRIO_ERROR), 3);
 	t = now_ms();
 	saker_outputs_free(o);
 	assert_true(now_ms() - t < 1000);
 	l = log_text(f);
-	assert_non_null(strstr(l, "file output could not deliver 3 alert(s)"));
+	assert_non_null(strstr(l, "Error: outputs: file output: 3 alert(s) undelivered at exit"));
 	free(l);
 	assert_int_equal(count_lines(f->path), 0);
 }
@@ -391,7 +517,7 @@ static void test_priority_filter(void **state)
 
 	use_file(f, f->path, true);
 	f->cfg.priority = SAKER_PRIO_WARNING;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	for (int p = SAKER_PRIO_EMERGENCY; p <= SAKER_PRIO_DEBUG; p++)
 		emit_n(o, p, 1, (enum saker_prio)p);
 	assert_int_equal(saker_outputs_flush(o, 5000), 0);
@@ -416,31 +542,33 @@ static void test_reconfigure_keeps_queued(void **state)
 	char *s;
 
 	use_file(f, f->path, true);
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	saker_outputs_test_pause(o, true);
 	assert_int_equal(emit_n(o, 0, 5, SAKER_PRIO_ERROR), 5);
 
 	/* An invalid configuration is refused and changes nothing. */
 	f->cfg.file_output.filename = "/nonexistent-dir-saker/x.txt";
-	assert_int_equal(saker_outputs_reconfigure(o, &f->cfg), -ENOENT);
-	char *l = log_text(f);
-	assert_non_null(strstr(l, "cannot open /nonexistent-dir-saker/x.txt"));
-	free(l);
+	assert_int_equal(saker_outputs_reconfigure(o, &f->cfg, f->err, sizeof(f->err)), -ENOENT);
+	assert_non_null(strstr(f->err, "/nonexistent-dir-saker"));
 
 	f->cfg.file_output.filename = f->path2;
 	f->cfg.json_output = true;
-	assert_int_equal(saker_outputs_reconfigure(o, &f->cfg), 0);
+	assert_int_equal(saker_outputs_reconfigure(o, &f->cfg, f->err, sizeof(f->err)), 0);
 	assert_int_equal(emit_n(o, 5, 5, SAKER_PRIO_ERROR), 5);
 	saker_outputs_test_pause(o, false);
 	assert_int_equal(saker_outputs_flush(o, 5000), 0);
 	saker_outputs_get_stats(o, &st);
 	assert_int_equal(st.delivered[SAKER_CH_FILE], 10);
 	saker_outputs_free(o);
-	/* Queued before the reload: old channel, old shape. After: new ones. */
-	assert_int_equal(count_lines(f->path), 5);
-	assert_int_equal(count_lines(f->path2), 5);
+	/*
+	 * The new settings apply to what was still queued too; each alert keeps
+	 * the shape it was formatted in when emitted.
+	 */
+	assert_int_equal(count_lines(f->path), 0);
+	assert_int_equal(count_lines(f->path2), 10);
 	s = read_all(f->path2);
-	assert_true(strncmp(s, "{\"hostname\":\"testhost\",\"output\":\"alert 5\"", 41) == 0);
+	assert_true(strncmp(s, "15:28:22.123456789: Error alert 0\n", 34) == 0);
+	assert_non_null(strstr(s, "{\"hostname\":\"testhost\",\"output\":\"alert 5\""));
 	free(s);
 }
 
@@ -461,7 +589,7 @@ static void test_stdout_and_syslog(void **state)
 	saved = dup(STDOUT_FILENO);
 	dup2(fd, STDOUT_FILENO);
 	close(fd);
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 0, 3, SAKER_PRIO_ERROR), 3);
 	assert_int_equal(saker_outputs_flush(o, 5000), 0);
 	/* Unbuffered: on disk already, although stdout is a file. */
@@ -491,7 +619,7 @@ static void test_program_records_stdin(void **state)
 	f->cfg.program_output.enabled = true;
 	f->cfg.program_output.keep_alive = true;
 	f->cfg.program_output.program = cmd;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 0, 50, SAKER_PRIO_ERROR), 50);
 
 	/* Alert text reaches stdin only, never a shell. */
@@ -531,7 +659,7 @@ static void test_program_one_per_alert(void **state)
 	f->cfg.program_output.enabled = true;
 	f->cfg.program_output.keep_alive = false;
 	f->cfg.program_output.program = cmd;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 0, 5, SAKER_PRIO_ERROR), 5);
 	assert_int_equal(saker_outputs_flush(o, 10000), 0);
 	saker_outputs_get_stats(o, &st);
@@ -553,7 +681,7 @@ static void test_program_that_does_not_read(void **state)
 	f->cfg.program_output.keep_alive = true;
 	f->cfg.program_output.program = "sleep 30";
 	f->cfg.outputs_queue_capacity = 4;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	static char big[16384];
 	memset(big, 'b', sizeof(big) - 1);
 	struct saker_alert a = {.time_ns = T0, .priority = SAKER_PRIO_ERROR, .output = big};
@@ -568,6 +696,88 @@ static void test_program_that_does_not_read(void **state)
 	t = now_ms();
 	saker_outputs_free(o);
 	assert_true(now_ms() - t < 3000);
+}
+
+/* A program that exits without reading fails its alerts: kept alive or one per alert. */
+static void program_true(struct fx *f, bool keep_alive)
+{
+	struct saker_outputs *o;
+	struct saker_outputs_stats st;
+
+	f->cfg.program_output.enabled = true;
+	f->cfg.program_output.keep_alive = keep_alive;
+	f->cfg.program_output.program = "true";
+	assert_int_equal(NEW(o), 0);
+	assert_int_equal(emit_n(o, 0, 4, SAKER_PRIO_ERROR), 4);
+	assert_int_equal(saker_outputs_shutdown(o, 20000), 0);
+	saker_outputs_get_stats(o, &st);
+	assert_int_equal(st.delivered[SAKER_CH_PROGRAM], 0);
+	assert_int_equal(st.failed[SAKER_CH_PROGRAM], 4);
+	assert_int_equal(st.offered[SAKER_CH_PROGRAM], 4);
+	saker_outputs_free(o);
+	char *l = log_text(f);
+	assert_non_null(strstr(l, "without reading its input"));
+	free(l);
+}
+
+static void test_program_true_keep_alive_fails(void **state)
+{
+	program_true(*state, true);
+}
+
+static void test_program_true_per_alert_fails(void **state)
+{
+	program_true(*state, false);
+}
+
+static void test_program_exit_status_checked(void **state)
+{
+	struct fx *f = *state;
+	struct saker_outputs *o;
+	struct saker_outputs_stats st;
+
+	/* Reads its line, then fails. */
+	f->cfg.program_output.enabled = true;
+	f->cfg.program_output.program = "read l; exit 3";
+	assert_int_equal(NEW(o), 0);
+	assert_int_equal(emit_n(o, 0, 2, SAKER_PRIO_ERROR), 2);
+	assert_int_equal(saker_outputs_shutdown(o, 20000), 0);
+	saker_outputs_get_stats(o, &st);
+	assert_int_equal(st.failed[SAKER_CH_PROGRAM], 2);
+	saker_outputs_free(o);
+	char *l = log_text(f);
+	assert_non_null(strstr(l, "program exited with status 3"));
+	free(l);
+}
+
+/* The program runs as program_output.user, never as root by default. */
+static void test_program_runs_as_user(void **state)
+{
+	struct fx *f = *state;
+	struct saker_outputs *o;
+	struct saker_outputs_stats st;
+	char sub[160], cmd[512], ids[200];
+	char *s;
+
+	/* A directory nobody may write to, inside ours (made traversable). */
+	snprintf(sub, sizeof(sub), "%s/pub", f->dir);
+	snprintf(ids, sizeof(ids), "%s/ids", sub);
+	assert_int_equal(chmod(f->dir, 0711), 0);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(chown(sub, 65534, 65534), 0);
+	snprintf(cmd, sizeof(cmd), "read l; echo $(id -u) $(id -g) $(id -G) > %s", ids);
+	f->cfg.program_output.enabled = true;
+	f->cfg.program_output.program = cmd;
+	f->cfg.program_output.user = NULL; /* the default */
+	assert_int_equal(NEW(o), 0);
+	assert_int_equal(emit_n(o, 0, 1, SAKER_PRIO_ERROR), 1);
+	assert_int_equal(saker_outputs_shutdown(o, 20000), 0);
+	saker_outputs_get_stats(o, &st);
+	assert_int_equal(st.delivered[SAKER_CH_PROGRAM], 1);
+	saker_outputs_free(o);
+	s = read_all(ids);
+	assert_string_equal(s, "65534 65534 65534\n");
+	free(s);
 }
 
 /* ---- HTTP ---- */
@@ -715,7 +925,7 @@ static void test_http_json(void **state)
 	use_http(f, url, sizeof(url), s.port);
 	f->cfg.json_output = true;
 	f->cfg.http_output.keep_alive = true;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 0, 3, SAKER_PRIO_ERROR), 3);
 	assert_int_equal(saker_outputs_flush(o, 10000), 0);
 	saker_outputs_get_stats(o, &st);
@@ -745,7 +955,7 @@ static void test_http_text_gzip(void **state)
 	srv_start(&s, 200, 0);
 	use_http(f, url, sizeof(url), s.port);
 	f->cfg.http_output.compress_uploads = true;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 7, 1, SAKER_PRIO_ERROR), 1);
 	assert_int_equal(saker_outputs_flush(o, 10000), 0);
 	saker_outputs_free(o);
@@ -776,7 +986,7 @@ static void test_http_failing_server(void **state)
 
 	srv_start(&s, 500, 0);
 	use_http(f, url, sizeof(url), s.port);
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 0, 1, SAKER_PRIO_ERROR), 1);
 	assert_int_equal(saker_outputs_flush(o, 10000), 0);
 	saker_outputs_get_stats(o, &st);
@@ -794,7 +1004,7 @@ static void test_http_failing_server(void **state)
 	/* A 4xx is not worth retrying. */
 	srv_start(&s, 404, 0);
 	use_http(f, url, sizeof(url), s.port);
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 0, 1, SAKER_PRIO_ERROR), 1);
 	assert_int_equal(saker_outputs_flush(o, 10000), 0);
 	saker_outputs_get_stats(o, &st);
@@ -824,7 +1034,7 @@ static void test_http_down_server(void **state)
 	use_http(f, url, sizeof(url), ntohs(sa.sin_port));
 	f->cfg.file_output.enabled = true;
 	f->cfg.file_output.filename = f->path;
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 0, 2, SAKER_PRIO_ERROR), 2);
 	assert_int_equal(saker_outputs_flush(o, 10000), 0);
 	saker_outputs_get_stats(o, &st);
@@ -845,7 +1055,7 @@ static void test_http_slow_server_does_not_block_emit(void **state)
 
 	srv_start(&s, 200, 400);
 	use_http(f, url, sizeof(url), s.port);
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	t = now_ms();
 	assert_int_equal(emit_n(o, 0, 3, SAKER_PRIO_ERROR), 3);
 	assert_true(now_ms() - t < 200);
@@ -860,13 +1070,198 @@ static void test_http_slow_server_does_not_block_emit(void **state)
 	/* Stuck on a slower one at shutdown: a timed-out flush makes free quick. */
 	srv_start(&s, 200, 2500);
 	use_http(f, url, sizeof(url), s.port);
-	assert_int_equal(saker_outputs_new(&o, &f->cfg, &f->log), 0);
+	assert_int_equal(NEW(o), 0);
 	assert_int_equal(emit_n(o, 0, 4, SAKER_PRIO_ERROR), 4);
 	assert_int_equal(saker_outputs_flush(o, 100), -ETIMEDOUT);
 	t = now_ms();
 	saker_outputs_free(o);
 	assert_true(now_ms() - t < 2000);
 	srv_stop(&s);
+}
+
+/* ---- one worker per channel ---- */
+
+static void test_slow_channel_delays_only_itself(void **state)
+{
+	struct fx *f = *state;
+	struct saker_outputs *o;
+	struct saker_outputs_stats st;
+	struct srv s;
+	char url[128];
+	uint64_t t;
+
+	srv_start(&s, 200, 3000);
+	use_http(f, url, sizeof(url), s.port);
+	use_file(f, f->path, true);
+	f->cfg.outputs_queue_capacity = 3;
+	assert_int_equal(NEW(o), 0);
+	t = now_ms();
+	/* HTTP: 1 in flight, 3 queued, 6 lost; the file keeps up (an alert every 20 ms). */
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(emit_n(o, i, 1, SAKER_PRIO_ERROR), 1);
+		usleep(20000);
+	}
+	for (int i = 0; i < 200 && count_lines(f->path) < 10; i++)
+		usleep(10000);
+	assert_int_equal(count_lines(f->path), 10);
+	assert_true(now_ms() - t < 2500);
+	saker_outputs_get_stats(o, &st);
+	assert_int_equal(st.delivered[SAKER_CH_FILE], 10);
+	assert_int_equal(st.lost[SAKER_CH_FILE], 0);
+	assert_int_equal(st.delivered[SAKER_CH_HTTP], 0);
+	assert_int_equal(st.emitted, 10);
+	assert_int_equal(st.queue_drops, 0);
+	assert_int_equal(st.lost[SAKER_CH_HTTP], 6);
+	assert_int_equal(st.lost[SAKER_CH_HTTP] + st.pending[SAKER_CH_HTTP], 10);
+	/* Reported at once, with the count, not only at exit. */
+	char *l = log_text(f);
+	assert_non_null(strstr(l, "Error: outputs: http queue full: 1 alert(s) lost since the last "
+				  "report"));
+	assert_int_equal(count_str(l, "http queue full"), 1);
+	free(l);
+	/* Throttled: the next report (a second later) carries what was lost in between. */
+	while (now_ms() - t < 1400)
+		usleep(10000);
+	assert_int_equal(emit_n(o, 10, 1, SAKER_PRIO_ERROR), 1);
+	l = log_text(f);
+	assert_non_null(strstr(l, "http queue full: 6 alert(s) lost since the last report"));
+	assert_int_equal(count_str(l, "http queue full"), 2);
+	free(l);
+	/* Shutdown within its budget: the post in flight is cut short, the rest counted. */
+	t = now_ms();
+	assert_int_equal(saker_outputs_shutdown(o, 2000), -ETIMEDOUT);
+	assert_true(now_ms() - t < 2600);
+	saker_outputs_get_stats(o, &st);
+	assert_true(st.final);
+	assert_int_equal(st.offered[SAKER_CH_HTTP], 11);
+	assert_int_equal(st.lost[SAKER_CH_HTTP], 7);
+	assert_int_equal(st.delivered[SAKER_CH_HTTP], 0);
+	assert_int_equal(st.undelivered[SAKER_CH_HTTP], 4);
+	assert_int_equal(st.delivered[SAKER_CH_FILE], 11);
+	assert_int_equal(st.undelivered_alerts, 4);
+	saker_outputs_free(o);
+	srv_stop(&s);
+}
+
+static void test_reload_disabling_http_drops_its_queue(void **state)
+{
+	struct fx *f = *state;
+	struct saker_outputs *o;
+	struct saker_outputs_stats st;
+	struct srv s;
+	char url[128];
+	uint64_t t;
+
+	srv_start(&s, 200, 3000);
+	use_http(f, url, sizeof(url), s.port);
+	use_file(f, f->path, true);
+	assert_int_equal(NEW(o), 0);
+	assert_int_equal(emit_n(o, 0, 5, SAKER_PRIO_ERROR), 5);
+	for (int i = 0; i < 200 && srv_requests(&s) < 1; i++)
+		usleep(10000);
+	assert_int_equal(srv_requests(&s), 1);
+	t = now_ms();
+	f->cfg.http_output.enabled = false;
+	assert_int_equal(saker_outputs_reconfigure(o, &f->cfg, f->err, sizeof(f->err)), 0);
+	/* The post in flight is cut short and nothing queued waits for it. */
+	assert_int_equal(saker_outputs_flush(o, 2000), 0);
+	assert_true(now_ms() - t < 2000);
+	saker_outputs_get_stats(o, &st);
+	assert_false(st.enabled[SAKER_CH_HTTP]);
+	assert_int_equal(st.dropped_reload[SAKER_CH_HTTP], 5);
+	assert_int_equal(st.pending[SAKER_CH_HTTP], 0);
+	assert_int_equal(st.delivered[SAKER_CH_FILE], 5);
+	assert_int_equal(emit_n(o, 5, 2, SAKER_PRIO_ERROR), 2);
+	assert_int_equal(saker_outputs_shutdown(o, 5000), 0);
+	saker_outputs_get_stats(o, &st);
+	assert_int_equal(st.offered[SAKER_CH_HTTP], 5);
+	assert_int_equal(st.delivered[SAKER_CH_FILE], 7);
+	char *l = log_text(f);
+	assert_non_null(strstr(l, "http output disabled by reload"));
+	free(l);
+	saker_outputs_free(o);
+	assert_int_equal(srv_requests(&s), 1);
+	srv_stop(&s);
+}
+
+static void test_reload_changing_http_redirects_its_queue(void **state)
+{
+	struct fx *f = *state;
+	struct saker_outputs *o;
+	struct saker_outputs_stats st;
+	struct srv slow, fast;
+	char url[128], url2[128];
+
+	srv_start(&slow, 200, 3000);
+	srv_start(&fast, 200, 0);
+	use_http(f, url, sizeof(url), slow.port);
+	assert_int_equal(NEW(o), 0);
+	assert_int_equal(emit_n(o, 0, 4, SAKER_PRIO_ERROR), 4);
+	for (int i = 0; i < 200 && srv_requests(&slow) < 1; i++)
+		usleep(10000);
+	use_http(f, url2, sizeof(url2), fast.port);
+	assert_int_equal(saker_outputs_reconfigure(o, &f->cfg, f->err, sizeof(f->err)), 0);
+	assert_int_equal(saker_outputs_flush(o, 2500), 0);
+	saker_outputs_get_stats(o, &st);
+	/* The cut-short alert is redone with the new URL, with the queued ones. */
+	assert_int_equal(st.delivered[SAKER_CH_HTTP], 4);
+	assert_int_equal(srv_requests(&fast), 4);
+	assert_int_equal(srv_requests(&slow), 1);
+	saker_outputs_free(o);
+	srv_stop(&slow);
+	srv_stop(&fast);
+}
+
+/* stdout into a pipe nobody reads: shutdown still ends in time, every alert in one bucket. */
+static void test_shutdown_bounded_with_stuck_stdout(void **state)
+{
+	struct fx *f = *state;
+	struct saker_outputs *o;
+	struct saker_outputs_stats st;
+	static char big[8192];
+	struct saker_alert a = {.time_ns = T0, .priority = SAKER_PRIO_ERROR, .output = big};
+	int pfd[2], saved;
+	uint64_t t;
+	int rc;
+
+	memset(big, 's', sizeof(big) - 1);
+	assert_int_equal(pipe(pfd), 0);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	dup2(pfd[1], STDOUT_FILENO);
+	f->cfg.stdout_output.enabled = true;
+	use_file(f, f->path, true);
+	assert_int_equal(NEW(o), 0);
+	/* 64 KiB of pipe: the 9th alert blocks the stdout worker in write(2). */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(saker_outputs_emit(o, &a), 0);
+	for (int i = 0; i < 200 && count_lines(f->path) < 20; i++)
+		usleep(10000);
+	assert_int_equal(count_lines(f->path), 20);
+	t = now_ms();
+	rc = saker_outputs_shutdown(o, 1500);
+	t = now_ms() - t;
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	close(pfd[0]);
+	close(pfd[1]);
+	assert_int_equal(rc, -ETIMEDOUT);
+	assert_true(t < 2000);
+	saker_outputs_get_stats(o, &st);
+	assert_true(st.final);
+	assert_int_equal(st.offered[SAKER_CH_STDOUT], 20);
+	/* What 64 KiB of pipe pages hold of 8 KiB lines; the one cut short is undelivered. */
+	assert_true(st.delivered[SAKER_CH_STDOUT] >= 4 && st.delivered[SAKER_CH_STDOUT] <= 8);
+	assert_int_equal(st.delivered[SAKER_CH_STDOUT] + st.undelivered[SAKER_CH_STDOUT], 20);
+	assert_int_equal(st.pending[SAKER_CH_STDOUT], 0);
+	assert_int_equal(st.delivered[SAKER_CH_FILE], 20);
+	assert_int_equal(st.undelivered_alerts, 20 - st.delivered[SAKER_CH_STDOUT]);
+	assert_int_equal(st.queued, 0);
+	char *l = log_text(f);
+	assert_non_null(strstr(l, "stdout output: "));
+	assert_non_null(strstr(l, "undelivered at exit"));
+	free(l);
+	saker_outputs_free(o);
 }
 
 int main(void)
@@ -880,6 +1275,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_file_reopen_per_alert, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_file_failures_counted_and_throttled, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_file_partial_write_no_torn_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_partial_write_buffered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_unlinked_is_reopened, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_full_and_pause, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_counts_what_is_left, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_priority_filter, setup, teardown),
@@ -888,11 +1286,22 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_program_records_stdin, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_program_one_per_alert, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_program_that_does_not_read, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_program_true_keep_alive_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_program_true_per_alert_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_program_exit_status_checked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_program_runs_as_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_json, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_text_gzip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_failing_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_down_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_slow_server_does_not_block_emit, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_channel_delays_only_itself, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_disabling_http_drops_its_queue, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_changing_http_redirects_its_queue, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_shutdown_bounded_with_stuck_stdout, setup,
 					    teardown),
 	};
 
