@@ -37,7 +37,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
 GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format lint clean
+.PHONY: all deps run test unit e2e bench asan format lint clean rules-bench
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -131,6 +131,14 @@ e2e: all asan tests-helpers
 bench: deps
 	@$(MAKE) --no-print-directory all tests-helpers
 	bash bench/run.sh
+
+# Rules engine throughput on one core, in memory (no BPF, no root): docs/rules.md.
+$(BUILD)/bench/rules_bench: bench/rules_bench.c $(BUILD)/libsaker.a | $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libsaker.a $(LIBS)
+
+rules-bench: $(BUILD)/bench/rules_bench
+	./$(BUILD)/bench/rules_bench
 
 FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/unit/*.h)
 

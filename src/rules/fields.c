@@ -414,10 +414,20 @@ static const struct aspec res_only[MAX_ARGSPEC] = {RES_ERR};
 #define NEXEC2	   (sizeof(exec_args2) / sizeof(exec_args2[0]))
 #define EXEC_NARGS (MAX_ARGSPEC + NEXEC2)
 
-/* Built once: per class, its argument list. */
+/* Built once: per class, its argument list and what kind of syscall it is. */
 static const struct aspec *class_args[NCLASSES];
+enum { CF_OPEN = 1, CF_CREAT = 2, CF_RETFD = 4 };
+static uint8_t class_flags[NCLASSES];
 static int16_t sc_execve = -1, sc_execveat = -1;
 static bool tables_ready;
+
+static void flag_sc(const char *name, uint8_t flags)
+{
+	int id = saker_syscall_id(name);
+
+	if (id >= 0 && id < SAKER_SYSCALL_MAX)
+		class_flags[id] |= flags;
+}
 
 static void tables_init(void)
 {
@@ -434,6 +444,15 @@ static void tables_init(void)
 	class_args[CLASS_EXEC] = exec_args;
 	class_args[CLASS_EXIT] = exit_args;
 	class_args[CLASS_FORK] = NULL;
+	flag_sc("open", CF_OPEN | CF_RETFD);
+	flag_sc("openat", CF_OPEN | CF_RETFD);
+	flag_sc("openat2", CF_OPEN | CF_RETFD);
+	flag_sc("creat", CF_OPEN | CF_CREAT | CF_RETFD);
+	flag_sc("accept", CF_RETFD);
+	flag_sc("accept4", CF_RETFD);
+	flag_sc("socket", CF_RETFD);
+	flag_sc("memfd_create", CF_RETFD);
+	flag_sc("open_by_handle_at", CF_RETFD);
 	sc_execve = (int16_t)saker_syscall_id("execve");
 	sc_execveat = (int16_t)saker_syscall_id("execveat");
 	tables_ready = true;
@@ -495,7 +514,8 @@ const char *saker_fields_slot_name(unsigned slot)
 
 int saker_fields_event_slot(const struct saker_event *ev)
 {
-	tables_init();
+	if (!tables_ready)
+		tables_init();
 	switch (ev->hdr.type) {
 	case SAKER_EVT_SYSCALL:
 		if (ev->hdr.syscall_id >= SAKER_SYSCALL_MAX)
@@ -837,6 +857,7 @@ void saker_fctx_begin(struct saker_fctx *c, const struct saker_event *ev, struct
 {
 	c->ev = ev;
 	c->view = view;
+	c->slot = saker_fields_event_slot(ev);
 	c->gen++;
 	c->evtnum++;
 	c->proc_done = c->fd_done = c->anc_done = false;
@@ -1106,24 +1127,21 @@ static const char *errno_name(int64_t e)
 
 /* ---- descriptors -------------------------------------------------------- */
 
-static bool sc_is(const struct saker_event *ev, const char *name)
+static uint8_t sc_flags(const struct saker_event *ev)
 {
-	const char *n =
-	    ev->hdr.syscall_id < SAKER_SYSCALL_MAX ? saker_syscall_name(ev->hdr.syscall_id) : NULL;
-
-	return n && !strcmp(n, name);
+	return ev->hdr.type == SAKER_EVT_SYSCALL && ev->hdr.syscall_id < SAKER_SYSCALL_MAX
+		   ? class_flags[ev->hdr.syscall_id]
+		   : 0;
 }
 
 static bool is_open_sc(const struct saker_event *ev)
 {
-	return ev->hdr.type == SAKER_EVT_SYSCALL && (sc_is(ev, "openat") || sc_is(ev, "open") ||
-						     sc_is(ev, "openat2") || sc_is(ev, "creat"));
+	return sc_flags(ev) & CF_OPEN;
 }
 
 static bool returns_fd(const struct saker_event *ev)
 {
-	return is_open_sc(ev) || sc_is(ev, "accept") || sc_is(ev, "accept4") ||
-	       sc_is(ev, "socket") || sc_is(ev, "memfd_create") || sc_is(ev, "open_by_handle_at");
+	return sc_flags(ev) & CF_RETFD;
 }
 
 static void ctx_fd(struct saker_fctx *c)
@@ -1584,7 +1602,7 @@ static bool open_flags(struct saker_fctx *c, uint64_t *flags)
 {
 	if (!is_open_sc(c->ev))
 		return false;
-	if (sc_is(c->ev, "creat")) {
+	if (sc_flags(c->ev) & CF_CREAT) {
 		*flags = O_CREAT | O_WRONLY | O_TRUNC;
 		return true;
 	}
@@ -1682,8 +1700,7 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 
 	switch (fi->kind) {
 	case K_EVT_TYPE: {
-		int slot = saker_fields_event_slot(ev);
-		const char *n = slot >= 0 ? saker_fields_slot_name((unsigned)slot) : NULL;
+		const char *n = c->slot >= 0 ? saker_fields_slot_name((unsigned)c->slot) : NULL;
 
 		return set_cstr(v, n);
 	}

@@ -124,6 +124,7 @@ struct saker_fctx_names; /* uid/gid -> name tables */
 struct saker_fctx {
 	const struct saker_event *ev;
 	struct saker_view *view;
+	int slot; /* saker_fields_event_slot() of ev */
 	uint64_t gen;
 	uint64_t evtnum;
 	uint64_t boot_offset_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */

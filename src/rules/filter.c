@@ -1160,11 +1160,8 @@ static bool eval(const struct enode *e, struct saker_fctx *c)
 		return false;
 	case E_NOT:
 		return !eval(e->kids[0], c);
-	case E_EVTTYPE: {
-		int slot = saker_fields_event_slot(c->ev);
-
-		return slot >= 0 && (e->slots[slot / 64] >> (slot % 64)) & 1;
-	}
+	case E_EVTTYPE:
+		return c->slot >= 0 && (e->slots[c->slot / 64] >> (c->slot % 64)) & 1;
 	case E_CMP: {
 		const struct saker_fval *v;
 		int n = saker_fields_extract(c, e->fi, &v);
