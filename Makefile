@@ -37,7 +37,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
 GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format lint clean rules-bench
+.PHONY: all deps run test unit e2e bench asan format lint clean rules-bench fuzz
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -139,6 +139,22 @@ $(BUILD)/bench/rules_bench: bench/rules_bench.c $(BUILD)/libsaker.a | $(GEN_HDRS
 
 rules-bench: $(BUILD)/bench/rules_bench
 	./$(BUILD)/bench/rules_bench
+
+# libFuzzer on the rules loader and condition compiler, bounded in time.
+# New inputs go to build/fuzz/corpus; tests/fuzz/corpus holds the seeds.
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz/fuzz_rules: tests/fuzz/fuzz_rules.c $(LIB_SRCS) $(BUILD)/syscall_names.c \
+		$(BUILD)/obj/default_config.o | $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) -std=gnu11 -g -O1 $(WARN) -Iinclude -Isrc -I$(BUILD) -Itests/unit -D_GNU_SOURCE \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ \
+		tests/fuzz/fuzz_rules.c $(LIB_SRCS) $(BUILD)/syscall_names.c \
+		$(BUILD)/obj/default_config.o $(LIBS)
+
+fuzz: $(BUILD)/fuzz/fuzz_rules
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_rules -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
+		-rss_limit_mb=1024 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/unit/*.h)
 
