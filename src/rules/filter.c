@@ -313,16 +313,24 @@ static struct saker_ast *node(struct parser *p, enum ast_kind k, size_t pos)
 	return a;
 }
 
+static bool grows(uint32_t n)
+{
+	return n == 0 || (n >= 4 && (n & (n - 1)) == 0);
+}
+
 static int add_kid(struct parser *p, struct saker_ast *a, struct saker_ast *k)
 {
-	struct saker_ast **nk = realloc(a->kids, (a->nkids + 1) * sizeof(*nk));
+	if (grows(a->nkids)) {
+		uint32_t cap = a->nkids < 4 ? 4 : 2 * a->nkids;
+		struct saker_ast **nk = realloc(a->kids, cap * sizeof(*nk));
 
-	if (!nk) {
-		saker_ast_free(k);
-		seterr(p->e, SAKER_FERR_NOMEM, p->pos, "out of memory");
-		return -ENOMEM;
+		if (!nk) {
+			saker_ast_free(k);
+			seterr(p->e, SAKER_FERR_NOMEM, p->pos, "out of memory");
+			return -ENOMEM;
+		}
+		a->kids = nk;
 	}
-	a->kids = nk;
 	a->kids[a->nkids++] = k;
 	return 0;
 }
@@ -330,14 +338,17 @@ static int add_kid(struct parser *p, struct saker_ast *a, struct saker_ast *k)
 static int add_val(struct parser *p, struct saker_ast *a, char *s, size_t n, size_t pos,
 		   bool quoted)
 {
-	struct aval *nv = realloc(a->vals, (a->nvals + 1) * sizeof(*nv));
+	if (grows(a->nvals)) {
+		uint32_t cap = a->nvals < 4 ? 4 : 2 * a->nvals;
+		struct aval *nv = realloc(a->vals, cap * sizeof(*nv));
 
-	if (!nv) {
-		free(s);
-		seterr(p->e, SAKER_FERR_NOMEM, pos, "out of memory");
-		return -ENOMEM;
+		if (!nv) {
+			free(s);
+			seterr(p->e, SAKER_FERR_NOMEM, pos, "out of memory");
+			return -ENOMEM;
+		}
+		a->vals = nv;
 	}
-	a->vals = nv;
 	a->vals[a->nvals++] = (struct aval){s, (uint32_t)n, (uint32_t)pos, quoted};
 	return 0;
 }
@@ -1190,6 +1201,7 @@ struct comp {
 	const void *src;
 	const char *stack[SAKER_FILTER_MAX_MACROS];
 	unsigned depth;
+	size_t nodes;
 	const struct saker_field_info *never;
 };
 
@@ -1211,7 +1223,13 @@ __attribute__((format(printf, 4, 5))) static struct enode *cfail(struct comp *c,
 
 static struct enode *enew(struct comp *c, enum ekind k)
 {
-	struct enode *n = calloc(1, sizeof(*n));
+	struct enode *n;
+
+	if (++c->nodes > SAKER_FILTER_MAX_NODES)
+		return cfail(c, SAKER_FERR_INVALID, 0,
+			     "condition too large: more than %u nodes once macros are expanded",
+			     SAKER_FILTER_MAX_NODES);
+	n = calloc(1, sizeof(*n));
 
 	if (!n)
 		return cfail(c, SAKER_FERR_NOMEM, 0, "out of memory");
@@ -1219,16 +1237,20 @@ static struct enode *enew(struct comp *c, enum ekind k)
 	return n;
 }
 
+/* Kids arrays grow by doubling: flattening long and/or chains must stay linear. */
 static int ekid(struct comp *c, struct enode *n, struct enode *k)
 {
-	struct enode **nk = realloc(n->kids, (n->nkids + 1) * sizeof(*nk));
+	if (grows(n->nkids)) {
+		uint32_t cap = n->nkids < 4 ? 4 : 2 * n->nkids;
+		struct enode **nk = realloc(n->kids, cap * sizeof(*nk));
 
-	if (!nk) {
-		enode_free(k);
-		cfail(c, SAKER_FERR_NOMEM, 0, "out of memory");
-		return -ENOMEM;
+		if (!nk) {
+			enode_free(k);
+			cfail(c, SAKER_FERR_NOMEM, 0, "out of memory");
+			return -ENOMEM;
+		}
+		n->kids = nk;
 	}
-	n->kids = nk;
 	n->kids[n->nkids++] = k;
 	return 0;
 }

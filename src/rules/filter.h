@@ -45,6 +45,8 @@ struct saker_ast;
 /* Limits: nesting in one condition, and macros inside macros. */
 #define SAKER_FILTER_MAX_DEPTH	100
 #define SAKER_FILTER_MAX_MACROS 64
+/* Nodes of one compiled condition: macros used twice per level would grow it exponentially. */
+#define SAKER_FILTER_MAX_NODES (1u << 20)
 
 /* 0, or -EINVAL with e filled (e->src is left to the caller). */
 int saker_filter_parse(const char *text, struct saker_ast **out, struct saker_ferr *e);

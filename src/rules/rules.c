@@ -20,6 +20,7 @@
 #define MAX_NESTING	 64
 #define MAX_FILE_BYTES	 (64u << 20)
 #define MAX_LIST_DEPTH	 64
+#define MAX_LIST_ITEMS	 (1u << 20) /* flattened: lists naming lists twice grow exponentially */
 #define MAX_OUTPUT_BYTES 16384
 #define MAX_ALERT_FIELDS 64
 
@@ -1582,6 +1583,13 @@ static int flatten(struct cctx *c, struct list_item *li, unsigned depth)
 		} else if (sub) {
 			free(flat);
 			set_err(c->err, c->errlen, "%s: list '%s' refers to itself", pos, li->name);
+			return -EINVAL;
+		}
+		if (n + nadd > MAX_LIST_ITEMS) {
+			free(flat);
+			set_err(c->err, c->errlen,
+				"%s: list '%s' has more than %u items once expanded", pos, li->name,
+				MAX_LIST_ITEMS);
 			return -EINVAL;
 		}
 		if (n + nadd >= cap) {
