@@ -46,7 +46,7 @@ struct saker_ast;
 #define SAKER_FILTER_MAX_DEPTH	100
 #define SAKER_FILTER_MAX_MACROS 64
 /* Nodes of one compiled condition: macros used twice per level would grow it exponentially. */
-#define SAKER_FILTER_MAX_NODES (1u << 20)
+#define SAKER_FILTER_MAX_NODES (1u << 18)
 
 /* 0, or -EINVAL with e filled (e->src is left to the caller). */
 int saker_filter_parse(const char *text, struct saker_ast **out, struct saker_ferr *e);

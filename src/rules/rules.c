@@ -114,6 +114,98 @@ static void buf_quote(struct buf *b, const char *s)
 	buf_putn(b, "\"", 1);
 }
 
+/* Names -> index, so that files with many items load in linear time. */
+struct nidx {
+	struct nent {
+		uint64_t h;
+		const char *key; /* the item's own name string */
+		uint32_t idx;
+	} * e;
+	size_t cap, n;
+};
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static long nidx_get(const struct nidx *x, const char *key)
+{
+	uint64_t h;
+
+	if (!x->cap)
+		return -1;
+	h = name_hash(key);
+	for (size_t j = h & (x->cap - 1); x->e[j].key; j = (j + 1) & (x->cap - 1))
+		if (x->e[j].h == h && !strcmp(x->e[j].key, key))
+			return x->e[j].idx;
+	return -1;
+}
+
+/* Inserts key, or points an existing entry of the same name at key (a renewed string). */
+static int nidx_put(struct nidx *x, const char *key, uint32_t idx)
+{
+	uint64_t h = name_hash(key);
+	size_t j;
+
+	if (2 * (x->n + 1) > x->cap) {
+		struct nidx bigger = {.cap = x->cap ? 2 * x->cap : 64};
+
+		bigger.e = calloc(bigger.cap, sizeof(*bigger.e));
+		if (!bigger.e)
+			return -ENOMEM;
+		for (size_t i = 0; i < x->cap; i++) {
+			if (!x->e[i].key)
+				continue;
+			for (j = x->e[i].h & (bigger.cap - 1); bigger.e[j].key;
+			     j = (j + 1) & (bigger.cap - 1))
+				;
+			bigger.e[j] = x->e[i];
+		}
+		bigger.n = x->n;
+		free(x->e);
+		*x = bigger;
+	}
+	for (j = h & (x->cap - 1); x->e[j].key; j = (j + 1) & (x->cap - 1))
+		if (x->e[j].h == h && !strcmp(x->e[j].key, key)) {
+			x->e[j].key = key;
+			x->e[j].idx = idx;
+			return 0;
+		}
+	x->e[j] = (struct nent){h, key, idx};
+	x->n++;
+	return 0;
+}
+
+static void nidx_free(struct nidx *x)
+{
+	free(x->e);
+	memset(x, 0, sizeof(*x));
+}
+
+/* Room for one more element in an array grown by doubling. */
+static int grow(void **v, size_t n, size_t *cap, size_t size)
+{
+	void *nv;
+	size_t nc;
+
+	if (n < *cap)
+		return 0;
+	nc = *cap ? 2 * *cap : 16;
+	nv = realloc(*v, nc * size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = nc;
+	return 0;
+}
+
 /* ---- items -------------------------------------------------------------- */
 
 struct sfile {
@@ -206,13 +298,14 @@ struct rule_item {
 
 struct saker_rules {
 	struct sfile *files;
-	size_t nfiles;
+	size_t nfiles, cfiles;
 	struct list_item *lists;
-	size_t nlists;
+	size_t nlists, clists;
 	struct macro_item *macros;
-	size_t nmacros;
+	size_t nmacros, cmacros;
 	struct rule_item *rules;
-	size_t nrules;
+	size_t nrules, crules;
+	struct nidx list_idx, macro_idx, rule_idx, inst_idx;
 	struct strv plugins_warned;
 	enum saker_prio min_prio;
 	char *names_root;
@@ -221,10 +314,11 @@ struct saker_rules {
 	bool compiled;
 	/* field instances, interned */
 	struct saker_finst **inst;
-	size_t ninst;
+	size_t ninst, cinst;
 	/* index: per slot, the loaded rules to test */
 	uint32_t *slot_rules[SAKER_NSLOTS];
 	uint32_t slot_n[SAKER_NSLOTS];
+	size_t slot_cap[SAKER_NSLOTS];
 	size_t nloaded;
 	bool any_catchall;
 	uint64_t events, evals, matches;
@@ -313,6 +407,10 @@ void saker_rules_free(struct saker_rules *r)
 		rule_clear(&r->rules[i]);
 	free(r->rules);
 	strv_free(&r->plugins_warned);
+	nidx_free(&r->list_idx);
+	nidx_free(&r->macro_idx);
+	nidx_free(&r->rule_idx);
+	nidx_free(&r->inst_idx);
 	for (size_t i = 0; i < r->ninst; i++) {
 		saker_finst_clear(r->inst[i]);
 		free(r->inst[i]);
@@ -779,26 +877,23 @@ static void warn_unknown_keys(struct lctx *c, const yaml_node_t *m, const char *
 
 static struct list_item *find_list(struct saker_rules *r, const char *name)
 {
-	for (size_t i = 0; i < r->nlists; i++)
-		if (!strcmp(r->lists[i].name, name))
-			return &r->lists[i];
-	return NULL;
+	long i = nidx_get(&r->list_idx, name);
+
+	return i < 0 ? NULL : &r->lists[i];
 }
 
 static struct macro_item *find_macro(struct saker_rules *r, const char *name)
 {
-	for (size_t i = 0; i < r->nmacros; i++)
-		if (!strcmp(r->macros[i].name, name))
-			return &r->macros[i];
-	return NULL;
+	long i = nidx_get(&r->macro_idx, name);
+
+	return i < 0 ? NULL : &r->macros[i];
 }
 
 static struct rule_item *find_rule(struct saker_rules *r, const char *name)
 {
-	for (size_t i = 0; i < r->nrules; i++)
-		if (!strcmp(r->rules[i].name, name))
-			return &r->rules[i];
-	return NULL;
+	long i = nidx_get(&r->rule_idx, name);
+
+	return i < 0 ? NULL : &r->rules[i];
 }
 
 static int load_list(struct lctx *c, const yaml_node_t *item, const yaml_node_t *namenode)
@@ -830,20 +925,19 @@ static int load_list(struct lctx *c, const yaml_node_t *item, const yaml_node_t 
 		goto out;
 	}
 	if (!li) {
-		struct list_item *nv = realloc(r->lists, (r->nlists + 1) * sizeof(*nv));
-
-		if (!nv) {
+		if (grow((void **)&r->lists, r->nlists, &r->clists, sizeof(*r->lists))) {
 			err = -ENOMEM;
 			goto out;
 		}
-		r->lists = nv;
-		li = &r->lists[r->nlists++];
+		li = &r->lists[r->nlists];
 		memset(li, 0, sizeof(*li));
 		li->name = strdup(name);
-		if (!li->name) {
+		if (!li->name || nidx_put(&r->list_idx, li->name, (uint32_t)r->nlists)) {
+			free(li->name);
 			err = -ENOMEM;
 			goto out;
 		}
+		r->nlists++;
 		li->pos = mark_pos(c, namenode);
 	}
 	if (!has_ov || strv_has(&o.replace, "items"))
@@ -883,20 +977,19 @@ static int load_macro(struct lctx *c, const yaml_node_t *item, const yaml_node_t
 		goto out;
 	}
 	if (!m) {
-		struct macro_item *nv = realloc(r->macros, (r->nmacros + 1) * sizeof(*nv));
-
-		if (!nv) {
+		if (grow((void **)&r->macros, r->nmacros, &r->cmacros, sizeof(*r->macros))) {
 			err = -ENOMEM;
 			goto out;
 		}
-		r->macros = nv;
-		m = &r->macros[r->nmacros++];
+		m = &r->macros[r->nmacros];
 		memset(m, 0, sizeof(*m));
 		m->name = strdup(name);
-		if (!m->name) {
+		if (!m->name || nidx_put(&r->macro_idx, m->name, (uint32_t)r->nmacros)) {
+			free(m->name);
 			err = -ENOMEM;
 			goto out;
 		}
+		r->nmacros++;
 		m->pos = mark_pos(c, namenode);
 	}
 	err = cond_set(c, &m->cond, &m->segs, cn, has_ov && strv_has(&o.append, "condition"));
@@ -1162,26 +1255,32 @@ static int load_rule(struct lctx *c, const yaml_node_t *item, const yaml_node_t 
 		if (err)
 			goto out;
 		if (ri) {
-			/* a second definition replaces the first, in its place */
-			rule_clear(ri);
-		} else {
-			struct rule_item *nv = realloc(r->rules, (r->nrules + 1) * sizeof(*nv));
+			/* a second definition replaces the first, in its place (the index keeps the
+			 * name) */
+			char *keep = ri->name;
 
-			if (!nv) {
+			ri->name = NULL;
+			rule_clear(ri);
+			ri->name = keep;
+		} else {
+			if (grow((void **)&r->rules, r->nrules, &r->crules, sizeof(*r->rules))) {
 				err = -ENOMEM;
 				goto out;
 			}
-			r->rules = nv;
-			ri = &r->rules[r->nrules++];
+			ri = &r->rules[r->nrules];
 			memset(ri, 0, sizeof(*ri));
 			fresh = true;
 		}
-		(void)fresh;
 		ri->enabled = true;
-		ri->name = strdup(name);
-		if (!ri->name) {
-			err = -ENOMEM;
-			goto out;
+		if (fresh) {
+			ri->name = strdup(name);
+			if (!ri->name || nidx_put(&r->rule_idx, ri->name, (uint32_t)r->nrules)) {
+				free(ri->name);
+				ri->name = NULL;
+				err = -ENOMEM;
+				goto out;
+			}
+			r->nrules++;
 		}
 		ri->pos = mark_pos(c, namenode);
 	}
@@ -1416,10 +1515,8 @@ int saker_rules_load_buffer(struct saker_rules *r, const char *name, const char 
 	}
 	if (!buf && len)
 		return -EINVAL;
-	nf = realloc(r->files, (r->nfiles + 1) * sizeof(*nf));
-	if (!nf)
+	if (grow((void **)&r->files, r->nfiles, &r->cfiles, sizeof(*r->files)))
 		return -ENOMEM;
-	r->files = nf;
 	nf = &r->files[r->nfiles];
 	nf->name = strdup(name ? name : "<rules>");
 	nf->buf = malloc(len + 1);
@@ -1668,31 +1765,34 @@ static const struct saker_finst *env_field(void *ctx, const char *field, const c
 					   char *why, size_t whylen)
 {
 	struct saker_rules *r = ctx;
-	struct saker_finst tmp, *fi, **ni;
+	struct saker_finst tmp, *fi;
 	int e = saker_finst_init(&tmp, field, arg, why, whylen);
 
 	if (e) {
 		*err = e;
 		return NULL;
 	}
-	for (size_t i = 0; i < r->ninst; i++)
-		if (!strcmp(r->inst[i]->name, tmp.name)) {
-			saker_finst_clear(&tmp);
-			return r->inst[i];
-		}
+	long known = nidx_get(&r->inst_idx, tmp.name);
+
+	if (known >= 0) {
+		saker_finst_clear(&tmp);
+		return r->inst[known];
+	}
 	fi = malloc(sizeof(*fi));
-	ni = realloc(r->inst, (r->ninst + 1) * sizeof(*ni));
-	if (!fi || !ni) {
+	if (!fi || grow((void **)&r->inst, r->ninst, &r->cinst, sizeof(*r->inst))) {
 		free(fi);
-		if (ni)
-			r->inst = ni;
 		saker_finst_clear(&tmp);
 		*err = -ENOMEM;
 		return NULL;
 	}
-	r->inst = ni;
 	*fi = tmp;
 	fi->id = (unsigned)r->ninst;
+	if (nidx_put(&r->inst_idx, fi->name, fi->id)) {
+		saker_finst_clear(fi);
+		free(fi);
+		*err = -ENOMEM;
+		return NULL;
+	}
 	r->inst[r->ninst++] = fi;
 	return fi;
 }
@@ -2012,14 +2112,11 @@ static int compile_rule(struct cctx *c, struct rule_item *ri)
 	if (!ri->enabled)
 		return 0;
 	for (unsigned s = 0; s < SAKER_NSLOTS; s++) {
-		uint32_t *nv;
-
 		if (!((slots[s / 64] >> (s % 64)) & 1))
 			continue;
-		nv = realloc(r->slot_rules[s], (r->slot_n[s] + 1) * sizeof(*nv));
-		if (!nv)
+		if (grow((void **)&r->slot_rules[s], r->slot_n[s], &r->slot_cap[s],
+			 sizeof(*r->slot_rules[s])))
 			return -ENOMEM;
-		r->slot_rules[s] = nv;
 		r->slot_rules[s][r->slot_n[s]++] = (uint32_t)(ri - r->rules);
 	}
 	r->any_catchall |= all;

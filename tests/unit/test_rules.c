@@ -1267,6 +1267,41 @@ static void test_bad_input_never_crashes(void **state)
 	}
 }
 
+/* Many items: names are indexed, arrays grow geometrically (this used to be quadratic). */
+static void test_many_items(void **state)
+{
+	struct fixture *f = *state;
+	size_t cap = 8u << 20, n = 0;
+	char *yaml = malloc(cap);
+	struct saker_rules *r;
+
+	assert_non_null(yaml);
+	for (int i = 0; i < 5000; i++)
+		n += (size_t)snprintf(
+		    yaml + n, cap - n,
+		    "- list: l%d\n  items: [a%d]\n- macro: m%d\n  condition: "
+		    "proc.name in (l%d)\n- rule: r%d\n  desc: d\n  condition: "
+		    "evt.type=openat and m%d\n  output: o %%proc.aname[%d]\n  priority: "
+		    "INFO\n",
+		    i, i, i, i, i, i, i % 40);
+	/* and every rule once more, replaced in place */
+	for (int i = 0; i < 5000; i++)
+		n += (size_t)snprintf(yaml + n, cap - n,
+				      "- rule: r%d\n  desc: d2\n  condition: evt.type=openat and "
+				      "m%d\n  output: o\n  priority: INFO\n",
+				      i, i);
+	r = load(f, yaml);
+	free(yaml);
+	assert_non_null(r);
+	assert_int_equal(saker_rules_count(r), 5000);
+	assert_int_equal(saker_rules_loaded(r), 5000);
+	assert_int_equal(saker_rules_macros(r), 5000);
+	assert_string_equal(saker_rules_get(r, 4999)->desc, "d2");
+	open_shadow(f);
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, NULL, NULL), 0);
+	saker_rules_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1286,6 +1321,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_loads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_matches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input_never_crashes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_items, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
