@@ -275,6 +275,9 @@ struct rule_item {
 	struct exception *exc;
 	size_t nexc;
 	bool enabled;
+	bool warn_evttypes;   /* false: no warning for a missing event type */
+	bool skip_if_unknown; /* skip-if-unknown-filter: skipped without a warning */
+	bool quiet_skip;
 	bool has_prio;
 	enum saker_prio prio;
 	struct pos pos;
@@ -308,6 +311,7 @@ struct saker_rules {
 	struct nidx list_idx, macro_idx, rule_idx, inst_idx;
 	struct strv plugins_warned;
 	enum saker_prio min_prio;
+	bool match_all;
 	char *names_root;
 	uint64_t boot_offset;
 	bool boot_offset_set;
@@ -426,6 +430,11 @@ void saker_rules_free(struct saker_rules *r)
 	free(r->out_buf);
 	free(r->val_buf);
 	free(r);
+}
+
+void saker_rules_set_match_all(struct saker_rules *r, bool all)
+{
+	r->match_all = all;
 }
 
 void saker_rules_set_min_priority(struct saker_rules *r, enum saker_prio min)
@@ -1336,7 +1345,15 @@ static int load_rule(struct lctx *c, const yaml_node_t *item, const yaml_node_t 
 		if ((err = get_str(c, item, "source", what, false, &s, NULL)) ||
 		    (err = set_dup(&ri->source, s, false)))
 			goto out;
+		ri->warn_evttypes = true;
 	}
+	if (TOUCH("warn_evttypes") && (v = map_get(c, item, "warn_evttypes", NULL)) &&
+	    (err = get_bool(c, v, "warn_evttypes", &ri->warn_evttypes)))
+		goto out;
+	if (TOUCH("skip-if-unknown-filter") &&
+	    (v = map_get(c, item, "skip-if-unknown-filter", NULL)) &&
+	    (err = get_bool(c, v, "skip-if-unknown-filter", &ri->skip_if_unknown)))
+		goto out;
 #undef APPENDS
 #undef TOUCH
 out:
@@ -1947,7 +1964,8 @@ __attribute__((format(printf, 3, 4))) static int skip(struct cctx *c, struct rul
 	ri->reason = strdup(msg);
 	ri->info.state = SAKER_RULE_SKIPPED;
 	pos_str(c->r, &ri->pos, pos, sizeof(pos));
-	cwarn(c, "%s: rule '%s' skipped: %s", pos, ri->name, msg);
+	if (!ri->quiet_skip)
+		cwarn(c, "%s: rule '%s' skipped: %s", pos, ri->name, msg);
 	return ri->reason ? 0 : -ENOMEM;
 }
 
@@ -2069,8 +2087,10 @@ static int compile_rule(struct cctx *c, struct rule_item *ri)
 		return err;
 	if (err) {
 		ferr_where(r, ri, &fe, pos, sizeof(pos));
-		if (fe.kind == SAKER_FERR_UNSUPPORTED)
+		if (fe.kind == SAKER_FERR_UNSUPPORTED) {
+			ri->quiet_skip = ri->skip_if_unknown;
 			return skip(c, ri, "%s (at %s)", fe.msg, pos);
+		}
 		set_err(c->err, c->errlen, "%s: rule '%s': %s", pos, ri->name, fe.msg);
 		return -EINVAL;
 	}
@@ -2102,7 +2122,7 @@ static int compile_rule(struct cctx *c, struct rule_item *ri)
 	if (!any)
 		return skip(c, ri, "it matches no event type saker can see");
 	ri->info.catchall = all;
-	if (all && ri->enabled) {
+	if (all && ri->enabled && ri->warn_evttypes) {
 		pos_str(r, &ri->pos, pos, sizeof(pos));
 		cwarn(c,
 		      "%s: rule '%s' has no event-type restriction (evt.type): it is tested on "
@@ -2385,6 +2405,8 @@ int saker_rules_match(struct saker_rules *r, const struct saker_event *ev, struc
 			format_alert(r, ri, ev, &a);
 			cb(cb_ctx, &ri->info, &a);
 		}
+		if (!r->match_all)
+			break;
 	}
 	return n;
 }

@@ -63,6 +63,11 @@ struct saker_rule_info {
 int saker_rules_new(struct saker_rules **out);
 void saker_rules_free(struct saker_rules *r);
 
+/*
+ * Falco's rule_matching: false (the default, Falco's "first") stops at the
+ * first rule an event matches, in definition order; true reports every one.
+ */
+void saker_rules_set_match_all(struct saker_rules *r, bool all);
 /* Rules less severe than min are skipped at compile time (Falco's `priority`). */
 void saker_rules_set_min_priority(struct saker_rules *r, enum saker_prio min);
 /* Where user and group names come from: root/etc/passwd, root/etc/group (NULL = "/"). */
@@ -96,7 +101,8 @@ size_t saker_rules_lists(const struct saker_rules *r);
 void saker_rules_syscalls(const struct saker_rules *r, uint8_t sel[SAKER_SYSCALL_MAX], bool *all);
 
 /*
- * Called for every rule an event matches, in definition order. The alert
+ * Called for the rule an event matches first (every rule it matches with
+ * saker_rules_set_match_all()), in definition order. The alert
  * and everything it points to are valid during the call only.
  */
 typedef void (*saker_rules_match_fn)(void *ctx, const struct saker_rule_info *rule,
@@ -104,8 +110,8 @@ typedef void (*saker_rules_match_fn)(void *ctx, const struct saker_rule_info *ru
 
 /*
  * Tests a decoded event (after the view applied it) against the rules of its
- * event type. Returns how many matched. view may be NULL (process and fd
- * fields are then missing); cb may be NULL (only counting).
+ * event type. Returns how many matched (at most 1 unless match_all). view may be NULL (process and
+ * fd fields are then missing); cb may be NULL (only counting).
  */
 int saker_rules_match(struct saker_rules *r, const struct saker_event *ev, struct saker_view *view,
 		      saker_rules_match_fn cb, void *cb_ctx);

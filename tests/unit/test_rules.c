@@ -1267,6 +1267,40 @@ static void test_bad_input_never_crashes(void **state)
 	}
 }
 
+/* Falco's rule_matching: first by default, all on request; warn_evttypes; skip-if-unknown-filter.
+ */
+static void test_rule_matching(void **state)
+{
+	struct fixture *f = *state;
+	static const char Y[] =
+	    "- rule: one\n  desc: d\n  condition: evt.type=openat\n  output: 1\n"
+	    "  priority: INFO\n"
+	    "- rule: two\n  desc: d\n  condition: fd.name=/etc/shadow\n  output: 2\n"
+	    "  priority: INFO\n  warn_evttypes: false\n"
+	    "- rule: three\n  desc: d\n  condition: proc.nosuch=1\n  output: 3\n"
+	    "  priority: INFO\n  skip-if-unknown-filter: true\n";
+	struct saker_rules *r;
+	struct got g = {0};
+
+	open_shadow(f);
+	r = load(f, Y);
+	assert_non_null(r);
+	/* no warning for two (warn_evttypes: false) nor for three (skipped quietly) */
+	assert_string_equal(warnings, "");
+	assert_int_equal(saker_rules_get(r, 2)->state, SAKER_RULE_SKIPPED);
+	assert_true(saker_rules_get(r, 1)->catchall);
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.rule, "one");
+	saker_rules_set_match_all(r, true);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 2);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.rule, "two");
+	assert_string_equal(g.output, "2");
+	saker_rules_free(r);
+}
+
 /* Many items: names are indexed, arrays grow geometrically (this used to be quadratic). */
 static void test_many_items(void **state)
 {
@@ -1321,6 +1355,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_loads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_matches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input_never_crashes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rule_matching, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many_items, setup, teardown),
 	};
 
