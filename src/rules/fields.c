@@ -678,6 +678,75 @@ int saker_finst_init(struct saker_finst *fi, const char *field, const char *arg,
 	return 0;
 }
 
+unsigned saker_finst_cost(const struct saker_finst *fi)
+{
+	switch (fi->kind) {
+	case K_EVT_TYPE:
+	case K_EVT_RAWRES:
+	case K_EVT_NUM:
+	case K_EVT_DIR:
+	case K_EVT_CPU:
+	case K_EVT_SOURCE:
+	case K_PROC_PID:
+	case K_THREAD_TID:
+	case K_THREAD_MAIN:
+	case K_NEVER:
+		return 1;
+	case K_EVT_RES:
+	case K_EVT_IS_OPEN_READ:
+	case K_EVT_IS_OPEN_WRITE:
+	case K_EVT_IS_OPEN_EXEC:
+	case K_EVT_HOSTNAME:
+	case K_EVT_RAWTIME:
+	case K_PROC_NAME:
+	case K_PROC_EXE:
+	case K_PROC_EXEPATH:
+	case K_PROC_TTY:
+	case K_PROC_PPID:
+	case K_PROC_DURATION:
+	case K_PROC_MEMFD:
+	case K_USER_UID:
+	case K_USER_LOGINUID:
+	case K_GROUP_GID:
+	case K_CONTAINER_ID:
+	case K_CONTAINER_NAME:
+		return 2;
+	case K_EVT_ARG:
+	case K_EVT_RAWARG:
+	case K_PROC_CWD:
+	case K_USER_NAME:
+	case K_USER_LOGINNAME:
+	case K_USER_HOMEDIR:
+	case K_USER_SHELL:
+	case K_GROUP_NAME:
+	case K_FD_NUM:
+	case K_FD_TYPE:
+	case K_FD_TYPECHAR:
+		return 3;
+	case K_PROC_CMDLINE:
+	case K_PROC_ARGS:
+	case K_PROC_PNAME:
+	case K_PROC_PEXE:
+	case K_PROC_PEXEPATH:
+	case K_EVT_TIME:
+	case K_EVT_DATETIME:
+		return 4;
+	case K_PROC_PCMDLINE:
+	case K_EVT_ARGS:
+		return 6;
+	case K_PROC_ANAME:
+	case K_PROC_APID:
+	case K_PROC_AEXE:
+	case K_PROC_AEXEPATH:
+	case K_PROC_ACMDLINE:
+		/* [n] walks n parents; without an index, every ancestor */
+		return fi->idx >= 0 ? 2 + 2 * (unsigned)fi->idx : 40;
+	default:
+		/* descriptors: one table lookup, sometimes a path resolution */
+		return 4;
+	}
+}
+
 void saker_finst_clear(struct saker_finst *fi)
 {
 	if (!fi)

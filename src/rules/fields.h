@@ -155,6 +155,12 @@ int saker_finst_init(struct saker_finst *fi, const char *field, const char *arg,
 		     size_t whylen);
 void saker_finst_clear(struct saker_finst *fi);
 
+/*
+ * A rough relative cost of extracting the instance (1 = a header field; a
+ * walk over every ancestor is the dearest), for ordering checks.
+ */
+unsigned saker_finst_cost(const struct saker_finst *fi);
+
 int saker_fctx_init(struct saker_fctx *c, size_t ninst);
 void saker_fctx_destroy(struct saker_fctx *c);
 /* Reads the user and group names from root/etc/passwd and root/etc/group (root NULL = "/"). */
