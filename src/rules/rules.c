@@ -1601,7 +1601,13 @@ int saker_rules_load_file(struct saker_rules *r, const char *path, char *err, si
 		set_err(err, errlen, "%s: %s", path, strerror(errno));
 		return ret;
 	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_FILE_BYTES) {
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_FILE_BYTES) {
 		ret = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
 		set_err(err, errlen, "%s: %s", path,
 			S_ISREG(st.st_mode) ? "file too large" : "not a regular file");
