@@ -637,6 +637,32 @@ static void test_error_positions(void **state)
 	}
 }
 
+static void test_load_file(void **state)
+{
+	struct fixture *f = *state;
+	struct saker_rules *r;
+	char path[PATH_MAX], err[512];
+
+	assert_int_equal(saker_rules_new(&r), 0);
+	assert_int_equal(
+	    saker_rules_load_file(r, "/nonexistent/x.yaml", err, sizeof(err), NULL, NULL), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/x.yaml: "));
+	assert_int_equal(saker_rules_load_file(r, f->root, err, sizeof(err), NULL, NULL), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file"));
+	write_file(f->root, "r.yaml",
+		   "- rule: r\n  desc: d\n  condition: evt.type=openat and bad(\n  output: o\n"
+		   "  priority: INFO\n");
+	snprintf(path, sizeof(path), "%s/r.yaml", f->root);
+	assert_int_equal(saker_rules_load_file(r, path, err, sizeof(err), NULL, NULL), 0);
+	assert_int_equal(saker_rules_compile(r, err, sizeof(err), NULL, NULL), -EINVAL);
+	/* the position names the file as it was given */
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, ":3:"));
+	/* loading after the compile is refused */
+	assert_int_equal(saker_rules_load_file(r, path, err, sizeof(err), NULL, NULL), -EBUSY);
+	saker_rules_free(r);
+}
+
 static int count_matches(struct saker_rules *r, struct fixture *f)
 {
 	return saker_rules_match(r, &f->ev, f->v, NULL, NULL);
@@ -1348,6 +1374,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_macros_and_lists, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quoting, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_error_positions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_load_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_and_override, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_skipped_rules, setup, teardown),
