@@ -37,7 +37,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
 GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format lint clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds replay
+.PHONY: all deps run test unit e2e bench asan format lint clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds replay rules-bench
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -136,7 +136,7 @@ e2e: all asan tests-helpers
 # $(BUILD)/fuzz/crash-<h>-*; the committed corpus is only read.
 FUZZ_SECONDS	   ?= 300
 FUZZ_SHORT_SECONDS ?= 20
-FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARN) -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE \
+FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARN) -Iinclude -Isrc -I$(BUILD) -Itests/unit -D_GNU_SOURCE \
 	-fno-strict-aliasing -MMD -MP -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
 	-fsanitize=fuzzer-no-link,address,undefined
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -187,6 +187,14 @@ replay: $(BUILD)/bench/replay
 bench: deps
 	@$(MAKE) --no-print-directory all tests-helpers $(BUILD)/bench/replay
 	bash bench/run.sh
+
+# Rules engine throughput on one core, in memory (no BPF, no root): docs/rules.md.
+$(BUILD)/bench/rules_bench: bench/rules_bench.c $(BUILD)/libsaker.a | $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libsaker.a $(LIBS)
+
+rules-bench: $(BUILD)/bench/rules_bench
+	./$(BUILD)/bench/rules_bench
 
 # User-space cost per event (decode, state, dump) on synthetic records.
 $(BUILD)/bench/replay: bench/replay.c $(BUILD)/libsaker.a | $(GEN_HDRS)

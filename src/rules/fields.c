@@ -1,0 +1,2086 @@
+#include "rules/fields.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture/syscalls.h"
+#include "event/event.h"
+#include "state/view.h"
+
+/* ---- the registry ---------------------------------------------------- */
+
+enum fkind {
+	K_EVT_TYPE,
+	K_EVT_RES,
+	K_EVT_RAWRES,
+	K_EVT_NUM,
+	K_EVT_TIME,
+	K_EVT_RAWTIME,
+	K_EVT_DATETIME,
+	K_EVT_DIR,
+	K_EVT_CPU,
+	K_EVT_HOSTNAME,
+	K_EVT_SOURCE,
+	K_EVT_IS_OPEN_READ,
+	K_EVT_IS_OPEN_WRITE,
+	K_EVT_IS_OPEN_EXEC,
+	K_EVT_ARG,
+	K_EVT_RAWARG,
+	K_EVT_ARGS,
+	K_PROC_PID,
+	K_PROC_PPID,
+	K_PROC_NAME,
+	K_PROC_EXE,
+	K_PROC_EXEPATH,
+	K_PROC_CMDLINE,
+	K_PROC_ARGS,
+	K_PROC_CWD,
+	K_PROC_TTY,
+	K_PROC_DURATION,
+	K_PROC_PNAME,
+	K_PROC_PEXE,
+	K_PROC_PEXEPATH,
+	K_PROC_PCMDLINE,
+	K_PROC_ANAME,
+	K_PROC_APID,
+	K_PROC_AEXE,
+	K_PROC_AEXEPATH,
+	K_PROC_ACMDLINE,
+	K_PROC_MEMFD,
+	K_PROC_CGROUP,
+	K_THREAD_TID,
+	K_THREAD_MAIN,
+	K_USER_UID,
+	K_USER_NAME,
+	K_USER_LOGINUID,
+	K_USER_LOGINNAME,
+	K_USER_HOMEDIR,
+	K_USER_SHELL,
+	K_GROUP_GID,
+	K_GROUP_NAME,
+	K_FD_NUM,
+	K_FD_NAME,
+	K_FD_NAMERAW,
+	K_FD_DIRECTORY,
+	K_FD_FILENAME,
+	K_FD_TYPE,
+	K_FD_TYPECHAR,
+	K_FD_L4PROTO,
+	K_FD_SOCKFAMILY,
+	K_FD_SIP,
+	K_FD_CIP,
+	K_FD_LIP,
+	K_FD_RIP,
+	K_FD_SPORT,
+	K_FD_CPORT,
+	K_FD_LPORT,
+	K_FD_RPORT,
+	K_FD_IP,
+	K_FD_PORT,
+	K_FD_CONNECTED,
+	K_FD_IS_SERVER,
+	K_CONTAINER_ID,
+	K_CONTAINER_NAME,
+	K_NEVER,
+};
+
+#define NEV  SAKER_FF_NEVER
+#define IDX  SAKER_FF_ARG_INDEX
+#define REQ  SAKER_FF_ARG_REQUIRED
+#define MUL  SAKER_FF_MULTI
+#define PLG  (SAKER_FF_PLUGIN | SAKER_FF_NEVER)
+#define NZ   SAKER_FF_NONZERO
+#define T(x) SAKER_FT_##x
+
+struct fdef {
+	struct saker_field_info info;
+	enum fkind kind;
+};
+
+static const char R_CAPS[] = "saker does not track capabilities";
+static const char R_PLUGIN[] = "Falco's container plugin provides it; saker has no plugins";
+static const char R_K8S[] = "Falco's container/k8s plugins provide it; saker has no plugins";
+static const char R_INODE[] = "the probe does not report the executable's inode";
+static const char R_SESSION[] = "the probe does not report sessions and process groups";
+static const char R_DNS[] = "saker does not resolve host names";
+static const char R_NAMECHG[] = "saker does not track descriptor name changes";
+
+/* clang-format off */
+static const struct fdef defs[] = {
+	{{"evt.type", T(STR), 0, "Event type: the syscall name, or procexit", NULL}, K_EVT_TYPE},
+	{{"evt.res", T(STR), 0, "Result: SUCCESS, or the error code name (ENOENT, ...)", NULL}, K_EVT_RES},
+	{{"evt.rawres", T(S64), 0, "Result as a number (negative errno on failure)", NULL}, K_EVT_RAWRES},
+	{{"evt.num", T(U64), NZ, "Event number (events the rules engine saw, from 1)", NULL}, K_EVT_NUM},
+	{{"evt.time", T(STR), 0, "Event time, HH:MM:SS.nnnnnnnnn (UTC)", NULL}, K_EVT_TIME},
+	{{"evt.rawtime", T(ABSTIME), 0, "Event time, ns since the epoch", NULL}, K_EVT_RAWTIME},
+	{{"evt.datetime", T(STR), 0, "Event time, YYYY-MM-DD HH:MM:SS.nnnnnnnnn (UTC)", NULL}, K_EVT_DATETIME},
+	{{"evt.dir", T(STR), 0, "Direction: always < (saker sees syscall exits)", NULL}, K_EVT_DIR},
+	{{"evt.cpu", T(U64), 0, "CPU the event happened on", NULL}, K_EVT_CPU},
+	{{"evt.hostname", T(STR), 0, "Host name", NULL}, K_EVT_HOSTNAME},
+	{{"evt.source", T(STR), 0, "Event source: syscall", NULL}, K_EVT_SOURCE},
+	{{"evt.is_open_read", T(BOOL), 0, "An open with read access", NULL}, K_EVT_IS_OPEN_READ},
+	{{"evt.is_open_write", T(BOOL), 0, "An open with write access", NULL}, K_EVT_IS_OPEN_WRITE},
+	{{"evt.is_open_exec", T(BOOL), 0, "An open for execution (never, in saker)", NULL}, K_EVT_IS_OPEN_EXEC},
+	{{"evt.arg", T(STR), REQ, "An argument by Falco's name (evt.arg.flags) or position (evt.arg[0]), rendered", NULL}, K_EVT_ARG},
+	{{"evt.rawarg", T(STR), REQ, "An argument by Falco's name, raw (numbers as numbers)", NULL}, K_EVT_RAWARG},
+	{{"evt.args", T(STR), 0, "All arguments, name=value", NULL}, K_EVT_ARGS},
+	{{"proc.pid", T(S64), 0, "Process id", NULL}, K_PROC_PID},
+	{{"proc.ppid", T(S64), 0, "Parent process id", NULL}, K_PROC_PPID},
+	{{"proc.name", T(STR), 0, "Process name (comm)", NULL}, K_PROC_NAME},
+	{{"proc.exe", T(STR), 0, "First command-line argument (argv[0])", NULL}, K_PROC_EXE},
+	{{"proc.exepath", T(STR), 0, "Full path of the executable", NULL}, K_PROC_EXEPATH},
+	{{"proc.cmdline", T(STR), 0, "Name and arguments: proc.name proc.args", NULL}, K_PROC_CMDLINE},
+	{{"proc.args", T(STR), 0, "Arguments (argv[1..]) joined with spaces", NULL}, K_PROC_ARGS},
+	{{"proc.cwd", T(STR), 0, "Working directory, with a trailing /", NULL}, K_PROC_CWD},
+	{{"proc.tty", T(U64), 0, "Controlling terminal (tty_nr), 0 = none", NULL}, K_PROC_TTY},
+	{{"proc.duration", T(RELTIME), 0, "ns since the thread started", NULL}, K_PROC_DURATION},
+	{{"proc.pname", T(STR), 0, "Parent's name", NULL}, K_PROC_PNAME},
+	{{"proc.pexe", T(STR), 0, "Parent's argv[0]", NULL}, K_PROC_PEXE},
+	{{"proc.pexepath", T(STR), 0, "Parent's executable path", NULL}, K_PROC_PEXEPATH},
+	{{"proc.pcmdline", T(STR), 0, "Parent's command line", NULL}, K_PROC_PCMDLINE},
+	{{"proc.aname", T(STR), IDX | MUL, "Ancestor's name: [0] self, [1] parent...; no index = any ancestor", NULL}, K_PROC_ANAME},
+	{{"proc.apid", T(S64), IDX | MUL, "Ancestor's pid; no index = any ancestor", NULL}, K_PROC_APID},
+	{{"proc.aexe", T(STR), IDX | MUL, "Ancestor's argv[0]; no index = any ancestor", NULL}, K_PROC_AEXE},
+	{{"proc.aexepath", T(STR), IDX | MUL, "Ancestor's executable path; no index = any ancestor", NULL}, K_PROC_AEXEPATH},
+	{{"proc.acmdline", T(STR), IDX | MUL, "Ancestor's command line; no index = any ancestor", NULL}, K_PROC_ACMDLINE},
+	{{"proc.is_exe_from_memfd", T(BOOL), 0, "The executable is a memfd (its path starts with /memfd:)", NULL}, K_PROC_MEMFD},
+	{{"proc.cgroup", T(STR), 0, "cgroup path (saker's own field)", NULL}, K_PROC_CGROUP},
+	{{"proc.is_exe_upper_layer", T(BOOL), NEV, "Executable in an overlayfs upper layer", R_INODE}, K_NEVER},
+	{{"proc.is_exe_writable", T(BOOL), NEV, "Executable writable by the process", R_INODE}, K_NEVER},
+	{{"proc.is_exe_lower_layer", T(BOOL), NEV, "Executable in an overlayfs lower layer", R_INODE}, K_NEVER},
+	{{"proc.exe_ino", T(U64), NEV, "Executable's inode", R_INODE}, K_NEVER},
+	{{"proc.exe_ino.ctime", T(ABSTIME), NEV, "Executable's inode ctime", R_INODE}, K_NEVER},
+	{{"proc.exe_ino.mtime", T(ABSTIME), NEV, "Executable's inode mtime", R_INODE}, K_NEVER},
+	{{"proc.exe_ino.ctime_duration_proc_start", T(RELTIME), NEV, "Process start minus inode ctime", R_INODE}, K_NEVER},
+	{{"proc.exe_ino.ctime_duration_pidns_start", T(RELTIME), NEV, "Pid namespace start minus inode ctime", R_INODE}, K_NEVER},
+	{{"proc.sname", T(STR), NEV, "Session leader's name", R_SESSION}, K_NEVER},
+	{{"proc.sid", T(S64), NEV, "Session id", R_SESSION}, K_NEVER},
+	{{"proc.vpgid", T(S64), NEV, "Process group id", R_SESSION}, K_NEVER},
+	{{"proc.vpgid.name", T(STR), NEV, "Process group leader's name", R_SESSION}, K_NEVER},
+	{{"proc.vpgid.exe", T(STR), NEV, "Process group leader's argv[0]", R_SESSION}, K_NEVER},
+	{{"proc.is_vpgid_leader", T(BOOL), NEV, "The process leads its process group", R_SESSION}, K_NEVER},
+	{{"proc.is_sid_leader", T(BOOL), NEV, "The process leads its session", R_SESSION}, K_NEVER},
+	{{"proc.loginshellid", T(S64), NEV, "pid of the login shell", R_SESSION}, K_NEVER},
+	{{"thread.tid", T(S64), 0, "Thread id", NULL}, K_THREAD_TID},
+	{{"thread.is_main_thread", T(BOOL), 0, "The thread is its process's leader", NULL}, K_THREAD_MAIN},
+	{{"thread.cap_effective", T(STR), NEV, "Effective capabilities", R_CAPS}, K_NEVER},
+	{{"thread.cap_permitted", T(STR), NEV, "Permitted capabilities", R_CAPS}, K_NEVER},
+	{{"thread.cap_inheritable", T(STR), NEV, "Inheritable capabilities", R_CAPS}, K_NEVER},
+	{{"user.uid", T(U64), 0, "Effective user id", NULL}, K_USER_UID},
+	{{"user.name", T(STR), 0, "Effective user's name (host /etc/passwd)", NULL}, K_USER_NAME},
+	{{"user.loginuid", T(S64), 0, "Audit login uid, -1 when unset", NULL}, K_USER_LOGINUID},
+	{{"user.loginname", T(STR), 0, "Login user's name", NULL}, K_USER_LOGINNAME},
+	{{"user.homedir", T(STR), 0, "Effective user's home directory", NULL}, K_USER_HOMEDIR},
+	{{"user.shell", T(STR), 0, "Effective user's shell", NULL}, K_USER_SHELL},
+	{{"group.gid", T(U64), 0, "Effective group id", NULL}, K_GROUP_GID},
+	{{"group.name", T(STR), 0, "Effective group's name (host /etc/group)", NULL}, K_GROUP_NAME},
+	{{"fd.num", T(S64), 0, "The event's descriptor; -1 for a failed open", NULL}, K_FD_NUM},
+	{{"fd.name", T(STR), 0, "Path, unix socket path, or client:port->server:port", NULL}, K_FD_NAME},
+	{{"fd.nameraw", T(STR), 0, "The path as the process passed it (opens)", NULL}, K_FD_NAMERAW},
+	{{"fd.directory", T(STR), 0, "Directory of a file descriptor's path", NULL}, K_FD_DIRECTORY},
+	{{"fd.filename", T(STR), 0, "Base name of a file descriptor's path", NULL}, K_FD_FILENAME},
+	{{"fd.type", T(STR), 0, "file, ipv4, ipv6, unix, pipe, event, signalfd, eventpoll, inotify, timerfd, netlink, bpf, ...", NULL}, K_FD_TYPE},
+	{{"fd.typechar", T(STR), 0, "Type as one character: f 4 6 u p e s l i t n b ...", NULL}, K_FD_TYPECHAR},
+	{{"fd.l4proto", T(STR), 0, "tcp, udp, icmp or raw", NULL}, K_FD_L4PROTO},
+	{{"fd.sockfamily", T(STR), 0, "ip or unix", NULL}, K_FD_SOCKFAMILY},
+	{{"fd.sip", T(IPADDR), 0, "Server address", NULL}, K_FD_SIP},
+	{{"fd.cip", T(IPADDR), 0, "Client address", NULL}, K_FD_CIP},
+	{{"fd.lip", T(IPADDR), 0, "Local address", NULL}, K_FD_LIP},
+	{{"fd.rip", T(IPADDR), 0, "Remote address", NULL}, K_FD_RIP},
+	{{"fd.sport", T(U64), 0, "Server port", NULL}, K_FD_SPORT},
+	{{"fd.cport", T(U64), 0, "Client port", NULL}, K_FD_CPORT},
+	{{"fd.lport", T(U64), 0, "Local port", NULL}, K_FD_LPORT},
+	{{"fd.rport", T(U64), 0, "Remote port", NULL}, K_FD_RPORT},
+	{{"fd.ip", T(IPADDR), MUL, "Client or server address", NULL}, K_FD_IP},
+	{{"fd.port", T(U64), MUL, "Client or server port", NULL}, K_FD_PORT},
+	{{"fd.net", T(IPNET), MUL, "Client or server address, compared with networks", NULL}, K_FD_IP},
+	{{"fd.snet", T(IPNET), 0, "Server address, compared with networks", NULL}, K_FD_SIP},
+	{{"fd.cnet", T(IPNET), 0, "Client address, compared with networks", NULL}, K_FD_CIP},
+	{{"fd.lnet", T(IPNET), 0, "Local address, compared with networks", NULL}, K_FD_LIP},
+	{{"fd.rnet", T(IPNET), 0, "Remote address, compared with networks", NULL}, K_FD_RIP},
+	{{"fd.connected", T(BOOL), 0, "A socket that is connected (or accepted)", NULL}, K_FD_CONNECTED},
+	{{"fd.is_server", T(BOOL), 0, "This process holds the server end of the socket", NULL}, K_FD_IS_SERVER},
+	{{"fd.name_changed", T(BOOL), NEV, "The descriptor's name changed with this event", R_NAMECHG}, K_NEVER},
+	{{"fd.sip.name", T(STR), NEV, "Server host name", R_DNS}, K_NEVER},
+	{{"fd.cip.name", T(STR), NEV, "Client host name", R_DNS}, K_NEVER},
+	{{"fd.lip.name", T(STR), NEV, "Local host name", R_DNS}, K_NEVER},
+	{{"fd.rip.name", T(STR), NEV, "Remote host name", R_DNS}, K_NEVER},
+	{{"fd.dev", T(U64), NEV, "Device of the file", R_INODE}, K_NEVER},
+	{{"fd.ino", T(U64), NEV, "Inode of the file", R_INODE}, K_NEVER},
+	{{"container.id", T(STR), 0, "Container id (12 hex digits) from the cgroup, host on the host", NULL}, K_CONTAINER_ID},
+	{{"container.name", T(STR), 0, "host on the host; missing in containers (plugin field)", NULL}, K_CONTAINER_NAME},
+	{{"container.image", T(STR), PLG, "Container image", R_PLUGIN}, K_NEVER},
+	{{"container.image.id", T(STR), PLG, "Container image id", R_PLUGIN}, K_NEVER},
+	{{"container.image.repository", T(STR), PLG, "Container image repository", R_PLUGIN}, K_NEVER},
+	{{"container.image.tag", T(STR), PLG, "Container image tag", R_PLUGIN}, K_NEVER},
+	{{"container.image.digest", T(STR), PLG, "Container image digest", R_PLUGIN}, K_NEVER},
+	{{"container.type", T(STR), PLG, "Container runtime", R_PLUGIN}, K_NEVER},
+	{{"container.privileged", T(BOOL), PLG, "Privileged container", R_PLUGIN}, K_NEVER},
+	{{"container.start_ts", T(ABSTIME), PLG, "Container start time", R_PLUGIN}, K_NEVER},
+	{{"container.duration", T(RELTIME), PLG, "Time since the container started", R_PLUGIN}, K_NEVER},
+	{{"container.mounts", T(STR), PLG, "Container mounts", R_PLUGIN}, K_NEVER},
+	{{"container.mount", T(STR), PLG | IDX, "A container mount", R_PLUGIN}, K_NEVER},
+	{{"container.label", T(STR), PLG | REQ, "A container label", R_PLUGIN}, K_NEVER},
+	{{"container.labels", T(STR), PLG, "Container labels", R_PLUGIN}, K_NEVER},
+	{{"container.healthcheck", T(STR), PLG, "Container health check", R_PLUGIN}, K_NEVER},
+	{{"container.liveness_probe", T(STR), PLG, "Container liveness probe", R_PLUGIN}, K_NEVER},
+	{{"container.readiness_probe", T(STR), PLG, "Container readiness probe", R_PLUGIN}, K_NEVER},
+	{{"container.ip", T(STR), PLG, "Container IP", R_PLUGIN}, K_NEVER},
+	{{"container.cni.json", T(STR), PLG, "Container CNI result", R_PLUGIN}, K_NEVER},
+	{{"k8s.ns.name", T(STR), PLG, "Kubernetes namespace", R_K8S}, K_NEVER},
+	{{"k8s.pod.name", T(STR), PLG, "Kubernetes pod name", R_K8S}, K_NEVER},
+	{{"k8s.pod.id", T(STR), PLG, "Kubernetes pod uid", R_K8S}, K_NEVER},
+	{{"k8s.pod.uid", T(STR), PLG, "Kubernetes pod uid", R_K8S}, K_NEVER},
+	{{"k8s.pod.sandbox_id", T(STR), PLG, "Kubernetes pod sandbox id", R_K8S}, K_NEVER},
+	{{"k8s.pod.full_sandbox_id", T(STR), PLG, "Kubernetes pod sandbox id", R_K8S}, K_NEVER},
+	{{"k8s.pod.label", T(STR), PLG | REQ, "A Kubernetes pod label", R_K8S}, K_NEVER},
+	{{"k8s.pod.labels", T(STR), PLG, "Kubernetes pod labels", R_K8S}, K_NEVER},
+	{{"k8s.pod.ip", T(STR), PLG, "Kubernetes pod IP", R_K8S}, K_NEVER},
+	{{"k8s.pod.cni.json", T(STR), PLG, "Kubernetes pod CNI result", R_K8S}, K_NEVER},
+};
+/* clang-format on */
+
+#define NDEFS (sizeof(defs) / sizeof(defs[0]))
+
+size_t saker_fields_count(void)
+{
+	return NDEFS;
+}
+
+const struct saker_field_info *saker_fields_at(size_t i)
+{
+	return i < NDEFS ? &defs[i].info : NULL;
+}
+
+const char *saker_ftype_name(enum saker_ftype t)
+{
+	static const char *const n[] = {"string", "int64", "uint64",  "bool",
+					"ipaddr", "ipnet", "reltime", "abstime"};
+
+	return (unsigned)t < sizeof(n) / sizeof(n[0]) ? n[t] : "?";
+}
+
+/* ---- event classes and Falco's argument names ------------------------- */
+
+/* Event classes for argument tables: syscall ids, then lifecycle records. */
+#define CLASS_EXEC  (SAKER_SYSCALL_MAX + 0)
+#define CLASS_EXIT  (SAKER_SYSCALL_MAX + 1)
+#define CLASS_FORK  (SAKER_SYSCALL_MAX + 2)
+#define NCLASSES    (SAKER_SYSCALL_MAX + 3)
+#define MAX_ARGSPEC 7
+
+enum render {
+	R_DEC,
+	R_UDEC,
+	R_HEX,
+	R_OCT,
+	R_STR,
+	R_FD,
+	R_RES,
+	R_OFLAGS,
+	R_DIRFD,
+	R_SOCKADDR,
+	R_DOMAIN,
+	R_SOCKTYPE,
+	R_PTRACE,
+	R_SIG,
+	R_CLONE,
+	R_NS,
+	R_MOUNT,
+	R_BPF,
+	R_PRCTL,
+	R_MFD,
+	R_AT,
+	R_TUPLE,
+};
+
+/* Sources other than a parameter name. */
+#define S_RES	  200
+#define S_TID	  201
+#define S_PID	  202
+#define S_ARGV0	  203
+#define S_ARGTAIL 204
+
+struct aspec {
+	const char *name;
+	uint8_t src;
+	uint8_t r;
+};
+
+struct sctab {
+	const char *sc;
+	struct aspec a[MAX_ARGSPEC];
+};
+
+#define P(n) SAKER_PN_##n
+#define RES_ERR                                                                                    \
+	{                                                                                          \
+		"res", S_RES, R_RES                                                                \
+	}
+#define RES_FD                                                                                     \
+	{                                                                                          \
+		"fd", S_RES, R_FD                                                                  \
+	}
+
+/* clang-format off */
+static const struct sctab sctabs[] = {
+	{"open", {RES_FD, {"name", P(PATH), R_STR}, {"flags", P(FLAGS), R_OFLAGS}, {"mode", P(MODE), R_OCT}}},
+	{"openat", {RES_FD, {"dirfd", P(DIRFD), R_DIRFD}, {"name", P(PATH), R_STR}, {"flags", P(FLAGS), R_OFLAGS}, {"mode", P(MODE), R_OCT}}},
+	{"openat2", {RES_FD, {"dirfd", P(DIRFD), R_DIRFD}, {"name", P(PATH), R_STR}, {"flags", P(FLAGS), R_OFLAGS}, {"mode", P(MODE), R_OCT}}},
+	{"creat", {RES_FD, {"name", P(PATH), R_STR}, {"mode", P(MODE), R_OCT}}},
+	{"open_by_handle_at", {RES_FD, {"mountfd", P(FD), R_FD}, {"flags", P(FLAGS), R_OFLAGS}}},
+	{"connect", {RES_ERR, {"fd", P(FD), R_FD}, {"addr", P(ADDR), R_SOCKADDR}, {"tuple", P(FD), R_TUPLE}}},
+	{"bind", {RES_ERR, {"fd", P(FD), R_FD}, {"addr", P(ADDR), R_SOCKADDR}}},
+	{"accept", {RES_FD, {"tuple", S_RES, R_TUPLE}, {"addr", P(ADDR), R_SOCKADDR}}},
+	{"accept4", {RES_FD, {"tuple", S_RES, R_TUPLE}, {"addr", P(ADDR), R_SOCKADDR}, {"flags", P(FLAGS), R_HEX}}},
+	{"listen", {RES_ERR, {"fd", P(FD), R_FD}, {"backlog", P(BACKLOG), R_DEC}}},
+	{"socket", {RES_FD, {"domain", P(DOMAIN), R_DOMAIN}, {"type", P(TYPE), R_SOCKTYPE}, {"proto", P(PROTO), R_DEC}}},
+	{"clone", {RES_ERR, {"flags", P(FLAGS), R_CLONE}}},
+	{"clone3", {RES_ERR, {"flags", P(FLAGS), R_CLONE}}},
+	{"close", {RES_ERR, {"fd", P(FD), R_FD}}},
+	{"dup", {{"res", S_RES, R_FD}, {"oldfd", P(FD), R_FD}, {"fd", P(FD), R_FD}}},
+	{"dup2", {{"res", S_RES, R_FD}, {"oldfd", P(FD), R_FD}, {"newfd", P(NEWFD), R_FD}, {"fd", P(FD), R_FD}}},
+	{"dup3", {{"res", S_RES, R_FD}, {"oldfd", P(FD), R_FD}, {"newfd", P(NEWFD), R_FD}, {"flags", P(FLAGS), R_OFLAGS}, {"fd", P(FD), R_FD}}},
+	{"unlink", {RES_ERR, {"path", P(PATH), R_STR}}},
+	{"unlinkat", {RES_ERR, {"dirfd", P(DIRFD), R_DIRFD}, {"name", P(PATH), R_STR}, {"flags", P(FLAGS), R_AT}}},
+	{"rmdir", {RES_ERR, {"path", P(PATH), R_STR}}},
+	{"mkdir", {RES_ERR, {"path", P(PATH), R_STR}, {"mode", P(MODE), R_OCT}}},
+	{"mkdirat", {RES_ERR, {"dirfd", P(DIRFD), R_DIRFD}, {"path", P(PATH), R_STR}, {"mode", P(MODE), R_OCT}}},
+	{"rename", {RES_ERR, {"oldpath", P(PATH), R_STR}, {"newpath", P(NEWPATH), R_STR}}},
+	{"renameat", {RES_ERR, {"olddirfd", P(DIRFD), R_DIRFD}, {"oldpath", P(PATH), R_STR}, {"newdirfd", P(NEWDIRFD), R_DIRFD}, {"newpath", P(NEWPATH), R_STR}}},
+	{"renameat2", {RES_ERR, {"olddirfd", P(DIRFD), R_DIRFD}, {"oldpath", P(PATH), R_STR}, {"newdirfd", P(NEWDIRFD), R_DIRFD}, {"newpath", P(NEWPATH), R_STR}, {"flags", P(FLAGS), R_HEX}}},
+	{"link", {RES_ERR, {"oldpath", P(PATH), R_STR}, {"newpath", P(NEWPATH), R_STR}}},
+	{"linkat", {RES_ERR, {"olddir", P(DIRFD), R_DIRFD}, {"oldpath", P(PATH), R_STR}, {"newdir", P(NEWDIRFD), R_DIRFD}, {"newpath", P(NEWPATH), R_STR}, {"flags", P(FLAGS), R_AT}}},
+	{"symlink", {RES_ERR, {"target", P(PATH), R_STR}, {"linkpath", P(NEWPATH), R_STR}}},
+	{"symlinkat", {RES_ERR, {"target", P(PATH), R_STR}, {"linkdirfd", P(NEWDIRFD), R_DIRFD}, {"linkpath", P(NEWPATH), R_STR}}},
+	{"chmod", {RES_ERR, {"filename", P(PATH), R_STR}, {"mode", P(MODE), R_OCT}}},
+	{"fchmod", {RES_ERR, {"fd", P(FD), R_FD}, {"mode", P(MODE), R_OCT}}},
+	{"fchmodat", {RES_ERR, {"dirfd", P(DIRFD), R_DIRFD}, {"filename", P(PATH), R_STR}, {"mode", P(MODE), R_OCT}}},
+	{"chown", {RES_ERR, {"path", P(PATH), R_STR}, {"uid", P(UID), R_DEC}, {"gid", P(GID), R_DEC}}},
+	{"lchown", {RES_ERR, {"path", P(PATH), R_STR}, {"uid", P(UID), R_DEC}, {"gid", P(GID), R_DEC}}},
+	{"fchown", {RES_ERR, {"fd", P(FD), R_FD}, {"uid", P(UID), R_DEC}, {"gid", P(GID), R_DEC}}},
+	{"fchownat", {RES_ERR, {"dirfd", P(DIRFD), R_DIRFD}, {"pathname", P(PATH), R_STR}, {"uid", P(UID), R_DEC}, {"gid", P(GID), R_DEC}, {"flags", P(FLAGS), R_AT}}},
+	{"chdir", {RES_ERR, {"path", P(PATH), R_STR}}},
+	{"fchdir", {RES_ERR, {"fd", P(FD), R_FD}}},
+	{"setuid", {RES_ERR, {"uid", P(UID), R_DEC}}},
+	{"setgid", {RES_ERR, {"gid", P(GID), R_DEC}}},
+	{"setfsuid", {RES_ERR, {"uid", P(UID), R_DEC}}},
+	{"setfsgid", {RES_ERR, {"gid", P(GID), R_DEC}}},
+	{"setreuid", {RES_ERR, {"ruid", P(UID), R_DEC}, {"euid", P(EUID), R_DEC}}},
+	{"setregid", {RES_ERR, {"rgid", P(GID), R_DEC}, {"egid", P(EGID), R_DEC}}},
+	{"setresuid", {RES_ERR, {"ruid", P(UID), R_DEC}, {"euid", P(EUID), R_DEC}, {"suid", P(SUID), R_DEC}}},
+	{"setresgid", {RES_ERR, {"rgid", P(GID), R_DEC}, {"egid", P(EGID), R_DEC}, {"sgid", P(SGID), R_DEC}}},
+	{"ptrace", {RES_ERR, {"request", P(REQUEST), R_PTRACE}, {"pid", P(PID), R_DEC}}},
+	{"bpf", {{"res_or_fd", S_RES, R_RES}, {"cmd", P(REQUEST), R_BPF}}},
+	{"mount", {RES_ERR, {"dev", P(SOURCE), R_STR}, {"dir", P(PATH), R_STR}, {"type", P(FSTYPE), R_STR}, {"flags", P(FLAGS), R_MOUNT}}},
+	{"umount2", {RES_ERR, {"name", P(PATH), R_STR}, {"flags", P(FLAGS), R_HEX}}},
+	{"setns", {RES_ERR, {"fd", P(FD), R_FD}, {"nstype", P(TYPE), R_NS}}},
+	{"unshare", {RES_ERR, {"flags", P(FLAGS), R_NS}}},
+	{"init_module", {RES_ERR, {"length", P(ARG1), R_UDEC}}},
+	{"finit_module", {RES_ERR, {"fd", P(FD), R_FD}, {"flags", P(FLAGS), R_HEX}}},
+	{"delete_module", {RES_ERR, {"name", P(NAME), R_STR}, {"flags", P(FLAGS), R_HEX}}},
+	{"memfd_create", {RES_FD, {"name", P(NAME), R_STR}, {"flags", P(FLAGS), R_MFD}}},
+	{"kill", {RES_ERR, {"pid", P(PID), R_DEC}, {"sig", P(SIG), R_SIG}}},
+	{"tgkill", {RES_ERR, {"tid", P(PID), R_DEC}, {"sig", P(SIG), R_SIG}}},
+	{"prctl", {RES_ERR, {"option", P(REQUEST), R_PRCTL}, {"arg2_int", P(ARG1), R_DEC}}},
+	{"execve", {RES_ERR, {"filename", P(PATH), R_STR}}},
+	{"execveat", {RES_ERR, {"dirfd", P(DIRFD), R_DIRFD}, {"pathname", P(PATH), R_STR}, {"flags", P(FLAGS), R_AT}}},
+};
+
+static const struct aspec exec_args[MAX_ARGSPEC] = {
+	RES_ERR, {"exe", S_ARGV0, R_STR}, {"args", S_ARGTAIL, R_STR}, {"tid", S_TID, R_DEC},
+	{"pid", S_PID, R_DEC}, {"ptid", P(PPID), R_DEC}, {"cwd", P(CWD), R_STR},
+};
+/* Falco names execve's exit arguments beyond the seven above as well. */
+static const struct aspec exec_args2[] = {
+	{"comm", P(COMM), R_STR}, {"tty", P(TTY), R_DEC}, {"loginuid", P(LOGINUID), R_DEC},
+	{"uid", P(UID), R_DEC}, {"gid", P(GID), R_DEC}, {"trusted_exepath", P(EXE), R_STR},
+};
+static const struct aspec exit_args[MAX_ARGSPEC] = {{"status", P(EXIT_CODE), R_DEC}};
+static const struct aspec res_only[MAX_ARGSPEC] = {RES_ERR};
+/* clang-format on */
+
+#define NSCTABS	   (sizeof(sctabs) / sizeof(sctabs[0]))
+#define NEXEC2	   (sizeof(exec_args2) / sizeof(exec_args2[0]))
+#define EXEC_NARGS (MAX_ARGSPEC + NEXEC2)
+
+/* Built once: per class, its argument list and what kind of syscall it is. */
+static const struct aspec *class_args[NCLASSES];
+enum { CF_OPEN = 1, CF_CREAT = 2, CF_RETFD = 4 };
+static uint8_t class_flags[NCLASSES];
+static int16_t sc_execve = -1, sc_execveat = -1;
+static bool tables_ready;
+
+static void flag_sc(const char *name, uint8_t flags)
+{
+	int id = saker_syscall_id(name);
+
+	if (id >= 0 && id < SAKER_SYSCALL_MAX)
+		class_flags[id] |= flags;
+}
+
+static void tables_init(void)
+{
+	if (tables_ready)
+		return;
+	for (size_t i = 0; i < NCLASSES; i++)
+		class_args[i] = res_only;
+	for (size_t i = 0; i < NSCTABS; i++) {
+		int id = saker_syscall_id(sctabs[i].sc);
+
+		if (id >= 0 && id < SAKER_SYSCALL_MAX)
+			class_args[id] = sctabs[i].a;
+	}
+	class_args[CLASS_EXEC] = exec_args;
+	class_args[CLASS_EXIT] = exit_args;
+	class_args[CLASS_FORK] = NULL;
+	flag_sc("open", CF_OPEN | CF_RETFD);
+	flag_sc("openat", CF_OPEN | CF_RETFD);
+	flag_sc("openat2", CF_OPEN | CF_RETFD);
+	flag_sc("creat", CF_OPEN | CF_CREAT | CF_RETFD);
+	flag_sc("accept", CF_RETFD);
+	flag_sc("accept4", CF_RETFD);
+	flag_sc("socket", CF_RETFD);
+	flag_sc("memfd_create", CF_RETFD);
+	flag_sc("open_by_handle_at", CF_RETFD);
+	sc_execve = (int16_t)saker_syscall_id("execve");
+	sc_execveat = (int16_t)saker_syscall_id("execveat");
+	tables_ready = true;
+}
+
+/* The class's i-th argument (exec has two tables), or NULL. */
+static const struct aspec *class_arg(unsigned cls, unsigned i)
+{
+	const struct aspec *a = cls < NCLASSES ? class_args[cls] : NULL;
+
+	if (!a)
+		return NULL;
+	if (cls == CLASS_EXEC && i >= MAX_ARGSPEC)
+		return i - MAX_ARGSPEC < NEXEC2 ? &exec_args2[i - MAX_ARGSPEC] : NULL;
+	return i < MAX_ARGSPEC && a[i].name ? &a[i] : NULL;
+}
+
+static unsigned class_nargs(unsigned cls)
+{
+	unsigned n = 0;
+
+	while (class_arg(cls, n))
+		n++;
+	return n;
+}
+
+static unsigned event_class(const struct saker_event *ev)
+{
+	switch (ev->hdr.type) {
+	case SAKER_EVT_SYSCALL:
+		return ev->hdr.syscall_id < SAKER_SYSCALL_MAX ? ev->hdr.syscall_id : NCLASSES;
+	case SAKER_EVT_PROC_EXEC:
+		return CLASS_EXEC;
+	case SAKER_EVT_PROC_EXIT:
+		return CLASS_EXIT;
+	case SAKER_EVT_PROC_FORK:
+		return CLASS_FORK;
+	default:
+		return NCLASSES;
+	}
+}
+
+int saker_fields_evttype_slot(const char *name)
+{
+	int id;
+
+	if (!strcmp(name, "procexit"))
+		return SAKER_SLOT_PROCEXIT;
+	id = saker_syscall_id(name);
+	return id >= 0 && id < SAKER_SYSCALL_MAX ? id : -ENOENT;
+}
+
+const char *saker_fields_slot_name(unsigned slot)
+{
+	if (slot == SAKER_SLOT_PROCEXIT)
+		return "procexit";
+	return slot < SAKER_SYSCALL_MAX ? saker_syscall_name(slot) : NULL;
+}
+
+int saker_fields_event_slot(const struct saker_event *ev)
+{
+	if (!tables_ready)
+		tables_init();
+	switch (ev->hdr.type) {
+	case SAKER_EVT_SYSCALL:
+		if (ev->hdr.syscall_id >= SAKER_SYSCALL_MAX)
+			return -1;
+		if ((ev->hdr.syscall_id == sc_execve || ev->hdr.syscall_id == sc_execveat) &&
+		    ev->hdr.ret == 0)
+			return -1;
+		return ev->hdr.syscall_id;
+	case SAKER_EVT_PROC_EXEC:
+		return sc_execve;
+	case SAKER_EVT_PROC_EXIT:
+		return SAKER_SLOT_PROCEXIT;
+	default:
+		return -1;
+	}
+}
+
+/* ---- instances ------------------------------------------------------- */
+
+static const struct fdef *find_def(const char *name)
+{
+	for (size_t i = 0; i < NDEFS; i++)
+		if (!strcmp(defs[i].info.name, name))
+			return &defs[i];
+	return NULL;
+}
+
+static bool render_is_str(uint8_t r)
+{
+	return r == R_STR || r == R_SOCKADDR || r == R_TUPLE;
+}
+
+static int argmap_build(struct saker_finst *fi, char *why, size_t whylen)
+{
+	bool found = false, all_num = true;
+
+	fi->argmap = calloc(NCLASSES, 1);
+	if (!fi->argmap)
+		return -ENOMEM;
+	for (unsigned cls = 0; cls < NCLASSES; cls++) {
+		unsigned n = class_nargs(cls);
+
+		for (unsigned i = 0; i < n; i++) {
+			const struct aspec *a = class_arg(cls, i);
+			bool hit = fi->idx >= 0 ? (int64_t)i == fi->idx : !strcmp(a->name, fi->arg);
+
+			if (!hit)
+				continue;
+			fi->argmap[cls] = (uint8_t)(i + 1);
+			found = true;
+			if (render_is_str(a->r))
+				all_num = false;
+			break;
+		}
+	}
+	if (!found && fi->idx < 0) {
+		snprintf(why, whylen, "no event saker decodes has an argument called '%s'",
+			 fi->arg);
+		return -ENOENT;
+	}
+	if (fi->info->flags & SAKER_FF_ARG_REQUIRED && !strcmp(fi->info->name, "evt.rawarg"))
+		fi->type = all_num && found ? SAKER_FT_S64 : SAKER_FT_STR;
+	return 0;
+}
+
+static const char *plugin_of(const char *field)
+{
+	static const char *const builtin[] = {"evt.",	"proc.",   "thread.",  "user.",	  "group.",
+					      "fd.",	"fdlist.", "fs.",      "syslog.", "span.",
+					      "evtin.", "mesos.",  "marathon."};
+
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+		if (!strncmp(field, builtin[i], strlen(builtin[i])))
+			return NULL;
+	if (!strncmp(field, "container.", 10) || !strncmp(field, "k8s.", 4))
+		return "container";
+	return "";
+}
+
+int saker_finst_init(struct saker_finst *fi, const char *field, const char *arg, char *why,
+		     size_t whylen)
+{
+	const struct fdef *d = find_def(field);
+	char base[128];
+	int err;
+
+	tables_init();
+	memset(fi, 0, sizeof(*fi));
+	fi->idx = -1;
+	if (!d && !strncmp(field, "evt.arg.", 8) && !arg) {
+		/* evt.arg.flags is evt.arg[flags] */
+		d = find_def("evt.arg");
+		arg = field + 8;
+	} else if (!d && !strncmp(field, "evt.rawarg.", 11) && !arg) {
+		d = find_def("evt.rawarg");
+		arg = field + 11;
+	}
+	if (!d) {
+		const char *plugin = plugin_of(field);
+
+		if (!plugin)
+			snprintf(why, whylen, "unknown field '%s'", field);
+		else if (*plugin)
+			snprintf(why, whylen,
+				 "field '%s' comes from Falco's %s plugin (saker has no plugins)",
+				 field, plugin);
+		else
+			snprintf(why, whylen,
+				 "field '%s' comes from a plugin (saker has no plugins)", field);
+		return -ENOENT;
+	}
+	fi->info = &d->info;
+	fi->kind = d->kind;
+	fi->type = d->info.type;
+	if (arg && !(d->info.flags & (SAKER_FF_ARG_INDEX | SAKER_FF_ARG_REQUIRED))) {
+		snprintf(why, whylen, "field '%s' takes no argument", field);
+		return -EINVAL;
+	}
+	if (!arg && d->info.flags & SAKER_FF_ARG_REQUIRED) {
+		snprintf(why, whylen, "field '%s' needs an argument", field);
+		return -EINVAL;
+	}
+	if (arg) {
+		char *end;
+		long long v;
+
+		errno = 0;
+		v = strtoll(arg, &end, 10);
+		if (*arg && !*end && !errno && v >= 0 && v <= 1000)
+			fi->idx = v;
+		else if (d->info.flags & SAKER_FF_ARG_INDEX &&
+			 !(d->info.flags & SAKER_FF_ARG_REQUIRED)) {
+			snprintf(why, whylen, "field '%s' needs a number in [], not '%s'", field,
+				 arg);
+			return -EINVAL;
+		}
+		fi->arg = strdup(arg);
+		if (!fi->arg)
+			return -ENOMEM;
+	}
+	if (arg)
+		snprintf(base, sizeof(base), "%s[%s]", field, arg);
+	if (d->kind == K_EVT_ARG || d->kind == K_EVT_RAWARG) {
+		/* Written as Falco users write it: evt.arg.flags, evt.arg[0]. */
+		if (fi->idx >= 0)
+			snprintf(base, sizeof(base), "%s[%" PRId64 "]", d->info.name, fi->idx);
+		else
+			snprintf(base, sizeof(base), "%s.%s", d->info.name, arg);
+		err = argmap_build(fi, why, whylen);
+		if (err) {
+			saker_finst_clear(fi);
+			return err;
+		}
+	}
+	fi->name = strdup(arg ? base : field);
+	if (!fi->name) {
+		saker_finst_clear(fi);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+unsigned saker_finst_cost(const struct saker_finst *fi)
+{
+	switch (fi->kind) {
+	case K_EVT_TYPE:
+	case K_EVT_RAWRES:
+	case K_EVT_NUM:
+	case K_EVT_DIR:
+	case K_EVT_CPU:
+	case K_EVT_SOURCE:
+	case K_PROC_PID:
+	case K_THREAD_TID:
+	case K_THREAD_MAIN:
+	case K_NEVER:
+		return 1;
+	case K_EVT_RES:
+	case K_EVT_IS_OPEN_READ:
+	case K_EVT_IS_OPEN_WRITE:
+	case K_EVT_IS_OPEN_EXEC:
+	case K_EVT_HOSTNAME:
+	case K_EVT_RAWTIME:
+	case K_PROC_NAME:
+	case K_PROC_EXE:
+	case K_PROC_EXEPATH:
+	case K_PROC_TTY:
+	case K_PROC_PPID:
+	case K_PROC_DURATION:
+	case K_PROC_MEMFD:
+	case K_USER_UID:
+	case K_USER_LOGINUID:
+	case K_GROUP_GID:
+	case K_CONTAINER_ID:
+	case K_CONTAINER_NAME:
+		return 2;
+	case K_EVT_ARG:
+	case K_EVT_RAWARG:
+	case K_PROC_CWD:
+	case K_USER_NAME:
+	case K_USER_LOGINNAME:
+	case K_USER_HOMEDIR:
+	case K_USER_SHELL:
+	case K_GROUP_NAME:
+	case K_FD_NUM:
+	case K_FD_TYPE:
+	case K_FD_TYPECHAR:
+		return 3;
+	case K_PROC_CMDLINE:
+	case K_PROC_ARGS:
+	case K_PROC_PNAME:
+	case K_PROC_PEXE:
+	case K_PROC_PEXEPATH:
+	case K_EVT_TIME:
+	case K_EVT_DATETIME:
+		return 4;
+	case K_PROC_PCMDLINE:
+	case K_EVT_ARGS:
+		return 6;
+	case K_PROC_ANAME:
+	case K_PROC_APID:
+	case K_PROC_AEXE:
+	case K_PROC_AEXEPATH:
+	case K_PROC_ACMDLINE:
+		/* [n] walks n parents; without an index, every ancestor */
+		return fi->idx >= 0 ? 2 + 2 * (unsigned)fi->idx : 40;
+	default:
+		/* descriptors: one table lookup, sometimes a path resolution */
+		return 4;
+	}
+}
+
+void saker_finst_clear(struct saker_finst *fi)
+{
+	if (!fi)
+		return;
+	free(fi->arg);
+	free(fi->name);
+	free(fi->argmap);
+	fi->arg = fi->name = NULL;
+	fi->argmap = NULL;
+}
+
+/* ---- user and group names -------------------------------------------- */
+
+struct idname {
+	uint32_t id;
+	char *name;
+	char *home;
+	char *shell;
+};
+
+struct saker_fctx_names {
+	struct idname *users, *groups;
+	size_t nusers, ngroups;
+	char *blob_users, *blob_groups;
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+	const struct idname *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static char *read_small(const char *path, size_t max)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	buf = malloc(max + 1);
+	if (!buf) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, max, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* name:x:id:... lines; passwd also gives fields 6 (home) and 7 (shell). */
+static size_t parse_idfile(char *blob, struct idname **out, bool passwd)
+{
+	size_t cap = 0, n = 0;
+	struct idname *v = NULL;
+
+	for (char *line = blob, *next; line && *line; line = next) {
+		char *f[7] = {0};
+		int nf = 0;
+		char *end;
+		unsigned long id;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		for (char *p = line; nf < 7; nf++) {
+			f[nf] = p;
+			p = strchr(p, ':');
+			if (!p) {
+				nf++;
+				break;
+			}
+			*p++ = '\0';
+		}
+		if (nf < 3 || !*f[0] || f[0][0] == '#' || f[0][0] == '+' || f[0][0] == '-')
+			continue;
+		errno = 0;
+		id = strtoul(f[2], &end, 10);
+		if (errno || *end || end == f[2] || id > UINT32_MAX)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 64;
+			struct idname *nv = realloc(v, nc * sizeof(*nv));
+
+			if (!nv)
+				break;
+			v = nv;
+			cap = nc;
+		}
+		v[n].id = (uint32_t)id;
+		v[n].name = f[0];
+		v[n].home = passwd && nf > 5 ? f[5] : NULL;
+		v[n].shell = passwd && nf > 6 ? f[6] : NULL;
+		n++;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_id);
+	*out = v;
+	return n;
+}
+
+static void names_free(struct saker_fctx_names *nm)
+{
+	if (!nm)
+		return;
+	free(nm->users);
+	free(nm->groups);
+	free(nm->blob_users);
+	free(nm->blob_groups);
+	free(nm);
+}
+
+int saker_fctx_load_names(struct saker_fctx *c, const char *root)
+{
+	struct saker_fctx_names *nm = calloc(1, sizeof(*nm));
+	char path[PATH_MAX];
+
+	if (!nm)
+		return -ENOMEM;
+	if (!root)
+		root = "";
+	snprintf(path, sizeof(path), "%s/etc/passwd", root);
+	nm->blob_users = read_small(path, 8u << 20);
+	snprintf(path, sizeof(path), "%s/etc/group", root);
+	nm->blob_groups = read_small(path, 8u << 20);
+	if (nm->blob_users)
+		nm->nusers = parse_idfile(nm->blob_users, &nm->users, true);
+	if (nm->blob_groups)
+		nm->ngroups = parse_idfile(nm->blob_groups, &nm->groups, false);
+	names_free(c->names);
+	c->names = nm;
+	return 0;
+}
+
+static const struct idname *find_id(const struct idname *v, size_t n, uint32_t id)
+{
+	struct idname key = {.id = id};
+
+	return n ? bsearch(&key, v, n, sizeof(*v), cmp_id) : NULL;
+}
+
+/* ---- context ---------------------------------------------------------- */
+
+int saker_fctx_init(struct saker_fctx *c, size_t ninst)
+{
+	struct timespec rt, bt;
+
+	tables_init();
+	memset(c, 0, offsetof(struct saker_fctx, arena));
+	c->cache = calloc(ninst ? ninst : 1, sizeof(*c->cache));
+	if (!c->cache)
+		return -ENOMEM;
+	c->ncache = ninst;
+	c->gen = 1;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_BOOTTIME, &bt);
+	c->boot_offset_ns = (uint64_t)(rt.tv_sec - bt.tv_sec) * 1000000000ull +
+			    (uint64_t)((int64_t)rt.tv_nsec - bt.tv_nsec);
+	if (gethostname(c->hostname, sizeof(c->hostname) - 1))
+		snprintf(c->hostname, sizeof(c->hostname), "localhost");
+	return 0;
+}
+
+void saker_fctx_destroy(struct saker_fctx *c)
+{
+	if (!c)
+		return;
+	free(c->cache);
+	names_free(c->names);
+	c->cache = NULL;
+	c->names = NULL;
+}
+
+void saker_fctx_begin(struct saker_fctx *c, const struct saker_event *ev, struct saker_view *view)
+{
+	c->ev = ev;
+	c->view = view;
+	c->slot = saker_fields_event_slot(ev);
+	c->gen++;
+	c->evtnum++;
+	c->proc_done = c->fd_done = c->anc_done = false;
+	c->proc = NULL;
+	c->fd = NULL;
+	c->nanc = 0;
+	c->used = 0;
+}
+
+static char *arena(struct saker_fctx *c, size_t n)
+{
+	char *p;
+
+	if (n > sizeof(c->arena) - c->used)
+		return NULL;
+	p = c->arena + c->used;
+	c->used += n;
+	return p;
+}
+
+/* ---- value helpers ----------------------------------------------------- */
+
+static int set_str(struct saker_fval *v, const char *p, size_t n)
+{
+	v->s.p = p;
+	v->s.n = (uint32_t)n;
+	return 1;
+}
+
+static int set_cstr(struct saker_fval *v, const char *p)
+{
+	return p ? set_str(v, p, strlen(p)) : 0;
+}
+
+/* A printf into the arena as a string value; 0 (missing) when it does not fit. */
+__attribute__((format(printf, 3, 4))) static int set_fmt(struct saker_fctx *c, struct saker_fval *v,
+							 const char *fmt, ...)
+{
+	size_t room = sizeof(c->arena) - c->used;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(c->arena + c->used, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room)
+		return 0;
+	set_str(v, c->arena + c->used, (size_t)n);
+	c->used += (size_t)n + 1;
+	return 1;
+}
+
+static const struct saker_proc *ctx_proc(struct saker_fctx *c)
+{
+	if (!c->proc_done) {
+		c->proc_done = true;
+		c->proc = c->view ? saker_view_proc(c->view, c->ev->hdr.tid) : NULL;
+	}
+	return c->proc;
+}
+
+/* Ancestors up to depth (anc[0] = the process); how many are known. */
+static unsigned ctx_ancestors(struct saker_fctx *c, unsigned depth)
+{
+	if (depth > SAKER_FIELD_MAX_VALUES)
+		depth = SAKER_FIELD_MAX_VALUES;
+	if (!c->anc_done) {
+		c->anc_done = true;
+		c->nanc = 0;
+		if (ctx_proc(c))
+			c->anc[c->nanc++] = c->proc;
+	}
+	while (c->nanc > 0 && c->nanc <= depth) {
+		const struct saker_proc *last = c->anc[c->nanc - 1], *p;
+		uint32_t ppid = last->ppid;
+
+		/* Beyond pid 1 (or a lost parent) there is nothing; a loop ends the walk. */
+		if (ppid == 0 || ppid == last->pid || !c->view)
+			break;
+		p = saker_view_proc(c->view, ppid);
+		if (!p)
+			break;
+		for (unsigned i = 0; i < c->nanc; i++)
+			if (c->anc[i]->pid == p->pid)
+				return c->nanc;
+		c->anc[c->nanc++] = p;
+	}
+	return c->nanc;
+}
+
+static int proc_exe(const struct saker_proc *p, struct saker_fval *v)
+{
+	if (p->argc > 0 && p->args_len)
+		return set_str(v, p->args, strnlen(p->args, p->args_len));
+	return set_cstr(v, p->exe);
+}
+
+static int proc_args(struct saker_fctx *c, const struct saker_proc *p, struct saker_fval *v)
+{
+	size_t room = sizeof(c->arena) - c->used;
+	int n = saker_proc_args_join(p, 1, c->arena + c->used, room);
+
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= room)
+		n = (int)room - 1;
+	set_str(v, c->arena + c->used, (size_t)n);
+	c->used += (size_t)n + 1;
+	return 1;
+}
+
+static int proc_cmdline(struct saker_fctx *c, const struct saker_proc *p, struct saker_fval *v)
+{
+	size_t room = sizeof(c->arena) - c->used, cl = strlen(p->comm);
+	char *b = c->arena + c->used;
+	int n;
+
+	if (room < cl + 2)
+		return 0;
+	memcpy(b, p->comm, cl);
+	b[cl] = '\0';
+	if (p->argc > 1) {
+		b[cl] = ' ';
+		n = saker_proc_args_join(p, 1, b + cl + 1, room - cl - 1);
+		if (n < 0)
+			n = 0;
+		if ((size_t)n >= room - cl - 1)
+			n = (int)(room - cl - 2);
+		cl += 1 + (size_t)n;
+	}
+	set_str(v, b, cl);
+	c->used += cl + 1;
+	return 1;
+}
+
+/* ---- flag renderings ---------------------------------------------------- */
+
+/* The kernel's own bits: O_SYNC is __O_SYNC | O_DSYNC, O_TMPFILE is __O_TMPFILE | O_DIRECTORY. */
+#define KO_SYNC	   04000000ull
+#define KO_TMPFILE 020000000ull
+
+struct flagname {
+	uint64_t v;
+	const char *n;
+};
+
+/* clang-format off */
+static const struct flagname oflags[] = {
+	{O_CREAT, "O_CREAT"}, {O_EXCL, "O_EXCL"}, {O_NOCTTY, "O_NOCTTY"}, {O_TRUNC, "O_TRUNC"},
+	{O_APPEND, "O_APPEND"}, {O_NONBLOCK, "O_NONBLOCK"}, {O_DSYNC, "O_DSYNC"},
+	{O_DIRECT, "O_DIRECT"}, {O_LARGEFILE, "O_LARGEFILE"}, {O_DIRECTORY, "O_DIRECTORY"},
+	{O_NOFOLLOW, "O_NOFOLLOW"}, {O_NOATIME, "O_NOATIME"}, {O_CLOEXEC, "O_CLOEXEC"},
+	{KO_SYNC, "O_SYNC"}, {O_PATH, "O_PATH"}, {KO_TMPFILE, "O_TMPFILE"}, {0, NULL}};
+static const struct flagname ptrace_reqs[] = {
+	{0, "PTRACE_TRACEME"}, {1, "PTRACE_PEEKTEXT"}, {2, "PTRACE_PEEKDATA"}, {3, "PTRACE_PEEKUSR"},
+	{4, "PTRACE_POKETEXT"}, {5, "PTRACE_POKEDATA"}, {6, "PTRACE_POKEUSR"}, {7, "PTRACE_CONT"},
+	{8, "PTRACE_KILL"}, {9, "PTRACE_SINGLESTEP"}, {12, "PTRACE_GETREGS"}, {13, "PTRACE_SETREGS"},
+	{14, "PTRACE_GETFPREGS"}, {15, "PTRACE_SETFPREGS"}, {16, "PTRACE_ATTACH"},
+	{17, "PTRACE_DETACH"}, {18, "PTRACE_GETFPXREGS"}, {19, "PTRACE_SETFPXREGS"},
+	{24, "PTRACE_SYSCALL"}, {0x4200, "PTRACE_SETOPTIONS"}, {0x4201, "PTRACE_GETEVENTMSG"},
+	{0x4202, "PTRACE_GETSIGINFO"}, {0x4203, "PTRACE_SETSIGINFO"}, {0x4204, "PTRACE_GETREGSET"},
+	{0x4205, "PTRACE_SETREGSET"}, {0x4206, "PTRACE_SEIZE"}, {0x4207, "PTRACE_INTERRUPT"},
+	{0x4208, "PTRACE_LISTEN"}, {0x4209, "PTRACE_PEEKSIGINFO"}, {0, NULL}};
+static const struct flagname domains[] = {
+	{1, "AF_UNIX"}, {2, "AF_INET"}, {3, "AF_AX25"}, {4, "AF_IPX"}, {5, "AF_APPLETALK"},
+	{7, "AF_BRIDGE"}, {9, "AF_X25"}, {10, "AF_INET6"}, {15, "AF_KEY"}, {16, "AF_NETLINK"},
+	{17, "AF_PACKET"}, {29, "AF_CAN"}, {31, "AF_BLUETOOTH"}, {38, "AF_ALG"}, {40, "AF_VSOCK"},
+	{44, "AF_XDP"}, {0, NULL}};
+static const struct flagname socktypes[] = {
+	{1, "SOCK_STREAM"}, {2, "SOCK_DGRAM"}, {3, "SOCK_RAW"}, {4, "SOCK_RDM"},
+	{5, "SOCK_SEQPACKET"}, {6, "SOCK_DCCP"}, {10, "SOCK_PACKET"}, {0, NULL}};
+static const struct flagname cloneflags[] = {
+	{0x100, "CLONE_VM"}, {0x200, "CLONE_FS"}, {0x400, "CLONE_FILES"}, {0x800, "CLONE_SIGHAND"},
+	{0x1000, "CLONE_PIDFD"}, {0x2000, "CLONE_PTRACE"}, {0x4000, "CLONE_VFORK"},
+	{0x8000, "CLONE_PARENT"}, {0x10000, "CLONE_THREAD"}, {0x20000, "CLONE_NEWNS"},
+	{0x40000, "CLONE_SYSVSEM"}, {0x80000, "CLONE_SETTLS"}, {0x100000, "CLONE_PARENT_SETTID"},
+	{0x200000, "CLONE_CHILD_CLEARTID"}, {0x400000, "CLONE_DETACHED"},
+	{0x800000, "CLONE_UNTRACED"}, {0x1000000, "CLONE_CHILD_SETTID"},
+	{0x2000000, "CLONE_NEWCGROUP"}, {0x4000000, "CLONE_NEWUTS"}, {0x8000000, "CLONE_NEWIPC"},
+	{0x10000000, "CLONE_NEWUSER"}, {0x20000000, "CLONE_NEWPID"}, {0x40000000, "CLONE_NEWNET"},
+	{0x80000000ull, "CLONE_IO"}, {0, NULL}};
+static const struct flagname nsflags[] = {
+	{0x80, "CLONE_NEWTIME"}, {0x200, "CLONE_FS"}, {0x400, "CLONE_FILES"},
+	{0x20000, "CLONE_NEWNS"}, {0x40000, "CLONE_SYSVSEM"}, {0x2000000, "CLONE_NEWCGROUP"},
+	{0x4000000, "CLONE_NEWUTS"}, {0x8000000, "CLONE_NEWIPC"}, {0x10000000, "CLONE_NEWUSER"},
+	{0x20000000, "CLONE_NEWPID"}, {0x40000000, "CLONE_NEWNET"}, {0, NULL}};
+static const struct flagname mountflags[] = {
+	{1, "MS_RDONLY"}, {2, "MS_NOSUID"}, {4, "MS_NODEV"}, {8, "MS_NOEXEC"},
+	{16, "MS_SYNCHRONOUS"}, {32, "MS_REMOUNT"}, {64, "MS_MANDLOCK"}, {128, "MS_DIRSYNC"},
+	{1024, "MS_NOATIME"}, {2048, "MS_NODIRATIME"}, {4096, "MS_BIND"}, {8192, "MS_MOVE"},
+	{16384, "MS_REC"}, {32768, "MS_SILENT"}, {1 << 16, "MS_POSIXACL"},
+	{1 << 17, "MS_UNBINDABLE"}, {1 << 18, "MS_PRIVATE"}, {1 << 19, "MS_SLAVE"},
+	{1 << 20, "MS_SHARED"}, {1 << 21, "MS_RELATIME"}, {1 << 22, "MS_KERNMOUNT"},
+	{1 << 23, "MS_I_VERSION"}, {1 << 24, "MS_STRICTATIME"}, {1 << 25, "MS_LAZYTIME"},
+	{0, NULL}};
+static const struct flagname bpfcmds[] = {
+	{0, "BPF_MAP_CREATE"}, {1, "BPF_MAP_LOOKUP_ELEM"}, {2, "BPF_MAP_UPDATE_ELEM"},
+	{3, "BPF_MAP_DELETE_ELEM"}, {4, "BPF_MAP_GET_NEXT_KEY"}, {5, "BPF_PROG_LOAD"},
+	{6, "BPF_OBJ_PIN"}, {7, "BPF_OBJ_GET"}, {8, "BPF_PROG_ATTACH"}, {9, "BPF_PROG_DETACH"},
+	{10, "BPF_PROG_TEST_RUN"}, {11, "BPF_PROG_GET_NEXT_ID"}, {12, "BPF_MAP_GET_NEXT_ID"},
+	{13, "BPF_PROG_GET_FD_BY_ID"}, {14, "BPF_MAP_GET_FD_BY_ID"},
+	{15, "BPF_OBJ_GET_INFO_BY_FD"}, {16, "BPF_PROG_QUERY"}, {17, "BPF_RAW_TRACEPOINT_OPEN"},
+	{18, "BPF_BTF_LOAD"}, {19, "BPF_BTF_GET_FD_BY_ID"}, {20, "BPF_TASK_FD_QUERY"},
+	{21, "BPF_MAP_LOOKUP_AND_DELETE_ELEM"}, {22, "BPF_MAP_FREEZE"}, {23, "BPF_BTF_GET_NEXT_ID"},
+	{28, "BPF_LINK_CREATE"}, {29, "BPF_LINK_UPDATE"}, {0, NULL}};
+static const struct flagname prctlopts[] = {
+	{1, "PR_SET_PDEATHSIG"}, {2, "PR_GET_PDEATHSIG"}, {3, "PR_GET_DUMPABLE"},
+	{4, "PR_SET_DUMPABLE"}, {8, "PR_SET_KEEPCAPS"}, {15, "PR_SET_NAME"}, {16, "PR_GET_NAME"},
+	{22, "PR_SET_SECCOMP"}, {23, "PR_CAPBSET_READ"}, {24, "PR_CAPBSET_DROP"},
+	{28, "PR_SET_SECUREBITS"}, {36, "PR_SET_CHILD_SUBREAPER"}, {38, "PR_SET_NO_NEW_PRIVS"},
+	{39, "PR_GET_NO_NEW_PRIVS"}, {47, "PR_CAP_AMBIENT"}, {0, NULL}};
+static const struct flagname mfdflags[] = {
+	{1, "MFD_CLOEXEC"}, {2, "MFD_ALLOW_SEALING"}, {4, "MFD_HUGETLB"}, {8, "MFD_NOEXEC_SEAL"},
+	{16, "MFD_EXEC"}, {0, NULL}};
+static const struct flagname atflags[] = {
+	{0x100, "AT_SYMLINK_NOFOLLOW"}, {0x200, "AT_REMOVEDIR"}, {0x400, "AT_SYMLINK_FOLLOW"},
+	{0x800, "AT_NO_AUTOMOUNT"}, {0x1000, "AT_EMPTY_PATH"}, {0, NULL}};
+/* clang-format on */
+
+static const char *enum_name(const struct flagname *t, uint64_t v)
+{
+	for (; t->n; t++)
+		if (t->v == v)
+			return t->n;
+	return NULL;
+}
+
+/* "A|B|C" of the bits set, the rest as hex; "" for none. */
+static int put_flags(char *b, size_t size, const struct flagname *t, uint64_t v, const char *first)
+{
+	size_t n = 0;
+
+	b[0] = '\0';
+	if (first)
+		n += (size_t)snprintf(b, size, "%s", first);
+	for (; t->n && n < size; t++) {
+		if (!t->v || (v & t->v) != t->v)
+			continue;
+		n += (size_t)snprintf(b + n, size - n, "%s%s", n ? "|" : "", t->n);
+		v &= ~t->v;
+	}
+	if (v && n < size)
+		n += (size_t)snprintf(b + n, size - n, "%s0x%" PRIx64, n ? "|" : "", v);
+	return (int)(n < size ? n : size - 1);
+}
+
+static int render_oflags(char *b, size_t size, uint64_t v)
+{
+	const char *acc = (v & O_ACCMODE) == O_WRONLY ? "O_WRONLY"
+			  : (v & O_ACCMODE) == O_RDWR ? "O_RDWR"
+						      : "O_RDONLY";
+	uint64_t rest = v & ~(uint64_t)O_ACCMODE;
+
+	/* O_SYNC includes O_DSYNC: name it once. */
+	if ((rest & KO_SYNC) && (rest & O_DSYNC))
+		rest &= ~(uint64_t)O_DSYNC;
+	/* O_TMPFILE includes O_DIRECTORY. */
+	if (rest & KO_TMPFILE)
+		rest &= ~(uint64_t)O_DIRECTORY;
+	return put_flags(b, size, oflags, rest, acc);
+}
+
+static const char *errno_name(int64_t e)
+{
+	return e > 0 && e < 4096 ? strerrorname_np((int)e) : NULL;
+}
+
+/* ---- descriptors -------------------------------------------------------- */
+
+static uint8_t sc_flags(const struct saker_event *ev)
+{
+	return ev->hdr.type == SAKER_EVT_SYSCALL && ev->hdr.syscall_id < SAKER_SYSCALL_MAX
+		   ? class_flags[ev->hdr.syscall_id]
+		   : 0;
+}
+
+static bool is_open_sc(const struct saker_event *ev)
+{
+	return sc_flags(ev) & CF_OPEN;
+}
+
+static bool returns_fd(const struct saker_event *ev)
+{
+	return sc_flags(ev) & CF_RETFD;
+}
+
+static void ctx_fd(struct saker_fctx *c)
+{
+	const struct saker_event *ev = c->ev;
+	int64_t fd;
+
+	if (c->fd_done)
+		return;
+	c->fd_done = true;
+	c->fd = NULL;
+	c->fdnum = INT64_MIN;
+	c->fd_from_path = false;
+	if (ev->hdr.type != SAKER_EVT_SYSCALL)
+		return;
+	if (returns_fd(ev)) {
+		c->fdnum = ev->hdr.ret >= 0 ? ev->hdr.ret : -1;
+		c->fd_from_path = is_open_sc(ev);
+	} else if (!saker_event_get_s64(ev, SAKER_PN_FD, &fd)) {
+		c->fdnum = fd;
+	} else {
+		return;
+	}
+	if (c->fdnum >= 0 && c->fdnum <= INT_MAX && c->view)
+		c->fd = saker_view_fd(c->view, ev->hdr.tgid, (int)c->fdnum);
+}
+
+/* The raw path argument of an open, NUL-terminated in the arena. */
+static const char *open_path_raw(struct saker_fctx *c, size_t *len)
+{
+	struct saker_param p;
+	char *b;
+
+	if (saker_event_get(c->ev, SAKER_PN_PATH, &p) || p.kind != SAKER_PK_STR ||
+	    p.flags & SAKER_PF_UNREADABLE)
+		return NULL;
+	*len = strnlen((const char *)p.val, p.len);
+	b = arena(c, *len + 1);
+	if (!b)
+		return NULL;
+	memcpy(b, p.val, *len);
+	b[*len] = '\0';
+	return b;
+}
+
+/* fd.name for an open the table does not hold (failed, or evicted): the path resolved. */
+static int open_path_name(struct saker_fctx *c, struct saker_fval *v)
+{
+	size_t len;
+	const char *raw = open_path_raw(c, &len);
+	int64_t dirfd;
+	char *out;
+
+	if (!raw)
+		return 0;
+	if (saker_event_get_s64(c->ev, SAKER_PN_DIRFD, &dirfd))
+		dirfd = AT_FDCWD;
+	if (raw[0] != '/' && c->view) {
+		size_t room = sizeof(c->arena) - c->used;
+
+		out = c->arena + c->used;
+		if (room > 1 && !saker_view_resolve(c->view, c->ev->hdr.tid, c->ev->hdr.tgid, dirfd,
+						    raw, out, room)) {
+			size_t n = strlen(out);
+
+			c->used += n + 1;
+			return set_str(v, out, n);
+		}
+	}
+	return set_str(v, raw, len);
+}
+
+static int fd_name(struct saker_fctx *c, struct saker_fval *v)
+{
+	ctx_fd(c);
+	if (c->fd) {
+		if (c->fd->type == SAKER_FD_IPV4 || c->fd->type == SAKER_FD_IPV6) {
+			size_t room = sizeof(c->arena) - c->used;
+			int n = saker_fd_format_name(c->fd, c->arena + c->used, room);
+
+			if (n <= 0 || (size_t)n >= room)
+				return 0;
+			set_str(v, c->arena + c->used, (size_t)n);
+			c->used += (size_t)n + 1;
+			return 1;
+		}
+		return set_cstr(v, c->fd->name);
+	}
+	if (c->fd_from_path)
+		return open_path_name(c, v);
+	return 0;
+}
+
+static bool fd_is_file(struct saker_fctx *c)
+{
+	ctx_fd(c);
+	return c->fd ? c->fd->type == SAKER_FD_FILE : c->fd_from_path;
+}
+
+static const char *other_type(const char *name, char *tc)
+{
+	static const struct {
+		const char *pfx, *type;
+		char c;
+	} t[] = {
+	    {"pipe:", "pipe", 'p'},
+	    {"anon_inode:[eventfd]", "event", 'e'},
+	    {"anon_inode:[signalfd]", "signalfd", 's'},
+	    {"anon_inode:[eventpoll]", "eventpoll", 'l'},
+	    {"anon_inode:inotify", "inotify", 'i'},
+	    {"anon_inode:[timerfd]", "timerfd", 't'},
+	    {"anon_inode:bpf", "bpf", 'b'},
+	    {"anon_inode:[userfaultfd]", "userfaultfd", 'u'},
+	    {"anon_inode:[io_uring]", "io_uring", 'r'},
+	    {"anon_inode:[pidfd]", "pidfd", 'P'},
+	    {"anon_inode:", "anon_inode", '?'},
+	    {"socket:", "socket", '?'},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strncmp(name, t[i].pfx, strlen(t[i].pfx))) {
+			*tc = t[i].c;
+			return t[i].type;
+		}
+	*tc = '?';
+	return NULL;
+}
+
+static int fd_type(struct saker_fctx *c, struct saker_fval *v, bool as_char)
+{
+	static const char chars[] = "f46u";
+	const char *type = NULL;
+	char tc = '?';
+
+	ctx_fd(c);
+	if (!c->fd) {
+		if (!c->fd_from_path)
+			return 0;
+		type = "file";
+		tc = 'f';
+	} else {
+		switch (c->fd->type) {
+		case SAKER_FD_FILE:
+		case SAKER_FD_IPV4:
+		case SAKER_FD_IPV6:
+		case SAKER_FD_UNIX:
+			type = saker_fd_type_name(c->fd->type);
+			tc = chars[c->fd->type - SAKER_FD_FILE];
+			break;
+		default:
+			type = other_type(c->fd->name, &tc);
+			break;
+		}
+	}
+	if (as_char) {
+		char *b = arena(c, 2);
+
+		if (!b)
+			return 0;
+		b[0] = tc;
+		b[1] = '\0';
+		return set_str(v, b, 1);
+	}
+	return set_cstr(v, type);
+}
+
+static bool fd_is_ip(struct saker_fctx *c)
+{
+	ctx_fd(c);
+	return c->fd && (c->fd->type == SAKER_FD_IPV4 || c->fd->type == SAKER_FD_IPV6);
+}
+
+/* Whether this process holds the server end (accepted, bound or listening, not connected). */
+static bool fd_server_local(const struct saker_fd *f)
+{
+	return !(f->flags & SAKER_FD_F_CONNECTED) &&
+	       (f->flags & (SAKER_FD_F_ACCEPTED | SAKER_FD_F_BOUND | SAKER_FD_F_LISTENING));
+}
+
+static int set_ip(struct saker_fval *v, const struct saker_fd *f, bool local)
+{
+	memcpy(v->ip.a, local ? f->tuple.laddr : f->tuple.raddr, 16);
+	v->ip.v6 = f->type == SAKER_FD_IPV6;
+	return 1;
+}
+
+enum { END_SERVER, END_CLIENT, END_LOCAL, END_REMOTE };
+
+static bool end_is_local(const struct saker_fd *f, int end)
+{
+	switch (end) {
+	case END_SERVER:
+		return fd_server_local(f);
+	case END_CLIENT:
+		return !fd_server_local(f);
+	case END_LOCAL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ---- evt.arg ------------------------------------------------------------- */
+
+static int render_arg(struct saker_fctx *c, const struct aspec *a, bool raw, enum saker_ftype type,
+		      struct saker_fval *v)
+{
+	const struct saker_event *ev = c->ev;
+	const struct flagname *t = NULL;
+	struct saker_param p;
+	uint64_t u = 0;
+	bool have_num = false;
+	char buf[512];
+	const char *s;
+
+	switch (a->src) {
+	case S_RES:
+		u = (uint64_t)ev->hdr.ret;
+		have_num = true;
+		break;
+	case S_TID:
+		u = ev->hdr.tid;
+		have_num = true;
+		break;
+	case S_PID:
+		u = ev->hdr.tgid;
+		have_num = true;
+		break;
+	case S_ARGV0:
+	case S_ARGTAIL:
+		if (saker_event_get(ev, SAKER_PN_ARGS, &p) || p.flags & SAKER_PF_UNREADABLE)
+			return 0;
+		{
+			size_t l0 = strnlen((const char *)p.val, p.len);
+
+			if (a->src == S_ARGV0)
+				return set_str(v, (const char *)p.val, l0);
+			if (l0 + 1 >= p.len)
+				return set_str(v, "", 0);
+			/* the rest, NULs as spaces */
+			{
+				size_t n = p.len - l0 - 1;
+				char *b = arena(c, n + 1);
+
+				if (!b)
+					return 0;
+				memcpy(b, p.val + l0 + 1, n);
+				while (n && b[n - 1] == '\0')
+					n--;
+				for (size_t i = 0; i < n; i++)
+					if (!b[i])
+						b[i] = ' ';
+				b[n] = '\0';
+				return set_str(v, b, n);
+			}
+		}
+	default:
+		if (saker_event_get(ev, a->src, &p) || p.flags & SAKER_PF_UNREADABLE)
+			return 0;
+		if (p.kind == SAKER_PK_U64 || p.kind == SAKER_PK_S64) {
+			if (saker_param_u64(&p, &u))
+				return 0;
+			have_num = true;
+		}
+		break;
+	}
+	if (raw && type == SAKER_FT_S64) {
+		if (!have_num)
+			return 0;
+		v->i = (int64_t)u;
+		return 1;
+	}
+	if (!have_num) {
+		if (p.kind == SAKER_PK_STR || p.kind == SAKER_PK_STRLIST)
+			return set_str(v, (const char *)p.val, strnlen((const char *)p.val, p.len));
+		if (p.kind == SAKER_PK_SOCKADDR) {
+			struct saker_sockaddr sa;
+			char ip[INET6_ADDRSTRLEN];
+
+			if (saker_sockaddr_decode(&p, &sa))
+				return 0;
+			if (sa.family == AF_INET || sa.family == AF_INET6) {
+				if (!inet_ntop(sa.family, sa.addr, ip, sizeof(ip)))
+					return 0;
+				return set_fmt(c, v, "%s:%u", ip, sa.port);
+			}
+			if (sa.family == AF_UNIX)
+				return set_fmt(c, v, "%s%s", sa.abstract ? "@" : "", sa.path);
+			return set_fmt(c, v, "family %u", sa.family);
+		}
+		return 0;
+	}
+	if (raw)
+		return set_fmt(c, v, "%" PRId64, (int64_t)u);
+	switch (a->r) {
+	case R_UDEC:
+		return set_fmt(c, v, "%" PRIu64, u);
+	case R_HEX:
+		return set_fmt(c, v, "0x%" PRIx64, u);
+	case R_OCT:
+		return set_fmt(c, v, "0%" PRIo64, u);
+	case R_RES:
+		s = (int64_t)u < 0 ? errno_name(-(int64_t)u) : NULL;
+		if (s)
+			return set_fmt(c, v, "%" PRId64 "(%s)", (int64_t)u, s);
+		return set_fmt(c, v, "%" PRId64, (int64_t)u);
+	case R_FD:
+	case R_TUPLE: {
+		const struct saker_fd *f = NULL;
+
+		if ((int64_t)u < 0) {
+			s = errno_name(-(int64_t)u);
+			return s ? set_fmt(c, v, "%" PRId64 "(%s)", (int64_t)u, s)
+				 : set_fmt(c, v, "%" PRId64, (int64_t)u);
+		}
+		if (c->view && u <= INT_MAX)
+			f = saker_view_fd(c->view, ev->hdr.tgid, (int)u);
+		if (f) {
+			char tc = '?';
+
+			saker_fd_format_name(f, buf, sizeof(buf));
+			if (a->r == R_TUPLE)
+				return set_fmt(c, v, "%s", buf);
+			if (f->type >= SAKER_FD_FILE && f->type <= SAKER_FD_UNIX)
+				tc = "f46u"[f->type - SAKER_FD_FILE];
+			else
+				(void)other_type(f->name, &tc);
+			return set_fmt(c, v, "%" PRIu64 "(<%c>%s)", u, tc, buf);
+		}
+		return a->r == R_TUPLE ? 0 : set_fmt(c, v, "%" PRIu64, u);
+	}
+	case R_DIRFD:
+		if ((int64_t)u == AT_FDCWD)
+			return set_fmt(c, v, "%d(AT_FDCWD)", AT_FDCWD);
+		return set_fmt(c, v, "%" PRId64, (int64_t)u);
+	case R_OFLAGS:
+		render_oflags(buf, sizeof(buf), u);
+		return set_fmt(c, v, "%s", buf);
+	case R_SIG: {
+		const char *abbrev = (int64_t)u > 0 && u < 65 ? sigabbrev_np((int)u) : NULL;
+
+		return abbrev ? set_fmt(c, v, "SIG%s", abbrev)
+			      : set_fmt(c, v, "%" PRId64, (int64_t)u);
+	}
+	case R_SOCKTYPE: {
+		const char *base = enum_name(socktypes, u & 0xf);
+
+		put_flags(buf, sizeof(buf),
+			  (const struct flagname[]){
+			      {04000, "SOCK_NONBLOCK"}, {02000000, "SOCK_CLOEXEC"}, {0, NULL}},
+			  u & ~0xfull, base);
+		return set_fmt(c, v, "%s", buf);
+	}
+	case R_DOMAIN:
+		t = domains;
+		break;
+	case R_PTRACE:
+		t = ptrace_reqs;
+		break;
+	case R_BPF:
+		t = bpfcmds;
+		break;
+	case R_PRCTL:
+		t = prctlopts;
+		break;
+	case R_CLONE:
+	case R_NS:
+	case R_MOUNT:
+	case R_MFD:
+	case R_AT:
+		put_flags(buf, sizeof(buf),
+			  a->r == R_CLONE   ? cloneflags
+			  : a->r == R_NS    ? nsflags
+			  : a->r == R_MOUNT ? mountflags
+			  : a->r == R_MFD   ? mfdflags
+					    : atflags,
+			  u, NULL);
+		return set_fmt(c, v, "%s", buf);
+	default:
+		return set_fmt(c, v, "%" PRId64, (int64_t)u);
+	}
+	s = enum_name(t, u);
+	return s ? set_fmt(c, v, "%s", s) : set_fmt(c, v, "%" PRIu64, u);
+}
+
+static int evt_arg(struct saker_fctx *c, const struct saker_finst *fi, bool raw,
+		   struct saker_fval *v)
+{
+	unsigned cls = event_class(c->ev);
+	const struct aspec *a;
+
+	if (cls >= NCLASSES || !fi->argmap[cls])
+		return 0;
+	a = class_arg(cls, fi->argmap[cls] - 1u);
+	return a ? render_arg(c, a, raw, fi->type, v) : 0;
+}
+
+static int evt_args(struct saker_fctx *c, struct saker_fval *v)
+{
+	unsigned cls = event_class(c->ev), n = cls < NCLASSES ? class_nargs(cls) : 0;
+	size_t start = c->used, len = 0;
+	char *out;
+
+	/* Rendered one by one into the arena, then joined in a fresh stretch of it. */
+	struct saker_fval vals[EXEC_NARGS];
+	const char *names[EXEC_NARGS];
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n && k < EXEC_NARGS; i++) {
+		const struct aspec *a = class_arg(cls, i);
+
+		if (render_arg(c, a, false, SAKER_FT_STR, &vals[k])) {
+			names[k] = a->name;
+			len += strlen(a->name) + 2 + vals[k].s.n;
+			k++;
+		}
+	}
+	out = arena(c, len + 1);
+	if (!out) {
+		c->used = start;
+		return 0;
+	}
+	len = 0;
+	for (unsigned i = 0; i < k; i++) {
+		size_t nl = strlen(names[i]);
+
+		if (i)
+			out[len++] = ' ';
+		memcpy(out + len, names[i], nl);
+		len += nl;
+		out[len++] = '=';
+		memcpy(out + len, vals[i].s.p, vals[i].s.n);
+		len += vals[i].s.n;
+	}
+	out[len] = '\0';
+	return set_str(v, out, len);
+}
+
+/* ---- the extractor ------------------------------------------------------ */
+
+static int utc_time(struct saker_fctx *c, struct saker_fval *v, bool date)
+{
+	uint64_t ns = c->ev->hdr.ts_ns + c->boot_offset_ns;
+	time_t sec = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+
+	if (!gmtime_r(&sec, &tm))
+		return 0;
+	if (date)
+		return set_fmt(c, v, "%04d-%02d-%02d %02d:%02d:%02d.%09u", tm.tm_year + 1900,
+			       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			       (unsigned)(ns % 1000000000ull));
+	return set_fmt(c, v, "%02d:%02d:%02d.%09u", tm.tm_hour, tm.tm_min, tm.tm_sec,
+		       (unsigned)(ns % 1000000000ull));
+}
+
+static bool open_flags(struct saker_fctx *c, uint64_t *flags)
+{
+	if (!is_open_sc(c->ev))
+		return false;
+	if (sc_flags(c->ev) & CF_CREAT) {
+		*flags = O_CREAT | O_WRONLY | O_TRUNC;
+		return true;
+	}
+	return !saker_event_get_u64(c->ev, SAKER_PN_FLAGS, flags);
+}
+
+/* Ancestor-based fields: one value for [n], all ancestors from the parent without. */
+static int ancestors(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *out,
+		     int kind)
+{
+	unsigned first, last, n = 0;
+
+	if (fi->idx >= 0) {
+		if (fi->idx > SAKER_FIELD_MAX_VALUES)
+			return 0;
+		first = last = (unsigned)fi->idx;
+	} else {
+		first = 1;
+		last = SAKER_FIELD_MAX_VALUES - 1;
+	}
+	if (ctx_ancestors(c, last) <= first)
+		return 0;
+	for (unsigned i = first; i <= last && i < c->nanc; i++) {
+		const struct saker_proc *p = c->anc[i];
+		struct saker_fval *v = &out[n];
+		int ok;
+
+		switch (kind) {
+		case K_PROC_ANAME:
+			ok = set_cstr(v, p->comm);
+			break;
+		case K_PROC_APID:
+			v->i = p->pid;
+			ok = 1;
+			break;
+		case K_PROC_AEXE:
+			ok = proc_exe(p, v);
+			break;
+		case K_PROC_AEXEPATH:
+			ok = *p->exe ? set_cstr(v, p->exe) : 0;
+			break;
+		default:
+			ok = proc_cmdline(c, p, v);
+			break;
+		}
+		n += ok ? 1u : 0u;
+	}
+	return (int)n;
+}
+
+static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v)
+{
+	const struct saker_event *ev = c->ev;
+	const struct saker_proc *p = NULL, *pp = NULL;
+	const struct idname *idn;
+	uint64_t u;
+
+	switch (fi->kind) {
+	case K_PROC_NAME:
+	case K_PROC_EXE:
+	case K_PROC_EXEPATH:
+	case K_PROC_CMDLINE:
+	case K_PROC_ARGS:
+	case K_PROC_CWD:
+	case K_PROC_TTY:
+	case K_PROC_DURATION:
+	case K_PROC_PPID:
+	case K_PROC_MEMFD:
+	case K_PROC_CGROUP:
+	case K_USER_UID:
+	case K_USER_NAME:
+	case K_USER_LOGINUID:
+	case K_USER_LOGINNAME:
+	case K_USER_HOMEDIR:
+	case K_USER_SHELL:
+	case K_GROUP_GID:
+	case K_GROUP_NAME:
+	case K_CONTAINER_ID:
+	case K_CONTAINER_NAME:
+		p = ctx_proc(c);
+		if (!p)
+			return 0;
+		break;
+	case K_PROC_PNAME:
+	case K_PROC_PEXE:
+	case K_PROC_PEXEPATH:
+	case K_PROC_PCMDLINE:
+		if (ctx_ancestors(c, 1) < 2)
+			return 0;
+		pp = c->anc[1];
+		break;
+	default:
+		break;
+	}
+
+	switch (fi->kind) {
+	case K_EVT_TYPE: {
+		const char *n = c->slot >= 0 ? saker_fields_slot_name((unsigned)c->slot) : NULL;
+
+		return set_cstr(v, n);
+	}
+	case K_EVT_RES:
+		if (ev->hdr.type == SAKER_EVT_PROC_EXIT || ev->hdr.type == SAKER_EVT_PROC_FORK)
+			return 0;
+		if (ev->hdr.ret >= 0)
+			return set_str(v, "SUCCESS", 7);
+		{
+			const char *s = errno_name(-ev->hdr.ret);
+
+			return s ? set_cstr(v, s) : set_fmt(c, v, "%" PRId64, (int64_t)ev->hdr.ret);
+		}
+	case K_EVT_RAWRES:
+		if (ev->hdr.type == SAKER_EVT_PROC_EXIT || ev->hdr.type == SAKER_EVT_PROC_FORK)
+			return 0;
+		v->i = ev->hdr.ret;
+		return 1;
+	case K_EVT_NUM:
+		v->u = c->evtnum;
+		return 1;
+	case K_EVT_TIME:
+		return utc_time(c, v, false);
+	case K_EVT_DATETIME:
+		return utc_time(c, v, true);
+	case K_EVT_RAWTIME:
+		v->u = ev->hdr.ts_ns + c->boot_offset_ns;
+		return 1;
+	case K_EVT_DIR:
+		return set_str(v, "<", 1);
+	case K_EVT_CPU:
+		v->u = ev->hdr.cpu;
+		return 1;
+	case K_EVT_HOSTNAME:
+		return set_cstr(v, c->hostname);
+	case K_EVT_SOURCE:
+		return set_str(v, "syscall", 7);
+	case K_EVT_IS_OPEN_READ:
+		v->u =
+		    open_flags(c, &u) && ((u & O_ACCMODE) == O_RDONLY || (u & O_ACCMODE) == O_RDWR);
+		return 1;
+	case K_EVT_IS_OPEN_WRITE:
+		v->u =
+		    open_flags(c, &u) && ((u & O_ACCMODE) == O_WRONLY || (u & O_ACCMODE) == O_RDWR);
+		return 1;
+	case K_EVT_IS_OPEN_EXEC:
+		v->u = 0;
+		return 1;
+	case K_EVT_ARG:
+		return evt_arg(c, fi, false, v);
+	case K_EVT_RAWARG:
+		return evt_arg(c, fi, true, v);
+	case K_EVT_ARGS:
+		return evt_args(c, v);
+	case K_PROC_PID:
+		v->i = ev->hdr.tgid;
+		return 1;
+	case K_THREAD_TID:
+		v->i = ev->hdr.tid;
+		return 1;
+	case K_THREAD_MAIN:
+		v->u = ev->hdr.tid == ev->hdr.tgid;
+		return 1;
+	case K_PROC_PPID:
+		if (!p->ppid)
+			return 0;
+		v->i = p->ppid;
+		return 1;
+	case K_PROC_NAME:
+		return set_cstr(v, p->comm);
+	case K_PROC_EXE:
+		return proc_exe(p, v);
+	case K_PROC_EXEPATH:
+		return *p->exe ? set_cstr(v, p->exe) : 0;
+	case K_PROC_CMDLINE:
+		return proc_cmdline(c, p, v);
+	case K_PROC_ARGS:
+		return proc_args(c, p, v);
+	case K_PROC_CWD: {
+		size_t n = strlen(p->cwd);
+
+		if (!n)
+			return 0;
+		if (p->cwd[n - 1] == '/')
+			return set_str(v, p->cwd, n);
+		return set_fmt(c, v, "%s/", p->cwd);
+	}
+	case K_PROC_TTY:
+		v->u = p->tty;
+		return 1;
+	case K_PROC_DURATION:
+		if (!p->start_ns || ev->hdr.ts_ns < p->start_ns)
+			return 0;
+		v->u = ev->hdr.ts_ns - p->start_ns;
+		return 1;
+	case K_PROC_MEMFD:
+		v->u = !strncmp(p->exe, "/memfd:", 7) || !strncmp(p->exe, "memfd:", 6);
+		return 1;
+	case K_PROC_CGROUP:
+		return *p->cgroup ? set_cstr(v, p->cgroup) : 0;
+	case K_PROC_PNAME:
+		return set_cstr(v, pp->comm);
+	case K_PROC_PEXE:
+		return proc_exe(pp, v);
+	case K_PROC_PEXEPATH:
+		return *pp->exe ? set_cstr(v, pp->exe) : 0;
+	case K_PROC_PCMDLINE:
+		return proc_cmdline(c, pp, v);
+	case K_USER_UID:
+		if (p->euid == SAKER_UID_UNSET)
+			return 0;
+		v->u = p->euid;
+		return 1;
+	case K_USER_NAME:
+	case K_USER_HOMEDIR:
+	case K_USER_SHELL:
+		idn = c->names ? find_id(c->names->users, c->names->nusers, p->euid) : NULL;
+		if (!idn)
+			return 0;
+		return set_cstr(v, fi->kind == K_USER_NAME	? idn->name
+				   : fi->kind == K_USER_HOMEDIR ? idn->home
+								: idn->shell);
+	case K_USER_LOGINUID:
+		v->i = p->loginuid == SAKER_UID_UNSET ? -1 : (int64_t)p->loginuid;
+		return 1;
+	case K_USER_LOGINNAME:
+		if (p->loginuid == SAKER_UID_UNSET)
+			return 0;
+		idn = c->names ? find_id(c->names->users, c->names->nusers, p->loginuid) : NULL;
+		return idn ? set_cstr(v, idn->name) : 0;
+	case K_GROUP_GID:
+		if (p->egid == SAKER_UID_UNSET)
+			return 0;
+		v->u = p->egid;
+		return 1;
+	case K_GROUP_NAME:
+		idn = c->names ? find_id(c->names->groups, c->names->ngroups, p->egid) : NULL;
+		return idn ? set_cstr(v, idn->name) : 0;
+	case K_CONTAINER_ID:
+		return *p->container_id ? set_cstr(v, p->container_id) : 0;
+	case K_CONTAINER_NAME:
+		return !strcmp(p->container_id, "host") ? set_str(v, "host", 4) : 0;
+	case K_FD_NUM:
+		ctx_fd(c);
+		if (c->fdnum == INT64_MIN)
+			return 0;
+		v->i = c->fdnum;
+		return 1;
+	case K_FD_NAME:
+		return fd_name(c, v);
+	case K_FD_NAMERAW: {
+		size_t len;
+		const char *raw;
+
+		ctx_fd(c);
+		if (!c->fd_from_path)
+			return fd_name(c, v);
+		raw = open_path_raw(c, &len);
+		return raw ? set_str(v, raw, len) : 0;
+	}
+	case K_FD_DIRECTORY:
+	case K_FD_FILENAME: {
+		const char *slash;
+
+		if (!fd_is_file(c) || !fd_name(c, v) || !v->s.n)
+			return 0;
+		slash = memrchr(v->s.p, '/', v->s.n);
+		if (!slash)
+			return fi->kind == K_FD_FILENAME ? 1 : 0;
+		if (fi->kind == K_FD_FILENAME)
+			return set_str(v, slash + 1, v->s.n - (size_t)(slash + 1 - v->s.p));
+		return set_str(v, v->s.p, slash == v->s.p ? 1 : (size_t)(slash - v->s.p));
+	}
+	case K_FD_TYPE:
+		return fd_type(c, v, false);
+	case K_FD_TYPECHAR:
+		return fd_type(c, v, true);
+	case K_FD_L4PROTO:
+		if (!fd_is_ip(c))
+			return 0;
+		switch (c->fd->tuple.l4proto) {
+		case 6:
+			return set_str(v, "tcp", 3);
+		case 17:
+			return set_str(v, "udp", 3);
+		case 1:
+		case 58:
+			return set_str(v, "icmp", 4);
+		case 255:
+			return set_str(v, "raw", 3);
+		default:
+			return 0;
+		}
+	case K_FD_SOCKFAMILY:
+		ctx_fd(c);
+		if (!c->fd)
+			return 0;
+		if (fd_is_ip(c))
+			return set_str(v, "ip", 2);
+		return c->fd->type == SAKER_FD_UNIX ? set_str(v, "unix", 4) : 0;
+	case K_FD_SIP:
+	case K_FD_CIP:
+	case K_FD_LIP:
+	case K_FD_RIP:
+		if (!fd_is_ip(c))
+			return 0;
+		return set_ip(v, c->fd, end_is_local(c->fd, fi->kind - K_FD_SIP));
+	case K_FD_SPORT:
+	case K_FD_CPORT:
+	case K_FD_LPORT:
+	case K_FD_RPORT:
+		if (!fd_is_ip(c))
+			return 0;
+		v->u = end_is_local(c->fd, fi->kind - K_FD_SPORT) ? c->fd->tuple.lport
+								  : c->fd->tuple.rport;
+		return 1;
+	case K_FD_IP:
+		if (!fd_is_ip(c))
+			return 0;
+		set_ip(&v[0], c->fd, true);
+		set_ip(&v[1], c->fd, false);
+		return 2;
+	case K_FD_PORT:
+		if (!fd_is_ip(c))
+			return 0;
+		v[0].u = c->fd->tuple.lport;
+		v[1].u = c->fd->tuple.rport;
+		return 2;
+	case K_FD_CONNECTED:
+		if (!fd_is_ip(c) && !(c->fd && c->fd->type == SAKER_FD_UNIX))
+			return 0;
+		v->u = !!(c->fd->flags & (SAKER_FD_F_CONNECTED | SAKER_FD_F_ACCEPTED));
+		return 1;
+	case K_FD_IS_SERVER:
+		if (!fd_is_ip(c) && !(c->fd && c->fd->type == SAKER_FD_UNIX))
+			return 0;
+		v->u = fd_server_local(c->fd);
+		return 1;
+	case K_PROC_ANAME:
+	case K_PROC_APID:
+	case K_PROC_AEXE:
+	case K_PROC_AEXEPATH:
+	case K_PROC_ACMDLINE:
+		return ancestors(c, fi, v, fi->kind);
+	default:
+		return 0;
+	}
+}
+
+int saker_fields_extract(struct saker_fctx *c, const struct saker_finst *fi,
+			 const struct saker_fval **out)
+{
+	struct saker_fcache *e = &c->cache[fi->id];
+
+	if (e->gen == c->gen) {
+		*out = e->vals;
+		return e->n;
+	}
+	e->gen = c->gen;
+	e->vals = &e->v1;
+	if (fi->info->flags & SAKER_FF_NEVER) {
+		e->n = 0;
+	} else if (fi->info->flags & SAKER_FF_MULTI) {
+		struct saker_fval tmp[SAKER_FIELD_MAX_VALUES];
+		int n = extract(c, fi, tmp);
+		struct saker_fval *keep =
+		    n > 1 ? (struct saker_fval *)(void *)arena(c, (size_t)n * sizeof(*keep) + 8)
+			  : NULL;
+
+		if (n > 1 && keep) {
+			/* the arena is byte-aligned: align the array */
+			keep = (struct saker_fval *)(void *)(((uintptr_t)keep + 7) & ~(uintptr_t)7);
+			memcpy(keep, tmp, (size_t)n * sizeof(*keep));
+			e->vals = keep;
+		} else if (n >= 1) {
+			e->v1 = tmp[0];
+			n = 1;
+		}
+		e->n = n;
+	} else {
+		e->n = extract(c, fi, &e->v1);
+	}
+	*out = e->vals;
+	return e->n;
+}
+
+void saker_fval_format(enum saker_ftype t, const struct saker_fval *v, char *buf, size_t size)
+{
+	if (!size)
+		return;
+	switch (t) {
+	case SAKER_FT_STR: {
+		size_t n = v->s.n < size - 1 ? v->s.n : size - 1;
+
+		memcpy(buf, v->s.p, n);
+		buf[n] = '\0';
+		break;
+	}
+	case SAKER_FT_S64:
+		snprintf(buf, size, "%" PRId64, v->i);
+		break;
+	case SAKER_FT_BOOL:
+		snprintf(buf, size, "%s", v->u ? "true" : "false");
+		break;
+	case SAKER_FT_IPADDR:
+	case SAKER_FT_IPNET:
+		if (!inet_ntop(v->ip.v6 ? AF_INET6 : AF_INET, v->ip.a, buf, (socklen_t)size))
+			buf[0] = '\0';
+		break;
+	default:
+		snprintf(buf, size, "%" PRIu64, v->u);
+		break;
+	}
+}
