@@ -125,7 +125,7 @@ def test_dump_reader_that_exits_stops_saker_cleanly():
 def test_metrics_json_agrees_with_the_summary(saker, tmp_path):
     # the summary's figures as data: one JSON object written at exit
     path = tmp_path / "metrics.json"
-    s = saker("-o", "engine.modern_ebpf.buf_size=4096", "-o", "syscall_event_drops.actions=[]",
+    s = saker("-o", "engine.modern_ebpf.buf_size=32768", "-o", "syscall_event_drops.actions=[]",
               "--metrics-json", str(path))
     wait_all(open_close_flood(1.5))
     assert s.stop() == 0
