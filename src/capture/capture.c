@@ -21,6 +21,8 @@ struct ring {
 	int map_fd;
 	unsigned long budget_left;
 	int budget_on;
+	uint64_t events; /* taken from this ring: delivered or lost in user space */
+	uint64_t bytes;	 /* ring bytes consumed, record headers and padding included */
 };
 
 struct saker_capture {
@@ -28,6 +30,8 @@ struct saker_capture {
 	struct ring *rings;
 	unsigned nr_rings;
 	int ncpus;
+	unsigned per; /* CPUs for each ring */
+	uint64_t ring_bytes;
 	saker_event_fn on_event;
 	void *ctx;
 	uint64_t delivered;
@@ -68,6 +72,9 @@ static int on_record(void *ctx, void *data, size_t len)
 	struct saker_capture *cap = r->cap;
 	const struct saker_evt_hdr *e = data;
 	uint64_t n = 1;
+
+	/* The kernel's record header (8 bytes) and the 8-byte rounding take ring space too. */
+	r->bytes += (len + 8 + 7) & ~(size_t)7;
 
 	/* A record the probe could not have written is lost in user space, not ignored. */
 	if (len < sizeof(*e) || e->len > len || e->len < sizeof(*e)) {
@@ -122,6 +129,8 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 		goto fail;
 	}
 	per = opts->cpus_for_each_buffer ? opts->cpus_for_each_buffer : (unsigned)cap->ncpus;
+	cap->per = per;
+	cap->ring_bytes = opts->ring_bytes;
 	cap->nr_rings = ((unsigned)cap->ncpus + per - 1) / per;
 
 	cap->skel = saker_bpf__open();
@@ -261,6 +270,7 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 		n = ring_buffer__consume(r->rb);
 		if (n < 0 && n != DRAIN_BUDGET_SPENT)
 			return n;
+		r->events += cap->delivered + cap->user_drops - before;
 		total += (long)(cap->delivered + cap->user_drops - before);
 	}
 	return total;
@@ -274,22 +284,33 @@ int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_tabl
 	return 0;
 }
 
-int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st)
+static int read_percpu(struct saker_capture *cap, struct saker_kcounters **out)
 {
 	struct saker_kcounters *percpu;
 	uint32_t zero = 0;
-	int ret;
 
-	memset(st, 0, sizeof(*st));
 	percpu = calloc((size_t)cap->ncpus, sizeof(*percpu));
 	if (!percpu)
 		return -ENOMEM;
-	ret = bpf_map_lookup_elem(bpf_map__fd(cap->skel->maps.counters), &zero, percpu);
-	if (ret) {
-		ret = -errno;
+	if (bpf_map_lookup_elem(bpf_map__fd(cap->skel->maps.counters), &zero, percpu)) {
+		int ret = -errno;
+
 		free(percpu);
 		return ret;
 	}
+	*out = percpu;
+	return 0;
+}
+
+int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st)
+{
+	struct saker_kcounters *percpu;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	ret = read_percpu(cap, &percpu);
+	if (ret)
+		return ret;
 	for (int cpu = 0; cpu < cap->ncpus; cpu++)
 		for (int i = 0; i < SAKER_CNT_MAX; i++)
 			st->k[i] += percpu[cpu].c[i];
@@ -297,6 +318,83 @@ int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *s
 	st->delivered = cap->delivered;
 	st->user_drops = cap->user_drops;
 	return 0;
+}
+
+unsigned saker_capture_nr_cpus(const struct saker_capture *cap)
+{
+	return (unsigned)cap->ncpus;
+}
+
+int saker_capture_cpu_stats(struct saker_capture *cap, struct saker_kcounters *percpu,
+			    unsigned *cpu_ring, unsigned max)
+{
+	struct saker_kcounters *all;
+	unsigned n = (unsigned)cap->ncpus < max ? (unsigned)cap->ncpus : max;
+	int ret = read_percpu(cap, &all);
+
+	if (ret)
+		return ret;
+	for (unsigned cpu = 0; cpu < n; cpu++) {
+		percpu[cpu] = all[cpu];
+		if (cpu_ring)
+			cpu_ring[cpu] = cpu / cap->per;
+	}
+	free(all);
+	return (int)n;
+}
+
+int saker_capture_ring_stats(const struct saker_capture *cap, unsigned ring,
+			     struct saker_capture_ring_stats *st)
+{
+	if (ring >= cap->nr_rings)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->lane = SAKER_LANE_NORMAL;
+	st->size_bytes = cap->ring_bytes;
+	st->events = cap->rings[ring].events;
+	st->bytes = cap->rings[ring].bytes;
+	return 0;
+}
+
+int saker_capture_prog_stats(const struct saker_capture *cap, struct saker_capture_prog_stats *out,
+			     unsigned max)
+{
+	struct bpf_program *prog;
+	unsigned n = 0;
+
+	bpf_object__for_each_program(prog, cap->skel->obj)
+	{
+		struct bpf_prog_info info;
+		uint32_t len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (n >= max)
+			break;
+		if (fd < 0)
+			continue; /* not loaded (autoload off) */
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			return -errno;
+		snprintf(out[n].name, sizeof(out[n].name), "%s", bpf_program__name(prog));
+		out[n].run_cnt = info.run_cnt;
+		out[n].run_time_ns = info.run_time_ns;
+		n++;
+	}
+	return (int)n;
+}
+
+int saker_capture_bpf_stats_enabled(void)
+{
+	/* The sysctl reads the kernel's switch, so BPF_ENABLE_STATS holders count too. */
+	FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "re");
+	int v = 0;
+
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%d", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v ? 1 : 0;
 }
 
 /* After detach only: hands over what the probe staged but never sent. */

@@ -7,6 +7,7 @@
 #ifndef SAKER_CAPTURE_H
 #define SAKER_CAPTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -48,6 +49,41 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget);
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table);
 
 int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st);
+
+/* Possible CPUs (the length of the per-CPU counters). */
+unsigned saker_capture_nr_cpus(const struct saker_capture *cap);
+/*
+ * The kernel counters of each CPU (not summed) into percpu[0..max), and the
+ * ring each CPU writes to into cpu_ring (may be NULL). Returns the number of
+ * CPUs filled or a negative errno.
+ */
+int saker_capture_cpu_stats(struct saker_capture *cap, struct saker_kcounters *percpu,
+			    unsigned *cpu_ring, unsigned max);
+
+struct saker_capture_ring_stats {
+	unsigned lane; /* enum saker_lane */
+	uint64_t size_bytes;
+	/* taken from the ring (a batch counts its events): delivered or user drops */
+	uint64_t events;
+	uint64_t bytes; /* ring bytes consumed, the kernel's 8-byte record headers included */
+	/* most bytes in use seen before a drain in the last window (only when has_high_water) */
+	bool has_high_water;
+	uint64_t high_water_bytes;
+};
+int saker_capture_ring_stats(const struct saker_capture *cap, unsigned ring,
+			     struct saker_capture_ring_stats *st);
+
+/* One BPF program's kernel statistics (zero unless the kernel's bpf_stats are on). */
+struct saker_capture_prog_stats {
+	char name[64];
+	uint64_t run_cnt;
+	uint64_t run_time_ns;
+};
+/* Fills up to max programs; returns how many or a negative errno. */
+int saker_capture_prog_stats(const struct saker_capture *cap, struct saker_capture_prog_stats *out,
+			     unsigned max);
+/* 1 when the kernel counts BPF program runs (kernel.bpf_stats_enabled), 0 if not, or -errno. */
+int saker_capture_bpf_stats_enabled(void);
 
 /*
  * Shutdown: detaches the programs, then drains until the counters stop

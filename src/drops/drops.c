@@ -129,6 +129,9 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 	uint64_t n_drops = saker_stats_drops(&delta);
 	uint64_t n_evts = delta.k[SAKER_CNT_EVTS];
 
+	d->last_evts = n_evts;
+	d->last_drops = n_drops;
+
 	if (!above_threshold(n_drops, n_evts, threshold))
 		return SAKER_DROPS_OK;
 	d->n_fired++;
@@ -179,6 +182,7 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 		if (a == SAKER_DROP_ACT_IGNORE || a >= SAKER_DROP_ACT_EXIT || done[a])
 			continue;
 		done[a] = true;
+		d->n_action_runs[a]++;
 		if (a == SAKER_DROP_ACT_LOG) {
 			drops_log(act, SAKER_PRIO_CRITICAL, logmsg);
 		} else if (a == SAKER_DROP_ACT_ALERT && act && act->alert) {
@@ -202,6 +206,7 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 
 	if (!do_exit)
 		return SAKER_DROPS_OK;
+	d->n_action_runs[SAKER_DROP_ACT_EXIT]++;
 	drops_log(act, SAKER_PRIO_CRITICAL, logmsg);
 	drops_log(act, SAKER_PRIO_CRITICAL, "Exiting.");
 	return SAKER_DROPS_EXIT;

@@ -40,11 +40,15 @@ struct saker_drops {
 	uint64_t suppressed_drops;
 	/* lifetime, for the shutdown summary */
 	uint64_t n_checks;
-	uint64_t n_fired;	  /* checks above threshold */
-	uint64_t n_actions_taken; /* fired checks the bucket allowed */
-	uint64_t n_suppressed;	  /* fired checks the bucket refused */
-	uint64_t n_simulated;	  /* drops added by simulate_drops */
-	bool simulate_announced;  /* the simulate_drops warning was logged */
+	uint64_t n_fired;				 /* checks above threshold */
+	uint64_t n_actions_taken;			 /* fired checks the bucket allowed */
+	uint64_t n_suppressed;				 /* fired checks the bucket refused */
+	uint64_t n_simulated;				 /* drops added by simulate_drops */
+	uint64_t n_action_runs[SAKER_DROP_ACT_EXIT + 1]; /* by action, each counted once a check */
+	/* the last check's window (simulated drops included), for the drop-ratio gauge */
+	uint64_t last_evts;
+	uint64_t last_drops;
+	bool simulate_announced; /* the simulate_drops warning was logged */
 };
 
 enum saker_drops_result {

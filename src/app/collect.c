@@ -1,0 +1,404 @@
+#include "app/collect.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S	SAKER_METRIC_F_SUMMARY
+#define D	SAKER_METRIC_F_DETAIL
+#define COUNTER SAKER_METRIC_COUNTER
+#define GAUGE	SAKER_METRIC_GAUGE
+
+/* The first error sticks; later adds still run so a partial snapshot stays usable. */
+struct ctx {
+	struct saker_metrics *m;
+	int err;
+};
+
+static void add(struct ctx *c, const char *name, const char *help, enum saker_metric_type type,
+		unsigned flags, uint64_t v, const struct saker_metric_label *l, size_t nl)
+{
+	int ret = saker_metrics_add_u64(c->m, name, help, type, flags, v, l, nl);
+
+	if (ret && !c->err)
+		c->err = ret;
+}
+
+static void add_f(struct ctx *c, const char *name, const char *help, enum saker_metric_type type,
+		  unsigned flags, double v, const struct saker_metric_label *l, size_t nl)
+{
+	int ret = saker_metrics_add_f64(c->m, name, help, type, flags, v, l, nl);
+
+	if (ret && !c->err)
+		c->err = ret;
+}
+
+static const char *lane_name(unsigned lane)
+{
+	return lane == SAKER_LANE_CRITICAL ? "critical" : "normal";
+}
+
+/* Labels: cause, lane[, category]. Causes without a category carry no category label. */
+static void add_drop(struct ctx *c, const char *cause, const char *category, uint64_t v)
+{
+	const struct saker_metric_label l[] = {
+	    {"cause", cause},
+	    {"lane", lane_name(SAKER_LANE_NORMAL)},
+	    {"category", category},
+	};
+
+	add(c, "drops_total",
+	    "Events lost, by cause (buffer_full: ring reservation failed, Falco's "
+	    "n_drops_buffer_<category>_exit; max_event_size: larger than a ring record; user: "
+	    "consumed but lost in user space), lane and drop category (Falco's).",
+	    COUNTER, S, v, l, category ? 3 : 2);
+}
+
+static void collect_capture(struct ctx *c, const struct saker_capture_stats *st)
+{
+	add(c, "events_total",
+	    "Events the probe tried to emit (Falco's n_evts): delivered plus every drop.", COUNTER,
+	    S, st->k[SAKER_CNT_EVTS], NULL, 0);
+	add(c, "events_delivered_total", "Events consumed from the ring buffers and handed on.",
+	    COUNTER, S, st->delivered, NULL, 0);
+	for (int cat = 0; cat < SAKER_CAT_MAX; cat++)
+		add_drop(c, "buffer_full", saker_category_name(cat),
+			 st->k[SAKER_CNT_DROPS_BUFFER_FIRST + cat]);
+	add_drop(c, "max_event_size", NULL, st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE]);
+	add_drop(c, "user", NULL, st->user_drops);
+	add(c, "page_faults_total",
+	    "User-memory reads that failed (Falco's n_drops_page_faults); the event is delivered "
+	    "with the argument marked unreadable, so these are not drops.",
+	    COUNTER, S, st->k[SAKER_CNT_PAGE_FAULTS], NULL, 0);
+}
+
+static void collect_cpus(struct ctx *c, const struct saker_collect_in *in)
+{
+	for (size_t cpu = 0; cpu < in->n_cpus; cpu++) {
+		const struct saker_kcounters *k = &in->percpu[cpu];
+		char id[24];
+		const struct saker_metric_label l[] = {{"cpu", id}};
+		uint64_t drops = k->c[SAKER_CNT_DROPS_MAX_EVENT_SIZE];
+
+		for (int i = SAKER_CNT_DROPS_BUFFER_FIRST; i <= SAKER_CNT_DROPS_BUFFER_LAST; i++)
+			drops += k->c[i];
+		snprintf(id, sizeof(id), "%zu", cpu);
+		add(c, "cpu_events_total", "Events the probe tried to emit on this CPU (n_evts).",
+		    COUNTER, D, k->c[SAKER_CNT_EVTS], l, 1);
+		add(c, "cpu_drops_total",
+		    "Events lost in the kernel on this CPU (ring full or oversized; user-space "
+		    "losses are not per CPU).",
+		    COUNTER, D, drops, l, 1);
+	}
+}
+
+static void collect_rings(struct ctx *c, const struct saker_collect_in *in)
+{
+	for (size_t r = 0; r < in->n_rings; r++) {
+		const struct saker_collect_ring *ring = &in->rings[r];
+		char id[24];
+		const struct saker_metric_label l[] = {{"ring", id},
+						       {"lane", lane_name(ring->lane)}};
+		uint64_t drops = 0;
+
+		snprintf(id, sizeof(id), "%zu", r);
+		/* A ring's kernel drops are those of the CPUs that write to it. */
+		for (size_t cpu = 0; in->cpu_ring && cpu < in->n_cpus; cpu++) {
+			const struct saker_kcounters *k = &in->percpu[cpu];
+
+			if (in->cpu_ring[cpu] != r)
+				continue;
+			for (int i = SAKER_CNT_DROPS_BUFFER_FIRST; i <= SAKER_CNT_DROPS_BUFFER_LAST;
+			     i++)
+				drops += k->c[i];
+		}
+		add(c, "ring_size_bytes", "Size of the ring buffer.", GAUGE, D, ring->size_bytes, l,
+		    2);
+		add(c, "ring_events_total",
+		    "Events taken from the ring (delivered or lost in user space; a batch counts "
+		    "the events it carries).",
+		    COUNTER, D, ring->events, l, 2);
+		add(c, "ring_consumed_bytes_total",
+		    "Ring bytes consumed, the kernel's record headers and padding included.",
+		    COUNTER, D, ring->bytes, l, 2);
+		if (in->percpu && in->cpu_ring)
+			add(c, "ring_drops_total",
+			    "Events lost because the ring was full (reservations that failed on "
+			    "the CPUs writing to it).",
+			    COUNTER, D, drops, l, 2);
+		if (ring->has_high_water)
+			add(c, "ring_high_water_bytes",
+			    "Most bytes in use in the ring at any moment of the last drop-check "
+			    "window "
+			    "(sampled before each drain).",
+			    GAUGE, D, ring->high_water_bytes, l, 2);
+	}
+}
+
+double saker_collect_drop_ratio(uint64_t drops, uint64_t evts)
+{
+	/* As the drop check: n_evts already counts the drops; drops without events is the worst. */
+	if (!drops)
+		return 0;
+	if (!evts || drops >= evts)
+		return 1;
+	return (double)drops / (double)evts;
+}
+
+static void collect_drops(struct ctx *c, const struct saker_drops *d)
+{
+	add(c, "drop_checks_total", "Drop checks run (one a second).", COUNTER, S, d->n_checks,
+	    NULL, 0);
+	add(c, "drop_checks_fired_total",
+	    "Drop checks that found drops above the threshold (Falco's \"event drop detected\").",
+	    COUNTER, S, d->n_fired, NULL, 0);
+	add(c, "drop_actions_taken_total",
+	    "Fired drop checks whose actions ran (the rate limiter allowed them; Falco's \"num "
+	    "times actions taken\").",
+	    COUNTER, S, d->n_actions_taken, NULL, 0);
+	add(c, "drop_checks_suppressed_total",
+	    "Fired drop checks whose actions the rate limiter refused.", COUNTER, S,
+	    d->n_suppressed, NULL, 0);
+	for (int a = SAKER_DROP_ACT_LOG; a <= SAKER_DROP_ACT_EXIT; a++) {
+		const struct saker_metric_label l[] = {{"action", saker_drop_action_name(a)}};
+
+		add(c, "drop_action_runs_total", "Drop actions performed, by action.", COUNTER, D,
+		    d->n_action_runs[a], l, 1);
+	}
+	add(c, "drops_simulated_total", "Drops added by syscall_event_drops.simulate_drops.",
+	    COUNTER, D, d->n_simulated, NULL, 0);
+	add_f(c, "drop_ratio",
+	      "Share of events dropped in the last drop-check window (drops / events; 1 when "
+	      "drops came without events; simulated drops included).",
+	      GAUGE, 0, saker_collect_drop_ratio(d->last_drops, d->last_evts), NULL, 0);
+	add(c, "last_window_events", "Events seen in the last drop-check window.", GAUGE, D,
+	    d->last_evts, NULL, 0);
+	add(c, "last_window_drops", "Events dropped in the last drop-check window.", GAUGE, D,
+	    d->last_drops, NULL, 0);
+}
+
+static void collect_view(struct ctx *c, const struct saker_view_stats *v)
+{
+	/* clang-format off */
+	add(c, "proc_table_entries", "Threads held in the process table.", GAUGE, D, v->procs.entries, NULL, 0);
+	add(c, "proc_table_max_entries", "Bound on the process table's threads.", GAUGE, D, v->procs.max_entries, NULL, 0);
+	add(c, "proc_table_images", "Distinct process images held.", GAUGE, D, v->procs.images, NULL, 0);
+	add(c, "proc_table_bytes", "Memory held by the process table.", GAUGE, D, v->procs.bytes, NULL, 0);
+	add(c, "proc_table_max_bytes", "Bound on the process table's memory.", GAUGE, D, v->procs.max_bytes, NULL, 0);
+	add(c, "proc_table_evictions_total", "Process table entries dropped because of a bound.", COUNTER, D, v->procs.evictions, NULL, 0);
+	add(c, "proc_table_lookups_total", "Process table lookups.", COUNTER, D, v->procs.lookups, NULL, 0);
+	add(c, "proc_table_failed_lookups_total", "Lookups and events naming a thread the process table did not hold.", COUNTER, D, v->procs.failed_lookups, NULL, 0);
+	add(c, "proc_table_scanned_total", "Threads read from /proc.", COUNTER, D, v->procs.scanned, NULL, 0);
+	add(c, "proc_table_scan_skipped_total", "Threads gone or unreadable during a /proc scan.", COUNTER, D, v->procs.scan_skipped, NULL, 0);
+	add(c, "fd_table_entries", "File descriptors held in the fd table.", GAUGE, D, v->fds.entries, NULL, 0);
+	add(c, "fd_table_processes", "Processes with at least one descriptor held.", GAUGE, D, v->fds.processes, NULL, 0);
+	add(c, "fd_table_max_entries", "Bound on the fd table's descriptors.", GAUGE, D, v->fds.max_entries, NULL, 0);
+	add(c, "fd_table_bytes", "Memory held by the fd table.", GAUGE, D, v->fds.bytes, NULL, 0);
+	add(c, "fd_table_max_bytes", "Bound on the fd table's memory.", GAUGE, D, v->fds.max_bytes, NULL, 0);
+	add(c, "fd_table_evictions_total", "Descriptors dropped or not kept because of a bound.", COUNTER, D, v->fds.evictions, NULL, 0);
+	add(c, "fd_table_lookups_total", "Fd table lookups.", COUNTER, D, v->fds.lookups, NULL, 0);
+	add(c, "fd_table_failed_lookups_total", "Fd table lookups that found nothing.", COUNTER, D, v->fds.failed_lookups, NULL, 0);
+	add(c, "fd_table_unmatched_total", "Close, dup or listen of a descriptor not in the table.", COUNTER, D, v->fds.unmatched, NULL, 0);
+	add(c, "state_events_total", "Records handed to the process and fd view.", COUNTER, D, v->events, NULL, 0);
+	add(c, "state_events_malformed_total", "Records the decoder rejected.", COUNTER, D, v->malformed, NULL, 0);
+	add(c, "state_events_applied_total", "Records that changed (or tried to change) a table.", COUNTER, D, v->applied, NULL, 0);
+	add(c, "state_late_forks_total", "Fork records that came after the child's exec (another ring).", COUNTER, D, v->late_forks, NULL, 0);
+	/* clang-format on */
+}
+
+static void collect_outputs(struct ctx *c, const struct saker_outputs_stats *o)
+{
+	add(c, "alerts_emitted_total", "Alerts accepted by the outputs.", COUNTER, S, o->emitted,
+	    NULL, 0);
+	add(c, "alerts_filtered_total", "Alerts below the `priority` minimum, not sent.", COUNTER,
+	    S, o->filtered, NULL, 0);
+	add(c, "alerts_queue_drops_total", "Alerts lost because the output queue was full.",
+	    COUNTER, S, o->queue_drops, NULL, 0);
+	add(c, "alerts_queued", "Alerts waiting in the output queue.", GAUGE, S, o->queued, NULL,
+	    0);
+	for (int ch = 0; ch < SAKER_CH_MAX; ch++) {
+		const struct saker_metric_label l[] = {{"channel", saker_channel_name(ch)}};
+
+		if (!o->enabled[ch])
+			continue;
+		add(c, "alerts_delivered_total", "Alerts delivered, by output channel.", COUNTER, S,
+		    o->delivered[ch], l, 1);
+		add(c, "alerts_failed_total",
+		    "Alerts that could not be delivered after retries, by output channel.", COUNTER,
+		    S, o->failed[ch], l, 1);
+	}
+}
+
+static void collect_self(struct ctx *c, const struct saker_collect_self *s)
+{
+	add_f(c, "process_cpu_seconds_total", "CPU time saker used, user and system.", COUNTER, D,
+	      s->cpu_user_seconds + s->cpu_system_seconds, NULL, 0);
+	add(c, "process_resident_memory_bytes", "saker's resident memory.", GAUGE, D, s->rss_bytes,
+	    NULL, 0);
+	add_f(c, "process_start_time_seconds", "When saker started, seconds since the Unix epoch.",
+	      GAUGE, 0, s->start_time_seconds, NULL, 0);
+}
+
+static void collect_progs(struct ctx *c, const struct saker_collect_in *in)
+{
+	/* The HELP says which case this is: the kernel counts only with bpf_stats enabled. */
+	const char *on_runs = "Runs of the BPF program (kernel bpf_stats are enabled).";
+	const char *off_runs = "Runs of the BPF program; always 0: kernel.bpf_stats_enabled is 0.";
+	const char *on_time = "Time spent in the BPF program (kernel bpf_stats are enabled).";
+	const char *off_time =
+	    "Time spent in the BPF program; always 0: kernel.bpf_stats_enabled is 0.";
+
+	add(c, "bpf_stats_enabled", "1 when the kernel counts BPF program runs (bpf_stats).", GAUGE,
+	    D, in->bpf_stats_enabled ? 1 : 0, NULL, 0);
+	for (size_t i = 0; i < in->n_progs; i++) {
+		const struct saker_metric_label l[] = {{"program", in->progs[i].name}};
+
+		add(c, "bpf_program_runs_total", in->bpf_stats_enabled ? on_runs : off_runs,
+		    COUNTER, D, in->progs[i].run_cnt, l, 1);
+		add_f(c, "bpf_program_run_seconds_total",
+		      in->bpf_stats_enabled ? on_time : off_time, COUNTER, D,
+		      (double)in->progs[i].run_time_ns / 1e9, l, 1);
+	}
+}
+
+int saker_collect(struct saker_metrics *m, const struct saker_collect_in *in)
+{
+	struct ctx c = {.m = m};
+
+	if (in->capture)
+		collect_capture(&c, in->capture);
+	if (in->percpu)
+		collect_cpus(&c, in);
+	if (in->rings)
+		collect_rings(&c, in);
+	if (in->drops)
+		collect_drops(&c, in->drops);
+	if (in->view)
+		collect_view(&c, in->view);
+	if (in->outputs)
+		collect_outputs(&c, in->outputs);
+	if (in->self)
+		collect_self(&c, in->self);
+	if (in->progs || in->n_progs)
+		collect_progs(&c, in);
+	if (in->version) {
+		const struct saker_metric_label l[] = {{"version", in->version}};
+
+		add(&c, "build_info", "Always 1; the labels say which saker this is.", GAUGE, 0, 1,
+		    l, 1);
+	}
+	return c.err;
+}
+
+int saker_collect_read_capture(struct saker_collect_capture *cc, struct saker_capture *cap)
+{
+	int ret, first = 0;
+
+	memset(cc, 0, sizeof(*cc));
+	first = saker_capture_stats(cap, &cc->stats);
+	ret = saker_capture_cpu_stats(cap, cc->percpu, cc->cpu_ring, SAKER_MAX_CPUS);
+	if (ret >= 0)
+		cc->n_cpus = (size_t)ret;
+	else if (!first)
+		first = ret;
+	for (unsigned r = 0; r < saker_capture_nr_rings(cap) && r < SAKER_MAX_RINGS; r++) {
+		struct saker_capture_ring_stats rs;
+		struct saker_collect_ring *out = &cc->rings[cc->n_rings];
+
+		if (saker_capture_ring_stats(cap, r, &rs))
+			break;
+		out->lane = rs.lane;
+		out->size_bytes = rs.size_bytes;
+		out->events = rs.events;
+		out->bytes = rs.bytes;
+		out->has_high_water = rs.has_high_water;
+		out->high_water_bytes = rs.high_water_bytes;
+		cc->n_rings++;
+	}
+	ret = saker_capture_prog_stats(cap, cc->prog_stats, SAKER_COLLECT_MAX_PROGS);
+	if (ret >= 0)
+		cc->n_progs = (size_t)ret;
+	else if (!first)
+		first = ret;
+	for (size_t i = 0; i < cc->n_progs; i++) {
+		cc->progs[i].name = cc->prog_stats[i].name;
+		cc->progs[i].run_cnt = cc->prog_stats[i].run_cnt;
+		cc->progs[i].run_time_ns = cc->prog_stats[i].run_time_ns;
+	}
+	cc->bpf_stats_enabled = saker_capture_bpf_stats_enabled() == 1;
+	return first;
+}
+
+void saker_collect_in_capture(struct saker_collect_in *in, const struct saker_collect_capture *cc)
+{
+	in->capture = &cc->stats;
+	in->percpu = cc->percpu;
+	in->cpu_ring = cc->cpu_ring;
+	in->n_cpus = cc->n_cpus;
+	in->rings = cc->rings;
+	in->n_rings = cc->n_rings;
+	in->progs = cc->progs;
+	in->n_progs = cc->n_progs;
+	in->bpf_stats_enabled = cc->bpf_stats_enabled;
+}
+
+static double tv_seconds(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static double ts_seconds(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int saker_collect_self_read(struct saker_collect_self *s)
+{
+	struct rusage ru;
+	unsigned long long pages = 0, start_ticks = 0;
+	long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
+	char buf[1024];
+	size_t n;
+	FILE *f;
+	int ret = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (getrusage(RUSAGE_SELF, &ru))
+		return -errno;
+	s->cpu_user_seconds = tv_seconds(ru.ru_utime);
+	s->cpu_system_seconds = tv_seconds(ru.ru_stime);
+
+	f = fopen("/proc/self/statm", "re");
+	if (!f || fscanf(f, "%*u %llu", &pages) != 1)
+		ret = -EIO;
+	if (f)
+		fclose(f);
+	s->rss_bytes = pages * (unsigned long long)(page > 0 ? page : 4096);
+
+	/* Field 22 of /proc/self/stat, after the parenthesised comm (which may hold spaces). */
+	f = fopen("/proc/self/stat", "re");
+	n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	{
+		const char *p = strrchr(buf, ')');
+
+		if (!p || hz <= 0 ||
+		    sscanf(p + 1,
+			   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			   "%*d %*d %*d %llu",
+			   &start_ticks) != 1)
+			return -EIO;
+	}
+	/* starttime is in ticks since boot; boot time on the wall clock is realtime - boottime. */
+	s->start_time_seconds = ts_seconds(CLOCK_REALTIME) - ts_seconds(CLOCK_BOOTTIME) +
+				(double)start_ticks / (double)hz;
+	return ret;
+}
