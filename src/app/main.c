@@ -27,6 +27,7 @@
 #include "lib/log.h"
 #include "outputs/outputs.h"
 #include "capture/syscalls.h"
+#include "app/observe.h"
 
 #ifndef SAKER_VERSION
 #define SAKER_VERSION "0.1.0"
@@ -57,6 +58,7 @@ struct app {
 	bool dump_on;
 	struct saker_dump dump;
 	struct saker_view *view;
+	struct saker_observe *observe; /* web server, metrics snapshots, ring occupancy */
 	bool stop;
 	int exit_status;
 };
@@ -130,6 +132,21 @@ static void drops_alert(void *ctx, const struct saker_alert *alert)
 	(void)saker_outputs_emit(app->outputs, alert);
 }
 
+/* Metrics to the web server and the metrics snapshot (app/observe.h). */
+static void observe_tick(struct app *app)
+{
+	const struct saker_observe_src src = {
+	    .cap = app->cap,
+	    .drops = &app->drops,
+	    .view = app->view,
+	    .outputs = app->outputs,
+	    .now_mono_ns = now_ns(CLOCK_MONOTONIC),
+	    .now_real_ns = now_ns(CLOCK_REALTIME),
+	};
+
+	saker_observe_tick(app->observe, &src);
+}
+
 static int drop_check(struct app *app)
 {
 	const struct saker_drops_actions act = {
@@ -146,11 +163,13 @@ static int drop_check(struct app *app)
 			  strerror(-ret));
 		return 0;
 	}
+	saker_observe_window(app->observe, app->cap, &app->drops);
 	if (saker_drops_check(&app->drops, &st, now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME),
 			      &act) == SAKER_DROPS_EXIT) {
 		app->stop = true;
 		app->exit_status = SAKER_EXIT_DROPS;
 	}
+	observe_tick(app);
 	return 0;
 }
 
@@ -531,6 +550,19 @@ int main(int argc, char **argv)
 		  (unsigned long long)saker_config_ring_bytes(&app.cfg),
 		  app.config_path ? app.config_path : "<embedded>");
 
+	/* After the probe attached: /healthz must not say ok before capture runs. */
+	ret =
+	    saker_observe_start(&app.observe, &app.cfg, SAKER_VERSION, &app.log, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "Error: %s\n", err);
+		app.exit_status = EXIT_FATAL;
+		goto out;
+	}
+	if (saker_observe_web_port(app.observe))
+		saker_log(&app.log, SAKER_PRIO_INFO, "web server listening on %s port %u",
+			  app.cfg.webserver.listen_address, saker_observe_web_port(app.observe));
+	observe_tick(&app); /* a first snapshot now, not a second from now */
+
 	ret = run_loop(&app);
 	if (ret) {
 		fprintf(stderr, "Error: event loop failed: %s\n", strerror(-ret));
@@ -541,9 +573,19 @@ int main(int argc, char **argv)
 	if (saker_capture_stats(app.cap, &st) == 0) {
 		/* Deliver queued alerts (bounded) before the summary counts them. */
 		saker_outputs_flush(app.outputs, SHUTDOWN_FLUSH_MS);
+		/* The last metrics line holds the figures the summary prints. */
+		saker_observe_final(app.observe, &(struct saker_observe_src){
+						     .cap = app.cap,
+						     .drops = &app.drops,
+						     .view = app.view,
+						     .outputs = app.outputs,
+						     .now_real_ns = now_ns(CLOCK_REALTIME)});
+		saker_observe_stop(app.observe);
+		app.observe = NULL;
 		print_summary(&app, &st, exact);
 	}
 out:
+	saker_observe_stop(app.observe);
 	saker_capture_close(app.cap);
 	saker_outputs_free(app.outputs);
 	if (app.epfd >= 0)
