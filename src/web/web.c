@@ -262,7 +262,8 @@ int saker_web_start(struct saker_web **out, const struct saker_web_opts *o, char
 		/* Bounds what one request may take; MHD answers an oversized one itself. */
 		OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		    o->max_request_bytes ? o->max_request_bytes : 8192, NULL);
-		/* No LISTENING_ADDRESS_REUSE: it means SO_REUSEPORT, so a second saker would share. */
+		/* No LISTENING_ADDRESS_REUSE: it means SO_REUSEPORT, so a second saker would share.
+		 */
 		if (threads > 1)
 			OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
 		if (o->tls_pem) {

@@ -372,3 +372,22 @@ def test_a_real_prometheus_scrapes_saker(saker):
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
     assert s.stop() == 0
+
+
+def test_drop_log_line_gives_sizing_advice(saker):
+    s = saker(*SMALL)
+    flood(seconds=2.0)
+    m = s.wait_for(r"dropped in last second\. Ring high water (\d+) of 65536 bytes(.*)$")
+    assert 0 < int(m.group(1)) <= 65536
+    advice = m.group(2)
+    # either a preset that would have held the window, or why none would
+    a = re.search(r"peak demand about (\d+) bytes: buf_size_preset (\d+) \((\d+) MiB per ring\)"
+                  r" would have held it\.$", advice)
+    if a:
+        assert int(a.group(1)) > 65536  # it dropped, so it needed more than the ring
+        assert 1 <= int(a.group(2)) <= 10
+        assert int(a.group(3)) * 1024 * 1024 >= int(a.group(1))
+    else:
+        assert re.search(r"no buffer size would have held this window|no buf_size_preset would",
+                         advice), advice
+    assert s.stop() == 0
