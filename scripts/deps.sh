@@ -8,6 +8,7 @@ pkgs=(
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
 	libcmocka-dev python3 python3-pytest
+	prometheus
 	iproute2 procps
 	systemd man-db groff-base
 )

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "app/collect.h"
+#include "app/observe.h"
 #include "app/reload.h"
 #include "app/summary.h"
 #include "capture/capture.h"
@@ -70,6 +71,21 @@ static void drops_alert(void *ctx, const struct saker_alert *alert)
 	(void)saker_outputs_emit(app->outputs, alert);
 }
 
+/* Metrics to the web server and the metrics snapshot (app/observe.h). */
+static void observe_tick(struct saker_app *app, uint64_t now_ns)
+{
+	const struct saker_observe_src src = {
+	    .cap = app->cap,
+	    .drops = &app->drops,
+	    .view = app->view,
+	    .outputs = app->outputs,
+	    .now_mono_ns = now_ns,
+	    .now_real_ns = realtime_ns(),
+	};
+
+	saker_observe_tick(app->observe, &src);
+}
+
 static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 {
 	struct saker_app *app = ctx;
@@ -87,12 +103,14 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 			  strerror(-ret));
 		return;
 	}
+	saker_observe_window(app->observe, app->cap, &app->drops);
 	/* The window is what the timer says elapsed: seconds, since the period is one. */
 	if (saker_drops_check_window(&app->drops, &st, periods, now_ns, realtime_ns(), &act) ==
 	    SAKER_DROPS_EXIT) {
 		app->exit_status = SAKER_EXIT_DROPS;
 		saker_loop_stop(app->loop);
 	}
+	observe_tick(app, now_ns);
 }
 
 /* ---- signals ---- */
@@ -407,6 +425,17 @@ static void shutdown_and_summarize(struct saker_app *app)
 	 * has the final counts; what does not make it is counted undelivered.
 	 */
 	(void)saker_outputs_shutdown(app->outputs, SHUTDOWN_FLUSH_MS);
+	/* The last metrics line holds the figures the summary prints. */
+	saker_observe_final(app->observe, &(struct saker_observe_src){
+					      .cap = app->cap,
+					      .drops = &app->drops,
+					      .view = app->view,
+					      .outputs = app->outputs,
+					      .now_mono_ns = saker_loop_now_ns(),
+					      .now_real_ns = realtime_ns(),
+					  });
+	saker_observe_stop(app->observe);
+	app->observe = NULL;
 	saker_metrics_init(&m);
 	ret = collect_all(app, &m, exact);
 	if (ret)
@@ -513,6 +542,19 @@ int saker_app_run(const struct saker_app_opts *opts)
 		  (unsigned long long)saker_config_ring_bytes(&app->cfg),
 		  opts->config_path ? opts->config_path : "<embedded>");
 
+	/* After the probe attached: /healthz must not say ok before capture runs. */
+	ret = saker_observe_start(&app->observe, &app->cfg, SAKER_VERSION, &app->log, err,
+				  sizeof(err));
+	if (ret) {
+		fprintf(stderr, "Error: %s\n", err);
+		app->exit_status = SAKER_EXIT_FATAL;
+		goto out;
+	}
+	if (saker_observe_web_port(app->observe))
+		saker_log(&app->log, SAKER_PRIO_INFO, "web server listening on %s port %u",
+			  app->cfg.webserver.listen_address, saker_observe_web_port(app->observe));
+	observe_tick(app, saker_loop_now_ns()); /* a first snapshot now, not a second from now */
+
 	ret = saker_loop_run(app->loop);
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR, "event loop failed: %s", strerror(-ret));
@@ -520,6 +562,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 	}
 	shutdown_and_summarize(app);
 out:
+	saker_observe_stop(app->observe);
 	saker_capture_close(app->cap);
 	saker_outputs_free(app->outputs);
 	saker_loop_free(app->loop);

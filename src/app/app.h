@@ -40,6 +40,8 @@ struct saker_outputs;
 struct saker_capture;
 struct saker_view;
 
+struct saker_observe;
+
 struct saker_app {
 	struct saker_app_opts opts;
 	struct saker_config cfg;      /* as at start: what restart-only keys are running with */
@@ -57,6 +59,7 @@ struct saker_app {
 	bool drain_failed;  /* a ring read failed (logged once) */
 	struct saker_pipeline pipe;
 	struct saker_loop *loop;
+	struct saker_observe *observe; /* web server, metrics snapshots, ring occupancy */
 	int sfd;
 	int exit_status;
 };

@@ -140,12 +140,18 @@ static void collect_rings(struct ctx *c, const struct saker_collect_in *in)
 			    "Events lost because the ring was full (reservations that failed on "
 			    "the CPUs writing to it).",
 			    COUNTER, D, drops, l, 2);
-		if (ring->has_high_water)
+		if (ring->has_high_water) {
 			add(c, "ring_high_water_bytes",
 			    "Most bytes in use in the ring at any moment of the last drop-check "
 			    "window "
 			    "(sampled before each drain).",
 			    GAUGE, D, ring->high_water_bytes, l, 2);
+			add(c, "ring_consumer_saturated",
+			    "1 when every drain of the last window stopped at its budget: the "
+			    "consumer "
+			    "never emptied the ring, so a bigger ring would not have helped.",
+			    GAUGE, D, ring->saturated ? 1 : 0, l, 2);
+		}
 	}
 }
 
@@ -339,6 +345,7 @@ int saker_collect_read_capture(struct saker_collect_capture *cc, struct saker_ca
 		out->bytes = rs.bytes;
 		out->has_high_water = rs.has_high_water;
 		out->high_water_bytes = rs.high_water_bytes;
+		out->saturated = rs.saturated;
 		cc->n_rings++;
 	}
 	ret = saker_capture_prog_stats(cap, cc->prog_stats, SAKER_COLLECT_MAX_PROGS);

@@ -40,6 +40,8 @@ struct saker_collect_ring {
 	/* bytes in use at the fullest moment of the last window; only when has_high_water */
 	bool has_high_water;
 	uint64_t high_water_bytes;
+	bool saturated; /* every drain of the last window stopped at its budget (with
+			   has_high_water) */
 };
 
 /* One BPF program's kernel statistics (bpf_prog_info run_cnt, run_time_ns). */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,17 @@ struct ring {
 	int budget_on;
 	uint64_t events; /* taken from this ring: delivered or lost in user space */
 	uint64_t bytes;	 /* ring bytes consumed, record headers and padding included */
+	/*
+	 * Occupancy, read in user space from the ring's consumer and producer
+	 * pages (mapped read-only here, as libbpf maps them; libbpf 1.1 has no
+	 * accessor): the most bytes in use seen before a drain, per window.
+	 */
+	void *pos_pages;
+	size_t pos_len;
+	uint64_t hw_cur, hw_last;
+	uint64_t win_drains, win_spent; /* drains in this window, of which ended by the budget */
+	bool saturated_last;		/* every drain of the last window ended by the budget */
+	bool has_window;
 };
 
 struct saker_capture {
@@ -37,6 +49,7 @@ struct saker_capture {
 	void *ctx;
 	uint64_t delivered;
 	uint64_t user_drops;
+	uint64_t last_drain_ns; /* CLOCK_MONOTONIC of the last drain that succeeded */
 };
 
 static void deliver(struct saker_capture *cap, const struct saker_evt_hdr *e)
@@ -216,6 +229,11 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 			snprintf(err, errlen, "cannot map ring %u: %s", i, strerror(errno));
 			goto fail;
 		}
+		/* Without the positions there is no occupancy figure; capture goes on. */
+		r->pos_len = 2 * (size_t)sysconf(_SC_PAGESIZE);
+		r->pos_pages = mmap(NULL, r->pos_len, PROT_READ, MAP_SHARED, r->map_fd, 0);
+		if (r->pos_pages == MAP_FAILED)
+			r->pos_pages = NULL;
 	}
 
 	ret = saker_bpf__attach(cap->skel);
@@ -238,6 +256,8 @@ void saker_capture_close(struct saker_capture *cap)
 	if (cap->skel)
 		saker_bpf__detach(cap->skel);
 	for (unsigned i = 0; cap->rings && i < cap->nr_rings; i++) {
+		if (cap->rings[i].pos_pages)
+			munmap(cap->rings[i].pos_pages, cap->rings[i].pos_len);
 		ring_buffer__free(cap->rings[i].rb);
 		if (cap->rings[i].map_fd >= 0)
 			close(cap->rings[i].map_fd);
@@ -259,6 +279,14 @@ int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring)
 	return ring_buffer__epoll_fd(cap->rings[ring].rb);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 {
 	long total = 0;
@@ -268,14 +296,30 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 		uint64_t before = cap->delivered + cap->user_drops;
 		int n;
 
+		if (r->pos_pages) {
+			const uint64_t *cons = r->pos_pages;
+			const uint64_t *prod =
+			    (const uint64_t *)((const char *)r->pos_pages + r->pos_len / 2);
+			/* Consumer first: the producer only moves ahead, so used is never negative.
+			 */
+			uint64_t c = __atomic_load_n(cons, __ATOMIC_ACQUIRE);
+			uint64_t p = __atomic_load_n(prod, __ATOMIC_ACQUIRE);
+
+			if (p > c && p - c > r->hw_cur)
+				r->hw_cur = p - c;
+		}
 		r->budget_on = budget != 0;
 		r->budget_left = budget;
 		n = ring_buffer__consume(r->rb);
 		if (n < 0 && n != DRAIN_BUDGET_SPENT)
 			return n;
+		r->win_drains++;
+		if (n == DRAIN_BUDGET_SPENT)
+			r->win_spent++;
 		r->events += cap->delivered + cap->user_drops - before;
 		total += (long)(cap->delivered + cap->user_drops - before);
 	}
+	cap->last_drain_ns = mono_ns();
 	return total;
 }
 
@@ -343,6 +387,11 @@ int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *s
 	return 0;
 }
 
+uint64_t saker_capture_last_drain_ns(const struct saker_capture *cap)
+{
+	return cap->last_drain_ns;
+}
+
 unsigned saker_capture_nr_cpus(const struct saker_capture *cap)
 {
 	return (unsigned)cap->ncpus;
@@ -376,7 +425,24 @@ int saker_capture_ring_stats(const struct saker_capture *cap, unsigned ring,
 	st->size_bytes = cap->ring_bytes;
 	st->events = cap->rings[ring].events;
 	st->bytes = cap->rings[ring].bytes;
+	st->has_high_water = cap->rings[ring].pos_pages && cap->rings[ring].has_window;
+	st->high_water_bytes = cap->rings[ring].hw_last;
+	st->saturated = cap->rings[ring].saturated_last;
 	return 0;
+}
+
+void saker_capture_ring_window(struct saker_capture *cap)
+{
+	for (unsigned i = 0; i < cap->nr_rings; i++) {
+		struct ring *r = &cap->rings[i];
+
+		r->hw_last = r->hw_cur;
+		r->hw_cur = 0;
+		r->saturated_last = r->win_drains > 0 && r->win_spent == r->win_drains;
+		r->win_drains = 0;
+		r->win_spent = 0;
+		r->has_window = true;
+	}
 }
 
 int saker_capture_prog_stats(const struct saker_capture *cap, struct saker_capture_prog_stats *out,

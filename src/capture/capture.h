@@ -50,6 +50,9 @@ int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring);
  */
 long saker_capture_drain(struct saker_capture *cap, unsigned long budget);
 
+/* CLOCK_MONOTONIC ns of the last drain that read every ring without error (0: none yet). */
+uint64_t saker_capture_last_drain_ns(const struct saker_capture *cap);
+
 /* Changes the syscall selection while attached. */
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table);
 
@@ -74,9 +77,17 @@ struct saker_capture_ring_stats {
 	/* most bytes in use seen before a drain in the last window (only when has_high_water) */
 	bool has_high_water;
 	uint64_t high_water_bytes;
+	/* every drain of the last window stopped at its budget: the ring was never emptied */
+	bool saturated;
 };
 int saker_capture_ring_stats(const struct saker_capture *cap, unsigned ring,
 			     struct saker_capture_ring_stats *st);
+/*
+ * Ends the occupancy window of every ring (call once per drop check): the
+ * high-water mark and saturation of the window just ended are what
+ * saker_capture_ring_stats reports until the next call.
+ */
+void saker_capture_ring_window(struct saker_capture *cap);
 
 /* One BPF program's kernel statistics (zero unless the kernel's bpf_stats are on). */
 struct saker_capture_prog_stats {

@@ -121,6 +121,69 @@ static int check_syscall_name(const void *val, const char *raw, char *why, size_
 	return -EINVAL;
 }
 
+/* Prometheus durations (metrics.interval): "1h", "15m", "1m30s", "500ms". */
+int saker_config_duration_ms(const char *s, uint64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = {{"ms", 1},	     {"s", 1000},     {"m", 60000},
+		     {"h", 3600000}, {"d", 86400000}, {"w", 604800000}};
+	uint64_t total = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	while (*s) {
+		uint64_t v = 0;
+		size_t i, len = 0;
+
+		if (!isdigit((unsigned char)*s))
+			return -EINVAL;
+		for (; isdigit((unsigned char)*s); s++) {
+			if (v > (UINT64_MAX - 9) / 10)
+				return -ERANGE;
+			v = v * 10 + (uint64_t)(*s - '0');
+		}
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			len = strlen(units[i].unit);
+			/* "m" must not take the "m" of "ms" */
+			if (strncmp(s, units[i].unit, len) == 0 && (len == 2 || s[len] != 's'))
+				break;
+		}
+		if (i == sizeof(units) / sizeof(units[0]))
+			return -EINVAL;
+		if (v > (UINT64_MAX - total) / units[i].ms)
+			return -ERANGE;
+		total += v * units[i].ms;
+		s += len;
+	}
+	*ms = total;
+	return 0;
+}
+
+static int check_interval(const void *val, const char *raw, char *why, size_t whylen)
+{
+	const char *const *s = val;
+	uint64_t ms;
+
+	(void)raw;
+	if (*s && saker_config_duration_ms(*s, &ms) == 0 && ms >= 100)
+		return 0;
+	snprintf(why, whylen, "expected a duration of at least 100ms (e.g. 30s, 15m, 1h)");
+	return -EINVAL;
+}
+
+static int check_http_path(const void *val, const char *raw, char *why, size_t whylen)
+{
+	const char *const *s = val;
+
+	(void)raw;
+	if (*s && (*s)[0] == '/' && !strpbrk(*s, " ?#"))
+		return 0;
+	snprintf(why, whylen, "expected a path starting with '/'");
+	return -EINVAL;
+}
+
 #define OFF(f) offsetof(struct saker_config, f)
 #define BOOL(k, f, d, ...)                                                                         \
 	{                                                                                          \
@@ -226,6 +289,49 @@ static const struct opt opts[] = {
     U64("state.max_fds_per_proc", state.max_fds_per_proc, 0, 1 * MIB, 0, NULL,
 	.apply = SAKER_CONFIG_RESTART),
 
+    /*
+     * Web server and metrics (docs/metrics.md); listen_address is loopback, unlike Falco.
+     * Read at start: the web server and the snapshot timer are not rebuilt on SIGHUP.
+     */
+    BOOL("webserver.enabled", webserver.enabled, false, .apply = SAKER_CONFIG_RESTART),
+    U64("webserver.threadiness", webserver.threadiness, 0, 16, 0, NULL,
+	.apply = SAKER_CONFIG_RESTART),
+    STR("webserver.listen_address", webserver.listen_address, "127.0.0.1", NULL,
+	.apply = SAKER_CONFIG_RESTART),
+    U64("webserver.listen_port", webserver.listen_port, 0, 65535, 8765, NULL,
+	.apply = SAKER_CONFIG_RESTART),
+    STR("webserver.k8s_healthz_endpoint", webserver.k8s_healthz_endpoint, "/healthz",
+	check_http_path, .apply = SAKER_CONFIG_RESTART),
+    BOOL("webserver.prometheus_metrics_enabled", webserver.prometheus_metrics_enabled, false,
+	 .apply = SAKER_CONFIG_RESTART),
+    BOOL("webserver.ssl_enabled", webserver.ssl_enabled, false, .apply = SAKER_CONFIG_RESTART),
+    STR("webserver.ssl_certificate", webserver.ssl_certificate, "/etc/saker/saker.pem", NULL,
+	.apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.enabled", metrics.enabled, false, .apply = SAKER_CONFIG_RESTART),
+    STR("metrics.interval", metrics.interval, "1h", check_interval, .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.output_rule", metrics.output_rule, true, .apply = SAKER_CONFIG_RESTART),
+    STR("metrics.output_file", metrics.output_file, NULL, NULL, .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.rules_counters_enabled", metrics.rules_counters_enabled, true,
+	 .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.resource_utilization_enabled", metrics.resource_utilization_enabled, true,
+	 .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.state_counters_enabled", metrics.state_counters_enabled, true,
+	 .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.kernel_event_counters_enabled", metrics.kernel_event_counters_enabled, true,
+	 .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.kernel_event_counters_per_cpu_enabled",
+	 metrics.kernel_event_counters_per_cpu_enabled, false, .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.libbpf_stats_enabled", metrics.libbpf_stats_enabled, true,
+	 .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.plugins_metrics_enabled", metrics.plugins_metrics_enabled, true,
+	 .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.jemalloc_stats_enabled", metrics.jemalloc_stats_enabled, false,
+	 .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.convert_memory_to_mb", metrics.convert_memory_to_mb, true,
+	 .apply = SAKER_CONFIG_RESTART),
+    BOOL("metrics.include_empty_values", metrics.include_empty_values, false,
+	 .apply = SAKER_CONFIG_RESTART),
+
     /* Falco keys users bring along; accepted with a warning until saker implements them. */
     UNSUPPORTED("rules_files"),
     UNSUPPORTED("rules_file"),
@@ -235,8 +341,6 @@ static const struct opt opts[] = {
     UNSUPPORTED("load_plugins"),
     UNSUPPORTED("plugins"),
     UNSUPPORTED("plugins_hostinfo"),
-    UNSUPPORTED("metrics"),
-    UNSUPPORTED("webserver"),
     UNSUPPORTED("grpc"),
     UNSUPPORTED("grpc_output"),
     UNSUPPORTED("libs_logger"),
@@ -1906,20 +2010,29 @@ int saker_config_validate(const struct saker_config *cfg, char *err, size_t errl
 		set_err(err, errlen, "engine.kind: only modern_ebpf is supported");
 		return -EINVAL;
 	}
+	if (cfg->webserver.enabled && cfg->webserver.ssl_enabled &&
+	    !(cfg->webserver.ssl_certificate && cfg->webserver.ssl_certificate[0])) {
+		set_err(err, errlen,
+			"webserver.ssl_enabled is on but webserver.ssl_certificate is empty");
+		return -EINVAL;
+	}
 	return 0;
 }
 
-uint64_t saker_config_ring_bytes(const struct saker_config *cfg)
+uint64_t saker_config_preset_bytes(uint64_t preset)
 {
-	uint64_t preset = cfg->engine.modern_ebpf.buf_size_preset;
-
-	if (cfg->engine.modern_ebpf.buf_size)
-		return cfg->engine.modern_ebpf.buf_size;
 	if (preset < 1)
 		preset = 1;
 	if (preset > 10)
 		preset = 10;
 	return MIB << (preset - 1);
+}
+
+uint64_t saker_config_ring_bytes(const struct saker_config *cfg)
+{
+	if (cfg->engine.modern_ebpf.buf_size)
+		return cfg->engine.modern_ebpf.buf_size;
+	return saker_config_preset_bytes(cfg->engine.modern_ebpf.buf_size_preset);
 }
 
 /* ---- dump ---- */

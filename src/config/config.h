@@ -105,6 +105,36 @@ struct saker_config {
 		uint64_t max_fds;
 		uint64_t max_fds_per_proc;
 	} state;
+
+	/* Falco's webserver keys (docs/metrics.md); read at start only. */
+	struct {
+		bool enabled;		    /* default false */
+		uint64_t threadiness;	    /* server threads; 0 = 1 */
+		char *listen_address;	    /* default 127.0.0.1 (Falco: 0.0.0.0) */
+		uint64_t listen_port;	    /* default 8765; 0 = any free port */
+		char *k8s_healthz_endpoint; /* default /healthz */
+		bool prometheus_metrics_enabled;
+		bool ssl_enabled;
+		char *ssl_certificate; /* PEM holding the key and the certificate */
+	} webserver;
+	/* Falco's metrics keys: a snapshot every interval as an alert and/or a JSON line. */
+	struct {
+		bool enabled;
+		char *interval; /* Prometheus duration, default 1h; saker_config_duration_ms */
+		bool output_rule;
+		char *output_file;
+		/* which families the snapshot holds (Falco's names; see docs/metrics.md) */
+		bool rules_counters_enabled;
+		bool resource_utilization_enabled;
+		bool state_counters_enabled;
+		bool kernel_event_counters_enabled;
+		bool kernel_event_counters_per_cpu_enabled;
+		bool libbpf_stats_enabled;
+		bool plugins_metrics_enabled;
+		bool jemalloc_stats_enabled;
+		bool convert_memory_to_mb;
+		bool include_empty_values;
+	} metrics;
 };
 
 /* When a changed key takes effect (the reload column of the key table). */
@@ -166,6 +196,11 @@ int saker_config_validate(const struct saker_config *cfg, char *err, size_t errl
 /* Effective configuration as YAML (for --dry-run); loads back to an equal config. */
 int saker_config_dump(const struct saker_config *cfg, FILE *out);
 
+/* A Prometheus duration ("1h", "1m30s", "500ms") in ms: 0, -EINVAL or -ERANGE. */
+int saker_config_duration_ms(const char *s, uint64_t *ms);
+
+/* Bytes of buf_size_preset 1..10 (1 MiB * 2^(preset-1); clamped). */
+uint64_t saker_config_preset_bytes(uint64_t preset);
 /* Ring size in bytes from buf_size or buf_size_preset. */
 uint64_t saker_config_ring_bytes(const struct saker_config *cfg);
 

@@ -76,6 +76,44 @@ static size_t build_fields(struct saker_field *f, const struct saker_capture_sta
 	return n;
 }
 
+void saker_drops_set_rings(struct saker_drops *d, const struct saker_drops_rings *rings)
+{
+	d->rings = *rings;
+}
+
+int saker_drops_advice(const struct saker_drops_rings *r, char *buf, size_t len)
+{
+	const uint64_t mib = 1024 * 1024;
+	unsigned preset;
+
+	if (!r->known)
+		return snprintf(buf, len, "%s", "");
+	/* A bigger ring only postpones the loss when the consumer never caught up. */
+	if (r->saturated)
+		return snprintf(buf, len,
+				" Ring high water %" PRIu64 " of %" PRIu64
+				" bytes; no buffer size would have held this window: the consumer "
+				"was the bottleneck (the ring was never emptied).",
+				r->high_water_bytes, r->size_bytes);
+	for (preset = 1; preset <= 10; preset++)
+		if (saker_config_preset_bytes(preset) >= r->peak_demand_bytes)
+			break;
+	if (preset > 10)
+		return snprintf(
+		    buf, len,
+		    " Ring high water %" PRIu64 " of %" PRIu64 " bytes, peak demand about %" PRIu64
+		    " bytes: no buf_size_preset would have held it (the largest is %" PRIu64
+		    " MiB).",
+		    r->high_water_bytes, r->size_bytes, r->peak_demand_bytes,
+		    saker_config_preset_bytes(10) / mib);
+	return snprintf(buf, len,
+			" Ring high water %" PRIu64 " of %" PRIu64
+			" bytes, peak demand about %" PRIu64 " bytes: buf_size_preset %u (%" PRIu64
+			" MiB per ring) would have held it.",
+			r->high_water_bytes, r->size_bytes, r->peak_demand_bytes, preset,
+			saker_config_preset_bytes(preset) / mib);
+}
+
 void saker_drops_init(struct saker_drops *d, const struct saker_drops_config *cfg,
 		      const struct saker_capture_stats *now_stats, uint64_t now_mono_ns)
 {
@@ -121,6 +159,10 @@ enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
 	d->n_checks++;
 	stats_delta(&delta, cur, &d->prev);
 	d->prev = *cur;
+	/* The occupancy given describes this window only. */
+	struct saker_drops_rings rings = d->rings;
+
+	d->rings.known = false;
 
 	if (d->cfg.simulate_drops) {
 		if (!d->simulate_announced) {
@@ -168,7 +210,8 @@ enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
 	d->n_actions_taken++;
 
 	char msg[128];
-	char logmsg[256];
+	char logmsg[640];
+	char advice[320] = "";
 
 	/* Falco's wording for the usual one-second window; a late check says what it covered. */
 	if (window_s <= 1)
@@ -188,6 +231,13 @@ enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
 			 msg, d->suppressed_checks, d->suppressed_drops);
 	else
 		snprintf(logmsg, sizeof(logmsg), "%s", msg);
+	/* Sizing advice only for ring-full drops: the others do not depend on the size. */
+	if (rings.known && saker_stats_drops_buffer(&delta) > 0) {
+		size_t used = strlen(logmsg);
+
+		(void)saker_drops_advice(&rings, advice, sizeof(advice));
+		snprintf(logmsg + used, sizeof(logmsg) - used, "%s", advice);
+	}
 
 	/* Actions run in list order, each once; exit waits until the others are done. */
 	bool done[SAKER_DROP_ACT_EXIT + 1] = {false};
@@ -202,7 +252,7 @@ enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
 		if (a == SAKER_DROP_ACT_LOG) {
 			drops_log(act, SAKER_PRIO_CRITICAL, logmsg);
 		} else if (a == SAKER_DROP_ACT_ALERT && act && act->alert) {
-			struct saker_field fields[SAKER_DROPS_N_FIELDS];
+			struct saker_field fields[SAKER_DROPS_MAX_FIELDS];
 			struct saker_alert alert = {
 			    .time_ns = now_real_ns,
 			    .priority = d->cfg.priority,
@@ -214,6 +264,16 @@ enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
 
 			alert.n_fields =
 			    build_fields(fields, &delta, d->suppressed_checks, d->suppressed_drops);
+			if (rings.known) {
+				fields[alert.n_fields++] =
+				    (struct saker_field){.name = "ring_high_water_bytes",
+							 .type = SAKER_FIELD_U64,
+							 .u64 = rings.high_water_bytes};
+				fields[alert.n_fields++] =
+				    (struct saker_field){.name = "ring_size_bytes",
+							 .type = SAKER_FIELD_U64,
+							 .u64 = rings.size_bytes};
+			}
 			act->alert(act->ctx, &alert);
 		}
 	}

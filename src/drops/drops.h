@@ -21,9 +21,25 @@
 
 #define SAKER_DROP_RULE "Saker internal: syscall event drop"
 
-/* Fields of the drop alert (see docs/drops.md). */
-#define SAKER_DROPS_N_FIELDS 18
+/* Fields of the drop alert (see docs/drops.md); two more when the rings' occupancy is known. */
+#define SAKER_DROPS_N_FIELDS   18
+#define SAKER_DROPS_MAX_FIELDS (SAKER_DROPS_N_FIELDS + 2)
 
+/*
+ * The rings' occupancy over the window the next check covers (from the
+ * capture's high-water marks; docs/metrics.md). Given, the drop alert
+ * carries ring_high_water_bytes and ring_size_bytes, and the log line of a
+ * window with ring-full drops says which buf_size_preset would have held
+ * the window's peak demand, or that none would.
+ */
+struct saker_drops_rings {
+	bool known;
+	uint64_t size_bytes;	    /* of each ring */
+	uint64_t high_water_bytes;  /* the fullest ring's high-water mark */
+	uint64_t peak_demand_bytes; /* max over rings: high water (at least the size when it
+				       dropped) + what its dropped events would have taken */
+	bool saturated;		    /* a ring that dropped was never emptied by the consumer */
+};
 /* Side effects are callbacks so the manager is tested with fakes. */
 struct saker_drops_actions {
 	void *ctx;
@@ -48,7 +64,8 @@ struct saker_drops {
 	/* the last check's window (simulated drops included), for the drop-ratio gauge */
 	uint64_t last_evts;
 	uint64_t last_drops;
-	bool simulate_announced; /* the simulate_drops warning was logged */
+	struct saker_drops_rings rings; /* for the next check only (saker_drops_set_rings) */
+	bool simulate_announced;	/* the simulate_drops warning was logged */
 };
 
 enum saker_drops_result {
@@ -61,10 +78,19 @@ void saker_drops_init(struct saker_drops *d, const struct saker_drops_config *cf
 /* SIGHUP: new settings, counters and previous sample kept. */
 void saker_drops_reconfigure(struct saker_drops *d, const struct saker_drops_config *cfg,
 			     uint64_t now_mono_ns);
+/* The occupancy of the window the next saker_drops_check covers; used by that check only. */
+void saker_drops_set_rings(struct saker_drops *d, const struct saker_drops_rings *rings);
+/*
+ * The sizing advice for ring-full drops ("buf_size_preset 6 (32 MiB) would
+ * have held ..."), or "" when there is none to give. snprintf semantics.
+ */
+int saker_drops_advice(const struct saker_drops_rings *r, char *buf, size_t len);
+
 enum saker_drops_result saker_drops_check(struct saker_drops *d,
 					  const struct saker_capture_stats *cur,
 					  uint64_t now_mono_ns, uint64_t now_real_ns,
 					  const struct saker_drops_actions *act);
+
 /*
  * The same over a window of window_s seconds (the timer's elapsed periods
  * when the check ran late): the message says "in last N seconds" then.

@@ -95,7 +95,8 @@ static void test_cpus_and_rings(void **state)
 	     .events = 7,
 	     .bytes = 700,
 	     .has_high_water = true,
-	     .high_water_bytes = 65536},
+	     .high_water_bytes = 65536,
+	     .saturated = true},
 	};
 	const struct saker_collect_in in = {
 	    .percpu = cpus,
@@ -135,6 +136,8 @@ static void test_cpus_and_rings(void **state)
 	/* The high-water gauge only where it was measured. */
 	assert_null(saker_metrics_find(&m, "ring_high_water_bytes", ring0, 2));
 	assert_int_equal(u64_of(&m, "ring_high_water_bytes", ring1, 2), 65536);
+	assert_int_equal(u64_of(&m, "ring_consumer_saturated", ring1, 2), 1);
+	assert_null(saker_metrics_find(&m, "ring_consumer_saturated", ring0, 2));
 	assert_int_equal(find(&m, "ring_high_water_bytes", ring1, 2)->type, SAKER_METRIC_GAUGE);
 	assert_true(find(&m, "cpu_events_total", cpu1, 1)->flags & SAKER_METRIC_F_DETAIL);
 	saker_metrics_free(&m);

@@ -964,14 +964,13 @@ static void test_unknown_keys_warn(void **state)
 
 	/* Falco keys saker does not implement yet: warned, subtree skipped */
 	memset(&w, 0, sizeof(w));
-	assert_int_equal(
-	    load(&cfg,
-		 "rules_files: [/etc/falco/falco_rules.yaml]\nmetrics:\n  enabled: true\n"
-		 "engine:\n  kind: modern_ebpf\n  kmod: {buf_size_preset: 99}\n"
-		 "webserver: {enabled: true}\nplugins: []\nload_plugins: []\n"
-		 "watch_config_files: true\n",
-		 err, &w),
-	    0);
+	assert_int_equal(load(&cfg,
+			      "rules_files: [/etc/falco/falco_rules.yaml]\ngrpc:\n  enabled: true\n"
+			      "engine:\n  kind: modern_ebpf\n  kmod: {buf_size_preset: 99}\n"
+			      "grpc_output: {enabled: true}\nplugins: []\nload_plugins: []\n"
+			      "watch_config_files: true\n",
+			      err, &w),
+			 0);
 	assert_int_equal(w.n, 7);
 	assert_non_null(strstr(w.all, "t.yaml:1:1: key 'rules_files' is not supported by saker, "
 				      "ignored\n"));
@@ -1118,10 +1117,9 @@ static void test_overrides(void **state)
 			 0);
 	assert_string_equal(w.last, "-o foo.bar=1: unknown key 'foo.bar' ignored");
 	assert_int_equal(
-	    saker_config_override(&cfg, "metrics.enabled=true", err, sizeof(err), collect, &w), 0);
-	assert_string_equal(w.last,
-			    "-o metrics.enabled=true: key 'metrics.enabled' is not supported by "
-			    "saker, ignored");
+	    saker_config_override(&cfg, "grpc.enabled=true", err, sizeof(err), collect, &w), 0);
+	assert_string_equal(w.last, "-o grpc.enabled=true: key 'grpc.enabled' is not supported by "
+				    "saker, ignored");
 	assert_int_equal(w.n, 2);
 	saker_config_free(&cfg);
 
@@ -1225,6 +1223,76 @@ static void round_trip(const struct saker_config *cfg)
 		fail_msg("dump does not round trip:\n%s", text);
 	free(text);
 	saker_config_free(&back);
+}
+
+static void test_webserver_metrics_keys(void **state)
+{
+	struct saker_config cfg;
+	char err[512];
+	uint64_t ms = 0;
+
+	(void)state;
+	saker_config_init(&cfg);
+	/* saker listens on loopback by default, unlike Falco, and serves nothing unless enabled */
+	assert_false(cfg.webserver.enabled);
+	assert_string_equal(cfg.webserver.listen_address, "127.0.0.1");
+	assert_int_equal(cfg.webserver.listen_port, 8765);
+	assert_string_equal(cfg.webserver.k8s_healthz_endpoint, "/healthz");
+	assert_false(cfg.webserver.prometheus_metrics_enabled);
+	assert_false(cfg.metrics.enabled);
+	assert_string_equal(cfg.metrics.interval, "1h");
+	assert_true(cfg.metrics.output_rule);
+	assert_null(cfg.metrics.output_file);
+	assert_int_equal(
+	    load(&cfg,
+		 "webserver:\n  enabled: true\n  listen_port: 0\n"
+		 "  k8s_healthz_endpoint: /live\n  prometheus_metrics_enabled: true\n"
+		 "  threadiness: 2\n"
+		 "metrics: {enabled: true, interval: 1m30s, output_rule: false, "
+		 "output_file: /tmp/m.jsonl, kernel_event_counters_per_cpu_enabled: true}\n",
+		 err, NULL),
+	    0);
+	assert_true(cfg.webserver.enabled);
+	assert_int_equal(cfg.webserver.listen_port, 0);
+	assert_string_equal(cfg.webserver.k8s_healthz_endpoint, "/live");
+	assert_true(cfg.webserver.prometheus_metrics_enabled);
+	assert_int_equal(cfg.webserver.threadiness, 2);
+	assert_string_equal(cfg.metrics.interval, "1m30s");
+	assert_false(cfg.metrics.output_rule);
+	assert_string_equal(cfg.metrics.output_file, "/tmp/m.jsonl");
+	assert_true(cfg.metrics.kernel_event_counters_per_cpu_enabled);
+	round_trip(&cfg);
+	/* TLS without a certificate is refused by the cross-key check */
+	assert_int_equal(
+	    saker_config_override(&cfg, "webserver.ssl_certificate=", err, sizeof(err), NULL, NULL),
+	    0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "webserver.ssl_enabled=true", err, sizeof(err), NULL, NULL),
+	    0);
+	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "webserver.ssl_certificate"));
+	saker_config_free(&cfg);
+
+	expect_error("webserver: {listen_port: 65536}\n", "t.yaml:1:26: webserver.listen_port");
+	expect_error("webserver: {k8s_healthz_endpoint: healthz}\n",
+		     "webserver.k8s_healthz_endpoint: expected a path starting with '/'");
+	expect_error("metrics: {interval: 15}\n", "metrics.interval: expected a duration");
+	expect_error("metrics: {interval: 10ms}\n", "at least 100ms");
+	expect_override_error("metrics.interval=1x", "metrics.interval: expected a duration");
+
+	assert_int_equal(saker_config_duration_ms("1h", &ms), 0);
+	assert_int_equal(ms, 3600000);
+	assert_int_equal(saker_config_duration_ms("1m30s", &ms), 0);
+	assert_int_equal(ms, 90000);
+	assert_int_equal(saker_config_duration_ms("2s500ms", &ms), 0);
+	assert_int_equal(ms, 2500);
+	assert_int_equal(saker_config_duration_ms("1d1w", &ms), 0);
+	assert_int_equal(ms, 8 * 86400000ull);
+	assert_int_equal(saker_config_duration_ms("", &ms), -EINVAL);
+	assert_int_equal(saker_config_duration_ms("5", &ms), -EINVAL);
+	assert_int_equal(saker_config_duration_ms("s", &ms), -EINVAL);
+	assert_int_equal(saker_config_duration_ms("1.5h", &ms), -EINVAL);
+	assert_int_equal(saker_config_duration_ms("99999999999999999999s", &ms), -ERANGE);
 }
 
 static void test_dump_round_trip(void **state)
@@ -1405,6 +1473,7 @@ int main(void)
 	    cmocka_unit_test(test_overrides),
 	    cmocka_unit_test(test_validate),
 	    cmocka_unit_test(test_dump_round_trip),
+	    cmocka_unit_test(test_webserver_metrics_keys),
 	    cmocka_unit_test(test_load_file),
 	};
 

@@ -588,6 +588,65 @@ static void test_late_window_wording(void **state)
 	assert_log(&f->rec.calls[1], SAKER_PRIO_CRITICAL, DROP_MSG(2));
 }
 
+static void test_ring_occupancy_advice(void **state)
+{
+	struct fx *f = *state;
+	const int full = SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OPEN;
+	struct saker_drops_rings r = {
+	    .known = true,
+	    .size_bytes = 1 << 20,
+	    .high_water_bytes = 1 << 20,
+	    .peak_demand_bytes = 3 << 20,
+	};
+	char buf[320];
+
+	fx_start(f);
+	/* 3 MiB of demand: preset 3 (4 MiB) is the smallest that holds it. */
+	saker_drops_set_rings(&f->d, &r);
+	assert_int_equal(tick(f, 1000, full, 10), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 2);
+	assert_int_equal(f->rec.calls[0].kind, CALL_LOG);
+	assert_non_null(strstr(f->rec.calls[0].msg,
+			       DROP_MSG(10) " Ring high water 1048576 of "
+					    "1048576 bytes, peak demand about "
+					    "3145728 bytes: buf_size_preset 3 (4 "
+					    "MiB per ring) would have held it."));
+	/* The alert's output stays the plain message; the figures are fields. */
+	assert_string_equal(f->rec.calls[1].msg, DROP_MSG(10));
+	assert_int_equal(f->rec.calls[1].n_fields, SAKER_DROPS_N_FIELDS + 2);
+	assert_int_equal(fval(&f->rec.calls[1], "ring_high_water_bytes"), 1 << 20);
+	assert_int_equal(fval(&f->rec.calls[1], "ring_size_bytes"), 1 << 20);
+
+	/* Given for one check only: the next has neither advice nor fields. */
+	f->d.bucket.tokens = 10;
+	assert_int_equal(tick(f, 1000, full, 10), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 4);
+	assert_string_equal(f->rec.calls[2].msg, DROP_MSG(10));
+	assert_int_equal(f->rec.calls[3].n_fields, SAKER_DROPS_N_FIELDS);
+
+	/* Drops that are not ring-full ones get no sizing advice. */
+	saker_drops_set_rings(&f->d, &r);
+	f->d.bucket.tokens = 10;
+	assert_int_equal(tick(f, 1000, SAKER_CNT_DROPS_MAX_EVENT_SIZE, 4), SAKER_DROPS_OK);
+	assert_string_equal(f->rec.calls[4].msg, DROP_MSG(4));
+
+	r.saturated = true;
+	saker_drops_advice(&r, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "no buffer size would have held this window: the consumer was "
+				    "the bottleneck"));
+	r.saturated = false;
+	r.peak_demand_bytes = (512ull << 20) + 1;
+	saker_drops_advice(&r, buf, sizeof(buf));
+	assert_non_null(
+	    strstr(buf, "no buf_size_preset would have held it (the largest is 512 MiB)"));
+	r.peak_demand_bytes = 1000;
+	saker_drops_advice(&r, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "buf_size_preset 1 (1 MiB per ring)"));
+	r.known = false;
+	saker_drops_advice(&r, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -607,6 +666,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reconfigure, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_null_callbacks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_late_window_wording, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ring_occupancy_advice, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,544 @@
+#include "app/observe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "app/collect.h"
+#include "lib/alert.h"
+#include "lib/sbuf.h"
+#include "web/web.h"
+
+#define SNAPSHOT_RULE "Saker internal: metrics snapshot"
+#define MAX_PEM_BYTES (1024 * 1024)
+/* Bytes per event when a window consumed nothing to measure it by (header + padding). */
+#define FALLBACK_EVENT_BYTES 48
+
+struct ring_prev {
+	uint64_t events, bytes, drops;
+};
+
+struct saker_observe {
+	const struct saker_log *log;
+	char *version;
+	struct saker_web *web;
+
+	bool snapshot_on; /* metrics.enabled with an output */
+	bool output_rule;
+	uint64_t interval_ns, next_ns;
+	int fd; /* metrics.output_file, -1 when none */
+	char *output_file;
+	bool file_failing; /* logged once until a write succeeds again */
+	/* families the snapshot holds (Falco's metrics.* switches) */
+	bool f_kernel, f_per_cpu, f_bpf, f_state, f_resource, f_empty;
+
+	struct saker_collect_capture *cc;
+	struct saker_metrics m;
+
+	struct ring_prev *prev;
+	size_t n_prev;
+	struct saker_kcounters *percpu;
+	unsigned *cpu_ring;
+};
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* FNV-1a 64 of the effective configuration as --dry-run prints it. */
+static int config_hash(const struct saker_config *cfg, char out[17])
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = saker_config_dump(cfg, f);
+	if (fclose(f) && !ret)
+		ret = -EIO;
+	if (!ret)
+		snprintf(out, 17, "%016" PRIx64, fnv1a(text, len));
+	free(text);
+	return ret;
+}
+
+static char *versions_json(const struct saker_config *cfg, const char *version)
+{
+	struct saker_sbuf b;
+	struct utsname u;
+	char hash[17] = "";
+
+	if (uname(&u))
+		snprintf(u.release, sizeof(u.release), "unknown");
+	(void)config_hash(cfg, hash);
+	saker_sbuf_init(&b);
+	saker_sbuf_puts(&b, "{\"saker_version\": \"");
+	saker_sbuf_escape(&b, version, strlen(version), SAKER_ESC_JSON);
+	saker_sbuf_puts(&b, "\", \"kernel_release\": \"");
+	saker_sbuf_escape(&b, u.release, strlen(u.release), SAKER_ESC_JSON);
+	saker_sbuf_puts(&b, "\", \"libbpf_version\": \"");
+	saker_sbuf_escape(&b, libbpf_version_string(), strlen(libbpf_version_string()),
+			  SAKER_ESC_JSON);
+	saker_sbuf_printf(&b, "\", \"config_hash\": \"%s\"}\n", hash);
+	if (b.oom) {
+		saker_sbuf_free(&b);
+		return NULL;
+	}
+	return saker_sbuf_take(&b);
+}
+
+static int read_pem(const char *path, char **out, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	size_t n;
+
+	if (!f) {
+		int e = errno;
+
+		snprintf(err, errlen, "webserver.ssl_certificate %s: %s", path, strerror(e));
+		return -e;
+	}
+	buf = malloc(MAX_PEM_BYTES + 1);
+	if (!buf) {
+		fclose(f);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	n = fread(buf, 1, MAX_PEM_BYTES + 1, f);
+	fclose(f);
+	if (n == 0 || n > MAX_PEM_BYTES) {
+		free(buf);
+		snprintf(err, errlen, "webserver.ssl_certificate %s: %s", path,
+			 n ? "larger than 1 MiB" : "empty");
+		return -EINVAL;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/* Appends only, never follows a symlink, never blocks on a FIFO, creates 0600. */
+static int open_output_file(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd =
+	    open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+
+	if (fd < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "metrics.output_file %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, errlen, "metrics.output_file %s: not a regular file", path);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+int saker_observe_start(struct saker_observe **out, const struct saker_config *cfg,
+			const char *version, const struct saker_log *log, char *err, size_t errlen)
+{
+	struct saker_observe *o;
+	int ret = -ENOMEM;
+
+	*out = NULL;
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	o->fd = -1;
+	o->log = log;
+	saker_metrics_init(&o->m);
+	o->version = strdup(version);
+	o->cc = malloc(sizeof(*o->cc));
+	o->percpu = calloc(SAKER_MAX_CPUS, sizeof(*o->percpu));
+	o->cpu_ring = calloc(SAKER_MAX_CPUS, sizeof(*o->cpu_ring));
+	if (!o->version || !o->cc || !o->percpu || !o->cpu_ring) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+
+	if (cfg->metrics.enabled) {
+		uint64_t ms = 3600000;
+
+		(void)saker_config_duration_ms(cfg->metrics.interval, &ms);
+		o->interval_ns = ms * 1000000ull;
+		o->output_rule = cfg->metrics.output_rule;
+		o->f_kernel = cfg->metrics.kernel_event_counters_enabled;
+		o->f_per_cpu = cfg->metrics.kernel_event_counters_per_cpu_enabled;
+		o->f_bpf = cfg->metrics.libbpf_stats_enabled;
+		o->f_state = cfg->metrics.state_counters_enabled;
+		o->f_resource = cfg->metrics.resource_utilization_enabled;
+		o->f_empty = cfg->metrics.include_empty_values;
+		if (cfg->metrics.output_file) {
+			o->output_file = strdup(cfg->metrics.output_file);
+			if (!o->output_file) {
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+			o->fd = open_output_file(o->output_file, err, errlen);
+			if (o->fd < 0) {
+				ret = o->fd;
+				goto fail;
+			}
+		}
+		o->snapshot_on = o->output_rule || o->fd >= 0;
+	}
+
+	if (cfg->webserver.enabled) {
+		char *pem = NULL;
+		char *versions = versions_json(cfg, version);
+		struct saker_web_opts wo = {
+		    .listen_address = cfg->webserver.listen_address,
+		    .port = (uint16_t)cfg->webserver.listen_port,
+		    .healthz_path = cfg->webserver.k8s_healthz_endpoint,
+		    .metrics_enabled = cfg->webserver.prometheus_metrics_enabled,
+		    .threads = (unsigned)cfg->webserver.threadiness,
+		    .versions_json = versions,
+		};
+
+		ret = 0;
+		if (cfg->webserver.ssl_enabled)
+			ret = read_pem(cfg->webserver.ssl_certificate, &pem, err, errlen);
+		wo.tls_pem = pem;
+		if (!ret)
+			ret = saker_web_start(&o->web, &wo, err, errlen);
+		free(pem);
+		free(versions);
+		if (ret)
+			goto fail;
+	}
+	*out = o;
+	return 0;
+fail:
+	saker_observe_stop(o);
+	return ret;
+}
+
+uint16_t saker_observe_web_port(const struct saker_observe *o)
+{
+	return o && o->web ? saker_web_port(o->web) : 0;
+}
+
+void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
+			  struct saker_drops *drops)
+{
+	struct saker_drops_rings rings = {.known = false};
+	unsigned n_rings = saker_capture_nr_rings(cap);
+	int n_cpus;
+
+	if (!o)
+		return;
+	saker_capture_ring_window(cap);
+	if (o->n_prev != n_rings) {
+		free(o->prev);
+		o->prev = calloc(n_rings, sizeof(*o->prev));
+		o->n_prev = o->prev ? n_rings : 0;
+		if (!o->prev)
+			return;
+	}
+	n_cpus = saker_capture_cpu_stats(cap, o->percpu, o->cpu_ring, SAKER_MAX_CPUS);
+	if (n_cpus < 0)
+		return;
+	for (unsigned r = 0; r < n_rings; r++) {
+		struct saker_capture_ring_stats rs;
+		struct ring_prev *p = &o->prev[r];
+		uint64_t drops_now = 0, d_drops, d_events, d_bytes, per_event, demand;
+
+		if (saker_capture_ring_stats(cap, r, &rs))
+			continue;
+		for (int cpu = 0; cpu < n_cpus; cpu++) {
+			if (o->cpu_ring[cpu] != r)
+				continue;
+			for (int i = SAKER_CNT_DROPS_BUFFER_FIRST; i <= SAKER_CNT_DROPS_BUFFER_LAST;
+			     i++)
+				drops_now += o->percpu[cpu].c[i];
+		}
+		d_drops = drops_now - p->drops;
+		d_events = rs.events - p->events;
+		d_bytes = rs.bytes - p->bytes;
+		p->drops = drops_now;
+		p->events = rs.events;
+		p->bytes = rs.bytes;
+		if (!rs.has_high_water)
+			continue;
+		rings.known = true;
+		rings.size_bytes = rs.size_bytes;
+		if (rs.high_water_bytes > rings.high_water_bytes)
+			rings.high_water_bytes = rs.high_water_bytes;
+		/*
+		 * What the window would have needed: a ring that dropped was full at
+		 * that moment whatever the sampled mark says, plus the bytes its lost
+		 * events would have taken at this window's bytes per event.
+		 */
+		per_event = d_events	? (d_bytes + d_events - 1) / d_events
+			    : rs.events ? (rs.bytes + rs.events - 1) / rs.events
+					: FALLBACK_EVENT_BYTES;
+		demand = rs.high_water_bytes;
+		if (d_drops) {
+			if (demand < rs.size_bytes)
+				demand = rs.size_bytes;
+			demand += d_drops * per_event;
+			if (rs.saturated)
+				rings.saturated = true;
+		}
+		if (demand > rings.peak_demand_bytes)
+			rings.peak_demand_bytes = demand;
+	}
+	saker_drops_set_rings(drops, &rings);
+}
+
+int saker_observe_collect(struct saker_observe *o, const struct saker_observe_src *src,
+			  struct saker_metrics *m)
+{
+	struct saker_collect_in in = {.version = o->version};
+	struct saker_view_stats vs;
+	struct saker_outputs_stats os;
+	struct saker_collect_self self;
+	int ret = 0;
+
+	saker_metrics_reset(m);
+	if (src->cap) {
+		ret = saker_collect_read_capture(o->cc, src->cap);
+		saker_collect_in_capture(&in, o->cc);
+	}
+	in.drops = src->drops;
+	if (src->view) {
+		saker_view_get_stats(src->view, &vs);
+		in.view = &vs;
+	}
+	if (src->outputs) {
+		saker_outputs_get_stats(src->outputs, &os);
+		in.outputs = &os;
+	}
+	if (saker_collect_self_read(&self) == 0)
+		in.self = &self;
+	{
+		int r = saker_collect(m, &in);
+
+		if (!ret)
+			ret = r;
+	}
+	return ret;
+}
+
+static bool has_prefix(const char *s, const char *p)
+{
+	return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Falco's metrics.* switches select what the snapshot (not /metrics) holds. */
+static bool in_snapshot(const struct saker_observe *o, const struct saker_metric *s)
+{
+	if (!o->f_empty && saker_metric_value(s) == 0)
+		return false;
+	if (has_prefix(s->name, "cpu_"))
+		return o->f_per_cpu;
+	if (has_prefix(s->name, "bpf_"))
+		return o->f_bpf;
+	if (has_prefix(s->name, "proc_table_") || has_prefix(s->name, "fd_table_") ||
+	    has_prefix(s->name, "state_"))
+		return o->f_state;
+	if (has_prefix(s->name, "process_"))
+		return o->f_resource;
+	if (has_prefix(s->name, "events_") || has_prefix(s->name, "drops_total") ||
+	    has_prefix(s->name, "page_faults_") || has_prefix(s->name, "ring_"))
+		return o->f_kernel;
+	return true;
+}
+
+static void put_key(struct saker_sbuf *b, const struct saker_metric *s)
+{
+	saker_sbuf_puts(b, s->name);
+	if (!s->n_labels)
+		return;
+	saker_sbuf_putc(b, '{');
+	for (size_t i = 0; i < s->n_labels; i++)
+		saker_sbuf_printf(b, "%s%s=%s", i ? "," : "", s->labels[i].name,
+				  s->labels[i].value);
+	saker_sbuf_putc(b, '}');
+}
+
+static void emit_alert(struct saker_observe *o, struct saker_outputs *outputs,
+		       const struct saker_metrics *m, uint64_t now_real_ns)
+{
+	struct saker_field *fields = calloc(m->n ? m->n : 1, sizeof(*fields));
+	size_t *key_off = calloc(m->n ? m->n : 1, sizeof(*key_off));
+	size_t *val_off = calloc(m->n ? m->n : 1, sizeof(*val_off));
+	struct saker_sbuf names;
+	size_t n = 0;
+
+	saker_sbuf_init(&names);
+	if (!fields || !key_off || !val_off)
+		goto out;
+	/* Names (and float values) first, pointers after: the buffer moves while it grows. */
+	for (size_t i = 0; i < m->n; i++) {
+		const struct saker_metric *s = &m->v[i];
+
+		if (!in_snapshot(o, s))
+			continue;
+		key_off[n] = names.len;
+		put_key(&names, s);
+		saker_sbuf_putc(&names, '\0');
+		val_off[n] = names.len;
+		if (s->is_float) {
+			saker_sbuf_printf(&names, "%.6f", s->f64);
+			saker_sbuf_putc(&names, '\0');
+		}
+		fields[n].type = s->is_float ? SAKER_FIELD_STR : SAKER_FIELD_U64;
+		fields[n].u64 = s->u64;
+		n++;
+	}
+	if (names.oom || !names.p)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		fields[i].name = names.p + key_off[i];
+		if (fields[i].type == SAKER_FIELD_STR)
+			fields[i].str = names.p + val_off[i];
+	}
+	{
+		const struct saker_alert a = {
+		    .time_ns = now_real_ns,
+		    .priority = SAKER_PRIO_INFO,
+		    .rule = SNAPSHOT_RULE,
+		    .source = "internal",
+		    .output = SNAPSHOT_RULE,
+		    .fields = fields,
+		    .n_fields = n,
+		};
+
+		/* A refused alert is counted by the outputs. */
+		(void)saker_outputs_emit(outputs, &a);
+	}
+out:
+	saker_sbuf_free(&names);
+	free(fields);
+	free(key_off);
+	free(val_off);
+}
+
+static void write_line(struct saker_observe *o, const struct saker_metrics *m, uint64_t now_real_ns)
+{
+	struct saker_metrics sel;
+	struct saker_sbuf b;
+	struct tm tm;
+	time_t t = (time_t)(now_real_ns / 1000000000ull);
+	char date[32];
+	ssize_t w;
+
+	saker_metrics_init(&sel);
+	for (size_t i = 0; i < m->n; i++) {
+		const struct saker_metric *s = &m->v[i];
+
+		if (!in_snapshot(o, s))
+			continue;
+		if (s->is_float)
+			(void)saker_metrics_add_f64(&sel, s->name, s->help, s->type, s->flags,
+						    s->f64, s->labels, s->n_labels);
+		else
+			(void)saker_metrics_add_u64(&sel, s->name, s->help, s->type, s->flags,
+						    s->u64, s->labels, s->n_labels);
+	}
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	saker_sbuf_init(&b);
+	saker_sbuf_printf(&b, "{\"time\":\"%s.%09lluZ\",\"rule\":\"%s\",\"metrics\":", date,
+			  (unsigned long long)(now_real_ns % 1000000000ull), SNAPSHOT_RULE);
+	(void)saker_metrics_render_json(&sel, &b);
+	saker_sbuf_puts(&b, "}\n");
+	saker_metrics_free(&sel);
+	/* One write of the whole line (O_APPEND): a reader never sees half of one. */
+	w = b.oom ? -1 : write(o->fd, b.p, b.len);
+	if (w != (ssize_t)b.len) {
+		if (!o->file_failing)
+			saker_log(o->log, SAKER_PRIO_WARNING,
+				  "metrics.output_file %s: snapshot not written (%s)",
+				  o->output_file, w < 0 ? strerror(errno) : "short write");
+		o->file_failing = true;
+	} else {
+		o->file_failing = false;
+	}
+	saker_sbuf_free(&b);
+}
+
+void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src *src)
+{
+	bool snapshot;
+	int ret;
+
+	if (!o || (!o->web && !o->snapshot_on))
+		return;
+	snapshot = o->snapshot_on && o->next_ns && src->now_mono_ns >= o->next_ns;
+	if (o->snapshot_on && !o->next_ns)
+		o->next_ns = src->now_mono_ns + o->interval_ns;
+	ret = saker_observe_collect(o, src, &o->m);
+	if (ret && ret != -ENOMEM)
+		saker_log(o->log, SAKER_PRIO_DEBUG, "metrics collection incomplete: %s",
+			  strerror(-ret));
+	if (o->web) {
+		const struct saker_web_health h = {
+		    .now_mono_ns = src->now_mono_ns,
+		    .drain_mono_ns = src->cap ? saker_capture_last_drain_ns(src->cap) : 0,
+		};
+
+		(void)saker_web_publish(o->web, &o->m, &h);
+	}
+	if (snapshot) {
+		/* The next one an interval later, not a burst to catch up after a stall. */
+		o->next_ns += o->interval_ns;
+		if (o->next_ns <= src->now_mono_ns)
+			o->next_ns = src->now_mono_ns + o->interval_ns;
+		if (o->output_rule && src->outputs)
+			emit_alert(o, src->outputs, &o->m, src->now_real_ns);
+		if (o->fd >= 0)
+			write_line(o, &o->m, src->now_real_ns);
+	}
+}
+
+void saker_observe_final(struct saker_observe *o, const struct saker_observe_src *src)
+{
+	if (!o || o->fd < 0)
+		return;
+	(void)saker_observe_collect(o, src, &o->m);
+	write_line(o, &o->m, src->now_real_ns);
+}
+
+void saker_observe_stop(struct saker_observe *o)
+{
+	if (!o)
+		return;
+	saker_web_stop(o->web);
+	if (o->fd >= 0)
+		close(o->fd);
+	saker_metrics_free(&o->m);
+	free(o->output_file);
+	free(o->version);
+	free(o->cc);
+	free(o->prev);
+	free(o->percpu);
+	free(o->cpu_ring);
+	free(o);
+}
