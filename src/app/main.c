@@ -21,7 +21,10 @@
 
 #include "capture/capture.h"
 #include "config/config.h"
+#include "drops/attrib.h"
 #include "drops/drops.h"
+#include "drops/ledger.h"
+#include "state/resync.h"
 #include "outputs/dump.h"
 #include "state/view.h"
 #include "lib/log.h"
@@ -57,6 +60,10 @@ struct app {
 	bool dump_on;
 	struct saker_dump dump;
 	struct saker_view *view;
+	struct saker_attrib *attrib;
+	struct saker_ledger *ledger; /* NULL = syscall_event_drops.ledger off */
+	struct saker_resync *resync;
+	uint64_t resync_full_scans; /* completed rescans already logged */
 	bool stop;
 	int exit_status;
 };
@@ -130,14 +137,62 @@ static void drops_alert(void *ctx, const struct saker_alert *alert)
 	(void)saker_outputs_emit(app->outputs, alert);
 }
 
+static void drops_resync(void *ctx, uint64_t since_boot_ns, uint64_t until_boot_ns, bool full)
+{
+	struct app *app = ctx;
+	struct saker_resync_stats rs;
+
+	saker_resync_get_stats(app->resync, &rs);
+	/* Once per episode, not every second of a long flood. */
+	if (!rs.armed && !rs.busy)
+		saker_log(&app->log, SAKER_PRIO_INFO,
+			  "resync: lifecycle events were lost; reloading the processes seen next "
+			  "from /proc%s",
+			  full ? ", and rescanning all of /proc" : "");
+	saker_resync_request(app->resync, since_boot_ns, until_boot_ns, full);
+}
+
+static void log_resync(struct app *app)
+{
+	struct saker_resync_stats rs;
+
+	saker_resync_get_stats(app->resync, &rs);
+	if (rs.full_scans == app->resync_full_scans)
+		return;
+	app->resync_full_scans = rs.full_scans;
+	saker_log(&app->log, SAKER_PRIO_INFO,
+		  "resync: /proc rescan done: %llu processes in %.1f ms (%llu reloaded, %llu gone, "
+		  "%llu exited threads pruned so far)",
+		  (unsigned long long)rs.last_full_pids, (double)rs.last_full_ns / 1e6,
+		  (unsigned long long)rs.loaded, (unsigned long long)rs.gone,
+		  (unsigned long long)rs.pruned);
+}
+
+/* The ledger at path (NULL: none). The reason of a failure goes into err, prefixed with the key. */
+static int open_ledger(const char *path, struct saker_ledger **out, char *err, size_t errlen)
+{
+	char why[400];
+	int ret;
+
+	*out = NULL;
+	if (!path)
+		return 0;
+	ret = saker_ledger_open(out, path, why, sizeof(why));
+	if (ret)
+		snprintf(err, errlen, "syscall_event_drops.ledger: %s", why);
+	return ret;
+}
+
 static int drop_check(struct app *app)
 {
 	const struct saker_drops_actions act = {
 	    .ctx = app,
 	    .log = drops_log,
 	    .alert = drops_alert,
+	    .resync = drops_resync,
 	};
 	struct saker_capture_stats st;
+	struct saker_drops_now now;
 	int ret;
 
 	ret = saker_capture_stats(app->cap, &st);
@@ -146,11 +201,14 @@ static int drop_check(struct app *app)
 			  strerror(-ret));
 		return 0;
 	}
-	if (saker_drops_check(&app->drops, &st, now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME),
-			      &act) == SAKER_DROPS_EXIT) {
+	now.mono_ns = now_ns(CLOCK_MONOTONIC);
+	now.real_ns = now_ns(CLOCK_REALTIME);
+	now.boot_ns = now_ns(CLOCK_BOOTTIME);
+	if (saker_drops_check_at(&app->drops, &st, &now, &act) == SAKER_DROPS_EXIT) {
 		app->stop = true;
 		app->exit_status = SAKER_EXIT_DROPS;
 	}
+	log_resync(app);
 	return 0;
 }
 
@@ -183,7 +241,24 @@ static void reload(struct app *app)
 		saker_config_free(&cfg);
 		return;
 	}
+	/* A new ledger path: the new file, or (it cannot be opened) the old one kept. */
+	if (!(cfg.drops_ledger && app->cfg.drops_ledger &&
+	      !strcmp(cfg.drops_ledger, app->cfg.drops_ledger))) {
+		struct saker_ledger *l;
+
+		if (!open_ledger(cfg.drops_ledger, &l, err, sizeof(err))) {
+			saker_ledger_close(app->ledger);
+			app->ledger = l;
+		} else {
+			saker_log(&app->log, SAKER_PRIO_ERROR, "%s; keeping the previous ledger",
+				  err);
+			free(cfg.drops_ledger);
+			cfg.drops_ledger =
+			    app->cfg.drops_ledger ? strdup(app->cfg.drops_ledger) : NULL;
+		}
+	}
 	saker_drops_reconfigure(&app->drops, &cfg.drops, now_ns(CLOCK_MONOTONIC));
+	saker_drops_set_parts(&app->drops, app->attrib, app->ledger, app->view);
 	saker_config_free(&app->cfg);
 	app->cfg = cfg;
 	log_from_config(&app->log, &app->cfg);
@@ -206,6 +281,15 @@ static void handle_signal(struct app *app)
 		case SIGUSR1:
 			saker_log(&app->log, SAKER_PRIO_INFO, "SIGUSR1: reopening outputs");
 			saker_outputs_reopen(app->outputs);
+			if (app->ledger) {
+				char err[512];
+
+				if (saker_ledger_reopen(app->ledger, err, sizeof(err)))
+					saker_log(&app->log, SAKER_PRIO_ERROR,
+						  "syscall_event_drops.ledger: %s; still writing "
+						  "to the file open before",
+						  err);
+			}
 			break;
 		default:
 			break;
@@ -221,6 +305,8 @@ static void on_event(void *ctx, const struct saker_evt_hdr *e, size_t len)
 	if (app->dump_on)
 		saker_dump_event(&app->dump, e, len, stdout);
 	saker_view_handle_event(app->view, e, len);
+	saker_attrib_note(app->attrib, e);
+	saker_resync_note(app->resync, e);
 }
 
 static int epoll_add(int epfd, int fd, int tag)
@@ -304,6 +390,9 @@ static int run_loop(struct app *app)
 		if (got < 0)
 			saker_log(&app->log, SAKER_PRIO_ERROR, "ring buffer read failed: %s",
 				  strerror((int)-got));
+		/* Repair paces itself (a slice of /proc reading now and then). */
+		(void)saker_resync_run(app->resync, now_ns(CLOCK_MONOTONIC),
+				       now_ns(CLOCK_BOOTTIME));
 		if (timer) {
 			uint64_t expirations;
 
@@ -351,6 +440,25 @@ static void print_summary(struct app *app, const struct saker_capture_stats *st,
 		(unsigned long long)app->drops.n_actions_taken);
 	fprintf(f, "   - suppressed by rate limit: %llu\n",
 		(unsigned long long)app->drops.n_suppressed);
+	{
+		struct saker_resync_stats rs;
+		struct saker_attrib_stats as;
+		struct saker_ledger_stats ls;
+
+		saker_resync_get_stats(app->resync, &rs);
+		saker_attrib_get_stats(app->attrib, &as);
+		saker_ledger_get_stats(app->ledger, &ls);
+		fprintf(f, "   - attribution evictions: %llu\n", (unsigned long long)as.evictions);
+		fprintf(f, "   - ledger lines: %llu\n", (unsigned long long)ls.lines);
+		fprintf(f, "   - ledger write errors: %llu\n", (unsigned long long)ls.write_errors);
+		fprintf(f, "   - resync requests: %llu\n", (unsigned long long)rs.requests);
+		fprintf(f, "   - resync processes reloaded: %llu\n", (unsigned long long)rs.loaded);
+		fprintf(f, "   - resync processes gone: %llu\n", (unsigned long long)rs.gone);
+		fprintf(f, "   - resync threads pruned: %llu\n", (unsigned long long)rs.pruned);
+		fprintf(f, "   - resync full rescans: %llu\n", (unsigned long long)rs.full_scans);
+		fprintf(f, "   - resync queue overflows: %llu\n", (unsigned long long)rs.overflows);
+		fprintf(f, "   - resync ms spent: %llu\n", (unsigned long long)(rs.ns / 1000000));
+	}
 	saker_outputs_get_stats(app->outputs, &os);
 	fprintf(f,
 		"Alerts: emitted %llu, below priority %llu, lost in queue %llu, undelivered at "
@@ -501,10 +609,16 @@ int main(int argc, char **argv)
 		};
 
 		ret = saker_view_new_opts(&app.view, &vopts);
+		if (!ret)
+			ret = saker_attrib_new(&app.attrib, 0, app.view);
+		if (!ret)
+			ret = saker_resync_new(&app.resync, app.view, NULL);
 		if (ret)
 			snprintf(err, sizeof(err), "cannot create the process table: %s",
 				 strerror(-ret));
 		else
+			ret = open_ledger(app.cfg.drops_ledger, &app.ledger, err, sizeof(err));
+		if (!ret)
 			ret = saker_capture_open(&app.cap, &opts, err, sizeof(err));
 		/* Attached first, then seeded: a process born in between is in the rings. */
 		if (!ret)
@@ -525,6 +639,7 @@ int main(int argc, char **argv)
 	}
 	if (saker_capture_stats(app.cap, &st) == 0)
 		saker_drops_init(&app.drops, &app.cfg.drops, &st, now_ns(CLOCK_MONOTONIC));
+	saker_drops_set_parts(&app.drops, app.attrib, app.ledger, app.view);
 	saker_log(&app.log, SAKER_PRIO_INFO,
 		  "saker %s started: %u ring buffer(s) of %llu bytes, config %s", SAKER_VERSION,
 		  saker_capture_nr_rings(app.cap),
@@ -553,6 +668,9 @@ out:
 	if (app.sfd >= 0)
 		close(app.sfd);
 	saker_dump_fini(&app.dump);
+	saker_resync_free(app.resync);
+	saker_attrib_free(app.attrib);
+	saker_ledger_close(app.ledger);
 	saker_view_free(app.view);
 	saker_config_free(&app.cfg);
 	free(app.overrides);

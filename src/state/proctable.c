@@ -1070,6 +1070,15 @@ const struct saker_proc *saker_proctable_lookup(struct saker_proctable *tbl, uin
 	return &e->pub;
 }
 
+size_t saker_proctable_tids(const struct saker_proctable *tbl, uint32_t *out, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct pt_entry *e = tbl->head; e && n < max; e = e->next)
+		out[n++] = e->pub.tid;
+	return n;
+}
+
 void saker_proctable_get_stats(const struct saker_proctable *tbl, struct saker_proctable_stats *st)
 {
 	memset(st, 0, sizeof(*st));

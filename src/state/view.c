@@ -13,6 +13,7 @@
 
 #include "event/event.h"
 #include "capture/syscalls.h"
+#include "state/degraded.h"
 
 /* What a syscall does to the tables. */
 enum view_op {
@@ -64,6 +65,7 @@ struct saker_view {
 	uint8_t op[SAKER_SYSCALL_MAX];
 	struct saker_idmap pending; /* tid -> (ts_ns | 1) as a pointer value */
 	uint64_t events, malformed, applied, late_forks;
+	struct saker_degraded degraded;
 	char path[PATH_MAX];
 	char path2[PATH_MAX];
 	char cwd[PATH_MAX];
@@ -93,6 +95,7 @@ int saker_view_new_opts(struct saker_view **out, const struct saker_view_opts *o
 	}
 	v->fds = saker_proctable_fds(v->procs);
 	saker_idmap_init(&v->pending);
+	saker_degraded_init(&v->degraded, 0);
 	for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++) {
 		int id = saker_syscall_id(op_names[i].name);
 
@@ -117,6 +120,7 @@ void saker_view_free(struct saker_view *v)
 		return;
 	saker_proctable_free(v->procs);
 	saker_idmap_free(&v->pending);
+	saker_degraded_fini(&v->degraded);
 	free(v);
 }
 
@@ -643,4 +647,17 @@ void saker_view_print_stats(const struct saker_view *v, FILE *out)
 	fprintf(out, "   state events malformed: %" PRIu64 "\n", st.malformed);
 	fprintf(out, "   state events applied: %" PRIu64 "\n", st.applied);
 	fprintf(out, "   late fork events: %" PRIu64 "\n", st.late_forks);
+}
+
+/* ---- loss ---- */
+
+void saker_view_mark_degraded(struct saker_view *v, uint32_t pid, uint64_t since_ns,
+			      uint64_t until_ns)
+{
+	saker_degraded_mark(&v->degraded, pid, since_ns, until_ns);
+}
+
+bool saker_view_degraded(const struct saker_view *v, uint32_t pid, uint64_t ts_ns)
+{
+	return v && saker_degraded_check(&v->degraded, pid, ts_ns);
 }

@@ -415,7 +415,7 @@ static void test_actions(void **state)
 
 	expect_error("syscall_event_drops:\n  actions:\n    - log\n    - page\n",
 		     "t.yaml:4:7: syscall_event_drops.actions: unknown action \"page\" (expected "
-		     "ignore, log, alert or exit)");
+		     "ignore, log, alert, exit or resync)");
 	expect_error("syscall_event_drops:\n  actions: [ignore, log]\n",
 		     "t.yaml:2:21: syscall_event_drops.actions: action \"log\" cannot be combined "
 		     "with \"ignore\"");
