@@ -123,7 +123,7 @@ static const struct opt opts[] = {
     {.key = "syscall_event_drops.actions",
      .type = OPT_ACTIONS,
      .off = OFF(drops),
-     .def_s = "log,alert"},
+     .def_s = "log,alert,resync"},
     DBL("syscall_event_drops.rate", drops.rate, 0, 0, OPT_F_MIN_EXCL | OPT_F_NO_MAX, .03333),
     DBL("syscall_event_drops.max_burst", drops.max_burst, 1, 0, OPT_F_NO_MAX, 10),
     BOOL("syscall_event_drops.simulate_drops", drops.simulate_drops, false),

@@ -79,9 +79,12 @@ static void test_defaults(void **state)
 	(void)state;
 	saker_config_init(&cfg);
 	assert_true(cfg.drops.threshold == 0);
-	assert_int_equal(cfg.drops.n_actions, 2);
+	assert_int_equal(cfg.drops.n_actions, 3);
 	assert_int_equal(cfg.drops.actions[0], SAKER_DROP_ACT_LOG);
 	assert_int_equal(cfg.drops.actions[1], SAKER_DROP_ACT_ALERT);
+	assert_int_equal(cfg.drops.actions[2], SAKER_DROP_ACT_RESYNC);
+	assert_true(cfg.drops.degraded_window == 10);
+	assert_null(cfg.drops_ledger);
 	assert_true(cfg.drops.rate == .03333);
 	assert_true(cfg.drops.max_burst == 10);
 	assert_false(cfg.drops.simulate_drops);
@@ -947,7 +950,7 @@ static void test_dump_round_trip(void **state)
 	round_trip(&cfg);
 	text = dump_to_string(&cfg, &len);
 	assert_non_null(strstr(text, "syscall_event_drops:\n  threshold: 0\n  actions: [log, "
-				     "alert]\n  rate: 0.03333\n"));
+				     "alert, resync]\n  rate: 0.03333\n"));
 	assert_non_null(strstr(text, "  max_burst: 10\n"));
 	assert_non_null(strstr(text, "\nlog_level: info\n"));
 	assert_non_null(strstr(text, "\nengine:\n  kind: \"modern_ebpf\"\n  modern_ebpf:\n    "
