@@ -333,11 +333,19 @@ enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
 	d->n_checks++;
 	stats_delta(&delta, cur, &d->prev);
 	d->prev = *cur;
-	d->prev_mono_ns = now->mono_ns;
 	rec.win.end_boot_ns = now->boot_ns;
 	rec.win.end_real_ns = now->real_ns;
-	rec.win.start_boot_ns = now->boot_ns > elapsed ? now->boot_ns - elapsed : 0;
-	rec.win.start_real_ns = now->real_ns > elapsed ? now->real_ns - elapsed : 0;
+	/* One window ends where the next begins; the first begins at init, by the monotonic clock.
+	 */
+	rec.win.start_boot_ns = d->prev_boot_ns		 ? d->prev_boot_ns
+				: now->boot_ns > elapsed ? now->boot_ns - elapsed
+							 : 0;
+	rec.win.start_real_ns = d->prev_real_ns		 ? d->prev_real_ns
+				: now->real_ns > elapsed ? now->real_ns - elapsed
+							 : 0;
+	d->prev_mono_ns = now->mono_ns;
+	d->prev_boot_ns = now->boot_ns;
+	d->prev_real_ns = now->real_ns;
 	saker_attrib_close(d->attrib, &w);
 	saker_loss_split(&delta, &real_loss);
 
@@ -374,6 +382,9 @@ enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
 		rec.resync = true;
 	}
 
+	/* Any loss in the protected lane is worth an alert, whatever the ratio. */
+	if (real_loss.critical)
+		threshold = 0;
 	if (!above_threshold(n_drops, n_evts, threshold))
 		goto out;
 	d->n_fired++;

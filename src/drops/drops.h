@@ -70,7 +70,8 @@ struct saker_drops {
 	struct saker_attrib *attrib;
 	struct saker_ledger *ledger;
 	struct saker_view *view;
-	uint64_t prev_mono_ns; /* the window starts here */
+	/* the window starts at the previous check (boot and wall 0 until the first one) */
+	uint64_t prev_mono_ns, prev_boot_ns, prev_real_ns;
 	/* the lossy windows since the last loss-free one, for the ledger's end line */
 	bool episode;
 	struct saker_ledger_window episode_win;
