@@ -267,6 +267,20 @@ void saker_attrib_get_stats(const struct saker_attrib *a, struct saker_attrib_st
 		*st = a->st;
 }
 
+void saker_attrib_add_metrics(const struct saker_attrib *a, struct saker_metrics *m)
+{
+	struct saker_attrib_stats st;
+
+	saker_attrib_get_stats(a, &st);
+	(void)saker_metrics_add_u64(m, "attribution_evictions_total",
+				    "Processes evicted from a window's attribution table.",
+				    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, st.evictions, NULL,
+				    0);
+	(void)saker_metrics_add_u64(m, "attribution_untracked_total",
+				    "Events counted to no process.", SAKER_METRIC_COUNTER,
+				    SAKER_METRIC_F_DETAIL, st.untracked, NULL, 0);
+}
+
 void saker_attrib_human(uint64_t n, char *buf, size_t len)
 {
 	static const char units[] = "kMGTPE";

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "saker_abi.h"
+#include "lib/metrics.h"
 #include "state/proctable.h"
 
 struct saker_view;
@@ -77,6 +78,8 @@ void saker_attrib_add_demoted(struct saker_attrib *a, uint32_t pid, uint64_t sta
 void saker_attrib_close(struct saker_attrib *a, struct saker_attrib_window *w);
 
 void saker_attrib_get_stats(const struct saker_attrib *a, struct saker_attrib_stats *st);
+/* attribution_evictions_total, attribution_untracked_total. */
+void saker_attrib_add_metrics(const struct saker_attrib *a, struct saker_metrics *m);
 
 /* "4242", "12.3k", "1.2M", "3.4G": counts as the drop message shows them. */
 void saker_attrib_human(uint64_t n, char *buf, size_t len);

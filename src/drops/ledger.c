@@ -212,6 +212,21 @@ int saker_ledger_write(struct saker_ledger *l, const struct saker_ledger_record 
 	return 0;
 }
 
+void saker_ledger_add_metrics(const struct saker_ledger *l, struct saker_metrics *m)
+{
+	struct saker_ledger_stats st;
+
+	saker_ledger_get_stats(l, &st);
+	(void)saker_metrics_add_u64(m, "ledger_lines_total", "Lines written to the loss ledger.",
+				    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, st.lines, NULL, 0);
+	(void)saker_metrics_add_u64(
+	    m, "ledger_write_errors_total", "Loss ledger lines that could not be written.",
+	    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, st.write_errors, NULL, 0);
+	(void)saker_metrics_add_u64(m, "ledger_reopens_total", "Loss ledger reopens (SIGUSR1).",
+				    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, st.reopens, NULL,
+				    0);
+}
+
 void saker_ledger_get_stats(const struct saker_ledger *l, struct saker_ledger_stats *st)
 {
 	memset(st, 0, sizeof(*st));

@@ -16,6 +16,7 @@
 #include "capture/stats.h"
 #include "drops/attrib.h"
 #include "drops/loss.h"
+#include "lib/metrics.h"
 #include "lib/sbuf.h"
 
 struct saker_ledger;
@@ -64,5 +65,7 @@ void saker_ledger_format(struct saker_sbuf *b, const struct saker_ledger_record 
 int saker_ledger_write(struct saker_ledger *l, const struct saker_ledger_record *r);
 
 void saker_ledger_get_stats(const struct saker_ledger *l, struct saker_ledger_stats *st);
+/* ledger_lines_total, ledger_write_errors_total, ledger_reopens_total. */
+void saker_ledger_add_metrics(const struct saker_ledger *l, struct saker_metrics *m);
 
 #endif

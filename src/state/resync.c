@@ -335,6 +335,33 @@ bool saker_resync_run(struct saker_resync *r, uint64_t mono_ns, uint64_t boot_ns
 	return busy(r);
 }
 
+void saker_resync_add_metrics(const struct saker_resync *r, struct saker_metrics *m)
+{
+	static const unsigned F = SAKER_METRIC_F_DETAIL;
+	struct saker_resync_stats st;
+
+	saker_resync_get_stats(r, &st);
+#define C(name, help, v)                                                                           \
+	(void)saker_metrics_add_u64(m, name, help, SAKER_METRIC_COUNTER, F, v, NULL, 0)
+	C("resync_requests_total", "Repairs asked for after lost lifecycle events.", st.requests);
+	C("resync_full_requests_total", "Of which asked for a full /proc rescan.",
+	  st.full_requests);
+	C("resync_queued_total", "Processes queued for a reload after being seen.", st.queued);
+	C("resync_overflows_total", "Reloads that did not fit the queue (a full rescan instead).",
+	  st.overflows);
+	C("resync_loaded_total", "Processes reloaded from /proc.", st.loaded);
+	C("resync_gone_total", "Processes to reload that had exited.", st.gone);
+	C("resync_pruned_total", "Threads removed because /proc no longer has them.", st.pruned);
+	C("resync_full_scans_total", "Full /proc rescans completed.", st.full_scans);
+#undef C
+	(void)saker_metrics_add_f64(m, "resync_seconds_total",
+				    "Time spent reading /proc to repair.", SAKER_METRIC_COUNTER, F,
+				    (double)st.ns / 1e9, NULL, 0);
+	(void)saker_metrics_add_f64(m, "resync_last_full_seconds",
+				    "Time the last full rescan took, slices summed.",
+				    SAKER_METRIC_GAUGE, F, (double)st.last_full_ns / 1e9, NULL, 0);
+}
+
 void saker_resync_get_stats(const struct saker_resync *r, struct saker_resync_stats *st)
 {
 	memset(st, 0, sizeof(*st));

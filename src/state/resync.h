@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "saker_abi.h"
+#include "lib/metrics.h"
 
 struct saker_view;
 struct saker_resync;
@@ -72,5 +73,7 @@ void saker_resync_note(struct saker_resync *r, const struct saker_evt_hdr *e);
 bool saker_resync_run(struct saker_resync *r, uint64_t mono_ns, uint64_t boot_ns);
 
 void saker_resync_get_stats(const struct saker_resync *r, struct saker_resync_stats *st);
+/* The counters as metrics (resync_*_total, resync_seconds_total, resync_last_full_seconds). */
+void saker_resync_add_metrics(const struct saker_resync *r, struct saker_metrics *m);
 
 #endif

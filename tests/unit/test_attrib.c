@@ -161,6 +161,15 @@ static void test_bounded_flooder_survives(void **state)
 	saker_attrib_close(a, &w);
 	assert_int_equal(w.n_procs, 64);
 	assert_true(w.evictions >= 1000);
+	{
+		struct saker_metrics m;
+
+		saker_metrics_init(&m);
+		saker_attrib_add_metrics(a, &m);
+		assert_true(saker_metrics_sum(&m, "attribution_evictions_total") ==
+			    (double)w.evictions);
+		saker_metrics_free(&m);
+	}
 	assert_int_equal(w.top[0].pid, 7);
 	assert_int_equal(w.top[0].received, 100000);
 	assert_string_equal(w.top[0].comm, ""); /* no view */

@@ -187,6 +187,15 @@ static void test_write_and_reopen(void **state)
 	assert_int_equal(st.lines, 3);
 	assert_int_equal(st.reopens, 1);
 	assert_int_equal(st.write_errors, 0);
+	{
+		struct saker_metrics m;
+
+		saker_metrics_init(&m);
+		saker_ledger_add_metrics(l, &m);
+		assert_true(saker_metrics_sum(&m, "ledger_lines_total") == 3);
+		assert_true(saker_metrics_sum(&m, "ledger_reopens_total") == 1);
+		saker_metrics_free(&m);
+	}
 
 	/* a reopen that fails keeps the old file */
 	assert_int_equal(unlink(f->path), 0);

@@ -175,6 +175,18 @@ static void test_full_rescan_and_prune(void **state)
 	assert_string_equal(saker_view_proc(f->view, 202)->exe, "/bin/c");
 	assert_true(st.ns > 0);
 	assert_true(st.last_full_ns > 0);
+	{
+		struct saker_metrics m;
+
+		saker_metrics_init(&m);
+		saker_resync_add_metrics(f->r, &m);
+		assert_false(m.oom);
+		assert_non_null(saker_metrics_find(&m, "resync_full_scans_total", NULL, 0));
+		assert_true(saker_metrics_sum(&m, "resync_full_scans_total") == 2);
+		assert_true(saker_metrics_sum(&m, "resync_pruned_total") == 1);
+		assert_true(saker_metrics_sum(&m, "resync_seconds_total") > 0);
+		saker_metrics_free(&m);
+	}
 }
 
 static void test_bounded_per_run(void **state)
