@@ -16,6 +16,9 @@
 
 #include "app/collect.h"
 #include "app/observe.h"
+#include "drops/attrib.h"
+#include "drops/ledger.h"
+#include "state/resync.h"
 #include "app/reload.h"
 #include "app/summary.h"
 #include "capture/capture.h"
@@ -23,8 +26,10 @@
 #include "state/view.h"
 
 /* Events per ring per capture call; the drain looks at the clock between calls. */
-#define DRAIN_CHUNK	  2048
-#define DROP_CHECK_NS	  (1000ull * 1000 * 1000)
+#define DRAIN_CHUNK   2048
+#define DROP_CHECK_NS (1000ull * 1000 * 1000)
+/* How often repair may read a slice of /proc (state/resync.h bounds each slice). */
+#define RESYNC_TICK_NS	  (20ull * 1000 * 1000)
 #define SHUTDOWN_FLUSH_MS 5000
 /* What the dump may still write at exit before the rest is counted lost. */
 #define SHUTDOWN_DUMP_MS 1000
@@ -71,6 +76,63 @@ static void drops_alert(void *ctx, const struct saker_alert *alert)
 	(void)saker_outputs_emit(app->outputs, alert);
 }
 
+static void drops_resync(void *ctx, uint64_t since_boot_ns, uint64_t until_boot_ns, bool full)
+{
+	struct saker_app *app = ctx;
+	struct saker_resync_stats rs;
+
+	saker_resync_get_stats(app->resync, &rs);
+	/* Once per episode, not every second of a long flood. */
+	if (!rs.armed && !rs.busy)
+		saker_log(&app->log, SAKER_PRIO_INFO,
+			  "resync: lifecycle events were lost; reloading the processes seen next "
+			  "from /proc%s",
+			  full ? ", and rescanning all of /proc" : "");
+	saker_resync_request(app->resync, since_boot_ns, until_boot_ns, full);
+}
+
+static void log_resync(struct saker_app *app)
+{
+	struct saker_resync_stats rs;
+
+	saker_resync_get_stats(app->resync, &rs);
+	if (rs.full_scans == app->resync_full_scans)
+		return;
+	app->resync_full_scans = rs.full_scans;
+	saker_log(&app->log, SAKER_PRIO_INFO,
+		  "resync: /proc rescan done: %llu processes in %.1f ms (%llu reloaded, %llu gone, "
+		  "%llu exited threads pruned so far)",
+		  (unsigned long long)rs.last_full_pids, (double)rs.last_full_ns / 1e6,
+		  (unsigned long long)rs.loaded, (unsigned long long)rs.gone,
+		  (unsigned long long)rs.pruned);
+}
+
+int saker_app_open_ledger(const char *path, struct saker_ledger **out, char *err, size_t errlen)
+{
+	char why[400];
+	int ret;
+
+	*out = NULL;
+	if (!path)
+		return 0;
+	ret = saker_ledger_open(out, path, why, sizeof(why));
+	if (ret)
+		snprintf(err, errlen, "syscall_event_drops.ledger: %s", why);
+	return ret;
+}
+
+/* Repair paces itself: a slice of /proc reading per call, when there is any to do. */
+static void resync_tick(void *ctx, uint64_t periods, uint64_t now_ns)
+{
+	struct saker_app *app = ctx;
+	struct timespec ts;
+
+	(void)periods;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	(void)saker_resync_run(app->resync, now_ns,
+			       (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+}
+
 /* Metrics to the web server and the metrics snapshot (app/observe.h). */
 static void observe_tick(struct saker_app *app, uint64_t now_ns)
 {
@@ -93,8 +155,12 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	    .ctx = app,
 	    .log = drops_log,
 	    .alert = drops_alert,
+	    .resync = drops_resync,
 	};
 	struct saker_capture_stats st;
+	struct saker_drops_now now = {
+	    .mono_ns = now_ns, .real_ns = realtime_ns(), .window_s = periods};
+	struct timespec ts;
 	int ret;
 
 	ret = saker_capture_stats(app->cap, &st);
@@ -105,11 +171,13 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	}
 	saker_observe_window(app->observe, app->cap, &app->drops);
 	/* The window is what the timer says elapsed: seconds, since the period is one. */
-	if (saker_drops_check_window(&app->drops, &st, periods, now_ns, realtime_ns(), &act) ==
-	    SAKER_DROPS_EXIT) {
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	now.boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (saker_drops_check_at(&app->drops, &st, &now, &act) == SAKER_DROPS_EXIT) {
 		app->exit_status = SAKER_EXIT_DROPS;
 		saker_loop_stop(app->loop);
 	}
+	log_resync(app);
 	observe_tick(app, now_ns);
 }
 
@@ -144,6 +212,15 @@ static void on_signal(void *ctx, uint32_t events)
 			/* A channel that cannot reopen is counted by the outputs and retried per
 			 * alert. */
 			(void)saker_outputs_reopen(app->outputs);
+			if (app->ledger) {
+				char err[512];
+
+				if (saker_ledger_reopen(app->ledger, err, sizeof(err)))
+					saker_log(&app->log, SAKER_PRIO_ERROR,
+						  "syscall_event_drops.ledger: %s; still writing "
+						  "to the file open before",
+						  err);
+			}
 			break;
 		default:
 			break;
@@ -240,6 +317,11 @@ static int setup_loop(struct saker_app *app)
 
 		ret = id < 0 ? id : 0;
 	}
+	if (!ret) {
+		int id = saker_loop_add_timer(app->loop, RESYNC_TICK_NS, resync_tick, app);
+
+		ret = id < 0 ? id : 0;
+	}
 	if (!ret)
 		saker_loop_set_drain(app->loop, drain, app);
 	return ret;
@@ -278,6 +360,17 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 		snprintf(err, errlen, "cannot create the process table: %s", strerror(-ret));
 		return ret;
 	}
+	ret = saker_attrib_new(&app->attrib, 0, app->view);
+	if (!ret)
+		ret = saker_resync_new(&app->resync, app->view, NULL);
+	if (ret) {
+		snprintf(err, errlen, "cannot set up loss attribution and repair: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	ret = saker_app_open_ledger(app->live_cfg.drops_ledger, &app->ledger, err, errlen);
+	if (ret)
+		return ret;
 	saker_dump_init(&app->dump, app->cfg.json_output, app->cfg.time_format_iso_8601,
 			saker_dump_boot_offset(), app->view);
 	if (app->opts.dump) {
@@ -290,6 +383,8 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	}
 	saker_pipeline_init(&app->pipe, app->view, app->opts.dump ? &app->dump : NULL,
 			    app->opts.dump ? &app->sink : NULL);
+	app->pipe.attrib = app->attrib;
+	app->pipe.resync = app->resync;
 	ret = saker_capture_open(&app->cap, &opts, err, errlen);
 	/* Attached: from here on saker needs only a few capabilities (docs/security.md). */
 	if (!ret)
@@ -331,6 +426,12 @@ static int collect_app(const struct saker_app *app, struct saker_metrics *m, boo
 		    "Events the process and fd view could not apply (out of "
 		    "memory); they went on to the other consumers.",
 		    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, app->pipe.state_errors, NULL, 0);
+	/* Blindness resistance: who (attribution), the record (ledger), the repair (resync). */
+	saker_attrib_add_metrics(app->attrib, m);
+	saker_ledger_add_metrics(app->ledger, m);
+	saker_resync_add_metrics(app->resync, m);
+	if (!ret && m->oom)
+		ret = -ENOMEM;
 	return ret;
 }
 
@@ -535,6 +636,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 			saker_drops_init(&app->drops, &app->cfg.drops, &st, saker_loop_now_ns());
 		else
 			saker_drops_init(&app->drops, &app->cfg.drops, NULL, saker_loop_now_ns());
+		saker_drops_set_parts(&app->drops, app->attrib, app->ledger, app->view);
 	}
 	saker_log(&app->log, SAKER_PRIO_INFO,
 		  "saker %s started: %u ring buffer(s) of %llu bytes, config %s", SAKER_VERSION,
@@ -563,6 +665,9 @@ int saker_app_run(const struct saker_app_opts *opts)
 	shutdown_and_summarize(app);
 out:
 	saker_observe_stop(app->observe);
+	saker_resync_free(app->resync);
+	saker_attrib_free(app->attrib);
+	saker_ledger_close(app->ledger);
 	saker_capture_close(app->cap);
 	saker_outputs_free(app->outputs);
 	saker_loop_free(app->loop);

@@ -41,6 +41,9 @@ struct saker_capture;
 struct saker_view;
 
 struct saker_observe;
+struct saker_attrib;
+struct saker_ledger;
+struct saker_resync;
 
 struct saker_app {
 	struct saker_app_opts opts;
@@ -60,12 +63,19 @@ struct saker_app {
 	struct saker_pipeline pipe;
 	struct saker_loop *loop;
 	struct saker_observe *observe; /* web server, metrics snapshots, ring occupancy */
+	struct saker_attrib *attrib;   /* who produced and lost events, per window */
+	struct saker_ledger *ledger;   /* NULL = syscall_event_drops.ledger off */
+	struct saker_resync *resync;   /* repair of the view after lifecycle loss */
+	uint64_t resync_full_scans;    /* completed rescans already logged */
 	int sfd;
 	int exit_status;
 };
 
 /* Runs saker as opts says; returns the process exit status. */
 int saker_app_run(const struct saker_app_opts *opts);
+
+/* The ledger at path (NULL: none); the reason of a failure, prefixed with the key, in err. */
+int saker_app_open_ledger(const char *path, struct saker_ledger **out, char *err, size_t errlen);
 
 /* The logger's settings from a configuration. */
 void saker_app_log_from_config(struct saker_log *log, const struct saker_config *cfg);

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "drops/attrib.h"
+#include "state/resync.h"
 #include "event/event.h"
 #include "outputs/dump.h"
 #include "state/view.h"
@@ -65,6 +67,9 @@ int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
 		dump_event(p, &ev);
 	if (deferred && saker_view_apply(p->view, &ev))
 		p->state_errors++;
+	/* Who produced it, and whether the view of its process needs repair. */
+	saker_attrib_note(p->attrib, e);
+	saker_resync_note(p->resync, e);
 	return 0;
 }
 

@@ -29,10 +29,15 @@ struct saker_dump_sink;
 /* The rules engine's slot: sees each decoded event after state apply. 0 or a negative errno. */
 typedef int (*saker_pipeline_rules_fn)(void *ctx, const struct saker_event *ev);
 
+struct saker_attrib;
+struct saker_resync;
+
 struct saker_pipeline {
 	struct saker_view *view;      /* required */
 	struct saker_dump *dump;      /* NULL = no --dump */
 	struct saker_dump_sink *sink; /* where dump lines go (with dump) */
+	struct saker_attrib *attrib;  /* NULL = no per-process counting */
+	struct saker_resync *resync;  /* NULL = no repair */
 	saker_pipeline_rules_fn rules;
 	void *rules_ctx;
 	uint64_t records;      /* handed in */

@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "drops/ledger.h"
 #include "app/app.h"
 #include "capture/capture.h"
 #include "outputs/outputs.h"
@@ -113,6 +115,23 @@ void saker_reload_run(struct saker_app *app)
 	if (saker_reload_restart_warning(&app->cfg, &cfg, warn, sizeof(warn)))
 		saker_log(&app->log, SAKER_PRIO_WARNING, "%s", warn);
 	saker_drops_reconfigure(&app->drops, &cfg.drops, saker_loop_now_ns());
+	/* A new ledger path: the new file, or (it cannot be opened) the old one kept. */
+	if (!(cfg.drops_ledger && app->live_cfg.drops_ledger &&
+	      !strcmp(cfg.drops_ledger, app->live_cfg.drops_ledger))) {
+		struct saker_ledger *l;
+
+		if (!saker_app_open_ledger(cfg.drops_ledger, &l, err, sizeof(err))) {
+			saker_ledger_close(app->ledger);
+			app->ledger = l;
+		} else {
+			saker_log(&app->log, SAKER_PRIO_ERROR, "%s; keeping the previous ledger",
+				  err);
+			free(cfg.drops_ledger);
+			cfg.drops_ledger =
+			    app->live_cfg.drops_ledger ? strdup(app->live_cfg.drops_ledger) : NULL;
+		}
+	}
+	saker_drops_set_parts(&app->drops, app->attrib, app->ledger, app->view);
 	saker_dump_set_format(&app->dump, cfg.json_output, cfg.time_format_iso_8601);
 	saker_app_log_from_config(&app->log, &cfg);
 	saker_config_free(&app->live_cfg);

@@ -131,6 +131,26 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 		sum(m, "drop_actions_taken_total", NULL, NULL));
 	fprintf(f, "   - suppressed by rate limit: %" PRIu64 "\n",
 		sum(m, "drop_checks_suppressed_total", NULL, NULL));
+	/* Blindness resistance: attribution, the ledger and the repair (resync). */
+	{
+		static const struct {
+			const char *label, *metric;
+		} lines[] = {
+		    {"attribution evictions", "attribution_evictions_total"},
+		    {"ledger lines", "ledger_lines_total"},
+		    {"ledger write errors", "ledger_write_errors_total"},
+		    {"resync requests", "resync_requests_total"},
+		    {"resync processes reloaded", "resync_loaded_total"},
+		    {"resync processes gone", "resync_gone_total"},
+		    {"resync threads pruned", "resync_pruned_total"},
+		    {"resync full rescans", "resync_full_scans_total"},
+		    {"resync queue overflows", "resync_overflows_total"},
+		};
+
+		for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+			fprintf(f, "   - %s: %" PRIu64 "\n", lines[i].label,
+				sum(m, lines[i].metric, NULL, NULL));
+	}
 	fprintf(
 	    f,
 	    "Alerts: emitted %" PRIu64 ", below priority %" PRIu64 ", lost in queue %" PRIu64

@@ -226,11 +226,13 @@ static const struct opt opts[] = {
     {.key = "syscall_event_drops.actions",
      .type = OPT_ACTIONS,
      .off = OFF(drops),
-     .def_s = "log,alert"},
+     .def_s = "log,alert,resync"},
     DBL("syscall_event_drops.rate", drops.rate, 0, 0, OPT_F_MIN_EXCL | OPT_F_NO_MAX, .03333),
     DBL("syscall_event_drops.max_burst", drops.max_burst, 1, 0, OPT_F_NO_MAX, 10),
     BOOL("syscall_event_drops.simulate_drops", drops.simulate_drops, false),
     PRIO("syscall_event_drops.priority", drops.priority, SAKER_PRIO_CRITICAL),
+    DBL("syscall_event_drops.degraded_window", drops.degraded_window, 0, 86400, 0, 10),
+    STR("syscall_event_drops.ledger", drops_ledger, NULL, NULL),
 
     PRIO("log_level", log_level, SAKER_PRIO_INFO),
     BOOL("log_stderr", log_stderr, true),
@@ -369,10 +371,9 @@ static const struct opt opts[] = {
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
 static const char *const action_names[] = {
-    [SAKER_DROP_ACT_IGNORE] = "ignore",
-    [SAKER_DROP_ACT_LOG] = "log",
-    [SAKER_DROP_ACT_ALERT] = "alert",
-    [SAKER_DROP_ACT_EXIT] = "exit",
+    [SAKER_DROP_ACT_IGNORE] = "ignore", [SAKER_DROP_ACT_LOG] = "log",
+    [SAKER_DROP_ACT_ALERT] = "alert",	[SAKER_DROP_ACT_EXIT] = "exit",
+    [SAKER_DROP_ACT_RESYNC] = "resync",
 };
 
 const char *saker_drop_action_name(enum saker_drop_action a)
@@ -1104,8 +1105,9 @@ static int apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *
 			else if (strlist_push(l, v) && fail(c, item, o->key, "out of memory"))
 				ret = -ENOMEM;
 		} else if (action_parse(v, &a)) {
-			ret = fail(c, item, o->key,
-				   "unknown action %s (expected ignore, log, alert or exit)", got);
+			ret = fail(
+			    c, item, o->key,
+			    "unknown action %s (expected ignore, log, alert, exit or resync)", got);
 		} else {
 			const char *other = NULL;
 

@@ -18,6 +18,9 @@ enum saker_drop_action {
 	SAKER_DROP_ACT_LOG,
 	SAKER_DROP_ACT_ALERT,
 	SAKER_DROP_ACT_EXIT,
+	/* Repair, not a report: runs on lifecycle loss whatever the threshold and the bucket say.
+	 */
+	SAKER_DROP_ACT_RESYNC,
 };
 #define SAKER_MAX_DROP_ACTIONS 8
 
@@ -29,6 +32,7 @@ struct saker_drops_config {
 	double max_burst; /* default 10 */
 	bool simulate_drops;
 	enum saker_prio priority; /* default Critical */
+	double degraded_window;	  /* seconds the view stays degraded after a loss, default 10 */
 };
 
 struct saker_strlist {
@@ -38,6 +42,7 @@ struct saker_strlist {
 
 struct saker_config {
 	struct saker_drops_config drops; /* syscall_event_drops.* */
+	char *drops_ledger;		 /* syscall_event_drops.ledger; NULL = off */
 
 	enum saker_prio log_level; /* default info */
 	bool log_stderr;	   /* default true */

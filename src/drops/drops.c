@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "drops/drops.h"
+#include "drops/loss.h"
+#include "state/view.h"
 
 static void drops_log(const struct saker_drops_actions *act, enum saker_prio prio, const char *msg)
 {
@@ -39,7 +41,7 @@ static bool above_threshold(uint64_t n_drops, uint64_t n_evts, double threshold)
  * n_evts, n_drops, n_drops_buffer_total, one per category, max_event_size,
  * page_faults, user, suppressed checks and drops, ebpf_enabled.
  */
-_Static_assert(SAKER_DROPS_N_FIELDS == 3 + SAKER_CAT_MAX + 6, "update build_fields");
+_Static_assert(SAKER_DROPS_N_COUNTER_FIELDS == 3 + SAKER_CAT_MAX + 6, "update build_fields");
 
 static size_t build_fields(struct saker_field *f, const struct saker_capture_stats *delta,
 			   uint64_t suppressed_checks, uint64_t suppressed_drops)
@@ -74,6 +76,89 @@ static size_t build_fields(struct saker_field *f, const struct saker_capture_sta
 	ADD_U64("ebpf_enabled", 1);
 #undef ADD_U64
 	return n;
+}
+
+/* clang-format off */
+#define PROC_NAMES(i)                                                                              \
+	{"top." #i ".pid", "top." #i ".comm", "top." #i ".exe", "top." #i ".uid",                  \
+	 "top." #i ".produced", "top." #i ".lost", "top." #i ".demoted"}
+static const char *const proc_field_names[][SAKER_DROPS_N_PROC_FIELDS] = {
+	PROC_NAMES(0), PROC_NAMES(1), PROC_NAMES(2),
+};
+/* clang-format on */
+_Static_assert(sizeof(proc_field_names) / sizeof(proc_field_names[0]) == SAKER_ATTRIB_TOP,
+	       "one row of names per top process");
+
+/*
+ * top.attribution, top.processes, then per top process pid, comm, exe and
+ * uid (each when known), produced, and lost and demoted only when the
+ * kernel counts them: unknown is not zero.
+ */
+static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_window *w)
+{
+	size_t n = 0;
+
+	f[n].name = "top.attribution";
+	f[n].type = SAKER_FIELD_STR;
+	f[n++].str = w->lost_known ? "kernel" : "produced_only";
+	f[n].name = "top.processes";
+	f[n].type = SAKER_FIELD_U64;
+	f[n++].u64 = w->n_procs;
+	for (size_t i = 0; i < w->n_top; i++) {
+		const struct saker_attrib_proc *p = &w->top[i];
+		const char *const *nm = proc_field_names[i];
+
+		f[n] = (struct saker_field){.name = nm[0], .type = SAKER_FIELD_U64, .u64 = p->pid};
+		n++;
+		if (p->comm[0]) {
+			f[n] = (struct saker_field){
+			    .name = nm[1], .type = SAKER_FIELD_STR, .str = p->comm};
+			n++;
+		}
+		if (p->exe[0]) {
+			f[n] = (struct saker_field){
+			    .name = nm[2], .type = SAKER_FIELD_STR, .str = p->exe};
+			n++;
+		}
+		if (p->uid != SAKER_UID_UNSET) {
+			f[n] = (struct saker_field){
+			    .name = nm[3], .type = SAKER_FIELD_U64, .u64 = p->uid};
+			n++;
+		}
+		f[n] = (struct saker_field){
+		    .name = nm[4], .type = SAKER_FIELD_U64, .u64 = p->produced};
+		n++;
+		if (w->lost_known) {
+			f[n] = (struct saker_field){
+			    .name = nm[5], .type = SAKER_FIELD_U64, .u64 = p->lost};
+			n++;
+			f[n] = (struct saker_field){
+			    .name = nm[6], .type = SAKER_FIELD_U64, .u64 = p->demoted};
+			n++;
+		}
+	}
+	return n;
+}
+
+/* " top: pid 4242 (flood) 1.2M events, 990k lost", the message's who. */
+static void top_clause(char *buf, size_t len, const struct saker_attrib_window *w)
+{
+	const struct saker_attrib_proc *p = &w->top[0];
+	char prod[16], lost[16];
+
+	if (!w->n_top) {
+		snprintf(buf, len, " top: nobody (no events received)");
+		return;
+	}
+	saker_attrib_human(p->produced, prod, sizeof(prod));
+	saker_attrib_human(p->lost, lost, sizeof(lost));
+	/* A process the view never knew (its fork lost, gone since): <NA>, as Falco shows it. */
+	if (w->lost_known)
+		snprintf(buf, len, " top: pid %u (%s) %s events, %s lost", p->pid,
+			 p->comm[0] ? p->comm : "<NA>", prod, lost);
+	else
+		snprintf(buf, len, " top (produced only): pid %u (%s) %s events", p->pid,
+			 p->comm[0] ? p->comm : "<NA>", prod);
 }
 
 void saker_drops_set_rings(struct saker_drops *d, const struct saker_drops_rings *rings)
@@ -123,6 +208,15 @@ void saker_drops_init(struct saker_drops *d, const struct saker_drops_config *cf
 	/* Losses from before we started watching are not this run's to report. */
 	if (now_stats)
 		d->prev = *now_stats;
+	d->prev_mono_ns = now_mono_ns;
+}
+
+void saker_drops_set_parts(struct saker_drops *d, struct saker_attrib *attrib,
+			   struct saker_ledger *ledger, struct saker_view *view)
+{
+	d->attrib = attrib;
+	d->ledger = ledger;
+	d->view = view;
 }
 
 void saker_drops_reconfigure(struct saker_drops *d, const struct saker_drops_config *cfg,
@@ -137,93 +231,92 @@ void saker_drops_reconfigure(struct saker_drops *d, const struct saker_drops_con
 	d->cfg = *cfg;
 }
 
-enum saker_drops_result saker_drops_check(struct saker_drops *d,
-					  const struct saker_capture_stats *cur,
-					  uint64_t now_mono_ns, uint64_t now_real_ns,
-					  const struct saker_drops_actions *act)
+static bool has_action(const struct saker_drops *d, enum saker_drop_action a)
 {
-	return saker_drops_check_window(d, cur, 1, now_mono_ns, now_real_ns, act);
+	size_t n =
+	    d->cfg.n_actions < SAKER_MAX_DROP_ACTIONS ? d->cfg.n_actions : SAKER_MAX_DROP_ACTIONS;
+
+	for (size_t i = 0; i < n; i++)
+		if (d->cfg.actions[i] == a)
+			return true;
+	return false;
 }
 
-enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
-						 const struct saker_capture_stats *cur,
-						 uint64_t window_s, uint64_t now_mono_ns,
-						 uint64_t now_real_ns,
-						 const struct saker_drops_actions *act)
+/*
+ * Marks the view for a real loss: the processes the kernel named, and every
+ * process when some of the loss is not attributed (today: all of it).
+ */
+static void mark_degraded(struct saker_drops *d, const struct saker_attrib_window *w, uint64_t lost,
+			  uint64_t since, uint64_t until)
 {
-	struct saker_capture_stats delta;
-	double threshold = d->cfg.threshold;
-	bool do_exit = false;
-	bool any_action = false;
+	uint64_t named = 0;
 
-	d->n_checks++;
-	stats_delta(&delta, cur, &d->prev);
-	d->prev = *cur;
-	/* The occupancy given describes this window only. */
-	struct saker_drops_rings rings = d->rings;
-
-	d->rings.known = false;
-
-	if (d->cfg.simulate_drops) {
-		if (!d->simulate_announced) {
-			drops_log(act, SAKER_PRIO_WARNING,
-				  "syscall_event_drops.simulate_drops is on: adding one simulated "
-				  "drop per check");
-			d->simulate_announced = true;
-		}
-		/* A ring-full drop of an uncategorised syscall, so the fields stay consistent. */
-		delta.k[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OTHER]++;
-		d->n_simulated++;
-		threshold = 0;
+	if (!d->view || !lost)
+		return;
+	for (size_t i = 0; w && w->lost_known && i < w->n_top; i++) {
+		if (!w->top[i].lost)
+			continue;
+		saker_view_mark_degraded(d->view, w->top[i].pid, since, until);
+		named += w->top[i].lost;
 	}
+	if (named < lost)
+		saker_view_mark_degraded(d->view, 0, since, until);
+}
 
-	uint64_t n_drops = saker_stats_drops(&delta);
-	uint64_t n_evts = delta.k[SAKER_CNT_EVTS];
+/* The ledger's line for this window: a lossy one, or the end of an episode. */
+static void record(struct saker_drops *d, struct saker_ledger_record *r)
+{
+	uint64_t lost = r->loss->total;
 
-	d->last_evts = n_evts;
-	d->last_drops = n_drops;
+	if (lost) {
+		if (!d->episode) {
+			d->episode = true;
+			d->episode_win = r->win;
+			d->episode_windows = d->episode_seen = d->episode_lost = 0;
+		}
+		d->episode_win.end_boot_ns = r->win.end_boot_ns;
+		d->episode_win.end_real_ns = r->win.end_real_ns;
+		d->episode_windows++;
+		d->episode_seen += r->seen;
+		d->episode_lost += lost;
+	} else if (d->episode) {
+		d->episode = false;
+		r->kind = SAKER_LEDGER_END;
+		r->episode = d->episode_win;
+		r->episode_windows = d->episode_windows;
+		r->episode_seen = d->episode_seen;
+		r->episode_lost = d->episode_lost;
+	} else {
+		return;
+	}
+	if (d->ledger && saker_ledger_write(d->ledger, r))
+		d->n_ledger_errors++;
+}
 
-	if (!above_threshold(n_drops, n_evts, threshold))
-		return SAKER_DROPS_OK;
-	d->n_fired++;
-
+/* Runs the granted actions; true when `exit` is among them. */
+static bool run_actions(struct saker_drops *d, const struct saker_capture_stats *delta,
+			const struct saker_attrib_window *w, uint64_t n_drops, uint64_t window_s,
+			const struct saker_drops_rings *rings, uint64_t now_real_ns,
+			const struct saker_drops_actions *act)
+{
 	size_t n_act =
 	    d->cfg.n_actions < SAKER_MAX_DROP_ACTIONS ? d->cfg.n_actions : SAKER_MAX_DROP_ACTIONS;
-	for (size_t i = 0; i < n_act; i++) {
-		enum saker_drop_action a = d->cfg.actions[i];
+	bool done[SAKER_DROP_ACT_EXIT + 1] = {false};
+	char msg[256], logmsg[768], who[128] = "", advice[320] = "";
 
-		if (a > SAKER_DROP_ACT_IGNORE && a <= SAKER_DROP_ACT_EXIT)
-			any_action = true;
-		if (a == SAKER_DROP_ACT_EXIT)
-			do_exit = true;
-	}
-	/* Nothing to do: do not spend tokens, nor count refusals nobody would hear of. */
-	if (!any_action)
-		return SAKER_DROPS_OK;
-
-	if (!saker_tbucket_claim(&d->bucket, now_mono_ns)) {
-		d->suppressed_checks++;
-		d->suppressed_drops += n_drops;
-		d->n_suppressed++;
-		return SAKER_DROPS_OK;
-	}
-	d->n_actions_taken++;
-
-	char msg[128];
-	char logmsg[640];
-	char advice[320] = "";
-
+	if (d->attrib)
+		top_clause(who, sizeof(who), w);
 	/* Falco's wording for the usual one-second window; a late check says what it covered. */
 	if (window_s <= 1)
 		snprintf(msg, sizeof(msg),
 			 "Saker internal: syscall event drop. %" PRIu64
-			 " system calls dropped in last second.",
-			 n_drops);
+			 " system calls dropped in last second.%s",
+			 n_drops, who);
 	else
 		snprintf(msg, sizeof(msg),
 			 "Saker internal: syscall event drop. %" PRIu64
-			 " system calls dropped in last %" PRIu64 " seconds.",
-			 n_drops, window_s);
+			 " system calls dropped in last %" PRIu64 " seconds.%s",
+			 n_drops, window_s, who);
 	if (d->suppressed_checks > 0)
 		snprintf(logmsg, sizeof(logmsg),
 			 "%s (%" PRIu64 " drop-seconds with %" PRIu64
@@ -232,16 +325,14 @@ enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
 	else
 		snprintf(logmsg, sizeof(logmsg), "%s", msg);
 	/* Sizing advice only for ring-full drops: the others do not depend on the size. */
-	if (rings.known && saker_stats_drops_buffer(&delta) > 0) {
+	if (rings->known && saker_stats_drops_buffer(delta) > 0) {
 		size_t used = strlen(logmsg);
 
-		(void)saker_drops_advice(&rings, advice, sizeof(advice));
+		(void)saker_drops_advice(rings, advice, sizeof(advice));
 		snprintf(logmsg + used, sizeof(logmsg) - used, "%s", advice);
 	}
 
 	/* Actions run in list order, each once; exit waits until the others are done. */
-	bool done[SAKER_DROP_ACT_EXIT + 1] = {false};
-
 	for (size_t i = 0; i < n_act; i++) {
 		enum saker_drop_action a = d->cfg.actions[i];
 
@@ -263,27 +354,160 @@ enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
 			};
 
 			alert.n_fields =
-			    build_fields(fields, &delta, d->suppressed_checks, d->suppressed_drops);
-			if (rings.known) {
+			    build_fields(fields, delta, d->suppressed_checks, d->suppressed_drops);
+			if (rings->known) {
 				fields[alert.n_fields++] =
 				    (struct saker_field){.name = "ring_high_water_bytes",
 							 .type = SAKER_FIELD_U64,
-							 .u64 = rings.high_water_bytes};
+							 .u64 = rings->high_water_bytes};
 				fields[alert.n_fields++] =
 				    (struct saker_field){.name = "ring_size_bytes",
 							 .type = SAKER_FIELD_U64,
-							 .u64 = rings.size_bytes};
+							 .u64 = rings->size_bytes};
 			}
+			if (d->attrib)
+				alert.n_fields += build_top_fields(fields + alert.n_fields, w);
 			act->alert(act->ctx, &alert);
 		}
 	}
 	d->suppressed_checks = 0;
 	d->suppressed_drops = 0;
-
-	if (!do_exit)
-		return SAKER_DROPS_OK;
+	if (!has_action(d, SAKER_DROP_ACT_EXIT))
+		return false;
 	d->n_action_runs[SAKER_DROP_ACT_EXIT]++;
 	drops_log(act, SAKER_PRIO_CRITICAL, logmsg);
 	drops_log(act, SAKER_PRIO_CRITICAL, "Exiting.");
-	return SAKER_DROPS_EXIT;
+	return true;
+}
+
+enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
+					     const struct saker_capture_stats *cur,
+					     const struct saker_drops_now *now,
+					     const struct saker_drops_actions *act)
+{
+	struct saker_capture_stats delta;
+	struct saker_attrib_window w = {0};
+	struct saker_loss loss, real_loss;
+	struct saker_ledger_record rec = {0};
+	double threshold = d->cfg.threshold;
+	uint64_t elapsed = now->mono_ns >= d->prev_mono_ns ? now->mono_ns - d->prev_mono_ns : 0;
+	uint64_t until;
+	bool do_exit = false;
+	bool any_action = false;
+
+	/* The occupancy given describes this window only. */
+	struct saker_drops_rings rings = d->rings;
+
+	d->rings.known = false;
+	d->n_checks++;
+	stats_delta(&delta, cur, &d->prev);
+	d->prev = *cur;
+	rec.win.end_boot_ns = now->boot_ns;
+	rec.win.end_real_ns = now->real_ns;
+	/* One window ends where the next begins; the first begins at init, by the monotonic clock.
+	 */
+	rec.win.start_boot_ns = d->prev_boot_ns		 ? d->prev_boot_ns
+				: now->boot_ns > elapsed ? now->boot_ns - elapsed
+							 : 0;
+	rec.win.start_real_ns = d->prev_real_ns		 ? d->prev_real_ns
+				: now->real_ns > elapsed ? now->real_ns - elapsed
+							 : 0;
+	d->prev_mono_ns = now->mono_ns;
+	d->prev_boot_ns = now->boot_ns;
+	d->prev_real_ns = now->real_ns;
+	saker_attrib_close(d->attrib, &w);
+	saker_loss_split(&delta, &real_loss);
+
+	if (d->cfg.simulate_drops) {
+		if (!d->simulate_announced) {
+			drops_log(act, SAKER_PRIO_WARNING,
+				  "syscall_event_drops.simulate_drops is on: adding one simulated "
+				  "drop per check");
+			d->simulate_announced = true;
+		}
+		/* A ring-full drop of an uncategorised syscall, so the fields stay consistent. */
+		delta.k[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OTHER]++;
+		d->n_simulated++;
+		rec.simulated = 1;
+		threshold = 0;
+	}
+	saker_loss_split(&delta, &loss);
+
+	uint64_t n_drops = saker_stats_drops(&delta);
+	uint64_t n_evts = delta.k[SAKER_CNT_EVTS];
+
+	d->last_evts = n_evts;
+	d->last_drops = n_drops;
+	rec.seen = n_evts;
+	rec.delivered = delta.delivered;
+	rec.loss = &loss;
+	rec.attrib = d->attrib ? &w : NULL;
+
+	/* What the loss did to the view, and its repair: real losses only, never throttled. */
+	until = now->boot_ns + (uint64_t)(d->cfg.degraded_window * 1e9);
+	mark_degraded(d, rec.attrib, real_loss.total, rec.win.start_boot_ns, until);
+	if (real_loss.lifecycle && has_action(d, SAKER_DROP_ACT_RESYNC) && act && act->resync) {
+		act->resync(act->ctx, rec.win.start_boot_ns, until,
+			    real_loss.lifecycle >= SAKER_DROPS_RESYNC_FULL_MIN);
+		d->n_resyncs++;
+		rec.resync = true;
+	}
+
+	/* Any loss in the protected lane is worth an alert, whatever the ratio. */
+	if (real_loss.critical)
+		threshold = 0;
+	if (!above_threshold(n_drops, n_evts, threshold))
+		goto out;
+	d->n_fired++;
+	rec.fired = true;
+
+	for (size_t i = 0; i < d->cfg.n_actions && i < SAKER_MAX_DROP_ACTIONS; i++) {
+		enum saker_drop_action a = d->cfg.actions[i];
+
+		if (a > SAKER_DROP_ACT_IGNORE && a <= SAKER_DROP_ACT_EXIT)
+			any_action = true;
+	}
+	/* Nothing to do: do not spend tokens, nor count refusals nobody would hear of. */
+	if (!any_action)
+		goto out;
+
+	if (!saker_tbucket_claim(&d->bucket, now->mono_ns)) {
+		d->suppressed_checks++;
+		d->suppressed_drops += n_drops;
+		d->n_suppressed++;
+		rec.suppressed = true;
+		goto out;
+	}
+	d->n_actions_taken++;
+	do_exit = run_actions(d, &delta, &w, n_drops, now->window_s, &rings, now->real_ns, act);
+out:
+	record(d, &rec);
+	return do_exit ? SAKER_DROPS_EXIT : SAKER_DROPS_OK;
+}
+
+enum saker_drops_result saker_drops_check(struct saker_drops *d,
+					  const struct saker_capture_stats *cur,
+					  uint64_t now_mono_ns, uint64_t now_real_ns,
+					  const struct saker_drops_actions *act)
+{
+	const struct saker_drops_now now = {
+	    .mono_ns = now_mono_ns, .real_ns = now_real_ns, .boot_ns = now_mono_ns};
+
+	return saker_drops_check_at(d, cur, &now, act);
+}
+
+enum saker_drops_result saker_drops_check_window(struct saker_drops *d,
+						 const struct saker_capture_stats *cur,
+						 uint64_t window_s, uint64_t now_mono_ns,
+						 uint64_t now_real_ns,
+						 const struct saker_drops_actions *act)
+{
+	const struct saker_drops_now now = {
+	    .mono_ns = now_mono_ns,
+	    .real_ns = now_real_ns,
+	    .boot_ns = now_mono_ns,
+	    .window_s = window_s,
+	};
+
+	return saker_drops_check_at(d, cur, &now, act);
 }

@@ -15,15 +15,26 @@
 #include "lib/alert.h"
 #include "capture/stats.h"
 #include "lib/tbucket.h"
+#include "drops/attrib.h"
+#include "drops/ledger.h"
+
+struct saker_view;
 
 /* Exit status of the `exit` action (configuration errors exit 1). */
 #define SAKER_EXIT_DROPS 3
 
 #define SAKER_DROP_RULE "Saker internal: syscall event drop"
 
-/* Fields of the drop alert (see docs/drops.md); two more when the rings' occupancy is known. */
-#define SAKER_DROPS_N_FIELDS   18
-#define SAKER_DROPS_MAX_FIELDS (SAKER_DROPS_N_FIELDS + 2)
+/* Fields of the drop alert (see docs/drops.md): the counters, then who. */
+#define SAKER_DROPS_N_COUNTER_FIELDS 18
+#define SAKER_DROPS_N_PROC_FIELDS    7 /* top.<i>.pid, comm, exe, uid, produced, lost, demoted */
+/* Two more when the rings' occupancy is known (ring_high_water_bytes, ring_size_bytes). */
+#define SAKER_DROPS_N_RING_FIELDS 2
+#define SAKER_DROPS_N_FIELDS                                                                       \
+	(SAKER_DROPS_N_COUNTER_FIELDS + 2 + SAKER_ATTRIB_TOP * SAKER_DROPS_N_PROC_FIELDS)
+#define SAKER_DROPS_MAX_FIELDS (SAKER_DROPS_N_FIELDS + SAKER_DROPS_N_RING_FIELDS)
+/* Lifecycle events lost in one window from which `resync` also rescans all of /proc. */
+#define SAKER_DROPS_RESYNC_FULL_MIN 32
 
 /*
  * The rings' occupancy over the window the next check covers (from the
@@ -40,11 +51,26 @@ struct saker_drops_rings {
 				       dropped) + what its dropped events would have taken */
 	bool saturated;		    /* a ring that dropped was never emptied by the consumer */
 };
+/*
+ * The clocks at a check; boot time is the events' clock (CLOCK_BOOTTIME).
+ * window_s: the seconds the check covers when it ran late (the timer's
+ * elapsed periods); 0 or 1 is Falco's one-second window.
+ */
+struct saker_drops_now {
+	uint64_t mono_ns, real_ns, boot_ns;
+	uint64_t window_s;
+};
+
 /* Side effects are callbacks so the manager is tested with fakes. */
 struct saker_drops_actions {
 	void *ctx;
 	void (*log)(void *ctx, enum saker_prio prio, const char *msg);
 	void (*alert)(void *ctx, const struct saker_alert *alert);
+	/*
+	 * The `resync` action: lifecycle events lost in [since, until] (boot
+	 * time; until includes the degraded window); full: rescan all of /proc.
+	 */
+	void (*resync)(void *ctx, uint64_t since_boot_ns, uint64_t until_boot_ns, bool full);
 };
 
 struct saker_drops {
@@ -65,7 +91,19 @@ struct saker_drops {
 	uint64_t last_evts;
 	uint64_t last_drops;
 	struct saker_drops_rings rings; /* for the next check only (saker_drops_set_rings) */
+	uint64_t n_resyncs;		/* resync requests made */
+	uint64_t n_ledger_errors;	/* ledger lines that could not be written */
 	bool simulate_announced;	/* the simulate_drops warning was logged */
+	/* optional parts (NULL = without): who, where it is recorded, whose view degrades */
+	struct saker_attrib *attrib;
+	struct saker_ledger *ledger;
+	struct saker_view *view;
+	/* the window starts at the previous check (boot and wall 0 until the first one) */
+	uint64_t prev_mono_ns, prev_boot_ns, prev_real_ns;
+	/* the lossy windows since the last loss-free one, for the ledger's end line */
+	bool episode;
+	struct saker_ledger_window episode_win;
+	uint64_t episode_windows, episode_seen, episode_lost;
 };
 
 enum saker_drops_result {
@@ -78,6 +116,24 @@ void saker_drops_init(struct saker_drops *d, const struct saker_drops_config *cf
 /* SIGHUP: new settings, counters and previous sample kept. */
 void saker_drops_reconfigure(struct saker_drops *d, const struct saker_drops_config *cfg,
 			     uint64_t now_mono_ns);
+/*
+ * Optional parts, any NULL: attribution (the top processes each check names,
+ * its window closed by each check), the ledger, and the view whose
+ * processes a loss marks degraded. The drops manager owns none of them.
+ */
+void saker_drops_set_parts(struct saker_drops *d, struct saker_attrib *attrib,
+			   struct saker_ledger *ledger, struct saker_view *view);
+/* One check; the window runs from the previous check (or init) to now. */
+enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
+					     const struct saker_capture_stats *cur,
+					     const struct saker_drops_now *now,
+					     const struct saker_drops_actions *act);
+/* The same with boot time taken as monotonic time (no suspend). */
+enum saker_drops_result saker_drops_check(struct saker_drops *d,
+					  const struct saker_capture_stats *cur,
+					  uint64_t now_mono_ns, uint64_t now_real_ns,
+					  const struct saker_drops_actions *act);
+
 /* The occupancy of the window the next saker_drops_check covers; used by that check only. */
 void saker_drops_set_rings(struct saker_drops *d, const struct saker_drops_rings *rings);
 /*
@@ -85,11 +141,6 @@ void saker_drops_set_rings(struct saker_drops *d, const struct saker_drops_rings
  * have held ..."), or "" when there is none to give. snprintf semantics.
  */
 int saker_drops_advice(const struct saker_drops_rings *r, char *buf, size_t len);
-
-enum saker_drops_result saker_drops_check(struct saker_drops *d,
-					  const struct saker_capture_stats *cur,
-					  uint64_t now_mono_ns, uint64_t now_real_ns,
-					  const struct saker_drops_actions *act);
 
 /*
  * The same over a window of window_s seconds (the timer's elapsed periods

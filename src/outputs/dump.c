@@ -486,7 +486,7 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 	uint8_t seen[256 / 8] = {0};
 	struct saker_param p;
 	size_t pos = 0;
-	bool first = true;
+	bool first = true, degraded;
 	unsigned flags = 0;
 	int err;
 
@@ -569,6 +569,7 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 		seen[p.name / 8] |= (uint8_t)(1u << (p.name % 8));
 		put_param(d, ev, &p, &first);
 	}
+	degraded = saker_view_degraded(d->view, ev->hdr.tgid, ev->hdr.ts_ns);
 	if (d->json) {
 		saker_sbuf_putc(&d->line, '}');
 		/* Another pass over the parameters only when one carries the flag. */
@@ -578,7 +579,11 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 			put_flagged(d, ev, SAKER_PF_UNREADABLE, "unreadable");
 		if (proc)
 			put_proc_json(d, proc);
+		if (degraded)
+			saker_sbuf_puts(&d->line, ",\"view_degraded\":true");
 		saker_sbuf_putc(&d->line, '}');
+	} else if (degraded) {
+		saker_sbuf_puts(&d->line, " view_degraded=true");
 	}
 	return d->line.oom ? -ENOMEM : 0;
 }

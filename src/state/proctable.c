@@ -1047,6 +1047,15 @@ const struct saker_proc *saker_proctable_lookup(struct saker_proctable *tbl, uin
 	return &e->pub;
 }
 
+size_t saker_proctable_tids(const struct saker_proctable *tbl, uint32_t *out, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct saker_list_node *l = tbl->lru.head; l && n < max; l = l->next)
+		out[n++] = saker_list_entry(l, const struct pt_entry, lru)->pub.tid;
+	return n;
+}
+
 void saker_proctable_get_stats(const struct saker_proctable *tbl, struct saker_proctable_stats *st)
 {
 	memset(st, 0, sizeof(*st));

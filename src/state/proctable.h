@@ -150,6 +150,9 @@ int saker_proctable_on_chdir(struct saker_proctable *tbl, uint32_t tid, const ch
  */
 const struct saker_proc *saker_proctable_lookup(struct saker_proctable *tbl, uint32_t tid);
 
+/* Up to max tids the table holds, most recently used first; how many were written. */
+size_t saker_proctable_tids(const struct saker_proctable *tbl, uint32_t *out, size_t max);
+
 void saker_proctable_get_stats(const struct saker_proctable *tbl, struct saker_proctable_stats *st);
 
 /* argv[first..] joined with single spaces (Falco's proc.args is first = 1). snprintf semantics. */

@@ -13,6 +13,7 @@
 
 #include "event/event.h"
 #include "lib/sctable.h"
+#include "state/degraded.h"
 
 /*
  * Records arrive per ring, and a child's first records can be drained before
@@ -28,6 +29,7 @@ struct saker_view {
 	struct saker_fdtable *fds;  /* owned by procs */
 	struct saker_idmap pending; /* tid -> (ts_ns | 1) as a pointer value */
 	uint64_t events, malformed, applied, late_forks;
+	struct saker_degraded degraded;
 	char path[PATH_MAX];
 	char path2[PATH_MAX];
 	char cwd[PATH_MAX];
@@ -57,6 +59,7 @@ int saker_view_new_opts(struct saker_view **out, const struct saker_view_opts *o
 	}
 	v->fds = saker_proctable_fds(v->procs);
 	saker_idmap_init(&v->pending);
+	saker_degraded_init(&v->degraded, 0);
 	*out = v;
 	return 0;
 }
@@ -74,6 +77,7 @@ void saker_view_free(struct saker_view *v)
 		return;
 	saker_proctable_free(v->procs);
 	saker_idmap_free(&v->pending);
+	saker_degraded_fini(&v->degraded);
 	free(v);
 }
 
@@ -85,6 +89,11 @@ int saker_view_scan(struct saker_view *v)
 const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid)
 {
 	return saker_proctable_lookup(v->procs, tid);
+}
+
+struct saker_proctable *saker_view_procs(struct saker_view *v)
+{
+	return v->procs;
 }
 
 const struct saker_fd *saker_view_fd(struct saker_view *v, uint32_t pid, int fd)
@@ -631,4 +640,17 @@ void saker_view_print_stats(const struct saker_view *v, FILE *out)
 	fprintf(out, "   state events malformed: %" PRIu64 "\n", st.malformed);
 	fprintf(out, "   state events applied: %" PRIu64 "\n", st.applied);
 	fprintf(out, "   late fork events: %" PRIu64 "\n", st.late_forks);
+}
+
+/* ---- loss ---- */
+
+void saker_view_mark_degraded(struct saker_view *v, uint32_t pid, uint64_t since_ns,
+			      uint64_t until_ns)
+{
+	saker_degraded_mark(&v->degraded, pid, since_ns, until_ns);
+}
+
+bool saker_view_degraded(const struct saker_view *v, uint32_t pid, uint64_t ts_ns)
+{
+	return v && saker_degraded_check(&v->degraded, pid, ts_ns);
 }

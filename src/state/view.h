@@ -82,6 +82,8 @@ bool saker_view_defers(const struct saker_view *v, const struct saker_event *ev)
 /* Lookups (counted by the tables; pointers valid until the next change). */
 const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid);
 const struct saker_fd *saker_view_fd(struct saker_view *v, uint32_t pid, int fd);
+/* The process table itself, for its repair (state/resync.c). */
+struct saker_proctable *saker_view_procs(struct saker_view *v);
 
 /*
  * A path as the kernel resolves it: absolute paths as they are; a relative
@@ -96,6 +98,20 @@ int saker_path_join(const char *base, const char *rel, char *out, size_t size);
 
 /* A kernel dev_t (major << 20 | minor, as the probe sends TTY) in /proc's tty_nr encoding. */
 uint32_t saker_dev_to_tty_nr(uint64_t dev);
+
+/*
+ * Loss: events in [since_ns, until_ns] (boot time; until includes the
+ * degraded window) may have been lost for process pid, 0 = for any process
+ * (attribution unknown). See state/degraded.h.
+ */
+void saker_view_mark_degraded(struct saker_view *v, uint32_t pid, uint64_t since_ns,
+			      uint64_t until_ns);
+/*
+ * The one place that decides whether what the view says of process pid, for
+ * an event at ts_ns (boot time), may be stale because of a loss: the dump's
+ * `view_degraded` and, later, rule alerts. False for a NULL view.
+ */
+bool saker_view_degraded(const struct saker_view *v, uint32_t pid, uint64_t ts_ns);
 
 void saker_view_get_stats(const struct saker_view *v, struct saker_view_stats *st);
 /* The summary lines main prints at shutdown ("   process table: ..."). */

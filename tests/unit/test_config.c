@@ -79,9 +79,12 @@ static void test_defaults(void **state)
 	(void)state;
 	saker_config_init(&cfg);
 	assert_true(cfg.drops.threshold == 0);
-	assert_int_equal(cfg.drops.n_actions, 2);
+	assert_int_equal(cfg.drops.n_actions, 3);
 	assert_int_equal(cfg.drops.actions[0], SAKER_DROP_ACT_LOG);
 	assert_int_equal(cfg.drops.actions[1], SAKER_DROP_ACT_ALERT);
+	assert_int_equal(cfg.drops.actions[2], SAKER_DROP_ACT_RESYNC);
+	assert_true(cfg.drops.degraded_window == 10);
+	assert_null(cfg.drops_ledger);
 	assert_true(cfg.drops.rate == .03333);
 	assert_true(cfg.drops.max_burst == 10);
 	assert_false(cfg.drops.simulate_drops);
@@ -547,7 +550,7 @@ static void test_actions(void **state)
 
 	expect_error("syscall_event_drops:\n  actions:\n    - log\n    - page\n",
 		     "t.yaml:4:7: syscall_event_drops.actions: unknown action \"page\" (expected "
-		     "ignore, log, alert or exit)");
+		     "ignore, log, alert, exit or resync)");
 	expect_error("syscall_event_drops:\n  actions: [ignore, log]\n",
 		     "t.yaml:2:21: syscall_event_drops.actions: action \"log\" cannot be combined "
 		     "with \"ignore\"");
@@ -677,6 +680,7 @@ static void test_override_falco_forms(void **state)
 	assert_string_equal(l->v[1], "!close"); /* atomic: unchanged */
 
 	/* actions: the item replaced goes through the same checks */
+	override_ok(&cfg, "syscall_event_drops.actions=[log, alert]");
 	override_ok(&cfg, "syscall_event_drops.actions[1]=exit");
 	assert_int_equal(cfg.drops.n_actions, 2);
 	assert_int_equal(cfg.drops.actions[1], SAKER_DROP_ACT_EXIT);
@@ -1307,7 +1311,7 @@ static void test_dump_round_trip(void **state)
 	round_trip(&cfg);
 	text = dump_to_string(&cfg, &len);
 	assert_non_null(strstr(text, "syscall_event_drops:\n  threshold: 0\n  actions: [log, "
-				     "alert]\n  rate: 0.03333\n"));
+				     "alert, resync]\n  rate: 0.03333\n"));
 	assert_non_null(strstr(text, "  max_burst: 10\n"));
 	assert_non_null(strstr(text, "\nlog_level: info\n"));
 	assert_non_null(strstr(text, "\nengine:\n  kind: \"modern_ebpf\"\n  modern_ebpf:\n    "

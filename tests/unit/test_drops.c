@@ -8,6 +8,9 @@
 #include <cmocka.h>
 
 #include "drops/drops.h"
+#include "state/view.h"
+#include "fakeproc.h"
+#include "jsoncheck.h"
 
 #define SEC   1000000000ull
 #define T0    (5000 * SEC)
@@ -18,12 +21,13 @@
 #define EXECVE (SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_EXECVE)
 
 /* Fake actions: every call recorded, deep-copied, in order. */
-enum call_kind { CALL_LOG, CALL_ALERT };
+enum call_kind { CALL_LOG, CALL_ALERT, CALL_RESYNC };
 
 struct rec_field {
 	char name[64];
 	enum saker_field_type type;
 	uint64_t u64;
+	char str[256];
 };
 
 struct call {
@@ -34,8 +38,10 @@ struct call {
 	char rule[64];
 	char source[32];
 	size_t n_fields;
-	struct rec_field fields[32];
+	struct rec_field fields[64];
 	size_t n_tags;
+	uint64_t since, until; /* resync */
+	bool full;
 };
 
 struct rec {
@@ -69,14 +75,32 @@ static void fake_alert(void *ctx, const struct saker_alert *a)
 	snprintf(c->msg, sizeof(c->msg), "%s", a->output);
 	snprintf(c->rule, sizeof(c->rule), "%s", a->rule);
 	snprintf(c->source, sizeof(c->source), "%s", a->source);
-	assert_true(a->n_fields <= 32);
+	assert_true(a->n_fields <= 64);
+	assert_true(a->n_fields <= SAKER_DROPS_N_FIELDS);
 	c->n_fields = a->n_fields;
 	for (size_t i = 0; i < a->n_fields; i++) {
 		snprintf(c->fields[i].name, sizeof(c->fields[i].name), "%s", a->fields[i].name);
 		c->fields[i].type = a->fields[i].type;
-		c->fields[i].u64 = a->fields[i].u64;
+		if (a->fields[i].type == SAKER_FIELD_STR)
+			snprintf(c->fields[i].str, sizeof(c->fields[i].str), "%s",
+				 a->fields[i].str ? a->fields[i].str : "<NULL>");
+		else
+			c->fields[i].u64 = a->fields[i].u64;
 	}
 	c->n_tags = a->n_tags;
+}
+
+static void fake_resync(void *ctx, uint64_t since, uint64_t until, bool full)
+{
+	struct rec *r = ctx;
+
+	assert_true(r->n < 64);
+	struct call *c = &r->calls[r->n++];
+	memset(c, 0, sizeof(*c));
+	c->kind = CALL_RESYNC;
+	c->since = since;
+	c->until = until;
+	c->full = full;
 }
 
 /* Test fixture: a manager, its fake clock, its cumulative counters and recorder. */
@@ -108,6 +132,7 @@ static void fx_start(struct fx *f)
 	f->act.ctx = &f->rec;
 	f->act.log = fake_log;
 	f->act.alert = fake_alert;
+	f->act.resync = fake_resync;
 	saker_drops_init(&f->d, &f->cfg, &f->st, f->now);
 }
 
@@ -157,6 +182,24 @@ static const struct rec_field *field(const struct call *c, const char *name)
 static uint64_t fval(const struct call *c, const char *name)
 {
 	return field(c, name)->u64;
+}
+
+static const struct rec_field *find_field(const struct call *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_fields; i++)
+		if (strcmp(c->fields[i].name, name) == 0)
+			return &c->fields[i];
+	return NULL;
+}
+
+static const char *sval(const struct call *c, const char *name)
+{
+	const struct rec_field *f = find_field(c, name);
+
+	if (!f)
+		fail_msg("alert has no field %s", name);
+	assert_int_equal(f->type, SAKER_FIELD_STR);
+	return f->str;
 }
 
 static void assert_log(const struct call *c, enum saker_prio prio, const char *msg)
@@ -439,7 +482,7 @@ static void test_fields_exact(void **state)
 	assert_string_equal(a->msg, DROP_MSG(72));
 	assert_int_equal(a->n_tags, 0);
 	assert_int_equal(a->n_fields, sizeof(names) / sizeof(names[0]));
-	assert_int_equal(a->n_fields, SAKER_DROPS_N_FIELDS);
+	assert_int_equal(a->n_fields, SAKER_DROPS_N_COUNTER_FIELDS);
 	for (size_t i = 0; i < a->n_fields; i++)
 		field(a, names[i]);
 
@@ -613,7 +656,7 @@ static void test_ring_occupancy_advice(void **state)
 					    "MiB per ring) would have held it."));
 	/* The alert's output stays the plain message; the figures are fields. */
 	assert_string_equal(f->rec.calls[1].msg, DROP_MSG(10));
-	assert_int_equal(f->rec.calls[1].n_fields, SAKER_DROPS_N_FIELDS + 2);
+	assert_int_equal(f->rec.calls[1].n_fields, SAKER_DROPS_N_COUNTER_FIELDS + 2);
 	assert_int_equal(fval(&f->rec.calls[1], "ring_high_water_bytes"), 1 << 20);
 	assert_int_equal(fval(&f->rec.calls[1], "ring_size_bytes"), 1 << 20);
 
@@ -622,7 +665,7 @@ static void test_ring_occupancy_advice(void **state)
 	assert_int_equal(tick(f, 1000, full, 10), SAKER_DROPS_OK);
 	assert_int_equal(f->rec.n, 4);
 	assert_string_equal(f->rec.calls[2].msg, DROP_MSG(10));
-	assert_int_equal(f->rec.calls[3].n_fields, SAKER_DROPS_N_FIELDS);
+	assert_int_equal(f->rec.calls[3].n_fields, SAKER_DROPS_N_COUNTER_FIELDS);
 
 	/* Drops that are not ring-full ones get no sizing advice. */
 	saker_drops_set_rings(&f->d, &r);
@@ -647,6 +690,265 @@ static void test_ring_occupancy_advice(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* ---- who, the ledger, repair and the degraded view ---- */
+
+struct parts {
+	char root[64];
+	struct saker_view *view;
+	struct saker_attrib *attrib;
+};
+
+static void parts_start(struct fx *f, struct parts *p, struct saker_ledger *ledger)
+{
+	fp_make_root(p->root, sizeof(p->root));
+	fp_add(p->root, 4242, "flood", "/usr/bin/flood", "flood\0", 6, 65534);
+	fp_add(p->root, 7, "sshd", "/usr/sbin/sshd", "sshd\0", 5, 0);
+	assert_int_equal(saker_view_new(&p->view, 0, p->root), 0);
+	assert_int_equal(saker_view_scan(p->view), 0);
+	assert_int_equal(saker_attrib_new(&p->attrib, 0, p->view), 0);
+	fx_start(f);
+	saker_drops_set_parts(&f->d, p->attrib, ledger, p->view);
+}
+
+static void parts_stop(struct parts *p)
+{
+	saker_attrib_free(p->attrib);
+	saker_view_free(p->view);
+	fp_remove_root(p->root);
+}
+
+static void events(struct saker_attrib *a, uint32_t pid, int n)
+{
+	struct saker_evt_hdr h = {.tid = pid, .tgid = pid, .type = SAKER_EVT_SYSCALL};
+
+	for (int i = 0; i < n; i++)
+		saker_attrib_note(a, &h);
+}
+
+static void test_top_named_produced_only(void **state)
+{
+	struct fx *f = *state;
+	struct parts p;
+
+	parts_start(f, &p, NULL);
+	events(p.attrib, 7, 10);
+	events(p.attrib, 4242, 1234);
+	tick(f, 10000, EXECVE, 5);
+	assert_int_equal(f->rec.n, 2);
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL,
+		   DROP_MSG(5) " top (produced only): pid 4242 (flood) 1.2k events");
+	const struct call *a = &f->rec.calls[1];
+	assert_string_equal(a->msg,
+			    DROP_MSG(5) " top (produced only): pid 4242 (flood) 1.2k events");
+	assert_string_equal(sval(a, "top.attribution"), "produced_only");
+	assert_int_equal(fval(a, "top.processes"), 2);
+	assert_int_equal(fval(a, "top.0.pid"), 4242);
+	assert_string_equal(sval(a, "top.0.comm"), "flood");
+	assert_string_equal(sval(a, "top.0.exe"), "/usr/bin/flood");
+	assert_int_equal(fval(a, "top.0.uid"), 65534);
+	assert_int_equal(fval(a, "top.0.produced"), 1234);
+	/* unknown is not zero: no per-process loss without the kernel's counts */
+	assert_null(find_field(a, "top.0.lost"));
+	assert_null(find_field(a, "top.0.demoted"));
+	assert_int_equal(fval(a, "top.1.pid"), 7);
+	assert_string_equal(sval(a, "top.1.comm"), "sshd");
+	assert_null(find_field(a, "top.2.pid"));
+	assert_int_equal(fval(a, "n_drops"), 5);
+
+	/* a window in which nothing was received names nobody, and says so */
+	tick(f, 10, EXECVE, 10);
+	assert_int_equal(f->rec.n, 4);
+	assert_log(&f->rec.calls[2], SAKER_PRIO_CRITICAL,
+		   DROP_MSG(10) " top: nobody (no events received)");
+	assert_int_equal(fval(&f->rec.calls[3], "top.processes"), 0);
+	parts_stop(&p);
+}
+
+static void test_top_named_by_kernel_loss(void **state)
+{
+	struct fx *f = *state;
+	struct parts p;
+
+	parts_start(f, &p, NULL);
+	saker_attrib_set_kernel_loss(p.attrib, true);
+	events(p.attrib, 7, 5000);
+	events(p.attrib, 4242, 210000);
+	saker_attrib_add_lost(p.attrib, 4242, 0, 990000);
+	saker_attrib_add_demoted(p.attrib, 4242, 0, 12);
+	/* the process is gone by the time of the check: what was known is kept */
+	assert_int_equal(
+	    saker_proctable_on_exit(saker_view_procs(p.view), 4242, SAKER_EXIT_GROUP_DEAD), 0);
+	assert_null(saker_view_proc(p.view, 4242));
+	tick(f, 1200000, OTHER, 990000);
+	const struct call *a = &f->rec.calls[1];
+	assert_string_equal(a->msg,
+			    DROP_MSG(990000) " top: pid 4242 (flood) 1.2M events, 990k lost");
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL, a->msg);
+	assert_string_equal(sval(a, "top.attribution"), "kernel");
+	assert_int_equal(fval(a, "top.0.pid"), 4242);
+	assert_int_equal(fval(a, "top.0.produced"), 1200000);
+	assert_int_equal(fval(a, "top.0.lost"), 990000);
+	assert_int_equal(fval(a, "top.0.demoted"), 12);
+	assert_int_equal(fval(a, "top.1.pid"), 7);
+	assert_int_equal(fval(a, "top.1.lost"), 0);
+	/* the loss is all attributed: only the flooder's view is degraded */
+	assert_true(saker_view_degraded(p.view, 4242, f->now - SEC / 2));
+	assert_false(saker_view_degraded(p.view, 7, f->now - SEC / 2));
+	parts_stop(&p);
+}
+
+static size_t ledger_lines(const char *path, char lines[][4096], size_t max)
+{
+	FILE *fp = fopen(path, "r");
+	size_t n = 0;
+
+	if (!fp)
+		return 0;
+	while (n < max && fgets(lines[n], 4096, fp)) {
+		size_t len = strlen(lines[n]);
+
+		assert_true(len && lines[n][len - 1] == '\n');
+		lines[n][--len] = '\0';
+		assert_true(json_valid(lines[n], len));
+		n++;
+	}
+	fclose(fp);
+	return n;
+}
+
+static void test_ledger_every_lossy_window(void **state)
+{
+	struct fx *f = *state;
+	static char lines[16][4096];
+	struct saker_ledger *l;
+	struct parts p;
+	char path[128], err[256];
+
+	fp_make_root(path, sizeof(path) - 16);
+	strcat(path, "/ledger");
+	assert_int_equal(saker_ledger_open(&l, path, err, sizeof(err)), 0);
+	f->cfg.max_burst = 1;
+	f->cfg.rate = .001;
+	f->cfg.actions[0] = SAKER_DROP_ACT_ALERT;
+	f->cfg.n_actions = 1;
+	parts_start(f, &p, l);
+	tick(f, 1000, SAKER_CNT_EVTS, 0); /* nothing lost: no line */
+	events(p.attrib, 4242, 50);
+	tick(f, 1000, EXECVE, 3);	  /* alerted */
+	tick(f, 1000, OTHER, 4);	  /* suppressed */
+	tick(f, 1000, OTHER, 5);	  /* suppressed */
+	tick(f, 1000, SAKER_CNT_EVTS, 0); /* loss ended */
+	tick(f, 1000, SAKER_CNT_EVTS, 0); /* nothing more */
+	assert_int_equal(f->d.n_suppressed, 2);
+	assert_int_equal(ledger_lines(path, lines, 16), 4);
+	for (int i = 0; i < 3; i++) {
+		assert_non_null(strstr(lines[i], "{\"type\":\"loss\""));
+		assert_non_null(strstr(lines[i], "\"seen\":1000"));
+		assert_non_null(strstr(lines[i], "\"fired\":true"));
+		assert_non_null(
+		    strstr(lines[i], i ? "\"suppressed\":true" : "\"suppressed\":false"));
+	}
+	assert_non_null(strstr(lines[0], "\"lost\":3,"));
+	assert_non_null(strstr(lines[0], "\"execve\":3"));
+	assert_non_null(strstr(lines[0], "\"top\":[{\"pid\":4242,\"comm\":\"flood\""));
+	assert_non_null(strstr(lines[1], "\"lost\":4,"));
+	assert_non_null(strstr(lines[1], "\"other\":4"));
+	assert_non_null(strstr(lines[2], "\"lost\":5,"));
+	/* windows follow each other: one's end is the next one's start */
+	assert_non_null(strstr(lines[0], "\"start_boot_ns\":5001000000000,\"end_boot_ns\":"
+					 "5002000000000"));
+	assert_non_null(strstr(lines[1], "\"start_boot_ns\":5002000000000"));
+	assert_non_null(strstr(lines[3], "{\"type\":\"loss_end\""));
+	assert_non_null(strstr(lines[3], "\"start_boot_ns\":5004000000000,\"end_boot_ns\":"
+					 "5005000000000"));
+	assert_non_null(strstr(lines[3], "\"episode_start_boot_ns\":5001000000000,"
+					 "\"episode_end_boot_ns\":5004000000000"));
+	assert_non_null(strstr(lines[3], "\"episode_windows\":3,\"episode_seen\":3000,"
+					 "\"episode_lost\":12}"));
+	saker_ledger_close(l);
+	parts_stop(&p);
+	*strrchr(path, '/') = '\0';
+	fp_remove_root(path);
+}
+
+static void test_resync_action(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.actions[0] = SAKER_DROP_ACT_RESYNC;
+	f->cfg.actions[1] = SAKER_DROP_ACT_ALERT;
+	f->cfg.n_actions = 2;
+	f->cfg.max_burst = 1;
+	f->cfg.rate = .001;
+	f->cfg.degraded_window = 10;
+	fx_start(f);
+	/* a lost exec: targeted */
+	tick(f, 1000, EXECVE, 3);
+	assert_int_equal(f->rec.n, 2);
+	assert_int_equal(f->rec.calls[0].kind, CALL_RESYNC);
+	assert_int_equal(f->rec.calls[0].since, f->now - SEC);
+	assert_int_equal(f->rec.calls[0].until, f->now + 10 * SEC);
+	assert_false(f->rec.calls[0].full);
+	assert_int_equal(f->rec.calls[1].kind, CALL_ALERT);
+	/* opens lost: no lifecycle event, nothing to repair (the alert is suppressed) */
+	tick(f, 1000, SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OPEN, 100);
+	assert_int_equal(f->rec.n, 2);
+	/* many forks lost: a full rescan, whatever the bucket says */
+	tick(f, 1000, SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_CLONE_FORK,
+	     SAKER_DROPS_RESYNC_FULL_MIN);
+	assert_int_equal(f->rec.n, 3);
+	assert_int_equal(f->rec.calls[2].kind, CALL_RESYNC);
+	assert_true(f->rec.calls[2].full);
+	/* and whatever the threshold says */
+	f->cfg.threshold = 1;
+	saker_drops_reconfigure(&f->d, &f->cfg, f->now);
+	tick(f, 1000, SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_PROC, 1);
+	assert_int_equal(f->rec.n, 4);
+	assert_int_equal(f->rec.calls[3].kind, CALL_RESYNC);
+	assert_int_equal(f->d.n_resyncs, 3);
+	/* simulated drops repair nothing */
+	f->cfg.simulate_drops = true;
+	saker_drops_reconfigure(&f->d, &f->cfg, f->now);
+	tick(f, 1000, SAKER_CNT_EVTS, 0);
+	assert_int_equal(f->d.n_resyncs, 3);
+	/* without the action, no repair */
+	f->cfg.simulate_drops = false;
+	f->cfg.actions[0] = SAKER_DROP_ACT_LOG;
+	saker_drops_reconfigure(&f->d, &f->cfg, f->now);
+	f->rec.n = 0;
+	tick(f, 1000, EXECVE, 3);
+	for (size_t i = 0; i < f->rec.n; i++)
+		assert_int_not_equal(f->rec.calls[i].kind, CALL_RESYNC);
+	assert_int_equal(f->d.n_resyncs, 3);
+}
+
+static void test_loss_degrades_view(void **state)
+{
+	struct fx *f = *state;
+	struct parts p;
+	uint64_t start;
+
+	f->cfg.degraded_window = 10;
+	parts_start(f, &p, NULL);
+	events(p.attrib, 4242, 5);
+	tick(f, 1000, SAKER_CNT_EVTS, 0);
+	assert_false(saker_view_degraded(p.view, 4242, f->now));
+	start = f->now;
+	tick(f, 1000, OTHER, 1);
+	/* unknown attribution: everyone, from the window's start to 10 s after the check */
+	assert_false(saker_view_degraded(p.view, 7, start - 1));
+	assert_true(saker_view_degraded(p.view, 7, start));
+	assert_true(saker_view_degraded(p.view, 99999, f->now + 10 * SEC));
+	assert_false(saker_view_degraded(p.view, 7, f->now + 10 * SEC + 1));
+	/* simulated drops are not losses */
+	f->cfg.simulate_drops = true;
+	saker_drops_reconfigure(&f->d, &f->cfg, f->now);
+	f->now += 100 * SEC;
+	tick(f, 1000, SAKER_CNT_EVTS, 0);
+	assert_false(saker_view_degraded(p.view, 7, f->now));
+	parts_stop(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -667,6 +969,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_null_callbacks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_late_window_wording, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ring_occupancy_advice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_top_named_produced_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_top_named_by_kernel_loss, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ledger_every_lossy_window, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resync_action, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_loss_degrades_view, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

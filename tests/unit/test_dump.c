@@ -472,6 +472,35 @@ static void test_process_events(void **state)
 				     "exit_code=256");
 }
 
+/* A loss marks the view: the lines of events inside its window say their enrichment may be stale.
+ */
+static void test_view_degraded(void **state)
+{
+	struct fixture *f = *state;
+
+	evb_begin(&B, SAKER_EVT_PROC_EXIT, SAKER_SYSCALL_NONE, 1001, 1001, 0, TS);
+	evb_s64(&B, SAKER_PN_EXIT_CODE, 0);
+	assert_null(strstr(text(f), "view_degraded"));
+	assert_null(strstr(json(f), "view_degraded"));
+	saker_view_mark_degraded(f->v, 1001, TS - 10, TS);
+	assert_string_equal(text(f), "03:04:05.123456789 3 <NA>(1001) 1001 sched_process_exit "
+				     "exit_code=0 view_degraded=true");
+	assert_string_equal(json(f),
+			    "{\"time\":\"2024-01-02T03:04:05.123456789Z\",\"cpu\":3,\"pid\":1001,"
+			    "\"tid\":1001,\"comm\":null,\"exe\":null,"
+			    "\"event\":\"sched_process_exit\",\"ret\":null,\"params\":{"
+			    "\"exit_code\":0},\"view_degraded\":true}");
+	/* another process, or an event after the window, is not */
+	evb_begin(&B, SAKER_EVT_PROC_EXIT, SAKER_SYSCALL_NONE, 1002, 1002, 0, TS);
+	assert_null(strstr(text(f), "view_degraded"));
+	evb_begin(&B, SAKER_EVT_PROC_EXIT, SAKER_SYSCALL_NONE, 1001, 1001, 0, TS + 1);
+	assert_null(strstr(json(f), "view_degraded"));
+	/* a loss nobody can attribute marks everyone */
+	saker_view_mark_degraded(f->v, 0, TS, TS + 1);
+	evb_begin(&B, SAKER_EVT_PROC_EXIT, SAKER_SYSCALL_NONE, 1002, 1002, 0, TS + 1);
+	assert_non_null(strstr(json(f), ",\"view_degraded\":true}"));
+}
+
 static void test_generic_and_odd(void **state)
 {
 	struct fixture *f = *state;
@@ -768,6 +797,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_enriched_open_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sockets_and_symbols, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_process_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_view_degraded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_generic_and_odd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_and_fuzz, setup, teardown),

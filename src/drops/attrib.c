@@ -1,0 +1,303 @@
+#include "drops/attrib.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state/view.h"
+
+/* Entries looked at to choose one to evict: enough that a flooder is never the smallest. */
+#define EVICT_SAMPLES 8
+#define NIL	      UINT32_MAX
+
+struct node {
+	struct saker_attrib_proc p;
+	uint32_t next; /* bucket chain, NIL ends it */
+	bool ended;    /* the leader exited: a later event of this pid is another process */
+};
+
+struct saker_attrib {
+	struct saker_view *view;
+	struct node *nodes;
+	uint32_t *buckets;
+	size_t max, used, nbuckets;
+	uint64_t rng;
+	bool kernel_loss;
+	/* the open window */
+	uint64_t win_untracked, win_evictions;
+	struct saker_attrib_stats st;
+};
+
+static size_t bucket_of(const struct saker_attrib *a, uint32_t pid)
+{
+	/* Fibonacci hashing: pids are dense and sequential. */
+	return (size_t)(((uint64_t)pid * 0x9e3779b97f4a7c15ull) >> 32) & (a->nbuckets - 1);
+}
+
+static void reset_window(struct saker_attrib *a)
+{
+	for (size_t i = 0; i < a->nbuckets; i++)
+		a->buckets[i] = NIL;
+	a->used = 0;
+	a->win_untracked = 0;
+	a->win_evictions = 0;
+}
+
+int saker_attrib_new(struct saker_attrib **out, size_t max_procs, struct saker_view *view)
+{
+	struct saker_attrib *a;
+
+	*out = NULL;
+	if (!max_procs)
+		max_procs = SAKER_ATTRIB_DEFAULT_MAX;
+	if (max_procs >= NIL)
+		return -EINVAL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->view = view;
+	a->max = max_procs;
+	for (a->nbuckets = 16; a->nbuckets < 2 * max_procs;)
+		a->nbuckets *= 2;
+	a->nodes = calloc(max_procs, sizeof(*a->nodes));
+	a->buckets = calloc(a->nbuckets, sizeof(*a->buckets));
+	if (!a->nodes || !a->buckets) {
+		saker_attrib_free(a);
+		return -ENOMEM;
+	}
+	a->rng = 0x2545f4914f6cdd1dull;
+	reset_window(a);
+	*out = a;
+	return 0;
+}
+
+void saker_attrib_free(struct saker_attrib *a)
+{
+	if (!a)
+		return;
+	free(a->nodes);
+	free(a->buckets);
+	free(a);
+}
+
+void saker_attrib_set_kernel_loss(struct saker_attrib *a, bool on)
+{
+	if (a)
+		a->kernel_loss = on;
+}
+
+/* The newest entry of pid, of the process that started at start_ns when both know it. */
+static struct node *find(struct saker_attrib *a, uint32_t pid, uint64_t start_ns)
+{
+	for (uint32_t i = a->buckets[bucket_of(a, pid)]; i != NIL; i = a->nodes[i].next) {
+		struct node *n = &a->nodes[i];
+
+		if (n->p.pid != pid)
+			continue;
+		if (start_ns && n->p.start_ns && n->p.start_ns != start_ns)
+			continue;
+		return n;
+	}
+	return NULL;
+}
+
+static uint64_t weight(const struct node *n)
+{
+	return n->p.received + n->p.lost + n->p.demoted;
+}
+
+static void unlink_node(struct saker_attrib *a, uint32_t idx)
+{
+	uint32_t *pp = &a->buckets[bucket_of(a, a->nodes[idx].p.pid)];
+
+	while (*pp != NIL && *pp != idx)
+		pp = &a->nodes[*pp].next;
+	if (*pp == idx)
+		*pp = a->nodes[idx].next;
+}
+
+static uint32_t evict(struct saker_attrib *a)
+{
+	uint32_t best = NIL;
+
+	for (int k = 0; k < EVICT_SAMPLES; k++) {
+		uint32_t i;
+
+		a->rng ^= a->rng << 13;
+		a->rng ^= a->rng >> 7;
+		a->rng ^= a->rng << 17;
+		i = (uint32_t)(a->rng % a->used);
+		if (best == NIL || weight(&a->nodes[i]) < weight(&a->nodes[best]))
+			best = i;
+	}
+	unlink_node(a, best);
+	a->win_evictions++;
+	a->st.evictions++;
+	return best;
+}
+
+static void fill_from_view(struct saker_attrib *a, struct saker_attrib_proc *p, bool fresh)
+{
+	const struct saker_proc *v;
+
+	if (!a->view)
+		return;
+	v = saker_view_proc(a->view, p->pid);
+	/* Another process took the pid since: keep what was known of this one. */
+	if (!v || (!fresh && p->start_ns && v->start_ns && v->start_ns != p->start_ns))
+		return;
+	if (fresh)
+		p->start_ns = v->start_ns;
+	p->uid = v->uid;
+	snprintf(p->comm, sizeof(p->comm), "%s", v->comm);
+	if (v->exe[0])
+		snprintf(p->exe, sizeof(p->exe), "%s", v->exe);
+}
+
+static struct node *insert(struct saker_attrib *a, uint32_t pid, uint64_t start_ns)
+{
+	uint32_t idx;
+	struct node *n;
+	size_t b;
+
+	if (a->used < a->max)
+		idx = (uint32_t)a->used++;
+	else
+		idx = evict(a);
+	n = &a->nodes[idx];
+	memset(n, 0, sizeof(*n));
+	n->p.pid = pid;
+	n->p.uid = SAKER_UID_UNSET;
+	n->p.start_ns = start_ns;
+	fill_from_view(a, &n->p, !start_ns);
+	b = bucket_of(a, pid);
+	n->next = a->buckets[b];
+	a->buckets[b] = idx;
+	return n;
+}
+
+void saker_attrib_note(struct saker_attrib *a, const struct saker_evt_hdr *e)
+{
+	struct node *n;
+
+	if (!a || !e)
+		return;
+	a->st.events++;
+	n = find(a, e->tgid, 0);
+	if (!n || n->ended)
+		n = insert(a, e->tgid, 0);
+	n->p.received++;
+	if (e->type == SAKER_EVT_PROC_EXIT && e->tid == e->tgid)
+		n->ended = true;
+}
+
+static struct node *entry_for(struct saker_attrib *a, uint32_t pid, uint64_t start_ns)
+{
+	struct node *n = find(a, pid, start_ns);
+
+	return n ? n : insert(a, pid, start_ns);
+}
+
+void saker_attrib_add_lost(struct saker_attrib *a, uint32_t pid, uint64_t start_ns, uint64_t n)
+{
+	if (a && n)
+		entry_for(a, pid, start_ns)->p.lost += n;
+}
+
+void saker_attrib_add_demoted(struct saker_attrib *a, uint32_t pid, uint64_t start_ns, uint64_t n)
+{
+	if (a && n)
+		entry_for(a, pid, start_ns)->p.demoted += n;
+}
+
+/* Whether x ranks before y: more lost, then more produced, then the lower pid. */
+static bool ranks_before(const struct saker_attrib_proc *x, const struct saker_attrib_proc *y)
+{
+	if (x->lost != y->lost)
+		return x->lost > y->lost;
+	if (x->produced != y->produced)
+		return x->produced > y->produced;
+	return x->pid < y->pid;
+}
+
+void saker_attrib_close(struct saker_attrib *a, struct saker_attrib_window *w)
+{
+	struct saker_attrib_window tmp;
+
+	if (!a)
+		return;
+	if (!w)
+		w = &tmp;
+	memset(w, 0, sizeof(*w));
+	w->lost_known = a->kernel_loss;
+	w->n_procs = a->used;
+	w->untracked = a->win_untracked;
+	w->evictions = a->win_evictions;
+	for (size_t i = 0; i < a->used; i++) {
+		struct saker_attrib_proc *p = &a->nodes[i].p;
+		size_t k;
+
+		p->produced = p->received + p->lost;
+		w->received += p->received;
+		w->lost += p->lost;
+		w->demoted += p->demoted;
+		/* Insertion into the short sorted top list. */
+		for (k = w->n_top; k > 0 && ranks_before(p, &w->top[k - 1]); k--)
+			if (k < SAKER_ATTRIB_TOP)
+				w->top[k] = w->top[k - 1];
+		if (k < SAKER_ATTRIB_TOP) {
+			w->top[k] = *p;
+			if (w->n_top < SAKER_ATTRIB_TOP)
+				w->n_top++;
+		}
+	}
+	for (size_t k = 0; k < w->n_top; k++)
+		fill_from_view(a, &w->top[k], false);
+	a->st.windows++;
+	a->st.untracked += a->win_untracked;
+	reset_window(a);
+}
+
+void saker_attrib_get_stats(const struct saker_attrib *a, struct saker_attrib_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (a)
+		*st = a->st;
+}
+
+void saker_attrib_add_metrics(const struct saker_attrib *a, struct saker_metrics *m)
+{
+	struct saker_attrib_stats st;
+
+	saker_attrib_get_stats(a, &st);
+	(void)saker_metrics_add_u64(m, "attribution_evictions_total",
+				    "Processes evicted from a window's attribution table.",
+				    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, st.evictions, NULL,
+				    0);
+	(void)saker_metrics_add_u64(m, "attribution_untracked_total",
+				    "Events counted to no process.", SAKER_METRIC_COUNTER,
+				    SAKER_METRIC_F_DETAIL, st.untracked, NULL, 0);
+}
+
+void saker_attrib_human(uint64_t n, char *buf, size_t len)
+{
+	static const char units[] = "kMGTPE";
+	double v = (double)n;
+	int u = -1;
+
+	if (n < 1000) {
+		snprintf(buf, len, "%" PRIu64, n);
+		return;
+	}
+	while (v >= 999.5 && u < 5) {
+		v /= 1000;
+		u++;
+	}
+	/* 1.2M, 12.3k, 990k: a decimal only while it says something. */
+	if (v < 99.95)
+		snprintf(buf, len, "%.1f%c", v, units[u]);
+	else
+		snprintf(buf, len, "%.0f%c", v, units[u]);
+}

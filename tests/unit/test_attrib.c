@@ -1,0 +1,223 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "drops/attrib.h"
+#include "state/view.h"
+#include "fakeproc.h"
+
+struct fx {
+	char root[64];
+	struct saker_view *view;
+	struct saker_attrib *a;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = test_calloc(1, sizeof(*f));
+
+	fp_make_root(f->root, sizeof(f->root));
+	fp_add(f->root, 100, "flood", "/usr/bin/flood", "flood\0-x\0", 9, 65534);
+	fp_add(f->root, 200, "sshd", "/usr/sbin/sshd", "sshd\0", 5, 0);
+	assert_int_equal(saker_view_new(&f->view, 0, f->root), 0);
+	assert_int_equal(saker_view_scan(f->view), 0);
+	assert_int_equal(saker_attrib_new(&f->a, 0, f->view), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	saker_attrib_free(f->a);
+	saker_view_free(f->view);
+	fp_remove_root(f->root);
+	test_free(f);
+	return 0;
+}
+
+static void note(struct saker_attrib *a, uint32_t tid, uint32_t tgid, uint16_t type, int times)
+{
+	struct saker_evt_hdr h = {.tid = tid, .tgid = tgid, .type = type};
+
+	for (int i = 0; i < times; i++)
+		saker_attrib_note(a, &h);
+}
+
+static void test_top_by_produced(void **state)
+{
+	struct fx *f = *state;
+	struct saker_attrib_window w;
+	struct saker_attrib_stats st;
+
+	note(f->a, 200, 200, SAKER_EVT_SYSCALL, 10);
+	note(f->a, 100, 100, SAKER_EVT_SYSCALL, 1000);
+	note(f->a, 101, 100, SAKER_EVT_SYSCALL, 500); /* a thread counts to its process */
+	note(f->a, 300, 300, SAKER_EVT_SYSCALL, 3);   /* unknown to the view */
+	note(f->a, 400, 400, SAKER_EVT_SYSCALL, 1);
+	saker_attrib_close(f->a, &w);
+	assert_false(w.lost_known);
+	assert_int_equal(w.n_procs, 4);
+	assert_int_equal(w.received, 1514);
+	assert_int_equal(w.n_top, SAKER_ATTRIB_TOP);
+	assert_int_equal(w.top[0].pid, 100);
+	assert_int_equal(w.top[0].produced, 1500);
+	assert_int_equal(w.top[0].received, 1500);
+	assert_string_equal(w.top[0].comm, "flood");
+	assert_string_equal(w.top[0].exe, "/usr/bin/flood");
+	assert_int_equal(w.top[0].uid, 65534);
+	assert_int_equal(w.top[1].pid, 200);
+	assert_string_equal(w.top[1].comm, "sshd");
+	assert_int_equal(w.top[1].uid, 0);
+	assert_int_equal(w.top[2].pid, 300);
+	assert_string_equal(w.top[2].comm, "");
+	assert_string_equal(w.top[2].exe, "");
+	assert_int_equal(w.top[2].uid, SAKER_UID_UNSET);
+
+	/* each close starts a new window */
+	saker_attrib_close(f->a, &w);
+	assert_int_equal(w.n_procs, 0);
+	assert_int_equal(w.n_top, 0);
+	saker_attrib_close(f->a, NULL);
+	saker_attrib_get_stats(f->a, &st);
+	assert_int_equal(st.windows, 3);
+	assert_int_equal(st.events, 1514);
+}
+
+static void test_kernel_loss_ranks_first(void **state)
+{
+	struct fx *f = *state;
+	struct saker_attrib_window w;
+
+	saker_attrib_set_kernel_loss(f->a, true);
+	note(f->a, 200, 200, SAKER_EVT_SYSCALL, 5000);
+	note(f->a, 100, 100, SAKER_EVT_SYSCALL, 10);
+	saker_attrib_add_lost(f->a, 100, 0, 990000);
+	saker_attrib_add_demoted(f->a, 100, 0, 7);
+	/* a process user space never heard of this window: named by the kernel's count alone */
+	saker_attrib_add_lost(f->a, 500, 12345, 3);
+	saker_attrib_add_lost(f->a, 500, 12345, 0);
+	saker_attrib_close(f->a, &w);
+	assert_true(w.lost_known);
+	assert_int_equal(w.n_procs, 3);
+	assert_int_equal(w.top[0].pid, 100);
+	assert_int_equal(w.top[0].lost, 990000);
+	assert_int_equal(w.top[0].demoted, 7);
+	assert_int_equal(w.top[0].produced, 990010);
+	assert_int_equal(w.top[1].pid, 500);
+	assert_int_equal(w.top[1].lost, 3);
+	assert_int_equal(w.top[1].start_ns, 12345);
+	assert_int_equal(w.top[2].pid, 200);
+	assert_int_equal(w.lost, 990003);
+	assert_int_equal(w.demoted, 7);
+}
+
+static void test_pid_reuse_after_exit(void **state)
+{
+	struct fx *f = *state;
+	struct saker_attrib_window w;
+
+	note(f->a, 300, 300, SAKER_EVT_SYSCALL, 5);
+	note(f->a, 300, 300, SAKER_EVT_PROC_EXIT, 1);
+	/* the next process with that pid is another entry */
+	note(f->a, 300, 300, SAKER_EVT_SYSCALL, 2);
+	/* a thread's exit does not end its process */
+	note(f->a, 301, 200, SAKER_EVT_PROC_EXIT, 1);
+	note(f->a, 200, 200, SAKER_EVT_SYSCALL, 1);
+	saker_attrib_close(f->a, &w);
+	assert_int_equal(w.n_procs, 3);
+	assert_int_equal(w.top[0].pid, 300);
+	assert_int_equal(w.top[0].received, 6);
+	/* equal counts: the lower pid first */
+	assert_int_equal(w.top[1].pid, 200);
+	assert_int_equal(w.top[1].received, 2);
+	assert_int_equal(w.top[2].pid, 300);
+	assert_int_equal(w.top[2].received, 2);
+}
+
+static void test_bounded_flooder_survives(void **state)
+{
+	struct fx *f = *state;
+	struct saker_attrib_window w;
+	struct saker_attrib *a;
+
+	(void)f;
+	assert_int_equal(saker_attrib_new(&a, 64, NULL), 0);
+	/* the table filled with one-event processes, then a flooder arrives */
+	for (uint32_t pid = 1000; pid < 1064; pid++)
+		note(a, pid, pid, SAKER_EVT_SYSCALL, 1);
+	for (int i = 0; i < 100000; i++) {
+		note(a, 7, 7, SAKER_EVT_SYSCALL, 1);
+		/* and a stream of new small ones keeps evicting */
+		if (i % 100 == 0)
+			note(a, 2000 + (uint32_t)i, 2000 + (uint32_t)i, SAKER_EVT_SYSCALL, 1);
+	}
+	saker_attrib_close(a, &w);
+	assert_int_equal(w.n_procs, 64);
+	assert_true(w.evictions >= 1000);
+	{
+		struct saker_metrics m;
+
+		saker_metrics_init(&m);
+		saker_attrib_add_metrics(a, &m);
+		assert_true(saker_metrics_sum(&m, "attribution_evictions_total") ==
+			    (double)w.evictions);
+		saker_metrics_free(&m);
+	}
+	assert_int_equal(w.top[0].pid, 7);
+	assert_int_equal(w.top[0].received, 100000);
+	assert_string_equal(w.top[0].comm, ""); /* no view */
+	saker_attrib_free(a);
+	saker_attrib_free(NULL);
+	saker_attrib_note(NULL, NULL);
+	saker_attrib_add_lost(NULL, 1, 0, 1);
+	saker_attrib_close(NULL, &w);
+}
+
+static void test_human(void **state)
+{
+	static const struct {
+		uint64_t n;
+		const char *s;
+	} cases[] = {
+	    {0, "0"},
+	    {999, "999"},
+	    {1000, "1.0k"},
+	    {1234, "1.2k"},
+	    {12345, "12.3k"},
+	    {99949, "99.9k"},
+	    {99950, "100k"},
+	    {990000, "990k"},
+	    {999499, "999k"},
+	    {999500, "1.0M"},
+	    {1200000, "1.2M"},
+	    {3400000000ull, "3.4G"},
+	    {UINT64_MAX, "18.4E"},
+	};
+	char buf[16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		saker_attrib_human(cases[i].n, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].s);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_top_by_produced, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kernel_loss_ranks_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pid_reuse_after_exit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bounded_flooder_survives, setup, teardown),
+	    cmocka_unit_test(test_human),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
