@@ -149,7 +149,7 @@ static __always_inline void stage_append(struct saker_kcounters *c, __u64 pid_tg
 	for (int i = 0; i < 3; i++) {
 		g->arg[i].p.len = 8;
 		g->arg[i].p.kind = SAKER_PK_U64;
-		g->arg[i].p.name = SAKER_PN_ARG0 + i;
+		g->arg[i].p.name = (__u8)(SAKER_PN_ARG0 + i);
 		g->arg[i].v = a[i];
 	}
 	st->len = off + GENERIC_STRIDE;

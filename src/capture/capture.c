@@ -112,7 +112,9 @@ static int on_record(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+/* libbpf's format strings are its own: checked where libbpf writes them. */
+__attribute__((format(printf, 2, 0))) static int libbpf_quiet(enum libbpf_print_level level,
+							      const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_DEBUG)
 		return 0;
@@ -457,6 +459,7 @@ int saker_capture_prog_stats(const struct saker_capture *cap, struct saker_captu
 		uint32_t len = sizeof(info);
 		int fd = bpf_program__fd(prog);
 
+		/* cppcheck-suppress unsignedLessThanZero ; false positive: n counts up from 0 */
 		if (n >= max)
 			break;
 		if (fd < 0)
@@ -518,6 +521,7 @@ int saker_capture_detach_and_drain(struct saker_capture *cap)
 	struct saker_capture_stats a, b;
 	const struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
 	int ret, tries;
+	long got;
 
 	saker_bpf__detach(cap->skel);
 	/*
@@ -527,14 +531,16 @@ int saker_capture_detach_and_drain(struct saker_capture *cap)
 	 * read, once, since nothing can add to them any more.
 	 */
 	for (tries = 0; tries < 200; tries++) {
-		ret = saker_capture_drain(cap, 0);
-		if (ret >= 0)
+		got = saker_capture_drain(cap, 0);
+		ret = got < 0 ? (int)got : 0; /* a negative errno fits an int */
+		if (!ret)
 			ret = saker_capture_stats(cap, &a);
 		if (ret < 0)
 			return ret;
 		nanosleep(&pause, NULL);
-		ret = saker_capture_drain(cap, 0);
-		if (ret >= 0)
+		got = saker_capture_drain(cap, 0);
+		ret = got < 0 ? (int)got : 0;
+		if (!ret)
 			ret = saker_capture_stats(cap, &b);
 		if (ret < 0)
 			return ret;

@@ -97,10 +97,11 @@ static int check_buf_size(const void *val, const char *raw, char *why, size_t wh
 		    why, whylen,
 		    "a ring smaller than %u bytes cannot hold the largest record (%u bytes and "
 		    "its header); expected 0 or a power of two in [%u, %llu]",
-		    MIN_RING_BYTES, SAKER_MAX_EVENT_SIZE, MIN_RING_BYTES, GIB);
+		    (unsigned)MIN_RING_BYTES, (unsigned)SAKER_MAX_EVENT_SIZE,
+		    (unsigned)MIN_RING_BYTES, GIB);
 	else
-		snprintf(why, whylen, "expected 0 or a power of two in [%u, %llu]", MIN_RING_BYTES,
-			 GIB);
+		snprintf(why, whylen, "expected 0 or a power of two in [%u, %llu]",
+			 (unsigned)MIN_RING_BYTES, GIB);
 	return -EINVAL;
 }
 

@@ -236,6 +236,7 @@ static bool has_action(const struct saker_drops *d, enum saker_drop_action a)
 	size_t n =
 	    d->cfg.n_actions < SAKER_MAX_DROP_ACTIONS ? d->cfg.n_actions : SAKER_MAX_DROP_ACTIONS;
 
+	/* cppcheck-suppress knownConditionTrueFalse ; n comes from the configuration */
 	for (size_t i = 0; i < n; i++)
 		if (d->cfg.actions[i] == a)
 			return true;
@@ -333,6 +334,7 @@ static bool run_actions(struct saker_drops *d, const struct saker_capture_stats 
 	}
 
 	/* Actions run in list order, each once; exit waits until the others are done. */
+	/* cppcheck-suppress knownConditionTrueFalse ; n_act comes from the configuration */
 	for (size_t i = 0; i < n_act; i++) {
 		enum saker_drop_action a = d->cfg.actions[i];
 

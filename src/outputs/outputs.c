@@ -1206,7 +1206,7 @@ int saker_outputs_reconfigure(struct saker_outputs *o, const struct saker_config
 	for (int i = 0; i < SAKER_CH_MAX; i++) {
 		struct chan *c = &o->ch[i];
 		bool disabling = next[i] && !next[i]->enabled;
-		uint64_t before = 0, dropped = 0;
+		uint64_t before, dropped = 0;
 
 		pthread_mutex_lock(&c->lock);
 		(void)ring_resize(c, cap); /* a shrink keeps what is queued: cannot fail */

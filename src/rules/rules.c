@@ -1263,15 +1263,7 @@ static int load_rule(struct lctx *c, const yaml_node_t *item, const yaml_node_t 
 			err = get_str(c, item, "priority", what, true, &prio, &v);
 		if (err)
 			goto out;
-		if (ri) {
-			/* a second definition replaces the first, in its place (the index keeps the
-			 * name) */
-			char *keep = ri->name;
-
-			ri->name = NULL;
-			rule_clear(ri);
-			ri->name = keep;
-		} else {
+		if (!ri) {
 			if (grow((void **)&r->rules, r->nrules, &r->crules, sizeof(*r->rules))) {
 				err = -ENOMEM;
 				goto out;
@@ -1279,6 +1271,14 @@ static int load_rule(struct lctx *c, const yaml_node_t *item, const yaml_node_t 
 			ri = &r->rules[r->nrules];
 			memset(ri, 0, sizeof(*ri));
 			fresh = true;
+		} else {
+			/* a second definition replaces the first, in its place (the index keeps the
+			 * name) */
+			char *keep = ri->name;
+
+			ri->name = NULL;
+			rule_clear(ri);
+			ri->name = keep;
 		}
 		ri->enabled = true;
 		if (fresh) {

@@ -1051,8 +1051,12 @@ size_t saker_proctable_tids(const struct saker_proctable *tbl, uint32_t *out, si
 {
 	size_t n = 0;
 
-	for (const struct saker_list_node *l = tbl->lru.head; l && n < max; l = l->next)
-		out[n++] = saker_list_entry(l, const struct pt_entry, lru)->pub.tid;
+	for (const struct saker_list_node *l = tbl->lru.head; l && n < max; l = l->next) {
+		const struct pt_entry *e = saker_list_entry(l, const struct pt_entry, lru);
+
+		/* cppcheck-suppress nullPointer ; l is not NULL in the loop, nor then e */
+		out[n++] = e->pub.tid;
+	}
 	return n;
 }
 

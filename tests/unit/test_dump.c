@@ -607,8 +607,8 @@ static void test_malformed_and_fuzz(void **state)
 		uint8_t rec[160];
 		uint16_t rlen = (uint16_t)(32 + rand_r(&seed) % 129);
 		uint16_t type = (uint16_t)(1 + rand_r(&seed) % 4);
-		uint16_t sc = type == SAKER_EVT_SYSCALL ? (uint16_t)(rand_r(&seed) % 512)
-							: SAKER_SYSCALL_NONE;
+		uint16_t sc = (uint16_t)(type == SAKER_EVT_SYSCALL ? rand_r(&seed) % 512
+								   : SAKER_SYSCALL_NONE);
 		size_t before;
 		int err;
 

@@ -518,23 +518,23 @@ static void test_macros_and_lists(void **state)
 	/* macros and lists that double at each level are bounded, not expanded forever */
 	{
 		char yaml[8192];
-		size_t n = 0;
+		size_t len = 0;
 
-		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
-				      "- macro: m0\n  condition: proc.name = a\n");
+		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
+					"- macro: m0\n  condition: proc.name = a\n");
 		for (int i = 1; i < 40; i++)
-			n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
-					      "- macro: m%d\n  condition: m%d or m%d\n", i, i - 1,
-					      i - 1);
-		snprintf(yaml + n, sizeof(yaml) - n,
+			len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
+						"- macro: m%d\n  condition: m%d or m%d\n", i, i - 1,
+						i - 1);
+		snprintf(yaml + len, sizeof(yaml) - len,
 			 "- rule: r\n  desc: d\n  condition: evt.type=openat and m39\n"
 			 "  output: o\n  priority: INFO\n");
 		assert_null(load(f, yaml));
 		assert_non_null(strstr(last_err, "condition too large"));
-		n = (size_t)snprintf(yaml, sizeof(yaml), "- list: l0\n  items: [a, b]\n");
+		len = (size_t)snprintf(yaml, sizeof(yaml), "- list: l0\n  items: [a, b]\n");
 		for (int i = 1; i < 40; i++)
-			n +=
-			    (size_t)snprintf(yaml + n, sizeof(yaml) - n,
+			len +=
+			    (size_t)snprintf(yaml + len, sizeof(yaml) - len,
 					     "- list: l%d\n  items: [l%d, l%d]\n", i, i - 1, i - 1);
 		assert_null(load(f, yaml));
 		assert_non_null(strstr(last_err, "items once expanded"));

@@ -478,8 +478,8 @@ static void test_malformed_rejected(void **state)
 		uint8_t rec[128];
 		uint16_t len = (uint16_t)(32 + rand_r(&seed) % 97);
 		uint16_t type = (uint16_t)(1 + rand_r(&seed) % 4);
-		uint16_t sc = type == SAKER_EVT_SYSCALL ? (uint16_t)(rand_r(&seed) % 340)
-							: SAKER_SYSCALL_NONE;
+		uint16_t sc = (uint16_t)(type == SAKER_EVT_SYSCALL ? rand_r(&seed) % 340
+								   : SAKER_SYSCALL_NONE);
 
 		for (size_t k = 0; k < sizeof(rec); k++)
 			rec[k] = (uint8_t)rand_r(&seed);
