@@ -205,8 +205,14 @@ int saker_safefile_open_append(const char *path, char *err, size_t errlen)
 				rc = -ELOOP;
 			else if (!S_ISREG(st.st_mode))
 				rc = -EINVAL;
+			/* Root without CAP_DAC_OVERRIDE (after the drop) meets another's file here. */
+			else if (as_root && st.st_uid != geteuid())
+				rc = -EPERM;
 		}
-		if (rc == -EINVAL)
+		if (rc == -EPERM)
+			snprintf(err, errlen, "%s is owned by uid %llu: refused", path,
+				 (unsigned long long)st.st_uid);
+		else if (rc == -EINVAL)
 			snprintf(err, errlen, "%s is not a regular file: refused", path);
 		else if (rc == -ELOOP)
 			snprintf(err, errlen, "%s is a symbolic link: refused", path);

@@ -188,7 +188,8 @@ def test_not_reachable_on_a_non_loopback_address(saker):
 
 def test_counters_at_exit_agree_with_the_summary(saker, tmp_path):
     out = tmp_path / "metrics.jsonl"
-    s, port = start_web(saker, *SMALL, "-o", "metrics.enabled=true",
+    # log_level debug: the summary then shows the table internals compared below
+    s, port = start_web(saker, *SMALL, "-o", "log_level=debug", "-o", "metrics.enabled=true",
                         "-o", "metrics.interval=1h", "-o", "metrics.output_file=%s" % out,
                         "-o", "metrics.include_empty_values=true",
                         "-o", "metrics.kernel_event_counters_per_cpu_enabled=true")
