@@ -131,6 +131,14 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 		sum(m, "drop_actions_taken_total", NULL, NULL));
 	fprintf(f, "   - suppressed by rate limit: %" PRIu64 "\n",
 		sum(m, "drop_checks_suppressed_total", NULL, NULL));
+	if (has(m, "rules_loaded"))
+		fprintf(f,
+			"rules: %" PRIu64 " loaded, %" PRIu64 " skipped, %" PRIu64
+			" matches (%" PRIu64 " alerts refused, %" PRIu64 " errors)\n",
+			sum(m, "rules_loaded", NULL, NULL), sum(m, "rules_not_loaded", NULL, NULL),
+			sum(m, "rules_matches_total", NULL, NULL),
+			sum(m, "rules_alerts_refused_total", NULL, NULL),
+			sum(m, "rules_errors_total", NULL, NULL));
 	fprintf(
 	    f,
 	    "Alerts: emitted %" PRIu64 ", below priority %" PRIu64 ", lost in queue %" PRIu64

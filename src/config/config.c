@@ -106,6 +106,17 @@ static int check_buf_size(const void *val, const char *raw, char *why, size_t wh
 
 static void msg_key(char *buf, size_t len, const char *key);
 
+static int check_rule_matching(const void *val, const char *raw, char *why, size_t whylen)
+{
+	const char *const *s = val;
+
+	(void)raw;
+	if (*s && (strcmp(*s, "first") == 0 || strcmp(*s, "all") == 0))
+		return 0;
+	snprintf(why, whylen, "expected first or all");
+	return -EINVAL;
+}
+
 /* A base_syscalls.custom_set item: a syscall name, or !name to remove one. */
 static int check_syscall_name(const void *val, const char *raw, char *why, size_t whylen)
 {
@@ -174,6 +185,11 @@ static const struct opt opts[] = {
     BOOL("log_syslog", log_syslog, false),
 
     PRIO("priority", priority, SAKER_PRIO_DEBUG),
+    /* Rules are compiled once at start (the capture selection depends on them). */
+    STRLIST("rules_files", rules_files, NULL, .apply = SAKER_CONFIG_RESTART),
+    STRLIST("rules_file", rules_file, NULL, .apply = SAKER_CONFIG_RESTART),
+    STR("rule_matching", rule_matching, "first", check_rule_matching,
+	.apply = SAKER_CONFIG_RESTART),
     BOOL("json_output", json_output, false),
     BOOL("json_include_output_property", json_include_output_property, true),
     BOOL("json_include_tags_property", json_include_tags_property, true),
@@ -227,9 +243,6 @@ static const struct opt opts[] = {
 	.apply = SAKER_CONFIG_RESTART),
 
     /* Falco keys users bring along; accepted with a warning until saker implements them. */
-    UNSUPPORTED("rules_files"),
-    UNSUPPORTED("rules_file"),
-    UNSUPPORTED("rule_matching"),
     UNSUPPORTED("config_files"),
     UNSUPPORTED("watch_config_files"),
     UNSUPPORTED("load_plugins"),
