@@ -77,8 +77,12 @@ int saker_syscalls_build_table_rules(const struct saker_config *cfg,
 		bool sel = cfg->base_syscalls.all || rules_sel[id] ||
 			   (rules_all && saker_syscall_names[id]);
 
-		/* custom_set replaces the state set (Falco): only what it names stays. */
-		if (!sel && !custom && r && (r->spec.flags & SAKER_SCF_DEFAULT))
+		/*
+		 * custom_set replaces the state set (Falco) unless repair asks for it
+		 * back: saker's state set is its default selection.
+		 */
+		if (!sel && (!custom || cfg->base_syscalls.repair) && r &&
+		    (r->spec.flags & SAKER_SCF_DEFAULT))
 			sel = true;
 		if (sel)
 			table[id] |= SAKER_SC_SELECTED;

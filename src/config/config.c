@@ -236,6 +236,7 @@ static const struct opt opts[] = {
 
     STRLIST("base_syscalls.custom_set", base_syscalls.custom_set, check_syscall_name),
     BOOL("base_syscalls.all", base_syscalls.all, false),
+    BOOL("base_syscalls.repair", base_syscalls.repair, false),
 
     U64("state.max_procs", state.max_procs, 0, 16 * MIB, 0, NULL, .apply = SAKER_CONFIG_RESTART),
     U64("state.max_fds", state.max_fds, 0, 64 * MIB, 0, NULL, .apply = SAKER_CONFIG_RESTART),
@@ -266,7 +267,6 @@ static const struct opt opts[] = {
     UNSUPPORTED("json_include_message_property"),
     UNSUPPORTED("json_include_output_fields_property"),
     UNSUPPORTED("outputs_queue.recovery"),
-    UNSUPPORTED("base_syscalls.repair"),
     UNSUPPORTED("engine.kmod"),
     UNSUPPORTED("engine.ebpf"),
     UNSUPPORTED("engine.gvisor"),

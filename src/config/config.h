@@ -101,6 +101,7 @@ struct saker_config {
 	struct {
 		struct saker_strlist custom_set; /* names, "!name" removes */
 		bool all;
+		bool repair; /* with custom_set: add back the state set the view needs */
 	} base_syscalls;
 
 	/* Bounds of the process and fd tables (docs/state.md); 0 = built-in default. */
