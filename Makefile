@@ -147,7 +147,8 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARN) -Iinclude -Isrc -I$(BUILD) -Itests/unit
 	-fsanitize=fuzzer-no-link,address,undefined
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
-FUZZ_OBJS   = $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS)) $(BUILD)/fuzz/obj/syscall_names.o
+FUZZ_OBJS   = $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS)) $(BUILD)/fuzz/obj/syscall_names.o \
+	      $(BUILD)/obj/default_config.o $(BUILD)/obj/default_rules.o
 FUZZ_PROBE := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\n{ return (int)(d && n && 0); }\n' | \
 	$(CLANG) -fsanitize=fuzzer,address,undefined -x c - -o /dev/null >/dev/null 2>&1
 
