@@ -31,7 +31,7 @@ SRCS     := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
 LIB_SRCS := $(filter-out src/app/main.c,$(SRCS))
 GEN_SRCS := $(BUILD)/syscall_names.c
 OBJS      = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/syscall_names.o \
-	    $(BUILD)/obj/default_config.o
+	    $(BUILD)/obj/default_config.o $(BUILD)/obj/default_rules.o
 ASAN_OBJS = $(patsubst $(BUILD)/obj/%,$(BUILD)/asan/obj/%,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
@@ -89,6 +89,12 @@ $(BUILD)/obj/default_config.o $(BUILD)/asan/obj/default_config.o: etc/saker.yaml
 	printf '\t.section .rodata\n\t.global saker_default_config_yaml\nsaker_default_config_yaml:\n\t.incbin "%s"\n\t.byte 0\n\t.section .note.GNU-stack,"",@progbits\n' \
 		"$(CURDIR)/etc/saker.yaml" | $(CC) -c -x assembler -o $@ -
 
+# The default ruleset, embedded the same way (used without rules_files / -r).
+$(BUILD)/obj/default_rules.o $(BUILD)/asan/obj/default_rules.o: etc/rules/saker_rules.yaml | $(BUILD)
+	@mkdir -p $(@D)
+	printf '\t.section .rodata\n\t.global saker_default_rules_yaml\nsaker_default_rules_yaml:\n\t.incbin "%s"\n\t.byte 0\n\t.section .note.GNU-stack,"",@progbits\n' \
+		"$(CURDIR)/etc/rules/saker_rules.yaml" | $(CC) -c -x assembler -o $@ -
+
 $(BUILD)/obj/%.o: src/%.c | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -144,7 +150,7 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARN) -Iinclude -Isrc -I$(BUILD) -Itests/unit
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
 FUZZ_OBJS   = $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS)) $(BUILD)/fuzz/obj/syscall_names.o \
-	$(BUILD)/obj/default_config.o
+	      $(BUILD)/obj/default_config.o $(BUILD)/obj/default_rules.o
 FUZZ_PROBE := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\n{ return (int)(d && n && 0); }\n' | \
 	$(CLANG) -fsanitize=fuzzer,address,undefined -x c - -o /dev/null >/dev/null 2>&1
 
@@ -245,6 +251,8 @@ install: all
 	else \
 		install -m 0644 etc/saker.yaml $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml; \
 	fi
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/saker/rules.d
+	install -m 0644 etc/rules/saker_rules.yaml $(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' etc/saker.service \
 		> $(DESTDIR)$(UNITDIR)/saker.service
@@ -253,7 +261,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/saker $(DESTDIR)$(UNITDIR)/saker.service \
-		$(DESTDIR)$(MANDIR)/man8/saker.8 $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml.new
+		$(DESTDIR)$(MANDIR)/man8/saker.8 $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml.new \
+		$(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml
 	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml left in place"
 
 clean:

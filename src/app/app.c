@@ -23,6 +23,7 @@
 #include "app/summary.h"
 #include "capture/capture.h"
 #include "outputs/outputs.h"
+#include "rules/rules.h"
 #include "state/view.h"
 
 /* Events per ring per capture call; the drain looks at the clock between calls. */
@@ -385,6 +386,9 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 			    app->opts.dump ? &app->sink : NULL);
 	app->pipe.attrib = app->attrib;
 	app->pipe.resync = app->resync;
+	app->rules.view = app->view;
+	app->pipe.rules = saker_ruleset_on_event;
+	app->pipe.rules_ctx = &app->rules;
 	ret = saker_capture_open(&app->cap, &opts, err, errlen);
 	/* Attached: from here on saker needs only a few capabilities (docs/security.md). */
 	if (!ret)
@@ -393,6 +397,52 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	if (!ret)
 		(void)saker_view_scan(app->view);
 	return ret;
+}
+
+/* ---- rules ---- */
+
+/* -V: each file on its own; 0 when every one loads and compiles. */
+static int validate_rules(const struct saker_app *app)
+{
+	int status = 0;
+
+	for (size_t i = 0; i < app->opts.n_validate_paths; i++) {
+		struct saker_ruleset rs;
+		char err[1024];
+		int ret;
+
+		ret = saker_ruleset_load(&rs, &app->cfg, &app->opts.validate_paths[i], 1, &app->log,
+					 err, sizeof(err));
+		if (ret) {
+			saker_log(&app->log, SAKER_PRIO_ERROR, "%s", err);
+			printf("%s: Invalid\n", app->opts.validate_paths[i]);
+			status = SAKER_EXIT_FATAL;
+			continue;
+		}
+		printf("%s: Ok (%zu rules loaded, %zu not loaded)\n", app->opts.validate_paths[i],
+		       saker_rules_loaded(rs.rules),
+		       saker_rules_count(rs.rules) - saker_rules_loaded(rs.rules));
+		saker_ruleset_fini(&rs);
+	}
+	return status;
+}
+
+/* Loads the rules (-r, else rules_files, else the embedded set) and merges their syscalls. */
+static int setup_rules(struct saker_app *app, uint8_t table[SAKER_SYSCALL_MAX], char *err,
+		       size_t errlen)
+{
+	char *const *paths = app->opts.rules_paths;
+	size_t n = app->opts.n_rules_paths;
+	int ret;
+
+	if (!n)
+		saker_ruleset_config_paths(&app->cfg, &paths, &n);
+	ret = saker_ruleset_load(&app->rules, &app->cfg, paths, n, &app->log, err, errlen);
+	if (ret)
+		return ret;
+	saker_ruleset_syscalls(&app->rules, app->rules_sel, &app->rules_all);
+	return saker_syscalls_build_table_rules(&app->cfg, app->rules_sel, app->rules_all, table,
+						err, errlen);
 }
 
 /* What only app/ knows: the dump sink and the pipeline. */
@@ -440,6 +490,7 @@ static int collect_all(const struct saker_app *app, struct saker_metrics *m, boo
 {
 	struct saker_collect_capture *cc = malloc(sizeof(*cc));
 	struct saker_collect_in in = {0};
+	struct saker_collect_rules rules = {0};
 	struct saker_view_stats vs;
 	struct saker_outputs_stats os;
 	struct saker_collect_self self;
@@ -452,6 +503,18 @@ static int collect_all(const struct saker_app *app, struct saker_metrics *m, boo
 	saker_view_get_stats(app->view, &vs);
 	saker_outputs_get_stats(app->outputs, &os);
 	in.drops = &app->drops;
+	if (app->rules.rules) {
+		rules.loaded = saker_rules_loaded(app->rules.rules);
+		rules.not_loaded = saker_rules_count(app->rules.rules) - rules.loaded;
+	}
+	rules.matches = app->rules.matches;
+	rules.alerts = app->rules.alerts;
+	rules.alerts_refused = app->rules.alerts_refused;
+	rules.errors = app->rules.errors;
+	if (app->rules.rules)
+		saker_rules_stats(app->rules.rules, &rules.events, &rules.evals,
+				  &rules.engine_matches);
+	in.rules = &rules;
 	in.view = &vs;
 	in.outputs = &os;
 	if (saker_collect_self_read(&self) == 0)
@@ -575,18 +638,40 @@ int saker_app_run(const struct saker_app_opts *opts)
 		return SAKER_EXIT_FATAL;
 	}
 	saker_app_log_from_config(&app->log, &app->cfg);
-	if (opts->dry_run) {
-		ret = saker_preflight_files(&app->cfg, err, sizeof(err));
-		if (ret) {
-			fprintf(stderr, "Error: %s\n", err);
-			saker_config_free(&app->cfg);
-			free(app);
-			return SAKER_EXIT_FATAL;
-		}
-		ret = saker_config_dump(&app->cfg, stdout);
+	if (opts->n_validate_paths) {
+		status = validate_rules(app);
 		saker_config_free(&app->cfg);
 		free(app);
-		return ret ? SAKER_EXIT_FATAL : 0;
+		return status;
+	}
+	ret = setup_rules(app, table, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "Error: %s\n", err);
+		saker_config_free(&app->cfg);
+		free(app);
+		return SAKER_EXIT_FATAL;
+	}
+	if (opts->list_rules || opts->dry_run) {
+		status = 0;
+		if (opts->list_rules) {
+			saker_ruleset_print_loaded(&app->rules, stdout);
+		} else {
+			ret = saker_preflight_files(&app->cfg, err, sizeof(err));
+			if (ret) {
+				fprintf(stderr, "Error: %s\n", err);
+				status = SAKER_EXIT_FATAL;
+			} else if (saker_config_dump(&app->cfg, stdout)) {
+				status = SAKER_EXIT_FATAL;
+			} else {
+				saker_ruleset_print_report(&app->rules, table, stdout);
+			}
+		}
+		if (fflush(stdout))
+			status = SAKER_EXIT_FATAL;
+		saker_ruleset_fini(&app->rules);
+		saker_config_free(&app->cfg);
+		free(app);
+		return status;
 	}
 	if (saker_config_copy(&app->live_cfg, &app->cfg)) {
 		fprintf(stderr, "Error: out of memory\n");
@@ -617,6 +702,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 		const struct saker_outputs_opts oopts = {.log = outputs_log, .log_ctx = app};
 
 		ret = saker_outputs_new(&app->outputs, &app->live_cfg, &oopts, err, sizeof(err));
+		app->rules.outputs = app->outputs;
 	}
 	if (ret) {
 		fprintf(stderr, "Error: cannot set up outputs: %s\n", err);
@@ -639,10 +725,11 @@ int saker_app_run(const struct saker_app_opts *opts)
 		saker_drops_set_parts(&app->drops, app->attrib, app->ledger, app->view);
 	}
 	saker_log(&app->log, SAKER_PRIO_INFO,
-		  "saker %s started: %u ring buffer(s) of %llu bytes, config %s", SAKER_VERSION,
-		  saker_capture_nr_rings(app->cap),
+		  "saker %s started: %u ring buffer(s) of %llu bytes, config %s, %zu rules",
+		  SAKER_VERSION, saker_capture_nr_rings(app->cap),
 		  (unsigned long long)saker_config_ring_bytes(&app->cfg),
-		  opts->config_path ? opts->config_path : "<embedded>");
+		  opts->config_path ? opts->config_path : "<embedded>",
+		  saker_rules_loaded(app->rules.rules));
 
 	/* After the probe attached: /healthz must not say ok before capture runs. */
 	ret = saker_observe_start(&app->observe, &app->cfg, SAKER_VERSION, &app->log, err,
@@ -675,6 +762,7 @@ out:
 		close(app->sfd);
 	saker_dump_sink_close(&app->sink);
 	saker_dump_fini(&app->dump);
+	saker_ruleset_fini(&app->rules);
 	saker_view_free(app->view);
 	saker_config_free(&app->live_cfg);
 	saker_config_free(&app->cfg);

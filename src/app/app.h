@@ -13,6 +13,7 @@
 
 #include "app/loop.h"
 #include "app/pipeline.h"
+#include "app/ruleset.h"
 #include "capture/syscalls.h"
 #include "config/config.h"
 #include "drops/drops.h"
@@ -34,6 +35,11 @@ struct saker_app_opts {
 	bool dump;		  /* --dump */
 	bool dry_run;		  /* --dry-run */
 	const char *metrics_json; /* --metrics-json FILE: the final metrics as one JSON object */
+	char **rules_paths;	  /* -r FILE|DIR, in order: replace rules_files */
+	size_t n_rules_paths;
+	char **validate_paths; /* -V FILE: validate these rules files and exit */
+	size_t n_validate_paths;
+	bool list_rules; /* -L */
 };
 
 struct saker_outputs;
@@ -61,6 +67,9 @@ struct saker_app {
 	bool sink_want_out; /* ... watched for EPOLLOUT (lines pending) */
 	bool drain_failed;  /* a ring read failed (logged once) */
 	struct saker_pipeline pipe;
+	struct saker_ruleset rules;
+	uint8_t rules_sel[SAKER_SYSCALL_MAX]; /* what the loaded rules need (base_syscalls) */
+	bool rules_all;			      /* a loaded rule needs every syscall */
 	struct saker_loop *loop;
 	struct saker_observe *observe; /* web server, metrics snapshots, ring occupancy */
 	struct saker_attrib *attrib;   /* who produced and lost events, per window */

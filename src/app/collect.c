@@ -261,6 +261,25 @@ static void collect_outputs(struct ctx *c, const struct saker_outputs_stats *o)
 	}
 }
 
+static void collect_rules(struct ctx *c, const struct saker_collect_rules *r)
+{
+	add(c, "rules_loaded", "Rules compiled and matched.", GAUGE, S, r->loaded, NULL, 0);
+	add(c, "rules_not_loaded", "Rules skipped (unsupported, below priority) or disabled.",
+	    GAUGE, S, r->not_loaded, NULL, 0);
+	add(c, "rules_events_total", "Events tested against the rules of their type.", COUNTER, D,
+	    r->events, NULL, 0);
+	add(c, "rules_evaluations_total", "Rule conditions evaluated.", COUNTER, D, r->evals, NULL,
+	    0);
+	add(c, "rules_matches_total", "Events a rule matched.", COUNTER, S, r->matches, NULL, 0);
+	add(c, "rules_alerts_total",
+	    "Rule alerts the outputs took (sent, or below the `priority` minimum).", COUNTER, S,
+	    r->alerts, NULL, 0);
+	add(c, "rules_alerts_refused_total", "Rule alerts no output channel took.", COUNTER, S,
+	    r->alerts_refused, NULL, 0);
+	add(c, "rules_errors_total", "Rule evaluations that failed.", COUNTER, S, r->errors, NULL,
+	    0);
+}
+
 static void collect_self(struct ctx *c, const struct saker_collect_self *s)
 {
 	add_f(c, "process_cpu_seconds_total", "CPU time saker used, user and system.", COUNTER, D,
@@ -309,6 +328,8 @@ int saker_collect(struct saker_metrics *m, const struct saker_collect_in *in)
 		collect_view(&c, in->view);
 	if (in->outputs)
 		collect_outputs(&c, in->outputs);
+	if (in->rules)
+		collect_rules(&c, in->rules);
 	if (in->self)
 		collect_self(&c, in->self);
 	if (in->progs || in->n_progs)

@@ -51,6 +51,18 @@ struct saker_collect_prog {
 	uint64_t run_time_ns;
 };
 
+/* The rules in the pipeline (app/ruleset.h). */
+struct saker_collect_rules {
+	uint64_t loaded, not_loaded; /* rules compiled and matched; skipped or disabled */
+	uint64_t events;	     /* events tested against the rules */
+	uint64_t evals;		     /* rule evaluations */
+	uint64_t engine_matches;     /* matches the engine counted */
+	uint64_t matches;	     /* matches the pipeline saw */
+	uint64_t alerts;	     /* ... whose alert an output took (or filtered by priority) */
+	uint64_t alerts_refused;     /* ... no output channel took */
+	uint64_t errors;	     /* evaluations that failed */
+};
+
 struct saker_collect_in {
 	const struct saker_capture_stats *capture; /* summed over CPUs */
 	/* Per-CPU kernel counters and the ring each CPU writes to (both n_cpus long). */
@@ -62,6 +74,7 @@ struct saker_collect_in {
 	const struct saker_drops *drops;
 	const struct saker_view_stats *view;
 	const struct saker_outputs_stats *outputs;
+	const struct saker_collect_rules *rules;
 	const struct saker_collect_self *self;
 	/* BPF programs: stats_enabled says whether the kernel counts (kernel.bpf_stats_enabled). */
 	const struct saker_collect_prog *progs;

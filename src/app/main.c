@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "app/app.h"
+#include "app/ruleset.h"
 
 static void usage(FILE *f)
 {
@@ -17,7 +18,15 @@ static void usage(FILE *f)
 		"  -c FILE           configuration file (default: the embedded saker.yaml)\n"
 		"  -o KEY=VALUE      override a configuration key (repeatable, after -c),\n"
 		"                    e.g. -o syscall_event_drops.actions=[log,exit]\n"
-		"  --dry-run         validate the configuration, print it, and exit\n"
+		"  -r FILE|DIR       load rules from FILE, or DIR's *.yaml/*.yml in sorted\n"
+		"                    order (repeatable; replaces rules_files; default: the\n"
+		"                    embedded saker_rules.yaml)\n"
+		"  -L                list the loaded rules (name, priority, file) and exit\n"
+		"  --list            list the supported fields and exit\n"
+		"  -V FILE           validate a rules file (repeatable) and exit: 0 valid, 1 not\n"
+		"  --dry-run         validate the configuration and rules, print the\n"
+		"                    configuration, the rules not loaded and why, and the\n"
+		"                    syscall selection, and exit\n"
 		"  --dump            print every captured event (docs/dump.md)\n"
 		"  --metrics-json FILE  at exit, write the final metrics (the summary's\n"
 		"                    figures and more) to FILE as one JSON object\n"
@@ -31,7 +40,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_DRY_RUN = 256, OPT_VERSION, OPT_DUMP, OPT_METRICS_JSON };
+	enum { OPT_DRY_RUN = 256, OPT_VERSION, OPT_DUMP, OPT_METRICS_JSON, OPT_LIST };
 	static const struct option longopts[] = {
 	    {"help", no_argument, NULL, 'h'},
 	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
@@ -39,15 +48,20 @@ int main(int argc, char **argv)
 	    {"unbuffered", no_argument, NULL, 'U'},
 	    {"dump", no_argument, NULL, OPT_DUMP},
 	    {"metrics-json", required_argument, NULL, OPT_METRICS_JSON},
+	    {"list", no_argument, NULL, OPT_LIST},
 	    {0},
 	};
 	struct saker_app_opts o = {0};
 	int opt, status;
 
 	o.overrides = calloc((size_t)argc, sizeof(char *));
-	if (!o.overrides)
-		return SAKER_EXIT_FATAL;
-	while ((opt = getopt_long(argc, argv, "c:o:hU", longopts, NULL)) != -1) {
+	o.rules_paths = calloc((size_t)argc, sizeof(char *));
+	o.validate_paths = calloc((size_t)argc, sizeof(char *));
+	if (!o.overrides || !o.rules_paths || !o.validate_paths) {
+		status = SAKER_EXIT_FATAL;
+		goto out;
+	}
+	while ((opt = getopt_long(argc, argv, "c:o:hUr:LV:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			o.config_path = optarg;
@@ -55,6 +69,19 @@ int main(int argc, char **argv)
 		case 'o':
 			o.overrides[o.n_overrides++] = optarg;
 			break;
+		case 'r':
+			o.rules_paths[o.n_rules_paths++] = optarg;
+			break;
+		case 'V':
+			o.validate_paths[o.n_validate_paths++] = optarg;
+			break;
+		case 'L':
+			o.list_rules = true;
+			break;
+		case OPT_LIST:
+			saker_ruleset_print_fields(stdout);
+			status = fflush(stdout) ? SAKER_EXIT_FATAL : 0;
+			goto out;
 		case OPT_DUMP:
 			o.dump = true;
 			break;
@@ -69,24 +96,27 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			free(o.overrides);
-			return 0;
+			status = 0;
+			goto out;
 		case OPT_VERSION:
 			printf("saker %s\n", SAKER_VERSION);
-			free(o.overrides);
-			return 0;
+			status = 0;
+			goto out;
 		default:
 			usage(stderr);
-			free(o.overrides);
-			return SAKER_EXIT_FATAL;
+			status = SAKER_EXIT_FATAL;
+			goto out;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "Error: unexpected argument '%s'\n", argv[optind]);
-		free(o.overrides);
-		return SAKER_EXIT_FATAL;
+		status = SAKER_EXIT_FATAL;
+		goto out;
 	}
 	status = saker_app_run(&o);
+out:
 	free(o.overrides);
+	free(o.rules_paths);
+	free(o.validate_paths);
 	return status;
 }

@@ -61,6 +61,20 @@ int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
 	deferred = saker_view_defers(p->view, &ev);
 	if (!deferred && saker_view_apply(p->view, &ev))
 		p->state_errors++;
+	/*
+	 * An exec replaces the image: its dump line names the process as it was,
+	 * but rules see the new image (Falco's execve exit event), so for an exec
+	 * the dump comes first, then the replacement, then the rules.
+	 */
+	if (ev.hdr.type == SAKER_EVT_PROC_EXEC && deferred) {
+		if (p->dump && p->sink)
+			dump_event(p, &ev);
+		if (saker_view_apply(p->view, &ev))
+			p->state_errors++;
+		if (p->rules && p->rules(p->rules_ctx, &ev))
+			p->rules_errors++;
+		return 0;
+	}
 	if (p->rules && p->rules(p->rules_ctx, &ev))
 		p->rules_errors++;
 	if (p->dump && p->sink)

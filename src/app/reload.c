@@ -90,6 +90,13 @@ void saker_reload_run(struct saker_app *app)
 
 	saker_log(&app->log, SAKER_PRIO_INFO, "SIGHUP: reloading configuration");
 	ret = saker_reload_load_config(&app->opts, &app->log, &cfg, table, err, sizeof(err));
+	/* The rules stay as loaded at start (rules_files is restart-only); their syscalls too. */
+	if (!ret) {
+		ret = saker_syscalls_build_table_rules(&cfg, app->rules_sel, app->rules_all, table,
+						       err, sizeof(err));
+		if (ret)
+			saker_config_free(&cfg);
+	}
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: %s", err);

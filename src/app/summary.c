@@ -151,6 +151,14 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 			fprintf(f, "   - %s: %" PRIu64 "\n", lines[i].label,
 				sum(m, lines[i].metric, NULL, NULL));
 	}
+	if (has(m, "rules_loaded"))
+		fprintf(f,
+			"rules: %" PRIu64 " loaded, %" PRIu64 " skipped, %" PRIu64
+			" matches (%" PRIu64 " alerts refused, %" PRIu64 " errors)\n",
+			sum(m, "rules_loaded", NULL, NULL), sum(m, "rules_not_loaded", NULL, NULL),
+			sum(m, "rules_matches_total", NULL, NULL),
+			sum(m, "rules_alerts_refused_total", NULL, NULL),
+			sum(m, "rules_errors_total", NULL, NULL));
 	fprintf(
 	    f,
 	    "Alerts: emitted %" PRIu64 ", below priority %" PRIu64 ", lost in queue %" PRIu64

@@ -58,3 +58,49 @@ int saker_syscalls_build_table(const struct saker_config *cfg, uint8_t table[SAK
 	}
 	return 0;
 }
+
+int saker_syscalls_build_table_rules(const struct saker_config *cfg,
+				     const uint8_t rules_sel[SAKER_SYSCALL_MAX], bool rules_all,
+				     uint8_t table[SAKER_SYSCALL_MAX], char *err, size_t errlen)
+{
+	bool custom = false;
+	int ret;
+
+	ret = saker_syscalls_build_table(cfg, table, err, errlen);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < cfg->base_syscalls.custom_set.n; i++)
+		if (cfg->base_syscalls.custom_set.v[i][0] != '!')
+			custom = true;
+	for (unsigned id = 0; id < SAKER_SYSCALL_MAX; id++) {
+		const struct saker_sc_row *r = saker_sctable_by_id(id);
+		bool sel = cfg->base_syscalls.all || rules_sel[id] ||
+			   (rules_all && saker_syscall_names[id]);
+
+		/*
+		 * custom_set replaces the state set (Falco) unless repair asks for it
+		 * back: saker's state set is its default selection.
+		 */
+		if (!sel && (!custom || cfg->base_syscalls.repair) && r &&
+		    (r->spec.flags & SAKER_SCF_DEFAULT))
+			sel = true;
+		if (sel)
+			table[id] |= SAKER_SC_SELECTED;
+		else
+			table[id] &= (uint8_t)~SAKER_SC_SELECTED;
+	}
+	/* custom_set: its names in, its "!names" out, last (they win over the rules). */
+	for (size_t i = 0; i < cfg->base_syscalls.custom_set.n; i++) {
+		const char *name = cfg->base_syscalls.custom_set.v[i];
+		bool remove = name[0] == '!';
+		int id = saker_syscall_id(remove ? name + 1 : name);
+
+		if (id < 0)
+			continue; /* refused above */
+		if (remove)
+			table[id] &= (uint8_t)~SAKER_SC_SELECTED;
+		else
+			table[id] |= SAKER_SC_SELECTED;
+	}
+	return 0;
+}

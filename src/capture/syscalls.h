@@ -27,4 +27,15 @@ int saker_syscall_id(const char *name);
 int saker_syscalls_build_table(const struct saker_config *cfg, uint8_t table[SAKER_SYSCALL_MAX],
 			       char *err, size_t errlen);
 
+/*
+ * Falco's base_syscalls with rules loaded: the syscalls the rules need
+ * (rules_sel[id] != 0; rules_all: a rule needs every syscall), plus
+ * custom_set when it names any syscall, else the default (state) set (with
+ * custom_set too when base_syscalls.repair); then "!name" removes;
+ * base_syscalls.all selects everything.
+ */
+int saker_syscalls_build_table_rules(const struct saker_config *cfg,
+				     const uint8_t rules_sel[SAKER_SYSCALL_MAX], bool rules_all,
+				     uint8_t table[SAKER_SYSCALL_MAX], char *err, size_t errlen);
+
 #endif

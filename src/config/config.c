@@ -107,6 +107,17 @@ static int check_buf_size(const void *val, const char *raw, char *why, size_t wh
 
 static void msg_key(char *buf, size_t len, const char *key);
 
+static int check_rule_matching(const void *val, const char *raw, char *why, size_t whylen)
+{
+	const char *const *s = val;
+
+	(void)raw;
+	if (*s && (strcmp(*s, "first") == 0 || strcmp(*s, "all") == 0))
+		return 0;
+	snprintf(why, whylen, "expected first or all");
+	return -EINVAL;
+}
+
 /* A base_syscalls.custom_set item: a syscall name, or !name to remove one. */
 static int check_syscall_name(const void *val, const char *raw, char *why, size_t whylen)
 {
@@ -240,6 +251,11 @@ static const struct opt opts[] = {
     BOOL("log_syslog", log_syslog, false),
 
     PRIO("priority", priority, SAKER_PRIO_DEBUG),
+    /* Rules are compiled once at start (the capture selection depends on them). */
+    STRLIST("rules_files", rules_files, NULL, .apply = SAKER_CONFIG_RESTART),
+    STRLIST("rules_file", rules_file, NULL, .apply = SAKER_CONFIG_RESTART),
+    STR("rule_matching", rule_matching, "first", check_rule_matching,
+	.apply = SAKER_CONFIG_RESTART),
     BOOL("json_output", json_output, false),
     BOOL("json_include_output_property", json_include_output_property, true),
     BOOL("json_include_tags_property", json_include_tags_property, true),
@@ -286,6 +302,7 @@ static const struct opt opts[] = {
 
     STRLIST("base_syscalls.custom_set", base_syscalls.custom_set, check_syscall_name),
     BOOL("base_syscalls.all", base_syscalls.all, false),
+    BOOL("base_syscalls.repair", base_syscalls.repair, false),
 
     U64("state.max_procs", state.max_procs, 0, 16 * MIB, 0, NULL, .apply = SAKER_CONFIG_RESTART),
     U64("state.max_fds", state.max_fds, 0, 64 * MIB, 0, NULL, .apply = SAKER_CONFIG_RESTART),
@@ -336,9 +353,6 @@ static const struct opt opts[] = {
 	 .apply = SAKER_CONFIG_RESTART),
 
     /* Falco keys users bring along; accepted with a warning until saker implements them. */
-    UNSUPPORTED("rules_files"),
-    UNSUPPORTED("rules_file"),
-    UNSUPPORTED("rule_matching"),
     UNSUPPORTED("config_files"),
     UNSUPPORTED("watch_config_files"),
     UNSUPPORTED("load_plugins"),
@@ -360,7 +374,6 @@ static const struct opt opts[] = {
     UNSUPPORTED("json_include_message_property"),
     UNSUPPORTED("json_include_output_fields_property"),
     UNSUPPORTED("outputs_queue.recovery"),
-    UNSUPPORTED("base_syscalls.repair"),
     UNSUPPORTED("engine.kmod"),
     UNSUPPORTED("engine.ebpf"),
     UNSUPPORTED("engine.gvisor"),

@@ -49,6 +49,10 @@ struct saker_config {
 	bool log_syslog;	   /* default false */
 
 	enum saker_prio priority; /* minimum alert priority emitted, default debug */
+	/* Rules files or directories, in order; none = the embedded default ruleset. */
+	struct saker_strlist rules_files;
+	struct saker_strlist rules_file; /* the older key; used when rules_files is empty */
+	char *rule_matching;		 /* "first" (default) or "all" */
 	bool json_output;
 	bool json_include_output_property; /* default true */
 	bool json_include_tags_property;   /* default true */
@@ -102,6 +106,7 @@ struct saker_config {
 	struct {
 		struct saker_strlist custom_set; /* names, "!name" removes */
 		bool all;
+		bool repair; /* with custom_set: add back the state set the view needs */
 	} base_syscalls;
 
 	/* Bounds of the process and fd tables (docs/state.md); 0 = built-in default. */

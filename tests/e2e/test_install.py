@@ -31,7 +31,8 @@ def p(dest, path):
 def test_files_and_modes(dest):
     want = {PREFIX + "/sbin/saker": 0o755, "/etc/saker/saker.yaml": 0o644,
             PREFIX + "/lib/systemd/system/saker.service": 0o644,
-            PREFIX + "/share/man/man8/saker.8": 0o644}
+            PREFIX + "/share/man/man8/saker.8": 0o644,
+            "/etc/saker/rules.d/saker_rules.yaml": 0o644}
     for path, mode in want.items():
         st = os.stat(p(dest, path))
         assert st.st_mode & 0o777 == mode, (path, oct(st.st_mode))
@@ -40,6 +41,17 @@ def test_files_and_modes(dest):
     r = subprocess.run([p(dest, PREFIX + "/sbin/saker"), "--version"], capture_output=True,
                        text=True)
     assert r.returncode == 0 and r.stdout.startswith("saker ")
+    # the shipped default ruleset is the embedded one
+    rules = p(dest, "/etc/saker/rules.d/saker_rules.yaml")
+    with open(rules) as a, open(os.path.join(ROOT, "etc/rules/saker_rules.yaml")) as b:
+        assert a.read() == b.read()
+    listed = []
+    for args in (["-L"], ["-r", p(dest, "/etc/saker/rules.d"), "-L"]):
+        r = subprocess.run([p(dest, PREFIX + "/sbin/saker")] + args, capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        listed.append([l.split("\t")[0] for l in r.stdout.splitlines()])
+    assert listed[0] == listed[1] and len(listed[0]) >= 10
 
 
 def unit_keys(dest):

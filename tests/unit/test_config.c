@@ -710,9 +710,8 @@ static void test_override_falco_forms(void **state)
 	assert_string_equal(cfg.file_output.filename, "/tmp/f.log");
 
 	/* Falco keys saker does not implement, in the indexed forms: warned, not refused */
-	assert_int_equal(saker_config_override(&cfg, "rules_files[0]=/etc/falco/r.yaml", err,
-					       sizeof(err), collect, &w),
-			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "load_plugins[0]=x.so", err, sizeof(err), collect, &w), 0);
 	assert_int_equal(
 	    saker_config_override(&cfg, "plugins[0].name=k8saudit", err, sizeof(err), collect, &w),
 	    0);
@@ -722,7 +721,7 @@ static void test_override_falco_forms(void **state)
 					       err, sizeof(err), collect, &w),
 			 0);
 	assert_int_equal(w.n, 3);
-	assert_non_null(strstr(w.all, "-o rules_files[0]=/etc/falco/r.yaml: key 'rules_files' is "
+	assert_non_null(strstr(w.all, "-o load_plugins[0]=x.so: key 'load_plugins' is "
 				      "not supported by saker, ignored\n"));
 	assert_non_null(strstr(w.all, "key 'plugins' is not supported"));
 	assert_non_null(strstr(w.all, "key 'append_output' is not supported"));
@@ -969,14 +968,14 @@ static void test_unknown_keys_warn(void **state)
 	/* Falco keys saker does not implement yet: warned, subtree skipped */
 	memset(&w, 0, sizeof(w));
 	assert_int_equal(load(&cfg,
-			      "rules_files: [/etc/falco/falco_rules.yaml]\ngrpc:\n  enabled: true\n"
+			      "grpc: [/etc/falco/falco_rules.yaml]\ngrpc_output:\n  enabled: true\n"
 			      "engine:\n  kind: modern_ebpf\n  kmod: {buf_size_preset: 99}\n"
-			      "grpc_output: {enabled: true}\nplugins: []\nload_plugins: []\n"
+			      "libs_logger: {enabled: true}\nplugins: []\nload_plugins: []\n"
 			      "watch_config_files: true\n",
 			      err, &w),
 			 0);
 	assert_int_equal(w.n, 7);
-	assert_non_null(strstr(w.all, "t.yaml:1:1: key 'rules_files' is not supported by saker, "
+	assert_non_null(strstr(w.all, "t.yaml:1:1: key 'grpc' is not supported by saker, "
 				      "ignored\n"));
 	assert_non_null(strstr(w.all, "t.yaml:6:3: key 'engine.kmod' is not supported"));
 	assert_non_null(strstr(w.all, "key 'watch_config_files' is not supported"));

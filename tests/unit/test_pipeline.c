@@ -28,7 +28,8 @@ struct fx {
 	struct saker_pipeline p;
 	int fds[2];
 	unsigned rules_calls;
-	bool rules_saw_fd; /* the rules slot ran after state apply */
+	bool rules_saw_fd;   /* the rules slot ran after state apply */
+	char rules_comm[32]; /* the process's comm as the rules slot saw it */
 };
 
 static int setup(void **state)
@@ -85,7 +86,49 @@ static int rules_probe(void *ctx, const struct saker_event *ev)
 	/* An open's new fd is in the table by the time the rules see the event. */
 	if (ev->hdr.ret == 7)
 		f->rules_saw_fd = saker_view_fd(f->v, ev->hdr.tgid, 7) != NULL;
+	{
+		const struct saker_proc *p = saker_view_proc(f->v, ev->hdr.tid);
+
+		snprintf(f->rules_comm, sizeof(f->rules_comm), "%s", p ? p->comm : "");
+	}
 	return 0;
+}
+
+static const char *const ARGV[] = {"cat", "-n", NULL};
+
+static void exec_evt(uint32_t pid, const char *exe, const char *comm)
+{
+	evb_begin(&B, SAKER_EVT_PROC_EXEC, SAKER_SYSCALL_NONE, pid, pid, 0, 1000);
+	evb_str(&B, SAKER_PN_EXE, exe);
+	evb_strlist(&B, SAKER_PN_ARGS, ARGV);
+	evb_str(&B, SAKER_PN_CWD, "/");
+	evb_u64(&B, SAKER_PN_UID, 0);
+	evb_u64(&B, SAKER_PN_GID, 0);
+	evb_u64(&B, SAKER_PN_EUID, 0);
+	evb_u64(&B, SAKER_PN_LOGINUID, 0);
+	evb_s64(&B, SAKER_PN_PPID, 1);
+	evb_str(&B, SAKER_PN_COMM, comm);
+	evb_u64(&B, SAKER_PN_TTY, 0);
+	evb_u64(&B, SAKER_PN_CGROUP_ID, 0);
+	evb_u64(&B, SAKER_PN_START_TS, 77);
+}
+
+/* An exec: the dump names the image it replaced, the rules see the new one. */
+static void test_exec_rules_see_the_new_image(void **state)
+{
+	struct fx *f = *state;
+
+	f->p.rules = rules_probe;
+	f->p.rules_ctx = f;
+	exec_evt(20, "/usr/bin/bash", "bash");
+	assert_int_equal(feed(f), 0);
+	assert_string_equal(f->rules_comm, "bash");
+	exec_evt(20, "/usr/bin/cat", "cat");
+	assert_int_equal(feed(f), 0);
+	assert_string_equal(f->rules_comm, "cat");
+	assert_int_equal(f->rules_calls, 2);
+	assert_non_null(strstr(dumped(f), "sched_process_exec"));
+	assert_int_equal(f->p.state_errors, 0);
 }
 
 /* A record the decoder refuses is rejected (the capture counts it as a user-space loss). */
@@ -200,6 +243,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_rejected_record_is_a_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_of_consumers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exec_rules_see_the_new_image, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sink_error_reaches_the_pipeline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stalled_sink_counts_every_line, setup, teardown),
 	};

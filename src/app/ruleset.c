@@ -1,0 +1,259 @@
+#include "app/ruleset.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "capture/syscalls.h"
+#include "outputs/outputs.h"
+#include "rules/fields.h"
+#include "rules/rules.h"
+
+static void warn_cb(void *ctx, const char *msg)
+{
+	saker_log(ctx, SAKER_PRIO_WARNING, "%s", msg);
+}
+
+void saker_ruleset_config_paths(const struct saker_config *cfg, char *const **paths, size_t *n)
+{
+	if (cfg->rules_files.n) {
+		*paths = cfg->rules_files.v;
+		*n = cfg->rules_files.n;
+	} else {
+		*paths = cfg->rules_file.v;
+		*n = cfg->rules_file.n;
+	}
+}
+
+static bool rules_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (name[0] == '.')
+		return false;
+	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+	       (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_path(struct saker_rules *r, const char *path, const struct saker_log *log,
+		     char *err, size_t errlen);
+
+/* A directory's *.yaml / *.yml, in sorted order (Falco's -r DIR); not recursive. */
+static int load_dir(struct saker_rules *r, const char *path, const struct saker_log *log, char *err,
+		    size_t errlen)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int ret = 0;
+
+	if (!d) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-ret));
+		return ret;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!rules_name(de->d_name))
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			char **nv = realloc(names, nc * sizeof(*nv));
+
+			if (!nv) {
+				ret = -ENOMEM;
+				break;
+			}
+			names = nv;
+			cap = nc;
+		}
+		if (asprintf(&names[n], "%s/%s", path, de->d_name) < 0) {
+			ret = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (ret)
+		snprintf(err, errlen, "%s: out of memory", path);
+	if (!ret && n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; !ret && i < n; i++) {
+		struct stat st;
+
+		/* Only regular files (a subdirectory named x.yaml is not a rules file). */
+		if (stat(names[i], &st) == 0 && !S_ISREG(st.st_mode))
+			continue;
+		ret = load_path(r, names[i], log, err, errlen);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return ret;
+}
+
+static int load_path(struct saker_rules *r, const char *path, const struct saker_log *log,
+		     char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return load_dir(r, path, log, err, errlen);
+	return saker_rules_load_file(r, path, err, errlen, warn_cb, (void *)log);
+}
+
+int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg, char *const *paths,
+		       size_t n_paths, const struct saker_log *log, char *err, size_t errlen)
+{
+	struct saker_rules *r;
+	int ret;
+
+	memset(rs, 0, sizeof(*rs));
+	ret = saker_rules_new(&r);
+	if (ret) {
+		snprintf(err, errlen, "rules: %s", strerror(-ret));
+		return ret;
+	}
+	saker_rules_set_min_priority(r, cfg->priority);
+	saker_rules_set_match_all(r, cfg->rule_matching && strcmp(cfg->rule_matching, "all") == 0);
+	if (!n_paths) {
+		rs->default_rules = true;
+		ret = saker_rules_load_buffer(r, SAKER_DEFAULT_RULES_NAME, saker_default_rules_yaml,
+					      strlen(saker_default_rules_yaml), err, errlen,
+					      warn_cb, (void *)log);
+	}
+	for (size_t i = 0; !ret && i < n_paths; i++)
+		ret = load_path(r, paths[i], log, err, errlen);
+	if (!ret)
+		ret = saker_rules_compile(r, err, errlen, warn_cb, (void *)log);
+	if (ret) {
+		saker_rules_free(r);
+		return ret;
+	}
+	rs->rules = r;
+	return 0;
+}
+
+void saker_ruleset_fini(struct saker_ruleset *rs)
+{
+	if (!rs)
+		return;
+	saker_rules_free(rs->rules);
+	rs->rules = NULL;
+}
+
+static void on_match(void *ctx, const struct saker_rule_info *rule, const struct saker_alert *a)
+{
+	struct saker_ruleset *rs = ctx;
+
+	(void)rule;
+	rs->matches++;
+	/*
+	 * TODO(blind): mark alerts raised on a possibly stale view once the view
+	 * has saker_view_degraded() (the `blind` branch).
+	 */
+	if (!rs->outputs)
+		return;
+	/* A refused alert is counted by the outputs too (queue drops). */
+	if (saker_outputs_emit(rs->outputs, a))
+		rs->alerts_refused++;
+	else
+		rs->alerts++;
+}
+
+int saker_ruleset_on_event(void *ctx, const struct saker_event *ev)
+{
+	struct saker_ruleset *rs = ctx;
+	int n;
+
+	if (!rs->rules)
+		return 0;
+	n = saker_rules_match(rs->rules, ev, rs->view, on_match, rs);
+	if (n < 0) {
+		rs->errors++;
+		return n;
+	}
+	return 0;
+}
+
+void saker_ruleset_syscalls(const struct saker_ruleset *rs, uint8_t sel[SAKER_SYSCALL_MAX],
+			    bool *all)
+{
+	memset(sel, 0, SAKER_SYSCALL_MAX);
+	*all = false;
+	if (rs->rules)
+		saker_rules_syscalls(rs->rules, sel, all);
+}
+
+void saker_ruleset_print_loaded(const struct saker_ruleset *rs, FILE *f)
+{
+	size_t n = rs->rules ? saker_rules_count(rs->rules) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct saker_rule_info *ri = saker_rules_get(rs->rules, i);
+
+		if (ri->state != SAKER_RULE_LOADED)
+			continue;
+		fprintf(f, "%s\t%s\t%s:%u\n", ri->name, saker_prio_name(ri->priority),
+			ri->file ? ri->file : "?", ri->line);
+	}
+}
+
+static const char *state_word(enum saker_rule_state s)
+{
+	return s == SAKER_RULE_DISABLED ? "disabled" : "skipped";
+}
+
+void saker_ruleset_print_report(const struct saker_ruleset *rs,
+				const uint8_t table[SAKER_SYSCALL_MAX], FILE *f)
+{
+	size_t n = rs->rules ? saker_rules_count(rs->rules) : 0;
+	size_t loaded = rs->rules ? saker_rules_loaded(rs->rules) : 0, sel = 0;
+
+	fprintf(f, "rules: %zu loaded, %zu not loaded (%zu macros, %zu lists)%s\n", loaded,
+		n - loaded, rs->rules ? saker_rules_macros(rs->rules) : 0,
+		rs->rules ? saker_rules_lists(rs->rules) : 0,
+		rs->default_rules ? ", the embedded default ruleset" : "");
+	for (size_t i = 0; i < n; i++) {
+		const struct saker_rule_info *ri = saker_rules_get(rs->rules, i);
+
+		if (ri->state == SAKER_RULE_LOADED)
+			continue;
+		fprintf(f, "  %s: %s:%u:%u: rule '%s': %s\n", state_word(ri->state),
+			ri->file ? ri->file : "?", ri->line, ri->col, ri->name,
+			ri->reason ? ri->reason : "");
+	}
+	fprintf(f, "syscalls:");
+	for (unsigned id = 0; id < SAKER_SYSCALL_MAX; id++) {
+		const char *name = saker_syscall_name(id);
+
+		if (!name || !(table[id] & SAKER_SC_SELECTED))
+			continue;
+		fprintf(f, " %s", name);
+		sel++;
+	}
+	fprintf(f, "\nsyscalls selected: %zu\n", sel);
+}
+
+void saker_ruleset_print_fields(FILE *f)
+{
+	for (size_t i = 0; i < saker_fields_count(); i++) {
+		const struct saker_field_info *fi = saker_fields_at(i);
+
+		if (!fi)
+			continue;
+		fprintf(f, "%-40s %-10s %s", fi->name, saker_ftype_name(fi->type),
+			fi->desc ? fi->desc : "");
+		if (fi->flags & SAKER_FF_NEVER)
+			fprintf(f, " [no value in saker: %s]",
+				fi->never_reason ? fi->never_reason : "not available");
+		fprintf(f, "\n");
+	}
+}

@@ -1,0 +1,70 @@
+/*
+ * The rules in the running binary: which files are loaded (-r, rules_files,
+ * the older rules_file, else the embedded default ruleset), the listings of
+ * -L, --list, -V and --dry-run, and the pipeline's rules slot, which hands
+ * each match to the outputs as an alert. The engine itself is rules/.
+ */
+#ifndef SAKER_RULESET_H
+#define SAKER_RULESET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "saker_abi.h"
+#include "config/config.h"
+#include "lib/log.h"
+
+struct saker_rules;
+struct saker_event;
+struct saker_view;
+struct saker_outputs;
+
+/* The embedded etc/rules/saker_rules.yaml (NUL-terminated). */
+extern const char saker_default_rules_yaml[];
+#define SAKER_DEFAULT_RULES_NAME "<embedded saker_rules.yaml>"
+
+/* The rules slot's state (the pipeline's rules_ctx). */
+struct saker_ruleset {
+	struct saker_rules *rules;
+	struct saker_view *view;
+	struct saker_outputs *outputs;
+	uint64_t matches;	 /* events a rule matched */
+	uint64_t alerts;	 /* ... whose alert the outputs took (or filtered by priority) */
+	uint64_t alerts_refused; /* ... that no output channel took */
+	uint64_t errors;	 /* evaluations that failed */
+	bool default_rules;	 /* the embedded ruleset is loaded */
+};
+
+/*
+ * Loads paths (files, or directories: their *.yaml / *.yml in sorted order)
+ * or, with none, the embedded default ruleset, and compiles. Loader warnings
+ * go to log with "Warning:". 0, or -errno with err ("file:line:col: what").
+ */
+int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg, char *const *paths,
+		       size_t n_paths, const struct saker_log *log, char *err, size_t errlen);
+void saker_ruleset_fini(struct saker_ruleset *rs);
+
+/* The files a configuration names: rules_files, else rules_file (n = 0: the default). */
+void saker_ruleset_config_paths(const struct saker_config *cfg, char *const **paths, size_t *n);
+
+/* The pipeline's rules slot: ctx is a struct saker_ruleset. */
+int saker_ruleset_on_event(void *ctx, const struct saker_event *ev);
+
+/*
+ * The syscalls the loaded rules need (sel[id] = 1); *all when a rule has no
+ * event-type restriction. Both zero without rules.
+ */
+void saker_ruleset_syscalls(const struct saker_ruleset *rs, uint8_t sel[SAKER_SYSCALL_MAX],
+			    bool *all);
+
+/* -L: loaded rules, one line each: name, priority, source file:line. */
+void saker_ruleset_print_loaded(const struct saker_ruleset *rs, FILE *f);
+/* --dry-run: counts, every rule not loaded with its reason, the effective selection. */
+void saker_ruleset_print_report(const struct saker_ruleset *rs,
+				const uint8_t table[SAKER_SYSCALL_MAX], FILE *f);
+/* --list: every supported field with its type and description. */
+void saker_ruleset_print_fields(FILE *f);
+
+#endif
