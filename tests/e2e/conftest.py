@@ -160,12 +160,19 @@ def summary(lines):
     return vals
 
 
-def flood(syscall="close", count=3_000_000, seconds=3.0):
-    """Runs the bounded flood helper; returns the number of calls made."""
-    r = subprocess.run([os.path.join(HELPERS, "flood"), syscall, str(count), str(seconds)],
-                       capture_output=True, text=True, timeout=seconds + 30)
-    assert r.returncode == 0, r.stderr
-    return int(r.stdout.strip())
+def flood(syscall="close", count=3_000_000, seconds=3.0, procs=2):
+    """Runs the bounded flood helper in `procs` processes at once; returns the calls made.
+    Two by default: one flooder alone may not outrun saker on an idle machine, and the
+    drop tests need a 32 KiB ring to overflow every time."""
+    ps = [subprocess.Popen([os.path.join(HELPERS, "flood"), syscall, str(count), str(seconds)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for _ in range(procs)]
+    total = 0
+    for p in ps:
+        out, err = p.communicate(timeout=seconds + 30)
+        assert p.returncode == 0, err
+        total += int(out.strip())
+    return total
 
 
 @pytest.fixture(scope="session", autouse=True)
