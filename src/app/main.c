@@ -29,6 +29,7 @@
 #include "capture/syscalls.h"
 #include "app/preflight.h"
 #include "app/privilege.h"
+#include "app/losslog.h"
 
 #ifndef SAKER_VERSION
 #define SAKER_VERSION "0.1.0"
@@ -148,6 +149,7 @@ static int drop_check(struct app *app)
 			  strerror(-ret));
 		return 0;
 	}
+	saker_losslog_check(app->cap, &app->log);
 	if (saker_drops_check(&app->drops, &st, now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME),
 			      &act) == SAKER_DROPS_EXIT) {
 		app->stop = true;
@@ -179,6 +181,10 @@ static void reload(struct app *app)
 	ret = saker_outputs_reconfigure(app->outputs, &cfg);
 	if (!ret)
 		ret = saker_capture_set_syscalls(app->cap, table);
+	if (!ret)
+		saker_capture_set_lane_budget(app->cap, cfg.protected_lane.rate,
+					      cfg.protected_lane.burst, cfg.protected_lane.uid_rate,
+					      cfg.protected_lane.uid_burst);
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR, "configuration reload failed: %s",
 			  strerror(-ret));
@@ -337,6 +343,10 @@ static void print_summary(struct app *app, const struct saker_capture_stats *st,
 				saker_counter_name(SAKER_CNT_DROPS_BUFFER_FIRST + c),
 				(unsigned long long)v);
 	}
+	fprintf(f, "   dropped, protected lane (n_drops_critical): %llu\n",
+		(unsigned long long)saker_stats_drops_critical(st));
+	fprintf(f, "   demoted from the protected lane (n_demoted): %llu\n",
+		(unsigned long long)st->k[SAKER_CNT_DEMOTED]);
 	fprintf(f, "   dropped, oversized: %llu\n",
 		(unsigned long long)st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE]);
 	fprintf(f, "   dropped, user space: %llu\n", (unsigned long long)st->user_drops);
@@ -487,9 +497,19 @@ int main(int argc, char **argv)
 		signal(SIGPIPE, SIG_IGN);
 	}
 	app.exit_status = 0;
+	/* Before the capability drop and the output threads (nice is per thread; they inherit it).
+	 */
+	if (app.cfg.priority_boost && setpriority(PRIO_PROCESS, 0, -(int)app.cfg.priority_boost))
+		saker_log(&app.log, SAKER_PRIO_WARNING, "priority_boost: cannot set nice %d: %s",
+			  -(int)app.cfg.priority_boost, strerror(errno));
 	{
 		const struct saker_capture_opts opts = {
 		    .ring_bytes = saker_config_ring_bytes(&app.cfg),
+		    .critical_ring_bytes = app.cfg.protected_lane.buf_size,
+		    .lane_rate = app.cfg.protected_lane.rate,
+		    .lane_burst = app.cfg.protected_lane.burst,
+		    .lane_uid_rate = app.cfg.protected_lane.uid_rate,
+		    .lane_uid_burst = app.cfg.protected_lane.uid_burst,
 		    .cpus_for_each_buffer =
 			(unsigned)app.cfg.engine.modern_ebpf.cpus_for_each_buffer,
 		    .sc_table = table,

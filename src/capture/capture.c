@@ -15,19 +15,29 @@
 
 /* Returned by the ring callback to stop a drain once its budget is spent. */
 #define DRAIN_BUDGET_SPENT (-ECANCELED)
+/*
+ * Bulk rings are drained in slices of this many events, lane 1 fully before
+ * each: a critical record waits for at most one slice of bulk work.
+ */
+#define DRAIN_SLICE 4096
+/* Lane 1 is drained until empty; this only bounds a drain against a runaway producer. */
+#define DRAIN_CRITICAL_MAX (1ul << 20)
 
 struct ring {
 	struct saker_capture *cap;
 	struct ring_buffer *rb;
 	int map_fd;
+	unsigned lane; /* enum saker_lane */
 	unsigned long budget_left;
 	int budget_on;
 };
 
 struct saker_capture {
 	struct saker_bpf *skel;
+	/* nr_lane rings of lane 0, then as many of lane 1 (the same CPU grouping) */
 	struct ring *rings;
 	unsigned nr_rings;
+	unsigned nr_lane;
 	int ncpus;
 	saker_event_fn on_event;
 	void *ctx;
@@ -91,6 +101,11 @@ static int on_record(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+static uint64_t critical_bytes(const struct saker_capture_opts *opts)
+{
+	return opts->critical_ring_bytes ? opts->critical_ring_bytes : SAKER_CAPTURE_CRITICAL_BYTES;
+}
+
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_DEBUG)
@@ -123,7 +138,8 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 		goto fail;
 	}
 	per = opts->cpus_for_each_buffer ? opts->cpus_for_each_buffer : (unsigned)cap->ncpus;
-	cap->nr_rings = ((unsigned)cap->ncpus + per - 1) / per;
+	cap->nr_lane = ((unsigned)cap->ncpus + per - 1) / per;
+	cap->nr_rings = 2 * cap->nr_lane;
 
 	cap->skel = saker_bpf__open();
 	if (!cap->skel) {
@@ -135,8 +151,11 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	for (int cpu = 0; cpu < cap->ncpus; cpu++)
 		cap->skel->rodata->cpu_ring[cpu] = (uint32_t)cpu / per;
 	/* Wake the consumer when a ring is an eighth full; it also drains on a timer. */
-	cap->skel->rodata->wakeup_bytes = opts->ring_bytes / 8;
+	cap->skel->rodata->wakeup_bytes[SAKER_LANE_NORMAL] = opts->ring_bytes / 8;
+	cap->skel->rodata->wakeup_bytes[SAKER_LANE_CRITICAL] = critical_bytes(opts) / 8;
 	memcpy(cap->skel->bss->sc_table, opts->sc_table, SAKER_SYSCALL_MAX);
+	saker_lane_budget_from_rate(&cap->skel->bss->lane_budget, opts->lane_rate, opts->lane_burst,
+				    opts->lane_uid_rate, opts->lane_uid_burst);
 
 	cap->rings = calloc(cap->nr_rings, sizeof(*cap->rings));
 	if (!cap->rings) {
@@ -150,14 +169,20 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 		struct ring *r = &cap->rings[i];
 		char name[BPF_OBJ_NAME_LEN];
 
+		uint64_t bytes;
+
 		r->cap = cap;
-		snprintf(name, sizeof(name), "saker_rb%u", i & 0xffff);
-		r->map_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0,
-					   (uint32_t)opts->ring_bytes, NULL);
+		r->lane = i < cap->nr_lane ? SAKER_LANE_NORMAL : SAKER_LANE_CRITICAL;
+		bytes = r->lane == SAKER_LANE_NORMAL ? opts->ring_bytes : critical_bytes(opts);
+		if (r->lane == SAKER_LANE_NORMAL)
+			snprintf(name, sizeof(name), "saker_rb%u", i & 0xffff);
+		else
+			snprintf(name, sizeof(name), "saker_crb%u", (i - cap->nr_lane) & 0xffff);
+		r->map_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0, (uint32_t)bytes, NULL);
 		if (r->map_fd < 0) {
 			ret = r->map_fd;
 			snprintf(err, errlen, "cannot create a %llu-byte ring buffer: %s%s",
-				 (unsigned long long)opts->ring_bytes, strerror(-ret),
+				 (unsigned long long)bytes, strerror(-ret),
 				 ret == -EPERM ? " (saker must run as root: CAP_BPF, CAP_PERFMON)"
 					       : "");
 			goto fail;
@@ -192,7 +217,8 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	outer_fd = bpf_map__fd(cap->skel->maps.rings);
 	for (unsigned i = 0; i < cap->nr_rings; i++) {
 		struct ring *r = &cap->rings[i];
-		uint32_t key = SAKER_LANE_NORMAL * SAKER_MAX_RINGS_PER_LANE + i;
+		uint32_t key = r->lane * SAKER_MAX_RINGS_PER_LANE +
+			       (r->lane == SAKER_LANE_NORMAL ? i : i - cap->nr_lane);
 
 		ret = bpf_map_update_elem(outer_fd, &key, &r->map_fd, BPF_ANY);
 		if (ret) {
@@ -249,23 +275,65 @@ int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring)
 	return ring_buffer__epoll_fd(cap->rings[ring].rb);
 }
 
-long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
+/* Consumes up to budget events of ring r (0 = until empty); events taken or a negative errno. */
+static long drain_ring(struct saker_capture *cap, struct ring *r, unsigned long budget)
+{
+	uint64_t before = cap->delivered + cap->user_drops;
+	int n;
+
+	r->budget_on = budget != 0;
+	r->budget_left = budget;
+	n = ring_buffer__consume(r->rb);
+	if (n < 0 && n != DRAIN_BUDGET_SPENT)
+		return n;
+	return (long)(cap->delivered + cap->user_drops - before);
+}
+
+/* Every lane-1 ring, until empty. */
+static long drain_critical(struct saker_capture *cap)
 {
 	long total = 0;
 
-	for (unsigned i = 0; i < cap->nr_rings; i++) {
-		struct ring *r = &cap->rings[i];
-		uint64_t before = cap->delivered + cap->user_drops;
-		int n;
+	for (unsigned i = cap->nr_lane; i < cap->nr_rings; i++) {
+		long n = drain_ring(cap, &cap->rings[i], DRAIN_CRITICAL_MAX);
 
-		r->budget_on = budget != 0;
-		r->budget_left = budget;
-		n = ring_buffer__consume(r->rb);
-		if (n < 0 && n != DRAIN_BUDGET_SPENT)
+		if (n < 0)
 			return n;
-		total += (long)(cap->delivered + cap->user_drops - before);
+		total += n;
 	}
 	return total;
+}
+
+long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
+{
+	long total = 0, n;
+
+	/*
+	 * Lane 1 first and fully, then each bulk ring under the budget, in
+	 * slices with lane 1 drained again before each. What the budget leaves
+	 * in a bulk ring waits; if the ring fills meanwhile the probe sheds
+	 * new bulk records (counted as ring full). Lane 1 is never left behind.
+	 */
+	for (unsigned i = 0; i < cap->nr_lane; i++) {
+		unsigned long left = budget;
+
+		do {
+			unsigned long slice = budget && left < DRAIN_SLICE ? left : DRAIN_SLICE;
+
+			n = drain_critical(cap);
+			if (n < 0)
+				return n;
+			total += n;
+			n = drain_ring(cap, &cap->rings[i], slice);
+			if (n < 0)
+				return n;
+			total += n;
+			if (budget)
+				left = (unsigned long)n >= left ? 0 : left - (unsigned long)n;
+		} while ((unsigned long)n >= DRAIN_SLICE && (!budget || left));
+	}
+	n = drain_critical(cap);
+	return n < 0 ? n : total + n;
 }
 
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table)
@@ -274,6 +342,92 @@ int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_tabl
 	for (int i = 0; i < SAKER_SYSCALL_MAX; i++)
 		__atomic_store_n(&cap->skel->bss->sc_table[i], sc_table[i], __ATOMIC_RELAXED);
 	return 0;
+}
+
+void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uint64_t burst,
+				   uint64_t uid_rate, uint64_t uid_burst)
+{
+	struct saker_lane_budget bb, *b = &bb;
+
+	saker_lane_budget_from_rate(b, rate, burst, uid_rate, uid_burst);
+	/*
+	 * .bss is mmap-ed; the probe reads each field once per event, so a
+	 * change seen half-way only mixes old and new limits for a moment.
+	 */
+	__atomic_store_n(&cap->skel->bss->lane_budget.proc_burst_ns, b->proc_burst_ns,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&cap->skel->bss->lane_budget.uid_interval_ns, b->uid_interval_ns,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&cap->skel->bss->lane_budget.uid_burst_ns, b->uid_burst_ns,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&cap->skel->bss->lane_budget.proc_interval_ns, b->proc_interval_ns,
+			 __ATOMIC_RELAXED);
+}
+
+void saker_lane_budget_from_rate(struct saker_lane_budget *b, uint64_t rate, uint64_t burst,
+				 uint64_t uid_rate, uint64_t uid_burst)
+{
+	memset(b, 0, sizeof(*b));
+	if (rate) {
+		b->proc_interval_ns = 1000000000ull / rate;
+		if (!b->proc_interval_ns)
+			b->proc_interval_ns = 1;
+		b->proc_burst_ns = b->proc_interval_ns * burst;
+	}
+	if (rate && uid_rate) {
+		b->uid_interval_ns = 1000000000ull / uid_rate;
+		if (!b->uid_interval_ns)
+			b->uid_interval_ns = 1;
+		b->uid_burst_ns = b->uid_interval_ns * uid_burst;
+	}
+}
+
+int saker_capture_read_proc_losses(struct saker_capture *cap, saker_proc_loss_fn cb, void *ctx)
+{
+	uint32_t gen = __atomic_load_n(&cap->skel->bss->loss_gen, __ATOMIC_RELAXED);
+	struct bpf_map *m = gen & 1 ? cap->skel->maps.proc_loss1 : cap->skel->maps.proc_loss0;
+	int fd = bpf_map__fd(m), n = 0, ret = 0;
+	struct saker_proc_loss *vals;
+	struct saker_proc_key key, next;
+	bool first = true;
+
+	/* From now on the probe counts into the other map; this one is read and emptied. */
+	__atomic_store_n(&cap->skel->bss->loss_gen, gen ^ 1, __ATOMIC_SEQ_CST);
+	vals = calloc((size_t)cap->ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	/*
+	 * Deleting as we go: get_next_key of a deleted key restarts from the
+	 * first, which is the next one to read anyway.
+	 */
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		struct saker_proc_loss sum = {0};
+
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, vals)) {
+			if (errno == ENOENT)
+				continue;
+			ret = -errno;
+			break;
+		}
+		for (int cpu = 0; cpu < cap->ncpus; cpu++) {
+			sum.lost += vals[cpu].lost;
+			sum.demoted += vals[cpu].demoted;
+			if (!sum.comm[0] && vals[cpu].comm[0]) {
+				memcpy(sum.comm, vals[cpu].comm, sizeof(sum.comm));
+				sum.uid = vals[cpu].uid;
+			}
+		}
+		sum.comm[sizeof(sum.comm) - 1] = '\0';
+		(void)bpf_map_delete_elem(fd, &key);
+		first = true;
+		if (cb)
+			cb(ctx, key.tgid, key.start_ns, &sum);
+		n++;
+	}
+	free(vals);
+	return ret ? ret : n;
 }
 
 /* Sum of the kernel's recursion misses over saker's programs (0 where it has no such count). */

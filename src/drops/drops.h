@@ -22,7 +22,7 @@
 #define SAKER_DROP_RULE "Saker internal: syscall event drop"
 
 /* Fields of the drop alert (see docs/drops.md). */
-#define SAKER_DROPS_N_FIELDS 18
+#define SAKER_DROPS_N_FIELDS 20
 
 /* Side effects are callbacks so the manager is tested with fakes. */
 struct saker_drops_actions {
