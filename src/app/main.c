@@ -559,9 +559,12 @@ int main(int argc, char **argv)
 	if (saker_capture_stats(app.cap, &st) == 0)
 		saker_drops_init(&app.drops, &app.cfg.drops, &st, now_ns(CLOCK_MONOTONIC));
 	saker_log(&app.log, SAKER_PRIO_INFO,
-		  "saker %s started: %u ring buffer(s) of %llu bytes, config %s", SAKER_VERSION,
-		  saker_capture_nr_rings(app.cap),
+		  "saker %s started: %u ring buffer(s) of %llu bytes, %u protected-lane ring(s) of "
+		  "%llu bytes, config %s",
+		  SAKER_VERSION, saker_capture_nr_rings(app.cap) / 2,
 		  (unsigned long long)saker_config_ring_bytes(&app.cfg),
+		  saker_capture_nr_rings(app.cap) / 2,
+		  (unsigned long long)app.cfg.protected_lane.buf_size,
 		  app.config_path ? app.config_path : "<embedded>");
 
 	ret = run_loop(&app);
