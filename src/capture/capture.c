@@ -43,6 +43,9 @@ struct saker_capture {
 	void *ctx;
 	uint64_t delivered;
 	uint64_t user_drops;
+	/* lane-1 records taken from their rings, waiting for their place in time (below) */
+	struct saker_evt_hdr **held;
+	size_t n_held, cap_held, held_bytes;
 };
 
 static void deliver(struct saker_capture *cap, const struct saker_evt_hdr *e)
@@ -50,6 +53,97 @@ static void deliver(struct saker_capture *cap, const struct saker_evt_hdr *e)
 	cap->delivered++;
 	if (cap->on_event)
 		cap->on_event(cap->ctx, e, e->len);
+}
+
+/*
+ * Order across lanes. Lane 1 is drained first and fully, but its records are
+ * handed on in time order with the bulk lane's: a process's exit must not be
+ * applied before the opens it made just before (they would find no
+ * process), nor its exec before its last pre-exec records. So lane-1
+ * records are taken out of their rings at once (they are never lost to a
+ * full ring) and held, sorted by time, until a bulk record at least as new
+ * is delivered, until every bulk ring has been drained empty, or until they
+ * are HOLD_MAX_NS old (when the bulk lane lags under a flood, critical
+ * records do not wait for it). Bounded: past HOLD_MAX_BYTES the oldest go
+ * at once.
+ */
+#define HOLD_MAX_NS    50000000ull
+#define HOLD_MAX_BYTES (4u << 20)
+
+static void release_held(struct saker_capture *cap, size_t n)
+{
+	if (n > cap->n_held)
+		n = cap->n_held;
+	for (size_t i = 0; i < n; i++) {
+		cap->held_bytes -= cap->held[i]->len;
+		deliver(cap, cap->held[i]);
+		free(cap->held[i]);
+	}
+	memmove(cap->held, cap->held + n, (cap->n_held - n) * sizeof(*cap->held));
+	cap->n_held -= n;
+}
+
+/* Held records not newer than ts go first. */
+static inline void release_until(struct saker_capture *cap, uint64_t ts)
+{
+	size_t n = 0;
+
+	while (n < cap->n_held && cap->held[n]->ts_ns <= ts)
+		n++;
+	if (n)
+		release_held(cap, n);
+}
+
+static void release_older(struct saker_capture *cap, uint64_t age_ns)
+{
+	struct timespec now;
+	uint64_t t;
+
+	if (!cap->n_held || clock_gettime(CLOCK_BOOTTIME, &now))
+		return;
+	t = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	release_until(cap, t > age_ns ? t - age_ns : 0);
+}
+
+static void hold(struct saker_capture *cap, const struct saker_evt_hdr *e)
+{
+	struct saker_evt_hdr *copy;
+	size_t i;
+
+	if (cap->n_held == cap->cap_held) {
+		size_t n = cap->cap_held ? 2 * cap->cap_held : 256;
+		void *p = realloc(cap->held, n * sizeof(*cap->held));
+
+		if (!p) {
+			deliver(cap, e); /* no room to wait: in order or not, never lost */
+			return;
+		}
+		cap->held = p;
+		cap->cap_held = n;
+	}
+	copy = malloc(e->len);
+	if (!copy) {
+		deliver(cap, e);
+		return;
+	}
+	memcpy(copy, e, e->len);
+	/* Sorted by time; records mostly arrive in order, so this scans little. */
+	for (i = cap->n_held; i > 0 && cap->held[i - 1]->ts_ns > e->ts_ns; i--)
+		;
+	memmove(cap->held + i + 1, cap->held + i, (cap->n_held - i) * sizeof(*cap->held));
+	cap->held[i] = copy;
+	cap->n_held++;
+	cap->held_bytes += e->len;
+	while (cap->held_bytes > HOLD_MAX_BYTES && cap->n_held > 1)
+		release_held(cap, 1);
+}
+
+/* A bulk record: the held records before it go first. */
+static inline void deliver_bulk(struct saker_capture *cap, const struct saker_evt_hdr *e)
+{
+	if (cap->n_held && cap->held[0]->ts_ns <= e->ts_ns)
+		release_until(cap, e->ts_ns);
+	deliver(cap, e);
 }
 
 /*
@@ -66,7 +160,7 @@ static void deliver_batch(struct saker_capture *cap, const uint8_t *p, size_t le
 
 		if (e->len < sizeof(*e) || e->len > len - off || e->type == SAKER_EVT_BATCH)
 			break;
-		deliver(cap, e);
+		deliver_bulk(cap, e);
 		n++;
 		off += ((size_t)e->len + 7) & ~(size_t)7;
 	}
@@ -87,8 +181,10 @@ static int on_record(void *ctx, void *data, size_t len)
 		n = e->ret > 0 ? (uint64_t)e->ret : 1;
 		deliver_batch(cap, (const uint8_t *)data + sizeof(*e), e->len - sizeof(*e),
 			      e->ret > 0 ? (uint64_t)e->ret : 0);
+	} else if (r->lane == SAKER_LANE_CRITICAL) {
+		hold(cap, e);
 	} else {
-		deliver(cap, e);
+		deliver_bulk(cap, e);
 	}
 	/* The budget bounds the work per drain, so a batch costs the events it carries. */
 	if (r->budget_on) {
@@ -259,6 +355,10 @@ void saker_capture_close(struct saker_capture *cap)
 			close(cap->rings[i].map_fd);
 	}
 	free(cap->rings);
+	/* Only after a failed shutdown drain: undelivered, and the summary says inexact. */
+	for (size_t i = 0; i < cap->n_held; i++)
+		free(cap->held[i]);
+	free(cap->held);
 	saker_bpf__destroy(cap->skel);
 	free(cap);
 }
@@ -306,7 +406,9 @@ static long drain_critical(struct saker_capture *cap)
 
 long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 {
-	long total = 0, n;
+	uint64_t before = cap->delivered + cap->user_drops;
+	bool all_empty = true;
+	long n;
 
 	/*
 	 * Lane 1 first and fully, then each bulk ring under the budget, in
@@ -315,25 +417,33 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 	 * new bulk records (counted as ring full). Lane 1 is never left behind.
 	 */
 	for (unsigned i = 0; i < cap->nr_lane; i++) {
-		unsigned long left = budget;
+		unsigned long left = budget, slice;
 
 		do {
-			unsigned long slice = budget && left < DRAIN_SLICE ? left : DRAIN_SLICE;
+			slice = budget && left < DRAIN_SLICE ? left : DRAIN_SLICE;
 
 			n = drain_critical(cap);
 			if (n < 0)
 				return n;
-			total += n;
 			n = drain_ring(cap, &cap->rings[i], slice);
 			if (n < 0)
 				return n;
-			total += n;
 			if (budget)
 				left = (unsigned long)n >= left ? 0 : left - (unsigned long)n;
-		} while ((unsigned long)n >= DRAIN_SLICE && (!budget || left));
+		} while ((unsigned long)n >= slice && (!budget || left));
+		/* A slice not filled: the ring was empty when we looked. */
+		if ((unsigned long)n >= slice)
+			all_empty = false;
 	}
 	n = drain_critical(cap);
-	return n < 0 ? n : total + n;
+	if (n < 0)
+		return n;
+	/* Nothing older waits in a bulk ring (or it lags): the held records go. */
+	if (all_empty)
+		release_held(cap, cap->n_held);
+	else
+		release_older(cap, HOLD_MAX_NS);
+	return (long)(cap->delivered + cap->user_drops - before);
 }
 
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table)
