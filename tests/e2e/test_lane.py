@@ -62,7 +62,7 @@ def json_lines(lines):
 def run_flood_with_markers(saker, tmp_path, threads):
     pattern = (r'saker-mark|"event":"(connect|setuid|ptrace|memfd_create)"|Saker internal')
     s, grep, out = filtered_saker(saker, tmp_path, *FLOOD_ARGS, pattern=pattern)
-    fl = subprocess.Popen(helper("flood", "openclose", 400_000_000, 10, threads),
+    fl = subprocess.Popen(helper("flood", "openfail", 400_000_000, 10, threads),
                           stdout=subprocess.PIPE, text=True, user=NOBODY, group=NOBODY)
     t_flood = time.monotonic()
     t_named = None

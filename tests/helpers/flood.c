@@ -6,6 +6,7 @@
  *
  *   flood SYSCALL MAX_CALLS MAX_SECONDS [THREADS]
  *       SYSCALL: close | getppid | openat | openclose (open /dev/null, close it)
+ *                | openfail (open a missing file, close(-1): the cheapest open/close pair)
  *       THREADS (default 1) threads each make up to MAX_CALLS calls; the
  *       total is printed.
  */
@@ -43,6 +44,10 @@ static void *run(void *arg)
 				syscall(SYS_getppid);
 			} else if (which == 2) {
 				syscall(SYS_openat, AT_FDCWD, "/nonexistent/saker-flood", O_RDONLY);
+			} else if (which == 4) {
+				syscall(SYS_openat, AT_FDCWD, "/nonexistent", O_RDONLY);
+				syscall(SYS_close, -1);
+				n++;
 			} else {
 				long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
 
@@ -65,7 +70,7 @@ int main(int argc, char **argv)
 
 	if (argc != 4 && argc != 5) {
 		fprintf(stderr,
-			"usage: flood close|getppid|openat|openclose MAX_CALLS MAX_SECONDS [THREADS]\n");
+			"usage: flood close|getppid|openat|openclose|openfail MAX_CALLS MAX_SECONDS [THREADS]\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "close"))
@@ -76,6 +81,8 @@ int main(int argc, char **argv)
 		which = 2;
 	else if (!strcmp(argv[1], "openclose"))
 		which = 3;
+	else if (!strcmp(argv[1], "openfail"))
+		which = 4;
 	else
 		return 2;
 	max_calls = strtoul(argv[2], NULL, 0);
