@@ -20,6 +20,8 @@
  * each: a critical record waits for at most one slice of bulk work.
  */
 #define DRAIN_SLICE 4096
+/* Bulk draining stops after this long per drain call, so the loop's timers run on time. */
+#define DRAIN_TIME_NS 50000000ull
 /* Lane 1 is drained until empty; this only bounds a drain against a runaway producer. */
 #define DRAIN_CRITICAL_MAX (1ul << 20)
 
@@ -404,15 +406,25 @@ static long drain_critical(struct saker_capture *cap)
 	return total;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 {
 	uint64_t before = cap->delivered + cap->user_drops;
+	uint64_t deadline = budget ? mono_ns() + DRAIN_TIME_NS : UINT64_MAX;
 	bool all_empty = true;
 	long n;
 
 	/*
-	 * Lane 1 first and fully, then each bulk ring under the budget, in
-	 * slices with lane 1 drained again before each. What the budget leaves
+	 * Lane 1 first and fully, then each bulk ring under the budget (and
+	 * DRAIN_TIME_NS for the whole call), in slices with lane 1 drained
+	 * again before each. What the budget leaves
 	 * in a bulk ring waits; if the ring fills meanwhile the probe sheds
 	 * new bulk records (counted as ring full). Lane 1 is never left behind.
 	 */
@@ -430,7 +442,7 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 				return n;
 			if (budget)
 				left = (unsigned long)n >= left ? 0 : left - (unsigned long)n;
-		} while ((unsigned long)n >= slice && (!budget || left));
+		} while ((unsigned long)n >= slice && (!budget || (left && mono_ns() < deadline)));
 		/* A slice not filled: the ring was empty when we looked. */
 		if ((unsigned long)n >= slice)
 			all_empty = false;

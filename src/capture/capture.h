@@ -46,7 +46,8 @@ unsigned saker_capture_nr_rings(const struct saker_capture *cap);
 int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring);
 /*
  * Lane 1 first and until empty, then about budget events from each bulk ring
- * (0 = until empty; a batch is taken whole and counts the events it
+ * and at most ~50 ms of bulk work per call (budget 0 = until empty, no time
+ * bound; a batch is taken whole and counts the events it
  * carries), in slices with lane 1 drained again before each. Bounded so a
  * flood cannot starve the event loop's timers; what the budget leaves in a
  * bulk ring is shed by the probe if the ring fills (counted). Returns events
