@@ -48,7 +48,11 @@ struct saker_capture {
 	/* lane-1 records taken from their rings, waiting for their place in time (below) */
 	struct saker_evt_hdr **held;
 	size_t n_held, cap_held, held_bytes;
+	uint64_t crit_look_ns; /* boot time of the last look into the lane-1 rings */
+	int crit_draining;
 };
+
+static long drain_critical(struct saker_capture *cap);
 
 static void deliver(struct saker_capture *cap, const struct saker_evt_hdr *e)
 {
@@ -140,9 +144,17 @@ static void hold(struct saker_capture *cap, const struct saker_evt_hdr *e)
 		release_held(cap, 1);
 }
 
-/* A bulk record: the held records before it go first. */
+/*
+ * A bulk record: the held records before it go first. A bulk record newer
+ * than our last look into lane 1 may have lane-1 records before it that were
+ * written while we drained the bulk ring: look again first. Catching up on
+ * a backlog (old records) costs nothing; when we keep up, a look is an
+ * empty ring check.
+ */
 static inline void deliver_bulk(struct saker_capture *cap, const struct saker_evt_hdr *e)
 {
+	if (e->ts_ns > cap->crit_look_ns && !cap->crit_draining)
+		(void)drain_critical(cap);
 	if (cap->n_held && cap->held[0]->ts_ns <= e->ts_ns)
 		release_until(cap, e->ts_ns);
 	deliver(cap, e);
@@ -394,15 +406,23 @@ static long drain_ring(struct saker_capture *cap, struct ring *r, unsigned long 
 /* Every lane-1 ring, until empty. */
 static long drain_critical(struct saker_capture *cap)
 {
+	struct timespec now;
 	long total = 0;
 
+	/* Read before looking: whatever was written before this time is seen now. */
+	if (!clock_gettime(CLOCK_BOOTTIME, &now))
+		cap->crit_look_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	cap->crit_draining = 1;
 	for (unsigned i = cap->nr_lane; i < cap->nr_rings; i++) {
 		long n = drain_ring(cap, &cap->rings[i], DRAIN_CRITICAL_MAX);
 
-		if (n < 0)
+		if (n < 0) {
+			cap->crit_draining = 0;
 			return n;
+		}
 		total += n;
 	}
+	cap->crit_draining = 0;
 	return total;
 }
 
