@@ -80,6 +80,8 @@ static void release_held(struct saker_capture *cap, size_t n)
 {
 	if (n > cap->n_held)
 		n = cap->n_held;
+	if (!n)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		cap->held_bytes -= cap->held[i]->len;
 		deliver(cap, cap->held[i]);
