@@ -205,7 +205,8 @@ int saker_safefile_open_append(const char *path, char *err, size_t errlen)
 				rc = -ELOOP;
 			else if (!S_ISREG(st.st_mode))
 				rc = -EINVAL;
-			/* Root without CAP_DAC_OVERRIDE (after the drop) meets another's file here. */
+			/* Root without CAP_DAC_OVERRIDE (after the drop) meets another's file here.
+			 */
 			else if (as_root && st.st_uid != geteuid())
 				rc = -EPERM;
 		}
