@@ -38,6 +38,8 @@ CPU_AUX = os.environ.get("BENCH_CPU_AUX", "0")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "11"))
 LOOP_CALLS = int(os.environ.get("BENCH_LOOP_CALLS", "300000"))
 LOOP_REPS = int(os.environ.get("BENCH_LOOP_REPS", "5"))
+# "openclose": the loop times open+close pairs of /dev/null instead of getppid calls.
+LOOP_SYSCALL = os.environ.get("BENCH_LOOP_SYSCALL", "getppid")
 RATE_SECONDS = float(os.environ.get("BENCH_RATE_SECONDS", "2"))
 # Everything measured must end within this many seconds (make bench: ~10 min).
 BUDGET = float(os.environ.get("BENCH_BUDGET", "480"))
@@ -60,6 +62,18 @@ VARIANTS = [
     ("saker_all", [SAKER, "-o", "base_syscalls.all=true"], r"saker .* started", "err",
      "saker, base_syscalls.all=true"),
 ]
+
+# A second saker binary (BENCH_SAKER_B, e.g. a build of the previous commit) measured in
+# the same rounds: before/after figures that share baselines.
+SAKER_B = os.environ.get("BENCH_SAKER_B")
+if SAKER_B:
+    VARIANTS += [
+        ("saker_b_default", [SAKER_B], r"saker .* started", "err", "saker B, default set"),
+        ("saker_b_all", [SAKER_B, "-o", "base_syscalls.all=true"], r"saker .* started", "err",
+         "saker B, base_syscalls.all=true"),
+    ]
+# BENCH_RATE=0 skips the drain-rate phase.
+RATE_ON = os.environ.get("BENCH_RATE", "1") != "0"
 
 
 class BenchError(Exception):
@@ -209,8 +223,10 @@ def run_checked(argv, timeout):
 
 
 def sysloop():
-    out = run_checked(["taskset", "-c", CPU_LOOP, SYSLOOP, str(LOOP_CALLS), str(LOOP_REPS)],
-                      timeout=120)
+    argv = ["taskset", "-c", CPU_LOOP, SYSLOOP, str(LOOP_CALLS), str(LOOP_REPS)]
+    if LOOP_SYSCALL == "openclose":
+        argv.append("openclose")
+    out = run_checked(argv, timeout=120)
     vals = {}
     for line in out.splitlines():
         parts = line.split()
@@ -554,6 +570,8 @@ def main():
                 "%s(%d)" % (n, i) for i, n in sorted(f.items())))
         results["overhead"] = overhead_phase(clock, log)
         for key, buf in (("rate_1mib", 1 << 20), ("rate_8mib", 8 << 20)):
+            if not RATE_ON:
+                continue
             if clock.left() < 30:
                 log("skipping %s: time budget spent" % key)
                 continue

@@ -12,10 +12,15 @@
  * the CPU, so it is the less noisy figure on a shared machine. The caller
  * pins the loop to one CPU (taskset) and takes the minimum of the runs.
  *
- *   sysloop CALLS REPS
+ *   sysloop CALLS REPS [openclose]
+ *
+ * openclose: each call is an open of /dev/null and its close (a pair of
+ * selected syscalls with parameters and a path); the figure is per pair.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,12 +33,22 @@ static double now_ns(clockid_t clk)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+static int openclose;
+
 static void run(unsigned long calls, double *cpu, double *wall)
 {
 	double c0 = now_ns(CLOCK_THREAD_CPUTIME_ID), w0 = now_ns(CLOCK_MONOTONIC);
 
-	for (unsigned long i = 0; i < calls; i++)
-		syscall(SYS_getppid);
+	for (unsigned long i = 0; i < calls; i++) {
+		if (openclose) {
+			long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
+
+			if (fd >= 0)
+				syscall(SYS_close, fd);
+		} else {
+			syscall(SYS_getppid);
+		}
+	}
 	*wall = (now_ns(CLOCK_MONOTONIC) - w0) / (double)calls;
 	*cpu = (now_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / (double)calls;
 }
@@ -43,10 +58,11 @@ int main(int argc, char **argv)
 	static double cpu[1000], wall[1000];
 	unsigned long calls, reps;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: sysloop CALLS REPS\n");
+	if (argc != 3 && !(argc == 4 && !strcmp(argv[3], "openclose"))) {
+		fprintf(stderr, "usage: sysloop CALLS REPS [openclose]\n");
 		return 2;
 	}
+	openclose = argc == 4;
 	calls = strtoul(argv[1], NULL, 0);
 	reps = strtoul(argv[2], NULL, 0);
 	if (!calls || !reps || reps > 1000) {

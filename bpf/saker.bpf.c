@@ -9,8 +9,13 @@
  * per syscall is enough) as the one syscall table says
  * (include/saker_syscalls.def), so adding a syscall is a table row, not code.
  *
+ * Critical events (the table's CRITICAL rows, protected_lane.syscalls, and
+ * the lifecycle records) go to lane 1's own rings, within each process's
+ * and uid's admission budget; over it they are demoted to lane 0, counted.
+ *
  * The helpers live in bpf/lib/: maps.h (maps and globals), counters.h,
- * guard.h (in-use marks against preemption), ring.h (the one ring write),
+ * guard.h (in-use marks against preemption), attrib.h (per-process loss),
+ * ring.h (the one ring write), lane.h (lane-1 admission),
  * stage.h (staged generic records), event.h (assembly in a scratch slot),
  * path.h (the dentry walk), params.h (the parameter table and readers).
  */
@@ -26,7 +31,9 @@
 #include "lib/maps.h"
 #include "lib/counters.h"
 #include "lib/guard.h"
+#include "lib/attrib.h"
 #include "lib/ring.h"
+#include "lib/lane.h"
 #include "lib/stage.h"
 #include "lib/event.h"
 #include "lib/path.h"
@@ -43,6 +50,8 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 	struct saker_kcounters *c;
 	struct sc_args args;
 	__u64 pid_tgid, seq;
+	__u32 path_off = 0;
+	bool crit, generic;
 	struct ev x;
 	long id;
 	__u8 sc;
@@ -61,6 +70,7 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 	cat = sc & SAKER_SC_CAT_MASK;
 	if (cat >= SAKER_CAT_MAX)
 		cat = SAKER_CAT_OTHER;
+	crit = sc & SAKER_SC_CRITICAL;
 
 	c = counters_get();
 	if (!c)
@@ -70,22 +80,45 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 	read_args(regs, &args);
 
 	spec = &saker_specs[id];
-	if ((spec->flags & (SAKER_SCF_KNOWN | SAKER_SCF_GENERIC)) != SAKER_SCF_KNOWN) {
+	generic = (spec->flags & (SAKER_SCF_KNOWN | SAKER_SCF_GENERIC)) != SAKER_SCF_KNOWN;
+	/* Batches are lane 0's: a critical syscall without a row is sent on its own. */
+	if (generic && !crit) {
 		stage_append(c, pid_tgid, id, ret, args.a, cat);
 		return 0;
 	}
 	/* Already counted as seen: no free scratch slot is a loss of its own. */
 	if (!ev_begin(&x, c, pid_tgid, SAKER_EVT_SYSCALL, (__u16)id, ret)) {
-		count(c, SAKER_CNT_DROPS_SCRATCH_MAP);
+		count(c, crit ? SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL : SAKER_CNT_DROPS_SCRATCH_MAP);
+		attrib_add(c, (__u32)(pid_tgid >> 32), 1, 0);
 		return 0;
 	}
 	x.seq = seq;
-	for (int i = 0; i < SAKER_SC_MAX_PARAMS; i++) {
-		if (spec->p[i].how == SAKER_H_NONE)
-			break;
-		push_spec(&x, &spec->p[i], &args, ret);
+	if (generic) {
+		push_u64(&x, SAKER_PN_ARG0, SAKER_PK_U64, args.a[0]);
+		push_u64(&x, SAKER_PN_ARG1, SAKER_PK_U64, args.a[1]);
+		push_u64(&x, SAKER_PN_ARG2, SAKER_PK_U64, args.a[2]);
+	} else {
+		for (int i = 0; i < SAKER_SC_MAX_PARAMS; i++) {
+			if (spec->p[i].how == SAKER_H_NONE)
+				break;
+			if (spec->p[i].name == SAKER_PN_PATH)
+				path_off = x.off;
+			push_spec(&x, &spec->p[i], &args, ret);
+		}
+		/*
+		 * A successful open of a relative (or unreadable) name also carries
+		 * the path the kernel opened; an absolute name is its own answer.
+		 */
+		if (ret >= 0 && path_off &&
+		    (spec->op == SAKER_VOP_OPEN || spec->op == SAKER_VOP_CREAT)) {
+			struct saker_param_hdr *ph = (void *)(x.buf + (path_off & EV_MASK));
+
+			if (!ph->len || (ph->kind & SAKER_PF_UNREADABLE) ||
+			    x.buf[(path_off + 4) & EV_MASK] != '/')
+				push_fd_path(&x, SAKER_PN_PATH_ABS, ret);
+		}
 	}
-	ev_submit(&x, SAKER_LANE_NORMAL, cat);
+	ev_submit(&x, crit ? lane_admit(c, x.tgid, x.ts) : SAKER_LANE_NORMAL, cat);
 	return 0;
 }
 
@@ -98,6 +131,12 @@ int BPF_PROG(saker_sched_switch, bool preempt, struct task_struct *prev, struct 
 }
 
 /* ---- process lifecycle --------------------------------------------------- */
+
+/* Lifecycle records are lane 1's, budgeted by the current process (a fork's parent). */
+static __always_inline void lifecycle_submit(struct ev *x, struct saker_kcounters *c, int cat)
+{
+	ev_submit(x, lane_admit(c, x->tgid, x->ts), cat);
+}
 
 static __always_inline bool lifecycle_begin(struct ev *x, struct saker_kcounters **c, __u16 type,
 					    __s64 ret)
@@ -112,7 +151,8 @@ static __always_inline bool lifecycle_begin(struct ev *x, struct saker_kcounters
 		return false;
 	seq = count(*c, SAKER_CNT_EVTS);
 	if (!ev_begin(x, *c, pid_tgid, type, SAKER_SYSCALL_NONE, ret)) {
-		count(*c, SAKER_CNT_DROPS_SCRATCH_MAP);
+		count(*c, SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL);
+		attrib_add(*c, (__u32)(pid_tgid >> 32), 1, 0);
 		return false;
 	}
 	x->seq = seq;
@@ -135,7 +175,7 @@ int BPF_PROG(saker_sched_fork, struct task_struct *parent, struct task_struct *c
 	push_u64(&x, SAKER_PN_PID, SAKER_PK_S64, (__u64)(__s64)BPF_CORE_READ(parent, pid));
 	push_u64(&x, SAKER_PN_PPID, SAKER_PK_S64, (__u64)(__s64)BPF_CORE_READ(parent, tgid));
 	push_str(&x, SAKER_PN_COMM, &child->comm, false);
-	ev_submit(&x, SAKER_LANE_NORMAL, SAKER_CAT_CLONE_FORK);
+	lifecycle_submit(&x, c, SAKER_CAT_CLONE_FORK);
 	return 0;
 }
 
@@ -178,7 +218,7 @@ int BPF_PROG(saker_sched_exec, struct task_struct *p, pid_t old_pid, struct linu
 	push_u64(&x, SAKER_PN_TTY, SAKER_PK_U64, dev);
 	push_u64(&x, SAKER_PN_CGROUP_ID, SAKER_PK_U64, bpf_get_current_cgroup_id());
 	push_u64(&x, SAKER_PN_START_TS, SAKER_PK_U64, BPF_CORE_READ(p, start_boottime));
-	ev_submit(&x, SAKER_LANE_NORMAL, SAKER_CAT_EXECVE);
+	lifecycle_submit(&x, c, SAKER_CAT_EXECVE);
 	return 0;
 }
 
@@ -195,6 +235,6 @@ int BPF_PROG(saker_sched_exit, struct task_struct *p)
 	push_u64(&x, SAKER_PN_FLAGS, SAKER_PK_U64,
 		 BPF_CORE_READ(p, signal, live.counter) == 0 ? SAKER_EXIT_GROUP_DEAD
 							     : SAKER_EXIT_GROUP_ALIVE);
-	ev_submit(&x, SAKER_LANE_NORMAL, SAKER_CAT_PROC);
+	lifecycle_submit(&x, c, SAKER_CAT_PROC);
 	return 0;
 }

@@ -17,10 +17,12 @@
 #define SAKER_SYSCALL_MAX 512
 
 /*
- * Ring lanes. Lane 0 is the normal lane every event uses today. Lane 1 is
- * reserved for a protected lane (exec, connect, privilege changes) that a
- * flood in lane 0 cannot evict; the outer ring map is indexed by
- * lane * SAKER_MAX_RINGS_PER_LANE + ring, so adding it changes no layout.
+ * Ring lanes. Lane 0 is the normal (bulk) lane. Lane 1 is the protected lane:
+ * its own rings, for the syscall table's CRITICAL rows (SAKER_SC_CRITICAL)
+ * and the process lifecycle records, so that a flood in lane 0 cannot evict
+ * them. The outer ring map is indexed by lane * SAKER_MAX_RINGS_PER_LANE +
+ * ring. A process over its lane-1 admission budget (struct
+ * saker_lane_budget) has its critical events demoted to lane 0, counted.
  */
 enum saker_lane {
 	SAKER_LANE_NORMAL = 0,
@@ -52,7 +54,7 @@ enum saker_category {
  * Syscall table entry (one byte per syscall id, filled by user space in
  * mmap-able global data, so SIGHUP can change the selection without
  * reloading): bit 7 = captured, bit 6 = critical lane (the syscall table's
- * lane column; the probe does not route by it yet), bits 0-3 = enum
+ * lane column, plus protected_lane.syscalls), bits 0-3 = enum
  * saker_category.
  */
 #define SAKER_SC_SELECTED 0x80
@@ -79,8 +81,16 @@ enum saker_drop_cause {
  *  - DROPS_SCRATCH_MAP counts events lost because no per-CPU assembly or
  *    staging area was free: on kernels where the probe can be preempted,
  *    another task on the same CPU holds it (bpf/lib/guard.h).
+ *    DROPS_SCRATCH_MAP_CRITICAL is the same for events bound for lane 1
+ *    (so that every lane-1 loss is in a lane-1 counter).
  *  - PAGE_FAULTS counts user-memory reads that failed; the event is still
  *    delivered with the argument marked unreadable, so it is NOT a drop.
+ *  - DEMOTED counts critical events sent to lane 0 because their process
+ *    (or its uid) was over its lane-1 budget: NOT a drop (the event goes on,
+ *    best effort; if lane 0 then loses it, that is a lane-0 drop).
+ *  - DROPS_UNATTRIBUTED counts lost events the per-process loss map could
+ *    not take (full): their process is unknown. NOT a drop of its own (each
+ *    is already in one of the drop counters above).
  */
 #define SAKER_CNT_DROP_RING(cause, lane, cat)                                                      \
 	(SAKER_CNT_DROPS_RING_FIRST + ((cause)*SAKER_LANE_MAX + (lane)) * SAKER_CAT_MAX + (cat))
@@ -93,6 +103,9 @@ enum saker_counter {
 	SAKER_CNT_DROPS_MAX_EVENT_SIZE,
 	SAKER_CNT_PAGE_FAULTS,
 	SAKER_CNT_DROPS_SCRATCH_MAP,
+	SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL,
+	SAKER_CNT_DEMOTED,
+	SAKER_CNT_DROPS_UNATTRIBUTED,
 	SAKER_CNT_MAX,
 	/* Lane 0, ring full: Falco's n_drops_buffer_<cat>_exit. */
 	SAKER_CNT_DROPS_BUFFER_FIRST = SAKER_CNT_DROPS_RING_FIRST,
@@ -197,6 +210,12 @@ enum saker_param_name {
 	SAKER_PN_BACKLOG,
 	SAKER_PN_EXIT_CODE,
 	SAKER_PN_START_TS, /* process start, boot-time ns */
+	/*
+	 * open/openat/openat2/creat that succeeded with a relative path: the
+	 * path of the file the returned fd holds, walked from the kernel's
+	 * struct file (not the cwd joined with PATH in user space).
+	 */
+	SAKER_PN_PATH_ABS,
 	SAKER_PN_MAX,
 };
 
@@ -249,5 +268,45 @@ _Static_assert(sizeof(struct saker_stage) == 80 + 2 * SAKER_STAGE_BYTES, "stage 
  * sizes scratch_map to possible CPUs * SAKER_SCRATCH_SLOTS.
  */
 #define SAKER_SCRATCH_SLOTS 2
+
+/*
+ * Lane-1 admission budget (.bss global lane_budget, set by user space, may
+ * change while attached). GCRA token buckets: a process (tgid + start time)
+ * may send one event per interval on average and burst_ns / interval
+ * events at once; its uid shares an aggregate bucket, so a process that
+ * forks many children gains nothing. proc_interval_ns 0 = no budget.
+ */
+struct saker_lane_budget {
+	__u64 proc_interval_ns; /* 1e9 / rate */
+	__u64 proc_burst_ns;	/* burst * interval */
+	__u64 uid_interval_ns;	/* 0 = no per-uid bucket */
+	__u64 uid_burst_ns;
+};
+_Static_assert(sizeof(struct saker_lane_budget) == 32, "lane budget layout");
+
+/* A process: its tgid and the boot-time start of its group leader. */
+struct saker_proc_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start_ns;
+};
+_Static_assert(sizeof(struct saker_proc_key) == 16, "proc key layout");
+
+/*
+ * Per-process loss, counted on the loss paths only (a PERCPU_HASH map per
+ * generation; user space flips loss_gen and reads and deletes the other).
+ */
+struct saker_proc_loss {
+	__u64 lost;    /* events of this process lost (any cause) */
+	__u64 demoted; /* critical events sent to lane 0 over budget */
+	__u32 uid;     /* of the task that first counted here */
+	__u32 pad;
+	char comm[16];
+};
+_Static_assert(sizeof(struct saker_proc_loss) == 40, "proc loss layout");
+
+#define SAKER_PROC_LOSS_ENTRIES 4096 /* processes with losses per drop-check window */
+#define SAKER_BUDGET_PROCS	8192 /* LRU: processes with a lane-1 bucket */
+#define SAKER_BUDGET_UIDS	1024 /* LRU: uids with a lane-1 bucket */
 
 #endif /* SAKER_ABI_H */

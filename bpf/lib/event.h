@@ -8,6 +8,7 @@
 #include "guard.h"
 #include "ring.h"
 #include "stage.h"
+#include "attrib.h"
 
 #define EV_MASK	  (SAKER_MAX_EVENT_SIZE - 1)
 #define PATH_MASK (SAKER_MAX_PATH - 1)
@@ -18,7 +19,9 @@ struct ev {
 	__u32 off;
 	__u32 overflow;
 	struct saker_kcounters *c;
-	__u64 seq; /* this CPU's n_evts before this event */
+	__u64 seq;  /* this CPU's n_evts before this event */
+	__u64 ts;   /* the event's clock reading (also the lane budget's) */
+	__u32 tgid; /* of the current task (a fork record's header names the child) */
 };
 
 /*
@@ -152,7 +155,8 @@ static __always_inline struct saker_evt_hdr *ev_begin(struct ev *x, struct saker
 	x->overflow = 0;
 	x->c = c;
 	h = (void *)x->buf;
-	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->ts_ns = x->ts = bpf_ktime_get_boot_ns();
+	x->tgid = (__u32)(pid_tgid >> 32);
 	h->tid = (__u32)pid_tgid;
 	h->tgid = (__u32)(pid_tgid >> 32);
 	h->ret = ret;
@@ -173,6 +177,7 @@ static __always_inline void ev_submit(struct ev *x, __u32 lane, int cat)
 
 	if (x->overflow || len > SAKER_MAX_EVENT_SIZE) {
 		count(x->c, SAKER_CNT_DROPS_MAX_EVENT_SIZE);
+		attrib_add(x->c, h->tgid, 1, 0);
 	} else {
 		h->len = (__u16)len;
 		stage_flush_cpu(x->c, h->cpu, h->ts_ns);

@@ -7,14 +7,22 @@
 const volatile __u32 self_tgid = 0;
 /* Ring of each CPU within a lane (cpus_for_each_buffer grouping). */
 const volatile __u32 cpu_ring[SAKER_MAX_CPUS] = {};
-/* Wake the consumer only once a ring holds this many bytes (see submit_flags). */
-const volatile __u64 wakeup_bytes = 0;
+/* Wake the consumer only once a ring holds this many bytes (see submit_flags), per lane. */
+const volatile __u64 wakeup_bytes[SAKER_LANE_MAX] = {};
 
 /*
  * One byte per syscall id (SAKER_SC_SELECTED | category). Lives in mmap-able
  * global data so user space can change the selection while attached.
  */
 __u8 sc_table[SAKER_SYSCALL_MAX] = {};
+
+/* Lane-1 admission budget (lane.h); user space may change it while attached. */
+struct saker_lane_budget lane_budget = {};
+/*
+ * Which per-process loss map the probe counts into (attrib.h): user space
+ * flips it once per drop check, then reads and empties the other one.
+ */
+__u32 loss_gen = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -48,6 +56,39 @@ struct {
 	__type(key, __u32);
 	__type(value, struct saker_stage);
 } stage_map SEC(".maps");
+
+/*
+ * Lane-1 buckets (lane.h): the GCRA "theoretical arrival time" of each
+ * process and uid. LRU: an evicted bucket comes back full, which is why the
+ * per-uid bucket exists (a fork-many attacker cannot refill by eviction).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SAKER_BUDGET_PROCS);
+	__type(key, struct saker_proc_key);
+	__type(value, __u64);
+} proc_buckets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SAKER_BUDGET_UIDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} uid_buckets SEC(".maps");
+
+/*
+ * Per-process loss, one map per loss_gen (attrib.h). A plain hash, not an
+ * LRU: an LRU would evict silently and its counts would vanish; a full map
+ * refuses the insert and the loss is counted as unattributed instead.
+ */
+struct proc_loss_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SAKER_PROC_LOSS_ENTRIES);
+	__type(key, struct saker_proc_key);
+	__type(value, struct saker_proc_loss);
+};
+struct proc_loss_map proc_loss0 SEC(".maps");
+struct proc_loss_map proc_loss1 SEC(".maps");
 
 /* Inner map template; user space installs its own rings (see capture.c). */
 struct ring_map {

@@ -109,4 +109,26 @@ static __always_inline void push_path(struct ev *x, __u8 name, const struct path
 	x->off = off + 4 + len;
 }
 
+/*
+ * The path of the file behind the current task's descriptor fd, from the
+ * kernel's own struct file (task->files->fdt->fd[fd]->f_path): what an open
+ * really opened, whatever the cwd's depth or the ../ in the name. Nothing is
+ * pushed when there is no such file. Read at syscall exit by the task that
+ * opened it; another thread could close and reuse fd in between (then this
+ * names the newer file): the window is the rest of the syscall exit.
+ */
+static __always_inline void push_fd_path(struct ev *x, __u8 name, long fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds, *f = NULL;
+
+	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), fds + fd) || !f)
+		return;
+	push_path(x, name, &f->f_path);
+}
+
 #endif

@@ -5,6 +5,7 @@
 
 #include "maps.h"
 #include "counters.h"
+#include "attrib.h"
 
 static __always_inline void *ring_for_cpu(__u32 lane, __u32 cpu)
 {
@@ -22,12 +23,14 @@ static __always_inline void *ring_for_cpu(__u32 lane, __u32 cpu)
  */
 #define WAKEUP_SAMPLE 64
 
-static __always_inline __u64 submit_flags(void *rb, __u64 seq)
+static __always_inline __u64 submit_flags(void *rb, __u32 lane, __u64 seq)
 {
-	if (seq % WAKEUP_SAMPLE)
+	/* Lane 1 looks every time: its events are few (budgeted) and waiting costs more. */
+	if (lane == SAKER_LANE_NORMAL && seq % WAKEUP_SAMPLE)
 		return BPF_RB_NO_WAKEUP;
-	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-									: BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes[lane & 1]
+		   ? BPF_RB_FORCE_WAKEUP
+		   : BPF_RB_NO_WAKEUP;
 }
 
 /*
@@ -35,7 +38,9 @@ static __always_inline __u64 submit_flags(void *rb, __u64 seq)
  * not reach its ring is counted by cause (ring full, no ring), lane and
  * category: one event of category cat, or, for a batch, cat_count[i] events
  * of each category i. size must be bounded by the caller (the verifier checks
- * it against data). 0 when written.
+ * it against data). A lost single record is attributed to its process here
+ * (attrib.h); a lost batch by the caller, which knows its records. 0 when
+ * written.
  */
 static __always_inline int ring_write(struct saker_kcounters *c, __u32 lane, __u32 cpu, void *data,
 				      __u64 size, __u64 seq, int cat, const __u32 *cat_count)
@@ -47,7 +52,7 @@ static __always_inline int ring_write(struct saker_kcounters *c, __u32 lane, __u
 		lane = SAKER_LANE_NORMAL;
 	rb = ring_for_cpu(lane, cpu);
 	if (rb) {
-		if (!bpf_ringbuf_output(rb, data, size, submit_flags(rb, seq)))
+		if (!bpf_ringbuf_output(rb, data, size, submit_flags(rb, lane, seq)))
 			return 0;
 		cause = SAKER_CAUSE_RING_FULL;
 	}
@@ -55,6 +60,7 @@ static __always_inline int ring_write(struct saker_kcounters *c, __u32 lane, __u
 		if (cat < 0 || cat >= SAKER_CAT_MAX)
 			cat = SAKER_CAT_OTHER;
 		count(c, SAKER_CNT_DROP_RING(cause, lane, cat));
+		attrib_add(c, ((const struct saker_evt_hdr *)data)->tgid, 1, 0);
 		return -1;
 	}
 	for (int i = 0; i < SAKER_CAT_MAX; i++)

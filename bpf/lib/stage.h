@@ -39,6 +39,41 @@ struct generic_evt {
 #define GENERIC_STRIDE ((sizeof(struct generic_evt) + 7) & ~7u)
 #define CLOCK_EVERY    8
 
+/* Attribution of a lost batch (attrib.h): one add per run of records of one process. */
+struct batch_walk {
+	struct saker_stage *st;
+	struct saker_kcounters *c;
+	__u32 tgid;
+	__u32 run;
+};
+
+static long batch_step(__u32 i, void *ctx)
+{
+	struct batch_walk *w = ctx;
+	__u32 off = (sizeof(struct saker_evt_hdr) + i * GENERIC_STRIDE) & (SAKER_STAGE_BYTES - 1);
+	__u32 tgid = ((struct saker_evt_hdr *)(w->st->buf + off))->tgid;
+
+	if (w->run && tgid != w->tgid) {
+		attrib_add(w->c, w->tgid, w->run, 0);
+		w->run = 0;
+	}
+	w->tgid = tgid;
+	w->run++;
+	return 0;
+}
+
+static __always_inline void stage_attrib_lost(struct saker_stage *st, struct saker_kcounters *c)
+{
+	struct batch_walk w = {.st = st, .c = c};
+	__u32 n = st->count;
+
+	if (n > SAKER_STAGE_BYTES / GENERIC_STRIDE)
+		n = SAKER_STAGE_BYTES / GENERIC_STRIDE;
+	bpf_loop(n, batch_step, &w, 0);
+	if (w.run)
+		attrib_add(c, w.tgid, w.run, 0);
+}
+
 /*
  * Sends this CPU's staged generic records as one batch; the caller holds the
  * stage's mark. If the ring is full every staged record is lost and counted
@@ -60,8 +95,9 @@ static __always_inline void stage_flush(struct saker_stage *st, struct saker_kco
 	h->syscall_id = SAKER_SYSCALL_NONE;
 	h->len = (__u16)len;
 	h->cpu = (__u16)cpu;
-	ring_write(c, SAKER_LANE_NORMAL, cpu, st->buf, len & (2 * SAKER_STAGE_BYTES - 1), 0, 0,
-		   st->cat_count);
+	if (ring_write(c, SAKER_LANE_NORMAL, cpu, st->buf, len & (2 * SAKER_STAGE_BYTES - 1), 0, 0,
+		       st->cat_count))
+		stage_attrib_lost(st, c);
 	st->len = 0;
 	st->count = 0;
 	for (int i = 0; i < SAKER_CAT_MAX; i++)
@@ -114,6 +150,7 @@ static __always_inline void stage_append(struct saker_kcounters *c, __u64 pid_tg
 
 	if (!st || !area_take(&st->busy)) {
 		count(c, SAKER_CNT_DROPS_SCRATCH_MAP);
+		attrib_add(c, (__u32)(pid_tgid >> 32), 1, 0);
 		return;
 	}
 	/*

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "app/collect.h"
+#include "app/losslog.h"
 #include "app/observe.h"
 #include "drops/attrib.h"
 #include "drops/ledger.h"
@@ -179,6 +180,8 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 		saker_loop_stop(app->loop);
 	}
 	log_resync(app);
+	/* Who lost events and who was demoted from the protected lane, from the probe's counts. */
+	saker_losslog_check(app->cap, &app->log);
 	observe_tick(app, now_ns);
 }
 
@@ -343,6 +346,11 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 {
 	const struct saker_capture_opts opts = {
 	    .ring_bytes = saker_config_ring_bytes(&app->cfg),
+	    .critical_ring_bytes = app->cfg.protected_lane.buf_size,
+	    .lane_rate = app->live_cfg.protected_lane.rate,
+	    .lane_burst = app->live_cfg.protected_lane.burst,
+	    .lane_uid_rate = app->live_cfg.protected_lane.uid_rate,
+	    .lane_uid_burst = app->live_cfg.protected_lane.uid_burst,
 	    .cpus_for_each_buffer = (unsigned)app->cfg.engine.modern_ebpf.cpus_for_each_buffer,
 	    .sc_table = table,
 	    .self_tgid = getpid(),
@@ -691,6 +699,11 @@ int saker_app_run(const struct saker_app_opts *opts)
 	/* Writes to a closed pipe must fail with EPIPE, not kill before the summary. */
 	(void)signal(SIGPIPE, SIG_IGN);
 
+	/* Before the capability drop and the output threads (nice is per thread; they inherit it).
+	 */
+	if (app->cfg.priority_boost && setpriority(PRIO_PROCESS, 0, -(int)app->cfg.priority_boost))
+		saker_log(&app->log, SAKER_PRIO_WARNING, "priority_boost: cannot set nice %d: %s",
+			  -(int)app->cfg.priority_boost, strerror(errno));
 	ret = open_capture(app, table, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "Error: %s\n", err);
@@ -725,9 +738,12 @@ int saker_app_run(const struct saker_app_opts *opts)
 		saker_drops_set_parts(&app->drops, app->attrib, app->ledger, app->view);
 	}
 	saker_log(&app->log, SAKER_PRIO_INFO,
-		  "saker %s started: %u ring buffer(s) of %llu bytes, config %s, %zu rules",
-		  SAKER_VERSION, saker_capture_nr_rings(app->cap),
+		  "saker %s started: %u ring buffer(s) of %llu bytes, %u protected-lane ring(s) of "
+		  "%llu bytes, config %s, %zu rules",
+		  SAKER_VERSION, saker_capture_nr_rings(app->cap) / 2,
 		  (unsigned long long)saker_config_ring_bytes(&app->cfg),
+		  saker_capture_nr_rings(app->cap) / 2,
+		  (unsigned long long)app->cfg.protected_lane.buf_size,
 		  opts->config_path ? opts->config_path : "<embedded>",
 		  saker_rules_loaded(app->rules.rules));
 

@@ -79,6 +79,15 @@ static void collect_capture(struct ctx *c, const struct saker_capture_stats *st)
 		}
 	add_drop(c, "max_event_size", NULL, st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE]);
 	add_drop(c, "scratch_map", NULL, st->k[SAKER_CNT_DROPS_SCRATCH_MAP]);
+	add_drop_lane(c, "scratch_map", SAKER_LANE_CRITICAL, NULL,
+		      st->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL]);
+	add(c, "drops_critical_total",
+	    "Events lost in the protected lane (Falco-style n_drops_critical), every cause.",
+	    COUNTER, S, saker_stats_drops_critical(st), NULL, 0);
+	add(c, "demoted_total",
+	    "Critical events over their process's or user's budget, sent in the bulk lane "
+	    "(n_demoted; not a loss).",
+	    COUNTER, S, st->k[SAKER_CNT_DEMOTED], NULL, 0);
 	add_drop(c, "user", NULL, st->user_drops);
 	add(c, "page_faults_total",
 	    "User-memory reads that failed (Falco's n_drops_page_faults); the event is delivered "

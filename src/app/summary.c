@@ -109,6 +109,10 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 	fprintf(f, "   dropped, oversized: %" PRIu64 "\n",
 		sum(m, "drops_total", "cause", "max_event_size"));
 	fprintf(f, "   dropped, user space: %" PRIu64 "\n", sum(m, "drops_total", "cause", "user"));
+	fprintf(f, "   dropped, protected lane (n_drops_critical): %" PRIu64 "\n",
+		sum(m, "drops_critical_total", NULL, NULL));
+	fprintf(f, "   demoted from the protected lane (n_demoted): %" PRIu64 "\n",
+		sum(m, "demoted_total", NULL, NULL));
 	fprintf(f, "   user memory read failures (events kept): %" PRIu64 "\n",
 		sum(m, "page_faults_total", NULL, NULL));
 	fprintf(f, "   accounting: %s\n",

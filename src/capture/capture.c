@@ -16,11 +16,21 @@
 
 /* Returned by the ring callback to stop a drain once its budget is spent. */
 #define DRAIN_BUDGET_SPENT (-ECANCELED)
+/*
+ * Bulk rings are drained in slices of this many events, lane 1 fully before
+ * each: a critical record waits for at most one slice of bulk work.
+ */
+#define DRAIN_SLICE 4096
+/* Bulk draining stops after this long per drain call, so the loop's timers run on time. */
+#define DRAIN_TIME_NS 50000000ull
+/* Lane 1 is drained until empty; this only bounds a drain against a runaway producer. */
+#define DRAIN_CRITICAL_MAX (1ul << 20)
 
 struct ring {
 	struct saker_capture *cap;
 	struct ring_buffer *rb;
 	int map_fd;
+	unsigned lane; /* enum saker_lane */
 	unsigned long budget_left;
 	int budget_on;
 	uint64_t events; /* taken from this ring: delivered or lost in user space */
@@ -40,17 +50,27 @@ struct ring {
 
 struct saker_capture {
 	struct saker_bpf *skel;
+	/* nr_lane rings of lane 0, then as many of lane 1 (the same CPU grouping) */
 	struct ring *rings;
 	unsigned nr_rings;
+	unsigned nr_lane;
 	int ncpus;
-	unsigned per; /* CPUs for each ring */
-	uint64_t ring_bytes;
+	unsigned per;		  /* CPUs for each ring */
+	uint64_t ring_bytes;	  /* each lane-0 ring */
+	uint64_t crit_ring_bytes; /* each lane-1 ring */
 	saker_event_fn on_event;
 	void *ctx;
 	uint64_t delivered;
 	uint64_t user_drops;
 	uint64_t last_drain_ns; /* CLOCK_MONOTONIC of the last drain that succeeded */
+	/* lane-1 records taken from their rings, waiting for their place in time (below) */
+	struct saker_evt_hdr **held;
+	size_t n_held, cap_held, held_bytes;
+	uint64_t crit_look_ns; /* boot time of the last look into the lane-1 rings */
+	int crit_draining;
 };
+
+static long drain_critical(struct saker_capture *cap);
 
 static void deliver(struct saker_capture *cap, const struct saker_evt_hdr *e)
 {
@@ -58,6 +78,107 @@ static void deliver(struct saker_capture *cap, const struct saker_evt_hdr *e)
 		cap->user_drops++;
 	else
 		cap->delivered++;
+}
+
+/*
+ * Order across lanes. Lane 1 is drained first and fully, but its records are
+ * handed on in time order with the bulk lane's: a process's exit must not be
+ * applied before the opens it made just before (they would find no
+ * process), nor its exec before its last pre-exec records. So lane-1
+ * records are taken out of their rings at once (they are never lost to a
+ * full ring) and held, sorted by time, until a bulk record at least as new
+ * is delivered, until every bulk ring has been drained empty, or until they
+ * are HOLD_MAX_NS old (when the bulk lane lags under a flood, critical
+ * records do not wait for it). Bounded: past HOLD_MAX_BYTES the oldest go
+ * at once.
+ */
+#define HOLD_MAX_NS    50000000ull
+#define HOLD_MAX_BYTES (4u << 20)
+
+static void release_held(struct saker_capture *cap, size_t n)
+{
+	if (n > cap->n_held)
+		n = cap->n_held;
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		cap->held_bytes -= cap->held[i]->len;
+		deliver(cap, cap->held[i]);
+		free(cap->held[i]);
+	}
+	memmove(cap->held, cap->held + n, (cap->n_held - n) * sizeof(*cap->held));
+	cap->n_held -= n;
+}
+
+/* Held records not newer than ts go first. */
+static inline void release_until(struct saker_capture *cap, uint64_t ts)
+{
+	size_t n = 0;
+
+	while (n < cap->n_held && cap->held[n]->ts_ns <= ts)
+		n++;
+	if (n)
+		release_held(cap, n);
+}
+
+static void release_older(struct saker_capture *cap, uint64_t age_ns)
+{
+	struct timespec now;
+	uint64_t t;
+
+	if (!cap->n_held || clock_gettime(CLOCK_BOOTTIME, &now))
+		return;
+	t = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	release_until(cap, t > age_ns ? t - age_ns : 0);
+}
+
+static void hold(struct saker_capture *cap, const struct saker_evt_hdr *e)
+{
+	struct saker_evt_hdr *copy;
+	size_t i;
+
+	if (cap->n_held == cap->cap_held) {
+		size_t n = cap->cap_held ? 2 * cap->cap_held : 256;
+		void *p = realloc(cap->held, n * sizeof(*cap->held));
+
+		if (!p) {
+			deliver(cap, e); /* no room to wait: in order or not, never lost */
+			return;
+		}
+		cap->held = p;
+		cap->cap_held = n;
+	}
+	copy = malloc(e->len);
+	if (!copy) {
+		deliver(cap, e);
+		return;
+	}
+	memcpy(copy, e, e->len);
+	/* Sorted by time; records mostly arrive in order, so this scans little. */
+	for (i = cap->n_held; i > 0 && cap->held[i - 1]->ts_ns > e->ts_ns; i--)
+		;
+	memmove(cap->held + i + 1, cap->held + i, (cap->n_held - i) * sizeof(*cap->held));
+	cap->held[i] = copy;
+	cap->n_held++;
+	cap->held_bytes += e->len;
+	while (cap->held_bytes > HOLD_MAX_BYTES && cap->n_held > 1)
+		release_held(cap, 1);
+}
+
+/*
+ * A bulk record: the held records before it go first. A bulk record newer
+ * than our last look into lane 1 may have lane-1 records before it that were
+ * written while we drained the bulk ring: look again first. Catching up on
+ * a backlog (old records) costs nothing; when we keep up, a look is an
+ * empty ring check.
+ */
+static inline void deliver_bulk(struct saker_capture *cap, const struct saker_evt_hdr *e)
+{
+	if (e->ts_ns > cap->crit_look_ns && !cap->crit_draining)
+		(void)drain_critical(cap);
+	if (cap->n_held && cap->held[0]->ts_ns <= e->ts_ns)
+		release_until(cap, e->ts_ns);
+	deliver(cap, e);
 }
 
 /*
@@ -74,7 +195,7 @@ static void deliver_batch(struct saker_capture *cap, const uint8_t *p, size_t le
 
 		if (e->len < sizeof(*e) || e->len > len - off || e->type == SAKER_EVT_BATCH)
 			break;
-		deliver(cap, e);
+		deliver_bulk(cap, e);
 		n++;
 		off += ((size_t)e->len + 7) & ~(size_t)7;
 	}
@@ -98,8 +219,10 @@ static int on_record(void *ctx, void *data, size_t len)
 		n = e->ret > 0 ? (uint64_t)e->ret : 1;
 		deliver_batch(cap, (const uint8_t *)data + sizeof(*e), e->len - sizeof(*e),
 			      e->ret > 0 ? (uint64_t)e->ret : 0);
+	} else if (r->lane == SAKER_LANE_CRITICAL) {
+		hold(cap, e);
 	} else {
-		deliver(cap, e);
+		deliver_bulk(cap, e);
 	}
 	/* The budget bounds the work per drain, so a batch costs the events it carries. */
 	if (r->budget_on) {
@@ -110,6 +233,11 @@ static int on_record(void *ctx, void *data, size_t len)
 		r->budget_left -= n;
 	}
 	return 0;
+}
+
+static uint64_t critical_bytes(const struct saker_capture_opts *opts)
+{
+	return opts->critical_ring_bytes ? opts->critical_ring_bytes : SAKER_CAPTURE_CRITICAL_BYTES;
 }
 
 /* libbpf's format strings are its own: checked where libbpf writes them. */
@@ -148,7 +276,9 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	per = opts->cpus_for_each_buffer ? opts->cpus_for_each_buffer : (unsigned)cap->ncpus;
 	cap->per = per;
 	cap->ring_bytes = opts->ring_bytes;
-	cap->nr_rings = ((unsigned)cap->ncpus + per - 1) / per;
+	cap->crit_ring_bytes = critical_bytes(opts);
+	cap->nr_lane = ((unsigned)cap->ncpus + per - 1) / per;
+	cap->nr_rings = 2 * cap->nr_lane;
 
 	cap->skel = saker_bpf__open();
 	if (!cap->skel) {
@@ -160,8 +290,11 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	for (int cpu = 0; cpu < cap->ncpus; cpu++)
 		cap->skel->rodata->cpu_ring[cpu] = (uint32_t)cpu / per;
 	/* Wake the consumer when a ring is an eighth full; it also drains on a timer. */
-	cap->skel->rodata->wakeup_bytes = opts->ring_bytes / 8;
+	cap->skel->rodata->wakeup_bytes[SAKER_LANE_NORMAL] = opts->ring_bytes / 8;
+	cap->skel->rodata->wakeup_bytes[SAKER_LANE_CRITICAL] = critical_bytes(opts) / 8;
 	memcpy(cap->skel->bss->sc_table, opts->sc_table, SAKER_SYSCALL_MAX);
+	saker_lane_budget_from_rate(&cap->skel->bss->lane_budget, opts->lane_rate, opts->lane_burst,
+				    opts->lane_uid_rate, opts->lane_uid_burst);
 
 	cap->rings = calloc(cap->nr_rings, sizeof(*cap->rings));
 	if (!cap->rings) {
@@ -175,14 +308,20 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 		struct ring *r = &cap->rings[i];
 		char name[BPF_OBJ_NAME_LEN];
 
+		uint64_t bytes;
+
 		r->cap = cap;
-		snprintf(name, sizeof(name), "saker_rb%u", i & 0xffff);
-		r->map_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0,
-					   (uint32_t)opts->ring_bytes, NULL);
+		r->lane = i < cap->nr_lane ? SAKER_LANE_NORMAL : SAKER_LANE_CRITICAL;
+		bytes = r->lane == SAKER_LANE_NORMAL ? opts->ring_bytes : critical_bytes(opts);
+		if (r->lane == SAKER_LANE_NORMAL)
+			snprintf(name, sizeof(name), "saker_rb%u", i & 0xffff);
+		else
+			snprintf(name, sizeof(name), "saker_crb%u", (i - cap->nr_lane) & 0xffff);
+		r->map_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0, (uint32_t)bytes, NULL);
 		if (r->map_fd < 0) {
 			ret = r->map_fd;
 			snprintf(err, errlen, "cannot create a %llu-byte ring buffer: %s%s",
-				 (unsigned long long)opts->ring_bytes, strerror(-ret),
+				 (unsigned long long)bytes, strerror(-ret),
 				 ret == -EPERM ? " (saker must run as root: CAP_BPF, CAP_PERFMON)"
 					       : "");
 			goto fail;
@@ -217,7 +356,8 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	outer_fd = bpf_map__fd(cap->skel->maps.rings);
 	for (unsigned i = 0; i < cap->nr_rings; i++) {
 		struct ring *r = &cap->rings[i];
-		uint32_t key = SAKER_LANE_NORMAL * SAKER_MAX_RINGS_PER_LANE + i;
+		uint32_t key = r->lane * SAKER_MAX_RINGS_PER_LANE +
+			       (r->lane == SAKER_LANE_NORMAL ? i : i - cap->nr_lane);
 
 		ret = bpf_map_update_elem(outer_fd, &key, &r->map_fd, BPF_ANY);
 		if (ret) {
@@ -265,6 +405,10 @@ void saker_capture_close(struct saker_capture *cap)
 			close(cap->rings[i].map_fd);
 	}
 	free(cap->rings);
+	/* Only after a failed shutdown drain: undelivered, and the summary says inexact. */
+	for (size_t i = 0; i < cap->n_held; i++)
+		free(cap->held[i]);
+	free(cap->held);
 	saker_bpf__destroy(cap->skel);
 	free(cap);
 }
@@ -281,6 +425,58 @@ int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring)
 	return ring_buffer__epoll_fd(cap->rings[ring].rb);
 }
 
+/* Consumes up to budget events of ring r (0 = until empty); events taken or a negative errno. */
+static long drain_ring(struct saker_capture *cap, struct ring *r, unsigned long budget)
+{
+	uint64_t before = cap->delivered + cap->user_drops;
+	int n;
+
+	if (r->pos_pages) {
+		const uint64_t *cons = r->pos_pages;
+		const uint64_t *prod =
+		    (const uint64_t *)((const char *)r->pos_pages + r->pos_len / 2);
+		/* Consumer first: the producer only moves ahead, so used is never negative. */
+		uint64_t c = __atomic_load_n(cons, __ATOMIC_ACQUIRE);
+		uint64_t p = __atomic_load_n(prod, __ATOMIC_ACQUIRE);
+
+		if (p > c && p - c > r->hw_cur)
+			r->hw_cur = p - c;
+	}
+	r->budget_on = budget != 0;
+	r->budget_left = budget;
+	n = ring_buffer__consume(r->rb);
+	if (n < 0 && n != DRAIN_BUDGET_SPENT)
+		return n;
+	r->win_drains++;
+	if (n == DRAIN_BUDGET_SPENT)
+		r->win_spent++;
+	r->events += cap->delivered + cap->user_drops - before;
+	return (long)(cap->delivered + cap->user_drops - before);
+}
+
+/* Every lane-1 ring, until empty. */
+static long drain_critical(struct saker_capture *cap)
+{
+	struct timespec now;
+	long total = 0;
+
+	/* Read before looking: whatever was written before this time is seen now. */
+	if (!clock_gettime(CLOCK_BOOTTIME, &now))
+		cap->crit_look_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	cap->crit_draining = 1;
+	for (unsigned i = cap->nr_lane; i < cap->nr_rings; i++) {
+		long n = drain_ring(cap, &cap->rings[i], DRAIN_CRITICAL_MAX);
+
+		if (n < 0) {
+			cap->crit_draining = 0;
+			return n;
+		}
+		total += n;
+	}
+	cap->crit_draining = 0;
+	return total;
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -291,38 +487,47 @@ static uint64_t mono_ns(void)
 
 long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 {
-	long total = 0;
+	uint64_t before = cap->delivered + cap->user_drops;
+	uint64_t deadline = budget ? mono_ns() + DRAIN_TIME_NS : UINT64_MAX;
+	bool all_empty = true;
+	long n;
 
-	for (unsigned i = 0; i < cap->nr_rings; i++) {
-		struct ring *r = &cap->rings[i];
-		uint64_t before = cap->delivered + cap->user_drops;
-		int n;
+	/*
+	 * Lane 1 first and fully, then each bulk ring under the budget (and
+	 * DRAIN_TIME_NS for the whole call), in slices with lane 1 drained
+	 * again before each. What the budget leaves
+	 * in a bulk ring waits; if the ring fills meanwhile the probe sheds
+	 * new bulk records (counted as ring full). Lane 1 is never left behind.
+	 */
+	for (unsigned i = 0; i < cap->nr_lane; i++) {
+		unsigned long left = budget, slice;
 
-		if (r->pos_pages) {
-			const uint64_t *cons = r->pos_pages;
-			const uint64_t *prod =
-			    (const uint64_t *)((const char *)r->pos_pages + r->pos_len / 2);
-			/* Consumer first: the producer only moves ahead, so used is never negative.
-			 */
-			uint64_t c = __atomic_load_n(cons, __ATOMIC_ACQUIRE);
-			uint64_t p = __atomic_load_n(prod, __ATOMIC_ACQUIRE);
+		do {
+			slice = budget && left < DRAIN_SLICE ? left : DRAIN_SLICE;
 
-			if (p > c && p - c > r->hw_cur)
-				r->hw_cur = p - c;
-		}
-		r->budget_on = budget != 0;
-		r->budget_left = budget;
-		n = ring_buffer__consume(r->rb);
-		if (n < 0 && n != DRAIN_BUDGET_SPENT)
-			return n;
-		r->win_drains++;
-		if (n == DRAIN_BUDGET_SPENT)
-			r->win_spent++;
-		r->events += cap->delivered + cap->user_drops - before;
-		total += (long)(cap->delivered + cap->user_drops - before);
+			n = drain_critical(cap);
+			if (n < 0)
+				return n;
+			n = drain_ring(cap, &cap->rings[i], slice);
+			if (n < 0)
+				return n;
+			if (budget)
+				left = (unsigned long)n >= left ? 0 : left - (unsigned long)n;
+		} while ((unsigned long)n >= slice && (!budget || (left && mono_ns() < deadline)));
+		/* A slice not filled: the ring was empty when we looked. */
+		if ((unsigned long)n >= slice)
+			all_empty = false;
 	}
+	n = drain_critical(cap);
+	if (n < 0)
+		return n;
+	/* Nothing older waits in a bulk ring (or it lags): the held records go. */
+	if (all_empty)
+		release_held(cap, cap->n_held);
+	else
+		release_older(cap, HOLD_MAX_NS);
 	cap->last_drain_ns = mono_ns();
-	return total;
+	return (long)(cap->delivered + cap->user_drops - before);
 }
 
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table)
@@ -331,6 +536,92 @@ int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_tabl
 	for (int i = 0; i < SAKER_SYSCALL_MAX; i++)
 		__atomic_store_n(&cap->skel->bss->sc_table[i], sc_table[i], __ATOMIC_RELAXED);
 	return 0;
+}
+
+void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uint64_t burst,
+				   uint64_t uid_rate, uint64_t uid_burst)
+{
+	struct saker_lane_budget bb, *b = &bb;
+
+	saker_lane_budget_from_rate(b, rate, burst, uid_rate, uid_burst);
+	/*
+	 * .bss is mmap-ed; the probe reads each field once per event, so a
+	 * change seen half-way only mixes old and new limits for a moment.
+	 */
+	__atomic_store_n(&cap->skel->bss->lane_budget.proc_burst_ns, b->proc_burst_ns,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&cap->skel->bss->lane_budget.uid_interval_ns, b->uid_interval_ns,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&cap->skel->bss->lane_budget.uid_burst_ns, b->uid_burst_ns,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&cap->skel->bss->lane_budget.proc_interval_ns, b->proc_interval_ns,
+			 __ATOMIC_RELAXED);
+}
+
+void saker_lane_budget_from_rate(struct saker_lane_budget *b, uint64_t rate, uint64_t burst,
+				 uint64_t uid_rate, uint64_t uid_burst)
+{
+	memset(b, 0, sizeof(*b));
+	if (rate) {
+		b->proc_interval_ns = 1000000000ull / rate;
+		if (!b->proc_interval_ns)
+			b->proc_interval_ns = 1;
+		b->proc_burst_ns = b->proc_interval_ns * burst;
+	}
+	if (rate && uid_rate) {
+		b->uid_interval_ns = 1000000000ull / uid_rate;
+		if (!b->uid_interval_ns)
+			b->uid_interval_ns = 1;
+		b->uid_burst_ns = b->uid_interval_ns * uid_burst;
+	}
+}
+
+int saker_capture_read_proc_losses(struct saker_capture *cap, saker_proc_loss_fn cb, void *ctx)
+{
+	uint32_t gen = __atomic_load_n(&cap->skel->bss->loss_gen, __ATOMIC_RELAXED);
+	struct bpf_map *m = gen & 1 ? cap->skel->maps.proc_loss1 : cap->skel->maps.proc_loss0;
+	int fd = bpf_map__fd(m), n = 0, ret = 0;
+	struct saker_proc_loss *vals;
+	struct saker_proc_key key, next;
+	bool first = true;
+
+	/* From now on the probe counts into the other map; this one is read and emptied. */
+	__atomic_store_n(&cap->skel->bss->loss_gen, gen ^ 1, __ATOMIC_SEQ_CST);
+	vals = calloc((size_t)cap->ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	/*
+	 * Deleting as we go: get_next_key of a deleted key restarts from the
+	 * first, which is the next one to read anyway.
+	 */
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		struct saker_proc_loss sum = {0};
+
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, vals)) {
+			if (errno == ENOENT)
+				continue;
+			ret = -errno;
+			break;
+		}
+		for (int cpu = 0; cpu < cap->ncpus; cpu++) {
+			sum.lost += vals[cpu].lost;
+			sum.demoted += vals[cpu].demoted;
+			if (!sum.comm[0] && vals[cpu].comm[0]) {
+				memcpy(sum.comm, vals[cpu].comm, sizeof(sum.comm));
+				sum.uid = vals[cpu].uid;
+			}
+		}
+		sum.comm[sizeof(sum.comm) - 1] = '\0';
+		(void)bpf_map_delete_elem(fd, &key);
+		first = true;
+		if (cb)
+			cb(ctx, key.tgid, key.start_ns, &sum);
+		n++;
+	}
+	free(vals);
+	return ret ? ret : n;
 }
 
 /* Sum of the kernel's recursion misses over saker's programs (0 where it has no such count). */
@@ -423,8 +714,8 @@ int saker_capture_ring_stats(const struct saker_capture *cap, unsigned ring,
 	if (ring >= cap->nr_rings)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
-	st->lane = SAKER_LANE_NORMAL;
-	st->size_bytes = cap->ring_bytes;
+	st->lane = cap->rings[ring].lane;
+	st->size_bytes = st->lane == SAKER_LANE_NORMAL ? cap->ring_bytes : cap->crit_ring_bytes;
 	st->events = cap->rings[ring].events;
 	st->bytes = cap->rings[ring].bytes;
 	st->has_high_water = cap->rings[ring].pos_pages && cap->rings[ring].has_window;

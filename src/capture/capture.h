@@ -1,8 +1,8 @@
 /*
  * Capture engine: loads the embedded BPF skeleton, creates the ring buffers
- * (one per group of cpus_for_each_buffer CPUs, in lane 0 of the ring map),
- * attaches, and hands every record to a callback. Stats sum the per-CPU
- * kernel counters and add what user space delivered.
+ * (one per group of cpus_for_each_buffer CPUs in each lane: lane 0 bulk,
+ * lane 1 protected), attaches, and hands every record to a callback. Stats
+ * sum the per-CPU kernel counters and add what user space delivered.
  */
 #ifndef SAKER_CAPTURE_H
 #define SAKER_CAPTURE_H
@@ -25,8 +25,14 @@ struct saker_capture;
  */
 typedef int (*saker_event_fn)(void *ctx, const struct saker_evt_hdr *evt, size_t len);
 
+/* Lane-1 ring size when the options leave it 0 (protected_lane.buf_size's default). */
+#define SAKER_CAPTURE_CRITICAL_BYTES (256u * 1024)
+
 struct saker_capture_opts {
-	uint64_t ring_bytes;	       /* power of two, >= page size */
+	uint64_t ring_bytes;	      /* power of two, >= page size */
+	uint64_t critical_ring_bytes; /* lane 1; 0 = SAKER_CAPTURE_CRITICAL_BYTES */
+	/* Lane-1 admission: events per second and burst per process, and per uid (0 = none). */
+	uint64_t lane_rate, lane_burst, lane_uid_rate, lane_uid_burst;
 	unsigned cpus_for_each_buffer; /* 0 = one ring for all CPUs */
 	const uint8_t *sc_table;       /* SAKER_SYSCALL_MAX entries */
 	pid_t self_tgid;	       /* never captured */
@@ -40,18 +46,47 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 /* Detaches everything and frees. NULL ok. */
 void saker_capture_close(struct saker_capture *cap);
 
+/* Rings of both lanes: 0 .. n/2-1 are lane 0 (bulk), n/2 .. n-1 lane 1 (protected). */
 unsigned saker_capture_nr_rings(const struct saker_capture *cap);
 /* Epoll fd of ring i (readable when the probe forced a wake-up). */
 int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring);
 /*
- * Consumes about budget events from each ring (0 = until empty; a batch is
- * taken whole and counts the events it carries). Bounded so a flood cannot
- * starve the event loop's timers. Returns events consumed or a negative errno.
+ * Lane 1 first and until empty, then about budget events from each bulk ring
+ * and at most ~50 ms of bulk work per call (budget 0 = until empty, no time
+ * bound; a batch is taken whole and counts the events it
+ * carries), in slices with lane 1 drained again before each. Bounded so a
+ * flood cannot starve the event loop's timers; what the budget leaves in a
+ * bulk ring is shed by the probe if the ring fills (counted). Returns events
+ * consumed or a negative errno.
  */
 long saker_capture_drain(struct saker_capture *cap, unsigned long budget);
 
 /* CLOCK_MONOTONIC ns of the last drain that read every ring without error (0: none yet). */
 uint64_t saker_capture_last_drain_ns(const struct saker_capture *cap);
+
+/*
+ * The lane-1 budget as the probe keeps it (struct saker_lane_budget), from
+ * rates in events per second (rate 0 = no budget, uid_rate 0 = no per-uid
+ * bucket) and bursts in events.
+ */
+void saker_lane_budget_from_rate(struct saker_lane_budget *b, uint64_t rate, uint64_t burst,
+				 uint64_t uid_rate, uint64_t uid_burst);
+/* Changes the lane-1 budget while attached (SIGHUP); arguments as above. */
+void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uint64_t burst,
+				   uint64_t uid_rate, uint64_t uid_burst);
+
+/*
+ * Per-process loss since the previous call, exactly as the probe counted it
+ * on its loss paths (bpf/lib/attrib.h): cb once per process with events lost
+ * (any cause) or demoted from lane 1. start_ns is the process's boot-time
+ * start (0 when the loss was counted from another task, e.g. a fork record).
+ * Losses the probe could not attribute (its map full) are in
+ * SAKER_CNT_DROPS_UNATTRIBUTED. Call once per drop check. Returns the number
+ * of processes or a negative errno.
+ */
+typedef void (*saker_proc_loss_fn)(void *ctx, uint32_t tgid, uint64_t start_ns,
+				   const struct saker_proc_loss *loss);
+int saker_capture_read_proc_losses(struct saker_capture *cap, saker_proc_loss_fn cb, void *ctx);
 
 /* Changes the syscall selection while attached. */
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table);

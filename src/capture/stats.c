@@ -28,6 +28,9 @@ static const char *const counter_names[SAKER_CNT_MAX] = {
 	[SAKER_CNT_DROPS_MAX_EVENT_SIZE] = "n_drops_max_event_size",
 	[SAKER_CNT_PAGE_FAULTS] = "n_drops_page_faults",
 	[SAKER_CNT_DROPS_SCRATCH_MAP] = "n_drops_scratch_map",
+	[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL] = "n_drops_scratch_map_critical",
+	[SAKER_CNT_DEMOTED] = "n_demoted",
+	[SAKER_CNT_DROPS_UNATTRIBUTED] = "n_drops_unattributed",
 };
 /* clang-format on */
 
@@ -54,7 +57,8 @@ const char *saker_counter_name(enum saker_counter c)
 bool saker_counter_is_drop(enum saker_counter c)
 {
 	return (c >= SAKER_CNT_DROPS_RING_FIRST && c <= SAKER_CNT_DROPS_RING_LAST) ||
-	       c == SAKER_CNT_DROPS_MAX_EVENT_SIZE || c == SAKER_CNT_DROPS_SCRATCH_MAP;
+	       c == SAKER_CNT_DROPS_MAX_EVENT_SIZE || c == SAKER_CNT_DROPS_SCRATCH_MAP ||
+	       c == SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL;
 }
 
 static uint64_t sum_ring(const struct saker_capture_stats *st, enum saker_drop_cause cause)
@@ -85,6 +89,16 @@ uint64_t saker_stats_drops_buffer_cat(const struct saker_capture_stats *st, enum
 		return 0;
 	for (int lane = 0; lane < SAKER_LANE_MAX; lane++)
 		n += st->k[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, lane, cat)];
+	return n;
+}
+
+uint64_t saker_stats_drops_critical(const struct saker_capture_stats *st)
+{
+	uint64_t n = st->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL];
+
+	for (int cause = 0; cause < SAKER_CAUSE_MAX; cause++)
+		for (int cat = 0; cat < SAKER_CAT_MAX; cat++)
+			n += st->k[SAKER_CNT_DROP_RING(cause, SAKER_LANE_CRITICAL, cat)];
 	return n;
 }
 

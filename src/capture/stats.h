@@ -49,6 +49,12 @@ uint64_t saker_stats_drops_no_ring(const struct saker_capture_stats *st);
 /* Ring full for one category, both lanes: what n_drops_buffer_<cat>_exit means to a user. */
 uint64_t saker_stats_drops_buffer_cat(const struct saker_capture_stats *st,
 				      enum saker_category cat);
+/*
+ * Every lane-1 (protected) event lost: ring full or no ring in lane 1, any
+ * category, and no scratch slot for a lane-1 event. Users see it as
+ * n_drops_critical; any of it is worth an alert.
+ */
+uint64_t saker_stats_drops_critical(const struct saker_capture_stats *st);
 /* Every event lost, whatever the cause, user space included (page faults are not losses). */
 uint64_t saker_stats_drops(const struct saker_capture_stats *st);
 

@@ -56,6 +56,25 @@ int saker_syscalls_build_table(const struct saker_config *cfg, uint8_t table[SAK
 		else
 			table[id] |= SAKER_SC_SELECTED;
 	}
+	/* The protected lane: the table's CRITICAL rows, plus or instead of the configured ones. */
+	if (cfg->protected_lane.replace)
+		for (unsigned id = 0; id < SAKER_SYSCALL_MAX; id++)
+			table[id] &= (uint8_t)~SAKER_SC_CRITICAL;
+	for (size_t i = 0; i < cfg->protected_lane.syscalls.n; i++) {
+		const char *name = cfg->protected_lane.syscalls.v[i];
+		bool remove = name[0] == '!';
+		int id = saker_syscall_id(remove ? name + 1 : name);
+
+		if (id < 0) {
+			snprintf(err, errlen, "protected_lane.syscalls: unknown syscall '%s'",
+				 remove ? name + 1 : name);
+			return -EINVAL;
+		}
+		if (remove)
+			table[id] &= (uint8_t)~SAKER_SC_CRITICAL;
+		else
+			table[id] |= SAKER_SC_CRITICAL;
+	}
 	return 0;
 }
 

@@ -105,6 +105,17 @@ static int check_buf_size(const void *val, const char *raw, char *why, size_t wh
 	return -EINVAL;
 }
 
+static int check_lane_buf_size(const void *val, const char *raw, char *why, size_t whylen)
+{
+	/* 0 is not a lane-1 size: the lane always exists. */
+	if (*(const uint64_t *)val == 0) {
+		snprintf(why, whylen, "expected a power of two in [%u, %llu]",
+			 (unsigned)MIN_RING_BYTES, GIB);
+		return -EINVAL;
+	}
+	return check_buf_size(val, raw, why, whylen);
+}
+
 static void msg_key(char *buf, size_t len, const char *key);
 
 static int check_rule_matching(const void *val, const char *raw, char *why, size_t whylen)
@@ -303,6 +314,17 @@ static const struct opt opts[] = {
     STRLIST("base_syscalls.custom_set", base_syscalls.custom_set, check_syscall_name),
     BOOL("base_syscalls.all", base_syscalls.all, false),
     BOOL("base_syscalls.repair", base_syscalls.repair, false),
+
+    U64("protected_lane.buf_size", protected_lane.buf_size, 0, GIB, 256 * 1024, check_lane_buf_size,
+	.apply = SAKER_CONFIG_RESTART),
+    STRLIST("protected_lane.syscalls", protected_lane.syscalls, check_syscall_name),
+    BOOL("protected_lane.replace", protected_lane.replace, false),
+    U64("protected_lane.rate", protected_lane.rate, 0, 1000000000, 2000, NULL),
+    U64("protected_lane.burst", protected_lane.burst, 1, 1000000000, 4000, NULL),
+    U64("protected_lane.uid_rate", protected_lane.uid_rate, 0, 1000000000, 8000, NULL),
+    U64("protected_lane.uid_burst", protected_lane.uid_burst, 1, 1000000000, 16000, NULL),
+
+    U64("priority_boost", priority_boost, 0, 20, 10, NULL, .apply = SAKER_CONFIG_RESTART),
 
     U64("state.max_procs", state.max_procs, 0, 16 * MIB, 0, NULL, .apply = SAKER_CONFIG_RESTART),
     U64("state.max_fds", state.max_fds, 0, 64 * MIB, 0, NULL, .apply = SAKER_CONFIG_RESTART),

@@ -109,6 +109,24 @@ struct saker_config {
 		bool repair; /* with custom_set: add back the state set the view needs */
 	} base_syscalls;
 
+	/*
+	 * The protected lane (docs/architecture.md, kernel side): lane-1 ring
+	 * size, which syscalls it carries besides the table's CRITICAL rows
+	 * (replace: instead of them; "!name" removes one), and the admission
+	 * budget per process and per uid (events per second and burst; rate 0
+	 * = no budget, uid_rate 0 = no per-uid bucket).
+	 */
+	struct {
+		uint64_t buf_size; /* bytes, power of two; default 256 KiB */
+		struct saker_strlist syscalls;
+		bool replace;
+		uint64_t rate, burst;	      /* default 2000/s, 4000 */
+		uint64_t uid_rate, uid_burst; /* default 8000/s, 16000 */
+	} protected_lane;
+
+	/* By how much saker lowers its nice value at start (auditd's key); 0 = not. Default 10. */
+	uint64_t priority_boost;
+
 	/* Bounds of the process and fd tables (docs/state.md); 0 = built-in default. */
 	struct {
 		uint64_t max_procs;

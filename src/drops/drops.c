@@ -39,9 +39,10 @@ static bool above_threshold(uint64_t n_drops, uint64_t n_evts, double threshold)
 
 /*
  * n_evts, n_drops, n_drops_buffer_total, one per category, max_event_size,
- * page_faults, user, suppressed checks and drops, ebpf_enabled.
+ * page_faults, user, critical (lane 1), demoted, suppressed checks and drops,
+ * ebpf_enabled.
  */
-_Static_assert(SAKER_DROPS_N_COUNTER_FIELDS == 3 + SAKER_CAT_MAX + 6, "update build_fields");
+_Static_assert(SAKER_DROPS_N_COUNTER_FIELDS == 3 + SAKER_CAT_MAX + 8, "update build_fields");
 
 static size_t build_fields(struct saker_field *f, const struct saker_capture_stats *delta,
 			   uint64_t suppressed_checks, uint64_t suppressed_drops)
@@ -70,6 +71,8 @@ static size_t build_fields(struct saker_field *f, const struct saker_capture_sta
 		delta->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE]);
 	ADD_U64(saker_counter_name(SAKER_CNT_PAGE_FAULTS), delta->k[SAKER_CNT_PAGE_FAULTS]);
 	ADD_U64("n_drops_user", delta->user_drops);
+	ADD_U64("n_drops_critical", saker_stats_drops_critical(delta));
+	ADD_U64(saker_counter_name(SAKER_CNT_DEMOTED), delta->k[SAKER_CNT_DEMOTED]);
 	ADD_U64("n_suppressed_checks", suppressed_checks);
 	ADD_U64("n_suppressed_drops", suppressed_drops);
 	/* Always 1: Falco consumers key on it to tell the driver kind. */

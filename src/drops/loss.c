@@ -48,7 +48,11 @@ void saker_loss_split(const struct saker_capture_stats *d, struct saker_loss *ou
 				     cause == SAKER_CAUSE_NO_RING ? SAKER_LOSS_NO_RING
 								  : SAKER_LOSS_RING_FULL,
 				     lane, cat, d->k[SAKER_CNT_DROP_RING(cause, lane, cat)]);
-	out->cause[SAKER_LOSS_SCRATCH_MAP] = d->k[SAKER_CNT_DROPS_SCRATCH_MAP];
+	out->cause[SAKER_LOSS_SCRATCH_MAP] =
+	    d->k[SAKER_CNT_DROPS_SCRATCH_MAP] + d->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL];
+	/* A lane-1 scratch collision is a critical loss too. */
+	out->critical += d->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL];
+	out->lifecycle += d->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL];
 #else
 	/* One lane, one ring cause. */
 	for (int cat = 0; cat < SAKER_CAT_MAX; cat++)

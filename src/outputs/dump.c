@@ -326,11 +326,15 @@ static void put_resolved(struct saker_dump *d, const struct saker_event *ev,
 			 const struct saker_param *p, bool *first, const char *key)
 {
 	char rel[PATH_MAX], abs[PATH_MAX];
+	struct saker_param kp;
 	unsigned dirname = p->name == SAKER_PN_PATH ? SAKER_PN_DIRFD : SAKER_PN_NEWDIRFD;
 	size_t n = strnlen((const char *)p->val, p->len);
 	int64_t dirfd;
 
 	if (!d->view || n == 0 || p->val[0] == '/' || n >= sizeof(rel))
+		return;
+	/* The kernel's own answer (path_abs, from the opened file) is printed as it is. */
+	if (p->name == SAKER_PN_PATH && !saker_event_get(ev, SAKER_PN_PATH_ABS, &kp))
 		return;
 	if (p->name == SAKER_PN_PATH && ev->hdr.type == SAKER_EVT_SYSCALL &&
 	    (saker_sctable_flags(ev->hdr.syscall_id) & SAKER_SCF_PATH_IS_LINK))

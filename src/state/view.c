@@ -380,6 +380,8 @@ static int on_socket_op(struct saker_view *v, const struct saker_event *ev, enum
 static int on_open(struct saker_view *v, const struct saker_event *ev, enum saker_view_op op)
 {
 	const char *path = str_or_null(ev, SAKER_PN_PATH, v->path, sizeof(v->path));
+	struct saker_param kp;
+	const char *abs;
 	int64_t dirfd;
 	uint64_t flags;
 
@@ -389,8 +391,14 @@ static int on_open(struct saker_view *v, const struct saker_event *ev, enum sake
 		dirfd = AT_FDCWD;
 	flags = op == SAKER_VOP_CREAT ? O_CREAT | O_WRONLY | O_TRUNC
 				      : get_u64_or(ev, SAKER_PN_FLAGS, 0);
-	if (path && !saker_view_resolve(v, ev->hdr.tid, ev->hdr.tgid, dirfd, path, v->path2,
-					sizeof(v->path2)))
+	/* The path the kernel opened (the fd's file) beats joining a cwd we may not know. */
+	abs = NULL;
+	if (!saker_event_get(ev, SAKER_PN_PATH_ABS, &kp) && !(kp.flags & SAKER_PF_TRUNCATED))
+		abs = str_or_null(ev, SAKER_PN_PATH_ABS, v->path2, sizeof(v->path2));
+	if (abs && abs[0] == '/')
+		path = abs;
+	else if (path && !saker_view_resolve(v, ev->hdr.tid, ev->hdr.tgid, dirfd, path, v->path2,
+					     sizeof(v->path2)))
 		path = v->path2;
 	v->applied++;
 	return saker_fdtable_on_open(v->fds, ev->hdr.tgid, (int)ev->hdr.ret, path ? path : "",

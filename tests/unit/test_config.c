@@ -515,6 +515,42 @@ static void test_buf_size(void **state)
 	expect_error("engine: {modern_ebpf: {buf_size: 2147483648}}", "got \"2147483648\"");
 }
 
+static void test_protected_lane(void **state)
+{
+	struct saker_config cfg;
+	char err[512];
+
+	(void)state;
+	saker_config_init(&cfg);
+	assert_int_equal(cfg.protected_lane.buf_size, 256 * 1024);
+	assert_int_equal(cfg.protected_lane.rate, 2000);
+	assert_int_equal(cfg.protected_lane.burst, 4000);
+	assert_int_equal(cfg.protected_lane.uid_rate, 8000);
+	assert_int_equal(cfg.protected_lane.uid_burst, 16000);
+	assert_false(cfg.protected_lane.replace);
+	assert_int_equal(cfg.protected_lane.syscalls.n, 0);
+	assert_int_equal(cfg.priority_boost, 10);
+	assert_int_equal(load(&cfg,
+			      "protected_lane: {buf_size: 1048576, syscalls: [kill, '!bind'], "
+			      "replace: true, rate: 0}\npriority_boost: 0\n",
+			      err, NULL),
+			 0);
+	assert_int_equal(cfg.protected_lane.buf_size, MIB);
+	assert_int_equal(cfg.protected_lane.syscalls.n, 2);
+	assert_string_equal(cfg.protected_lane.syscalls.v[1], "!bind");
+	assert_true(cfg.protected_lane.replace);
+	assert_int_equal(cfg.protected_lane.rate, 0);
+	assert_int_equal(cfg.priority_boost, 0);
+	saker_config_free(&cfg);
+	expect_error("protected_lane:\n  buf_size: 16384\n",
+		     "t.yaml:2:13: protected_lane.buf_size: a ring smaller than 32768 bytes");
+	expect_error("protected_lane: {buf_size: 0}", "expected a power of two in [32768");
+	expect_error("protected_lane:\n  syscalls: [execve, nosuchcall]\n",
+		     "t.yaml:2:22: protected_lane.syscalls: unknown syscall");
+	expect_error("priority_boost: 21", "priority_boost");
+	expect_error("protected_lane: {burst: 0}", "protected_lane.burst");
+}
+
 static void test_actions(void **state)
 {
 	struct saker_config cfg;
@@ -1458,6 +1494,7 @@ int main(void)
 	    cmocka_unit_test(test_strings),
 	    cmocka_unit_test(test_engine_kind),
 	    cmocka_unit_test(test_buf_size),
+	    cmocka_unit_test(test_protected_lane),
 	    cmocka_unit_test(test_actions),
 	    cmocka_unit_test(test_custom_set),
 	    cmocka_unit_test(test_custom_set_names),

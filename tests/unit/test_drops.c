@@ -433,6 +433,40 @@ static void test_suppression(void **state)
 	assert_int_equal(fval(&f->rec.calls[7], "n_suppressed_checks"), 0);
 }
 
+/* Any loss in the protected lane fires, however small against the threshold. */
+static void test_critical_loss_ignores_threshold(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.threshold = 0.5;
+	f->cfg.actions[0] = SAKER_DROP_ACT_ALERT;
+	f->cfg.n_actions = 1;
+	fx_start(f);
+	f->now += SEC;
+	f->st.k[SAKER_CNT_EVTS] += 1000000;
+	f->st.k[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OPEN] += 10;
+	assert_int_equal(saker_drops_check(&f->d, &f->st, f->now, 1, &f->act), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 0); /* lane 0 under the threshold: quiet */
+	f->now += SEC;
+	f->st.k[SAKER_CNT_EVTS] += 1000000;
+	f->st
+	    .k[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, SAKER_LANE_CRITICAL, SAKER_CAT_EXECVE)] +=
+	    1;
+	f->st.k[SAKER_CNT_DEMOTED] += 5;
+	assert_int_equal(saker_drops_check(&f->d, &f->st, f->now, 2, &f->act), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 1);
+	assert_int_equal(fval(&f->rec.calls[0], "n_drops_critical"), 1);
+	assert_int_equal(fval(&f->rec.calls[0], "n_demoted"), 5);
+	assert_int_equal(fval(&f->rec.calls[0], "n_drops"), 1);
+	/* A lane-1 slot lost for want of scratch is a critical loss too. */
+	f->now += SEC;
+	f->st.k[SAKER_CNT_EVTS] += 1000000;
+	f->st.k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL] += 2;
+	assert_int_equal(saker_drops_check(&f->d, &f->st, f->now, 3, &f->act), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.n, 2);
+	assert_int_equal(fval(&f->rec.calls[1], "n_drops_critical"), 2);
+}
+
 static void test_fields_exact(void **state)
 {
 	struct fx *f = *state;
@@ -452,6 +486,8 @@ static void test_fields_exact(void **state)
 	    "n_drops_max_event_size",
 	    "n_drops_page_faults",
 	    "n_drops_user",
+	    "n_drops_critical",
+	    "n_demoted",
 	    "n_suppressed_checks",
 	    "n_suppressed_drops",
 	    "ebpf_enabled",
@@ -489,6 +525,8 @@ static void test_fields_exact(void **state)
 	assert_int_equal(fval(a, "n_evts"), 10000);
 	assert_int_equal(fval(a, "n_drops"), 45 + 20 + 7); /* page faults excluded */
 	assert_int_equal(fval(a, "n_drops_buffer_total"), 45);
+	assert_int_equal(fval(a, "n_drops_critical"), 0);
+	assert_int_equal(fval(a, "n_demoted"), 0);
 	assert_int_equal(fval(a, "n_drops_buffer_other_exit"), 1);
 	assert_int_equal(fval(a, "n_drops_buffer_clone_fork_exit"), 2);
 	assert_int_equal(fval(a, "n_drops_buffer_execve_exit"), 3);
@@ -963,6 +1001,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ignore, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_suppression, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fields_exact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_critical_loss_ignores_threshold, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deltas_not_totals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counters_backwards, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reconfigure, setup, teardown),

@@ -156,6 +156,45 @@ static void test_sc_table_bytes(void **state)
 	saker_config_free(&cfg);
 }
 
+/* protected_lane.syscalls sets the lane bit (appending, or replacing the table's column). */
+static void test_protected_lane_selection(void **state)
+{
+	struct saker_config cfg;
+	uint8_t table[SAKER_SYSCALL_MAX];
+	char err[256];
+	char *names[] = {"kill", "!bind", "ioctl"};
+	int kill_id = saker_syscall_id("kill"), bind_id = saker_syscall_id("bind"),
+	    ioctl_id = saker_syscall_id("ioctl"), exec_id = saker_syscall_id("execve");
+
+	(void)state;
+	saker_config_init(&cfg);
+	cfg.protected_lane.syscalls.v = names;
+	cfg.protected_lane.syscalls.n = 3;
+	assert_int_equal(saker_syscalls_build_table(&cfg, table, err, sizeof(err)), 0);
+	assert_true(table[kill_id] & SAKER_SC_CRITICAL);
+	assert_false(table[bind_id] & SAKER_SC_CRITICAL);
+	assert_true(table[exec_id] & SAKER_SC_CRITICAL);
+	/* a syscall without a row: critical when selected (the probe sends it alone, not staged) */
+	assert_true(table[ioctl_id] & SAKER_SC_CRITICAL);
+	assert_false(table[ioctl_id] & SAKER_SC_SELECTED);
+	assert_false(table[saker_syscall_id("openat")] & SAKER_SC_CRITICAL);
+	cfg.protected_lane.replace = true;
+	assert_int_equal(saker_syscalls_build_table(&cfg, table, err, sizeof(err)), 0);
+	assert_true(table[kill_id] & SAKER_SC_CRITICAL);
+	assert_false(table[exec_id] & SAKER_SC_CRITICAL);
+	for (unsigned id = 0; id < SAKER_SYSCALL_MAX; id++)
+		if ((int)id != kill_id && (int)id != ioctl_id)
+			assert_false(table[id] & SAKER_SC_CRITICAL);
+	char *bad[] = {"nosuchcall"};
+	cfg.protected_lane.syscalls.v = bad;
+	cfg.protected_lane.syscalls.n = 1;
+	assert_int_equal(saker_syscalls_build_table(&cfg, table, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "protected_lane.syscalls"));
+	cfg.protected_lane.syscalls.v = NULL;
+	cfg.protected_lane.syscalls.n = 0;
+	saker_config_free(&cfg);
+}
+
 static void test_rows_well_formed(void **state)
 {
 	(void)state;
@@ -242,6 +281,7 @@ int main(void)
 	    cmocka_unit_test(test_unknown_syscalls),
 	    cmocka_unit_test(test_kernel_table_matches_user_space),
 	    cmocka_unit_test(test_sc_table_bytes),
+	    cmocka_unit_test(test_protected_lane_selection),
 	    cmocka_unit_test(test_rows_well_formed),
 	    cmocka_unit_test(test_critical_lane),
 	    cmocka_unit_test(test_columns),

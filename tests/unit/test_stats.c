@@ -66,7 +66,8 @@ static void test_drop_total_covers_every_cause(void **state)
 	(void)state;
 	for (int i = 0; i < SAKER_CNT_MAX; i++) {
 		struct saker_capture_stats st;
-		bool is_drop = i != SAKER_CNT_EVTS && i != SAKER_CNT_PAGE_FAULTS;
+		bool is_drop = i != SAKER_CNT_EVTS && i != SAKER_CNT_PAGE_FAULTS &&
+			       i != SAKER_CNT_DEMOTED && i != SAKER_CNT_DROPS_UNATTRIBUTED;
 
 		memset(&st, 0, sizeof(st));
 		st.k[i] = 7;
@@ -74,8 +75,8 @@ static void test_drop_total_covers_every_cause(void **state)
 		assert_int_equal(saker_stats_drops(&st), is_drop ? 7 : 0);
 		n_drop_counters += is_drop;
 	}
-	/* cause x lane x category, oversized, scratch map */
-	assert_int_equal(n_drop_counters, SAKER_CAUSE_MAX * SAKER_LANE_MAX * SAKER_CAT_MAX + 2);
+	/* cause x lane x category, oversized, scratch map (both lanes) */
+	assert_int_equal(n_drop_counters, SAKER_CAUSE_MAX * SAKER_LANE_MAX * SAKER_CAT_MAX + 3);
 }
 
 static void test_drop_subtotals(void **state)
@@ -98,6 +99,18 @@ static void test_drop_subtotals(void **state)
 	assert_int_equal(saker_stats_drops_buffer_cat(&st, SAKER_CAT_MAX), 0);
 	assert_int_equal(saker_stats_drops_no_ring(&st), 6);
 	assert_int_equal(saker_stats_drops(&st), 3 + 4 + 5 + 6 + 10 + 20 + 40);
+	/* n_drops_critical: lane 1 only, every cause and category, its scratch losses too */
+	assert_int_equal(saker_stats_drops_critical(&st), 4 + 5);
+	st.k[SAKER_CNT_DROP_RING(SAKER_CAUSE_NO_RING, SAKER_LANE_CRITICAL, SAKER_CAT_PROC)] = 7;
+	st.k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL] = 8;
+	st.k[SAKER_CNT_DEMOTED] = 1000; /* demoted events are not lost */
+	assert_int_equal(saker_stats_drops_critical(&st), 4 + 5 + 7 + 8);
+	assert_int_equal(saker_stats_drops(&st), 3 + 4 + 5 + 6 + 10 + 20 + 40 + 7 + 8);
+	assert_string_equal(saker_counter_name(SAKER_CNT_DEMOTED), "n_demoted");
+	assert_string_equal(saker_counter_name(SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL),
+			    "n_drops_scratch_map_critical");
+	assert_string_equal(saker_counter_name(SAKER_CNT_DROPS_UNATTRIBUTED),
+			    "n_drops_unattributed");
 }
 
 int main(void)
