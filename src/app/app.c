@@ -392,6 +392,7 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	}
 	saker_pipeline_init(&app->pipe, app->view, app->opts.dump ? &app->dump : NULL,
 			    app->opts.dump ? &app->sink : NULL);
+	saker_pipeline_set_critical(&app->pipe, table);
 	app->pipe.attrib = app->attrib;
 	app->pipe.resync = app->resync;
 	app->rules.view = app->view;
@@ -477,6 +478,14 @@ static int collect_app(const struct saker_app *app, struct saker_metrics *m, boo
 			    "failed, or stuck at exit).",
 			    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY, app->sink.lines_lost,
 			    NULL, 0);
+		if (!ret)
+			ret = saker_metrics_add_u64(
+			    m, "dump_lines_lost_critical_total",
+			    "Of dump_lines_lost_total, lines of critical events (lifecycle, "
+			    "protected-lane syscalls) shed for lack of room: only once bulk lines "
+			    "were shed and the critical reserve was full too.",
+			    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY,
+			    app->sink.lines_lost_critical, NULL, 0);
 	}
 	if (!ret)
 		ret = saker_metrics_add_u64(

@@ -18,14 +18,29 @@ void saker_pipeline_init(struct saker_pipeline *p, struct saker_view *view, stru
 	p->sink = sink;
 }
 
+void saker_pipeline_set_critical(struct saker_pipeline *p, const uint8_t table[SAKER_SYSCALL_MAX])
+{
+	for (unsigned i = 0; i < SAKER_SYSCALL_MAX; i++)
+		p->critical[i] = table[i] & SAKER_SC_CRITICAL;
+}
+
+bool saker_pipeline_is_critical(const struct saker_pipeline *p, const struct saker_evt_hdr *e)
+{
+	/* A demoted critical event arrives in lane 0 but matters as much: the table decides. */
+	if (e->type != SAKER_EVT_SYSCALL)
+		return true;
+	return e->syscall_id < SAKER_SYSCALL_MAX && p->critical[e->syscall_id];
+}
+
 static void dump_event(struct saker_pipeline *p, const struct saker_event *ev)
 {
 	struct saker_dump *d = p->dump;
+	bool critical = saker_pipeline_is_critical(p, &ev->hdr);
 	int err;
 
 	/* A stalled reader: the line would be lost anyway, so it costs no formatting. */
-	if (saker_dump_sink_full(p->sink)) {
-		saker_dump_sink_skip(p->sink);
+	if (saker_dump_sink_full(p->sink, critical)) {
+		saker_dump_sink_skip(p->sink, critical);
 		if (p->sink->err && !p->sink_err)
 			p->sink_err = p->sink->err;
 		return;
@@ -40,7 +55,7 @@ static void dump_event(struct saker_pipeline *p, const struct saker_event *ev)
 		return;
 	}
 	d->lines++;
-	err = saker_dump_sink_put(p->sink, d->line.p, d->line.len);
+	err = saker_dump_sink_put(p->sink, d->line.p, d->line.len, critical);
 	/* A full sink loses the line (counted there); a failed one stops the run. */
 	if (err && err != -ENOBUFS && !p->sink_err)
 		p->sink_err = err;

@@ -18,6 +18,7 @@
 #ifndef SAKER_PIPELINE_H
 #define SAKER_PIPELINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,9 @@ struct saker_pipeline {
 	struct saker_resync *resync;  /* NULL = no repair */
 	saker_pipeline_rules_fn rules;
 	void *rules_ctx;
+	/* SAKER_SC_CRITICAL per syscall id, as the probe's table has it: which dump lines are
+	 * critical */
+	uint8_t critical[SAKER_SYSCALL_MAX];
 	uint64_t records;      /* handed in */
 	uint64_t rejected;     /* of which the decoder refused (user-space losses) */
 	uint64_t state_errors; /* state apply failed (out of memory); the event still went on */
@@ -52,6 +56,13 @@ struct saker_pipeline {
 
 void saker_pipeline_init(struct saker_pipeline *p, struct saker_view *view, struct saker_dump *dump,
 			 struct saker_dump_sink *sink);
+/*
+ * Which syscalls are critical (the probe's table: lane 1 rows); lifecycle
+ * records always are. Their dump lines are shed last (outputs/dump.h).
+ */
+void saker_pipeline_set_critical(struct saker_pipeline *p, const uint8_t table[SAKER_SYSCALL_MAX]);
+/* Whether the event is a critical one (lifecycle, or a critical syscall). */
+bool saker_pipeline_is_critical(const struct saker_pipeline *p, const struct saker_evt_hdr *e);
 /*
  * One ring record (the capture callback: ctx is the pipeline). 0 when the
  * record went through (even if its dump line was lost), -EBADMSG when the

@@ -111,10 +111,12 @@ void saker_reload_run(struct saker_app *app)
 		return;
 	}
 	ret = saker_capture_set_syscalls(app->cap, table);
-	if (!ret)
+	if (!ret) {
+		saker_pipeline_set_critical(&app->pipe, table);
 		saker_capture_set_lane_budget(app->cap, cfg.protected_lane.rate,
 					      cfg.protected_lane.burst, cfg.protected_lane.uid_rate,
 					      cfg.protected_lane.uid_burst);
+	}
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: %s",

@@ -122,8 +122,9 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 			sum(m, "dump_lines_written_total", NULL, NULL));
 		/* Events delivered whose line stdout did not take (full, failed, or stuck at exit).
 		 */
-		fprintf(f, "   dump lines lost: %" PRIu64 "\n",
-			sum(m, "dump_lines_lost_total", NULL, NULL));
+		fprintf(f, "   dump lines lost: %" PRIu64 " (critical: %" PRIu64 ")\n",
+			sum(m, "dump_lines_lost_total", NULL, NULL),
+			sum(m, "dump_lines_lost_critical_total", NULL, NULL));
 	}
 	if (detail)
 		print_detail(m, f);

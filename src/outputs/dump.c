@@ -729,27 +729,44 @@ int saker_dump_sink_flush(struct saker_dump_sink *s)
 	return 0;
 }
 
-int saker_dump_sink_put(struct saker_dump_sink *s, const char *line, size_t len)
+static void sink_lost(struct saker_dump_sink *s, bool critical)
+{
+	s->lines_lost++;
+	if (critical)
+		s->lines_lost_critical++;
+}
+
+/* Free bytes a line of this class may use: bulk lines leave the reserve to critical ones. */
+static size_t sink_room(const struct saker_dump_sink *s, bool critical)
+{
+	size_t free_b = s->cap - s->off - s->len, reserve = SAKER_DUMP_SINK_RESERVE(s->cap);
+
+	if (critical)
+		return free_b;
+	return free_b > reserve ? free_b - reserve : 0;
+}
+
+int saker_dump_sink_put(struct saker_dump_sink *s, const char *line, size_t len, bool critical)
 {
 	s->lines_put++;
 	if (s->err) {
-		s->lines_lost++;
+		sink_lost(s, critical);
 		return s->err;
 	}
-	if (s->len >= SINK_WRITE_AT || len > s->cap - s->off - s->len) {
+	if (s->len >= SINK_WRITE_AT || len > sink_room(s, critical)) {
 		int err = saker_dump_sink_flush(s);
 
 		if (err && err != -EAGAIN) {
-			s->lines_lost++;
+			sink_lost(s, critical);
 			return err;
 		}
 	}
-	if (len > s->cap - s->off - s->len && s->off) {
+	if (len > sink_room(s, critical) && s->off) {
 		memmove(s->buf, s->buf + s->off, s->len);
 		s->off = 0;
 	}
-	if (len > s->cap - s->off - s->len) {
-		s->lines_lost++;
+	if (len > sink_room(s, critical)) {
+		sink_lost(s, critical);
 		return -ENOBUFS;
 	}
 	memcpy(s->buf + s->off + s->len, line, len);
@@ -757,10 +774,12 @@ int saker_dump_sink_put(struct saker_dump_sink *s, const char *line, size_t len)
 	return 0;
 }
 
-bool saker_dump_sink_full(struct saker_dump_sink *s)
+bool saker_dump_sink_full(const struct saker_dump_sink *s, bool critical)
 {
+	size_t free_b = s->cap - s->len, reserve = critical ? 0 : SAKER_DUMP_SINK_RESERVE(s->cap);
+
 	/* No write here: a stalled fd would cost a failing syscall per event. */
-	return s->err || s->cap - s->len < SAKER_DUMP_SINK_SLACK;
+	return s->err || free_b < SAKER_DUMP_SINK_SLACK + reserve;
 }
 
 static uint64_t mono_ms(void)

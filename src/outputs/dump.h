@@ -72,6 +72,12 @@ void saker_dump_set_format(struct saker_dump *d, bool json, bool iso8601);
  * that finds the buffer full is lost and counted; so is what is still
  * pending when saker_dump_sink_finish() gives up. lines_put = written +
  * lost + pending, always.
+ *
+ * Critical lines (lifecycle records and the protected lane's syscalls) are
+ * never shed before bulk ones: the last SAKER_DUMP_SINK_RESERVE(cap) bytes
+ * of the buffer take critical lines only, so under a slow reader bulk lines
+ * are lost first and a critical line is lost only once that reserve is
+ * full too (counted apart in lines_lost_critical, a subset of lines_lost).
  */
 struct saker_dump_sink {
 	int fd;
@@ -81,9 +87,10 @@ struct saker_dump_sink {
 	size_t cap, off, len; /* pending bytes: buf[off, off + len) */
 	uint64_t lines_put;   /* handed to saker_dump_sink_put */
 	uint64_t lines_written;
-	uint64_t lines_lost; /* buffer full, write error, or left at finish */
-	int err;	     /* sticky: -EPIPE (reader gone), -EIO, ... */
-	bool stuck;	     /* finish gave up on a reader that did not read */
+	uint64_t lines_lost;	      /* buffer full, write error, or left at finish */
+	uint64_t lines_lost_critical; /* of which critical lines */
+	int err;		      /* sticky: -EPIPE (reader gone), -EIO, ... */
+	bool stuck;		      /* finish gave up on a reader that did not read */
 };
 
 /* fd is not owned (stdout). cap 0 = 8 MiB. -ENOMEM. */
@@ -91,22 +98,27 @@ int saker_dump_sink_open(struct saker_dump_sink *s, int fd, size_t cap);
 /* Restores the fd's flags (unless stuck) and frees; NULL ok. Pending bytes are not written. */
 void saker_dump_sink_close(struct saker_dump_sink *s);
 /*
- * Queues one line (with its newline). 0; -ENOBUFS when it was lost to a full
- * buffer (counted); the sticky error (-EPIPE, -EIO) once the fd failed.
+ * Queues one line (with its newline); critical lines may use the reserve.
+ * 0; -ENOBUFS when it was lost to a full buffer (counted); the sticky error
+ * (-EPIPE, -EIO) once the fd failed.
  */
-int saker_dump_sink_put(struct saker_dump_sink *s, const char *line, size_t len);
+int saker_dump_sink_put(struct saker_dump_sink *s, const char *line, size_t len, bool critical);
 /*
- * Whether the buffer is too full to take a line (less than
- * SAKER_DUMP_SINK_SLACK bytes free; the loop flushes it), or failed: the
- * caller then need not format the line, and hands it to saker_dump_sink_skip().
+ * Whether the buffer is too full to take a line of this class (less than
+ * SAKER_DUMP_SINK_SLACK bytes free, beyond the reserve for a bulk line; the
+ * loop flushes it), or failed: the caller then need not format the line, and
+ * hands it to saker_dump_sink_skip().
  */
-#define SAKER_DUMP_SINK_SLACK (16u << 10)
-bool saker_dump_sink_full(struct saker_dump_sink *s);
+#define SAKER_DUMP_SINK_SLACK	     (16u << 10)
+#define SAKER_DUMP_SINK_RESERVE(cap) ((cap) / 8)
+bool saker_dump_sink_full(const struct saker_dump_sink *s, bool critical);
 /* One line not even formatted because the sink was full: counted lost. */
-static inline void saker_dump_sink_skip(struct saker_dump_sink *s)
+static inline void saker_dump_sink_skip(struct saker_dump_sink *s, bool critical)
 {
 	s->lines_put++;
 	s->lines_lost++;
+	if (critical)
+		s->lines_lost_critical++;
 }
 /* Writes what the fd takes now. 0 when nothing is pending, -EAGAIN when some is, or the error. */
 int saker_dump_sink_flush(struct saker_dump_sink *s);

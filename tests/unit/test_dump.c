@@ -730,7 +730,7 @@ static void test_sink_stalled_reader(void **state)
 	line[sizeof(line) - 1] = '\n';
 	/* a pipe holds 64 KiB, the buffer 16 KiB: ~800 lines fit, the rest is lost */
 	for (int i = 0; i < 5000; i++) {
-		err = saker_dump_sink_put(&sk, line, sizeof(line));
+		err = saker_dump_sink_put(&sk, line, sizeof(line), false);
 		assert_true(err == 0 || err == -ENOBUFS);
 		lost_full += err == -ENOBUFS;
 	}
@@ -764,6 +764,53 @@ static void test_sink_stalled_reader(void **state)
 	close(fds[1]);
 }
 
+/* Under a stalled reader bulk lines are shed first: critical ones still fit, until the reserve is
+ * full. */
+static void test_sink_critical_lines_shed_last(void **state)
+{
+	struct saker_dump_sink sk;
+	char line[100];
+	int fds[2], err;
+	uint64_t bulk_lost = 0, crit_ok = 0, crit_lost = 0;
+	const size_t cap = 1u << 20;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(saker_dump_sink_open(&sk, fds[1], cap), 0);
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	/* the pipe takes 64 KiB, then bulk lines fill the buffer up to the reserve */
+	for (int i = 0; i < 20000; i++) {
+		err = saker_dump_sink_put(&sk, line, sizeof(line), false);
+		assert_true(err == 0 || err == -ENOBUFS);
+		bulk_lost += err == -ENOBUFS;
+	}
+	assert_true(bulk_lost > 0);
+	assert_true(saker_dump_sink_full(&sk, false));
+	assert_false(saker_dump_sink_full(&sk, true));
+	assert_int_equal(sk.lines_lost_critical, 0);
+	/* the reserve (cap/8) holds about 1300 lines of 100 bytes: all of these fit */
+	for (int i = 0; i < 1000; i++)
+		crit_ok += saker_dump_sink_put(&sk, line, sizeof(line), true) == 0;
+	assert_int_equal(crit_ok, 1000);
+	assert_int_equal(sk.lines_lost_critical, 0);
+	/* a bulk line still finds no room: the reserve is not for it */
+	assert_int_equal(saker_dump_sink_put(&sk, line, sizeof(line), false), -ENOBUFS);
+	/* past the reserve critical lines are lost too, and counted apart */
+	for (int i = 0; i < 1000; i++)
+		crit_lost += saker_dump_sink_put(&sk, line, sizeof(line), true) == -ENOBUFS;
+	assert_true(crit_lost > 0);
+	assert_int_equal(sk.lines_lost_critical, crit_lost);
+	saker_dump_sink_skip(&sk, true);
+	assert_int_equal(sk.lines_lost_critical, crit_lost + 1);
+	assert_int_equal(sk.lines_lost, bulk_lost + 1 + crit_lost + 1);
+	(void)saker_dump_sink_finish(&sk, 10);
+	assert_int_equal(sk.lines_put, sk.lines_written + sk.lines_lost);
+	saker_dump_sink_close(&sk);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 /* The reader went away: EPIPE reaches the caller as a return value, and stays. */
 static void test_sink_reader_gone(void **state)
 {
@@ -775,9 +822,9 @@ static void test_sink_reader_gone(void **state)
 	assert_int_equal(pipe(fds), 0);
 	assert_int_equal(saker_dump_sink_open(&sk, fds[1], 0), 0);
 	close(fds[0]);
-	assert_int_equal(saker_dump_sink_put(&sk, "a\n", 2), 0);
+	assert_int_equal(saker_dump_sink_put(&sk, "a\n", 2, false), 0);
 	assert_int_equal(saker_dump_sink_flush(&sk), -EPIPE);
-	assert_int_equal(saker_dump_sink_put(&sk, "b\n", 2), -EPIPE);
+	assert_int_equal(saker_dump_sink_put(&sk, "b\n", 2, false), -EPIPE);
 	assert_int_equal(saker_dump_sink_finish(&sk, 10), -EPIPE);
 	assert_int_equal(sk.lines_put, 2);
 	assert_int_equal(sk.lines_lost, 2);
@@ -804,6 +851,7 @@ int main(void)
 	    cmocka_unit_test(test_no_view_and_write_errors),
 	    cmocka_unit_test_setup_teardown(test_time, setup, teardown),
 	    cmocka_unit_test(test_sink_stalled_reader),
+	    cmocka_unit_test(test_sink_critical_lines_shed_last),
 	    cmocka_unit_test(test_sink_reader_gone),
 	};
 
