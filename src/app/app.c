@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "app/collect.h"
-#include "app/losslog.h"
 #include "app/observe.h"
 #include "drops/attrib.h"
 #include "drops/ledger.h"
@@ -150,6 +149,11 @@ static void observe_tick(struct saker_app *app, uint64_t now_ns)
 	saker_observe_tick(app->observe, &src);
 }
 
+static void feed_loss(void *ctx, uint32_t tgid, uint64_t start_ns, const struct saker_proc_loss *l)
+{
+	saker_attrib_add_kernel(ctx, tgid, start_ns, l->lost, l->demoted, l->uid, l->comm);
+}
+
 static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 {
 	struct saker_app *app = ctx;
@@ -172,6 +176,14 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 		return;
 	}
 	saker_observe_window(app->observe, app->cap, &app->drops);
+	/* The probe's exact per-process losses and demotions of this window, before it closes. */
+	ret = saker_capture_read_proc_losses(app->cap, feed_loss, app->attrib);
+	if (ret < 0 && !app->proc_loss_failed)
+		saker_log(&app->log, SAKER_PRIO_ERROR,
+			  "cannot read per-process losses (drop alerts name producers only): %s",
+			  strerror(-ret));
+	app->proc_loss_failed = ret < 0;
+	saker_attrib_set_kernel_loss(app->attrib, ret >= 0);
 	/* The window is what the timer says elapsed: seconds, since the period is one. */
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	now.boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -180,8 +192,6 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 		saker_loop_stop(app->loop);
 	}
 	log_resync(app);
-	/* Who lost events and who was demoted from the protected lane, from the probe's counts. */
-	saker_losslog_check(app->cap, &app->log);
 	observe_tick(app, now_ns);
 }
 

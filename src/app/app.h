@@ -63,9 +63,10 @@ struct saker_app {
 	struct saker_dump dump;
 	struct saker_dump_sink sink;
 	bool sink_open;
-	bool sink_watched;  /* stdout is in the loop's epoll set */
-	bool sink_want_out; /* ... watched for EPOLLOUT (lines pending) */
-	bool drain_failed;  /* a ring read failed (logged once) */
+	bool sink_watched;     /* stdout is in the loop's epoll set */
+	bool sink_want_out;    /* ... watched for EPOLLOUT (lines pending) */
+	bool drain_failed;     /* a ring read failed (logged once) */
+	bool proc_loss_failed; /* reading the per-process losses failed (logged once) */
 	struct saker_pipeline pipe;
 	struct saker_ruleset rules;
 	uint8_t rules_sel[SAKER_SYSCALL_MAX]; /* what the loaded rules need (base_syscalls) */

@@ -212,6 +212,23 @@ void saker_attrib_add_demoted(struct saker_attrib *a, uint32_t pid, uint64_t sta
 		entry_for(a, pid, start_ns)->p.demoted += n;
 }
 
+void saker_attrib_add_kernel(struct saker_attrib *a, uint32_t pid, uint64_t start_ns, uint64_t lost,
+			     uint64_t demoted, uint32_t uid, const char *comm)
+{
+	struct node *n;
+
+	if (!a || (!lost && !demoted))
+		return;
+	n = entry_for(a, pid, start_ns);
+	n->p.lost += lost;
+	n->p.demoted += demoted;
+	if (n->p.uid == SAKER_UID_UNSET)
+		n->p.uid = uid;
+	/* The probe's comm is bounded but may lack its NUL. */
+	if (!n->p.comm[0] && comm)
+		snprintf(n->p.comm, sizeof(n->p.comm), "%.*s", (int)SAKER_PROC_COMM_LEN - 1, comm);
+}
+
 /* Whether x ranks before y: more lost, then more produced, then the lower pid. */
 static bool ranks_before(const struct saker_attrib_proc *x, const struct saker_attrib_proc *y)
 {
@@ -243,6 +260,8 @@ void saker_attrib_close(struct saker_attrib *a, struct saker_attrib_window *w)
 		w->received += p->received;
 		w->lost += p->lost;
 		w->demoted += p->demoted;
+		if (p->demoted > w->top_demoted.demoted)
+			w->top_demoted = *p;
 		/* Insertion into the short sorted top list. */
 		for (k = w->n_top; k > 0 && ranks_before(p, &w->top[k - 1]); k--)
 			if (k < SAKER_ATTRIB_TOP)
@@ -255,6 +274,8 @@ void saker_attrib_close(struct saker_attrib *a, struct saker_attrib_window *w)
 	}
 	for (size_t k = 0; k < w->n_top; k++)
 		fill_from_view(a, &w->top[k], false);
+	if (w->top_demoted.demoted)
+		fill_from_view(a, &w->top_demoted, false);
 	a->st.windows++;
 	a->st.untracked += a->win_untracked;
 	reset_window(a);

@@ -51,8 +51,9 @@ struct saker_attrib_window {
 	struct saker_attrib_proc top[SAKER_ATTRIB_TOP]; /* by lost, then produced, descending */
 	size_t n_procs;					/* processes counted in the window */
 	uint64_t received, lost, demoted;		/* summed over them */
-	uint64_t untracked; /* events not counted to any process (no memory) */
-	uint64_t evictions; /* entries evicted in the window */
+	uint64_t untracked;		      /* events not counted to any process (no memory) */
+	uint64_t evictions;		      /* entries evicted in the window */
+	struct saker_attrib_proc top_demoted; /* most demoted (pid 0: none was) */
 };
 
 struct saker_attrib_stats {
@@ -73,6 +74,13 @@ void saker_attrib_set_kernel_loss(struct saker_attrib *a, bool on);
 /* n events of process pid (start_ns 0 = whichever entry has that pid) lost / demoted. */
 void saker_attrib_add_lost(struct saker_attrib *a, uint32_t pid, uint64_t start_ns, uint64_t n);
 void saker_attrib_add_demoted(struct saker_attrib *a, uint32_t pid, uint64_t start_ns, uint64_t n);
+/*
+ * Both counts at once, as the probe keeps them, with the probe's uid and comm
+ * of the process: used when the view does not know it (its fork lost, or
+ * gone), so a flooder the view never saw is still named. comm may be NULL.
+ */
+void saker_attrib_add_kernel(struct saker_attrib *a, uint32_t pid, uint64_t start_ns, uint64_t lost,
+			     uint64_t demoted, uint32_t uid, const char *comm);
 
 /* Ends the window: its summary into w (NULL: discarded), and a new window starts. */
 void saker_attrib_close(struct saker_attrib *a, struct saker_attrib_window *w);

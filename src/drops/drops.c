@@ -156,7 +156,13 @@ static void top_clause(char *buf, size_t len, const struct saker_attrib_window *
 	saker_attrib_human(p->produced, prod, sizeof(prod));
 	saker_attrib_human(p->lost, lost, sizeof(lost));
 	/* A process the view never knew (its fork lost, gone since): <NA>, as Falco shows it. */
-	if (w->lost_known)
+	if (w->lost_known && p->demoted) {
+		char dem[16];
+
+		saker_attrib_human(p->demoted, dem, sizeof(dem));
+		snprintf(buf, len, " top: pid %u (%s) %s events, %s lost, %s demoted", p->pid,
+			 p->comm[0] ? p->comm : "<NA>", prod, lost, dem);
+	} else if (w->lost_known)
 		snprintf(buf, len, " top: pid %u (%s) %s events, %s lost", p->pid,
 			 p->comm[0] ? p->comm : "<NA>", prod, lost);
 	else
@@ -385,6 +391,55 @@ static bool run_actions(struct saker_drops *d, const struct saker_capture_stats 
 	return true;
 }
 
+/*
+ * Demotion is not loss (the event went on in the bulk lane) but must never
+ * be silent: one warning naming the most demoted process, at most every
+ * SAKER_DROPS_DEMOTE_NOTICE_S seconds (a connect storm would otherwise log
+ * every second), saying how many accumulated since the last one.
+ */
+static void demotion_notice(struct saker_drops *d, const struct saker_attrib_window *w,
+			    const struct saker_drops_now *now,
+			    const struct saker_drops_actions *act)
+{
+	const uint64_t period = (uint64_t)SAKER_DROPS_DEMOTE_NOTICE_S * 1000000000ull;
+	const struct saker_attrib_proc *p = &d->demote_top;
+	uint64_t secs;
+	char msg[256];
+
+	if (w && w->demoted) {
+		d->demoted_pending += w->demoted;
+		if (w->top_demoted.demoted > d->demote_top.demoted)
+			d->demote_top = w->top_demoted;
+	}
+	if (!d->demoted_pending)
+		return;
+	if (d->demote_notice_mono_ns && now->mono_ns - d->demote_notice_mono_ns < period)
+		return;
+	secs = d->demote_notice_mono_ns ? (now->mono_ns - d->demote_notice_mono_ns) / 1000000000ull
+					: (now->window_s ? now->window_s : 1);
+	if (p->uid == SAKER_UID_UNSET)
+		snprintf(msg, sizeof(msg),
+			 "Saker internal: protected lane: %" PRIu64
+			 " critical events demoted in last %" PRIu64
+			 " second(s) (over budget); top: pid %" PRIu32 " (%s) uid <NA>: %" PRIu64
+			 " demoted",
+			 d->demoted_pending, secs, p->pid, p->comm[0] ? p->comm : "<NA>",
+			 p->demoted);
+	else
+		snprintf(msg, sizeof(msg),
+			 "Saker internal: protected lane: %" PRIu64
+			 " critical events demoted in last %" PRIu64
+			 " second(s) (over budget); top: pid %" PRIu32 " (%s) uid %" PRIu32
+			 ": %" PRIu64 " demoted",
+			 d->demoted_pending, secs, p->pid, p->comm[0] ? p->comm : "<NA>", p->uid,
+			 p->demoted);
+	drops_log(act, SAKER_PRIO_WARNING, msg);
+	d->n_demote_notices++;
+	d->demote_notice_mono_ns = now->mono_ns;
+	d->demoted_pending = 0;
+	memset(&d->demote_top, 0, sizeof(d->demote_top));
+}
+
 enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
 					     const struct saker_capture_stats *cur,
 					     const struct saker_drops_now *now,
@@ -486,6 +541,7 @@ enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
 	d->n_actions_taken++;
 	do_exit = run_actions(d, &delta, &w, n_drops, now->window_s, &rings, now->real_ns, act);
 out:
+	demotion_notice(d, d->attrib ? &w : NULL, now, act);
 	record(d, &rec);
 	return do_exit ? SAKER_DROPS_EXIT : SAKER_DROPS_OK;
 }

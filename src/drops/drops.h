@@ -35,6 +35,8 @@ struct saker_view;
 #define SAKER_DROPS_MAX_FIELDS (SAKER_DROPS_N_FIELDS + SAKER_DROPS_N_RING_FIELDS)
 /* Lifecycle events lost in one window from which `resync` also rescans all of /proc. */
 #define SAKER_DROPS_RESYNC_FULL_MIN 32
+/* Seconds between two demotion warnings (the first is logged at once). */
+#define SAKER_DROPS_DEMOTE_NOTICE_S 10
 
 /*
  * The rings' occupancy over the window the next check covers (from the
@@ -104,6 +106,9 @@ struct saker_drops {
 	bool episode;
 	struct saker_ledger_window episode_win;
 	uint64_t episode_windows, episode_seen, episode_lost;
+	/* demotions not yet reported (saker_drops' demotion notice), and the last notice */
+	uint64_t demoted_pending, demote_notice_mono_ns, n_demote_notices;
+	struct saker_attrib_proc demote_top;
 };
 
 enum saker_drops_result {

@@ -15,10 +15,11 @@ NOBODY = 65534
 PORT = 1
 FLOOD_ARGS = ["--dump", "-o", "json_output=true", "-o", "engine.modern_ebpf.buf_size=1048576"]
 EXEC_RX = re.compile(r'"event":"sched_process_exec".*"args":\["true","saker-mark-exec-(\d+)"\]')
-TOP_LOST_RX = (r"Saker internal: events lost in last second by \d+ process\(es\), \d+ in all; "
-               r"top: pid (\d+) \((\S*)\) uid (\d+): (\d+) lost, (\d+) demoted")
-TOP_DEMOTED_RX = (r"Saker internal: protected lane: (\d+) critical events demoted in last second "
-                  r"\(over budget\); top: pid (\d+) \((\S*)\) uid (\d+): (\d+) demoted")
+# The drop log line names the window's top process (by events lost, as the probe counted them).
+TOP_LOST_RX = (r"Saker internal: syscall event drop\. \d+ system calls dropped in last "
+               r"(?:second|\d+ seconds)\. top: pid (\d+) \((\S*)\) (\S+) events, (\S+) lost")
+TOP_DEMOTED_RX = (r"Saker internal: protected lane: (\d+) critical events demoted in last \d+ "
+                  r"second\(s\) \(over budget\); top: pid (\d+) \((\S*)\) uid (\d+): (\d+) demoted")
 
 
 def helper(*args):
@@ -61,7 +62,9 @@ def json_lines(lines):
 
 def run_flood_with_markers(saker, tmp_path, threads):
     pattern = (r'saker-mark|"event":"(connect|setuid|ptrace|memfd_create)"|Saker internal')
-    s, grep, out = filtered_saker(saker, tmp_path, *FLOOD_ARGS, pattern=pattern)
+    ledger = str(tmp_path / "ledger.jsonl")
+    s, grep, out = filtered_saker(saker, tmp_path, *FLOOD_ARGS, "-o",
+                                  "syscall_event_drops.ledger=" + ledger, pattern=pattern)
     fl = subprocess.Popen(helper("flood", "openfail", 400_000_000, 10, threads),
                           stdout=subprocess.PIPE, text=True, user=NOBODY, group=NOBODY)
     t_flood = time.monotonic()
@@ -129,7 +132,13 @@ def flood_test(saker, tmp_path, threads):
     # The flooder (uid nobody) is named as the top loser.
     named = [m for m in (re.search(TOP_LOST_RX, l) for l in err) if m]
     assert named, "\n".join(err[-20:])
-    assert any(int(m.group(1)) == flood_pid and int(m.group(3)) == NOBODY for m in named)
+    assert any(int(m.group(1)) == flood_pid for m in named)
+    # The ledger names it too, with its uid (nobody) and the probe's loss count.
+    tops = [p for l in open(tmp_path / "ledger.jsonl") for p in json.loads(l).get("top", [])]
+    mine = [p for p in tops if p["pid"] == flood_pid]
+    assert mine, tops[:5]
+    assert all(p["uid"] == NOBODY for p in mine)
+    assert sum(p["lost"] for p in mine) > 0
     print("flood %d threads: %d calls, seen %d, dropped %d (%.1f %%), markers all seen, "
           "flooder first named %s s after the flood began" % (
               threads, calls, st["events seen"], st["events dropped"],

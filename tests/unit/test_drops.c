@@ -819,8 +819,8 @@ static void test_top_named_by_kernel_loss(void **state)
 	assert_null(saker_view_proc(p.view, 4242));
 	tick(f, 1200000, OTHER, 990000);
 	const struct call *a = &f->rec.calls[1];
-	assert_string_equal(a->msg,
-			    DROP_MSG(990000) " top: pid 4242 (flood) 1.2M events, 990k lost");
+	assert_string_equal(
+	    a->msg, DROP_MSG(990000) " top: pid 4242 (flood) 1.2M events, 990k lost, 12 demoted");
 	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL, a->msg);
 	assert_string_equal(sval(a, "top.attribution"), "kernel");
 	assert_int_equal(fval(a, "top.0.pid"), 4242);
@@ -832,6 +832,57 @@ static void test_top_named_by_kernel_loss(void **state)
 	/* the loss is all attributed: only the flooder's view is degraded */
 	assert_true(saker_view_degraded(p.view, 4242, f->now - SEC / 2));
 	assert_false(saker_view_degraded(p.view, 7, f->now - SEC / 2));
+	parts_stop(&p);
+}
+
+/*
+ * The probe names a process the view never knew (its fork lost): its comm and
+ * uid are the probe's. Demotion without loss raises no drop alert but a
+ * warning naming the process, at once, then at most every 10 s with what
+ * accumulated, and the rest once demotion ends.
+ */
+static void test_kernel_names_and_demotion_notice(void **state)
+{
+	struct fx *f = *state;
+	struct parts p;
+
+	parts_start(f, &p, NULL);
+	saker_attrib_set_kernel_loss(p.attrib, true);
+	saker_attrib_add_kernel(p.attrib, 999, 0, 5000, 0, 1000, "ghost");
+	tick(f, 6000, OTHER, 5000);
+	const struct call *a = &f->rec.calls[1];
+	assert_string_equal(a->msg, DROP_MSG(5000) " top: pid 999 (ghost) 5.0k events, 5.0k lost");
+	assert_int_equal(fval(a, "top.0.uid"), 1000);
+	assert_int_equal(f->rec.n, 2);
+
+	/* 300 demoted, no loss: no alert, one warning naming the connect flooder */
+	events(p.attrib, 4242, 1000);
+	saker_attrib_add_kernel(p.attrib, 4242, 0, 0, 300, 65534, "flood");
+	saker_attrib_add_kernel(p.attrib, 7, 0, 0, 2, 0, "sshd");
+	tick(f, 1000, OTHER, 0);
+	assert_int_equal(f->rec.n, 3);
+	assert_log(
+	    &f->rec.calls[2], SAKER_PRIO_WARNING,
+	    "Saker internal: protected lane: 302 critical events demoted in last 1 second(s) "
+	    "(over budget); top: pid 4242 (flood) uid 65534: 300 demoted");
+	/* within 10 s: accumulated, not logged */
+	for (int i = 0; i < 5; i++) {
+		saker_attrib_add_kernel(p.attrib, 4242, 0, 0, 100, 65534, "flood");
+		tick(f, 1000, OTHER, 0);
+	}
+	assert_int_equal(f->rec.n, 3);
+	/* demotion ended: what accumulated is still reported once the period is over */
+	for (int i = 0; i < 5; i++)
+		tick(f, 1000, OTHER, 0);
+	assert_int_equal(f->rec.n, 4);
+	assert_log(
+	    &f->rec.calls[3], SAKER_PRIO_WARNING,
+	    "Saker internal: protected lane: 500 critical events demoted in last 10 second(s) "
+	    "(over budget); top: pid 4242 (flood) uid 65534: 100 demoted");
+	assert_int_equal(f->d.n_demote_notices, 2);
+	for (int i = 0; i < 12; i++)
+		tick(f, 1000, OTHER, 0);
+	assert_int_equal(f->rec.n, 4);
 	parts_stop(&p);
 }
 
@@ -1010,6 +1061,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ring_occupancy_advice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_top_named_produced_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_top_named_by_kernel_loss, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kernel_names_and_demotion_notice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ledger_every_lossy_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resync_action, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_loss_degrades_view, setup, teardown),
