@@ -30,10 +30,15 @@
 #define DRAIN_CHUNK   2048
 #define DROP_CHECK_NS (1000ull * 1000 * 1000)
 /* How often repair may read a slice of /proc (state/resync.h bounds each slice). */
-#define RESYNC_TICK_NS	  (20ull * 1000 * 1000)
-#define SHUTDOWN_FLUSH_MS 5000
-/* What the dump may still write at exit before the rest is counted lost. */
-#define SHUTDOWN_DUMP_MS 1000
+#define RESYNC_TICK_NS (20ull * 1000 * 1000)
+/*
+ * One budget for what exit may wait on, so SIGTERM ends saker within 5 s
+ * whatever its readers do: the dump (at most SHUTDOWN_DUMP_MS of it), then
+ * the outputs get what is left (stdout alerts into the same stuck pipe would
+ * otherwise add their own 5 s to the dump's).
+ */
+#define SHUTDOWN_TOTAL_MS 4000
+#define SHUTDOWN_DUMP_MS  1000
 
 static uint64_t realtime_ns(void)
 {
@@ -607,6 +612,9 @@ static void shutdown_and_summarize(struct saker_app *app)
 	bool exact;
 	int ret;
 
+	const uint64_t t0 = saker_loop_now_ns();
+	uint64_t spent_ms;
+
 	exact = saker_capture_detach_and_drain(app->cap) == 0;
 	/* Bounded whatever the reader does; what is left is counted lost. */
 	if (app->sink_open)
@@ -614,8 +622,12 @@ static void shutdown_and_summarize(struct saker_app *app)
 	/*
 	 * Deliver queued alerts (bounded, whatever a channel does) so the summary
 	 * has the final counts; what does not make it is counted undelivered.
+	 * At least a second, even if the detach and the dump took the rest.
 	 */
-	(void)saker_outputs_shutdown(app->outputs, SHUTDOWN_FLUSH_MS);
+	spent_ms = (saker_loop_now_ns() - t0) / 1000000;
+	(void)saker_outputs_shutdown(app->outputs, spent_ms + 1000 < SHUTDOWN_TOTAL_MS
+						       ? (int)(SHUTDOWN_TOTAL_MS - spent_ms)
+						       : 1000);
 	/* The last metrics line holds the figures the summary prints. */
 	saker_observe_final(app->observe, &(struct saker_observe_src){
 					      .cap = app->cap,
