@@ -268,7 +268,11 @@ void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 		struct ring_prev *p = &o->prev[r];
 		uint64_t drops_now = 0, d_drops, d_events, d_bytes, per_event, demand;
 
-		if (saker_capture_ring_stats(cap, r, &rs))
+		/*
+		 * The advice is about engine.modern_ebpf.buf_size, the bulk rings: the
+		 * protected lane has its own size and its own loss counters.
+		 */
+		if (saker_capture_ring_stats(cap, r, &rs) || rs.lane != SAKER_LANE_NORMAL)
 			continue;
 		for (int cpu = 0; cpu < n_cpus; cpu++) {
 			if (o->cpu_ring[cpu] != r)

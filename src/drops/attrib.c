@@ -89,6 +89,19 @@ void saker_attrib_set_kernel_loss(struct saker_attrib *a, bool on)
 }
 
 /* The newest entry of pid, of the process that started at start_ns when both know it. */
+/*
+ * The same process start? The view may know it from /proc (clock ticks, 10 ms
+ * apart), the probe from the task (ns): within two ticks is the same one.
+ * 0 is unknown and matches anything.
+ */
+#define START_SLACK_NS (20ull * 1000 * 1000)
+static bool same_start(uint64_t x, uint64_t y)
+{
+	if (!x || !y)
+		return true;
+	return (x > y ? x - y : y - x) <= START_SLACK_NS;
+}
+
 static struct node *find(struct saker_attrib *a, uint32_t pid, uint64_t start_ns)
 {
 	for (uint32_t i = a->buckets[bucket_of(a, pid)]; i != NIL; i = a->nodes[i].next) {
@@ -96,7 +109,7 @@ static struct node *find(struct saker_attrib *a, uint32_t pid, uint64_t start_ns
 
 		if (n->p.pid != pid)
 			continue;
-		if (start_ns && n->p.start_ns && n->p.start_ns != start_ns)
+		if (!same_start(start_ns, n->p.start_ns))
 			continue;
 		return n;
 	}
@@ -146,7 +159,7 @@ static void fill_from_view(struct saker_attrib *a, struct saker_attrib_proc *p, 
 		return;
 	v = saker_view_proc(a->view, p->pid);
 	/* Another process took the pid since: keep what was known of this one. */
-	if (!v || (!fresh && p->start_ns && v->start_ns && v->start_ns != p->start_ns))
+	if (!v || (!fresh && !same_start(p->start_ns, v->start_ns)))
 		return;
 	if (fresh)
 		p->start_ns = v->start_ns;

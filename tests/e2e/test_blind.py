@@ -39,11 +39,12 @@ def check_loss_line(d):
     ring = d["lost_by_cause"]["ring_full"] + d["lost_by_cause"]["no_ring"]
     assert sum(d["lost_by_lane"].values()) == ring
     assert sum(d["lost_by_category"].values()) == ring
-    assert d["attribution"] == "produced_only"
+    # the probe counts loss per process: the top ones' losses are part of the window's
+    assert d["attribution"] == "kernel"
     for p in d["top"]:
         assert isinstance(p["pid"], int) and p["produced"] > 0
-        # unknown is not zero: no per-process loss until the kernel counts it
-        assert "lost" not in p
+        assert 0 <= p["lost"] <= p["produced"] and p["demoted"] >= 0
+    assert sum(p["lost"] for p in d["top"]) <= d["lost"]
     assert isinstance(d["suppressed"], bool) and isinstance(d["fired"], bool)
 
 

@@ -19,7 +19,9 @@ import pytest
 
 from conftest import SAKER
 
-ALERTS = ["-o", "syscall_event_drops.simulate_drops=true",
+# Only drop alerts: the default rules watch the whole host and may fire on anything else running.
+NO_RULES = ["-r", os.path.join(os.path.dirname(os.path.abspath(__file__)), "no_rules.yaml")]
+ALERTS = NO_RULES + ["-o", "syscall_event_drops.simulate_drops=true",
           "-o", "syscall_event_drops.actions=[alert]",
           "-o", "syscall_event_drops.rate=100", "-o", "syscall_event_drops.max_burst=100"]
 NO_STDOUT = ["-o", "stdout_output.enabled=false"]
