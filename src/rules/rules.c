@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "event/event.h"
+#include "lib/yamlguard.h"
 #include "rules/fields.h"
 #include "rules/filter.h"
 
@@ -1474,50 +1475,11 @@ static int load_item(struct lctx *c, const yaml_node_t *item)
 	}
 }
 
-/* Nesting is refused before libyaml builds the document (its scanner is quadratic in depth). */
-static int check_nesting(struct lctx *c, const char *buf, size_t len)
-{
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int depth = 0, ret = 0;
-
-	if (!yaml_parser_initialize(&p))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	for (;;) {
-		yaml_event_type_t type;
-
-		if (!yaml_parser_parse(&p, &ev)) {
-			set_err(c->err, c->errlen, "%s:%zu:%zu: %s", c->r->files[c->file].name,
-				p.problem_mark.line + 1, p.problem_mark.column + 1,
-				p.problem ? p.problem : "YAML syntax error");
-			ret = -EINVAL;
-			break;
-		}
-		type = ev.type;
-		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
-			if (++depth > MAX_NESTING) {
-				set_err(c->err, c->errlen,
-					"%s:%zu:%zu: nesting deeper than %d levels",
-					c->r->files[c->file].name, ev.start_mark.line + 1,
-					ev.start_mark.column + 1, MAX_NESTING);
-				ret = -EINVAL;
-			}
-		} else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
-			depth--;
-		}
-		yaml_event_delete(&ev);
-		if (ret || type == YAML_STREAM_END_EVENT)
-			break;
-	}
-	yaml_parser_delete(&p);
-	return ret;
-}
-
 int saker_rules_load_buffer(struct saker_rules *r, const char *name, const char *buf, size_t len,
 			    char *err, size_t errlen, saker_rules_warn_fn warn, void *warn_ctx)
 {
 	struct lctx c = {.r = r, .err = err, .errlen = errlen, .warn = warn, .warn_ctx = warn_ctx};
+	struct saker_yaml_src src = {.positions = true};
 	struct sfile *nf;
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -1547,18 +1509,20 @@ int saker_rules_load_buffer(struct saker_rules *r, const char *name, const char 
 	nf->buf[len] = '\0';
 	nf->len = len;
 	c.file = (int)r->nfiles++;
-	ret = check_nesting(&c, nf->buf, len);
+	src.name = nf->name;
+	src.buf = nf->buf;
+	src.len = len;
+	/* Deep documents are refused before libyaml builds them (lib/yamlguard.h says why). */
+	ret = saker_yaml_check_depth(&src, MAX_NESTING, err, errlen);
 	if (ret)
 		return ret;
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)nf->buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		set_err(err, errlen, "%s:%zu:%zu: %s", nf->name, parser.problem_mark.line + 1,
-			parser.problem_mark.column + 1,
-			parser.problem ? parser.problem : "YAML syntax error");
+		ret = saker_yaml_parser_error(&src, &parser, err, errlen);
 		yaml_parser_delete(&parser);
-		return -EINVAL;
+		return ret;
 	}
 	c.doc = &doc;
 	c.budget = 4 * (size_t)(doc.nodes.top - doc.nodes.start) + 4096;
