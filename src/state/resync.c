@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/idmap.h"
+#include "lib/procid.h"
 #include "state/proctable.h"
 #include "state/view.h"
 
@@ -169,23 +170,6 @@ static int push_id(struct saker_resync *r, uint32_t id)
 	return err;
 }
 
-static bool parse_pid(const char *s, uint32_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-		if (v > UINT32_MAX)
-			return false;
-	}
-	*out = (uint32_t)v;
-	return true;
-}
-
 /* Every pid /proc lists now (a directory read: fast next to reading the processes). */
 static int list_proc(struct saker_resync *r)
 {
@@ -200,7 +184,7 @@ static int list_proc(struct saker_resync *r)
 	while ((de = readdir(dir))) {
 		uint32_t pid;
 
-		if (parse_pid(de->d_name, &pid) && (err = push_id(r, pid)))
+		if (saker_procid_parse(de->d_name, &pid) && (err = push_id(r, pid)))
 			break;
 	}
 	closedir(dir);
