@@ -14,8 +14,12 @@
 #include <bpf/libbpf.h>
 
 #include "app/collect.h"
+#include "drops/attrib.h"
 #include "lib/alert.h"
 #include "lib/sbuf.h"
+#include "outputs/dump.h"
+#include "rules/rules.h"
+#include "state/resync.h"
 #include "web/web.h"
 
 #define SNAPSHOT_RULE "Saker internal: metrics snapshot"
@@ -42,7 +46,7 @@ struct saker_observe {
 	bool f_kernel, f_per_cpu, f_bpf, f_state, f_resource, f_empty;
 
 	struct saker_collect_capture *cc;
-	struct saker_metrics m;
+	struct saker_metrics m; /* the tick's one collection */
 
 	struct ring_prev *prev;
 	size_t n_prev;
@@ -311,19 +315,82 @@ void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 	saker_drops_set_rings(drops, &rings);
 }
 
+/* What only app/ knows: the dump sink, the pipeline, the repair and loss records. */
+static int collect_app(const struct saker_observe_src *src, struct saker_metrics *m)
+{
+	const struct saker_pipeline *pipe = src->pipe;
+	int ret;
+
+	ret =
+	    saker_metrics_add_u64(m, "accounting_exact",
+				  "1 when the rings were drained after detach, so events_total == "
+				  "events_delivered_total + drops_total holds exactly.",
+				  SAKER_METRIC_GAUGE, 0, src->exact, NULL, 0);
+	if (ret || !pipe)
+		return ret;
+	if (pipe->sink) {
+		ret = saker_metrics_add_u64(m, "dump_lines_written_total",
+					    "--dump lines written to stdout.", SAKER_METRIC_COUNTER,
+					    SAKER_METRIC_F_SUMMARY, pipe->sink->lines_written, NULL,
+					    0);
+		if (!ret)
+			ret = saker_metrics_add_u64(
+			    m, "dump_lines_lost_total",
+			    "--dump lines of delivered events that stdout did not take (full, "
+			    "failed, or stuck at exit).",
+			    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY, pipe->sink->lines_lost,
+			    NULL, 0);
+	}
+	if (!ret)
+		ret = saker_metrics_add_u64(
+		    m, "state_apply_failures_total",
+		    "Events the process and fd view could not apply (out of "
+		    "memory); they went on to the other consumers.",
+		    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, pipe->state_errors, NULL, 0);
+	/* Blindness resistance: who (attribution), the record (ledger), the repair (resync). */
+	saker_attrib_add_metrics(pipe->attrib, m);
+	saker_ledger_add_metrics(src->ledger, m);
+	saker_resync_add_metrics(pipe->resync, m);
+	if (!ret && m->oom)
+		ret = -ENOMEM;
+	return ret;
+}
+
+static void ruleset_stats(const struct saker_ruleset *rs, struct saker_collect_rules *out)
+{
+	if (rs->rules) {
+		out->loaded = saker_rules_loaded(rs->rules);
+		out->not_loaded = saker_rules_count(rs->rules) - out->loaded;
+		saker_rules_stats(rs->rules, &out->events, &out->evals, &out->engine_matches);
+	}
+	out->matches = rs->matches;
+	out->alerts = rs->alerts;
+	out->alerts_refused = rs->alerts_refused;
+	out->errors = rs->errors;
+}
+
 int saker_observe_collect(struct saker_observe *o, const struct saker_observe_src *src,
 			  struct saker_metrics *m)
 {
-	struct saker_collect_in in = {.version = o->version};
+	struct saker_collect_in in = {.version = o ? o->version : NULL};
+	struct saker_collect_capture *cc = o ? o->cc : NULL;
+	struct saker_collect_rules rules = {0};
 	struct saker_view_stats vs;
 	struct saker_outputs_stats os;
 	struct saker_collect_self self;
-	int ret = 0;
+	int ret = 0, r;
 
 	saker_metrics_reset(m);
 	if (src->cap) {
-		ret = saker_collect_read_capture(o->cc, src->cap);
-		saker_collect_in_capture(&in, o->cc);
+		if (!cc)
+			cc = malloc(sizeof(*cc));
+		if (!cc)
+			return -ENOMEM;
+		ret = saker_collect_read_capture(cc, src->cap);
+		/* What could be read is kept; only a read that got nothing is a failure. */
+		if (ret && (cc->stats.k[SAKER_CNT_EVTS] || cc->stats.delivered))
+			ret = 0;
+		saker_collect_in_capture(&in, cc);
 	}
 	in.drops = src->drops;
 	if (src->view) {
@@ -334,14 +401,20 @@ int saker_observe_collect(struct saker_observe *o, const struct saker_observe_sr
 		saker_outputs_get_stats(src->outputs, &os);
 		in.outputs = &os;
 	}
+	if (src->rules) {
+		ruleset_stats(src->rules, &rules);
+		in.rules = &rules;
+	}
 	if (saker_collect_self_read(&self) == 0)
 		in.self = &self;
-	{
-		int r = saker_collect(m, &in);
-
-		if (!ret)
-			ret = r;
-	}
+	r = saker_collect(m, &in);
+	if (!ret)
+		ret = r;
+	r = collect_app(src, m);
+	if (!ret)
+		ret = r;
+	if (!o || cc != o->cc)
+		free(cc);
 	return ret;
 }
 
@@ -450,18 +523,9 @@ static void write_line(struct saker_observe *o, const struct saker_metrics *m, u
 	ssize_t w;
 
 	saker_metrics_init(&sel);
-	for (size_t i = 0; i < m->n; i++) {
-		const struct saker_metric *s = &m->v[i];
-
-		if (!in_snapshot(o, s))
-			continue;
-		if (s->is_float)
-			(void)saker_metrics_add_f64(&sel, s->name, s->help, s->type, s->flags,
-						    s->f64, s->labels, s->n_labels);
-		else
-			(void)saker_metrics_add_u64(&sel, s->name, s->help, s->type, s->flags,
-						    s->u64, s->labels, s->n_labels);
-	}
+	for (size_t i = 0; i < m->n; i++)
+		if (in_snapshot(o, &m->v[i]))
+			(void)saker_metrics_add_copy(&sel, &m->v[i]);
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
 	saker_sbuf_init(&b);
@@ -494,6 +558,7 @@ void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src 
 	snapshot = o->snapshot_on && o->next_ns && src->now_mono_ns >= o->next_ns;
 	if (o->snapshot_on && !o->next_ns)
 		o->next_ns = src->now_mono_ns + o->interval_ns;
+	/* One collection a tick: /metrics and the snapshot render the same samples. */
 	ret = saker_observe_collect(o, src, &o->m);
 	if (ret && ret != -ENOMEM)
 		saker_log(o->log, SAKER_PRIO_DEBUG, "metrics collection incomplete: %s",
@@ -518,12 +583,14 @@ void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src 
 	}
 }
 
-void saker_observe_final(struct saker_observe *o, const struct saker_observe_src *src)
+int saker_observe_final(struct saker_observe *o, const struct saker_observe_src *src,
+			struct saker_metrics *m)
 {
-	if (!o || o->fd < 0)
-		return;
-	(void)saker_observe_collect(o, src, &o->m);
-	write_line(o, &o->m, src->now_real_ns);
+	int ret = saker_observe_collect(o, src, m);
+
+	if (o && o->fd >= 0)
+		write_line(o, m, src->now_real_ns);
+	return ret;
 }
 
 void saker_observe_stop(struct saker_observe *o)
