@@ -42,11 +42,13 @@ struct saker_observe {
 	int fd; /* metrics.output_file, -1 when none */
 	char *output_file;
 	bool file_failing; /* logged once until a write succeeds again */
-	/* families the snapshot holds (Falco's metrics.* switches) */
-	bool f_kernel, f_per_cpu, f_bpf, f_state, f_resource, f_empty;
+	/* families /metrics and the snapshot show (Falco's metrics.* switches) */
+	struct saker_collect_select sel;
+	bool f_empty; /* the snapshot keeps zero values (/metrics always does) */
 
 	struct saker_collect_capture *cc;
-	struct saker_metrics m; /* the tick's one collection */
+	struct saker_metrics m;	    /* the tick's one collection */
+	struct saker_metrics shown; /* ... the families sel shows */
 
 	struct ring_prev *prev;
 	size_t n_prev;
@@ -176,6 +178,8 @@ int saker_observe_start(struct saker_observe **out, const struct saker_config *c
 	o->fd = -1;
 	o->log = log;
 	saker_metrics_init(&o->m);
+	saker_metrics_init(&o->shown);
+	saker_collect_select_init(&o->sel, cfg);
 	o->version = strdup(version);
 	o->cc = malloc(sizeof(*o->cc));
 	o->percpu = calloc(SAKER_MAX_CPUS, sizeof(*o->percpu));
@@ -191,11 +195,6 @@ int saker_observe_start(struct saker_observe **out, const struct saker_config *c
 		(void)saker_config_duration_ms(cfg->metrics.interval, &ms);
 		o->interval_ns = ms * 1000000ull;
 		o->output_rule = cfg->metrics.output_rule;
-		o->f_kernel = cfg->metrics.kernel_event_counters_enabled;
-		o->f_per_cpu = cfg->metrics.kernel_event_counters_per_cpu_enabled;
-		o->f_bpf = cfg->metrics.libbpf_stats_enabled;
-		o->f_state = cfg->metrics.state_counters_enabled;
-		o->f_resource = cfg->metrics.resource_utilization_enabled;
 		o->f_empty = cfg->metrics.include_empty_values;
 		if (cfg->metrics.output_file) {
 			o->output_file = strdup(cfg->metrics.output_file);
@@ -418,29 +417,10 @@ int saker_observe_collect(struct saker_observe *o, const struct saker_observe_sr
 	return ret;
 }
 
-static bool has_prefix(const char *s, const char *p)
-{
-	return strncmp(s, p, strlen(p)) == 0;
-}
-
-/* Falco's metrics.* switches select what the snapshot (not /metrics) holds. */
+/* The snapshot leaves zero values out unless include_empty_values (families: o->sel). */
 static bool in_snapshot(const struct saker_observe *o, const struct saker_metric *s)
 {
-	if (!o->f_empty && saker_metric_value(s) == 0)
-		return false;
-	if (has_prefix(s->name, "cpu_"))
-		return o->f_per_cpu;
-	if (has_prefix(s->name, "bpf_"))
-		return o->f_bpf;
-	if (has_prefix(s->name, "proc_table_") || has_prefix(s->name, "fd_table_") ||
-	    has_prefix(s->name, "state_"))
-		return o->f_state;
-	if (has_prefix(s->name, "process_"))
-		return o->f_resource;
-	if (has_prefix(s->name, "events_") || has_prefix(s->name, "drops_total") ||
-	    has_prefix(s->name, "page_faults_") || has_prefix(s->name, "ring_"))
-		return o->f_kernel;
-	return true;
+	return o->f_empty || saker_metric_value(s) != 0;
 }
 
 static void put_key(struct saker_sbuf *b, const struct saker_metric *s)
@@ -548,6 +528,14 @@ static void write_line(struct saker_observe *o, const struct saker_metrics *m, u
 	saker_sbuf_free(&b);
 }
 
+/* o->shown: the families of o->m that o->sel shows. */
+static void select_shown(struct saker_observe *o, const struct saker_metrics *m)
+{
+	saker_metrics_reset(&o->shown);
+	if (saker_collect_select_copy(&o->shown, m, &o->sel))
+		saker_log(o->log, SAKER_PRIO_DEBUG, "metrics selection incomplete: out of memory");
+}
+
 void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src *src)
 {
 	bool snapshot;
@@ -558,18 +546,19 @@ void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src 
 	snapshot = o->snapshot_on && o->next_ns && src->now_mono_ns >= o->next_ns;
 	if (o->snapshot_on && !o->next_ns)
 		o->next_ns = src->now_mono_ns + o->interval_ns;
-	/* One collection a tick: /metrics and the snapshot render the same samples. */
+	/* One collection a tick: /metrics and the snapshot show the same samples. */
 	ret = saker_observe_collect(o, src, &o->m);
 	if (ret && ret != -ENOMEM)
 		saker_log(o->log, SAKER_PRIO_DEBUG, "metrics collection incomplete: %s",
 			  strerror(-ret));
+	select_shown(o, &o->m);
 	if (o->web) {
 		const struct saker_web_health h = {
 		    .now_mono_ns = src->now_mono_ns,
 		    .drain_mono_ns = src->cap ? saker_capture_last_drain_ns(src->cap) : 0,
 		};
 
-		(void)saker_web_publish(o->web, &o->m, &h);
+		(void)saker_web_publish(o->web, &o->shown, &h);
 	}
 	if (snapshot) {
 		/* The next one an interval later, not a burst to catch up after a stall. */
@@ -577,9 +566,9 @@ void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src 
 		if (o->next_ns <= src->now_mono_ns)
 			o->next_ns = src->now_mono_ns + o->interval_ns;
 		if (o->output_rule && src->outputs)
-			emit_alert(o, src->outputs, &o->m, src->now_real_ns);
+			emit_alert(o, src->outputs, &o->shown, src->now_real_ns);
 		if (o->fd >= 0)
-			write_line(o, &o->m, src->now_real_ns);
+			write_line(o, &o->shown, src->now_real_ns);
 	}
 }
 
@@ -588,8 +577,10 @@ int saker_observe_final(struct saker_observe *o, const struct saker_observe_src 
 {
 	int ret = saker_observe_collect(o, src, m);
 
-	if (o && o->fd >= 0)
-		write_line(o, m, src->now_real_ns);
+	if (o && o->fd >= 0) {
+		select_shown(o, m);
+		write_line(o, &o->shown, src->now_real_ns);
+	}
 	return ret;
 }
 
@@ -601,6 +592,7 @@ void saker_observe_stop(struct saker_observe *o)
 	if (o->fd >= 0)
 		close(o->fd);
 	saker_metrics_free(&o->m);
+	saker_metrics_free(&o->shown);
 	free(o->output_file);
 	free(o->version);
 	free(o->cc);

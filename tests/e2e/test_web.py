@@ -154,6 +154,10 @@ def test_metrics_has_the_dump_and_pipeline_samples(saker, tmp_path):
         assert "saker_resync_requests_total" in smp
         # exact accounting only in the collection after the final drain
         assert smp["saker_accounting_exact"] == 0
+        # zero values stay on /metrics (include_empty_values is for the snapshot only) ...
+        assert smp["saker_rules_errors_total"] == 0
+        # ... and per-CPU counters are off by default, as in the snapshot
+        assert not [k for k in smp if k.startswith("saker_cpu_")]
         assert s.stop() == 0
     lines = out.read_text().splitlines()
     assert len(lines) == 1, lines  # interval 1h: the line at exit
@@ -161,6 +165,35 @@ def test_metrics_has_the_dump_and_pipeline_samples(saker, tmp_path):
     st = summary(s.lines())
     assert m["dump_lines_written_total"] == st["dump lines written"] > 0
     assert m["accounting_exact"] == 1
+
+
+def test_metrics_switches_select_families_on_metrics_too(saker):
+    """Falco's metrics.* switches select the families of /metrics, not only the snapshot's
+    (docs/metrics.md), even without metrics.enabled."""
+    # log_level debug: the summary then shows the state tables
+    s, port = start_web(saker, *SMALL, "-o", "log_level=debug",
+                        "-o", "metrics.kernel_event_counters_per_cpu_enabled=true",
+                        "-o", "metrics.libbpf_stats_enabled=false",
+                        "-o", "metrics.rules_counters_enabled=false",
+                        "-o", "metrics.state_counters_enabled=false")
+    wait_healthy(port)
+    status, _, text = get(port, "/metrics")
+    assert status == 200
+    rc, msg = promtool_check(text)
+    assert rc == 0 and msg == "", msg
+    smp = samples(text)
+    names = {k.split("{")[0] for k in smp}
+    assert "saker_cpu_events_total" in names
+    assert not [n for n in names if n.startswith(("saker_bpf_", "saker_rules_", "saker_proc_table_",
+                                                  "saker_fd_table_", "saker_state_"))], names
+    # what no switch names stays
+    for n in ("saker_events_total", "saker_drop_checks_total", "saker_process_cpu_seconds_total",
+              "saker_build_info", "saker_web_publishes_total"):
+        assert n in names, n
+    assert s.stop() == 0
+    # the summary keeps every family (the debug summary prints the state tables)
+    st = summary(s.lines())
+    assert "process table entries" in st
 
 
 def test_versions_and_methods(saker):
