@@ -16,6 +16,7 @@
 #include "app/collect.h"
 #include "drops/attrib.h"
 #include "lib/alert.h"
+#include "lib/hash.h"
 #include "lib/sbuf.h"
 #include "outputs/dump.h"
 #include "rules/rules.h"
@@ -56,17 +57,6 @@ struct saker_observe {
 	unsigned *cpu_ring;
 };
 
-static uint64_t fnv1a(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 /* FNV-1a 64 of the effective configuration as --dry-run prints it. */
 static int config_hash(const struct saker_config *cfg, char out[17])
 {
@@ -81,7 +71,7 @@ static int config_hash(const struct saker_config *cfg, char out[17])
 	if (fclose(f) && !ret)
 		ret = -EIO;
 	if (!ret)
-		snprintf(out, 17, "%016" PRIx64, fnv1a(text, len));
+		snprintf(out, 17, "%016" PRIx64, saker_hash_fnv1a(text, len));
 	free(text);
 	return ret;
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hash.h"
+
 /* ---- syntax tree ------------------------------------------------------- */
 
 enum ast_kind { A_AND, A_OR, A_NOT, A_CHECK, A_IDENT, A_UNSUPPORTED };
@@ -866,17 +868,6 @@ void saker_filter_free(struct saker_filter *f)
 	free(f);
 }
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static struct sset *sset_build(const struct cval *v, uint32_t n)
 {
 	struct sset *s = calloc(1, sizeof(*s));
@@ -892,7 +883,7 @@ static struct sset *sset_build(const struct cval *v, uint32_t n)
 		return NULL;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t h = hash_bytes(v[i].s.p, v[i].s.n);
+		uint64_t h = saker_hash_fnv1a(v[i].s.p, v[i].s.n);
 		size_t j = h & (s->cap - 1);
 
 		while (s->e[j].p) {
@@ -908,7 +899,7 @@ static struct sset *sset_build(const struct cval *v, uint32_t n)
 
 static bool sset_has(const struct sset *s, const char *p, size_t n)
 {
-	uint64_t h = hash_bytes(p, n);
+	uint64_t h = saker_hash_fnv1a(p, n);
 	size_t j = h & (s->cap - 1);
 
 	while (s->e[j].p) {

@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "event/event.h"
+#include "lib/hash.h"
 #include "lib/yamlguard.h"
 #include "rules/fields.h"
 #include "rules/filter.h"
@@ -125,24 +126,13 @@ struct nidx {
 	size_t cap, n;
 };
 
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static long nidx_get(const struct nidx *x, const char *key)
 {
 	uint64_t h;
 
 	if (!x->cap)
 		return -1;
-	h = name_hash(key);
+	h = saker_hash_fnv1a_str(key);
 	for (size_t j = h & (x->cap - 1); x->e[j].key; j = (j + 1) & (x->cap - 1))
 		if (x->e[j].h == h && !strcmp(x->e[j].key, key))
 			return x->e[j].idx;
@@ -152,7 +142,7 @@ static long nidx_get(const struct nidx *x, const char *key)
 /* Inserts key, or points an existing entry of the same name at key (a renewed string). */
 static int nidx_put(struct nidx *x, const char *key, uint32_t idx)
 {
-	uint64_t h = name_hash(key);
+	uint64_t h = saker_hash_fnv1a_str(key);
 	size_t j;
 
 	if (2 * (x->n + 1) > x->cap) {
