@@ -17,6 +17,7 @@
 #include "drops/attrib.h"
 #include "lib/alert.h"
 #include "lib/hash.h"
+#include "lib/readfile.h"
 #include "lib/sbuf.h"
 #include "outputs/dump.h"
 #include "rules/rules.h"
@@ -103,33 +104,20 @@ static char *versions_json(const struct saker_config *cfg, const char *version)
 
 static int read_pem(const char *path, char **out, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
-	char *buf;
-	size_t n;
+	size_t len;
+	int ret = saker_readfile(path, MAX_PEM_BYTES, out, &len);
 
-	if (!f) {
-		int e = errno;
-
-		snprintf(err, errlen, "webserver.ssl_certificate %s: %s", path, strerror(e));
-		return -e;
+	if (!ret && !len) {
+		free(*out);
+		*out = NULL;
+		ret = -EINVAL;
 	}
-	buf = malloc(MAX_PEM_BYTES + 1);
-	if (!buf) {
-		fclose(f);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	n = fread(buf, 1, MAX_PEM_BYTES + 1, f);
-	fclose(f);
-	if (n == 0 || n > MAX_PEM_BYTES) {
-		free(buf);
+	if (ret)
 		snprintf(err, errlen, "webserver.ssl_certificate %s: %s", path,
-			 n ? "larger than 1 MiB" : "empty");
-		return -EINVAL;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	return 0;
+			 ret == -EFBIG	  ? "larger than 1 MiB"
+			 : ret == -EINVAL ? "empty"
+					  : strerror(-ret));
+	return ret;
 }
 
 /* Appends only, never follows a symlink, never blocks on a FIFO, creates 0600. */

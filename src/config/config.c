@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "lib/readfile.h"
 #include "lib/sysnames.h"
 #include "lib/yamlguard.h"
 
@@ -1532,51 +1533,16 @@ out_doc:
 int saker_config_load_file(struct saker_config *cfg, const char *path, char *err, size_t errlen,
 			   saker_config_warn_fn warnfn, void *warn_ctx)
 {
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int ret;
+	char *buf;
+	size_t len;
+	int ret = saker_readfile(path, MAX_FILE_BYTES, &buf, &len);
 
-	if (!f) {
-		ret = -errno;
+	if (ret) {
 		set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
 		return ret;
 	}
-	for (;;) {
-		size_t n;
-
-		if (len == cap) {
-			char *bigger;
-
-			if (cap >= MAX_FILE_BYTES) {
-				ret = -EFBIG;
-				set_err(err, errlen, "%s: cannot read: %s", path, strerror(EFBIG));
-				goto out;
-			}
-			cap = cap ? cap * 2 : 8192;
-			bigger = realloc(buf, cap);
-			if (!bigger) {
-				ret = -ENOMEM;
-				set_err(err, errlen, "%s: cannot read: %s", path, strerror(ENOMEM));
-				goto out;
-			}
-			buf = bigger;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0) {
-			if (ferror(f)) {
-				ret = errno ? -errno : -EIO;
-				set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
-				goto out;
-			}
-			break;
-		}
-	}
 	ret = saker_config_load_buffer(cfg, path, buf, len, err, errlen, warnfn, warn_ctx);
-out:
 	free(buf);
-	fclose(f);
 	return ret;
 }
 

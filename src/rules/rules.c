@@ -2,18 +2,16 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
 
 #include "event/event.h"
 #include "lib/hash.h"
+#include "lib/readfile.h"
 #include "lib/yamlguard.h"
 #include "rules/fields.h"
 #include "rules/filter.h"
@@ -1545,45 +1543,15 @@ out:
 int saker_rules_load_file(struct saker_rules *r, const char *path, char *err, size_t errlen,
 			  saker_rules_warn_fn warn, void *warn_ctx)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
-	struct stat st;
 	char *buf;
-	size_t got = 0;
+	size_t len;
+	int ret = saker_readfile(path, MAX_FILE_BYTES, &buf, &len);
 
-	if (fd < 0) {
-		ret = -errno;
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+	if (ret) {
+		set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
 		return ret;
 	}
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		return ret;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_FILE_BYTES) {
-		ret = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		set_err(err, errlen, "%s: %s", path,
-			S_ISREG(st.st_mode) ? "file too large" : "not a regular file");
-		close(fd);
-		return ret;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	ret = saker_rules_load_buffer(r, path, buf, got, err, errlen, warn, warn_ctx);
+	ret = saker_rules_load_buffer(r, path, buf, len, err, errlen, warn, warn_ctx);
 	free(buf);
 	return ret;
 }

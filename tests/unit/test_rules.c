@@ -654,8 +654,9 @@ static void test_load_file(void **state)
 	assert_int_equal(
 	    saker_rules_load_file(r, "/nonexistent/x.yaml", err, sizeof(err), NULL, NULL), -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/x.yaml: "));
-	assert_int_equal(saker_rules_load_file(r, f->root, err, sizeof(err), NULL, NULL), -EINVAL);
-	assert_non_null(strstr(err, "not a regular file"));
+	/* worded as the configuration's (lib/readfile.h) */
+	assert_int_equal(saker_rules_load_file(r, f->root, err, sizeof(err), NULL, NULL), -EISDIR);
+	assert_non_null(strstr(err, ": cannot read: Is a directory"));
 	write_file(f->root, "r.yaml",
 		   "- rule: r\n  desc: d\n  condition: evt.type=openat and bad(\n  output: o\n"
 		   "  priority: INFO\n");
