@@ -17,6 +17,7 @@
 #include "app/observe.h"
 #include "drops/attrib.h"
 #include "drops/ledger.h"
+#include "lib/clock.h"
 #include "state/resync.h"
 #include "app/reload.h"
 #include "app/summary.h"
@@ -383,7 +384,7 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	if (ret)
 		return ret;
 	saker_dump_init(&app->dump, app->cfg.json_output, app->cfg.time_format_iso_8601,
-			saker_dump_boot_offset(), app->view);
+			saker_clock_boot_offset_ns(), app->view);
 	if (app->opts.dump) {
 		ret = saker_dump_sink_open(&app->sink, STDOUT_FILENO, 0);
 		if (ret) {

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
+
 #define S	SAKER_METRIC_F_SUMMARY
 #define D	SAKER_METRIC_F_DETAIL
 #define COUNTER SAKER_METRIC_COUNTER
@@ -403,10 +405,7 @@ static double tv_seconds(struct timeval tv)
 
 static double ts_seconds(clockid_t clk)
 {
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)saker_clock_ns(clk) / 1e9;
 }
 
 int saker_collect_self_read(struct saker_collect_self *s)
