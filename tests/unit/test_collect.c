@@ -262,63 +262,6 @@ static void test_self_progs_build(void **state)
 	saker_metrics_free(&m);
 }
 
-/* Everything at once renders; every counter ends in _total and no family repeats its header. */
-static void test_all_render(void **state)
-{
-	struct saker_capture_stats st;
-	struct saker_drops d;
-	struct saker_view_stats v;
-	struct saker_outputs_stats o;
-	struct saker_collect_self self = {.rss_bytes = 1};
-	struct saker_kcounters cpus[2];
-	const unsigned cpu_ring[2] = {0, 0};
-	const struct saker_collect_ring ring = {.size_bytes = 4096};
-	const struct saker_collect_in in = {
-	    .capture = &st,
-	    .percpu = cpus,
-	    .cpu_ring = cpu_ring,
-	    .n_cpus = 2,
-	    .rings = &ring,
-	    .n_rings = 1,
-	    .drops = &d,
-	    .view = &v,
-	    .outputs = &o,
-	    .self = &self,
-	    .version = "1",
-	};
-	struct saker_metrics m;
-	struct saker_sbuf out;
-
-	(void)state;
-	fake_capture(&st);
-	memset(&d, 0, sizeof(d));
-	memset(&v, 0, sizeof(v));
-	memset(&o, 0, sizeof(o));
-	memset(cpus, 0, sizeof(cpus));
-	o.enabled[SAKER_CH_STDOUT] = true;
-	saker_metrics_init(&m);
-	assert_int_equal(saker_collect(&m, &in), 0);
-	assert_false(m.oom);
-	for (size_t i = 0; i < m.n; i++) {
-		size_t len = strlen(m.v[i].name);
-		bool total = len > 6 && strcmp(m.v[i].name + len - 6, "_total") == 0;
-
-		assert_true(m.v[i].type == SAKER_METRIC_COUNTER ? total : !total);
-		assert_true(strncmp(m.v[i].name, "saker_", 6) != 0); /* the renderer adds it */
-		assert_true(m.v[i].help[0] != '\0');
-	}
-	saker_sbuf_init(&out);
-	assert_int_equal(saker_metrics_render_prometheus(&m, &out), 0);
-	{
-		const char *p = strstr(out.p, "# TYPE saker_drops_total counter\n");
-
-		assert_non_null(p);
-		assert_null(strstr(p + 1, "# TYPE saker_drops_total "));
-	}
-	saker_sbuf_free(&out);
-	saker_metrics_free(&m);
-}
-
 /* Every family collect makes: capture, CPUs, rings, drops, view, outputs, rules, self, BPF. */
 static void collect_everything(struct saker_metrics *m)
 {
@@ -350,8 +293,38 @@ static void collect_everything(struct saker_metrics *m)
 	};
 
 	fake_capture(&st);
+	o.enabled[SAKER_CH_STDOUT] = true;
 	saker_metrics_init(m);
 	assert_int_equal(saker_collect(m, &in), 0);
+}
+
+/* Everything at once renders; every counter ends in _total and no family repeats its header. */
+static void test_all_render(void **state)
+{
+	struct saker_metrics m;
+	struct saker_sbuf out;
+
+	(void)state;
+	collect_everything(&m);
+	assert_false(m.oom);
+	for (size_t i = 0; i < m.n; i++) {
+		size_t len = strlen(m.v[i].name);
+		bool total = len > 6 && strcmp(m.v[i].name + len - 6, "_total") == 0;
+
+		assert_true(m.v[i].type == SAKER_METRIC_COUNTER ? total : !total);
+		assert_true(strncmp(m.v[i].name, "saker_", 6) != 0); /* the renderer adds it */
+		assert_true(m.v[i].help[0] != '\0');
+	}
+	saker_sbuf_init(&out);
+	assert_int_equal(saker_metrics_render_prometheus(&m, &out), 0);
+	{
+		const char *p = strstr(out.p, "# TYPE saker_drops_total counter\n");
+
+		assert_non_null(p);
+		assert_null(strstr(p + 1, "# TYPE saker_drops_total "));
+	}
+	saker_sbuf_free(&out);
+	saker_metrics_free(&m);
 }
 
 static size_t count_prefix(const struct saker_metrics *m, const char *prefix)
