@@ -14,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/collect.h"
 #include "app/observe.h"
 #include "drops/attrib.h"
 #include "drops/ledger.h"
+#include "lib/clock.h"
 #include "state/resync.h"
 #include "app/reload.h"
 #include "app/summary.h"
@@ -139,17 +139,28 @@ static void resync_tick(void *ctx, uint64_t periods, uint64_t now_ns)
 			       (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
 }
 
-/* Metrics to the web server and the metrics snapshot (app/observe.h). */
-static void observe_tick(struct saker_app *app, uint64_t now_ns)
+/* What a metrics collection reads (app/observe.h): the same at every tick and at exit. */
+static struct saker_observe_src observe_src(const struct saker_app *app, uint64_t now_ns,
+					    bool exact)
 {
-	const struct saker_observe_src src = {
+	return (struct saker_observe_src){
 	    .cap = app->cap,
 	    .drops = &app->drops,
 	    .view = app->view,
 	    .outputs = app->outputs,
+	    .pipe = &app->pipe,
+	    .rules = &app->rules,
+	    .ledger = app->ledger,
+	    .exact = exact,
 	    .now_mono_ns = now_ns,
 	    .now_real_ns = realtime_ns(),
 	};
+}
+
+/* Metrics to the web server and the metrics snapshot (app/observe.h). */
+static void observe_tick(struct saker_app *app, uint64_t now_ns)
+{
+	const struct saker_observe_src src = observe_src(app, now_ns, false);
 
 	saker_observe_tick(app->observe, &src);
 }
@@ -396,7 +407,7 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	if (ret)
 		return ret;
 	saker_dump_init(&app->dump, app->cfg.json_output, app->cfg.time_format_iso_8601,
-			saker_dump_boot_offset(), app->view);
+			saker_clock_boot_offset_ns(), app->view);
 	if (app->opts.dump) {
 		ret = saker_dump_sink_open(&app->sink, STDOUT_FILENO, 0);
 		if (ret) {
@@ -469,97 +480,6 @@ static int setup_rules(struct saker_app *app, uint8_t table[SAKER_SYSCALL_MAX], 
 						err, errlen);
 }
 
-/* What only app/ knows: the dump sink and the pipeline. */
-static int collect_app(const struct saker_app *app, struct saker_metrics *m, bool exact)
-{
-	int ret;
-
-	ret =
-	    saker_metrics_add_u64(m, "accounting_exact",
-				  "1 when the rings were drained after detach, so events_total == "
-				  "events_delivered_total + drops_total holds exactly.",
-				  SAKER_METRIC_GAUGE, 0, exact, NULL, 0);
-	if (ret)
-		return ret;
-
-	if (app->sink_open) {
-		ret = saker_metrics_add_u64(
-		    m, "dump_lines_written_total", "--dump lines written to stdout.",
-		    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY, app->sink.lines_written, NULL, 0);
-		if (!ret)
-			ret = saker_metrics_add_u64(
-			    m, "dump_lines_lost_total",
-			    "--dump lines of delivered events that stdout did not take (full, "
-			    "failed, or stuck at exit).",
-			    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY, app->sink.lines_lost,
-			    NULL, 0);
-		if (!ret)
-			ret = saker_metrics_add_u64(
-			    m, "dump_lines_lost_critical_total",
-			    "Of dump_lines_lost_total, lines of critical events (lifecycle, "
-			    "protected-lane syscalls) shed for lack of room: only once bulk lines "
-			    "were shed and the critical reserve was full too.",
-			    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY,
-			    app->sink.lines_lost_critical, NULL, 0);
-	}
-	if (!ret)
-		ret = saker_metrics_add_u64(
-		    m, "state_apply_failures_total",
-		    "Events the process and fd view could not apply (out of "
-		    "memory); they went on to the other consumers.",
-		    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, app->pipe.state_errors, NULL, 0);
-	/* Blindness resistance: who (attribution), the record (ledger), the repair (resync). */
-	saker_attrib_add_metrics(app->attrib, m);
-	saker_ledger_add_metrics(app->ledger, m);
-	saker_resync_add_metrics(app->resync, m);
-	if (!ret && m->oom)
-		ret = -ENOMEM;
-	return ret;
-}
-
-/* The whole collection, as the summary (and any other renderer) shows it. */
-static int collect_all(const struct saker_app *app, struct saker_metrics *m, bool exact)
-{
-	struct saker_collect_capture *cc = malloc(sizeof(*cc));
-	struct saker_collect_in in = {0};
-	struct saker_collect_rules rules = {0};
-	struct saker_view_stats vs;
-	struct saker_outputs_stats os;
-	struct saker_collect_self self;
-	int ret;
-
-	if (!cc)
-		return -ENOMEM;
-	ret = saker_collect_read_capture(cc, app->cap);
-	saker_collect_in_capture(&in, cc);
-	saker_view_get_stats(app->view, &vs);
-	saker_outputs_get_stats(app->outputs, &os);
-	in.drops = &app->drops;
-	if (app->rules.rules) {
-		rules.loaded = saker_rules_loaded(app->rules.rules);
-		rules.not_loaded = saker_rules_count(app->rules.rules) - rules.loaded;
-	}
-	rules.matches = app->rules.matches;
-	rules.alerts = app->rules.alerts;
-	rules.alerts_refused = app->rules.alerts_refused;
-	rules.errors = app->rules.errors;
-	if (app->rules.rules)
-		saker_rules_stats(app->rules.rules, &rules.events, &rules.evals,
-				  &rules.engine_matches);
-	in.rules = &rules;
-	in.view = &vs;
-	in.outputs = &os;
-	if (saker_collect_self_read(&self) == 0)
-		in.self = &self;
-	in.version = SAKER_VERSION;
-	if (ret == 0 || cc->stats.k[SAKER_CNT_EVTS] || cc->stats.delivered)
-		ret = saker_collect(m, &in);
-	if (!ret)
-		ret = collect_app(app, m, exact);
-	free(cc);
-	return ret;
-}
-
 /*
  * --metrics-json: the collection as data, for scripts and tests. Created
  * 0600 and never through a symlink; written whole, then renamed over FILE.
@@ -628,19 +548,15 @@ static void shutdown_and_summarize(struct saker_app *app)
 	(void)saker_outputs_shutdown(app->outputs, spent_ms + 1000 < SHUTDOWN_TOTAL_MS
 						       ? (int)(SHUTDOWN_TOTAL_MS - spent_ms)
 						       : 1000);
-	/* The last metrics line holds the figures the summary prints. */
-	saker_observe_final(app->observe, &(struct saker_observe_src){
-					      .cap = app->cap,
-					      .drops = &app->drops,
-					      .view = app->view,
-					      .outputs = app->outputs,
-					      .now_mono_ns = saker_loop_now_ns(),
-					      .now_real_ns = realtime_ns(),
-					  });
+	/* One collection: the last metrics line and the summary show the same figures. */
+	saker_metrics_init(&m);
+	{
+		const struct saker_observe_src src = observe_src(app, saker_loop_now_ns(), exact);
+
+		ret = saker_observe_final(app->observe, &src, &m);
+	}
 	saker_observe_stop(app->observe);
 	app->observe = NULL;
-	saker_metrics_init(&m);
-	ret = collect_all(app, &m, exact);
 	if (ret)
 		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot collect the final counters: %s",
 			  strerror(-ret));

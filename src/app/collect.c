@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
+
 #define S	SAKER_METRIC_F_SUMMARY
 #define D	SAKER_METRIC_F_DETAIL
 #define COUNTER SAKER_METRIC_COUNTER
@@ -412,10 +414,7 @@ static double tv_seconds(struct timeval tv)
 
 static double ts_seconds(clockid_t clk)
 {
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)saker_clock_ns(clk) / 1e9;
 }
 
 int saker_collect_self_read(struct saker_collect_self *s)
@@ -461,4 +460,79 @@ int saker_collect_self_read(struct saker_collect_self *s)
 	s->start_time_seconds = ts_seconds(CLOCK_REALTIME) - ts_seconds(CLOCK_BOOTTIME) +
 				(double)start_ticks / (double)hz;
 	return ret;
+}
+
+void saker_collect_select_init(struct saker_collect_select *sel, const struct saker_config *cfg)
+{
+	sel->kernel = cfg->metrics.kernel_event_counters_enabled;
+	sel->per_cpu = cfg->metrics.kernel_event_counters_per_cpu_enabled;
+	sel->bpf = cfg->metrics.libbpf_stats_enabled;
+	sel->state = cfg->metrics.state_counters_enabled;
+	sel->resource = cfg->metrics.resource_utilization_enabled;
+	sel->rules = cfg->metrics.rules_counters_enabled;
+}
+
+enum family_group { G_ALWAYS, G_KERNEL, G_PER_CPU, G_BPF, G_STATE, G_RESOURCE, G_RULES };
+
+/* Family name prefixes of each switch; the names are the ones collect adds above. */
+/* clang-format off */
+static const struct {
+	const char *prefix;
+	enum family_group group;
+} groups[] = {
+	{"events_",	 G_KERNEL},
+	{"drops_total",	 G_KERNEL},
+	{"page_faults_", G_KERNEL},
+	{"ring_",	 G_KERNEL},
+	{"cpu_",	 G_PER_CPU},
+	{"bpf_",	 G_BPF},
+	{"proc_table_",	 G_STATE},
+	{"fd_table_",	 G_STATE},
+	{"state_",	 G_STATE},
+	{"process_",	 G_RESOURCE},
+	{"rules_",	 G_RULES},
+};
+/* clang-format on */
+
+static enum family_group group_of(const char *name)
+{
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		size_t n = strlen(groups[i].prefix);
+
+		/* "drops_total" is a whole name: drops_simulated_total is the drop check's */
+		if (strncmp(name, groups[i].prefix, n) == 0 &&
+		    (groups[i].prefix[n - 1] == '_' || name[n] == '\0'))
+			return groups[i].group;
+	}
+	return G_ALWAYS;
+}
+
+bool saker_collect_selected(const struct saker_collect_select *sel, const struct saker_metric *s)
+{
+	switch (group_of(s->name)) {
+	case G_KERNEL:
+		return sel->kernel;
+	case G_PER_CPU:
+		return sel->per_cpu;
+	case G_BPF:
+		return sel->bpf;
+	case G_STATE:
+		return sel->state;
+	case G_RESOURCE:
+		return sel->resource;
+	case G_RULES:
+		return sel->rules;
+	default:
+		return true;
+	}
+}
+
+int saker_collect_select_copy(struct saker_metrics *dst, const struct saker_metrics *src,
+			      const struct saker_collect_select *sel)
+{
+	for (size_t i = 0; i < src->n; i++)
+		if (saker_collect_selected(sel, &src->v[i]) &&
+		    saker_metrics_add_copy(dst, &src->v[i]) == -ENOMEM)
+			return -ENOMEM;
+	return 0;
 }

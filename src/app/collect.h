@@ -18,6 +18,7 @@
 
 #include "capture/capture.h"
 #include "capture/stats.h"
+#include "config/config.h"
 #include "drops/drops.h"
 #include "lib/metrics.h"
 #include "outputs/outputs.h"
@@ -113,6 +114,30 @@ void saker_collect_in_capture(struct saker_collect_in *in, const struct saker_co
 
 /* Reads saker's own CPU time (getrusage), RSS and start time (/proc/self). */
 int saker_collect_self_read(struct saker_collect_self *s);
+
+/*
+ * Falco's metrics.* family switches (docs/metrics.md): which families
+ * /metrics and the metrics snapshot show. The shutdown summary and
+ * --metrics-json show every family. Families outside these groups (the drop
+ * check, outputs, --dump, attribution, ledger, resync, build_info,
+ * accounting_exact) are always shown, as Falco's base fields are.
+ */
+struct saker_collect_select {
+	bool kernel;  /* kernel_event_counters_enabled: events_*, drops_total, page_faults_*, ring_*
+		       */
+	bool per_cpu; /* kernel_event_counters_per_cpu_enabled: cpu_* */
+	bool bpf;     /* libbpf_stats_enabled: bpf_* */
+	bool state;   /* state_counters_enabled: proc_table_*, fd_table_*, state_* */
+	bool resource; /* resource_utilization_enabled: process_* */
+	bool rules;    /* rules_counters_enabled: rules_* */
+};
+/* The switches as cfg sets them (read whether or not metrics.enabled is). */
+void saker_collect_select_init(struct saker_collect_select *sel, const struct saker_config *cfg);
+/* Whether sel shows s's family. */
+bool saker_collect_selected(const struct saker_collect_select *sel, const struct saker_metric *s);
+/* Appends to dst the samples of src that sel shows. 0 or -ENOMEM. */
+int saker_collect_select_copy(struct saker_metrics *dst, const struct saker_metrics *src,
+			      const struct saker_collect_select *sel);
 
 /* The drop ratio of the last drop-check window: drops / events, 1 if drops without events. */
 double saker_collect_drop_ratio(uint64_t drops, uint64_t evts);

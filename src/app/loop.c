@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
+
 #define MAX_WATCHES 64
 
 struct watch {
@@ -27,10 +29,7 @@ struct saker_loop {
 
 uint64_t saker_loop_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return saker_clock_ns(CLOCK_MONOTONIC);
 }
 
 int saker_loop_new(struct saker_loop **out)

@@ -14,8 +14,14 @@
 #include <bpf/libbpf.h>
 
 #include "app/collect.h"
+#include "drops/attrib.h"
 #include "lib/alert.h"
+#include "lib/hash.h"
+#include "lib/readfile.h"
 #include "lib/sbuf.h"
+#include "outputs/dump.h"
+#include "rules/rules.h"
+#include "state/resync.h"
 #include "web/web.h"
 
 #define SNAPSHOT_RULE "Saker internal: metrics snapshot"
@@ -38,28 +44,19 @@ struct saker_observe {
 	int fd; /* metrics.output_file, -1 when none */
 	char *output_file;
 	bool file_failing; /* logged once until a write succeeds again */
-	/* families the snapshot holds (Falco's metrics.* switches) */
-	bool f_kernel, f_per_cpu, f_bpf, f_state, f_resource, f_empty;
+	/* families /metrics and the snapshot show (Falco's metrics.* switches) */
+	struct saker_collect_select sel;
+	bool f_empty; /* the snapshot keeps zero values (/metrics always does) */
 
 	struct saker_collect_capture *cc;
-	struct saker_metrics m;
+	struct saker_metrics m;	    /* the tick's one collection */
+	struct saker_metrics shown; /* ... the families sel shows */
 
 	struct ring_prev *prev;
 	size_t n_prev;
 	struct saker_kcounters *percpu;
 	unsigned *cpu_ring;
 };
-
-static uint64_t fnv1a(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
 
 /* FNV-1a 64 of the effective configuration as --dry-run prints it. */
 static int config_hash(const struct saker_config *cfg, char out[17])
@@ -75,7 +72,7 @@ static int config_hash(const struct saker_config *cfg, char out[17])
 	if (fclose(f) && !ret)
 		ret = -EIO;
 	if (!ret)
-		snprintf(out, 17, "%016" PRIx64, fnv1a(text, len));
+		snprintf(out, 17, "%016" PRIx64, saker_hash_fnv1a(text, len));
 	free(text);
 	return ret;
 }
@@ -107,33 +104,20 @@ static char *versions_json(const struct saker_config *cfg, const char *version)
 
 static int read_pem(const char *path, char **out, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
-	char *buf;
-	size_t n;
+	size_t len;
+	int ret = saker_readfile(path, MAX_PEM_BYTES, out, &len);
 
-	if (!f) {
-		int e = errno;
-
-		snprintf(err, errlen, "webserver.ssl_certificate %s: %s", path, strerror(e));
-		return -e;
+	if (!ret && !len) {
+		free(*out);
+		*out = NULL;
+		ret = -EINVAL;
 	}
-	buf = malloc(MAX_PEM_BYTES + 1);
-	if (!buf) {
-		fclose(f);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	n = fread(buf, 1, MAX_PEM_BYTES + 1, f);
-	fclose(f);
-	if (n == 0 || n > MAX_PEM_BYTES) {
-		free(buf);
+	if (ret)
 		snprintf(err, errlen, "webserver.ssl_certificate %s: %s", path,
-			 n ? "larger than 1 MiB" : "empty");
-		return -EINVAL;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	return 0;
+			 ret == -EFBIG	  ? "larger than 1 MiB"
+			 : ret == -EINVAL ? "empty"
+					  : strerror(-ret));
+	return ret;
 }
 
 /* Appends only, never follows a symlink, never blocks on a FIFO, creates 0600. */
@@ -172,6 +156,8 @@ int saker_observe_start(struct saker_observe **out, const struct saker_config *c
 	o->fd = -1;
 	o->log = log;
 	saker_metrics_init(&o->m);
+	saker_metrics_init(&o->shown);
+	saker_collect_select_init(&o->sel, cfg);
 	o->version = strdup(version);
 	o->cc = malloc(sizeof(*o->cc));
 	o->percpu = calloc(SAKER_MAX_CPUS, sizeof(*o->percpu));
@@ -187,11 +173,6 @@ int saker_observe_start(struct saker_observe **out, const struct saker_config *c
 		(void)saker_config_duration_ms(cfg->metrics.interval, &ms);
 		o->interval_ns = ms * 1000000ull;
 		o->output_rule = cfg->metrics.output_rule;
-		o->f_kernel = cfg->metrics.kernel_event_counters_enabled;
-		o->f_per_cpu = cfg->metrics.kernel_event_counters_per_cpu_enabled;
-		o->f_bpf = cfg->metrics.libbpf_stats_enabled;
-		o->f_state = cfg->metrics.state_counters_enabled;
-		o->f_resource = cfg->metrics.resource_utilization_enabled;
 		o->f_empty = cfg->metrics.include_empty_values;
 		if (cfg->metrics.output_file) {
 			o->output_file = strdup(cfg->metrics.output_file);
@@ -315,19 +296,90 @@ void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 	saker_drops_set_rings(drops, &rings);
 }
 
+/* What only app/ knows: the dump sink, the pipeline, the repair and loss records. */
+static int collect_app(const struct saker_observe_src *src, struct saker_metrics *m)
+{
+	const struct saker_pipeline *pipe = src->pipe;
+	int ret;
+
+	ret =
+	    saker_metrics_add_u64(m, "accounting_exact",
+				  "1 when the rings were drained after detach, so events_total == "
+				  "events_delivered_total + drops_total holds exactly.",
+				  SAKER_METRIC_GAUGE, 0, src->exact, NULL, 0);
+	if (ret || !pipe)
+		return ret;
+	if (pipe->sink) {
+		ret = saker_metrics_add_u64(m, "dump_lines_written_total",
+					    "--dump lines written to stdout.", SAKER_METRIC_COUNTER,
+					    SAKER_METRIC_F_SUMMARY, pipe->sink->lines_written, NULL,
+					    0);
+		if (!ret)
+			ret = saker_metrics_add_u64(
+			    m, "dump_lines_lost_total",
+			    "--dump lines of delivered events that stdout did not take (full, "
+			    "failed, or stuck at exit).",
+			    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY, pipe->sink->lines_lost,
+			    NULL, 0);
+		if (!ret)
+			ret = saker_metrics_add_u64(
+			    m, "dump_lines_lost_critical_total",
+			    "Of dump_lines_lost_total, lines of critical events (lifecycle, "
+			    "protected-lane syscalls) shed for lack of room: only once bulk lines "
+			    "were shed and the critical reserve was full too.",
+			    SAKER_METRIC_COUNTER, SAKER_METRIC_F_SUMMARY,
+			    pipe->sink->lines_lost_critical, NULL, 0);
+	}
+	if (!ret)
+		ret = saker_metrics_add_u64(
+		    m, "state_apply_failures_total",
+		    "Events the process and fd view could not apply (out of "
+		    "memory); they went on to the other consumers.",
+		    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL, pipe->state_errors, NULL, 0);
+	/* Blindness resistance: who (attribution), the record (ledger), the repair (resync). */
+	saker_attrib_add_metrics(pipe->attrib, m);
+	saker_ledger_add_metrics(src->ledger, m);
+	saker_resync_add_metrics(pipe->resync, m);
+	if (!ret && m->oom)
+		ret = -ENOMEM;
+	return ret;
+}
+
+static void ruleset_stats(const struct saker_ruleset *rs, struct saker_collect_rules *out)
+{
+	if (rs->rules) {
+		out->loaded = saker_rules_loaded(rs->rules);
+		out->not_loaded = saker_rules_count(rs->rules) - out->loaded;
+		saker_rules_stats(rs->rules, &out->events, &out->evals, &out->engine_matches);
+	}
+	out->matches = rs->matches;
+	out->alerts = rs->alerts;
+	out->alerts_refused = rs->alerts_refused;
+	out->errors = rs->errors;
+}
+
 int saker_observe_collect(struct saker_observe *o, const struct saker_observe_src *src,
 			  struct saker_metrics *m)
 {
-	struct saker_collect_in in = {.version = o->version};
+	struct saker_collect_in in = {.version = o ? o->version : NULL};
+	struct saker_collect_capture *cc = o ? o->cc : NULL;
+	struct saker_collect_rules rules = {0};
 	struct saker_view_stats vs;
 	struct saker_outputs_stats os;
 	struct saker_collect_self self;
-	int ret = 0;
+	int ret = 0, r;
 
 	saker_metrics_reset(m);
 	if (src->cap) {
-		ret = saker_collect_read_capture(o->cc, src->cap);
-		saker_collect_in_capture(&in, o->cc);
+		if (!cc)
+			cc = malloc(sizeof(*cc));
+		if (!cc)
+			return -ENOMEM;
+		ret = saker_collect_read_capture(cc, src->cap);
+		/* What could be read is kept; only a read that got nothing is a failure. */
+		if (ret && (cc->stats.k[SAKER_CNT_EVTS] || cc->stats.delivered))
+			ret = 0;
+		saker_collect_in_capture(&in, cc);
 	}
 	in.drops = src->drops;
 	if (src->view) {
@@ -338,40 +390,27 @@ int saker_observe_collect(struct saker_observe *o, const struct saker_observe_sr
 		saker_outputs_get_stats(src->outputs, &os);
 		in.outputs = &os;
 	}
+	if (src->rules) {
+		ruleset_stats(src->rules, &rules);
+		in.rules = &rules;
+	}
 	if (saker_collect_self_read(&self) == 0)
 		in.self = &self;
-	{
-		int r = saker_collect(m, &in);
-
-		if (!ret)
-			ret = r;
-	}
+	r = saker_collect(m, &in);
+	if (!ret)
+		ret = r;
+	r = collect_app(src, m);
+	if (!ret)
+		ret = r;
+	if (!o || cc != o->cc)
+		free(cc);
 	return ret;
 }
 
-static bool has_prefix(const char *s, const char *p)
-{
-	return strncmp(s, p, strlen(p)) == 0;
-}
-
-/* Falco's metrics.* switches select what the snapshot (not /metrics) holds. */
+/* The snapshot leaves zero values out unless include_empty_values (families: o->sel). */
 static bool in_snapshot(const struct saker_observe *o, const struct saker_metric *s)
 {
-	if (!o->f_empty && saker_metric_value(s) == 0)
-		return false;
-	if (has_prefix(s->name, "cpu_"))
-		return o->f_per_cpu;
-	if (has_prefix(s->name, "bpf_"))
-		return o->f_bpf;
-	if (has_prefix(s->name, "proc_table_") || has_prefix(s->name, "fd_table_") ||
-	    has_prefix(s->name, "state_"))
-		return o->f_state;
-	if (has_prefix(s->name, "process_"))
-		return o->f_resource;
-	if (has_prefix(s->name, "events_") || has_prefix(s->name, "drops_total") ||
-	    has_prefix(s->name, "page_faults_") || has_prefix(s->name, "ring_"))
-		return o->f_kernel;
-	return true;
+	return o->f_empty || saker_metric_value(s) != 0;
 }
 
 static void put_key(struct saker_sbuf *b, const struct saker_metric *s)
@@ -454,18 +493,9 @@ static void write_line(struct saker_observe *o, const struct saker_metrics *m, u
 	ssize_t w;
 
 	saker_metrics_init(&sel);
-	for (size_t i = 0; i < m->n; i++) {
-		const struct saker_metric *s = &m->v[i];
-
-		if (!in_snapshot(o, s))
-			continue;
-		if (s->is_float)
-			(void)saker_metrics_add_f64(&sel, s->name, s->help, s->type, s->flags,
-						    s->f64, s->labels, s->n_labels);
-		else
-			(void)saker_metrics_add_u64(&sel, s->name, s->help, s->type, s->flags,
-						    s->u64, s->labels, s->n_labels);
-	}
+	for (size_t i = 0; i < m->n; i++)
+		if (in_snapshot(o, &m->v[i]))
+			(void)saker_metrics_add_copy(&sel, &m->v[i]);
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
 	saker_sbuf_init(&b);
@@ -488,6 +518,14 @@ static void write_line(struct saker_observe *o, const struct saker_metrics *m, u
 	saker_sbuf_free(&b);
 }
 
+/* o->shown: the families of o->m that o->sel shows. */
+static void select_shown(struct saker_observe *o, const struct saker_metrics *m)
+{
+	saker_metrics_reset(&o->shown);
+	if (saker_collect_select_copy(&o->shown, m, &o->sel))
+		saker_log(o->log, SAKER_PRIO_DEBUG, "metrics selection incomplete: out of memory");
+}
+
 void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src *src)
 {
 	bool snapshot;
@@ -498,17 +536,19 @@ void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src 
 	snapshot = o->snapshot_on && o->next_ns && src->now_mono_ns >= o->next_ns;
 	if (o->snapshot_on && !o->next_ns)
 		o->next_ns = src->now_mono_ns + o->interval_ns;
+	/* One collection a tick: /metrics and the snapshot show the same samples. */
 	ret = saker_observe_collect(o, src, &o->m);
 	if (ret && ret != -ENOMEM)
 		saker_log(o->log, SAKER_PRIO_DEBUG, "metrics collection incomplete: %s",
 			  strerror(-ret));
+	select_shown(o, &o->m);
 	if (o->web) {
 		const struct saker_web_health h = {
 		    .now_mono_ns = src->now_mono_ns,
 		    .drain_mono_ns = src->cap ? saker_capture_last_drain_ns(src->cap) : 0,
 		};
 
-		(void)saker_web_publish(o->web, &o->m, &h);
+		(void)saker_web_publish(o->web, &o->shown, &h);
 	}
 	if (snapshot) {
 		/* The next one an interval later, not a burst to catch up after a stall. */
@@ -516,18 +556,22 @@ void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src 
 		if (o->next_ns <= src->now_mono_ns)
 			o->next_ns = src->now_mono_ns + o->interval_ns;
 		if (o->output_rule && src->outputs)
-			emit_alert(o, src->outputs, &o->m, src->now_real_ns);
+			emit_alert(o, src->outputs, &o->shown, src->now_real_ns);
 		if (o->fd >= 0)
-			write_line(o, &o->m, src->now_real_ns);
+			write_line(o, &o->shown, src->now_real_ns);
 	}
 }
 
-void saker_observe_final(struct saker_observe *o, const struct saker_observe_src *src)
+int saker_observe_final(struct saker_observe *o, const struct saker_observe_src *src,
+			struct saker_metrics *m)
 {
-	if (!o || o->fd < 0)
-		return;
-	(void)saker_observe_collect(o, src, &o->m);
-	write_line(o, &o->m, src->now_real_ns);
+	int ret = saker_observe_collect(o, src, m);
+
+	if (o && o->fd >= 0) {
+		select_shown(o, m);
+		write_line(o, &o->shown, src->now_real_ns);
+	}
+	return ret;
 }
 
 void saker_observe_stop(struct saker_observe *o)
@@ -538,6 +582,7 @@ void saker_observe_stop(struct saker_observe *o)
 	if (o->fd >= 0)
 		close(o->fd);
 	saker_metrics_free(&o->m);
+	saker_metrics_free(&o->shown);
 	free(o->output_file);
 	free(o->version);
 	free(o->cc);

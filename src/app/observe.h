@@ -15,12 +15,16 @@
 #ifndef SAKER_OBSERVE_H
 #define SAKER_OBSERVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "app/pipeline.h"
+#include "app/ruleset.h"
 #include "capture/capture.h"
 #include "config/config.h"
 #include "drops/drops.h"
+#include "drops/ledger.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "outputs/outputs.h"
@@ -38,26 +42,42 @@ uint16_t saker_observe_web_port(const struct saker_observe *o);
 void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 			  struct saker_drops *drops);
 
+/* What a collection reads; a NULL part leaves its families out. */
 struct saker_observe_src {
 	struct saker_capture *cap;
 	const struct saker_drops *drops;
 	const struct saker_view *view;
 	struct saker_outputs *outputs;
+	/* the app's own parts: --dump's sink (pipe->sink) and the pipeline, rules, ledger */
+	const struct saker_pipeline *pipe;
+	const struct saker_ruleset *rules;
+	const struct saker_ledger *ledger;
+	bool exact; /* the rings were drained after detach (accounting_exact) */
 	uint64_t now_mono_ns;
 	uint64_t now_real_ns;
 };
-/* Collects and publishes; emits the metrics snapshot when its interval has come. */
+/*
+ * Collects once and publishes that collection to the web server (/metrics)
+ * and, when its interval has come, to the metrics snapshot.
+ */
 void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src *src);
 
 /*
- * Fills m (reset first) with every metric of src, as the web server and the
- * snapshot see them. 0 or a negative errno.
+ * Fills m (reset first) with every metric of src: the one collection that
+ * /metrics, the snapshot, the summary and --metrics-json render (each
+ * selecting as docs/metrics.md says). o may be NULL (no build_info then).
+ * 0 or a negative errno (what could be collected is kept).
  */
 int saker_observe_collect(struct saker_observe *o, const struct saker_observe_src *src,
 			  struct saker_metrics *m);
 
-/* At shutdown, after the last drain: one last line to metrics.output_file (if set). */
-void saker_observe_final(struct saker_observe *o, const struct saker_observe_src *src);
+/*
+ * At shutdown, after the last drain: collects into m (for the summary) and
+ * writes that collection as the last line of metrics.output_file (if set).
+ * o may be NULL. 0 or a negative errno, as saker_observe_collect.
+ */
+int saker_observe_final(struct saker_observe *o, const struct saker_observe_src *src,
+			struct saker_metrics *m);
 
 /* Stops the web server, closes the metrics file, frees. NULL ok. */
 void saker_observe_stop(struct saker_observe *o);

@@ -20,7 +20,9 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "lib/readfile.h"
 #include "lib/sysnames.h"
+#include "lib/yamlguard.h"
 
 #define MIB (1024ULL * 1024ULL)
 #define GIB (1024ULL * MIB)
@@ -1399,90 +1401,21 @@ static int apply_node(struct load_ctx *c, yaml_document_t *doc, const char *key,
 	return 0;
 }
 
-/* libyaml's reader errors carry a byte offset, not a mark. */
-static void offset_to_mark(const char *buf, size_t len, size_t off, yaml_mark_t *m)
-{
-	m->line = 0;
-	m->column = 0;
-	for (size_t i = 0; i < off && i < len; i++) {
-		if (buf[i] == '\n') {
-			m->line++;
-			m->column = 0;
-		} else {
-			m->column++;
-		}
-	}
-}
-
 static int parser_fail(struct load_ctx *c, const yaml_parser_t *p, const char *buf, size_t len)
 {
-	yaml_mark_t m = p->problem_mark;
-	char pos[512];
+	const struct saker_yaml_src src = {
+	    .name = c->name, .buf = buf, .len = len, .positions = c->positions};
 
-	if (p->error == YAML_MEMORY_ERROR) {
-		if (c->err && c->errlen)
-			snprintf(c->err, c->errlen, "%s: out of memory", c->name);
-		return -ENOMEM;
-	}
-	if (p->error == YAML_READER_ERROR)
-		offset_to_mark(buf, len, p->problem_offset, &m);
-	where(c, &m, pos, sizeof(pos));
-	if (c->err && c->errlen && p->context && strstr(p->context, "scanning a tag")) {
-		/* [read, !close]: YAML reads !close as a tag */
-		snprintf(c->err, c->errlen,
-			 "%s: %s (a value starting with '!' is a YAML tag: quote it, as in "
-			 "\"!close\")",
-			 pos, p->problem ? p->problem : "syntax error");
-	} else if (c->err && c->errlen) {
-		if (p->context)
-			snprintf(c->err, c->errlen, "%s: %s (%s at line %zu)", pos,
-				 p->problem ? p->problem : "syntax error", p->context,
-				 p->context_mark.line + 1);
-		else
-			snprintf(c->err, c->errlen, "%s: %s", pos,
-				 p->problem ? p->problem : "syntax error");
-	}
-	return -EINVAL;
+	return saker_yaml_parser_error(&src, p, c->err, c->errlen);
 }
 
-/*
- * libyaml's scanner spends O(depth) per token, so nesting makes parsing
- * quadratic: a 400 KB file of '[' takes minutes. Walk the event stream first
- * and refuse deep documents before libyaml builds them. Syntax errors surface
- * here too, with their position.
- */
+/* Refuses deep documents before libyaml builds them (lib/yamlguard.h says why). */
 static int check_nesting(struct load_ctx *c, const char *buf, size_t len)
 {
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int depth = 0, ret = 0;
+	const struct saker_yaml_src src = {
+	    .name = c->name, .buf = buf, .len = len, .positions = c->positions};
 
-	if (!yaml_parser_initialize(&p)) {
-		set_err(c->err, c->errlen, "%s: out of memory", c->name);
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	for (;;) {
-		yaml_event_type_t type;
-
-		if (!yaml_parser_parse(&p, &ev)) {
-			ret = parser_fail(c, &p, buf, len);
-			break;
-		}
-		type = ev.type;
-		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
-			if (++depth > MAX_NESTING)
-				ret = fail_at(c, &ev.start_mark, "nesting deeper than %d levels",
-					      MAX_NESTING);
-		} else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
-			depth--;
-		}
-		yaml_event_delete(&ev);
-		if (ret || type == YAML_STREAM_END_EVENT)
-			break;
-	}
-	yaml_parser_delete(&p);
-	return ret;
+	return saker_yaml_check_depth(&src, MAX_NESTING, c->err, c->errlen);
 }
 
 /* Notes the document's engine mapping and engine.kind (legacy_lookup reads them). */
@@ -1622,51 +1555,16 @@ out_doc:
 int saker_config_load_file(struct saker_config *cfg, const char *path, char *err, size_t errlen,
 			   saker_config_warn_fn warnfn, void *warn_ctx)
 {
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int ret;
+	char *buf;
+	size_t len;
+	int ret = saker_readfile(path, MAX_FILE_BYTES, &buf, &len);
 
-	if (!f) {
-		ret = -errno;
+	if (ret) {
 		set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
 		return ret;
 	}
-	for (;;) {
-		size_t n;
-
-		if (len == cap) {
-			char *bigger;
-
-			if (cap >= MAX_FILE_BYTES) {
-				ret = -EFBIG;
-				set_err(err, errlen, "%s: cannot read: %s", path, strerror(EFBIG));
-				goto out;
-			}
-			cap = cap ? cap * 2 : 8192;
-			bigger = realloc(buf, cap);
-			if (!bigger) {
-				ret = -ENOMEM;
-				set_err(err, errlen, "%s: cannot read: %s", path, strerror(ENOMEM));
-				goto out;
-			}
-			buf = bigger;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0) {
-			if (ferror(f)) {
-				ret = errno ? -errno : -EIO;
-				set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
-				goto out;
-			}
-			break;
-		}
-	}
 	ret = saker_config_load_buffer(cfg, path, buf, len, err, errlen, warnfn, warn_ctx);
-out:
 	free(buf);
-	fclose(f);
 	return ret;
 }
 

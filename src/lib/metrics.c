@@ -156,6 +156,12 @@ int saker_metrics_add_f64(struct saker_metrics *m, const char *name, const char 
 	return add(m, name, help, type, flags, true, 0, value, labels, n_labels);
 }
 
+int saker_metrics_add_copy(struct saker_metrics *m, const struct saker_metric *s)
+{
+	return add(m, s->name, s->help, s->type, s->flags, s->is_float, s->u64, s->f64, s->labels,
+		   s->n_labels);
+}
+
 static bool has_label(const struct saker_metric *s, const struct saker_metric_label *l)
 {
 	for (size_t i = 0; i < s->n_labels; i++)

@@ -83,6 +83,8 @@ int saker_metrics_add_u64(struct saker_metrics *m, const char *name, const char 
 int saker_metrics_add_f64(struct saker_metrics *m, const char *name, const char *help,
 			  enum saker_metric_type type, unsigned flags, double value,
 			  const struct saker_metric_label *labels, size_t n_labels);
+/* Adds a copy of s (from another collection): its name, help, type, flags, value, labels. */
+int saker_metrics_add_copy(struct saker_metrics *m, const struct saker_metric *s);
 
 /*
  * The sample with this name and exactly these labels (in any order), or

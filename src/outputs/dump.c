@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "event/event.h"
+#include "lib/clock.h"
 #include "lib/sctable.h"
 #include "state/view.h"
 
@@ -33,23 +34,6 @@ void saker_dump_fini(struct saker_dump *d)
 {
 	if (d)
 		saker_sbuf_free(&d->line);
-}
-
-static uint64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-int64_t saker_dump_boot_offset(void)
-{
-	/* The realtime read sits between two boottime reads: their mean is its instant. */
-	uint64_t b1 = clock_ns(CLOCK_BOOTTIME), r = clock_ns(CLOCK_REALTIME);
-	uint64_t b2 = clock_ns(CLOCK_BOOTTIME);
-
-	return (int64_t)(r - (b1 + (b2 - b1) / 2));
 }
 
 /* ---- pieces ---- */
@@ -784,7 +768,7 @@ bool saker_dump_sink_full(const struct saker_dump_sink *s, bool critical)
 
 static uint64_t mono_ms(void)
 {
-	return clock_ns(CLOCK_MONOTONIC) / 1000000;
+	return saker_clock_ns(CLOCK_MONOTONIC) / 1000000;
 }
 
 int saker_dump_sink_finish(struct saker_dump_sink *s, int timeout_ms)

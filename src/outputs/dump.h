@@ -27,8 +27,9 @@ struct saker_event;
 
 struct saker_dump {
 	bool json;
-	bool iso8601;		 /* text time as UTC ISO 8601 (JSON time always is) */
-	int64_t boot_to_real_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, see saker_dump_boot_offset() */
+	bool iso8601; /* text time as UTC ISO 8601 (JSON time always is) */
+	int64_t
+	    boot_to_real_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, see saker_clock_boot_offset_ns() */
 	struct saker_view *view; /* NULL = no enrichment */
 	struct saker_sbuf line;
 	/* The formatted calendar part of the last second seen (time_t tcache_sec). */
@@ -131,8 +132,5 @@ static inline bool saker_dump_sink_pending(const struct saker_dump_sink *s)
  * then counts every line still pending as lost. 0, or the error.
  */
 int saker_dump_sink_finish(struct saker_dump_sink *s, int timeout_ms);
-
-/* CLOCK_REALTIME - CLOCK_BOOTTIME now, in ns (event ts_ns + this = wall clock). */
-int64_t saker_dump_boot_offset(void);
 
 #endif

@@ -17,19 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
+
 extern char **environ;
 
 /* Poll slice while waiting: bounds how late an abort is noticed. */
 #define PROGRAM_SLICE_MS 20
 #define DEFAULT_USER	 "nobody"
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool aborted(const struct saker_program *p)
 {
@@ -113,7 +107,7 @@ fail:
  */
 static bool wait_exit(const struct saker_program *p, pid_t pid, int timeout_ms, int *status)
 {
-	long long end = mono_ms() + timeout_ms;
+	long long end = (long long)(saker_clock_ns(CLOCK_MONOTONIC) / 1000000) + timeout_ms;
 	long us = 100;
 
 	for (;;) {
@@ -127,7 +121,8 @@ static bool wait_exit(const struct saker_program *p, pid_t pid, int timeout_ms, 
 		}
 		if (r < 0 && errno != EINTR)
 			return true;
-		if (mono_ms() >= end || (p && aborted(p)))
+		if ((long long)(saker_clock_ns(CLOCK_MONOTONIC) / 1000000) >= end ||
+		    (p && aborted(p)))
 			return false;
 		sleep_us(us);
 		us = us < 10000 ? us * 2 : 10000;
@@ -324,7 +319,7 @@ static int wait_read(struct saker_program *p, long long deadline, char *err, siz
 			snprintf(err, errlen, "write to program: cancelled");
 			return -ECANCELED;
 		}
-		if (mono_ms() >= deadline) {
+		if ((long long)(saker_clock_ns(CLOCK_MONOTONIC) / 1000000) >= deadline) {
 			snprintf(err, errlen, "program did not read its input for %d ms",
 				 p->write_timeout_ms);
 			return -ETIMEDOUT;
@@ -356,7 +351,7 @@ int saker_program_write(struct saker_program *p, const char *buf, size_t len, ch
 		if (rc < 0)
 			return rc;
 	}
-	deadline = mono_ms() + p->write_timeout_ms;
+	deadline = (long long)(saker_clock_ns(CLOCK_MONOTONIC) / 1000000) + p->write_timeout_ms;
 	while (off < len) {
 		ssize_t n = write(p->fd, buf + off, len - off);
 		long long left;
@@ -372,7 +367,7 @@ int saker_program_write(struct saker_program *p, const char *buf, size_t len, ch
 			snprintf(err, errlen, "write to program: %s", strerror(-rc));
 			goto fail;
 		}
-		left = deadline - mono_ms();
+		left = deadline - (long long)(saker_clock_ns(CLOCK_MONOTONIC) / 1000000);
 		if (aborted(p)) {
 			rc = -ECANCELED;
 			snprintf(err, errlen, "write to program: cancelled");

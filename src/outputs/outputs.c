@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/safefile.h"
 #include "outputs/output_format.h"
 #include "outputs/output_http.h"
@@ -146,14 +147,6 @@ const char *saker_channel_name(enum saker_channel ch)
 	if ((unsigned)ch >= SAKER_CH_MAX)
 		return "unknown";
 	return channel_names[ch];
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
 static struct timespec ts_at(uint64_t ns)
@@ -666,7 +659,7 @@ static struct tally close_channel(struct chan *c)
 static void note_failure(struct chan *c, const char *why, bool force)
 {
 	struct throttle *t = &c->fail;
-	uint64_t now = mono_ns();
+	uint64_t now = saker_clock_ns(CLOCK_MONOTONIC);
 
 	if (why)
 		t->unreported++;
@@ -849,7 +842,7 @@ static void *worker(void *arg)
 			continue;
 		}
 		{
-			uint64_t now = mono_ns(), n = loss_due(c, now, false);
+			uint64_t now = saker_clock_ns(CLOCK_MONOTONIC), n = loss_due(c, now, false);
 
 			if (n) {
 				pthread_mutex_unlock(&c->lock);
@@ -1099,7 +1092,7 @@ int saker_outputs_emit(struct saker_outputs *o, const struct saker_alert *alert)
 	}
 	/* Formatting happens here, once and outside any lock: workers only write bytes. */
 	it = make_item(o, alert);
-	now = mono_ns();
+	now = saker_clock_ns(CLOCK_MONOTONIC);
 	for (int i = 0; i < SAKER_CH_MAX; i++) {
 		struct chan *c = &o->ch[i];
 		uint64_t n = 0;
@@ -1250,8 +1243,8 @@ static bool chan_idle(const struct chan *c, uint64_t req)
 
 int saker_outputs_flush(struct saker_outputs *o, int timeout_ms)
 {
-	struct timespec dl =
-	    ts_at(mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000);
+	struct timespec dl = ts_at(saker_clock_ns(CLOCK_MONOTONIC) +
+				   (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000);
 	int rc = 0;
 
 	if (!o)
@@ -1328,7 +1321,7 @@ static bool wait_done(struct chan *c, uint64_t dl_ns, bool kick)
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->done) {
-		uint64_t now = mono_ns(), until = dl_ns;
+		uint64_t now = saker_clock_ns(CLOCK_MONOTONIC), until = dl_ns;
 		struct timespec ts;
 
 		if (now >= dl_ns)
@@ -1348,7 +1341,7 @@ static bool wait_done(struct chan *c, uint64_t dl_ns, bool kick)
 
 int saker_outputs_shutdown(struct saker_outputs *o, int timeout_ms)
 {
-	uint64_t t0 = mono_ns(), budget, hard, soft;
+	uint64_t t0 = saker_clock_ns(CLOCK_MONOTONIC), budget, hard, soft;
 	bool cut_any = false;
 
 	if (!o || o->shut)
@@ -1414,7 +1407,7 @@ int saker_outputs_shutdown(struct saker_outputs *o, int timeout_ms)
 			c->inflight = 0;
 		}
 		c->final = true;
-		n = loss_due(c, mono_ns(), true);
+		n = loss_due(c, saker_clock_ns(CLOCK_MONOTONIC), true);
 		pthread_mutex_unlock(&c->lock);
 		report_loss(c, n);
 		if (!c->leaked)

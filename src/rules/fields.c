@@ -15,6 +15,7 @@
 
 #include "capture/syscalls.h"
 #include "event/event.h"
+#include "lib/clock.h"
 #include "state/view.h"
 
 /* ---- the registry ---------------------------------------------------- */
@@ -894,8 +895,6 @@ static const struct idname *find_id(const struct idname *v, size_t n, uint32_t i
 
 int saker_fctx_init(struct saker_fctx *c, size_t ninst)
 {
-	struct timespec rt, bt;
-
 	tables_init();
 	memset(c, 0, offsetof(struct saker_fctx, arena));
 	c->cache = calloc(ninst ? ninst : 1, sizeof(*c->cache));
@@ -903,10 +902,7 @@ int saker_fctx_init(struct saker_fctx *c, size_t ninst)
 		return -ENOMEM;
 	c->ncache = ninst;
 	c->gen = 1;
-	clock_gettime(CLOCK_REALTIME, &rt);
-	clock_gettime(CLOCK_BOOTTIME, &bt);
-	c->boot_offset_ns = (uint64_t)(rt.tv_sec - bt.tv_sec) * 1000000000ull +
-			    (uint64_t)((int64_t)rt.tv_nsec - bt.tv_nsec);
+	c->boot_offset_ns = (uint64_t)saker_clock_boot_offset_ns();
 	if (gethostname(c->hostname, sizeof(c->hostname) - 1))
 		snprintf(c->hostname, sizeof(c->hostname), "localhost");
 	return 0;

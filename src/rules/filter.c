@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hash.h"
+
 /* ---- syntax tree ------------------------------------------------------- */
 
 enum ast_kind { A_AND, A_OR, A_NOT, A_CHECK, A_IDENT, A_UNSUPPORTED };
@@ -313,6 +315,24 @@ static struct saker_ast *node(struct parser *p, enum ast_kind k, size_t pos)
 	return a;
 }
 
+/* A node of kind k named by the n bytes at the parser's position, which it moves past. */
+static struct saker_ast *named_node(struct parser *p, enum ast_kind k, size_t n)
+{
+	size_t pos = p->pos;
+	struct saker_ast *a = node(p, k, pos);
+
+	if (!a)
+		return NULL;
+	a->name = dupn(p->s + pos, n);
+	if (!a->name) {
+		saker_ast_free(a);
+		seterr(p->e, SAKER_FERR_NOMEM, pos, "out of memory");
+		return NULL;
+	}
+	p->pos += n;
+	return a;
+}
+
 static bool grows(uint32_t n)
 {
 	return n == 0 || (n >= 4 && (n & (n - 1)) == 0);
@@ -576,8 +596,10 @@ static struct saker_ast *parse_condition(struct parser *p, struct saker_ast *a)
 	}
 	v = dupn(p->s + p->pos, vn);
 	if (!v || add_val(p, a, v, vn, p->pos, false)) {
+		/* add_val said it already; a failed dupn did not (no syntax error: -ENOMEM) */
+		seterr(p->e, SAKER_FERR_NOMEM, p->pos, "out of memory");
 		saker_ast_free(a);
-		return PFAIL(p, "out of memory");
+		return NULL;
 	}
 	p->pos += vn;
 	a->list_ident = true;
@@ -587,25 +609,18 @@ static struct saker_ast *parse_condition(struct parser *p, struct saker_ast *a)
 static struct saker_ast *parse_check(struct parser *p)
 {
 	struct saker_ast *a;
-	size_t n, pos;
+	size_t n;
 
 	lex_blank(p);
-	pos = p->pos;
 	if (lex_str(p, "("))
 		return parse_embedded(p);
 	if (at_transformer(p))
 		return unsupported_transformer(p);
 	n = field_len(p);
 	if (n) {
-		a = node(p, A_CHECK, pos);
+		a = named_node(p, A_CHECK, n);
 		if (!a)
 			return NULL;
-		a->name = dupn(p->s + pos, n);
-		if (!a->name) {
-			saker_ast_free(a);
-			return PFAIL(p, "out of memory");
-		}
-		p->pos += n;
 		if (lex_str(p, "[")) {
 			size_t an;
 			bool q = cur(p) == '"' || cur(p) == '\'';
@@ -623,18 +638,8 @@ static struct saker_ast *parse_check(struct parser *p)
 		return parse_condition(p, a);
 	}
 	n = ident_len(p, p->pos);
-	if (n) {
-		a = node(p, A_IDENT, pos);
-		if (!a)
-			return NULL;
-		a->name = dupn(p->s + pos, n);
-		if (!a->name) {
-			saker_ast_free(a);
-			return PFAIL(p, "out of memory");
-		}
-		p->pos += n;
-		return a;
-	}
+	if (n)
+		return named_node(p, A_IDENT, n);
 	if (p->pos >= p->len)
 		return PFAIL(p, "unexpected end of condition");
 	return PFAIL(p, "expected '(', a field check or a macro name");
@@ -866,17 +871,6 @@ void saker_filter_free(struct saker_filter *f)
 	free(f);
 }
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static struct sset *sset_build(const struct cval *v, uint32_t n)
 {
 	struct sset *s = calloc(1, sizeof(*s));
@@ -892,7 +886,7 @@ static struct sset *sset_build(const struct cval *v, uint32_t n)
 		return NULL;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t h = hash_bytes(v[i].s.p, v[i].s.n);
+		uint64_t h = saker_hash_fnv1a(v[i].s.p, v[i].s.n);
 		size_t j = h & (s->cap - 1);
 
 		while (s->e[j].p) {
@@ -908,7 +902,7 @@ static struct sset *sset_build(const struct cval *v, uint32_t n)
 
 static bool sset_has(const struct sset *s, const char *p, size_t n)
 {
-	uint64_t h = hash_bytes(p, n);
+	uint64_t h = saker_hash_fnv1a(p, n);
 	size_t j = h & (s->cap - 1);
 
 	while (s->e[j].p) {

@@ -2,17 +2,17 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
 
 #include "event/event.h"
+#include "lib/hash.h"
+#include "lib/readfile.h"
+#include "lib/yamlguard.h"
 #include "rules/fields.h"
 #include "rules/filter.h"
 
@@ -124,24 +124,13 @@ struct nidx {
 	size_t cap, n;
 };
 
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static long nidx_get(const struct nidx *x, const char *key)
 {
 	uint64_t h;
 
 	if (!x->cap)
 		return -1;
-	h = name_hash(key);
+	h = saker_hash_fnv1a_str(key);
 	for (size_t j = h & (x->cap - 1); x->e[j].key; j = (j + 1) & (x->cap - 1))
 		if (x->e[j].h == h && !strcmp(x->e[j].key, key))
 			return x->e[j].idx;
@@ -151,7 +140,7 @@ static long nidx_get(const struct nidx *x, const char *key)
 /* Inserts key, or points an existing entry of the same name at key (a renewed string). */
 static int nidx_put(struct nidx *x, const char *key, uint32_t idx)
 {
-	uint64_t h = name_hash(key);
+	uint64_t h = saker_hash_fnv1a_str(key);
 	size_t j;
 
 	if (2 * (x->n + 1) > x->cap) {
@@ -1474,50 +1463,11 @@ static int load_item(struct lctx *c, const yaml_node_t *item)
 	}
 }
 
-/* Nesting is refused before libyaml builds the document (its scanner is quadratic in depth). */
-static int check_nesting(struct lctx *c, const char *buf, size_t len)
-{
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int depth = 0, ret = 0;
-
-	if (!yaml_parser_initialize(&p))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	for (;;) {
-		yaml_event_type_t type;
-
-		if (!yaml_parser_parse(&p, &ev)) {
-			set_err(c->err, c->errlen, "%s:%zu:%zu: %s", c->r->files[c->file].name,
-				p.problem_mark.line + 1, p.problem_mark.column + 1,
-				p.problem ? p.problem : "YAML syntax error");
-			ret = -EINVAL;
-			break;
-		}
-		type = ev.type;
-		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
-			if (++depth > MAX_NESTING) {
-				set_err(c->err, c->errlen,
-					"%s:%zu:%zu: nesting deeper than %d levels",
-					c->r->files[c->file].name, ev.start_mark.line + 1,
-					ev.start_mark.column + 1, MAX_NESTING);
-				ret = -EINVAL;
-			}
-		} else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
-			depth--;
-		}
-		yaml_event_delete(&ev);
-		if (ret || type == YAML_STREAM_END_EVENT)
-			break;
-	}
-	yaml_parser_delete(&p);
-	return ret;
-}
-
 int saker_rules_load_buffer(struct saker_rules *r, const char *name, const char *buf, size_t len,
 			    char *err, size_t errlen, saker_rules_warn_fn warn, void *warn_ctx)
 {
 	struct lctx c = {.r = r, .err = err, .errlen = errlen, .warn = warn, .warn_ctx = warn_ctx};
+	struct saker_yaml_src src = {.positions = true};
 	struct sfile *nf;
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -1547,18 +1497,20 @@ int saker_rules_load_buffer(struct saker_rules *r, const char *name, const char 
 	nf->buf[len] = '\0';
 	nf->len = len;
 	c.file = (int)r->nfiles++;
-	ret = check_nesting(&c, nf->buf, len);
+	src.name = nf->name;
+	src.buf = nf->buf;
+	src.len = len;
+	/* Deep documents are refused before libyaml builds them (lib/yamlguard.h says why). */
+	ret = saker_yaml_check_depth(&src, MAX_NESTING, err, errlen);
 	if (ret)
 		return ret;
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)nf->buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		set_err(err, errlen, "%s:%zu:%zu: %s", nf->name, parser.problem_mark.line + 1,
-			parser.problem_mark.column + 1,
-			parser.problem ? parser.problem : "YAML syntax error");
+		ret = saker_yaml_parser_error(&src, &parser, err, errlen);
 		yaml_parser_delete(&parser);
-		return -EINVAL;
+		return ret;
 	}
 	c.doc = &doc;
 	c.budget = 4 * (size_t)(doc.nodes.top - doc.nodes.start) + 4096;
@@ -1591,45 +1543,15 @@ out:
 int saker_rules_load_file(struct saker_rules *r, const char *path, char *err, size_t errlen,
 			  saker_rules_warn_fn warn, void *warn_ctx)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
-	struct stat st;
 	char *buf;
-	size_t got = 0;
+	size_t len;
+	int ret = saker_readfile(path, MAX_FILE_BYTES, &buf, &len);
 
-	if (fd < 0) {
-		ret = -errno;
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+	if (ret) {
+		set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
 		return ret;
 	}
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		return ret;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_FILE_BYTES) {
-		ret = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		set_err(err, errlen, "%s: %s", path,
-			S_ISREG(st.st_mode) ? "file too large" : "not a regular file");
-		close(fd);
-		return ret;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	ret = saker_rules_load_buffer(r, path, buf, got, err, errlen, warn, warn_ctx);
+	ret = saker_rules_load_buffer(r, path, buf, len, err, errlen, warn, warn_ctx);
 	free(buf);
 	return ret;
 }

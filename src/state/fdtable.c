@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/list.h"
+#include "lib/procid.h"
 
 /* ---- fd table ---- */
 
@@ -432,23 +433,6 @@ static uint32_t fdinfo_flags(int pid_dirfd, int fd)
 	return (uint32_t)v;
 }
 
-static bool parse_fd_name(const char *s, int *fd)
-{
-	long v = 0;
-
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (*s - '0');
-		if (v > INT32_MAX)
-			return false;
-	}
-	*fd = (int)v;
-	return true;
-}
-
 int saker_fdtable_scan_pid(struct saker_fdtable *t, uint32_t pid, int pid_dirfd)
 {
 	char target[PATH_MAX];
@@ -470,10 +454,12 @@ int saker_fdtable_scan_pid(struct saker_fdtable *t, uint32_t pid, int pid_dirfd)
 	while ((de = readdir(dir))) {
 		struct saker_fd f = {.flags = SAKER_FD_F_FROM_SCAN};
 		ssize_t n;
+		uint32_t id;
 		int fd;
 
-		if (!parse_fd_name(de->d_name, &fd))
+		if (!saker_procid_parse(de->d_name, &id))
 			continue;
+		fd = (int)id;
 		if (kept >= t->max_per_proc) {
 			t->evictions++;
 			continue;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lib/list.h"
+#include "lib/procid.h"
 
 #define CGROUP_FILE_MAX 8192
 #define STAT_MAX	1024
@@ -644,23 +645,6 @@ static int load_thread(struct saker_proctable *tbl, uint32_t pid, uint32_t tid, 
 	return 0;
 }
 
-static bool parse_id_name(const char *s, uint32_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-		if (v > UINT32_MAX)
-			return false;
-	}
-	*out = (uint32_t)v;
-	return true;
-}
-
 static int load_threads(struct saker_proctable *tbl, uint32_t pid, int pdir, struct proc_image *img,
 			uint32_t loginuid)
 {
@@ -694,7 +678,7 @@ static int load_threads(struct saker_proctable *tbl, uint32_t pid, int pdir, str
 	while ((de = readdir(dir))) {
 		uint32_t tid;
 
-		if (!parse_id_name(de->d_name, &tid) || tid == pid)
+		if (!saker_procid_parse(de->d_name, &tid) || tid == pid)
 			continue;
 		tdir = openat(tasks, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (tdir < 0) {
@@ -794,7 +778,7 @@ int saker_proctable_scan(struct saker_proctable *tbl)
 	while ((de = readdir(dir))) {
 		uint32_t pid;
 
-		if (!parse_id_name(de->d_name, &pid))
+		if (!saker_procid_parse(de->d_name, &pid))
 			continue;
 		err = load_pid(tbl, dirfd(dir), pid);
 		if (err == -ENOMEM)

@@ -9,7 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/idmap.h"
+#include "lib/procid.h"
 #include "state/proctable.h"
 #include "state/view.h"
 
@@ -43,14 +45,6 @@ struct saker_resync {
 	uint64_t full_ns, full_pids;
 	struct saker_resync_stats st;
 };
-
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int saker_resync_new(struct saker_resync **out, struct saker_view *view,
 		     const struct saker_resync_opts *o)
@@ -169,23 +163,6 @@ static int push_id(struct saker_resync *r, uint32_t id)
 	return err;
 }
 
-static bool parse_pid(const char *s, uint32_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-		if (v > UINT32_MAX)
-			return false;
-	}
-	*out = (uint32_t)v;
-	return true;
-}
-
 /* Every pid /proc lists now (a directory read: fast next to reading the processes). */
 static int list_proc(struct saker_resync *r)
 {
@@ -200,7 +177,7 @@ static int list_proc(struct saker_resync *r)
 	while ((de = readdir(dir))) {
 		uint32_t pid;
 
-		if (parse_pid(de->d_name, &pid) && (err = push_id(r, pid)))
+		if (saker_procid_parse(de->d_name, &pid) && (err = push_id(r, pid)))
 			break;
 	}
 	closedir(dir);
@@ -315,7 +292,7 @@ bool saker_resync_run(struct saker_resync *r, uint64_t mono_ns, uint64_t boot_ns
 	r->last_run = mono_ns;
 	r->st.runs++;
 	root = open(r->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	start = t = mono_now();
+	start = t = saker_clock_ns(CLOCK_MONOTONIC);
 	/* At least one step per run, so progress does not depend on the clock's grain. */
 	do {
 		bool full = r->phase != PH_IDLE && !r->count;
@@ -323,7 +300,7 @@ bool saker_resync_run(struct saker_resync *r, uint64_t mono_ns, uint64_t boot_ns
 
 		if (!step(r, root))
 			break;
-		t = mono_now();
+		t = saker_clock_ns(CLOCK_MONOTONIC);
 		if (full)
 			r->full_ns += t - s;
 		if (r->st.full_scans != scans)

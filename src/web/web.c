@@ -12,6 +12,7 @@
 
 #include <microhttpd.h>
 
+#include "lib/clock.h"
 #include "lib/sbuf.h"
 
 #define DEFAULT_STALE_NS  (2000000000ull)
@@ -38,14 +39,6 @@ struct saker_web {
 	uint64_t n_requests, n_ok, n_not_found, n_not_allowed, n_unhealthy;
 	uint64_t n_publishes; /* loop only */
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void count(uint64_t *c)
 {
@@ -144,8 +137,9 @@ static enum MHD_Result serve_health(struct saker_web *w, struct MHD_Connection *
 	int status;
 
 	pthread_mutex_lock(&w->lock);
-	status = saker_web_judge(w->published, &w->last, w->stall_ns, w->stall_end_ns, mono_ns(),
-				 w->stale_ns, reason, sizeof(reason));
+	status =
+	    saker_web_judge(w->published, &w->last, w->stall_ns, w->stall_end_ns,
+			    saker_clock_ns(CLOCK_MONOTONIC), w->stale_ns, reason, sizeof(reason));
 	pthread_mutex_unlock(&w->lock);
 	if (status == 200) {
 		count(&w->n_ok);

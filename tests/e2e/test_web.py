@@ -120,6 +120,82 @@ def test_metrics_pass_promtool_idle_and_after_flood(saker):
     assert s.stop() == 0
 
 
+def test_metrics_has_the_dump_and_pipeline_samples(saker, tmp_path):
+    """One collection per tick feeds /metrics and the snapshot: with --dump, /metrics shows
+    the dump sink's and the pipeline's samples, and the last snapshot line at exit holds the
+    figures the summary prints."""
+    out = tmp_path / "metrics.jsonl"
+    with open(tmp_path / "dump.txt", "w") as dump:
+        s, port = start_web(saker, *SMALL, "--dump", "-o", "metrics.enabled=true",
+                            "-o", "metrics.interval=1h", "-o", "metrics.output_file=%s" % out,
+                            stdout=dump)
+        wait_healthy(port)
+        deadline = time.monotonic() + 20
+        smp = {}
+        while time.monotonic() < deadline:
+            for _ in range(50):
+                with open("/etc/hostname"):
+                    pass
+            status, _, text = get(port, "/metrics")
+            assert status == 200
+            smp = samples(text)
+            if smp.get("saker_dump_lines_written_total", 0) > 0:
+                break
+            time.sleep(0.3)
+        rc, msg = promtool_check(text)
+        assert rc == 0 and msg == "", msg
+        # the dump sink and the pipeline (only the app's part of the collection had them)
+        assert smp["saker_dump_lines_written_total"] > 0
+        assert "saker_dump_lines_lost_total" in smp
+        assert "saker_state_apply_failures_total" in smp
+        # the rules and the repair, likewise
+        assert smp["saker_rules_loaded"] > 0
+        assert "saker_rules_matches_total" in smp
+        assert "saker_resync_requests_total" in smp
+        # exact accounting only in the collection after the final drain
+        assert smp["saker_accounting_exact"] == 0
+        # zero values stay on /metrics (include_empty_values is for the snapshot only) ...
+        assert smp["saker_rules_errors_total"] == 0
+        # ... and per-CPU counters are off by default, as in the snapshot
+        assert not [k for k in smp if k.startswith("saker_cpu_")]
+        assert s.stop() == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 1, lines  # interval 1h: the line at exit
+    m = json.loads(lines[0])["metrics"]
+    st = summary(s.lines())
+    assert m["dump_lines_written_total"] == st["dump lines written"] > 0
+    assert m["accounting_exact"] == 1
+
+
+def test_metrics_switches_select_families_on_metrics_too(saker):
+    """Falco's metrics.* switches select the families of /metrics, not only the snapshot's
+    (docs/metrics.md), even without metrics.enabled."""
+    # log_level debug: the summary then shows the state tables
+    s, port = start_web(saker, *SMALL, "-o", "log_level=debug",
+                        "-o", "metrics.kernel_event_counters_per_cpu_enabled=true",
+                        "-o", "metrics.libbpf_stats_enabled=false",
+                        "-o", "metrics.rules_counters_enabled=false",
+                        "-o", "metrics.state_counters_enabled=false")
+    wait_healthy(port)
+    status, _, text = get(port, "/metrics")
+    assert status == 200
+    rc, msg = promtool_check(text)
+    assert rc == 0 and msg == "", msg
+    smp = samples(text)
+    names = {k.split("{")[0] for k in smp}
+    assert "saker_cpu_events_total" in names
+    assert not [n for n in names if n.startswith(("saker_bpf_", "saker_rules_", "saker_proc_table_",
+                                                  "saker_fd_table_", "saker_state_"))], names
+    # what no switch names stays
+    for n in ("saker_events_total", "saker_drop_checks_total", "saker_process_cpu_seconds_total",
+              "saker_build_info", "saker_web_publishes_total"):
+        assert n in names, n
+    assert s.stop() == 0
+    # the summary keeps every family (the debug summary prints the state tables)
+    st = summary(s.lines())
+    assert "process table entries" in st
+
+
 def test_versions_and_methods(saker):
     s, port = start_web(saker)
     status, hdr, body = get(port, "/versions")

@@ -262,17 +262,19 @@ static void test_self_progs_build(void **state)
 	saker_metrics_free(&m);
 }
 
-/* Everything at once renders; every counter ends in _total and no family repeats its header. */
-static void test_all_render(void **state)
+/* Every family collect makes: capture, CPUs, rings, drops, view, outputs, rules, self, BPF. */
+static void collect_everything(struct saker_metrics *m)
 {
-	struct saker_capture_stats st;
-	struct saker_drops d;
-	struct saker_view_stats v;
-	struct saker_outputs_stats o;
-	struct saker_collect_self self = {.rss_bytes = 1};
-	struct saker_kcounters cpus[2];
-	const unsigned cpu_ring[2] = {0, 0};
-	const struct saker_collect_ring ring = {.size_bytes = 4096};
+	static struct saker_capture_stats st;
+	static struct saker_drops d;
+	static struct saker_view_stats v;
+	static struct saker_outputs_stats o;
+	static struct saker_kcounters cpus[2];
+	static const unsigned cpu_ring[2] = {0, 0};
+	static const struct saker_collect_ring ring = {.size_bytes = 4096};
+	static const struct saker_collect_rules rules = {.loaded = 3, .matches = 4};
+	static const struct saker_collect_self self = {.rss_bytes = 1};
+	static const struct saker_collect_prog prog = {"sys_exit", 1, 1};
 	const struct saker_collect_in in = {
 	    .capture = &st,
 	    .percpu = cpus,
@@ -283,21 +285,27 @@ static void test_all_render(void **state)
 	    .drops = &d,
 	    .view = &v,
 	    .outputs = &o,
+	    .rules = &rules,
 	    .self = &self,
+	    .progs = &prog,
+	    .n_progs = 1,
 	    .version = "1",
 	};
+
+	fake_capture(&st);
+	o.enabled[SAKER_CH_STDOUT] = true;
+	saker_metrics_init(m);
+	assert_int_equal(saker_collect(m, &in), 0);
+}
+
+/* Everything at once renders; every counter ends in _total and no family repeats its header. */
+static void test_all_render(void **state)
+{
 	struct saker_metrics m;
 	struct saker_sbuf out;
 
 	(void)state;
-	fake_capture(&st);
-	memset(&d, 0, sizeof(d));
-	memset(&v, 0, sizeof(v));
-	memset(&o, 0, sizeof(o));
-	memset(cpus, 0, sizeof(cpus));
-	o.enabled[SAKER_CH_STDOUT] = true;
-	saker_metrics_init(&m);
-	assert_int_equal(saker_collect(&m, &in), 0);
+	collect_everything(&m);
 	assert_false(m.oom);
 	for (size_t i = 0; i < m.n; i++) {
 		size_t len = strlen(m.v[i].name);
@@ -319,12 +327,123 @@ static void test_all_render(void **state)
 	saker_metrics_free(&m);
 }
 
+static size_t count_prefix(const struct saker_metrics *m, const char *prefix)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n; i++)
+		n += strncmp(m->v[i].name, prefix, strlen(prefix)) == 0;
+	return n;
+}
+
+/* Falco's metrics.* switches: each removes its families and nothing else. */
+static void test_select_families(void **state)
+{
+	static const struct {
+		size_t off;
+		const char *prefixes[4];
+	} sw[] = {
+	    {offsetof(struct saker_collect_select, kernel),
+	     {"events_", "drops_total", "page_faults_", "ring_"}},
+	    {offsetof(struct saker_collect_select, per_cpu), {"cpu_"}},
+	    {offsetof(struct saker_collect_select, bpf), {"bpf_"}},
+	    {offsetof(struct saker_collect_select, state), {"proc_table_", "fd_table_", "state_"}},
+	    {offsetof(struct saker_collect_select, resource), {"process_"}},
+	    {offsetof(struct saker_collect_select, rules), {"rules_"}},
+	};
+	const struct saker_collect_select all = {true, true, true, true, true, true};
+	struct saker_metrics m, sel;
+
+	(void)state;
+	collect_everything(&m);
+	/* all on: a copy of everything */
+	saker_metrics_init(&sel);
+	assert_int_equal(saker_collect_select_copy(&sel, &m, &all), 0);
+	assert_int_equal(sel.n, m.n);
+	saker_metrics_free(&sel);
+	for (size_t i = 0; i < sizeof(sw) / sizeof(sw[0]); i++) {
+		struct saker_collect_select one = all;
+		size_t gone = 0;
+
+		*(bool *)((char *)&one + sw[i].off) = false;
+		for (size_t p = 0; p < 4 && sw[i].prefixes[p]; p++) {
+			size_t n = count_prefix(&m, sw[i].prefixes[p]);
+
+			assert_true(n > 0);
+			gone += n;
+		}
+		saker_metrics_init(&sel);
+		assert_int_equal(saker_collect_select_copy(&sel, &m, &one), 0);
+		assert_int_equal(sel.n, m.n - gone);
+		for (size_t p = 0; p < 4 && sw[i].prefixes[p]; p++)
+			assert_int_equal(count_prefix(&sel, sw[i].prefixes[p]), 0);
+		saker_metrics_free(&sel);
+	}
+	/* all off: what no switch governs stays (drop check, outputs, build_info) */
+	{
+		const struct saker_collect_select none = {0};
+
+		saker_metrics_init(&sel);
+		assert_int_equal(saker_collect_select_copy(&sel, &m, &none), 0);
+		assert_non_null(saker_metrics_find(&sel, "drop_checks_total", NULL, 0));
+		assert_non_null(saker_metrics_find(&sel, "drops_simulated_total", NULL, 0));
+		assert_non_null(saker_metrics_find(&sel, "alerts_emitted_total", NULL, 0));
+		assert_int_equal(count_prefix(&sel, "build_info"), 1);
+		assert_null(saker_metrics_find(&sel, "events_total", NULL, 0));
+		assert_int_equal(count_prefix(&sel, "rules_"), 0);
+		/* the copy keeps values, types, help and labels */
+		for (size_t i = 0; i < sel.n; i++) {
+			const struct saker_metric *a = &sel.v[i];
+			const struct saker_metric *b =
+			    saker_metrics_find(&m, a->name, a->labels, a->n_labels);
+
+			assert_non_null(b);
+			assert_true(saker_metric_value(a) == saker_metric_value(b));
+			assert_int_equal(a->type, b->type);
+			assert_int_equal(a->flags, b->flags);
+			assert_string_equal(a->help, b->help);
+		}
+		saker_metrics_free(&sel);
+	}
+	saker_metrics_free(&m);
+}
+
+/* The switches as the configuration sets them, Falco's defaults first. */
+static void test_select_from_config(void **state)
+{
+	struct saker_config cfg;
+	struct saker_collect_select sel;
+	char err[256];
+
+	(void)state;
+	saker_config_init(&cfg);
+	saker_collect_select_init(&sel, &cfg);
+	assert_true(sel.kernel && sel.bpf && sel.state && sel.resource && sel.rules);
+	assert_false(sel.per_cpu);
+	assert_int_equal(saker_config_override(&cfg,
+					       "metrics.kernel_event_counters_per_cpu_enabled=true",
+					       err, sizeof(err), NULL, NULL),
+			 0);
+	assert_int_equal(saker_config_override(&cfg, "metrics.rules_counters_enabled=false", err,
+					       sizeof(err), NULL, NULL),
+			 0);
+	assert_int_equal(saker_config_override(&cfg, "metrics.libbpf_stats_enabled=false", err,
+					       sizeof(err), NULL, NULL),
+			 0);
+	saker_collect_select_init(&sel, &cfg);
+	assert_true(sel.per_cpu && sel.kernel);
+	assert_false(sel.rules);
+	assert_false(sel.bpf);
+	saker_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_capture_counters),   cmocka_unit_test(test_cpus_and_rings),
 	    cmocka_unit_test(test_drops_view_outputs), cmocka_unit_test(test_drop_ratio),
 	    cmocka_unit_test(test_self_progs_build),   cmocka_unit_test(test_all_render),
+	    cmocka_unit_test(test_select_families),    cmocka_unit_test(test_select_from_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

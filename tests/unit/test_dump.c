@@ -17,6 +17,7 @@
 
 #include "outputs/dump.h"
 #include "event/event.h"
+#include "lib/clock.h"
 #include "evbuild.h"
 #include "state/view.h"
 
@@ -686,7 +687,7 @@ static void test_no_view_and_write_errors(void **state)
 static void test_time(void **state)
 {
 	struct saker_dump d;
-	int64_t off = saker_dump_boot_offset();
+	int64_t off = saker_clock_boot_offset_ns();
 	struct timespec r, b;
 	const char *s;
 	struct fixture *f = *state;

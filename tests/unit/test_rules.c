@@ -596,7 +596,14 @@ static void test_error_positions(void **state)
 	assert_non_null(strstr(last_err, "t.yaml:4:19: macro 'm': unexpected end"));
 	/* YAML syntax */
 	assert_null(load(f, "- rule: [unclosed\n"));
-	assert_non_null(strstr(last_err, "t.yaml:"));
+	assert_non_null(strstr(last_err, "t.yaml:2:1: did not find expected ',' or ']' "
+					 "(while parsing a flow sequence at line 1)"));
+	/* bad UTF-8: a line and column, not a byte offset (lib/yamlguard.h, as the config's) */
+	assert_null(load(f, "- list: l\n  items: [\xff]\n"));
+	assert_non_null(strstr(last_err, "t.yaml:2:11: "));
+	/* a '!' value: the same hint as the configuration's */
+	assert_null(load(f, "- list: l\n  items: [read, !]\n"));
+	assert_non_null(strstr(last_err, "a value starting with '!' is a YAML tag"));
 	/* schema */
 	assert_null(load(f, "- rule: r\n  desc: d\n  output: o\n  priority: INFO\n"));
 	assert_non_null(strstr(last_err, "t.yaml:1:3: rule 'r' has no 'condition'"));
@@ -647,8 +654,9 @@ static void test_load_file(void **state)
 	assert_int_equal(
 	    saker_rules_load_file(r, "/nonexistent/x.yaml", err, sizeof(err), NULL, NULL), -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/x.yaml: "));
-	assert_int_equal(saker_rules_load_file(r, f->root, err, sizeof(err), NULL, NULL), -EINVAL);
-	assert_non_null(strstr(err, "not a regular file"));
+	/* worded as the configuration's (lib/readfile.h) */
+	assert_int_equal(saker_rules_load_file(r, f->root, err, sizeof(err), NULL, NULL), -EISDIR);
+	assert_non_null(strstr(err, ": cannot read: Is a directory"));
 	write_file(f->root, "r.yaml",
 		   "- rule: r\n  desc: d\n  condition: evt.type=openat and bad(\n  output: o\n"
 		   "  priority: INFO\n");
