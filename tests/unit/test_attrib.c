@@ -118,6 +118,44 @@ static void test_kernel_loss_ranks_first(void **state)
 	assert_int_equal(w.demoted, 7);
 }
 
+/*
+ * The probe knows a process's start in ns, the view (from /proc) in clock
+ * ticks: the same process either way, one entry, named from the view.
+ * A start far away is another process that had the pid.
+ */
+static void test_kernel_entry_joins_the_view_entry(void **state)
+{
+	struct fx *f = *state;
+	struct saker_attrib_window w;
+	const struct saker_proc *v = saker_view_proc(f->view, 100);
+	uint64_t start;
+
+	assert_non_null(v);
+	start = v->start_ns;
+	assert_true(start > 0);
+	saker_attrib_set_kernel_loss(f->a, true);
+	note(f->a, 100, 100, SAKER_EVT_SYSCALL, 1000);
+	saker_attrib_add_kernel(f->a, 100, start + 7000000, 4000, 2, 65534, "flood");
+	saker_attrib_close(f->a, &w);
+	assert_int_equal(w.n_procs, 1);
+	assert_int_equal(w.top[0].pid, 100);
+	assert_int_equal(w.top[0].received, 1000);
+	assert_int_equal(w.top[0].lost, 4000);
+	assert_int_equal(w.top[0].produced, 5000);
+	assert_string_equal(w.top[0].exe, "/usr/bin/flood");
+	assert_int_equal(w.top_demoted.pid, 100);
+	assert_int_equal(w.top_demoted.demoted, 2);
+
+	note(f->a, 100, 100, SAKER_EVT_SYSCALL, 10);
+	saker_attrib_add_kernel(f->a, 100, start + 5000000000ull, 30, 0, 1, "other");
+	saker_attrib_close(f->a, &w);
+	assert_int_equal(w.n_procs, 2);
+	assert_int_equal(w.top[0].lost, 30);
+	assert_string_equal(w.top[0].comm, "other");
+	assert_int_equal(w.top[0].uid, 1);
+	assert_int_equal(w.top_demoted.pid, 0);
+}
+
 static void test_pid_reuse_after_exit(void **state)
 {
 	struct fx *f = *state;
@@ -214,6 +252,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_top_by_produced, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kernel_loss_ranks_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kernel_entry_joins_the_view_entry, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pid_reuse_after_exit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bounded_flooder_survives, setup, teardown),
 	    cmocka_unit_test(test_human),
