@@ -19,7 +19,9 @@
 #include "drops/attrib.h"
 #include "drops/ledger.h"
 #include "state/resync.h"
+#include "app/record.h"
 #include "app/reload.h"
+#include "app/replay.h"
 #include "app/summary.h"
 #include "capture/capture.h"
 #include "outputs/outputs.h"
@@ -180,6 +182,7 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	}
 	log_resync(app);
 	observe_tick(app, now_ns);
+	saker_record_flush(app->record);
 }
 
 /* ---- signals ---- */
@@ -354,6 +357,7 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	    .max_fds = (size_t)app->cfg.state.max_fds,
 	    .max_fds_per_proc = (size_t)app->cfg.state.max_fds_per_proc,
 	};
+	int64_t boot_offset;
 	int ret;
 
 	ret = saker_view_new_opts(&app->view, &vopts);
@@ -372,8 +376,17 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	ret = saker_app_open_ledger(app->live_cfg.drops_ledger, &app->ledger, err, errlen);
 	if (ret)
 		return ret;
+	/* One offset for the dump, the rules and a -w file, so a replay stamps the same times. */
+	boot_offset = saker_dump_boot_offset();
 	saker_dump_init(&app->dump, app->cfg.json_output, app->cfg.time_format_iso_8601,
-			saker_dump_boot_offset(), app->view);
+			boot_offset, app->view);
+	if (app->rules.rules)
+		saker_rules_set_boot_offset(app->rules.rules, (uint64_t)boot_offset);
+	if (app->opts.write_path) {
+		ret = saker_record_open(&app->record, app->opts.write_path, &app->log, err, errlen);
+		if (ret)
+			return ret;
+	}
 	if (app->opts.dump) {
 		ret = saker_dump_sink_open(&app->sink, STDOUT_FILENO, 0);
 		if (ret) {
@@ -396,6 +409,13 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	/* Attached first, then seeded: a process born in between is in the rings. */
 	if (!ret)
 		(void)saker_view_scan(app->view);
+	/* The header carries what the scan learned; records are drained only once the loop runs. */
+	if (!ret && app->record) {
+		ret = saker_record_start(app->record, app->view, boot_offset, SAKER_VERSION, err,
+					 errlen);
+		app->pipe.tap = saker_record_put;
+		app->pipe.tap_ctx = app->record;
+	}
 	return ret;
 }
 
@@ -480,6 +500,7 @@ static int collect_app(const struct saker_app *app, struct saker_metrics *m, boo
 	saker_attrib_add_metrics(app->attrib, m);
 	saker_ledger_add_metrics(app->ledger, m);
 	saker_resync_add_metrics(app->resync, m);
+	saker_record_add_metrics(app->record, m);
 	if (!ret && m->oom)
 		ret = -ENOMEM;
 	return ret;
@@ -498,7 +519,13 @@ static int collect_all(const struct saker_app *app, struct saker_metrics *m, boo
 
 	if (!cc)
 		return -ENOMEM;
-	ret = saker_collect_read_capture(cc, app->cap);
+	if (app->replay_stats) {
+		memset(cc, 0, sizeof(*cc));
+		cc->stats = *app->replay_stats;
+		ret = 0;
+	} else {
+		ret = saker_collect_read_capture(cc, app->cap);
+	}
 	saker_collect_in_capture(&in, cc);
 	saker_view_get_stats(app->view, &vs);
 	saker_outputs_get_stats(app->outputs, &os);
@@ -576,11 +603,11 @@ static int write_metrics_json(const char *path, const struct saker_metrics *m)
 
 static void shutdown_and_summarize(struct saker_app *app)
 {
-	struct saker_metrics m;
 	bool exact;
-	int ret;
 
 	exact = saker_capture_detach_and_drain(app->cap) == 0;
+	/* After the last record: the file gets what the rings still held. */
+	saker_record_finish(app->record, SHUTDOWN_FLUSH_MS);
 	/* Bounded whatever the reader does; what is left is counted lost. */
 	if (app->sink_open)
 		(void)saker_dump_sink_finish(&app->sink, SHUTDOWN_DUMP_MS);
@@ -600,6 +627,14 @@ static void shutdown_and_summarize(struct saker_app *app)
 					  });
 	saker_observe_stop(app->observe);
 	app->observe = NULL;
+	saker_app_summarize(app, exact);
+}
+
+void saker_app_summarize(struct saker_app *app, bool exact)
+{
+	struct saker_metrics m;
+	int ret;
+
 	saker_metrics_init(&m);
 	ret = collect_all(app, &m, exact);
 	if (ret)
@@ -679,6 +714,17 @@ int saker_app_run(const struct saker_app_opts *opts)
 		free(app);
 		return SAKER_EXIT_FATAL;
 	}
+	if (saker_replay_configured(&app->cfg)) {
+		/* No probe, no loop: the file is played to its end (app/replay.h). */
+		(void)signal(SIGPIPE, SIG_IGN);
+		if (opts->write_path) {
+			fprintf(stderr, "Error: -w cannot record a replay (engine.kind replay)\n");
+			app->exit_status = SAKER_EXIT_FATAL;
+		} else {
+			app->exit_status = saker_replay_run(app);
+		}
+		goto out;
+	}
 	raise_memlock(app);
 	/*
 	 * Blocked already while the probe loads (a second or so), not only once
@@ -756,6 +802,7 @@ out:
 	saker_attrib_free(app->attrib);
 	saker_ledger_close(app->ledger);
 	saker_capture_close(app->cap);
+	saker_record_close(app->record);
 	saker_outputs_free(app->outputs);
 	saker_loop_free(app->loop);
 	if (app->sfd >= 0)
