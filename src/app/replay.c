@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,15 @@
 /* What the dump may still write at exit before the rest is counted lost. */
 #define SHUTDOWN_DUMP_MS  5000
 #define SHUTDOWN_FLUSH_MS 5000
+
+/* SIGINT/SIGTERM: stop after the current record, with the summary. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
 
 bool saker_replay_configured(const struct saker_config *cfg)
 {
@@ -215,9 +225,9 @@ static int play(struct saker_app *app, struct saker_capfile_reader *r,
 {
 	struct saker_capfile_item it;
 	uint64_t n = 0;
-	int ret;
+	int ret = 0;
 
-	while ((ret = saker_capfile_next(r, &it, err, errlen)) == 1) {
+	while (!stop_requested && (ret = saker_capfile_next(r, &it, err, errlen)) == 1) {
 		st->k[SAKER_CNT_EVTS]++;
 		if (saker_pipeline_record(&app->pipe, it.rec, it.rec_len) < 0)
 			st->user_drops++;
@@ -245,9 +255,14 @@ int saker_replay_run(struct saker_app *app)
 	    .log = replay_log,
 	    .alert = replay_alert,
 	};
+	struct sigaction sa = {.sa_handler = on_stop};
 	uint64_t t0, last_ts = 0;
 	char err[1024];
 	int ret;
+
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
 
 	ret = saker_capfile_open(&r, path, err, sizeof(err));
 	if (!ret)
@@ -264,6 +279,9 @@ int saker_replay_run(struct saker_app *app)
 		  saker_capfile_meta(r)->version, saker_rules_loaded(app->rules.rules));
 	t0 = clock_ns(CLOCK_MONOTONIC);
 	ret = play(app, r, &st, &last_ts, err, sizeof(err));
+	if (stop_requested)
+		saker_log(&app->log, SAKER_PRIO_INFO, "replay stopped by a signal at %s:%llu", path,
+			  (unsigned long long)saker_capfile_offset(r));
 	if (ret < 0) {
 		/* The records before the fault went through; the summary counts them. */
 		saker_log(&app->log, SAKER_PRIO_ERROR, "%s", err);
