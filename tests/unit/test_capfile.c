@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -570,6 +573,70 @@ static void test_recorder(void **state)
 	saker_view_free(v);
 }
 
+/*
+ * A write that fails (here EFBIG past RLIMIT_FSIZE, as a full disk would
+ * ENOSPC): logged once with "Error:", every record after it counted not
+ * written, written + not written == handed in. In a child: the limit is
+ * the process's.
+ */
+static void test_recorder_write_error(void **state)
+{
+	char path[] = "/tmp/saker-record-XXXXXX";
+	pid_t child;
+	int fd, status;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct rlimit rl = {.rlim_cur = 256 * 1024, .rlim_max = 256 * 1024};
+		struct saker_record *rec;
+		struct saker_record_stats st;
+		struct saker_log log;
+		char err[512], line[1024];
+		FILE *logf = tmpfile();
+		unsigned errors = 0;
+
+		saker_log_init(&log);
+		log.stream = logf;
+		(void)signal(SIGXFSZ, SIG_IGN);
+		if (!logf || setrlimit(RLIMIT_FSIZE, &rl) ||
+		    saker_record_open(&rec, path, &log, err, sizeof(err)) ||
+		    saker_record_start(rec, NULL, 0, "t", err, sizeof(err)))
+			_exit(10);
+		for (unsigned i = 0; i < 40000; i++) {
+			evb_sc(&B, "openat", 7, 7, 3, 10 + i);
+			evb_str(&B, SAKER_PN_PATH, "/etc/hosts");
+			evb_end(&B);
+			(void)saker_record_put(rec, evb_hdr(&B), B.len);
+			if (i % 5000 == 0)
+				saker_record_flush(rec);
+		}
+		saker_record_finish(rec, 5000);
+		saker_record_get_stats(rec, &st);
+		saker_record_close(rec);
+		rewind(logf);
+		while (fgets(line, sizeof(line), logf))
+			if (strstr(line, "Error: -w ") &&
+			    strstr(line, "write failed: File too large"))
+				errors++;
+		if (st.err != -EFBIG)
+			_exit(11);
+		if (st.written + st.not_written != 40000 || st.not_written == 0 || st.written == 0)
+			_exit(12);
+		if (st.bytes > 256 * 1024)
+			_exit(13);
+		_exit(errors == 1 ? 0 : 14);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	unlink(path);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -577,7 +644,7 @@ int main(void)
 	    cmocka_unit_test(test_truncation), cmocka_unit_test(test_bad_header),
 	    cmocka_unit_test(test_bad_blocks), cmocka_unit_test(test_open_file),
 	    cmocka_unit_test(test_table_id),   cmocka_unit_test(test_view_restore),
-	    cmocka_unit_test(test_recorder),
+	    cmocka_unit_test(test_recorder),   cmocka_unit_test(test_recorder_write_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
