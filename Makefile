@@ -39,7 +39,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
 GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format lint clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds replay rules-bench
+.PHONY: all deps run test unit e2e bench asan format lint clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds replay rules-bench rules-bench-capture
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -202,8 +202,26 @@ $(BUILD)/bench/rules_bench: bench/rules_bench.c $(BUILD)/libsaker.a | $(GEN_HDRS
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libsaker.a $(LIBS)
 
+# With a capture recorded (make rules-bench-capture, root), also decode + state
+# + rules over its records, with the default ruleset and with Falco's stable
+# one when it is next to the repository (never copied in).
+RULES_BENCH_CAPTURE ?= $(BUILD)/bench/rules.cap
+FALCO_RULES ?= ../shared/reference/falco_rules.yaml
 rules-bench: $(BUILD)/bench/rules_bench
 	./$(BUILD)/bench/rules_bench
+	@if [ ! -f $(RULES_BENCH_CAPTURE) ]; then \
+		echo "rules-bench: no capture at $(RULES_BENCH_CAPTURE) (make rules-bench-capture, as root)"; \
+	else \
+		echo "== capture replay, default ruleset"; \
+		./$(BUILD)/bench/rules_bench --capture $(RULES_BENCH_CAPTURE) etc/rules/saker_rules.yaml; \
+		if [ -f $(FALCO_RULES) ]; then \
+			echo "== capture replay, Falco's stable ruleset"; \
+			./$(BUILD)/bench/rules_bench --capture $(RULES_BENCH_CAPTURE) $(FALCO_RULES); \
+		else echo "rules-bench: $(FALCO_RULES) absent: Falco's ruleset not measured"; fi; \
+	fi
+
+rules-bench-capture: all
+	bash bench/record_capture.sh $(RULES_BENCH_CAPTURE)
 
 # User-space cost per event (decode, state, dump) on synthetic records.
 $(BUILD)/bench/replay: bench/replay.c $(BUILD)/libsaker.a | $(GEN_HDRS)

@@ -9,7 +9,12 @@
  *             dup2, ptrace), so every event runs conditions
  *   pipeline  mixed again, but each record decoded and applied to the view
  *             before the rules (decode + state + rules)
- * Build: make rules-bench; run: build/bench/rules_bench [rules.yaml...]
+ * With --capture FILE (a `saker -w` recording, docs/replay.md), instead: the
+ * file's records replayed through app/pipeline.c's saker_pipeline_record
+ * (decode, state apply, rules, deferred state: what a live run does per
+ * record, less the dump), the view restored from the file's /proc snapshot
+ * before each pass (not timed).
+ * Build: make rules-bench; run: build/bench/rules_bench [--capture FILE] [rules.yaml...]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/pipeline.h"
+#include "capture/capfile.h"
 #include "evbuild.h"
 #include "event/event.h"
 #include "rules/rules.h"
@@ -158,6 +165,20 @@ static struct saker_view *make_view(const char *root)
 	return v;
 }
 
+static void print_matches(struct saker_rules *r)
+{
+	uint64_t events, evals, matches;
+
+	saker_rules_stats(r, &events, &evals, &matches);
+	printf("rule evaluations per event: %.2f, matches: %llu, alerts formatted: %llu\n",
+	       events ? (double)evals / (double)events : 0.0, (unsigned long long)matches,
+	       (unsigned long long)alerts);
+	for (size_t i = 0; i < saker_rules_count(r); i++)
+		if (saker_rules_get(r, i)->matches)
+			printf("  %-50s %llu\n", saker_rules_get(r, i)->name,
+			       (unsigned long long)saker_rules_get(r, i)->matches);
+}
+
 static double run_rules(struct saker_rules *r, struct saker_view *v, double secs, uint64_t *n)
 {
 	double t0 = now(), t;
@@ -197,20 +218,161 @@ static void report(const char *what, double t, uint64_t n)
 	       (double)n / t, t * 1e9 / (double)n, (unsigned long long)n, t);
 }
 
+/* ---- --capture FILE ---- */
+
+struct bench_rules {
+	struct saker_rules *r;
+	struct saker_view *v;
+};
+
+static int bench_rules_fn(void *ctx, const struct saker_event *ev)
+{
+	struct bench_rules *b = ctx;
+
+	return saker_rules_match(b->r, ev, b->v, on_match, NULL);
+}
+
+static int restore_item(struct saker_view *v, const struct saker_capfile_item *it)
+{
+	static char a[SAKER_CAPFILE_MAX_STR + 1], b[SAKER_CAPFILE_MAX_STR + 1],
+	    c[SAKER_CAPFILE_MAX_STR + 1], d[65];
+	struct saker_proctable *pt = saker_view_procs(v);
+
+	if (it->kind == SAKER_CAPFILE_ITEM_PROC) {
+		const struct saker_capfile_proc *cp = &it->proc;
+		struct saker_proc p = {
+		    .tid = cp->tid,
+		    .pid = cp->pid,
+		    .ppid = cp->ppid,
+		    .uid = cp->uid,
+		    .gid = cp->gid,
+		    .euid = cp->euid,
+		    .egid = cp->egid,
+		    .loginuid = cp->loginuid,
+		    .tty = cp->tty,
+		    .flags = cp->flags,
+		    .start_ns = cp->start_ns,
+		    .cgroup_id = cp->cgroup_id,
+		    .exe = a,
+		    .args = cp->args,
+		    .args_len = cp->args_len,
+		    .cwd = b,
+		    .cgroup = c,
+		    .container_id = d,
+		};
+
+		memcpy(a, cp->exe, cp->exe_len);
+		a[cp->exe_len] = '\0';
+		memcpy(b, cp->cwd, cp->cwd_len);
+		b[cp->cwd_len] = '\0';
+		memcpy(c, cp->cgroup, cp->cgroup_len);
+		c[cp->cgroup_len] = '\0';
+		memcpy(d, cp->container_id, cp->container_id_len);
+		d[cp->container_id_len] = '\0';
+		memcpy(p.comm, cp->comm, sizeof(p.comm));
+		return saker_proctable_restore(pt, &p);
+	}
+	if (it->kind == SAKER_CAPFILE_ITEM_FD) {
+		struct saker_fd f = {
+		    .pid = it->fd.pid,
+		    .fd = it->fd.fd,
+		    .type = (enum saker_fd_type)it->fd.type,
+		    .open_flags = it->fd.open_flags,
+		    .flags = it->fd.flags,
+		    .name = a,
+		};
+
+		memcpy(a, it->fd.name, it->fd.name_len);
+		a[it->fd.name_len] = '\0';
+		memcpy(f.tuple.laddr, it->fd.laddr, 16);
+		memcpy(f.tuple.raddr, it->fd.raddr, 16);
+		f.tuple.lport = it->fd.lport;
+		f.tuple.rport = it->fd.rport;
+		f.tuple.l4proto = it->fd.l4proto;
+		return saker_fdtable_restore(saker_proctable_fds(pt), &f);
+	}
+	return 0;
+}
+
+/* Passes over the file until secs of CPU time; each pass from a freshly restored view. */
+static int run_capture(struct saker_rules *r, const char *path, double secs, bool with_rules)
+{
+	struct saker_capfile_reader *rd;
+	struct saker_capfile_item it;
+	uint64_t n = 0, per_pass = 0, rejected = 0;
+	double t = 0;
+	char err[1024];
+	int passes = 0, ret;
+
+	if (saker_capfile_open(&rd, path, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	saker_rules_set_boot_offset(r, (uint64_t)saker_capfile_meta(rd)->boot_offset_ns);
+	do {
+		struct saker_pipeline p;
+		struct bench_rules br = {.r = r};
+		struct saker_view *v;
+		double t0;
+
+		if (saker_view_new(&v, 0, "/dev/null/saker-bench"))
+			return 1;
+		saker_capfile_rewind(rd);
+		while ((ret = saker_capfile_next(rd, &it, err, sizeof(err))) == 1 &&
+		       it.kind != SAKER_CAPFILE_ITEM_SNAPSHOT_END)
+			(void)restore_item(v, &it);
+		if (ret != 1) {
+			fprintf(stderr, "%s\n", ret ? err : "the file ends inside its snapshot");
+			return 1;
+		}
+		saker_pipeline_init(&p, v, NULL, NULL);
+		br.v = v;
+		p.rules = with_rules ? bench_rules_fn : NULL;
+		p.rules_ctx = &br;
+		t0 = now();
+		while ((ret = saker_capfile_next(rd, &it, err, sizeof(err))) == 1)
+			(void)saker_pipeline_record(&p, it.rec, it.rec_len);
+		t += now() - t0;
+		if (ret) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		per_pass = p.records;
+		rejected = p.rejected;
+		n += p.records;
+		passes++;
+		saker_view_free(v);
+	} while (t < secs && per_pass);
+	printf("capture: %s: %llu records a pass (%llu rejected by the decoder), %d passes%s\n",
+	       path, (unsigned long long)per_pass, (unsigned long long)rejected, passes,
+	       with_rules ? "" : ", rules off");
+	if (n)
+		report(with_rules ? "capture" : "no-rules", t, n);
+	saker_capfile_close(rd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char root[] = "/tmp/saker-rules-bench-XXXXXX", err[1024];
 	const char *def = "../shared/reference/falco_rules.yaml";
 	struct saker_rules *r;
 	struct saker_view *v;
-	uint64_t n, events, evals, matches;
+	uint64_t n;
 	double t;
 
+	const char *capture = NULL;
+	int first = 1;
+
+	if (argc > 2 && strcmp(argv[1], "--capture") == 0) {
+		capture = argv[2];
+		first = 3;
+	}
 	if (!mkdtemp(root))
 		return 1;
 	if (saker_rules_new(&r))
 		return 1;
-	for (int i = 1; i < argc || i == 1; i++) {
+	for (int i = first; i < argc || i == first; i++) {
 		const char *path = i < argc ? argv[i] : def;
 
 		if (saker_rules_load_file(r, path, err, sizeof(err), NULL, NULL)) {
@@ -225,6 +387,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("rules loaded: %zu of %zu\n", saker_rules_loaded(r), saker_rules_count(r));
+	if (capture) {
+		/* decode + state alone first: what the rules add is the difference */
+		int ret = run_capture(r, capture, 1.0, false);
+
+		if (!ret)
+			ret = run_capture(r, capture, 2.0, true);
+
+		if (!ret)
+			print_matches(r);
+		saker_rules_free(r);
+		rmdir(root);
+		return ret;
+	}
 	v = make_view(root);
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < NEV; i++) {
@@ -243,14 +418,7 @@ int main(int argc, char **argv)
 	}
 	t = run_pipeline(r, v, 1.0, &n);
 	report("pipeline", t, n);
-	saker_rules_stats(r, &events, &evals, &matches);
-	printf("rule evaluations per event: %.2f, matches: %llu, alerts formatted: %llu\n",
-	       (double)evals / (double)events, (unsigned long long)matches,
-	       (unsigned long long)alerts);
-	for (size_t i = 0; i < saker_rules_count(r); i++)
-		if (saker_rules_get(r, i)->matches)
-			printf("  %-50s %llu\n", saker_rules_get(r, i)->name,
-			       (unsigned long long)saker_rules_get(r, i)->matches);
+	print_matches(r);
 	for (size_t i = 0; i < NEV; i++)
 		free(recs[i]);
 	saker_view_free(v);

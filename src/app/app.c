@@ -19,7 +19,9 @@
 #include "drops/ledger.h"
 #include "lib/clock.h"
 #include "state/resync.h"
+#include "app/record.h"
 #include "app/reload.h"
+#include "app/replay.h"
 #include "app/summary.h"
 #include "capture/capture.h"
 #include "outputs/outputs.h"
@@ -39,6 +41,8 @@
  */
 #define SHUTDOWN_TOTAL_MS 4000
 #define SHUTDOWN_DUMP_MS  1000
+/* A -w file is a regular file: its last buffers normally take milliseconds. */
+#define SHUTDOWN_RECORD_MS 2000
 
 static uint64_t realtime_ns(void)
 {
@@ -151,6 +155,8 @@ static struct saker_observe_src observe_src(const struct saker_app *app, uint64_
 	    .pipe = &app->pipe,
 	    .rules = &app->rules,
 	    .ledger = app->ledger,
+	    .record = app->record,
+	    .stats = app->replay_stats,
 	    .exact = exact,
 	    .now_mono_ns = now_ns,
 	    .now_real_ns = realtime_ns(),
@@ -209,6 +215,7 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	}
 	log_resync(app);
 	observe_tick(app, now_ns);
+	saker_record_flush(app->record);
 }
 
 /* ---- signals ---- */
@@ -388,6 +395,7 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	    .max_fds = (size_t)app->cfg.state.max_fds,
 	    .max_fds_per_proc = (size_t)app->cfg.state.max_fds_per_proc,
 	};
+	int64_t boot_offset;
 	int ret;
 
 	ret = saker_view_new_opts(&app->view, &vopts);
@@ -406,8 +414,17 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	ret = saker_app_open_ledger(app->live_cfg.drops_ledger, &app->ledger, err, errlen);
 	if (ret)
 		return ret;
+	/* One offset for the dump, the rules and a -w file, so a replay stamps the same times. */
+	boot_offset = saker_clock_boot_offset_ns();
 	saker_dump_init(&app->dump, app->cfg.json_output, app->cfg.time_format_iso_8601,
-			saker_clock_boot_offset_ns(), app->view);
+			boot_offset, app->view);
+	if (app->rules.rules)
+		saker_rules_set_boot_offset(app->rules.rules, (uint64_t)boot_offset);
+	if (app->opts.write_path) {
+		ret = saker_record_open(&app->record, app->opts.write_path, &app->log, err, errlen);
+		if (ret)
+			return ret;
+	}
 	if (app->opts.dump) {
 		ret = saker_dump_sink_open(&app->sink, STDOUT_FILENO, 0);
 		if (ret) {
@@ -431,6 +448,13 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	/* Attached first, then seeded: a process born in between is in the rings. */
 	if (!ret)
 		(void)saker_view_scan(app->view);
+	/* The header carries what the scan learned; records are drained only once the loop runs. */
+	if (!ret && app->record) {
+		ret = saker_record_start(app->record, app->view, boot_offset, SAKER_VERSION, err,
+					 errlen);
+		app->pipe.tap = saker_record_put;
+		app->pipe.tap_ctx = app->record;
+	}
 	return ret;
 }
 
@@ -528,14 +552,14 @@ static int write_metrics_json(const char *path, const struct saker_metrics *m)
 
 static void shutdown_and_summarize(struct saker_app *app)
 {
-	struct saker_metrics m;
 	bool exact;
-	int ret;
 
 	const uint64_t t0 = saker_loop_now_ns();
 	uint64_t spent_ms;
 
 	exact = saker_capture_detach_and_drain(app->cap) == 0;
+	/* After the last record: the file gets what the rings still held. */
+	saker_record_finish(app->record, SHUTDOWN_RECORD_MS);
 	/* Bounded whatever the reader does; what is left is counted lost. */
 	if (app->sink_open)
 		(void)saker_dump_sink_finish(&app->sink, SHUTDOWN_DUMP_MS);
@@ -548,6 +572,14 @@ static void shutdown_and_summarize(struct saker_app *app)
 	(void)saker_outputs_shutdown(app->outputs, spent_ms + 1000 < SHUTDOWN_TOTAL_MS
 						       ? (int)(SHUTDOWN_TOTAL_MS - spent_ms)
 						       : 1000);
+	saker_app_summarize(app, exact);
+}
+
+void saker_app_summarize(struct saker_app *app, bool exact)
+{
+	struct saker_metrics m;
+	int ret;
+
 	/* One collection: the last metrics line and the summary show the same figures. */
 	saker_metrics_init(&m);
 	{
@@ -634,6 +666,17 @@ int saker_app_run(const struct saker_app_opts *opts)
 		free(app);
 		return SAKER_EXIT_FATAL;
 	}
+	if (saker_replay_configured(&app->cfg)) {
+		/* No probe, no loop: the file is played to its end (app/replay.h). */
+		(void)signal(SIGPIPE, SIG_IGN);
+		if (opts->write_path) {
+			fprintf(stderr, "Error: -w cannot record a replay (engine.kind replay)\n");
+			app->exit_status = SAKER_EXIT_FATAL;
+		} else {
+			app->exit_status = saker_replay_run(app);
+		}
+		goto out;
+	}
 	raise_memlock(app);
 	/*
 	 * Blocked already while the probe loads (a second or so), not only once
@@ -719,6 +762,7 @@ out:
 	saker_attrib_free(app->attrib);
 	saker_ledger_close(app->ledger);
 	saker_capture_close(app->cap);
+	saker_record_close(app->record);
 	saker_outputs_free(app->outputs);
 	saker_loop_free(app->loop);
 	if (app->sfd >= 0)

@@ -14,6 +14,7 @@
 #include "app/loop.h"
 #include "app/pipeline.h"
 #include "app/ruleset.h"
+#include "capture/stats.h"
 #include "capture/syscalls.h"
 #include "config/config.h"
 #include "drops/drops.h"
@@ -39,7 +40,8 @@ struct saker_app_opts {
 	size_t n_rules_paths;
 	char **validate_paths; /* -V FILE: validate these rules files and exit */
 	size_t n_validate_paths;
-	bool list_rules; /* -L */
+	bool list_rules;	/* -L */
+	const char *write_path; /* -w FILE: record the ring records (app/record.h) */
 };
 
 struct saker_outputs;
@@ -50,6 +52,7 @@ struct saker_observe;
 struct saker_attrib;
 struct saker_ledger;
 struct saker_resync;
+struct saker_record;
 
 struct saker_app {
 	struct saker_app_opts opts;
@@ -77,6 +80,9 @@ struct saker_app {
 	struct saker_ledger *ledger;   /* NULL = syscall_event_drops.ledger off */
 	struct saker_resync *resync;   /* repair of the view after lifecycle loss */
 	uint64_t resync_full_scans;    /* completed rescans already logged */
+	struct saker_record *record;   /* -w FILE, NULL without */
+	/* engine.kind replay: the counters in place of the capture's (app/replay.h) */
+	const struct saker_capture_stats *replay_stats;
 	int sfd;
 	int exit_status;
 };
@@ -86,6 +92,12 @@ int saker_app_run(const struct saker_app_opts *opts);
 
 /* The ledger at path (NULL: none); the reason of a failure, prefixed with the key, in err. */
 int saker_app_open_ledger(const char *path, struct saker_ledger **out, char *err, size_t errlen);
+
+/*
+ * The final figures: collected (capture's counters, or replay_stats), the
+ * summary on stderr, --metrics-json. After the consumers have finished.
+ */
+void saker_app_summarize(struct saker_app *app, bool exact);
 
 /* The logger's settings from a configuration. */
 void saker_app_log_from_config(struct saker_log *log, const struct saker_config *cfg);

@@ -28,6 +28,9 @@ static void usage(FILE *f)
 		"                    configuration, the rules not loaded and why, and the\n"
 		"                    syscall selection, and exit\n"
 		"  --dump            print every captured event (docs/dump.md)\n"
+		"  -w FILE           record the captured events to FILE (0600), to replay\n"
+		"                    with -o engine.kind=replay\n"
+		"                    -o engine.replay.capture_file=FILE (docs/replay.md)\n"
 		"  --metrics-json FILE  at exit, write the final metrics (the summary's\n"
 		"                    figures and more) to FILE as one JSON object\n"
 		"  -U, --unbuffered  flush every alert (buffered_outputs=false)\n"
@@ -61,7 +64,7 @@ int main(int argc, char **argv)
 		status = SAKER_EXIT_FATAL;
 		goto out;
 	}
-	while ((opt = getopt_long(argc, argv, "c:o:hUr:LV:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:o:hUr:LV:w:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			o.config_path = optarg;
@@ -77,6 +80,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			o.list_rules = true;
+			break;
+		case 'w':
+			o.write_path = optarg;
 			break;
 		case OPT_LIST:
 			saker_ruleset_print_fields(stdout);

@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "app/collect.h"
+#include "app/record.h"
 #include "drops/attrib.h"
 #include "lib/alert.h"
 #include "lib/hash.h"
@@ -340,6 +341,7 @@ static int collect_app(const struct saker_observe_src *src, struct saker_metrics
 	saker_attrib_add_metrics(pipe->attrib, m);
 	saker_ledger_add_metrics(src->ledger, m);
 	saker_resync_add_metrics(pipe->resync, m);
+	saker_record_add_metrics(src->record, m);
 	if (!ret && m->oom)
 		ret = -ENOMEM;
 	return ret;
@@ -370,7 +372,15 @@ int saker_observe_collect(struct saker_observe *o, const struct saker_observe_sr
 	int ret = 0, r;
 
 	saker_metrics_reset(m);
-	if (src->cap) {
+	if (src->stats) {
+		if (!cc)
+			cc = malloc(sizeof(*cc));
+		if (!cc)
+			return -ENOMEM;
+		memset(cc, 0, sizeof(*cc));
+		cc->stats = *src->stats;
+		saker_collect_in_capture(&in, cc);
+	} else if (src->cap) {
 		if (!cc)
 			cc = malloc(sizeof(*cc));
 		if (!cc)

@@ -43,6 +43,8 @@ void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 			  struct saker_drops *drops);
 
 /* What a collection reads; a NULL part leaves its families out. */
+struct saker_record;
+
 struct saker_observe_src {
 	struct saker_capture *cap;
 	const struct saker_drops *drops;
@@ -52,6 +54,9 @@ struct saker_observe_src {
 	const struct saker_pipeline *pipe;
 	const struct saker_ruleset *rules;
 	const struct saker_ledger *ledger;
+	struct saker_record *record; /* -w FILE, NULL without */
+	/* a replay's counters, used instead of reading cap (NULL: read cap) */
+	const struct saker_capture_stats *stats;
 	bool exact; /* the rings were drained after detach (accounting_exact) */
 	uint64_t now_mono_ns;
 	uint64_t now_real_ns;

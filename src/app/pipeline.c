@@ -68,6 +68,8 @@ int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
 	bool deferred;
 
 	p->records++;
+	if (p->tap)
+		(void)p->tap(p->tap_ctx, e, len);
 	if (saker_event_parse(&ev, e, len)) {
 		p->rejected++;
 		saker_view_count_malformed(p->view);

@@ -1,6 +1,7 @@
 /*
  * The one pipeline every ring record goes through, decoded once, consumers
  * in a fixed order:
+ *   0. the tap (-w FILE), which records the record as it came;
  *   1. decode (saker_event_parse); a rejected record is a user-space loss:
  *      the capture callback returns the error and capture counts it in
  *      user_drops, so seen == delivered + dropped stays exact;
@@ -32,6 +33,12 @@ struct saker_dump_sink;
 /* The rules engine's slot: sees each decoded event after state apply. 0 or a negative errno. */
 typedef int (*saker_pipeline_rules_fn)(void *ctx, const struct saker_event *ev);
 
+/*
+ * A tap sees each record as capture hands it over, before decode (the -w
+ * recorder, app/record.h). It cannot reject a record: its result is ignored.
+ */
+typedef int (*saker_pipeline_tap_fn)(void *ctx, const struct saker_evt_hdr *e, size_t len);
+
 struct saker_attrib;
 struct saker_resync;
 
@@ -46,6 +53,8 @@ struct saker_pipeline {
 	/* SAKER_SC_CRITICAL per syscall id, as the probe's table has it: which dump lines are
 	 * critical */
 	uint8_t critical[SAKER_SYSCALL_MAX];
+	saker_pipeline_tap_fn tap; /* NULL = no -w */
+	void *tap_ctx;
 	uint64_t records;      /* handed in */
 	uint64_t rejected;     /* of which the decoder refused (user-space losses) */
 	uint64_t state_errors; /* state apply failed (out of memory); the event still went on */

@@ -126,6 +126,12 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 			sum(m, "dump_lines_lost_total", NULL, NULL),
 			sum(m, "dump_lines_lost_critical_total", NULL, NULL));
 	}
+	if (has(m, "capture_file_records_written_total")) {
+		fprintf(f, "   capture file records written: %" PRIu64 "\n",
+			sum(m, "capture_file_records_written_total", NULL, NULL));
+		fprintf(f, "   capture file records not written: %" PRIu64 "\n",
+			sum(m, "capture_file_records_not_written_total", NULL, NULL));
+	}
 	if (detail)
 		print_detail(m, f);
 	fprintf(f, "Syscall event drop monitoring:\n");

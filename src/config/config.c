@@ -78,12 +78,12 @@ static int check_engine_kind(const void *val, const char *raw, char *why, size_t
 	const char *const *s = val;
 
 	(void)raw;
-	if (*s && strcmp(*s, "modern_ebpf") == 0)
+	if (*s && (strcmp(*s, "modern_ebpf") == 0 || strcmp(*s, "replay") == 0))
 		return 0;
 	/* kmod and ebpf never get here: they are read as modern_ebpf, with a warning */
 	snprintf(why, whylen,
-		 "only modern_ebpf is supported (kmod and ebpf are read as modern_ebpf; gvisor, "
-		 "replay and nodriver have no equivalent in saker)");
+		 "only modern_ebpf and replay are supported (kmod and ebpf are read as "
+		 "modern_ebpf; gvisor and nodriver have no equivalent in saker)");
 	return -EINVAL;
 }
 
@@ -312,6 +312,8 @@ static const struct opt opts[] = {
 	.apply = SAKER_CONFIG_RESTART),
     U64("engine.modern_ebpf.cpus_for_each_buffer", engine.modern_ebpf.cpus_for_each_buffer, 0, 256,
 	2, NULL, .apply = SAKER_CONFIG_RESTART),
+    STR("engine.replay.capture_file", engine.replay.capture_file, NULL, NULL,
+	.apply = SAKER_CONFIG_RESTART),
 
     STRLIST("base_syscalls.custom_set", base_syscalls.custom_set, check_syscall_name),
     BOOL("base_syscalls.all", base_syscalls.all, false),
@@ -401,7 +403,6 @@ static const struct opt opts[] = {
     UNSUPPORTED("engine.kmod"),
     UNSUPPORTED("engine.ebpf"),
     UNSUPPORTED("engine.gvisor"),
-    UNSUPPORTED("engine.replay"),
     UNSUPPORTED("engine.nodriver"),
     UNSUPPORTED("engine.modern_ebpf.drop_failed_exit"),
 };
@@ -1942,8 +1943,15 @@ int saker_config_validate(const struct saker_config *cfg, char *err, size_t errl
 		set_err(err, errlen, "http_output is enabled but http_output.url is empty");
 		return -EINVAL;
 	}
-	if (!cfg->engine.kind || strcmp(cfg->engine.kind, "modern_ebpf") != 0) {
-		set_err(err, errlen, "engine.kind: only modern_ebpf is supported");
+	if (!cfg->engine.kind || (strcmp(cfg->engine.kind, "modern_ebpf") != 0 &&
+				  strcmp(cfg->engine.kind, "replay") != 0)) {
+		set_err(err, errlen, "engine.kind: only modern_ebpf and replay are supported");
+		return -EINVAL;
+	}
+	if (strcmp(cfg->engine.kind, "replay") == 0 &&
+	    !(cfg->engine.replay.capture_file && cfg->engine.replay.capture_file[0])) {
+		set_err(err, errlen,
+			"engine.kind is replay but engine.replay.capture_file is empty");
 		return -EINVAL;
 	}
 	if (cfg->webserver.enabled && cfg->webserver.ssl_enabled &&

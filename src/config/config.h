@@ -95,7 +95,10 @@ struct saker_config {
 	} http_output;
 
 	struct {
-		char *kind; /* "modern_ebpf" is the only engine */
+		char *kind; /* "modern_ebpf" (the probe) or "replay" (a capture file) */
+		struct {
+			char *capture_file; /* engine.kind replay: what saker -w wrote */
+		} replay;
 		struct {
 			uint64_t buf_size_preset; /* 1..10, default 4 (8 MiB) */
 			uint64_t buf_size;	  /* bytes, power of two >= page; 0 = use preset */

@@ -527,3 +527,19 @@ const char *saker_fd_type_name(enum saker_fd_type type)
 	}
 	return "unknown";
 }
+
+int saker_fdtable_foreach(const struct saker_fdtable *t, saker_fdtable_each_fn fn, void *ctx)
+{
+	for (struct saker_list_node *n = t->lru.tail; n; n = n->prev) {
+		int ret = fn(ctx, &LRU_ENTRY(n)->pub);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int saker_fdtable_restore(struct saker_fdtable *t, const struct saker_fd *f)
+{
+	return fd_store(t, f->pid, f->fd, f, f->name);
+}

@@ -130,6 +130,16 @@ int saker_fdtable_scan_pid(struct saker_fdtable *t, uint32_t pid, int pid_dirfd)
 void saker_fdtable_get_stats(const struct saker_fdtable *t, struct saker_fdtable_stats *st);
 
 /*
+ * Record and replay: every descriptor, least recently used first, without
+ * touching or counting (fn returns 0 to go on, else the walk ends with that
+ * value); and a descriptor put back as it was (f->pid, f->fd, every field,
+ * the name copied).
+ */
+typedef int (*saker_fdtable_each_fn)(void *ctx, const struct saker_fd *f);
+int saker_fdtable_foreach(const struct saker_fdtable *t, saker_fdtable_each_fn fn, void *ctx);
+int saker_fdtable_restore(struct saker_fdtable *t, const struct saker_fd *f);
+
+/*
  * Falco's fd.name: the path for files and unix sockets, "cip:cport->sip:sport"
  * (client first) for IPv4/IPv6. snprintf semantics.
  */

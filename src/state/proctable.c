@@ -1084,3 +1084,52 @@ int saker_proc_args_join(const struct saker_proc *p, unsigned first, char *buf, 
 		buf[out < len ? out : len - 1] = '\0';
 	return out > INT_MAX ? INT_MAX : (int)out;
 }
+
+/* ---- record and replay ---- */
+
+int saker_proctable_foreach(const struct saker_proctable *tbl, saker_proctable_each_fn fn,
+			    void *ctx)
+{
+	for (struct saker_list_node *n = tbl->lru.tail; n; n = n->prev) {
+		int ret = fn(ctx, &LRU_ENTRY(n)->pub);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int saker_proctable_restore(struct saker_proctable *tbl, const struct saker_proc *p)
+{
+	const char *cg = p->cgroup ? p->cgroup : "";
+	struct proc_image *img;
+	struct pt_entry *e;
+	uint32_t truncated;
+
+	if (!p->tid || !p->pid)
+		return -EINVAL;
+	img = image_new(tbl, p->exe, p->args, p->args ? p->args_len : 0, p->cwd, cg, strlen(cg),
+			p->container_id ? p->container_id : "");
+	if (!img)
+		return -ENOMEM;
+	/* Truncated at the recording end stays truncated, whatever the copy found. */
+	img->args_truncated |= (p->flags & SAKER_PROC_ARGS_TRUNCATED) != 0;
+	e = entry_upsert(tbl, p->tid, p->pid, img);
+	image_put(tbl, img);
+	if (!e)
+		return -ENOMEM;
+	truncated = e->pub.flags & SAKER_PROC_ARGS_TRUNCATED;
+	e->pub.ppid = p->ppid;
+	e->pub.uid = p->uid;
+	e->pub.gid = p->gid;
+	e->pub.euid = p->euid;
+	e->pub.egid = p->egid;
+	e->pub.loginuid = p->loginuid;
+	e->pub.tty = p->tty;
+	e->pub.flags = (p->flags & ~(uint32_t)SAKER_PROC_ARGS_TRUNCATED) | truncated;
+	e->pub.start_ns = p->start_ns;
+	e->pub.cgroup_id = p->cgroup_id;
+	memcpy(e->pub.comm, p->comm, sizeof(e->pub.comm));
+	e->pub.comm[sizeof(e->pub.comm) - 1] = '\0';
+	return 0;
+}

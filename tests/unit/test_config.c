@@ -354,17 +354,42 @@ static void test_strings(void **state)
 
 static void test_engine_kind(void **state)
 {
+	const char *msg = "engine.kind: only modern_ebpf and replay are supported";
+
 	(void)state;
 	expect_error("engine:\n  kind: gvisor\n",
-		     "t.yaml:2:9: engine.kind: only modern_ebpf is supported");
-	expect_error("engine: {kind: \"\"}", "engine.kind: only modern_ebpf is supported");
+		     "t.yaml:2:9: engine.kind: only modern_ebpf and replay");
+	expect_error("engine: {kind: \"\"}", msg);
 	/* null as well: it was accepted, and --dry-run then printed a file that did not load */
-	expect_error("engine:\n  kind:\n",
-		     "t.yaml:2:8: engine.kind: only modern_ebpf is supported");
-	expect_error("engine: {kind: ~}", "engine.kind: only modern_ebpf is supported");
-	expect_override_error("engine.kind=", "engine.kind: only modern_ebpf is supported");
-	expect_error("engine: {kind: replay}", "engine.kind: only modern_ebpf is supported");
-	expect_error("engine: {kind: nodriver}", "replay and nodriver have no equivalent");
+	expect_error("engine:\n  kind:\n", "t.yaml:2:8: engine.kind: only modern_ebpf and replay");
+	expect_error("engine: {kind: ~}", msg);
+	expect_override_error("engine.kind=", msg);
+	expect_error("engine: {kind: nodriver}", "gvisor and nodriver have no equivalent");
+}
+
+/* Falco's replay engine: a capture file saker -w wrote (docs/replay.md). */
+static void test_engine_replay(void **state)
+{
+	struct saker_config cfg;
+	char err[512] = "";
+
+	(void)state;
+	saker_config_init(&cfg);
+	assert_int_equal(
+	    load(&cfg, "engine: {kind: replay, replay: {capture_file: /tmp/x.cap}}\n", err, NULL),
+	    0);
+	assert_string_equal(cfg.engine.kind, "replay");
+	assert_string_equal(cfg.engine.replay.capture_file, "/tmp/x.cap");
+	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), 0);
+	saker_config_free(&cfg);
+
+	/* replay without a file is a configuration error, not a run that reads nothing */
+	saker_config_init(&cfg);
+	assert_int_equal(
+	    saker_config_override(&cfg, "engine.kind=replay", err, sizeof(err), NULL, NULL), 0);
+	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "engine.replay.capture_file is empty"));
+	saker_config_free(&cfg);
 }
 
 /* Falco 0.37's kmod and ebpf kinds run as modern_ebpf, with a warning saying so. */
@@ -1180,7 +1205,8 @@ static void test_overrides(void **state)
 			      "action \"ignore\" cannot be combined with \"log\"");
 	expect_override_error("syscall_event_drops={rate: 1, threshold: 2}",
 			      "syscall_event_drops.threshold: expected a number in [0, 1]");
-	expect_override_error("engine.kind=gvisor", "engine.kind: only modern_ebpf is supported");
+	expect_override_error("engine.kind=gvisor",
+			      "engine.kind: only modern_ebpf and replay are supported");
 	expect_override_error("json_output=\xff", "invalid leading UTF-8 octet");
 	expect_override_error("file_output.filename=\xff",
 			      "file_output.filename: value is not valid UTF-8");
@@ -1493,6 +1519,7 @@ int main(void)
 	    cmocka_unit_test(test_priorities),
 	    cmocka_unit_test(test_strings),
 	    cmocka_unit_test(test_engine_kind),
+	    cmocka_unit_test(test_engine_replay),
 	    cmocka_unit_test(test_buf_size),
 	    cmocka_unit_test(test_protected_lane),
 	    cmocka_unit_test(test_actions),

@@ -131,6 +131,52 @@ static void test_exec_rules_see_the_new_image(void **state)
 	assert_int_equal(f->p.state_errors, 0);
 }
 
+struct tap_seen {
+	unsigned n;
+	size_t last_len;
+	bool before_decode; /* the tap ran before the view applied the record */
+	struct fx *f;
+};
+
+static int tap_probe(void *ctx, const struct saker_evt_hdr *e, size_t len)
+{
+	struct tap_seen *t = ctx;
+
+	t->n++;
+	t->last_len = len;
+	if (e->type == SAKER_EVT_SYSCALL && e->ret == 9)
+		t->before_decode = saker_view_fd(t->f->v, e->tgid, 9) == NULL;
+	return -EIO; /* ignored: a tap cannot reject a record */
+}
+
+/* The tap (-w) sees every record as handed in, rejected ones too, before anything else. */
+static void test_tap_sees_every_record_first(void **state)
+{
+	struct fx *f = *state;
+	struct tap_seen t = {.f = f};
+
+	f->p.tap = tap_probe;
+	f->p.tap_ctx = &t;
+	evb_sc(&B, "openat", 30, 30, 9, 1000);
+	evb_s64(&B, SAKER_PN_DIRFD, -100);
+	evb_str(&B, SAKER_PN_PATH, "/etc/hosts");
+	evb_u64(&B, SAKER_PN_FLAGS, 0);
+	evb_u64(&B, SAKER_PN_MODE, 0);
+	assert_int_equal(feed(f), 0);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.last_len, B.len);
+	assert_true(t.before_decode);
+	assert_non_null(saker_view_fd(f->v, 30, 9)); /* the tap's -EIO changed nothing */
+	/* a record the decoder refuses still reaches the tap */
+	evb_sc(&B, "close", 30, 30, 0, 1001);
+	evb_s64(&B, SAKER_PN_FD, 9);
+	evb_end(&B);
+	evb_hdr(&B)->len = (uint16_t)(B.len + 100);
+	assert_int_equal(saker_pipeline_record(&f->p, evb_hdr(&B), B.len), -EBADMSG);
+	assert_int_equal(t.n, 2);
+	assert_int_equal(f->p.rejected, 1);
+}
+
 /* A record the decoder refuses is rejected (the capture counts it as a user-space loss). */
 static void test_rejected_record_is_a_loss(void **state)
 {
@@ -246,6 +292,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_exec_rules_see_the_new_image, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sink_error_reaches_the_pipeline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stalled_sink_counts_every_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tap_sees_every_record_first, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

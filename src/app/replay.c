@@ -1,0 +1,318 @@
+#include "app/replay.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "capture/capfile.h"
+#include "outputs/outputs.h"
+#include "rules/rules.h"
+#include "state/view.h"
+
+/*
+ * The view's proc_root in a replay: a path no open() can succeed on
+ * (ENOTDIR), so nothing the view does on a miss (a reload, an exec's cgroup)
+ * reads this host's /proc into the recording host's picture.
+ */
+#define REPLAY_PROC_ROOT "/dev/null/saker-replay"
+/* How often (records) the replay looks at the alert queues. */
+#define OUTPUTS_CHECK_EVERY 256
+/* What the dump may still write at exit before the rest is counted lost. */
+#define SHUTDOWN_DUMP_MS  5000
+#define SHUTDOWN_FLUSH_MS 5000
+
+/* SIGINT/SIGTERM: stop after the current record, with the summary. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+bool saker_replay_configured(const struct saker_config *cfg)
+{
+	return cfg->engine.kind && strcmp(cfg->engine.kind, "replay") == 0;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void replay_log(void *ctx, enum saker_prio prio, const char *msg)
+{
+	struct saker_app *app = ctx;
+
+	saker_log(&app->log, prio, "%s", msg);
+}
+
+static void replay_alert(void *ctx, const struct saker_alert *alert)
+{
+	struct saker_app *app = ctx;
+
+	/* A refused alert is counted by the outputs and shows in the summary. */
+	(void)saker_outputs_emit(app->outputs, alert);
+}
+
+static int restore_proc(struct saker_view *v, const struct saker_capfile_proc *c)
+{
+	char exe[SAKER_CAPFILE_MAX_STR + 1], cwd[SAKER_CAPFILE_MAX_STR + 1];
+	char cg[SAKER_CAPFILE_MAX_STR + 1], cid[65];
+	struct saker_proc p = {
+	    .tid = c->tid,
+	    .pid = c->pid,
+	    .ppid = c->ppid,
+	    .uid = c->uid,
+	    .gid = c->gid,
+	    .euid = c->euid,
+	    .egid = c->egid,
+	    .loginuid = c->loginuid,
+	    .tty = c->tty,
+	    .flags = c->flags,
+	    .start_ns = c->start_ns,
+	    .cgroup_id = c->cgroup_id,
+	    .exe = exe,
+	    .args = c->args,
+	    .args_len = c->args_len,
+	    .cwd = cwd,
+	    .cgroup = cg,
+	    .container_id = cid,
+	};
+
+	/* The file's strings are not NUL-terminated; the table copies these. */
+	memcpy(exe, c->exe, c->exe_len);
+	exe[c->exe_len] = '\0';
+	memcpy(cwd, c->cwd, c->cwd_len);
+	cwd[c->cwd_len] = '\0';
+	memcpy(cg, c->cgroup, c->cgroup_len);
+	cg[c->cgroup_len] = '\0';
+	memcpy(cid, c->container_id, c->container_id_len);
+	cid[c->container_id_len] = '\0';
+	memcpy(p.comm, c->comm, sizeof(p.comm));
+	return saker_proctable_restore(saker_view_procs(v), &p);
+}
+
+static int restore_fd(struct saker_view *v, const struct saker_capfile_fd *c)
+{
+	char name[SAKER_CAPFILE_MAX_STR + 1];
+	struct saker_fd f = {
+	    .pid = c->pid,
+	    .fd = c->fd,
+	    .type = (enum saker_fd_type)c->type,
+	    .open_flags = c->open_flags,
+	    .flags = c->flags,
+	    .name = name,
+	};
+
+	memcpy(name, c->name, c->name_len);
+	name[c->name_len] = '\0';
+	memcpy(f.tuple.laddr, c->laddr, sizeof(f.tuple.laddr));
+	memcpy(f.tuple.raddr, c->raddr, sizeof(f.tuple.raddr));
+	f.tuple.lport = c->lport;
+	f.tuple.rport = c->rport;
+	f.tuple.l4proto = c->l4proto;
+	return saker_fdtable_restore(saker_proctable_fds(saker_view_procs(v)), &f);
+}
+
+/* The dump is waited for, not lost: a replay has nothing to fall behind. */
+static int dump_wait(struct saker_app *app)
+{
+	while (saker_dump_sink_full(&app->sink, false) && !app->sink.err) {
+		struct pollfd pfd = {.fd = app->sink.fd, .events = POLLOUT};
+
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+			return -errno;
+		(void)saker_pipeline_flush(&app->pipe);
+	}
+	return saker_pipeline_error(&app->pipe);
+}
+
+/* Alerts likewise: past half a queue, wait for the channels. */
+static void outputs_wait(struct saker_app *app)
+{
+	uint64_t cap = app->cfg.outputs_queue_capacity ? app->cfg.outputs_queue_capacity
+						       : SAKER_OUTPUTS_DEFAULT_QUEUE;
+	struct saker_outputs_stats st;
+
+	saker_outputs_get_stats(app->outputs, &st);
+	if (st.queued * 2 >= cap)
+		(void)saker_outputs_flush(app->outputs, 1000);
+}
+
+static int setup(struct saker_app *app, struct saker_capfile_reader *r, char *err, size_t errlen)
+{
+	const struct saker_view_opts vopts = {
+	    .max_procs = (size_t)app->cfg.state.max_procs,
+	    .max_fds = (size_t)app->cfg.state.max_fds,
+	    .max_fds_per_proc = (size_t)app->cfg.state.max_fds_per_proc,
+	    .proc_root = REPLAY_PROC_ROOT,
+	};
+	const struct saker_capfile_meta *m = saker_capfile_meta(r);
+	struct saker_capfile_item it;
+	int ret;
+
+	ret = saker_view_new_opts(&app->view, &vopts);
+	if (ret) {
+		snprintf(err, errlen, "cannot create the process table: %s", strerror(-ret));
+		return ret;
+	}
+	/* The snapshot, in place of the /proc scan. */
+	while ((ret = saker_capfile_next(r, &it, err, errlen)) == 1) {
+		if (it.kind == SAKER_CAPFILE_ITEM_SNAPSHOT_END)
+			break;
+		if (it.kind == SAKER_CAPFILE_ITEM_PROC)
+			ret = restore_proc(app->view, &it.proc);
+		else if (it.kind == SAKER_CAPFILE_ITEM_FD)
+			ret = restore_fd(app->view, &it.fd);
+		if (ret < 0 && ret != -EINVAL) {
+			snprintf(err, errlen, "cannot restore the process table: %s",
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	if (ret == 0) {
+		snprintf(err, errlen, "%s:%llu: truncated: the file ends inside its snapshot",
+			 app->cfg.engine.replay.capture_file,
+			 (unsigned long long)saker_capfile_offset(r));
+		return -EBADMSG;
+	}
+	if (ret < 0)
+		return ret;
+	saker_dump_init(&app->dump, app->cfg.json_output, app->cfg.time_format_iso_8601,
+			m->boot_offset_ns, app->view);
+	if (app->opts.dump) {
+		ret = saker_dump_sink_open(&app->sink, STDOUT_FILENO, 0);
+		if (ret) {
+			snprintf(err, errlen, "cannot set up the dump: %s", strerror(-ret));
+			return ret;
+		}
+		app->sink_open = true;
+	}
+	saker_pipeline_init(&app->pipe, app->view, app->opts.dump ? &app->dump : NULL,
+			    app->opts.dump ? &app->sink : NULL);
+	app->rules.view = app->view;
+	app->pipe.rules = saker_ruleset_on_event;
+	app->pipe.rules_ctx = &app->rules;
+	if (app->rules.rules)
+		saker_rules_set_boot_offset(app->rules.rules, (uint64_t)m->boot_offset_ns);
+	{
+		const struct saker_outputs_opts oopts = {.log = replay_log, .log_ctx = app};
+		char why[512];
+
+		ret = saker_outputs_new(&app->outputs, &app->live_cfg, &oopts, why, sizeof(why));
+		if (ret) {
+			snprintf(err, errlen, "cannot set up outputs: %s", why);
+			return ret;
+		}
+		app->rules.outputs = app->outputs;
+	}
+	return 0;
+}
+
+/* Plays every record; 0 at the end of the file, or the reader's or the dump's error. */
+static int play(struct saker_app *app, struct saker_capfile_reader *r,
+		struct saker_capture_stats *st, uint64_t *last_ts, char *err, size_t errlen)
+{
+	struct saker_capfile_item it;
+	uint64_t n = 0;
+	int ret = 0;
+
+	while (!stop_requested && (ret = saker_capfile_next(r, &it, err, errlen)) == 1) {
+		st->k[SAKER_CNT_EVTS]++;
+		if (saker_pipeline_record(&app->pipe, it.rec, it.rec_len) < 0)
+			st->user_drops++;
+		else
+			st->delivered++;
+		*last_ts = it.rec->ts_ns;
+		if (app->sink_open && dump_wait(app)) {
+			snprintf(err, errlen, "dump output closed (%s)",
+				 strerror(-saker_pipeline_error(&app->pipe)));
+			return saker_pipeline_error(&app->pipe);
+		}
+		if (++n % OUTPUTS_CHECK_EVERY == 0)
+			outputs_wait(app);
+	}
+	return ret;
+}
+
+int saker_replay_run(struct saker_app *app)
+{
+	const char *path = app->cfg.engine.replay.capture_file;
+	struct saker_capfile_reader *r = NULL;
+	struct saker_capture_stats st = {0};
+	const struct saker_drops_actions act = {
+	    .ctx = app,
+	    .log = replay_log,
+	    .alert = replay_alert,
+	};
+	struct sigaction sa = {.sa_handler = on_stop};
+	uint64_t t0, last_ts = 0;
+	char err[1024];
+	int ret;
+
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+
+	ret = saker_capfile_open(&r, path, err, sizeof(err));
+	if (!ret)
+		ret = setup(app, r, err, sizeof(err));
+	if (ret) {
+		saker_log(&app->log, SAKER_PRIO_ERROR, "%s", err);
+		saker_capfile_close(r);
+		return SAKER_EXIT_FATAL;
+	}
+	saker_drops_init(&app->drops, &app->cfg.drops, &st, clock_ns(CLOCK_MONOTONIC));
+	saker_drops_set_parts(&app->drops, NULL, NULL, app->view);
+	saker_log(&app->log, SAKER_PRIO_INFO,
+		  "saker %s replaying %s (recorded by saker %s), %zu rules", SAKER_VERSION, path,
+		  saker_capfile_meta(r)->version, saker_rules_loaded(app->rules.rules));
+	t0 = clock_ns(CLOCK_MONOTONIC);
+	ret = play(app, r, &st, &last_ts, err, sizeof(err));
+	if (stop_requested)
+		saker_log(&app->log, SAKER_PRIO_INFO, "replay stopped by a signal at %s:%llu", path,
+			  (unsigned long long)saker_capfile_offset(r));
+	if (ret < 0) {
+		/* The records before the fault went through; the summary counts them. */
+		saker_log(&app->log, SAKER_PRIO_ERROR, "%s", err);
+		app->exit_status = SAKER_EXIT_FATAL;
+	}
+	{
+		uint64_t dt = clock_ns(CLOCK_MONOTONIC) - t0;
+
+		saker_log(&app->log, SAKER_PRIO_INFO,
+			  "replay: %llu records in %.3f s (%.0f records/s)",
+			  (unsigned long long)st.k[SAKER_CNT_EVTS], (double)dt / 1e9,
+			  dt ? (double)st.k[SAKER_CNT_EVTS] * 1e9 / (double)dt : 0.0);
+	}
+	/* The final drop check, on the replayed clock. */
+	{
+		struct saker_drops_now now = {
+		    .mono_ns = clock_ns(CLOCK_MONOTONIC),
+		    .real_ns = clock_ns(CLOCK_REALTIME),
+		    .boot_ns = last_ts,
+		};
+
+		if (saker_drops_check_at(&app->drops, &st, &now, &act) == SAKER_DROPS_EXIT &&
+		    !app->exit_status)
+			app->exit_status = SAKER_EXIT_DROPS;
+	}
+	if (app->sink_open)
+		(void)saker_dump_sink_finish(&app->sink, SHUTDOWN_DUMP_MS);
+	(void)saker_outputs_shutdown(app->outputs, SHUTDOWN_FLUSH_MS);
+	app->replay_stats = &st;
+	saker_app_summarize(app, true);
+	app->replay_stats = NULL;
+	saker_capfile_close(r);
+	return app->exit_status;
+}
