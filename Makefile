@@ -39,7 +39,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
 GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format lint clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds replay rules-bench rules-bench-capture
+.PHONY: all deps run test unit e2e bench asan format lint clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds replay rules-bench rules-bench-capture rules-live-bench
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -219,6 +219,11 @@ rules-bench: $(BUILD)/bench/rules_bench
 			./$(BUILD)/bench/rules_bench --capture $(RULES_BENCH_CAPTURE) $(FALCO_RULES); \
 		else echo "rules-bench: $(FALCO_RULES) absent: Falco's ruleset not measured"; fi; \
 	fi
+
+# Rules in a live run: capture overhead and drops under a flood, no rules / default / Falco's.
+rules-live-bench: all tests-helpers
+	@$(MAKE) --no-print-directory -C bench
+	/usr/bin/python3 bench/rules_live.py
 
 rules-bench-capture: all
 	bash bench/record_capture.sh $(RULES_BENCH_CAPTURE)
