@@ -441,8 +441,16 @@ static int setup_rules(struct saker_app *app, uint8_t table[SAKER_SYSCALL_MAX], 
 	if (ret)
 		return ret;
 	saker_ruleset_syscalls(&app->rules, app->rules_sel, &app->rules_all);
-	return saker_syscalls_build_table_rules(&app->cfg, app->rules_sel, app->rules_all, table,
-						err, errlen);
+	ret = saker_syscalls_build_table_rules(&app->cfg, app->rules_sel, app->rules_all, table,
+					       err, errlen);
+	if (!ret) {
+		char warn[1024];
+
+		if (saker_ruleset_excluded(app->rules_sel, app->rules_all, table, warn,
+					   sizeof(warn)))
+			saker_log(&app->log, SAKER_PRIO_WARNING, "%s", warn);
+	}
+	return ret;
 }
 
 /* What only app/ knows: the dump sink and the pipeline. */
@@ -511,6 +519,9 @@ static int collect_all(const struct saker_app *app, struct saker_metrics *m, boo
 	rules.alerts = app->rules.alerts;
 	rules.alerts_refused = app->rules.alerts_refused;
 	rules.errors = app->rules.errors;
+	rules.alerts_degraded = app->rules.alerts_degraded;
+	rules.reloads = app->rules.reloads;
+	rules.reload_failures = app->rules.reload_failures;
 	if (app->rules.rules)
 		saker_rules_stats(app->rules.rules, &rules.events, &rules.evals,
 				  &rules.engine_matches);

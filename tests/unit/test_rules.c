@@ -1023,6 +1023,60 @@ static void test_output_format(void **state)
 	saker_rules_free(r);
 }
 
+/* An alert on a process whose events may have been lost carries view_degraded. */
+static void test_degraded_flag(void **state)
+{
+	struct fixture *f = *state;
+	struct saker_rules *r;
+	struct got g = {0};
+
+	open_shadow(f); /* pid 100 at 5 s */
+	r = load(f, "- rule: out\n  desc: d\n  condition: evt.type=openat\n  output: o "
+		    "%proc.name\n  priority: WARNING\n");
+	assert_non_null(r);
+	/* clean: no field, no flag */
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_false(g.a.view_degraded);
+	assert_int_equal(field_idx(&g, "view_degraded"), -1);
+	assert_int_equal(g.nf, 1);
+	/* another process's loss, or one that ended before the event: still clean */
+	saker_view_mark_degraded(f->v, 101, 4000000000ull, 6000000000ull);
+	saker_view_mark_degraded(f->v, 100, 1000000000ull, 4999999999ull);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_false(g.a.view_degraded);
+	assert_int_equal(field_idx(&g, "view_degraded"), -1);
+	/* this process's loss around the event: flagged, a typed bool field */
+	saker_view_mark_degraded(f->v, 100, 4000000000ull, 6000000000ull);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_true(g.a.view_degraded);
+	assert_int_equal(g.nf, 2);
+	assert_true(field_idx(&g, "view_degraded") >= 0);
+	assert_int_equal(g.types[field_idx(&g, "view_degraded")], SAKER_FIELD_BOOL);
+	assert_string_equal(g.output, "o cat");
+	saker_rules_free(r);
+
+	/* a loss nobody can attribute marks every process (pid 102 had no loss of its own) */
+	open_rec(102, 4, "/etc/hosts", O_RDONLY);
+	apply(f);
+	r = load(f, "- rule: out\n  desc: d\n  condition: evt.type=openat\n  output: o\n"
+		    "  priority: WARNING\n");
+	assert_non_null(r);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_false(g.a.view_degraded);
+	memset(&g, 0, sizeof(g));
+	saker_view_mark_degraded(f->v, 0, 4500000000ull, 5500000000ull);
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_true(g.a.view_degraded);
+	/* no view: nothing to be stale */
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(saker_rules_match(r, &f->ev, NULL, on_match, &g), 1);
+	assert_false(g.a.view_degraded);
+	saker_rules_free(r);
+}
+
 /* ---- Falco's stable ruleset ------------------------------------------------------ */
 
 /* ../shared/reference/falco_rules.yaml next to the repository the test binary was built in. */
@@ -1379,6 +1433,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_skipped_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_output_format, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_degraded_flag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_loads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_matches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input_never_crashes, setup, teardown),
