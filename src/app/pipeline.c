@@ -64,9 +64,10 @@ int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
 	/*
 	 * An exec replaces the image: its dump line names the process as it was,
 	 * but rules see the new image (Falco's execve exit event), so for an exec
-	 * the dump comes first, then the replacement, then the rules.
+	 * the dump comes first, then the replacement, then the rules. connect,
+	 * bind and listen alike: rules see the socket as the call left it.
 	 */
-	if (ev.hdr.type == SAKER_EVT_PROC_EXEC && deferred) {
+	if (deferred && saker_view_rules_see_result(p->view, &ev)) {
 		if (p->dump && p->sink)
 			dump_event(p, &ev);
 		if (saker_view_apply(p->view, &ev))

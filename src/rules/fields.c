@@ -1327,6 +1327,7 @@ static const char *other_type(const char *name, char *tc)
 	    {"anon_inode:[io_uring]", "io_uring", 'r'},
 	    {"anon_inode:[pidfd]", "pidfd", 'P'},
 	    {"anon_inode:", "anon_inode", '?'},
+	    {"netlink", "netlink", 'n'},
 	    {"socket:", "socket", '?'},
 	};
 

@@ -175,3 +175,72 @@ def test_clean_run_has_no_view_degraded(saker, tmp_path):
     for a in got:
         assert "view_degraded" not in a["output_fields"], a
         assert "view_degraded" not in a["output"], a
+
+
+# ---- sockets as connect/accept/bind rules see them ----
+
+SOCK_RULES = """- rule: tcp connect
+  desc: d
+  condition: evt.type = connect and fd.l4proto = tcp and fd.typechar = 4 and fd.connected = true and proc.args contains sock-marker
+  output: tcp connect %fd.name proto=%fd.l4proto sport=%fd.sport rport=%fd.rport sip=%fd.sip args=%proc.args
+  priority: WARNING
+- rule: udp connect
+  desc: d
+  condition: evt.type = connect and fd.l4proto = udp and fd.type = ipv6 and proc.args contains sock-marker
+  output: udp connect proto=%fd.l4proto rport=%fd.rport args=%proc.args
+  priority: WARNING
+- rule: tcp accept
+  desc: d
+  condition: evt.type in (accept, accept4) and fd.l4proto = tcp and fd.is_server = true and proc.args contains sock-marker
+  output: tcp accept proto=%fd.l4proto lport=%fd.lport cip=%fd.cip args=%proc.args
+  priority: WARNING
+- rule: tcp listen
+  desc: d
+  condition: evt.type = listen and fd.l4proto = tcp and fd.net = "127.0.0.0/8" and proc.args contains sock-marker
+  output: tcp listen proto=%fd.l4proto lport=%fd.lport args=%proc.args
+  priority: WARNING
+"""
+
+SOCK_CODE = """
+import socket, sys
+# a port named in bind() (the probe reports bind's argument, not the port the kernel picks)
+p = socket.socket()
+p.bind(('127.0.0.1', 0))
+port = p.getsockname()[1]
+p.close()
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('127.0.0.1', port))
+srv.listen(4)
+c = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+c.connect(('127.0.0.1', port))
+a, _ = srv.accept()
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.connect(('::1', 9))
+print(port)
+"""
+
+
+def test_socket_fields_live(saker, tmp_path):
+    f = tmp_path / "sock.yaml"
+    f.write_text(SOCK_RULES)
+    s = saker("-r", str(f), "-o", "json_output=true")
+    tok = token()
+    r = subprocess.run([PY, "-c", SOCK_CODE, "sock-marker", tok], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    port = int(r.stdout.strip())
+    a = wait_alert(s, tok, "tcp connect")
+    of = a["output_fields"]
+    assert of["fd.l4proto"] == "tcp", a
+    assert of["fd.sport"] == port and of["fd.rport"] == port, a
+    assert of["fd.sip"] == "127.0.0.1", a
+    assert of["fd.name"].endswith("->127.0.0.1:%d" % port), a
+    a = wait_alert(s, tok, "tcp listen")
+    assert a["output_fields"]["fd.lport"] == port, a
+    a = wait_alert(s, tok, "tcp accept")
+    assert a["output_fields"]["fd.lport"] == port, a
+    assert a["output_fields"]["fd.cip"] == "127.0.0.1", a
+    a = wait_alert(s, tok, "udp connect")
+    assert a["output_fields"]["fd.l4proto"] == "udp" and a["output_fields"]["fd.rport"] == 9, a
+    assert s.stop() == 0

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -381,6 +383,83 @@ static void test_fd_fields(void **state)
 	YES("evt.arg.addr = \"93.184.216.34:443\" and evt.arg.fd startswith \"4(<4>\"");
 	NO("fd.sip = 93.184.216.35");
 	assert_int_equal(M(f, "fd.sip = nonsense"), -2);
+	/* connect()'s socket was not seen being made: the transport is unknown */
+	NO("fd.l4proto exists");
+
+	/* socket() first: the transport, as Falco's stable rules test it */
+	evb_sc(&B, "socket", 100, 100, 6, 6000000000ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM | SOCK_NONBLOCK);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	apply(f);
+	YES("evt.type = socket and fd.num = 6 and fd.type = ipv4 and fd.typechar = 4");
+	YES("fd.l4proto = tcp and fd.connected = false and fd.sockfamily = ip");
+	evb_sc(&B, "connect", 100, 100, 0, 6000000001ull);
+	evb_s64(&B, SAKER_PN_FD, 6);
+	evb_sin(&B, SAKER_PN_ADDR, "192.0.2.10", 2222);
+	apply(f);
+	YES("fd.l4proto = tcp and fd.sport in (22, 2222)");
+	YES("fd.connected = true and fd.rport = 2222 and fd.sip = 192.0.2.10");
+	YES("(fd.typechar = 4 or fd.typechar = 6) and fd.ip != \"0.0.0.0\" and "
+	    "fd.net != \"127.0.0.0/8\" and not fd.snet in (\"10.0.0.0/8\", \"172.16.0.0/12\", "
+	    "\"192.168.0.0/16\")");
+	/* Falco's "Unexpected UDP Traffic" shape: a UDP socket, connected or not */
+	evb_sc(&B, "socket", 100, 100, 7, 6000000002ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET6);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_DGRAM);
+	evb_u64(&B, SAKER_PN_PROTO, IPPROTO_UDP);
+	apply(f);
+	YES("fd.l4proto = udp and fd.type = ipv6 and fd.typechar = 6 and fd.connected = false");
+	NO("fd.l4proto != udp");
+	/* a listening TCP server and the socket accept() made */
+	evb_sc(&B, "socket", 100, 100, 8, 6000000003ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM);
+	evb_u64(&B, SAKER_PN_PROTO, IPPROTO_TCP);
+	apply(f);
+	evb_sc(&B, "bind", 100, 100, 0, 6000000004ull);
+	evb_s64(&B, SAKER_PN_FD, 8);
+	evb_sin(&B, SAKER_PN_ADDR, "0.0.0.0", 8443);
+	apply(f);
+	YES("evt.type = bind and fd.l4proto = tcp and fd.lport = 8443 and fd.is_server = true");
+	evb_sc(&B, "listen", 100, 100, 0, 6000000005ull);
+	evb_s64(&B, SAKER_PN_FD, 8);
+	evb_s64(&B, SAKER_PN_BACKLOG, 16);
+	apply(f);
+	YES("evt.type = listen and fd.l4proto = tcp and fd.sport = 8443");
+	evb_sc(&B, "accept4", 100, 100, 9, 6000000006ull);
+	evb_s64(&B, SAKER_PN_FD, 8);
+	evb_sin(&B, SAKER_PN_ADDR, "203.0.113.5", 41000);
+	evb_u64(&B, SAKER_PN_FLAGS, 0);
+	apply(f);
+	YES("evt.type = accept4 and fd.num = 9 and fd.l4proto = tcp and fd.connected = true");
+	YES("fd.sport = 8443 and fd.cport = 41000 and fd.cip = 203.0.113.5 and fd.lport = 8443");
+	YES("fd.rport = 41000 and fd.is_server = true");
+	/* unix and raw */
+	evb_sc(&B, "socket", 100, 100, 10, 6000000007ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_UNIX);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	apply(f);
+	YES("fd.type = unix and fd.typechar = u and not fd.l4proto exists");
+	evb_sc(&B, "socket", 100, 100, 11, 6000000008ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_RAW);
+	evb_u64(&B, SAKER_PN_PROTO, IPPROTO_ICMP);
+	apply(f);
+	YES("fd.l4proto = raw");
+	evb_sc(&B, "socket", 100, 100, 12, 6000000009ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_DGRAM);
+	evb_u64(&B, SAKER_PN_PROTO, IPPROTO_ICMP);
+	apply(f);
+	YES("fd.l4proto = icmp");
+	evb_sc(&B, "socket", 100, 100, 13, 6000000010ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_NETLINK);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_RAW);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	apply(f);
+	YES("fd.type = netlink and fd.typechar = n");
 }
 
 static void test_event_types(void **state)
