@@ -407,7 +407,7 @@ static int on_socket(struct saker_view *v, const struct saker_event *ev, enum sa
 	uint64_t domain = get_u64_or(ev, SAKER_PN_DOMAIN, 0),
 		 type = get_u64_or(ev, SAKER_PN_TYPE, 0);
 	uint64_t proto = get_u64_or(ev, SAKER_PN_PROTO, 0), fds;
-	uint32_t oflags = type & SOCK_CLOEXEC ? O_CLOEXEC : 0;
+	uint32_t oflags = (type & SOCK_CLOEXEC) ? O_CLOEXEC : 0;
 	enum saker_fd_type ft;
 	const char *name = NULL;
 	int fd[2], n = 1, err = 0;
