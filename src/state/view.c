@@ -251,7 +251,8 @@ static int on_proc_exec(struct saker_view *v, const struct saker_event *ev)
 
 	exe = str_or_null(ev, SAKER_PN_EXE, v->path, sizeof(v->path));
 	in.cwd = str_or_null(ev, SAKER_PN_CWD, v->cwd, sizeof(v->cwd));
-	if (exe && exe[0] != '/' && in.cwd &&
+	/* "memfd:NAME" is what the probe sends for a memfd: a name, not a relative path. */
+	if (exe && exe[0] != '/' && strncmp(exe, "memfd:", 6) && in.cwd &&
 	    !saker_path_join(in.cwd, exe, v->path2, sizeof(v->path2)))
 		exe = v->path2;
 	in.exe = exe;

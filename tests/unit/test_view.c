@@ -82,7 +82,7 @@ static void exec_evt(uint32_t pid, uint64_t ts, const char *exe, const char *con
 	evb_u64(&B, SAKER_PN_EUID, uid);
 	evb_u64(&B, SAKER_PN_LOGINUID, 1000);
 	evb_s64(&B, SAKER_PN_PPID, ppid);
-	evb_str(&B, SAKER_PN_COMM, strrchr(exe, '/') + 1);
+	evb_str(&B, SAKER_PN_COMM, strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
 	evb_u64(&B, SAKER_PN_TTY, (136ull << 20) | 3);
 	evb_u64(&B, SAKER_PN_CGROUP_ID, 0);
 	evb_u64(&B, SAKER_PN_START_TS, ts);
@@ -148,6 +148,11 @@ static void test_exec_sets_process(void **state)
 	assert_int_equal(p->egid, 1000);
 	assert_int_equal(p->loginuid, 1000);
 	assert_int_equal(p->tty, (136 << 8) | 3);
+	/* a memfd's executable is its name, as the probe sends it: not joined with the cwd */
+	exec_evt(1000, 200, "memfd:payload", CAT_ARGV, "/home/u", 1000, 1);
+	assert_int_equal(apply(f->v), 0);
+	assert_string_equal(saker_view_proc(f->v, 1000)->exe, "memfd:payload");
+	p = saker_view_proc(f->v, 1000);
 	assert_true(p->flags & SAKER_PROC_EXEC_SEEN);
 }
 
