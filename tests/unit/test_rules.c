@@ -1277,6 +1277,7 @@ static void test_falco_ruleset_matches(void **state)
 	struct got g;
 	static const char *const FIND_ARGV[] = {"find", "/", "-name", "id_rsa", NULL};
 	static const char *const SH_C_ARGV[] = {"sh", "-c", "ls", NULL};
+	static const char *const SSH_ARGV[] = {"ssh", "-p", "443", "u@example.com", NULL};
 
 	if (!r) {
 		skip();
@@ -1366,6 +1367,43 @@ static void test_falco_ruleset_matches(void **state)
 	apply(f);
 	assert_string_equal(falco_matches(r, f, &g), "Clear Log Activities");
 	open_rec(100, 5, "/var/log/syslog", O_WRONLY | O_APPEND);
+	apply(f);
+	assert_string_equal(falco_matches(r, f, &g), "");
+
+	/* ssh connecting out to port 443 over TCP (socket() names the transport) */
+	exec_rec(300, 100, "/usr/bin/ssh", "ssh", SSH_ARGV, "/home/u", 1000, 0, HOST_CG);
+	apply(f);
+	(void)falco_matches(r, f, &g);
+	for (int proto = 0; proto < 2; proto++) {
+		evb_sc(&B, "socket", 300, 300, 3, 9500000000ull);
+		evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+		evb_u64(&B, SAKER_PN_TYPE, proto ? SOCK_DGRAM : SOCK_STREAM);
+		evb_u64(&B, SAKER_PN_PROTO, 0);
+		apply(f);
+		assert_string_equal(falco_matches(r, f, &g), "");
+		evb_sc(&B, "connect", 300, 300, -EINPROGRESS, 9500000001ull);
+		evb_s64(&B, SAKER_PN_FD, 3);
+		evb_sin(&B, SAKER_PN_ADDR, "93.184.216.34", 443);
+		apply(f);
+		/* near miss: the same connect over UDP */
+		assert_string_equal(falco_matches(r, f, &g),
+				    proto ? "" : "Disallowed SSH Connection Non Standard Port");
+	}
+	assert_string_equal(falco_matches(r, f, &g), "");
+	/* near misses: a private address; port 22 */
+	evb_sc(&B, "socket", 300, 300, 4, 9500000002ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	apply(f);
+	evb_sc(&B, "connect", 300, 300, 0, 9500000003ull);
+	evb_s64(&B, SAKER_PN_FD, 4);
+	evb_sin(&B, SAKER_PN_ADDR, "10.1.2.3", 443);
+	apply(f);
+	assert_string_equal(falco_matches(r, f, &g), "");
+	evb_sc(&B, "connect", 300, 300, 0, 9500000004ull);
+	evb_s64(&B, SAKER_PN_FD, 4);
+	evb_sin(&B, SAKER_PN_ADDR, "93.184.216.34", 22);
 	apply(f);
 	assert_string_equal(falco_matches(r, f, &g), "");
 
