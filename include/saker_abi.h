@@ -198,6 +198,7 @@ enum saker_param_name {
 	SAKER_PN_EXIT_CODE,
 	SAKER_PN_START_TS, /* process start, boot-time ns */
 	SAKER_PN_FDS,	   /* socketpair: the two fds (int[2] read as one u64, fd 0 low) */
+	SAKER_PN_CAP_EFF,  /* exec: the new image's effective capabilities (bit n = capability n) */
 	SAKER_PN_MAX,
 };
 

@@ -244,7 +244,7 @@ static int on_proc_exec(struct saker_view *v, const struct saker_event *ev)
 {
 	struct saker_exec_info in = {.tid = ev->hdr.tid, .pid = ev->hdr.tgid};
 	struct saker_proctable_stats before, after;
-	struct saker_param args;
+	struct saker_param args, caps;
 	char comm[SAKER_PROC_COMM_LEN];
 	const char *exe;
 	int err;
@@ -269,6 +269,8 @@ static int on_proc_exec(struct saker_view *v, const struct saker_event *ev)
 	in.egid = (uint32_t)get_u64_or(ev, SAKER_PN_EGID, in.gid);
 	in.loginuid = (uint32_t)get_u64_or(ev, SAKER_PN_LOGINUID, SAKER_UID_UNSET);
 	in.tty = saker_dev_to_tty_nr(get_u64_or(ev, SAKER_PN_TTY, 0));
+	in.caps_known =
+	    !saker_event_get(ev, SAKER_PN_CAP_EFF, &caps) && !saker_param_u64(&caps, &in.cap_eff);
 	in.cgroup_id = get_u64_or(ev, SAKER_PN_CGROUP_ID, 0);
 	saker_proctable_get_stats(v->procs, &before);
 	err = saker_proctable_on_exec(v->procs, &in);
@@ -570,6 +572,12 @@ static int on_syscall(struct saker_view *v, const struct saker_event *ev)
 		return ret >= 0 ? on_socket_op(v, ev, op) : 0;
 	case SAKER_VOP_SOCKET:
 		return ret >= 0 ? on_socket(v, ev, op) : 0;
+	case SAKER_VOP_CAPSET:
+		if (ret == 0) {
+			v->applied++;
+			(void)saker_proctable_caps_unknown(v->procs, ev->hdr.tid);
+		}
+		return 0;
 	case SAKER_VOP_SOCKETPAIR:
 		return ret == 0 ? on_socket(v, ev, op) : 0;
 	case SAKER_VOP_OPEN:

@@ -13,7 +13,8 @@
  *   CONNECT (also -EINPROGRESS)      fd is a socket to addr; BIND, LISTEN, ACCEPT alike
  *   CLOSE (any ret but -EBADF)       fd gone; DUP, DUP3: ret names what fd names
  *   CHDIR, FCHDIR                    the cwd
- *   SETUID, SETREUID, SETRESUID, SETGID, SETREGID, SETRESGID   the ids
+ *   SETUID, SETREUID, SETRESUID, SETGID, SETREGID, SETRESGID   the ids (and capabilities)
+ *   CAPSET                           the capabilities are unknown from here on
  *   FORK, EXEC, EXIT                 nothing at syscall exit (the sched records do it)
  * Everything else is dumped, not applied.
  *

@@ -244,3 +244,39 @@ def test_socket_fields_live(saker, tmp_path):
     a = wait_alert(s, tok, "udp connect")
     assert a["output_fields"]["fd.l4proto"] == "udp" and a["output_fields"]["fd.rport"] == 9, a
     assert s.stop() == 0
+
+
+# ---- thread.cap_effective ----
+
+CAP_RULE = """- rule: caps probe
+  desc: d
+  condition: evt.type in (execve, execveat) and evt.res = SUCCESS and proc.args contains cap-marker and thread.cap_effective icontains sys_admin
+  output: caps probe caps=%thread.cap_effective args=%proc.args
+  priority: WARNING
+- rule: no caps probe
+  desc: d
+  condition: evt.type in (execve, execveat) and evt.res = SUCCESS and proc.args contains cap-marker and thread.cap_effective = ""
+  output: no caps probe uid=%user.uid args=%proc.args
+  priority: WARNING
+"""
+
+
+def test_cap_effective_live(saker, tmp_path):
+    f = tmp_path / "caps.yaml"
+    f.write_text(CAP_RULE)
+    s = saker("-r", str(f), "-o", "json_output=true")
+    tok = token()
+    run_marker("cap-marker", tok)  # root: the full set
+    a = wait_alert(s, tok, "caps probe")
+    caps = a["output_fields"]["thread.cap_effective"].split()
+    assert "CAP_SYS_ADMIN" in caps and "CAP_SYS_MODULE" in caps and "CAP_CHOWN" in caps, a
+    # nobody: an empty effective set after exec
+    tok2 = token()
+    r = subprocess.run([PY, "-c", "import os, sys; os.setgroups([]); os.setgid(65534); "
+                        "os.setuid(65534); os.execv('/bin/echo', ['echo'] + sys.argv[1:])",
+                        "cap-marker", tok2], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    a = wait_alert(s, tok2, "no caps probe")
+    assert a["output_fields"]["user.uid"] == 65534, a
+    assert find(s, tok2, "caps probe") == []
+    assert s.stop() == 0

@@ -339,9 +339,12 @@ static void test_process_fields(void **state)
 	YES("container.id = host and container.name = host");
 	YES("proc.is_exe_from_memfd = false");
 	/* fields saker never has: a check is false, its negation true */
-	NEVER("thread.cap_effective contains sys_admin");
-	NEVER("thread.cap_effective exists");
-	YES("not thread.cap_effective contains sys_admin");
+	NEVER("thread.cap_permitted contains sys_admin");
+	NEVER("thread.cap_permitted exists");
+	YES("not thread.cap_permitted contains sys_admin");
+	/* no capabilities in the exec record: unknown, so missing (not "none") */
+	NO("thread.cap_effective exists");
+	YES("not thread.cap_effective icontains sys_admin");
 	YES("not container.image.repository in (a, b)");
 }
 
@@ -949,10 +952,10 @@ static void test_skipped_rules(void **state)
 	    "  priority: INFO\n"
 	    "- rule: transformer\n  desc: d\n  condition: evt.type=open and tolower(proc.name) "
 	    "= x\n  output: o\n  priority: INFO\n"
-	    "- rule: never\n  desc: d\n  condition: evt.type=open and thread.cap_effective "
+	    "- rule: never\n  desc: d\n  condition: evt.type=open and thread.cap_permitted "
 	    "contains x\n  output: o\n  priority: INFO\n"
 	    "- rule: notnever\n  desc: d\n  condition: evt.type=open and not "
-	    "thread.cap_effective contains x\n  output: o %thread.cap_effective\n  priority: "
+	    "thread.cap_permitted contains x\n  output: o %thread.cap_permitted\n  priority: "
 	    "INFO\n"
 	    "- rule: badoutput\n  desc: d\n  condition: evt.type=open\n  output: o %proc.nosuch\n"
 	    "  priority: INFO\n"
@@ -978,8 +981,8 @@ static void test_skipped_rules(void **state)
 	assert_non_null(strstr(in->reason, "tolower"));
 	in = saker_rules_get(r, 3);
 	assert_int_equal(in->state, SAKER_RULE_SKIPPED);
-	assert_non_null(strstr(in->reason, "thread.cap_effective"));
-	assert_non_null(strstr(in->reason, "capabilities"));
+	assert_non_null(strstr(in->reason, "thread.cap_permitted"));
+	assert_non_null(strstr(in->reason, "effective set"));
 	assert_int_equal(saker_rules_get(r, 4)->state, SAKER_RULE_LOADED);
 	in = saker_rules_get(r, 5);
 	assert_int_equal(in->state, SAKER_RULE_SKIPPED);
@@ -1102,6 +1105,55 @@ static void test_output_format(void **state)
 	saker_rules_free(r);
 }
 
+/* thread.cap_effective: from the exec record, inherited at fork, cleared by leaving euid 0. */
+static void test_capabilities(void **state)
+{
+	struct fixture *f = *state;
+	struct saker_rules *r;
+	struct got g = {0};
+
+	exec_rec(400, 1, "/usr/bin/cat", "cat", CAT_ARGV, "/", 0, 0, HOST_CG);
+	evb_u64(&B, SAKER_PN_CAP_EFF,
+		1ull << 0 | 1ull << 16 | 1ull << 21 | 1ull << 40 | 1ull << 45);
+	apply(f);
+	YES("thread.cap_effective icontains sys_module and thread.cap_effective contains "
+	    "CAP_CHOWN");
+	YES("thread.cap_effective = \"CAP_CHOWN CAP_SYS_MODULE CAP_SYS_ADMIN "
+	    "CAP_CHECKPOINT_RESTORE CAP_45\"");
+	NO("thread.cap_effective contains CAP_NET_ADMIN");
+	r = load(f, "- rule: out\n  desc: d\n  condition: evt.type = execve or proc.name = cat\n"
+		    "  output: caps=%thread.cap_effective\n  priority: WARNING\n");
+	assert_non_null(r);
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_non_null(strstr(g.output, "caps=CAP_CHOWN CAP_SYS_MODULE CAP_SYS_ADMIN"));
+	saker_rules_free(r);
+	/* a child inherits them */
+	evb_begin(&B, SAKER_EVT_PROC_FORK, SAKER_SYSCALL_NONE, 401, 401, 0, 5000000000ull);
+	evb_s64(&B, SAKER_PN_PID, 400);
+	evb_s64(&B, SAKER_PN_PPID, 400);
+	evb_str(&B, SAKER_PN_COMM, "cat");
+	apply(f);
+	open_rec(401, 3, "/etc/hosts", O_RDONLY);
+	apply(f);
+	YES("thread.cap_effective icontains sys_admin");
+	/* setuid(1000) from root: the kernel clears the effective set */
+	evb_sc(&B, "setuid", 401, 401, 0, 5100000000ull);
+	evb_s64(&B, SAKER_PN_UID, 1000);
+	apply(f);
+	open_rec(401, 4, "/etc/hosts", O_RDONLY);
+	apply(f);
+	YES("thread.cap_effective = \"\" and thread.cap_effective exists");
+	NO("thread.cap_effective icontains sys_admin");
+	/* capset: saker cannot read the new set: unknown */
+	evb_sc(&B, "capset", 400, 400, 0, 5200000000ull);
+	evb_u64(&B, SAKER_PN_ARG0, 0x1000);
+	evb_u64(&B, SAKER_PN_ARG1, 0x2000);
+	apply(f);
+	open_rec(400, 5, "/etc/hosts", O_RDONLY);
+	apply(f);
+	NO("thread.cap_effective exists");
+}
+
 /* An alert on a process whose events may have been lost carries view_degraded. */
 static void test_degraded_flag(void **state)
 {
@@ -1220,7 +1272,7 @@ static void test_falco_ruleset_loads(void **state)
 	assert_int_equal(saker_rules_count(r), 25);
 	assert_int_equal(saker_rules_macros(r), 87);
 	assert_int_equal(saker_rules_lists(r), 49);
-	assert_int_equal(saker_rules_loaded(r), 20);
+	assert_int_equal(saker_rules_loaded(r), 22);
 	for (size_t i = 0; i < saker_rules_count(r); i++) {
 		const struct saker_rule_info *in = saker_rules_get(r, i);
 
@@ -1234,7 +1286,12 @@ static void test_falco_ruleset_loads(void **state)
 		if (!strstr(in->reason, "it can never match: it needs '"))
 			fail_msg("'%s' skipped for another reason: %s", in->name, in->reason);
 	}
-	assert_int_equal(skipped, 5);
+	assert_int_equal(skipped, 3);
+	/* thread.cap_effective: the two rules that test it load */
+	assert_int_equal(rule_named(r, "Linux Kernel Module Injection Detected")->state,
+			 SAKER_RULE_LOADED);
+	assert_int_equal(rule_named(r, "Detect release_agent File Container Escapes")->state,
+			 SAKER_RULE_LOADED);
 	assert_int_equal(rule_named(r, "Terminal shell in container")->state, SAKER_RULE_LOADED);
 	assert_int_equal(rule_named(r, "Read sensitive file untrusted")->state, SAKER_RULE_LOADED);
 	assert_int_equal(rule_named(r, "Run shell untrusted")->state, SAKER_RULE_LOADED);
@@ -1369,6 +1426,21 @@ static void test_falco_ruleset_matches(void **state)
 	open_rec(100, 5, "/var/log/syslog", O_WRONLY | O_APPEND);
 	apply(f);
 	assert_string_equal(falco_matches(r, f, &g), "");
+
+	/* a module loaded from a container by a process with CAP_SYS_MODULE; near miss without */
+	for (int with = 1; with >= 0; with--) {
+		exec_rec(200, 190, "/usr/sbin/insmod", "insmod", SH_C_ARGV, "/", 0, 0,
+			 CONTAINER_CG);
+		evb_u64(&B, SAKER_PN_CAP_EFF, with ? (1ull << 16 | 1ull << 21) : 1ull << 21);
+		apply(f);
+		(void)falco_matches(r, f, &g);
+		evb_sc(&B, "finit_module", 200, 200, 0, 9400000000ull);
+		evb_s64(&B, SAKER_PN_FD, 3);
+		evb_u64(&B, SAKER_PN_FLAGS, 0);
+		apply(f);
+		assert_string_equal(falco_matches(r, f, &g),
+				    with ? "Linux Kernel Module Injection Detected" : "");
+	}
 
 	/* ssh connecting out to port 443 over TCP (socket() names the transport) */
 	exec_rec(300, 100, "/usr/bin/ssh", "ssh", SSH_ARGV, "/home/u", 1000, 0, HOST_CG);
@@ -1551,6 +1623,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_skipped_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_output_format, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_degraded_flag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_loads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_matches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input_never_crashes, setup, teardown),
