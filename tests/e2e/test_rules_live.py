@@ -280,3 +280,18 @@ def test_cap_effective_live(saker, tmp_path):
     assert a["output_fields"]["user.uid"] == 65534, a
     assert find(s, tok2, "caps probe") == []
     assert s.stop() == 0
+
+
+def test_rules_syscalls_removed_by_custom_set_warn(saker, tmp_path):
+    f = tmp_path / "sel.yaml"
+    f.write_text(GETPPID_RULE.format(marker="sel-marker"))
+    s = saker("-r", str(f), "-o", "base_syscalls.custom_set=[!getppid]")
+    m = s.wait_for(r"Warning: rules need syscalls that base_syscalls.custom_set removes "
+                   r"from the capture selection \(their rules cannot match\): (.*)$")
+    assert m.group(1) == "getppid", m.group(0)
+    # the same after a SIGHUP
+    n = len([l for l in s.lines() if "custom_set removes" in l])
+    s.signal(signal.SIGHUP)
+    s.wait_for(r"configuration reloaded")
+    assert len([l for l in s.lines() if "custom_set removes" in l]) == n + 1
+    assert s.stop() == 0
