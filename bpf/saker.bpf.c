@@ -203,6 +203,14 @@ int BPF_PROG(saker_sched_exec, struct task_struct *p, pid_t old_pid, struct linu
 	push_u64(&x, SAKER_PN_UID, SAKER_PK_U64, BPF_CORE_READ(cred, uid.val));
 	push_u64(&x, SAKER_PN_GID, SAKER_PK_U64, BPF_CORE_READ(cred, gid.val));
 	push_u64(&x, SAKER_PN_EUID, SAKER_PK_U64, BPF_CORE_READ(cred, euid.val));
+	{
+		/* kernel_cap_t: one u64 since 6.3, two u32 (low first) before: 8 bytes either way.
+		 */
+		__u64 caps = 0;
+
+		if (!bpf_probe_read_kernel(&caps, sizeof(caps), &cred->cap_effective))
+			push_u64(&x, SAKER_PN_CAP_EFF, SAKER_PK_U64, caps);
+	}
 	if (bpf_core_field_exists(p->loginuid))
 		push_u64(&x, SAKER_PN_LOGINUID, SAKER_PK_U64, BPF_CORE_READ(p, loginuid.val));
 	push_u64(&x, SAKER_PN_PPID, SAKER_PK_S64,

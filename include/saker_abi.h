@@ -216,6 +216,8 @@ enum saker_param_name {
 	 * struct file (not the cwd joined with PATH in user space).
 	 */
 	SAKER_PN_PATH_ABS,
+	SAKER_PN_FDS,	  /* socketpair: the two fds (int[2] read as one u64, fd 0 low) */
+	SAKER_PN_CAP_EFF, /* exec: the new image's effective capabilities (bit n = capability n) */
 	SAKER_PN_MAX,
 };
 

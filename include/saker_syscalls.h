@@ -63,6 +63,9 @@ enum saker_view_op {
 	SAKER_VOP_FORK,
 	SAKER_VOP_EXEC,
 	SAKER_VOP_EXIT,
+	SAKER_VOP_SOCKET,     /* ret = a new socket: its family, type and protocol (fd.l4proto) */
+	SAKER_VOP_SOCKETPAIR, /* FDS = two connected unix sockets */
+	SAKER_VOP_CAPSET,     /* the thread's capabilities changed to what saker cannot read */
 	SAKER_VOP_MAX,
 };
 

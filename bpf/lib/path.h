@@ -40,6 +40,24 @@ static long walk_step(__u32 i, void *ctx)
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
 
+		/*
+		 * A file with no parent in its mount (d_alloc_pseudo: memfd_create,
+		 * anonymous files) has only its own name, "memfd:NAME": reported
+		 * alone, without a leading slash, as Falco's modern probe does.
+		 */
+		if (dentry != mnt_root && pos == SAKER_MAX_PATH) {
+			q = BPF_CORE_READ(dentry, d_name);
+			l = q.len;
+			if (l > NAME_MAX)
+				l = NAME_MAX;
+			if (l == 0)
+				return 1;
+			pos -= l;
+			w->unreadable |= (__u32)bpf_probe_read_kernel(w->tmp + (pos & PATH_MASK),
+								      l & NAME_MAX, q.name);
+			w->pos = pos;
+			return 1;
+		}
 		if (dentry != mnt_root || mp == mnt)
 			return 1; /* the global root */
 		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);

@@ -500,8 +500,16 @@ static int setup_rules(struct saker_app *app, uint8_t table[SAKER_SYSCALL_MAX], 
 	if (ret)
 		return ret;
 	saker_ruleset_syscalls(&app->rules, app->rules_sel, &app->rules_all);
-	return saker_syscalls_build_table_rules(&app->cfg, app->rules_sel, app->rules_all, table,
-						err, errlen);
+	ret = saker_syscalls_build_table_rules(&app->cfg, app->rules_sel, app->rules_all, table,
+					       err, errlen);
+	if (!ret) {
+		char warn[1024];
+
+		if (saker_ruleset_excluded(app->rules_sel, app->rules_all, table, warn,
+					   sizeof(warn)))
+			saker_log(&app->log, SAKER_PRIO_WARNING, "%s", warn);
+	}
+	return ret;
 }
 
 /*

@@ -289,6 +289,15 @@ static void collect_rules(struct ctx *c, const struct saker_collect_rules *r)
 	    r->alerts_refused, NULL, 0);
 	add(c, "rules_errors_total", "Rule evaluations that failed.", COUNTER, S, r->errors, NULL,
 	    0);
+	add(c, "rules_alerts_degraded_total",
+	    "Rule matches raised on a process whose view may be stale because events were lost "
+	    "(the alert carries view_degraded).",
+	    COUNTER, D, r->alerts_degraded, NULL, 0);
+	add(c, "rules_reloads_total", "SIGHUP rule reloads that took effect.", COUNTER, D,
+	    r->reloads, NULL, 0);
+	add(c, "rules_reload_failures_total",
+	    "SIGHUP rule reloads that failed; the rules running before were kept.", COUNTER, D,
+	    r->reload_failures, NULL, 0);
 }
 
 static void collect_self(struct ctx *c, const struct saker_collect_self *s)

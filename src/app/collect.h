@@ -62,6 +62,9 @@ struct saker_collect_rules {
 	uint64_t alerts;	     /* ... whose alert an output took (or filtered by priority) */
 	uint64_t alerts_refused;     /* ... no output channel took */
 	uint64_t errors;	     /* evaluations that failed */
+	uint64_t alerts_degraded;    /* matches raised on a possibly stale view */
+	uint64_t reloads;	     /* SIGHUP rule reloads that took effect */
+	uint64_t reload_failures;    /* ... that failed (the previous rules kept) */
 };
 
 struct saker_collect_in {

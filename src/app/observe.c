@@ -358,6 +358,9 @@ static void ruleset_stats(const struct saker_ruleset *rs, struct saker_collect_r
 	out->alerts = rs->alerts;
 	out->alerts_refused = rs->alerts_refused;
 	out->errors = rs->errors;
+	out->alerts_degraded = rs->alerts_degraded;
+	out->reloads = rs->reloads;
+	out->reload_failures = rs->reload_failures;
 }
 
 int saker_observe_collect(struct saker_observe *o, const struct saker_observe_src *src,

@@ -81,24 +81,26 @@ int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
 	/*
 	 * An exec replaces the image: its dump line names the process as it was,
 	 * but rules see the new image (Falco's execve exit event), so for an exec
-	 * the dump comes first, then the replacement, then the rules.
+	 * the dump comes first, then the replacement, then the rules. connect,
+	 * bind and listen alike: rules see the socket as the call left it.
 	 */
-	if (ev.hdr.type == SAKER_EVT_PROC_EXEC && deferred) {
+	if (deferred && saker_view_rules_see_result(p->view, &ev)) {
 		if (p->dump && p->sink)
 			dump_event(p, &ev);
 		if (saker_view_apply(p->view, &ev))
 			p->state_errors++;
 		if (p->rules && p->rules(p->rules_ctx, &ev))
 			p->rules_errors++;
-		return 0;
+	} else {
+		if (p->rules && p->rules(p->rules_ctx, &ev))
+			p->rules_errors++;
+		if (p->dump && p->sink)
+			dump_event(p, &ev);
+		if (deferred && saker_view_apply(p->view, &ev))
+			p->state_errors++;
 	}
-	if (p->rules && p->rules(p->rules_ctx, &ev))
-		p->rules_errors++;
-	if (p->dump && p->sink)
-		dump_event(p, &ev);
-	if (deferred && saker_view_apply(p->view, &ev))
-		p->state_errors++;
-	/* Who produced it, and whether the view of its process needs repair. */
+	/* Every record, whichever order it took: who produced it, and whether the view of its
+	 * process needs repair. */
 	saker_attrib_note(p->attrib, e);
 	saker_resync_note(p->resync, e);
 	return 0;

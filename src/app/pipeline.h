@@ -11,7 +11,8 @@
  *   5. deferred state changes: removals and replacements of what the event
  *      itself names, so a close still names its file in its dump line.
  * An exec is the exception: dump, then the new image, then the rules (which
- * must see the image the exec installed, as Falco's execve exit does).
+ * must see the image the exec installed, as Falco's execve exit does); so
+ * are connect, bind and listen (saker_view_rules_see_result()).
  * A sink's failure (EPIPE, EIO) comes back as a return value and is kept in
  * saker_pipeline_error() for the loop; a line lost to a full sink is counted
  * there and does not stop anything.

@@ -9,6 +9,8 @@
 #include "app/app.h"
 #include "capture/capture.h"
 #include "outputs/outputs.h"
+#include "app/ruleset.h"
+#include "rules/rules.h"
 
 static void warn_cb(void *ctx, const char *msg)
 {
@@ -81,23 +83,66 @@ size_t saker_reload_restart_warning(const struct saker_config *running,
 	return l.n;
 }
 
+/* The rules a reload compiles: -r as given at start, else the new configuration's files. */
+static int load_rules(const struct saker_app *app, const struct saker_config *cfg,
+		      struct saker_ruleset *next, char *err, size_t errlen)
+{
+	char *const *paths = app->opts.rules_paths;
+	size_t n = app->opts.n_rules_paths;
+
+	if (!n)
+		saker_ruleset_config_paths(cfg, &paths, &n);
+	return saker_ruleset_load(next, cfg, paths, n, &app->log, err, errlen);
+}
+
+/*
+ * The engine of next goes into the pipeline's rules slot. SIGHUP is read by
+ * the loop between drains, so no record is inside the engine now: every
+ * record is matched by exactly one rule set, and alerts hold copies (the
+ * outputs format at emit), so freeing the old engine leaves nothing dangling.
+ */
+static void swap_rules(struct saker_ruleset *running, struct saker_ruleset *next)
+{
+	struct saker_rules *old = running->rules;
+
+	running->rules = next->rules;
+	running->default_rules = next->default_rules;
+	next->rules = NULL;
+	running->reloads++;
+	saker_rules_free(old);
+}
+
 void saker_reload_run(struct saker_app *app)
 {
 	struct saker_config cfg;
-	uint8_t table[SAKER_SYSCALL_MAX];
-	char err[512], warn[1024];
+	struct saker_ruleset next;
+	uint8_t table[SAKER_SYSCALL_MAX], sel[SAKER_SYSCALL_MAX];
+	char err[1024], warn[1024];
+	bool all;
 	int ret;
 
-	saker_log(&app->log, SAKER_PRIO_INFO, "SIGHUP: reloading configuration");
+	saker_log(&app->log, SAKER_PRIO_INFO, "SIGHUP: reloading configuration and rules");
 	ret = saker_reload_load_config(&app->opts, &app->log, &cfg, table, err, sizeof(err));
-	/* The rules stay as loaded at start (rules_files is restart-only); their syscalls too. */
-	if (!ret) {
-		ret = saker_syscalls_build_table_rules(&cfg, app->rules_sel, app->rules_all, table,
-						       err, sizeof(err));
-		if (ret)
-			saker_config_free(&cfg);
-	}
 	if (ret) {
+		saker_log(&app->log, SAKER_PRIO_ERROR,
+			  "configuration reload failed, keeping the running one: %s", err);
+		return;
+	}
+	/* Compiled whole before anything changes: a broken file keeps the running rules. */
+	ret = load_rules(app, &cfg, &next, err, sizeof(err));
+	if (ret) {
+		app->rules.reload_failures++;
+		saker_log(&app->log, SAKER_PRIO_ERROR,
+			  "rules reload failed, keeping the running rules and configuration: %s",
+			  err);
+		saker_config_free(&cfg);
+		return;
+	}
+	saker_ruleset_syscalls(&next, sel, &all);
+	ret = saker_syscalls_build_table_rules(&cfg, sel, all, table, err, sizeof(err));
+	if (ret) {
+		saker_ruleset_fini(&next);
+		saker_config_free(&cfg);
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: %s", err);
 		return;
@@ -107,6 +152,7 @@ void saker_reload_run(struct saker_app *app)
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: outputs: %s", err);
+		saker_ruleset_fini(&next);
 		saker_config_free(&cfg);
 		return;
 	}
@@ -121,9 +167,19 @@ void saker_reload_run(struct saker_app *app)
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: %s",
 			  strerror(-ret));
+		saker_ruleset_fini(&next);
 		saker_config_free(&cfg);
 		return;
 	}
+	/* The selection is live (the probe reads it per event): the new rules' syscalls are in. */
+	memcpy(app->rules_sel, sel, sizeof(sel));
+	app->rules_all = all;
+	swap_rules(&app->rules, &next);
+	if (saker_ruleset_excluded(sel, all, table, warn, sizeof(warn)))
+		saker_log(&app->log, SAKER_PRIO_WARNING, "%s", warn);
+	saker_log(&app->log, SAKER_PRIO_INFO, "rules reloaded: %zu loaded, %zu not loaded",
+		  saker_rules_loaded(app->rules.rules),
+		  saker_rules_count(app->rules.rules) - saker_rules_loaded(app->rules.rules));
 	/* Restart-only keys keep their start values; say once which ones wait. */
 	if (saker_reload_restart_warning(&app->cfg, &cfg, warn, sizeof(warn)))
 		saker_log(&app->log, SAKER_PRIO_WARNING, "%s", warn);

@@ -1,7 +1,8 @@
 /*
  * Configuration as the command line gives it, at start and on SIGHUP. A
  * reload applies the keys the configuration table marks live (outputs,
- * syscall selection, drop settings, logging, the dump's format) and logs one
+ * syscall selection, drop settings, logging, the dump's format, the rules:
+ * recompiled whole, then swapped into the pipeline's slot) and logs one
  * warning naming every changed key that takes effect only at the next start
  * (engine.*, state.*). A reload that fails changes nothing.
  */

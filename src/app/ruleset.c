@@ -155,10 +155,9 @@ static void on_match(void *ctx, const struct saker_rule_info *rule, const struct
 
 	(void)rule;
 	rs->matches++;
-	/*
-	 * TODO(blind): mark alerts raised on a possibly stale view once the view
-	 * has saker_view_degraded() (the `blind` branch).
-	 */
+	/* The engine flags an alert raised on a possibly stale view (a->view_degraded). */
+	if (a->view_degraded)
+		rs->alerts_degraded++;
 	if (!rs->outputs)
 		return;
 	/* A refused alert is counted by the outputs too (queue drops). */
@@ -190,6 +189,33 @@ void saker_ruleset_syscalls(const struct saker_ruleset *rs, uint8_t sel[SAKER_SY
 	*all = false;
 	if (rs->rules)
 		saker_rules_syscalls(rs->rules, sel, all);
+}
+
+size_t saker_ruleset_excluded(const uint8_t sel[SAKER_SYSCALL_MAX], bool all,
+			      const uint8_t table[SAKER_SYSCALL_MAX], char *buf, size_t len)
+{
+	static const char head[] = "rules need syscalls that base_syscalls.custom_set removes "
+				   "from the capture selection (their rules cannot match): ";
+	size_t n = 0, used;
+
+	if (!buf || len < sizeof(head) + 1)
+		return 0;
+	memcpy(buf, head, sizeof(head));
+	used = sizeof(head) - 1;
+	for (unsigned id = 0; id < SAKER_SYSCALL_MAX; id++) {
+		const char *name = saker_syscall_name(id);
+		int w;
+
+		if (!name || !(sel[id] || all) || (table[id] & SAKER_SC_SELECTED))
+			continue;
+		w = snprintf(buf + used, len - used, "%s%s", n ? ", " : "", name);
+		if (w > 0)
+			used += (size_t)w < len - used ? (size_t)w : len - used - 1;
+		n++;
+	}
+	if (!n)
+		buf[0] = '\0';
+	return n;
 }
 
 void saker_ruleset_print_loaded(const struct saker_ruleset *rs, FILE *f)

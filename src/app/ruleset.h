@@ -30,11 +30,14 @@ struct saker_ruleset {
 	struct saker_rules *rules;
 	struct saker_view *view;
 	struct saker_outputs *outputs;
-	uint64_t matches;	 /* events a rule matched */
-	uint64_t alerts;	 /* ... whose alert the outputs took (or filtered by priority) */
-	uint64_t alerts_refused; /* ... that no output channel took */
-	uint64_t errors;	 /* evaluations that failed */
-	bool default_rules;	 /* the embedded ruleset is loaded */
+	uint64_t matches;	  /* events a rule matched */
+	uint64_t alerts;	  /* ... whose alert the outputs took (or filtered by priority) */
+	uint64_t alerts_refused;  /* ... that no output channel took */
+	uint64_t errors;	  /* evaluations that failed */
+	uint64_t alerts_degraded; /* matches raised on a possibly stale view (view_degraded) */
+	uint64_t reloads;	  /* SIGHUP reloads that swapped the rules in */
+	uint64_t reload_failures; /* ... that failed and kept the running rules */
+	bool default_rules;	  /* the embedded ruleset is loaded */
 };
 
 /*
@@ -58,6 +61,14 @@ int saker_ruleset_on_event(void *ctx, const struct saker_event *ev);
  */
 void saker_ruleset_syscalls(const struct saker_ruleset *rs, uint8_t sel[SAKER_SYSCALL_MAX],
 			    bool *all);
+
+/*
+ * The syscalls the rules need (sel, all: saker_ruleset_syscalls()) that the
+ * capture table does not select (base_syscalls.custom_set "!name" removes
+ * them), as one warning line into buf; how many (0: buf is empty).
+ */
+size_t saker_ruleset_excluded(const uint8_t sel[SAKER_SYSCALL_MAX], bool all,
+			      const uint8_t table[SAKER_SYSCALL_MAX], char *buf, size_t len);
 
 /* -L: loaded rules, one line each: name, priority, source file:line. */
 void saker_ruleset_print_loaded(const struct saker_ruleset *rs, FILE *f);

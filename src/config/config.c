@@ -264,11 +264,10 @@ static const struct opt opts[] = {
     BOOL("log_syslog", log_syslog, false),
 
     PRIO("priority", priority, SAKER_PRIO_DEBUG),
-    /* Rules are compiled once at start (the capture selection depends on them). */
-    STRLIST("rules_files", rules_files, NULL, .apply = SAKER_CONFIG_RESTART),
-    STRLIST("rules_file", rules_file, NULL, .apply = SAKER_CONFIG_RESTART),
-    STR("rule_matching", rule_matching, "first", check_rule_matching,
-	.apply = SAKER_CONFIG_RESTART),
+    /* SIGHUP recompiles the rules and swaps them in between records (app/reload.c). */
+    STRLIST("rules_files", rules_files, NULL),
+    STRLIST("rules_file", rules_file, NULL),
+    STR("rule_matching", rule_matching, "first", check_rule_matching),
     BOOL("json_output", json_output, false),
     BOOL("json_include_output_property", json_include_output_property, true),
     BOOL("json_include_tags_property", json_include_tags_property, true),

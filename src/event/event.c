@@ -45,6 +45,8 @@ static const char *const param_names[SAKER_PN_MAX] = {
     [SAKER_PN_EXIT_CODE] = "exit_code",
     [SAKER_PN_START_TS] = "start_ts",
     [SAKER_PN_PATH_ABS] = "path_abs",
+    [SAKER_PN_FDS] = "fds",
+    [SAKER_PN_CAP_EFF] = "cap_effective",
 };
 
 const char *saker_param_name_str(unsigned name)

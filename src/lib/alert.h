@@ -39,6 +39,12 @@ struct saker_alert {
 	size_t n_fields; /* formatters print them in name order */
 	const char *const *tags;
 	size_t n_tags;
+	/*
+	 * A rule alert raised on a process whose view may be stale because events
+	 * were lost (state/degraded.h): the text line appends " view_degraded=true";
+	 * JSON has it as output_fields.view_degraded (the producer adds the field).
+	 */
+	bool view_degraded;
 };
 
 #endif

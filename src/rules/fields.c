@@ -59,6 +59,7 @@ enum fkind {
 	K_PROC_ACMDLINE,
 	K_PROC_MEMFD,
 	K_PROC_CGROUP,
+	K_THREAD_CAPEFF,
 	K_THREAD_TID,
 	K_THREAD_MAIN,
 	K_USER_UID,
@@ -108,7 +109,7 @@ struct fdef {
 	enum fkind kind;
 };
 
-static const char R_CAPS[] = "saker does not track capabilities";
+static const char R_CAPS[] = "saker tracks only the effective set (thread.cap_effective)";
 static const char R_PLUGIN[] = "Falco's container plugin provides it; saker has no plugins";
 static const char R_K8S[] = "Falco's container/k8s plugins provide it; saker has no plugins";
 static const char R_INODE[] = "the probe does not report the executable's inode";
@@ -174,7 +175,7 @@ static const struct fdef defs[] = {
 	{{"proc.loginshellid", T(S64), NEV, "pid of the login shell", R_SESSION}, K_NEVER},
 	{{"thread.tid", T(S64), 0, "Thread id", NULL}, K_THREAD_TID},
 	{{"thread.is_main_thread", T(BOOL), 0, "The thread is its process's leader", NULL}, K_THREAD_MAIN},
-	{{"thread.cap_effective", T(STR), NEV, "Effective capabilities", R_CAPS}, K_NEVER},
+	{{"thread.cap_effective", T(STR), 0, "Effective capabilities: CAP_* names, space-separated (from exec, /proc, fork; unknown after capset)", NULL}, K_THREAD_CAPEFF},
 	{{"thread.cap_permitted", T(STR), NEV, "Permitted capabilities", R_CAPS}, K_NEVER},
 	{{"thread.cap_inheritable", T(STR), NEV, "Inheritable capabilities", R_CAPS}, K_NEVER},
 	{{"user.uid", T(U64), 0, "Effective user id", NULL}, K_USER_UID},
@@ -706,6 +707,7 @@ unsigned saker_finst_cost(const struct saker_finst *fi)
 	case K_PROC_PPID:
 	case K_PROC_DURATION:
 	case K_PROC_MEMFD:
+	case K_THREAD_CAPEFF:
 	case K_USER_UID:
 	case K_USER_LOGINUID:
 	case K_GROUP_GID:
@@ -1323,6 +1325,7 @@ static const char *other_type(const char *name, char *tc)
 	    {"anon_inode:[io_uring]", "io_uring", 'r'},
 	    {"anon_inode:[pidfd]", "pidfd", 'P'},
 	    {"anon_inode:", "anon_inode", '?'},
+	    {"netlink", "netlink", 'n'},
 	    {"socket:", "socket", '?'},
 	};
 
@@ -1718,6 +1721,86 @@ static int ancestors(struct saker_fctx *c, const struct saker_finst *fi, struct 
 	return (int)n;
 }
 
+/* Capability names by number, as Falco renders them. */
+static const char *const cap_names[] = {
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+};
+
+/* thread.cap_effective: "CAP_CHOWN CAP_KILL ..." ("" for none); missing when unknown. */
+static int caps_string(struct saker_fctx *c, const struct saker_proc *p, struct saker_fval *v)
+{
+	size_t room = sizeof(c->arena) - c->used, n = 0;
+	char *b = c->arena + c->used;
+
+	if (!(p->flags & SAKER_PROC_CAPS_KNOWN))
+		return 0;
+	for (unsigned i = 0; i < 64; i++) {
+		const char *name =
+		    i < sizeof(cap_names) / sizeof(cap_names[0]) ? cap_names[i] : NULL;
+		char tmp[16];
+		size_t l;
+
+		if (!(p->cap_eff >> i & 1))
+			continue;
+		if (!name) {
+			snprintf(tmp, sizeof(tmp), "CAP_%u", i);
+			name = tmp;
+		}
+		l = strlen(name);
+		if (n + l + 2 > room)
+			return 0;
+		if (n)
+			b[n++] = ' ';
+		memcpy(b + n, name, l);
+		n += l;
+	}
+	if (room < 1)
+		return 0;
+	b[n] = '\0';
+	c->used += n + 1;
+	return set_str(v, b, n);
+}
+
 static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v)
 {
 	const struct saker_event *ev = c->ev;
@@ -1736,6 +1819,7 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 	case K_PROC_DURATION:
 	case K_PROC_PPID:
 	case K_PROC_MEMFD:
+	case K_THREAD_CAPEFF:
 	case K_PROC_CGROUP:
 	case K_USER_UID:
 	case K_USER_NAME:
@@ -1864,6 +1948,8 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 	case K_PROC_MEMFD:
 		v->u = !strncmp(p->exe, "/memfd:", 7) || !strncmp(p->exe, "memfd:", 6);
 		return 1;
+	case K_THREAD_CAPEFF:
+		return caps_string(c, p, v);
 	case K_PROC_CGROUP:
 		return *p->cgroup ? set_cstr(v, p->cgroup) : 0;
 	case K_PROC_PNAME:

@@ -15,6 +15,7 @@
 #include "lib/yamlguard.h"
 #include "rules/fields.h"
 #include "rules/filter.h"
+#include "state/view.h"
 
 /* Bounds on what a rules file may make the loader do. */
 #define MAX_NESTING	 64
@@ -319,7 +320,7 @@ struct saker_rules {
 	/* alert scratch */
 	char *out_buf;
 	char *val_buf;
-	struct saker_field afields[MAX_ALERT_FIELDS];
+	struct saker_field afields[MAX_ALERT_FIELDS + 1]; /* + view_degraded */
 };
 
 int saker_rules_new(struct saker_rules **out)
@@ -2199,7 +2200,7 @@ void saker_rules_stats(const struct saker_rules *r, uint64_t *events, uint64_t *
 /* ---- matching -------------------------------------------------------------------- */
 
 static void format_alert(struct saker_rules *r, struct rule_item *ri, const struct saker_event *ev,
-			 struct saker_alert *a)
+			 struct saker_view *view, struct saker_alert *a)
 {
 	struct saker_fctx *c = r->fctx;
 	size_t o = 0, vo = 0;
@@ -2299,6 +2300,19 @@ static void format_alert(struct saker_rules *r, struct rule_item *ri, const stru
 	a->n_fields = ri->nofields;
 	a->tags = (const char *const *)ri->tagv;
 	a->n_tags = ri->tags.n;
+	/*
+	 * The process the event belongs to may have lost events (its fork, exec,
+	 * opens): what the alert says of it may be stale. Flagged only when so;
+	 * absent otherwise, as the dump does.
+	 */
+	if (saker_view_degraded(view, ev->hdr.tgid, ev->hdr.ts_ns)) {
+		struct saker_field *f = &r->afields[a->n_fields++];
+
+		f->name = "view_degraded";
+		f->type = SAKER_FIELD_BOOL;
+		f->b = true;
+		a->view_degraded = true;
+	}
 }
 
 int saker_rules_match(struct saker_rules *r, const struct saker_event *ev, struct saker_view *view,
@@ -2330,7 +2344,7 @@ int saker_rules_match(struct saker_rules *r, const struct saker_event *ev, struc
 		if (cb) {
 			struct saker_alert a;
 
-			format_alert(r, ri, ev, &a);
+			format_alert(r, ri, ev, view, &a);
 			cb(cb_ctx, &ri->info, &a);
 		}
 		if (!r->match_all)

@@ -258,12 +258,35 @@ static int sock_set(struct saker_fdtable *t, uint32_t pid, int fd, enum saker_fd
 		    const struct saker_fd_tuple *tuple, const char *unix_path, uint32_t flag)
 {
 	struct saker_fd f = {.type = type, .flags = flag};
+	const struct fd_entry *e = flag == SAKER_FD_F_ACCEPTED || fd < 0
+				       ? NULL
+				       : saker_idmap_get(&t->fds, fd_key(pid, fd));
 
 	if (type != SAKER_FD_IPV4 && type != SAKER_FD_IPV6 && type != SAKER_FD_UNIX)
 		f.type = SAKER_FD_OTHER;
 	if (tuple && (type == SAKER_FD_IPV4 || type == SAKER_FD_IPV6))
 		f.tuple = *tuple;
+	/*
+	 * connect or bind on the socket socket() made: it keeps its O_CLOEXEC and
+	 * what bind/listen said of it (an entry of another type is a missed close).
+	 */
+	if (e && e->pub.type == f.type) {
+		f.open_flags = e->pub.open_flags;
+		f.flags |= e->pub.flags & (SAKER_FD_F_BOUND | SAKER_FD_F_LISTENING);
+	}
 	return fd_store(t, pid, fd, &f, type == SAKER_FD_UNIX ? unix_path : NULL);
+}
+
+int saker_fdtable_on_socket(struct saker_fdtable *t, uint32_t pid, int fd, enum saker_fd_type type,
+			    uint8_t l4proto, uint32_t open_flags, const char *name)
+{
+	struct saker_fd f = {.type = type, .open_flags = open_flags};
+
+	if (type != SAKER_FD_IPV4 && type != SAKER_FD_IPV6 && type != SAKER_FD_UNIX)
+		f.type = SAKER_FD_OTHER;
+	if (f.type == SAKER_FD_IPV4 || f.type == SAKER_FD_IPV6)
+		f.tuple.l4proto = l4proto;
+	return fd_store(t, pid, fd, &f, name);
 }
 
 int saker_fdtable_on_connect(struct saker_fdtable *t, uint32_t pid, int fd, enum saker_fd_type type,

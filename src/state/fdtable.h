@@ -98,6 +98,13 @@ int saker_fdtable_on_accept(struct saker_fdtable *t, uint32_t pid, int newfd,
 			    const char *unix_path);
 int saker_fdtable_on_bind(struct saker_fdtable *t, uint32_t pid, int fd, enum saker_fd_type type,
 			  const struct saker_fd_tuple *tuple, const char *unix_path);
+/*
+ * socket(), socketpair(): a new socket with no address yet. type IPV4/IPV6
+ * (l4proto kept for connect, bind and accept to inherit), UNIX or OTHER
+ * (name: "netlink", ...); open_flags O_CLOEXEC from SOCK_CLOEXEC.
+ */
+int saker_fdtable_on_socket(struct saker_fdtable *t, uint32_t pid, int fd, enum saker_fd_type type,
+			    uint8_t l4proto, uint32_t open_flags, const char *name);
 /* Marks a known socket listening; -ENOENT (counted unmatched) when unknown. */
 int saker_fdtable_on_listen(struct saker_fdtable *t, uint32_t pid, int fd);
 /* -ENOENT (counted unmatched) when the descriptor was not in the table. */

@@ -596,6 +596,27 @@ static void parse_ids(const char *status, const char *key, uint32_t *real, uint3
 	}
 }
 
+/* The hex value of a "CapEff:" line; false when there is none. */
+static bool parse_caps(const char *status, const char *key, uint64_t *out)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = status; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		unsigned long long v;
+		char *end;
+
+		if (strncmp(p, key, klen))
+			continue;
+		errno = 0;
+		v = strtoull(p + klen, &end, 16);
+		if (errno || end == p + klen)
+			return false;
+		*out = v;
+		return true;
+	}
+	return false;
+}
+
 static uint32_t parse_u32(const char *s, uint32_t dflt)
 {
 	unsigned long long v;
@@ -641,6 +662,9 @@ static int load_thread(struct saker_proctable *tbl, uint32_t pid, uint32_t tid, 
 	e->pub.cgroup_id = 0;
 	memcpy(e->pub.comm, sf.comm, sizeof(sf.comm));
 	e->pub.flags = SAKER_PROC_FROM_SCAN | (img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
+	e->pub.cap_eff = 0;
+	if (parse_caps(sb->status, "CapEff:", &e->pub.cap_eff))
+		e->pub.flags |= SAKER_PROC_CAPS_KNOWN;
 	tbl->scanned++;
 	return 0;
 }
@@ -829,9 +853,10 @@ int saker_proctable_on_fork(struct saker_proctable *tbl, uint32_t parent_tid, ui
 	e->pub.cgroup_id = pv.cgroup_id;
 	e->pub.start_ns = ts_ns;
 	memcpy(e->pub.comm, pv.comm, sizeof(pv.comm));
-	e->pub.flags = SAKER_PROC_FORKED | (pv.flags & SAKER_PROC_EXEC_SEEN) |
-		       (p ? 0 : SAKER_PROC_INCOMPLETE) |
-		       (img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
+	e->pub.cap_eff = pv.cap_eff;
+	e->pub.flags =
+	    SAKER_PROC_FORKED | (pv.flags & (SAKER_PROC_EXEC_SEEN | SAKER_PROC_CAPS_KNOWN)) |
+	    (p ? 0 : SAKER_PROC_INCOMPLETE) | (img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
 	/* Threads share the process's descriptors: they are keyed by pid already. */
 	if (!thread) {
 		if (p && pv.pid != child_pid)
@@ -934,7 +959,9 @@ int saker_proctable_on_exec(struct saker_proctable *tbl, const struct saker_exec
 		basename_comm(in->exe, e->pub.comm);
 	e->pub.flags = SAKER_PROC_EXEC_SEEN |
 		       (bv.flags & (SAKER_PROC_FROM_SCAN | SAKER_PROC_FORKED)) |
-		       (e->img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
+		       (e->img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0) |
+		       (in->caps_known ? SAKER_PROC_CAPS_KNOWN : 0);
+	e->pub.cap_eff = in->caps_known ? in->cap_eff : 0;
 	saker_fdtable_drop_cloexec(tbl->fds, in->pid);
 out:
 	image_put(tbl, bimg);
@@ -983,12 +1010,39 @@ int saker_proctable_on_setids(struct saker_proctable *tbl, uint32_t tid, uint32_
 	}
 	if (uid != SAKER_ID_KEEP)
 		e->pub.uid = uid;
+	/*
+	 * The kernel clears the effective set when the effective uid leaves 0 and
+	 * fills it from the permitted set (which saker does not track) when it
+	 * becomes 0 (capabilities(7)).
+	 */
+	if (euid != SAKER_ID_KEEP && euid != e->pub.euid) {
+		if (e->pub.euid == 0) {
+			e->pub.cap_eff = 0;
+		} else if (euid == 0) {
+			e->pub.cap_eff = 0;
+			e->pub.flags &= ~(uint32_t)SAKER_PROC_CAPS_KNOWN;
+		}
+	}
 	if (euid != SAKER_ID_KEEP)
 		e->pub.euid = euid;
 	if (gid != SAKER_ID_KEEP)
 		e->pub.gid = gid;
 	if (egid != SAKER_ID_KEEP)
 		e->pub.egid = egid;
+	touch(tbl, e);
+	return 0;
+}
+
+int saker_proctable_caps_unknown(struct saker_proctable *tbl, uint32_t tid)
+{
+	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
+
+	if (!e) {
+		tbl->failed_lookups++;
+		return -ENOENT;
+	}
+	e->pub.flags &= ~(uint32_t)SAKER_PROC_CAPS_KNOWN;
+	e->pub.cap_eff = 0;
 	touch(tbl, e);
 	return 0;
 }

@@ -19,6 +19,7 @@
 #ifndef SAKER_PROCTABLE_H
 #define SAKER_PROCTABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,7 @@ enum saker_proc_flags {
 	SAKER_PROC_INCOMPLETE = 1u << 3,     /* forked from a parent the table did not know */
 	SAKER_PROC_EXITED = 1u << 4,	     /* the leader exited, other threads still run */
 	SAKER_PROC_ARGS_TRUNCATED = 1u << 5, /* argv longer than SAKER_PROC_ARGS_MAX */
+	SAKER_PROC_CAPS_KNOWN = 1u << 6,     /* cap_eff holds the thread's effective capabilities */
 };
 
 struct saker_proc {
@@ -54,6 +56,13 @@ struct saker_proc {
 	uint32_t flags;	    /* enum saker_proc_flags */
 	uint64_t start_ns;  /* thread start, CLOCK_BOOTTIME ns; 0 when unknown */
 	uint64_t cgroup_id; /* cgroup v2 id (inode) when an event gave it, else 0 */
+	/*
+	 * Effective capabilities (bit n = capability n) with SAKER_PROC_CAPS_KNOWN:
+	 * from the exec record or /proc's CapEff, inherited at fork, cleared when
+	 * the effective uid leaves 0 (the kernel does so); unknown after a change
+	 * saker cannot follow (capset, the effective uid becoming 0).
+	 */
+	uint64_t cap_eff;
 	char comm[SAKER_PROC_COMM_LEN];
 	/* From the shared image; never NULL, "" when unknown. */
 	const char *exe;
@@ -79,6 +88,8 @@ struct saker_exec_info {
 	const char *cgroup; /* NULL = keep, unless cgroup_id says it changed */
 	uint64_t cgroup_id; /* 0 = unknown; a new id with no path rereads /proc/<pid>/cgroup */
 	uint32_t uid, gid, euid, egid, loginuid, tty;
+	uint64_t cap_eff; /* with caps_known */
+	bool caps_known;
 };
 
 /* saker_proctable_on_exit() flags: what the probe knows of the thread group. */
@@ -138,6 +149,8 @@ int saker_proctable_on_fork(struct saker_proctable *tbl, uint32_t parent_tid, ui
 int saker_proctable_on_exec(struct saker_proctable *tbl, const struct saker_exec_info *info);
 /* sched_process_exit. flags: SAKER_EXIT_GROUP_* or 0 to infer from the threads the table knows. */
 int saker_proctable_on_exit(struct saker_proctable *tbl, uint32_t tid, unsigned flags);
+/* capset: the thread's effective capabilities are no longer known. -ENOENT when unknown. */
+int saker_proctable_caps_unknown(struct saker_proctable *tbl, uint32_t tid);
 /* setuid/setreuid/setresuid/setgid/...: the new ids, SAKER_ID_KEEP for unchanged ones. */
 int saker_proctable_on_setids(struct saker_proctable *tbl, uint32_t tid, uint32_t uid,
 			      uint32_t euid, uint32_t gid, uint32_t egid);

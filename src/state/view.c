@@ -244,14 +244,15 @@ static int on_proc_exec(struct saker_view *v, const struct saker_event *ev)
 {
 	struct saker_exec_info in = {.tid = ev->hdr.tid, .pid = ev->hdr.tgid};
 	struct saker_proctable_stats before, after;
-	struct saker_param args;
+	struct saker_param args, caps;
 	char comm[SAKER_PROC_COMM_LEN];
 	const char *exe;
 	int err;
 
 	exe = str_or_null(ev, SAKER_PN_EXE, v->path, sizeof(v->path));
 	in.cwd = str_or_null(ev, SAKER_PN_CWD, v->cwd, sizeof(v->cwd));
-	if (exe && exe[0] != '/' && in.cwd &&
+	/* "memfd:NAME" is what the probe sends for a memfd: a name, not a relative path. */
+	if (exe && exe[0] != '/' && strncmp(exe, "memfd:", 6) && in.cwd &&
 	    !saker_path_join(in.cwd, exe, v->path2, sizeof(v->path2)))
 		exe = v->path2;
 	in.exe = exe;
@@ -268,6 +269,8 @@ static int on_proc_exec(struct saker_view *v, const struct saker_event *ev)
 	in.egid = (uint32_t)get_u64_or(ev, SAKER_PN_EGID, in.gid);
 	in.loginuid = (uint32_t)get_u64_or(ev, SAKER_PN_LOGINUID, SAKER_UID_UNSET);
 	in.tty = saker_dev_to_tty_nr(get_u64_or(ev, SAKER_PN_TTY, 0));
+	in.caps_known =
+	    !saker_event_get(ev, SAKER_PN_CAP_EFF, &caps) && !saker_param_u64(&caps, &in.cap_eff);
 	in.cgroup_id = get_u64_or(ev, SAKER_PN_CGROUP_ID, 0);
 	saker_proctable_get_stats(v->procs, &before);
 	err = saker_proctable_on_exec(v->procs, &in);
@@ -375,6 +378,83 @@ static int on_socket_op(struct saker_view *v, const struct saker_event *ev, enum
 	default:
 		return 0;
 	}
+}
+
+/*
+ * The transport a socket uses, as Falco's parser derives it from socket()'s
+ * type and protocol: IPPROTO_TCP/UDP/ICMP, IPPROTO_RAW for raw sockets, 0
+ * unknown. type may carry SOCK_NONBLOCK | SOCK_CLOEXEC.
+ */
+static uint8_t sock_l4proto(uint64_t type, uint64_t proto)
+{
+	uint64_t t = type & 0xf;
+
+	switch (proto) {
+	case IPPROTO_TCP:
+		return t == SOCK_RAW ? IPPROTO_RAW : IPPROTO_TCP;
+	case IPPROTO_UDP:
+		return t == SOCK_RAW ? IPPROTO_RAW : IPPROTO_UDP;
+	case IPPROTO_IP:
+		return t == SOCK_STREAM ? IPPROTO_TCP : t == SOCK_DGRAM ? IPPROTO_UDP : 0;
+	case IPPROTO_ICMP:
+		return t == SOCK_RAW ? IPPROTO_RAW : IPPROTO_ICMP;
+	case IPPROTO_RAW:
+		return IPPROTO_RAW;
+	default:
+		return 0;
+	}
+}
+
+static int on_socket(struct saker_view *v, const struct saker_event *ev, enum saker_view_op op)
+{
+	uint64_t domain = get_u64_or(ev, SAKER_PN_DOMAIN, 0),
+		 type = get_u64_or(ev, SAKER_PN_TYPE, 0);
+	uint64_t proto = get_u64_or(ev, SAKER_PN_PROTO, 0), fds;
+	uint32_t oflags = (type & SOCK_CLOEXEC) ? O_CLOEXEC : 0;
+	enum saker_fd_type ft;
+	const char *name = NULL;
+	int fd[2], n = 1, err = 0;
+	uint8_t l4 = 0;
+
+	switch (domain) {
+	case AF_INET:
+	case AF_INET6:
+		ft = domain == AF_INET ? SAKER_FD_IPV4 : SAKER_FD_IPV6;
+		l4 = sock_l4proto(type, proto);
+		break;
+	case AF_UNIX:
+		ft = SAKER_FD_UNIX;
+		break;
+	case AF_NETLINK:
+		ft = SAKER_FD_OTHER;
+		name = "netlink";
+		break;
+	default:
+		ft = SAKER_FD_OTHER;
+		name = "socket:";
+		break;
+	}
+	if (op == SAKER_VOP_SOCKET) {
+		if (ev->hdr.ret > INT_MAX)
+			return 0;
+		fd[0] = (int)ev->hdr.ret;
+	} else {
+		struct saker_param p;
+
+		/* The fds are read from user memory at exit: unreadable means unknown. */
+		if (saker_event_get(ev, SAKER_PN_FDS, &p) || p.flags & SAKER_PF_UNREADABLE ||
+		    saker_param_u64(&p, &fds))
+			return 0;
+		fd[0] = (int)(uint32_t)fds;
+		fd[1] = (int)(uint32_t)(fds >> 32);
+		n = 2;
+	}
+	v->applied++;
+	for (int i = 0; i < n && !err; i++)
+		if (fd[i] >= 0)
+			err = saker_fdtable_on_socket(v->fds, ev->hdr.tgid, fd[i], ft, l4, oflags,
+						      name);
+	return err == -ENOMEM ? err : 0;
 }
 
 static int on_open(struct saker_view *v, const struct saker_event *ev, enum saker_view_op op)
@@ -498,6 +578,16 @@ static int on_syscall(struct saker_view *v, const struct saker_event *ev)
 		return ret == 0 ? on_socket_op(v, ev, op) : 0;
 	case SAKER_VOP_ACCEPT:
 		return ret >= 0 ? on_socket_op(v, ev, op) : 0;
+	case SAKER_VOP_SOCKET:
+		return ret >= 0 ? on_socket(v, ev, op) : 0;
+	case SAKER_VOP_CAPSET:
+		if (ret == 0) {
+			v->applied++;
+			(void)saker_proctable_caps_unknown(v->procs, ev->hdr.tid);
+		}
+		return 0;
+	case SAKER_VOP_SOCKETPAIR:
+		return ret == 0 ? on_socket(v, ev, op) : 0;
 	case SAKER_VOP_OPEN:
 	case SAKER_VOP_CREAT:
 		return ret >= 0 ? on_open(v, ev, op) : 0;
@@ -562,6 +652,23 @@ bool saker_view_defers(const struct saker_view *v, const struct saker_event *ev)
 	case SAKER_VOP_SETGID:
 	case SAKER_VOP_SETREGID:
 	case SAKER_VOP_SETRESGID:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool saker_view_rules_see_result(const struct saker_view *v, const struct saker_event *ev)
+{
+	(void)v;
+	if (ev->hdr.type == SAKER_EVT_PROC_EXEC)
+		return true;
+	if (ev->hdr.type != SAKER_EVT_SYSCALL)
+		return false;
+	switch (saker_sctable_view_op(ev->hdr.syscall_id)) {
+	case SAKER_VOP_CONNECT:
+	case SAKER_VOP_BIND:
+	case SAKER_VOP_LISTEN:
 		return true;
 	default:
 		return false;

@@ -9,10 +9,12 @@
  * column (include/saker_syscalls.def, SAKER_VOP_*):
  *   sched_process_fork/exec/exit     the process table (exec also drops O_CLOEXEC fds)
  *   OPEN, CREAT                      fd = ret names the path, resolved to an absolute one
+ *   SOCKET, SOCKETPAIR               ret (the FDS pair) is a new socket: family, fd.l4proto
  *   CONNECT (also -EINPROGRESS)      fd is a socket to addr; BIND, LISTEN, ACCEPT alike
  *   CLOSE (any ret but -EBADF)       fd gone; DUP, DUP3: ret names what fd names
  *   CHDIR, FCHDIR                    the cwd
- *   SETUID, SETREUID, SETRESUID, SETGID, SETREGID, SETRESGID   the ids
+ *   SETUID, SETREUID, SETRESUID, SETGID, SETREGID, SETRESGID   the ids (and capabilities)
+ *   CAPSET                           the capabilities are unknown from here on
  *   FORK, EXEC, EXIT                 nothing at syscall exit (the sched records do it)
  * Everything else is dumped, not applied.
  *
@@ -78,6 +80,13 @@ void saker_view_count_malformed(struct saker_view *v);
  * others before, so a dump line shows the state the event found.
  */
 bool saker_view_defers(const struct saker_view *v, const struct saker_event *ev);
+/*
+ * Of the deferred events, those rules must see after they are applied, as
+ * Falco's parser updates its state before filters run: an exec (the new
+ * image), connect, bind, listen (fd.sip, fd.lport, fd.connected of the
+ * socket as the call left it). The dump still shows the state they found.
+ */
+bool saker_view_rules_see_result(const struct saker_view *v, const struct saker_event *ev);
 
 /* Lookups (counted by the tables; pointers valid until the next change). */
 const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid);

@@ -11,6 +11,7 @@ an alert for the near miss would have come first."""
 import ctypes
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -289,9 +290,9 @@ def test_exec_from_memfd(alerts):
     py(code, tok)
     a = alerts.wait(tok, rule)
     common(a, rule, "Warning")
-    # the probe reports a memfd's path as "/" today (no path in a mounted file system)
-    ep = a["output_fields"]["proc.exepath"]
-    assert a["output_fields"]["proc.is_exe_from_memfd"] is True or ep == "/", a
+    # as Falco's modern probe reports it: the memfd's own name, no directory
+    assert a["output_fields"]["proc.is_exe_from_memfd"] is True, a
+    assert a["output_fields"]["proc.exepath"] == "memfd:saker-e2e", a
     assert a["output_fields"]["proc.pname"] == "python3"
     miss = token()
     # near miss: a memfd that is written but never executed
@@ -394,7 +395,8 @@ def test_list_fields():
     fields = {l.split()[0]: l for l in r.stdout.splitlines()}
     assert fields["proc.name"].split()[1] == "string"
     assert fields["fd.num"].split()[1] == "int64"
-    assert "no value in saker" in fields["thread.cap_effective"]
+    assert "no value in saker" in fields["thread.cap_permitted"]
+    assert "no value in saker" not in fields["thread.cap_effective"]
 
 
 def test_shipped_file_is_the_embedded_one(tmp_path):
@@ -461,14 +463,14 @@ def test_dry_run_prints_rules_and_selection(tmp_path):
     f.write_text("- rule: ptrace only\n  desc: d\n  condition: evt.type = ptrace\n"
                  "  output: o\n  priority: INFO\n"
                  "- rule: needs caps\n  desc: d\n"
-                 "  condition: evt.type = open and thread.cap_effective contains CAP_SYS_ADMIN\n"
+                 "  condition: evt.type = open and thread.cap_permitted contains CAP_SYS_ADMIN\n"
                  "  output: o\n  priority: INFO\n")
     r = run("-r", str(f), "--dry-run", "-o", "base_syscalls.custom_set=[getpid, !close]")
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "rules: 1 loaded, 1 not loaded" in out
     assert "skipped: %s:6:9: rule 'needs caps': it can never match" % f in out
-    assert "thread.cap_effective" in out
+    assert "thread.cap_permitted" in out
     sel = [l for l in out.splitlines() if l.startswith("syscalls:")][0].split()[1:]
     # the rules' set plus custom_set (which replaces the state set), minus !close
     assert "ptrace" in sel and "getpid" in sel
@@ -487,28 +489,32 @@ def test_dry_run_prints_rules_and_selection(tmp_path):
 def test_falco_stable_rules_load():
     if not os.path.exists(FALCO_RULES):
         pytest.skip("%s absent (Falco's stable ruleset is not part of the repo)" % FALCO_RULES)
+    # what saker cannot do: resolve host names, the container plugin's fields, overlayfs layers
     skipped = {
         "Contact K8S API Server From Container": "fd.sip.name",
-        "Linux Kernel Module Injection Detected": "thread.cap_effective",
         "Debugfs Launched in Privileged Container": "container.privileged",
-        "Detect release_agent File Container Escapes": "thread.cap_effective",
         "Drop and execute new binary in container": "proc.is_exe_upper_layer",
     }
     r = run("-r", FALCO_RULES, "--dry-run")
     assert r.returncode == 0, r.stderr
-    assert "rules: 20 loaded, 5 not loaded (87 macros, 49 lists)" in r.stdout
+    m = re.search(r"rules: (\d+) loaded, (\d+) not loaded \(87 macros, 49 lists\)", r.stdout)
+    assert m, r.stdout
+    # at least what this build achieved (docs/rules.md); more is fine, fewer is a regression
+    assert int(m.group(1)) >= 22 and int(m.group(1)) + int(m.group(2)) == 25, m.group(0)
     lines = [l for l in r.stdout.splitlines() if l.startswith("  skipped: ")]
-    assert len(lines) == 5, lines
-    for name, field in skipped.items():
-        got = [l for l in lines if "rule '%s'" % name in l]
-        assert got and field in got[0], (name, lines)
-        assert "%s:" % FALCO_RULES in got[0]
+    assert len(lines) == int(m.group(2)), lines
+    for l in lines:
+        name = [n for n in skipped if "rule '%s'" % n in l]
+        assert name and skipped[name[0]] in l, (l, lines)
+        assert "%s:" % FALCO_RULES in l
     for l in r.stderr.splitlines():
         assert l.split(": ", 1)[-1].startswith("Warning: ") or "Warning: " in l, l
     r = run("-r", FALCO_RULES, "-L")
     assert r.returncode == 0
     names = [l.split("\t")[0] for l in r.stdout.splitlines()]
-    assert len(names) == 20
+    assert len(names) == int(m.group(1))
+    assert "Linux Kernel Module Injection Detected" in names
+    assert "Detect release_agent File Container Escapes" in names
     assert "Read sensitive file untrusted" in names
     assert not set(names) & set(skipped)
     for l in r.stdout.splitlines():

@@ -1500,6 +1500,11 @@ static void test_diff_and_reload_flags(void **state)
 	assert_int_equal(w, SAKER_CONFIG_LIVE);
 	assert_int_equal(saker_config_key_apply("log_level", &w), 0);
 	assert_int_equal(w, SAKER_CONFIG_LIVE);
+	/* the rules are recompiled and swapped in by SIGHUP */
+	assert_int_equal(saker_config_key_apply("rules_files", &w), 0);
+	assert_int_equal(w, SAKER_CONFIG_LIVE);
+	assert_int_equal(saker_config_key_apply("rule_matching", &w), 0);
+	assert_int_equal(w, SAKER_CONFIG_LIVE);
 	assert_int_equal(saker_config_key_apply("no.such.key", &w), -ENOENT);
 	saker_config_free(&a);
 	saker_config_free(&b);

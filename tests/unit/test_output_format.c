@@ -333,6 +333,38 @@ static void test_text_fields_only_for_internal(void **state)
 	free(s);
 }
 
+/* A rule alert on a possibly stale view: the text line says so; JSON has the field. */
+static void test_view_degraded(void **state)
+{
+	(void)state;
+	static const struct saker_field f[] = {
+	    {.name = "proc.name", .type = SAKER_FIELD_STR, .str = "bash"},
+	    {.name = "view_degraded", .type = SAKER_FIELD_BOOL, .b = true},
+	};
+	struct saker_alert a = basic_alert();
+	char *s;
+
+	set_tz("UTC");
+	a.fields = f;
+	a.n_fields = 2;
+	a.view_degraded = true;
+	s = saker_alert_format_text(&a, false);
+	assert_string_equal(s, "15:28:22.123456789: Critical hello world view_degraded=true");
+	free(s);
+	s = saker_alert_format_json(&a, "h", true, false);
+	assert_non_null(strstr(s, "\"output\":\"hello world\","));
+	assert_non_null(
+	    strstr(s, "\"output_fields\":{\"proc.name\":\"bash\",\"view_degraded\":true}"));
+	assert_true(json_valid(s));
+	free(s);
+	/* not flagged: nothing appended */
+	a.view_degraded = false;
+	a.n_fields = 1;
+	s = saker_alert_format_text(&a, false);
+	assert_string_equal(s, "15:28:22.123456789: Critical hello world");
+	free(s);
+}
+
 static void test_text_escapes(void **state)
 {
 	(void)state;
@@ -588,6 +620,7 @@ int main(void)
 	    cmocka_unit_test(test_text_priorities_and_small_ns),
 	    cmocka_unit_test(test_text_internal_fields_sorted),
 	    cmocka_unit_test(test_text_fields_only_for_internal),
+	    cmocka_unit_test(test_view_degraded),
 	    cmocka_unit_test(test_text_escapes),
 	    cmocka_unit_test(test_text_invalid_utf8),
 	    cmocka_unit_test(test_json_syscall_exact),

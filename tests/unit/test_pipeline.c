@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
 #include "app/pipeline.h"
+#include "drops/attrib.h"
 #include "event/event.h"
 #include "evbuild.h"
 #include "outputs/dump.h"
@@ -131,6 +134,28 @@ static void test_exec_rules_see_the_new_image(void **state)
 	assert_int_equal(f->p.state_errors, 0);
 }
 
+/* Attribution counts every record, the ones rules see after their result (exec) too. */
+static void test_every_record_is_attributed(void **state)
+{
+	struct fx *f = *state;
+	struct saker_attrib_window w;
+
+	assert_int_equal(saker_attrib_new(&f->p.attrib, 0, f->v), 0);
+	f->p.rules = rules_probe;
+	f->p.rules_ctx = f;
+	exec_evt(20, "/usr/bin/bash", "bash");
+	assert_int_equal(feed(f), 0);
+	evb_sc(&B, "close", 20, 20, 0, 1001);
+	evb_s64(&B, SAKER_PN_FD, 3);
+	assert_int_equal(feed(f), 0);
+	saker_attrib_close(f->p.attrib, &w);
+	assert_int_equal(w.n_top, 1);
+	assert_int_equal(w.top[0].pid, 20);
+	assert_int_equal(w.top[0].received, 2);
+	saker_attrib_free(f->p.attrib);
+	f->p.attrib = NULL;
+}
+
 struct tap_seen {
 	unsigned n;
 	size_t last_len;
@@ -239,6 +264,47 @@ static void test_order_of_consumers(void **state)
 	assert_int_equal(saker_pipeline_error(&f->p), 0);
 }
 
+static uint16_t conn_rport; /* fd 5's remote port as the rules slot saw it at connect */
+
+static int rules_probe_connect(void *ctx, const struct saker_event *ev)
+{
+	struct fx *f = ctx;
+	const struct saker_fd *fd = saker_view_fd(f->v, ev->hdr.tgid, 5);
+
+	f->rules_calls++;
+	conn_rport = fd ? fd->tuple.rport : 0;
+	return 0;
+}
+
+/*
+ * connect: the rules see the socket as the call left it (Falco's parser runs
+ * before the filters), the dump the state the call found.
+ */
+static void test_connect_rules_see_the_connection(void **state)
+{
+	struct fx *f = *state;
+	const char *out;
+
+	f->p.rules = rules_probe_connect;
+	f->p.rules_ctx = f;
+	evb_sc(&B, "socket", 10, 10, 5, 1000);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	assert_int_equal(feed(f), 0);
+	assert_int_equal(conn_rport, 0);
+	evb_sc(&B, "connect", 10, 10, 0, 2000);
+	evb_s64(&B, SAKER_PN_FD, 5);
+	evb_sin(&B, SAKER_PN_ADDR, "127.0.0.1", 2222);
+	assert_int_equal(feed(f), 0);
+	assert_int_equal(f->rules_calls, 2);
+	assert_int_equal(conn_rport, 2222);
+	out = dumped(f);
+	/* the dump line of the connect names the socket before the connection */
+	assert_non_null(strstr(out, "\"fd_name\":\"0.0.0.0:0->0.0.0.0:0\""));
+	assert_int_equal(saker_view_fd(f->v, 10, 5)->tuple.l4proto, IPPROTO_TCP);
+}
+
 /* The reader went away: the error comes back through the pipeline, records still go on. */
 static void test_sink_error_reaches_the_pipeline(void **state)
 {
@@ -290,6 +356,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rejected_record_is_a_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_of_consumers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exec_rules_see_the_new_image, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_every_record_is_attributed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connect_rules_see_the_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sink_error_reaches_the_pipeline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stalled_sink_counts_every_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_sees_every_record_first, setup, teardown),

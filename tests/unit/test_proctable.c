@@ -165,7 +165,9 @@ static int fake_root_setup(void **state)
 	fake_proc(fx->root, 2, 0, "", 0, NULL, NULL, "0::/\n", NULL, NULL, 0);
 	stat_line(big, sizeof(big), 2, "kthreadd", 0, 0, 3);
 	puts_(fx->root, "2/stat", big);
-	puts_(fx->root, "2/status", "Name:\tkthreadd\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n");
+	puts_(fx->root, "2/status",
+	      "Name:\tkthreadd\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nCapInh:\t0000000000000000\n"
+	      "CapEff:\t000001ffffffffff\n");
 
 	/* argv longer than the bound. */
 	memset(big, 'A', sizeof(big));
@@ -279,8 +281,12 @@ static void test_scan_fake(void **state)
 	assert_string_equal(p->cgroup, "/init.scope");
 	assert_int_equal(p->loginuid, SAKER_UID_UNSET);
 
+	assert_false(p->flags & SAKER_PROC_CAPS_KNOWN); /* no CapEff line */
+
 	p = must(fx->tbl, 2);
 	assert_string_equal(p->comm, "kthreadd");
+	assert_true(p->flags & SAKER_PROC_CAPS_KNOWN);
+	assert_int_equal(p->cap_eff, 0x1ffffffffffull);
 	assert_string_equal(p->exe, "");
 	assert_int_equal(p->argc, 0);
 	assert_string_equal(p->args, "");

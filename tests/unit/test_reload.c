@@ -87,12 +87,37 @@ static void test_warning_truncated_safely(void **state)
 	saker_config_free(&running);
 }
 
+/* Syscalls the rules need that the selection leaves out: one warning naming them. */
+static void test_rules_syscalls_excluded(void **state)
+{
+	uint8_t sel[SAKER_SYSCALL_MAX] = {0}, table[SAKER_SYSCALL_MAX] = {0};
+	char buf[1024], tiny[8];
+	int ptrace_id = saker_syscall_id("ptrace"), getppid_id = saker_syscall_id("getppid");
+
+	(void)state;
+	assert_true(ptrace_id >= 0 && getppid_id >= 0);
+	sel[ptrace_id] = sel[getppid_id] = 1;
+	table[ptrace_id] = SAKER_SC_SELECTED;
+	/* getppid is needed and not selected */
+	assert_int_equal(saker_ruleset_excluded(sel, false, table, buf, sizeof(buf)), 1);
+	assert_non_null(strstr(buf, "base_syscalls.custom_set"));
+	assert_non_null(strstr(buf, ": getppid"));
+	assert_null(strstr(buf, "ptrace"));
+	/* all selected: nothing to say */
+	table[getppid_id] = SAKER_SC_SELECTED;
+	assert_int_equal(saker_ruleset_excluded(sel, false, table, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	/* a buffer too small for the head says nothing rather than half */
+	assert_int_equal(saker_ruleset_excluded(sel, true, table, tiny, sizeof(tiny)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_restart_only_keys_named),
 	    cmocka_unit_test(test_only_live_changes_no_warning),
 	    cmocka_unit_test(test_warning_truncated_safely),
+	    cmocka_unit_test(test_rules_syscalls_excluded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -337,9 +339,12 @@ static void test_process_fields(void **state)
 	YES("container.id = host and container.name = host");
 	YES("proc.is_exe_from_memfd = false");
 	/* fields saker never has: a check is false, its negation true */
-	NEVER("thread.cap_effective contains sys_admin");
-	NEVER("thread.cap_effective exists");
-	YES("not thread.cap_effective contains sys_admin");
+	NEVER("thread.cap_permitted contains sys_admin");
+	NEVER("thread.cap_permitted exists");
+	YES("not thread.cap_permitted contains sys_admin");
+	/* no capabilities in the exec record: unknown, so missing (not "none") */
+	NO("thread.cap_effective exists");
+	YES("not thread.cap_effective icontains sys_admin");
 	YES("not container.image.repository in (a, b)");
 }
 
@@ -381,6 +386,83 @@ static void test_fd_fields(void **state)
 	YES("evt.arg.addr = \"93.184.216.34:443\" and evt.arg.fd startswith \"4(<4>\"");
 	NO("fd.sip = 93.184.216.35");
 	assert_int_equal(M(f, "fd.sip = nonsense"), -2);
+	/* connect()'s socket was not seen being made: the transport is unknown */
+	NO("fd.l4proto exists");
+
+	/* socket() first: the transport, as Falco's stable rules test it */
+	evb_sc(&B, "socket", 100, 100, 6, 6000000000ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM | SOCK_NONBLOCK);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	apply(f);
+	YES("evt.type = socket and fd.num = 6 and fd.type = ipv4 and fd.typechar = 4");
+	YES("fd.l4proto = tcp and fd.connected = false and fd.sockfamily = ip");
+	evb_sc(&B, "connect", 100, 100, 0, 6000000001ull);
+	evb_s64(&B, SAKER_PN_FD, 6);
+	evb_sin(&B, SAKER_PN_ADDR, "192.0.2.10", 2222);
+	apply(f);
+	YES("fd.l4proto = tcp and fd.sport in (22, 2222)");
+	YES("fd.connected = true and fd.rport = 2222 and fd.sip = 192.0.2.10");
+	YES("(fd.typechar = 4 or fd.typechar = 6) and fd.ip != \"0.0.0.0\" and "
+	    "fd.net != \"127.0.0.0/8\" and not fd.snet in (\"10.0.0.0/8\", \"172.16.0.0/12\", "
+	    "\"192.168.0.0/16\")");
+	/* Falco's "Unexpected UDP Traffic" shape: a UDP socket, connected or not */
+	evb_sc(&B, "socket", 100, 100, 7, 6000000002ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET6);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_DGRAM);
+	evb_u64(&B, SAKER_PN_PROTO, IPPROTO_UDP);
+	apply(f);
+	YES("fd.l4proto = udp and fd.type = ipv6 and fd.typechar = 6 and fd.connected = false");
+	NO("fd.l4proto != udp");
+	/* a listening TCP server and the socket accept() made */
+	evb_sc(&B, "socket", 100, 100, 8, 6000000003ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM);
+	evb_u64(&B, SAKER_PN_PROTO, IPPROTO_TCP);
+	apply(f);
+	evb_sc(&B, "bind", 100, 100, 0, 6000000004ull);
+	evb_s64(&B, SAKER_PN_FD, 8);
+	evb_sin(&B, SAKER_PN_ADDR, "0.0.0.0", 8443);
+	apply(f);
+	YES("evt.type = bind and fd.l4proto = tcp and fd.lport = 8443 and fd.is_server = true");
+	evb_sc(&B, "listen", 100, 100, 0, 6000000005ull);
+	evb_s64(&B, SAKER_PN_FD, 8);
+	evb_s64(&B, SAKER_PN_BACKLOG, 16);
+	apply(f);
+	YES("evt.type = listen and fd.l4proto = tcp and fd.sport = 8443");
+	evb_sc(&B, "accept4", 100, 100, 9, 6000000006ull);
+	evb_s64(&B, SAKER_PN_FD, 8);
+	evb_sin(&B, SAKER_PN_ADDR, "203.0.113.5", 41000);
+	evb_u64(&B, SAKER_PN_FLAGS, 0);
+	apply(f);
+	YES("evt.type = accept4 and fd.num = 9 and fd.l4proto = tcp and fd.connected = true");
+	YES("fd.sport = 8443 and fd.cport = 41000 and fd.cip = 203.0.113.5 and fd.lport = 8443");
+	YES("fd.rport = 41000 and fd.is_server = true");
+	/* unix and raw */
+	evb_sc(&B, "socket", 100, 100, 10, 6000000007ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_UNIX);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	apply(f);
+	YES("fd.type = unix and fd.typechar = u and not fd.l4proto exists");
+	evb_sc(&B, "socket", 100, 100, 11, 6000000008ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_RAW);
+	evb_u64(&B, SAKER_PN_PROTO, IPPROTO_ICMP);
+	apply(f);
+	YES("fd.l4proto = raw");
+	evb_sc(&B, "socket", 100, 100, 12, 6000000009ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_DGRAM);
+	evb_u64(&B, SAKER_PN_PROTO, IPPROTO_ICMP);
+	apply(f);
+	YES("fd.l4proto = icmp");
+	evb_sc(&B, "socket", 100, 100, 13, 6000000010ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_NETLINK);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_RAW);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	apply(f);
+	YES("fd.type = netlink and fd.typechar = n");
 }
 
 static void test_event_types(void **state)
@@ -878,10 +960,10 @@ static void test_skipped_rules(void **state)
 	    "  priority: INFO\n"
 	    "- rule: transformer\n  desc: d\n  condition: evt.type=open and tolower(proc.name) "
 	    "= x\n  output: o\n  priority: INFO\n"
-	    "- rule: never\n  desc: d\n  condition: evt.type=open and thread.cap_effective "
+	    "- rule: never\n  desc: d\n  condition: evt.type=open and thread.cap_permitted "
 	    "contains x\n  output: o\n  priority: INFO\n"
 	    "- rule: notnever\n  desc: d\n  condition: evt.type=open and not "
-	    "thread.cap_effective contains x\n  output: o %thread.cap_effective\n  priority: "
+	    "thread.cap_permitted contains x\n  output: o %thread.cap_permitted\n  priority: "
 	    "INFO\n"
 	    "- rule: badoutput\n  desc: d\n  condition: evt.type=open\n  output: o %proc.nosuch\n"
 	    "  priority: INFO\n"
@@ -907,8 +989,8 @@ static void test_skipped_rules(void **state)
 	assert_non_null(strstr(in->reason, "tolower"));
 	in = saker_rules_get(r, 3);
 	assert_int_equal(in->state, SAKER_RULE_SKIPPED);
-	assert_non_null(strstr(in->reason, "thread.cap_effective"));
-	assert_non_null(strstr(in->reason, "capabilities"));
+	assert_non_null(strstr(in->reason, "thread.cap_permitted"));
+	assert_non_null(strstr(in->reason, "effective set"));
 	assert_int_equal(saker_rules_get(r, 4)->state, SAKER_RULE_LOADED);
 	in = saker_rules_get(r, 5);
 	assert_int_equal(in->state, SAKER_RULE_SKIPPED);
@@ -1031,6 +1113,109 @@ static void test_output_format(void **state)
 	saker_rules_free(r);
 }
 
+/* thread.cap_effective: from the exec record, inherited at fork, cleared by leaving euid 0. */
+static void test_capabilities(void **state)
+{
+	struct fixture *f = *state;
+	struct saker_rules *r;
+	struct got g = {0};
+
+	exec_rec(400, 1, "/usr/bin/cat", "cat", CAT_ARGV, "/", 0, 0, HOST_CG);
+	evb_u64(&B, SAKER_PN_CAP_EFF,
+		1ull << 0 | 1ull << 16 | 1ull << 21 | 1ull << 40 | 1ull << 45);
+	apply(f);
+	YES("thread.cap_effective icontains sys_module and thread.cap_effective contains "
+	    "CAP_CHOWN");
+	YES("thread.cap_effective = \"CAP_CHOWN CAP_SYS_MODULE CAP_SYS_ADMIN "
+	    "CAP_CHECKPOINT_RESTORE CAP_45\"");
+	NO("thread.cap_effective contains CAP_NET_ADMIN");
+	r = load(f, "- rule: out\n  desc: d\n  condition: evt.type = execve or proc.name = cat\n"
+		    "  output: caps=%thread.cap_effective\n  priority: WARNING\n");
+	assert_non_null(r);
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_non_null(strstr(g.output, "caps=CAP_CHOWN CAP_SYS_MODULE CAP_SYS_ADMIN"));
+	saker_rules_free(r);
+	/* a child inherits them */
+	evb_begin(&B, SAKER_EVT_PROC_FORK, SAKER_SYSCALL_NONE, 401, 401, 0, 5000000000ull);
+	evb_s64(&B, SAKER_PN_PID, 400);
+	evb_s64(&B, SAKER_PN_PPID, 400);
+	evb_str(&B, SAKER_PN_COMM, "cat");
+	apply(f);
+	open_rec(401, 3, "/etc/hosts", O_RDONLY);
+	apply(f);
+	YES("thread.cap_effective icontains sys_admin");
+	/* setuid(1000) from root: the kernel clears the effective set */
+	evb_sc(&B, "setuid", 401, 401, 0, 5100000000ull);
+	evb_s64(&B, SAKER_PN_UID, 1000);
+	apply(f);
+	open_rec(401, 4, "/etc/hosts", O_RDONLY);
+	apply(f);
+	YES("thread.cap_effective = \"\" and thread.cap_effective exists");
+	NO("thread.cap_effective icontains sys_admin");
+	/* capset: saker cannot read the new set: unknown */
+	evb_sc(&B, "capset", 400, 400, 0, 5200000000ull);
+	evb_u64(&B, SAKER_PN_ARG0, 0x1000);
+	evb_u64(&B, SAKER_PN_ARG1, 0x2000);
+	apply(f);
+	open_rec(400, 5, "/etc/hosts", O_RDONLY);
+	apply(f);
+	NO("thread.cap_effective exists");
+}
+
+/* An alert on a process whose events may have been lost carries view_degraded. */
+static void test_degraded_flag(void **state)
+{
+	struct fixture *f = *state;
+	struct saker_rules *r;
+	struct got g = {0};
+
+	open_shadow(f); /* pid 100 at 5 s */
+	r = load(f, "- rule: out\n  desc: d\n  condition: evt.type=openat\n  output: o "
+		    "%proc.name\n  priority: WARNING\n");
+	assert_non_null(r);
+	/* clean: no field, no flag */
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_false(g.a.view_degraded);
+	assert_int_equal(field_idx(&g, "view_degraded"), -1);
+	assert_int_equal(g.nf, 1);
+	/* another process's loss, or one that ended before the event: still clean */
+	saker_view_mark_degraded(f->v, 101, 4000000000ull, 6000000000ull);
+	saker_view_mark_degraded(f->v, 100, 1000000000ull, 4999999999ull);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_false(g.a.view_degraded);
+	assert_int_equal(field_idx(&g, "view_degraded"), -1);
+	/* this process's loss around the event: flagged, a typed bool field */
+	saker_view_mark_degraded(f->v, 100, 4000000000ull, 6000000000ull);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_true(g.a.view_degraded);
+	assert_int_equal(g.nf, 2);
+	assert_true(field_idx(&g, "view_degraded") >= 0);
+	assert_int_equal(g.types[field_idx(&g, "view_degraded")], SAKER_FIELD_BOOL);
+	assert_string_equal(g.output, "o cat");
+	saker_rules_free(r);
+
+	/* a loss nobody can attribute marks every process (pid 102 had no loss of its own) */
+	open_rec(102, 4, "/etc/hosts", O_RDONLY);
+	apply(f);
+	r = load(f, "- rule: out\n  desc: d\n  condition: evt.type=openat\n  output: o\n"
+		    "  priority: WARNING\n");
+	assert_non_null(r);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_false(g.a.view_degraded);
+	memset(&g, 0, sizeof(g));
+	saker_view_mark_degraded(f->v, 0, 4500000000ull, 5500000000ull);
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_true(g.a.view_degraded);
+	/* no view: nothing to be stale */
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(saker_rules_match(r, &f->ev, NULL, on_match, &g), 1);
+	assert_false(g.a.view_degraded);
+	saker_rules_free(r);
+}
+
 /* ---- Falco's stable ruleset ------------------------------------------------------ */
 
 /* ../shared/reference/falco_rules.yaml next to the repository the test binary was built in. */
@@ -1095,7 +1280,7 @@ static void test_falco_ruleset_loads(void **state)
 	assert_int_equal(saker_rules_count(r), 25);
 	assert_int_equal(saker_rules_macros(r), 87);
 	assert_int_equal(saker_rules_lists(r), 49);
-	assert_int_equal(saker_rules_loaded(r), 20);
+	assert_int_equal(saker_rules_loaded(r), 22);
 	for (size_t i = 0; i < saker_rules_count(r); i++) {
 		const struct saker_rule_info *in = saker_rules_get(r, i);
 
@@ -1109,7 +1294,12 @@ static void test_falco_ruleset_loads(void **state)
 		if (!strstr(in->reason, "it can never match: it needs '"))
 			fail_msg("'%s' skipped for another reason: %s", in->name, in->reason);
 	}
-	assert_int_equal(skipped, 5);
+	assert_int_equal(skipped, 3);
+	/* thread.cap_effective: the two rules that test it load */
+	assert_int_equal(rule_named(r, "Linux Kernel Module Injection Detected")->state,
+			 SAKER_RULE_LOADED);
+	assert_int_equal(rule_named(r, "Detect release_agent File Container Escapes")->state,
+			 SAKER_RULE_LOADED);
 	assert_int_equal(rule_named(r, "Terminal shell in container")->state, SAKER_RULE_LOADED);
 	assert_int_equal(rule_named(r, "Read sensitive file untrusted")->state, SAKER_RULE_LOADED);
 	assert_int_equal(rule_named(r, "Run shell untrusted")->state, SAKER_RULE_LOADED);
@@ -1152,6 +1342,7 @@ static void test_falco_ruleset_matches(void **state)
 	struct got g;
 	static const char *const FIND_ARGV[] = {"find", "/", "-name", "id_rsa", NULL};
 	static const char *const SH_C_ARGV[] = {"sh", "-c", "ls", NULL};
+	static const char *const SSH_ARGV[] = {"ssh", "-p", "443", "u@example.com", NULL};
 
 	if (!r) {
 		skip();
@@ -1241,6 +1432,58 @@ static void test_falco_ruleset_matches(void **state)
 	apply(f);
 	assert_string_equal(falco_matches(r, f, &g), "Clear Log Activities");
 	open_rec(100, 5, "/var/log/syslog", O_WRONLY | O_APPEND);
+	apply(f);
+	assert_string_equal(falco_matches(r, f, &g), "");
+
+	/* a module loaded from a container by a process with CAP_SYS_MODULE; near miss without */
+	for (int with = 1; with >= 0; with--) {
+		exec_rec(200, 190, "/usr/sbin/insmod", "insmod", SH_C_ARGV, "/", 0, 0,
+			 CONTAINER_CG);
+		evb_u64(&B, SAKER_PN_CAP_EFF, with ? (1ull << 16 | 1ull << 21) : 1ull << 21);
+		apply(f);
+		(void)falco_matches(r, f, &g);
+		evb_sc(&B, "finit_module", 200, 200, 0, 9400000000ull);
+		evb_s64(&B, SAKER_PN_FD, 3);
+		evb_u64(&B, SAKER_PN_FLAGS, 0);
+		apply(f);
+		assert_string_equal(falco_matches(r, f, &g),
+				    with ? "Linux Kernel Module Injection Detected" : "");
+	}
+
+	/* ssh connecting out to port 443 over TCP (socket() names the transport) */
+	exec_rec(300, 100, "/usr/bin/ssh", "ssh", SSH_ARGV, "/home/u", 1000, 0, HOST_CG);
+	apply(f);
+	(void)falco_matches(r, f, &g);
+	for (int proto = 0; proto < 2; proto++) {
+		evb_sc(&B, "socket", 300, 300, 3, 9500000000ull);
+		evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+		evb_u64(&B, SAKER_PN_TYPE, proto ? SOCK_DGRAM : SOCK_STREAM);
+		evb_u64(&B, SAKER_PN_PROTO, 0);
+		apply(f);
+		assert_string_equal(falco_matches(r, f, &g), "");
+		evb_sc(&B, "connect", 300, 300, -EINPROGRESS, 9500000001ull);
+		evb_s64(&B, SAKER_PN_FD, 3);
+		evb_sin(&B, SAKER_PN_ADDR, "93.184.216.34", 443);
+		apply(f);
+		/* near miss: the same connect over UDP */
+		assert_string_equal(falco_matches(r, f, &g),
+				    proto ? "" : "Disallowed SSH Connection Non Standard Port");
+	}
+	assert_string_equal(falco_matches(r, f, &g), "");
+	/* near misses: a private address; port 22 */
+	evb_sc(&B, "socket", 300, 300, 4, 9500000002ull);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_INET);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	apply(f);
+	evb_sc(&B, "connect", 300, 300, 0, 9500000003ull);
+	evb_s64(&B, SAKER_PN_FD, 4);
+	evb_sin(&B, SAKER_PN_ADDR, "10.1.2.3", 443);
+	apply(f);
+	assert_string_equal(falco_matches(r, f, &g), "");
+	evb_sc(&B, "connect", 300, 300, 0, 9500000004ull);
+	evb_s64(&B, SAKER_PN_FD, 4);
+	evb_sin(&B, SAKER_PN_ADDR, "93.184.216.34", 22);
 	apply(f);
 	assert_string_equal(falco_matches(r, f, &g), "");
 
@@ -1387,6 +1630,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_skipped_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_output_format, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_degraded_flag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_loads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_matches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input_never_crashes, setup, teardown),

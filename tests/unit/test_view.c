@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -80,7 +82,7 @@ static void exec_evt(uint32_t pid, uint64_t ts, const char *exe, const char *con
 	evb_u64(&B, SAKER_PN_EUID, uid);
 	evb_u64(&B, SAKER_PN_LOGINUID, 1000);
 	evb_s64(&B, SAKER_PN_PPID, ppid);
-	evb_str(&B, SAKER_PN_COMM, strrchr(exe, '/') + 1);
+	evb_str(&B, SAKER_PN_COMM, strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
 	evb_u64(&B, SAKER_PN_TTY, (136ull << 20) | 3);
 	evb_u64(&B, SAKER_PN_CGROUP_ID, 0);
 	evb_u64(&B, SAKER_PN_START_TS, ts);
@@ -146,6 +148,11 @@ static void test_exec_sets_process(void **state)
 	assert_int_equal(p->egid, 1000);
 	assert_int_equal(p->loginuid, 1000);
 	assert_int_equal(p->tty, (136 << 8) | 3);
+	/* a memfd's executable is its name, as the probe sends it: not joined with the cwd */
+	exec_evt(1000, 200, "memfd:payload", CAT_ARGV, "/home/u", 1000, 1);
+	assert_int_equal(apply(f->v), 0);
+	assert_string_equal(saker_view_proc(f->v, 1000)->exe, "memfd:payload");
+	p = saker_view_proc(f->v, 1000);
 	assert_true(p->flags & SAKER_PROC_EXEC_SEEN);
 }
 
@@ -356,6 +363,118 @@ static void test_sockets(void **state)
 	fd_evt("accept", 1000, 12, 7);
 	assert_int_equal(apply(f->v), 0);
 	assert_int_equal(saker_view_fd(f->v, 1000, 12)->type, SAKER_FD_IPV4);
+}
+
+static void socket_evt(uint32_t pid, int64_t ret, uint64_t domain, uint64_t type, uint64_t proto)
+{
+	evb_sc(&B, "socket", pid, pid, ret, 10);
+	evb_u64(&B, SAKER_PN_DOMAIN, domain);
+	evb_u64(&B, SAKER_PN_TYPE, type);
+	evb_u64(&B, SAKER_PN_PROTO, proto);
+}
+
+/* socket() records family and transport; connect, bind, listen, accept keep them. */
+static void test_socket_l4proto(void **state)
+{
+	struct fixture *f = *state;
+	const struct saker_fd *fd;
+	char name[128];
+
+	exec_cat(f->v, 1000);
+	/* TCP client: socket, then connect: the tuple and the transport */
+	socket_evt(1000, 3, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(apply(f->v), 0);
+	fd = saker_view_fd(f->v, 1000, 3);
+	assert_non_null(fd);
+	assert_int_equal(fd->type, SAKER_FD_IPV4);
+	assert_int_equal(fd->tuple.l4proto, IPPROTO_TCP);
+	assert_int_equal(fd->open_flags & O_CLOEXEC, O_CLOEXEC);
+	assert_false(fd->flags & SAKER_FD_F_CONNECTED);
+	fd_evt("connect", 1000, 0, 3);
+	evb_sin(&B, SAKER_PN_ADDR, "192.0.2.7", 22);
+	assert_int_equal(apply(f->v), 0);
+	fd = saker_view_fd(f->v, 1000, 3);
+	assert_int_equal(fd->tuple.l4proto, IPPROTO_TCP);
+	assert_true(fd->flags & SAKER_FD_F_CONNECTED);
+	assert_int_equal(fd->open_flags & O_CLOEXEC, O_CLOEXEC);
+	saker_fd_format_name(fd, name, sizeof(name));
+	assert_string_equal(name, "0.0.0.0:0->192.0.2.7:22");
+
+	/* UDP, IPv6; the protocol named explicitly */
+	socket_evt(1000, 4, AF_INET6, SOCK_DGRAM, IPPROTO_UDP);
+	assert_int_equal(apply(f->v), 0);
+	assert_int_equal(saker_view_fd(f->v, 1000, 4)->type, SAKER_FD_IPV6);
+	assert_int_equal(saker_view_fd(f->v, 1000, 4)->tuple.l4proto, IPPROTO_UDP);
+	/* raw and ICMP as Falco derives them */
+	socket_evt(1000, 5, AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	assert_int_equal(apply(f->v), 0);
+	assert_int_equal(saker_view_fd(f->v, 1000, 5)->tuple.l4proto, IPPROTO_RAW);
+	socket_evt(1000, 6, AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+	assert_int_equal(apply(f->v), 0);
+	assert_int_equal(saker_view_fd(f->v, 1000, 6)->tuple.l4proto, IPPROTO_ICMP);
+	socket_evt(1000, 7, AF_INET, SOCK_RAW, IPPROTO_TCP);
+	assert_int_equal(apply(f->v), 0);
+	assert_int_equal(saker_view_fd(f->v, 1000, 7)->tuple.l4proto, IPPROTO_RAW);
+
+	/* server: bind, listen, accept: the accepted socket inherits TCP */
+	socket_evt(1000, 8, AF_INET, SOCK_STREAM, IPPROTO_TCP);
+	assert_int_equal(apply(f->v), 0);
+	fd_evt("bind", 1000, 0, 8);
+	evb_sin(&B, SAKER_PN_ADDR, "0.0.0.0", 2222);
+	assert_int_equal(apply(f->v), 0);
+	assert_int_equal(saker_view_fd(f->v, 1000, 8)->tuple.l4proto, IPPROTO_TCP);
+	fd_evt("listen", 1000, 0, 8);
+	evb_s64(&B, SAKER_PN_BACKLOG, 8);
+	assert_int_equal(apply(f->v), 0);
+	fd = saker_view_fd(f->v, 1000, 8);
+	assert_true(fd->flags & SAKER_FD_F_LISTENING);
+	assert_true(fd->flags & SAKER_FD_F_BOUND);
+	assert_int_equal(fd->tuple.lport, 2222);
+	fd_evt("accept", 1000, 9, 8);
+	evb_sin(&B, SAKER_PN_ADDR, "198.51.100.1", 50000);
+	assert_int_equal(apply(f->v), 0);
+	fd = saker_view_fd(f->v, 1000, 9);
+	assert_int_equal(fd->tuple.l4proto, IPPROTO_TCP);
+	assert_true(fd->flags & SAKER_FD_F_ACCEPTED);
+	assert_int_equal(fd->tuple.lport, 2222);
+	assert_int_equal(fd->tuple.rport, 50000);
+
+	/* unix and netlink; a failed socket() changes nothing; a reused fd is replaced */
+	socket_evt(1000, 10, AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(apply(f->v), 0);
+	assert_int_equal(saker_view_fd(f->v, 1000, 10)->type, SAKER_FD_UNIX);
+	socket_evt(1000, 11, AF_NETLINK, SOCK_RAW, 0);
+	assert_int_equal(apply(f->v), 0);
+	assert_int_equal(saker_view_fd(f->v, 1000, 11)->type, SAKER_FD_OTHER);
+	assert_string_equal(saker_view_fd(f->v, 1000, 11)->name, "netlink");
+	socket_evt(1000, -EMFILE, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(apply(f->v), 0);
+	open_evt(1000, 12, AT_FDCWD, "/etc/hosts", O_RDONLY);
+	assert_int_equal(apply(f->v), 0);
+	socket_evt(1000, 12, AF_INET, SOCK_DGRAM, 0);
+	assert_int_equal(apply(f->v), 0);
+	assert_int_equal(saker_view_fd(f->v, 1000, 12)->type, SAKER_FD_IPV4);
+	assert_int_equal(saker_view_fd(f->v, 1000, 12)->tuple.l4proto, IPPROTO_UDP);
+
+	/* socketpair: both ends, unix, O_CLOEXEC from SOCK_CLOEXEC */
+	evb_sc(&B, "socketpair", 1000, 1000, 0, 10);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_UNIX);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM | SOCK_CLOEXEC);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	evb_u64(&B, SAKER_PN_FDS, (uint64_t)21 << 32 | 20);
+	assert_int_equal(apply(f->v), 0);
+	assert_int_equal(saker_view_fd(f->v, 1000, 20)->type, SAKER_FD_UNIX);
+	assert_int_equal(saker_view_fd(f->v, 1000, 21)->type, SAKER_FD_UNIX);
+	assert_int_equal(saker_view_fd(f->v, 1000, 21)->open_flags & O_CLOEXEC, O_CLOEXEC);
+	/* failed: nothing */
+	evb_sc(&B, "socketpair", 1000, 1000, -EFAULT, 10);
+	evb_u64(&B, SAKER_PN_DOMAIN, AF_UNIX);
+	evb_u64(&B, SAKER_PN_TYPE, SOCK_STREAM);
+	evb_u64(&B, SAKER_PN_PROTO, 0);
+	evb_u64(&B, SAKER_PN_FDS, (uint64_t)31 << 32 | 30);
+	assert_int_equal(apply(f->v), 0);
+	assert_null(saker_view_fd(f->v, 1000, 30));
+	assert_null(saker_view_fd(f->v, 1000, 31));
 }
 
 static void test_chdir_and_ids(void **state)
@@ -614,6 +733,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fork_copies_and_exit_removes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_close_dup, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sockets, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_socket_l4proto, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_chdir_and_ids, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_late_fork, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_rejected, setup, teardown),
