@@ -136,6 +136,7 @@ static int snap_proc(void *ctx, const struct saker_proc *p)
 	    .flags = p->flags,
 	    .start_ns = p->start_ns,
 	    .cgroup_id = p->cgroup_id,
+	    .cap_eff = p->cap_eff,
 	    .exe = p->exe,
 	    .exe_len = slen(p->exe),
 	    .args = p->args,

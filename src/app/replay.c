@@ -81,6 +81,7 @@ static int restore_proc(struct saker_view *v, const struct saker_capfile_proc *c
 	    .flags = c->flags,
 	    .start_ns = c->start_ns,
 	    .cgroup_id = c->cgroup_id,
+	    .cap_eff = c->cap_eff,
 	    .exe = exe,
 	    .args = c->args,
 	    .args_len = c->args_len,

@@ -14,7 +14,7 @@
 
 /* Fixed parts of the payloads (strings follow PROC and FD). */
 #define META_BYTES 56u
-#define PROC_FIXED 92u
+#define PROC_FIXED 100u
 #define FD_FIXED   64u
 /* A ring record's length is a u16 (struct saker_evt_hdr.len). */
 #define MAX_RECORD 65535u
@@ -157,6 +157,7 @@ void saker_capfile_put_proc(struct saker_sbuf *b, const struct saker_capfile_pro
 		put_u32(b, ids[i]);
 	put_u64(b, p->start_ns);
 	put_u64(b, p->cgroup_id);
+	put_u64(b, p->cap_eff);
 	saker_sbuf_putn(b, p->comm, sizeof(p->comm));
 	put_u32(b, exe);
 	put_u32(b, args);
@@ -449,7 +450,8 @@ static int parse_proc(struct saker_capfile_reader *r, size_t off, const uint8_t 
 		*ids[i] = get_u32(p);
 	pr->start_ns = get_u64(p);
 	pr->cgroup_id = get_u64(p + 8);
-	p += 16;
+	pr->cap_eff = get_u64(p + 16);
+	p += 24;
 	memcpy(pr->comm, p, sizeof(pr->comm));
 	pr->comm[sizeof(pr->comm) - 1] = '\0';
 	p += sizeof(pr->comm);

@@ -64,6 +64,7 @@ struct saker_capfile_proc {
 	uint32_t tid, pid, ppid;
 	uint32_t uid, gid, euid, egid, loginuid, tty, flags;
 	uint64_t start_ns, cgroup_id;
+	uint64_t cap_eff; /* with SAKER_PROC_CAPS_KNOWN in flags (state/proctable.h) */
 	char comm[16];
 	const char *exe, *args, *cwd, *cgroup, *container_id;
 	uint32_t exe_len, args_len, cwd_len, cgroup_len, container_id_len;

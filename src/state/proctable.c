@@ -1183,6 +1183,7 @@ int saker_proctable_restore(struct saker_proctable *tbl, const struct saker_proc
 	e->pub.flags = (p->flags & ~(uint32_t)SAKER_PROC_ARGS_TRUNCATED) | truncated;
 	e->pub.start_ns = p->start_ns;
 	e->pub.cgroup_id = p->cgroup_id;
+	e->pub.cap_eff = p->cap_eff;
 	memcpy(e->pub.comm, p->comm, sizeof(e->pub.comm));
 	e->pub.comm[sizeof(e->pub.comm) - 1] = '\0';
 	return 0;

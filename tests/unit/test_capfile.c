@@ -53,6 +53,7 @@ static void build(struct saker_sbuf *b, unsigned n)
 	    .tty = 0,
 	    .flags = SAKER_PROC_FROM_SCAN,
 	    .start_ns = 123456789,
+	    .cap_eff = 0x1fffffffffull,
 	    .exe = "/usr/sbin/nginx",
 	    .exe_len = 15,
 	    .args = args,
@@ -113,6 +114,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(it.proc.uid, 33);
 	assert_int_equal(it.proc.loginuid, SAKER_UID_UNSET);
 	assert_int_equal(it.proc.start_ns, 123456789);
+	assert_int_equal(it.proc.cap_eff, 0x1fffffffffull);
 	assert_string_equal(it.proc.comm, "nginx");
 	assert_int_equal(it.proc.exe_len, 15);
 	assert_memory_equal(it.proc.exe, "/usr/sbin/nginx", 15);
@@ -353,7 +355,7 @@ static void test_bad_blocks(void **state)
 		saker_capfile_put_header(&b, &m);
 		at = b.len;
 		saker_capfile_put_proc(&b, &p);
-		b.p[at + 8 + 72] = 9; /* exe_len 7 -> 9 */
+		b.p[at + 8 + 80] = 9; /* exe_len 7 -> 9 (after ids, times, caps and comm) */
 		assert_int_equal(saker_capfile_open_mem(&r, b.p, b.len, "t.cap", err, sizeof(err)),
 				 0);
 		assert_int_equal(drain(r, err, sizeof(err), &recs), -EBADMSG);
@@ -443,8 +445,9 @@ static void test_view_restore(void **state)
 	    .euid = 0,
 	    .loginuid = 1000,
 	    .tty = 34816,
-	    .flags = SAKER_PROC_FROM_SCAN,
+	    .flags = SAKER_PROC_FROM_SCAN | SAKER_PROC_CAPS_KNOWN,
 	    .start_ns = 5,
+	    .cap_eff = 0x20000, /* CAP_SYS_PTRACE */
 	    .exe = "/usr/sbin/sshd",
 	    .args = args,
 	    .args_len = sizeof(args),
@@ -482,6 +485,9 @@ static void test_view_restore(void **state)
 	assert_int_equal(p->tty, 34816);
 	assert_string_equal(p->container_id, "host");
 	assert_string_equal(p->cgroup, "/system.slice/ssh.service");
+	/* capabilities known at the recording are known in the replay (thread.cap_effective) */
+	assert_true(p->flags & SAKER_PROC_CAPS_KNOWN);
+	assert_int_equal(p->cap_eff, 0x20000);
 	f = saker_view_fd(v, 100, 3);
 	assert_non_null(f);
 	assert_int_equal(f->tuple.lport, 22);
