@@ -101,8 +101,8 @@ static __always_inline void push_path(struct ev *x, __u8 name, const struct path
 		__u32 l = q.len > NAME_MAX ? NAME_MAX : q.len;
 
 		w.pos = SAKER_MAX_PATH - l;
-		w.unreadable = (__u32)bpf_probe_read_kernel(w.tmp + (w.pos & PATH_MASK),
-							    l & NAME_MAX, q.name);
+		w.unreadable =
+		    (__u32)bpf_probe_read_kernel(w.tmp + (w.pos & PATH_MASK), l & NAME_MAX, q.name);
 	} else {
 		bpf_loop(PATH_DEPTH, walk_step, &w, 0);
 	}
