@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import flood
+from conftest import HELPERS
 
 PY = "/usr/bin/python3"
 
@@ -137,21 +137,46 @@ EXEC_RULE = """- rule: degraded probe
 """
 
 
+# Floods close(-1) through libc for a while, then execs /bin/echo with the marker: the
+# same process (tgid) whose events were lost raises the alert.
+LOSSY_EXEC = """
+import ctypes, os, sys, time
+close = ctypes.CDLL(None).close
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:
+    for _ in range(10000):
+        close(-1)
+# the marker is joined here: this process's own args must not match the rule
+os.execv("/bin/echo", ["echo", sys.argv[2] + "-" + sys.argv[3], sys.argv[4]])
+"""
+
+
 def test_alert_after_loss_is_flagged_view_degraded(saker, tmp_path):
     f = tmp_path / "degraded.yaml"
     f.write_text(EXEC_RULE)
-    # a ring two flooders overflow; the loss is not attributed to a process
-    # (the kernel's per-process loss counts are not in this build), so it marks all
+    # a 32 KiB ring that two flooders overflow, without the priority boost; the probe
+    # counts the loss per process, so the view of each process that lost is degraded
     s = saker("-r", str(f), "-o", "json_output=true", "-o", "engine.modern_ebpf.buf_size=32768",
-              "-o", "syscall_event_drops.degraded_window=30",
+              "-o", "priority_boost=0", "-o", "syscall_event_drops.degraded_window=30",
               "-o", "syscall_event_drops.actions=[log]")
-    made = flood("close", 3_000_000, 3.0)
-    assert made > 0
+    floods = [subprocess.Popen([os.path.join(HELPERS, "flood"), "close", "400000000", "4"],
+                               stdout=subprocess.DEVNULL) for _ in range(2)]
+    tok, clean = token(), token()
+    try:
+        time.sleep(0.5)
+        r = subprocess.run(["/usr/bin/python3", "-c", LOSSY_EXEC, "2.5", "degraded", "marker", tok],
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    finally:
+        for p in floods:
+            assert p.wait(timeout=60) == 0
     s.wait_for(r"syscall event drop", timeout=30)
-    tok = token()
-    run_marker("degraded-marker", tok)
     a = wait_alert(s, tok, "degraded probe")
     assert a["output_fields"].get("view_degraded") is True, a
+    # a process that lost nothing, after the loss: its view is not stale
+    run_marker("degraded-marker", clean)
+    b = wait_alert(s, clean, "degraded probe")
+    assert "view_degraded" not in b["output_fields"], b
     assert s.stop() == 0
     st = {}
     for l in s.lines():
