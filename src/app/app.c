@@ -191,14 +191,9 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	struct timespec ts;
 	int ret;
 
-	ret = saker_capture_stats(app->cap, &st);
-	if (ret) {
-		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot read capture counters: %s",
-			  strerror(-ret));
-		return;
-	}
-	saker_observe_window(app->observe, app->cap, &app->drops);
-	/* The probe's exact per-process losses and demotions of this window, before it closes. */
+	/* The probe's exact per-process losses and demotions of this window, before it closes,
+	 * read just before the counters: two reads, so a few losses between them fall in the
+	 * neighbouring window of one or the other. */
 	ret = saker_capture_read_proc_losses(app->cap, feed_loss, app->attrib);
 	if (ret < 0 && !app->proc_loss_failed)
 		saker_log(&app->log, SAKER_PRIO_ERROR,
@@ -206,6 +201,13 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 			  strerror(-ret));
 	app->proc_loss_failed = ret < 0;
 	saker_attrib_set_kernel_loss(app->attrib, ret >= 0);
+	ret = saker_capture_stats(app->cap, &st);
+	if (ret) {
+		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot read capture counters: %s",
+			  strerror(-ret));
+		return;
+	}
+	saker_observe_window(app->observe, app->cap, &app->drops);
 	/* The window is what the timer says elapsed: seconds, since the period is one. */
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	now.boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;

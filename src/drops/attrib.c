@@ -254,6 +254,12 @@ static bool ranks_before(const struct saker_attrib_proc *x, const struct saker_a
 
 void saker_attrib_close(struct saker_attrib *a, struct saker_attrib_window *w)
 {
+	saker_attrib_close_each(a, w, NULL, NULL);
+}
+
+void saker_attrib_close_each(struct saker_attrib *a, struct saker_attrib_window *w,
+			     saker_attrib_each_fn each_lost, void *ctx)
+{
 	struct saker_attrib_window tmp;
 
 	if (!a)
@@ -270,6 +276,8 @@ void saker_attrib_close(struct saker_attrib *a, struct saker_attrib_window *w)
 		size_t k;
 
 		p->produced = p->received + p->lost;
+		if (each_lost && p->lost)
+			each_lost(ctx, p);
 		w->received += p->received;
 		w->lost += p->lost;
 		w->demoted += p->demoted;

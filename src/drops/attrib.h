@@ -84,6 +84,10 @@ void saker_attrib_add_kernel(struct saker_attrib *a, uint32_t pid, uint64_t star
 
 /* Ends the window: its summary into w (NULL: discarded), and a new window starts. */
 void saker_attrib_close(struct saker_attrib *a, struct saker_attrib_window *w);
+/* The same, calling each_lost (may be NULL) for every process that lost events in it. */
+typedef void (*saker_attrib_each_fn)(void *ctx, const struct saker_attrib_proc *p);
+void saker_attrib_close_each(struct saker_attrib *a, struct saker_attrib_window *w,
+			     saker_attrib_each_fn each_lost, void *ctx);
 
 void saker_attrib_get_stats(const struct saker_attrib *a, struct saker_attrib_stats *st);
 /* attribution_evictions_total, attribution_untracked_total. */

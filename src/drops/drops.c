@@ -256,20 +256,34 @@ static bool has_action(const struct saker_drops *d, enum saker_drop_action a)
  * Marks the view for a real loss: the processes the kernel named, and every
  * process when some of the loss is not attributed (today: all of it).
  */
-static void mark_degraded(struct saker_drops *d, const struct saker_attrib_window *w, uint64_t lost,
-			  uint64_t since, uint64_t until)
-{
-	uint64_t named = 0;
+struct degrade {
+	struct saker_view *view;
+	uint64_t since, until;
+};
 
-	if (!d->view || !lost)
+static void mark_one(void *ctx, const struct saker_attrib_proc *p)
+{
+	const struct degrade *g = ctx;
+
+	saker_view_mark_degraded(g->view, p->pid, g->since, g->until);
+}
+
+/*
+ * Every process the probe counted a loss for is marked, not only the top
+ * ones. The whole view is marked when some loss has no process: the probe's
+ * loss map was full (n_drops_unattributed), records lost in user space, or
+ * per-process counts unknown (produced only). The per-process counts and the
+ * window's counters are two reads, a few events apart, so their sums are not
+ * compared.
+ */
+static void mark_all_if_unattributed(struct saker_drops *d, const struct saker_capture_stats *delta,
+				     const struct saker_loss *real, bool lost_known, uint64_t since,
+				     uint64_t until)
+{
+	if (!d->view || !real->total)
 		return;
-	for (size_t i = 0; w && w->lost_known && i < w->n_top; i++) {
-		if (!w->top[i].lost)
-			continue;
-		saker_view_mark_degraded(d->view, w->top[i].pid, since, until);
-		named += w->top[i].lost;
-	}
-	if (named < lost)
+	if (!d->attrib || !lost_known || delta->k[SAKER_CNT_DROPS_UNATTRIBUTED] ||
+	    real->cause[SAKER_LOSS_USER_SPACE])
 		saker_view_mark_degraded(d->view, 0, since, until);
 }
 
@@ -475,8 +489,17 @@ enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
 	d->prev_mono_ns = now->mono_ns;
 	d->prev_boot_ns = now->boot_ns;
 	d->prev_real_ns = now->real_ns;
-	saker_attrib_close(d->attrib, &w);
+	/* What the loss did to the view: real losses only, never throttled. */
 	saker_loss_split(&delta, &real_loss);
+	until = now->boot_ns + (uint64_t)(d->cfg.degraded_window * 1e9);
+	{
+		struct degrade g = {
+		    .view = d->view, .since = rec.win.start_boot_ns, .until = until};
+
+		saker_attrib_close_each(d->attrib, &w, d->view && real_loss.total ? mark_one : NULL,
+					&g);
+	}
+	mark_all_if_unattributed(d, &delta, &real_loss, w.lost_known, rec.win.start_boot_ns, until);
 
 	if (d->cfg.simulate_drops) {
 		if (!d->simulate_announced) {
@@ -504,8 +527,6 @@ enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
 	rec.attrib = d->attrib ? &w : NULL;
 
 	/* What the loss did to the view, and its repair: real losses only, never throttled. */
-	until = now->boot_ns + (uint64_t)(d->cfg.degraded_window * 1e9);
-	mark_degraded(d, rec.attrib, real_loss.total, rec.win.start_boot_ns, until);
 	if (real_loss.lifecycle && has_action(d, SAKER_DROP_ACT_RESYNC) && act && act->resync) {
 		act->resync(act->ctx, rec.win.start_boot_ns, until,
 			    real_loss.lifecycle >= SAKER_DROPS_RESYNC_FULL_MIN);

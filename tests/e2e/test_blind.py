@@ -44,7 +44,9 @@ def check_loss_line(d):
     for p in d["top"]:
         assert isinstance(p["pid"], int) and p["produced"] > 0
         assert 0 <= p["lost"] <= p["produced"] and p["demoted"] >= 0
-    assert sum(p["lost"] for p in d["top"]) <= d["lost"]
+    # per-process counts and the window's counters are two reads a few events apart
+    # (docs/drops.md): their sums agree to within a sliver, not exactly
+    assert sum(p["lost"] for p in d["top"]) <= d["lost"] + max(100, d["lost"] // 100)
     assert isinstance(d["suppressed"], bool) and isinstance(d["fired"], bool)
 
 
@@ -161,7 +163,7 @@ def test_drop_alert_names_the_flooder(saker):
     assert f["top.processes"] >= 1
     # exact per-process loss: the flooder's lost events are part of what it produced
     assert 0 < f["top.0.lost"] <= f["top.0.produced"]
-    assert f["top.0.lost"] <= f["n_drops"]
+    assert f["top.0.lost"] <= f["n_drops"] + max(100, f["n_drops"] // 100)
     assert f["top.0.demoted"] == 0
     assert re.search(r" top: pid %d \(flood\) " % f["top.0.pid"], doc["output"])
     # Falco's flat counters are still there

@@ -1038,6 +1038,36 @@ static void test_loss_degrades_view(void **state)
 	parts_stop(&p);
 }
 
+/*
+ * With the probe's counts every process that lost is marked, beyond the top
+ * three, and a bystander is not; a loss the probe could not attribute marks all.
+ */
+static void test_every_loser_degraded_bystanders_not(void **state)
+{
+	struct fx *f = *state;
+	struct parts p;
+
+	f->cfg.degraded_window = 10;
+	parts_start(f, &p, NULL);
+	saker_attrib_set_kernel_loss(p.attrib, true);
+	events(p.attrib, 7, 50);
+	for (uint32_t pid = 100; pid < 105; pid++)
+		saker_attrib_add_kernel(p.attrib, pid, 0, 10 + pid, 0, 0, "flood");
+	tick(f, 1000, OTHER, 5 * 112);
+	for (uint32_t pid = 100; pid < 105; pid++)
+		assert_true(saker_view_degraded(p.view, pid, f->now));
+	assert_false(saker_view_degraded(p.view, 7, f->now));
+	assert_false(saker_view_degraded(p.view, 4242, f->now));
+
+	f->now += 100 * SEC;
+	saker_attrib_add_kernel(p.attrib, 100, 0, 3, 0, 0, "flood");
+	f->st.k[SAKER_CNT_DROPS_UNATTRIBUTED] += 2;
+	tick(f, 1000, OTHER, 5);
+	assert_true(saker_view_degraded(p.view, 7, f->now));
+	assert_true(saker_view_degraded(p.view, 4242, f->now));
+	parts_stop(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1065,6 +1095,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ledger_every_lossy_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resync_action, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_loss_degrades_view, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_every_loser_degraded_bystanders_not, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
