@@ -218,7 +218,8 @@ def test_resync_restores_processes_started_during_the_loss(saker, tmp_path):
     execs_seen = 0
     for i, (p, script) in enumerate(markers):
         mine = [d for d in docs if d["pid"] == p.pid]
-        execs_seen += any(d["event"] == "sched_process_exec" for d in mine)
+        exec_seen = any(d["event"] == "sched_process_exec" for d in mine)
+        execs_seen += exec_seen
         opens = [d for d in mine if d["event"] == "openat" and
                  d["params"].get("path", "").endswith("%s-%d" % (tag, i))]
         assert opens, "marker %d (pid %d): no open in the dump" % (i, p.pid)
@@ -229,7 +230,9 @@ def test_resync_restores_processes_started_during_the_loss(saker, tmp_path):
         assert last["exe"] == sh, last
         assert last["proc"]["args"] == [sh, "-c", script], last
         assert last["comm"] == os.path.basename(sh)[:15], last
-        # within the degraded window of an unattributed loss
-        assert last.get("view_degraded") is True, last
+        # its exec record was lost, and the probe counted that loss to it: its view is
+        # marked possibly stale within the degraded window
+        if not exec_seen:
+            assert last.get("view_degraded") is True, last
     # the repair was needed: the loss took some of the markers' exec records
     assert execs_seen < len(markers), "no exec record was lost: nothing to repair"
