@@ -7,7 +7,8 @@ Per round and ruleset (interleaved, so load changes hit every variant alike):
     runs, CPU time of the thread) with saker running, minus the same loop measured
     without saker in that round: what a selected pair with a path costs;
   - two `openat` flood processes for 3 s against saker at its default 8 MiB rings:
-    events seen and dropped (the summary), and saker's CPU time per event seen.
+    events seen and dropped (the summary), and saker's CPU time (ticks of /proc/PID/stat,
+    from start to the end of the flood) per event seen in the run.
 Prints one table; writes build/bench/rules_live.json. Root; loopback only; every
 process it starts is stopped, even on error.
 
@@ -93,8 +94,9 @@ def summary(text):
 def one(args):
     s = Saker(args)
     try:
-        pair = loop_ns()
+        # CPU from here on: the loop's events and the flood's, as "events seen" counts them
         c0 = cpu_s(s.p.pid)
+        pair = loop_ns()
         fl = [subprocess.Popen([FLOOD, "openat", "4000000000", "3"], stdout=subprocess.DEVNULL)
               for _ in range(2)]
         for p in fl:
