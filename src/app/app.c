@@ -63,7 +63,7 @@ void saker_app_log_from_config(struct saker_log *log, const struct saker_config 
 
 /* ---- the drop check, a 1 s timer ---- */
 
-static void drops_log(void *ctx, enum saker_prio prio, const char *msg)
+void saker_app_log_cb(void *ctx, enum saker_prio prio, const char *msg)
 {
 	struct saker_app *app = ctx;
 
@@ -78,7 +78,7 @@ static void outputs_log(void *ctx, enum saker_prio prio, const char *msg)
 	saker_log(&app->log, prio, "%s", msg);
 }
 
-static void drops_alert(void *ctx, const struct saker_alert *alert)
+void saker_app_alert_cb(void *ctx, const struct saker_alert *alert)
 {
 	struct saker_app *app = ctx;
 
@@ -181,8 +181,8 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	struct saker_app *app = ctx;
 	const struct saker_drops_actions act = {
 	    .ctx = app,
-	    .log = drops_log,
-	    .alert = drops_alert,
+	    .log = saker_app_log_cb,
+	    .alert = saker_app_alert_cb,
 	    .resync = drops_resync,
 	};
 	struct saker_capture_stats st;

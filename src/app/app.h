@@ -99,6 +99,13 @@ int saker_app_open_ledger(const char *path, struct saker_ledger **out, char *err
  */
 void saker_app_summarize(struct saker_app *app, bool exact);
 
+/*
+ * ctx is the app: one line to its log; one alert to its outputs (a refused one
+ * is counted there). The drop check's callbacks, live and in a replay.
+ */
+void saker_app_log_cb(void *ctx, enum saker_prio prio, const char *msg);
+void saker_app_alert_cb(void *ctx, const struct saker_alert *alert);
+
 /* The logger's settings from a configuration. */
 void saker_app_log_from_config(struct saker_log *log, const struct saker_config *cfg);
 

@@ -11,6 +11,7 @@
 
 #include "app/app.h"
 #include "capture/capfile.h"
+#include "lib/clock.h"
 #include "outputs/outputs.h"
 #include "rules/rules.h"
 #include "state/view.h"
@@ -39,29 +40,6 @@ static void on_stop(int sig)
 bool saker_replay_configured(const struct saker_config *cfg)
 {
 	return cfg->engine.kind && strcmp(cfg->engine.kind, "replay") == 0;
-}
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void replay_log(void *ctx, enum saker_prio prio, const char *msg)
-{
-	struct saker_app *app = ctx;
-
-	saker_log(&app->log, prio, "%s", msg);
-}
-
-static void replay_alert(void *ctx, const struct saker_alert *alert)
-{
-	struct saker_app *app = ctx;
-
-	/* A refused alert is counted by the outputs and shows in the summary. */
-	(void)saker_outputs_emit(app->outputs, alert);
 }
 
 static int restore_proc(struct saker_view *v, const struct saker_capfile_proc *c)
@@ -207,7 +185,7 @@ static int setup(struct saker_app *app, struct saker_capfile_reader *r, char *er
 	if (app->rules.rules)
 		saker_rules_set_boot_offset(app->rules.rules, (uint64_t)m->boot_offset_ns);
 	{
-		const struct saker_outputs_opts oopts = {.log = replay_log, .log_ctx = app};
+		const struct saker_outputs_opts oopts = {.log = saker_app_log_cb, .log_ctx = app};
 		char why[512];
 
 		ret = saker_outputs_new(&app->outputs, &app->live_cfg, &oopts, why, sizeof(why));
@@ -253,8 +231,8 @@ int saker_replay_run(struct saker_app *app)
 	struct saker_capture_stats st = {0};
 	const struct saker_drops_actions act = {
 	    .ctx = app,
-	    .log = replay_log,
-	    .alert = replay_alert,
+	    .log = saker_app_log_cb,
+	    .alert = saker_app_alert_cb,
 	};
 	struct sigaction sa = {.sa_handler = on_stop};
 	uint64_t t0, last_ts = 0;
@@ -273,12 +251,12 @@ int saker_replay_run(struct saker_app *app)
 		saker_capfile_close(r);
 		return SAKER_EXIT_FATAL;
 	}
-	saker_drops_init(&app->drops, &app->cfg.drops, &st, clock_ns(CLOCK_MONOTONIC));
+	saker_drops_init(&app->drops, &app->cfg.drops, &st, saker_clock_ns(CLOCK_MONOTONIC));
 	saker_drops_set_parts(&app->drops, NULL, NULL, app->view);
 	saker_log(&app->log, SAKER_PRIO_INFO,
 		  "saker %s replaying %s (recorded by saker %s), %zu rules", SAKER_VERSION, path,
 		  saker_capfile_meta(r)->version, saker_rules_loaded(app->rules.rules));
-	t0 = clock_ns(CLOCK_MONOTONIC);
+	t0 = saker_clock_ns(CLOCK_MONOTONIC);
 	ret = play(app, r, &st, &last_ts, err, sizeof(err));
 	if (stop_requested)
 		saker_log(&app->log, SAKER_PRIO_INFO, "replay stopped by a signal at %s:%llu", path,
@@ -289,7 +267,7 @@ int saker_replay_run(struct saker_app *app)
 		app->exit_status = SAKER_EXIT_FATAL;
 	}
 	{
-		uint64_t dt = clock_ns(CLOCK_MONOTONIC) - t0;
+		uint64_t dt = saker_clock_ns(CLOCK_MONOTONIC) - t0;
 
 		saker_log(&app->log, SAKER_PRIO_INFO,
 			  "replay: %llu records in %.3f s (%.0f records/s)",
@@ -299,8 +277,8 @@ int saker_replay_run(struct saker_app *app)
 	/* The final drop check, on the replayed clock. */
 	{
 		struct saker_drops_now now = {
-		    .mono_ns = clock_ns(CLOCK_MONOTONIC),
-		    .real_ns = clock_ns(CLOCK_REALTIME),
+		    .mono_ns = saker_clock_ns(CLOCK_MONOTONIC),
+		    .real_ns = saker_clock_ns(CLOCK_REALTIME),
 		    .boot_ns = last_ts,
 		};
 
