@@ -4,44 +4,16 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "lib/safefile.h"
 
 int saker_preflight_append(const char *path, char *err, size_t errlen)
 {
-	/* O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of hanging the check. */
-	int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-	struct stat st;
-	int fd, ret = 0;
+	/* The live start's checks and refusals, minus the open for writing (lib/safefile.h). */
+	int ret = saker_safefile_check_append(path, err, errlen);
 
-	/* O_EXCL first, so that only a file this check created is removed again. */
-	fd = open(path, flags | O_CREAT | O_EXCL, 0600);
-	if (fd >= 0) {
-		close(fd);
-		if (unlink(path) && errno != ENOENT) {
-			ret = -errno;
-			snprintf(err, errlen, "%s: created by the check, cannot remove it: %s",
-				 path, strerror(errno));
-		}
-		return ret;
-	}
-	if (errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-		return ret;
-	}
-	fd = open(path, flags);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: cannot open for appending: %s", path, strerror(errno));
-		return ret;
-	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		ret = -EISDIR;
-		snprintf(err, errlen, "%s: is a directory", path);
-	}
-	close(fd);
-	return ret;
+	return ret > 0 ? 0 : ret;
 }
 
 int saker_preflight_read(const char *path, char *err, size_t errlen)
@@ -72,6 +44,13 @@ int saker_preflight_files(const struct saker_config *cfg, char *err, size_t errl
 		ret = saker_preflight_append(cfg->file_output.filename, why, sizeof(why));
 		if (ret) {
 			snprintf(err, errlen, "file_output.filename: %s", why);
+			return ret;
+		}
+	}
+	if (cfg->drops_ledger) {
+		ret = saker_preflight_append(cfg->drops_ledger, why, sizeof(why));
+		if (ret) {
+			snprintf(err, errlen, "syscall_event_drops.ledger: %s", why);
 			return ret;
 		}
 	}

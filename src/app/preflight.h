@@ -1,7 +1,7 @@
 /*
- * --dry-run's look at the files a run would use: each is opened the way the
- * run opens it, without writing anything, and a file created only for the
- * look is removed again.
+ * --dry-run's look at the files a run would use: each gets the checks and
+ * refusals of the run's own open, and none is opened for writing or created
+ * (a dry run never does more than the live start).
  */
 #ifndef SAKER_PREFLIGHT_H
 #define SAKER_PREFLIGHT_H
@@ -11,8 +11,9 @@
 #include "config/config.h"
 
 /*
- * Checks that a file can be opened for appending (created 0600 when
- * missing, then removed). 0, or a negative errno with "path: why" in err.
+ * Checks that the run could open a file for appending, with the safe-file
+ * rules of lib/safefile.h; nothing is created or opened for writing.
+ * 0, or a negative errno with the reason in err.
  */
 int saker_preflight_append(const char *path, char *err, size_t errlen);
 /* Checks that a file can be read. */

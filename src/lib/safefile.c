@@ -148,50 +148,86 @@ int saker_safefile_check_dir(const char *dir, uid_t uid, char *err, size_t errle
 	return rc;
 }
 
+/*
+ * The part both entry points share: path split into its directory (opened
+ * O_PATH, fd in *dfd, its stat in *dst) and last component (*base points
+ * into path), with root's chain checks made. *dir is malloc'd for the caller.
+ */
+static int open_parent(const char *path, char **dir, const char **base, int *dfd, struct stat *dst,
+		       char *err, size_t errlen)
+{
+	bool as_root = geteuid() == 0;
+	const char *slash;
+	int rc;
+
+	*dir = NULL;
+	*dfd = -1;
+	if (!path || !*path)
+		return fail(err, errlen, -EINVAL, "empty file name");
+	slash = strrchr(path, '/');
+	if (slash) {
+		size_t dlen = (size_t)(slash - path);
+
+		*dir = dlen ? strndup(path, dlen) : strdup("/");
+		*base = slash + 1;
+	} else {
+		*dir = strdup(".");
+		*base = path;
+	}
+	if (!*dir)
+		return fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+	if (!**base || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0)
+		return fail(err, errlen, -EINVAL, "%s: not a file name", path);
+	if (as_root) {
+		rc = saker_safefile_check_dir(*dir, geteuid(), err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	*dfd = open(*dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dfd < 0 || fstat(*dfd, dst) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", *dir, strerror(-rc));
+		return rc;
+	}
+	/* The directory actually opened, so a swap after the walk is caught too. */
+	if (as_root)
+		return check_dir_stat(*dir, dst, geteuid(), err, errlen);
+	return 0;
+}
+
+/* The rules on the file itself (st from fstat or a no-follow fstatat). */
+static int check_file_stat(const char *path, const struct stat *st, const struct stat *dst,
+			   char *err, size_t errlen)
+{
+	bool as_root = geteuid() == 0;
+
+	if (S_ISLNK(st->st_mode))
+		return fail(err, errlen, -ELOOP, "%s is a symbolic link: refused", path);
+	if (!S_ISREG(st->st_mode))
+		return fail(err, errlen, -EINVAL, "%s is not a regular file: refused", path);
+	if (as_root && st->st_uid != geteuid())
+		return fail(err, errlen, -EPERM, "%s is owned by uid %llu: refused", path,
+			    (unsigned long long)st->st_uid);
+	/* A hard link planted by another user to a file of ours elsewhere. */
+	if (as_root && st->st_nlink > 1 && others_may_write(dst))
+		return fail(err, errlen, -EPERM,
+			    "%s has several hard links in a directory others may write to: "
+			    "refused",
+			    path);
+	return 0;
+}
+
 int saker_safefile_open_append(const char *path, char *err, size_t errlen)
 {
 	const int flags = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
-	bool as_root = geteuid() == 0;
-	const char *base;
+	const char *base = NULL;
 	char *dir = NULL;
 	struct stat dst, st;
 	int dfd = -1, fd = -1, rc;
 
-	if (!path || !*path)
-		return fail(err, errlen, -EINVAL, "empty file name");
-	base = strrchr(path, '/');
-	if (base) {
-		size_t dlen = (size_t)(base - path);
-
-		dir = dlen ? strndup(path, dlen) : strdup("/");
-		base++;
-	} else {
-		dir = strdup(".");
-		base = path;
-	}
-	if (!dir)
-		return fail(err, errlen, -ENOMEM, "%s: out of memory", path);
-	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-		rc = fail(err, errlen, -EINVAL, "%s: not a file name", path);
+	rc = open_parent(path, &dir, &base, &dfd, &dst, err, errlen);
+	if (rc < 0)
 		goto out;
-	}
-	if (as_root) {
-		rc = saker_safefile_check_dir(dir, geteuid(), err, errlen);
-		if (rc < 0)
-			goto out;
-	}
-	dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fstat(dfd, &dst) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", dir, strerror(-rc));
-		goto out;
-	}
-	/* The directory actually opened, so a swap after the walk is caught too. */
-	if (as_root) {
-		rc = check_dir_stat(dir, &dst, geteuid(), err, errlen);
-		if (rc < 0)
-			goto out;
-	}
 	/* O_NONBLOCK: opening a planted FIFO must not wait for a reader. */
 	fd = openat(dfd, base, flags | O_NONBLOCK, 0600);
 	if (fd < 0) {
@@ -199,26 +235,17 @@ int saker_safefile_open_append(const char *path, char *err, size_t errlen)
 		/*
 		 * Say what was refused: the kernel answers ENXIO for a FIFO without
 		 * a reader and EACCES for a symlink it protects (protected_symlinks).
+		 * Root without CAP_DAC_OVERRIDE (after the drop) meets another's file.
 		 */
 		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			if (S_ISLNK(st.st_mode))
-				rc = -ELOOP;
-			else if (!S_ISREG(st.st_mode))
-				rc = -EINVAL;
-			/* Root without CAP_DAC_OVERRIDE (after the drop) meets another's file here.
-			 */
-			else if (as_root && st.st_uid != geteuid())
-				rc = -EPERM;
+			int why = check_file_stat(path, &st, &dst, err, errlen);
+
+			if (why < 0) {
+				rc = why;
+				goto out;
+			}
 		}
-		if (rc == -EPERM)
-			snprintf(err, errlen, "%s is owned by uid %llu: refused", path,
-				 (unsigned long long)st.st_uid);
-		else if (rc == -EINVAL)
-			snprintf(err, errlen, "%s is not a regular file: refused", path);
-		else if (rc == -ELOOP)
-			snprintf(err, errlen, "%s is a symbolic link: refused", path);
-		else
-			snprintf(err, errlen, "cannot open %s: %s", path, strerror(-rc));
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(-rc));
 		goto out;
 	}
 	if (fstat(fd, &st) < 0) {
@@ -226,23 +253,9 @@ int saker_safefile_open_append(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = fail(err, errlen, -EINVAL, "%s is not a regular file: refused", path);
+	rc = check_file_stat(path, &st, &dst, err, errlen);
+	if (rc < 0)
 		goto out;
-	}
-	if (as_root && st.st_uid != geteuid()) {
-		rc = fail(err, errlen, -EPERM, "%s is owned by uid %llu: refused", path,
-			  (unsigned long long)st.st_uid);
-		goto out;
-	}
-	/* A hard link planted by another user to a file of ours elsewhere. */
-	if (as_root && st.st_nlink > 1 && others_may_write(&dst)) {
-		rc = fail(err, errlen, -EPERM,
-			  "%s has several hard links in a directory others may write to: "
-			  "refused",
-			  path);
-		goto out;
-	}
 	if (fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
@@ -253,6 +266,44 @@ int saker_safefile_open_append(const char *path, char *err, size_t errlen)
 out:
 	if (fd >= 0)
 		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
+	return rc;
+}
+
+int saker_safefile_check_append(const char *path, char *err, size_t errlen)
+{
+	const char *base = NULL;
+	char *dir = NULL;
+	struct stat dst, st;
+	int dfd = -1, rc;
+
+	rc = open_parent(path, &dir, &base, &dfd, &dst, err, errlen);
+	if (rc < 0)
+		goto out;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = -errno;
+		if (rc != -ENOENT) {
+			snprintf(err, errlen, "cannot open %s: %s", path, strerror(-rc));
+			goto out;
+		}
+		/* The run would create it: the directory must let us (EROFS included). */
+		rc = 0;
+		if (faccessat(dfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));
+		}
+		goto out;
+	}
+	rc = check_file_stat(path, &st, &dst, err, errlen);
+	if (rc < 0)
+		goto out;
+	if (faccessat(dfd, base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(-rc));
+	}
+out:
 	if (dfd >= 0)
 		close(dfd);
 	free(dir);

@@ -33,6 +33,14 @@
 int saker_safefile_open_append(const char *path, char *err, size_t errlen);
 
 /*
+ * The same checks without opening the file for writing and without creating
+ * it (for --dry-run): the directory chain, then the file as it is now (not
+ * followed), or, when it is missing, that the directory lets us create it.
+ * 0, or the negative errno and reason saker_safefile_open_append would give.
+ */
+int saker_safefile_check_append(const char *path, char *err, size_t errlen);
+
+/*
  * The chain check alone, for a directory (as root; 0 for everyone else).
  * uid is the user the checks are made for (normally geteuid()).
  */

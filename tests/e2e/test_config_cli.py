@@ -3,6 +3,7 @@ example as written there, Falco's -o forms, and --dry-run opening the files
 a run would use."""
 import os
 import re
+import select
 import shlex
 import subprocess
 import tempfile
@@ -59,7 +60,7 @@ def test_dry_run_opens_the_file_output_without_leaving_anything():
         bad = os.path.join(d, "missing", "events.log")
         r = run("--dry-run", "-o", "file_output.enabled=true", "-o", "file_output.filename=" + bad)
         assert r.returncode == 1
-        assert "Error: file_output.filename: %s: cannot create: No such file or directory" % bad \
+        assert "Error: file_output.filename: %s: No such file or directory" % os.path.dirname(bad) \
             in r.stderr
         assert r.stdout == ""
         good = os.path.join(d, "events.log")
@@ -73,4 +74,46 @@ def test_dry_run_opens_the_file_output_without_leaving_anything():
                 os.unlink(os.path.join(root, n))
             for n in dirs:
                 os.rmdir(os.path.join(root, n))
+        os.rmdir(d)
+
+
+def test_dry_run_refuses_a_planted_symlink_without_opening_it():
+    """Issue 14 item 5: the live start refuses a symlink as the file output
+    (O_NOFOLLOW, lib/safefile.c); --dry-run must refuse it too and never open
+    its target. The target is a FIFO with a reader: a writer that opened it
+    and went away leaves POLLHUP behind, so even an open without a write is
+    seen. A regular target keeps its content and size."""
+    d = tempfile.mkdtemp(prefix="saker-dry-")
+    fifo = os.path.join(d, "target.fifo")
+    reg = os.path.join(d, "target.txt")
+    link = os.path.join(d, "events.log")
+    os.mkfifo(fifo, 0o600)
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        with open(reg, "w") as f:
+            f.write("kept\n")
+        for target in (fifo, reg):
+            os.symlink(target, link)
+            r = run("--dry-run", "-o", "file_output.enabled=true",
+                    "-o", "file_output.filename=" + link)
+            assert r.returncode == 1, (r.stdout, r.stderr)
+            assert "Error: file_output.filename: %s is a symbolic link: refused" % link \
+                in r.stderr
+            assert r.stdout == ""
+            os.unlink(link)
+        p = select.poll()
+        p.register(rfd, select.POLLIN)
+        assert p.poll(0) == [], "--dry-run opened the symlink's target (a FIFO) for writing"
+        with open(reg) as f:
+            assert f.read() == "kept\n"
+        # The ledger is a file the run appends to as well: the same refusal.
+        os.symlink(reg, link)
+        r = run("--dry-run", "-o", "syscall_event_drops.ledger=" + link)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert "Error: syscall_event_drops.ledger: %s is a symbolic link: refused" % link \
+            in r.stderr
+    finally:
+        os.close(rfd)
+        for n in os.listdir(d):
+            os.unlink(os.path.join(d, n))
         os.rmdir(d)

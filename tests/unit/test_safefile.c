@@ -223,6 +223,65 @@ static void test_directories_of_another_user(void **state)
 			 -ENOENT);
 }
 
+/*
+ * The check alone (--dry-run) refuses what the open refuses, with the same
+ * errno, and creates or opens nothing itself.
+ */
+static void check_then_open(const char *p, int want, char *err, size_t errlen)
+{
+	struct stat before, after;
+	int had = lstat(p, &before) == 0;
+	int fd;
+
+	assert_int_equal(saker_safefile_check_append(p, err, errlen), want);
+	if (!had)
+		assert_int_equal(lstat(p, &after), -1);
+	else {
+		assert_int_equal(lstat(p, &after), 0);
+		assert_int_equal(after.st_size, before.st_size);
+	}
+	fd = saker_safefile_open_append(p, err, errlen);
+	if (want == 0) {
+		assert_true(fd >= 0);
+		close(fd);
+	} else {
+		assert_int_equal(fd, want);
+	}
+}
+
+static void test_check_agrees_with_open(void **state)
+{
+	struct fx *f = *state;
+	char p[200], t[240], d[200];
+	int fd;
+
+	path(p, sizeof(p), f, "new.json");
+	check_then_open(p, 0, f->err, sizeof(f->err));
+	/* existing and ours */
+	check_then_open(p, 0, f->err, sizeof(f->err));
+	path(t, sizeof(t), f, "link");
+	assert_int_equal(symlink(p, t), 0);
+	check_then_open(t, -ELOOP, f->err, sizeof(f->err));
+	assert_non_null(strstr(f->err, "is a symbolic link: refused"));
+	path(p, sizeof(p), f, "fifo");
+	assert_int_equal(mkfifo(p, 0600), 0);
+	check_then_open(p, -EINVAL, f->err, sizeof(f->err));
+	path(p, sizeof(p), f, "theirs");
+	fd = open(p, O_WRONLY | O_CREAT, 0666);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(chown(p, OTHER, OTHER), 0);
+	check_then_open(p, -EPERM, f->err, sizeof(f->err));
+	path(d, sizeof(d), f, "open");
+	mkdir_mode(d, 0777, 0);
+	snprintf(t, sizeof(t), "%s/x", d);
+	check_then_open(t, -EPERM, f->err, sizeof(f->err));
+	path(p, sizeof(p), f, "missing/x");
+	check_then_open(p, -ENOENT, f->err, sizeof(f->err));
+	assert_int_equal(saker_safefile_check_append("", f->err, sizeof(f->err)), -EINVAL);
+	assert_int_equal(saker_safefile_check_append(NULL, f->err, sizeof(f->err)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +290,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refuses_file_of_another_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_world_writable_directories, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_directories_of_another_user, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_check_agrees_with_open, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
