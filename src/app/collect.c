@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drops/loss.h"
 #include "lib/clock.h"
 
 #define S	SAKER_METRIC_F_SUMMARY
@@ -38,29 +39,38 @@ static void add_f(struct ctx *c, const char *name, const char *help, enum saker_
 		c->err = ret;
 }
 
+/* Cause, lane and category names are the ledger's (drops/loss.c), so /metrics and the
+ * ledger speak one vocabulary. */
 static const char *lane_name(unsigned lane)
 {
-	return lane == SAKER_LANE_CRITICAL ? "critical" : "normal";
+	return saker_loss_lane_name((enum saker_lane)lane);
+}
+
+static const char *cause_name(enum saker_loss_cause cause)
+{
+	return saker_loss_cause_name(cause);
 }
 
 /* Labels: cause, lane[, category]. Causes without a category carry no category label. */
-static void add_drop_lane(struct ctx *c, const char *cause, unsigned lane, const char *category,
-			  uint64_t v)
+static void add_drop_lane(struct ctx *c, enum saker_loss_cause cause, unsigned lane,
+			  const char *category, uint64_t v)
 {
 	const struct saker_metric_label l[] = {
-	    {"cause", cause},
+	    {"cause", cause_name(cause)},
 	    {"lane", lane_name(lane)},
 	    {"category", category},
 	};
 
 	add(c, "drops_total",
-	    "Events lost, by cause (buffer_full: ring reservation failed, Falco's "
-	    "n_drops_buffer_<category>_exit; max_event_size: larger than a ring record; user: "
-	    "consumed but lost in user space), lane and drop category (Falco's).",
+	    "Events lost, by cause (ring_full: ring reservation failed, Falco's "
+	    "n_drops_buffer_<category>_exit; no_ring: no ring for the lane and CPU; "
+	    "max_event_size: larger than a ring record; scratch_map: no per-CPU assembly area "
+	    "free; user_space: consumed but lost in user space), lane and drop category "
+	    "(Falco's).",
 	    COUNTER, S, v, l, category ? 3 : 2);
 }
 
-static void add_drop(struct ctx *c, const char *cause, const char *category, uint64_t v)
+static void add_drop(struct ctx *c, enum saker_loss_cause cause, const char *category, uint64_t v)
 {
 	add_drop_lane(c, cause, SAKER_LANE_NORMAL, category, v);
 }
@@ -74,14 +84,14 @@ static void collect_capture(struct ctx *c, const struct saker_capture_stats *st)
 	    COUNTER, S, st->delivered, NULL, 0);
 	for (unsigned lane = 0; lane < SAKER_LANE_MAX; lane++)
 		for (int cat = 0; cat < SAKER_CAT_MAX; cat++) {
-			add_drop_lane(c, "buffer_full", lane, saker_category_name(cat),
+			add_drop_lane(c, SAKER_LOSS_RING_FULL, lane, saker_loss_category_name(cat),
 				      st->k[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, lane, cat)]);
-			add_drop_lane(c, "no_ring", lane, saker_category_name(cat),
+			add_drop_lane(c, SAKER_LOSS_NO_RING, lane, saker_loss_category_name(cat),
 				      st->k[SAKER_CNT_DROP_RING(SAKER_CAUSE_NO_RING, lane, cat)]);
 		}
-	add_drop(c, "max_event_size", NULL, st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE]);
-	add_drop(c, "scratch_map", NULL, st->k[SAKER_CNT_DROPS_SCRATCH_MAP]);
-	add_drop_lane(c, "scratch_map", SAKER_LANE_CRITICAL, NULL,
+	add_drop(c, SAKER_LOSS_MAX_EVENT_SIZE, NULL, st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE]);
+	add_drop(c, SAKER_LOSS_SCRATCH_MAP, NULL, st->k[SAKER_CNT_DROPS_SCRATCH_MAP]);
+	add_drop_lane(c, SAKER_LOSS_SCRATCH_MAP, SAKER_LANE_CRITICAL, NULL,
 		      st->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL]);
 	add(c, "drops_critical_total",
 	    "Events lost in the protected lane (Falco-style n_drops_critical), every cause.",
@@ -90,7 +100,7 @@ static void collect_capture(struct ctx *c, const struct saker_capture_stats *st)
 	    "Critical events over their process's or user's budget, sent in the bulk lane "
 	    "(n_demoted; not a loss).",
 	    COUNTER, S, st->k[SAKER_CNT_DEMOTED], NULL, 0);
-	add_drop(c, "user", NULL, st->user_drops);
+	add_drop(c, SAKER_LOSS_USER_SPACE, NULL, st->user_drops);
 	add(c, "page_faults_total",
 	    "User-memory reads that failed (Falco's n_drops_page_faults); the event is delivered "
 	    "with the argument marked unreadable, so these are not drops.",

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "capture/stats.h"
+#include "drops/loss.h"
 
 static const char *label_of(const struct saker_metric *s, const char *name)
 {
@@ -90,7 +91,7 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 		sum(m, "events_delivered_total", NULL, NULL));
 	fprintf(f, "   events dropped: %" PRIu64 "\n", sum(m, "drops_total", NULL, NULL));
 	fprintf(f, "   dropped, buffer full: %" PRIu64 "\n",
-		sum(m, "drops_total", "cause", "buffer_full"));
+		sum(m, "drops_total", "cause", saker_loss_cause_name(SAKER_LOSS_RING_FULL)));
 	for (int c = 0; c < SAKER_CAT_MAX; c++) {
 		const char *name = saker_category_name((enum saker_category)c);
 		uint64_t v = 0;
@@ -100,7 +101,8 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 			const char *cause = label_of(s, "cause"), *cat = label_of(s, "category");
 
 			if (!strcmp(s->name, "drops_total") && cause &&
-			    !strcmp(cause, "buffer_full") && cat && !strcmp(cat, name))
+			    !strcmp(cause, saker_loss_cause_name(SAKER_LOSS_RING_FULL)) && cat &&
+			    !strcmp(cat, name))
 				v += s->u64;
 		}
 		if (v)
@@ -108,7 +110,8 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 	}
 	fprintf(f, "   dropped, oversized: %" PRIu64 "\n",
 		sum(m, "drops_total", "cause", "max_event_size"));
-	fprintf(f, "   dropped, user space: %" PRIu64 "\n", sum(m, "drops_total", "cause", "user"));
+	fprintf(f, "   dropped, user space: %" PRIu64 "\n",
+		sum(m, "drops_total", "cause", saker_loss_cause_name(SAKER_LOSS_USER_SPACE)));
 	fprintf(f, "   dropped, protected lane (n_drops_critical): %" PRIu64 "\n",
 		sum(m, "drops_critical_total", NULL, NULL));
 	fprintf(f, "   demoted from the protected lane (n_demoted): %" PRIu64 "\n",

@@ -10,19 +10,7 @@ static const char *const cause_names[SAKER_LOSS_CAUSE_MAX] = {
 	[SAKER_LOSS_SCRATCH_MAP] = "scratch_map",
 	[SAKER_LOSS_USER_SPACE] = "user_space",
 };
-static const char *const category_names[SAKER_CAT_MAX] = {
-	[SAKER_CAT_OTHER] = "other",
-	[SAKER_CAT_CLONE_FORK] = "clone_fork",
-	[SAKER_CAT_EXECVE] = "execve",
-	[SAKER_CAT_CONNECT] = "connect",
-	[SAKER_CAT_OPEN] = "open",
-	[SAKER_CAT_DIR_FILE] = "dir_file",
-	[SAKER_CAT_OTHER_INTEREST] = "other_interest",
-	[SAKER_CAT_CLOSE] = "close",
-	[SAKER_CAT_PROC] = "proc",
-};
 /* clang-format on */
-_Static_assert(SAKER_CAT_MAX == 9, "update category_names");
 
 static void ring(struct saker_loss *out, int cause, int lane, int cat, uint64_t n)
 {
@@ -79,5 +67,6 @@ const char *saker_loss_lane_name(enum saker_lane l)
 
 const char *saker_loss_category_name(enum saker_category c)
 {
-	return (unsigned)c < SAKER_CAT_MAX ? category_names[c] : "unknown";
+	/* capture/stats.c holds Falco's category names; one table, not two. */
+	return saker_category_name(c);
 }

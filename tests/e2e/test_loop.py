@@ -141,5 +141,5 @@ def test_metrics_json_agrees_with_the_summary(saker, tmp_path):
     assert m["accounting_exact"] == 1
     assert m["drop_checks_total"] == st["drop checks"]
     buffer_full = sum(v for k, v in m.items()
-                      if k.startswith("drops_total{") and 'cause="buffer_full"' in k)
+                      if k.startswith("drops_total{") and 'cause="ring_full"' in k)
     assert buffer_full == st["dropped, buffer full"]

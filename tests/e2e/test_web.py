@@ -112,7 +112,7 @@ def test_metrics_pass_promtool_idle_and_after_flood(saker):
     rc, out = promtool_check(text)
     assert rc == 0 and out == "", out
     assert family_sum(smp, "saker_drops_total") > 0
-    assert smp['saker_drops_total{cause="buffer_full",lane="normal",category="close"}'] > 0
+    assert smp['saker_drops_total{cause="ring_full",lane="normal",category="close"}'] > 0
     assert family_sum(smp, "saker_ring_drops_total") > 0
     # high water of a 64 KiB ring, as bytes in use, never more than the ring
     hw = [v for k, v in smp.items() if k.startswith("saker_ring_high_water_bytes")]

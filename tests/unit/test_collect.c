@@ -46,11 +46,11 @@ static void test_capture_counters(void **state)
 	struct saker_capture_stats st;
 	struct saker_metrics m;
 	const struct saker_metric_label open_l[] = {
-	    {"cause", "buffer_full"}, {"lane", "normal"}, {"category", "open"}};
+	    {"cause", "ring_full"}, {"lane", "normal"}, {"category", "open"}};
 	const struct saker_metric_label exec_l[] = {
-	    {"category", "execve"}, {"cause", "buffer_full"}, {"lane", "normal"}};
+	    {"category", "execve"}, {"cause", "ring_full"}, {"lane", "normal"}};
 	const struct saker_metric_label big_l[] = {{"cause", "max_event_size"}, {"lane", "normal"}};
-	const struct saker_metric_label user_l[] = {{"cause", "user"}, {"lane", "normal"}};
+	const struct saker_metric_label user_l[] = {{"cause", "user_space"}, {"lane", "normal"}};
 	const struct saker_collect_in in = {.capture = &st};
 
 	(void)state;
@@ -71,7 +71,7 @@ static void test_capture_counters(void **state)
 		    saker_metrics_sum(&m, "events_total"));
 	/* Every category is present, zero or not, so a dashboard's series never vanish. */
 	for (int c = 0; c < SAKER_CAT_MAX; c++) {
-		const struct saker_metric_label l[] = {{"cause", "buffer_full"},
+		const struct saker_metric_label l[] = {{"cause", "ring_full"},
 						       {"lane", "normal"},
 						       {"category", saker_category_name(c)}};
 

@@ -10,15 +10,15 @@
 
 #include "lib/metrics.h"
 
-static const struct saker_metric_label cause_buf[] = {{"cause", "buffer_full"}};
+static const struct saker_metric_label cause_buf[] = {{"cause", "ring_full"}};
 static const struct saker_metric_label cause_big[] = {{"cause", "max_event_size"}};
 
 static void test_add_find_sum(void **state)
 {
 	struct saker_metrics m;
 	const struct saker_metric *s;
-	const struct saker_metric_label two[] = {{"lane", "normal"}, {"cause", "buffer_full"}};
-	const struct saker_metric_label two_rev[] = {{"cause", "buffer_full"}, {"lane", "normal"}};
+	const struct saker_metric_label two[] = {{"lane", "normal"}, {"cause", "ring_full"}};
+	const struct saker_metric_label two_rev[] = {{"cause", "ring_full"}, {"lane", "normal"}};
 
 	(void)state;
 	saker_metrics_init(&m);
@@ -97,7 +97,7 @@ static void test_prometheus_groups_families(void **state)
 	assert_int_equal(saker_metrics_render_prometheus(&m, &b), 0);
 	assert_string_equal(b.p, "# HELP saker_drops_total Events lost,\\nby cause.\n"
 				 "# TYPE saker_drops_total counter\n"
-				 "saker_drops_total{cause=\"buffer_full\"} 7\n"
+				 "saker_drops_total{cause=\"ring_full\"} 7\n"
 				 "saker_drops_total{cause=\"max_event_size\"} 5\n"
 				 "# HELP saker_drop_ratio Ratio.\n"
 				 "# TYPE saker_drop_ratio gauge\n"
@@ -125,7 +125,7 @@ static void test_json(void **state)
 	assert_int_equal(m.n, 0);
 	assert_int_equal(saker_metrics_render_json(&moved, &b), 0);
 	assert_string_equal(
-	    b.p, "{\"drops_total{cause=\\\"buffer_full\\\"}\":7,\"drop_ratio\":0.5,\"nan\":null}");
+	    b.p, "{\"drops_total{cause=\\\"ring_full\\\"}\":7,\"drop_ratio\":0.5,\"nan\":null}");
 	saker_sbuf_free(&b);
 	saker_metrics_free(&moved);
 	saker_metrics_free(&m);
