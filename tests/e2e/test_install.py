@@ -71,7 +71,8 @@ def test_unit_sandbox(dest):
     assert k["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert k["Restart"] == "on-failure"
     assert set(k["CapabilityBoundingSet"].split()) == {
-        "CAP_BPF", "CAP_PERFMON", "CAP_SYS_RESOURCE", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE",
+        "CAP_BPF", "CAP_PERFMON", "CAP_SYS_RESOURCE", "CAP_SYS_NICE", "CAP_DAC_READ_SEARCH",
+        "CAP_SYS_PTRACE",
         "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SETPCAP"}
     for key, val in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                      ("PrivateTmp", "yes"), ("ProtectHome", "read-only"),

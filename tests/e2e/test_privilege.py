@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from conftest import ROOT, SAKER
+
 CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_BPF = 5, 6, 7, 2, 19, 39
 NOBODY = 65534
 
@@ -136,3 +138,42 @@ def test_works_after_the_drop_proc_of_others_and_reload(saker):
         assert [e for e in evs if e["event"] == "getppid"], "reloaded selection not applied"
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def unit_bounding_set():
+    with open(os.path.join(ROOT, "etc", "saker.service")) as f:
+        for line in f:
+            if line.startswith("CapabilityBoundingSet="):
+                return line.split("=", 1)[1].split()
+    raise AssertionError("etc/saker.service has no CapabilityBoundingSet")
+
+
+def shipped_priority_boost():
+    with open(os.path.join(ROOT, "etc", "saker.yaml")) as f:
+        for line in f:
+            if line.startswith("priority_boost:"):
+                return int(line.split(":")[1])
+    raise AssertionError("etc/saker.yaml sets no priority_boost")
+
+
+def test_the_units_capabilities_suffice_for_the_shipped_config(saker):
+    """Issue 18 item 8: under the unit's bounding set, the shipped configuration
+    starts with no warning, its priority_boost is applied, and the drop still
+    leaves only the kept set (CAP_SYS_NICE is used once, at start)."""
+    boost = shipped_priority_boost()
+    assert boost > 0, "the check needs the shipped config to ask for a boost"
+    caps = unit_bounding_set()
+    assert "CAP_SYS_NICE" in caps
+    bset = "-all," + ",".join("+" + c[len("CAP_"):].lower() for c in caps)
+    s = saker("--bounding-set", bset, SAKER, "-c", os.path.join(ROOT, "etc", "saker.yaml"),
+              binary="setpriv")
+    with open("/proc/%d/stat" % s.proc.pid) as f:
+        nice = int(f.read().rsplit(")", 1)[1].split()[16])
+    assert nice == -boost, nice
+    st = task_status(s.proc.pid)
+    for tid, t in st.items():
+        assert not t["CapEff"] & (1 << 23), (tid, hex(t["CapEff"]))  # CAP_SYS_NICE dropped
+        assert not t["CapBnd"] & (1 << 23), (tid, hex(t["CapBnd"]))
+    assert s.stop() == 0
+    warnings = [l for l in s.lines("err") if "Warning:" in l or "Error:" in l]
+    assert warnings == [], warnings
