@@ -189,22 +189,24 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	struct saker_drops_now now = {
 	    .mono_ns = now_ns, .real_ns = realtime_ns(), .window_s = periods};
 	struct timespec ts;
-	int ret;
+	unsigned cut;
+	int ret, sret;
 
-	/* The probe's exact per-process losses and demotions of this window, before it closes,
-	 * read just before the counters: two reads, so a few losses between them fall in the
-	 * neighbouring window of one or the other. */
-	ret = saker_capture_read_proc_losses(app->cap, feed_loss, app->attrib);
+	/* The probe's exact per-process losses and demotions of this window and its counters,
+	 * cut at one instant: the map switch, then the counters at once, then the slow walk of
+	 * the map. Their sums then differ only by probe runs in flight across the cut. */
+	cut = saker_capture_cut_proc_losses(app->cap);
+	sret = saker_capture_stats(app->cap, &st);
+	ret = saker_capture_read_proc_losses(app->cap, cut, feed_loss, app->attrib);
 	if (ret < 0 && !app->proc_loss_failed)
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "cannot read per-process losses (drop alerts name producers only): %s",
 			  strerror(-ret));
 	app->proc_loss_failed = ret < 0;
 	saker_attrib_set_kernel_loss(app->attrib, ret >= 0);
-	ret = saker_capture_stats(app->cap, &st);
-	if (ret) {
+	if (sret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot read capture counters: %s",
-			  strerror(-ret));
+			  strerror(-sret));
 		return;
 	}
 	saker_observe_window(app->observe, app->cap, &app->drops);

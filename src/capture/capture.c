@@ -576,17 +576,24 @@ void saker_lane_budget_from_rate(struct saker_lane_budget *b, uint64_t rate, uin
 	}
 }
 
-int saker_capture_read_proc_losses(struct saker_capture *cap, saker_proc_loss_fn cb, void *ctx)
+unsigned saker_capture_cut_proc_losses(struct saker_capture *cap)
 {
 	uint32_t gen = __atomic_load_n(&cap->skel->bss->loss_gen, __ATOMIC_RELAXED);
-	struct bpf_map *m = gen & 1 ? cap->skel->maps.proc_loss1 : cap->skel->maps.proc_loss0;
+
+	/* From now on the probe counts into the other map; this one is read and emptied. */
+	__atomic_store_n(&cap->skel->bss->loss_gen, gen ^ 1, __ATOMIC_SEQ_CST);
+	return gen & 1;
+}
+
+int saker_capture_read_proc_losses(struct saker_capture *cap, unsigned cut, saker_proc_loss_fn cb,
+				   void *ctx)
+{
+	struct bpf_map *m = cut & 1 ? cap->skel->maps.proc_loss1 : cap->skel->maps.proc_loss0;
 	int fd = bpf_map__fd(m), n = 0, ret = 0;
 	struct saker_proc_loss *vals;
 	struct saker_proc_key key, next;
 	bool first = true;
 
-	/* From now on the probe counts into the other map; this one is read and emptied. */
-	__atomic_store_n(&cap->skel->bss->loss_gen, gen ^ 1, __ATOMIC_SEQ_CST);
 	vals = calloc((size_t)cap->ncpus, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;

@@ -76,17 +76,25 @@ void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uin
 				   uint64_t uid_rate, uint64_t uid_burst);
 
 /*
- * Per-process loss since the previous call, exactly as the probe counted it
- * on its loss paths (bpf/lib/attrib.h): cb once per process with events lost
- * (any cause) or demoted from lane 1. start_ns is the process's boot-time
- * start (0 when the loss was counted from another task, e.g. a fork record).
- * Losses the probe could not attribute (its map full) are in
- * SAKER_CNT_DROPS_UNATTRIBUTED. Call once per drop check. Returns the number
- * of processes or a negative errno.
+ * Per-process loss, exactly as the probe counted it on its loss paths
+ * (bpf/lib/attrib.h), in windows: saker_capture_cut_proc_losses() closes the
+ * current window (the probe counts into its other map from then on) and
+ * returns it; saker_capture_read_proc_losses() then calls cb once per
+ * process with events lost (any cause) or demoted from lane 1 in that
+ * window, and empties it. Read the counters (saker_capture_stats) between
+ * the two: the cut is one store, the read is slow (a map walk), so the
+ * window's per-process losses and its counters then end at one instant, and
+ * the losses summed exceed the counters' only by the probe runs in flight
+ * across the cut. start_ns is the process's boot-time start (0 when the loss
+ * was counted from another task, e.g. a fork record). Losses the probe could
+ * not attribute (its map full) are in SAKER_CNT_DROPS_UNATTRIBUTED. Once per
+ * drop check. The read returns the number of processes or a negative errno.
  */
 typedef void (*saker_proc_loss_fn)(void *ctx, uint32_t tgid, uint64_t start_ns,
 				   const struct saker_proc_loss *loss);
-int saker_capture_read_proc_losses(struct saker_capture *cap, saker_proc_loss_fn cb, void *ctx);
+unsigned saker_capture_cut_proc_losses(struct saker_capture *cap);
+int saker_capture_read_proc_losses(struct saker_capture *cap, unsigned cut, saker_proc_loss_fn cb,
+				   void *ctx);
 
 /* Changes the syscall selection while attached. */
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table);

@@ -93,11 +93,19 @@ _Static_assert(sizeof(proc_field_names) / sizeof(proc_field_names[0]) == SAKER_A
 	       "one row of names per top process");
 
 /*
- * top.attribution, top.processes, then per top process pid, comm, exe and
- * uid (each when known), produced, and lost and demoted only when the
- * kernel counts them: unknown is not zero.
+ * top.attribution, top.processes, with the kernel's counts top.lost_sum (and
+ * top.lost_previous_window when that sum exceeds n_drops), then per top
+ * process pid, comm, exe and uid (each when known), produced, and lost and
+ * demoted only when the kernel counts them: unknown is not zero.
+ *
+ * The sum of the processes' losses and n_drops are cut at one instant (the
+ * probe's loss map is switched, then the counters read, app.c), so the sum
+ * exceeds n_drops only by losses of probe runs in flight across the
+ * previous check: counted in that window's n_drops, named in this one's
+ * processes. The excess is then said, never hidden.
  */
-static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_window *w)
+static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_window *w,
+			       uint64_t n_drops)
 {
 	size_t n = 0;
 
@@ -107,6 +115,16 @@ static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_
 	f[n].name = "top.processes";
 	f[n].type = SAKER_FIELD_U64;
 	f[n++].u64 = w->n_procs;
+	if (w->lost_known) {
+		f[n].name = "top.lost_sum";
+		f[n].type = SAKER_FIELD_U64;
+		f[n++].u64 = w->lost;
+		if (w->lost > n_drops) {
+			f[n].name = "top.lost_previous_window";
+			f[n].type = SAKER_FIELD_U64;
+			f[n++].u64 = w->lost - n_drops;
+		}
+	}
 	for (size_t i = 0; i < w->n_top; i++) {
 		const struct saker_attrib_proc *p = &w->top[i];
 		const char *const *nm = proc_field_names[i];
@@ -143,14 +161,19 @@ static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_
 	return n;
 }
 
-/* " top: pid 4242 (flood) 1.2M events, 990k lost", the message's who. */
-static void top_clause(char *buf, size_t len, const struct saker_attrib_window *w)
+/*
+ * " Top: pid 4242 (flood), 1.2M events, 990k lost.": the log line's second
+ * sentence, after Falco's. The alert's output stays Falco's sentence alone
+ * (a parser of Falco's drop alert reads the fields right after it); the
+ * alert carries who in its top.* fields.
+ */
+static void top_sentence(char *buf, size_t len, const struct saker_attrib_window *w)
 {
 	const struct saker_attrib_proc *p = &w->top[0];
 	char prod[16], lost[16];
 
 	if (!w->n_top) {
-		snprintf(buf, len, " top: nobody (no events received)");
+		snprintf(buf, len, " Top: nobody (no events received).");
 		return;
 	}
 	saker_attrib_human(p->produced, prod, sizeof(prod));
@@ -160,13 +183,13 @@ static void top_clause(char *buf, size_t len, const struct saker_attrib_window *
 		char dem[16];
 
 		saker_attrib_human(p->demoted, dem, sizeof(dem));
-		snprintf(buf, len, " top: pid %u (%s) %s events, %s lost, %s demoted", p->pid,
+		snprintf(buf, len, " Top: pid %u (%s), %s events, %s lost, %s demoted.", p->pid,
 			 p->comm[0] ? p->comm : "<NA>", prod, lost, dem);
 	} else if (w->lost_known)
-		snprintf(buf, len, " top: pid %u (%s) %s events, %s lost", p->pid,
+		snprintf(buf, len, " Top: pid %u (%s), %s events, %s lost.", p->pid,
 			 p->comm[0] ? p->comm : "<NA>", prod, lost);
 	else
-		snprintf(buf, len, " top (produced only): pid %u (%s) %s events", p->pid,
+		snprintf(buf, len, " Top (produced only): pid %u (%s), %s events.", p->pid,
 			 p->comm[0] ? p->comm : "<NA>", prod);
 }
 
@@ -273,8 +296,9 @@ static void mark_one(void *ctx, const struct saker_attrib_proc *p)
  * ones. The whole view is marked when some loss has no process: the probe's
  * loss map was full (n_drops_unattributed), records lost in user space, or
  * per-process counts unknown (produced only). The per-process counts and the
- * window's counters are two reads, a few events apart, so their sums are not
- * compared.
+ * window's counters are cut at one instant, but probe runs in flight across
+ * the cut may fall in the neighbouring window of one of them, so the sums do
+ * not decide the marks.
  */
 static void mark_all_if_unattributed(struct saker_drops *d, const struct saker_capture_stats *delta,
 				     const struct saker_loss *real, bool lost_known, uint64_t since,
@@ -329,25 +353,25 @@ static bool run_actions(struct saker_drops *d, const struct saker_capture_stats 
 	char msg[256], logmsg[768], who[128] = "", advice[320] = "";
 
 	if (d->attrib)
-		top_clause(who, sizeof(who), w);
+		top_sentence(who, sizeof(who), w);
 	/* Falco's wording for the usual one-second window; a late check says what it covered. */
 	if (window_s <= 1)
 		snprintf(msg, sizeof(msg),
 			 "Saker internal: syscall event drop. %" PRIu64
-			 " system calls dropped in last second.%s",
-			 n_drops, who);
+			 " system calls dropped in last second.",
+			 n_drops);
 	else
 		snprintf(msg, sizeof(msg),
 			 "Saker internal: syscall event drop. %" PRIu64
-			 " system calls dropped in last %" PRIu64 " seconds.%s",
-			 n_drops, window_s, who);
+			 " system calls dropped in last %" PRIu64 " seconds.",
+			 n_drops, window_s);
 	if (d->suppressed_checks > 0)
 		snprintf(logmsg, sizeof(logmsg),
-			 "%s (%" PRIu64 " drop-seconds with %" PRIu64
-			 " dropped events suppressed since last report)",
-			 msg, d->suppressed_checks, d->suppressed_drops);
+			 "%s%s %" PRIu64 " drop-seconds with %" PRIu64
+			 " dropped events suppressed since last report.",
+			 msg, who, d->suppressed_checks, d->suppressed_drops);
 	else
-		snprintf(logmsg, sizeof(logmsg), "%s", msg);
+		snprintf(logmsg, sizeof(logmsg), "%s%s", msg, who);
 	/* Sizing advice only for ring-full drops: the others do not depend on the size. */
 	if (rings->known && saker_stats_drops_buffer(delta) > 0) {
 		size_t used = strlen(logmsg);
@@ -391,7 +415,8 @@ static bool run_actions(struct saker_drops *d, const struct saker_capture_stats 
 							 .u64 = rings->size_bytes};
 			}
 			if (d->attrib)
-				alert.n_fields += build_top_fields(fields + alert.n_fields, w);
+				alert.n_fields +=
+				    build_top_fields(fields + alert.n_fields, w, n_drops);
 			act->alert(act->ctx, &alert);
 		}
 	}

@@ -30,8 +30,11 @@ struct saker_view;
 #define SAKER_DROPS_N_PROC_FIELDS    7 /* top.<i>.pid, comm, exe, uid, produced, lost, demoted */
 /* Two more when the rings' occupancy is known (ring_high_water_bytes, ring_size_bytes). */
 #define SAKER_DROPS_N_RING_FIELDS 2
+/* top.attribution, top.processes, top.lost_sum, top.lost_previous_window */
+#define SAKER_DROPS_N_TOP_FIELDS 4
 #define SAKER_DROPS_N_FIELDS                                                                       \
-	(SAKER_DROPS_N_COUNTER_FIELDS + 2 + SAKER_ATTRIB_TOP * SAKER_DROPS_N_PROC_FIELDS)
+	(SAKER_DROPS_N_COUNTER_FIELDS + SAKER_DROPS_N_TOP_FIELDS +                                 \
+	 SAKER_ATTRIB_TOP * SAKER_DROPS_N_PROC_FIELDS)
 #define SAKER_DROPS_MAX_FIELDS (SAKER_DROPS_N_FIELDS + SAKER_DROPS_N_RING_FIELDS)
 /* Lifecycle events lost in one window from which `resync` also rescans all of /proc. */
 #define SAKER_DROPS_RESYNC_FULL_MIN 32

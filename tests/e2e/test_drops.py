@@ -16,10 +16,12 @@ TINY = ["-o", "engine.modern_ebpf.buf_size=32768", "-o", "priority_boost=0"]
 LOG_RX = (r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
           r" [ 0-3]\d \d\d:\d\d:\d\d \d{4}: Saker internal: syscall event drop\. (\d+) system"
           r" calls dropped in last second\.")
-# the message names the top process ("top: pid N (comm) ..."); the fields, in name order,
-# start with ebpf_enabled
+# the seed's shape: Falco's sentence, then the fields at once (who is among them, top.*);
+# in name order, they start with ebpf_enabled
+SEED_RX = (r"^\d\d:\d\d:\d\d\.\d{9}: Critical .* syscall event drop\. \d+ system calls dropped in"
+           r" last second\. ?\(")
 TEXT_RX = (r"^\d\d:\d\d:\d\d\.\d{9}: Critical Saker internal: syscall event drop\. (\d+) system"
-           r" calls dropped in last second\.(?P<top> top.*?)? \((ebpf_enabled=.*)\)$")
+           r" calls dropped in last second\. \(()(ebpf_enabled=.*)\)$")
 KV_RX = re.compile(r'(\S+?)=("(?:[^"\\]|\\.)*"|\S+)(?: |$)')
 
 
@@ -58,6 +60,39 @@ def test_flood_causes_log_line_and_text_alert(saker):
     assert st["num times actions taken"] >= 1
 
 
+def test_alert_has_the_seeds_shape_and_losses_add_up(saker):
+    """The seed's line (Falco's sentence, then the fields); who lives in the fields and in the
+    log line's second sentence; the processes' losses summed never pass n_drops unsaid."""
+    s = saker(*TINY, "-o", "syscall_event_drops.max_burst=100")
+    flood(seconds=3.0)
+    time.sleep(1.5)
+    assert s.stop() == 0
+    alerts = [l for l in s.lines("out") if "syscall event drop" in l]
+    assert alerts
+    kernel = 0
+    for l in alerts:
+        assert re.search(SEED_RX, l), l
+        f = kv(re.search(TEXT_RX, l).group(3))
+        if f.get("top.attribution") != "kernel":
+            continue
+        kernel += 1
+        n_drops, total = int(f["n_drops"]), int(f["top.lost_sum"])
+        over = int(f.get("top.lost_previous_window", 0))
+        assert sum(int(f["top.%d.lost" % i]) for i in range(3) if "top.%d.lost" % i in f) \
+            <= total
+        # only probe runs in flight across the previous check can put more in the processes
+        assert total <= n_drops + over and over == max(0, total - n_drops), f
+        assert over <= 64, f
+    assert kernel >= 1
+    # the log line: Falco's sentence, then who in a sentence of its own
+    logs = [l for l in s.lines() if re.search(LOG_RX, l)]
+    assert logs
+    for l in logs:
+        assert re.search(r"in last second\. Top(?: \(produced only\))?: (?:pid \d+ \(\S*\),"
+                         r" [\d.]+[kMG]? events(?:, [\d.]+[kMG]? lost)?(?:, [\d.]+[kMG]?"
+                         r" demoted)?|nobody \(no events received\))\.(?: |$)", l), l
+
+
 def test_json_alert_shape(saker):
     s = saker(*TINY, "-o", "json_output=true", "-o", "syscall_event_drops.actions=[alert]")
     flood(seconds=2.0)
@@ -79,8 +114,8 @@ def test_json_alert_shape(saker):
               "n_drops_buffer_proc_exit", "n_drops_page_faults"):
         assert isinstance(f[k], int) and not isinstance(f[k], bool), k
     assert f["n_drops"] > 0
-    assert doc["output"].startswith("Saker internal: syscall event drop. %d system calls "
-                                    "dropped in last second. top" % f["n_drops"])
+    assert doc["output"] == ("Saker internal: syscall event drop. %d system calls dropped in last"
+                             " second." % f["n_drops"])
     # only the alert action: no CRITICAL log line
     assert s.stop() == 0
     assert not [l for l in s.lines() if re.search(LOG_RX, l)]

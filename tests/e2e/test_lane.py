@@ -21,7 +21,7 @@ FLOOD_ARGS = ["--dump", "-o", "json_output=true", "-o", "engine.modern_ebpf.buf_
 EXEC_RX = re.compile(r'"event":"sched_process_exec".*"args":\["true","saker-mark-exec-(\d+)"\]')
 # The drop log line names the window's top process (by events lost, as the probe counted them).
 TOP_LOST_RX = (r"Saker internal: syscall event drop\. \d+ system calls dropped in last "
-               r"(?:second|\d+ seconds)\. top: pid (\d+) \((\S*)\) (\S+) events, (\S+) lost")
+               r"(?:second|\d+ seconds)\. Top: pid (\d+) \((\S*)\), (\S+) events, (\S+) lost")
 TOP_DEMOTED_RX = (r"Saker internal: protected lane: (\d+) critical events demoted in last \d+ "
                   r"second\(s\) \(over budget\); top: pid (\d+) \((\S*)\) uid (\d+): (\d+) demoted")
 

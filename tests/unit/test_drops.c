@@ -413,8 +413,8 @@ static void test_suppression(void **state)
 	tick(f, 1000, EXECVE, 8);
 	assert_int_equal(f->rec.n, 6);
 	assert_log(&f->rec.calls[4], SAKER_PRIO_CRITICAL,
-		   DROP_MSG(8) " (3 drop-seconds with 18 dropped events suppressed since last "
-			       "report)");
+		   DROP_MSG(8) " 3 drop-seconds with 18 dropped events suppressed since last "
+			       "report.");
 	const struct call *a = &f->rec.calls[5];
 	assert_int_equal(a->kind, CALL_ALERT);
 	assert_string_equal(a->msg, DROP_MSG(8));
@@ -774,10 +774,11 @@ static void test_top_named_produced_only(void **state)
 	tick(f, 10000, EXECVE, 5);
 	assert_int_equal(f->rec.n, 2);
 	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL,
-		   DROP_MSG(5) " top (produced only): pid 4242 (flood) 1.2k events");
+		   DROP_MSG(5) " Top (produced only): pid 4242 (flood), 1.2k events.");
+	/* The alert's output is Falco's sentence alone: who is in the fields. */
 	const struct call *a = &f->rec.calls[1];
-	assert_string_equal(a->msg,
-			    DROP_MSG(5) " top (produced only): pid 4242 (flood) 1.2k events");
+	assert_string_equal(a->msg, DROP_MSG(5));
+	assert_null(find_field(a, "top.lost_sum"));
 	assert_string_equal(sval(a, "top.attribution"), "produced_only");
 	assert_int_equal(fval(a, "top.processes"), 2);
 	assert_int_equal(fval(a, "top.0.pid"), 4242);
@@ -797,7 +798,7 @@ static void test_top_named_produced_only(void **state)
 	tick(f, 10, EXECVE, 10);
 	assert_int_equal(f->rec.n, 4);
 	assert_log(&f->rec.calls[2], SAKER_PRIO_CRITICAL,
-		   DROP_MSG(10) " top: nobody (no events received)");
+		   DROP_MSG(10) " Top: nobody (no events received).");
 	assert_int_equal(fval(&f->rec.calls[3], "top.processes"), 0);
 	parts_stop(&p);
 }
@@ -819,9 +820,11 @@ static void test_top_named_by_kernel_loss(void **state)
 	assert_null(saker_view_proc(p.view, 4242));
 	tick(f, 1200000, OTHER, 990000);
 	const struct call *a = &f->rec.calls[1];
-	assert_string_equal(
-	    a->msg, DROP_MSG(990000) " top: pid 4242 (flood) 1.2M events, 990k lost, 12 demoted");
-	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL, a->msg);
+	assert_string_equal(a->msg, DROP_MSG(990000));
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL,
+		   DROP_MSG(990000) " Top: pid 4242 (flood), 1.2M events, 990k lost, 12 demoted.");
+	assert_int_equal(fval(a, "top.lost_sum"), 990000);
+	assert_null(find_field(a, "top.lost_previous_window"));
 	assert_string_equal(sval(a, "top.attribution"), "kernel");
 	assert_int_equal(fval(a, "top.0.pid"), 4242);
 	assert_int_equal(fval(a, "top.0.produced"), 1200000);
@@ -832,6 +835,37 @@ static void test_top_named_by_kernel_loss(void **state)
 	/* the loss is all attributed: only the flooder's view is degraded */
 	assert_true(saker_view_degraded(p.view, 4242, f->now - SEC / 2));
 	assert_false(saker_view_degraded(p.view, 7, f->now - SEC / 2));
+	parts_stop(&p);
+}
+
+/*
+ * The processes' losses summed never exceed n_drops silently: when the probe
+ * runs in flight across the previous check put more in this window's
+ * processes than in its counters, top.lost_previous_window says by how much.
+ */
+static void test_lost_sum_against_n_drops(void **state)
+{
+	struct fx *f = *state;
+	struct parts p;
+
+	parts_start(f, &p, NULL);
+	saker_attrib_set_kernel_loss(p.attrib, true);
+	saker_attrib_add_kernel(p.attrib, 999, 0, 60, 0, 1000, "ghost");
+	saker_attrib_add_kernel(p.attrib, 4242, 0, 40, 0, 65534, "flood");
+	tick(f, 1000, OTHER, 103);
+	const struct call *a = &f->rec.calls[1];
+	assert_int_equal(fval(a, "top.lost_sum"), 100);
+	assert_null(find_field(a, "top.lost_previous_window"));
+	assert_true(fval(a, "top.lost_sum") <= fval(a, "n_drops"));
+
+	f->d.bucket.tokens = 10;
+	saker_attrib_add_kernel(p.attrib, 999, 0, 50, 0, 1000, "ghost");
+	saker_attrib_add_kernel(p.attrib, 4242, 0, 50, 0, 65534, "flood");
+	tick(f, 1000, OTHER, 97);
+	a = &f->rec.calls[3];
+	assert_int_equal(fval(a, "n_drops"), 97);
+	assert_int_equal(fval(a, "top.lost_sum"), 100);
+	assert_int_equal(fval(a, "top.lost_previous_window"), 3);
 	parts_stop(&p);
 }
 
@@ -851,7 +885,9 @@ static void test_kernel_names_and_demotion_notice(void **state)
 	saker_attrib_add_kernel(p.attrib, 999, 0, 5000, 0, 1000, "ghost");
 	tick(f, 6000, OTHER, 5000);
 	const struct call *a = &f->rec.calls[1];
-	assert_string_equal(a->msg, DROP_MSG(5000) " top: pid 999 (ghost) 5.0k events, 5.0k lost");
+	assert_string_equal(a->msg, DROP_MSG(5000));
+	assert_log(&f->rec.calls[0], SAKER_PRIO_CRITICAL,
+		   DROP_MSG(5000) " Top: pid 999 (ghost), 5.0k events, 5.0k lost.");
 	assert_int_equal(fval(a, "top.0.uid"), 1000);
 	assert_int_equal(f->rec.n, 2);
 
@@ -1090,6 +1126,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_late_window_wording, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ring_occupancy_advice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_top_named_produced_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lost_sum_against_n_drops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_top_named_by_kernel_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kernel_names_and_demotion_notice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ledger_every_lossy_window, setup, teardown),
