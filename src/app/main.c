@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "app/app.h"
 #include "app/ruleset.h"
@@ -21,6 +22,10 @@ static void usage(FILE *f)
 		"  -r FILE|DIR       load rules from FILE, or DIR's *.yaml/*.yml in sorted\n"
 		"                    order (repeatable; replaces rules_files; default: the\n"
 		"                    embedded saker_rules.yaml)\n"
+		"  -D SUBSTRING      disable the rules whose name contains SUBSTRING\n"
+		"                    (repeatable; as -o 'rules[]={disable: {rule: \"*S*\"}}')\n"
+		"  -T TAG            disable the rules tagged TAG (repeatable)\n"
+		"  -t TAG            run only the rules tagged TAG (repeatable; not with -D/-T)\n"
 		"  -L                list the loaded rules (name, priority, file) and exit\n"
 		"  --list            list the supported fields and exit\n"
 		"  -V FILE           validate a rules file (repeatable) and exit: 0 valid, 1 not\n"
@@ -41,6 +46,38 @@ static void usage(FILE *f)
 		SAKER_EXIT_DROPS);
 }
 
+/*
+ * -D, -T and -t as Falco reads them since 0.38: entries of the `rules:`
+ * selection, after the configuration's own, so --dry-run shows them.
+ * kind: 'D' disable by name substring, 'T' disable by tag, 'E' enable by tag,
+ * '*' disable every rule. NULL on ENOMEM.
+ */
+static char *selection(int kind, const char *arg)
+{
+	size_t n = arg ? strlen(arg) : 0;
+	char *q = malloc(2 * n + 1), *o = q, *out = NULL;
+
+	if (!q)
+		return NULL;
+	/* YAML single quotes: only ' needs escaping, by doubling it */
+	for (size_t i = 0; i < n; i++) {
+		if (arg[i] == '\'')
+			*o++ = '\'';
+		*o++ = arg[i];
+	}
+	*o = '\0';
+	if (kind == 'D' && asprintf(&out, "rules[]={disable: {rule: '*%s*'}}", q) < 0)
+		out = NULL;
+	else if (kind == 'T' && asprintf(&out, "rules[]={disable: {tag: '%s'}}", q) < 0)
+		out = NULL;
+	else if (kind == 'E' && asprintf(&out, "rules[]={enable: {tag: '%s'}}", q) < 0)
+		out = NULL;
+	else if (kind == '*')
+		out = strdup("rules[]={disable: {rule: '*'}}");
+	free(q);
+	return out;
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_DRY_RUN = 256, OPT_VERSION, OPT_DUMP, OPT_METRICS_JSON, OPT_LIST };
@@ -55,17 +92,34 @@ int main(int argc, char **argv)
 	    {0},
 	};
 	struct saker_app_opts o = {0};
+	char **sel = calloc((size_t)argc + 1, sizeof(char *));
+	size_t n_sel = 0, n_disable = 0, n_enable = 0;
 	int opt, status;
 
-	o.overrides = calloc((size_t)argc, sizeof(char *));
+	/* + 1: -t adds "disable every rule" once, before its tags */
+	o.overrides = calloc((size_t)argc + 1, sizeof(char *));
 	o.rules_paths = calloc((size_t)argc, sizeof(char *));
 	o.validate_paths = calloc((size_t)argc, sizeof(char *));
-	if (!o.overrides || !o.rules_paths || !o.validate_paths) {
+	if (!o.overrides || !o.rules_paths || !o.validate_paths || !sel) {
 		status = SAKER_EXIT_FATAL;
 		goto out;
 	}
-	while ((opt = getopt_long(argc, argv, "c:o:hUr:LV:w:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:o:hUr:LV:w:D:T:t:", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'D':
+		case 'T':
+		case 't':
+			if (opt == 't' && !n_enable++ && !(sel[n_sel++] = selection('*', NULL))) {
+				status = SAKER_EXIT_FATAL;
+				goto out;
+			}
+			n_disable += opt != 't';
+			sel[n_sel] = selection(opt == 't' ? 'E' : opt, optarg);
+			if (!sel[n_sel++]) {
+				status = SAKER_EXIT_FATAL;
+				goto out;
+			}
+			break;
 		case 'c':
 			o.config_path = optarg;
 			break;
@@ -119,8 +173,19 @@ int main(int argc, char **argv)
 		status = SAKER_EXIT_FATAL;
 		goto out;
 	}
+	if (n_disable && n_enable) {
+		/* Falco's rule: what -t keeps and what -D/-T drop would contradict each other */
+		fprintf(stderr, "Error: -D/-T (disable) and -t (run only) cannot be combined\n");
+		status = SAKER_EXIT_FATAL;
+		goto out;
+	}
+	for (size_t i = 0; i < n_sel; i++)
+		o.overrides[o.n_overrides++] = sel[i];
 	status = saker_app_run(&o);
 out:
+	for (size_t i = 0; sel && i < n_sel; i++)
+		free(sel[i]);
+	free(sel);
 	free(o.overrides);
 	free(o.rules_paths);
 	free(o.validate_paths);

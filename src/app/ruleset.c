@@ -123,7 +123,28 @@ int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg,
 	}
 	saker_rules_set_min_priority(r, cfg->priority);
 	saker_rules_set_match_all(r, cfg->rule_matching && strcmp(cfg->rule_matching, "all") == 0);
-	if (!n_paths) {
+	for (size_t i = 0; !ret && i < cfg->append_output.n; i++) {
+		const struct saker_append *ap = &cfg->append_output.v[i];
+		const char *keys[64], *vals[64];
+		struct saker_rules_append a = {
+		    .source = ap->source,
+		    .rule = ap->rule,
+		    .tags = (const char *const *)ap->tags.v,
+		    .n_tags = ap->tags.n,
+		    .extra_output = ap->extra_output,
+		    .field_keys = keys,
+		    .field_values = vals,
+		};
+
+		for (size_t j = 0; j < ap->n_fields && a.n_fields < 64; j++) {
+			keys[a.n_fields] = ap->fields[j].key;
+			vals[a.n_fields++] = ap->fields[j].value;
+		}
+		ret = saker_rules_add_append(r, &a);
+		if (ret)
+			snprintf(err, errlen, "append_output: %s", strerror(-ret));
+	}
+	if (!ret && !n_paths) {
 		rs->default_rules = true;
 		ret = saker_rules_load_buffer(r, SAKER_DEFAULT_RULES_NAME, saker_default_rules_yaml,
 					      strlen(saker_default_rules_yaml), err, errlen,
@@ -131,6 +152,16 @@ int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg,
 	}
 	for (size_t i = 0; !ret && i < n_paths; i++)
 		ret = load_path(r, paths[i], log, err, errlen);
+	for (size_t i = 0; !ret && i < cfg->rules.n; i++) {
+		const struct saker_rule_sel *s = &cfg->rules.v[i];
+
+		if (saker_rules_select(r, s->enable, s->rule, s->tag) == 0)
+			saker_log(
+			    log, SAKER_PRIO_WARNING, "rules[%zu]: %s %s%s%s%s%s matches no rule", i,
+			    s->enable ? "enable" : "disable", s->rule ? "rule '" : "",
+			    s->rule ? s->rule : "", s->rule ? "'" : "",
+			    s->tag ? (s->rule ? " and tag " : "tag ") : "", s->tag ? s->tag : "");
+	}
 	if (!ret)
 		ret = saker_rules_compile(r, err, errlen, warn_cb, (void *)log);
 	if (ret) {

@@ -48,6 +48,8 @@ enum opt_type {
 	OPT_PRIO,
 	OPT_ACTIONS,
 	OPT_STRLIST,
+	OPT_RULESEL, /* rules: a list of {enable|disable: {rule, tag}} */
+	OPT_APPEND,  /* append_output: a list of {match, extra_output, extra_fields} */
 	/* A Falco key saker does not implement: the subtree is warned about and skipped. */
 	OPT_UNSUPPORTED,
 };
@@ -268,6 +270,8 @@ static const struct opt opts[] = {
     STRLIST("rules_files", rules_files, NULL),
     STRLIST("rules_file", rules_file, NULL),
     STR("rule_matching", rule_matching, "first", check_rule_matching),
+    {.key = "rules", .type = OPT_RULESEL, .off = OFF(rules)},
+    {.key = "append_output", .type = OPT_APPEND, .off = OFF(append_output)},
     BOOL("json_output", json_output, false),
     BOOL("json_include_output_property", json_include_output_property, true),
     BOOL("json_include_tags_property", json_include_tags_property, true),
@@ -389,7 +393,6 @@ static const struct opt opts[] = {
     UNSUPPORTED("falco_libs"),
     UNSUPPORTED("container_engines"),
     UNSUPPORTED("capture"),
-    UNSUPPORTED("append_output"),
     UNSUPPORTED("static_fields"),
     UNSUPPORTED("output_timeout"),
     UNSUPPORTED("outputs"),
@@ -484,6 +487,174 @@ static void actions_add(struct saker_drops_config *d, enum saker_drop_action a)
 		d->actions[d->n_actions++] = a;
 }
 
+typedef struct {
+	struct saker_rule_sel *v;
+	size_t n;
+} rulesel_list;
+typedef struct {
+	struct saker_append *v;
+	size_t n;
+} append_list;
+
+static void rulesel_clear(void *p)
+{
+	rulesel_list *l = p;
+
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].rule);
+		free(l->v[i].tag);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void append_entry_free(struct saker_append *a)
+{
+	free(a->source);
+	free(a->rule);
+	free(a->extra_output);
+	strlist_clear(&a->tags);
+	for (size_t j = 0; j < a->n_fields; j++) {
+		free(a->fields[j].key);
+		free(a->fields[j].value);
+	}
+	free(a->fields);
+	memset(a, 0, sizeof(*a));
+}
+
+static void append_clear(void *p)
+{
+	append_list *l = p;
+
+	for (size_t i = 0; i < l->n; i++)
+		append_entry_free(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* strdup that keeps NULL; false on ENOMEM. */
+static bool dup_or_null(char **dst, const char *s)
+{
+	*dst = s ? strdup(s) : NULL;
+	return !s || *dst;
+}
+
+static int rulesel_copy(void *dp, const void *sp)
+{
+	rulesel_list *d = dp;
+	const rulesel_list *src = sp;
+
+	d->v = NULL;
+	d->n = 0;
+	if (!src->n)
+		return 0;
+	d->v = calloc(src->n, sizeof(*d->v));
+	if (!d->v)
+		return -ENOMEM;
+	for (; d->n < src->n; d->n++) {
+		struct saker_rule_sel *o = &d->v[d->n];
+		const struct saker_rule_sel *i = &src->v[d->n];
+
+		o->enable = i->enable;
+		if (!dup_or_null(&o->rule, i->rule) || !dup_or_null(&o->tag, i->tag)) {
+			d->n++;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int append_entry_copy(struct saker_append *o, const struct saker_append *i)
+{
+	memset(o, 0, sizeof(*o));
+	if (!dup_or_null(&o->source, i->source) || !dup_or_null(&o->rule, i->rule) ||
+	    !dup_or_null(&o->extra_output, i->extra_output))
+		return -ENOMEM;
+	for (size_t j = 0; j < i->tags.n; j++)
+		if (strlist_push(&o->tags, i->tags.v[j]))
+			return -ENOMEM;
+	if (i->n_fields && !(o->fields = calloc(i->n_fields, sizeof(*o->fields))))
+		return -ENOMEM;
+	for (; o->n_fields < i->n_fields; o->n_fields++) {
+		struct saker_append_field *f = &o->fields[o->n_fields];
+
+		if (!dup_or_null(&f->key, i->fields[o->n_fields].key) ||
+		    !dup_or_null(&f->value, i->fields[o->n_fields].value)) {
+			o->n_fields++;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int append_copy(void *dp, const void *sp)
+{
+	append_list *d = dp;
+	const append_list *src = sp;
+
+	d->v = NULL;
+	d->n = 0;
+	if (!src->n)
+		return 0;
+	d->v = calloc(src->n, sizeof(*d->v));
+	if (!d->v)
+		return -ENOMEM;
+	for (; d->n < src->n; d->n++)
+		if (append_entry_copy(&d->v[d->n], &src->v[d->n])) {
+			d->n++;
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+static bool str_eq(const char *a, const char *b);
+
+static bool strlist_eq(const struct saker_strlist *a, const struct saker_strlist *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t j = 0; j < a->n; j++)
+		if (!str_eq(a->v[j], b->v[j]))
+			return false;
+	return true;
+}
+
+static bool rulesel_eq(const void *pa, const void *pb)
+{
+	const rulesel_list *a = pa, *b = pb;
+
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].enable != b->v[i].enable || !str_eq(a->v[i].rule, b->v[i].rule) ||
+		    !str_eq(a->v[i].tag, b->v[i].tag))
+			return false;
+	return true;
+}
+
+static bool append_eq(const void *pa, const void *pb)
+{
+	const append_list *a = pa, *b = pb;
+
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct saker_append *x = &a->v[i], *y = &b->v[i];
+
+		if (!str_eq(x->source, y->source) || !str_eq(x->rule, y->rule) ||
+		    !str_eq(x->extra_output, y->extra_output) || !strlist_eq(&x->tags, &y->tags) ||
+		    x->n_fields != y->n_fields)
+			return false;
+		for (size_t j = 0; j < x->n_fields; j++)
+			if (!str_eq(x->fields[j].key, y->fields[j].key) ||
+			    !str_eq(x->fields[j].value, y->fields[j].value))
+				return false;
+	}
+	return true;
+}
+
 void saker_config_free(struct saker_config *cfg)
 {
 	if (!cfg)
@@ -498,6 +669,10 @@ void saker_config_free(struct saker_config *cfg)
 			*s = NULL;
 		} else if (o->type == OPT_STRLIST) {
 			strlist_clear(slot(cfg, o));
+		} else if (o->type == OPT_RULESEL) {
+			rulesel_clear(slot(cfg, o));
+		} else if (o->type == OPT_APPEND) {
+			append_clear(slot(cfg, o));
 		}
 	}
 }
@@ -543,6 +718,8 @@ void saker_config_init(struct saker_config *cfg)
 			break;
 		}
 		case OPT_STRLIST:
+		case OPT_RULESEL:
+		case OPT_APPEND:
 		case OPT_UNSUPPORTED:
 			break;
 		}
@@ -565,6 +742,10 @@ int saker_config_copy(struct saker_config *dst, const struct saker_config *src)
 
 			l->v = NULL;
 			l->n = 0;
+		} else if (o->type == OPT_RULESEL) {
+			memset(slot(dst, o), 0, sizeof(rulesel_list));
+		} else if (o->type == OPT_APPEND) {
+			memset(slot(dst, o), 0, sizeof(append_list));
 		}
 	}
 	for (size_t i = 0; i < N_OPTS && !ret; i++) {
@@ -583,6 +764,10 @@ int saker_config_copy(struct saker_config *dst, const struct saker_config *src)
 
 			for (size_t j = 0; j < from->n && !ret; j++)
 				ret = strlist_push(slot(dst, o), from->v[j]);
+		} else if (o->type == OPT_RULESEL) {
+			ret = rulesel_copy(slot(dst, o), cslot(src, o));
+		} else if (o->type == OPT_APPEND) {
+			ret = append_copy(slot(dst, o), cslot(src, o));
 		}
 	}
 	if (ret)
@@ -635,6 +820,10 @@ static bool opt_equal(const struct opt *o, const struct saker_config *a,
 		}
 		return true;
 	}
+	case OPT_RULESEL:
+		return rulesel_eq(pa, pb);
+	case OPT_APPEND:
+		return append_eq(pa, pb);
 	case OPT_UNSUPPORTED:
 		return true;
 	}
@@ -1169,6 +1358,346 @@ static int apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *
 	return ret;
 }
 
+/* Iterates a mapping's pairs: key text and value node; false at the end. */
+static const yaml_node_t *pair_at(yaml_document_t *doc, const yaml_node_t *m, size_t i,
+				  const yaml_node_t **keynode)
+{
+	const yaml_node_pair_t *pr = m->data.mapping.pairs.start + i;
+	const yaml_node_t *k;
+
+	if (pr >= m->data.mapping.pairs.top)
+		return NULL;
+	k = yaml_document_get_node(doc, pr->key);
+	*keynode = k;
+	return yaml_document_get_node(doc, pr->value);
+}
+
+static bool key_is(const yaml_node_t *k, const char *name)
+{
+	return k && k->type == YAML_SCALAR_NODE &&
+	       strcmp((const char *)k->data.scalar.value, name) == 0;
+}
+
+/* A scalar setting (NULL for null or ""), replacing *dst. */
+static int set_scalar_str(struct load_ctx *c, const yaml_node_t *v, const char *key, char **dst)
+{
+	char *s;
+	int ret = 0;
+
+	if (is_null(v)) {
+		free(*dst);
+		*dst = NULL;
+		return 0;
+	}
+	if (v->type != YAML_SCALAR_NODE)
+		return fail(c, v, key, "expected a scalar value, got %s", node_kind(v));
+	s = scalar_value(c, v, key, &ret);
+	if (!s)
+		return ret;
+	free(*dst);
+	*dst = s[0] ? s : NULL;
+	if (!s[0])
+		free(s);
+	return 0;
+}
+
+/*
+ * One `rules:` item, Falco's shape: {enable: {rule: NAME, tag: TAG}} or
+ * {disable: ...}; rule and tag each optional, at least one.
+ */
+static int apply_rulesel_item(struct load_ctx *c, yaml_document_t *doc, const char *key,
+			      const yaml_node_t *n, struct saker_rule_sel *out)
+{
+	const yaml_node_t *k, *v, *sub = NULL;
+	int ret = 0;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n, key,
+			    "expected {enable: {rule: NAME}} or {disable: {tag: TAG}}, "
+			    "got %s",
+			    node_kind(n));
+	for (size_t i = 0; (v = pair_at(doc, n, i, &k)) != NULL; i++) {
+		bool en = key_is(k, "enable");
+
+		if (!en && !key_is(k, "disable"))
+			return fail(c, k ? k : n, key, "expected enable or disable");
+		if (sub)
+			return fail(c, k, key, "one of enable or disable per item");
+		sub = v;
+		out->enable = en;
+	}
+	if (!sub || sub->type != YAML_MAPPING_NODE)
+		return fail(c, sub ? sub : n, key,
+			    "expected enable or disable with a mapping of rule and/or tag");
+	free(out->rule);
+	free(out->tag);
+	out->rule = out->tag = NULL;
+	for (size_t i = 0; !ret && (v = pair_at(doc, sub, i, &k)) != NULL; i++) {
+		if (key_is(k, "rule"))
+			ret = set_scalar_str(c, v, key, &out->rule);
+		else if (key_is(k, "tag"))
+			ret = set_scalar_str(c, v, key, &out->tag);
+		else
+			ret = fail(c, k ? k : sub, key, "expected rule or tag");
+	}
+	if (!ret && !out->rule && !out->tag)
+		ret = fail(c, sub, key, "expected rule or tag");
+	return ret;
+}
+
+static int push_tags(struct load_ctx *c, yaml_document_t *doc, const char *key,
+		     const yaml_node_t *v, struct saker_strlist *tags)
+{
+	int ret = 0;
+
+	strlist_clear(tags);
+	if (is_null(v))
+		return 0;
+	if (v->type == YAML_SCALAR_NODE) {
+		char *t = scalar_value(c, v, key, &ret);
+
+		if (t && strlist_push(tags, t))
+			ret = -ENOMEM;
+		free(t);
+		return ret;
+	}
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, key, "match.tags: expected a list of tags");
+	for (yaml_node_item_t *it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top && !ret; it++) {
+		yaml_node_t *item = yaml_document_get_node(doc, *it);
+		char *t;
+
+		if (!item || item->type != YAML_SCALAR_NODE)
+			return fail(c, item ? item : v, key, "match.tags: expected a list of tags");
+		t = scalar_value(c, item, key, &ret);
+		if (t && t[0] && strlist_push(tags, t))
+			ret = -ENOMEM;
+		free(t);
+	}
+	return ret;
+}
+
+static int push_field(struct saker_append *a, char *k, char *v)
+{
+	struct saker_append_field *f = realloc(a->fields, (a->n_fields + 1) * sizeof(*f));
+
+	if (!f) {
+		free(k);
+		free(v);
+		return -ENOMEM;
+	}
+	a->fields = f;
+	a->fields[a->n_fields++] = (struct saker_append_field){k, v};
+	return 0;
+}
+
+static int apply_extra_fields(struct load_ctx *c, yaml_document_t *doc, const char *key,
+			      const yaml_node_t *v, struct saker_append *a)
+{
+	int ret = 0;
+
+	for (size_t j = 0; j < a->n_fields; j++) {
+		free(a->fields[j].key);
+		free(a->fields[j].value);
+	}
+	free(a->fields);
+	a->fields = NULL;
+	a->n_fields = 0;
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, key,
+			    "extra_fields: expected a list of field names or key: value");
+	for (yaml_node_item_t *it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top && !ret; it++) {
+		yaml_node_t *item = yaml_document_get_node(doc, *it);
+		const yaml_node_t *ik, *iv;
+		char *fk, *fv = NULL;
+
+		if (item && item->type == YAML_SCALAR_NODE && !is_null(item)) {
+			fk = scalar_value(c, item, key, &ret);
+			if (fk)
+				ret = push_field(a, fk, NULL);
+			continue;
+		}
+		if (!item || item->type != YAML_MAPPING_NODE ||
+		    item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1 ||
+		    !(iv = pair_at(doc, item, 0, &ik)) || !ik || ik->type != YAML_SCALAR_NODE ||
+		    iv->type != YAML_SCALAR_NODE)
+			return fail(c, item ? item : v, key,
+				    "extra_fields: expected a field name or one key: value");
+		fk = scalar_value(c, ik, key, &ret);
+		if (fk)
+			fv = scalar_value(c, iv, key, &ret);
+		if (!fk || !fv) {
+			free(fk);
+			return ret;
+		}
+		ret = push_field(a, fk, fv);
+	}
+	return ret;
+}
+
+/* One append_output item onto *a: the keys it has replace a's (an -o item[N].key merges). */
+static int apply_append_item(struct load_ctx *c, yaml_document_t *doc, const char *key,
+			     const yaml_node_t *n, struct saker_append *a)
+{
+	const yaml_node_t *k, *v;
+	int ret = 0;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n, key,
+			    "expected a mapping of match, extra_output and extra_fields, got %s",
+			    node_kind(n));
+	for (size_t i = 0; !ret && (v = pair_at(doc, n, i, &k)) != NULL; i++) {
+		if (key_is(k, "match")) {
+			const yaml_node_t *mk, *mv;
+
+			if (is_null(v)) {
+				free(a->source);
+				free(a->rule);
+				a->source = a->rule = NULL;
+				strlist_clear(&a->tags);
+				continue;
+			}
+			if (v->type != YAML_MAPPING_NODE)
+				return fail(c, v, key, "match: expected a mapping, got %s",
+					    node_kind(v));
+			for (size_t j = 0; !ret && (mv = pair_at(doc, v, j, &mk)) != NULL; j++) {
+				if (key_is(mk, "source"))
+					ret = set_scalar_str(c, mv, key, &a->source);
+				else if (key_is(mk, "rule"))
+					ret = set_scalar_str(c, mv, key, &a->rule);
+				else if (key_is(mk, "tags"))
+					ret = push_tags(c, doc, key, mv, &a->tags);
+				else
+					ret = fail(c, mk ? mk : v, key,
+						   "match: expected source, rule or tags");
+			}
+		} else if (key_is(k, "extra_output")) {
+			ret = set_scalar_str(c, v, key, &a->extra_output);
+		} else if (key_is(k, "extra_fields")) {
+			ret = apply_extra_fields(c, doc, key, v, a);
+		} else if (key_is(k, "suggested_output")) {
+			warn(c, k,
+			     "%s: suggested_output is not supported by saker (it has no plugins "
+			     "to suggest fields), ignored",
+			     key);
+		} else {
+			ret =
+			    fail(c, k ? k : n, key,
+				 "expected match, extra_output, extra_fields or suggested_output");
+		}
+	}
+	return ret;
+}
+
+/*
+ * Item idx of rules: / append_output: from node n: an existing item is
+ * updated (append_output merges the keys n has; a rules item is replaced),
+ * idx == length (or SIZE_MAX) appends one. Atomic per item.
+ */
+static int apply_record_at(struct load_ctx *c, const struct opt *o, yaml_document_t *doc,
+			   const yaml_node_t *n, size_t idx)
+{
+	int ret;
+
+	if (o->type == OPT_RULESEL) {
+		rulesel_list *l = slot(c->cfg, o);
+		struct saker_rule_sel sel = {0}, *nv;
+
+		if (idx == SIZE_MAX)
+			idx = l->n;
+		if (idx > l->n)
+			return fail(c, n, o->key,
+				    "index %zu is past the end of the list (%zu items)", idx, l->n);
+		ret = apply_rulesel_item(c, doc, o->key, n, &sel);
+		if (ret) {
+			free(sel.rule);
+			free(sel.tag);
+			return ret;
+		}
+		if (idx < l->n) {
+			free(l->v[idx].rule);
+			free(l->v[idx].tag);
+			l->v[idx] = sel;
+			return 0;
+		}
+		nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+		if (!nv) {
+			free(sel.rule);
+			free(sel.tag);
+			return -ENOMEM;
+		}
+		l->v = nv;
+		l->v[l->n++] = sel;
+		return 0;
+	} else {
+		append_list *l = slot(c->cfg, o);
+		struct saker_append a, *nv;
+
+		if (idx == SIZE_MAX)
+			idx = l->n;
+		if (idx > l->n)
+			return fail(c, n, o->key,
+				    "index %zu is past the end of the list (%zu items)", idx, l->n);
+		if (idx < l->n)
+			ret = append_entry_copy(&a, &l->v[idx]);
+		else
+			ret = (memset(&a, 0, sizeof(a)), 0);
+		if (!ret)
+			ret = apply_append_item(c, doc, o->key, n, &a);
+		if (ret) {
+			append_entry_free(&a);
+			return ret;
+		}
+		if (idx < l->n) {
+			append_entry_free(&l->v[idx]);
+			l->v[idx] = a;
+			return 0;
+		}
+		nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+		if (!nv) {
+			append_entry_free(&a);
+			return -ENOMEM;
+		}
+		l->v = nv;
+		l->v[l->n++] = a;
+		return 0;
+	}
+}
+
+/* rules: and append_output: as a whole list (null clears it); append adds to it. */
+static int apply_records(struct load_ctx *c, const struct opt *o, yaml_document_t *doc,
+			 const yaml_node_t *n, bool append)
+{
+	void *p = slot(c->cfg, o);
+	int ret = 0;
+
+	if (!append) {
+		if (o->type == OPT_RULESEL)
+			rulesel_clear(p);
+		else
+			append_clear(p);
+	}
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, o->key, "expected a list, got %s", node_kind(n));
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top && !ret; it++) {
+		yaml_node_t *item = yaml_document_get_node(doc, *it);
+
+		if (!item)
+			return fail(c, n, o->key, "bad list item");
+		ret = spend(c, item);
+		if (!ret)
+			ret = apply_record_at(c, o, doc, item, SIZE_MAX);
+	}
+	return ret;
+}
+
 static const struct opt *find_opt(const char *key)
 {
 	for (size_t i = 0; i < N_OPTS; i++) {
@@ -1377,6 +1906,8 @@ static int apply_node(struct load_ctx *c, yaml_document_t *doc, const char *key,
 	if (o) {
 		if (o->type == OPT_ACTIONS || o->type == OPT_STRLIST)
 			return apply_list(c, o, doc, n, append);
+		if (o->type == OPT_RULESEL || o->type == OPT_APPEND)
+			return apply_records(c, o, doc, n, append);
 		if (append)
 			return fail(c, n, key, "[] appends to lists only");
 		return apply_scalar(c, o, n);
@@ -1569,8 +2100,9 @@ int saker_config_load_file(struct saker_config *cfg, const char *path, char *err
 }
 
 /*
- * Key syntax for -o: name(.name)*, names of [A-Za-z0-9_-], each optionally
- * followed by [N] (Falco's list index; only the last one is saker's to apply).
+ * Key syntax for -o: name(.name)*, names of [A-Za-z0-9_-] (and, as in Falco
+ * 0.44, \\. or \\\\ for a dot or a backslash inside a name), each optionally
+ * followed by [N] (Falco's list index).
  */
 static bool key_ok(const char *k, size_t len)
 {
@@ -1595,6 +2127,10 @@ static bool key_ok(const char *k, size_t len)
 			need_name = true;
 		} else if (isalnum(ch) || ch == '_' || ch == '-') {
 			need_name = false;
+		} else if (ch == '\\' && i + 1 < len && (k[i + 1] == '.' || k[i + 1] == '\\')) {
+			/* Falco 0.44: a backslash escapes a dot or a backslash inside a name */
+			need_name = false;
+			i++;
 		} else {
 			return false;
 		}
@@ -1719,6 +2255,96 @@ static int apply_index(struct load_ctx *c, const struct opt *o, yaml_document_t 
 	return apply_list(c, o, doc, yaml_document_get_node(doc, seq), false);
 }
 
+/*
+ * -o rules[N].disable.rule=* and -o append_output[N].extra_output=...: the
+ * value, wrapped in a mapping per name after [N], is applied to item N (or
+ * appended when N is the length). at points to "[N]..." in the key.
+ */
+static int override_record(struct saker_config *cfg, const struct opt *o, const char *at,
+			   const char *value, const char *name, char *err, size_t errlen,
+			   saker_config_warn_fn warnfn, void *warn_ctx)
+{
+	struct saker_config tmp;
+	struct load_ctx c = {.cfg = &tmp,
+			     .name = name,
+			     .err = err,
+			     .errlen = errlen,
+			     .warn = warnfn,
+			     .warn_ctx = warn_ctx};
+	const char *rest = strchr(at, ']') + 1;
+	size_t idx = (size_t)strtoull(at + 1, NULL, 10);
+	bool literal =
+	    rest[0] && value[0] != '[' && value[0] != '{' && value[0] != '"' && value[0] != '\'';
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	int ret, node = 0;
+
+	if (idx > 1000000 || (rest[0] && (rest[0] != '.' || strchr(rest, '[')))) {
+		set_err(err, errlen, "%s: %s[N] takes names after it, no further index", name,
+			o->key);
+		return -EINVAL;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		set_err(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	if (literal) {
+		/* rule=* must not read as a YAML alias: names and tags are taken as written */
+		if (!yaml_document_initialize(&doc, NULL, NULL, NULL, 1, 1)) {
+			yaml_parser_delete(&parser);
+			set_err(err, errlen, "%s: out of memory", name);
+			return -ENOMEM;
+		}
+		node =
+		    yaml_document_add_scalar(&doc, NULL, (const yaml_char_t *)value,
+					     (int)strlen(value), YAML_SINGLE_QUOTED_SCALAR_STYLE);
+	} else {
+		ret = check_nesting(&c, value, strlen(value));
+		if (ret) {
+			yaml_parser_delete(&parser);
+			return ret;
+		}
+		yaml_parser_set_input_string(&parser, (const unsigned char *)value, strlen(value));
+		if (!yaml_parser_load(&parser, &doc)) {
+			ret = parser_fail(&c, &parser, value, strlen(value));
+			yaml_parser_delete(&parser);
+			return ret;
+		}
+		node = yaml_document_get_root_node(&doc) ? 1 : 0;
+		if (!node)
+			node = yaml_document_add_scalar(&doc, NULL, (yaml_char_t *)"", 0,
+							YAML_PLAIN_SCALAR_STYLE);
+	}
+	ret = node ? 0 : -ENOMEM;
+	/* wrap from the last name to the first: .disable.rule=v is {disable: {rule: v}} */
+	for (const char *end = rest + strlen(rest); !ret && end > rest;) {
+		const char *dot = end - 1;
+		int m, k;
+
+		while (dot > rest && *dot != '.')
+			dot--;
+		m = yaml_document_add_mapping(&doc, NULL, YAML_FLOW_MAPPING_STYLE);
+		k = yaml_document_add_scalar(&doc, NULL, (const yaml_char_t *)dot + 1,
+					     (int)(end - dot - 1), YAML_PLAIN_SCALAR_STYLE);
+		if (!m || !k || !yaml_document_append_mapping_pair(&doc, m, k, node))
+			ret = -ENOMEM;
+		node = m;
+		end = dot;
+	}
+	if (!ret)
+		ret = saker_config_copy(&tmp, cfg);
+	if (!ret) {
+		c.budget = walk_budget(&doc);
+		ret = apply_record_at(&c, o, &doc, yaml_document_get_node(&doc, node), idx);
+		ret = commit_or_drop(cfg, &tmp, ret);
+	}
+	if (ret == -ENOMEM && err && errlen && !err[0])
+		set_err(err, errlen, "%s: out of memory", name);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return ret;
+}
+
 int saker_config_override(struct saker_config *cfg, const char *key_eq_value, char *err,
 			  size_t errlen, saker_config_warn_fn warnfn, void *warn_ctx)
 {
@@ -1781,6 +2407,48 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 	if (!key) {
 		set_err(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
+	}
+	if (strchr(key, '\\')) {
+		/*
+		 * No key saker has holds a dot or a backslash in a name: an escaped one
+		 * names a Falco key saker does not implement (a plugin's init_config
+		 * most often) or no key at all. Either is a warning, as in a file.
+		 */
+		char *bs = strchr(key, '\\');
+
+		while (bs > key && bs[-1] != '.' && bs[-1] != ']')
+			bs--;
+		*bs = '\0';
+		if (bs > key && (bs[-1] == '.'))
+			bs[-1] = '\0';
+		if (strchr(key, '['))
+			*strchr(key, '[') = '\0';
+		msg_key(qkey, sizeof(qkey), key_eq_value[0] == '\\' ? "" : key);
+		if (warnfn) {
+			char line[1100];
+
+			if (key[0] && is_unsupported(key))
+				snprintf(line, sizeof(line),
+					 "%s: key %s is not supported by saker, ignored", name,
+					 qkey);
+			else
+				snprintf(line, sizeof(line), "%s: unknown key ignored", name);
+			warnfn(warn_ctx, line);
+		}
+		free(key);
+		return 0;
+	}
+	if (strchr(key, '[')) {
+		char base[128];
+
+		snprintf(base, sizeof(base), "%.*s", (int)(strchr(key, '[') - key), key);
+		o = find_opt(base);
+		if (o && (o->type == OPT_RULESEL || o->type == OPT_APPEND)) {
+			ret = override_record(cfg, o, strchr(key, '['), value, name, err, errlen,
+					      warnfn, warn_ctx);
+			free(key);
+			return ret;
+		}
 	}
 	if (strchr(key, '[')) {
 		char *lb = strchr(key, '[');
@@ -2046,6 +2714,132 @@ static void format_double(double d, char *buf, size_t len)
 	}
 }
 
+static int emit_mapping_start(yaml_emitter_t *em)
+{
+	yaml_event_t ev;
+
+	return emit(
+	    em, &ev,
+	    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE));
+}
+
+static int emit_mapping_end(yaml_emitter_t *em)
+{
+	yaml_event_t ev;
+
+	return emit(em, &ev, yaml_mapping_end_event_initialize(&ev));
+}
+
+static int emit_flow_map(yaml_emitter_t *em)
+{
+	yaml_event_t ev;
+
+	return emit(
+	    em, &ev,
+	    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_MAPPING_STYLE));
+}
+
+static int emit_seq(yaml_emitter_t *em, bool start)
+{
+	yaml_event_t ev;
+
+	if (!start)
+		return emit(em, &ev, yaml_sequence_end_event_initialize(&ev));
+	return emit(
+	    em, &ev,
+	    yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_SEQUENCE_STYLE));
+}
+
+static int emit_kv(yaml_emitter_t *em, const char *k, const char *v)
+{
+	int ret = emit_scalar(em, k, YAML_PLAIN_SCALAR_STYLE);
+
+	return ret ? ret : emit_string(em, v);
+}
+
+/* rules: and append_output: in Falco's shape, flow style (one line each). */
+static int emit_records(yaml_emitter_t *em, const struct opt *o, const void *p)
+{
+	int ret = emit_seq(em, true);
+
+	if (o->type == OPT_RULESEL) {
+		const rulesel_list *l = p;
+
+		for (size_t i = 0; i < l->n && !ret; i++) {
+			ret = emit_flow_map(em);
+			if (!ret)
+				ret = emit_scalar(em, l->v[i].enable ? "enable" : "disable",
+						  YAML_PLAIN_SCALAR_STYLE);
+			if (!ret)
+				ret = emit_flow_map(em);
+			if (!ret && l->v[i].rule)
+				ret = emit_kv(em, "rule", l->v[i].rule);
+			if (!ret && l->v[i].tag)
+				ret = emit_kv(em, "tag", l->v[i].tag);
+			if (!ret)
+				ret = emit_mapping_end(em);
+			if (!ret)
+				ret = emit_mapping_end(em);
+		}
+	} else {
+		const append_list *l = p;
+
+		for (size_t i = 0; i < l->n && !ret; i++) {
+			const struct saker_append *a = &l->v[i];
+
+			ret = emit_flow_map(em);
+			if (!ret)
+				ret = emit_scalar(em, "match", YAML_PLAIN_SCALAR_STYLE);
+			if (!ret)
+				ret = emit_flow_map(em);
+			if (!ret && a->source)
+				ret = emit_kv(em, "source", a->source);
+			if (!ret && a->rule)
+				ret = emit_kv(em, "rule", a->rule);
+			if (!ret && a->tags.n) {
+				ret = emit_scalar(em, "tags", YAML_PLAIN_SCALAR_STYLE);
+				if (!ret)
+					ret = emit_seq(em, true);
+				for (size_t j = 0; j < a->tags.n && !ret; j++)
+					ret = emit_string(em, a->tags.v[j]);
+				if (!ret)
+					ret = emit_seq(em, false);
+			}
+			if (!ret)
+				ret = emit_mapping_end(em);
+			if (!ret && a->extra_output)
+				ret = emit_kv(em, "extra_output", a->extra_output);
+			if (!ret && a->n_fields) {
+				ret = emit_scalar(em, "extra_fields", YAML_PLAIN_SCALAR_STYLE);
+				if (!ret)
+					ret = emit_seq(em, true);
+				for (size_t j = 0; j < a->n_fields && !ret; j++) {
+					const struct saker_append_field *f = &a->fields[j];
+
+					if (!f->value) {
+						ret = emit_string(em, f->key);
+						continue;
+					}
+					ret = emit_flow_map(em);
+					if (!ret)
+						ret = emit_string(em, f->key);
+					if (!ret)
+						ret = emit_string(em, f->value);
+					if (!ret)
+						ret = emit_mapping_end(em);
+				}
+				if (!ret)
+					ret = emit_seq(em, false);
+			}
+			if (!ret)
+				ret = emit_mapping_end(em);
+		}
+	}
+	if (!ret)
+		ret = emit_seq(em, false);
+	return ret;
+}
+
 static int emit_value(yaml_emitter_t *em, const struct saker_config *cfg, const struct opt *o)
 {
 	const void *p = cslot(cfg, o);
@@ -2094,26 +2888,13 @@ static int emit_value(yaml_emitter_t *em, const struct saker_config *cfg, const 
 		if (!ret)
 			ret = emit(em, &ev, yaml_sequence_end_event_initialize(&ev));
 		return ret;
+	case OPT_RULESEL:
+	case OPT_APPEND:
+		return emit_records(em, o, p);
 	case OPT_UNSUPPORTED:
 		break;
 	}
 	return 0;
-}
-
-static int emit_mapping_start(yaml_emitter_t *em)
-{
-	yaml_event_t ev;
-
-	return emit(
-	    em, &ev,
-	    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE));
-}
-
-static int emit_mapping_end(yaml_emitter_t *em)
-{
-	yaml_event_t ev;
-
-	return emit(em, &ev, yaml_mapping_end_event_initialize(&ev));
 }
 
 static int emit_name(yaml_emitter_t *em, const char *s, size_t len)

@@ -40,6 +40,28 @@ struct saker_strlist {
 	size_t n;
 };
 
+/* One extra_fields item of append_output: a field name, or key: value (a format). */
+struct saker_append_field {
+	char *key;
+	char *value; /* NULL: key is a field name */
+};
+
+/* Falco's append_output entry (docs/config.md); NULL/empty match keys match any rule. */
+struct saker_append {
+	char *source, *rule;
+	struct saker_strlist tags; /* the rule must have all of them */
+	char *extra_output;	   /* NULL: none */
+	struct saker_append_field *fields;
+	size_t n_fields;
+};
+
+/* Falco's `rules:` selection item: enable or disable by name (glob) and/or by tag. */
+struct saker_rule_sel {
+	bool enable;
+	char *rule; /* NULL: none; * and ? are wildcards */
+	char *tag;  /* NULL: none */
+};
+
 struct saker_config {
 	struct saker_drops_config drops; /* syscall_event_drops.* */
 	char *drops_ledger;		 /* syscall_event_drops.ledger; NULL = off */
@@ -53,6 +75,14 @@ struct saker_config {
 	struct saker_strlist rules_files;
 	struct saker_strlist rules_file; /* the older key; used when rules_files is empty */
 	char *rule_matching;		 /* "first" (default) or "all" */
+	struct {
+		struct saker_rule_sel *v;
+		size_t n;
+	} rules; /* applied in order after loading */
+	struct {
+		struct saker_append *v;
+		size_t n;
+	} append_output;
 	bool json_output;
 	bool json_include_output_property; /* default true */
 	bool json_include_tags_property;   /* default true */

@@ -41,8 +41,8 @@ struct saker_alert {
 	size_t n_tags;
 	/*
 	 * A rule alert raised on a process whose view may be stale because events
-	 * were lost (state/degraded.h): the text line appends " view_degraded=true";
-	 * JSON has it as output_fields.view_degraded (the producer adds the field).
+	 * were lost (state/degraded.h): the producer appends " view_degraded=true"
+	 * to output (where Falco's append_output appends) and adds the field.
 	 */
 	bool view_degraded;
 };

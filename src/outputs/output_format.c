@@ -125,8 +125,6 @@ char *saker_alert_format_text(const struct saker_alert *a, bool iso8601)
 	saker_sbuf_puts(&b, saker_prio_name(a->priority));
 	saker_sbuf_putc(&b, ' ');
 	put_esc(&b, a->output ? a->output : "", SAKER_ESC_TEXT);
-	if (a->view_degraded && !is_internal(a))
-		saker_sbuf_puts(&b, " view_degraded=true");
 
 	if (is_internal(a)) {
 		if (sorted_fields(a, &fv, &nf) < 0)

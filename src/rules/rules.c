@@ -1,7 +1,9 @@
 #include "rules/rules.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -265,6 +267,7 @@ struct rule_item {
 	struct exception *exc;
 	size_t nexc;
 	bool enabled;
+	bool selected;	      /* enabled was last set by saker_rules_select() */
 	bool warn_evttypes;   /* false: no warning for a missing event type */
 	bool skip_if_unknown; /* skip-if-unknown-filter: skipped without a warning */
 	bool quiet_skip;
@@ -286,7 +289,22 @@ struct rule_item {
 	size_t notoks;
 	const struct saker_finst **ofields; /* distinct output fields */
 	size_t nofields;
+	char *final_output; /* trimmed, with append_output's extra_output */
+	struct xfield {
+		const char *key; /* points into the append entry */
+		struct otok *toks;
+		size_t ntoks;
+	} * xf; /* append_output's `key: value` extra_fields (JSON only) */
+	size_t nxf;
 	const char **tagv;
+};
+
+/* One append_output entry (Falco's semantics: every match condition given must hold). */
+struct append_item {
+	char *source, *rule, *extra_output;
+	struct strv tags;
+	struct strv fkeys; /* extra_fields: a field name, or the key of a key: value */
+	char **fvals;	   /* per fkeys entry: the value's format, NULL for a field name */
 };
 
 struct saker_rules {
@@ -300,6 +318,8 @@ struct saker_rules {
 	size_t nrules, crules;
 	struct nidx list_idx, macro_idx, rule_idx, inst_idx;
 	struct strv plugins_warned;
+	struct append_item *appends;
+	size_t nappends, cappends;
 	enum saker_prio min_prio;
 	bool match_all;
 	char *names_root;
@@ -320,7 +340,8 @@ struct saker_rules {
 	/* alert scratch */
 	char *out_buf;
 	char *val_buf;
-	struct saker_field afields[MAX_ALERT_FIELDS + 1]; /* + view_degraded */
+	/* output fields, extra key: value fields, view_degraded */
+	struct saker_field afields[2 * MAX_ALERT_FIELDS + 1];
 };
 
 int saker_rules_new(struct saker_rules **out)
@@ -371,6 +392,10 @@ static void rule_clear(struct rule_item *ri)
 	free(ri->reason);
 	free(ri->otoks);
 	free(ri->ofields);
+	free(ri->final_output);
+	for (size_t i = 0; i < ri->nxf; i++)
+		free(ri->xf[i].toks);
+	free(ri->xf);
 	free(ri->tagv);
 	memset(ri, 0, sizeof(*ri));
 }
@@ -401,6 +426,19 @@ void saker_rules_free(struct saker_rules *r)
 		rule_clear(&r->rules[i]);
 	free(r->rules);
 	strv_free(&r->plugins_warned);
+	for (size_t i = 0; i < r->nappends; i++) {
+		struct append_item *a = &r->appends[i];
+
+		free(a->source);
+		free(a->rule);
+		free(a->extra_output);
+		strv_free(&a->tags);
+		for (size_t j = 0; j < a->fkeys.n; j++)
+			free(a->fvals[j]);
+		free(a->fvals);
+		strv_free(&a->fkeys);
+	}
+	free(r->appends);
 	nidx_free(&r->list_idx);
 	nidx_free(&r->macro_idx);
 	nidx_free(&r->rule_idx);
@@ -1904,36 +1942,50 @@ static bool field_char(char ch)
 	       ch == '_' || ch == '.';
 }
 
-/* The output's %fields. 0; -ENOENT/-EINVAL with why for a field saker does not have. */
-static int compile_output(struct saker_rules *r, struct rule_item *ri, char *why, size_t whylen)
+/* Adds fi to the rule's distinct output fields (JSON output_fields), once. */
+static void add_ofield(struct rule_item *ri, const struct saker_finst *fi)
 {
-	const char *o = ri->output ? ri->output : "";
+	for (size_t i = 0; i < ri->nofields; i++)
+		if (ri->ofields[i] == fi)
+			return;
+	if (ri->nofields < MAX_ALERT_FIELDS)
+		ri->ofields[ri->nofields++] = fi;
+}
+
+/*
+ * A format's literal text and %fields as tokens (pointing into fmt, which
+ * must outlive them); each field also goes to ri's output fields when ri is
+ * given. 0; -ENOENT/-EINVAL with why for a field saker does not have.
+ */
+static int compile_fmt(struct saker_rules *r, const char *fmt, struct otok **toks, size_t *ntoks,
+		       struct rule_item *ri, char *why, size_t whylen)
+{
 	size_t cap = 16;
 
-	ri->otoks = calloc(cap, sizeof(*ri->otoks));
-	ri->ofields = calloc(MAX_ALERT_FIELDS, sizeof(*ri->ofields));
-	if (!ri->otoks || !ri->ofields)
+	*ntoks = 0;
+	*toks = calloc(cap, sizeof(**toks));
+	if (!*toks)
 		return -ENOMEM;
-	for (const char *p = o; *p;) {
+	for (const char *p = fmt; *p;) {
 		const char *lit = p;
 		const struct saker_finst *fi = NULL;
 
 		while (*p && !(p[0] == '%' && (field_char(p[1]) || p[1] == '%')))
 			p++;
-		if (ri->notoks + 2 >= cap) {
-			struct otok *nt = realloc(ri->otoks, 2 * cap * sizeof(*nt));
+		if (*ntoks + 2 >= cap) {
+			struct otok *nt = realloc(*toks, 2 * cap * sizeof(*nt));
 
 			if (!nt)
 				return -ENOMEM;
-			ri->otoks = nt;
+			*toks = nt;
 			cap *= 2;
 		}
 		if (p > lit)
-			ri->otoks[ri->notoks++] = (struct otok){lit, (size_t)(p - lit), NULL};
+			(*toks)[(*ntoks)++] = (struct otok){lit, (size_t)(p - lit), NULL};
 		if (!*p)
 			break;
 		if (p[1] == '%') {
-			ri->otoks[ri->notoks++] = (struct otok){p, 1, NULL};
+			(*toks)[(*ntoks)++] = (struct otok){p, 1, NULL};
 			p += 2;
 			continue;
 		}
@@ -1971,17 +2023,92 @@ static int compile_output(struct saker_rules *r, struct rule_item *ri, char *why
 			if (!fi)
 				return err ? err : -EINVAL;
 		}
-		ri->otoks[ri->notoks++] = (struct otok){NULL, 0, fi};
-		{
-			bool seen = false;
-
-			for (size_t i = 0; i < ri->nofields; i++)
-				seen |= ri->ofields[i] == fi;
-			if (!seen && ri->nofields < MAX_ALERT_FIELDS)
-				ri->ofields[ri->nofields++] = fi;
-		}
+		(*toks)[(*ntoks)++] = (struct otok){NULL, 0, fi};
+		if (ri)
+			add_ofield(ri, fi);
 	}
 	return 0;
+}
+
+static bool append_applies(const struct append_item *a, const struct rule_item *ri)
+{
+	if (a->source && strcmp(a->source, ri->source ? ri->source : "syscall"))
+		return false;
+	if (a->rule && strcmp(a->rule, ri->name))
+		return false;
+	for (size_t i = 0; i < a->tags.n; i++)
+		if (!strv_has(&ri->tags, a->tags.v[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The output as Falco builds it: the rule's text trimmed (rule_loader_reader),
+ * then " " and each matching append_output entry's extra_output, in order.
+ * Its %fields, then the entries' extra_fields, make the JSON output_fields.
+ */
+static int compile_output(struct saker_rules *r, struct rule_item *ri, char *why, size_t whylen)
+{
+	const char *o = ri->output ? ri->output : "";
+	size_t n = strlen(o);
+	struct buf b = {0};
+	int err;
+
+	while (n && isspace((unsigned char)o[n - 1]))
+		n--;
+	while (n && isspace((unsigned char)*o)) {
+		o++;
+		n--;
+	}
+	buf_putn(&b, o, n);
+	for (size_t i = 0; i < r->nappends; i++) {
+		const struct append_item *a = &r->appends[i];
+
+		if (!a->extra_output || !append_applies(a, ri))
+			continue;
+		buf_putn(&b, " ", 1);
+		buf_puts(&b, a->extra_output);
+	}
+	buf_putn(&b, "", 0);
+	if (b.oom || !b.p) {
+		free(b.p);
+		return -ENOMEM;
+	}
+	ri->final_output = b.p;
+	ri->ofields = calloc(MAX_ALERT_FIELDS, sizeof(*ri->ofields));
+	if (!ri->ofields)
+		return -ENOMEM;
+	err = compile_fmt(r, ri->final_output, &ri->otoks, &ri->notoks, ri, why, whylen);
+	for (size_t i = 0; !err && i < r->nappends; i++) {
+		const struct append_item *a = &r->appends[i];
+
+		if (!append_applies(a, ri))
+			continue;
+		for (size_t j = 0; !err && j < a->fkeys.n; j++) {
+			struct xfield *x;
+
+			if (!a->fvals[j]) {
+				const struct saker_finst *fi =
+				    env_field(r, a->fkeys.v[j], NULL, &err, why, whylen);
+
+				if (fi)
+					add_ofield(ri, fi);
+				else if (!err)
+					err = -EINVAL;
+				continue;
+			}
+			if (ri->nxf >= MAX_ALERT_FIELDS)
+				continue;
+			x = realloc(ri->xf, (ri->nxf + 1) * sizeof(*x));
+			if (!x)
+				return -ENOMEM;
+			ri->xf = x;
+			x = &ri->xf[ri->nxf++];
+			x->key = a->fkeys.v[j];
+			err = compile_fmt(r, a->fvals[j], &x->toks, &x->ntoks, NULL, why, whylen);
+		}
+	}
+	return err;
 }
 
 static int compile_rule(struct cctx *c, struct rule_item *ri)
@@ -2080,15 +2207,108 @@ static void fill_info(struct rule_item *ri, const struct saker_rules *r)
 	in->name = ri->name;
 	in->desc = ri->desc ? ri->desc : "";
 	in->condition = ri->final_cond ? ri->final_cond : (ri->cond.p ? ri->cond.p : "");
-	in->output = ri->output ? ri->output : "";
+	in->output = ri->final_output ? ri->final_output : (ri->output ? ri->output : "");
 	in->priority = ri->prio;
 	in->tags = (const char *const *)ri->tagv;
 	in->n_tags = ri->tags.n;
 	in->file = ri->pos.file >= 0 ? r->files[ri->pos.file].name : "";
 	in->line = (unsigned)ri->pos.line;
 	in->col = (unsigned)ri->pos.col;
-	in->reason =
-	    in->state == SAKER_RULE_DISABLED && !ri->reason ? "enabled: false" : ri->reason;
+	in->reason = in->state == SAKER_RULE_DISABLED && !ri->reason
+			 ? (ri->selected ? "disabled by the rules selection (rules:, -D, -T, -t)"
+					 : "enabled: false")
+			 : ri->reason;
+}
+
+int saker_rules_select(struct saker_rules *r, bool enable, const char *rule, const char *tag)
+{
+	int n = 0;
+
+	if (r->compiled)
+		return -EBUSY;
+	for (size_t i = 0; i < r->nrules; i++) {
+		struct rule_item *ri = &r->rules[i];
+
+		if ((rule && fnmatch(rule, ri->name, 0) == 0) ||
+		    (tag && strv_has(&ri->tags, tag))) {
+			ri->enabled = enable;
+			ri->selected = true;
+			n++;
+		}
+	}
+	return n;
+}
+
+static int dup_opt(char **dst, const char *s)
+{
+	*dst = NULL;
+	if (!s || !s[0])
+		return 0;
+	*dst = strdup(s);
+	return *dst ? 0 : -ENOMEM;
+}
+
+int saker_rules_add_append(struct saker_rules *r, const struct saker_rules_append *in)
+{
+	struct append_item *a;
+	int err;
+
+	if (r->compiled)
+		return -EBUSY;
+	if (grow((void **)&r->appends, r->nappends, &r->cappends, sizeof(*r->appends)))
+		return -ENOMEM;
+	a = &r->appends[r->nappends++];
+	memset(a, 0, sizeof(*a));
+	err = dup_opt(&a->source, in->source);
+	if (!err)
+		err = dup_opt(&a->rule, in->rule);
+	if (!err)
+		err = dup_opt(&a->extra_output, in->extra_output);
+	for (size_t i = 0; !err && i < in->n_tags; i++)
+		err = strv_push(&a->tags, in->tags[i]);
+	if (!err && in->n_fields && !(a->fvals = calloc(in->n_fields, sizeof(*a->fvals))))
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < in->n_fields; i++) {
+		err = strv_push(&a->fkeys, in->field_keys[i]);
+		if (!err && in->field_values && in->field_values[i] &&
+		    !(a->fvals[i] = strdup(in->field_values[i])))
+			err = -ENOMEM;
+	}
+	return err;
+}
+
+/* An append_output entry naming a field saker does not have fails the compile, once. */
+static int check_appends(struct cctx *c)
+{
+	struct saker_rules *r = c->r;
+	char why[384];
+	int err = 0;
+
+	for (size_t i = 0; !err && i < r->nappends; i++) {
+		const struct append_item *a = &r->appends[i];
+		struct otok *toks = NULL;
+		size_t n;
+
+		if (a->extra_output) {
+			err = compile_fmt(r, a->extra_output, &toks, &n, NULL, why, sizeof(why));
+			free(toks);
+			toks = NULL;
+		}
+		for (size_t j = 0; !err && j < a->fkeys.n; j++) {
+			if (a->fvals[j]) {
+				err =
+				    compile_fmt(r, a->fvals[j], &toks, &n, NULL, why, sizeof(why));
+				free(toks);
+				toks = NULL;
+			} else if (!env_field(r, a->fkeys.v[j], NULL, &err, why, sizeof(why)) &&
+				   !err) {
+				err = -EINVAL;
+			}
+		}
+		if (err && err != -ENOMEM)
+			set_err(c->err, c->errlen, "append_output[%zu]: %s", i, why);
+	}
+	return err == -ENOMEM ? err : (err ? -EINVAL : 0);
 }
 
 int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_rules_warn_fn warn,
@@ -2104,6 +2324,7 @@ int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_r
 		return -EBUSY;
 	}
 	r->compiled = true;
+	ret = check_appends(&c);
 	for (size_t i = 0; i < r->nlists && !ret; i++)
 		ret = flatten(&c, &r->lists[i], 0);
 	if (!ret)
@@ -2199,15 +2420,14 @@ void saker_rules_stats(const struct saker_rules *r, uint64_t *events, uint64_t *
 
 /* ---- matching -------------------------------------------------------------------- */
 
-static void format_alert(struct saker_rules *r, struct rule_item *ri, const struct saker_event *ev,
-			 struct saker_view *view, struct saker_alert *a)
+/* Renders a format's tokens at buf + o (up to MAX_OUTPUT_BYTES in all); returns the new end. */
+static size_t render(struct saker_fctx *c, const struct otok *toks, size_t ntoks, char *buf,
+		     size_t o)
 {
-	struct saker_fctx *c = r->fctx;
-	size_t o = 0, vo = 0;
 	char tmp[INET6_ADDRSTRLEN + 8];
 
-	for (size_t i = 0; i < ri->notoks; i++) {
-		const struct otok *t = &ri->otoks[i];
+	for (size_t i = 0; i < ntoks; i++) {
+		const struct otok *t = &toks[i];
 		const char *s;
 		size_t n;
 
@@ -2232,10 +2452,32 @@ static void format_alert(struct saker_rules *r, struct rule_item *ri, const stru
 		}
 		if (o + n >= MAX_OUTPUT_BYTES)
 			n = MAX_OUTPUT_BYTES - 1 - o;
-		memcpy(r->out_buf + o, s, n);
+		memcpy(buf + o, s, n);
 		o += n;
 	}
-	r->out_buf[o] = '\0';
+	buf[o] = '\0';
+	return o;
+}
+
+static void format_alert(struct saker_rules *r, struct rule_item *ri, const struct saker_event *ev,
+			 struct saker_view *view, struct saker_alert *a)
+{
+	static const char degraded[] = " view_degraded=true";
+	struct saker_fctx *c = r->fctx;
+	size_t o, vo = 0;
+	char tmp[INET6_ADDRSTRLEN + 8];
+	bool is_degraded = saker_view_degraded(view, ev->hdr.tgid, ev->hdr.ts_ns);
+
+	o = render(c, ri->otoks, ri->notoks, r->out_buf, 0);
+	/*
+	 * The process the event belongs to may have lost events (its fork, exec,
+	 * opens): what the alert says of it may be stale. Appended where Falco's
+	 * append_output appends, so text and JSON output say so alike.
+	 */
+	if (is_degraded && o + sizeof(degraded) <= MAX_OUTPUT_BYTES) {
+		memcpy(r->out_buf + o, degraded, sizeof(degraded));
+		o += sizeof(degraded) - 1;
+	}
 	for (size_t i = 0; i < ri->nofields; i++) {
 		const struct saker_finst *fi = ri->ofields[i];
 		struct saker_field *f = &r->afields[i];
@@ -2300,12 +2542,17 @@ static void format_alert(struct saker_rules *r, struct rule_item *ri, const stru
 	a->n_fields = ri->nofields;
 	a->tags = (const char *const *)ri->tagv;
 	a->n_tags = ri->tags.n;
-	/*
-	 * The process the event belongs to may have lost events (its fork, exec,
-	 * opens): what the alert says of it may be stale. Flagged only when so;
-	 * absent otherwise, as the dump does.
-	 */
-	if (saker_view_degraded(view, ev->hdr.tgid, ev->hdr.ts_ns)) {
+	for (size_t i = 0; i < ri->nxf && vo < MAX_OUTPUT_BYTES - 1; i++) {
+		struct saker_field *f = &r->afields[a->n_fields++];
+		size_t end = render(c, ri->xf[i].toks, ri->xf[i].ntoks, r->val_buf, vo);
+
+		f->name = ri->xf[i].key;
+		f->type = SAKER_FIELD_STR;
+		f->str = r->val_buf + vo;
+		vo = end + 1;
+	}
+	/* Flagged only when so; absent otherwise, as the dump does. */
+	if (is_degraded) {
 		struct saker_field *f = &r->afields[a->n_fields++];
 
 		f->name = "view_degraded";

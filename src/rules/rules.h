@@ -75,6 +75,35 @@ int saker_rules_set_names_root(struct saker_rules *r, const char *root);
 /* CLOCK_REALTIME - CLOCK_BOOTTIME in ns, for alert times (default: measured at new). */
 void saker_rules_set_boot_offset(struct saker_rules *r, uint64_t ns);
 
+/*
+ * Falco's append_output entry: to every rule whose source, name and tags
+ * (all listed) match (a NULL/empty condition matches any), extra_output is
+ * appended to the output after a space, and extra_fields go to the alert's
+ * fields (JSON output_fields only): field_values[i] NULL makes
+ * field_keys[i] a field name (its value), otherwise field_keys[i] is the
+ * key and field_values[i] a format (text and %fields) rendered as a string.
+ * Before saker_rules_compile(); entries apply in the order added. Copied.
+ */
+struct saker_rules_append {
+	const char *source, *rule;
+	const char *const *tags;
+	size_t n_tags;
+	const char *extra_output;
+	const char *const *field_keys;
+	const char *const *field_values;
+	size_t n_fields;
+};
+int saker_rules_add_append(struct saker_rules *r, const struct saker_rules_append *a);
+
+/*
+ * Falco's `rules:` selection, after the files are loaded and before the
+ * compile, in the order given: enables or disables every rule whose name
+ * matches rule (a glob: * and ?; NULL = none) and every rule tagged tag
+ * (NULL = none), overriding the files' `enabled:`. Returns how many rules it
+ * matched, or -EBUSY once compiled.
+ */
+int saker_rules_select(struct saker_rules *r, bool enable, const char *rule, const char *tag);
+
 /* 0, or -errno with err = "file:line:col: what". warn may be NULL. */
 int saker_rules_load_file(struct saker_rules *r, const char *path, char *err, size_t errlen,
 			  saker_rules_warn_fn warn, void *warn_ctx);

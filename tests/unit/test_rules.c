@@ -1193,7 +1193,8 @@ static void test_degraded_flag(void **state)
 	assert_int_equal(g.nf, 2);
 	assert_true(field_idx(&g, "view_degraded") >= 0);
 	assert_int_equal(g.types[field_idx(&g, "view_degraded")], SAKER_FIELD_BOOL);
-	assert_string_equal(g.output, "o cat");
+	/* appended to the output, where append_output appends */
+	assert_string_equal(g.output, "o cat view_degraded=true");
 	saker_rules_free(r);
 
 	/* a loss nobody can attribute marks every process (pid 102 had no loss of its own) */
@@ -1213,6 +1214,74 @@ static void test_degraded_flag(void **state)
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(saker_rules_match(r, &f->ev, NULL, on_match, &g), 1);
 	assert_false(g.a.view_degraded);
+	saker_rules_free(r);
+}
+
+/* Outputs are trimmed (output: > leaves a newline) and append_output adds to the matching rules. */
+static void test_output_trim_and_append(void **state)
+{
+	static const char *const tags[] = {"t1"};
+	static const char *const keys[] = {"evt.type", "who", "fixed"};
+	static const char *const vals[] = {NULL, "%proc.name/%proc.pid", "x"};
+	struct fixture *f = *state;
+	struct saker_rules *r;
+	struct got g = {0};
+	const char *yaml = "- rule: out\n  desc: d\n  condition: evt.type=openat\n  output: >\n"
+			   "    o %proc.name\n    (file=%fd.name)\n  priority: WARNING\n"
+			   "  tags: [t1, t2]\n";
+
+	open_shadow(f);
+	r = load(f, yaml);
+	assert_non_null(r);
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_string_equal(g.output, "o cat (file=/etc/shadow)");
+	assert_string_equal(saker_rules_get(r, 0)->output, "o %proc.name (file=%fd.name)");
+	saker_rules_free(r);
+
+	/* entries apply in order, each where all its conditions hold */
+	assert_int_equal(saker_rules_new(&r), 0);
+	assert_int_equal(saker_rules_set_names_root(r, f->root), 0);
+	{
+		const struct saker_rules_append a1 = {.source = "syscall",
+						      .tags = tags,
+						      .n_tags = 1,
+						      .extra_output = "uid=%user.uid",
+						      .field_keys = keys,
+						      .field_values = vals,
+						      .n_fields = 3};
+		const struct saker_rules_append a2 = {.rule = "other", .extra_output = "NO"};
+		const struct saker_rules_append a3 = {.extra_output = "end"};
+
+		assert_int_equal(saker_rules_add_append(r, &a1), 0);
+		assert_int_equal(saker_rules_add_append(r, &a2), 0);
+		assert_int_equal(saker_rules_add_append(r, &a3), 0);
+	}
+	assert_int_equal(saker_rules_load_buffer(r, "t.yaml", yaml, strlen(yaml), last_err,
+						 sizeof(last_err), collect_warn, NULL),
+			 0);
+	assert_int_equal(saker_rules_compile(r, last_err, sizeof(last_err), collect_warn, NULL), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(saker_rules_match(r, &f->ev, f->v, on_match, &g), 1);
+	assert_string_equal(g.output, "o cat (file=/etc/shadow) uid=1000 end");
+	assert_true(field_idx(&g, "user.uid") >= 0);
+	assert_true(field_idx(&g, "evt.type") >= 0);
+	assert_string_equal(g.fields[field_idx(&g, "who")], "who=cat/100");
+	assert_string_equal(g.fields[field_idx(&g, "fixed")], "fixed=x");
+	saker_rules_free(r);
+
+	/* a field saker does not have in an entry fails the compile, naming the entry */
+	assert_int_equal(saker_rules_new(&r), 0);
+	{
+		const struct saker_rules_append bad = {.extra_output = "x=%proc.nmae"};
+
+		assert_int_equal(saker_rules_add_append(r, &bad), 0);
+	}
+	assert_int_equal(saker_rules_load_buffer(r, "t.yaml", yaml, strlen(yaml), last_err,
+						 sizeof(last_err), collect_warn, NULL),
+			 0);
+	assert_int_not_equal(saker_rules_compile(r, last_err, sizeof(last_err), collect_warn, NULL),
+			     0);
+	assert_non_null(strstr(last_err, "append_output[0]"));
 	saker_rules_free(r);
 }
 
@@ -1631,6 +1700,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_skipped_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_output_format, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_degraded_flag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_output_trim_and_append, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_loads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_matches, setup, teardown),
