@@ -231,6 +231,10 @@ static void collect_view(struct ctx *c, const struct saker_view_stats *v)
 	add(c, "proc_table_failed_lookups_total", "Lookups and events naming a thread the process table did not hold.", COUNTER, D, v->procs.failed_lookups, NULL, 0);
 	add(c, "proc_table_scanned_total", "Threads read from /proc.", COUNTER, D, v->procs.scanned, NULL, 0);
 	add(c, "proc_table_scan_skipped_total", "Threads gone or unreadable during a /proc scan.", COUNTER, D, v->procs.scan_skipped, NULL, 0);
+	add(c, "proc_table_load_zombies_total", "Processes read from /proc that had exited, not reaped (their known image kept).", COUNTER, D, v->procs.load_zombies, NULL, 0);
+	add(c, "proc_table_load_replaced_total", "Known pids /proc showed as another process (start time differs).", COUNTER, D, v->procs.load_replaced, NULL, 0);
+	add(c, "proc_table_load_kept_total", "Fields /proc could not give whose known value was kept.", COUNTER, D, v->procs.load_kept, NULL, 0);
+	add(c, "proc_table_load_unconfirmed_total", "Processes read from /proc whose exe, argv or cwd stayed unknown (flagged, view_degraded).", COUNTER, D, v->procs.load_unconfirmed, NULL, 0);
 	add(c, "fd_table_entries", "File descriptors held in the fd table.", GAUGE, D, v->fds.entries, NULL, 0);
 	add(c, "fd_table_processes", "Processes with at least one descriptor held.", GAUGE, D, v->fds.processes, NULL, 0);
 	add(c, "fd_table_max_entries", "Bound on the fd table's descriptors.", GAUGE, D, v->fds.max_entries, NULL, 0);

@@ -61,6 +61,7 @@ struct saker_proctable {
 	long clk_tck;
 	struct scan_buf *sb;
 	uint64_t evictions, lookups, failed_lookups, scanned, scan_skipped;
+	uint64_t load_zombies, load_replaced, load_kept, load_unconfirmed;
 };
 
 /* ---- container id ---- */
@@ -520,10 +521,14 @@ static bool parse_num(const char **pp, long long *out)
 
 struct stat_fields {
 	char comm[SAKER_PROC_COMM_LEN];
+	char state; /* R, S, D, Z (zombie), X (dead), ... */
 	uint32_t ppid;
 	uint32_t tty;
+	uint64_t kflags; /* the task's PF_* flags */
 	uint64_t start_ticks;
 };
+
+#define PF_KTHREAD_BIT 0x00200000ull /* include/linux/sched.h's PF_KTHREAD */
 
 /*
  * "tid (comm) state ppid pgrp session tty_nr ... starttime(22) ...". comm
@@ -550,6 +555,7 @@ static int parse_stat(const char *buf, struct stat_fields *sf)
 		if (field == 3) { /* state: one letter */
 			if (!*p || *p == '\n')
 				return -EINVAL;
+			sf->state = *p;
 			while (*p && *p != ' ')
 				p++;
 			continue;
@@ -560,6 +566,8 @@ static int parse_stat(const char *buf, struct stat_fields *sf)
 			sf->ppid = (uint32_t)v;
 		else if (field == 7)
 			sf->tty = (uint32_t)v;
+		else if (field == 9)
+			sf->kflags = (uint64_t)v;
 		else if (field == 22)
 			sf->start_ticks = (uint64_t)v;
 	}
@@ -636,41 +644,78 @@ static uint64_t ticks_to_ns(const struct saker_proctable *tbl, uint64_t ticks)
 	return ticks / hz * 1000000000ull + ticks % hz * 1000000000ull / hz;
 }
 
+/*
+ * Whether a start time read from /proc (clock ticks, so up to one tick
+ * early) and one the table holds (from a fork record, taken a little after
+ * the kernel's) name the same task. 0 is unknown: nothing contradicts it.
+ */
+static bool same_start(const struct saker_proctable *tbl, uint64_t known_ns, uint64_t proc_ns)
+{
+	uint64_t tol = 2 * (1000000000ull / (uint64_t)tbl->clk_tck) + 10000000ull;
+
+	if (!known_ns || !proc_ns)
+		return true;
+	return known_ns > proc_ns ? known_ns - proc_ns <= tol : proc_ns - known_ns <= tol;
+}
+
+/* What load_pid() learned of the process, for each of its threads. */
+struct load_ctx {
+	struct proc_image *img;
+	uint32_t loginuid;
+	uint32_t extra_flags; /* EXITED, UNCONFIRMED */
+};
+
 /* One thread from its /proc directory (task/<tid>, or <pid> itself). */
 static int load_thread(struct saker_proctable *tbl, uint32_t pid, uint32_t tid, int tdir,
-		       struct proc_image *img, uint32_t loginuid)
+		       const struct load_ctx *lc)
 {
 	struct scan_buf *sb = tbl->sb;
 	struct stat_fields sf = {0};
 	struct pt_entry *e;
+	uint64_t start;
+	bool status_ok, same;
 
 	if (read_file(tdir, "stat", sb->stat, sizeof(sb->stat)) <= 0 || parse_stat(sb->stat, &sf)) {
 		tbl->scan_skipped++;
 		return -ENOENT;
 	}
-	if (read_file(tdir, "status", sb->status, sizeof(sb->status)) < 0)
+	status_ok = read_file(tdir, "status", sb->status, sizeof(sb->status)) > 0;
+	if (!status_ok)
 		sb->status[0] = '\0';
-	e = entry_upsert(tbl, tid, pid, img);
+	start = ticks_to_ns(tbl, sf.start_ticks);
+	e = saker_idmap_get(&tbl->map, tid);
+	same = e && e->pub.pid == pid && same_start(tbl, e->pub.start_ns, start);
+	e = entry_upsert(tbl, tid, pid, lc->img);
 	if (!e)
 		return -ENOMEM;
-	parse_ids(sb->status, "Uid:", &e->pub.uid, &e->pub.euid);
-	parse_ids(sb->status, "Gid:", &e->pub.gid, &e->pub.egid);
+	/* The same task whose status cannot be read: what the table knew of it stays. */
+	if (status_ok || !same) {
+		parse_ids(sb->status, "Uid:", &e->pub.uid, &e->pub.euid);
+		parse_ids(sb->status, "Gid:", &e->pub.gid, &e->pub.egid);
+		e->pub.flags &= ~(uint32_t)SAKER_PROC_CAPS_KNOWN;
+		e->pub.cap_eff = 0;
+		if (parse_caps(sb->status, "CapEff:", &e->pub.cap_eff))
+			e->pub.flags |= SAKER_PROC_CAPS_KNOWN;
+	}
 	e->pub.ppid = sf.ppid;
 	e->pub.tty = sf.tty;
-	e->pub.loginuid = loginuid;
-	e->pub.start_ns = ticks_to_ns(tbl, sf.start_ticks);
-	e->pub.cgroup_id = 0;
+	e->pub.loginuid = lc->loginuid;
+	/* A fork record's time is finer than /proc's ticks: kept for the same task. */
+	if (!same || !e->pub.start_ns)
+		e->pub.start_ns = start;
+	if (!same)
+		e->pub.cgroup_id = 0;
 	memcpy(e->pub.comm, sf.comm, sizeof(sf.comm));
-	e->pub.flags = SAKER_PROC_FROM_SCAN | (img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
-	e->pub.cap_eff = 0;
-	if (parse_caps(sb->status, "CapEff:", &e->pub.cap_eff))
-		e->pub.flags |= SAKER_PROC_CAPS_KNOWN;
+	e->pub.flags = SAKER_PROC_FROM_SCAN | (e->pub.flags & SAKER_PROC_CAPS_KNOWN) |
+		       (lc->img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0) | lc->extra_flags;
+	if (sf.state == 'Z' || sf.state == 'X')
+		e->pub.flags |= SAKER_PROC_EXITED;
 	tbl->scanned++;
 	return 0;
 }
 
-static int load_threads(struct saker_proctable *tbl, uint32_t pid, int pdir, struct proc_image *img,
-			uint32_t loginuid)
+static int load_threads(struct saker_proctable *tbl, uint32_t pid, int pdir,
+			const struct load_ctx *lc)
 {
 	char name[16];
 	struct dirent *de;
@@ -679,7 +724,7 @@ static int load_threads(struct saker_proctable *tbl, uint32_t pid, int pdir, str
 
 	tasks = openat(pdir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tasks < 0)
-		return load_thread(tbl, pid, pid, pdir, img, loginuid);
+		return load_thread(tbl, pid, pid, pdir, lc);
 	dir = fdopendir(tasks);
 	if (!dir) {
 		close(tasks);
@@ -692,7 +737,7 @@ static int load_threads(struct saker_proctable *tbl, uint32_t pid, int pdir, str
 		tbl->scan_skipped++;
 		err = -ENOENT;
 	} else {
-		err = load_thread(tbl, pid, pid, tdir, img, loginuid);
+		err = load_thread(tbl, pid, pid, tdir, lc);
 		close(tdir);
 	}
 	if (err) {
@@ -709,7 +754,7 @@ static int load_threads(struct saker_proctable *tbl, uint32_t pid, int pdir, str
 			tbl->scan_skipped++;
 			continue;
 		}
-		err = load_thread(tbl, pid, tid, tdir, img, loginuid);
+		err = load_thread(tbl, pid, tid, tdir, lc);
 		close(tdir);
 		if (err == -ENOMEM)
 			break;
@@ -719,15 +764,35 @@ static int load_threads(struct saker_proctable *tbl, uint32_t pid, int pdir, str
 	return err;
 }
 
+/* A readlink into buf; false when it fails or is empty. */
+static bool read_link_ok(int dirfd, const char *name, char *buf, size_t len)
+{
+	read_link(dirfd, name, buf, len);
+	return buf[0] != '\0';
+}
+
+/*
+ * One process. /proc can only improve what the table knows: a process that
+ * exited but is not reaped yet (a zombie) has no exe, cmdline or cwd left to
+ * read, and a process whose reads fail (gone meanwhile, not ours to read)
+ * tells nothing either. So the leader's stat comes first: its start time says
+ * whether /proc's process is the one the table holds (a pid reused is not);
+ * for the same one, what cannot be read keeps the known value; whatever
+ * stays unconfirmed (nothing known, nothing read) is flagged
+ * SAKER_PROC_UNCONFIRMED, which the view reports as degraded.
+ */
 static int load_pid(struct saker_proctable *tbl, int root, uint32_t pid)
 {
-	char name[16], loginuid_buf[32], cid[SAKER_CONTAINER_ID_LEN + 1];
+	char name[32], loginuid_buf[32], cid[SAKER_CONTAINER_ID_LEN + 1];
+	struct stat_fields sf = {0};
+	struct load_ctx lc = {.loginuid = SAKER_UID_UNSET};
+	const struct proc_image *kimg = NULL;
 	struct scan_buf *sb;
-	struct proc_image *img;
-	const char *cg;
+	struct pt_entry *known;
+	const char *cg, *exe, *cwd, *args;
 	size_t cglen;
 	ssize_t alen;
-	uint32_t loginuid = SAKER_UID_UNSET;
+	bool kthread, zombie, exe_ok, cwd_ok, args_ok, cg_ok;
 	int pdir, err;
 
 	if (!tbl->sb) {
@@ -742,26 +807,82 @@ static int load_pid(struct saker_proctable *tbl, int root, uint32_t pid)
 		tbl->scan_skipped++;
 		return -ENOENT;
 	}
+	/* /proc has <pid>/stat; test trees may only have the leader's task directory. */
+	snprintf(name, sizeof(name), "task/%u/stat", pid);
+	if ((read_file(pdir, "stat", sb->stat, sizeof(sb->stat)) <= 0 &&
+	     read_file(pdir, name, sb->stat, sizeof(sb->stat)) <= 0) ||
+	    parse_stat(sb->stat, &sf)) {
+		close(pdir);
+		tbl->scan_skipped++;
+		return -ENOENT;
+	}
+	kthread = sf.kflags & PF_KTHREAD_BIT;
+	zombie = sf.state == 'Z' || sf.state == 'X';
+	known = saker_idmap_get(&tbl->map, pid);
+	if (known && (known->pub.pid != pid ||
+		      !same_start(tbl, known->pub.start_ns, ticks_to_ns(tbl, sf.start_ticks)))) {
+		tbl->load_replaced++;
+		known = NULL;
+	}
+	if (known)
+		kimg = known->img;
+	if (zombie)
+		tbl->load_zombies++;
+
 	/* Kernel threads have no cmdline, exe or cwd: empty strings, not errors. */
 	alen = read_file(pdir, "cmdline", sb->args, sizeof(sb->args));
+	args_ok = alen > 0;
 	if (alen < 0)
 		alen = 0;
-	read_link(pdir, "exe", sb->exe, sizeof(sb->exe));
-	read_link(pdir, "cwd", sb->cwd, sizeof(sb->cwd));
-	if (read_file(pdir, "cgroup", sb->cgroup, sizeof(sb->cgroup)) < 0)
+	exe_ok = read_link_ok(pdir, "exe", sb->exe, sizeof(sb->exe));
+	cwd_ok = read_link_ok(pdir, "cwd", sb->cwd, sizeof(sb->cwd));
+	cg_ok = read_file(pdir, "cgroup", sb->cgroup, sizeof(sb->cgroup)) > 0;
+	if (!cg_ok)
 		sb->cgroup[0] = '\0';
 	if (read_file(pdir, "loginuid", loginuid_buf, sizeof(loginuid_buf)) > 0)
-		loginuid = parse_u32(loginuid_buf, SAKER_UID_UNSET);
+		lc.loginuid = parse_u32(loginuid_buf, SAKER_UID_UNSET);
+	else if (known)
+		lc.loginuid = known->pub.loginuid;
 
+	exe = sb->exe;
+	cwd = sb->cwd;
+	args = sb->args;
 	cgroup_display_path(sb->cgroup, &cg, &cglen);
 	saker_container_id_from_cgroup(sb->cgroup, sizeof(sb->cgroup), cid);
-	img = image_new(tbl, sb->exe, sb->args, (size_t)alen, sb->cwd, cg, cglen, cid);
-	if (!img) {
+	if (!kthread && kimg) {
+		if (!exe_ok && kimg->exe[0]) {
+			exe = kimg->exe;
+			exe_ok = true;
+			tbl->load_kept++;
+		}
+		if (!cwd_ok && kimg->cwd[0]) {
+			cwd = kimg->cwd;
+			cwd_ok = true;
+			tbl->load_kept++;
+		}
+		if (!args_ok && kimg->args_len) {
+			args = kimg->args;
+			alen = (ssize_t)kimg->args_len;
+			args_ok = true;
+			tbl->load_kept++;
+		}
+		if (!cg_ok) {
+			cg = kimg->cgroup;
+			cglen = strlen(cg);
+			snprintf(cid, sizeof(cid), "%s", kimg->container_id);
+		}
+	}
+	if (!kthread && (!exe_ok || !cwd_ok || !args_ok)) {
+		lc.extra_flags |= SAKER_PROC_UNCONFIRMED;
+		tbl->load_unconfirmed++;
+	}
+	lc.img = image_new(tbl, exe, args, (size_t)alen, cwd, cg, cglen, cid);
+	if (!lc.img) {
 		close(pdir);
 		return -ENOMEM;
 	}
-	err = load_threads(tbl, pid, pdir, img, loginuid);
-	image_put(tbl, img);
+	err = load_threads(tbl, pid, pdir, &lc);
+	image_put(tbl, lc.img);
 	if (!err) {
 		err = saker_fdtable_scan_pid(tbl->fds, pid, pdir);
 		/* No fd directory, or not ours to read: the process is still known. */
@@ -855,7 +976,8 @@ int saker_proctable_on_fork(struct saker_proctable *tbl, uint32_t parent_tid, ui
 	memcpy(e->pub.comm, pv.comm, sizeof(pv.comm));
 	e->pub.cap_eff = pv.cap_eff;
 	e->pub.flags =
-	    SAKER_PROC_FORKED | (pv.flags & (SAKER_PROC_EXEC_SEEN | SAKER_PROC_CAPS_KNOWN)) |
+	    SAKER_PROC_FORKED |
+	    (pv.flags & (SAKER_PROC_EXEC_SEEN | SAKER_PROC_CAPS_KNOWN | SAKER_PROC_UNCONFIRMED)) |
 	    (p ? 0 : SAKER_PROC_INCOMPLETE) | (img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
 	/* Threads share the process's descriptors: they are keyed by pid already. */
 	if (!thread) {
@@ -1085,6 +1207,13 @@ const struct saker_proc *saker_proctable_lookup(struct saker_proctable *tbl, uin
 	return &e->pub;
 }
 
+const struct saker_proc *saker_proctable_peek(const struct saker_proctable *tbl, uint32_t tid)
+{
+	const struct pt_entry *e = tbl ? saker_idmap_get(&tbl->map, tid) : NULL;
+
+	return e ? &e->pub : NULL;
+}
+
 size_t saker_proctable_tids(const struct saker_proctable *tbl, uint32_t *out, size_t max)
 {
 	size_t n = 0;
@@ -1112,6 +1241,10 @@ void saker_proctable_get_stats(const struct saker_proctable *tbl, struct saker_p
 	st->failed_lookups = tbl->failed_lookups;
 	st->scanned = tbl->scanned;
 	st->scan_skipped = tbl->scan_skipped;
+	st->load_zombies = tbl->load_zombies;
+	st->load_replaced = tbl->load_replaced;
+	st->load_kept = tbl->load_kept;
+	st->load_unconfirmed = tbl->load_unconfirmed;
 }
 
 int saker_proc_args_join(const struct saker_proc *p, unsigned first, char *buf, size_t len)

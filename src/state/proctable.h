@@ -44,6 +44,8 @@ enum saker_proc_flags {
 	SAKER_PROC_EXITED = 1u << 4,	     /* the leader exited, other threads still run */
 	SAKER_PROC_ARGS_TRUNCATED = 1u << 5, /* argv longer than SAKER_PROC_ARGS_MAX */
 	SAKER_PROC_CAPS_KNOWN = 1u << 6,     /* cap_eff holds the thread's effective capabilities */
+	/* a load from /proc could not read exe, argv or cwd and knew no value to keep */
+	SAKER_PROC_UNCONFIRMED = 1u << 7,
 };
 
 struct saker_proc {
@@ -115,6 +117,11 @@ struct saker_proctable_stats {
 	uint64_t failed_lookups; /* lookups and events naming a tid the table did not hold */
 	uint64_t scanned;	 /* threads read from /proc */
 	uint64_t scan_skipped;	 /* threads gone or unreadable during a scan */
+	/* loads (scan, saker_proctable_load) that found: */
+	uint64_t load_zombies;	   /* an exited, unreaped leader */
+	uint64_t load_replaced;	   /* another process under a known pid (start time differs) */
+	uint64_t load_kept;	   /* a field unreadable whose known value was kept (per field) */
+	uint64_t load_unconfirmed; /* exe, argv or cwd neither readable nor known (flagged) */
 };
 
 struct saker_proctable;
@@ -133,7 +140,15 @@ struct saker_fdtable *saker_proctable_fds(struct saker_proctable *tbl);
  * proc_root itself cannot be read.
  */
 int saker_proctable_scan(struct saker_proctable *tbl);
-/* Reads one process (all its threads) from proc_root, e.g. after a miss. -ENOENT when gone. */
+/*
+ * Reads one process (all its threads) from proc_root, e.g. after a miss or a
+ * loss. It only improves what the table holds: the leader's start time must
+ * match the known entry's for it to be the same process (else it is
+ * replaced); for the same one, an exe, argv, cwd, cgroup, loginuid or status
+ * that /proc cannot give (a zombie has none) keeps the known value; what is
+ * neither read nor known is flagged SAKER_PROC_UNCONFIRMED. An exited,
+ * unreaped leader is flagged EXITED. -ENOENT when gone.
+ */
 int saker_proctable_load(struct saker_proctable *tbl, uint32_t pid);
 
 /*
@@ -162,6 +177,9 @@ int saker_proctable_on_chdir(struct saker_proctable *tbl, uint32_t tid, const ch
  * lookup(pid). NULL (counted) when unknown.
  */
 const struct saker_proc *saker_proctable_lookup(struct saker_proctable *tbl, uint32_t tid);
+
+/* The same without counting or reordering anything (for const readers). */
+const struct saker_proc *saker_proctable_peek(const struct saker_proctable *tbl, uint32_t tid);
 
 /* Up to max tids the table holds, most recently used first; how many were written. */
 size_t saker_proctable_tids(const struct saker_proctable *tbl, uint32_t *out, size_t max);

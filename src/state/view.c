@@ -767,5 +767,13 @@ void saker_view_mark_degraded(struct saker_view *v, uint32_t pid, uint64_t since
 
 bool saker_view_degraded(const struct saker_view *v, uint32_t pid, uint64_t ts_ns)
 {
-	return v && saker_degraded_check(&v->degraded, pid, ts_ns);
+	const struct saker_proc *p;
+
+	if (!v)
+		return false;
+	if (saker_degraded_check(&v->degraded, pid, ts_ns))
+		return true;
+	/* A repair that could not read the process's image from /proc, nor keep a known one. */
+	p = saker_proctable_peek(v->procs, pid);
+	return p && (p->flags & SAKER_PROC_UNCONFIRMED);
 }

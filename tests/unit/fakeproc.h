@@ -63,6 +63,32 @@ static inline void fp_add(const char *root, unsigned pid, const char *comm, cons
 	fp_write(root, rel, buf, strlen(buf));
 }
 
+/*
+ * Pid's only thread now in state (Z: exited, not reaped) with start time
+ * start_ticks; a zombie's exe and cwd links and cmdline are gone, as /proc
+ * shows them (unreadable, empty).
+ */
+static inline void fp_set_state(const char *root, unsigned pid, char state,
+				unsigned long start_ticks)
+{
+	char rel[256], buf[1024], path[PATH_MAX];
+
+	snprintf(rel, sizeof(rel), "%u/task/%u/stat", pid, pid);
+	snprintf(buf, sizeof(buf),
+		 "%u (x) %c 1 %u %u 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 %lu 1000 10 "
+		 "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0\n",
+		 pid, state, pid, pid, start_ticks);
+	fp_write(root, rel, buf, strlen(buf));
+	if (state != 'Z')
+		return;
+	snprintf(path, sizeof(path), "%s/%u/exe", root, pid);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/%u/cwd", root, pid);
+	unlink(path);
+	snprintf(rel, sizeof(rel), "%u/cmdline", pid);
+	fp_write(root, rel, "", 0);
+}
+
 static inline void fp_remove(const char *root, unsigned pid)
 {
 	char cmd[PATH_MAX + 32];

@@ -189,6 +189,59 @@ static void test_full_rescan_and_prune(void **state)
 	}
 }
 
+/* Repair only improves: a zombie keeps its image, a reused pid is another process. */
+static void test_zombie_keeps_image(void **state)
+{
+	struct fx *f = *state;
+	struct saker_proctable_stats ps;
+	const struct saker_proc *p;
+	char args[64];
+
+	/* pid 100 ("bash", from the scan) exited; its exit record is still in a ring */
+	fp_set_state(f->root, 100, 'Z', 500);
+	saker_resync_request(f->r, 10 * SEC, 30 * SEC, true);
+	note(f->r, 100, 100, 11 * SEC);
+	run_all(f, 12 * SEC);
+	p = saker_view_proc(f->view, 100);
+	assert_non_null(p);
+	assert_string_equal(p->exe, "/usr/bin/bash");
+	assert_string_equal(p->cwd, "/");
+	saker_proc_args_join(p, 0, args, sizeof(args));
+	assert_string_equal(args, "bash");
+	assert_true(p->flags & SAKER_PROC_EXITED);
+	assert_false(p->flags & SAKER_PROC_UNCONFIRMED);
+	assert_false(saker_view_degraded(f->view, 100, 11 * SEC));
+	saker_proctable_get_stats(saker_view_procs(f->view), &ps);
+	assert_true(ps.load_zombies >= 1);
+	assert_true(ps.load_kept >= 3);
+	assert_int_equal(ps.load_unconfirmed, 0);
+
+	/* a zombie nobody knew: nothing to keep, so flagged, and its events degraded */
+	fp_add(f->root, 700, "ghost", "/bin/ghost", "ghost\0", 6, 0);
+	fp_set_state(f->root, 700, 'Z', 900);
+	saker_resync_request(f->r, 12 * SEC, 30 * SEC, false);
+	note(f->r, 700, 700, 13 * SEC);
+	run_all(f, 13 * SEC);
+	p = saker_view_proc(f->view, 700);
+	assert_non_null(p);
+	assert_true(p->flags & SAKER_PROC_UNCONFIRMED);
+	assert_true(saker_view_degraded(f->view, 700, 13 * SEC));
+
+	/* pid 100 reaped and reused by another program (another start time): replaced */
+	fp_remove(f->root, 100);
+	fp_add(f->root, 100, "id", "/usr/bin/id", "id\0", 3, 0);
+	fp_set_state(f->root, 100, 'S', 9000);
+	saker_resync_request(f->r, 14 * SEC, 30 * SEC, false);
+	note(f->r, 100, 100, 95 * SEC);
+	run_all(f, 14 * SEC);
+	p = saker_view_proc(f->view, 100);
+	assert_non_null(p);
+	assert_string_equal(p->exe, "/usr/bin/id");
+	assert_false(p->flags & SAKER_PROC_EXITED);
+	saker_proctable_get_stats(saker_view_procs(f->view), &ps);
+	assert_int_equal(ps.load_replaced, 1);
+}
+
 static void test_bounded_per_run(void **state)
 {
 	struct fx *f = *state;
@@ -249,6 +302,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_seen_process_reloaded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_full_rescan_and_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_zombie_keeps_image, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bounded_per_run, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_overflow_turns_full, setup, teardown),
 	};
