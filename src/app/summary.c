@@ -83,14 +83,29 @@ static void print_detail(const struct saker_metrics *m, FILE *f)
 	saker_sbuf_free(&b);
 }
 
+/* A counter's line: always in the long form, only when non-zero in the short one. */
+static void counter(FILE *f, bool all, const char *label, uint64_t v)
+{
+	if (all || v)
+		fprintf(f, "%s: %" PRIu64 "\n", label, v);
+}
+
 void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail, FILE *f)
 {
+	uint64_t alerts = sum(m, "alerts_emitted_total", NULL, NULL) +
+			  sum(m, "alerts_filtered_total", NULL, NULL) +
+			  sum(m, "alerts_queue_drops_total", NULL, NULL) +
+			  sum(m, "alerts_queued", NULL, NULL);
+
 	fprintf(f, "saker summary:\n");
+	/* The accounting is always shown, zeros included: seen == delivered + dropped. */
 	fprintf(f, "   events seen: %" PRIu64 "\n", sum(m, "events_total", NULL, NULL));
 	fprintf(f, "   events delivered: %" PRIu64 "\n",
 		sum(m, "events_delivered_total", NULL, NULL));
 	fprintf(f, "   events dropped: %" PRIu64 "\n", sum(m, "drops_total", NULL, NULL));
-	fprintf(f, "   dropped, buffer full: %" PRIu64 "\n",
+	fprintf(f, "   accounting: %s\n",
+		exact ? "exact (seen == delivered + dropped)" : "INCOMPLETE (rings not drained)");
+	counter(f, detail, "   dropped, buffer full",
 		sum(m, "drops_total", "cause", saker_loss_cause_name(SAKER_LOSS_RING_FULL)));
 	for (int c = 0; c < SAKER_CAT_MAX; c++) {
 		const char *name = saker_category_name((enum saker_category)c);
@@ -108,62 +123,61 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 		if (v)
 			fprintf(f, "      n_drops_buffer_%s_exit: %" PRIu64 "\n", name, v);
 	}
-	fprintf(f, "   dropped, oversized: %" PRIu64 "\n",
-		sum(m, "drops_total", "cause", "max_event_size"));
-	fprintf(f, "   dropped, user space: %" PRIu64 "\n",
+	counter(f, detail, "   dropped, oversized",
+		sum(m, "drops_total", "cause", saker_loss_cause_name(SAKER_LOSS_MAX_EVENT_SIZE)));
+	counter(f, detail, "   dropped, user space",
 		sum(m, "drops_total", "cause", saker_loss_cause_name(SAKER_LOSS_USER_SPACE)));
-	fprintf(f, "   dropped, protected lane (n_drops_critical): %" PRIu64 "\n",
+	counter(f, detail, "   dropped, protected lane (n_drops_critical)",
 		sum(m, "drops_critical_total", NULL, NULL));
-	fprintf(f, "   demoted from the protected lane (n_demoted): %" PRIu64 "\n",
+	counter(f, detail, "   demoted from the protected lane (n_demoted)",
 		sum(m, "demoted_total", NULL, NULL));
-	fprintf(f, "   user memory read failures (events kept): %" PRIu64 "\n",
+	counter(f, detail, "   user memory read failures (events kept)",
 		sum(m, "page_faults_total", NULL, NULL));
-	fprintf(f, "   accounting: %s\n",
-		exact ? "exact (seen == delivered + dropped)" : "INCOMPLETE (rings not drained)");
 	if (has(m, "dump_lines_written_total")) {
-		fprintf(f, "   dump lines written: %" PRIu64 "\n",
+		counter(f, detail, "   dump lines written",
 			sum(m, "dump_lines_written_total", NULL, NULL));
 		/* Events delivered whose line stdout did not take (full, failed, or stuck at exit).
 		 */
-		fprintf(f, "   dump lines lost: %" PRIu64 " (critical: %" PRIu64 ")\n",
-			sum(m, "dump_lines_lost_total", NULL, NULL),
-			sum(m, "dump_lines_lost_critical_total", NULL, NULL));
+		if (detail || sum(m, "dump_lines_lost_total", NULL, NULL))
+			fprintf(f, "   dump lines lost: %" PRIu64 " (critical: %" PRIu64 ")\n",
+				sum(m, "dump_lines_lost_total", NULL, NULL),
+				sum(m, "dump_lines_lost_critical_total", NULL, NULL));
 	}
 	if (has(m, "capture_file_records_written_total")) {
-		fprintf(f, "   capture file records written: %" PRIu64 "\n",
+		counter(f, detail, "   capture file records written",
 			sum(m, "capture_file_records_written_total", NULL, NULL));
-		fprintf(f, "   capture file records not written: %" PRIu64 "\n",
+		counter(f, detail, "   capture file records not written",
 			sum(m, "capture_file_records_not_written_total", NULL, NULL));
 	}
 	if (detail)
 		print_detail(m, f);
 	fprintf(f, "Syscall event drop monitoring:\n");
 	fprintf(f, "   - drop checks: %" PRIu64 "\n", sum(m, "drop_checks_total", NULL, NULL));
-	fprintf(f, "   - event drop detected: %" PRIu64 " occurrences\n",
-		sum(m, "drop_checks_fired_total", NULL, NULL));
-	fprintf(f, "   - num times actions taken: %" PRIu64 "\n",
+	if (detail || sum(m, "drop_checks_fired_total", NULL, NULL))
+		fprintf(f, "   - event drop detected: %" PRIu64 " occurrences\n",
+			sum(m, "drop_checks_fired_total", NULL, NULL));
+	counter(f, detail, "   - num times actions taken",
 		sum(m, "drop_actions_taken_total", NULL, NULL));
-	fprintf(f, "   - suppressed by rate limit: %" PRIu64 "\n",
+	counter(f, detail, "   - suppressed by rate limit",
 		sum(m, "drop_checks_suppressed_total", NULL, NULL));
 	/* Blindness resistance: attribution, the ledger and the repair (resync). */
 	{
 		static const struct {
 			const char *label, *metric;
 		} lines[] = {
-		    {"attribution evictions", "attribution_evictions_total"},
-		    {"ledger lines", "ledger_lines_total"},
-		    {"ledger write errors", "ledger_write_errors_total"},
-		    {"resync requests", "resync_requests_total"},
-		    {"resync processes reloaded", "resync_loaded_total"},
-		    {"resync processes gone", "resync_gone_total"},
-		    {"resync threads pruned", "resync_pruned_total"},
-		    {"resync full rescans", "resync_full_scans_total"},
-		    {"resync queue overflows", "resync_overflows_total"},
+		    {"   - attribution evictions", "attribution_evictions_total"},
+		    {"   - ledger lines", "ledger_lines_total"},
+		    {"   - ledger write errors", "ledger_write_errors_total"},
+		    {"   - resync requests", "resync_requests_total"},
+		    {"   - resync processes reloaded", "resync_loaded_total"},
+		    {"   - resync processes gone", "resync_gone_total"},
+		    {"   - resync threads pruned", "resync_pruned_total"},
+		    {"   - resync full rescans", "resync_full_scans_total"},
+		    {"   - resync queue overflows", "resync_overflows_total"},
 		};
 
 		for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-			fprintf(f, "   - %s: %" PRIu64 "\n", lines[i].label,
-				sum(m, lines[i].metric, NULL, NULL));
+			counter(f, detail, lines[i].label, sum(m, lines[i].metric, NULL, NULL));
 	}
 	if (has(m, "rules_loaded"))
 		fprintf(f,
@@ -180,7 +194,8 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 	    sum(m, "alerts_emitted_total", NULL, NULL), sum(m, "alerts_filtered_total", NULL, NULL),
 	    sum(m, "alerts_queue_drops_total", NULL, NULL),
 	    sum(m, "alerts_undelivered_total", NULL, NULL) + sum(m, "alerts_queued", NULL, NULL));
-	for (size_t i = 0; i < m->n; i++) {
+	/* The channels' buckets are all zero when no alert was raised. */
+	for (size_t i = 0; (detail || alerts) && i < m->n; i++) {
 		const struct saker_metric *s = &m->v[i];
 		const char *ch = label_of(s, "channel");
 

@@ -1,9 +1,11 @@
 /*
  * The shutdown summary on stderr, rendered from the metrics collection
  * (app/collect.h fills it; the same collection feeds /metrics). Short by
- * default, Falco-like: what was seen, delivered and lost, the drop checks,
- * the alerts. At log level debug it adds the table internals and every other
- * metric. The line texts are stable: the end-to-end tests parse them.
+ * default: what was seen, delivered and lost and whether that accounting is
+ * exact, the drop checks, the rules and alerts, and of the other counters
+ * only those that are not zero. At log level debug every counter, zeros
+ * included, the table internals and every other metric. The line texts are
+ * stable: the end-to-end tests parse them (an absent counter reads 0).
  */
 #ifndef SAKER_SUMMARY_H
 #define SAKER_SUMMARY_H

@@ -147,9 +147,17 @@ class Saker:
             self.proc.wait()
 
 
+class Summary(dict):
+    """name -> int; the short summary prints only counters that are not zero (the
+    accounting lines always), so a counter it left out reads 0."""
+
+    def __missing__(self, key):
+        return 0
+
+
 def summary(lines):
     """Parses the shutdown summary into a dict of name -> int."""
-    vals = {}
+    vals = Summary()
     for l in lines:
         m = re.match(r"\s+(?:- )?([a-z_ ,()]+?): (\d+)", l)
         if m:
