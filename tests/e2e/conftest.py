@@ -1,11 +1,14 @@
 """Fixtures for end-to-end tests: they run the real saker binary as root
 against real syscalls. Every saker started here is stopped at teardown,
 and every test checks that no saker BPF program is left attached."""
+import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -16,6 +19,45 @@ BUILD = os.path.join(ROOT, "build")
 SAKER = os.environ.get("SAKER_BIN", os.path.join(BUILD, "saker"))
 SAKER_ASAN = os.path.join(BUILD, "asan", "saker")
 HELPERS = os.path.join(BUILD, "helpers")
+
+
+_PUBLIC_DIR = []
+
+
+def public_copy(path):
+    """A copy of the executable at path that every uid can run. Tests run some
+    helpers (and saker) as uid 65534, which cannot enter a checkout below a 0700
+    home (/root, where root's `git clone` lands): the copy lives in a 0755 directory
+    under /tmp, removed when the session ends, and keeps its name (comm)."""
+    if not _PUBLIC_DIR:
+        d = tempfile.mkdtemp(prefix="saker-e2e-bin-")
+        os.chmod(d, 0o755)
+        atexit.register(shutil.rmtree, d, True)
+        _PUBLIC_DIR.append(d)
+    dst = os.path.join(_PUBLIC_DIR[0], os.path.basename(path))
+    st = os.stat(path)
+    try:
+        cur = os.stat(dst)
+        fresh = cur.st_size == st.st_size and cur.st_mtime_ns == st.st_mtime_ns
+    except FileNotFoundError:
+        fresh = False
+    if not fresh:
+        tmp = dst + ".new"
+        shutil.copy2(path, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, dst)
+    return dst
+
+
+def require_reference(path, what):
+    """Skips a test whose reference file outside the repo (../shared) is absent,
+    except in CI (CI=true), where that file is laid beside the clone: there a
+    missing file fails the test instead of hiding it."""
+    if os.path.exists(path):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("%s absent with CI=true: %s cannot be checked" % (path, what))
+    pytest.skip("%s absent (%s is not part of the repo)" % (path, what))
 
 
 def _prog_holders():

@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 
-from conftest import HELPERS, summary
+from conftest import HELPERS, public_copy, summary
 
 NOBODY = 65534
 # A port nothing listens on: loopback connects are refused at once.
@@ -27,7 +27,8 @@ TOP_DEMOTED_RX = (r"Saker internal: protected lane: (\d+) critical events demote
 
 
 def helper(*args):
-    return [os.path.join(HELPERS, args[0])] + [str(a) for a in args[1:]]
+    # Some run as nobody, who may not enter the checkout (conftest.public_copy).
+    return [public_copy(os.path.join(HELPERS, args[0]))] + [str(a) for a in args[1:]]
 
 
 def filtered_saker(saker, tmp_path, *args, pattern):

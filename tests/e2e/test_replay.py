@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import SAKER, Saker, bpf_progs_loaded, summary
+from conftest import SAKER, Saker, bpf_progs_loaded, public_copy, summary
 
 PY = "/usr/bin/python3"
 
@@ -163,7 +163,7 @@ def test_replay_needs_no_privileges(recorded):
     shutil.copyfile(recorded["cap"], cap)
     os.chmod(cap, 0o644)
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                        "--inh-caps=-all", "--bounding-set=-all", SAKER,
+                        "--inh-caps=-all", "--bounding-set=-all", public_copy(SAKER),
                         "-o", "engine.kind=replay", "-o", "engine.replay.capture_file=" + cap,
                         "-o", "json_output=true"],
                        capture_output=True, text=True, timeout=120)

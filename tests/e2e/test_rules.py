@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, SAKER, Saker, bpf_progs_loaded
+from conftest import ROOT, SAKER, Saker, bpf_progs_loaded, require_reference
 
 PY = "/usr/bin/python3"
 FALCO_RULES = os.path.abspath(os.path.join(ROOT, "..", "shared", "reference",
@@ -487,8 +487,7 @@ def test_dry_run_prints_rules_and_selection(tmp_path):
 
 
 def test_falco_stable_rules_load():
-    if not os.path.exists(FALCO_RULES):
-        pytest.skip("%s absent (Falco's stable ruleset is not part of the repo)" % FALCO_RULES)
+    require_reference(FALCO_RULES, "Falco's stable ruleset")
     # what saker cannot do: resolve host names, the container plugin's fields, overlayfs layers
     skipped = {
         "Contact K8S API Server From Container": "fd.sip.name",
