@@ -474,8 +474,8 @@ static int validate_rules(const struct saker_app *app)
 		char err[1024];
 		int ret;
 
-		ret = saker_ruleset_load(&rs, &app->cfg, &app->opts.validate_paths[i], 1, &app->log,
-					 err, sizeof(err));
+		ret = saker_ruleset_load(&rs, &app->cfg, &app->opts.validate_paths[i], 1, 0,
+					 &app->log, err, sizeof(err));
 		if (ret) {
 			saker_log(&app->log, SAKER_PRIO_ERROR, "%s", err);
 			printf("%s: Invalid\n", app->opts.validate_paths[i]);
@@ -496,11 +496,14 @@ static int setup_rules(struct saker_app *app, uint8_t table[SAKER_SYSCALL_MAX], 
 {
 	char *const *paths = app->opts.rules_paths;
 	size_t n = app->opts.n_rules_paths;
+	unsigned flags = 0;
 	int ret;
 
-	if (!n)
+	if (!n) {
 		saker_ruleset_config_paths(&app->cfg, &paths, &n);
-	ret = saker_ruleset_load(&app->rules, &app->cfg, paths, n, &app->log, err, errlen);
+		flags = SAKER_RULESET_SKIP_MISSING;
+	}
+	ret = saker_ruleset_load(&app->rules, &app->cfg, paths, n, flags, &app->log, err, errlen);
 	if (ret)
 		return ret;
 	saker_ruleset_syscalls(&app->rules, app->rules_sel, &app->rules_all);
@@ -615,6 +618,27 @@ void saker_app_summarize(struct saker_app *app, bool exact)
 	saker_metrics_free(&m);
 }
 
+/*
+ * --dry-run's configuration, which -c reads back to the same run: the rules
+ * files actually loaded (-r's, or rules_files less those that do not
+ * exist; none for the embedded ruleset) as rules_files.
+ */
+static int dump_effective(const struct saker_app *app)
+{
+	struct saker_config c;
+	int ret = saker_config_copy(&c, &app->cfg);
+
+	if (ret)
+		return ret;
+	ret = saker_config_set_strlist(&c.rules_files, app->rules.used, app->rules.n_used);
+	if (!ret)
+		ret = saker_config_set_strlist(&c.rules_file, NULL, 0);
+	if (!ret)
+		ret = saker_config_dump(&c, stdout);
+	saker_config_free(&c);
+	return ret;
+}
+
 int saker_app_run(const struct saker_app_opts *opts)
 {
 	struct saker_app *app = calloc(1, sizeof(*app));
@@ -659,7 +683,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 			if (ret) {
 				fprintf(stderr, "Error: %s\n", err);
 				status = SAKER_EXIT_FATAL;
-			} else if (saker_config_dump(&app->cfg, stdout)) {
+			} else if (dump_effective(app)) {
 				status = SAKER_EXIT_FATAL;
 			} else {
 				saker_ruleset_print_report(&app->rules, table, stdout);

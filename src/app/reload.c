@@ -89,10 +89,13 @@ static int load_rules(const struct saker_app *app, const struct saker_config *cf
 {
 	char *const *paths = app->opts.rules_paths;
 	size_t n = app->opts.n_rules_paths;
+	unsigned flags = 0;
 
-	if (!n)
+	if (!n) {
 		saker_ruleset_config_paths(cfg, &paths, &n);
-	return saker_ruleset_load(next, cfg, paths, n, &app->log, err, errlen);
+		flags = SAKER_RULESET_SKIP_MISSING;
+	}
+	return saker_ruleset_load(next, cfg, paths, n, flags, &app->log, err, errlen);
 }
 
 /*
@@ -104,12 +107,20 @@ static int load_rules(const struct saker_app *app, const struct saker_config *cf
 static void swap_rules(struct saker_ruleset *running, struct saker_ruleset *next)
 {
 	struct saker_rules *old = running->rules;
+	char **old_used = running->used;
+	size_t old_n = running->n_used;
 
 	running->rules = next->rules;
 	running->default_rules = next->default_rules;
+	running->used = next->used;
+	running->n_used = next->n_used;
 	next->rules = NULL;
+	next->used = old_used;
+	next->n_used = old_n;
 	running->reloads++;
 	saker_rules_free(old);
+	/* the old list of files goes with next's fini */
+	saker_ruleset_fini(next);
 }
 
 void saker_reload_run(struct saker_app *app)

@@ -109,15 +109,76 @@ static int load_path(struct saker_rules *r, const char *path, const struct saker
 	return saker_rules_load_file(r, path, err, errlen, warn_cb, (void *)log);
 }
 
+/* rs->used: the paths that exist (all of them without SKIP_MISSING); one warning for the rest. */
+static int pick_paths(struct saker_ruleset *rs, char *const *paths, size_t n, unsigned flags,
+		      const struct saker_log *log)
+{
+	char missing[1024];
+	size_t nm = 0, used = 0;
+
+	rs->used = calloc(n + 1, sizeof(*rs->used));
+	if (!rs->used)
+		return -ENOMEM;
+	missing[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+
+		if ((flags & SAKER_RULESET_SKIP_MISSING) && stat(paths[i], &st) &&
+		    errno == ENOENT) {
+			int w = snprintf(missing + used, sizeof(missing) - used, "%s%s",
+					 nm ? ", " : "", paths[i]);
+
+			if (w > 0)
+				used += (size_t)w < sizeof(missing) - used
+					    ? (size_t)w
+					    : sizeof(missing) - used - 1;
+			nm++;
+			continue;
+		}
+		rs->used[rs->n_used] = strdup(paths[i]);
+		if (!rs->used[rs->n_used])
+			return -ENOMEM;
+		rs->n_used++;
+	}
+	if (nm && rs->n_used)
+		saker_log(log, SAKER_PRIO_WARNING,
+			  "rules_files: skipping %zu that do not exist: %s", nm, missing);
+	else if (nm)
+		saker_log(log, SAKER_PRIO_WARNING,
+			  "rules_files: none of the configured files exists (%s); running the "
+			  "embedded default ruleset instead",
+			  missing);
+	return 0;
+}
+
+static void free_used(struct saker_ruleset *rs)
+{
+	for (size_t i = 0; rs->used && i < rs->n_used; i++)
+		free(rs->used[i]);
+	free(rs->used);
+	rs->used = NULL;
+	rs->n_used = 0;
+}
+
 int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg, char *const *paths,
-		       size_t n_paths, const struct saker_log *log, char *err, size_t errlen)
+		       size_t n_paths, unsigned flags, const struct saker_log *log, char *err,
+		       size_t errlen)
 {
 	struct saker_rules *r;
 	int ret;
 
 	memset(rs, 0, sizeof(*rs));
+	ret = pick_paths(rs, paths, n_paths, flags, log);
+	if (ret) {
+		free_used(rs);
+		snprintf(err, errlen, "rules: %s", strerror(-ret));
+		return ret;
+	}
+	paths = rs->used;
+	n_paths = rs->n_used;
 	ret = saker_rules_new(&r);
 	if (ret) {
+		free_used(rs);
 		snprintf(err, errlen, "rules: %s", strerror(-ret));
 		return ret;
 	}
@@ -166,6 +227,7 @@ int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg,
 		ret = saker_rules_compile(r, err, errlen, warn_cb, (void *)log);
 	if (ret) {
 		saker_rules_free(r);
+		free_used(rs);
 		return ret;
 	}
 	rs->rules = r;
@@ -178,6 +240,7 @@ void saker_ruleset_fini(struct saker_ruleset *rs)
 		return;
 	saker_rules_free(rs->rules);
 	rs->rules = NULL;
+	free_used(rs);
 }
 
 static void on_match(void *ctx, const struct saker_rule_info *rule, const struct saker_alert *a)
@@ -274,7 +337,8 @@ void saker_ruleset_print_report(const struct saker_ruleset *rs,
 	size_t n = rs->rules ? saker_rules_count(rs->rules) : 0;
 	size_t loaded = rs->rules ? saker_rules_loaded(rs->rules) : 0, sel = 0;
 
-	fprintf(f, "rules: %zu loaded, %zu not loaded (%zu macros, %zu lists)%s\n", loaded,
+	/* YAML comments: the configuration printed before them still reads back with -c */
+	fprintf(f, "# rules: %zu loaded, %zu not loaded (%zu macros, %zu lists)%s\n", loaded,
 		n - loaded, rs->rules ? saker_rules_macros(rs->rules) : 0,
 		rs->rules ? saker_rules_lists(rs->rules) : 0,
 		rs->default_rules ? ", the embedded default ruleset" : "");
@@ -283,11 +347,11 @@ void saker_ruleset_print_report(const struct saker_ruleset *rs,
 
 		if (ri->state == SAKER_RULE_LOADED)
 			continue;
-		fprintf(f, "  %s: %s:%u:%u: rule '%s': %s\n", state_word(ri->state),
+		fprintf(f, "#   %s: %s:%u:%u: rule '%s': %s\n", state_word(ri->state),
 			ri->file ? ri->file : "?", ri->line, ri->col, ri->name,
 			ri->reason ? ri->reason : "");
 	}
-	fprintf(f, "syscalls:");
+	fprintf(f, "# syscalls:");
 	for (unsigned id = 0; id < SAKER_SYSCALL_MAX; id++) {
 		const char *name = saker_syscall_name(id);
 
@@ -296,7 +360,7 @@ void saker_ruleset_print_report(const struct saker_ruleset *rs,
 		fprintf(f, " %s", name);
 		sel++;
 	}
-	fprintf(f, "\nsyscalls selected: %zu\n", sel);
+	fprintf(f, "\n# syscalls selected: %zu\n", sel);
 }
 
 void saker_ruleset_print_fields(FILE *f)

@@ -38,7 +38,16 @@ struct saker_ruleset {
 	uint64_t reloads;	  /* SIGHUP reloads that swapped the rules in */
 	uint64_t reload_failures; /* ... that failed and kept the running rules */
 	bool default_rules;	  /* the embedded ruleset is loaded */
+	char **used;		  /* the paths loaded (missing rules_files entries left out) */
+	size_t n_used;
 };
+
+/*
+ * rules_files as Falco reads them: entries that do not exist are skipped
+ * (one warning names them all); when none is left, the embedded ruleset runs
+ * (a warning says so). Without it (-r, -V) a missing path is an error.
+ */
+#define SAKER_RULESET_SKIP_MISSING 0x1u
 
 /*
  * Loads paths (files, or directories: their *.yaml / *.yml in sorted order)
@@ -46,7 +55,8 @@ struct saker_ruleset {
  * go to log with "Warning:". 0, or -errno with err ("file:line:col: what").
  */
 int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg, char *const *paths,
-		       size_t n_paths, const struct saker_log *log, char *err, size_t errlen);
+		       size_t n_paths, unsigned flags, const struct saker_log *log, char *err,
+		       size_t errlen);
 void saker_ruleset_fini(struct saker_ruleset *rs);
 
 /* The files a configuration names: rules_files, else rules_file (n = 0: the default). */

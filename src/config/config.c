@@ -57,6 +57,8 @@ enum opt_type {
 /* Double bounds: the lower one may be exclusive, the upper one absent. */
 #define OPT_F_MIN_EXCL 0x1u
 #define OPT_F_NO_MAX   0x2u
+/* A list key that reads a scalar as a one-item list (Falco does so for rules_files). */
+#define OPT_F_SCALAR_LIST 0x4u
 
 struct opt {
 	const char *key;
@@ -267,8 +269,8 @@ static const struct opt opts[] = {
 
     PRIO("priority", priority, SAKER_PRIO_DEBUG),
     /* SIGHUP recompiles the rules and swaps them in between records (app/reload.c). */
-    STRLIST("rules_files", rules_files, NULL),
-    STRLIST("rules_file", rules_file, NULL),
+    STRLIST("rules_files", rules_files, NULL, .flags = OPT_F_SCALAR_LIST),
+    STRLIST("rules_file", rules_file, NULL, .flags = OPT_F_SCALAR_LIST),
     STR("rule_matching", rule_matching, "first", check_rule_matching),
     {.key = "rules", .type = OPT_RULESEL, .off = OFF(rules)},
     {.key = "append_output", .type = OPT_APPEND, .off = OFF(append_output)},
@@ -407,6 +409,11 @@ static const struct opt opts[] = {
     UNSUPPORTED("engine.gvisor"),
     UNSUPPORTED("engine.nodriver"),
     UNSUPPORTED("engine.modern_ebpf.drop_failed_exit"),
+    /* Falco 0.40 to master's falco.yaml and config schema, beyond the above */
+    UNSUPPORTED("buffer_format_base64"),
+    UNSUPPORTED("engine.modern_ebpf.disable_iterators"),
+    UNSUPPORTED("metrics.kernel_iter_event_counters_enabled"),
+    UNSUPPORTED("metadata_download"),
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -653,6 +660,20 @@ static bool append_eq(const void *pa, const void *pb)
 				return false;
 	}
 	return true;
+}
+
+int saker_config_set_strlist(struct saker_strlist *l, char *const *v, size_t n)
+{
+	struct saker_strlist nl = {0};
+
+	for (size_t i = 0; i < n; i++)
+		if (strlist_push(&nl, v[i])) {
+			strlist_clear(&nl);
+			return -ENOMEM;
+		}
+	strlist_clear(l);
+	*l = nl;
+	return 0;
 }
 
 void saker_config_free(struct saker_config *cfg)
@@ -1281,6 +1302,18 @@ static int apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *
 		else
 			d->n_actions = 0;
 		return 0;
+	}
+	if (n->type == YAML_SCALAR_NODE && (o->flags & OPT_F_SCALAR_LIST)) {
+		char *v = scalar_value(c, n, o->key, &ret);
+
+		if (!v)
+			return ret;
+		if (!append)
+			strlist_clear(l);
+		if (v[0] && strlist_push(l, v))
+			ret = -ENOMEM;
+		free(v);
+		return ret;
 	}
 	if (n->type != YAML_SEQUENCE_NODE)
 		return fail(c, n, o->key, "expected a list, got %s", node_kind(n));
@@ -2587,6 +2620,13 @@ out_parser:
 
 int saker_config_validate(const struct saker_config *cfg, char *err, size_t errlen)
 {
+	if (cfg->rules_files.n && cfg->rules_file.n) {
+		/* Falco refuses this too: which list wins would be a guess */
+		set_err(err, errlen,
+			"both rules_files and rules_file are set; keep rules_files (rules_file is "
+			"its older name)");
+		return -EINVAL;
+	}
 	if (!cfg->stdout_output.enabled && !cfg->syslog_output.enabled &&
 	    !cfg->file_output.enabled && !cfg->program_output.enabled &&
 	    !cfg->http_output.enabled) {

@@ -254,6 +254,9 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 /* Cross-key checks (an output enabled, file_output has a filename, ...). */
 int saker_config_validate(const struct saker_config *cfg, char *err, size_t errlen);
 
+/* Replaces a list's items with copies of v[0..n-1]: 0 or -ENOMEM (l unchanged). */
+int saker_config_set_strlist(struct saker_strlist *l, char *const *v, size_t n);
+
 /* Effective configuration as YAML (for --dry-run); loads back to an equal config. */
 int saker_config_dump(const struct saker_config *cfg, FILE *out);
 

@@ -800,6 +800,30 @@ static void test_override_falco_forms(void **state)
 	saker_config_free(&cfg);
 }
 
+/* rules_files as Falco reads it: a scalar is a one-item list; both spellings set is an error. */
+static void test_rules_files_forms(void **state)
+{
+	struct saker_config cfg;
+	char err[512];
+
+	(void)state;
+	saker_config_init(&cfg);
+	assert_int_equal(load(&cfg, "rules_file: /x.yaml\n", err, NULL), 0);
+	assert_int_equal(cfg.rules_file.n, 1);
+	assert_string_equal(cfg.rules_file.v[0], "/x.yaml");
+	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), 0);
+	override_ok(&cfg, "rules_files=/y.yaml");
+	assert_int_equal(cfg.rules_files.n, 1);
+	assert_string_equal(cfg.rules_files.v[0], "/y.yaml");
+	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "both rules_files and rules_file are set"));
+	override_ok(&cfg, "rules_file=");
+	assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), 0);
+	/* other lists still want a list */
+	assert_int_equal(load(&cfg, "base_syscalls: {custom_set: read}\n", err, NULL), -EINVAL);
+	saker_config_free(&cfg);
+}
+
 /* Falco's rules: selection and append_output, from a file and by -o item[N].name. */
 static void test_rules_selection_and_append(void **state)
 {
@@ -1123,6 +1147,17 @@ static void test_unknown_keys_warn(void **state)
 				      "ignored\n"));
 	assert_non_null(strstr(w.all, "t.yaml:6:3: key 'engine.kmod' is not supported"));
 	assert_non_null(strstr(w.all, "key 'watch_config_files' is not supported"));
+	/* Falco 0.44 and master's keys: not supported, not unknown */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(load(&cfg,
+			      "buffer_format_base64: false\nengine:\n  modern_ebpf:\n"
+			      "    disable_iterators: false\nmetrics:\n"
+			      "  kernel_iter_event_counters_enabled: true\n",
+			      err, &w),
+			 0);
+	assert_int_equal(w.n, 3);
+	assert_null(strstr(w.all, "unknown"));
+	assert_non_null(strstr(w.all, "'engine.modern_ebpf.disable_iterators' is not supported"));
 
 	/* key text is sanitised so a warning stays one line */
 	memset(&w, 0, sizeof(w));
@@ -1615,6 +1650,7 @@ int main(void)
 	    cmocka_unit_test(test_custom_set_names),
 	    cmocka_unit_test(test_override_falco_forms),
 	    cmocka_unit_test(test_rules_selection_and_append),
+	    cmocka_unit_test(test_rules_files_forms),
 	    cmocka_unit_test(test_readme_override),
 	    cmocka_unit_test(test_engine_kind_falco_legacy),
 	    cmocka_unit_test(test_falco_036_keys),

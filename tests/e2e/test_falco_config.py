@@ -1,0 +1,188 @@
+"""Issue 18: what a Falco user meets first. A configuration shaped like
+Falco's stock falco.yaml (tests/e2e/falco_like.yaml) starts on a host without
+/etc/falco (the embedded rules run) and loads Falco's rules once they are in
+place; rule outputs carry no trailing newline; --dry-run's output reads back
+with -c; rules: and -D/-T/-t select rules as Falco's documentation says."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, SAKER
+
+FIXTURE = os.path.join(ROOT, "tests", "e2e", "falco_like.yaml")
+FALCO_RULES = os.path.abspath(os.path.join(ROOT, "..", "shared", "reference",
+                                           "falco_rules.yaml"))
+# the live runs must not collide with other sessions' web servers, nor listen on 0.0.0.0
+WEB = ["-o", "webserver.listen_port=0", "-o", "webserver.listen_address=127.0.0.1"]
+
+
+def run(*args, timeout=60):
+    return subprocess.run([SAKER] + list(args), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def no_etc_falco():
+    if os.path.exists("/etc/falco"):
+        pytest.skip("/etc/falco exists on this host")
+
+
+def falco_tree(tmp_path):
+    """The fixture with /etc/falco moved below tmp_path, Falco's rules file in place."""
+    if not os.path.exists(FALCO_RULES):
+        pytest.skip("%s absent" % FALCO_RULES)
+    etc = tmp_path / "etc-falco"
+    (etc / "rules.d").mkdir(parents=True)
+    shutil.copy(FALCO_RULES, etc / "falco_rules.yaml")
+    cfg = tmp_path / "falco.yaml"
+    with open(FIXTURE) as f:
+        cfg.write_text(f.read().replace("/etc/falco/", str(etc) + "/"))
+    return cfg, etc
+
+
+def test_stock_falco_yaml_starts_without_etc_falco(tmp_path):
+    no_etc_falco()
+    r = run("-c", FIXTURE, "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "none of the configured files exists (/etc/falco/falco_rules.yaml, " \
+        "/etc/falco/falco_rules.local.yaml, /etc/falco/rules.d); running the embedded " \
+        "default ruleset instead" in r.stderr
+    # every key is known to saker or named as a Falco key it does not implement
+    assert "unknown key" not in r.stderr, r.stderr
+    assert "key 'buffer_format_base64' is not supported by saker" in r.stderr
+    assert "key 'engine.modern_ebpf.disable_iterators' is not supported by saker" in r.stderr
+    # it shows what it watches
+    assert re.search(r"^# rules: 11 loaded, 0 not loaded .*the embedded default ruleset$",
+                     r.stdout, re.M), r.stdout
+    assert re.search(r"^# syscalls: .*\bopenat\b", r.stdout, re.M)
+    # what it printed is what it runs: no rules files
+    assert re.search(r"^rules_files: \[\]$", r.stdout, re.M)
+    back = tmp_path / "back.yaml"
+    back.write_text(r.stdout)
+    r2 = run("-c", str(back), "--dry-run")
+    assert r2.returncode == 0, r2.stderr
+    assert r2.stdout == r.stdout
+
+
+def test_stock_falco_yaml_loads_falcos_rules_in_place(tmp_path):
+    cfg, etc = falco_tree(tmp_path)
+    r = run("-c", str(cfg), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    # the missing local file is skipped with one warning naming it; the others load
+    assert r.stderr.count("rules_files: skipping") == 1, r.stderr
+    assert "skipping 1 that do not exist: %s/falco_rules.local.yaml" % etc in r.stderr
+    m = re.search(r"^# rules: (\d+) loaded, (\d+) not loaded \(87 macros, 49 lists\)$",
+                  r.stdout, re.M)
+    assert m and int(m.group(1)) >= 22, r.stdout
+    # the dump names the files used, and -c reads it back to the same run
+    assert 'rules_files: ["%s/falco_rules.yaml", "%s/rules.d"]' % (etc, etc) in r.stdout
+    back = tmp_path / "back.yaml"
+    back.write_text(r.stdout)
+    r2 = run("-c", str(back), "--dry-run")
+    assert r2.returncode == 0, r2.stderr
+    assert r2.stdout == r.stdout
+    # -r replaces them; the dump says so (it used to print rules_files: [])
+    r = run("-c", str(cfg), "-r", FALCO_RULES, "--dry-run")
+    assert 'rules_files: ["%s"]' % FALCO_RULES in r.stdout
+
+
+def test_rules_file_scalar_and_both_keys(tmp_path):
+    if not os.path.exists(FALCO_RULES):
+        pytest.skip("%s absent" % FALCO_RULES)
+    c = tmp_path / "c.yaml"
+    c.write_text("rules_file: %s\n" % FALCO_RULES)
+    r = run("-c", str(c), "-L")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) >= 22
+    r = run("-o", "rules_files=%s" % FALCO_RULES, "-L")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) >= 22
+    r = run("-c", str(c), "-o", "rules_files=[%s]" % FALCO_RULES, "--dry-run")
+    assert r.returncode == 1
+    assert "both rules_files and rules_file are set" in r.stderr
+
+
+def shadow_alert(s, tok):
+    subprocess.run(["cat", "/etc/shadow", "/nonexistent-" + tok], capture_output=True)
+    return s.wait_for(r"Sensitive credential file opened for reading.*%s" % tok, which="out",
+                      timeout=30)
+
+
+def test_stock_falco_yaml_live_3s_and_outputs_are_trimmed(saker):
+    no_etc_falco()
+    s = saker("-c", FIXTURE, *WEB)
+    tok = "h18-%d" % os.getpid()
+    t0 = time.monotonic()
+    line = shadow_alert(s, tok).string
+    # the embedded rules use output: > (a trailing newline Falco trims)
+    assert not line.endswith("\\n") and not line.endswith(" "), line
+    assert line.endswith("container.id=host)"), line
+    time.sleep(max(0.0, 3.0 - (time.monotonic() - t0)))
+    assert s.proc.poll() is None, "\n".join(s.lines())
+    assert s.stop() == 0
+    s = saker("-c", FIXTURE, *WEB, "-o", "json_output=true")
+    tok = "h18j-%d" % os.getpid()
+    a = json.loads(shadow_alert(s, tok).string)
+    assert a["rule"] == "Read Sensitive Credential File"
+    assert not a["output"].endswith("\n") and a["output"].endswith("container.id=host)"), a
+    assert s.stop() == 0
+
+
+RULES = """\
+- rule: shell a
+  desc: d
+  condition: evt.type = open
+  output: o
+  priority: INFO
+  tags: [T1003, shell]
+- rule: Shell b
+  desc: d
+  condition: evt.type = open
+  output: o
+  priority: INFO
+  tags: [net]
+- rule: other c
+  desc: d
+  condition: evt.type = open
+  output: o
+  priority: INFO
+  enabled: false
+  tags: [T1003]
+"""
+
+
+def names(r):
+    assert r.returncode == 0, r.stderr
+    return [l.split("\t")[0] for l in r.stdout.splitlines()]
+
+
+def test_rules_selection_as_falco_documents_it(tmp_path):
+    f = tmp_path / "r.yaml"
+    f.write_text(RULES)
+    R = ["-r", str(f), "-L"]
+    assert names(run(*R)) == ["shell a", "Shell b"]
+    # rules: in order; enabling overrides the file's enabled: false
+    c = tmp_path / "c.yaml"
+    c.write_text("rules:\n  - disable:\n      rule: \"*\"\n  - enable:\n      tag: T1003\n")
+    assert names(run("-c", str(c), *R)) == ["shell a", "other c"]
+    assert names(run(*R, "-o", "rules[0].disable.rule=*",
+                     "-o", "rules[1].enable.rule=Shell ?")) == ["Shell b"]
+    # -D: name contains (case matters), -T: tag, -t: only the tag
+    assert names(run(*R, "-D", "hell")) == []
+    assert names(run(*R, "-D", "Shell")) == ["shell a"]
+    assert names(run(*R, "-T", "shell")) == ["Shell b"]
+    assert names(run(*R, "-t", "T1003")) == ["shell a", "other c"]
+    assert names(run(*R, "-t", "net", "-t", "shell")) == ["shell a", "Shell b"]
+    r = run(*R, "-D", "x", "-t", "net")
+    assert r.returncode == 1 and "cannot be combined" in r.stderr
+    # a selection that matches nothing is a warning; the dry run shows the items and why
+    r = run(*R, "-T", "nosuch")
+    assert "disable tag nosuch matches no rule" in r.stderr
+    r = run("-r", str(f), "--dry-run", "-t", "net")
+    assert "rules: [{disable: {rule: \"*\"}}, {enable: {tag: \"net\"}}]" in r.stdout
+    assert "#   disabled: %s:1:9: rule 'shell a': disabled by the rules selection" % f \
+        in r.stdout
