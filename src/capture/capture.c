@@ -33,7 +33,12 @@ struct ring {
 	unsigned lane; /* enum saker_lane */
 	unsigned long budget_left;
 	int budget_on;
-	uint64_t events; /* taken from this ring: delivered or lost in user space */
+	/*
+	 * Events taken from this ring, counted as each record is taken: a lane-1
+	 * record is held and handed on later, from within another ring's drain,
+	 * so what a drain delivered is not what its ring gave.
+	 */
+	uint64_t events;
 	uint64_t bytes;	 /* ring bytes consumed, record headers and padding included */
 	/*
 	 * Occupancy, read in user space from the ring's consumer and producer
@@ -207,16 +212,19 @@ static int on_record(void *ctx, void *data, size_t len)
 	struct ring *r = ctx;
 	struct saker_capture *cap = r->cap;
 	const struct saker_evt_hdr *e = data;
-	uint64_t n = 1;
+	uint64_t n = 1; /* the events the record carries (a batch: its count) */
 
 	/* The kernel's record header (8 bytes) and the 8-byte rounding take ring space too. */
 	r->bytes += (len + 8 + 7) & ~(size_t)7;
+	if (len >= sizeof(*e) && e->len <= len && e->len >= sizeof(*e) &&
+	    e->type == SAKER_EVT_BATCH)
+		n = e->ret > 0 ? (uint64_t)e->ret : 0;
+	r->events += n;
 
 	/* A record the probe could not have written is lost in user space, not ignored. */
 	if (len < sizeof(*e) || e->len > len || e->len < sizeof(*e)) {
 		cap->user_drops++;
 	} else if (e->type == SAKER_EVT_BATCH) {
-		n = e->ret > 0 ? (uint64_t)e->ret : 1;
 		deliver_batch(cap, (const uint8_t *)data + sizeof(*e), e->len - sizeof(*e),
 			      e->ret > 0 ? (uint64_t)e->ret : 0);
 	} else if (r->lane == SAKER_LANE_CRITICAL) {
@@ -226,6 +234,8 @@ static int on_record(void *ctx, void *data, size_t len)
 	}
 	/* The budget bounds the work per drain, so a batch costs the events it carries. */
 	if (r->budget_on) {
+		if (!n)
+			n = 1;
 		if (n >= r->budget_left) {
 			r->budget_left = 0;
 			return DRAIN_BUDGET_SPENT;
@@ -425,10 +435,14 @@ int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring)
 	return ring_buffer__epoll_fd(cap->rings[ring].rb);
 }
 
-/* Consumes up to budget events of ring r (0 = until empty); events taken or a negative errno. */
-static long drain_ring(struct saker_capture *cap, struct ring *r, unsigned long budget)
+/*
+ * Consumes up to budget events of ring r (0 = until empty); the events taken
+ * from r (not what was delivered meanwhile: held lane-1 records go out
+ * during bulk drains) or a negative errno.
+ */
+static long drain_ring(struct ring *r, unsigned long budget)
 {
-	uint64_t before = cap->delivered + cap->user_drops;
+	uint64_t before = r->events;
 	int n;
 
 	if (r->pos_pages) {
@@ -450,8 +464,7 @@ static long drain_ring(struct saker_capture *cap, struct ring *r, unsigned long 
 	r->win_drains++;
 	if (n == DRAIN_BUDGET_SPENT)
 		r->win_spent++;
-	r->events += cap->delivered + cap->user_drops - before;
-	return (long)(cap->delivered + cap->user_drops - before);
+	return (long)(r->events - before);
 }
 
 /* Every lane-1 ring, until empty. */
@@ -465,7 +478,7 @@ static long drain_critical(struct saker_capture *cap)
 		cap->crit_look_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 	cap->crit_draining = 1;
 	for (unsigned i = cap->nr_lane; i < cap->nr_rings; i++) {
-		long n = drain_ring(cap, &cap->rings[i], DRAIN_CRITICAL_MAX);
+		long n = drain_ring(&cap->rings[i], DRAIN_CRITICAL_MAX);
 
 		if (n < 0) {
 			cap->crit_draining = 0;
@@ -508,7 +521,7 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 			n = drain_critical(cap);
 			if (n < 0)
 				return n;
-			n = drain_ring(cap, &cap->rings[i], slice);
+			n = drain_ring(&cap->rings[i], slice);
 			if (n < 0)
 				return n;
 			if (budget)

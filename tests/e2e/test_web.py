@@ -120,6 +120,32 @@ def test_metrics_pass_promtool_idle_and_after_flood(saker):
     assert s.stop() == 0
 
 
+def test_ring_events_are_counted_to_the_ring_they_came_from(saker):
+    """Lane-1 records are held and handed on from within a bulk drain: they are counted to
+    their own (critical) ring, not to the bulk ring that was being drained then."""
+    s, port = start_web(saker)
+    wait_healthy(port)
+    for _ in range(50):
+        subprocess.run(["/bin/true"], check=True)
+    deadline = time.monotonic() + 20
+    crit = bulk = 0
+    while time.monotonic() < deadline:
+        smp = samples(get(port, "/metrics")[2])
+        crit = sum(v for k, v in smp.items()
+                   if k.startswith("saker_ring_events_total{") and 'lane="critical"' in k)
+        bulk = sum(v for k, v in smp.items()
+                   if k.startswith("saker_ring_events_total{") and 'lane="normal"' in k)
+        # each exec of true is a fork, an exec and an exit in lane 1
+        if crit >= 150:
+            break
+        time.sleep(0.3)
+    assert crit >= 150, (crit, bulk)
+    assert bulk > 0
+    # every event taken from a ring is delivered, lost in user space, or still held
+    assert crit + bulk >= smp["saker_events_delivered_total"]
+    assert s.stop() == 0
+
+
 def test_metrics_has_the_dump_and_pipeline_samples(saker, tmp_path):
     """One collection per tick feeds /metrics and the snapshot: with --dump, /metrics shows
     the dump sink's and the pipeline's samples, and the last snapshot line at exit holds the
