@@ -39,7 +39,7 @@ struct ring {
 	 * so what a drain delivered is not what its ring gave.
 	 */
 	uint64_t events;
-	uint64_t bytes;	 /* ring bytes consumed, record headers and padding included */
+	uint64_t bytes; /* ring bytes consumed, record headers and padding included */
 	/*
 	 * Occupancy, read in user space from the ring's consumer and producer
 	 * pages (mapped read-only here, as libbpf maps them; libbpf 1.1 has no
