@@ -256,8 +256,10 @@ lint:
 	@cppcheck $(CPPCHECK_FLAGS) src
 	@echo "lint: format, layers and cppcheck clean"
 
-# Installation: the binary, the configuration (an edited one is kept: the new
-# one goes next to it as saker.yaml.new), the systemd unit and saker(8).
+# Installation: the binary, the configuration and the default ruleset in
+# rules.d, read when no rules file is configured (an edited one is kept: the
+# new one goes next to it as saker.yaml.new, saker_rules.yaml.new, which the
+# loader does not read), the systemd unit and saker(8).
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
@@ -275,7 +277,14 @@ install: all
 		install -m 0644 etc/saker.yaml $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml; \
 	fi
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/saker/rules.d
-	install -m 0644 etc/rules/saker_rules.yaml $(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml ] && \
+	    ! cmp -s etc/rules/saker_rules.yaml $(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml; then \
+		install -m 0644 etc/rules/saker_rules.yaml \
+			$(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml.new; \
+		echo "install: kept $(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml, new one as saker_rules.yaml.new"; \
+	else \
+		install -m 0644 etc/rules/saker_rules.yaml $(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml; \
+	fi
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' etc/saker.service \
 		> $(DESTDIR)$(UNITDIR)/saker.service
@@ -285,8 +294,10 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/saker $(DESTDIR)$(UNITDIR)/saker.service \
 		$(DESTDIR)$(MANDIR)/man8/saker.8 $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml.new \
-		$(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml
-	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml left in place"
+		$(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml.new
+	@if cmp -s etc/rules/saker_rules.yaml $(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/saker/rules.d/saker_rules.yaml; fi
+	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/saker/saker.yaml and edited rules left in place"
 
 clean:
 	rm -rf $(BUILD)

@@ -16,14 +16,29 @@ static void warn_cb(void *ctx, const char *msg)
 	saker_log(ctx, SAKER_PRIO_WARNING, "%s", msg);
 }
 
+/*
+ * Like Falco's /etc/falco/rules.d, the installed rules directory is read
+ * without being configured: `make install` puts the default ruleset there, and
+ * an edit to it (kept by the next install) must take effect.
+ */
+static char *const default_rules_dir[] = {SAKER_RULES_DIR};
+
 void saker_ruleset_config_paths(const struct saker_config *cfg, char *const **paths, size_t *n)
 {
+	struct stat st;
+
 	if (cfg->rules_files.n) {
 		*paths = cfg->rules_files.v;
 		*n = cfg->rules_files.n;
-	} else {
+	} else if (cfg->rules_file.n) {
 		*paths = cfg->rules_file.v;
 		*n = cfg->rules_file.n;
+	} else if (stat(SAKER_RULES_DIR, &st) == 0 && S_ISDIR(st.st_mode)) {
+		*paths = default_rules_dir;
+		*n = 1;
+	} else {
+		*paths = cfg->rules_files.v;
+		*n = 0;
 	}
 }
 

@@ -59,7 +59,13 @@ int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg,
 		       size_t errlen);
 void saker_ruleset_fini(struct saker_ruleset *rs);
 
-/* The files a configuration names: rules_files, else rules_file (n = 0: the default). */
+/*
+ * The files a configuration names: rules_files, else rules_file, else
+ * SAKER_RULES_DIR when it is a directory (n = 0: the embedded default).
+ */
+#ifndef SAKER_RULES_DIR
+#define SAKER_RULES_DIR "/etc/saker/rules.d"
+#endif
 void saker_ruleset_config_paths(const struct saker_config *cfg, char *const **paths, size_t *n);
 
 /* The pipeline's rules slot: ctx is a struct saker_ruleset. */

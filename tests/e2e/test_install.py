@@ -135,11 +135,53 @@ def test_man_page_renders_and_documents_the_options(dest):
 
 def test_edited_configuration_is_kept(dest):
     conf = p(dest, "/etc/saker/saker.yaml")
-    with open(conf, "a") as f:
-        f.write("# edited\n")
+    rules = p(dest, "/etc/saker/rules.d/saker_rules.yaml")
+    for path in (conf, rules):
+        with open(path, "a") as f:
+            f.write("# edited\n")
     r = subprocess.run(["make", "-s", "--no-print-directory", "install", "DESTDIR=" + dest],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    with open(conf) as f:
-        assert f.read().endswith("# edited\n")
-    assert os.path.exists(conf + ".new")
+    for path in (conf, rules):
+        with open(path) as f:
+            assert f.read().endswith("# edited\n")
+        assert os.path.exists(path + ".new")
+    # the .new copy is not a rules file: the directory still loads each rule once
+    r = subprocess.run([p(dest, PREFIX + "/sbin/saker"), "-r", p(dest, "/etc/saker/rules.d"),
+                        "-L"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    names = [l.split("\t")[0] for l in r.stdout.splitlines()]
+    assert len(names) >= 10 and len(names) == len(set(names))
+    assert all(".new" not in l for l in r.stdout.splitlines())
+
+
+def with_etc(layer, args):
+    """saker with `layer` laid over /etc in a private mount namespace (the host's /etc is
+    untouched, so other sessions do not see /etc/saker)."""
+    cmd = "mount -t overlay overlay -o lowerdir=%s:/etc /etc && exec %s %s" % (
+        layer, SAKER, " ".join(args))
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", cmd],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_installed_rules_dir_is_read_by_default(tmp_path):
+    d = tmp_path / "saker" / "rules.d"
+    d.mkdir(parents=True)
+    (d / "local.yaml").write_text("- rule: Local Only\n  desc: d\n  condition: evt.type = open\n"
+                                  "  output: local\n  priority: WARNING\n")
+    (d / "local.yaml.new").write_text("- rule: Not Read\n")
+    r = with_etc(str(tmp_path), ["-L"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["Local Only\tWarning\t/etc/saker/rules.d/local.yaml:1"]
+    # configured rules replace it, as -r does
+    other = tmp_path / "other.yaml"
+    other.write_text("- rule: Other\n  desc: d\n  condition: evt.type = open\n  output: o\n"
+                     "  priority: ERROR\n")
+    for args in (["-r", str(other), "-L"], ["-o", "rules_files=[%s]" % other, "-L"]):
+        r = with_etc(str(tmp_path), args)
+        assert r.returncode == 0, r.stderr
+        assert [l.split("\t")[0] for l in r.stdout.splitlines()] == ["Other"], args
+    # without the directory: the embedded ruleset
+    if not os.path.isdir("/etc/saker/rules.d"):
+        r = subprocess.run([SAKER, "-L"], capture_output=True, text=True)
+        assert "<embedded saker_rules.yaml>" in r.stdout
