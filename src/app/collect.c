@@ -129,6 +129,12 @@ static void collect_cpus(struct ctx *c, const struct saker_collect_in *in)
 
 static void collect_rings(struct ctx *c, const struct saker_collect_in *in)
 {
+	size_t nr_lane = 0;
+
+	/* nr_lane bulk rings, then as many lane-1 ones; cpu_ring names the ring within a lane. */
+	for (size_t r = 0; r < in->n_rings; r++)
+		if (in->rings[r].lane == SAKER_LANE_NORMAL)
+			nr_lane++;
 	for (size_t r = 0; r < in->n_rings; r++) {
 		const struct saker_collect_ring *ring = &in->rings[r];
 		char id[24];
@@ -137,15 +143,17 @@ static void collect_rings(struct ctx *c, const struct saker_collect_in *in)
 		uint64_t drops = 0;
 
 		snprintf(id, sizeof(id), "%zu", r);
-		/* A ring's kernel drops are those of the CPUs that write to it. */
-		for (size_t cpu = 0; in->cpu_ring && cpu < in->n_cpus; cpu++) {
+		/* A ring's kernel drops are its lane's, of the CPUs that write to it. */
+		for (size_t cpu = 0;
+		     in->cpu_ring && ring->lane < SAKER_LANE_MAX && cpu < in->n_cpus; cpu++) {
 			const struct saker_kcounters *k = &in->percpu[cpu];
+			size_t in_lane = ring->lane == SAKER_LANE_NORMAL ? r : r - nr_lane;
 
-			if (in->cpu_ring[cpu] != r)
+			if (in->cpu_ring[cpu] != in_lane)
 				continue;
-			for (int i = SAKER_CNT_DROPS_BUFFER_FIRST; i <= SAKER_CNT_DROPS_BUFFER_LAST;
-			     i++)
-				drops += k->c[i];
+			for (int cat = 0; cat < SAKER_CAT_MAX; cat++)
+				drops += k->c[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, ring->lane,
+								  cat)];
 		}
 		add(c, "ring_size_bytes", "Size of the ring buffer.", GAUGE, D, ring->size_bytes, l,
 		    2);

@@ -229,7 +229,8 @@ void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 			  struct saker_drops *drops)
 {
 	struct saker_drops_rings rings = {.known = false};
-	unsigned n_rings = saker_capture_nr_rings(cap);
+	struct saker_drops_lane_rings bulk = {.known = false};
+	unsigned n_rings = saker_capture_nr_rings(cap), nr_lane = 0;
 	int n_cpus;
 
 	if (!o)
@@ -245,23 +246,35 @@ void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 	n_cpus = saker_capture_cpu_stats(cap, o->percpu, o->cpu_ring, SAKER_MAX_CPUS);
 	if (n_cpus < 0)
 		return;
+	/* The lanes' rings in order: nr_lane bulk rings, then as many lane-1 ones. */
+	for (unsigned r = 0; r < n_rings; r++) {
+		struct saker_capture_ring_stats rs;
+
+		if (!saker_capture_ring_stats(cap, r, &rs) && rs.lane == SAKER_LANE_NORMAL)
+			nr_lane++;
+	}
 	for (unsigned r = 0; r < n_rings; r++) {
 		struct saker_capture_ring_stats rs;
 		struct ring_prev *p = &o->prev[r];
+		struct saker_drops_lane_rings *lr;
 		uint64_t drops_now = 0, d_drops, d_events, d_bytes, per_event, demand;
+		unsigned in_lane;
 
 		/*
-		 * The advice is about engine.modern_ebpf.buf_size, the bulk rings: the
-		 * protected lane has its own size and its own loss counters.
+		 * Each lane is advised on its own size: buf_size_preset (or buf_size)
+		 * for the bulk rings, protected_lane.buf_size for lane 1; each counts
+		 * its own ring-full losses.
 		 */
-		if (saker_capture_ring_stats(cap, r, &rs) || rs.lane != SAKER_LANE_NORMAL)
+		if (saker_capture_ring_stats(cap, r, &rs) || rs.lane >= SAKER_LANE_MAX)
 			continue;
+		lr = rs.lane == SAKER_LANE_NORMAL ? &bulk : &rings.critical;
+		in_lane = rs.lane == SAKER_LANE_NORMAL ? r : r - nr_lane;
 		for (int cpu = 0; cpu < n_cpus; cpu++) {
-			if (o->cpu_ring[cpu] != r)
+			if (o->cpu_ring[cpu] != in_lane)
 				continue;
-			for (int i = SAKER_CNT_DROPS_BUFFER_FIRST; i <= SAKER_CNT_DROPS_BUFFER_LAST;
-			     i++)
-				drops_now += o->percpu[cpu].c[i];
+			for (int cat = 0; cat < SAKER_CAT_MAX; cat++)
+				drops_now += o->percpu[cpu].c[SAKER_CNT_DROP_RING(
+				    SAKER_CAUSE_RING_FULL, rs.lane, cat)];
 		}
 		d_drops = drops_now - p->drops;
 		d_events = rs.events - p->events;
@@ -271,10 +284,10 @@ void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 		p->bytes = rs.bytes;
 		if (!rs.has_high_water)
 			continue;
-		rings.known = true;
-		rings.size_bytes = rs.size_bytes;
-		if (rs.high_water_bytes > rings.high_water_bytes)
-			rings.high_water_bytes = rs.high_water_bytes;
+		lr->known = true;
+		lr->size_bytes = rs.size_bytes;
+		if (rs.high_water_bytes > lr->high_water_bytes)
+			lr->high_water_bytes = rs.high_water_bytes;
 		/*
 		 * What the window would have needed: a ring that dropped was full at
 		 * that moment whatever the sampled mark says, plus the bytes its lost
@@ -289,11 +302,16 @@ void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 				demand = rs.size_bytes;
 			demand += d_drops * per_event;
 			if (rs.saturated)
-				rings.saturated = true;
+				lr->saturated = true;
 		}
-		if (demand > rings.peak_demand_bytes)
-			rings.peak_demand_bytes = demand;
+		if (demand > lr->peak_demand_bytes)
+			lr->peak_demand_bytes = demand;
 	}
+	rings.known = bulk.known;
+	rings.size_bytes = bulk.size_bytes;
+	rings.high_water_bytes = bulk.high_water_bytes;
+	rings.peak_demand_bytes = bulk.peak_demand_bytes;
+	rings.saturated = bulk.saturated;
 	saker_drops_set_rings(drops, &rings);
 }
 

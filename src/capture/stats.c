@@ -76,6 +76,17 @@ uint64_t saker_stats_drops_buffer(const struct saker_capture_stats *st)
 	return sum_ring(st, SAKER_CAUSE_RING_FULL);
 }
 
+uint64_t saker_stats_drops_buffer_lane(const struct saker_capture_stats *st, unsigned lane)
+{
+	uint64_t n = 0;
+
+	if (lane >= SAKER_LANE_MAX)
+		return 0;
+	for (int cat = 0; cat < SAKER_CAT_MAX; cat++)
+		n += st->k[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, lane, cat)];
+	return n;
+}
+
 uint64_t saker_stats_drops_no_ring(const struct saker_capture_stats *st)
 {
 	return sum_ring(st, SAKER_CAUSE_NO_RING);

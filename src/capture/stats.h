@@ -44,6 +44,8 @@ bool saker_counter_is_drop(enum saker_counter c);
 
 /* Ring full, both lanes, every category: Falco's n_drops_buffer_total. */
 uint64_t saker_stats_drops_buffer(const struct saker_capture_stats *st);
+/* Ring full in one lane (enum saker_lane), every category: what that lane's ring size decides. */
+uint64_t saker_stats_drops_buffer_lane(const struct saker_capture_stats *st, unsigned lane);
 /* No ring installed for the lane and CPU (both lanes, every category). */
 uint64_t saker_stats_drops_no_ring(const struct saker_capture_stats *st);
 /* Ring full for one category, both lanes: what n_drops_buffer_<cat>_exit means to a user. */

@@ -203,7 +203,12 @@ int saker_drops_advice(const struct saker_drops_rings *r, char *buf, size_t len)
 	const uint64_t mib = 1024 * 1024;
 	unsigned preset;
 
-	if (!r->known)
+	/*
+	 * A window whose demand the rings held (the drops were another lane's, or
+	 * fell in the neighbouring sample) gives no evidence for a bigger ring:
+	 * advising one could name the preset already in use.
+	 */
+	if (!r->known || (!r->saturated && r->peak_demand_bytes <= r->size_bytes))
 		return snprintf(buf, len, "%s", "");
 	/* A bigger ring only postpones the loss when the consumer never caught up. */
 	if (r->saturated)
@@ -212,6 +217,7 @@ int saker_drops_advice(const struct saker_drops_rings *r, char *buf, size_t len)
 				" bytes; no buffer size would have held this window: the consumer "
 				"was the bottleneck (the ring was never emptied).",
 				r->high_water_bytes, r->size_bytes);
+	/* The demand is above the size here, so the preset found is always a bigger ring. */
 	for (preset = 1; preset <= 10; preset++)
 		if (saker_config_preset_bytes(preset) >= r->peak_demand_bytes)
 			break;
@@ -229,6 +235,40 @@ int saker_drops_advice(const struct saker_drops_rings *r, char *buf, size_t len)
 			" MiB per ring) would have held it.",
 			r->high_water_bytes, r->size_bytes, r->peak_demand_bytes, preset,
 			saker_config_preset_bytes(preset) / mib);
+}
+
+/* protected_lane.buf_size: a power of two, at most this (config.c). */
+#define CRIT_RING_MAX_BYTES (1024ull * 1024 * 1024)
+
+int saker_drops_advice_critical(const struct saker_drops_rings *r, char *buf, size_t len)
+{
+	const struct saker_drops_lane_rings *c = &r->critical;
+	uint64_t want;
+
+	if (!c->known || (!c->saturated && c->peak_demand_bytes <= c->size_bytes))
+		return snprintf(buf, len, "%s", "");
+	if (c->saturated)
+		return snprintf(buf, len,
+				" Protected lane ring high water %" PRIu64 " of %" PRIu64
+				" bytes; no protected_lane.buf_size would have held this window: "
+				"the consumer was the bottleneck (the ring was never emptied).",
+				c->high_water_bytes, c->size_bytes);
+	for (want = c->size_bytes ? c->size_bytes * 2 : 4096;
+	     want < c->peak_demand_bytes && want <= CRIT_RING_MAX_BYTES; want *= 2)
+		;
+	if (want > CRIT_RING_MAX_BYTES)
+		return snprintf(
+		    buf, len,
+		    " Protected lane ring high water %" PRIu64 " of %" PRIu64
+		    " bytes, peak demand about %" PRIu64
+		    " bytes: no protected_lane.buf_size would have held it (the largest "
+		    "is %llu).",
+		    c->high_water_bytes, c->size_bytes, c->peak_demand_bytes, CRIT_RING_MAX_BYTES);
+	return snprintf(buf, len,
+			" Protected lane ring high water %" PRIu64 " of %" PRIu64
+			" bytes, peak demand about %" PRIu64
+			" bytes: protected_lane.buf_size %" PRIu64 " would have held it.",
+			c->high_water_bytes, c->size_bytes, c->peak_demand_bytes, want);
 }
 
 void saker_drops_init(struct saker_drops *d, const struct saker_drops_config *cfg,
@@ -350,7 +390,7 @@ static bool run_actions(struct saker_drops *d, const struct saker_capture_stats 
 	size_t n_act =
 	    d->cfg.n_actions < SAKER_MAX_DROP_ACTIONS ? d->cfg.n_actions : SAKER_MAX_DROP_ACTIONS;
 	bool done[SAKER_DROP_ACT_EXIT + 1] = {false};
-	char msg[256], logmsg[768], who[128] = "", advice[320] = "";
+	char msg[256], logmsg[1024], who[128] = "", advice[320] = "";
 
 	if (d->attrib)
 		top_sentence(who, sizeof(who), w);
@@ -372,11 +412,21 @@ static bool run_actions(struct saker_drops *d, const struct saker_capture_stats 
 			 msg, who, d->suppressed_checks, d->suppressed_drops);
 	else
 		snprintf(logmsg, sizeof(logmsg), "%s%s", msg, who);
-	/* Sizing advice only for ring-full drops: the others do not depend on the size. */
-	if (rings->known && saker_stats_drops_buffer(delta) > 0) {
+	/*
+	 * Sizing advice only for ring-full drops (the others do not depend on the
+	 * size), for each lane that had them: each lane has its own size.
+	 */
+	if (rings->known && saker_stats_drops_buffer_lane(delta, SAKER_LANE_NORMAL) > 0) {
 		size_t used = strlen(logmsg);
 
 		(void)saker_drops_advice(rings, advice, sizeof(advice));
+		snprintf(logmsg + used, sizeof(logmsg) - used, "%s", advice);
+	}
+	if (rings->critical.known &&
+	    saker_stats_drops_buffer_lane(delta, SAKER_LANE_CRITICAL) > 0) {
+		size_t used = strlen(logmsg);
+
+		(void)saker_drops_advice_critical(rings, advice, sizeof(advice));
 		snprintf(logmsg + used, sizeof(logmsg) - used, "%s", advice);
 	}
 
@@ -498,6 +548,7 @@ enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
 	struct saker_drops_rings rings = d->rings;
 
 	d->rings.known = false;
+	d->rings.critical.known = false;
 	d->n_checks++;
 	stats_delta(&delta, cur, &d->prev);
 	d->prev = *cur;

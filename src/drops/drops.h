@@ -43,18 +43,29 @@ struct saker_view;
 
 /*
  * The rings' occupancy over the window the next check covers (from the
- * capture's high-water marks; docs/metrics.md). Given, the drop alert
- * carries ring_high_water_bytes and ring_size_bytes, and the log line of a
- * window with ring-full drops says which buf_size_preset would have held
- * the window's peak demand, or that none would.
+ * capture's high-water marks; docs/metrics.md), the bulk lane's and the
+ * protected lane's apart: each has its own size (buf_size_preset or
+ * buf_size; protected_lane.buf_size). Given, the drop alert carries the bulk
+ * rings' ring_high_water_bytes and ring_size_bytes, and the log line of a
+ * window with ring-full drops in a lane says which size of that lane would
+ * have held the window's peak demand, or that none would.
  */
-struct saker_drops_rings {
+struct saker_drops_lane_rings {
 	bool known;
-	uint64_t size_bytes;	    /* of each ring */
+	uint64_t size_bytes;	    /* of each ring of the lane */
 	uint64_t high_water_bytes;  /* the fullest ring's high-water mark */
 	uint64_t peak_demand_bytes; /* max over rings: high water (at least the size when it
 				       dropped) + what its dropped events would have taken */
 	bool saturated;		    /* a ring that dropped was never emptied by the consumer */
+};
+struct saker_drops_rings {
+	/* the bulk lane (lane 0), flat as it always was */
+	bool known;
+	uint64_t size_bytes;
+	uint64_t high_water_bytes;
+	uint64_t peak_demand_bytes;
+	bool saturated;
+	struct saker_drops_lane_rings critical; /* the protected lane (lane 1) */
 };
 /*
  * The clocks at a check; boot time is the events' clock (CLOCK_BOOTTIME).
@@ -145,10 +156,13 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 /* The occupancy of the window the next saker_drops_check covers; used by that check only. */
 void saker_drops_set_rings(struct saker_drops *d, const struct saker_drops_rings *rings);
 /*
- * The sizing advice for ring-full drops ("buf_size_preset 6 (32 MiB) would
- * have held ..."), or "" when there is none to give. snprintf semantics.
+ * The sizing advice for the bulk lane's ring-full drops ("buf_size_preset 6
+ * (32 MiB) would have held ..."), never a size the rings already have, or
+ * "" when there is none to give. snprintf semantics.
  */
 int saker_drops_advice(const struct saker_drops_rings *r, char *buf, size_t len);
+/* The same for the protected lane's ("protected_lane.buf_size 1048576 would have held ..."). */
+int saker_drops_advice_critical(const struct saker_drops_rings *r, char *buf, size_t len);
 
 /*
  * The same over a window of window_s seconds (the timer's elapsed periods

@@ -89,7 +89,7 @@ static void test_cpus_and_rings(void **state)
 {
 	struct saker_kcounters cpus[3];
 	const unsigned cpu_ring[3] = {0, 0, 1};
-	const struct saker_collect_ring rings[2] = {
+	const struct saker_collect_ring rings[4] = {
 	    {.size_bytes = 1 << 20, .events = 40, .bytes = 4000},
 	    {.size_bytes = 1 << 20,
 	     .events = 7,
@@ -97,18 +97,23 @@ static void test_cpus_and_rings(void **state)
 	     .has_high_water = true,
 	     .high_water_bytes = 65536,
 	     .saturated = true},
+	    /* the protected lane's rings, the same CPU grouping */
+	    {.lane = SAKER_LANE_CRITICAL, .size_bytes = 1 << 18, .events = 3},
+	    {.lane = SAKER_LANE_CRITICAL, .size_bytes = 1 << 18, .events = 2},
 	};
 	const struct saker_collect_in in = {
 	    .percpu = cpus,
 	    .cpu_ring = cpu_ring,
 	    .n_cpus = 3,
 	    .rings = rings,
-	    .n_rings = 2,
+	    .n_rings = 4,
 	};
 	const struct saker_metric_label cpu1[] = {{"cpu", "1"}};
 	const struct saker_metric_label cpu2[] = {{"cpu", "2"}};
 	const struct saker_metric_label ring0[] = {{"ring", "0"}, {"lane", "normal"}};
 	const struct saker_metric_label ring1[] = {{"lane", "normal"}, {"ring", "1"}};
+	const struct saker_metric_label ring2[] = {{"ring", "2"}, {"lane", "critical"}};
+	const struct saker_metric_label ring3[] = {{"ring", "3"}, {"lane", "critical"}};
 	struct saker_metrics m;
 
 	(void)state;
@@ -121,6 +126,8 @@ static void test_cpus_and_rings(void **state)
 	cpus[1].c[SAKER_CNT_PAGE_FAULTS] = 50; /* not a drop */
 	cpus[2].c[SAKER_CNT_EVTS] = 30;
 	cpus[2].c[SAKER_CNT_DROPS_BUFFER_FIRST + SAKER_CAT_OTHER] = 8;
+	cpus[2].c[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, SAKER_LANE_CRITICAL, SAKER_CAT_PROC)] =
+	    5;
 	saker_metrics_init(&m);
 	assert_int_equal(saker_collect(&m, &in), 0);
 	assert_int_equal(u64_of(&m, "cpu_events_total", cpu1, 1), 20);
@@ -130,6 +137,10 @@ static void test_cpus_and_rings(void **state)
 	/* Ring 0 is written by CPUs 0 and 1: its full-ring drops are theirs, oversized ones not. */
 	assert_int_equal(u64_of(&m, "ring_drops_total", ring0, 2), 10);
 	assert_int_equal(u64_of(&m, "ring_drops_total", ring1, 2), 8);
+	/* A lane-1 ring's drops are lane 1's of its CPUs, not the bulk lane's. */
+	assert_int_equal(u64_of(&m, "ring_drops_total", ring2, 2), 0);
+	assert_int_equal(u64_of(&m, "ring_drops_total", ring3, 2), 5);
+	assert_int_equal(u64_of(&m, "ring_events_total", ring3, 2), 2);
 	assert_int_equal(u64_of(&m, "ring_events_total", ring1, 2), 7);
 	assert_int_equal(u64_of(&m, "ring_consumed_bytes_total", ring0, 2), 4000);
 	assert_int_equal(u64_of(&m, "ring_size_bytes", ring0, 2), 1 << 20);

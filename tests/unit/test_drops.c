@@ -720,11 +720,67 @@ static void test_ring_occupancy_advice(void **state)
 	saker_drops_advice(&r, buf, sizeof(buf));
 	assert_non_null(
 	    strstr(buf, "no buf_size_preset would have held it (the largest is 512 MiB)"));
+	/* A demand the rings held is no reason for a bigger ring: never the preset in use. */
 	r.peak_demand_bytes = 1000;
+	saker_drops_advice(&r, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	r.peak_demand_bytes = 1 << 20;
+	saker_drops_advice(&r, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	r.size_bytes = 65536;
+	r.peak_demand_bytes = 100000;
 	saker_drops_advice(&r, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "buf_size_preset 1 (1 MiB per ring)"));
 	r.known = false;
 	saker_drops_advice(&r, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+}
+
+/*
+ * The protected lane has its own size (protected_lane.buf_size): its
+ * ring-full drops are advised on it, never on buf_size_preset, and the bulk
+ * lane's advice only follows the bulk lane's drops.
+ */
+static void test_protected_lane_advice(void **state)
+{
+	struct fx *f = *state;
+	const int crit_full =
+	    SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, SAKER_LANE_CRITICAL, SAKER_CAT_EXECVE);
+	struct saker_drops_rings r = {
+	    .known = true,
+	    .size_bytes = 8 << 20,
+	    .high_water_bytes = 4096,
+	    .peak_demand_bytes = 4096,
+	    .critical = {.known = true,
+			 .size_bytes = 256 << 10,
+			 .high_water_bytes = 256 << 10,
+			 .peak_demand_bytes = 700 << 10},
+	};
+	char buf[320];
+
+	fx_start(f);
+	saker_drops_set_rings(&f->d, &r);
+	assert_int_equal(tick(f, 1000, crit_full, 10), SAKER_DROPS_OK);
+	assert_int_equal(f->rec.calls[0].kind, CALL_LOG);
+	assert_string_equal(f->rec.calls[0].msg,
+			    DROP_MSG(10) " Protected lane ring high water 262144 of 262144 bytes, "
+					 "peak demand about 716800 bytes: protected_lane.buf_size "
+					 "1048576 would have held it.");
+	/* Bulk drops with rings that held their demand: nothing to advise. */
+	saker_drops_set_rings(&f->d, &r);
+	f->d.bucket.tokens = 10;
+	assert_int_equal(tick(f, 1000, OTHER, 3), SAKER_DROPS_OK);
+	assert_string_equal(f->rec.calls[2].msg, DROP_MSG(3));
+
+	r.critical.saturated = true;
+	saker_drops_advice_critical(&r, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "no protected_lane.buf_size would have held this window"));
+	r.critical.saturated = false;
+	r.critical.peak_demand_bytes = (1ull << 30) + 1;
+	saker_drops_advice_critical(&r, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "no protected_lane.buf_size would have held it"));
+	r.critical.peak_demand_bytes = 1000;
+	saker_drops_advice_critical(&r, buf, sizeof(buf));
 	assert_string_equal(buf, "");
 }
 
@@ -1127,6 +1183,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ring_occupancy_advice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_top_named_produced_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lost_sum_against_n_drops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_protected_lane_advice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_top_named_by_kernel_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kernel_names_and_demotion_notice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ledger_every_lossy_window, setup, teardown),
