@@ -156,6 +156,7 @@ static struct saker_observe_src observe_src(const struct saker_app *app, uint64_
 	    .rules = &app->rules,
 	    .ledger = app->ledger,
 	    .record = app->record,
+	    .canary = &app->canary,
 	    .stats = app->replay_stats,
 	    .exact = exact,
 	    .now_mono_ns = now_ns,
@@ -173,7 +174,10 @@ static void observe_tick(struct saker_app *app, uint64_t now_ns)
 
 static void feed_loss(void *ctx, uint32_t tgid, uint64_t start_ns, const struct saker_proc_loss *l)
 {
-	saker_attrib_add_kernel(ctx, tgid, start_ns, l->lost, l->demoted, l->uid, l->comm);
+	struct saker_app *app = ctx;
+
+	saker_attrib_add_kernel(app->attrib, tgid, start_ns, l->lost, l->demoted, l->uid, l->comm);
+	saker_canary_proc_loss(&app->canary, tgid, l->lost);
 }
 
 static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
@@ -197,13 +201,15 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	 * the map. Their sums then differ only by probe runs in flight across the cut. */
 	cut = saker_capture_cut_proc_losses(app->cap);
 	sret = saker_capture_stats(app->cap, &st);
-	ret = saker_capture_read_proc_losses(app->cap, cut, feed_loss, app->attrib);
+	ret = saker_capture_read_proc_losses(app->cap, cut, feed_loss, app);
 	if (ret < 0 && !app->proc_loss_failed)
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "cannot read per-process losses (drop alerts name producers only): %s",
 			  strerror(-ret));
 	app->proc_loss_failed = ret < 0;
 	saker_attrib_set_kernel_loss(app->attrib, ret >= 0);
+	/* The canary's lost markers are known from here on (and what no process carries). */
+	saker_canary_loss_read(&app->canary, now_ns, ret >= 0, sret ? NULL : &st);
 	if (sret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot read capture counters: %s",
 			  strerror(-sret));
@@ -363,6 +369,12 @@ static int setup_loop(struct saker_app *app)
 
 		ret = id < 0 ? id : 0;
 	}
+	if (!ret && app->canary.status != SAKER_CANARY_OFF) {
+		int id =
+		    saker_loop_add_timer(app->loop, SAKER_CANARY_TICK_NS, saker_canary_tick, app);
+
+		ret = id < 0 ? id : 0;
+	}
 	if (!ret)
 		saker_loop_set_drain(app->loop, drain, app);
 	return ret;
@@ -445,6 +457,10 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	app->rules.view = app->view;
 	app->pipe.rules = saker_ruleset_on_event;
 	app->pipe.rules_ctx = &app->rules;
+	app->pipe.canary_tgid = app->canary.pid > 0 ? (uint32_t)app->canary.pid : 0;
+	app->pipe.canary = saker_canary_on_event;
+	app->pipe.canary_ctx = &app->canary;
+	saker_canary_set_table(&app->canary, table);
 	ret = saker_capture_open(&app->cap, &opts, err, errlen);
 	/* Attached: from here on saker needs only a few capabilities (docs/security.md). */
 	if (!ret)
@@ -653,6 +669,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 	}
 	app->opts = *opts;
 	app->sfd = -1;
+	app->canary.req_fd = app->canary.ack_fd = -1;
 	saker_log_init(&app->log);
 	ret = saker_reload_load_config(&app->opts, &app->log, &app->cfg, table, err, sizeof(err));
 	if (ret) {
@@ -730,7 +747,16 @@ int saker_app_run(const struct saker_app_opts *opts)
 	if (app->cfg.priority_boost && setpriority(PRIO_PROCESS, 0, -(int)app->cfg.priority_boost))
 		saker_log(&app->log, SAKER_PRIO_WARNING, "priority_boost: cannot set nice %d: %s",
 			  -(int)app->cfg.priority_boost, strerror(errno));
-	ret = open_capture(app, table, err, sizeof(err));
+	/*
+	 * The canary's child: forked before the capability drop (it drops to
+	 * nothing itself) and before any thread, after the boost (it inherits
+	 * the nice value, so a CPU flood does not delay its answers).
+	 */
+	ret = saker_canary_start(
+	    &app->canary, app->cfg.capture_canary.enabled ? app->cfg.capture_canary.interval_ms : 0,
+	    err, sizeof(err));
+	if (!ret)
+		ret = open_capture(app, table, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "Error: %s\n", err);
 		app->exit_status = SAKER_EXIT_FATAL;
@@ -793,6 +819,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 	}
 	shutdown_and_summarize(app);
 out:
+	saker_canary_stop(&app->canary);
 	saker_observe_stop(app->observe);
 	saker_resync_free(app->resync);
 	saker_attrib_free(app->attrib);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "app/canary.h"
 #include "app/loop.h"
 #include "app/pipeline.h"
 #include "app/ruleset.h"
@@ -75,12 +76,13 @@ struct saker_app {
 	uint8_t rules_sel[SAKER_SYSCALL_MAX]; /* what the loaded rules need (base_syscalls) */
 	bool rules_all;			      /* a loaded rule needs every syscall */
 	struct saker_loop *loop;
-	struct saker_observe *observe; /* web server, metrics snapshots, ring occupancy */
-	struct saker_attrib *attrib;   /* who produced and lost events, per window */
-	struct saker_ledger *ledger;   /* NULL = syscall_event_drops.ledger off */
-	struct saker_resync *resync;   /* repair of the view after lifecycle loss */
-	uint64_t resync_full_scans;    /* completed rescans already logged */
-	struct saker_record *record;   /* -w FILE, NULL without */
+	struct saker_observe *observe;	/* web server, metrics snapshots, ring occupancy */
+	struct saker_attrib *attrib;	/* who produced and lost events, per window */
+	struct saker_ledger *ledger;	/* NULL = syscall_event_drops.ledger off */
+	struct saker_resync *resync;	/* repair of the view after lifecycle loss */
+	uint64_t resync_full_scans;	/* completed rescans already logged */
+	struct saker_record *record;	/* -w FILE, NULL without */
+	struct saker_canary_run canary; /* capture_canary: the child and its verdicts */
 	/* engine.kind replay: the counters in place of the capture's (app/replay.h) */
 	const struct saker_capture_stats *replay_stats;
 	int sfd;

@@ -316,6 +316,46 @@ void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 }
 
 /* What only app/ knows: the dump sink, the pipeline, the repair and loss records. */
+/* The capture canary (app/canary.h): whether capture is proven to still see. */
+static int collect_canary(const struct saker_canary_run *r, struct saker_metrics *m)
+{
+	static const char *const results[] = {"sent", "seen", "lost", "blind", "stuck"};
+	const uint64_t n[] = {r->v.n_sent, r->v.n_seen, r->v.n_lost, r->v.n_blind, r->v.n_stuck};
+	const bool up = r->status != SAKER_CANARY_OFF && r->status != SAKER_CANARY_FAILED;
+	int ret;
+
+	ret = saker_metrics_add_u64(m, "capture_canary_up",
+				    "1 while the capture canary's process runs and answers.",
+				    SAKER_METRIC_GAUGE, 0, up, NULL, 0);
+	if (!ret)
+		ret = saker_metrics_add_u64(
+		    m, "capture_canary_blind",
+		    "1 while capture is blind: a canary marker vanished without a counted drop "
+		    "and none has arrived since.",
+		    SAKER_METRIC_GAUGE, 0, r->status == SAKER_CANARY_IS_BLIND, NULL, 0);
+	for (size_t i = 0; !ret && i < sizeof(results) / sizeof(results[0]); i++) {
+		const struct saker_metric_label l[] = {{"result", results[i]}};
+
+		ret = saker_metrics_add_u64(
+		    m, "capture_canary_markers_total",
+		    "Canary markers requested (sent), and their verdicts: seen, lost (a counted "
+		    "drop of the canary's own), blind (vanished uncounted), stuck (no answer).",
+		    SAKER_METRIC_COUNTER, 0, n[i], l, 1);
+	}
+	if (!ret)
+		ret = saker_metrics_add_u64(m, "capture_canary_events_total",
+					    "Events of the canary's process handed to the pipeline "
+					    "(kept from the rules).",
+					    SAKER_METRIC_COUNTER, SAKER_METRIC_F_DETAIL,
+					    r->n_events, NULL, 0);
+	if (!ret)
+		ret = saker_metrics_add_u64(
+		    m, "capture_canary_lost_events_total",
+		    "Events of the canary's process the probe counted lost.", SAKER_METRIC_COUNTER,
+		    SAKER_METRIC_F_DETAIL, r->own_lost_total, NULL, 0);
+	return ret;
+}
+
 static int collect_app(const struct saker_observe_src *src, struct saker_metrics *m)
 {
 	const struct saker_pipeline *pipe = src->pipe;
@@ -326,6 +366,8 @@ static int collect_app(const struct saker_observe_src *src, struct saker_metrics
 				  "1 when the rings were drained after detach, so events_total == "
 				  "events_delivered_total + drops_total holds exactly.",
 				  SAKER_METRIC_GAUGE, 0, src->exact, NULL, 0);
+	if (!ret && src->canary)
+		ret = collect_canary(src->canary, m);
 	if (ret || !pipe)
 		return ret;
 	if (pipe->sink) {
@@ -574,10 +616,19 @@ void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src 
 			  strerror(-ret));
 	select_shown(o, &o->m);
 	if (o->web) {
-		const struct saker_web_health h = {
+		struct saker_web_health h = {
 		    .now_mono_ns = src->now_mono_ns,
 		    .drain_mono_ns = src->cap ? saker_capture_last_drain_ns(src->cap) : 0,
 		};
+
+		if (src->canary && src->canary->status == SAKER_CANARY_IS_BLIND)
+			snprintf(h.problem, sizeof(h.problem),
+				 "capture blind: the canary's marker %llu was not captured and no "
+				 "drop was counted",
+				 (unsigned long long)src->canary->v.seq);
+		else if (src->canary && src->canary->status == SAKER_CANARY_FAILED)
+			snprintf(h.problem, sizeof(h.problem), "capture canary failed: %s",
+				 src->canary->failed_why);
 
 		(void)saker_web_publish(o->web, &o->shown, &h);
 	}

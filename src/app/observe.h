@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "app/canary.h"
 #include "app/pipeline.h"
 #include "app/ruleset.h"
 #include "capture/capture.h"
@@ -54,7 +55,8 @@ struct saker_observe_src {
 	const struct saker_pipeline *pipe;
 	const struct saker_ruleset *rules;
 	const struct saker_ledger *ledger;
-	struct saker_record *record; /* -w FILE, NULL without */
+	struct saker_record *record;	       /* -w FILE, NULL without */
+	const struct saker_canary_run *canary; /* NULL: no canary metrics, no health verdict */
 	/* a replay's counters, used instead of reading cap (NULL: read cap) */
 	const struct saker_capture_stats *stats;
 	bool exact; /* the rings were drained after detach (accounting_exact) */

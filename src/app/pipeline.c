@@ -61,6 +61,18 @@ static void dump_event(struct saker_pipeline *p, const struct saker_event *ev)
 		p->sink_err = err;
 }
 
+/* The canary's markers are saker's own business: no rule may alert on them. */
+static void run_rules(struct saker_pipeline *p, const struct saker_event *ev)
+{
+	if (p->canary_tgid && ev->hdr.tgid == p->canary_tgid) {
+		if (p->canary)
+			(void)p->canary(p->canary_ctx, ev);
+		return;
+	}
+	if (p->rules && p->rules(p->rules_ctx, ev))
+		p->rules_errors++;
+}
+
 int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
 {
 	struct saker_pipeline *p = ctx;
@@ -89,11 +101,9 @@ int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
 			dump_event(p, &ev);
 		if (saker_view_apply(p->view, &ev))
 			p->state_errors++;
-		if (p->rules && p->rules(p->rules_ctx, &ev))
-			p->rules_errors++;
+		run_rules(p, &ev);
 	} else {
-		if (p->rules && p->rules(p->rules_ctx, &ev))
-			p->rules_errors++;
+		run_rules(p, &ev);
 		if (p->dump && p->sink)
 			dump_event(p, &ev);
 		if (deferred && saker_view_apply(p->view, &ev))

@@ -7,6 +7,7 @@
  *      user_drops, so seen == delivered + dropped stays exact;
  *   2. state apply, for what the event creates (saker_view_defers() false);
  *   3. the rules slot (a function pointer, NULL until the rules engine fills it);
+ *      the capture canary's own events go to its slot instead, never to the rules;
  *   4. the dump (and later the outputs), into a non-blocking sink;
  *   5. deferred state changes: removals and replacements of what the event
  *      itself names, so a close still names its file in its dump line.
@@ -56,6 +57,13 @@ struct saker_pipeline {
 	uint8_t critical[SAKER_SYSCALL_MAX];
 	saker_pipeline_tap_fn tap; /* NULL = no -w */
 	void *tap_ctx;
+	/*
+	 * The capture canary's process (app/canary.h): its events go to this
+	 * slot instead of the rules (state, dump and attribution as any event).
+	 */
+	uint32_t canary_tgid; /* 0 = none */
+	saker_pipeline_rules_fn canary;
+	void *canary_ctx;
 	uint64_t records;      /* handed in */
 	uint64_t rejected;     /* of which the decoder refused (user-space losses) */
 	uint64_t state_errors; /* state apply failed (out of memory); the event still went on */

@@ -170,6 +170,7 @@ void saker_reload_run(struct saker_app *app)
 	ret = saker_capture_set_syscalls(app->cap, table);
 	if (!ret) {
 		saker_pipeline_set_critical(&app->pipe, table);
+		saker_canary_set_table(&app->canary, table);
 		saker_capture_set_lane_budget(app->cap, cfg.protected_lane.rate,
 					      cfg.protected_lane.burst, cfg.protected_lane.uid_rate,
 					      cfg.protected_lane.uid_burst);

@@ -68,6 +68,7 @@ struct saker_capture {
 	uint64_t delivered;
 	uint64_t user_drops;
 	uint64_t last_drain_ns; /* CLOCK_MONOTONIC of the last drain that succeeded */
+	uint64_t caught_up_ns; /* CLOCK_MONOTONIC start of the last drain that emptied every ring */
 	/* lane-1 records taken from their rings, waiting for their place in time (below) */
 	struct saker_evt_hdr **held;
 	size_t n_held, cap_held, held_bytes;
@@ -501,7 +502,8 @@ static uint64_t mono_ns(void)
 long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 {
 	uint64_t before = cap->delivered + cap->user_drops;
-	uint64_t deadline = budget ? mono_ns() + DRAIN_TIME_NS : UINT64_MAX;
+	const uint64_t start = mono_ns();
+	uint64_t deadline = budget ? start + DRAIN_TIME_NS : UINT64_MAX;
 	bool all_empty = true;
 	long n;
 
@@ -535,9 +537,10 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 	if (n < 0)
 		return n;
 	/* Nothing older waits in a bulk ring (or it lags): the held records go. */
-	if (all_empty)
+	if (all_empty) {
 		release_held(cap, cap->n_held);
-	else
+		cap->caught_up_ns = start;
+	} else
 		release_older(cap, HOLD_MAX_NS);
 	cap->last_drain_ns = mono_ns();
 	return (long)(cap->delivered + cap->user_drops - before);
@@ -703,6 +706,11 @@ int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *s
 uint64_t saker_capture_last_drain_ns(const struct saker_capture *cap)
 {
 	return cap->last_drain_ns;
+}
+
+uint64_t saker_capture_caught_up_ns(const struct saker_capture *cap)
+{
+	return cap->caught_up_ns;
 }
 
 unsigned saker_capture_nr_cpus(const struct saker_capture *cap)

@@ -63,6 +63,12 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget);
 
 /* CLOCK_MONOTONIC ns of the last drain that read every ring without error (0: none yet). */
 uint64_t saker_capture_last_drain_ns(const struct saker_capture *cap);
+/*
+ * CLOCK_MONOTONIC ns at the start of the last drain that left every ring
+ * empty (0: none yet): every record committed before it has been handed on
+ * (the capture canary's proof that a missing record is not merely queued).
+ */
+uint64_t saker_capture_caught_up_ns(const struct saker_capture *cap);
 
 /*
  * The lane-1 budget as the probe keeps it (struct saker_lane_budget), from

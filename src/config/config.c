@@ -335,6 +335,11 @@ static const struct opt opts[] = {
 
     U64("priority_boost", priority_boost, 0, 20, 10, NULL, .apply = SAKER_CONFIG_RESTART),
 
+    /* The child is forked at start, before the privilege drop: not rebuilt on SIGHUP. */
+    BOOL("capture_canary.enabled", capture_canary.enabled, true, .apply = SAKER_CONFIG_RESTART),
+    U64("capture_canary.interval_ms", capture_canary.interval_ms, 100, 60000, 1000, NULL,
+	.apply = SAKER_CONFIG_RESTART),
+
     U64("state.max_procs", state.max_procs, 0, 16 * MIB, 0, NULL, .apply = SAKER_CONFIG_RESTART),
     U64("state.max_fds", state.max_fds, 0, 64 * MIB, 0, NULL, .apply = SAKER_CONFIG_RESTART),
     U64("state.max_fds_per_proc", state.max_fds_per_proc, 0, 1 * MIB, 0, NULL,

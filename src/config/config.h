@@ -160,6 +160,15 @@ struct saker_config {
 	/* By how much saker lowers its nice value at start (auditd's key); 0 = not. Default 10. */
 	uint64_t priority_boost;
 
+	/*
+	 * The capture canary (docs/drops.md): a child saker owns makes a marked
+	 * syscall every interval_ms; a marker that vanishes uncounted = blind.
+	 */
+	struct {
+		bool enabled;	      /* default true */
+		uint64_t interval_ms; /* default 1000 */
+	} capture_canary;
+
 	/* Bounds of the process and fd tables (docs/state.md); 0 = built-in default. */
 	struct {
 		uint64_t max_procs;

@@ -76,6 +76,10 @@ int saker_web_judge(bool published, const struct saker_web_health *last, uint64_
 			 secs(now_ns - last->drain_mono_ns));
 		return 503;
 	}
+	if (last->problem[0]) {
+		snprintf(reason, len, "%s", last->problem);
+		return 503;
+	}
 	if (stall_ns > stale_ns && now_ns >= stall_end_ns && now_ns - stall_end_ns < hold) {
 		snprintf(reason, len, "event loop was stalled for %.1f s (recovered %.1f s ago)",
 			 secs(stall_ns), secs(now_ns - stall_end_ns));

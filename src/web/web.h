@@ -45,6 +45,9 @@ struct saker_web_opts {
 struct saker_web_health {
 	uint64_t now_mono_ns;	/* when this publish was made (the loop's tick) */
 	uint64_t drain_mono_ns; /* when the rings were last drained */
+	/* What the loop knows is wrong (e.g. the capture canary's "capture blind: ..."); "" = none.
+	 */
+	char problem[160];
 };
 
 struct saker_web_stats {

@@ -202,6 +202,42 @@ static void test_tap_sees_every_record_first(void **state)
 	assert_int_equal(f->p.rejected, 1);
 }
 
+static int canary_probe(void *ctx, const struct saker_event *ev)
+{
+	unsigned *n = ctx;
+
+	(*n)++;
+	return ev->hdr.tgid == 40 ? 0 : -EINVAL;
+}
+
+/* The capture canary's events reach its slot, never the rules; they are delivered and dumped. */
+static void test_canary_events_bypass_the_rules(void **state)
+{
+	struct fx *f = *state;
+	unsigned canary = 0;
+
+	f->p.rules = rules_probe;
+	f->p.rules_ctx = f;
+	f->p.canary_tgid = 40;
+	f->p.canary = canary_probe;
+	f->p.canary_ctx = &canary;
+	evb_sc(&B, "openat", 40, 40, -20, 1000);
+	evb_s64(&B, SAKER_PN_DIRFD, -100);
+	evb_str(&B, SAKER_PN_PATH, "/dev/null/saker-canary-0123456789abcdef-1");
+	evb_u64(&B, SAKER_PN_FLAGS, 0);
+	evb_u64(&B, SAKER_PN_MODE, 0);
+	assert_int_equal(feed(f), 0);
+	assert_int_equal(canary, 1);
+	assert_int_equal(f->rules_calls, 0);
+	assert_non_null(strstr(dumped(f), "saker-canary-0123456789abcdef-1"));
+	/* Anyone else's event goes to the rules, not to the canary. */
+	evb_sc(&B, "close", 41, 41, 0, 1001);
+	evb_s64(&B, SAKER_PN_FD, 3);
+	assert_int_equal(feed(f), 0);
+	assert_int_equal(canary, 1);
+	assert_int_equal(f->rules_calls, 1);
+}
+
 /* A record the decoder refuses is rejected (the capture counts it as a user-space loss). */
 static void test_rejected_record_is_a_loss(void **state)
 {
@@ -361,6 +397,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sink_error_reaches_the_pipeline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stalled_sink_counts_every_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_sees_every_record_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_canary_events_bypass_the_rules, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -114,6 +114,12 @@ static void test_judge(void **state)
 	assert_int_equal(
 	    saker_web_judge(true, &h, 1500 * MS, 10000 * MS, 10100 * MS, stale, why, sizeof(why)),
 	    200);
+	/* On time and drained, but the loop reports a problem (the capture canary: blind). */
+	snprintf(h.problem, sizeof(h.problem), "capture blind: marker 7");
+	assert_int_equal(saker_web_judge(true, &h, 0, 0, 10100 * MS, stale, why, sizeof(why)), 503);
+	assert_string_equal(why, "capture blind: marker 7");
+	h.problem[0] = '\0';
+	assert_int_equal(saker_web_judge(true, &h, 0, 0, 10100 * MS, stale, why, sizeof(why)), 200);
 }
 
 static struct saker_web *start(const struct saker_web_opts *o)
