@@ -326,6 +326,7 @@ static long drain(void *ctx, uint64_t deadline_ns)
 			break;
 		}
 		total += got;
+		saker_view_set_watermark(app->view, saker_capture_bulk_watermark(app->cap));
 	} while (got > 0 && saker_loop_now_ns() < deadline_ns && !saker_pipeline_error(&app->pipe));
 	if (app->opts.dump) {
 		(void)saker_pipeline_flush(&app->pipe);

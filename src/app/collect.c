@@ -256,7 +256,33 @@ static void collect_view(struct ctx *c, const struct saker_view_stats *v)
 	add(c, "state_events_malformed_total", "Records the decoder rejected.", COUNTER, D, v->malformed, NULL, 0);
 	add(c, "state_events_applied_total", "Records that changed (or tried to change) a table.", COUNTER, D, v->applied, NULL, 0);
 	add(c, "state_late_forks_total", "Fork records that came after the child's exec (another ring).", COUNTER, D, v->late_forks, NULL, 0);
+	add(c, "proc_history_versions", "Process versions kept for bulk records older than a lane-1 change (exit tombstones, pre-exec images).", GAUGE, D, v->procs.history, NULL, 0);
+	add(c, "proc_history_bytes", "Memory of the kept process versions (images counted whole).", GAUGE, D, v->procs.history_bytes, NULL, 0);
+	add(c, "proc_history_kept_total", "Process versions kept at an exit, exec or id change.", COUNTER, D, v->procs.history_kept, NULL, 0);
+	add(c, "proc_history_expired_total", "Kept versions dropped once the bulk lane had passed them.", COUNTER, D, v->procs.history_expired, NULL, 0);
+	add(c, "proc_history_evicted_total", "Kept versions dropped early by the bounds (records older may miss them).", COUNTER, D, v->procs.history_evicted, NULL, 0);
+	add(c, "proc_history_hits_total", "Lookups answered by a kept version.", COUNTER, D, v->procs.history_hits, NULL, 0);
 	/* clang-format on */
+	{
+		static const struct {
+			enum saker_proc_ctx ctx;
+			const char *name;
+		} causes[] = {{SAKER_PROC_CTX_EVICTED, "evicted"},
+			      {SAKER_PROC_CTX_LATE, "late"},
+			      {SAKER_PROC_CTX_UNKNOWN, "unknown"}};
+
+		for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++) {
+			const struct saker_metric_label l[] = {{"cause", causes[i].name}};
+
+			add(c, "events_without_process_total",
+			    "Events whose process the view did not know as of their time (their "
+			    "alert "
+			    "and dump lines carry view_degraded), by cause: its version evicted "
+			    "early, "
+			    "the event later than the bulk lane's watermark, never known.",
+			    COUNTER, 0, v->procs.ctx_missing[causes[i].ctx], l, 1);
+		}
+	}
 }
 
 static void collect_outputs(struct ctx *c, const struct saker_outputs_stats *o)

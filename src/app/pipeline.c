@@ -87,6 +87,8 @@ int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
 		saker_view_count_malformed(p->view);
 		return -EBADMSG;
 	}
+	/* Whether the record's process is known as of its time: counted, flagged if not. */
+	(void)saker_view_context(p->view, &ev);
 	deferred = saker_view_defers(p->view, &ev);
 	if (!deferred && saker_view_apply(p->view, &ev))
 		p->state_errors++;

@@ -133,6 +133,15 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 		sum(m, "demoted_total", NULL, NULL));
 	counter(f, detail, "   user memory read failures (events kept)",
 		sum(m, "page_faults_total", NULL, NULL));
+	/* Delivered, but the view did not know their process: their lines say view_degraded. */
+	if (detail || sum(m, "events_without_process_total", NULL, NULL))
+		fprintf(f,
+			"   events without process context: %" PRIu64 " (evicted %" PRIu64
+			", late %" PRIu64 ", unknown %" PRIu64 ")\n",
+			sum(m, "events_without_process_total", NULL, NULL),
+			sum(m, "events_without_process_total", "cause", "evicted"),
+			sum(m, "events_without_process_total", "cause", "late"),
+			sum(m, "events_without_process_total", "cause", "unknown"));
 	if (has(m, "dump_lines_written_total")) {
 		counter(f, detail, "   dump lines written",
 			sum(m, "dump_lines_written_total", NULL, NULL));

@@ -51,6 +51,8 @@ struct ring {
 	uint64_t win_drains, win_spent; /* drains in this window, of which ended by the budget */
 	bool saturated_last;		/* every drain of the last window ended by the budget */
 	bool has_window;
+	/* bulk: the newest record delivered, or the last time it was found empty (boot ns) */
+	uint64_t wm_ts;
 };
 
 struct saker_capture {
@@ -74,6 +76,8 @@ struct saker_capture {
 	size_t n_held, cap_held, held_bytes;
 	uint64_t crit_look_ns; /* boot time of the last look into the lane-1 rings */
 	int crit_draining;
+	uint64_t bulk_max_ts; /* the newest bulk record delivered from the ring being drained */
+	uint64_t watermark;   /* saker_capture_bulk_watermark(), monotonic */
 };
 
 static long drain_critical(struct saker_capture *cap);
@@ -184,6 +188,8 @@ static inline void deliver_bulk(struct saker_capture *cap, const struct saker_ev
 		(void)drain_critical(cap);
 	if (cap->n_held && cap->held[0]->ts_ns <= e->ts_ns)
 		release_until(cap, e->ts_ns);
+	if (e->ts_ns > cap->bulk_max_ts)
+		cap->bulk_max_ts = e->ts_ns;
 	deliver(cap, e);
 }
 
@@ -443,8 +449,17 @@ int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring)
  */
 static long drain_ring(struct ring *r, unsigned long budget)
 {
-	uint64_t before = r->events;
+	struct saker_capture *cap = r->cap;
+	uint64_t before = r->events, look = 0;
+	struct timespec now;
 	int n;
+
+	/* Read before looking: a bulk ring found empty holds nothing written before it. */
+	if (r->lane == SAKER_LANE_NORMAL) {
+		if (!clock_gettime(CLOCK_BOOTTIME, &now))
+			look = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+		cap->bulk_max_ts = r->wm_ts;
+	}
 
 	if (r->pos_pages) {
 		const uint64_t *cons = r->pos_pages;
@@ -462,6 +477,11 @@ static long drain_ring(struct ring *r, unsigned long budget)
 	n = ring_buffer__consume(r->rb);
 	if (n < 0 && n != DRAIN_BUDGET_SPENT)
 		return n;
+	if (r->lane == SAKER_LANE_NORMAL) {
+		r->wm_ts = cap->bulk_max_ts;
+		if (n != DRAIN_BUDGET_SPENT && look > r->wm_ts)
+			r->wm_ts = look;
+	}
 	r->win_drains++;
 	if (n == DRAIN_BUDGET_SPENT)
 		r->win_spent++;
@@ -544,6 +564,30 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 		release_older(cap, HOLD_MAX_NS);
 	cap->last_drain_ns = mono_ns();
 	return (long)(cap->delivered + cap->user_drops - before);
+}
+
+/*
+ * Records in a bulk ring are in the order their space was reserved, and each
+ * carries the time its program began: records of CPUs sharing a ring
+ * interleave by a few microseconds, a batch of generic records carries
+ * times up to a tick older than its neighbours, and a program preempted
+ * mid-event (faultable tracepoints) writes late. WATERMARK_SLACK_NS covers
+ * those; a record later still finds its process's kept version gone and is
+ * counted and flagged (state/proctable.h), never silently wrong.
+ */
+#define WATERMARK_SLACK_NS 50000000ull
+
+uint64_t saker_capture_bulk_watermark(struct saker_capture *cap)
+{
+	uint64_t w = UINT64_MAX;
+
+	for (unsigned i = 0; i < cap->nr_lane; i++)
+		if (cap->rings[i].wm_ts < w)
+			w = cap->rings[i].wm_ts;
+	w = w > WATERMARK_SLACK_NS ? w - WATERMARK_SLACK_NS : 0;
+	if (w > cap->watermark)
+		cap->watermark = w;
+	return cap->watermark;
 }
 
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table)

@@ -60,6 +60,14 @@ int saker_capture_ring_fd(const struct saker_capture *cap, unsigned ring);
  * consumed or a negative errno.
  */
 long saker_capture_drain(struct saker_capture *cap, unsigned long budget);
+/*
+ * The bulk lane's watermark (boot ns, monotonic): every bulk ring has been
+ * drained past it (a record newer delivered, or the ring found empty later),
+ * less a slack for records written out of time order. Lane-1 records go
+ * ahead of the bulk lane by up to the hold time; what they replace in the
+ * view is kept until this passes them (state/view.h).
+ */
+uint64_t saker_capture_bulk_watermark(struct saker_capture *cap);
 
 /* CLOCK_MONOTONIC ns of the last drain that read every ring without error (0: none yet). */
 uint64_t saker_capture_last_drain_ns(const struct saker_capture *cap);

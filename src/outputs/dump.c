@@ -488,7 +488,7 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 
 	/* A fork record names the child, which the table learns from this very record. */
 	if (d->view && ev->hdr.type != SAKER_EVT_PROC_FORK)
-		proc = saker_view_proc(d->view, ev->hdr.tid);
+		proc = saker_view_proc_at(d->view, ev->hdr.tid, ev->hdr.ts_ns);
 	err = saker_event_get_str(ev, SAKER_PN_COMM, comm, sizeof(comm));
 	if (!err || err == -ENAMETOOLONG)
 		commp = comm;

@@ -981,7 +981,8 @@ static const struct saker_proc *ctx_proc(struct saker_fctx *c)
 {
 	if (!c->proc_done) {
 		c->proc_done = true;
-		c->proc = c->view ? saker_view_proc(c->view, c->ev->hdr.tid) : NULL;
+		c->proc =
+		    c->view ? saker_view_proc_at(c->view, c->ev->hdr.tid, c->ev->hdr.ts_ns) : NULL;
 	}
 	return c->proc;
 }
@@ -1004,7 +1005,7 @@ static unsigned ctx_ancestors(struct saker_fctx *c, unsigned depth)
 		/* Beyond pid 1 (or a lost parent) there is nothing; a loop ends the walk. */
 		if (ppid == 0 || ppid == last->pid || !c->view)
 			break;
-		p = saker_view_proc(c->view, ppid);
+		p = saker_view_proc_at(c->view, ppid, c->ev->hdr.ts_ns);
 		if (!p)
 			break;
 		for (unsigned i = 0; i < c->nanc; i++)

@@ -35,9 +35,12 @@ struct proc_image {
 
 struct pt_entry {
 	struct saker_proc pub;
-	struct saker_list_node lru; /* head = most recent */
+	struct saker_list_node lru; /* live: head = most recent; history: head = newest */
 	struct proc_image *img;
-	uint32_t nthreads; /* leaders: entries of the group held, itself included */
+	uint32_t nthreads;	/* leaders: entries of the group held, itself included */
+	uint64_t since_ns;	/* this version holds from (fork, exec, setid time); 0 = unknown */
+	uint64_t until_ns;	/* history: held until (exit, exec, setid time) */
+	struct pt_entry *older; /* history: the tid's next older version */
 };
 
 /* Reads of one process during a scan; on the heap, too big for the stack. */
@@ -62,6 +65,17 @@ struct saker_proctable {
 	struct scan_buf *sb;
 	uint64_t evictions, lookups, failed_lookups, scanned, scan_skipped;
 	uint64_t load_zombies, load_replaced, load_kept, load_unconfirmed;
+	/*
+	 * History (see saker_proctable_lookup_at()): versions replaced or removed
+	 * by lane-1 records, kept for records of the bulk lane older than them.
+	 */
+	struct saker_idmap hist; /* tid -> newest version; ->older chains the rest */
+	struct saker_list hist_fifo;
+	size_t hist_n, hist_max, hist_bytes, hist_max_bytes;
+	uint64_t watermark;	/* no bulk record older than this is to come */
+	uint64_t evicted_until; /* latest until_ns of a version evicted before the watermark */
+	uint64_t hist_kept, hist_expired, hist_evicted, hist_hits;
+	uint64_t ctx_missing[SAKER_PROC_CTX_CAUSES];
 };
 
 /* ---- container id ---- */
@@ -352,6 +366,172 @@ static void enforce_bounds(struct saker_proctable *tbl, const struct pt_entry *k
 	}
 }
 
+/* ---- history ---- */
+
+/* Versions of one tid kept at most: one thread's setuid storm evicts its own. */
+#define HIST_PER_TID 8
+
+#define HIST_ENTRY(n) saker_list_entry(n, struct pt_entry, lru)
+
+static size_t hist_cost(const struct pt_entry *e)
+{
+	return sizeof(*e) + e->img->bytes;
+}
+
+/* Unlinks and frees a history version; early: before the watermark passed it. */
+static void hist_drop(struct saker_proctable *tbl, struct pt_entry *h, bool early)
+{
+	struct pt_entry *head = saker_idmap_get(&tbl->hist, h->pub.tid);
+
+	if (head == h) {
+		if (h->older)
+			(void)saker_idmap_put(&tbl->hist, h->pub.tid, h->older);
+		else
+			saker_idmap_del(&tbl->hist, h->pub.tid);
+	} else {
+		for (struct pt_entry *p = head; p; p = p->older)
+			if (p->older == h) {
+				p->older = h->older;
+				break;
+			}
+	}
+	if (early && h->until_ns >= tbl->watermark) {
+		tbl->hist_evicted++;
+		if (h->until_ns > tbl->evicted_until)
+			tbl->evicted_until = h->until_ns;
+	} else {
+		tbl->hist_expired++;
+	}
+	saker_list_unlink(&tbl->hist_fifo, &h->lru);
+	tbl->hist_bytes -= hist_cost(h);
+	tbl->hist_n--;
+	image_put(tbl, h->img);
+	tbl->data_bytes -= sizeof(*h);
+	free(h);
+}
+
+/*
+ * Keeps h (detached from the live table, its image reference its own) as
+ * the version of its tid until until_ns. Bounded: the oldest versions go
+ * first, counted as evicted while bulk records older than them may still
+ * come.
+ */
+static void hist_push(struct saker_proctable *tbl, struct pt_entry *h, uint64_t until_ns)
+{
+	struct pt_entry *head = saker_idmap_get(&tbl->hist, h->pub.tid), *p;
+	unsigned n = 1;
+
+	h->until_ns = until_ns;
+	h->older = head;
+	if (saker_idmap_put(&tbl->hist, h->pub.tid, h)) {
+		image_put(tbl, h->img);
+		tbl->data_bytes -= sizeof(*h);
+		free(h);
+		return;
+	}
+	saker_list_push_front(&tbl->hist_fifo, &h->lru);
+	tbl->hist_n++;
+	tbl->hist_bytes += hist_cost(h);
+	tbl->hist_kept++;
+	for (p = h; p->older; p = p->older)
+		if (++n > HIST_PER_TID) {
+			hist_drop(tbl, p->older, true);
+			break;
+		}
+	while ((tbl->hist_n > tbl->hist_max || tbl->hist_bytes > tbl->hist_max_bytes) &&
+	       tbl->hist_fifo.tail)
+		hist_drop(tbl, HIST_ENTRY(tbl->hist_fifo.tail), true);
+}
+
+/* A copy of e's present version into the history, until ts; e holds from ts on. */
+static void version(struct saker_proctable *tbl, struct pt_entry *e, uint64_t ts)
+{
+	struct pt_entry *h;
+
+	if (!ts)
+		return;
+	h = malloc(sizeof(*h));
+	if (h) {
+		*h = *e;
+		h->img->refs++;
+		tbl->data_bytes += sizeof(*h);
+		hist_push(tbl, h, ts);
+	}
+	e->since_ns = ts;
+}
+
+/* Removes e from the live table into the history (ts 0: freed, no history). */
+static void bury(struct saker_proctable *tbl, struct pt_entry *e, uint64_t ts)
+{
+	if (!ts) {
+		entry_remove(tbl, e);
+		return;
+	}
+	group_leave(tbl, e);
+	saker_idmap_del(&tbl->map, e->pub.tid);
+	saker_list_unlink(&tbl->lru, &e->lru);
+	tbl->n--;
+	hist_push(tbl, e, ts);
+}
+
+void saker_proctable_set_watermark(struct saker_proctable *tbl, uint64_t ts_ns)
+{
+	if (!tbl || ts_ns <= tbl->watermark)
+		return;
+	tbl->watermark = ts_ns;
+	/* Oldest first; one not yet passed stops the sweep (the next call goes on). */
+	while (tbl->hist_fifo.tail && HIST_ENTRY(tbl->hist_fifo.tail)->until_ns < ts_ns)
+		hist_drop(tbl, HIST_ENTRY(tbl->hist_fifo.tail), false);
+}
+
+const struct saker_proc *saker_proctable_lookup_at(struct saker_proctable *tbl, uint32_t tid,
+						   uint64_t ts_ns, enum saker_proc_ctx *ctx)
+{
+	struct pt_entry *e = saker_idmap_get(&tbl->map, tid), *h;
+	enum saker_proc_ctx c;
+
+	tbl->lookups++;
+	if (e && (!ts_ns || e->since_ns <= ts_ns)) {
+		touch(tbl, e);
+		c = SAKER_PROC_CTX_LIVE;
+		goto out;
+	}
+	/* Newest first: the first version that ended after ts and began before it. */
+	for (h = saker_idmap_get(&tbl->hist, tid); h && h->until_ns >= ts_ns; h = h->older)
+		if (h->since_ns <= ts_ns) {
+			tbl->hist_hits++;
+			c = SAKER_PROC_CTX_HISTORY;
+			if (ctx)
+				*ctx = c;
+			return &h->pub;
+		}
+	/*
+	 * A live version that began just after ts with no history before it: a
+	 * record stamped with its CPU's cached clock (generic records, up to a
+	 * tick early) of a task forked or exec'd meanwhile. Its own.
+	 */
+	if (e && e->since_ns <= ts_ns + SAKER_PROC_CLOCK_SLACK_NS) {
+		touch(tbl, e);
+		c = SAKER_PROC_CTX_LIVE;
+		goto out;
+	}
+	tbl->failed_lookups++;
+	c = ts_ns <= tbl->evicted_until ? SAKER_PROC_CTX_EVICTED
+	    : ts_ns < tbl->watermark	? SAKER_PROC_CTX_LATE
+					: SAKER_PROC_CTX_UNKNOWN;
+	e = NULL;
+out:
+	if (ctx)
+		*ctx = c;
+	return e ? &e->pub : NULL;
+}
+
+void saker_proctable_count_missing(struct saker_proctable *tbl, enum saker_proc_ctx ctx)
+{
+	if (tbl && ctx >= SAKER_PROC_CTX_EVICTED && ctx < SAKER_PROC_CTX_CAUSES)
+		tbl->ctx_missing[ctx]++;
+}
+
 /*
  * The entry for tid in process pid, with image img, most recently used.
  * Fields other than tid, pid and the image's are the caller's to set. May
@@ -408,6 +588,9 @@ int saker_proctable_new_opts(struct saker_proctable **out, const struct saker_pr
 	if (!tbl)
 		return -ENOMEM;
 	saker_idmap_init(&tbl->map);
+	saker_idmap_init(&tbl->hist);
+	tbl->hist_max = o->max_history ? o->max_history : SAKER_PROCTABLE_DEFAULT_MAX_HISTORY;
+	tbl->hist_max_bytes = SAKER_PROCTABLE_DEFAULT_MAX_HISTORY_BYTES;
 	tbl->max = o->max_procs ? o->max_procs : SAKER_PROCTABLE_DEFAULT_MAX;
 	tbl->max_bytes = o->max_bytes ? o->max_bytes : SAKER_PROCTABLE_DEFAULT_MAX_BYTES;
 	tbl->clk_tck = sysconf(_SC_CLK_TCK);
@@ -446,6 +629,9 @@ void saker_proctable_free(struct saker_proctable *tbl)
 		image_put(tbl, e->img);
 		free(e);
 	}
+	while (tbl->hist_fifo.tail)
+		hist_drop(tbl, HIST_ENTRY(tbl->hist_fifo.tail), false);
+	saker_idmap_free(&tbl->hist);
 	saker_idmap_free(&tbl->map);
 	saker_fdtable_free(tbl->fds);
 	free(tbl->proc_root);
@@ -703,8 +889,10 @@ static int load_thread(struct saker_proctable *tbl, uint32_t pid, uint32_t tid, 
 	/* A fork record's time is finer than /proc's ticks: kept for the same task. */
 	if (!same || !e->pub.start_ns)
 		e->pub.start_ns = start;
-	if (!same)
+	if (!same) {
 		e->pub.cgroup_id = 0;
+		e->since_ns = 0;
+	}
 	memcpy(e->pub.comm, sf.comm, sizeof(sf.comm));
 	e->pub.flags = SAKER_PROC_FROM_SCAN | (e->pub.flags & SAKER_PROC_CAPS_KNOWN) |
 		       (lc->img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0) | lc->extra_flags;
@@ -973,6 +1161,7 @@ int saker_proctable_on_fork(struct saker_proctable *tbl, uint32_t parent_tid, ui
 	e->pub.tty = pv.tty;
 	e->pub.cgroup_id = pv.cgroup_id;
 	e->pub.start_ns = ts_ns;
+	e->since_ns = ts_ns;
 	memcpy(e->pub.comm, pv.comm, sizeof(pv.comm));
 	e->pub.cap_eff = pv.cap_eff;
 	e->pub.flags =
@@ -1057,9 +1246,15 @@ int saker_proctable_on_exec(struct saker_proctable *tbl, const struct saker_exec
 		err = -ENOMEM;
 		goto out;
 	}
-	/* The exec'ing thread took the leader's tid: its old tid is gone. */
+	/*
+	 * The exec'ing thread took the leader's tid: its old tid is gone. Both
+	 * versions stay for the records older than the exec.
+	 */
 	if (old)
-		entry_remove(tbl, old);
+		bury(tbl, old, in->ts_ns);
+	base = saker_idmap_get(&tbl->map, in->pid);
+	if (base && base->pub.pid == in->pid)
+		version(tbl, base, in->ts_ns);
 	e = entry_upsert(tbl, in->pid, in->pid, img);
 	image_put(tbl, img);
 	if (!e) {
@@ -1074,6 +1269,7 @@ int saker_proctable_on_exec(struct saker_proctable *tbl, const struct saker_exec
 	e->pub.loginuid = in->loginuid;
 	e->pub.tty = in->tty;
 	e->pub.start_ns = bv.start_ns;
+	e->since_ns = in->ts_ns;
 	e->pub.cgroup_id = in->cgroup_id ? in->cgroup_id : bv.cgroup_id;
 	if (in->comm)
 		snprintf(e->pub.comm, sizeof(e->pub.comm), "%s", in->comm);
@@ -1092,6 +1288,12 @@ out:
 
 int saker_proctable_on_exit(struct saker_proctable *tbl, uint32_t tid, unsigned flags)
 {
+	return saker_proctable_on_exit_at(tbl, tid, flags, 0);
+}
+
+int saker_proctable_on_exit_at(struct saker_proctable *tbl, uint32_t tid, unsigned flags,
+			       uint64_t ts_ns)
+{
 	struct pt_entry *e = saker_idmap_get(&tbl->map, tid), *l;
 	bool dead = flags & SAKER_EXIT_GROUP_DEAD, alive = flags & SAKER_EXIT_GROUP_ALIVE;
 	uint32_t pid;
@@ -1103,7 +1305,7 @@ int saker_proctable_on_exit(struct saker_proctable *tbl, uint32_t tid, unsigned 
 	pid = e->pub.pid;
 	if (tid == pid) {
 		if (dead || (!alive && e->nthreads <= 1)) {
-			entry_remove(tbl, e);
+			bury(tbl, e, ts_ns);
 			saker_fdtable_drop_process(tbl->fds, pid);
 		} else {
 			/* A zombie leader: its threads still show the process. */
@@ -1111,11 +1313,11 @@ int saker_proctable_on_exit(struct saker_proctable *tbl, uint32_t tid, unsigned 
 		}
 		return 0;
 	}
-	entry_remove(tbl, e);
+	bury(tbl, e, ts_ns);
 	l = saker_idmap_get(&tbl->map, pid);
 	if (dead || (!alive && l && (l->pub.flags & SAKER_PROC_EXITED) && l->nthreads <= 1)) {
 		if (l)
-			entry_remove(tbl, l);
+			bury(tbl, l, ts_ns);
 		saker_fdtable_drop_process(tbl->fds, pid);
 	}
 	return 0;
@@ -1124,12 +1326,19 @@ int saker_proctable_on_exit(struct saker_proctable *tbl, uint32_t tid, unsigned 
 int saker_proctable_on_setids(struct saker_proctable *tbl, uint32_t tid, uint32_t uid,
 			      uint32_t euid, uint32_t gid, uint32_t egid)
 {
+	return saker_proctable_on_setids_at(tbl, tid, uid, euid, gid, egid, 0);
+}
+
+int saker_proctable_on_setids_at(struct saker_proctable *tbl, uint32_t tid, uint32_t uid,
+				 uint32_t euid, uint32_t gid, uint32_t egid, uint64_t ts_ns)
+{
 	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
 
 	if (!e) {
 		tbl->failed_lookups++;
 		return -ENOENT;
 	}
+	version(tbl, e, ts_ns);
 	if (uid != SAKER_ID_KEEP)
 		e->pub.uid = uid;
 	/*
@@ -1245,6 +1454,15 @@ void saker_proctable_get_stats(const struct saker_proctable *tbl, struct saker_p
 	st->load_replaced = tbl->load_replaced;
 	st->load_kept = tbl->load_kept;
 	st->load_unconfirmed = tbl->load_unconfirmed;
+	st->history = tbl->hist_n;
+	st->history_bytes = tbl->hist_bytes;
+	st->history_kept = tbl->hist_kept;
+	st->history_expired = tbl->hist_expired;
+	st->history_evicted = tbl->hist_evicted;
+	st->history_hits = tbl->hist_hits;
+	st->bytes += saker_idmap_bytes(&tbl->hist);
+	for (int i = 0; i < SAKER_PROC_CTX_CAUSES; i++)
+		st->ctx_missing[i] = tbl->ctx_missing[i];
 }
 
 int saker_proc_args_join(const struct saker_proc *p, unsigned first, char *buf, size_t len)

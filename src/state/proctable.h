@@ -28,9 +28,14 @@
 
 #define SAKER_PROCTABLE_DEFAULT_MAX	  65536
 #define SAKER_PROCTABLE_DEFAULT_MAX_BYTES (128u << 20)
-#define SAKER_PROC_COMM_LEN		  16   /* TASK_COMM_LEN, NUL included */
-#define SAKER_PROC_ARGS_MAX		  4096 /* argv bytes kept, NULs included */
-#define SAKER_CONTAINER_ID_LEN		  12   /* short docker/containerd/cri-o id */
+/* Versions kept for bulk records older than a lane-1 change (lookup_at), and their bytes. */
+#define SAKER_PROCTABLE_DEFAULT_MAX_HISTORY	  8192
+#define SAKER_PROCTABLE_DEFAULT_MAX_HISTORY_BYTES (16u << 20)
+/* A generic record's time is its CPU's cached clock: up to a tick (10 ms at HZ=100) early. */
+#define SAKER_PROC_CLOCK_SLACK_NS 12000000ull
+#define SAKER_PROC_COMM_LEN	  16   /* TASK_COMM_LEN, NUL included */
+#define SAKER_PROC_ARGS_MAX	  4096 /* argv bytes kept, NULs included */
+#define SAKER_CONTAINER_ID_LEN	  12   /* short docker/containerd/cri-o id */
 /* loginuid when never set (and uids /proc could not tell) */
 #define SAKER_UID_UNSET 0xffffffffu
 /* saker_proctable_on_setids(): leave this id as it is, as setresuid(-1) does */
@@ -92,6 +97,21 @@ struct saker_exec_info {
 	uint32_t uid, gid, euid, egid, loginuid, tty;
 	uint64_t cap_eff; /* with caps_known */
 	bool caps_known;
+	uint64_t ts_ns; /* the exec's time: the old image stays for older records; 0 = none */
+};
+
+/*
+ * What saker_proctable_lookup_at() found for a record: the live version, a
+ * version kept in the history, or nothing, and then why.
+ */
+enum saker_proc_ctx {
+	SAKER_PROC_CTX_LIVE = 0,
+	SAKER_PROC_CTX_HISTORY,
+	SAKER_PROC_CTX_EVICTED, /* its version was evicted (bounds) before the bulk lane passed it
+				 */
+	SAKER_PROC_CTX_LATE,	/* older than the watermark: its version had expired */
+	SAKER_PROC_CTX_UNKNOWN, /* never held (fork lost, evicted from the live table, ...) */
+	SAKER_PROC_CTX_CAUSES,
 };
 
 /* saker_proctable_on_exit() flags: what the probe knows of the thread group. */
@@ -102,6 +122,7 @@ struct saker_proctable_opts {
 	size_t max_fds;	  /* fdtable.h bounds; 0 = defaults */
 	size_t max_fds_per_proc;
 	size_t max_fd_bytes;
+	size_t max_history;    /* history versions; 0 = SAKER_PROCTABLE_DEFAULT_MAX_HISTORY */
 	const char *proc_root; /* NULL = "/proc"; a test directory laid out like it */
 };
 
@@ -122,6 +143,14 @@ struct saker_proctable_stats {
 	uint64_t load_replaced;	   /* another process under a known pid (start time differs) */
 	uint64_t load_kept;	   /* a field unreadable whose known value was kept (per field) */
 	uint64_t load_unconfirmed; /* exe, argv or cwd neither readable nor known (flagged) */
+	uint64_t history;	   /* versions held now for older records */
+	uint64_t history_bytes;
+	uint64_t history_kept;	  /* versions put in the history */
+	uint64_t history_expired; /* dropped once the bulk lane's watermark passed them */
+	uint64_t history_evicted; /* dropped early (bounds): records may miss them */
+	uint64_t history_hits;	  /* lookups answered from the history */
+	/* events without process context, by cause (saker_proctable_count_missing()) */
+	uint64_t ctx_missing[SAKER_PROC_CTX_CAUSES];
 };
 
 struct saker_proctable;
@@ -160,15 +189,24 @@ int saker_proctable_load(struct saker_proctable *tbl, uint32_t pid);
  */
 int saker_proctable_on_fork(struct saker_proctable *tbl, uint32_t parent_tid, uint32_t child_tid,
 			    uint32_t child_pid, uint64_t clone_flags, uint64_t ts_ns);
-/* Successful exec: the calling thread becomes the leader (tid == pid) with a new image. */
+/*
+ * Successful exec: the calling thread becomes the leader (tid == pid) with a
+ * new image; with info->ts_ns the replaced versions stay in the history.
+ */
 int saker_proctable_on_exec(struct saker_proctable *tbl, const struct saker_exec_info *info);
 /* sched_process_exit. flags: SAKER_EXIT_GROUP_* or 0 to infer from the threads the table knows. */
 int saker_proctable_on_exit(struct saker_proctable *tbl, uint32_t tid, unsigned flags);
+/* The same at ts_ns: what goes stays in the history (a tombstone) for older records. */
+int saker_proctable_on_exit_at(struct saker_proctable *tbl, uint32_t tid, unsigned flags,
+			       uint64_t ts_ns);
 /* capset: the thread's effective capabilities are no longer known. -ENOENT when unknown. */
 int saker_proctable_caps_unknown(struct saker_proctable *tbl, uint32_t tid);
 /* setuid/setreuid/setresuid/setgid/...: the new ids, SAKER_ID_KEEP for unchanged ones. */
 int saker_proctable_on_setids(struct saker_proctable *tbl, uint32_t tid, uint32_t uid,
 			      uint32_t euid, uint32_t gid, uint32_t egid);
+/* The same at ts_ns: the ids before it stay in the history for older records. */
+int saker_proctable_on_setids_at(struct saker_proctable *tbl, uint32_t tid, uint32_t uid,
+				 uint32_t euid, uint32_t gid, uint32_t egid, uint64_t ts_ns);
 /* chdir/fchdir: the calling thread's entry and, if it is another, its leader's. */
 int saker_proctable_on_chdir(struct saker_proctable *tbl, uint32_t tid, const char *cwd);
 
@@ -177,6 +215,25 @@ int saker_proctable_on_chdir(struct saker_proctable *tbl, uint32_t tid, const ch
  * lookup(pid). NULL (counted) when unknown.
  */
 const struct saker_proc *saker_proctable_lookup(struct saker_proctable *tbl, uint32_t tid);
+
+/*
+ * Lanes: lane-1 records (exec, exit, setid, ...) are applied up to the
+ * capture's hold time ahead of the bulk lane's records of the same process
+ * (docs/architecture.md). So what they replace or remove is kept as a
+ * version with its time span, and a record is looked up as of its own time:
+ * the live version if it began at or before ts_ns (ts_ns 0: the live one),
+ * else the history's version that spanned ts_ns. Versions expire when the
+ * bulk lane's watermark (no bulk record older is still to come) passes
+ * them; the history is bounded (count, bytes, HIST_PER_TID per tid) and a
+ * version evicted before the watermark passed it is counted. NULL with
+ * *ctx saying why (ctx may be NULL); misses count as failed lookups.
+ */
+const struct saker_proc *saker_proctable_lookup_at(struct saker_proctable *tbl, uint32_t tid,
+						   uint64_t ts_ns, enum saker_proc_ctx *ctx);
+/* Versions ending before ts_ns are no longer needed (monotonic; lower values are ignored). */
+void saker_proctable_set_watermark(struct saker_proctable *tbl, uint64_t ts_ns);
+/* One event without process context, of cause ctx (EVICTED, LATE, UNKNOWN); others ignored. */
+void saker_proctable_count_missing(struct saker_proctable *tbl, enum saker_proc_ctx ctx);
 
 /* The same without counting or reordering anything (for const readers). */
 const struct saker_proc *saker_proctable_peek(const struct saker_proctable *tbl, uint32_t tid);

@@ -29,6 +29,11 @@ struct saker_view {
 	struct saker_fdtable *fds;  /* owned by procs */
 	struct saker_idmap pending; /* tid -> (ts_ns | 1) as a pointer value */
 	uint64_t events, malformed, applied, late_forks;
+	uint64_t cur_ts; /* the record being applied: lookups see its process as of then */
+	/* saker_view_context()'s last record without process context (degraded) */
+	bool miss;
+	uint32_t miss_pid;
+	uint64_t miss_ts;
 	struct saker_degraded degraded;
 	char path[PATH_MAX];
 	char path2[PATH_MAX];
@@ -43,6 +48,7 @@ int saker_view_new_opts(struct saker_view **out, const struct saker_view_opts *o
 	    .max_fds = o->max_fds,
 	    .max_fds_per_proc = o->max_fds_per_proc,
 	    .max_fd_bytes = o->max_fd_bytes,
+	    .max_history = o->max_history,
 	    .proc_root = o->proc_root,
 	};
 	struct saker_view *v;
@@ -89,6 +95,35 @@ int saker_view_scan(struct saker_view *v)
 const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid)
 {
 	return saker_proctable_lookup(v->procs, tid);
+}
+
+const struct saker_proc *saker_view_proc_at(struct saker_view *v, uint32_t tid, uint64_t ts_ns)
+{
+	return saker_proctable_lookup_at(v->procs, tid, ts_ns, NULL);
+}
+
+int saker_view_context(struct saker_view *v, const struct saker_event *ev)
+{
+	enum saker_proc_ctx ctx;
+
+	v->miss = false;
+	/* A fork record names the child, which the table learns from this very record. */
+	if (ev->hdr.type == SAKER_EVT_PROC_FORK)
+		return SAKER_PROC_CTX_LIVE;
+	(void)saker_proctable_lookup_at(v->procs, ev->hdr.tid, ev->hdr.ts_ns, &ctx);
+	if (ctx >= SAKER_PROC_CTX_EVICTED) {
+		saker_proctable_count_missing(v->procs, ctx);
+		v->miss = true;
+		v->miss_pid = ev->hdr.tgid;
+		v->miss_ts = ev->hdr.ts_ns;
+	}
+	return (int)ctx;
+}
+
+void saker_view_set_watermark(struct saker_view *v, uint64_t ts_ns)
+{
+	if (v)
+		saker_proctable_set_watermark(v->procs, ts_ns);
 }
 
 struct saker_proctable *saker_view_procs(struct saker_view *v)
@@ -170,7 +205,8 @@ int saker_view_resolve(struct saker_view *v, uint32_t tid, uint32_t pid, int64_t
 
 	if (path[0] != '/') {
 		if (dirfd == AT_FDCWD) {
-			const struct saker_proc *p = saker_proctable_lookup(v->procs, tid);
+			const struct saker_proc *p =
+			    saker_proctable_lookup_at(v->procs, tid, v->cur_ts, NULL);
 
 			base = p ? p->cwd : NULL;
 		} else if (dirfd >= 0 && dirfd <= INT_MAX) {
@@ -272,6 +308,7 @@ static int on_proc_exec(struct saker_view *v, const struct saker_event *ev)
 	in.caps_known =
 	    !saker_event_get(ev, SAKER_PN_CAP_EFF, &caps) && !saker_param_u64(&caps, &in.cap_eff);
 	in.cgroup_id = get_u64_or(ev, SAKER_PN_CGROUP_ID, 0);
+	in.ts_ns = ev->hdr.ts_ns;
 	saker_proctable_get_stats(v->procs, &before);
 	err = saker_proctable_on_exec(v->procs, &in);
 	saker_proctable_get_stats(v->procs, &after);
@@ -287,7 +324,7 @@ static int on_proc_exit(struct saker_view *v, const struct saker_event *ev)
 	/* The probe tells whether the thread group died; without it the table infers. */
 	uint64_t flags =
 	    get_u64_or(ev, SAKER_PN_FLAGS, 0) & (SAKER_EXIT_GROUP_DEAD | SAKER_EXIT_GROUP_ALIVE);
-	int err = saker_proctable_on_exit(v->procs, ev->hdr.tid, (unsigned)flags);
+	int err = saker_proctable_on_exit_at(v->procs, ev->hdr.tid, (unsigned)flags, ev->hdr.ts_ns);
 
 	v->applied++;
 	if (err == -ENOENT) {
@@ -529,7 +566,7 @@ static int on_setids(struct saker_view *v, const struct saker_event *ev, enum sa
 	switch (op) {
 	case SAKER_VOP_SETUID:
 	case SAKER_VOP_SETGID:
-		p = saker_proctable_lookup(v->procs, ev->hdr.tid);
+		p = saker_proctable_lookup_at(v->procs, ev->hdr.tid, ev->hdr.ts_ns, NULL);
 		if (!p)
 			return 0;
 		/* Privileged (taken as euid 0): real and effective; else only effective. */
@@ -555,7 +592,7 @@ static int on_setids(struct saker_view *v, const struct saker_event *ev, enum sa
 		return 0;
 	}
 	v->applied++;
-	saker_proctable_on_setids(v->procs, ev->hdr.tid, uid, euid, gid, egid);
+	saker_proctable_on_setids_at(v->procs, ev->hdr.tid, uid, euid, gid, egid, ev->hdr.ts_ns);
 	return 0;
 }
 
@@ -680,6 +717,7 @@ int saker_view_apply(struct saker_view *v, const struct saker_event *ev)
 	int err;
 
 	v->events++;
+	v->cur_ts = ev->hdr.ts_ns;
 	switch (ev->hdr.type) {
 	case SAKER_EVT_PROC_FORK:
 		err = on_proc_fork(v, ev);
@@ -697,6 +735,7 @@ int saker_view_apply(struct saker_view *v, const struct saker_event *ev)
 		err = -EBADMSG;
 		break;
 	}
+	v->cur_ts = 0;
 	/* Only allocation failures matter to the caller; the rest is counted by the tables. */
 	return err == -ENOMEM || err == -EBADMSG ? err : 0;
 }
@@ -755,6 +794,15 @@ void saker_view_print_stats(const struct saker_view *v, FILE *out)
 	fprintf(out, "   state events malformed: %" PRIu64 "\n", st.malformed);
 	fprintf(out, "   state events applied: %" PRIu64 "\n", st.applied);
 	fprintf(out, "   late fork events: %" PRIu64 "\n", st.late_forks);
+	fprintf(out,
+		"   events without process context: %" PRIu64 " (evicted %" PRIu64 ", late %" PRIu64
+		", unknown %" PRIu64 ")\n",
+		st.procs.ctx_missing[SAKER_PROC_CTX_EVICTED] +
+		    st.procs.ctx_missing[SAKER_PROC_CTX_LATE] +
+		    st.procs.ctx_missing[SAKER_PROC_CTX_UNKNOWN],
+		st.procs.ctx_missing[SAKER_PROC_CTX_EVICTED],
+		st.procs.ctx_missing[SAKER_PROC_CTX_LATE],
+		st.procs.ctx_missing[SAKER_PROC_CTX_UNKNOWN]);
 }
 
 /* ---- loss ---- */
@@ -772,6 +820,9 @@ bool saker_view_degraded(const struct saker_view *v, uint32_t pid, uint64_t ts_n
 	if (!v)
 		return false;
 	if (saker_degraded_check(&v->degraded, pid, ts_ns))
+		return true;
+	/* The record saker_view_context() found without its process. */
+	if (v->miss && v->miss_pid == pid && v->miss_ts == ts_ns)
 		return true;
 	/* A repair that could not read the process's image from /proc, nor keep a known one. */
 	p = saker_proctable_peek(v->procs, pid);

@@ -38,6 +38,7 @@ struct saker_event;
 /* Bounds; 0 = the tables' defaults. */
 struct saker_view_opts {
 	size_t max_procs;
+	size_t max_history; /* proctable.h: versions kept for older records */
 	size_t max_proc_bytes;
 	size_t max_fds;
 	size_t max_fds_per_proc;
@@ -91,6 +92,22 @@ bool saker_view_rules_see_result(const struct saker_view *v, const struct saker_
 /* Lookups (counted by the tables; pointers valid until the next change). */
 const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid);
 const struct saker_fd *saker_view_fd(struct saker_view *v, uint32_t pid, int fd);
+/*
+ * The thread's process as it was at ts_ns (boot time), for a record of that
+ * time: lane-1 records (exit, exec, setids) are applied ahead of the bulk
+ * lane's older ones, so what they replaced stays until the bulk lane's
+ * watermark passes it (saker_proctable_lookup_at()).
+ */
+const struct saker_proc *saker_view_proc_at(struct saker_view *v, uint32_t tid, uint64_t ts_ns);
+/*
+ * Once per record, before any consumer: whether its process is known as of
+ * its time (enum saker_proc_ctx). One that is not is counted ("events
+ * without process context", by cause) and saker_view_degraded() is true
+ * for it.
+ */
+int saker_view_context(struct saker_view *v, const struct saker_event *ev);
+/* No bulk record older than ts_ns is still to come: versions kept for older ones may go. */
+void saker_view_set_watermark(struct saker_view *v, uint64_t ts_ns);
 /* The process table itself, for its repair (state/resync.c). */
 struct saker_proctable *saker_view_procs(struct saker_view *v);
 

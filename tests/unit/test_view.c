@@ -726,6 +726,126 @@ static void test_scan_real_proc(void **state)
 	saker_view_free(NULL);
 }
 
+/* The record in B, decoded, through saker_view_context(). */
+static int context_of(struct saker_view *v)
+{
+	struct saker_event ev;
+
+	evb_end(&B);
+	assert_int_equal(saker_event_parse(&ev, evb_hdr(&B), B.len), 0);
+	return saker_view_context(v, &ev);
+}
+
+static void open_at(uint32_t pid, uint64_t ts)
+{
+	evb_sc(&B, "openat", pid, pid, 3, ts);
+	evb_s64(&B, SAKER_PN_DIRFD, AT_FDCWD);
+	evb_str(&B, SAKER_PN_PATH, "/etc/shadow");
+	evb_u64(&B, SAKER_PN_FLAGS, O_RDONLY);
+	evb_u64(&B, SAKER_PN_MODE, 0);
+}
+
+#define MS 1000000ull
+
+/*
+ * Lane-1 records (exec, exit) are applied ahead of older bulk records: an
+ * exit leaves a tombstone, an exec the old image, for records older than
+ * them, until the bulk lane's watermark passes; what is not known is counted
+ * and degraded.
+ */
+static void test_lanes_out_of_order(void **state)
+{
+	struct fixture *f = *state;
+	const struct saker_proc *p;
+	struct saker_view_stats st;
+
+	/* cat runs, exits at 200 ms (lane 1), its open at 150 ms comes after (bulk) */
+	exec_evt(2000, 100 * MS, "/usr/bin/cat", CAT_ARGV, "/", 0, 1);
+	assert_int_equal(apply(f->v), 0);
+	exit_evt(2000, 2000, 200 * MS);
+	evb_u64(&B, SAKER_PN_FLAGS, SAKER_EXIT_GROUP_DEAD);
+	assert_int_equal(apply(f->v), 0);
+	assert_null(saker_view_proc(f->v, 2000));
+	open_at(2000, 150 * MS);
+	assert_int_equal(context_of(f->v), SAKER_PROC_CTX_HISTORY);
+	p = saker_view_proc_at(f->v, 2000, 150 * MS);
+	assert_non_null(p);
+	assert_string_equal(p->comm, "cat");
+	assert_string_equal(p->exe, "/usr/bin/cat");
+	assert_false(saker_view_degraded(f->v, 2000, 150 * MS));
+
+	/* an exec at 300 ms: records before it see the old image, after it the new one */
+	exec_evt(2100, 100 * MS, "/bin/sh", CAT_ARGV, "/", 0, 1);
+	assert_int_equal(apply(f->v), 0);
+	exec_evt(2100, 300 * MS, "/usr/bin/cat", CAT_ARGV, "/", 0, 1);
+	assert_int_equal(apply(f->v), 0);
+	assert_string_equal(saker_view_proc_at(f->v, 2100, 250 * MS)->comm, "sh");
+	assert_string_equal(saker_view_proc_at(f->v, 2100, 350 * MS)->comm, "cat");
+	assert_string_equal(saker_view_proc(f->v, 2100)->comm, "cat");
+
+	/* pid 2000 reused at 400 ms: the new process from then, the tombstone before */
+	fork_evt(2000, 2000, 2100, 2100, 400 * MS);
+	assert_int_equal(apply(f->v), 0);
+	assert_int_equal(saker_view_proc_at(f->v, 2000, 450 * MS)->start_ns, 400 * MS);
+	assert_string_equal(saker_view_proc_at(f->v, 2000, 150 * MS)->exe, "/usr/bin/cat");
+	assert_int_equal(saker_view_proc_at(f->v, 2000, 150 * MS)->start_ns, 0);
+
+	/* between the exit and the fork nobody was 2000: counted, and degraded */
+	open_at(2000, 250 * MS);
+	assert_int_equal(context_of(f->v), SAKER_PROC_CTX_UNKNOWN);
+	assert_true(saker_view_degraded(f->v, 2000, 250 * MS));
+	/* only that record: the next one with its process known is not */
+	open_at(2000, 450 * MS);
+	assert_int_equal(context_of(f->v), SAKER_PROC_CTX_LIVE);
+	assert_false(saker_view_degraded(f->v, 2000, 250 * MS));
+
+	/* the bulk lane passed 301 ms: the tombstone and the old image go */
+	saker_view_set_watermark(f->v, 301 * MS);
+	saker_view_get_stats(f->v, &st);
+	assert_int_equal(st.procs.history, 0);
+	assert_int_equal(st.procs.history_expired, 2);
+	assert_int_equal(st.procs.history_evicted, 0);
+	/* a straggler older than the watermark: counted late, degraded */
+	open_at(2000, 150 * MS);
+	assert_int_equal(context_of(f->v), SAKER_PROC_CTX_LATE);
+	assert_true(saker_view_degraded(f->v, 2000, 150 * MS));
+	saker_view_get_stats(f->v, &st);
+	assert_int_equal(st.procs.ctx_missing[SAKER_PROC_CTX_UNKNOWN], 1);
+	assert_int_equal(st.procs.ctx_missing[SAKER_PROC_CTX_LATE], 1);
+	assert_int_equal(st.procs.ctx_missing[SAKER_PROC_CTX_EVICTED], 0);
+	assert_true(st.procs.history_hits >= 1);
+}
+
+/* Bounded: past max_history the oldest version goes, and a record that needed it is counted. */
+static void test_history_bounded(void **state)
+{
+	struct saker_view_opts o = {.max_history = 2, .proc_root = "/nonexistent"};
+	struct saker_view_stats st;
+	struct saker_view *v;
+
+	(void)state;
+	assert_int_equal(saker_view_new_opts(&v, &o), 0);
+	for (uint32_t pid = 3000; pid < 3003; pid++) {
+		exec_evt(pid, 10 * MS, "/usr/bin/cat", CAT_ARGV, "/", 0, 1);
+		assert_int_equal(apply(v), 0);
+		exit_evt(pid, pid, (100 + pid - 3000) * MS);
+		evb_u64(&B, SAKER_PN_FLAGS, SAKER_EXIT_GROUP_DEAD);
+		assert_int_equal(apply(v), 0);
+	}
+	saker_view_get_stats(v, &st);
+	assert_int_equal(st.procs.history, 2);
+	assert_int_equal(st.procs.history_evicted, 1);
+	open_at(3000, 50 * MS);
+	assert_int_equal(context_of(v), SAKER_PROC_CTX_EVICTED);
+	assert_true(saker_view_degraded(v, 3000, 50 * MS));
+	open_at(3002, 50 * MS);
+	assert_int_equal(context_of(v), SAKER_PROC_CTX_HISTORY);
+	assert_false(saker_view_degraded(v, 3002, 50 * MS));
+	saker_view_get_stats(v, &st);
+	assert_int_equal(st.procs.ctx_missing[SAKER_PROC_CTX_EVICTED], 1);
+	saker_view_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -742,6 +862,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 	    cmocka_unit_test(test_tty_nr),
 	    cmocka_unit_test(test_scan_real_proc),
+	    cmocka_unit_test_setup_teardown(test_lanes_out_of_order, setup, teardown),
+	    cmocka_unit_test(test_history_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
