@@ -582,6 +582,19 @@ static int write_metrics_json(const char *path, const struct saker_metrics *m)
 	return ret;
 }
 
+/* The drop manager's last word: what the probe counted per process since the last check. */
+static void drops_finish(struct saker_app *app)
+{
+	const struct saker_drops_actions act = {
+	    .ctx = app, .log = saker_app_log_cb, .alert = saker_app_alert_cb};
+	const struct saker_drops_now now = {.mono_ns = saker_loop_now_ns(), .window_s = 1};
+	unsigned cut = saker_capture_cut_proc_losses(app->cap);
+
+	if (saker_capture_read_proc_losses(app->cap, cut, feed_loss, app->attrib) < 0)
+		saker_attrib_set_kernel_loss(app->attrib, false);
+	saker_drops_finish(&app->drops, &now, &act);
+}
+
 static void shutdown_and_summarize(struct saker_app *app)
 {
 	bool exact;
@@ -590,6 +603,7 @@ static void shutdown_and_summarize(struct saker_app *app)
 	uint64_t spent_ms;
 
 	exact = saker_capture_detach_and_drain(app->cap) == 0;
+	drops_finish(app);
 	/* After the last record: the file gets what the rings still held. */
 	saker_record_finish(app->record, SHUTDOWN_RECORD_MS);
 	/* Bounded whatever the reader does; what is left is counted lost. */

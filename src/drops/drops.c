@@ -488,7 +488,7 @@ static bool run_actions(struct saker_drops *d, const struct saker_capture_stats 
  */
 static void demotion_notice(struct saker_drops *d, const struct saker_attrib_window *w,
 			    const struct saker_drops_now *now,
-			    const struct saker_drops_actions *act)
+			    const struct saker_drops_actions *act, bool now_or_never)
 {
 	const uint64_t period = (uint64_t)SAKER_DROPS_DEMOTE_NOTICE_S * 1000000000ull;
 	const struct saker_attrib_proc *p = &d->demote_top;
@@ -502,7 +502,8 @@ static void demotion_notice(struct saker_drops *d, const struct saker_attrib_win
 	}
 	if (!d->demoted_pending)
 		return;
-	if (d->demote_notice_mono_ns && now->mono_ns - d->demote_notice_mono_ns < period)
+	if (!now_or_never && d->demote_notice_mono_ns &&
+	    now->mono_ns - d->demote_notice_mono_ns < period)
 		return;
 	secs = d->demote_notice_mono_ns ? (now->mono_ns - d->demote_notice_mono_ns) / 1000000000ull
 					: (now->window_s ? now->window_s : 1);
@@ -638,9 +639,20 @@ enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
 	d->n_actions_taken++;
 	do_exit = run_actions(d, &delta, &w, n_drops, now->window_s, &rings, now->real_ns, act);
 out:
-	demotion_notice(d, d->attrib ? &w : NULL, now, act);
+	demotion_notice(d, d->attrib ? &w : NULL, now, act, false);
 	record(d, &rec);
 	return do_exit ? SAKER_DROPS_EXIT : SAKER_DROPS_OK;
+}
+
+void saker_drops_finish(struct saker_drops *d, const struct saker_drops_now *now,
+			const struct saker_drops_actions *act)
+{
+	struct saker_attrib_window w = {0};
+
+	/* The last, partial window: its demotions were counted but no check will see them. */
+	if (d->attrib)
+		saker_attrib_close(d->attrib, &w);
+	demotion_notice(d, d->attrib ? &w : NULL, now, act, true);
 }
 
 enum saker_drops_result saker_drops_check(struct saker_drops *d,

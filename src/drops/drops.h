@@ -153,6 +153,14 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 					  uint64_t now_mono_ns, uint64_t now_real_ns,
 					  const struct saker_drops_actions *act);
 
+/*
+ * At shutdown, after the last records and the probe's last per-process
+ * counts are in: the demotions not yet reported (held back by the notice's
+ * period, or of the last partial window) are logged now, once.
+ */
+void saker_drops_finish(struct saker_drops *d, const struct saker_drops_now *now,
+			const struct saker_drops_actions *act);
+
 /* The occupancy of the window the next saker_drops_check covers; used by that check only. */
 void saker_drops_set_rings(struct saker_drops *d, const struct saker_drops_rings *rings);
 /*

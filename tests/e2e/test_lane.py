@@ -201,6 +201,10 @@ def test_connect_flood_is_demoted_and_named(saker, tmp_path):
     assert any(int(m.group(2)) == cf.pid and int(m.group(4)) == NOBODY for m in named)
     # Within budget it still had a share of the lane: not everything was demoted.
     assert st["demoted from the protected lane (n_demoted)"] < connects
+    # Every demotion is in a warning: those the 10 s period held back and those of the last
+    # partial window are logged at shutdown.
+    warned = [int(m.group(1)) for m in (re.search(TOP_DEMOTED_RX, l) for l in s.lines()) if m]
+    assert sum(warned) == st["demoted from the protected lane (n_demoted)"], warned
 
 
 def test_relative_open_from_deep_cwd_has_absolute_path(saker, tmp_path):

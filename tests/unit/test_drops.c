@@ -978,6 +978,42 @@ static void test_kernel_names_and_demotion_notice(void **state)
 	parts_stop(&p);
 }
 
+/*
+ * Shutdown: demotions held back by the notice's period, and those of the last
+ * partial window, are logged then, so the warnings add up to every demotion.
+ */
+static void test_demotions_pending_at_shutdown_are_logged(void **state)
+{
+	struct fx *f = *state;
+	struct parts p;
+	struct saker_drops_now now;
+
+	parts_start(f, &p, NULL);
+	saker_attrib_set_kernel_loss(p.attrib, true);
+	saker_attrib_add_kernel(p.attrib, 4242, 0, 0, 50000, 65534, "flood");
+	tick(f, 1000, OTHER, 0);
+	assert_int_equal(f->rec.n, 1);
+	assert_non_null(strstr(f->rec.calls[0].msg, ": 50000 demoted"));
+	/* within the period: held back */
+	for (int i = 0; i < 3; i++) {
+		saker_attrib_add_kernel(p.attrib, 4242, 0, 0, 200000, 65534, "flood");
+		tick(f, 1000, OTHER, 0);
+	}
+	assert_int_equal(f->rec.n, 1);
+	/* the last partial window, never checked */
+	saker_attrib_add_kernel(p.attrib, 4242, 0, 0, 50000, 65534, "flood");
+	now = (struct saker_drops_now){.mono_ns = f->now + SEC / 2, .window_s = 1};
+	saker_drops_finish(&f->d, &now, &f->act);
+	assert_int_equal(f->rec.n, 2);
+	assert_log(&f->rec.calls[1], SAKER_PRIO_WARNING,
+		   "Saker internal: protected lane: 650000 critical events demoted in last 3 "
+		   "second(s) (over budget); top: pid 4242 (flood) uid 65534: 200000 demoted");
+	/* nothing pending: nothing more */
+	saker_drops_finish(&f->d, &now, &f->act);
+	assert_int_equal(f->rec.n, 2);
+	parts_stop(&p);
+}
+
 static size_t ledger_lines(const char *path, char lines[][4096], size_t max)
 {
 	FILE *fp = fopen(path, "r");
@@ -1184,6 +1220,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_top_named_produced_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lost_sum_against_n_drops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_protected_lane_advice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_demotions_pending_at_shutdown_are_logged, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_top_named_by_kernel_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kernel_names_and_demotion_notice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ledger_every_lossy_window, setup, teardown),
