@@ -147,10 +147,14 @@ struct saker_fctx {
 
 /*
  * Resolves a field name as written in a condition or output ("proc.aname",
- * "evt.arg.flags"; arg is what was in brackets, or NULL). 0, or -ENOENT
- * (unknown field: why says whether it is a plugin's), -EINVAL (bad argument:
- * why says what). The instance's strings are owned by it.
+ * "evt.arg.flags"; arg is what was in brackets, or NULL). 0, or -ENOENT (a
+ * field saker does not support: Falco's, or a plugin's; why says which),
+ * -ESRCH (a name neither saker nor Falco has: a typo), -EINVAL (bad
+ * argument: why says what). The instance's strings are owned by it.
  */
+/* A field of Falco's libsinsp that saker does not implement (proc.vpid, evt.buffer, ...). */
+bool saker_fields_falco_has(const char *field);
+
 int saker_finst_init(struct saker_finst *fi, const char *field, const char *arg, char *why,
 		     size_t whylen);
 void saker_finst_clear(struct saker_finst *fi);

@@ -527,8 +527,9 @@ static struct saker_ast *parse_condition(struct parser *p, struct saker_ast *a)
 		while (p->pos + n < p->len && !is_blank(p->s[p->pos + n]) && n < 32)
 			n++;
 		if (ident_len(p, p->pos) == n && n) {
-			seterr(p->e, SAKER_FERR_UNSUPPORTED, p->pos, "unsupported operator '%.*s'",
-			       (int)n, p->s + p->pos);
+			/* saker has every operator Falco has: any other word is a typo */
+			seterr(p->e, SAKER_FERR_UNKNOWN, p->pos, "unknown operator '%.*s'", (int)n,
+			       p->s + p->pos);
 			snprintf(p->e->what, sizeof(p->e->what), "%.*s", (int)n, p->s + p->pos);
 		} else {
 			(void)PFAIL(p, "expected an operator after '%s'", a->name);
@@ -1537,8 +1538,11 @@ static struct enode *compile_check(struct comp *c, const struct saker_ast *a)
 		if (err == -ENOMEM)
 			return cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
 		snprintf(c->e->what, sizeof(c->e->what), "%s", a->name);
-		return cfail(c, err == -ENOENT ? SAKER_FERR_UNSUPPORTED : SAKER_FERR_INVALID,
-			     a->arg && err != -ENOENT ? a->argpos : a->pos, "%s", why);
+		return cfail(c,
+			     err == -ENOENT  ? SAKER_FERR_UNSUPPORTED
+			     : err == -ESRCH ? SAKER_FERR_UNKNOWN
+					     : SAKER_FERR_INVALID,
+			     a->arg && err == -EINVAL ? a->argpos : a->pos, "%s", why);
 	}
 	if ((a->op == OP_IN || a->op == OP_INTERSECTS || a->op == OP_PMATCH) && !a->list)
 		return cfail(c, SAKER_FERR_SYNTAX, a->oppos, "'%s' needs a list", op_names[a->op]);

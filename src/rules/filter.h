@@ -30,6 +30,7 @@ enum saker_ferr_kind {
 	SAKER_FERR_INVALID,	/* a value that does not fit its field, a macro cycle, ... */
 	SAKER_FERR_UNSUPPORTED, /* a field, operator or construct saker does not support */
 	SAKER_FERR_NOMEM,
+	SAKER_FERR_UNKNOWN, /* a field or operator neither saker nor Falco has (a typo) */
 };
 
 struct saker_ferr {

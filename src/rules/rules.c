@@ -2147,12 +2147,24 @@ static int compile_rule(struct cctx *c, struct rule_item *ri)
 			ri->quiet_skip = ri->skip_if_unknown;
 			return skip(c, ri, "%s (at %s)", fe.msg, pos);
 		}
+		/* Falco's LOAD_ERR_COMPILE_CONDITION, which skip-if-unknown-filter turns into a
+		 * skip */
+		if (fe.kind == SAKER_FERR_UNKNOWN && ri->skip_if_unknown) {
+			ri->quiet_skip = true;
+			return skip(c, ri, "%s (at %s; skip-if-unknown-filter: true)", fe.msg, pos);
+		}
 		set_err(c->err, c->errlen, "%s: rule '%s': %s", pos, ri->name, fe.msg);
 		return -EINVAL;
 	}
 	err = compile_output(r, ri, why, sizeof(why));
 	if (err == -ENOMEM)
 		return err;
+	if (err == -ESRCH) {
+		/* a typo in the output fails the load in Falco too (LOAD_ERR_COMPILE_OUTPUT) */
+		pos_str(r, &ri->pos, pos, sizeof(pos));
+		set_err(c->err, c->errlen, "%s: rule '%s': output: %s", pos, ri->name, why);
+		return -EINVAL;
+	}
 	if (err)
 		return skip(c, ri, "output: %s", why);
 	if (saker_filter_const(ri->filter) == 0) {
@@ -2160,8 +2172,8 @@ static int compile_rule(struct cctx *c, struct rule_item *ri)
 
 		if (nf)
 			return skip(c, ri,
-				    "it can never match: it needs '%s', which saker does not "
-				    "have (%s)",
+				    "it can never match: it needs '%s', which is not supported "
+				    "by saker (%s)",
 				    nf->name, nf->never_reason ? nf->never_reason : "no value");
 		return skip(c, ri, "its condition is never true");
 	}
@@ -2311,6 +2323,54 @@ static int check_appends(struct cctx *c)
 	return err == -ENOMEM ? err : (err ? -EINVAL : 0);
 }
 
+/*
+ * Loaded rules whose condition names a field saker never has a value for
+ * (container.image.repository in an exception, ...): the comparison is
+ * false, so the rule may match where Falco's would not, or never take an
+ * exception. One warning for all of them, naming the fields.
+ */
+static void warn_never_fields(struct cctx *c)
+{
+	const struct saker_field_info *seen[16];
+	size_t counts[16], nseen = 0, nrules = 0;
+	char list[512];
+	size_t used = 0;
+
+	for (size_t i = 0; i < c->r->nrules; i++) {
+		const struct rule_item *ri = &c->r->rules[i];
+		const struct saker_field_info *nf;
+		size_t k;
+
+		if (ri->info.state != SAKER_RULE_LOADED || !ri->filter ||
+		    !(nf = saker_filter_never_field(ri->filter)))
+			continue;
+		nrules++;
+		for (k = 0; k < nseen && seen[k] != nf; k++)
+			;
+		if (k == nseen && nseen < 16) {
+			seen[nseen] = nf;
+			counts[nseen++] = 0;
+		}
+		if (k < nseen)
+			counts[k]++;
+	}
+	if (!nrules)
+		return;
+	list[0] = '\0';
+	for (size_t k = 0; k < nseen; k++) {
+		int w = snprintf(list + used, sizeof(list) - used, "%s%s (%zu)", k ? ", " : "",
+				 seen[k]->name, counts[k]);
+
+		if (w < 0 || (size_t)w >= sizeof(list) - used)
+			break;
+		used += (size_t)w;
+	}
+	cwarn(c,
+	      "%zu loaded rule%s use%s a field saker never has a value for, where a comparison "
+	      "is false (exceptions on it never apply): %s; saker --list says why",
+	      nrules, nrules == 1 ? "" : "s", nrules == 1 ? "s" : "", list);
+}
+
 int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_rules_warn_fn warn,
 			void *warn_ctx)
 {
@@ -2355,6 +2415,7 @@ int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_r
 	for (size_t i = 0; i < r->nrules; i++)
 		fill_info(&r->rules[i], r);
 	if (!ret) {
+		warn_never_fields(&c);
 		r->fctx = malloc(sizeof(*r->fctx));
 		r->out_buf = malloc(MAX_OUTPUT_BYTES);
 		r->val_buf = malloc(MAX_OUTPUT_BYTES);

@@ -10,12 +10,13 @@
  * the engine's own scratch state, so one engine serves one thread.
  *
  * Errors (a YAML syntax error, a rule without a condition, an undefined
- * macro, a value that does not fit its field) make a load or the compile
- * fail with "file:line:col: what". A rule that needs something saker does
- * not have (an unknown or plugin field, an unsupported operator, a field
- * saker never has a value for in a place where the rule cannot match
- * without it) is skipped: the warning callback names the rule and why, and
- * saker_rules_get() keeps the reason.
+ * macro, a value that does not fit its field, a field or operator neither
+ * saker nor Falco has unless the rule sets skip-if-unknown-filter) make a
+ * load or the compile fail with "file:line:col: what". A rule that needs
+ * something saker does not have (a Falco or plugin field saker lacks, a
+ * field transformer, a field saker never has a value for in a place where
+ * the rule cannot match without it) is skipped: the warning callback names
+ * the rule and why, and saker_rules_get() keeps the reason.
  */
 #ifndef SAKER_RULES_H
 #define SAKER_RULES_H

@@ -186,3 +186,35 @@ def test_rules_selection_as_falco_documents_it(tmp_path):
     assert "rules: [{disable: {rule: \"*\"}}, {enable: {tag: \"net\"}}]" in r.stdout
     assert "#   disabled: %s:1:9: rule 'shell a': disabled by the rules selection" % f \
         in r.stdout
+
+
+def test_validate_fails_on_typos_and_names_falco_fields(tmp_path):
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("- rule: t\n  desc: d\n  condition: evt.type = open and proc.nmae = a\n"
+                    "  output: o\n  priority: INFO\n")
+    r = run("-V", str(typo))
+    assert r.returncode == 1
+    assert "Error: %s:3:34: rule 't': unknown field 'proc.nmae'" % typo in r.stderr, r.stderr
+    assert "%s: Invalid" % typo in r.stdout
+    op = tmp_path / "op.yaml"
+    op.write_text("- rule: t\n  desc: d\n  condition: evt.type = open and proc.name is a\n"
+                  "  output: o\n  priority: INFO\n")
+    r = run("-V", str(op))
+    assert r.returncode == 1
+    assert "rule 't': unknown operator 'is'" in r.stderr, r.stderr
+    # skip-if-unknown-filter: true turns the failure into a skip, as in Falco
+    op.write_text(op.read_text() + "  skip-if-unknown-filter: true\n")
+    r = run("-V", str(op))
+    assert r.returncode == 0, r.stderr
+    assert "Ok (0 rules loaded, 1 not loaded)" in r.stdout
+    # a field Falco has and saker lacks is named so, and only skips the rule
+    falco = tmp_path / "falco.yaml"
+    falco.write_text("- rule: f\n  desc: d\n  condition: evt.type = open and proc.vpid = 1\n"
+                     "  output: o\n  priority: INFO\n"
+                     "- rule: g\n  desc: d\n  condition: evt.type = open\n"
+                     "  output: o %evt.buffer\n  priority: INFO\n")
+    r = run("-V", str(falco))
+    assert r.returncode == 0, r.stderr
+    assert "field 'proc.vpid' is not supported by saker" in r.stderr
+    assert "field 'evt.buffer' is not supported by saker" in r.stderr
+    assert "unknown field" not in r.stderr

@@ -951,37 +951,37 @@ static void test_skipped_rules(void **state)
 	const struct saker_rule_info *in;
 
 	r = load(
-	    f,
-	    "- required_engine_version: 0.99.0\n"
-	    "- required_plugin_versions:\n  - name: k8saudit\n    version: 0.1.0\n"
-	    "- rule: unknown\n  desc: d\n  condition: evt.type=open and proc.nosuch=1\n"
-	    "  output: o\n  priority: INFO\n"
-	    "- rule: plugin\n  desc: d\n  condition: ka.user.name = x\n  output: o\n"
-	    "  priority: INFO\n"
-	    "- rule: transformer\n  desc: d\n  condition: evt.type=open and tolower(proc.name) "
-	    "= x\n  output: o\n  priority: INFO\n"
-	    "- rule: never\n  desc: d\n  condition: evt.type=open and thread.cap_permitted "
-	    "contains x\n  output: o\n  priority: INFO\n"
-	    "- rule: notnever\n  desc: d\n  condition: evt.type=open and not "
-	    "thread.cap_permitted contains x\n  output: o %thread.cap_permitted\n  priority: "
-	    "INFO\n"
-	    "- rule: badoutput\n  desc: d\n  condition: evt.type=open\n  output: o %proc.nosuch\n"
-	    "  priority: INFO\n"
-	    "- rule: source\n  desc: d\n  condition: ka.verb=x\n  output: o\n  priority: INFO\n"
-	    "  source: k8s_audit\n"
-	    "- rule: quiet\n  desc: d\n  condition: evt.type=open\n  output: o\n"
-	    "  priority: DEBUG\n"
-	    "- rule: noarg\n  desc: d\n  condition: evt.type=open and evt.arg.nosucharg = 1\n"
-	    "  output: o\n  priority: INFO\n");
+	    f, "- required_engine_version: 0.99.0\n"
+	       "- required_plugin_versions:\n  - name: k8saudit\n    version: 0.1.0\n"
+	       "- rule: unknown\n  desc: d\n  condition: evt.type=open and proc.vpid=1\n"
+	       "  output: o\n  priority: INFO\n"
+	       "- rule: plugin\n  desc: d\n  condition: ka.user.name = x\n  output: o\n"
+	       "  priority: INFO\n"
+	       "- rule: transformer\n  desc: d\n  condition: evt.type=open and tolower(proc.name) "
+	       "= x\n  output: o\n  priority: INFO\n"
+	       "- rule: never\n  desc: d\n  condition: evt.type=open and thread.cap_permitted "
+	       "contains x\n  output: o\n  priority: INFO\n"
+	       "- rule: notnever\n  desc: d\n  condition: evt.type=open and not "
+	       "thread.cap_permitted contains x\n  output: o %thread.cap_permitted\n  priority: "
+	       "INFO\n"
+	       "- rule: badoutput\n  desc: d\n  condition: evt.type=open\n  output: o %proc.env\n"
+	       "  priority: INFO\n"
+	       "- rule: source\n  desc: d\n  condition: ka.verb=x\n  output: o\n  priority: INFO\n"
+	       "  source: k8s_audit\n"
+	       "- rule: quiet\n  desc: d\n  condition: evt.type=open\n  output: o\n"
+	       "  priority: DEBUG\n"
+	       "- rule: noarg\n  desc: d\n  condition: evt.type=open and evt.arg.nosucharg = 1\n"
+	       "  output: o\n  priority: INFO\n");
 	assert_non_null(r);
 	assert_non_null(strstr(warnings, "t.yaml:1:28: requires engine version 0.99.0"));
 	assert_non_null(strstr(warnings, "requires plugin 'k8saudit'"));
 	assert_int_equal(saker_rules_count(r), 9);
 	in = saker_rules_get(r, 0);
 	assert_int_equal(in->state, SAKER_RULE_SKIPPED);
-	assert_non_null(strstr(in->reason, "unknown field 'proc.nosuch'"));
+	assert_non_null(strstr(in->reason, "field 'proc.vpid' is not supported by saker"));
 	assert_non_null(strstr(in->reason, "(at t.yaml:7:32)"));
-	assert_non_null(strstr(warnings, "t.yaml:5:9: rule 'unknown' skipped: unknown field"));
+	assert_non_null(strstr(warnings, "t.yaml:5:9: rule 'unknown' skipped: field 'proc.vpid' "
+					 "is not supported by saker"));
 	in = saker_rules_get(r, 1);
 	assert_int_equal(in->state, SAKER_RULE_SKIPPED);
 	assert_non_null(strstr(in->reason, "from a plugin"));
@@ -994,7 +994,7 @@ static void test_skipped_rules(void **state)
 	assert_int_equal(saker_rules_get(r, 4)->state, SAKER_RULE_LOADED);
 	in = saker_rules_get(r, 5);
 	assert_int_equal(in->state, SAKER_RULE_SKIPPED);
-	assert_non_null(strstr(in->reason, "output: unknown field 'proc.nosuch'"));
+	assert_non_null(strstr(in->reason, "output: field 'proc.env' is not supported by saker"));
 	in = saker_rules_get(r, 6);
 	assert_non_null(strstr(in->reason, "source 'k8s_audit'"));
 	assert_int_equal(saker_rules_get(r, 7)->state, SAKER_RULE_LOADED);
@@ -1614,6 +1614,61 @@ static void test_bad_input_never_crashes(void **state)
 	}
 }
 
+/*
+ * Falco fails the load on a field or operator it does not know
+ * (LOAD_ERR_COMPILE_CONDITION) unless the rule says skip-if-unknown-filter;
+ * a field Falco has and saker lacks only skips the rule.
+ */
+static void test_typos_fail_the_load(void **state)
+{
+	static const char *const bad[][2] = {
+	    {"condition: evt.type=open and proc.nmae = a\n  output: o",
+	     "t.yaml:3:32: rule 'r': unknown field 'proc.nmae'"},
+	    {"condition: evt.type=open and proc.name equals a\n  output: o",
+	     "t.yaml:3:42: rule 'r': unknown operator 'equals'"},
+	    {"condition: evt.type=open\n  output: o %proc.nmae",
+	     "t.yaml:1:9: rule 'r': output: unknown field 'proc.nmae'"},
+	};
+	struct fixture *f = *state;
+	struct saker_rules *r;
+	char y[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(y, sizeof(y), "- rule: r\n  desc: d\n  %s\n  priority: INFO\n", bad[i][0]);
+		assert_null(load(f, y));
+		if (strcmp(last_err, bad[i][1]))
+			fail_msg("got \"%s\", want \"%s\"", last_err, bad[i][1]);
+	}
+	/* skip-if-unknown-filter: the rule is skipped, quietly, the others load */
+	snprintf(y, sizeof(y),
+		 "- rule: r\n  desc: d\n  %s\n  priority: INFO\n  skip-if-unknown-filter: true\n"
+		 "- rule: ok\n  desc: d\n  condition: evt.type=open\n  output: o\n"
+		 "  priority: INFO\n",
+		 bad[0][0]);
+	r = load(f, y);
+	assert_non_null(r);
+	assert_int_equal(saker_rules_get(r, 0)->state, SAKER_RULE_SKIPPED);
+	assert_non_null(strstr(saker_rules_get(r, 0)->reason, "unknown field 'proc.nmae'"));
+	assert_int_equal(saker_rules_loaded(r), 1);
+	assert_string_equal(warnings, "");
+	saker_rules_free(r);
+	assert_true(saker_fields_falco_has("proc.vpid"));
+	assert_true(saker_fields_falco_has("evt.buffer"));
+	assert_false(saker_fields_falco_has("proc.nmae"));
+	assert_false(saker_fields_falco_has("proc.name")); /* saker has it */
+
+	/* loaded rules that compare a field saker never has: one warning for all */
+	r = load(f, "- rule: a\n  desc: d\n  condition: evt.type=open and not "
+		    "container.image.repository = x\n  output: o\n  priority: INFO\n"
+		    "- rule: b\n  desc: d\n  condition: evt.type=openat and not "
+		    "container.image.repository in (x)\n  output: o\n  priority: INFO\n");
+	assert_non_null(r);
+	assert_int_equal(saker_rules_loaded(r), 2);
+	assert_non_null(strstr(warnings, "2 loaded rules use a field saker never has a value for"));
+	assert_non_null(strstr(warnings, "container.image.repository (2)"));
+	saker_rules_free(r);
+}
+
 /* Falco's rule_matching: first by default, all on request; warn_evttypes; skip-if-unknown-filter.
  */
 static void test_rule_matching(void **state)
@@ -1702,6 +1757,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_output_format, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_degraded_flag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_output_trim_and_append, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_typos_fail_the_load, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_loads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_falco_ruleset_matches, setup, teardown),
