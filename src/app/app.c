@@ -25,6 +25,7 @@
 #include "app/summary.h"
 #include "capture/capture.h"
 #include "outputs/outputs.h"
+#include "outputs/spawner.h"
 #include "rules/rules.h"
 #include "state/view.h"
 
@@ -770,6 +771,20 @@ int saker_app_run(const struct saker_app_opts *opts)
 	ret = saker_canary_start(
 	    &app->canary, app->cfg.capture_canary.enabled ? app->cfg.capture_canary.interval_ms : 0,
 	    err, sizeof(err));
+	/*
+	 * Also before the drop: the spawner switches to program_output.user for good, so the
+	 * main process needs no CAP_SETUID, CAP_SETGID or CAP_KILL for output programs.
+	 * Without a usable user it is not started; only an enabled program output needs it.
+	 */
+	if (!ret) {
+		char why[512];
+
+		if (saker_spawner_start(app->cfg.program_output.user, why, sizeof(why)) &&
+		    app->cfg.program_output.enabled) {
+			snprintf(err, sizeof(err), "%s", why);
+			ret = -EINVAL;
+		}
+	}
 	if (!ret)
 		ret = open_capture(app, table, err, sizeof(err));
 	if (ret) {
@@ -842,6 +857,7 @@ out:
 	saker_capture_close(app->cap);
 	saker_record_close(app->record);
 	saker_outputs_free(app->outputs);
+	saker_spawner_stop();
 	saker_loop_free(app->loop);
 	if (app->sfd >= 0)
 		close(app->sfd);

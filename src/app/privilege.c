@@ -91,8 +91,8 @@ static bool bpf_lookups_need_cap(void)
 
 uint64_t saker_privilege_default_keep(void)
 {
-	uint64_t keep = SAKER_CAP(CAP_DAC_READ_SEARCH) | SAKER_CAP(CAP_SYS_PTRACE) |
-			SAKER_CAP(CAP_SETUID) | SAKER_CAP(CAP_SETGID) | SAKER_CAP(CAP_KILL);
+	/* Output programs are started and signalled by the spawner (outputs/spawner.h). */
+	uint64_t keep = SAKER_CAP(CAP_DAC_READ_SEARCH) | SAKER_CAP(CAP_SYS_PTRACE);
 
 	if (bpf_lookups_need_cap())
 		keep |= SAKER_CAP(CAP_BPF);

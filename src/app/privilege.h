@@ -20,8 +20,8 @@
 
 /*
  * What saker keeps after attaching: reading other users' /proc/<pid>/{fd,
- * exe,cwd}, running output programs as program_output.user and ending them,
- * and, on kernels before 6.5, reading the probe's counter maps.
+ * exe,cwd} and, on kernels before 6.5, reading the probe's counter maps.
+ * Output programs need nothing: the spawner runs them (outputs/spawner.h).
  */
 uint64_t saker_privilege_default_keep(void);
 

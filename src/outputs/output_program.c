@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "outputs/spawner.h"
 
 extern char **environ;
 
@@ -71,7 +72,24 @@ static int lookup_user(struct saker_program *p, char *err, size_t errlen)
 	}
 	/* Already that user (and group): nothing to switch, nothing to gain. */
 	p->switch_user = geteuid() != p->uid || getegid() != p->gid;
+	/* The spawner switched for good at start: a new user needs a new saker. */
+	if (saker_spawner_running() && strcmp(p->user, saker_spawner_user()) != 0) {
+		snprintf(err, errlen,
+			 "program_output.user %s: programs run as %s, the user saker started "
+			 "with; changing it needs a restart",
+			 p->user, saker_spawner_user());
+		return -EPERM;
+	}
 	return 0;
+}
+
+/* kill(-pid, sig): by the spawner when it started the program (it runs as its user). */
+static void signal_group(pid_t pid, int sig)
+{
+	if (saker_spawner_running())
+		(void)saker_spawner_kill(pid, sig);
+	else
+		(void)kill(-pid, sig);
 }
 
 int saker_program_init(struct saker_program *p, const char *cmd, const char *user,
@@ -152,9 +170,9 @@ static void reap(struct saker_program *p, int grace_ms)
 	if (wait_exit(p, pid, aborted(p) ? 0 : grace_ms, NULL))
 		return;
 	/* Not reaped yet, so the group id cannot have been reused. */
-	kill(-pid, SIGTERM);
+	signal_group(pid, SIGTERM);
 	if (!wait_exit(NULL, pid, aborted(p) ? 200 : 1000, NULL)) {
-		kill(-pid, SIGKILL);
+		signal_group(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
@@ -231,6 +249,17 @@ static int program_start(struct saker_program *p, char *err, size_t errlen)
 		snprintf(err, errlen, "pipe: %s", strerror(-rc));
 		return rc;
 	}
+	if (saker_spawner_running()) {
+		close(efd[0]);
+		close(efd[1]);
+		pid = saker_spawner_spawn(p->cmd, pfd[0], err, errlen);
+		if (pid < 0) {
+			close(pfd[0]);
+			close(pfd[1]);
+			return pid;
+		}
+		goto started;
+	}
 	pid = fork();
 	if (pid == 0)
 		child(p, pfd[0], efd[1], parent);
@@ -257,6 +286,7 @@ static int program_start(struct saker_program *p, char *err, size_t errlen)
 			 strerror(e));
 		return -e;
 	}
+started:
 	/* Non-blocking so that writes can time out and notice an abort. */
 	(void)fcntl(pfd[1], F_SETFL, fcntl(pfd[1], F_GETFL) | O_NONBLOCK);
 	p->fd = pfd[1];

@@ -9,6 +9,9 @@
  * switch (a credential change clears it) so it ends with saker even after
  * `kill -9`, its own process group (terminal signals do not reach it; saker
  * decides when it stops), default signal dispositions and an empty mask.
+ * When the spawner runs (outputs/spawner.h, started by saker before its
+ * capability drop) it starts the program and sends its signals instead, and
+ * the program's user is the spawner's.
  *
  * An alert counts as delivered only once the program has read it: saker
  * keeps its own copy of the pipe's read end and asks how many bytes are

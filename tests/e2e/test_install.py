@@ -73,7 +73,7 @@ def test_unit_sandbox(dest):
     assert set(k["CapabilityBoundingSet"].split()) == {
         "CAP_BPF", "CAP_PERFMON", "CAP_SYS_RESOURCE", "CAP_SYS_NICE", "CAP_DAC_READ_SEARCH",
         "CAP_SYS_PTRACE",
-        "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SETPCAP"}
+        "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"}
     for key, val in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                      ("PrivateTmp", "yes"), ("ProtectHome", "read-only"),
                      ("LogsDirectory", "saker")):

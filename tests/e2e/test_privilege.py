@@ -21,8 +21,7 @@ NOBODY = 65534
 
 
 def expected_caps():
-    keep = (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_SYS_PTRACE) | (1 << CAP_SETUID) | \
-        (1 << CAP_SETGID) | (1 << CAP_KILL)
+    keep = (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_SYS_PTRACE)
     major, minor = (int(x) for x in platform.release().split(".")[:2])
     if (major, minor) < (6, 5):
         keep |= 1 << CAP_BPF
@@ -61,7 +60,7 @@ def test_every_thread_has_the_reduced_sets(saker):
         assert st["CapInh"] == 0 and st["CapAmb"] == 0, (tid, st)
         assert st["NoNewPrivs"] == 1, (tid, st)
     s.wait_for(r"capabilities dropped in \d+ thread\(s\): keeping "
-               r"cap_dac_read_search,cap_kill,cap_setgid,cap_setuid,cap_sys_ptrace")
+               r"cap_dac_read_search,cap_sys_ptrace;")
     assert s.stop() == 0
 
 
@@ -165,7 +164,9 @@ def test_the_units_capabilities_suffice_for_the_shipped_config(saker):
     caps = unit_bounding_set()
     assert "CAP_SYS_NICE" in caps
     bset = "-all," + ",".join("+" + c[len("CAP_"):].lower() for c in caps)
+    # The program output makes a spawner that cannot switch to its user fatal, not silent.
     s = saker("--bounding-set", bset, SAKER, "-c", os.path.join(ROOT, "etc", "saker.yaml"),
+              "-o", "program_output.enabled=true", "-o", "program_output.program=cat > /dev/null",
               binary="setpriv")
     with open("/proc/%d/stat" % s.proc.pid) as f:
         nice = int(f.read().rsplit(")", 1)[1].split()[16])
@@ -177,3 +178,65 @@ def test_the_units_capabilities_suffice_for_the_shipped_config(saker):
     assert s.stop() == 0
     warnings = [l for l in s.lines("err") if "Warning:" in l or "Error:" in l]
     assert warnings == [], warnings
+
+
+# Runs with the credentials of another process (argv[1]: pid): its uids and gids, its bounding,
+# permitted and effective capability sets; then tries argv[2] against pid argv[3].
+AS_SAKER = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+st = {}
+with open("/proc/%s/status" % sys.argv[1]) as f:
+    for line in f:
+        k, _, v = line.partition(":")
+        st[k] = v.split()
+eff, prm, bnd = (int(st[k][0], 16) for k in ("CapEff", "CapPrm", "CapBnd"))
+for c in range(64):
+    if not bnd & (1 << c):
+        libc.prctl(24, c, 0, 0, 0)  # PR_CAPBSET_DROP
+os.setgroups([])
+os.setresgid(*(int(x) for x in st["Gid"][:3]))
+os.setresuid(*(int(x) for x in st["Uid"][:3]))
+class Hdr(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class Data(ctypes.Structure):
+    _fields_ = [("eff", ctypes.c_uint32), ("prm", ctypes.c_uint32), ("inh", ctypes.c_uint32)]
+d = (Data * 2)(Data(eff & 0xffffffff, prm & 0xffffffff, 0), Data(eff >> 32, prm >> 32, 0))
+assert libc.capset(ctypes.byref(Hdr(0x20080522, 0)), d) == 0, ctypes.get_errno()
+with open("/proc/self/status") as f:
+    mine = {l.split(":")[0]: l.split()[1] for l in f if l.startswith("Cap")}
+assert int(mine["CapEff"], 16) == eff and int(mine["CapBnd"], 16) == bnd, mine
+what, target = sys.argv[2], int(sys.argv[3])
+try:
+    if what == "kill":
+        os.kill(target, 0)
+    elif what == "setuid":
+        os.setuid(target)
+    print("allowed")
+except PermissionError:
+    print("refused")
+"""
+
+
+def with_saker_credentials(pid, what, target):
+    r = subprocess.run([sys.executable, "-c", AS_SAKER, str(pid), what, str(target)],
+                       capture_output=True, text=True, timeout=30, cwd="/")
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_saker_credentials_cannot_signal_or_become_another_user(saker):
+    """Issue 14 item 4, the part done: with saker's credentials (read from
+    /proc/<pid>/status) a process cannot signal another user's process (the
+    spawner, running as nobody) nor switch to another uid. The same helper with
+    root's full set can: the check is not vacuous."""
+    s = saker("-o", "program_output.enabled=true", "-o", "program_output.program=cat > /dev/null")
+    kids = subprocess.run(["ps", "-o", "pid=,uid=", "--ppid", str(s.proc.pid)],
+                          capture_output=True, text=True).stdout.split()
+    nobody = [int(kids[i]) for i in range(0, len(kids), 2) if int(kids[i + 1]) == NOBODY]
+    assert nobody, "no spawner running as nobody among saker's children: %s" % kids
+    assert with_saker_credentials(s.proc.pid, "kill", nobody[0]) == "refused"
+    assert with_saker_credentials(s.proc.pid, "setuid", NOBODY) == "refused"
+    assert with_saker_credentials(os.getpid(), "kill", nobody[0]) == "allowed"
+    assert with_saker_credentials(os.getpid(), "setuid", NOBODY) == "allowed"
+    assert s.stop() == 0

@@ -155,6 +155,10 @@ static void test_names(void **state)
 	assert_true(saker_privilege_default_keep() & SAKER_CAP(CAP_DAC_READ_SEARCH));
 	assert_false(saker_privilege_default_keep() & SAKER_CAP(CAP_SYS_ADMIN));
 	assert_false(saker_privilege_default_keep() & SAKER_CAP(CAP_DAC_OVERRIDE));
+	/* Output programs are the spawner's: nothing to impersonate or signal others with. */
+	assert_false(saker_privilege_default_keep() & SAKER_CAP(CAP_SETUID));
+	assert_false(saker_privilege_default_keep() & SAKER_CAP(CAP_SETGID));
+	assert_false(saker_privilege_default_keep() & SAKER_CAP(CAP_KILL));
 	assert_true(__builtin_popcountll(saker_privilege_default_keep()) <= 6);
 }
 

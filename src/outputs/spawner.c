@@ -1,0 +1,452 @@
+#include "outputs/spawner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define DEFAULT_USER "nobody"
+#define MAX_CMD	     (64 * 1024)
+/* Programs whose groups the spawner may still signal: the most recent ones. */
+#define N_RECENT 64
+/* A reply later than this means the spawner is stuck: the caller gives up. */
+#define REPLY_TIMEOUT_S 5
+#define SPAWNER_FD	3
+
+enum { OP_SPAWN = 1, OP_KILL = 2 };
+
+struct req {
+	uint32_t op;
+	int32_t pid;
+	int32_t sig;
+	uint32_t len; /* of the command that follows */
+};
+
+struct reply {
+	int32_t rc;
+	int32_t pid;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int sock = -1;
+static pid_t spawner_pid;
+static char spawner_user[256];
+
+/* ---- the spawner process (async-signal-safe calls only: forked from a threaded process) ---- */
+
+static void reply(int s, int32_t rc, int32_t pid)
+{
+	struct reply r = {.rc = rc, .pid = pid};
+
+	(void)!send(s, &r, sizeof(r), MSG_NOSIGNAL);
+}
+
+/* The program, between clone and exec: the spawner already runs as the user. */
+static void program_child(const char *cmd, int in, int errfd, pid_t saker)
+{
+	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+	int e;
+
+	(void)setpgid(0, 0);
+	if (dup2(in, STDIN_FILENO) < 0)
+		goto fail;
+	/* Its parent is saker's main process (CLONE_PARENT): it ends with saker. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		goto fail;
+	if (getppid() != saker)
+		_exit(0);
+	execve("/bin/sh", argv, environ);
+fail:
+	e = errno;
+	(void)!write(errfd, &e, sizeof(e));
+	_exit(127);
+}
+
+static int32_t spawn_one(const char *cmd, int in, pid_t saker, pid_t *out, int *pidfd)
+{
+	int efd[2], e = 0;
+	ssize_t n;
+	long pid;
+
+	*out = 0;
+	*pidfd = -1;
+	if (pipe2(efd, O_CLOEXEC) < 0)
+		return -errno;
+	/*
+	 * CLONE_PARENT: saker, not the spawner, is the parent that waits for it.
+	 * CLONE_PIDFD: the spawner can tell whether it still runs, so that a
+	 * signal never reaches a process group whose id was reused.
+	 */
+	pid = syscall(SYS_clone, CLONE_PARENT | CLONE_PIDFD | SIGCHLD, 0, pidfd, 0, 0);
+	if (pid == 0)
+		program_child(cmd, in, efd[1], saker);
+	close(efd[1]);
+	if (pid < 0) {
+		e = errno;
+		close(efd[0]);
+		return -e;
+	}
+	*out = (pid_t)pid;
+	do
+		n = read(efd[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(efd[0]);
+	return n == (ssize_t)sizeof(e) ? -e : 0;
+}
+
+/*
+ * Whether the program behind pidfd has not exited yet. It has not been
+ * waited for either (saker reaps it only after the signals it asks for), so
+ * while it runs its pid, and so its process group's id, is its own.
+ */
+static bool alive(int pidfd)
+{
+	struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+
+	return pidfd >= 0 && poll(&pfd, 1, 0) == 0;
+}
+
+static int drop_all_caps(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2];
+
+	/* Best effort for the bounding set (needs CAP_SETPCAP); the sets below are what count. */
+	for (int c = 0; c < 64; c++)
+		(void)prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	memset(d, 0, sizeof(d));
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+static void spawner_main(int s, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
+			 pid_t saker)
+{
+	static char buf[sizeof(struct req) + MAX_CMD + 1];
+	struct {
+		pid_t pid;
+		int pidfd;
+	} recent[N_RECENT];
+	unsigned next = 0;
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+
+	for (unsigned i = 0; i < N_RECENT; i++) {
+		recent[i].pid = 0;
+		recent[i].pidfd = -1;
+	}
+	for (int sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Only stdio and the socket: nothing of the probe or the outputs leaks in. */
+	if (s != SPAWNER_FD && dup3(s, SPAWNER_FD, O_CLOEXEC) < 0)
+		_exit(126);
+	if (syscall(SYS_close_range, SPAWNER_FD + 1, ~0U, 0) < 0)
+		for (int fd = SPAWNER_FD + 1; fd < 4096; fd++)
+			(void)close(fd);
+	s = SPAWNER_FD;
+	/* Raw system calls: they change this one thread, without glibc's all-threads machinery. */
+	if (syscall(SYS_setgroups, n_groups, groups) < 0 ||
+	    syscall(SYS_setresgid, gid, gid, gid) < 0 || syscall(SYS_setresuid, uid, uid, uid) < 0)
+		_exit(126);
+	if (getuid() != uid || geteuid() != uid || getgid() != gid || drop_all_caps() < 0)
+		_exit(126);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
+		_exit(126);
+	/* After the switch: changing credentials clears the parent-death signal. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		_exit(126);
+	if (getppid() != saker)
+		_exit(0);
+	for (;;) {
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
+		struct cmsghdr *cm;
+		struct req rq;
+		int in = -1;
+		ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/*
+			 * saker is gone (its end of the socket closed, even after kill -9). The
+			 * programs' parent-death signal needs CAP_KILL in saker, which it
+			 * dropped: the spawner, their own user, ends them instead.
+			 */
+			for (unsigned i = 0; i < N_RECENT; i++)
+				if (alive(recent[i].pidfd))
+					(void)kill(-recent[i].pid, SIGKILL);
+			_exit(0);
+		}
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+			    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+				memcpy(&in, CMSG_DATA(cm), sizeof(int));
+		if ((size_t)n < sizeof(rq)) {
+			reply(s, -EINVAL, 0);
+		} else {
+			memcpy(&rq, buf, sizeof(rq));
+			if (rq.op == OP_SPAWN && in >= 0 && rq.len == (size_t)n - sizeof(rq)) {
+				pid_t pid;
+				int32_t rc;
+
+				unsigned slot = next++ % N_RECENT;
+				int pidfd;
+
+				buf[n] = '\0';
+				rc = spawn_one(buf + sizeof(rq), in, saker, &pid, &pidfd);
+				if (pid > 0) {
+					if (recent[slot].pidfd >= 0)
+						close(recent[slot].pidfd);
+					recent[slot].pid = pid;
+					recent[slot].pidfd = pidfd;
+				}
+				reply(s, rc, (int32_t)pid);
+			} else if (rq.op == OP_KILL) {
+				int32_t rc = -EPERM;
+
+				for (unsigned i = 0; rq.pid > 0 && i < N_RECENT; i++)
+					if (recent[i].pid == rq.pid)
+						rc = !alive(recent[i].pidfd) ? -ESRCH
+						     : kill(-rq.pid, rq.sig) ? -errno
+									     : 0;
+				reply(s, rc, rq.pid);
+			} else {
+				reply(s, -EINVAL, 0);
+			}
+		}
+		if (in >= 0)
+			close(in);
+	}
+}
+
+/* ---- saker's side ---- */
+
+static int lookup(const char *user, uid_t *uid, gid_t *gid, gid_t **groups, size_t *n_groups,
+		  char *err, size_t errlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int n = 16, rc;
+
+	rc = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+	if (rc != 0 || !res) {
+		snprintf(err, errlen, "program_output.user %s: %s", user,
+			 rc ? strerror(rc) : "no such user");
+		return rc ? -rc : -ENOENT;
+	}
+	*uid = pw.pw_uid;
+	*gid = pw.pw_gid;
+	*groups = NULL;
+	for (;;) {
+		gid_t *g = realloc(*groups, (size_t)n * sizeof(*g));
+		int want = n;
+
+		if (!g) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		*groups = g;
+		if (getgrouplist(user, *gid, g, &want) >= 0) {
+			*n_groups = (size_t)want;
+			return 0;
+		}
+		if (want <= n || want > 65536) {
+			/* Only the primary group rather than a list we cannot read. */
+			g[0] = *gid;
+			*n_groups = 1;
+			return 0;
+		}
+		n = want;
+	}
+}
+
+int saker_spawner_start(const char *user, char *err, size_t errlen)
+{
+	struct timeval tv = {.tv_sec = REPLY_TIMEOUT_S};
+	gid_t *groups = NULL;
+	size_t n_groups = 0;
+	uid_t uid;
+	gid_t gid;
+	pid_t saker = getpid(), pid;
+	int sv[2], rc;
+
+	if (!user || !*user)
+		user = DEFAULT_USER;
+	if (sock >= 0) {
+		snprintf(err, errlen, "the spawner already runs");
+		return -EBUSY;
+	}
+	rc = lookup(user, &uid, &gid, &groups, &n_groups, err, errlen);
+	if (rc < 0) {
+		free(groups);
+		return rc;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "socketpair: %s", strerror(-rc));
+		free(groups);
+		return rc;
+	}
+	pid = fork();
+	if (pid == 0)
+		spawner_main(sv[1], uid, gid, groups, n_groups, saker);
+	rc = pid < 0 ? -errno : 0;
+	free(groups);
+	close(sv[1]);
+	if (rc < 0) {
+		close(sv[0]);
+		snprintf(err, errlen, "fork: %s", strerror(-rc));
+		return rc;
+	}
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	pthread_mutex_lock(&lock);
+	sock = sv[0];
+	spawner_pid = pid;
+	snprintf(spawner_user, sizeof(spawner_user), "%s", user);
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+int saker_spawner_running(void)
+{
+	int r;
+
+	pthread_mutex_lock(&lock);
+	r = sock >= 0;
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+const char *saker_spawner_user(void)
+{
+	return spawner_user;
+}
+
+/* One request and its reply, under the lock. */
+static int call(const struct req *rq, const char *cmd, int fd, struct reply *rp)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov[2] = {{.iov_base = (void *)rq, .iov_len = sizeof(*rq)},
+			       {.iov_base = (void *)cmd, .iov_len = rq->len}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = rq->len ? 2 : 1};
+	ssize_t n;
+	int rc = 0;
+
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	pthread_mutex_lock(&lock);
+	if (sock < 0) {
+		rc = -ENOTCONN;
+		goto out;
+	}
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		rc = -errno;
+		goto out;
+	}
+	do
+		n = recv(sock, rp, sizeof(*rp), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*rp))
+		rc = n < 0 ? -errno : -EPIPE;
+out:
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+pid_t saker_spawner_spawn(const char *cmd, int stdin_fd, char *err, size_t errlen)
+{
+	size_t len = cmd ? strlen(cmd) : 0;
+	struct req rq = {.op = OP_SPAWN, .len = (uint32_t)len};
+	struct reply rp = {0};
+	int rc;
+
+	if (len > MAX_CMD) {
+		snprintf(err, errlen, "program_output.program is longer than %d bytes", MAX_CMD);
+		return -E2BIG;
+	}
+	rc = call(&rq, cmd ? cmd : "", stdin_fd, &rp);
+	if (rc < 0) {
+		snprintf(err, errlen, "program spawner: %s", strerror(-rc));
+		return rc;
+	}
+	if (rp.rc < 0) {
+		/* Our child all the same (CLONE_PARENT): reaped here. */
+		if (rp.pid > 0)
+			while (waitpid(rp.pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		snprintf(err, errlen, "cannot start the program as user %s: %s", spawner_user,
+			 strerror(-rp.rc));
+		return rp.rc;
+	}
+	return rp.pid;
+}
+
+int saker_spawner_kill(pid_t pid, int sig)
+{
+	struct req rq = {.op = OP_KILL, .pid = pid, .sig = sig};
+	struct reply rp = {0};
+	int rc = call(&rq, "", -1, &rp);
+
+	return rc < 0 ? rc : rp.rc;
+}
+
+void saker_spawner_stop(void)
+{
+	pid_t pid;
+
+	pthread_mutex_lock(&lock);
+	if (sock >= 0)
+		close(sock);
+	sock = -1;
+	pid = spawner_pid;
+	spawner_pid = 0;
+	spawner_user[0] = '\0';
+	pthread_mutex_unlock(&lock);
+	/* It exits on the socket's end; bounded, as a stuck one is killed with saker anyway. */
+	for (int i = 0; pid > 0 && i < 200; i++) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+
+		if (r == pid || (r < 0 && errno != EINTR))
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+	}
+}
