@@ -72,8 +72,8 @@ struct saker_proctable {
 	struct saker_idmap hist; /* tid -> newest version; ->older chains the rest */
 	struct saker_list hist_fifo;
 	size_t hist_n, hist_max, hist_bytes, hist_max_bytes;
-	uint64_t watermark;	/* no bulk record older than this is to come */
-	uint64_t evicted_until; /* latest until_ns of a version evicted before the watermark */
+	uint64_t watermark;	    /* no bulk record older than this is to come */
+	struct saker_idmap evicted; /* tid -> (until_ns | 1) of its latest early-evicted version */
 	uint64_t hist_kept, hist_expired, hist_evicted, hist_hits;
 	uint64_t ctx_missing[SAKER_PROC_CTX_CAUSES];
 };
@@ -372,6 +372,8 @@ static void enforce_bounds(struct saker_proctable *tbl, const struct pt_entry *k
 #define HIST_PER_TID 8
 
 #define HIST_ENTRY(n) saker_list_entry(n, struct pt_entry, lru)
+/* Tids remembered with an early eviction (a hint for the cause of a miss); past it, forgotten. */
+#define HIST_EVICTED_TIDS 4096
 
 static size_t hist_cost(const struct pt_entry *e)
 {
@@ -396,9 +398,18 @@ static void hist_drop(struct saker_proctable *tbl, struct pt_entry *h, bool earl
 			}
 	}
 	if (early && h->until_ns >= tbl->watermark) {
+		void *prev = saker_idmap_get(&tbl->evicted, h->pub.tid);
+
 		tbl->hist_evicted++;
-		if (h->until_ns > tbl->evicted_until)
-			tbl->evicted_until = h->until_ns;
+		/* Which tids lost a version, and until when: the cause of a later miss. */
+		if (tbl->evicted.n >= HIST_EVICTED_TIDS) {
+			saker_idmap_free(&tbl->evicted);
+			saker_idmap_init(&tbl->evicted);
+			prev = NULL;
+		}
+		if (!prev || (uint64_t)(uintptr_t)prev < (h->until_ns | 1))
+			(void)saker_idmap_put(&tbl->evicted, h->pub.tid,
+					      (void *)(uintptr_t)(h->until_ns | 1));
 	} else {
 		tbl->hist_expired++;
 	}
@@ -516,9 +527,13 @@ const struct saker_proc *saker_proctable_lookup_at(struct saker_proctable *tbl, 
 		goto out;
 	}
 	tbl->failed_lookups++;
-	c = ts_ns <= tbl->evicted_until ? SAKER_PROC_CTX_EVICTED
-	    : ts_ns < tbl->watermark	? SAKER_PROC_CTX_LATE
-					: SAKER_PROC_CTX_UNKNOWN;
+	{
+		uint64_t ev = (uint64_t)(uintptr_t)saker_idmap_get(&tbl->evicted, tid);
+
+		c = ev && ts_ns <= ev	     ? SAKER_PROC_CTX_EVICTED
+		    : ts_ns < tbl->watermark ? SAKER_PROC_CTX_LATE
+					     : SAKER_PROC_CTX_UNKNOWN;
+	}
 	e = NULL;
 out:
 	if (ctx)
@@ -589,6 +604,7 @@ int saker_proctable_new_opts(struct saker_proctable **out, const struct saker_pr
 		return -ENOMEM;
 	saker_idmap_init(&tbl->map);
 	saker_idmap_init(&tbl->hist);
+	saker_idmap_init(&tbl->evicted);
 	tbl->hist_max = o->max_history ? o->max_history : SAKER_PROCTABLE_DEFAULT_MAX_HISTORY;
 	tbl->hist_max_bytes = SAKER_PROCTABLE_DEFAULT_MAX_HISTORY_BYTES;
 	tbl->max = o->max_procs ? o->max_procs : SAKER_PROCTABLE_DEFAULT_MAX;
@@ -632,6 +648,7 @@ void saker_proctable_free(struct saker_proctable *tbl)
 	while (tbl->hist_fifo.tail)
 		hist_drop(tbl, HIST_ENTRY(tbl->hist_fifo.tail), false);
 	saker_idmap_free(&tbl->hist);
+	saker_idmap_free(&tbl->evicted);
 	saker_idmap_free(&tbl->map);
 	saker_fdtable_free(tbl->fds);
 	free(tbl->proc_root);
@@ -1338,7 +1355,12 @@ int saker_proctable_on_setids_at(struct saker_proctable *tbl, uint32_t tid, uint
 		tbl->failed_lookups++;
 		return -ENOENT;
 	}
-	version(tbl, e, ts_ns);
+	/* Only a change needs the old ids kept (a setuid loop to the same id costs nothing). */
+	if ((uid != SAKER_ID_KEEP && uid != e->pub.uid) ||
+	    (euid != SAKER_ID_KEEP && euid != e->pub.euid) ||
+	    (gid != SAKER_ID_KEEP && gid != e->pub.gid) ||
+	    (egid != SAKER_ID_KEEP && egid != e->pub.egid))
+		version(tbl, e, ts_ns);
 	if (uid != SAKER_ID_KEEP)
 		e->pub.uid = uid;
 	/*
@@ -1460,7 +1482,7 @@ void saker_proctable_get_stats(const struct saker_proctable *tbl, struct saker_p
 	st->history_expired = tbl->hist_expired;
 	st->history_evicted = tbl->hist_evicted;
 	st->history_hits = tbl->hist_hits;
-	st->bytes += saker_idmap_bytes(&tbl->hist);
+	st->bytes += saker_idmap_bytes(&tbl->hist) + saker_idmap_bytes(&tbl->evicted);
 	for (int i = 0; i < SAKER_PROC_CTX_CAUSES; i++)
 		st->ctx_missing[i] = tbl->ctx_missing[i];
 }
