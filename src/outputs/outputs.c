@@ -72,6 +72,7 @@ struct throttle {
 	uint64_t last_ns;
 	uint64_t unreported;
 	bool once;
+	char why[256]; /* the reason of the last failure held back (failures only) */
 };
 
 struct chan {
@@ -661,17 +662,23 @@ static void note_failure(struct chan *c, const char *why, bool force)
 	struct throttle *t = &c->fail;
 	uint64_t now = saker_clock_ns(CLOCK_MONOTONIC);
 
-	if (why)
+	if (why) {
 		t->unreported++;
+		/* Kept for a report made later (the next one, or shutdown's) without a reason. */
+		snprintf(t->why, sizeof(t->why), "%s", why);
+	}
 	if (t->unreported == 0)
 		return;
 	if (!force && t->once && now - t->last_ns < FAIL_LOG_INTERVAL_NS)
 		return;
+	if (!why && t->why[0])
+		why = t->why;
 	report(c->o, SAKER_PRIO_ERROR,
 	       "outputs: %s output could not deliver %llu alert(s) since the last report%s%s",
 	       saker_channel_name(c->id), (unsigned long long)t->unreported, why ? ": " : "",
 	       why ? why : "");
 	t->unreported = 0;
+	t->why[0] = '\0';
 	t->last_ns = now;
 	t->once = true;
 }

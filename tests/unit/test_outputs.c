@@ -371,11 +371,12 @@ static void test_file_failures_counted_and_throttled(void **state)
 				  "since the last report"));
 	assert_non_null(strstr(l, "File too large"));
 	free(l);
-	/* What was held back is reported at the end. */
+	/* What was held back is reported at the end, with its reason. */
 	saker_outputs_free(o);
 	l = log_text(f);
 	assert_int_equal(count_str(l, "file output could not deliver"), 2);
-	assert_non_null(strstr(l, "could not deliver 4 alert(s)"));
+	assert_non_null(strstr(l, "could not deliver 4 alert(s) since the last report: "));
+	assert_int_equal(count_str(l, "File too large"), 2);
 	free(l);
 	assert_int_equal(count_lines(f->path), 0);
 }
