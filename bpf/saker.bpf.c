@@ -102,7 +102,7 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 			if (spec->p[i].how == SAKER_H_NONE)
 				break;
 			if (spec->p[i].name == SAKER_PN_PATH)
-				path_off = x.off;
+				path_off = ev_off(&x);
 			push_spec(&x, &spec->p[i], &args, ret);
 		}
 		/*

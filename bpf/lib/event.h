@@ -16,13 +16,23 @@
 struct ev {
 	__u8 *buf;
 	struct scratch *slot; /* held (guard.h) from ev_begin to ev_submit */
-	__u32 off;
 	__u32 overflow;
 	struct saker_kcounters *c;
 	__u64 seq;  /* this CPU's n_evts before this event */
 	__u64 ts;   /* the event's clock reading (also the lane budget's) */
 	__u32 tgid; /* of the current task (a fork record's header names the child) */
 };
+
+/* The write offset, in the slot (see struct scratch); volatile so clang keeps no copy. */
+static __always_inline __u32 ev_off(const struct ev *x)
+{
+	return *(volatile __u32 *)&x->slot->off;
+}
+
+static __always_inline void ev_set_off(struct ev *x, __u32 off)
+{
+	*(volatile __u32 *)&x->slot->off = off;
+}
 
 /*
  * Every write starts at an offset masked below SAKER_MAX_EVENT_SIZE and is at
@@ -32,7 +42,7 @@ struct ev {
  */
 static __always_inline bool ev_room(struct ev *x)
 {
-	if (x->off >= SAKER_MAX_EVENT_SIZE) {
+	if (ev_off(x) >= SAKER_MAX_EVENT_SIZE) {
 		x->overflow = 1;
 		return false;
 	}
@@ -54,10 +64,10 @@ static __always_inline void push_u64(struct ev *x, __u8 name, __u8 kind, __u64 v
 
 	if (!ev_room(x))
 		return;
-	off = x->off & EV_MASK;
+	off = ev_off(x) & EV_MASK;
 	put_hdr(x, off, 8, kind, name);
 	*(__u64 *)(x->buf + ((off + 4) & (2 * SAKER_MAX_EVENT_SIZE - 1))) = v;
-	x->off = off + 12;
+	ev_set_off(x, off + 12);
 }
 
 static __always_inline void push_str(struct ev *x, __u8 name, const void *ptr, bool user)
@@ -68,7 +78,7 @@ static __always_inline void push_str(struct ev *x, __u8 name, const void *ptr, b
 
 	if (!ev_room(x))
 		return;
-	off = x->off & EV_MASK;
+	off = ev_off(x) & EV_MASK;
 	if (user)
 		n = bpf_probe_read_user_str(x->buf + off + 4, SAKER_MAX_PATH, ptr);
 	else
@@ -84,7 +94,7 @@ static __always_inline void push_str(struct ev *x, __u8 name, const void *ptr, b
 			kind |= SAKER_PF_TRUNCATED;
 	}
 	put_hdr(x, off, (__u16)len, kind, name);
-	x->off = off + 4 + len;
+	ev_set_off(x, off + 4 + len);
 }
 
 static __always_inline void push_user_bytes(struct ev *x, __u8 name, __u8 kind, const void *ptr,
@@ -94,7 +104,7 @@ static __always_inline void push_user_bytes(struct ev *x, __u8 name, __u8 kind, 
 
 	if (!ev_room(x))
 		return;
-	off = x->off & EV_MASK;
+	off = ev_off(x) & EV_MASK;
 	if (len > max) {
 		len = max;
 		kind |= SAKER_PF_TRUNCATED;
@@ -113,7 +123,7 @@ static __always_inline void push_user_bytes(struct ev *x, __u8 name, __u8 kind, 
 		len = 0;
 	}
 	put_hdr(x, off, (__u16)len, kind, name);
-	x->off = off + 4 + len;
+	ev_set_off(x, off + 4 + len);
 }
 
 /*
@@ -151,7 +161,7 @@ static __always_inline struct saker_evt_hdr *ev_begin(struct ev *x, struct saker
 		return NULL;
 	x->slot = s;
 	x->buf = s->b;
-	x->off = sizeof(*h);
+	ev_set_off(x, sizeof(*h));
 	x->overflow = 0;
 	x->c = c;
 	h = (void *)x->buf;
@@ -173,7 +183,7 @@ static __always_inline struct saker_evt_hdr *ev_begin(struct ev *x, struct saker
 static __always_inline void ev_submit(struct ev *x, __u32 lane, int cat)
 {
 	struct saker_evt_hdr *h = (void *)x->buf;
-	__u32 len = x->off;
+	__u32 len = ev_off(x);
 
 	if (x->overflow || len > SAKER_MAX_EVENT_SIZE) {
 		count(x->c, SAKER_CNT_DROPS_MAX_EVENT_SIZE);

@@ -106,10 +106,10 @@ static __always_inline void push_path(struct ev *x, __u8 name, const struct path
 	} else {
 		bpf_loop(PATH_DEPTH, walk_step, &w, 0);
 	}
-	off = x->off & EV_MASK;
+	off = ev_off(x) & EV_MASK;
 	if (w.unreadable) {
 		put_hdr(x, off, 0, kind | SAKER_PF_UNREADABLE, name);
-		x->off = off + 4;
+		ev_set_off(x, off + 4);
 		return;
 	}
 	pos = w.pos;
@@ -125,7 +125,7 @@ static __always_inline void push_path(struct ev *x, __u8 name, const struct path
 		len = 0;
 	}
 	put_hdr(x, off, (__u16)len, kind, name);
-	x->off = off + 4 + len;
+	ev_set_off(x, off + 4 + len);
 }
 
 /*

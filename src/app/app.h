@@ -55,8 +55,26 @@ struct saker_ledger;
 struct saker_resync;
 struct saker_record;
 
+/* Where start-up time goes: wall and CPU time at the end of each phase (debug log). */
+enum saker_startup_phase {
+	SAKER_START_BEGIN,
+	SAKER_START_CONFIG,
+	SAKER_START_RULES,
+	SAKER_START_PROBE, /* BPF object load (the verifier), maps, attach */
+	SAKER_START_PRIVS,
+	SAKER_START_SCAN, /* seeding the process and fd tables from /proc */
+	SAKER_START_REST, /* outputs, loop, web server: until "started" */
+	SAKER_START_MAX,
+};
+
+struct saker_startup_marks {
+	uint64_t wall[SAKER_START_MAX];
+	uint64_t cpu[SAKER_START_MAX];
+};
+
 struct saker_app {
 	struct saker_app_opts opts;
+	struct saker_startup_marks startup;
 	struct saker_config cfg;      /* as at start: what restart-only keys are running with */
 	struct saker_config live_cfg; /* the latest accepted (start, then each SIGHUP) */
 	struct saker_log log;

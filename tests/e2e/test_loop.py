@@ -143,3 +143,14 @@ def test_metrics_json_agrees_with_the_summary(saker, tmp_path):
     buffer_full = sum(v for k, v in m.items()
                       if k.startswith("drops_total{") and 'cause="ring_full"' in k)
     assert buffer_full == st["dropped, buffer full"]
+
+
+def test_start_up_phases_are_logged_at_debug(saker):
+    # Where start-up time goes, one figure per phase, in the order they run.
+    s = saker("-o", "log_level=debug")
+    m = s.wait_for(r"start-up: [0-9.]+ ms \(CPU [0-9.]+\): (.*)$")
+    phases = re.findall(r"([a-z/, ]+?) [0-9.]+ ms \(CPU [0-9.]+\)", m.group(1))
+    assert [p.strip(", ") for p in phases] == [
+        "config", "rules", "probe load, verify and attach", "privilege drop", "/proc scan",
+        "outputs and loop"], m.group(0)
+    assert s.stop() == 0
