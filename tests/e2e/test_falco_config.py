@@ -124,11 +124,20 @@ def test_stock_falco_yaml_live_3s_and_outputs_are_trimmed(saker):
     time.sleep(max(0.0, 3.0 - (time.monotonic() - t0)))
     assert s.proc.poll() is None, "\n".join(s.lines())
     assert s.stop() == 0
-    s = saker("-c", FIXTURE, *WEB, "-o", "json_output=true")
+    # JSON, with append_output entries as a Falco user writes them
+    s = saker("-c", FIXTURE, *WEB, "-o", "json_output=true",
+              "-o", "append_output[]={match: {tags: [T1003], source: syscall}, "
+              "extra_output: \"uid=%user.uid\", extra_fields: [proc.pid, {who: \"%proc.name!\"}]}",
+              "-o", "append_output[]={match: {rule: Other}, extra_output: NOT-HERE}")
     tok = "h18j-%d" % os.getpid()
     a = json.loads(shadow_alert(s, tok).string)
     assert a["rule"] == "Read Sensitive Credential File"
-    assert not a["output"].endswith("\n") and a["output"].endswith("container.id=host)"), a
+    assert not a["output"].endswith("\n"), a
+    assert a["output"].endswith("container.id=host) uid=0"), a
+    assert a["output_fields"]["who"] == "cat!", a
+    assert isinstance(a["output_fields"]["proc.pid"], int), a
+    assert a["output_fields"]["user.uid"] == 0, a
+    assert "NOT-HERE" not in a["output"]
     assert s.stop() == 0
 
 

@@ -173,6 +173,8 @@ def test_alert_after_loss_is_flagged_view_degraded(saker, tmp_path):
     s.wait_for(r"syscall event drop", timeout=30)
     a = wait_alert(s, tok, "degraded probe")
     assert a["output_fields"].get("view_degraded") is True, a
+    # appended where Falco's append_output appends: the output string says so too
+    assert a["output"].endswith(" view_degraded=true"), a
     # a process that lost nothing, after the loss: its view is not stale
     run_marker("degraded-marker", clean)
     b = wait_alert(s, clean, "degraded probe")
