@@ -26,6 +26,8 @@
 #define CANARY_ID 65534
 /* The child must answer within this long (or two intervals) before it is called stuck. */
 #define ACK_TIMEOUT_NS (5ull * 1000 * 1000 * 1000)
+/* How long exit waits for the child to go (milliseconds). */
+#define STOP_WAIT_MS 1000
 
 struct ack {
 	uint64_t seq;
@@ -159,12 +161,23 @@ void saker_canary_stop(struct saker_canary_run *r)
 	if (r->ack_fd >= 0)
 		close(r->ack_fd);
 	r->req_fd = r->ack_fd = -1;
-	if (r->pid > 0) {
-		(void)kill(r->pid, SIGKILL);
-		while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		r->pid = 0;
+	if (r->pid <= 0)
+		return;
+	/*
+	 * The closed pipe ends it (its read sees EOF). After the capability drop
+	 * saker has no CAP_KILL for a uid-65534 child, so the kill may fail: the
+	 * wait is bounded, and a child stopped by someone dies with saker anyway
+	 * (PR_SET_PDEATHSIG).
+	 */
+	(void)kill(r->pid, SIGKILL);
+	for (int i = 0; i < STOP_WAIT_MS; i++) {
+		pid_t w = waitpid(r->pid, NULL, WNOHANG);
+
+		if (w == r->pid || (w < 0 && errno != EINTR))
+			break;
+		usleep(1000);
 	}
+	r->pid = 0;
 }
 
 void saker_canary_set_table(struct saker_canary_run *r, const uint8_t *sc_table)
