@@ -377,8 +377,41 @@ static void record(struct saker_drops *d, struct saker_ledger_record *r)
 	} else {
 		return;
 	}
-	if (d->ledger && saker_ledger_write(d->ledger, r))
-		d->n_ledger_errors++;
+	if (d->ledger) {
+		int err = saker_ledger_write(d->ledger, r);
+
+		if (err) {
+			d->n_ledger_errors++;
+			d->ledger_unreported++;
+			d->ledger_errno = -err;
+		}
+	}
+}
+
+/*
+ * A ledger line that could not be written is logged with its reason: the
+ * first at once, then at most every SAKER_DROPS_DEMOTE_NOTICE_S seconds with
+ * the count since the last report and the last reason, and what is still
+ * held back at shutdown.
+ */
+static void ledger_notice(struct saker_drops *d, uint64_t now_mono_ns,
+			  const struct saker_drops_actions *act, bool now_or_never)
+{
+	const uint64_t period = (uint64_t)SAKER_DROPS_DEMOTE_NOTICE_S * 1000000000ull;
+	char msg[256];
+
+	if (!d->ledger_unreported)
+		return;
+	if (!now_or_never && d->ledger_notice_mono_ns &&
+	    now_mono_ns - d->ledger_notice_mono_ns < period)
+		return;
+	snprintf(msg, sizeof(msg),
+		 "syscall_event_drops.ledger: %" PRIu64
+		 " line(s) could not be written since the last report: %s",
+		 d->ledger_unreported, strerror(d->ledger_errno));
+	drops_log(act, SAKER_PRIO_ERROR, msg);
+	d->ledger_unreported = 0;
+	d->ledger_notice_mono_ns = now_mono_ns ? now_mono_ns : 1;
 }
 
 /* Runs the granted actions; true when `exit` is among them. */
@@ -641,6 +674,7 @@ enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
 out:
 	demotion_notice(d, d->attrib ? &w : NULL, now, act, false);
 	record(d, &rec);
+	ledger_notice(d, now->mono_ns, act, false);
 	return do_exit ? SAKER_DROPS_EXIT : SAKER_DROPS_OK;
 }
 
@@ -653,6 +687,7 @@ void saker_drops_finish(struct saker_drops *d, const struct saker_drops_now *now
 	if (d->attrib)
 		saker_attrib_close(d->attrib, &w);
 	demotion_notice(d, d->attrib ? &w : NULL, now, act, true);
+	ledger_notice(d, now->mono_ns, act, true);
 }
 
 enum saker_drops_result saker_drops_check(struct saker_drops *d,

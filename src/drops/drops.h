@@ -109,6 +109,9 @@ struct saker_drops {
 	struct saker_drops_rings rings; /* for the next check only (saker_drops_set_rings) */
 	uint64_t n_resyncs;		/* resync requests made */
 	uint64_t n_ledger_errors;	/* ledger lines that could not be written */
+	uint64_t ledger_unreported;	/* of them, not yet logged */
+	int ledger_errno;		/* the last one's reason */
+	uint64_t ledger_notice_mono_ns; /* the last report (0: none yet) */
 	bool simulate_announced;	/* the simulate_drops warning was logged */
 	/* optional parts (NULL = without): who, where it is recorded, whose view degrades */
 	struct saker_attrib *attrib;
@@ -156,7 +159,8 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
 /*
  * At shutdown, after the last records and the probe's last per-process
  * counts are in: the demotions not yet reported (held back by the notice's
- * period, or of the last partial window) are logged now, once.
+ * period, or of the last partial window) and the ledger's write failures
+ * held back, with their reason, are logged now, once.
  */
 void saker_drops_finish(struct saker_drops *d, const struct saker_drops_now *now,
 			const struct saker_drops_actions *act);

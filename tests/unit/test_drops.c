@@ -1,4 +1,6 @@
 #include <setjmp.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1033,6 +1035,55 @@ static size_t ledger_lines(const char *path, char lines[][4096], size_t max)
 	return n;
 }
 
+/*
+ * A ledger line that cannot be written is logged with its reason: at once,
+ * then held back for the period, and what was held back at shutdown, still
+ * with its reason.
+ */
+static void test_ledger_failures_logged_with_reason(void **state)
+{
+	struct fx *f = *state;
+	struct saker_ledger *l;
+	struct parts p;
+	struct saker_drops_now now;
+	struct rlimit rl, old;
+	char path[128], err[256];
+	size_t n_err = 0;
+
+	fp_make_root(path, sizeof(path) - 16);
+	strcat(path, "/ledger");
+	assert_int_equal(saker_ledger_open(&l, path, err, sizeof(err)), 0);
+	f->cfg.n_actions = 0;
+	parts_start(f, &p, l);
+	/* Writes past the limit fail with EFBIG (the signal ignored). */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	rl = old;
+	rl.rlim_cur = 0;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	for (int i = 0; i < 4; i++)
+		tick(f, 1000, OTHER, 2);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(f->d.n_ledger_errors, 4);
+	for (size_t i = 0; i < f->rec.n; i++)
+		if (f->rec.calls[i].kind == CALL_LOG && f->rec.calls[i].prio == SAKER_PRIO_ERROR)
+			n_err++;
+	assert_int_equal(n_err, 1);
+	assert_log(&f->rec.calls[f->rec.n - 1], SAKER_PRIO_ERROR,
+		   "syscall_event_drops.ledger: 1 line(s) could not be written since the last "
+		   "report: File too large");
+	now = (struct saker_drops_now){.mono_ns = f->now + SEC / 2, .window_s = 1};
+	saker_drops_finish(&f->d, &now, &f->act);
+	assert_log(&f->rec.calls[f->rec.n - 1], SAKER_PRIO_ERROR,
+		   "syscall_event_drops.ledger: 3 line(s) could not be written since the last "
+		   "report: File too large");
+	parts_stop(&p);
+	saker_ledger_close(l);
+	*strrchr(path, '/') = '\0';
+	fp_remove_root(path);
+}
+
 static void test_ledger_every_lossy_window(void **state)
 {
 	struct fx *f = *state;
@@ -1220,6 +1271,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_top_named_produced_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lost_sum_against_n_drops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_protected_lane_advice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ledger_failures_logged_with_reason, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_demotions_pending_at_shutdown_are_logged, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_top_named_by_kernel_loss, setup, teardown),
