@@ -133,6 +133,59 @@ def test_man_page_renders_and_documents_the_options(dest):
             "exit status %s" % status
 
 
+def man_source(section=None):
+    """man/saker.8 as plain words: fonts and escapes removed (a section's text when named)."""
+    with open(os.path.join(ROOT, "man", "saker.8")) as f:
+        src = f.read()
+    if section:
+        src = src[src.index(".SH " + section + "\n"):]
+        src = src[:src.index("\n.SH ", 1)]
+    src = "\n".join(l for l in src.split("\n") if not l.startswith('.\\"'))  # comments
+    src = re.sub(r"\\f[BIRP]", "", src)
+    return src.replace("\\-", "-").replace("\\(dq", '"').replace("\\ ", " ")
+
+
+def doc_keys(path, heading):
+    """The keys in the first column of the table after `heading` in a docs/ file."""
+    with open(os.path.join(ROOT, "docs", path)) as f:
+        text = f.read()
+    keys = []
+    for line in text[text.index(heading + "\n"):].split("\n")[1:]:
+        if line.startswith("| `"):
+            keys += re.findall(r"`([a-z0-9_.]+)`", line.split("|")[1])
+        elif keys and not line.startswith("|"):
+            break
+    return keys
+
+
+def test_man_page_has_every_documented_key():
+    keys = doc_keys("config.md", "## Keys") + doc_keys("metrics.md", "## Configuration")
+    assert len(keys) > 80 and "webserver.enabled" in keys and "rules_files" in keys
+    words = set(re.findall(r"[a-z0-9_.]+", man_source()))
+    missing = [k for k in keys if k not in words]
+    assert not missing, "saker(8) lacks keys of docs/config.md, docs/metrics.md: %s" % missing
+    # the page stands alone: the docs are not installed
+    assert "docs/" not in man_source()
+    # and its key reference is the one the tables give
+    r = subprocess.run([os.path.join(ROOT, "scripts", "gen_man_keys.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_man_synopsis_has_every_option_main_accepts():
+    with open(os.path.join(ROOT, "src", "app", "main.c")) as f:
+        main_c = f.read()
+    short = re.search(r'getopt_long\(argc, argv, "([^"]+)"', main_c).group(1)
+    opts = ["-" + c for c in short.replace(":", "")]
+    opts += ["--" + n for n in re.findall(r'\{"([a-z-]+)", (?:no|required|optional)_argument',
+                                           main_c)]
+    assert {"-c", "-r", "-L", "-V", "--list", "--dry-run"} <= set(opts), opts
+    synopsis = man_source("SYNOPSIS")
+    missing = [o for o in opts if not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(o),
+                                                synopsis)]
+    assert not missing, "saker(8) SYNOPSIS lacks %s" % missing
+
+
 def test_edited_configuration_is_kept(dest):
     conf = p(dest, "/etc/saker/saker.yaml")
     rules = p(dest, "/etc/saker/rules.d/saker_rules.yaml")
