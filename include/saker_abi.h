@@ -295,6 +295,29 @@ struct saker_proc_key {
 _Static_assert(sizeof(struct saker_proc_key) == 16, "proc key layout");
 
 /*
+ * Loss known at once (bpf/lib/attrib.h, state/view.h): every loss path adds
+ * what it lost to its CPU's slot of loss_seq[] (the probe's .bss, mmap-ed,
+ * so user space reads it with plain loads, no syscall, as often as every few
+ * records). One cache line per CPU: flooding CPUs do not bounce a shared line.
+ *
+ * Why not a sequence number in every record: numbering in the probe races
+ * with preemption (a program preempted between taking its number and
+ * reserving ring space commits after a later number: a false gap, or a
+ * hole that a late record fills after the consumer gave up on it), records
+ * of one CPU go to two lanes drained at different times, and the 32-byte
+ * header has no room left. A monotonic count added at the loss site has no
+ * such race: only a real loss moves it (no false gap), and it moves in the
+ * very program run that lost the event, after the per-CPU counters (so a
+ * drop check that reads the counters after seeing it move has counted the
+ * loss), before that run ends (no hidden loss).
+ */
+struct saker_loss_seq {
+	__u64 lost;
+	__u64 pad[7];
+};
+_Static_assert(sizeof(struct saker_loss_seq) == 64, "loss_seq layout");
+
+/*
  * Per-process loss, counted on the loss paths only (a PERCPU_HASH map per
  * generation; user space flips loss_gen and reads and deletes the other).
  */

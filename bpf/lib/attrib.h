@@ -75,6 +75,10 @@ static __always_inline void attrib_add(struct saker_kcounters *c, __u32 tgid, __
 {
 	struct saker_proc_key k;
 
+	/* Before anything else: the consumer learns of the loss with its next poll. */
+	if (lost)
+		__sync_fetch_and_add(
+		    &loss_seq[bpf_get_smp_processor_id() & (SAKER_MAX_CPUS - 1)].lost, lost);
 	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == tgid) {
 		proc_key_current(&k, tgid);
 	} else {

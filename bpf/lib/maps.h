@@ -23,6 +23,8 @@ struct saker_lane_budget lane_budget = {};
  * flips it once per drop check, then reads and empties the other one.
  */
 __u32 loss_gen = 0;
+/* Events lost on each CPU, ever (struct saker_loss_seq): user space polls it. */
+struct saker_loss_seq loss_seq[SAKER_MAX_CPUS] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -194,12 +194,15 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	struct saker_drops_now now = {
 	    .mono_ns = now_ns, .real_ns = realtime_ns(), .window_s = periods};
 	struct timespec ts;
+	uint64_t counted_ns;
 	unsigned cut;
 	int ret, sret;
 
 	/* The probe's exact per-process losses and demotions of this window and its counters,
 	 * cut at one instant: the map switch, then the counters at once, then the slow walk of
 	 * the map. Their sums then differ only by probe runs in flight across the cut. */
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	counted_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	cut = saker_capture_cut_proc_losses(app->cap);
 	sret = saker_capture_stats(app->cap, &st);
 	ret = saker_capture_read_proc_losses(app->cap, cut, feed_loss, app);
@@ -221,9 +224,13 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	now.boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	if (saker_drops_check_at(&app->drops, &st, &now, &act) == SAKER_DROPS_EXIT) {
+		saker_view_settle_pending(app->view, counted_ns);
 		app->exit_status = SAKER_EXIT_DROPS;
 		saker_loop_stop(app->loop);
 	}
+	/* The check marked the processes the probe named: a loss seen before its read is settled.
+	 */
+	saker_view_settle_pending(app->view, counted_ns);
 	log_resync(app);
 	observe_tick(app, now_ns);
 	saker_record_flush(app->record);
@@ -311,12 +318,18 @@ static void on_stdout_writable(void *ctx, uint32_t events)
 
 /* ---- draining, bounded by time ---- */
 
+static uint64_t capture_loss_seq(void *ctx)
+{
+	return saker_capture_loss_seq(ctx);
+}
+
 static long drain(void *ctx, uint64_t deadline_ns)
 {
 	struct saker_app *app = ctx;
 	long total = 0, got;
 
 	do {
+		saker_pipeline_poll_loss(&app->pipe);
 		got = saker_capture_drain(app->cap, DRAIN_CHUNK);
 		if (got < 0) {
 			/* Said once; the counters tell the rest. */
@@ -509,6 +522,11 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	if (!ret)
 		(void)saker_view_scan(app->view);
 	startup_mark(app, SAKER_START_SCAN);
+	/* Loss known at once: the probe's loss count, polled by the pipeline. */
+	app->pipe.loss_seq = capture_loss_seq;
+	app->pipe.loss_ctx = app->cap;
+	if (!ret)
+		saker_pipeline_poll_loss(&app->pipe);
 	/* The header carries what the scan learned; records are drained only once the loop runs. */
 	if (!ret && app->record) {
 		ret = saker_record_start(app->record, app->view, boot_offset, SAKER_VERSION, err,

@@ -255,6 +255,7 @@ static void collect_view(struct ctx *c, const struct saker_view_stats *v)
 	add(c, "state_events_total", "Records handed to the process and fd view.", COUNTER, D, v->events, NULL, 0);
 	add(c, "state_events_malformed_total", "Records the decoder rejected.", COUNTER, D, v->malformed, NULL, 0);
 	add(c, "state_events_applied_total", "Records that changed (or tried to change) a table.", COUNTER, D, v->applied, NULL, 0);
+	add(c, "view_loss_pending_marks_total", "Losses seen between drop checks: every process degraded until a check named who lost.", COUNTER, D, v->loss_pending_marks, NULL, 0);
 	add(c, "state_late_forks_total", "Fork records that came after the child's exec (another ring).", COUNTER, D, v->late_forks, NULL, 0);
 	add(c, "proc_history_versions", "Process versions kept for bulk records older than a lane-1 change (exit tombstones, pre-exec images).", GAUGE, D, v->procs.history, NULL, 0);
 	add(c, "proc_history_bytes", "Memory of the kept process versions (images counted whole).", GAUGE, D, v->procs.history_bytes, NULL, 0);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "drops/attrib.h"
 #include "state/resync.h"
@@ -73,12 +74,31 @@ static void run_rules(struct saker_pipeline *p, const struct saker_event *ev)
 		p->rules_errors++;
 }
 
+void saker_pipeline_poll_loss(struct saker_pipeline *p)
+{
+	struct timespec ts;
+	uint64_t seq, now;
+
+	if (!p->loss_seq || clock_gettime(CLOCK_BOOTTIME, &ts))
+		return;
+	/* The time first: a loss the count shows happened after the previous poll's time. */
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	seq = p->loss_seq(p->loss_ctx);
+	if (p->loss_init && seq != p->loss_last)
+		saker_view_mark_loss_pending(p->view, p->loss_polled_ns, now);
+	p->loss_init = true;
+	p->loss_last = seq;
+	p->loss_polled_ns = now;
+}
+
 int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len)
 {
 	struct saker_pipeline *p = ctx;
 	struct saker_event ev;
 	bool deferred;
 
+	if (p->loss_seq && p->records % SAKER_PIPELINE_LOSS_POLL == 0)
+		saker_pipeline_poll_loss(p);
 	p->records++;
 	if (p->tap)
 		(void)p->tap(p->tap_ctx, e, len);

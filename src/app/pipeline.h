@@ -58,6 +58,16 @@ struct saker_pipeline {
 	saker_pipeline_tap_fn tap; /* NULL = no -w */
 	void *tap_ctx;
 	/*
+	 * The probe's loss count (capture's saker_capture_loss_seq()), polled
+	 * every SAKER_PIPELINE_LOSS_POLL records and by saker_pipeline_poll_loss():
+	 * a change marks the view degraded at once, pending attribution. NULL =
+	 * none (replay).
+	 */
+	uint64_t (*loss_seq)(void *ctx);
+	void *loss_ctx;
+	uint64_t loss_last, loss_polled_ns;
+	bool loss_init;
+	/*
 	 * The capture canary's process (app/canary.h): its events go to this
 	 * slot instead of the rules (state, dump and attribution as any event).
 	 */
@@ -87,6 +97,10 @@ bool saker_pipeline_is_critical(const struct saker_pipeline *p, const struct sak
  * decoder rejected it.
  */
 int saker_pipeline_record(void *ctx, const struct saker_evt_hdr *e, size_t len);
+/* Records between two polls of the probe's loss count (a few microseconds of work). */
+#define SAKER_PIPELINE_LOSS_POLL 64
+/* Polls the probe's loss count now (before a drain, say). */
+void saker_pipeline_poll_loss(struct saker_pipeline *p);
 /* Writes what the sink takes now: 0 nothing pending, -EAGAIN some pending, or the sink's error. */
 int saker_pipeline_flush(struct saker_pipeline *p);
 /* The sink's sticky error, 0 while it works. */

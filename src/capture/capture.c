@@ -566,6 +566,16 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 	return (long)(cap->delivered + cap->user_drops - before);
 }
 
+uint64_t saker_capture_loss_seq(const struct saker_capture *cap)
+{
+	uint64_t n = 0;
+
+	/* Plain loads of the mmap-ed .bss: no syscall, cheap enough to poll every few records. */
+	for (int i = 0; i < cap->ncpus && i < SAKER_MAX_CPUS; i++)
+		n += __atomic_load_n(&cap->skel->bss->loss_seq[i].lost, __ATOMIC_RELAXED);
+	return n;
+}
+
 /*
  * Records in a bulk ring are in the order their space was reserved, and each
  * carries the time its program began: records of CPUs sharing a ring

@@ -68,6 +68,11 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget);
  * view is kept until this passes them (state/view.h).
  */
 uint64_t saker_capture_bulk_watermark(struct saker_capture *cap);
+/*
+ * Events the probe lost so far, all causes (struct saker_loss_seq): a change
+ * between two polls means a loss in between. No syscall.
+ */
+uint64_t saker_capture_loss_seq(const struct saker_capture *cap);
 
 /* CLOCK_MONOTONIC ns of the last drain that read every ring without error (0: none yet). */
 uint64_t saker_capture_last_drain_ns(const struct saker_capture *cap);

@@ -34,6 +34,10 @@ struct saker_view {
 	bool miss;
 	uint32_t miss_pid;
 	uint64_t miss_ts;
+	/* a loss seen, not yet attributed by a drop check: every process from pending_since */
+	bool loss_pending;
+	uint64_t loss_pending_since, loss_pending_seen;
+	uint64_t loss_pending_marks;
 	struct saker_degraded degraded;
 	char path[PATH_MAX];
 	char path2[PATH_MAX];
@@ -768,6 +772,7 @@ void saker_view_get_stats(const struct saker_view *v, struct saker_view_stats *s
 	st->malformed = v->malformed;
 	st->applied = v->applied;
 	st->late_forks = v->late_forks;
+	st->loss_pending_marks = v->loss_pending_marks;
 }
 
 void saker_view_print_stats(const struct saker_view *v, FILE *out)
@@ -807,6 +812,24 @@ void saker_view_print_stats(const struct saker_view *v, FILE *out)
 
 /* ---- loss ---- */
 
+void saker_view_mark_loss_pending(struct saker_view *v, uint64_t since_ns, uint64_t seen_ns)
+{
+	if (!v)
+		return;
+	if (!v->loss_pending || since_ns < v->loss_pending_since)
+		v->loss_pending_since = since_ns;
+	if (!v->loss_pending || seen_ns > v->loss_pending_seen)
+		v->loss_pending_seen = seen_ns;
+	v->loss_pending = true;
+	v->loss_pending_marks++;
+}
+
+void saker_view_settle_pending(struct saker_view *v, uint64_t counted_ns)
+{
+	if (v && v->loss_pending && v->loss_pending_seen <= counted_ns)
+		v->loss_pending = false;
+}
+
 void saker_view_mark_degraded(struct saker_view *v, uint32_t pid, uint64_t since_ns,
 			      uint64_t until_ns)
 {
@@ -820,6 +843,9 @@ bool saker_view_degraded(const struct saker_view *v, uint32_t pid, uint64_t ts_n
 	if (!v)
 		return false;
 	if (saker_degraded_check(&v->degraded, pid, ts_ns))
+		return true;
+	/* A loss not attributed yet: any process may have lost events. */
+	if (v->loss_pending && ts_ns >= v->loss_pending_since)
 		return true;
 	/* The record saker_view_context() found without its process. */
 	if (v->miss && v->miss_pid == pid && v->miss_ts == ts_ns)

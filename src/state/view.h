@@ -53,6 +53,7 @@ struct saker_view_stats {
 	uint64_t malformed;  /* of which rejected by the decoder */
 	uint64_t applied;    /* of which changed (or tried to change) a table */
 	uint64_t late_forks; /* fork records that came after the child's exec (another ring) */
+	uint64_t loss_pending_marks; /* losses seen between drop checks (every process marked) */
 };
 
 int saker_view_new(struct saker_view **out, size_t max_procs, const char *proc_root);
@@ -132,6 +133,19 @@ uint32_t saker_dev_to_tty_nr(uint64_t dev);
  */
 void saker_view_mark_degraded(struct saker_view *v, uint32_t pid, uint64_t since_ns,
 			      uint64_t until_ns);
+/*
+ * Loss known at once: the probe's loss count moved between a poll at
+ * since_ns, when it had not, and one at seen_ns (boot time). Until a drop
+ * check has counted it (saker_view_settle_pending()), nobody can say whose
+ * events were lost: every event at or after since_ns is degraded.
+ */
+void saker_view_mark_loss_pending(struct saker_view *v, uint64_t since_ns, uint64_t seen_ns);
+/*
+ * A drop check read the probe's counters at counted_ns and marked the
+ * processes its per-process losses name (saker_view_mark_degraded()): a
+ * pending mark of losses seen by then is settled (their marks replace it).
+ */
+void saker_view_settle_pending(struct saker_view *v, uint64_t counted_ns);
 /*
  * The one place that decides whether what the view says of process pid, for
  * an event at ts_ns (boot time), may be stale because of a loss: the dump's

@@ -136,3 +136,4 @@ def test_short_lived_root_process_keeps_its_context_under_a_flood(saker, tmp_pat
     n, flagged = check(s, pids, docs, execs)
     print("delivered opens %d, flagged view_degraded %d, of %d processes" % (n, flagged, N))
     print("\n".join(l for l in s.lines() if "events" in l or "dropped" in l or "history" in l))
+

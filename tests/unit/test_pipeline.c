@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -386,9 +387,69 @@ static void test_stalled_sink_counts_every_line(void **state)
 	saker_dump_sink_close(&small);
 }
 
+static uint64_t fake_loss;
+
+static uint64_t fake_loss_seq(void *ctx)
+{
+	(void)ctx;
+	return fake_loss;
+}
+
+static uint64_t boot_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Loss known at once: a move of the probe's loss count marks every process, pending. */
+static void test_loss_known_at_once(void **state)
+{
+	struct saker_pipeline p;
+	struct saker_view *v;
+	struct saker_view_stats st;
+	uint64_t before, seen;
+
+	(void)state;
+	assert_int_equal(saker_view_new(&v, 0, "/nonexistent"), 0);
+	saker_pipeline_init(&p, v, NULL, NULL);
+	p.loss_seq = fake_loss_seq;
+	fake_loss = 7; /* what was lost before saker looked is no news */
+	saker_pipeline_poll_loss(&p);
+	saker_pipeline_poll_loss(&p);
+	before = boot_now(); /* after the last poll without news */
+	assert_false(saker_view_degraded(v, 4242, before + 1));
+	/* a loss between two polls: any process's event from the earlier poll on */
+	fake_loss = 9;
+	saker_pipeline_poll_loss(&p);
+	seen = boot_now();
+	assert_true(saker_view_degraded(v, 4242, seen));
+	assert_true(saker_view_degraded(v, 1, before + 1));
+	assert_false(saker_view_degraded(v, 4242, before / 2)); /* older events: not affected */
+	saker_view_get_stats(v, &st);
+	assert_int_equal(st.loss_pending_marks, 1);
+	/* a drop check whose counters were read before the loss was seen settles nothing */
+	saker_view_settle_pending(v, before);
+	assert_true(saker_view_degraded(v, 4242, seen));
+	/* one read after it did: its per-process marks replace the pending one */
+	saker_view_settle_pending(v, seen);
+	assert_false(saker_view_degraded(v, 4242, seen));
+	/* polled by the records themselves, every SAKER_PIPELINE_LOSS_POLL */
+	fake_loss = 10;
+	for (int i = 0; i < SAKER_PIPELINE_LOSS_POLL + 1; i++) {
+		evb_sc(&B, "getpid", 4242, 4242, 4242, boot_now());
+		evb_end(&B);
+		(void)saker_pipeline_record(&p, evb_hdr(&B), B.len);
+	}
+	assert_true(saker_view_degraded(v, 4242, boot_now()));
+	saker_view_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_loss_known_at_once),
 	    cmocka_unit_test_setup_teardown(test_rejected_record_is_a_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_of_consumers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exec_rules_see_the_new_image, setup, teardown),
