@@ -26,6 +26,7 @@
 #include "capture/capture.h"
 #include "outputs/outputs.h"
 #include "outputs/spawner.h"
+#include "lib/privread.h"
 #include "rules/rules.h"
 #include "state/view.h"
 
@@ -845,6 +846,9 @@ int saker_app_run(const struct saker_app_opts *opts)
 			ret = -EINVAL;
 		}
 	}
+	/* And the helper that keeps CAP_SYS_PTRACE for /proc's links, so saker need not. */
+	if (!ret)
+		ret = saker_privread_start(err, sizeof(err));
 	if (!ret)
 		ret = open_capture(app, table, err, sizeof(err));
 	if (ret) {
@@ -920,6 +924,7 @@ out:
 	saker_record_close(app->record);
 	saker_outputs_free(app->outputs);
 	saker_spawner_stop();
+	saker_privread_stop();
 	saker_loop_free(app->loop);
 	if (app->sfd >= 0)
 		close(app->sfd);

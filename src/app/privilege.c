@@ -91,8 +91,11 @@ static bool bpf_lookups_need_cap(void)
 
 uint64_t saker_privilege_default_keep(void)
 {
-	/* Output programs are started and signalled by the spawner (outputs/spawner.h). */
-	uint64_t keep = SAKER_CAP(CAP_DAC_READ_SEARCH) | SAKER_CAP(CAP_SYS_PTRACE);
+	/*
+	 * Output programs are started and signalled by the spawner (outputs/spawner.h),
+	 * /proc's exe, cwd and fd links of others read by the /proc helper (lib/privread.h).
+	 */
+	uint64_t keep = SAKER_CAP(CAP_DAC_READ_SEARCH);
 
 	if (bpf_lookups_need_cap())
 		keep |= SAKER_CAP(CAP_BPF);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/list.h"
+#include "lib/privread.h"
 #include "lib/procid.h"
 
 /* ---- fd table ---- */
@@ -419,22 +420,6 @@ int saker_fdtable_copy_process(struct saker_fdtable *t, uint32_t from_pid, uint3
 	return err;
 }
 
-static ssize_t read_small(int dirfd, const char *name, char *buf, size_t len)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		n = -errno;
-	else
-		buf[n] = '\0';
-	close(fd);
-	return n;
-}
-
 /* The "flags:" line of /proc/<pid>/fdinfo/<fd>, octal. */
 static uint32_t fdinfo_flags(int pid_dirfd, int fd)
 {
@@ -444,7 +429,8 @@ static uint32_t fdinfo_flags(int pid_dirfd, int fd)
 	char *end;
 
 	snprintf(path, sizeof(path), "fdinfo/%d", fd);
-	if (read_small(pid_dirfd, path, buf, sizeof(buf)) <= 0)
+	/* Another user's: through the /proc helper (lib/privread.h). */
+	if (saker_privread_file(pid_dirfd, path, buf, sizeof(buf)) <= 0)
 		return 0;
 	p = strstr(buf, "flags:");
 	if (!p)
@@ -458,7 +444,7 @@ static uint32_t fdinfo_flags(int pid_dirfd, int fd)
 
 int saker_fdtable_scan_pid(struct saker_fdtable *t, uint32_t pid, int pid_dirfd)
 {
-	char target[PATH_MAX];
+	char target[PATH_MAX], name[32];
 	struct dirent *de;
 	size_t kept = 0;
 	int dfd, err = 0;
@@ -487,10 +473,11 @@ int saker_fdtable_scan_pid(struct saker_fdtable *t, uint32_t pid, int pid_dirfd)
 			t->evictions++;
 			continue;
 		}
-		n = readlinkat(dfd, de->d_name, target, sizeof(target) - 1);
+		/* Relative to /proc/<pid>, as the /proc helper checks (lib/privread.h). */
+		snprintf(name, sizeof(name), "fd/%d", fd);
+		n = saker_privread_link(pid_dirfd, name, target, sizeof(target));
 		if (n < 0)
 			continue; /* closed meanwhile */
-		target[n] = '\0';
 		f.type = target[0] == '/' ? SAKER_FD_FILE : SAKER_FD_OTHER;
 		f.open_flags = fdinfo_flags(pid_dirfd, fd);
 		err = fd_store(t, pid, fd, &f, target);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lib/list.h"
+#include "lib/privread.h"
 #include "lib/procid.h"
 
 #define CGROUP_FILE_MAX 8192
@@ -690,11 +691,10 @@ static ssize_t read_file(int dirfd, const char *name, char *buf, size_t len)
 	return (ssize_t)got;
 }
 
+/* Through the /proc helper when saker may not read it itself (lib/privread.h). */
 static void read_link(int dirfd, const char *name, char *buf, size_t len)
 {
-	ssize_t n = readlinkat(dirfd, name, buf, len - 1);
-
-	buf[n < 0 ? 0 : n] = '\0';
+	(void)saker_privread_link(dirfd, name, buf, len);
 }
 
 /* A decimal number up to the next space or end; false on anything else. */

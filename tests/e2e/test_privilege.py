@@ -21,7 +21,7 @@ NOBODY = 65534
 
 
 def expected_caps():
-    keep = (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_SYS_PTRACE)
+    keep = 1 << CAP_DAC_READ_SEARCH
     major, minor = (int(x) for x in platform.release().split(".")[:2])
     if (major, minor) < (6, 5):
         keep |= 1 << CAP_BPF
@@ -60,7 +60,7 @@ def test_every_thread_has_the_reduced_sets(saker):
         assert st["CapInh"] == 0 and st["CapAmb"] == 0, (tid, st)
         assert st["NoNewPrivs"] == 1, (tid, st)
     s.wait_for(r"capabilities dropped in \d+ thread\(s\): keeping "
-               r"cap_dac_read_search,cap_sys_ptrace;")
+               r"cap_dac_read_search;")
     assert s.stop() == 0
 
 
@@ -134,6 +134,10 @@ def test_works_after_the_drop_proc_of_others_and_reload(saker):
         assert closes, "no close of fd %d in %s" % (fd, [e["event"] for e in evs])
         assert closes[0]["params"].get("fd_name") == held, closes[0]
         assert closes[0]["proc"]["uid"] == NOBODY
+        # exe and cwd links of another user's process: read by the /proc helper, as saker
+        # keeps no CAP_SYS_PTRACE (lib/privread.h)
+        assert closes[0]["exe"] == os.path.realpath(sys.executable), closes[0]
+        assert closes[0]["proc"]["cwd"] == "/", closes[0]
         assert [e for e in evs if e["event"] == "getppid"], "reloaded selection not applied"
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -212,6 +216,11 @@ try:
         os.kill(target, 0)
     elif what == "setuid":
         os.setuid(target)
+    elif what == "ptrace":
+        libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        if libc.ptrace(16, target, None, None) != 0:  # PTRACE_ATTACH
+            raise PermissionError(ctypes.get_errno(), "ptrace")
+        libc.ptrace(17, target, None, None)  # PTRACE_DETACH
     print("allowed")
 except PermissionError:
     print("refused")
@@ -225,18 +234,33 @@ def with_saker_credentials(pid, what, target):
     return r.stdout.strip()
 
 
-def test_saker_credentials_cannot_signal_or_become_another_user(saker):
-    """Issue 14 item 4, the part done: with saker's credentials (read from
-    /proc/<pid>/status) a process cannot signal another user's process (the
-    spawner, running as nobody) nor switch to another uid. The same helper with
-    root's full set can: the check is not vacuous."""
+def test_saker_credentials_cannot_attach_signal_or_become_another_user(saker):
+    """Issue 14 item 4: with saker's credentials (read from /proc/<pid>/status)
+    a process cannot PTRACE_ATTACH a root process, signal another user's
+    process (the spawner, running as nobody) nor switch to another uid. The same
+    helper with root's full set can: the check is not vacuous. The /proc helper
+    that keeps CAP_SYS_PTRACE keeps nothing else and is not dumpable."""
     s = saker("-o", "program_output.enabled=true", "-o", "program_output.program=cat > /dev/null")
-    kids = subprocess.run(["ps", "-o", "pid=,uid=", "--ppid", str(s.proc.pid)],
+    kids = subprocess.run(["ps", "-o", "pid=,uid=,comm=", "--ppid", str(s.proc.pid)],
                           capture_output=True, text=True).stdout.split()
-    nobody = [int(kids[i]) for i in range(0, len(kids), 2) if int(kids[i + 1]) == NOBODY]
+    kids = [(int(kids[i]), int(kids[i + 1]), kids[i + 2]) for i in range(0, len(kids), 3)]
+    nobody = [p for p, u, _ in kids if u == NOBODY]
     assert nobody, "no spawner running as nobody among saker's children: %s" % kids
-    assert with_saker_credentials(s.proc.pid, "kill", nobody[0]) == "refused"
-    assert with_saker_credentials(s.proc.pid, "setuid", NOBODY) == "refused"
-    assert with_saker_credentials(os.getpid(), "kill", nobody[0]) == "allowed"
-    assert with_saker_credentials(os.getpid(), "setuid", NOBODY) == "allowed"
+    helper = [p for p, _, c in kids if c == "saker-procread"]
+    assert len(helper) == 1, kids
+    st = task_status(helper[0])[helper[0]]
+    assert st["CapEff"] == st["CapPrm"] == st["CapBnd"] == \
+        (1 << CAP_SYS_PTRACE) | (1 << CAP_DAC_READ_SEARCH), st
+    assert st["NoNewPrivs"] == 1
+    victim = subprocess.Popen(["sleep", "60"])  # root, full capabilities
+    try:
+        assert with_saker_credentials(s.proc.pid, "ptrace", victim.pid) == "refused"
+        assert with_saker_credentials(s.proc.pid, "kill", nobody[0]) == "refused"
+        assert with_saker_credentials(s.proc.pid, "setuid", NOBODY) == "refused"
+        assert with_saker_credentials(os.getpid(), "ptrace", victim.pid) == "allowed"
+        assert with_saker_credentials(os.getpid(), "kill", nobody[0]) == "allowed"
+        assert with_saker_credentials(os.getpid(), "setuid", NOBODY) == "allowed"
+    finally:
+        victim.kill()
+        victim.wait()
     assert s.stop() == 0
