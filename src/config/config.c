@@ -1494,7 +1494,7 @@ static int push_tags(struct load_ctx *c, yaml_document_t *doc, const char *key,
 	if (v->type == YAML_SCALAR_NODE) {
 		char *t = scalar_value(c, v, key, &ret);
 
-		if (t && strlist_push(tags, t))
+		if (t && t[0] && strlist_push(tags, t))
 			ret = -ENOMEM;
 		free(t);
 		return ret;

@@ -878,6 +878,9 @@ static void test_rules_selection_and_append(void **state)
 	override_ok(&cfg, "append_output[0].extra_output=pid=%proc.pid");
 	assert_string_equal(cfg.append_output.v[0].extra_output, "pid=%proc.pid");
 	assert_string_equal(cfg.append_output.v[0].source, "syscall");
+	/* an empty tag is no tag (found by fuzz_override: it did not read back) */
+	override_ok(&cfg, "append_output[0].match.tags=");
+	assert_int_equal(cfg.append_output.v[0].tags.n, 0);
 
 	/* the dump reads back equal */
 	f = open_memstream(&buf, &len);
