@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "app/canary.h"
+#include "capture/stats.h"
 #include "drops/canary.h"
 
 #define MS  1000000ull
@@ -199,6 +201,64 @@ static void test_marker_roundtrip(void **state)
 	assert_true(seq == UINT64_MAX);
 }
 
+/*
+ * The app's side of a per-process loss read: the canary's own losses count for
+ * its marker; a read is complete only when no loss without a process (unattributed,
+ * user space, skipped runs) came since the previous one.
+ */
+static void test_loss_reads(void **state)
+{
+	struct saker_canary_run r;
+	struct saker_capture_stats st;
+	struct saker_canary_now n;
+	uint64_t seq;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	memset(&st, 0, sizeof(st));
+	r.pid = 4242;
+	saker_canary_init(&r.v);
+	saker_canary_loss_read(&r, T0, true, &st); /* the first read sets the baseline */
+	seq = saker_canary_send(&r.v, T0 + 10 * MS, 100);
+	saker_canary_ack(&r.v, seq, T0 + 11 * MS);
+	/* Another process lost events; the read attributed all of them. */
+	saker_canary_proc_loss(&r, 99, 500);
+	saker_canary_loss_read(&r, T0 + 20 * MS, true, &st);
+	n = at(T0 + 30 * MS, 600, T0 + 25 * MS);
+	assert_int_equal(saker_canary_decide(&r.v, &n), SAKER_CANARY_BLIND);
+
+	/* The canary's own loss: lost, and counted in its total. */
+	seq = saker_canary_send(&r.v, T0 + SEC, 600);
+	saker_canary_ack(&r.v, seq, T0 + SEC + MS);
+	saker_canary_proc_loss(&r, 4242, 1);
+	saker_canary_loss_read(&r, T0 + SEC + 20 * MS, true, &st);
+	n = at(T0 + SEC + 30 * MS, 601, T0 + SEC + 25 * MS);
+	assert_int_equal(saker_canary_decide(&r.v, &n), SAKER_CANARY_LOST);
+	assert_int_equal(r.own_lost_total, 1);
+
+	/* Losses no process carries since the previous read: the read is incomplete. */
+	seq = saker_canary_send(&r.v, T0 + 2 * SEC, 601);
+	saker_canary_ack(&r.v, seq, T0 + 2 * SEC + MS);
+	st.k[SAKER_CNT_DROPS_UNATTRIBUTED] = 3;
+	saker_canary_loss_read(&r, T0 + 2 * SEC + 20 * MS, true, &st);
+	n = at(T0 + 2 * SEC + 30 * MS, 610, T0 + 2 * SEC + 25 * MS);
+	assert_int_equal(saker_canary_decide(&r.v, &n), SAKER_CANARY_LOST);
+	seq = saker_canary_send(&r.v, T0 + 3 * SEC, 610);
+	saker_canary_ack(&r.v, seq, T0 + 3 * SEC + MS);
+	st.user_drops = 1;
+	saker_canary_loss_read(&r, T0 + 3 * SEC + 20 * MS, true, &st);
+	n = at(T0 + 3 * SEC + 30 * MS, 611, T0 + 3 * SEC + 25 * MS);
+	assert_int_equal(saker_canary_decide(&r.v, &n), SAKER_CANARY_LOST);
+	/* A read that failed is incomplete too. */
+	seq = saker_canary_send(&r.v, T0 + 4 * SEC, 611);
+	saker_canary_ack(&r.v, seq, T0 + 4 * SEC + MS);
+	saker_canary_loss_read(&r, T0 + 4 * SEC + 20 * MS, false, &st);
+	n = at(T0 + 4 * SEC + 30 * MS, 700, T0 + 4 * SEC + 25 * MS);
+	assert_int_equal(saker_canary_decide(&r.v, &n), SAKER_CANARY_LOST);
+	assert_int_equal(r.v.n_blind, 1);
+	assert_int_equal(r.v.n_lost, 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +271,7 @@ int main(void)
 	    cmocka_unit_test(test_stuck_child),
 	    cmocka_unit_test(test_blind_until_seen),
 	    cmocka_unit_test(test_marker_roundtrip),
+	    cmocka_unit_test(test_loss_reads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
