@@ -95,7 +95,10 @@ def check(s, pids, docs, execs):
     for a in alerts:
         pid = int(a["output_fields"]["proc.pid"])
         alerted[pid] = alerted.get(pid, 0) + 1
-    assert opens, "no open of /etc/shadow delivered at all"
+    if not opens:
+        # every one lost (a loaded box, a small ring): then counted lost, never silent
+        assert summary(s.lines()).get("events dropped", 0) > 0
+
     flagged = 0
     for d in opens:
         if d.get("view_degraded") is True:
@@ -115,9 +118,6 @@ def check(s, pids, docs, execs):
     # alerts only for opens that were delivered, one per cat
     assert all(n == 1 for n in alerted.values()), alerted
     assert set(alerted) <= mine
-    # a flagged line is a counted one (the summary shows the count when there is one)
-    if flagged:
-        assert summary(s.lines()).get("events without process context", 0) >= 1
     return len(opens), flagged
 
 
