@@ -5,6 +5,7 @@ reported with the path the kernel opened."""
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -18,6 +19,15 @@ PORT = 1
 # about the lane. The boost is tested on its own (test_priority_boost_is_applied).
 FLOOD_ARGS = ["--dump", "-o", "json_output=true", "-o", "engine.modern_ebpf.buf_size=1048576",
               "-o", "priority_boost=0"]
+# How much a flood costs saker depends on how busy the machine is (11 % to 92 % of it was lost
+# in the same test): the flood tests force the loss instead. saker is stopped (SIGSTOP) for
+# PAUSE_S while the flood and the markers run, as a consumer that cannot keep up would be; the
+# probe goes on, the bulk rings fill and the rest of the flood is lost, counted. The protected
+# lane must hold its events for the pause: 8 MiB is far more than the markers (and whatever
+# else the machine runs) make in PAUSE_S; with the default 256 KiB a long enough pause would
+# fill it too, which is loss, counted, but not what these tests are about.
+PAUSE_S = 1.0
+PAUSE_ARGS = ["-o", "protected_lane.buf_size=8388608"]
 EXEC_RX = re.compile(r'"event":"sched_process_exec".*"args":\["true","saker-mark-exec-(\d+)"\]')
 # The drop log line names the window's top process (by events lost, as the probe counted them).
 TOP_LOST_RX = (r"Saker internal: syscall event drop\. \d+ system calls dropped in last "
@@ -32,10 +42,12 @@ def helper(*args):
 
 
 def filtered_saker(saker, tmp_path, *args, pattern):
-    """saker with its stdout through grep into a file: a flood's dump is too big to keep."""
+    """saker with its stdout through grep into a file: a flood's dump is too big to keep.
+    grep runs at nice -10: a reader starved by the flood's threads would make saker shed
+    dump lines (counted, the critical ones last), which is not what these tests are about."""
     out = open(tmp_path / "dump.txt", "w")
     grep = subprocess.Popen(["grep", "--line-buffered", "-E", pattern], stdin=subprocess.PIPE,
-                            stdout=out)
+                            stdout=out, preexec_fn=lambda: os.nice(-10))
     try:
         s = saker(*args, stdout=grep.stdin)
     except BaseException:
@@ -68,16 +80,28 @@ def json_lines(lines):
 def run_flood_with_markers(saker, tmp_path, threads):
     pattern = (r'saker-mark|"event":"(connect|setuid|ptrace|memfd_create)"|Saker internal')
     ledger = str(tmp_path / "ledger.jsonl")
-    s, grep, out = filtered_saker(saker, tmp_path, *FLOOD_ARGS, "-o",
+    s, grep, out = filtered_saker(saker, tmp_path, *FLOOD_ARGS, *PAUSE_ARGS, "-o",
                                   "syscall_event_drops.ledger=" + ledger, pattern=pattern)
     fl = subprocess.Popen(helper("flood", "openfail", 400_000_000, 10, threads),
                           stdout=subprocess.PIPE, text=True, user=NOBODY, group=NOBODY)
     t_flood = time.monotonic()
     t_named = None
+    paused = False
     try:
         time.sleep(1.5)
         mk = subprocess.Popen(helper("lanemark", "markers", 200, 200, 15, 5, 5, PORT),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # The consumer stops while the markers run: the flood's loss is certain, however
+        # much CPU the flood gets; the markers' critical events wait in their lane.
+        os.kill(s.proc.pid, signal.SIGSTOP)
+        paused = True
+        # The markers ran (at least partly) while the flood filled the stopped consumer's
+        # rings: that is the test's premise, not how long the markers take on a busy box.
+        assert mk.poll() is None, "markers ended before the pause began"
+        time.sleep(PAUSE_S)
+        assert fl.poll() is None, "flood ended before the pause did"
+        os.kill(s.proc.pid, signal.SIGCONT)
+        paused = False
         # Meanwhile: when does a drop-check line first name the flooder?
         while mk.poll() is None and time.monotonic() - t_flood < 60:
             if t_named is None and any(
@@ -87,26 +111,26 @@ def run_flood_with_markers(saker, tmp_path, threads):
             time.sleep(0.05)
         mk_out = mk.communicate(timeout=60)[0]
         assert mk.returncode == 0, mk_out
-        # The markers must have run inside the flood, or the test proves nothing.
-        assert fl.poll() is None, "flood ended before the markers did"
         flood_calls = int(fl.communicate(timeout=60)[0].strip())
     finally:
+        if paused:
+            os.kill(s.proc.pid, signal.SIGCONT)
         for p in (fl, locals().get("mk")):
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
     time.sleep(1.5)  # a drop check after the flood
-    err_lines = s.lines()
     rc, lines = finish(s, grep, out, tmp_path)
     assert rc == 0
     st = summary(s.lines())
-    return fl.pid, flood_calls, t_named, st, err_lines, json_lines(lines)
+    return fl.pid, mk.pid, flood_calls, t_named, st, s.lines(), json_lines(lines)
 
 
 def check_markers(docs, marker_pid):
+    # Only this test's markers: another test on the host may run the same helper.
     execs = set()
     for d in docs:
-        if d.get("event") == "sched_process_exec":
+        if d.get("event") == "sched_process_exec" and d["params"].get("ppid") == marker_pid:
             a = d["params"].get("args") or []
             if len(a) == 2 and a[1].startswith("saker-mark-exec-"):
                 execs.add(int(a[1].rsplit("-", 1)[1]))
@@ -123,22 +147,34 @@ def check_markers(docs, marker_pid):
 
 
 def flood_test(saker, tmp_path, threads):
-    # The markers' pid is only known once they run: take it from their memfd events.
-    flood_pid, calls, t_named, st, err, docs = run_flood_with_markers(saker, tmp_path, threads)
-    mpids = {d["pid"] for d in docs if d.get("event") == "memfd_create"
-             and str(d["params"].get("name", "")).startswith("saker-mark-memfd-")}
-    assert len(mpids) == 1, mpids
-    check_markers(docs, mpids.pop())
+    flood_pid, marker_pid, calls, t_named, st, err, docs = run_flood_with_markers(
+        saker, tmp_path, threads)
+    # What could lose a marker is checked first, so that a missing one is explained: the
+    # protected lane (never), the dump's own sink (its reader fell behind), or demotion.
     assert st["dropped, protected lane (n_drops_critical)"] == 0
+    m = re.search(r"dump lines lost: \d+ \(critical: (\d+)\)", "\n".join(err))
+    assert not m or int(m.group(1)) == 0, m.group(0)
+    try:
+        check_markers(docs, marker_pid)
+    except AssertionError as e:
+        demoted = [l for l in err if "protected lane:" in l]
+        raise AssertionError("%s (demotion warnings: %s)" % (e, demoted)) from None
     assert st["events seen"] == st["events delivered"] + st["events dropped"]
-    # A lossy bulk lane: at least half of what the flood made was lost.
+    # A lossy bulk lane: the pause made it so, whatever the machine's load. The loss is in
+    # the bulk rings (ring full) and exact, which is all the lane's promise needs.
     assert calls > 0
-    assert st["events dropped"] >= calls // 2, (st, calls)
+    assert st["events dropped"] > 0, st
+    lossy = [json.loads(l) for l in open(tmp_path / "ledger.jsonl")]
+    lossy = [w for w in lossy if w.get("type") == "loss"]
+    assert any(w["lost_by_cause"]["ring_full"] > 0 and w["lost_by_lane"]["normal"] > 0
+               for w in lossy), lossy[:3]
+    assert all(w["lost_by_lane"]["critical"] == 0 for w in lossy)
     # The flooder (uid nobody) is named as the top loser.
     named = [m for m in (re.search(TOP_LOST_RX, l) for l in err) if m]
     assert named, "\n".join(err[-20:])
-    # The very first drop line (the first lossy window's check) already names the flooder.
-    assert int(named[0].group(1)) == flood_pid, named[0].group(0)
+    # A drop line names the flooder. (Not necessarily the first: another test on the host
+    # may flood harder in that window; t_named, printed, is when it was first named.)
+    assert any(int(m.group(1)) == flood_pid for m in named), [m.group(0) for m in named]
     # The ledger names it too, with its uid (nobody) and the probe's loss count.
     tops = [p for l in open(tmp_path / "ledger.jsonl") for p in json.loads(l).get("top", [])]
     mine = [p for p in tops if p["pid"] == flood_pid]
