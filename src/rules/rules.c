@@ -2338,21 +2338,30 @@ static void warn_never_fields(struct cctx *c)
 
 	for (size_t i = 0; i < c->r->nrules; i++) {
 		const struct rule_item *ri = &c->r->rules[i];
-		const struct saker_field_info *nf;
-		size_t k;
+		const struct saker_field_info *nf[MAX_ALERT_FIELDS + 1];
+		size_t n = 0;
 
-		if (ri->info.state != SAKER_RULE_LOADED || !ri->filter ||
-		    !(nf = saker_filter_never_field(ri->filter)))
+		if (ri->info.state != SAKER_RULE_LOADED || !ri->filter)
 			continue;
-		nrules++;
-		for (k = 0; k < nseen && seen[k] != nf; k++)
-			;
-		if (k == nseen && nseen < 16) {
-			seen[nseen] = nf;
-			counts[nseen++] = 0;
+		if ((nf[0] = saker_filter_never_field(ri->filter)) != NULL)
+			n++;
+		/* and in the output, where it prints <NA> */
+		for (size_t j = 0; j < ri->nofields; j++)
+			if (ri->ofields[j]->info->flags & SAKER_FF_NEVER)
+				nf[n++] = ri->ofields[j]->info;
+		nrules += n > 0;
+		for (size_t j = 0; j < n; j++) {
+			size_t k;
+
+			for (k = 0; k < nseen && seen[k] != nf[j]; k++)
+				;
+			if (k == nseen && nseen < 16) {
+				seen[nseen] = nf[j];
+				counts[nseen++] = 0;
+			}
+			if (k < nseen)
+				counts[k]++;
 		}
-		if (k < nseen)
-			counts[k]++;
 	}
 	if (!nrules)
 		return;
@@ -2366,8 +2375,9 @@ static void warn_never_fields(struct cctx *c)
 		used += (size_t)w;
 	}
 	cwarn(c,
-	      "%zu loaded rule%s use%s a field saker never has a value for, where a comparison "
-	      "is false (exceptions on it never apply): %s; saker --list says why",
+	      "%zu loaded rule%s use%s a field saker never has a value for (a comparison on it "
+	      "is false, so exceptions on it never apply; an output prints <NA>): %s; "
+	      "saker --list says why",
 	      nrules, nrules == 1 ? "" : "s", nrules == 1 ? "s" : "", list);
 }
 
