@@ -11,6 +11,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "lib/clock.h"
 #include "saker_syscalls.h" /* types of the skeleton's saker_specs */
 #include "saker.skel.h"
 
@@ -400,6 +401,11 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 		snprintf(err, errlen, "cannot attach tp_btf/sys_exit: %s", strerror(-ret));
 		goto fail;
 	}
+	/*
+	 * Nothing was owed before the rings existed: the health rule counts "not
+	 * drained for N s" from here, not from boot (it said hours at start).
+	 */
+	cap->last_drain_ns = saker_clock_ns(CLOCK_MONOTONIC);
 	*out = cap;
 	return 0;
 fail:

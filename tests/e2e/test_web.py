@@ -504,3 +504,23 @@ def test_drop_log_line_gives_sizing_advice(saker):
         assert re.search(r"no buffer size would have held this window|no buf_size_preset would",
                          advice), advice
     assert s.stop() == 0
+
+
+def test_healthz_before_the_first_drain_counts_from_start(saker):
+    # Polled from the moment the port is known: a "not drained" reason never names more
+    # time than saker has been running (it used to count from boot).
+    t0 = time.monotonic()
+    s, port = start_web(saker, *SMALL)
+    reasons = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        code, _, body = get(port, "/healthz")
+        if code == 200:
+            break
+        reasons.append((time.monotonic() - t0, json.loads(body)["reason"]))
+        time.sleep(0.02)
+    assert code == 200, reasons
+    for elapsed, reason in reasons:
+        m = re.match(r"ring buffers not drained for ([0-9.]+) s", reason)
+        assert not m or float(m.group(1)) <= elapsed, reasons
+    assert s.stop() == 0
