@@ -3,9 +3,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +342,68 @@ int saker_privilege_drop(uint64_t keep, struct saker_privilege_result *res, char
 	return 0;
 }
 
+#if defined(__x86_64__)
+#define NATIVE_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+#define DENY  (SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
+#define ALLOW SECCOMP_RET_ALLOW
+/* arg0's low 32 bits (a pid_t): little-endian, the first half of the u64. */
+#define ARG0_LO offsetof(struct seccomp_data, args[0])
+
+int saker_privilege_confine(pid_t self, char *err, size_t errlen)
+{
+#ifdef NATIVE_ARCH
+	struct sock_filter f[] = {
+	    /* Another ABI (x32, int 0x80) would have other numbers: refused whole. */
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0),
+	    BPF_STMT(BPF_RET | BPF_K, DENY),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    /* Signals only to saker itself (its threads: tgkill with its own tgid). */
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_kill, 9, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_tgkill, 8, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigqueueinfo, 7, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_tgsigqueueinfo, 6, 0),
+	    /* Never: another process's memory or descriptors, a signal by tid or pidfd. */
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ptrace, 8, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_process_vm_readv, 7, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_process_vm_writev, 6, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_tkill, 5, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_send_signal, 4, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_getfd, 3, 2),
+	    /* kill, tgkill, rt_(tg)sigqueueinfo: the target (arg 0) must be saker. */
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LO),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)self, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, ALLOW),
+	    BPF_STMT(BPF_RET | BPF_K, DENY),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	/* TSYNC: every thread, also those started before (the outputs worker). */
+	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+
+	/* TSYNC answers with the id of a thread it could not bring along. */
+	if (r > 0) {
+		snprintf(err, errlen, "cannot install the seccomp filter in thread %ld", r);
+		return -EAGAIN;
+	}
+	if (r < 0) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "cannot install the seccomp filter: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+#else
+	(void)self;
+	snprintf(err, errlen, "no seccomp filter for this architecture");
+	return -ENOTSUP;
+#endif
+}
+
 int saker_privilege_apply(const struct saker_log *log, char *err, size_t errlen)
 {
 	struct saker_privilege_result res;
@@ -346,10 +412,16 @@ int saker_privilege_apply(const struct saker_log *log, char *err, size_t errlen)
 
 	if (ret)
 		return ret;
+	ret = saker_privilege_confine(getpid(), err, errlen);
+	if (ret == -ENOTSUP)
+		saker_log(log, SAKER_PRIO_WARNING, "%s", err);
+	else if (ret)
+		return ret;
 	saker_privilege_names(res.kept, names, sizeof(names));
 	saker_log(log, SAKER_PRIO_INFO,
-		  "capabilities dropped in %u thread(s): keeping %s; no_new_privs set", res.threads,
-		  names);
+		  "capabilities dropped in %u thread(s): keeping %s; no_new_privs set; "
+		  "signals to saker only, no ptrace (seccomp)",
+		  res.threads, names);
 	if (!res.bounding_reduced)
 		saker_log(log, SAKER_PRIO_WARNING,
 			  "no CAP_SETPCAP: the capability bounding set could not be reduced");

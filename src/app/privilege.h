@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/log.h"
 
@@ -43,7 +44,19 @@ int saker_privilege_drop(uint64_t keep, struct saker_privilege_result *res, char
 void saker_privilege_names(uint64_t set, char *buf, size_t len);
 
 /*
- * saker_privilege_drop with saker_privilege_default_keep(), logging what is
+ * A seccomp filter on every thread: kill, tgkill and rt_(tg)sigqueueinfo only
+ * to self (saker's own pid), and no ptrace, process_vm_readv/writev, tkill,
+ * pidfd_send_signal or pidfd_getfd at all (EPERM), nor any syscall of another
+ * ABI. saker stays uid 0, and the kernel lets a uid-0 process signal any
+ * process of uid 0 without CAP_KILL: this is what stops it. Needs no_new_privs
+ * (set by the drop). 0, -ENOTSUP on an architecture without a filter, or a
+ * negative errno with the reason in err.
+ */
+int saker_privilege_confine(pid_t self, char *err, size_t errlen);
+
+/*
+ * saker_privilege_drop with saker_privilege_default_keep(), then
+ * saker_privilege_confine(getpid()), logging what is
  * kept (info) and a bounding set left unreduced (warning). What main calls.
  */
 int saker_privilege_apply(const struct saker_log *log, char *err, size_t errlen);

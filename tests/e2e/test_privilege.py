@@ -42,7 +42,7 @@ def task_status(pid):
                 k, _, v = line.partition(":")
                 if k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
                     st[k] = int(v.strip(), 16)
-                elif k == "NoNewPrivs":
+                elif k in ("NoNewPrivs", "Seccomp"):
                     st[k] = int(v.strip())
         out[int(tid)] = st
     return out
@@ -59,6 +59,7 @@ def test_every_thread_has_the_reduced_sets(saker):
         assert st["CapBnd"] == want, (tid, hex(st["CapBnd"]))
         assert st["CapInh"] == 0 and st["CapAmb"] == 0, (tid, st)
         assert st["NoNewPrivs"] == 1, (tid, st)
+        assert st["Seccomp"] == 2, (tid, st)  # signals to itself only, no ptrace
     s.wait_for(r"capabilities dropped in \d+ thread\(s\): keeping "
                r"cap_dac_read_search;")
     assert s.stop() == 0

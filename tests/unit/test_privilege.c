@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,12 +164,73 @@ static void test_names(void **state)
 	assert_true(__builtin_popcountll(saker_privilege_default_keep()) <= 6);
 }
 
+/*
+ * Child: a thread started first, then the filter. Signals reach saker's own
+ * threads only; kill of another (root) process and ptrace fail with EPERM
+ * whatever the capabilities (the child keeps all of root's here).
+ */
+static int child_confine(void)
+{
+	char err[256] = "";
+	pthread_t t;
+	pid_t victim = fork();
+	int rc = 0;
+
+	if (victim == 0) {
+		pause();
+		_exit(0);
+	}
+	if (victim < 0 || pipe(stop_fd) || pthread_create(&t, NULL, idle_thread, NULL))
+		return 10;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    saker_privilege_confine(getpid(), err, sizeof(err)))
+		rc = 11;
+	else if (kill(victim, 0) == 0 || errno != EPERM)
+		rc = 12;
+	else if (kill(-victim, SIGKILL) == 0 || errno != EPERM)
+		rc = 13;
+	else if (ptrace(PTRACE_ATTACH, victim, NULL, NULL) == 0 || errno != EPERM)
+		rc = 14;
+	else if (kill(getpid(), 0) != 0 || pthread_kill(t, 0) != 0)
+		rc = 15;
+	else if (status_field("/proc/self/status", "Seccomp") != 2)
+		rc = 16;
+	if (write(stop_fd[1], "x", 1) != 1 || pthread_join(t, NULL))
+		rc = rc ? rc : 17;
+	/* The filter is this process's: the parent ends the victim. */
+	return rc ? rc : (int)victim;
+}
+
+static void test_confine(void **state)
+{
+	int st = 0, out[2];
+	pid_t pid, victim = 0;
+
+	(void)state;
+	assert_int_equal(pipe(out), 0);
+	pid = fork();
+	if (pid == 0) {
+		int rc = child_confine();
+
+		(void)!write(out[1], &rc, sizeof(rc));
+		_exit(rc > 100 ? 0 : 1);
+	}
+	close(out[1]);
+	assert_int_equal((int)read(out[0], &victim, sizeof(victim)), (int)sizeof(victim));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (victim > 100)
+		kill(victim, SIGKILL);
+	assert_true(victim > 100);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_thread_drops),
 	    cmocka_unit_test(test_thread_blocking_the_signal_is_reported),
 	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_confine),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
