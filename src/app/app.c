@@ -649,7 +649,7 @@ static void drops_finish(struct saker_app *app)
 	const struct saker_drops_now now = {.mono_ns = saker_loop_now_ns(), .window_s = 1};
 	unsigned cut = saker_capture_cut_proc_losses(app->cap);
 
-	if (saker_capture_read_proc_losses(app->cap, cut, feed_loss, app->attrib) < 0)
+	if (saker_capture_read_proc_losses(app->cap, cut, feed_loss, app) < 0)
 		saker_attrib_set_kernel_loss(app->attrib, false);
 	saker_drops_finish(&app->drops, &now, &act);
 }

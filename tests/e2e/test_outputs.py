@@ -353,8 +353,9 @@ def test_http_slow_receiver_does_not_stall_capture(saker, receiver, tmp_path):
     assert checks >= int(t_stop - t0) - 2
     assert st["emitted"] == checks
     assert st["queue"] == 0
-    user_drops = [l for l in s.lines() if "dropped, user space:" in l]
-    assert user_drops and user_drops[0].strip().endswith(": 0")
+    # the short summary names only counters that are not zero: none lost in user space
+    assert not [l for l in s.lines() if "dropped, user space:" in l]
+    assert any("accounting: exact" in l for l in s.lines())
     # alert times come from the loop, not from delivery: one per second
     docs = parse_json_lines(read_lines(path))
     assert len(docs) >= 3
@@ -454,7 +455,9 @@ def test_buffered_outputs(saker, unbuffered):
 
 # ---- SIGHUP ----
 
+# No rules: only the drop alerts, whatever else runs on the host.
 CFG = """
+rules_files: [%s]
 syscall_event_drops:
   simulate_drops: true
   actions: [alert]
@@ -473,11 +476,11 @@ file_output:
 def test_sighup_valid_and_invalid(saker, tmp_path):
     a, b, cfg = str(tmp_path / "a.json"), str(tmp_path / "b.json"), str(tmp_path / "saker.yaml")
     with open(cfg, "w") as f:
-        f.write(CFG % a)
+        f.write(CFG % (NO_RULES[1], a))
     s = saker("-c", cfg)
     wait_until(lambda: len(read_lines(a)) >= 2, what="2 alerts in a")
     with open(cfg, "w") as f:
-        f.write(CFG % b)
+        f.write(CFG % (NO_RULES[1], b))
     s.signal(signal.SIGHUP)
     s.wait_for(r"configuration reloaded")
     wait_until(lambda: len(read_lines(b)) >= 2, what="2 alerts in b")
