@@ -198,12 +198,14 @@ static int setup(struct saker_app *app, struct saker_capfile_reader *r, char *er
 	return 0;
 }
 
+#define REPLAY_WATERMARK_LAG_NS 5000000000ull
+
 /* Plays every record; 0 at the end of the file, or the reader's or the dump's error. */
 static int play(struct saker_app *app, struct saker_capfile_reader *r,
 		struct saker_capture_stats *st, uint64_t *last_ts, char *err, size_t errlen)
 {
 	struct saker_capfile_item it;
-	uint64_t n = 0;
+	uint64_t n = 0, max_ts = 0;
 	int ret = 0;
 
 	while (!stop_requested && (ret = saker_capfile_next(r, &it, err, errlen)) == 1) {
@@ -213,13 +215,24 @@ static int play(struct saker_app *app, struct saker_capfile_reader *r,
 		else
 			st->delivered++;
 		*last_ts = it.rec->ts_ns;
+		if (it.rec->ts_ns > max_ts)
+			max_ts = it.rec->ts_ns;
 		if (app->sink_open && dump_wait(app)) {
 			snprintf(err, errlen, "dump output closed (%s)",
 				 strerror(-saker_pipeline_error(&app->pipe)));
 			return saker_pipeline_error(&app->pipe);
 		}
-		if (++n % OUTPUTS_CHECK_EVERY == 0)
+		if (++n % OUTPUTS_CHECK_EVERY == 0) {
 			outputs_wait(app);
+			/*
+			 * No rings to watch: records come in the order the live run
+			 * delivered them, the bulk lane at most a few seconds behind the
+			 * newest; versions kept for it go once that far behind.
+			 */
+			if (max_ts > REPLAY_WATERMARK_LAG_NS)
+				saker_view_set_watermark(app->view,
+							 max_ts - REPLAY_WATERMARK_LAG_NS);
+		}
 	}
 	return ret;
 }
