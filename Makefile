@@ -129,7 +129,7 @@ HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRCS))
 tests-helpers: $(HELPER_BINS)
 $(BUILD)/helpers/%: tests/helpers/%.c
 	@mkdir -p $(BUILD)/helpers
-	$(CC) -std=gnu11 $(WARN) -O2 -o $@ $<
+	$(CC) -std=gnu11 $(WARN) -O2 -Iinclude -o $@ $<
 
 unit: $(UNIT_BINS) $(ASAN_UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS) $(ASAN_UNIT_BINS); do echo "== $$t"; $$t; done

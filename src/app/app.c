@@ -213,6 +213,8 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 			  strerror(-ret));
 	app->proc_loss_failed = ret < 0;
 	saker_attrib_set_kernel_loss(app->attrib, ret >= 0);
+	/* After the cut, which writes the loss map generation the guard compares. */
+	saker_canary_check_selection(app, now_ns);
 	/* The canary's lost markers are known from here on (and what no process carries). */
 	saker_canary_loss_read(&app->canary, now_ns, ret >= 0, sret ? NULL : &st);
 	if (sret) {

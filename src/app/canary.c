@@ -384,3 +384,72 @@ void saker_canary_tick(void *ctx, uint64_t periods, uint64_t now_ns)
 	if (!r->v.outstanding && now_ns >= r->next_send_ns)
 		send_marker(app, now_ns);
 }
+
+static void selection_alert(struct saker_app *app, const struct saker_capture_tamper *t)
+{
+	char msg[320];
+	const struct saker_field fields[] = {
+	    {.name = "entries_changed", .type = SAKER_FIELD_U64, .u64 = t->changed},
+	    {.name = "deselected", .type = SAKER_FIELD_U64, .u64 = t->deselected},
+	    {.name = "selected", .type = SAKER_FIELD_U64, .u64 = t->added},
+	    {.name = "lane_budget_changed", .type = SAKER_FIELD_U64, .u64 = t->budget},
+	    {.name = "loss_gen_changed", .type = SAKER_FIELD_U64, .u64 = t->loss_gen},
+	    {.name = "restored", .type = SAKER_FIELD_U64, .u64 = t->restored},
+	};
+	const struct saker_alert alert = {
+	    .time_ns = saker_clock_ns(CLOCK_REALTIME),
+	    .priority = SAKER_PRIO_CRITICAL,
+	    .rule = SAKER_SELECTION_RULE,
+	    .source = "internal",
+	    .output = msg,
+	    .fields = fields,
+	    .n_fields = sizeof(fields) / sizeof(fields[0]),
+	};
+
+	snprintf(msg, sizeof(msg),
+		 "Saker internal: selection changed. The probe's settings were changed from "
+		 "outside saker: %u syscall table entries (%u deselected, %u selected)%s%s; %s.",
+		 t->changed, t->deselected, t->added, t->budget ? ", the lane-1 budget" : "",
+		 t->loss_gen ? ", the loss map generation" : "",
+		 t->restored ? "restored" : "not restored");
+	saker_log(&app->log, SAKER_PRIO_CRITICAL, "%s", msg);
+	/* A refused alert is counted by the outputs. */
+	(void)saker_outputs_emit(app->outputs, &alert);
+}
+
+void saker_canary_check_selection(struct saker_app *app, uint64_t now_ns)
+{
+	struct saker_canary_run *r = &app->canary;
+	struct saker_capture_tamper t;
+
+	if (!app->cap)
+		return;
+	/*
+	 * Restored at once: what saker set is the configuration, and a table
+	 * left as the attacker wrote it keeps capture blind to every syscall it
+	 * dropped. An attacker who writes it again is found again a second
+	 * later (same episode, counted), so blindness lasts at most a check.
+	 */
+	saker_capture_check_settings(app->cap, true, &t);
+	if (t.changed || t.budget || t.loss_gen) {
+		r->n_sel_changes++;
+		r->sel_last = t;
+		r->sel_last_ns = now_ns;
+		if (!r->sel_changed) {
+			r->sel_changed = true;
+			r->sel_since_ns = now_ns;
+			r->n_sel_episodes++;
+			selection_alert(app, &t);
+		}
+		return;
+	}
+	if (r->sel_changed && now_ns - r->sel_last_ns >= SAKER_SELECTION_HOLD_NS) {
+		r->sel_changed = false;
+		saker_log(
+		    &app->log, SAKER_PRIO_WARNING,
+		    "selection guard: the probe's settings stayed as saker set them for %.0f s "
+		    "(changed from outside %" PRIu64 " times in %.1f s)",
+		    (double)SAKER_SELECTION_HOLD_NS / 1e9, r->n_sel_changes,
+		    (double)(r->sel_last_ns - r->sel_since_ns) / 1e9);
+	}
+}

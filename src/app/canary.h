@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "capture/capture.h"
 #include "drops/canary.h"
 #include "lib/log.h"
 
@@ -55,7 +56,22 @@ struct saker_canary_run {
 	uint64_t read_own;	 /* ... in the per-process loss read under way */
 	uint64_t n_events;	 /* the child's events the pipeline saw */
 	char failed_why[96];
+	/*
+	 * The selection guard (saker_canary_check_selection): the probe's
+	 * writable settings found changed from outside saker. The canary proves
+	 * one syscall's path; this proves the rest of the table is still saker's.
+	 */
+	bool sel_changed;	 /* an episode: until SAKER_SELECTION_HOLD_NS without a change */
+	uint64_t sel_since_ns;	 /* monotonic, the episode's first change found */
+	uint64_t sel_last_ns;	 /* monotonic, the last change found */
+	uint64_t n_sel_changes;	 /* drop checks that found a change (each restored) */
+	uint64_t n_sel_episodes; /* alerts raised */
+	struct saker_capture_tamper sel_last; /* what the last change was */
 };
+
+/* A selection change episode ends after this long without another change found. */
+#define SAKER_SELECTION_HOLD_NS (10ull * 1000 * 1000 * 1000)
+#define SAKER_SELECTION_RULE	"Saker internal: selection changed"
 
 /* status "ok" ... for metrics and logs. */
 const char *saker_canary_status_name(enum saker_canary_status s);
@@ -82,6 +98,17 @@ void saker_canary_proc_loss(struct saker_canary_run *r, uint32_t tgid, uint64_t 
 struct saker_capture_stats;
 void saker_canary_loss_read(struct saker_canary_run *r, uint64_t now_ns, bool read_ok,
 			    const struct saker_capture_stats *st);
+
+/*
+ * Once per drop check: compares the probe's selection table, lane-1 budget
+ * and loss map generation with what saker last set, and writes them back
+ * when they differ. The first change of an episode raises the Critical
+ * alert SAKER_SELECTION_RULE and logs it; /healthz fails and
+ * saker_capture_selection_changed is 1 until SAKER_SELECTION_HOLD_NS pass
+ * without another. A reload sets the table through the capture, which
+ * keeps the copy: no false alarm.
+ */
+void saker_canary_check_selection(struct saker_app *app, uint64_t now_ns);
 
 /* The loop's timer callback (ctx: the app). */
 void saker_canary_tick(void *ctx, uint64_t periods, uint64_t now_ns);

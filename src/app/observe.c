@@ -350,6 +350,19 @@ static int collect_canary(const struct saker_canary_run *r, struct saker_metrics
 					    r->n_events, NULL, 0);
 	if (!ret)
 		ret = saker_metrics_add_u64(
+		    m, "capture_selection_changed",
+		    "1 while the probe's syscall selection (or lane-1 budget) was found changed "
+		    "from "
+		    "outside saker in the last 10 s (each change is restored).",
+		    SAKER_METRIC_GAUGE, 0, r->sel_changed, NULL, 0);
+	if (!ret)
+		ret = saker_metrics_add_u64(m, "capture_selection_changes_total",
+					    "Drop checks that found the probe's syscall selection "
+					    "(or lane-1 budget) changed "
+					    "from outside saker, and restored it.",
+					    SAKER_METRIC_COUNTER, 0, r->n_sel_changes, NULL, 0);
+	if (!ret)
+		ret = saker_metrics_add_u64(
 		    m, "capture_canary_lost_events_total",
 		    "Events of the canary's process the probe counted lost.", SAKER_METRIC_COUNTER,
 		    SAKER_METRIC_F_DETAIL, r->own_lost_total, NULL, 0);
@@ -621,13 +634,26 @@ void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src 
 		    .drain_mono_ns = src->cap ? saker_capture_last_drain_ns(src->cap) : 0,
 		};
 
+		size_t n = 0;
+
+		if (src->canary && src->canary->sel_changed)
+			n = (size_t)snprintf(
+			    h.problem, sizeof(h.problem),
+			    "selection changed from outside saker %.0f s ago (restored)%s",
+			    (double)(src->now_mono_ns - src->canary->sel_last_ns) / 1e9,
+			    src->canary->status == SAKER_CANARY_IS_BLIND ||
+				    src->canary->status == SAKER_CANARY_FAILED
+				? "; "
+				: "");
+		if (n >= sizeof(h.problem))
+			n = sizeof(h.problem) - 1;
 		if (src->canary && src->canary->status == SAKER_CANARY_IS_BLIND)
-			snprintf(h.problem, sizeof(h.problem),
+			snprintf(h.problem + n, sizeof(h.problem) - n,
 				 "capture blind: the canary's marker %llu was not captured and no "
 				 "drop was counted",
 				 (unsigned long long)src->canary->v.seq);
 		else if (src->canary && src->canary->status == SAKER_CANARY_FAILED)
-			snprintf(h.problem, sizeof(h.problem), "capture canary failed: %s",
+			snprintf(h.problem + n, sizeof(h.problem) - n, "capture canary failed: %s",
 				 src->canary->failed_why);
 
 		(void)saker_web_publish(o->web, &o->shown, &h);

@@ -79,6 +79,10 @@ struct saker_capture {
 	int crit_draining;
 	uint64_t bulk_max_ts; /* the newest bulk record delivered from the ring being drained */
 	uint64_t watermark;   /* saker_capture_bulk_watermark(), monotonic */
+	/* What saker last wrote into the probe's writable .bss (saker_capture_check_settings) */
+	uint8_t sc_set[SAKER_SYSCALL_MAX];
+	struct saker_lane_budget budget_set;
+	uint32_t loss_gen_set;
 };
 
 static long drain_critical(struct saker_capture *cap);
@@ -311,8 +315,10 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	cap->skel->rodata->wakeup_bytes[SAKER_LANE_NORMAL] = opts->ring_bytes / 8;
 	cap->skel->rodata->wakeup_bytes[SAKER_LANE_CRITICAL] = critical_bytes(opts) / 8;
 	memcpy(cap->skel->bss->sc_table, opts->sc_table, SAKER_SYSCALL_MAX);
+	memcpy(cap->sc_set, opts->sc_table, SAKER_SYSCALL_MAX);
 	saker_lane_budget_from_rate(&cap->skel->bss->lane_budget, opts->lane_rate, opts->lane_burst,
 				    opts->lane_uid_rate, opts->lane_uid_burst);
+	cap->budget_set = cap->skel->bss->lane_budget;
 
 	cap->rings = calloc(cap->nr_rings, sizeof(*cap->rings));
 	if (!cap->rings) {
@@ -611,7 +617,57 @@ int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_tabl
 	/* .bss is mmap-ed: byte stores are seen by the probe without reload. */
 	for (int i = 0; i < SAKER_SYSCALL_MAX; i++)
 		__atomic_store_n(&cap->skel->bss->sc_table[i], sc_table[i], __ATOMIC_RELAXED);
+	memcpy(cap->sc_set, sc_table, SAKER_SYSCALL_MAX);
 	return 0;
+}
+
+static void store_budget(struct saker_lane_budget *dst, const struct saker_lane_budget *b)
+{
+	__atomic_store_n(&dst->proc_burst_ns, b->proc_burst_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&dst->uid_interval_ns, b->uid_interval_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&dst->uid_burst_ns, b->uid_burst_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&dst->proc_interval_ns, b->proc_interval_ns, __ATOMIC_RELAXED);
+}
+
+void saker_capture_check_settings(struct saker_capture *cap, bool restore,
+				  struct saker_capture_tamper *t)
+{
+	struct saker_lane_budget *b = &cap->skel->bss->lane_budget;
+	uint32_t gen;
+
+	memset(t, 0, sizeof(*t));
+	t->first_id = -1;
+	/* 512 bytes and a few words of the mmap-ed .bss: no syscall. */
+	for (int i = 0; i < SAKER_SYSCALL_MAX; i++) {
+		uint8_t now = __atomic_load_n(&cap->skel->bss->sc_table[i], __ATOMIC_RELAXED);
+		uint8_t set = cap->sc_set[i];
+
+		if (now == set)
+			continue;
+		t->changed++;
+		if (t->first_id < 0)
+			t->first_id = i;
+		if ((set & SAKER_SC_SELECTED) && !(now & SAKER_SC_SELECTED))
+			t->deselected++;
+		else if (!(set & SAKER_SC_SELECTED) && (now & SAKER_SC_SELECTED))
+			t->added++;
+		if (restore)
+			__atomic_store_n(&cap->skel->bss->sc_table[i], set, __ATOMIC_RELAXED);
+	}
+	t->budget =
+	    __atomic_load_n(&b->proc_interval_ns, __ATOMIC_RELAXED) !=
+		cap->budget_set.proc_interval_ns ||
+	    __atomic_load_n(&b->proc_burst_ns, __ATOMIC_RELAXED) != cap->budget_set.proc_burst_ns ||
+	    __atomic_load_n(&b->uid_interval_ns, __ATOMIC_RELAXED) !=
+		cap->budget_set.uid_interval_ns ||
+	    __atomic_load_n(&b->uid_burst_ns, __ATOMIC_RELAXED) != cap->budget_set.uid_burst_ns;
+	if (t->budget && restore)
+		store_budget(b, &cap->budget_set);
+	gen = __atomic_load_n(&cap->skel->bss->loss_gen, __ATOMIC_RELAXED);
+	t->loss_gen = gen != cap->loss_gen_set;
+	if (t->loss_gen && restore)
+		__atomic_store_n(&cap->skel->bss->loss_gen, cap->loss_gen_set, __ATOMIC_SEQ_CST);
+	t->restored = restore && (t->changed || t->budget || t->loss_gen);
 }
 
 void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uint64_t burst,
@@ -624,14 +680,8 @@ void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uin
 	 * .bss is mmap-ed; the probe reads each field once per event, so a
 	 * change seen half-way only mixes old and new limits for a moment.
 	 */
-	__atomic_store_n(&cap->skel->bss->lane_budget.proc_burst_ns, b->proc_burst_ns,
-			 __ATOMIC_RELAXED);
-	__atomic_store_n(&cap->skel->bss->lane_budget.uid_interval_ns, b->uid_interval_ns,
-			 __ATOMIC_RELAXED);
-	__atomic_store_n(&cap->skel->bss->lane_budget.uid_burst_ns, b->uid_burst_ns,
-			 __ATOMIC_RELAXED);
-	__atomic_store_n(&cap->skel->bss->lane_budget.proc_interval_ns, b->proc_interval_ns,
-			 __ATOMIC_RELAXED);
+	store_budget(&cap->skel->bss->lane_budget, b);
+	cap->budget_set = *b;
 }
 
 void saker_lane_budget_from_rate(struct saker_lane_budget *b, uint64_t rate, uint64_t burst,
@@ -654,9 +704,10 @@ void saker_lane_budget_from_rate(struct saker_lane_budget *b, uint64_t rate, uin
 
 unsigned saker_capture_cut_proc_losses(struct saker_capture *cap)
 {
-	uint32_t gen = __atomic_load_n(&cap->skel->bss->loss_gen, __ATOMIC_RELAXED);
+	uint32_t gen = cap->loss_gen_set;
 
 	/* From now on the probe counts into the other map; this one is read and emptied. */
+	cap->loss_gen_set = gen ^ 1;
 	__atomic_store_n(&cap->skel->bss->loss_gen, gen ^ 1, __ATOMIC_SEQ_CST);
 	return gen & 1;
 }

@@ -118,6 +118,26 @@ int saker_capture_read_proc_losses(struct saker_capture *cap, unsigned cut, sake
 /* Changes the syscall selection while attached. */
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table);
 
+/*
+ * The probe's writable settings (.bss: the selection table, the lane-1
+ * budget, the loss map generation) against what saker last wrote there. A
+ * process with CAP_BPF can map .bss and change them, e.g. deselect every
+ * syscall but the one the capture canary makes; nothing counts what is then
+ * not captured. .rodata is frozen at load: the kernel refuses writes to it.
+ * restore: write back what saker set. Cheap (no syscall): once per drop check.
+ */
+struct saker_capture_tamper {
+	unsigned changed;    /* selection table entries that differ */
+	unsigned deselected; /* ... of them, selected by saker and no longer */
+	unsigned added;	     /* ... selected now, and not by saker */
+	int first_id;	     /* the first differing syscall id, -1: none */
+	bool budget;	     /* the lane-1 budget differs */
+	bool loss_gen;	     /* the per-process loss map generation differs */
+	bool restored;
+};
+void saker_capture_check_settings(struct saker_capture *cap, bool restore,
+				  struct saker_capture_tamper *t);
+
 int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st);
 
 /* Possible CPUs (the length of the per-CPU counters). */

@@ -137,7 +137,7 @@ static enum MHD_Result serve_metrics(struct saker_web *w, struct MHD_Connection 
 static enum MHD_Result serve_health(struct saker_web *w, struct MHD_Connection *c)
 {
 	struct saker_sbuf b;
-	char reason[160];
+	char reason[256];
 	int status;
 
 	pthread_mutex_lock(&w->lock);

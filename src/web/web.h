@@ -47,7 +47,7 @@ struct saker_web_health {
 	uint64_t drain_mono_ns; /* when the rings were last drained */
 	/* What the loop knows is wrong (e.g. the capture canary's "capture blind: ..."); "" = none.
 	 */
-	char problem[160];
+	char problem[256];
 };
 
 struct saker_web_stats {

@@ -4,10 +4,19 @@
  * selection table (the global sc_table) in it through the map's BTF, maps
  * the map and zeroes the table. From then on the probe selects no syscall
  * and counts nothing: events vanish without a drop. Test use only (the
- * capture canary's end-to-end test); raw bpf(2), no libbpf.
+ * capture canary's and the selection guard's end-to-end tests); raw bpf(2),
+ * no libbpf.
  *
- *   blind PID     prints "zeroed sc_table: BYTES bytes at OFFSET of map ID (NAME)"
+ *   blind PID [MODE [HOLD_S]]
+ *     MODE all (default): zero the table; prints
+ *       "zeroed sc_table: BYTES bytes at OFFSET of map ID (NAME)"
+ *     MODE keep-openat: zero every entry but openat's (the canary's syscall);
+ *       prints "zeroed sc_table but openat: ..."
+ *     MODE count: change nothing; prints "sc_table: N selected"
+ *     HOLD_S: write the zeroes again every 2 ms for that many seconds
+ *       (saker restores the table; an attacker may keep writing it)
  */
+#include <asm/unistd.h>
 #include <dirent.h>
 #include <errno.h>
 #include <linux/bpf.h>
@@ -18,7 +27,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "saker_abi.h" /* SAKER_SC_SELECTED */
 
 static long sys_bpf(int cmd, union bpf_attr *attr)
 {
@@ -177,15 +189,28 @@ out:
 	return ret;
 }
 
+static void zero(uint8_t *t, uint32_t size, int keep)
+{
+	for (uint32_t i = 0; i < size; i++)
+		if ((int)i != keep)
+			__atomic_store_n(&t[i], 0, __ATOMIC_RELAXED);
+}
+
 int main(int argc, char **argv)
 {
+	const char *mode = argc > 2 ? argv[2] : "all";
+	double hold = argc > 3 ? strtod(argv[3], NULL) : 0;
 	uint32_t ids[512];
 	size_t n;
+	int keep = -1;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: blind PID\n");
+	if (argc < 2 || argc > 4 ||
+	    (strcmp(mode, "all") && strcmp(mode, "keep-openat") && strcmp(mode, "count"))) {
+		fprintf(stderr, "usage: blind PID [all|keep-openat|count [HOLD_S]]\n");
 		return 2;
 	}
+	if (strcmp(mode, "keep-openat") == 0)
+		keep = __NR_openat;
 	n = held_maps(argv[1], ids, sizeof(ids) / sizeof(ids[0]));
 	for (size_t i = 0; i < n; i++) {
 		struct bpf_map_info mi;
@@ -202,7 +227,7 @@ int main(int argc, char **argv)
 			nl = strnlen(mi.name, sizeof(mi.name));
 		if (nl < 4 || strcmp(mi.name + nl - 4, ".bss") != 0 || !mi.btf_id ||
 		    find_table(mi.btf_id, mi.btf_value_type_id, &off, &size) ||
-		    (uint64_t)off + size > mi.value_size) {
+		    (uint64_t)off + size > mi.value_size || (keep >= 0 && (uint32_t)keep >= size)) {
 			close(fd);
 			continue;
 		}
@@ -213,11 +238,32 @@ int main(int argc, char **argv)
 			close(fd);
 			return 1;
 		}
-		memset(p + off, 0, size);
+		if (strcmp(mode, "count") == 0) {
+			unsigned sel = 0;
+
+			for (uint32_t k = 0; k < size; k++)
+				sel += (p[off + k] & SAKER_SC_SELECTED) != 0;
+			printf("sc_table: %u selected\n", sel);
+		} else {
+			struct timespec t0, now, tick = {.tv_nsec = 2 * 1000 * 1000};
+
+			zero(p + off, size, keep);
+			printf("zeroed sc_table%s: %u bytes at %u of map %u (%s)\n",
+			       keep >= 0 ? " but openat" : "", size, off, ids[i], mi.name);
+			fflush(stdout);
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			for (;;) {
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				if ((double)(now.tv_sec - t0.tv_sec) +
+					(double)(now.tv_nsec - t0.tv_nsec) / 1e9 >=
+				    hold)
+					break;
+				nanosleep(&tick, NULL);
+				zero(p + off, size, keep);
+			}
+		}
 		munmap(p, len);
 		close(fd);
-		printf("zeroed sc_table: %u bytes at %u of map %u (%s)\n", size, off, ids[i],
-		       mi.name);
 		return 0;
 	}
 	fprintf(stderr, "blind: no .bss map with sc_table held by pid %s\n", argv[1]);
