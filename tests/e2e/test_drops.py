@@ -81,8 +81,10 @@ def test_alert_has_the_seeds_shape_and_losses_add_up(saker):
         assert sum(int(f["top.%d.lost" % i]) for i in range(3) if "top.%d.lost" % i in f) \
             <= total
         # only probe runs in flight across the previous check can put more in the processes
+        # (a run that loses a staged batch adds hundreds at once); reading the map and the
+        # counters apart put 47 % more in the processes (17,694 against 11,995)
         assert total <= n_drops + over and over == max(0, total - n_drops), f
-        assert over <= 64, f
+        assert over <= max(4096, n_drops // 100), f
     assert kernel >= 1
     # the log line: Falco's sentence, then who in a sentence of its own
     logs = [l for l in s.lines() if re.search(LOG_RX, l)]
