@@ -448,7 +448,7 @@ void saker_canary_check_selection(struct saker_app *app, uint64_t now_ns)
 		saker_log(
 		    &app->log, SAKER_PRIO_WARNING,
 		    "selection guard: the probe's settings stayed as saker set them for %.0f s "
-		    "(changed from outside %" PRIu64 " times in %.1f s)",
+		    "(checks that found them changed from outside: %" PRIu64 ", over %.1f s)",
 		    (double)SAKER_SELECTION_HOLD_NS / 1e9, r->n_sel_changes,
 		    (double)(r->sel_last_ns - r->sel_since_ns) / 1e9);
 	}

@@ -215,6 +215,12 @@ def test_table_zeroed_but_openat_is_caught_and_restored_within_2s(saker):
     # one alert per episode
     time.sleep(1.5)
     assert len([l for l in s.lines("out") if "selection changed" in l]) == 1
+    # the episode ends 10 s after the last change found: logged, healthy again
+    s.wait_for(r"selection guard: the probe's settings stayed as saker set them for 10 s "
+               r"\(checks that found them changed from outside: 1, ", timeout=20)
+    wait_until(lambda: get(port, "/healthz")[0] == 200, 5, "a healthy /healthz")
+    assert metric(port, "capture_selection_changed") == 0
+    assert metric(port, "capture_selection_changes_total") == 1
     assert s.stop() == 0
 
 
