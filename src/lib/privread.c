@@ -1,5 +1,7 @@
 #include "lib/privread.h"
 
+#include "lib/fdpass.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -132,26 +134,13 @@ static void helper_main(int s, pid_t saker)
 	if (getppid() != saker)
 		_exit(0);
 	for (;;) {
-		char cbuf[CMSG_SPACE(sizeof(int))];
 		struct req rq;
-		struct iovec iov = {.iov_base = &rq, .iov_len = sizeof(rq)};
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = cbuf,
-				    .msg_controllen = sizeof(cbuf)};
-		struct cmsghdr *cm;
-		int dirfd = -1;
-		ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+		int dirfd;
+		ssize_t n = saker_fdpass_recv(s, &rq, sizeof(rq), &dirfd);
 		size_t out;
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n <= 0)
 			_exit(0);
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-			    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-				memcpy(&dirfd, CMSG_DATA(cm), sizeof(int));
 		rq.name[sizeof(rq.name) - 1] = '\0';
 		if (n != (ssize_t)sizeof(rq) || dirfd < 0)
 			rp.rc = -EINVAL;
@@ -234,31 +223,21 @@ void saker_privread_stop(void)
 static ssize_t ask(uint32_t op, int dirfd, const char *name, char *buf, size_t len)
 {
 	static struct reply rp;
-	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
 	struct req rq = {.op = op};
-	struct iovec iov = {.iov_base = &rq, .iov_len = sizeof(rq)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	const struct iovec iov = {.iov_base = &rq, .iov_len = sizeof(rq)};
 	ssize_t n, rc;
 
 	if (strlen(name) >= sizeof(rq.name))
 		return -ENAMETOOLONG;
 	memcpy(rq.name, name, strlen(name) + 1);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &dirfd, sizeof(int));
 	pthread_mutex_lock(&lock);
 	if (sock < 0) {
 		rc = -ENOTCONN;
 		goto out;
 	}
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	n = saker_fdpass_send(sock, &iov, 1, dirfd);
 	if (n < 0) {
-		rc = -errno;
+		rc = n;
 		goto out;
 	}
 	do

@@ -1,5 +1,7 @@
 #include "outputs/spawner.h"
 
+#include "lib/fdpass.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -179,19 +181,10 @@ static void spawner_main(int s, uid_t uid, gid_t gid, const gid_t *groups, size_
 	if (getppid() != saker)
 		_exit(0);
 	for (;;) {
-		char cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = cbuf,
-				    .msg_controllen = sizeof(cbuf)};
-		struct cmsghdr *cm;
 		struct req rq;
-		int in = -1;
-		ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+		int in;
+		ssize_t n = saker_fdpass_recv(s, buf, sizeof(buf) - 1, &in);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n <= 0) {
 			/*
 			 * saker is gone (its end of the socket closed, even after kill -9). The
@@ -203,10 +196,6 @@ static void spawner_main(int s, uid_t uid, gid_t gid, const gid_t *groups, size_
 					(void)kill(-recent[i].pid, SIGKILL);
 			_exit(0);
 		}
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-			    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-				memcpy(&in, CMSG_DATA(cm), sizeof(int));
 		if ((size_t)n < sizeof(rq)) {
 			reply(s, -EINVAL, 0);
 		} else {
@@ -352,34 +341,19 @@ const char *saker_spawner_user(void)
 /* One request and its reply, under the lock. */
 static int call(const struct req *rq, const char *cmd, int fd, struct reply *rp)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-	struct iovec iov[2] = {{.iov_base = (void *)rq, .iov_len = sizeof(*rq)},
-			       {.iov_base = (void *)cmd, .iov_len = rq->len}};
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = rq->len ? 2 : 1};
+	const struct iovec iov[2] = {{.iov_base = (void *)rq, .iov_len = sizeof(*rq)},
+				     {.iov_base = (void *)cmd, .iov_len = rq->len}};
 	ssize_t n;
 	int rc = 0;
 
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
 	pthread_mutex_lock(&lock);
 	if (sock < 0) {
 		rc = -ENOTCONN;
 		goto out;
 	}
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	n = saker_fdpass_send(sock, iov, rq->len ? 2 : 1, fd);
 	if (n < 0) {
-		rc = -errno;
+		rc = (int)n;
 		goto out;
 	}
 	do
