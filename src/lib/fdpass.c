@@ -1,8 +1,10 @@
 #include "lib/fdpass.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 ssize_t saker_fdpass_send(int sock, const struct iovec *iov, size_t iovcnt, int fd)
@@ -70,4 +72,34 @@ ssize_t saker_fdpass_recv(int sock, void *buf, size_t len, int *fd)
 		}
 	}
 	return n;
+}
+
+pid_t saker_fdpass_fork(int *sock, int timeout_s, char *err, size_t errlen)
+{
+	const struct timeval tv = {.tv_sec = timeout_s};
+	int sv[2], rc;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "socketpair: %s", strerror(-rc));
+		return rc;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		*sock = sv[1];
+		return 0;
+	}
+	rc = pid < 0 ? -errno : 0;
+	close(sv[1]);
+	if (rc < 0) {
+		close(sv[0]);
+		snprintf(err, errlen, "fork: %s", strerror(-rc));
+		return rc;
+	}
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	*sock = sv[0];
+	return pid;
 }

@@ -20,4 +20,12 @@ ssize_t saker_fdpass_send(int sock, const struct iovec *iov, size_t iovcnt, int 
  */
 ssize_t saker_fdpass_recv(int sock, void *buf, size_t len, int *fd);
 
+/*
+ * A helper process that answers over a SOCK_SEQPACKET pair: socketpair + fork.
+ * In the child returns 0 with *sock its end (saker's end closed); in saker the
+ * child's pid with *sock saker's end, whose sends and receives time out after
+ * timeout_s. A negative errno and err on failure (nothing left open).
+ */
+pid_t saker_fdpass_fork(int *sock, int timeout_s, char *err, size_t errlen);
+
 #endif

@@ -157,33 +157,20 @@ static void helper_main(int s, pid_t saker)
 
 int saker_privread_start(char *err, size_t errlen)
 {
-	struct timeval tv = {.tv_sec = REPLY_TIMEOUT_S};
 	pid_t saker = getpid(), pid;
-	int sv[2], rc;
+	int s;
 
 	if (sock >= 0) {
 		snprintf(err, errlen, "the /proc helper already runs");
 		return -EBUSY;
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "socketpair: %s", strerror(-rc));
-		return rc;
-	}
-	pid = fork();
+	pid = saker_fdpass_fork(&s, REPLY_TIMEOUT_S, err, errlen);
 	if (pid == 0)
-		helper_main(sv[1], saker);
-	rc = pid < 0 ? -errno : 0;
-	close(sv[1]);
-	if (rc < 0) {
-		close(sv[0]);
-		snprintf(err, errlen, "fork: %s", strerror(-rc));
-		return rc;
-	}
-	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		helper_main(s, saker);
+	if (pid < 0)
+		return pid;
 	pthread_mutex_lock(&lock);
-	sock = sv[0];
+	sock = s;
 	helper_pid = pid;
 	pthread_mutex_unlock(&lock);
 	return 0;

@@ -277,13 +277,12 @@ static int lookup(const char *user, uid_t *uid, gid_t *gid, gid_t **groups, size
 
 int saker_spawner_start(const char *user, char *err, size_t errlen)
 {
-	struct timeval tv = {.tv_sec = REPLY_TIMEOUT_S};
 	gid_t *groups = NULL;
 	size_t n_groups = 0;
 	uid_t uid;
 	gid_t gid;
 	pid_t saker = getpid(), pid;
-	int sv[2], rc;
+	int s, rc;
 
 	if (!user || !*user)
 		user = DEFAULT_USER;
@@ -296,27 +295,14 @@ int saker_spawner_start(const char *user, char *err, size_t errlen)
 		free(groups);
 		return rc;
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "socketpair: %s", strerror(-rc));
-		free(groups);
-		return rc;
-	}
-	pid = fork();
+	pid = saker_fdpass_fork(&s, REPLY_TIMEOUT_S, err, errlen);
 	if (pid == 0)
-		spawner_main(sv[1], uid, gid, groups, n_groups, saker);
-	rc = pid < 0 ? -errno : 0;
+		spawner_main(s, uid, gid, groups, n_groups, saker);
 	free(groups);
-	close(sv[1]);
-	if (rc < 0) {
-		close(sv[0]);
-		snprintf(err, errlen, "fork: %s", strerror(-rc));
-		return rc;
-	}
-	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (pid < 0)
+		return pid;
 	pthread_mutex_lock(&lock);
-	sock = sv[0];
+	sock = s;
 	spawner_pid = pid;
 	snprintf(spawner_user, sizeof(spawner_user), "%s", user);
 	pthread_mutex_unlock(&lock);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -57,11 +58,38 @@ static void test_no_fd_and_closed_peer(void **state)
 	close(sv[1]);
 }
 
+/* The helper pair: the child answers on its end; saker's end ends when the child does. */
+static void test_fork(void **state)
+{
+	char err[128] = "", buf[8] = "";
+	int sock = -1, fd, st = 0;
+	pid_t pid;
+
+	(void)state;
+	pid = saker_fdpass_fork(&sock, 5, err, sizeof(err));
+	if (pid == 0) {
+		ssize_t n = saker_fdpass_recv(sock, buf, sizeof(buf), &fd);
+		const struct iovec iov = {.iov_base = buf, .iov_len = n > 0 ? (size_t)n : 0};
+
+		_exit(n == 2 && saker_fdpass_send(sock, &iov, 1, -1) == 2 ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(
+	    saker_fdpass_send(sock, &(struct iovec){.iov_base = "ok", .iov_len = 2}, 1, -1), 2);
+	assert_int_equal(saker_fdpass_recv(sock, buf, sizeof(buf), &fd), 2);
+	assert_memory_equal(buf, "ok", 2);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(saker_fdpass_recv(sock, buf, sizeof(buf), &fd), 0);
+	close(sock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_message_with_fd),
 	    cmocka_unit_test(test_no_fd_and_closed_peer),
+	    cmocka_unit_test(test_fork),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
