@@ -351,8 +351,8 @@ static void mark_all_if_unattributed(struct saker_drops *d, const struct saker_c
 		saker_view_mark_degraded(d->view, 0, since, until);
 }
 
-/* The ledger's line for this window: a lossy one, or the end of an episode. */
-static void record(struct saker_drops *d, struct saker_ledger_record *r)
+/* The ledger's line for this window: a lossy one, or the end of an episode. True: it has one. */
+static bool record(struct saker_drops *d, struct saker_ledger_record *r)
 {
 	uint64_t lost = r->loss->total;
 
@@ -375,7 +375,7 @@ static void record(struct saker_drops *d, struct saker_ledger_record *r)
 		r->episode_seen = d->episode_seen;
 		r->episode_lost = d->episode_lost;
 	} else {
-		return;
+		return false;
 	}
 	if (d->ledger) {
 		int err = saker_ledger_write(d->ledger, r);
@@ -386,6 +386,7 @@ static void record(struct saker_drops *d, struct saker_ledger_record *r)
 			d->ledger_errno = -err;
 		}
 	}
+	return true;
 }
 
 /*
@@ -673,7 +674,17 @@ enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
 	do_exit = run_actions(d, &delta, &w, n_drops, now->window_s, &rings, now->real_ns, act);
 out:
 	demotion_notice(d, d->attrib ? &w : NULL, now, act, false);
-	record(d, &rec);
+	{
+		const struct saker_drops_window cw = {
+		    .rec = &rec,
+		    .rings = &rings,
+		    .window_s = now->window_s,
+		    .ledger_line = record(d, &rec),
+		};
+
+		if (act && act->window)
+			act->window(act->ctx, &cw);
+	}
 	ledger_notice(d, now->mono_ns, act, false);
 	return do_exit ? SAKER_DROPS_EXIT : SAKER_DROPS_OK;
 }

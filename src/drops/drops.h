@@ -77,6 +77,14 @@ struct saker_drops_now {
 	uint64_t window_s;
 };
 
+/* One closed window, as saker_drops_actions.window receives it. */
+struct saker_drops_window {
+	const struct saker_ledger_record *rec;
+	const struct saker_drops_rings *rings; /* known false: no occupancy read */
+	uint64_t window_s;			/* the timer's elapsed periods (0 or 1: one) */
+	bool ledger_line;			/* the ledger has a line for it */
+};
+
 /* Side effects are callbacks so the manager is tested with fakes. */
 struct saker_drops_actions {
 	void *ctx;
@@ -87,6 +95,14 @@ struct saker_drops_actions {
 	 * time; until includes the degraded window); full: rescan all of /proc.
 	 */
 	void (*resync)(void *ctx, uint64_t since_boot_ns, uint64_t until_boot_ns, bool full);
+	/*
+	 * Every window, quiet or not, once the check is done: the window as
+	 * the ledger sees it (a quiet one has kind SAKER_LEDGER_LOSS and no
+	 * loss), the rings' occupancy the check used, and whether the window
+	 * has a ledger line (lossy, or the end of an episode), written or not
+	 * (the coverage record and the ledger lines to NATS; docs/fleet.md).
+	 */
+	void (*window)(void *ctx, const struct saker_drops_window *w);
 };
 
 struct saker_drops {

@@ -85,8 +85,8 @@ static void put_time(struct saker_sbuf *b, const char *key, uint64_t real_ns)
 	saker_sbuf_printf(b, ",\"%s\":\"%s.%09uZ\"", key, ts, (unsigned)(real_ns % 1000000000ull));
 }
 
-static void put_window(struct saker_sbuf *b, const char *prefix,
-		       const struct saker_ledger_window *w)
+void saker_ledger_put_window(struct saker_sbuf *b, const char *prefix,
+			     const struct saker_ledger_window *w)
 {
 	char key[64];
 
@@ -129,7 +129,7 @@ static void put_proc(struct saker_sbuf *b, const struct saker_attrib_proc *p, bo
 	saker_sbuf_putc(b, '}');
 }
 
-static void put_loss(struct saker_sbuf *b, const struct saker_loss *loss)
+void saker_ledger_put_loss(struct saker_sbuf *b, const struct saker_loss *loss)
 {
 	saker_sbuf_printf(b, ",\"lost\":%" PRIu64 ",\"lost_by_cause\":{", loss->total);
 	for (int c = 0; c < SAKER_LOSS_CAUSE_MAX; c++)
@@ -147,26 +147,8 @@ static void put_loss(struct saker_sbuf *b, const struct saker_loss *loss)
 	saker_sbuf_putc(b, '}');
 }
 
-void saker_ledger_format(struct saker_sbuf *b, const struct saker_ledger_record *r)
+void saker_ledger_put_attrib(struct saker_sbuf *b, const struct saker_attrib_window *a)
 {
-	const struct saker_attrib_window *a = r->attrib;
-	static const struct saker_loss none;
-	const struct saker_loss *loss = r->loss ? r->loss : &none;
-
-	saker_sbuf_printf(b, "{\"type\":\"%s\"", r->kind == SAKER_LEDGER_END ? "loss_end" : "loss");
-	put_window(b, "", &r->win);
-	saker_sbuf_printf(b, ",\"seen\":%" PRIu64 ",\"delivered\":%" PRIu64, r->seen, r->delivered);
-	if (r->kind == SAKER_LEDGER_END) {
-		saker_sbuf_printf(b, ",\"lost\":%" PRIu64, loss->total);
-		put_window(b, "episode_", &r->episode);
-		saker_sbuf_printf(b,
-				  ",\"episode_windows\":%" PRIu64 ",\"episode_seen\":%" PRIu64
-				  ",\"episode_lost\":%" PRIu64 "}",
-				  r->episode_windows, r->episode_seen, r->episode_lost);
-		return;
-	}
-	put_loss(b, loss);
-	saker_sbuf_printf(b, ",\"simulated\":%" PRIu64, r->simulated);
 	saker_sbuf_printf(b, ",\"demoted\":%" PRIu64, a ? a->demoted : 0);
 	saker_sbuf_printf(b, ",\"attribution\":\"%s\"",
 			  !a		  ? "none"
@@ -178,7 +160,31 @@ void saker_ledger_format(struct saker_sbuf *b, const struct saker_ledger_record 
 			saker_sbuf_putc(b, ',');
 		put_proc(b, &a->top[i], a->lost_known);
 	}
-	saker_sbuf_printf(b, "],\"fired\":%s,\"suppressed\":%s,\"resync\":%s}",
+	saker_sbuf_putc(b, ']');
+}
+
+void saker_ledger_format(struct saker_sbuf *b, const struct saker_ledger_record *r)
+{
+	const struct saker_attrib_window *a = r->attrib;
+	static const struct saker_loss none;
+	const struct saker_loss *loss = r->loss ? r->loss : &none;
+
+	saker_sbuf_printf(b, "{\"type\":\"%s\"", r->kind == SAKER_LEDGER_END ? "loss_end" : "loss");
+	saker_ledger_put_window(b, "", &r->win);
+	saker_sbuf_printf(b, ",\"seen\":%" PRIu64 ",\"delivered\":%" PRIu64, r->seen, r->delivered);
+	if (r->kind == SAKER_LEDGER_END) {
+		saker_sbuf_printf(b, ",\"lost\":%" PRIu64, loss->total);
+		saker_ledger_put_window(b, "episode_", &r->episode);
+		saker_sbuf_printf(b,
+				  ",\"episode_windows\":%" PRIu64 ",\"episode_seen\":%" PRIu64
+				  ",\"episode_lost\":%" PRIu64 "}",
+				  r->episode_windows, r->episode_seen, r->episode_lost);
+		return;
+	}
+	saker_ledger_put_loss(b, loss);
+	saker_sbuf_printf(b, ",\"simulated\":%" PRIu64, r->simulated);
+	saker_ledger_put_attrib(b, a);
+	saker_sbuf_printf(b, ",\"fired\":%s,\"suppressed\":%s,\"resync\":%s}",
 			  r->fired ? "true" : "false", r->suppressed ? "true" : "false",
 			  r->resync ? "true" : "false");
 }

@@ -61,6 +61,18 @@ void saker_ledger_close(struct saker_ledger *l); /* NULL ok */
 
 /* The line, without its newline, appended to b. */
 void saker_ledger_format(struct saker_sbuf *b, const struct saker_ledger_record *r);
+/*
+ * Pieces of the line, shared with the coverage record (drops/coverage.h) so
+ * both say a window, a loss and its attribution in one vocabulary:
+ * ,"<prefix>start_boot_ns":..,"<prefix>end_boot_ns":..,"<prefix>start":"ISO",
+ * "<prefix>end":"ISO","<prefix>seconds":S; ,"lost":N,"lost_by_cause":{..},
+ * "lost_by_lane":{..},"lost_by_category":{..}; ,"demoted":N,"attribution":..,
+ * "processes":N,"top":[..] (a NULL: attribution "none").
+ */
+void saker_ledger_put_window(struct saker_sbuf *b, const char *prefix,
+			     const struct saker_ledger_window *w);
+void saker_ledger_put_loss(struct saker_sbuf *b, const struct saker_loss *loss);
+void saker_ledger_put_attrib(struct saker_sbuf *b, const struct saker_attrib_window *a);
 /* Formats and appends one line. 0, -ENOMEM, or the write's -errno (counted). */
 int saker_ledger_write(struct saker_ledger *l, const struct saker_ledger_record *r);
 
