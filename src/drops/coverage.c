@@ -18,10 +18,9 @@ static void put_lane(struct saker_sbuf *b, const char *name, bool known, uint64_
 		saker_sbuf_puts(b, "null");
 		return;
 	}
-	saker_sbuf_printf(b,
-			  "{\"size_bytes\":%" PRIu64 ",\"high_water_bytes\":%" PRIu64
-			  ",\"saturated\":%s}",
-			  size, high_water, saturated ? "true" : "false");
+	saker_sbuf_printf(
+	    b, "{\"size_bytes\":%" PRIu64 ",\"high_water_bytes\":%" PRIu64 ",\"saturated\":%s}",
+	    size, high_water, saturated ? "true" : "false");
 }
 
 void saker_coverage_format(struct saker_sbuf *b, const struct saker_coverage_id *id,
@@ -42,10 +41,9 @@ void saker_coverage_format(struct saker_sbuf *b, const struct saker_coverage_id 
 	saker_sbuf_printf(b, ",\"seq\":%" PRIu64, id->seq);
 	saker_ledger_put_window(b, "", &r->win);
 	/* Numbers beside the text times: a reader sorts and ages without parsing dates. */
-	saker_sbuf_printf(b,
-			  ",\"start_real_ns\":%" PRIu64 ",\"end_real_ns\":%" PRIu64
-			  ",\"window_s\":%" PRIu64,
-			  r->win.start_real_ns, r->win.end_real_ns, w->window_s ? w->window_s : 1);
+	saker_sbuf_printf(
+	    b, ",\"start_real_ns\":%" PRIu64 ",\"end_real_ns\":%" PRIu64 ",\"window_s\":%" PRIu64,
+	    r->win.start_real_ns, r->win.end_real_ns, w->window_s ? w->window_s : 1);
 	saker_sbuf_printf(b, ",\"seen\":%" PRIu64 ",\"delivered\":%" PRIu64, r->seen, r->delivered);
 	saker_ledger_put_loss(b, loss);
 	saker_sbuf_printf(b, ",\"simulated\":%" PRIu64, r->simulated);

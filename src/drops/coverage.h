@@ -26,11 +26,11 @@ struct saker_coverage_id {
 
 /* saker's own health at the check; the counts are since the start of the run. */
 struct saker_coverage_health {
-	const char *problem;	   /* what /healthz would fail with; NULL or "": healthy */
-	uint64_t drain_age_ms;	   /* since the loop last drained the rings (its lag) */
-	uint64_t alerts_lost;	   /* alerts lost on the way out: queues full, channel failures */
-	uint64_t dump_lost;	   /* --dump records lost */
-	uint64_t ledger_errors;	   /* ledger lines that could not be written */
+	const char *problem;	/* what /healthz would fail with; NULL or "": healthy */
+	uint64_t drain_age_ms;	/* since the loop last drained the rings (its lag) */
+	uint64_t alerts_lost;	/* alerts lost on the way out: queues full, channel failures */
+	uint64_t dump_lost;	/* --dump records lost */
+	uint64_t ledger_errors; /* ledger lines that could not be written */
 };
 
 /* The record, without a newline, appended to b. */

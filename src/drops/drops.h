@@ -81,8 +81,8 @@ struct saker_drops_now {
 struct saker_drops_window {
 	const struct saker_ledger_record *rec;
 	const struct saker_drops_rings *rings; /* known false: no occupancy read */
-	uint64_t window_s;			/* the timer's elapsed periods (0 or 1: one) */
-	bool ledger_line;			/* the ledger has a line for it */
+	uint64_t window_s;		       /* the timer's elapsed periods (0 or 1: one) */
+	bool ledger_line;		       /* the ledger has a line for it */
 };
 
 /* Side effects are callbacks so the manager is tested with fakes. */
