@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/ctrmatch.h"
 #include "lib/list.h"
 #include "lib/privread.h"
 #include "lib/procid.h"
@@ -81,60 +82,6 @@ struct saker_proctable {
 
 /* ---- container id ---- */
 
-static bool is_lower_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-/*
- * A run of exactly 64 lowercase hex digits in one path component, as
- * "docker-<id>.scope", "cri-containerd-<id>.scope", "crio-<id>.scope",
- * "libpod-<id>.scope", "...:cri-containerd:<id>" or a bare "<id>" (cgroupfs
- * driver) all have. Pod uids and systemd names never have such a run.
- */
-static bool component_id(const char *c, size_t n, char *out)
-{
-	static const char conmon[] = "crio-conmon-";
-	bool found = false;
-	size_t k = 0;
-
-	/* cri-o's container monitor runs beside the container, on the host. */
-	if (n >= sizeof(conmon) - 1 && !memcmp(c, conmon, sizeof(conmon) - 1))
-		return false;
-	while (k < n) {
-		size_t start = k;
-
-		while (k < n && is_lower_hex(c[k]))
-			k++;
-		if (k - start == 64) {
-			memcpy(out, c + start, SAKER_CONTAINER_ID_LEN);
-			out[SAKER_CONTAINER_ID_LEN] = '\0';
-			found = true;
-		}
-		if (k == start)
-			k++;
-	}
-	return found;
-}
-
-static bool path_container_id(const char *path, size_t len, char *out)
-{
-	bool found = false;
-	size_t i = 0;
-
-	/* Every component is looked at: the last match is the innermost container. */
-	while (i < len) {
-		size_t j = i;
-
-		while (j < len && path[j] != '/')
-			j++;
-		if (component_id(path + i, j - i, out))
-			found = true;
-		i = j + 1;
-	}
-	return found;
-}
-
 /*
  * The path part of a /proc/<pid>/cgroup line ("<hierarchy id>:controllers:path"),
  * or the line itself when it does not start with a hierarchy id: a bare path
@@ -162,23 +109,10 @@ static void line_path(const char *line, size_t len, const char **path, size_t *p
 void saker_container_id_from_cgroup(const char *cgroup, size_t len,
 				    char out[SAKER_CONTAINER_ID_LEN + 1])
 {
-	size_t i = 0;
+	struct saker_ctr_match m;
 
-	strcpy(out, "host");
-	if (!cgroup)
-		return;
-	len = strnlen(cgroup, len);
-	while (i < len) {
-		const char *nl = memchr(cgroup + i, '\n', len - i);
-		size_t end = nl ? (size_t)(nl - cgroup) : len;
-		const char *path;
-		size_t plen;
-
-		line_path(cgroup + i, end - i, &path, &plen);
-		if (path_container_id(path, plen, out))
-			return;
-		i = end + 1;
-	}
+	saker_ctr_match_proc(cgroup, len, &m);
+	memcpy(out, m.id, SAKER_CONTAINER_ID_LEN + 1);
 }
 
 /* The cgroup v2 ("0::") line's path, else the first line's. */
@@ -1561,3 +1495,5 @@ int saker_proctable_restore(struct saker_proctable *tbl, const struct saker_proc
 	e->pub.comm[sizeof(e->pub.comm) - 1] = '\0';
 	return 0;
 }
+
+_Static_assert(SAKER_CONTAINER_ID_LEN == SAKER_CTR_SHORT_ID_LEN, "one container.id length");

@@ -259,11 +259,10 @@ int saker_proctable_restore(struct saker_proctable *tbl, const struct saker_proc
 int saker_proc_args_join(const struct saker_proc *p, unsigned first, char *buf, size_t len);
 
 /*
- * Container id from the content of /proc/<pid>/cgroup (one or more
- * "hierarchy:controllers:path" lines) or a bare cgroup path: the first 12
- * hex digits of a 64-hex-digit id in a docker, containerd, cri-o or podman
- * component (the innermost when nested), else "host". out has room for
- * SAKER_CONTAINER_ID_LEN + 1 bytes.
+ * container.id from the content of /proc/<pid>/cgroup (one or more
+ * "hierarchy:controllers:path" lines) or a bare cgroup path, by the runtime
+ * matchers (lib/ctrmatch.h): 12 characters of the container's id, else
+ * "host". out has room for SAKER_CONTAINER_ID_LEN + 1 bytes.
  */
 void saker_container_id_from_cgroup(const char *cgroup, size_t len,
 				    char out[SAKER_CONTAINER_ID_LEN + 1]);
