@@ -65,21 +65,6 @@ void saker_app_log_from_config(struct saker_log *log, const struct saker_config 
 
 /* ---- the drop check, a 1 s timer ---- */
 
-void saker_app_log_cb(void *ctx, enum saker_prio prio, const char *msg)
-{
-	struct saker_app *app = ctx;
-
-	saker_log(&app->log, prio, "%s", msg);
-}
-
-/* Called from output threads too: saker_log writes each line with one locked call. */
-static void outputs_log(void *ctx, enum saker_prio prio, const char *msg)
-{
-	struct saker_app *app = ctx;
-
-	saker_log(&app->log, prio, "%s", msg);
-}
-
 void saker_app_alert_cb(void *ctx, const struct saker_alert *alert)
 {
 	struct saker_app *app = ctx;
@@ -187,7 +172,8 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	struct saker_app *app = ctx;
 	const struct saker_drops_actions act = {
 	    .ctx = app,
-	    .log = saker_app_log_cb,
+	    .log = saker_log_report,
+	    .log_ctx = &app->log,
 	    .alert = saker_app_alert_cb,
 	    .resync = drops_resync,
 	};
@@ -647,7 +633,11 @@ static int write_metrics_json(const char *path, const struct saker_metrics *m)
 static void drops_finish(struct saker_app *app)
 {
 	const struct saker_drops_actions act = {
-	    .ctx = app, .log = saker_app_log_cb, .alert = saker_app_alert_cb};
+	    .ctx = app,
+	    .log = saker_log_report,
+	    .log_ctx = &app->log,
+	    .alert = saker_app_alert_cb,
+	};
 	const struct saker_drops_now now = {.mono_ns = saker_loop_now_ns(), .window_s = 1};
 	unsigned cut = saker_capture_cut_proc_losses(app->cap);
 
@@ -860,7 +850,9 @@ int saker_app_run(const struct saker_app_opts *opts)
 	}
 	/* Started after the privilege drop: their threads inherit the reduced capabilities. */
 	{
-		const struct saker_outputs_opts oopts = {.log = outputs_log, .log_ctx = app};
+		/* Output threads report too: saker_log writes each line with one locked call. */
+		const struct saker_outputs_opts oopts = {.log = saker_log_report,
+							 .log_ctx = &app->log};
 
 		ret = saker_outputs_new(&app->outputs, &app->live_cfg, &oopts, err, sizeof(err));
 		app->rules.outputs = app->outputs;

@@ -123,7 +123,6 @@ void saker_app_summarize(struct saker_app *app, bool exact);
  * ctx is the app: one line to its log; one alert to its outputs (a refused one
  * is counted there). The drop check's callbacks, live and in a replay.
  */
-void saker_app_log_cb(void *ctx, enum saker_prio prio, const char *msg);
 void saker_app_alert_cb(void *ctx, const struct saker_alert *alert);
 
 /* The logger's settings from a configuration. */

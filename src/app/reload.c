@@ -12,11 +12,6 @@
 #include "app/ruleset.h"
 #include "rules/rules.h"
 
-static void warn_cb(void *ctx, const char *msg)
-{
-	saker_log(ctx, SAKER_PRIO_WARNING, "%s", msg);
-}
-
 int saker_reload_load_config(const struct saker_app_opts *opts, const struct saker_log *log,
 			     struct saker_config *cfg, uint8_t table[SAKER_SYSCALL_MAX], char *err,
 			     size_t errlen)
@@ -25,14 +20,14 @@ int saker_reload_load_config(const struct saker_app_opts *opts, const struct sak
 
 	saker_config_init(cfg);
 	if (opts->config_path)
-		ret = saker_config_load_file(cfg, opts->config_path, err, errlen, warn_cb,
+		ret = saker_config_load_file(cfg, opts->config_path, err, errlen, saker_log_report,
 					     (void *)log);
 	else
 		ret = saker_config_load_buffer(
 		    cfg, "<embedded saker.yaml>", saker_default_config_yaml,
-		    strlen(saker_default_config_yaml), err, errlen, warn_cb, (void *)log);
+		    strlen(saker_default_config_yaml), err, errlen, saker_log_report, (void *)log);
 	for (size_t i = 0; !ret && i < opts->n_overrides; i++)
-		ret = saker_config_override(cfg, opts->overrides[i], err, errlen, warn_cb,
+		ret = saker_config_override(cfg, opts->overrides[i], err, errlen, saker_log_report,
 					    (void *)log);
 	if (!ret && opts->unbuffered)
 		cfg->buffered_outputs = false;

@@ -185,7 +185,8 @@ static int setup(struct saker_app *app, struct saker_capfile_reader *r, char *er
 	if (app->rules.rules)
 		saker_rules_set_boot_offset(app->rules.rules, (uint64_t)m->boot_offset_ns);
 	{
-		const struct saker_outputs_opts oopts = {.log = saker_app_log_cb, .log_ctx = app};
+		const struct saker_outputs_opts oopts = {.log = saker_log_report,
+							 .log_ctx = &app->log};
 		char why[512];
 
 		ret = saker_outputs_new(&app->outputs, &app->live_cfg, &oopts, why, sizeof(why));
@@ -244,7 +245,8 @@ int saker_replay_run(struct saker_app *app)
 	struct saker_capture_stats st = {0};
 	const struct saker_drops_actions act = {
 	    .ctx = app,
-	    .log = saker_app_log_cb,
+	    .log = saker_log_report,
+	    .log_ctx = &app->log,
 	    .alert = saker_app_alert_cb,
 	};
 	struct sigaction sa = {.sa_handler = on_stop};

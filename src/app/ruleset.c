@@ -11,11 +11,6 @@
 #include "rules/fields.h"
 #include "rules/rules.h"
 
-static void warn_cb(void *ctx, const char *msg)
-{
-	saker_log(ctx, SAKER_PRIO_WARNING, "%s", msg);
-}
-
 /*
  * Like Falco's /etc/falco/rules.d, the installed rules directory is read
  * without being configured: `make install` puts the default ruleset there, and
@@ -121,7 +116,7 @@ static int load_path(struct saker_rules *r, const char *path, const struct saker
 
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return load_dir(r, path, log, err, errlen);
-	return saker_rules_load_file(r, path, err, errlen, warn_cb, (void *)log);
+	return saker_rules_load_file(r, path, err, errlen, saker_log_report, (void *)log);
 }
 
 /* rs->used: the paths that exist (all of them without SKIP_MISSING); one warning for the rest. */
@@ -224,7 +219,7 @@ int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg,
 		rs->default_rules = true;
 		ret = saker_rules_load_buffer(r, SAKER_DEFAULT_RULES_NAME, saker_default_rules_yaml,
 					      strlen(saker_default_rules_yaml), err, errlen,
-					      warn_cb, (void *)log);
+					      saker_log_report, (void *)log);
 	}
 	for (size_t i = 0; !ret && i < n_paths; i++)
 		ret = load_path(r, paths[i], log, err, errlen);
@@ -239,7 +234,7 @@ int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg,
 			    s->tag ? (s->rule ? " and tag " : "tag ") : "", s->tag ? s->tag : "");
 	}
 	if (!ret)
-		ret = saker_rules_compile(r, err, errlen, warn_cb, (void *)log);
+		ret = saker_rules_compile(r, err, errlen, saker_log_report, (void *)log);
 	if (ret) {
 		saker_rules_free(r);
 		free_used(rs);

@@ -901,7 +901,7 @@ struct load_ctx {
 	bool positions;	  /* overrides are one line: no line:col */
 	char *err;
 	size_t errlen;
-	saker_config_warn_fn warn;
+	saker_report_fn warn;
 	void *warn_ctx;
 	/*
 	 * Nodes the walk may still visit. An alias is a reference, not a copy:
@@ -1033,7 +1033,7 @@ __attribute__((format(printf, 3, 4))) static void warn(struct load_ctx *c, const
 	va_end(ap);
 	where(c, n ? &n->start_mark : NULL, pos, sizeof(pos));
 	snprintf(line, sizeof(line), "%s: %s", pos, msg);
-	c->warn(c->warn_ctx, line);
+	c->warn(c->warn_ctx, SAKER_PRIO_WARNING, line);
 }
 
 static const char *node_kind(const yaml_node_t *n)
@@ -2039,7 +2039,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 int saker_config_load_buffer(struct saker_config *cfg, const char *name, const char *yaml,
-			     size_t len, char *err, size_t errlen, saker_config_warn_fn warnfn,
+			     size_t len, char *err, size_t errlen, saker_report_fn warnfn,
 			     void *warn_ctx)
 {
 	struct saker_config tmp;
@@ -2122,7 +2122,7 @@ out_doc:
 }
 
 int saker_config_load_file(struct saker_config *cfg, const char *path, char *err, size_t errlen,
-			   saker_config_warn_fn warnfn, void *warn_ctx)
+			   saker_report_fn warnfn, void *warn_ctx)
 {
 	char *buf;
 	size_t len;
@@ -2300,7 +2300,7 @@ static int apply_index(struct load_ctx *c, const struct opt *o, yaml_document_t 
  */
 static int override_record(struct saker_config *cfg, const struct opt *o, const char *at,
 			   const char *value, const char *name, char *err, size_t errlen,
-			   saker_config_warn_fn warnfn, void *warn_ctx)
+			   saker_report_fn warnfn, void *warn_ctx)
 {
 	struct saker_config tmp;
 	struct load_ctx c = {.cfg = &tmp,
@@ -2384,7 +2384,7 @@ static int override_record(struct saker_config *cfg, const struct opt *o, const 
 }
 
 int saker_config_override(struct saker_config *cfg, const char *key_eq_value, char *err,
-			  size_t errlen, saker_config_warn_fn warnfn, void *warn_ctx)
+			  size_t errlen, saker_report_fn warnfn, void *warn_ctx)
 {
 	struct saker_config tmp;
 	char name[512], qkey[MAX_QUOTED * 5];
@@ -2471,7 +2471,7 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 					 qkey);
 			else
 				snprintf(line, sizeof(line), "%s: unknown key ignored", name);
-			warnfn(warn_ctx, line);
+			warnfn(warn_ctx, SAKER_PRIO_WARNING, line);
 		}
 		free(key);
 		return 0;
@@ -2504,7 +2504,7 @@ int saker_config_override(struct saker_config *cfg, const char *key_eq_value, ch
 				snprintf(line, sizeof(line),
 					 "%s: key %s is not supported by saker, ignored", name,
 					 qkey);
-				warnfn(warn_ctx, line);
+				warnfn(warn_ctx, SAKER_PRIO_WARNING, line);
 			} else if (!is_unsupported(key)) {
 				set_err(err, errlen,
 					"%s: %s: indexes into lists of mappings are not supported",

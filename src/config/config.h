@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "lib/prio.h"
+#include "lib/report.h"
 
 enum saker_drop_action {
 	SAKER_DROP_ACT_IGNORE = 0,
@@ -244,12 +245,11 @@ int saker_config_key_apply(const char *key, enum saker_config_apply *when);
  * line (no trailing newline) into err. Unknown keys are warned about through
  * warn (may be NULL), never fatal. Atomic: on error cfg is left unchanged.
  */
-typedef void (*saker_config_warn_fn)(void *ctx, const char *msg);
 int saker_config_load_buffer(struct saker_config *cfg, const char *name, const char *yaml,
-			     size_t len, char *err, size_t errlen, saker_config_warn_fn warn,
+			     size_t len, char *err, size_t errlen, saker_report_fn warn,
 			     void *warn_ctx);
 int saker_config_load_file(struct saker_config *cfg, const char *path, char *err, size_t errlen,
-			   saker_config_warn_fn warn, void *warn_ctx);
+			   saker_report_fn warn, void *warn_ctx);
 
 /*
  * Applies one "-o key=value": dotted key, value parsed as YAML ("[a, b]" is a
@@ -258,7 +258,7 @@ int saker_config_load_file(struct saker_config *cfg, const char *path, char *err
  * Atomic like saker_config_load_buffer.
  */
 int saker_config_override(struct saker_config *cfg, const char *key_eq_value, char *err,
-			  size_t errlen, saker_config_warn_fn warn, void *warn_ctx);
+			  size_t errlen, saker_report_fn warn, void *warn_ctx);
 
 /* Cross-key checks (an output enabled, file_output has a filename, ...). */
 int saker_config_validate(const struct saker_config *cfg, char *err, size_t errlen);

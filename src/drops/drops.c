@@ -9,7 +9,7 @@
 static void drops_log(const struct saker_drops_actions *act, enum saker_prio prio, const char *msg)
 {
 	if (act && act->log)
-		act->log(act->ctx, prio, msg);
+		act->log(act->log_ctx, prio, msg);
 }
 
 /* Counters only grow; one that went back (a reset we did not cause) yields 0, not 2^64 - n. */

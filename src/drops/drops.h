@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "lib/alert.h"
+#include "lib/report.h"
 #include "capture/stats.h"
 #include "lib/tbucket.h"
 #include "drops/attrib.h"
@@ -87,8 +88,9 @@ struct saker_drops_window {
 
 /* Side effects are callbacks so the manager is tested with fakes. */
 struct saker_drops_actions {
-	void *ctx;
-	void (*log)(void *ctx, enum saker_prio prio, const char *msg);
+	void *ctx; /* for alert and resync */
+	saker_report_fn log;
+	void *log_ctx;
 	void (*alert)(void *ctx, const struct saker_alert *alert);
 	/*
 	 * The `resync` action: lifecycle events lost in [since, until] (boot

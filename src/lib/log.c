@@ -162,3 +162,8 @@ void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fm
 	if (msg != stack_msg)
 		free(msg);
 }
+
+void saker_log_report(void *log, enum saker_prio prio, const char *msg)
+{
+	saker_log(log, prio, "%s", msg);
+}

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "lib/prio.h"
+#include "lib/report.h"
 
 struct saker_log {
 	enum saker_prio level;
@@ -27,6 +28,8 @@ void saker_log_init(struct saker_log *log);
 /* NULL log = defaults on stderr (usable before configuration is read). */
 void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A saker_report_fn: ctx is the struct saker_log * (NULL: defaults). */
+void saker_log_report(void *log, enum saker_prio prio, const char *msg);
 /* Formats the date prefix for a CLOCK_REALTIME time in ns. */
 size_t saker_log_format_date(char *buf, size_t len, long long realtime_ns, bool iso8601);
 

@@ -120,7 +120,7 @@ struct chan {
 };
 
 struct saker_outputs {
-	saker_outputs_log_fn log;
+	saker_report_fn log;
 	void *log_ctx;
 	char hostname[256];
 

@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "lib/alert.h"
 #include "lib/prio.h"
+#include "lib/report.h"
 
 /* Default bound of each channel's queue when outputs_queue.capacity is 0. */
 #define SAKER_OUTPUTS_DEFAULT_QUEUE 4096
@@ -70,10 +71,8 @@ struct saker_outputs_stats {
 
 const char *saker_channel_name(enum saker_channel ch);
 
-typedef void (*saker_outputs_log_fn)(void *ctx, enum saker_prio prio, const char *msg);
-
 struct saker_outputs_opts {
-	saker_outputs_log_fn log; /* NULL: reports are dropped */
+	saker_report_fn log; /* NULL: reports are dropped */
 	void *log_ctx;
 };
 

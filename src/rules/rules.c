@@ -580,7 +580,7 @@ struct lctx {
 	yaml_document_t *doc;
 	char *err;
 	size_t errlen;
-	saker_rules_warn_fn warn;
+	saker_report_fn warn;
 	void *warn_ctx;
 	size_t budget;
 };
@@ -634,7 +634,7 @@ __attribute__((format(printf, 3, 4))) static void lwarn(struct lctx *c, const ya
 	va_end(ap);
 	snprintf(line, sizeof(line), "%s:%zu:%zu: %s", c->r->files[c->file].name,
 		 n ? n->start_mark.line + 1 : 0, n ? n->start_mark.column + 1 : 0, msg);
-	c->warn(c->warn_ctx, line);
+	c->warn(c->warn_ctx, SAKER_PRIO_WARNING, line);
 }
 
 static int spend(struct lctx *c, const yaml_node_t *n)
@@ -1503,7 +1503,7 @@ static int load_item(struct lctx *c, const yaml_node_t *item)
 }
 
 int saker_rules_load_buffer(struct saker_rules *r, const char *name, const char *buf, size_t len,
-			    char *err, size_t errlen, saker_rules_warn_fn warn, void *warn_ctx)
+			    char *err, size_t errlen, saker_report_fn warn, void *warn_ctx)
 {
 	struct lctx c = {.r = r, .err = err, .errlen = errlen, .warn = warn, .warn_ctx = warn_ctx};
 	struct saker_yaml_src src = {.positions = true};
@@ -1580,7 +1580,7 @@ out:
 }
 
 int saker_rules_load_file(struct saker_rules *r, const char *path, char *err, size_t errlen,
-			  saker_rules_warn_fn warn, void *warn_ctx)
+			  saker_report_fn warn, void *warn_ctx)
 {
 	char *buf;
 	size_t len;
@@ -1601,7 +1601,7 @@ struct cctx {
 	struct saker_rules *r;
 	char *err;
 	size_t errlen;
-	saker_rules_warn_fn warn;
+	saker_report_fn warn;
 	void *warn_ctx;
 };
 
@@ -1615,7 +1615,7 @@ __attribute__((format(printf, 2, 3))) static void cwarn(struct cctx *c, const ch
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	c->warn(c->warn_ctx, line);
+	c->warn(c->warn_ctx, SAKER_PRIO_WARNING, line);
 }
 
 /* Quoted list items ('"a b"') are unquoted, as Falco reads them. */
@@ -2381,7 +2381,7 @@ static void warn_never_fields(struct cctx *c)
 	      nrules, nrules == 1 ? "" : "s", nrules == 1 ? "s" : "", list);
 }
 
-int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_rules_warn_fn warn,
+int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_report_fn warn,
 			void *warn_ctx)
 {
 	struct cctx c = {r, err, errlen, warn, warn_ctx};

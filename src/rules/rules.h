@@ -28,6 +28,7 @@
 #include "saker_abi.h"
 #include "lib/alert.h"
 #include "lib/prio.h"
+#include "lib/report.h"
 
 struct saker_rules;
 struct saker_event;
@@ -37,7 +38,6 @@ struct saker_view;
 #define SAKER_RULES_ENGINE_VERSION "0.57.0"
 
 /* Warnings, one complete line each (no trailing newline). */
-typedef void (*saker_rules_warn_fn)(void *ctx, const char *msg);
 
 enum saker_rule_state {
 	SAKER_RULE_LOADED = 0, /* compiled and matched */
@@ -107,12 +107,12 @@ int saker_rules_select(struct saker_rules *r, bool enable, const char *rule, con
 
 /* 0, or -errno with err = "file:line:col: what". warn may be NULL. */
 int saker_rules_load_file(struct saker_rules *r, const char *path, char *err, size_t errlen,
-			  saker_rules_warn_fn warn, void *warn_ctx);
+			  saker_report_fn warn, void *warn_ctx);
 int saker_rules_load_buffer(struct saker_rules *r, const char *name, const char *buf, size_t len,
-			    char *err, size_t errlen, saker_rules_warn_fn warn, void *warn_ctx);
+			    char *err, size_t errlen, saker_report_fn warn, void *warn_ctx);
 
 /* Compiles what was loaded; only once. 0, or -errno with err. */
-int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_rules_warn_fn warn,
+int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_report_fn warn,
 			void *warn_ctx);
 
 /* Rules in definition order, loaded or not. */

@@ -22,11 +22,12 @@ struct warns {
 	char all[8192];
 };
 
-static void collect(void *ctx, const char *msg)
+static void collect(void *ctx, enum saker_prio prio, const char *msg)
 {
 	struct warns *w = ctx;
 	size_t used = strlen(w->all);
 
+	assert_int_equal(prio, SAKER_PRIO_WARNING);
 	w->n++;
 	snprintf(w->last, sizeof(w->last), "%s", msg);
 	snprintf(w->all + used, sizeof(w->all) - used, "%s\n", msg);

@@ -133,6 +133,7 @@ static void fx_start(struct fx *f)
 	f->now = T0;
 	f->act.ctx = &f->rec;
 	f->act.log = fake_log;
+	f->act.log_ctx = &f->rec;
 	f->act.alert = fake_alert;
 	f->act.resync = fake_resync;
 	saker_drops_init(&f->d, &f->cfg, &f->st, f->now);

@@ -135,6 +135,28 @@ static void test_level_filter_and_shape(void **state)
 	fclose(f);
 }
 
+/* The reporter library code is given: severity word, level filter and a % in the message kept. */
+static void test_report_through_logger(void **state)
+{
+	(void)state;
+	struct saker_log log;
+	saker_report_fn rep = saker_log_report;
+	FILE *f = tmpfile();
+	char *s;
+
+	assert_non_null(f);
+	saker_log_init(&log);
+	log.stream = f;
+	log.iso8601 = true;
+	rep(&log, SAKER_PRIO_DEBUG, "hidden");
+	rep(&log, SAKER_PRIO_ERROR, "100% %s");
+	rep(&log, SAKER_PRIO_WARNING, "w");
+	s = slurp(f);
+	assert_true(matches("^[0-9T:+-]{24}: Error: 100% %s\n[0-9T:+-]{24}: Warning: w\n$", s));
+	free(s);
+	fclose(f);
+}
+
 static void test_controls_escaped_and_long(void **state)
 {
 	(void)state;
@@ -243,6 +265,7 @@ int main(void)
 	    cmocka_unit_test(test_init_defaults),
 	    cmocka_unit_test(test_format_date),
 	    cmocka_unit_test(test_level_filter_and_shape),
+	    cmocka_unit_test(test_report_through_logger),
 	    cmocka_unit_test(test_controls_escaped_and_long),
 	    cmocka_unit_test(test_null_log_uses_stderr),
 	    cmocka_unit_test(test_threads_do_not_interleave),

@@ -169,11 +169,12 @@ static int teardown(void **state)
 static char last_err[1024];
 static char warnings[16384];
 
-static void collect_warn(void *ctx, const char *msg)
+static void collect_warn(void *ctx, enum saker_prio prio, const char *msg)
 {
 	size_t n = strlen(warnings);
 
 	(void)ctx;
+	assert_int_equal(prio, SAKER_PRIO_WARNING);
 	snprintf(warnings + n, sizeof(warnings) - n, "%s\n", msg);
 }
 
