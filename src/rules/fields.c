@@ -1,4 +1,5 @@
 #include "rules/fields.h"
+#include "rules/fields_class.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -91,8 +92,6 @@ enum fkind {
 	K_FD_PORT,
 	K_FD_CONNECTED,
 	K_FD_IS_SERVER,
-	K_CONTAINER_ID,
-	K_CONTAINER_NAME,
 	K_NEVER,
 };
 
@@ -100,168 +99,153 @@ enum fkind {
 #define IDX  SAKER_FF_ARG_INDEX
 #define REQ  SAKER_FF_ARG_REQUIRED
 #define MUL  SAKER_FF_MULTI
-#define PLG  (SAKER_FF_PLUGIN | SAKER_FF_NEVER)
 #define NZ   SAKER_FF_NONZERO
 #define T(x) SAKER_FT_##x
 
-struct fdef {
-	struct saker_field_info info;
-	enum fkind kind;
-};
-
 static const char R_CAPS[] = "saker tracks only the effective set (thread.cap_effective)";
-static const char R_PLUGIN[] = "Falco's container plugin provides it; saker has no plugins";
-static const char R_K8S[] = "Falco's container/k8s plugins provide it; saker has no plugins";
 static const char R_INODE[] = "the probe does not report the executable's inode";
 static const char R_SESSION[] = "the probe does not report sessions and process groups";
 static const char R_DNS[] = "saker does not resolve host names";
 static const char R_NAMECHG[] = "saker does not track descriptor name changes";
 
+static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v);
+
 /* clang-format off */
-static const struct fdef defs[] = {
-	{{"evt.type", T(STR), 0, "Event type: the syscall name, or procexit", NULL}, K_EVT_TYPE},
-	{{"evt.res", T(STR), 0, "Result: SUCCESS, or the error code name (ENOENT, ...)", NULL}, K_EVT_RES},
-	{{"evt.rawres", T(S64), 0, "Result as a number (negative errno on failure)", NULL}, K_EVT_RAWRES},
-	{{"evt.num", T(U64), NZ, "Event number (events the rules engine saw, from 1)", NULL}, K_EVT_NUM},
-	{{"evt.time", T(STR), 0, "Event time, HH:MM:SS.nnnnnnnnn (UTC)", NULL}, K_EVT_TIME},
-	{{"evt.rawtime", T(ABSTIME), 0, "Event time, ns since the epoch", NULL}, K_EVT_RAWTIME},
-	{{"evt.datetime", T(STR), 0, "Event time, YYYY-MM-DD HH:MM:SS.nnnnnnnnn (UTC)", NULL}, K_EVT_DATETIME},
-	{{"evt.dir", T(STR), 0, "Direction: always < (saker sees syscall exits)", NULL}, K_EVT_DIR},
-	{{"evt.cpu", T(U64), 0, "CPU the event happened on", NULL}, K_EVT_CPU},
-	{{"evt.hostname", T(STR), 0, "Host name", NULL}, K_EVT_HOSTNAME},
-	{{"evt.source", T(STR), 0, "Event source: syscall", NULL}, K_EVT_SOURCE},
-	{{"evt.is_open_read", T(BOOL), 0, "An open with read access", NULL}, K_EVT_IS_OPEN_READ},
-	{{"evt.is_open_write", T(BOOL), 0, "An open with write access", NULL}, K_EVT_IS_OPEN_WRITE},
-	{{"evt.is_open_exec", T(BOOL), 0, "An open for execution (never, in saker)", NULL}, K_EVT_IS_OPEN_EXEC},
-	{{"evt.arg", T(STR), REQ, "An argument by Falco's name (evt.arg.flags) or position (evt.arg[0]), rendered", NULL}, K_EVT_ARG},
-	{{"evt.rawarg", T(STR), REQ, "An argument by Falco's name, raw (numbers as numbers)", NULL}, K_EVT_RAWARG},
-	{{"evt.args", T(STR), 0, "All arguments, name=value", NULL}, K_EVT_ARGS},
-	{{"proc.pid", T(S64), 0, "Process id", NULL}, K_PROC_PID},
-	{{"proc.ppid", T(S64), 0, "Parent process id", NULL}, K_PROC_PPID},
-	{{"proc.name", T(STR), 0, "Process name (comm)", NULL}, K_PROC_NAME},
-	{{"proc.exe", T(STR), 0, "First command-line argument (argv[0])", NULL}, K_PROC_EXE},
-	{{"proc.exepath", T(STR), 0, "Full path of the executable", NULL}, K_PROC_EXEPATH},
-	{{"proc.cmdline", T(STR), 0, "Name and arguments: proc.name proc.args", NULL}, K_PROC_CMDLINE},
-	{{"proc.args", T(STR), 0, "Arguments (argv[1..]) joined with spaces", NULL}, K_PROC_ARGS},
-	{{"proc.cwd", T(STR), 0, "Working directory, with a trailing /", NULL}, K_PROC_CWD},
-	{{"proc.tty", T(U64), 0, "Controlling terminal (tty_nr), 0 = none", NULL}, K_PROC_TTY},
-	{{"proc.duration", T(RELTIME), 0, "ns since the thread started", NULL}, K_PROC_DURATION},
-	{{"proc.pname", T(STR), 0, "Parent's name", NULL}, K_PROC_PNAME},
-	{{"proc.pexe", T(STR), 0, "Parent's argv[0]", NULL}, K_PROC_PEXE},
-	{{"proc.pexepath", T(STR), 0, "Parent's executable path", NULL}, K_PROC_PEXEPATH},
-	{{"proc.pcmdline", T(STR), 0, "Parent's command line", NULL}, K_PROC_PCMDLINE},
-	{{"proc.aname", T(STR), IDX | MUL, "Ancestor's name: [0] self, [1] parent...; no index = any ancestor", NULL}, K_PROC_ANAME},
-	{{"proc.apid", T(S64), IDX | MUL, "Ancestor's pid; no index = any ancestor", NULL}, K_PROC_APID},
-	{{"proc.aexe", T(STR), IDX | MUL, "Ancestor's argv[0]; no index = any ancestor", NULL}, K_PROC_AEXE},
-	{{"proc.aexepath", T(STR), IDX | MUL, "Ancestor's executable path; no index = any ancestor", NULL}, K_PROC_AEXEPATH},
-	{{"proc.acmdline", T(STR), IDX | MUL, "Ancestor's command line; no index = any ancestor", NULL}, K_PROC_ACMDLINE},
-	{{"proc.is_exe_from_memfd", T(BOOL), 0, "The executable is a memfd (its path starts with /memfd:)", NULL}, K_PROC_MEMFD},
-	{{"proc.cgroup", T(STR), 0, "cgroup path (saker's own field)", NULL}, K_PROC_CGROUP},
-	{{"proc.is_exe_upper_layer", T(BOOL), NEV, "Executable in an overlayfs upper layer", R_INODE}, K_NEVER},
-	{{"proc.is_exe_writable", T(BOOL), NEV, "Executable writable by the process", R_INODE}, K_NEVER},
-	{{"proc.is_exe_lower_layer", T(BOOL), NEV, "Executable in an overlayfs lower layer", R_INODE}, K_NEVER},
-	{{"proc.exe_ino", T(U64), NEV, "Executable's inode", R_INODE}, K_NEVER},
-	{{"proc.exe_ino.ctime", T(ABSTIME), NEV, "Executable's inode ctime", R_INODE}, K_NEVER},
-	{{"proc.exe_ino.mtime", T(ABSTIME), NEV, "Executable's inode mtime", R_INODE}, K_NEVER},
-	{{"proc.exe_ino.ctime_duration_proc_start", T(RELTIME), NEV, "Process start minus inode ctime", R_INODE}, K_NEVER},
-	{{"proc.exe_ino.ctime_duration_pidns_start", T(RELTIME), NEV, "Pid namespace start minus inode ctime", R_INODE}, K_NEVER},
-	{{"proc.sname", T(STR), NEV, "Session leader's name", R_SESSION}, K_NEVER},
-	{{"proc.sid", T(S64), NEV, "Session id", R_SESSION}, K_NEVER},
-	{{"proc.vpgid", T(S64), NEV, "Process group id", R_SESSION}, K_NEVER},
-	{{"proc.vpgid.name", T(STR), NEV, "Process group leader's name", R_SESSION}, K_NEVER},
-	{{"proc.vpgid.exe", T(STR), NEV, "Process group leader's argv[0]", R_SESSION}, K_NEVER},
-	{{"proc.is_vpgid_leader", T(BOOL), NEV, "The process leads its process group", R_SESSION}, K_NEVER},
-	{{"proc.is_sid_leader", T(BOOL), NEV, "The process leads its session", R_SESSION}, K_NEVER},
-	{{"proc.loginshellid", T(S64), NEV, "pid of the login shell", R_SESSION}, K_NEVER},
-	{{"thread.tid", T(S64), 0, "Thread id", NULL}, K_THREAD_TID},
-	{{"thread.is_main_thread", T(BOOL), 0, "The thread is its process's leader", NULL}, K_THREAD_MAIN},
-	{{"thread.cap_effective", T(STR), 0, "Effective capabilities: CAP_* names, space-separated (from exec, /proc, fork; unknown after capset)", NULL}, K_THREAD_CAPEFF},
-	{{"thread.cap_permitted", T(STR), NEV, "Permitted capabilities", R_CAPS}, K_NEVER},
-	{{"thread.cap_inheritable", T(STR), NEV, "Inheritable capabilities", R_CAPS}, K_NEVER},
-	{{"user.uid", T(U64), 0, "Effective user id", NULL}, K_USER_UID},
-	{{"user.name", T(STR), 0, "Effective user's name (host /etc/passwd)", NULL}, K_USER_NAME},
-	{{"user.loginuid", T(S64), 0, "Audit login uid, -1 when unset", NULL}, K_USER_LOGINUID},
-	{{"user.loginname", T(STR), 0, "Login user's name", NULL}, K_USER_LOGINNAME},
-	{{"user.homedir", T(STR), 0, "Effective user's home directory", NULL}, K_USER_HOMEDIR},
-	{{"user.shell", T(STR), 0, "Effective user's shell", NULL}, K_USER_SHELL},
-	{{"group.gid", T(U64), 0, "Effective group id", NULL}, K_GROUP_GID},
-	{{"group.name", T(STR), 0, "Effective group's name (host /etc/group)", NULL}, K_GROUP_NAME},
-	{{"fd.num", T(S64), 0, "The event's descriptor; -1 for a failed open", NULL}, K_FD_NUM},
-	{{"fd.name", T(STR), 0, "Path, unix socket path, or client:port->server:port", NULL}, K_FD_NAME},
-	{{"fd.nameraw", T(STR), 0, "The path as the process passed it (opens)", NULL}, K_FD_NAMERAW},
-	{{"fd.directory", T(STR), 0, "Directory of a file descriptor's path", NULL}, K_FD_DIRECTORY},
-	{{"fd.filename", T(STR), 0, "Base name of a file descriptor's path", NULL}, K_FD_FILENAME},
-	{{"fd.type", T(STR), 0, "file, ipv4, ipv6, unix, pipe, event, signalfd, eventpoll, inotify, timerfd, netlink, bpf, ...", NULL}, K_FD_TYPE},
-	{{"fd.typechar", T(STR), 0, "Type as one character: f 4 6 u p e s l i t n b ...", NULL}, K_FD_TYPECHAR},
-	{{"fd.l4proto", T(STR), 0, "tcp, udp, icmp or raw", NULL}, K_FD_L4PROTO},
-	{{"fd.sockfamily", T(STR), 0, "ip or unix", NULL}, K_FD_SOCKFAMILY},
-	{{"fd.sip", T(IPADDR), 0, "Server address", NULL}, K_FD_SIP},
-	{{"fd.cip", T(IPADDR), 0, "Client address", NULL}, K_FD_CIP},
-	{{"fd.lip", T(IPADDR), 0, "Local address", NULL}, K_FD_LIP},
-	{{"fd.rip", T(IPADDR), 0, "Remote address", NULL}, K_FD_RIP},
-	{{"fd.sport", T(U64), 0, "Server port", NULL}, K_FD_SPORT},
-	{{"fd.cport", T(U64), 0, "Client port", NULL}, K_FD_CPORT},
-	{{"fd.lport", T(U64), 0, "Local port", NULL}, K_FD_LPORT},
-	{{"fd.rport", T(U64), 0, "Remote port", NULL}, K_FD_RPORT},
-	{{"fd.ip", T(IPADDR), MUL, "Client or server address", NULL}, K_FD_IP},
-	{{"fd.port", T(U64), MUL, "Client or server port", NULL}, K_FD_PORT},
-	{{"fd.net", T(IPNET), MUL, "Client or server address, compared with networks", NULL}, K_FD_IP},
-	{{"fd.snet", T(IPNET), 0, "Server address, compared with networks", NULL}, K_FD_SIP},
-	{{"fd.cnet", T(IPNET), 0, "Client address, compared with networks", NULL}, K_FD_CIP},
-	{{"fd.lnet", T(IPNET), 0, "Local address, compared with networks", NULL}, K_FD_LIP},
-	{{"fd.rnet", T(IPNET), 0, "Remote address, compared with networks", NULL}, K_FD_RIP},
-	{{"fd.connected", T(BOOL), 0, "A socket that is connected (or accepted)", NULL}, K_FD_CONNECTED},
-	{{"fd.is_server", T(BOOL), 0, "This process holds the server end of the socket", NULL}, K_FD_IS_SERVER},
-	{{"fd.name_changed", T(BOOL), NEV, "The descriptor's name changed with this event", R_NAMECHG}, K_NEVER},
-	{{"fd.sip.name", T(STR), NEV, "Server host name", R_DNS}, K_NEVER},
-	{{"fd.cip.name", T(STR), NEV, "Client host name", R_DNS}, K_NEVER},
-	{{"fd.lip.name", T(STR), NEV, "Local host name", R_DNS}, K_NEVER},
-	{{"fd.rip.name", T(STR), NEV, "Remote host name", R_DNS}, K_NEVER},
-	{{"fd.dev", T(U64), NEV, "Device of the file", R_INODE}, K_NEVER},
-	{{"fd.ino", T(U64), NEV, "Inode of the file", R_INODE}, K_NEVER},
-	{{"container.id", T(STR), 0, "Container id (12 hex digits) from the cgroup, host on the host", NULL}, K_CONTAINER_ID},
-	{{"container.name", T(STR), 0, "host on the host; missing in containers (plugin field)", NULL}, K_CONTAINER_NAME},
-	{{"container.image", T(STR), PLG, "Container image", R_PLUGIN}, K_NEVER},
-	{{"container.image.id", T(STR), PLG, "Container image id", R_PLUGIN}, K_NEVER},
-	{{"container.image.repository", T(STR), PLG, "Container image repository", R_PLUGIN}, K_NEVER},
-	{{"container.image.tag", T(STR), PLG, "Container image tag", R_PLUGIN}, K_NEVER},
-	{{"container.image.digest", T(STR), PLG, "Container image digest", R_PLUGIN}, K_NEVER},
-	{{"container.type", T(STR), PLG, "Container runtime", R_PLUGIN}, K_NEVER},
-	{{"container.privileged", T(BOOL), PLG, "Privileged container", R_PLUGIN}, K_NEVER},
-	{{"container.start_ts", T(ABSTIME), PLG, "Container start time", R_PLUGIN}, K_NEVER},
-	{{"container.duration", T(RELTIME), PLG, "Time since the container started", R_PLUGIN}, K_NEVER},
-	{{"container.mounts", T(STR), PLG, "Container mounts", R_PLUGIN}, K_NEVER},
-	{{"container.mount", T(STR), PLG | IDX, "A container mount", R_PLUGIN}, K_NEVER},
-	{{"container.label", T(STR), PLG | REQ, "A container label", R_PLUGIN}, K_NEVER},
-	{{"container.labels", T(STR), PLG, "Container labels", R_PLUGIN}, K_NEVER},
-	{{"container.healthcheck", T(STR), PLG, "Container health check", R_PLUGIN}, K_NEVER},
-	{{"container.liveness_probe", T(STR), PLG, "Container liveness probe", R_PLUGIN}, K_NEVER},
-	{{"container.readiness_probe", T(STR), PLG, "Container readiness probe", R_PLUGIN}, K_NEVER},
-	{{"container.ip", T(STR), PLG, "Container IP", R_PLUGIN}, K_NEVER},
-	{{"container.cni.json", T(STR), PLG, "Container CNI result", R_PLUGIN}, K_NEVER},
-	{{"k8s.ns.name", T(STR), PLG, "Kubernetes namespace", R_K8S}, K_NEVER},
-	{{"k8s.pod.name", T(STR), PLG, "Kubernetes pod name", R_K8S}, K_NEVER},
-	{{"k8s.pod.id", T(STR), PLG, "Kubernetes pod uid", R_K8S}, K_NEVER},
-	{{"k8s.pod.uid", T(STR), PLG, "Kubernetes pod uid", R_K8S}, K_NEVER},
-	{{"k8s.pod.sandbox_id", T(STR), PLG, "Kubernetes pod sandbox id", R_K8S}, K_NEVER},
-	{{"k8s.pod.full_sandbox_id", T(STR), PLG, "Kubernetes pod sandbox id", R_K8S}, K_NEVER},
-	{{"k8s.pod.label", T(STR), PLG | REQ, "A Kubernetes pod label", R_K8S}, K_NEVER},
-	{{"k8s.pod.labels", T(STR), PLG, "Kubernetes pod labels", R_K8S}, K_NEVER},
-	{{"k8s.pod.ip", T(STR), PLG, "Kubernetes pod IP", R_K8S}, K_NEVER},
-	{{"k8s.pod.cni.json", T(STR), PLG, "Kubernetes pod CNI result", R_K8S}, K_NEVER},
+static const struct saker_field_row core_rows[] = {
+	{{"evt.type", T(STR), 0, "Event type: the syscall name, or procexit", NULL}, extract, K_EVT_TYPE, 1},
+	{{"evt.res", T(STR), 0, "Result: SUCCESS, or the error code name (ENOENT, ...)", NULL}, extract, K_EVT_RES, 2},
+	{{"evt.rawres", T(S64), 0, "Result as a number (negative errno on failure)", NULL}, extract, K_EVT_RAWRES, 1},
+	{{"evt.num", T(U64), NZ, "Event number (events the rules engine saw, from 1)", NULL}, extract, K_EVT_NUM, 1},
+	{{"evt.time", T(STR), 0, "Event time, HH:MM:SS.nnnnnnnnn (UTC)", NULL}, extract, K_EVT_TIME, 4},
+	{{"evt.rawtime", T(ABSTIME), 0, "Event time, ns since the epoch", NULL}, extract, K_EVT_RAWTIME, 2},
+	{{"evt.datetime", T(STR), 0, "Event time, YYYY-MM-DD HH:MM:SS.nnnnnnnnn (UTC)", NULL}, extract, K_EVT_DATETIME, 4},
+	{{"evt.dir", T(STR), 0, "Direction: always < (saker sees syscall exits)", NULL}, extract, K_EVT_DIR, 1},
+	{{"evt.cpu", T(U64), 0, "CPU the event happened on", NULL}, extract, K_EVT_CPU, 1},
+	{{"evt.hostname", T(STR), 0, "Host name", NULL}, extract, K_EVT_HOSTNAME, 2},
+	{{"evt.source", T(STR), 0, "Event source: syscall", NULL}, extract, K_EVT_SOURCE, 1},
+	{{"evt.is_open_read", T(BOOL), 0, "An open with read access", NULL}, extract, K_EVT_IS_OPEN_READ, 2},
+	{{"evt.is_open_write", T(BOOL), 0, "An open with write access", NULL}, extract, K_EVT_IS_OPEN_WRITE, 2},
+	{{"evt.is_open_exec", T(BOOL), 0, "An open for execution (never, in saker)", NULL}, extract, K_EVT_IS_OPEN_EXEC, 2},
+	{{"evt.arg", T(STR), REQ, "An argument by Falco's name (evt.arg.flags) or position (evt.arg[0]), rendered", NULL}, extract, K_EVT_ARG, 3},
+	{{"evt.rawarg", T(STR), REQ, "An argument by Falco's name, raw (numbers as numbers)", NULL}, extract, K_EVT_RAWARG, 3},
+	{{"evt.args", T(STR), 0, "All arguments, name=value", NULL}, extract, K_EVT_ARGS, 6},
+	{{"proc.pid", T(S64), 0, "Process id", NULL}, extract, K_PROC_PID, 1},
+	{{"proc.ppid", T(S64), 0, "Parent process id", NULL}, extract, K_PROC_PPID, 2},
+	{{"proc.name", T(STR), 0, "Process name (comm)", NULL}, extract, K_PROC_NAME, 2},
+	{{"proc.exe", T(STR), 0, "First command-line argument (argv[0])", NULL}, extract, K_PROC_EXE, 2},
+	{{"proc.exepath", T(STR), 0, "Full path of the executable", NULL}, extract, K_PROC_EXEPATH, 2},
+	{{"proc.cmdline", T(STR), 0, "Name and arguments: proc.name proc.args", NULL}, extract, K_PROC_CMDLINE, 4},
+	{{"proc.args", T(STR), 0, "Arguments (argv[1..]) joined with spaces", NULL}, extract, K_PROC_ARGS, 4},
+	{{"proc.cwd", T(STR), 0, "Working directory, with a trailing /", NULL}, extract, K_PROC_CWD, 3},
+	{{"proc.tty", T(U64), 0, "Controlling terminal (tty_nr), 0 = none", NULL}, extract, K_PROC_TTY, 2},
+	{{"proc.duration", T(RELTIME), 0, "ns since the thread started", NULL}, extract, K_PROC_DURATION, 2},
+	{{"proc.pname", T(STR), 0, "Parent's name", NULL}, extract, K_PROC_PNAME, 4},
+	{{"proc.pexe", T(STR), 0, "Parent's argv[0]", NULL}, extract, K_PROC_PEXE, 4},
+	{{"proc.pexepath", T(STR), 0, "Parent's executable path", NULL}, extract, K_PROC_PEXEPATH, 4},
+	{{"proc.pcmdline", T(STR), 0, "Parent's command line", NULL}, extract, K_PROC_PCMDLINE, 6},
+	{{"proc.aname", T(STR), IDX | MUL, "Ancestor's name: [0] self, [1] parent...; no index = any ancestor", NULL}, extract, K_PROC_ANAME, SAKER_FCOST_WALK},
+	{{"proc.apid", T(S64), IDX | MUL, "Ancestor's pid; no index = any ancestor", NULL}, extract, K_PROC_APID, SAKER_FCOST_WALK},
+	{{"proc.aexe", T(STR), IDX | MUL, "Ancestor's argv[0]; no index = any ancestor", NULL}, extract, K_PROC_AEXE, SAKER_FCOST_WALK},
+	{{"proc.aexepath", T(STR), IDX | MUL, "Ancestor's executable path; no index = any ancestor", NULL}, extract, K_PROC_AEXEPATH, SAKER_FCOST_WALK},
+	{{"proc.acmdline", T(STR), IDX | MUL, "Ancestor's command line; no index = any ancestor", NULL}, extract, K_PROC_ACMDLINE, SAKER_FCOST_WALK},
+	{{"proc.is_exe_from_memfd", T(BOOL), 0, "The executable is a memfd (its path starts with /memfd:)", NULL}, extract, K_PROC_MEMFD, 2},
+	{{"proc.cgroup", T(STR), 0, "cgroup path (saker's own field)", NULL}, extract, K_PROC_CGROUP, 4},
+	{{"proc.is_exe_upper_layer", T(BOOL), NEV, "Executable in an overlayfs upper layer", R_INODE}, NULL, 0, 1},
+	{{"proc.is_exe_writable", T(BOOL), NEV, "Executable writable by the process", R_INODE}, NULL, 0, 1},
+	{{"proc.is_exe_lower_layer", T(BOOL), NEV, "Executable in an overlayfs lower layer", R_INODE}, NULL, 0, 1},
+	{{"proc.exe_ino", T(U64), NEV, "Executable's inode", R_INODE}, NULL, 0, 1},
+	{{"proc.exe_ino.ctime", T(ABSTIME), NEV, "Executable's inode ctime", R_INODE}, NULL, 0, 1},
+	{{"proc.exe_ino.mtime", T(ABSTIME), NEV, "Executable's inode mtime", R_INODE}, NULL, 0, 1},
+	{{"proc.exe_ino.ctime_duration_proc_start", T(RELTIME), NEV, "Process start minus inode ctime", R_INODE}, NULL, 0, 1},
+	{{"proc.exe_ino.ctime_duration_pidns_start", T(RELTIME), NEV, "Pid namespace start minus inode ctime", R_INODE}, NULL, 0, 1},
+	{{"proc.sname", T(STR), NEV, "Session leader's name", R_SESSION}, NULL, 0, 1},
+	{{"proc.sid", T(S64), NEV, "Session id", R_SESSION}, NULL, 0, 1},
+	{{"proc.vpgid", T(S64), NEV, "Process group id", R_SESSION}, NULL, 0, 1},
+	{{"proc.vpgid.name", T(STR), NEV, "Process group leader's name", R_SESSION}, NULL, 0, 1},
+	{{"proc.vpgid.exe", T(STR), NEV, "Process group leader's argv[0]", R_SESSION}, NULL, 0, 1},
+	{{"proc.is_vpgid_leader", T(BOOL), NEV, "The process leads its process group", R_SESSION}, NULL, 0, 1},
+	{{"proc.is_sid_leader", T(BOOL), NEV, "The process leads its session", R_SESSION}, NULL, 0, 1},
+	{{"proc.loginshellid", T(S64), NEV, "pid of the login shell", R_SESSION}, NULL, 0, 1},
+	{{"thread.tid", T(S64), 0, "Thread id", NULL}, extract, K_THREAD_TID, 1},
+	{{"thread.is_main_thread", T(BOOL), 0, "The thread is its process's leader", NULL}, extract, K_THREAD_MAIN, 1},
+	{{"thread.cap_effective", T(STR), 0, "Effective capabilities: CAP_* names, space-separated (from exec, /proc, fork; unknown after capset)", NULL}, extract, K_THREAD_CAPEFF, 2},
+	{{"thread.cap_permitted", T(STR), NEV, "Permitted capabilities", R_CAPS}, NULL, 0, 1},
+	{{"thread.cap_inheritable", T(STR), NEV, "Inheritable capabilities", R_CAPS}, NULL, 0, 1},
+	{{"user.uid", T(U64), 0, "Effective user id", NULL}, extract, K_USER_UID, 2},
+	{{"user.name", T(STR), 0, "Effective user's name (host /etc/passwd)", NULL}, extract, K_USER_NAME, 3},
+	{{"user.loginuid", T(S64), 0, "Audit login uid, -1 when unset", NULL}, extract, K_USER_LOGINUID, 2},
+	{{"user.loginname", T(STR), 0, "Login user's name", NULL}, extract, K_USER_LOGINNAME, 3},
+	{{"user.homedir", T(STR), 0, "Effective user's home directory", NULL}, extract, K_USER_HOMEDIR, 3},
+	{{"user.shell", T(STR), 0, "Effective user's shell", NULL}, extract, K_USER_SHELL, 3},
+	{{"group.gid", T(U64), 0, "Effective group id", NULL}, extract, K_GROUP_GID, 2},
+	{{"group.name", T(STR), 0, "Effective group's name (host /etc/group)", NULL}, extract, K_GROUP_NAME, 3},
+	{{"fd.num", T(S64), 0, "The event's descriptor; -1 for a failed open", NULL}, extract, K_FD_NUM, 3},
+	{{"fd.name", T(STR), 0, "Path, unix socket path, or client:port->server:port", NULL}, extract, K_FD_NAME, 4},
+	{{"fd.nameraw", T(STR), 0, "The path as the process passed it (opens)", NULL}, extract, K_FD_NAMERAW, 4},
+	{{"fd.directory", T(STR), 0, "Directory of a file descriptor's path", NULL}, extract, K_FD_DIRECTORY, 4},
+	{{"fd.filename", T(STR), 0, "Base name of a file descriptor's path", NULL}, extract, K_FD_FILENAME, 4},
+	{{"fd.type", T(STR), 0, "file, ipv4, ipv6, unix, pipe, event, signalfd, eventpoll, inotify, timerfd, netlink, bpf, ...", NULL}, extract, K_FD_TYPE, 3},
+	{{"fd.typechar", T(STR), 0, "Type as one character: f 4 6 u p e s l i t n b ...", NULL}, extract, K_FD_TYPECHAR, 3},
+	{{"fd.l4proto", T(STR), 0, "tcp, udp, icmp or raw", NULL}, extract, K_FD_L4PROTO, 4},
+	{{"fd.sockfamily", T(STR), 0, "ip or unix", NULL}, extract, K_FD_SOCKFAMILY, 4},
+	{{"fd.sip", T(IPADDR), 0, "Server address", NULL}, extract, K_FD_SIP, 4},
+	{{"fd.cip", T(IPADDR), 0, "Client address", NULL}, extract, K_FD_CIP, 4},
+	{{"fd.lip", T(IPADDR), 0, "Local address", NULL}, extract, K_FD_LIP, 4},
+	{{"fd.rip", T(IPADDR), 0, "Remote address", NULL}, extract, K_FD_RIP, 4},
+	{{"fd.sport", T(U64), 0, "Server port", NULL}, extract, K_FD_SPORT, 4},
+	{{"fd.cport", T(U64), 0, "Client port", NULL}, extract, K_FD_CPORT, 4},
+	{{"fd.lport", T(U64), 0, "Local port", NULL}, extract, K_FD_LPORT, 4},
+	{{"fd.rport", T(U64), 0, "Remote port", NULL}, extract, K_FD_RPORT, 4},
+	{{"fd.ip", T(IPADDR), MUL, "Client or server address", NULL}, extract, K_FD_IP, 4},
+	{{"fd.port", T(U64), MUL, "Client or server port", NULL}, extract, K_FD_PORT, 4},
+	{{"fd.net", T(IPNET), MUL, "Client or server address, compared with networks", NULL}, extract, K_FD_IP, 4},
+	{{"fd.snet", T(IPNET), 0, "Server address, compared with networks", NULL}, extract, K_FD_SIP, 4},
+	{{"fd.cnet", T(IPNET), 0, "Client address, compared with networks", NULL}, extract, K_FD_CIP, 4},
+	{{"fd.lnet", T(IPNET), 0, "Local address, compared with networks", NULL}, extract, K_FD_LIP, 4},
+	{{"fd.rnet", T(IPNET), 0, "Remote address, compared with networks", NULL}, extract, K_FD_RIP, 4},
+	{{"fd.connected", T(BOOL), 0, "A socket that is connected (or accepted)", NULL}, extract, K_FD_CONNECTED, 4},
+	{{"fd.is_server", T(BOOL), 0, "This process holds the server end of the socket", NULL}, extract, K_FD_IS_SERVER, 4},
+	{{"fd.name_changed", T(BOOL), NEV, "The descriptor's name changed with this event", R_NAMECHG}, NULL, 0, 1},
+	{{"fd.sip.name", T(STR), NEV, "Server host name", R_DNS}, NULL, 0, 1},
+	{{"fd.cip.name", T(STR), NEV, "Client host name", R_DNS}, NULL, 0, 1},
+	{{"fd.lip.name", T(STR), NEV, "Local host name", R_DNS}, NULL, 0, 1},
+	{{"fd.rip.name", T(STR), NEV, "Remote host name", R_DNS}, NULL, 0, 1},
+	{{"fd.dev", T(U64), NEV, "Device of the file", R_INODE}, NULL, 0, 1},
+	{{"fd.ino", T(U64), NEV, "Inode of the file", R_INODE}, NULL, 0, 1},
 };
 /* clang-format on */
 
-#define NDEFS (sizeof(defs) / sizeof(defs[0]))
+static const struct saker_field_class core = SAKER_FIELD_CLASS("core", core_rows);
+
+/* Every class, in --list order. */
+static const struct saker_field_class *const classes[] = {&core, &saker_fclass_container};
+
+#define NCLASSES_F (sizeof(classes) / sizeof(classes[0]))
 
 size_t saker_fields_count(void)
 {
-	return NDEFS;
+	size_t n = 0;
+
+	for (size_t k = 0; k < NCLASSES_F; k++)
+		n += classes[k]->nrows;
+	return n;
+}
+
+static const struct saker_field_row *row_at(size_t i)
+{
+	for (size_t k = 0; k < NCLASSES_F; k++) {
+		if (i < classes[k]->nrows)
+			return &classes[k]->rows[i];
+		i -= classes[k]->nrows;
+	}
+	return NULL;
 }
 
 const struct saker_field_info *saker_fields_at(size_t i)
 {
-	return i < NDEFS ? &defs[i].info : NULL;
+	const struct saker_field_row *r = row_at(i);
+
+	return r ? &r->info : NULL;
 }
 
 const char *saker_ftype_name(enum saker_ftype t)
@@ -537,11 +521,12 @@ int saker_fields_event_slot(const struct saker_event *ev)
 
 /* ---- instances ------------------------------------------------------- */
 
-static const struct fdef *find_def(const char *name)
+static const struct saker_field_row *find_def(const char *name)
 {
-	for (size_t i = 0; i < NDEFS; i++)
-		if (!strcmp(defs[i].info.name, name))
-			return &defs[i];
+	for (size_t k = 0; k < NCLASSES_F; k++)
+		for (size_t i = 0; i < classes[k]->nrows; i++)
+			if (!strcmp(classes[k]->rows[i].info.name, name))
+				return &classes[k]->rows[i];
 	return NULL;
 }
 
@@ -815,7 +800,7 @@ static const char *plugin_of(const char *field)
 int saker_finst_init(struct saker_finst *fi, const char *field, const char *arg, char *why,
 		     size_t whylen)
 {
-	const struct fdef *d = find_def(field);
+	const struct saker_field_row *d = find_def(field);
 	char base[128];
 	int err;
 
@@ -848,8 +833,9 @@ int saker_finst_init(struct saker_finst *fi, const char *field, const char *arg,
 				 "field '%s' comes from a plugin (saker has no plugins)", field);
 		return -ENOENT;
 	}
+	fi->row = d;
 	fi->info = &d->info;
-	fi->kind = d->kind;
+	fi->sel = d->sel;
 	fi->type = d->info.type;
 	if (arg && !(d->info.flags & (SAKER_FF_ARG_INDEX | SAKER_FF_ARG_REQUIRED))) {
 		snprintf(why, whylen, "field '%s' takes no argument", field);
@@ -879,7 +865,7 @@ int saker_finst_init(struct saker_finst *fi, const char *field, const char *arg,
 	}
 	if (arg)
 		snprintf(base, sizeof(base), "%s[%s]", field, arg);
-	if (d->kind == K_EVT_ARG || d->kind == K_EVT_RAWARG) {
+	if (d->extract == extract && (d->sel == K_EVT_ARG || d->sel == K_EVT_RAWARG)) {
 		/* Written as Falco users write it: evt.arg.flags, evt.arg[0]. */
 		if (fi->idx >= 0)
 			snprintf(base, sizeof(base), "%s[%" PRId64 "]", d->info.name, fi->idx);
@@ -901,72 +887,10 @@ int saker_finst_init(struct saker_finst *fi, const char *field, const char *arg,
 
 unsigned saker_finst_cost(const struct saker_finst *fi)
 {
-	switch (fi->kind) {
-	case K_EVT_TYPE:
-	case K_EVT_RAWRES:
-	case K_EVT_NUM:
-	case K_EVT_DIR:
-	case K_EVT_CPU:
-	case K_EVT_SOURCE:
-	case K_PROC_PID:
-	case K_THREAD_TID:
-	case K_THREAD_MAIN:
-	case K_NEVER:
-		return 1;
-	case K_EVT_RES:
-	case K_EVT_IS_OPEN_READ:
-	case K_EVT_IS_OPEN_WRITE:
-	case K_EVT_IS_OPEN_EXEC:
-	case K_EVT_HOSTNAME:
-	case K_EVT_RAWTIME:
-	case K_PROC_NAME:
-	case K_PROC_EXE:
-	case K_PROC_EXEPATH:
-	case K_PROC_TTY:
-	case K_PROC_PPID:
-	case K_PROC_DURATION:
-	case K_PROC_MEMFD:
-	case K_THREAD_CAPEFF:
-	case K_USER_UID:
-	case K_USER_LOGINUID:
-	case K_GROUP_GID:
-	case K_CONTAINER_ID:
-	case K_CONTAINER_NAME:
-		return 2;
-	case K_EVT_ARG:
-	case K_EVT_RAWARG:
-	case K_PROC_CWD:
-	case K_USER_NAME:
-	case K_USER_LOGINNAME:
-	case K_USER_HOMEDIR:
-	case K_USER_SHELL:
-	case K_GROUP_NAME:
-	case K_FD_NUM:
-	case K_FD_TYPE:
-	case K_FD_TYPECHAR:
-		return 3;
-	case K_PROC_CMDLINE:
-	case K_PROC_ARGS:
-	case K_PROC_PNAME:
-	case K_PROC_PEXE:
-	case K_PROC_PEXEPATH:
-	case K_EVT_TIME:
-	case K_EVT_DATETIME:
-		return 4;
-	case K_PROC_PCMDLINE:
-	case K_EVT_ARGS:
-		return 6;
-	case K_PROC_ANAME:
-	case K_PROC_APID:
-	case K_PROC_AEXE:
-	case K_PROC_AEXEPATH:
-	case K_PROC_ACMDLINE:
-		/* [n] walks n parents; without an index, every ancestor */
-		return fi->idx >= 0 ? 2 + 2 * (unsigned)fi->idx : 40;
-	default:
-		/* descriptors: one table lookup, sometimes a path resolution */
-		return 4;
-	}
+	if (fi->row->cost != SAKER_FCOST_WALK)
+		return fi->row->cost;
+	/* [n] walks n parents; without an index, every ancestor */
+	return fi->idx >= 0 ? 2 + 2 * (unsigned)fi->idx : 40;
 }
 
 void saker_finst_clear(struct saker_finst *fi)
@@ -1153,7 +1077,7 @@ void saker_fctx_begin(struct saker_fctx *c, const struct saker_event *ev, struct
 	c->used = 0;
 }
 
-static char *arena(struct saker_fctx *c, size_t n)
+char *saker_fctx_alloc(struct saker_fctx *c, size_t n)
 {
 	char *p;
 
@@ -1166,21 +1090,8 @@ static char *arena(struct saker_fctx *c, size_t n)
 
 /* ---- value helpers ----------------------------------------------------- */
 
-static int set_str(struct saker_fval *v, const char *p, size_t n)
-{
-	v->s.p = p;
-	v->s.n = (uint32_t)n;
-	return 1;
-}
-
-static int set_cstr(struct saker_fval *v, const char *p)
-{
-	return p ? set_str(v, p, strlen(p)) : 0;
-}
-
 /* A printf into the arena as a string value; 0 (missing) when it does not fit. */
-__attribute__((format(printf, 3, 4))) static int set_fmt(struct saker_fctx *c, struct saker_fval *v,
-							 const char *fmt, ...)
+int saker_fctx_printf(struct saker_fctx *c, struct saker_fval *v, const char *fmt, ...)
 {
 	size_t room = sizeof(c->arena) - c->used;
 	va_list ap;
@@ -1191,12 +1102,12 @@ __attribute__((format(printf, 3, 4))) static int set_fmt(struct saker_fctx *c, s
 	va_end(ap);
 	if (n < 0 || (size_t)n >= room)
 		return 0;
-	set_str(v, c->arena + c->used, (size_t)n);
+	saker_fval_str(v, c->arena + c->used, (size_t)n);
 	c->used += (size_t)n + 1;
 	return 1;
 }
 
-static const struct saker_proc *ctx_proc(struct saker_fctx *c)
+const struct saker_proc *saker_fctx_proc(struct saker_fctx *c)
 {
 	if (!c->proc_done) {
 		c->proc_done = true;
@@ -1207,14 +1118,14 @@ static const struct saker_proc *ctx_proc(struct saker_fctx *c)
 }
 
 /* Ancestors up to depth (anc[0] = the process); how many are known. */
-static unsigned ctx_ancestors(struct saker_fctx *c, unsigned depth)
+unsigned saker_fctx_ancestors(struct saker_fctx *c, unsigned depth)
 {
 	if (depth > SAKER_FIELD_MAX_VALUES)
 		depth = SAKER_FIELD_MAX_VALUES;
 	if (!c->anc_done) {
 		c->anc_done = true;
 		c->nanc = 0;
-		if (ctx_proc(c))
+		if (saker_fctx_proc(c))
 			c->anc[c->nanc++] = c->proc;
 	}
 	while (c->nanc > 0 && c->nanc <= depth) {
@@ -1238,8 +1149,8 @@ static unsigned ctx_ancestors(struct saker_fctx *c, unsigned depth)
 static int proc_exe(const struct saker_proc *p, struct saker_fval *v)
 {
 	if (p->argc > 0 && p->args_len)
-		return set_str(v, p->args, strnlen(p->args, p->args_len));
-	return set_cstr(v, p->exe);
+		return saker_fval_str(v, p->args, strnlen(p->args, p->args_len));
+	return saker_fval_cstr(v, p->exe);
 }
 
 static int proc_args(struct saker_fctx *c, const struct saker_proc *p, struct saker_fval *v)
@@ -1251,7 +1162,7 @@ static int proc_args(struct saker_fctx *c, const struct saker_proc *p, struct sa
 		return 0;
 	if ((size_t)n >= room)
 		n = (int)room - 1;
-	set_str(v, c->arena + c->used, (size_t)n);
+	saker_fval_str(v, c->arena + c->used, (size_t)n);
 	c->used += (size_t)n + 1;
 	return 1;
 }
@@ -1275,7 +1186,7 @@ static int proc_cmdline(struct saker_fctx *c, const struct saker_proc *p, struct
 			n = (int)(room - cl - 2);
 		cl += 1 + (size_t)n;
 	}
-	set_str(v, b, cl);
+	saker_fval_str(v, b, cl);
 	c->used += cl + 1;
 	return 1;
 }
@@ -1431,7 +1342,7 @@ static bool returns_fd(const struct saker_event *ev)
 	return sc_flags(ev) & CF_RETFD;
 }
 
-static void ctx_fd(struct saker_fctx *c)
+void saker_fctx_fd(struct saker_fctx *c)
 {
 	const struct saker_event *ev = c->ev;
 	int64_t fd;
@@ -1466,7 +1377,7 @@ static const char *open_path_raw(struct saker_fctx *c, size_t *len)
 	    p.flags & SAKER_PF_UNREADABLE)
 		return NULL;
 	*len = strnlen((const char *)p.val, p.len);
-	b = arena(c, *len + 1);
+	b = saker_fctx_alloc(c, *len + 1);
 	if (!b)
 		return NULL;
 	memcpy(b, p.val, *len);
@@ -1495,15 +1406,15 @@ static int open_path_name(struct saker_fctx *c, struct saker_fval *v)
 			size_t n = strlen(out);
 
 			c->used += n + 1;
-			return set_str(v, out, n);
+			return saker_fval_str(v, out, n);
 		}
 	}
-	return set_str(v, raw, len);
+	return saker_fval_str(v, raw, len);
 }
 
 static int fd_name(struct saker_fctx *c, struct saker_fval *v)
 {
-	ctx_fd(c);
+	saker_fctx_fd(c);
 	if (c->fd) {
 		if (c->fd->type == SAKER_FD_IPV4 || c->fd->type == SAKER_FD_IPV6) {
 			size_t room = sizeof(c->arena) - c->used;
@@ -1511,11 +1422,11 @@ static int fd_name(struct saker_fctx *c, struct saker_fval *v)
 
 			if (n <= 0 || (size_t)n >= room)
 				return 0;
-			set_str(v, c->arena + c->used, (size_t)n);
+			saker_fval_str(v, c->arena + c->used, (size_t)n);
 			c->used += (size_t)n + 1;
 			return 1;
 		}
-		return set_cstr(v, c->fd->name);
+		return saker_fval_cstr(v, c->fd->name);
 	}
 	if (c->fd_from_path)
 		return open_path_name(c, v);
@@ -1524,7 +1435,7 @@ static int fd_name(struct saker_fctx *c, struct saker_fval *v)
 
 static bool fd_is_file(struct saker_fctx *c)
 {
-	ctx_fd(c);
+	saker_fctx_fd(c);
 	return c->fd ? c->fd->type == SAKER_FD_FILE : c->fd_from_path;
 }
 
@@ -1564,7 +1475,7 @@ static int fd_type(struct saker_fctx *c, struct saker_fval *v, bool as_char)
 	const char *type = NULL;
 	char tc = '?';
 
-	ctx_fd(c);
+	saker_fctx_fd(c);
 	if (!c->fd) {
 		if (!c->fd_from_path)
 			return 0;
@@ -1585,20 +1496,20 @@ static int fd_type(struct saker_fctx *c, struct saker_fval *v, bool as_char)
 		}
 	}
 	if (as_char) {
-		char *b = arena(c, 2);
+		char *b = saker_fctx_alloc(c, 2);
 
 		if (!b)
 			return 0;
 		b[0] = tc;
 		b[1] = '\0';
-		return set_str(v, b, 1);
+		return saker_fval_str(v, b, 1);
 	}
-	return set_cstr(v, type);
+	return saker_fval_cstr(v, type);
 }
 
 static bool fd_is_ip(struct saker_fctx *c)
 {
-	ctx_fd(c);
+	saker_fctx_fd(c);
 	return c->fd && (c->fd->type == SAKER_FD_IPV4 || c->fd->type == SAKER_FD_IPV6);
 }
 
@@ -1666,13 +1577,13 @@ static int render_arg(struct saker_fctx *c, const struct aspec *a, bool raw, enu
 			size_t l0 = strnlen((const char *)p.val, p.len);
 
 			if (a->src == S_ARGV0)
-				return set_str(v, (const char *)p.val, l0);
+				return saker_fval_str(v, (const char *)p.val, l0);
 			if (l0 + 1 >= p.len)
-				return set_str(v, "", 0);
+				return saker_fval_str(v, "", 0);
 			/* the rest, NULs as spaces */
 			{
 				size_t n = p.len - l0 - 1;
-				char *b = arena(c, n + 1);
+				char *b = saker_fctx_alloc(c, n + 1);
 
 				if (!b)
 					return 0;
@@ -1683,7 +1594,7 @@ static int render_arg(struct saker_fctx *c, const struct aspec *a, bool raw, enu
 					if (!b[i])
 						b[i] = ' ';
 				b[n] = '\0';
-				return set_str(v, b, n);
+				return saker_fval_str(v, b, n);
 			}
 		}
 	default:
@@ -1704,7 +1615,8 @@ static int render_arg(struct saker_fctx *c, const struct aspec *a, bool raw, enu
 	}
 	if (!have_num) {
 		if (p.kind == SAKER_PK_STR || p.kind == SAKER_PK_STRLIST)
-			return set_str(v, (const char *)p.val, strnlen((const char *)p.val, p.len));
+			return saker_fval_str(v, (const char *)p.val,
+					      strnlen((const char *)p.val, p.len));
 		if (p.kind == SAKER_PK_SOCKADDR) {
 			struct saker_sockaddr sa;
 			char ip[INET6_ADDRSTRLEN];
@@ -1714,36 +1626,37 @@ static int render_arg(struct saker_fctx *c, const struct aspec *a, bool raw, enu
 			if (sa.family == AF_INET || sa.family == AF_INET6) {
 				if (!inet_ntop(sa.family, sa.addr, ip, sizeof(ip)))
 					return 0;
-				return set_fmt(c, v, "%s:%u", ip, sa.port);
+				return saker_fctx_printf(c, v, "%s:%u", ip, sa.port);
 			}
 			if (sa.family == AF_UNIX)
-				return set_fmt(c, v, "%s%s", sa.abstract ? "@" : "", sa.path);
-			return set_fmt(c, v, "family %u", sa.family);
+				return saker_fctx_printf(c, v, "%s%s", sa.abstract ? "@" : "",
+							 sa.path);
+			return saker_fctx_printf(c, v, "family %u", sa.family);
 		}
 		return 0;
 	}
 	if (raw)
-		return set_fmt(c, v, "%" PRId64, (int64_t)u);
+		return saker_fctx_printf(c, v, "%" PRId64, (int64_t)u);
 	switch (a->r) {
 	case R_UDEC:
-		return set_fmt(c, v, "%" PRIu64, u);
+		return saker_fctx_printf(c, v, "%" PRIu64, u);
 	case R_HEX:
-		return set_fmt(c, v, "0x%" PRIx64, u);
+		return saker_fctx_printf(c, v, "0x%" PRIx64, u);
 	case R_OCT:
-		return set_fmt(c, v, "0%" PRIo64, u);
+		return saker_fctx_printf(c, v, "0%" PRIo64, u);
 	case R_RES:
 		s = (int64_t)u < 0 ? errno_name(-(int64_t)u) : NULL;
 		if (s)
-			return set_fmt(c, v, "%" PRId64 "(%s)", (int64_t)u, s);
-		return set_fmt(c, v, "%" PRId64, (int64_t)u);
+			return saker_fctx_printf(c, v, "%" PRId64 "(%s)", (int64_t)u, s);
+		return saker_fctx_printf(c, v, "%" PRId64, (int64_t)u);
 	case R_FD:
 	case R_TUPLE: {
 		const struct saker_fd *f = NULL;
 
 		if ((int64_t)u < 0) {
 			s = errno_name(-(int64_t)u);
-			return s ? set_fmt(c, v, "%" PRId64 "(%s)", (int64_t)u, s)
-				 : set_fmt(c, v, "%" PRId64, (int64_t)u);
+			return s ? saker_fctx_printf(c, v, "%" PRId64 "(%s)", (int64_t)u, s)
+				 : saker_fctx_printf(c, v, "%" PRId64, (int64_t)u);
 		}
 		if (c->view && u <= INT_MAX)
 			f = saker_view_fd(c->view, ev->hdr.tgid, (int)u);
@@ -1752,27 +1665,27 @@ static int render_arg(struct saker_fctx *c, const struct aspec *a, bool raw, enu
 
 			saker_fd_format_name(f, buf, sizeof(buf));
 			if (a->r == R_TUPLE)
-				return set_fmt(c, v, "%s", buf);
+				return saker_fctx_printf(c, v, "%s", buf);
 			if (f->type >= SAKER_FD_FILE && f->type <= SAKER_FD_UNIX)
 				tc = "f46u"[f->type - SAKER_FD_FILE];
 			else
 				(void)other_type(f->name, &tc);
-			return set_fmt(c, v, "%" PRIu64 "(<%c>%s)", u, tc, buf);
+			return saker_fctx_printf(c, v, "%" PRIu64 "(<%c>%s)", u, tc, buf);
 		}
-		return a->r == R_TUPLE ? 0 : set_fmt(c, v, "%" PRIu64, u);
+		return a->r == R_TUPLE ? 0 : saker_fctx_printf(c, v, "%" PRIu64, u);
 	}
 	case R_DIRFD:
 		if ((int64_t)u == AT_FDCWD)
-			return set_fmt(c, v, "%d(AT_FDCWD)", AT_FDCWD);
-		return set_fmt(c, v, "%" PRId64, (int64_t)u);
+			return saker_fctx_printf(c, v, "%d(AT_FDCWD)", AT_FDCWD);
+		return saker_fctx_printf(c, v, "%" PRId64, (int64_t)u);
 	case R_OFLAGS:
 		render_oflags(buf, sizeof(buf), u);
-		return set_fmt(c, v, "%s", buf);
+		return saker_fctx_printf(c, v, "%s", buf);
 	case R_SIG: {
 		const char *abbrev = (int64_t)u > 0 && u < 65 ? sigabbrev_np((int)u) : NULL;
 
-		return abbrev ? set_fmt(c, v, "SIG%s", abbrev)
-			      : set_fmt(c, v, "%" PRId64, (int64_t)u);
+		return abbrev ? saker_fctx_printf(c, v, "SIG%s", abbrev)
+			      : saker_fctx_printf(c, v, "%" PRId64, (int64_t)u);
 	}
 	case R_SOCKTYPE: {
 		const char *base = enum_name(socktypes, u & 0xf);
@@ -1781,7 +1694,7 @@ static int render_arg(struct saker_fctx *c, const struct aspec *a, bool raw, enu
 			  (const struct flagname[]){
 			      {04000, "SOCK_NONBLOCK"}, {02000000, "SOCK_CLOEXEC"}, {0, NULL}},
 			  u & ~0xfull, base);
-		return set_fmt(c, v, "%s", buf);
+		return saker_fctx_printf(c, v, "%s", buf);
 	}
 	case R_DOMAIN:
 		t = domains;
@@ -1807,12 +1720,12 @@ static int render_arg(struct saker_fctx *c, const struct aspec *a, bool raw, enu
 			  : a->r == R_MFD   ? mfdflags
 					    : atflags,
 			  u, NULL);
-		return set_fmt(c, v, "%s", buf);
+		return saker_fctx_printf(c, v, "%s", buf);
 	default:
-		return set_fmt(c, v, "%" PRId64, (int64_t)u);
+		return saker_fctx_printf(c, v, "%" PRId64, (int64_t)u);
 	}
 	s = enum_name(t, u);
-	return s ? set_fmt(c, v, "%s", s) : set_fmt(c, v, "%" PRIu64, u);
+	return s ? saker_fctx_printf(c, v, "%s", s) : saker_fctx_printf(c, v, "%" PRIu64, u);
 }
 
 static int evt_arg(struct saker_fctx *c, const struct saker_finst *fi, bool raw,
@@ -1847,7 +1760,7 @@ static int evt_args(struct saker_fctx *c, struct saker_fval *v)
 			k++;
 		}
 	}
-	out = arena(c, len + 1);
+	out = saker_fctx_alloc(c, len + 1);
 	if (!out) {
 		c->used = start;
 		return 0;
@@ -1865,7 +1778,7 @@ static int evt_args(struct saker_fctx *c, struct saker_fval *v)
 		len += vals[i].s.n;
 	}
 	out[len] = '\0';
-	return set_str(v, out, len);
+	return saker_fval_str(v, out, len);
 }
 
 /* ---- the extractor ------------------------------------------------------ */
@@ -1879,11 +1792,11 @@ static int utc_time(struct saker_fctx *c, struct saker_fval *v, bool date)
 	if (!gmtime_r(&sec, &tm))
 		return 0;
 	if (date)
-		return set_fmt(c, v, "%04d-%02d-%02d %02d:%02d:%02d.%09u", tm.tm_year + 1900,
-			       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			       (unsigned)(ns % 1000000000ull));
-	return set_fmt(c, v, "%02d:%02d:%02d.%09u", tm.tm_hour, tm.tm_min, tm.tm_sec,
-		       (unsigned)(ns % 1000000000ull));
+		return saker_fctx_printf(c, v, "%04d-%02d-%02d %02d:%02d:%02d.%09u",
+					 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+					 tm.tm_min, tm.tm_sec, (unsigned)(ns % 1000000000ull));
+	return saker_fctx_printf(c, v, "%02d:%02d:%02d.%09u", tm.tm_hour, tm.tm_min, tm.tm_sec,
+				 (unsigned)(ns % 1000000000ull));
 }
 
 static bool open_flags(struct saker_fctx *c, uint64_t *flags)
@@ -1911,7 +1824,7 @@ static int ancestors(struct saker_fctx *c, const struct saker_finst *fi, struct 
 		first = 1;
 		last = SAKER_FIELD_MAX_VALUES - 1;
 	}
-	if (ctx_ancestors(c, last) <= first)
+	if (saker_fctx_ancestors(c, last) <= first)
 		return 0;
 	for (unsigned i = first; i <= last && i < c->nanc; i++) {
 		const struct saker_proc *p = c->anc[i];
@@ -1920,7 +1833,7 @@ static int ancestors(struct saker_fctx *c, const struct saker_finst *fi, struct 
 
 		switch (kind) {
 		case K_PROC_ANAME:
-			ok = set_cstr(v, p->comm);
+			ok = saker_fval_cstr(v, p->comm);
 			break;
 		case K_PROC_APID:
 			v->i = p->pid;
@@ -1930,7 +1843,7 @@ static int ancestors(struct saker_fctx *c, const struct saker_finst *fi, struct 
 			ok = proc_exe(p, v);
 			break;
 		case K_PROC_AEXEPATH:
-			ok = *p->exe ? set_cstr(v, p->exe) : 0;
+			ok = *p->exe ? saker_fval_cstr(v, p->exe) : 0;
 			break;
 		default:
 			ok = proc_cmdline(c, p, v);
@@ -2018,7 +1931,7 @@ static int caps_string(struct saker_fctx *c, const struct saker_proc *p, struct 
 		return 0;
 	b[n] = '\0';
 	c->used += n + 1;
-	return set_str(v, b, n);
+	return saker_fval_str(v, b, n);
 }
 
 static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v)
@@ -2028,7 +1941,7 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 	const struct idname *idn;
 	uint64_t u;
 
-	switch (fi->kind) {
+	switch (fi->sel) {
 	case K_PROC_NAME:
 	case K_PROC_EXE:
 	case K_PROC_EXEPATH:
@@ -2049,9 +1962,7 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 	case K_USER_SHELL:
 	case K_GROUP_GID:
 	case K_GROUP_NAME:
-	case K_CONTAINER_ID:
-	case K_CONTAINER_NAME:
-		p = ctx_proc(c);
+		p = saker_fctx_proc(c);
 		if (!p)
 			return 0;
 		break;
@@ -2059,7 +1970,7 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 	case K_PROC_PEXE:
 	case K_PROC_PEXEPATH:
 	case K_PROC_PCMDLINE:
-		if (ctx_ancestors(c, 1) < 2)
+		if (saker_fctx_ancestors(c, 1) < 2)
 			return 0;
 		pp = c->anc[1];
 		break;
@@ -2067,21 +1978,22 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 		break;
 	}
 
-	switch (fi->kind) {
+	switch (fi->sel) {
 	case K_EVT_TYPE: {
 		const char *n = c->slot >= 0 ? saker_fields_slot_name((unsigned)c->slot) : NULL;
 
-		return set_cstr(v, n);
+		return saker_fval_cstr(v, n);
 	}
 	case K_EVT_RES:
 		if (ev->hdr.type == SAKER_EVT_PROC_EXIT || ev->hdr.type == SAKER_EVT_PROC_FORK)
 			return 0;
 		if (ev->hdr.ret >= 0)
-			return set_str(v, "SUCCESS", 7);
+			return saker_fval_str(v, "SUCCESS", 7);
 		{
 			const char *s = errno_name(-ev->hdr.ret);
 
-			return s ? set_cstr(v, s) : set_fmt(c, v, "%" PRId64, (int64_t)ev->hdr.ret);
+			return s ? saker_fval_cstr(v, s)
+				 : saker_fctx_printf(c, v, "%" PRId64, (int64_t)ev->hdr.ret);
 		}
 	case K_EVT_RAWRES:
 		if (ev->hdr.type == SAKER_EVT_PROC_EXIT || ev->hdr.type == SAKER_EVT_PROC_FORK)
@@ -2099,14 +2011,14 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 		v->u = ev->hdr.ts_ns + c->boot_offset_ns;
 		return 1;
 	case K_EVT_DIR:
-		return set_str(v, "<", 1);
+		return saker_fval_str(v, "<", 1);
 	case K_EVT_CPU:
 		v->u = ev->hdr.cpu;
 		return 1;
 	case K_EVT_HOSTNAME:
-		return set_cstr(v, c->hostname);
+		return saker_fval_cstr(v, c->hostname);
 	case K_EVT_SOURCE:
-		return set_str(v, "syscall", 7);
+		return saker_fval_str(v, "syscall", 7);
 	case K_EVT_IS_OPEN_READ:
 		v->u =
 		    open_flags(c, &u) && ((u & O_ACCMODE) == O_RDONLY || (u & O_ACCMODE) == O_RDWR);
@@ -2139,11 +2051,11 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 		v->i = p->ppid;
 		return 1;
 	case K_PROC_NAME:
-		return set_cstr(v, p->comm);
+		return saker_fval_cstr(v, p->comm);
 	case K_PROC_EXE:
 		return proc_exe(p, v);
 	case K_PROC_EXEPATH:
-		return *p->exe ? set_cstr(v, p->exe) : 0;
+		return *p->exe ? saker_fval_cstr(v, p->exe) : 0;
 	case K_PROC_CMDLINE:
 		return proc_cmdline(c, p, v);
 	case K_PROC_ARGS:
@@ -2154,8 +2066,8 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 		if (!n)
 			return 0;
 		if (p->cwd[n - 1] == '/')
-			return set_str(v, p->cwd, n);
-		return set_fmt(c, v, "%s/", p->cwd);
+			return saker_fval_str(v, p->cwd, n);
+		return saker_fctx_printf(c, v, "%s/", p->cwd);
 	}
 	case K_PROC_TTY:
 		v->u = p->tty;
@@ -2171,13 +2083,13 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 	case K_THREAD_CAPEFF:
 		return caps_string(c, p, v);
 	case K_PROC_CGROUP:
-		return *p->cgroup ? set_cstr(v, p->cgroup) : 0;
+		return *p->cgroup ? saker_fval_cstr(v, p->cgroup) : 0;
 	case K_PROC_PNAME:
-		return set_cstr(v, pp->comm);
+		return saker_fval_cstr(v, pp->comm);
 	case K_PROC_PEXE:
 		return proc_exe(pp, v);
 	case K_PROC_PEXEPATH:
-		return *pp->exe ? set_cstr(v, pp->exe) : 0;
+		return *pp->exe ? saker_fval_cstr(v, pp->exe) : 0;
 	case K_PROC_PCMDLINE:
 		return proc_cmdline(c, pp, v);
 	case K_USER_UID:
@@ -2191,9 +2103,9 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 		idn = c->names ? find_id(c->names->users, c->names->nusers, p->euid) : NULL;
 		if (!idn)
 			return 0;
-		return set_cstr(v, fi->kind == K_USER_NAME	? idn->name
-				   : fi->kind == K_USER_HOMEDIR ? idn->home
-								: idn->shell);
+		return saker_fval_cstr(v, fi->sel == K_USER_NAME      ? idn->name
+					  : fi->sel == K_USER_HOMEDIR ? idn->home
+								      : idn->shell);
 	case K_USER_LOGINUID:
 		v->i = p->loginuid == SAKER_UID_UNSET ? -1 : (int64_t)p->loginuid;
 		return 1;
@@ -2201,7 +2113,7 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 		if (p->loginuid == SAKER_UID_UNSET)
 			return 0;
 		idn = c->names ? find_id(c->names->users, c->names->nusers, p->loginuid) : NULL;
-		return idn ? set_cstr(v, idn->name) : 0;
+		return idn ? saker_fval_cstr(v, idn->name) : 0;
 	case K_GROUP_GID:
 		if (p->egid == SAKER_UID_UNSET)
 			return 0;
@@ -2209,13 +2121,9 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 		return 1;
 	case K_GROUP_NAME:
 		idn = c->names ? find_id(c->names->groups, c->names->ngroups, p->egid) : NULL;
-		return idn ? set_cstr(v, idn->name) : 0;
-	case K_CONTAINER_ID:
-		return *p->container_id ? set_cstr(v, p->container_id) : 0;
-	case K_CONTAINER_NAME:
-		return !strcmp(p->container_id, "host") ? set_str(v, "host", 4) : 0;
+		return idn ? saker_fval_cstr(v, idn->name) : 0;
 	case K_FD_NUM:
-		ctx_fd(c);
+		saker_fctx_fd(c);
 		if (c->fdnum == INT64_MIN)
 			return 0;
 		v->i = c->fdnum;
@@ -2226,11 +2134,11 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 		size_t len;
 		const char *raw;
 
-		ctx_fd(c);
+		saker_fctx_fd(c);
 		if (!c->fd_from_path)
 			return fd_name(c, v);
 		raw = open_path_raw(c, &len);
-		return raw ? set_str(v, raw, len) : 0;
+		return raw ? saker_fval_str(v, raw, len) : 0;
 	}
 	case K_FD_DIRECTORY:
 	case K_FD_FILENAME: {
@@ -2240,10 +2148,10 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 			return 0;
 		slash = memrchr(v->s.p, '/', v->s.n);
 		if (!slash)
-			return fi->kind == K_FD_FILENAME ? 1 : 0;
-		if (fi->kind == K_FD_FILENAME)
-			return set_str(v, slash + 1, v->s.n - (size_t)(slash + 1 - v->s.p));
-		return set_str(v, v->s.p, slash == v->s.p ? 1 : (size_t)(slash - v->s.p));
+			return fi->sel == K_FD_FILENAME ? 1 : 0;
+		if (fi->sel == K_FD_FILENAME)
+			return saker_fval_str(v, slash + 1, v->s.n - (size_t)(slash + 1 - v->s.p));
+		return saker_fval_str(v, v->s.p, slash == v->s.p ? 1 : (size_t)(slash - v->s.p));
 	}
 	case K_FD_TYPE:
 		return fd_type(c, v, false);
@@ -2254,39 +2162,39 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 			return 0;
 		switch (c->fd->tuple.l4proto) {
 		case 6:
-			return set_str(v, "tcp", 3);
+			return saker_fval_str(v, "tcp", 3);
 		case 17:
-			return set_str(v, "udp", 3);
+			return saker_fval_str(v, "udp", 3);
 		case 1:
 		case 58:
-			return set_str(v, "icmp", 4);
+			return saker_fval_str(v, "icmp", 4);
 		case 255:
-			return set_str(v, "raw", 3);
+			return saker_fval_str(v, "raw", 3);
 		default:
 			return 0;
 		}
 	case K_FD_SOCKFAMILY:
-		ctx_fd(c);
+		saker_fctx_fd(c);
 		if (!c->fd)
 			return 0;
 		if (fd_is_ip(c))
-			return set_str(v, "ip", 2);
-		return c->fd->type == SAKER_FD_UNIX ? set_str(v, "unix", 4) : 0;
+			return saker_fval_str(v, "ip", 2);
+		return c->fd->type == SAKER_FD_UNIX ? saker_fval_str(v, "unix", 4) : 0;
 	case K_FD_SIP:
 	case K_FD_CIP:
 	case K_FD_LIP:
 	case K_FD_RIP:
 		if (!fd_is_ip(c))
 			return 0;
-		return set_ip(v, c->fd, end_is_local(c->fd, fi->kind - K_FD_SIP));
+		return set_ip(v, c->fd, end_is_local(c->fd, fi->sel - K_FD_SIP));
 	case K_FD_SPORT:
 	case K_FD_CPORT:
 	case K_FD_LPORT:
 	case K_FD_RPORT:
 		if (!fd_is_ip(c))
 			return 0;
-		v->u = end_is_local(c->fd, fi->kind - K_FD_SPORT) ? c->fd->tuple.lport
-								  : c->fd->tuple.rport;
+		v->u = end_is_local(c->fd, fi->sel - K_FD_SPORT) ? c->fd->tuple.lport
+								 : c->fd->tuple.rport;
 		return 1;
 	case K_FD_IP:
 		if (!fd_is_ip(c))
@@ -2315,7 +2223,7 @@ static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct sa
 	case K_PROC_AEXE:
 	case K_PROC_AEXEPATH:
 	case K_PROC_ACMDLINE:
-		return ancestors(c, fi, v, fi->kind);
+		return ancestors(c, fi, v, fi->sel);
 	default:
 		return 0;
 	}
@@ -2332,14 +2240,14 @@ int saker_fields_extract(struct saker_fctx *c, const struct saker_finst *fi,
 	}
 	e->gen = c->gen;
 	e->vals = &e->v1;
-	if (fi->info->flags & SAKER_FF_NEVER) {
+	if (fi->info->flags & SAKER_FF_NEVER || !fi->row->extract) {
 		e->n = 0;
 	} else if (fi->info->flags & SAKER_FF_MULTI) {
 		struct saker_fval tmp[SAKER_FIELD_MAX_VALUES];
-		int n = extract(c, fi, tmp);
-		struct saker_fval *keep =
-		    n > 1 ? (struct saker_fval *)(void *)arena(c, (size_t)n * sizeof(*keep) + 8)
-			  : NULL;
+		int n = fi->row->extract(c, fi, tmp);
+		struct saker_fval *keep = n > 1 ? (struct saker_fval *)(void *)saker_fctx_alloc(
+						      c, (size_t)n * sizeof(*keep) + 8)
+						: NULL;
 
 		if (n > 1 && keep) {
 			/* the arena is byte-aligned: align the array */
@@ -2352,7 +2260,7 @@ int saker_fields_extract(struct saker_fctx *c, const struct saker_finst *fi,
 		}
 		e->n = n;
 	} else {
-		e->n = extract(c, fi, &e->v1);
+		e->n = fi->row->extract(c, fi, &e->v1);
 	}
 	*out = e->vals;
 	return e->n;

@@ -98,15 +98,18 @@ struct saker_fval {
 #define SAKER_FIELD_MAX_VALUES 32
 
 /* A field with its argument, resolved once. */
+struct saker_field_row;
+
 struct saker_finst {
 	const struct saker_field_info *info;
-	unsigned id;	       /* index among the engine's instances (cache slot) */
-	int kind;	       /* extractor */
-	int64_t idx;	       /* [n] argument, -1 = none */
-	char *arg;	       /* text argument (evt.arg.<name>), owned */
-	char *name;	       /* the full name as written: "proc.aname[2]", owned */
-	enum saker_ftype type; /* evt.rawarg.* get theirs from the argument */
-	uint8_t *argmap;       /* evt.arg.*: per event class, 1 + index of the argument, 0 = none */
+	const struct saker_field_row *row; /* its class's row (rules/fields_class.h) */
+	unsigned id;			   /* index among the engine's instances (cache slot) */
+	int sel;			   /* the row's sel, for its extractor */
+	int64_t idx;			   /* [n] argument, -1 = none */
+	char *arg;			   /* text argument (evt.arg.<name>), owned */
+	char *name;			   /* the full name as written: "proc.aname[2]", owned */
+	enum saker_ftype type;		   /* evt.rawarg.* get theirs from the argument */
+	uint8_t *argmap; /* evt.arg.*: per event class, 1 + index of the argument, 0 = none */
 };
 
 struct saker_fcache {
