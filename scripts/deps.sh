@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
 	make gcc clang llvm libc6-dev linux-libc-dev pkg-config
 	libbpf-dev bpftool libelf-dev zlib1g-dev
-	libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
+	libyaml-dev libjson-c-dev libcurl4-openssl-dev libmicrohttpd-dev
 	libcmocka-dev python3 python3-pytest
 	prometheus
 	iproute2 procps

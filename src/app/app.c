@@ -35,6 +35,8 @@
 #define DROP_CHECK_NS (1000ull * 1000 * 1000)
 /* How often repair may read a slice of /proc (state/resync.h bounds each slice). */
 #define RESYNC_TICK_NS (20ull * 1000 * 1000)
+/* How often containers whose runtime files are gone are forgotten (one stat each). */
+#define CONTAINER_SWEEP_NS (10ull * 1000 * 1000 * 1000)
 /*
  * One budget for what exit may wait on, so SIGTERM ends saker within 5 s
  * whatever its readers do: the dump (at most SHUTDOWN_DUMP_MS of it), then
@@ -128,6 +130,15 @@ static void resync_tick(void *ctx, uint64_t periods, uint64_t now_ns)
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	(void)saker_resync_run(app->resync, now_ns,
 			       (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+}
+
+static void container_sweep(void *ctx, uint64_t periods, uint64_t now_ns)
+{
+	struct saker_app *app = ctx;
+
+	(void)periods;
+	(void)now_ns;
+	(void)saker_containers_sweep(saker_view_containers(app->view));
 }
 
 /* What a metrics collection reads (app/observe.h): the same at every tick and at exit. */
@@ -373,6 +384,11 @@ static int setup_loop(struct saker_app *app)
 
 		ret = id < 0 ? id : 0;
 	}
+	if (!ret) {
+		int id = saker_loop_add_timer(app->loop, CONTAINER_SWEEP_NS, container_sweep, app);
+
+		ret = id < 0 ? id : 0;
+	}
 	if (!ret && app->canary.status != SAKER_CANARY_OFF) {
 		int id =
 		    saker_loop_add_timer(app->loop, SAKER_CANARY_TICK_NS, saker_canary_tick, app);
@@ -446,10 +462,23 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	    .on_event = saker_pipeline_record,
 	    .ctx = &app->pipe,
 	};
+	const struct saker_config *cc = &app->cfg;
+	const struct saker_containers_opts copts = {
+	    .max = (size_t)cc->container_engines.max_containers,
+	    .root = {[SAKER_CTR_RT_DOCKER] = cc->container_engines.docker.root,
+		     [SAKER_CTR_RT_PODMAN] = cc->container_engines.podman.root,
+		     [SAKER_CTR_RT_CONTAINERD] = cc->container_engines.containerd.root,
+		     [SAKER_CTR_RT_CRIO] = cc->container_engines.cri.root},
+	    .disabled = {[SAKER_CTR_RT_DOCKER] = !cc->container_engines.docker.enabled,
+			 [SAKER_CTR_RT_PODMAN] = !cc->container_engines.podman.enabled,
+			 [SAKER_CTR_RT_CONTAINERD] = !cc->container_engines.containerd.enabled,
+			 [SAKER_CTR_RT_CRIO] = !cc->container_engines.cri.enabled},
+	};
 	const struct saker_view_opts vopts = {
 	    .max_procs = (size_t)app->cfg.state.max_procs,
 	    .max_fds = (size_t)app->cfg.state.max_fds,
 	    .max_fds_per_proc = (size_t)app->cfg.state.max_fds_per_proc,
+	    .containers = &copts,
 	};
 	int64_t boot_offset;
 	int ret;

@@ -263,6 +263,13 @@ static void collect_view(struct ctx *c, const struct saker_view_stats *v)
 	add(c, "proc_history_expired_total", "Kept versions dropped once the bulk lane had passed them.", COUNTER, D, v->procs.history_expired, NULL, 0);
 	add(c, "proc_history_evicted_total", "Kept versions dropped early by the bounds (records older may miss them).", COUNTER, D, v->procs.history_evicted, NULL, 0);
 	add(c, "proc_history_hits_total", "Lookups answered by a kept version.", COUNTER, D, v->procs.history_hits, NULL, 0);
+	add(c, "containers_entries", "Containers whose runtime metadata is cached.", GAUGE, D, v->containers.entries, NULL, 0);
+	add(c, "containers_max_entries", "Bound on the cached containers.", GAUGE, D, v->containers.max_entries, NULL, 0);
+	add(c, "containers_reads_total", "Containers whose runtime files were read (first exec, repair).", COUNTER, D, v->containers.reads, NULL, 0);
+	add(c, "containers_not_found_total", "Reads that found no runtime's files for the container.", COUNTER, D, v->containers.not_found, NULL, 0);
+	add(c, "containers_read_errors_total", "Reads of runtime files that failed (unreadable, not JSON).", COUNTER, D, v->containers.read_errors, NULL, 0);
+	add(c, "containers_evictions_total", "Cached containers dropped because of the bound.", COUNTER, D, v->containers.evictions, NULL, 0);
+	add(c, "containers_forgotten_total", "Cached containers dropped because they were gone.", COUNTER, D, v->containers.forgotten, NULL, 0);
 	/* clang-format on */
 	{
 		static const struct {

@@ -135,6 +135,8 @@ static int setup(struct saker_app *app, struct saker_capfile_reader *r, char *er
 	    .max_fds = (size_t)app->cfg.state.max_fds,
 	    .max_fds_per_proc = (size_t)app->cfg.state.max_fds_per_proc,
 	    .proc_root = REPLAY_PROC_ROOT,
+	    /* the runtimes' files are this host's now, not the recording's */
+	    .no_containers = true,
 	};
 	const struct saker_capfile_meta *m = saker_capfile_meta(r);
 	struct saker_capfile_item it;

@@ -177,6 +177,18 @@ struct saker_config {
 		uint64_t max_fds_per_proc;
 	} state;
 
+	/*
+	 * Container metadata from the runtimes' files (docs/containers.md): Falco's
+	 * container plugin's engine names; root replaces its sockets. Read at start.
+	 */
+	struct {
+		uint64_t max_containers; /* cache bound; 0 = 4096 */
+		struct {
+			bool enabled;
+			char *root; /* NULL = the runtime's default */
+		} docker, podman, containerd, cri;
+	} container_engines;
+
 	/* Falco's webserver keys (docs/metrics.md); read at start only. */
 	struct {
 		bool enabled;		    /* default false */

@@ -17,6 +17,8 @@
 
 /* Distinct processes remembered as reloaded while armed; past it, seen ones are not queued. */
 #define MAX_CHECKED 65536
+/* Containers whose metadata one request re-reads (the rest keep what they had). */
+#define MAX_REFRESHED 256
 
 enum phase {
 	PH_IDLE = 0,
@@ -43,6 +45,9 @@ struct saker_resync {
 	uint32_t *ids;
 	size_t n_ids, cap_ids, cursor;
 	uint64_t full_ns, full_pids;
+	/* short ids of the containers re-read since the last request */
+	char refreshed[MAX_REFRESHED][SAKER_CTR_SHORT_ID_LEN + 1];
+	size_t nrefreshed;
 	struct saker_resync_stats st;
 };
 
@@ -103,6 +108,7 @@ void saker_resync_request(struct saker_resync *r, uint64_t since_ns, uint64_t un
 	if (!r)
 		return;
 	r->st.requests++;
+	r->nrefreshed = 0;
 	/* A new loss makes every process suspect again, the ones reloaded before it too. */
 	saker_idmap_free(&r->checked);
 	saker_idmap_init(&r->checked);
@@ -184,6 +190,33 @@ static int list_proc(struct saker_resync *r)
 	return err;
 }
 
+/*
+ * A reloaded process's container: one that started during the loss (its
+ * exec lost) is learned from the cgroup /proc gave; a known one has its
+ * metadata read again, once per request (its files may have changed while
+ * saker saw nothing, e.g. a container replaced under the same id).
+ */
+static void resync_container(struct saker_resync *r, const struct saker_proc *p)
+{
+	struct saker_containers *ctrs = saker_view_containers(r->view);
+
+	if (!ctrs || !p || !p->container_id[0] || !strcmp(p->container_id, "host"))
+		return;
+	if (!saker_containers_peek(ctrs, p->container_id)) {
+		if (saker_view_learn_container(r->view, p))
+			r->st.containers_learned++;
+		return;
+	}
+	for (size_t i = 0; i < r->nrefreshed; i++)
+		if (!strcmp(r->refreshed[i], p->container_id))
+			return;
+	if (r->nrefreshed == MAX_REFRESHED)
+		return;
+	snprintf(r->refreshed[r->nrefreshed++], sizeof(r->refreshed[0]), "%s", p->container_id);
+	if (saker_containers_refresh(ctrs, p->container_id) == 0)
+		r->st.containers_refreshed++;
+}
+
 static void load_one(struct saker_resync *r, uint32_t pid)
 {
 	struct saker_proctable *tbl = saker_view_procs(r->view);
@@ -191,6 +224,7 @@ static void load_one(struct saker_resync *r, uint32_t pid)
 
 	if (!err) {
 		r->st.loaded++;
+		resync_container(r, saker_proctable_peek(tbl, pid));
 		return;
 	}
 	if (err == -ENOENT) {
@@ -330,6 +364,11 @@ void saker_resync_add_metrics(const struct saker_resync *r, struct saker_metrics
 	C("resync_gone_total", "Processes to reload that had exited.", st.gone);
 	C("resync_pruned_total", "Threads removed because /proc no longer has them.", st.pruned);
 	C("resync_full_scans_total", "Full /proc rescans completed.", st.full_scans);
+	C("resync_containers_learned_total",
+	  "Containers first found by a repair (started while events were lost).",
+	  st.containers_learned);
+	C("resync_containers_refreshed_total",
+	  "Containers whose runtime metadata a repair read again.", st.containers_refreshed);
 #undef C
 	(void)saker_metrics_add_f64(m, "resync_seconds_total",
 				    "Time spent reading /proc to repair.", SAKER_METRIC_COUNTER, F,

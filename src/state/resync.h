@@ -38,20 +38,23 @@ struct saker_resync_opts {
 
 /* Counters (monotonic, metrics-ready) and what is going on now. */
 struct saker_resync_stats {
-	uint64_t requests;	 /* saker_resync_request() calls */
-	uint64_t full_requests;	 /* of which asked for a full rescan */
-	uint64_t queued;	 /* processes queued for a targeted reload after being seen */
-	uint64_t overflows;	 /* queue full: turned into a full rescan */
-	uint64_t loaded;	 /* processes reloaded from /proc (targeted and full) */
-	uint64_t gone;		 /* processes to reload that had exited meanwhile */
-	uint64_t pruned;	 /* threads removed because /proc no longer has them */
-	uint64_t full_scans;	 /* full rescans completed */
-	uint64_t runs;		 /* saker_resync_run() calls that did work */
-	uint64_t ns;		 /* CLOCK_MONOTONIC time spent reading /proc */
-	uint64_t last_full_ns;	 /* time the last completed full rescan took, slices summed */
-	uint64_t last_full_pids; /* processes it read */
-	bool armed;		 /* seen processes are being queued */
-	bool busy;		 /* work left */
+	uint64_t requests;	     /* saker_resync_request() calls */
+	uint64_t full_requests;	     /* of which asked for a full rescan */
+	uint64_t queued;	     /* processes queued for a targeted reload after being seen */
+	uint64_t overflows;	     /* queue full: turned into a full rescan */
+	uint64_t loaded;	     /* processes reloaded from /proc (targeted and full) */
+	uint64_t gone;		     /* processes to reload that had exited meanwhile */
+	uint64_t pruned;	     /* threads removed because /proc no longer has them */
+	uint64_t full_scans;	     /* full rescans completed */
+	uint64_t containers_learned; /* a reloaded process's container, unknown until then */
+	uint64_t
+	    containers_refreshed; /* a known container's metadata read again (once a request) */
+	uint64_t runs;		  /* saker_resync_run() calls that did work */
+	uint64_t ns;		  /* CLOCK_MONOTONIC time spent reading /proc */
+	uint64_t last_full_ns;	  /* time the last completed full rescan took, slices summed */
+	uint64_t last_full_pids;  /* processes it read */
+	bool armed;		  /* seen processes are being queued */
+	bool busy;		  /* work left */
 };
 
 int saker_resync_new(struct saker_resync **out, struct saker_view *view,

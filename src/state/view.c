@@ -39,6 +39,7 @@ struct saker_view {
 	uint64_t loss_pending_since, loss_pending_seen;
 	uint64_t loss_pending_marks;
 	struct saker_degraded degraded;
+	struct saker_containers *ctrs; /* NULL without container metadata */
 	char path[PATH_MAX];
 	char path2[PATH_MAX];
 	char cwd[PATH_MAX];
@@ -67,6 +68,14 @@ int saker_view_new_opts(struct saker_view **out, const struct saker_view_opts *o
 		free(v);
 		return err;
 	}
+	if (!o->no_containers) {
+		err = saker_containers_new(&v->ctrs, o->containers);
+		if (err) {
+			saker_proctable_free(v->procs);
+			free(v);
+			return err;
+		}
+	}
 	v->fds = saker_proctable_fds(v->procs);
 	saker_idmap_init(&v->pending);
 	saker_degraded_init(&v->degraded, 0);
@@ -86,14 +95,104 @@ void saker_view_free(struct saker_view *v)
 	if (!v)
 		return;
 	saker_proctable_free(v->procs);
+	saker_containers_free(v->ctrs);
 	saker_idmap_free(&v->pending);
 	saker_degraded_fini(&v->degraded);
 	free(v);
 }
 
+static int learn_each(void *ctx, const struct saker_proc *p)
+{
+	saker_view_learn_container(ctx, p);
+	return 0;
+}
+
 int saker_view_scan(struct saker_view *v)
 {
-	return saker_proctable_scan(v->procs);
+	int err = saker_proctable_scan(v->procs);
+
+	/* processes that predate saker: their containers' files, once per container */
+	if (!err && v->ctrs)
+		saker_proctable_foreach(v->procs, learn_each, v);
+	return err;
+}
+
+struct saker_containers *saker_view_containers(struct saker_view *v)
+{
+	return v ? v->ctrs : NULL;
+}
+
+const struct saker_container *saker_view_container(struct saker_view *v, const struct saker_proc *p)
+{
+	if (!v || !v->ctrs || !p || !p->container_id[0] || !strcmp(p->container_id, "host"))
+		return NULL;
+	return saker_containers_get(v->ctrs, p->container_id);
+}
+
+static bool is_hex(char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+}
+
+/*
+ * The full id whose first 12 digits are short, in the cgroup path, and the
+ * runtime its component's prefix names (docker-, cri-containerd-, crio-,
+ * libpod-); UNKNOWN when the path does not say (cgroupfs kubepods layout).
+ */
+static bool full_id_from_cgroup(const char *cg, const char *shortid, char *out, size_t size,
+				enum saker_ctr_runtime *rt)
+{
+	static const struct {
+		const char *prefix;
+		enum saker_ctr_runtime rt;
+	} pfx[] = {
+	    {"docker-", SAKER_CTR_RT_DOCKER},
+	    {"docker/", SAKER_CTR_RT_DOCKER},
+	    {"cri-containerd-", SAKER_CTR_RT_CONTAINERD},
+	    {"cri-containerd:", SAKER_CTR_RT_CONTAINERD},
+	    {"crio-", SAKER_CTR_RT_CRIO},
+	    {"libpod-", SAKER_CTR_RT_PODMAN},
+	};
+	size_t slen = strlen(shortid);
+
+	*rt = SAKER_CTR_RT_UNKNOWN;
+	for (const char *s = cg; s && (s = strstr(s, shortid)); s++) {
+		size_t n = 0;
+
+		if (s > cg && is_hex(s[-1]))
+			continue;
+		while (is_hex(s[n]))
+			n++;
+		if (n != 64 || n >= size)
+			continue;
+		memcpy(out, s, n);
+		out[n] = '\0';
+		for (size_t i = 0; i < sizeof(pfx) / sizeof(pfx[0]); i++) {
+			size_t pl = strlen(pfx[i].prefix);
+
+			if ((size_t)(s - cg) >= pl && !strncmp(s - pl, pfx[i].prefix, pl))
+				*rt = pfx[i].rt;
+		}
+		return slen <= n;
+	}
+	return false;
+}
+
+const struct saker_container *saker_view_learn_container(struct saker_view *v,
+							 const struct saker_proc *p)
+{
+	const struct saker_container *m;
+	char full[SAKER_CTR_ID_MAX + 1];
+	enum saker_ctr_runtime rt;
+
+	if (!v || !v->ctrs || !p || !p->container_id[0] || !strcmp(p->container_id, "host"))
+		return NULL;
+	m = saker_containers_get(v->ctrs, p->container_id);
+	if (m)
+		return m;
+	if (!full_id_from_cgroup(p->cgroup, p->container_id, full, sizeof(full), &rt))
+		return NULL;
+	return saker_containers_learn(v->ctrs, rt, NULL, full, NULL);
 }
 
 const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid)
@@ -316,6 +415,9 @@ static int on_proc_exec(struct saker_view *v, const struct saker_event *ev)
 	saker_proctable_get_stats(v->procs, &before);
 	err = saker_proctable_on_exec(v->procs, &in);
 	saker_proctable_get_stats(v->procs, &after);
+	/* a container's first exec reads its runtime's files (once: then it is cached) */
+	if (!err && v->ctrs)
+		saker_view_learn_container(v, saker_proctable_peek(v->procs, in.pid));
 	/* Nothing known of the process: its fork record may still be on its way. */
 	if (!err && after.failed_lookups != before.failed_lookups)
 		pending_put(v, in.pid, ev->hdr.ts_ns);
@@ -773,6 +875,7 @@ void saker_view_get_stats(const struct saker_view *v, struct saker_view_stats *s
 	st->applied = v->applied;
 	st->late_forks = v->late_forks;
 	st->loss_pending_marks = v->loss_pending_marks;
+	saker_containers_get_stats(v->ctrs, &st->containers);
 }
 
 void saker_view_print_stats(const struct saker_view *v, FILE *out)

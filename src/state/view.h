@@ -29,6 +29,7 @@
 #include <stdio.h>
 
 #include "saker_abi.h"
+#include "state/containers.h"
 #include "state/fdtable.h"
 #include "state/proctable.h"
 
@@ -44,11 +45,15 @@ struct saker_view_opts {
 	size_t max_fds_per_proc;
 	size_t max_fd_bytes;
 	const char *proc_root; /* NULL = "/proc" */
+	/* container metadata (containers.h): NULL = defaults; no_containers: none read */
+	const struct saker_containers_opts *containers;
+	bool no_containers;
 };
 
 struct saker_view_stats {
 	struct saker_proctable_stats procs;
 	struct saker_fdtable_stats fds;
+	struct saker_containers_stats containers;
 	uint64_t events;     /* records handed to saker_view_handle_event() or _apply() */
 	uint64_t malformed;  /* of which rejected by the decoder */
 	uint64_t applied;    /* of which changed (or tried to change) a table */
@@ -109,6 +114,21 @@ const struct saker_proc *saker_view_proc_at(struct saker_view *v, uint32_t tid, 
 int saker_view_context(struct saker_view *v, const struct saker_event *ev);
 /* No bulk record older than ts_ns is still to come: versions kept for older ones may go. */
 void saker_view_set_watermark(struct saker_view *v, uint64_t ts_ns);
+/*
+ * The metadata of the container process p runs in, from the cache alone (no
+ * file is read: a container's files are read at its first exec or at the
+ * scan); NULL on the host, when unknown, or without container metadata.
+ */
+const struct saker_container *saker_view_container(struct saker_view *v,
+						   const struct saker_proc *p);
+/*
+ * Learns p's container (reads its runtime's files when not cached): what an
+ * exec does; the scan does it for every process, resync for a loss.
+ */
+const struct saker_container *saker_view_learn_container(struct saker_view *v,
+							 const struct saker_proc *p);
+/* The container cache (NULL without one), for its repair (state/resync.c) and sweeps. */
+struct saker_containers *saker_view_containers(struct saker_view *v);
 /* The process table itself, for its repair (state/resync.c). */
 struct saker_proctable *saker_view_procs(struct saker_view *v);
 
