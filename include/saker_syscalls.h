@@ -7,7 +7,7 @@
  * space's view of it cannot disagree (tests/unit/test_sctable.c reads the
  * compiled BPF object to check it).
  *
- * A row: SC(name, category, lane, view_op, selection, flags, params...)
+ * A row: SC(name, category, lane, view_op, selection, flags, falco, params...)
  *   name       the x86_64 syscall; its number is __NR_<name> (asm/unistd_64.h)
  *   category   Falco's drop category, enum saker_category without SAKER_CAT_
  *   lane       NORMAL or CRITICAL (enum saker_lane): CRITICAL rows are what the
@@ -15,6 +15,11 @@
  *   view_op    what the syscall does to the process/fd view (SAKER_VOP_*)
  *   selection  DEFAULT (in the default base_syscalls set) or OPTIONAL
  *   flags      0 or SAKER_SCF_* below (a C expression)
+ *   falco      Falco's arguments (evt.arg.<name>, evt.args), in Falco's order:
+ *              FA(ret, args...), ret = RET_ERR ("res", 0 or -errno), RET_FD
+ *              ("fd", a new descriptor) or RET(name, format); each arg
+ *              A(name, param, format) shows parameter SAKER_PN_<param>;
+ *              format is how Falco renders it (src/rules/fields.c, R_<format>)
  *   params     P(name, how, reg) / PX(name, how, reg, extra), x86_64 order,
  *              at most SAKER_SC_MAX_PARAMS; none = a record with no parameter
  */

@@ -12,7 +12,7 @@
 
 /* clang-format off */
 const struct saker_sc_spec saker_specs[SAKER_SYSCALL_MAX] = {
-#define SC(nm, cat, lane, op, sel, flags, ...)                                                     \
+#define SC(nm, cat, lane, op, sel, flags, fa, ...)                                                 \
 	[__NR_##nm] = SAKER_SC_SPEC_INIT(cat, lane, op, sel, flags, __VA_ARGS__),
 #include "saker_syscalls.def"
 };

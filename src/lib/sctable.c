@@ -5,7 +5,7 @@
 
 /* clang-format off */
 static const struct saker_sc_row rows[] = {
-#define SC(nm, cat, lane, op, sel, flags, ...)                                                     \
+#define SC(nm, cat, lane, op, sel, flags, fa, ...)                                                 \
 	{.name = #nm, .id = __NR_##nm, .spec = SAKER_SC_SPEC_INIT(cat, lane, op, sel, flags, __VA_ARGS__)},
 #include "saker_syscalls.def"
 };

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <asm/unistd_64.h>
 
+#include "saker_syscalls.h"
 #include "capture/syscalls.h"
 #include "event/event.h"
 #include "lib/clock.h"
@@ -303,11 +305,6 @@ struct aspec {
 	uint8_t r;
 };
 
-struct sctab {
-	const char *sc;
-	struct aspec a[MAX_ARGSPEC];
-};
-
 #define P(n) SAKER_PN_##n
 #define RES_ERR                                                                                    \
 	{                                                                                          \
@@ -319,68 +316,36 @@ struct sctab {
 	}
 
 /* clang-format off */
-static const struct sctab sctabs[] = {
-	{"open", {RES_FD, {"name", P(PATH), R_STR}, {"flags", P(FLAGS), R_OFLAGS}, {"mode", P(MODE), R_OCT}}},
-	{"openat", {RES_FD, {"dirfd", P(DIRFD), R_DIRFD}, {"name", P(PATH), R_STR}, {"flags", P(FLAGS), R_OFLAGS}, {"mode", P(MODE), R_OCT}}},
-	{"openat2", {RES_FD, {"dirfd", P(DIRFD), R_DIRFD}, {"name", P(PATH), R_STR}, {"flags", P(FLAGS), R_OFLAGS}, {"mode", P(MODE), R_OCT}}},
-	{"creat", {RES_FD, {"name", P(PATH), R_STR}, {"mode", P(MODE), R_OCT}}},
-	{"open_by_handle_at", {RES_FD, {"mountfd", P(FD), R_FD}, {"flags", P(FLAGS), R_OFLAGS}}},
-	{"connect", {RES_ERR, {"fd", P(FD), R_FD}, {"addr", P(ADDR), R_SOCKADDR}, {"tuple", P(FD), R_TUPLE}}},
-	{"bind", {RES_ERR, {"fd", P(FD), R_FD}, {"addr", P(ADDR), R_SOCKADDR}}},
-	{"accept", {RES_FD, {"tuple", S_RES, R_TUPLE}, {"addr", P(ADDR), R_SOCKADDR}}},
-	{"accept4", {RES_FD, {"tuple", S_RES, R_TUPLE}, {"addr", P(ADDR), R_SOCKADDR}, {"flags", P(FLAGS), R_HEX}}},
-	{"listen", {RES_ERR, {"fd", P(FD), R_FD}, {"backlog", P(BACKLOG), R_DEC}}},
-	{"socket", {RES_FD, {"domain", P(DOMAIN), R_DOMAIN}, {"type", P(TYPE), R_SOCKTYPE}, {"proto", P(PROTO), R_DEC}}},
-	{"clone", {RES_ERR, {"flags", P(FLAGS), R_CLONE}}},
-	{"clone3", {RES_ERR, {"flags", P(FLAGS), R_CLONE}}},
-	{"close", {RES_ERR, {"fd", P(FD), R_FD}}},
-	{"dup", {{"res", S_RES, R_FD}, {"oldfd", P(FD), R_FD}, {"fd", P(FD), R_FD}}},
-	{"dup2", {{"res", S_RES, R_FD}, {"oldfd", P(FD), R_FD}, {"newfd", P(NEWFD), R_FD}, {"fd", P(FD), R_FD}}},
-	{"dup3", {{"res", S_RES, R_FD}, {"oldfd", P(FD), R_FD}, {"newfd", P(NEWFD), R_FD}, {"flags", P(FLAGS), R_OFLAGS}, {"fd", P(FD), R_FD}}},
-	{"unlink", {RES_ERR, {"path", P(PATH), R_STR}}},
-	{"unlinkat", {RES_ERR, {"dirfd", P(DIRFD), R_DIRFD}, {"name", P(PATH), R_STR}, {"flags", P(FLAGS), R_AT}}},
-	{"rmdir", {RES_ERR, {"path", P(PATH), R_STR}}},
-	{"mkdir", {RES_ERR, {"path", P(PATH), R_STR}, {"mode", P(MODE), R_OCT}}},
-	{"mkdirat", {RES_ERR, {"dirfd", P(DIRFD), R_DIRFD}, {"path", P(PATH), R_STR}, {"mode", P(MODE), R_OCT}}},
-	{"rename", {RES_ERR, {"oldpath", P(PATH), R_STR}, {"newpath", P(NEWPATH), R_STR}}},
-	{"renameat", {RES_ERR, {"olddirfd", P(DIRFD), R_DIRFD}, {"oldpath", P(PATH), R_STR}, {"newdirfd", P(NEWDIRFD), R_DIRFD}, {"newpath", P(NEWPATH), R_STR}}},
-	{"renameat2", {RES_ERR, {"olddirfd", P(DIRFD), R_DIRFD}, {"oldpath", P(PATH), R_STR}, {"newdirfd", P(NEWDIRFD), R_DIRFD}, {"newpath", P(NEWPATH), R_STR}, {"flags", P(FLAGS), R_HEX}}},
-	{"link", {RES_ERR, {"oldpath", P(PATH), R_STR}, {"newpath", P(NEWPATH), R_STR}}},
-	{"linkat", {RES_ERR, {"olddir", P(DIRFD), R_DIRFD}, {"oldpath", P(PATH), R_STR}, {"newdir", P(NEWDIRFD), R_DIRFD}, {"newpath", P(NEWPATH), R_STR}, {"flags", P(FLAGS), R_AT}}},
-	{"symlink", {RES_ERR, {"target", P(PATH), R_STR}, {"linkpath", P(NEWPATH), R_STR}}},
-	{"symlinkat", {RES_ERR, {"target", P(PATH), R_STR}, {"linkdirfd", P(NEWDIRFD), R_DIRFD}, {"linkpath", P(NEWPATH), R_STR}}},
-	{"chmod", {RES_ERR, {"filename", P(PATH), R_STR}, {"mode", P(MODE), R_OCT}}},
-	{"fchmod", {RES_ERR, {"fd", P(FD), R_FD}, {"mode", P(MODE), R_OCT}}},
-	{"fchmodat", {RES_ERR, {"dirfd", P(DIRFD), R_DIRFD}, {"filename", P(PATH), R_STR}, {"mode", P(MODE), R_OCT}}},
-	{"chown", {RES_ERR, {"path", P(PATH), R_STR}, {"uid", P(UID), R_DEC}, {"gid", P(GID), R_DEC}}},
-	{"lchown", {RES_ERR, {"path", P(PATH), R_STR}, {"uid", P(UID), R_DEC}, {"gid", P(GID), R_DEC}}},
-	{"fchown", {RES_ERR, {"fd", P(FD), R_FD}, {"uid", P(UID), R_DEC}, {"gid", P(GID), R_DEC}}},
-	{"fchownat", {RES_ERR, {"dirfd", P(DIRFD), R_DIRFD}, {"pathname", P(PATH), R_STR}, {"uid", P(UID), R_DEC}, {"gid", P(GID), R_DEC}, {"flags", P(FLAGS), R_AT}}},
-	{"chdir", {RES_ERR, {"path", P(PATH), R_STR}}},
-	{"fchdir", {RES_ERR, {"fd", P(FD), R_FD}}},
-	{"setuid", {RES_ERR, {"uid", P(UID), R_DEC}}},
-	{"setgid", {RES_ERR, {"gid", P(GID), R_DEC}}},
-	{"setfsuid", {RES_ERR, {"uid", P(UID), R_DEC}}},
-	{"setfsgid", {RES_ERR, {"gid", P(GID), R_DEC}}},
-	{"setreuid", {RES_ERR, {"ruid", P(UID), R_DEC}, {"euid", P(EUID), R_DEC}}},
-	{"setregid", {RES_ERR, {"rgid", P(GID), R_DEC}, {"egid", P(EGID), R_DEC}}},
-	{"setresuid", {RES_ERR, {"ruid", P(UID), R_DEC}, {"euid", P(EUID), R_DEC}, {"suid", P(SUID), R_DEC}}},
-	{"setresgid", {RES_ERR, {"rgid", P(GID), R_DEC}, {"egid", P(EGID), R_DEC}, {"sgid", P(SGID), R_DEC}}},
-	{"ptrace", {RES_ERR, {"request", P(REQUEST), R_PTRACE}, {"pid", P(PID), R_DEC}}},
-	{"bpf", {{"res_or_fd", S_RES, R_RES}, {"cmd", P(REQUEST), R_BPF}}},
-	{"mount", {RES_ERR, {"dev", P(SOURCE), R_STR}, {"dir", P(PATH), R_STR}, {"type", P(FSTYPE), R_STR}, {"flags", P(FLAGS), R_MOUNT}}},
-	{"umount2", {RES_ERR, {"name", P(PATH), R_STR}, {"flags", P(FLAGS), R_HEX}}},
-	{"setns", {RES_ERR, {"fd", P(FD), R_FD}, {"nstype", P(TYPE), R_NS}}},
-	{"unshare", {RES_ERR, {"flags", P(FLAGS), R_NS}}},
-	{"init_module", {RES_ERR, {"length", P(ARG1), R_UDEC}}},
-	{"finit_module", {RES_ERR, {"fd", P(FD), R_FD}, {"flags", P(FLAGS), R_HEX}}},
-	{"delete_module", {RES_ERR, {"name", P(NAME), R_STR}, {"flags", P(FLAGS), R_HEX}}},
-	{"memfd_create", {RES_FD, {"name", P(NAME), R_STR}, {"flags", P(FLAGS), R_MFD}}},
-	{"kill", {RES_ERR, {"pid", P(PID), R_DEC}, {"sig", P(SIG), R_SIG}}},
-	{"tgkill", {RES_ERR, {"tid", P(PID), R_DEC}, {"sig", P(SIG), R_SIG}}},
-	{"prctl", {RES_ERR, {"option", P(REQUEST), R_PRCTL}, {"arg2_int", P(ARG1), R_DEC}}},
-	{"execve", {RES_ERR, {"filename", P(PATH), R_STR}}},
-	{"execveat", {RES_ERR, {"dirfd", P(DIRFD), R_DIRFD}, {"pathname", P(PATH), R_STR}, {"flags", P(FLAGS), R_AT}}},
+/*
+ * Falco's argument names by syscall: the falco column of
+ * include/saker_syscalls.def, with what its view operation makes the syscall
+ * (open, creat, exec) and whether it returns a new descriptor.
+ */
+#define RET_ERR		   RES_ERR
+#define RET_FD		   RES_FD
+#define RET(n, r)	   {#n, S_RES, R_##r}
+#define A(n, p, r)	   {#n, SAKER_PN_##p, R_##r}
+#define FA(...)		   __VA_ARGS__
+#define RETFD_FA(ret, ...) RETFD_##ret
+#define RETFD_RET_ERR	   0
+#define RETFD_RET_FD	   CF_RETFD
+#define RETFD_RET(n, r)	   0
+#define OP_FLAGS(op)                                                                               \
+	((op) == SAKER_VOP_OPEN	   ? CF_OPEN                                                       \
+	 : (op) == SAKER_VOP_CREAT ? CF_OPEN | CF_CREAT                                            \
+	 : (op) == SAKER_VOP_EXEC  ? CF_EXEC                                                       \
+				   : 0)
+enum { CF_OPEN = 1, CF_CREAT = 2, CF_RETFD = 4, CF_EXEC = 8 };
+static const struct sctab {
+	uint16_t id;
+	uint8_t flags;
+	struct aspec a[MAX_ARGSPEC];
+} sctabs[] = {
+#undef P /* the table's own */
+#define SC(nm, cat, lane, op, sel, flags, fa, ...)                                                 \
+	{__NR_##nm, RETFD_##fa | OP_FLAGS(SAKER_VOP_##op), {fa}},
+#include "saker_syscalls.def"
+#define P(n) SAKER_PN_##n
 };
 
 static const struct aspec exec_args[MAX_ARGSPEC] = {
@@ -402,18 +367,8 @@ static const struct aspec res_only[MAX_ARGSPEC] = {RES_ERR};
 
 /* Built once: per class, its argument list and what kind of syscall it is. */
 static const struct aspec *class_args[NCLASSES];
-enum { CF_OPEN = 1, CF_CREAT = 2, CF_RETFD = 4 };
 static uint8_t class_flags[NCLASSES];
-static int16_t sc_execve = -1, sc_execveat = -1;
 static bool tables_ready;
-
-static void flag_sc(const char *name, uint8_t flags)
-{
-	int id = saker_syscall_id(name);
-
-	if (id >= 0 && id < SAKER_SYSCALL_MAX)
-		class_flags[id] |= flags;
-}
 
 static void tables_init(void)
 {
@@ -422,25 +377,12 @@ static void tables_init(void)
 	for (size_t i = 0; i < NCLASSES; i++)
 		class_args[i] = res_only;
 	for (size_t i = 0; i < NSCTABS; i++) {
-		int id = saker_syscall_id(sctabs[i].sc);
-
-		if (id >= 0 && id < SAKER_SYSCALL_MAX)
-			class_args[id] = sctabs[i].a;
+		class_args[sctabs[i].id] = sctabs[i].a;
+		class_flags[sctabs[i].id] = sctabs[i].flags;
 	}
 	class_args[CLASS_EXEC] = exec_args;
 	class_args[CLASS_EXIT] = exit_args;
 	class_args[CLASS_FORK] = NULL;
-	flag_sc("open", CF_OPEN | CF_RETFD);
-	flag_sc("openat", CF_OPEN | CF_RETFD);
-	flag_sc("openat2", CF_OPEN | CF_RETFD);
-	flag_sc("creat", CF_OPEN | CF_CREAT | CF_RETFD);
-	flag_sc("accept", CF_RETFD);
-	flag_sc("accept4", CF_RETFD);
-	flag_sc("socket", CF_RETFD);
-	flag_sc("memfd_create", CF_RETFD);
-	flag_sc("open_by_handle_at", CF_RETFD);
-	sc_execve = (int16_t)saker_syscall_id("execve");
-	sc_execveat = (int16_t)saker_syscall_id("execveat");
 	tables_ready = true;
 }
 
@@ -506,12 +448,11 @@ int saker_fields_event_slot(const struct saker_event *ev)
 	case SAKER_EVT_SYSCALL:
 		if (ev->hdr.syscall_id >= SAKER_SYSCALL_MAX)
 			return -1;
-		if ((ev->hdr.syscall_id == sc_execve || ev->hdr.syscall_id == sc_execveat) &&
-		    ev->hdr.ret == 0)
+		if ((class_flags[ev->hdr.syscall_id] & CF_EXEC) && ev->hdr.ret == 0)
 			return -1;
 		return ev->hdr.syscall_id;
 	case SAKER_EVT_PROC_EXEC:
-		return sc_execve;
+		return __NR_execve; /* Falco's evt.type of a new program */
 	case SAKER_EVT_PROC_EXIT:
 		return SAKER_SLOT_PROCEXIT;
 	default:

@@ -31,7 +31,7 @@ struct expect {
 
 /* clang-format off */
 static const struct expect expected[] = {
-#define SC(nm, cat, lane, op, sel, flags, ...)                                                     \
+#define SC(nm, cat, lane, op, sel, flags, fa, ...)                                                 \
 	{#nm, __NR_##nm, SAKER_SC_SPEC_INIT(cat, lane, op, sel, flags, __VA_ARGS__)},
 #include "saker_syscalls.def"
 };
