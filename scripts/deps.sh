@@ -10,6 +10,7 @@ pkgs=(
 	libcmocka-dev python3 python3-pytest
 	prometheus
 	iproute2 procps
+	containerd runc busybox-static
 	systemd man-db groff-base
 )
 
