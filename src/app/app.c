@@ -759,7 +759,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 	int ret, status;
 
 	if (!app) {
-		fprintf(stderr, "Error: out of memory\n");
+		saker_log_fatal(NULL, "out of memory");
 		return SAKER_EXIT_FATAL;
 	}
 	app->opts = *opts;
@@ -769,7 +769,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 	saker_log_init(&app->log);
 	ret = saker_reload_load_config(&app->opts, &app->log, &app->cfg, table, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "Error: %s\n", err);
+		saker_log_fatal(&app->log, "%s", err);
 		free(app);
 		return SAKER_EXIT_FATAL;
 	}
@@ -784,7 +784,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 	ret = setup_rules(app, table, err, sizeof(err));
 	startup_mark(app, SAKER_START_RULES);
 	if (ret) {
-		fprintf(stderr, "Error: %s\n", err);
+		saker_log_fatal(&app->log, "%s", err);
 		saker_config_free(&app->cfg);
 		free(app);
 		return SAKER_EXIT_FATAL;
@@ -796,7 +796,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 		} else {
 			ret = saker_preflight_files(&app->cfg, err, sizeof(err));
 			if (ret) {
-				fprintf(stderr, "Error: %s\n", err);
+				saker_log_fatal(&app->log, "%s", err);
 				status = SAKER_EXIT_FATAL;
 			} else if (dump_effective(app)) {
 				status = SAKER_EXIT_FATAL;
@@ -812,7 +812,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 		return status;
 	}
 	if (saker_config_copy(&app->live_cfg, &app->cfg)) {
-		fprintf(stderr, "Error: out of memory\n");
+		saker_log_fatal(&app->log, "out of memory");
 		saker_config_free(&app->cfg);
 		free(app);
 		return SAKER_EXIT_FATAL;
@@ -821,7 +821,8 @@ int saker_app_run(const struct saker_app_opts *opts)
 		/* No probe, no loop: the file is played to its end (app/replay.h). */
 		(void)signal(SIGPIPE, SIG_IGN);
 		if (opts->write_path) {
-			fprintf(stderr, "Error: -w cannot record a replay (engine.kind replay)\n");
+			saker_log_fatal(&app->log,
+					"-w cannot record a replay (engine.kind replay)");
 			app->exit_status = SAKER_EXIT_FATAL;
 		} else {
 			app->exit_status = saker_replay_run(app);
@@ -873,7 +874,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 	if (!ret)
 		ret = open_capture(app, table, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "Error: %s\n", err);
+		saker_log_fatal(&app->log, "%s", err);
 		app->exit_status = SAKER_EXIT_FATAL;
 		goto out;
 	}
@@ -887,13 +888,13 @@ int saker_app_run(const struct saker_app_opts *opts)
 		app->rules.outputs = app->outputs;
 	}
 	if (ret) {
-		fprintf(stderr, "Error: cannot set up outputs: %s\n", err);
+		saker_log_fatal(&app->log, "cannot set up outputs: %s", err);
 		app->exit_status = SAKER_EXIT_FATAL;
 		goto out;
 	}
 	ret = setup_loop(app);
 	if (ret) {
-		fprintf(stderr, "Error: cannot set up the event loop: %s\n", strerror(-ret));
+		saker_log_fatal(&app->log, "cannot set up the event loop: %s", strerror(-ret));
 		app->exit_status = SAKER_EXIT_FATAL;
 		goto out;
 	}
@@ -922,7 +923,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 	ret = saker_observe_start(&app->observe, &app->cfg, SAKER_VERSION, &app->log, err,
 				  sizeof(err));
 	if (ret) {
-		fprintf(stderr, "Error: %s\n", err);
+		saker_log_fatal(&app->log, "%s", err);
 		app->exit_status = SAKER_EXIT_FATAL;
 		goto out;
 	}

@@ -169,13 +169,13 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "Error: unexpected argument '%s'\n", argv[optind]);
+		saker_log_fatal(NULL, "unexpected argument '%s'", argv[optind]);
 		status = SAKER_EXIT_FATAL;
 		goto out;
 	}
 	if (n_disable && n_enable) {
 		/* Falco's rule: what -t keeps and what -D/-T drop would contradict each other */
-		fprintf(stderr, "Error: -D/-T (disable) and -t (run only) cannot be combined\n");
+		saker_log_fatal(NULL, "-D/-T (disable) and -t (run only) cannot be combined");
 		status = SAKER_EXIT_FATAL;
 		goto out;
 	}

@@ -83,7 +83,8 @@ static const char *severity_word(enum saker_prio prio)
 	}
 }
 
-void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fmt, ...)
+__attribute__((format(printf, 3, 0))) static void
+vlog(const struct saker_log *log, enum saker_prio prio, const char *fmt, va_list ap0)
 {
 	struct saker_log defaults;
 	char stack_msg[LOG_STACK_MSG];
@@ -101,7 +102,7 @@ void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fm
 	if (prio > log->level || (!log->to_stderr && !log->to_syslog))
 		return;
 
-	va_start(ap, fmt);
+	va_copy(ap, ap0);
 	n = vsnprintf(stack_msg, sizeof(stack_msg), fmt, ap);
 	va_end(ap);
 	if (n < 0)
@@ -109,7 +110,7 @@ void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fm
 	if ((size_t)n >= sizeof(stack_msg)) {
 		msg = malloc((size_t)n + 1);
 		if (msg) {
-			va_start(ap, fmt);
+			va_copy(ap, ap0);
 			vsnprintf(msg, (size_t)n + 1, fmt, ap);
 			va_end(ap);
 		} else {
@@ -161,6 +162,33 @@ void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fm
 	free(line);
 	if (msg != stack_msg)
 		free(msg);
+}
+
+void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(log, prio, fmt, ap);
+	va_end(ap);
+}
+
+void saker_log_fatal(const struct saker_log *log, const char *fmt, ...)
+{
+	struct saker_log l;
+	va_list ap;
+
+	if (log)
+		l = *log;
+	else
+		saker_log_init(&l);
+	/* Whatever log_stderr and log_level say: the one who started saker learns why it ended. */
+	l.to_stderr = true;
+	if (l.level < SAKER_PRIO_ERROR)
+		l.level = SAKER_PRIO_ERROR;
+	va_start(ap, fmt);
+	vlog(&l, SAKER_PRIO_ERROR, fmt, ap);
+	va_end(ap);
 }
 
 void saker_log_report(void *log, enum saker_prio prio, const char *msg)

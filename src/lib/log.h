@@ -28,6 +28,12 @@ void saker_log_init(struct saker_log *log);
 /* NULL log = defaults on stderr (usable before configuration is read). */
 void saker_log(const struct saker_log *log, enum saker_prio prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * An error that ends saker (configuration, set-up): an Error line as
+ * saker_log writes it, also on stderr and at any log_level.
+ */
+void saker_log_fatal(const struct saker_log *log, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* A saker_report_fn: ctx is the struct saker_log * (NULL: defaults). */
 void saker_log_report(void *log, enum saker_prio prio, const char *msg);
 /* Formats the date prefix for a CLOCK_REALTIME time in ns. */

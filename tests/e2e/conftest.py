@@ -19,6 +19,8 @@ BUILD = os.path.join(ROOT, "build")
 SAKER = os.environ.get("SAKER_BIN", os.path.join(BUILD, "saker"))
 SAKER_ASAN = os.path.join(BUILD, "asan", "saker")
 HELPERS = os.path.join(BUILD, "helpers")
+# The date every log line starts with (local "%a %b %d %H:%M:%S %Y"), then ": ".
+LOG_DATE = r"[A-Z][a-z]{2} [A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} \d{4}"
 
 
 _PUBLIC_DIR = []

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from conftest import HELPERS, SAKER, flood, summary
+from conftest import HELPERS, LOG_DATE, SAKER, flood, summary
 
 FLOOD = os.path.join(HELPERS, "flood")
 
@@ -131,7 +131,7 @@ def test_ledger_refuses_a_symlink(tmp_path):
     r = subprocess.run([SAKER, "-o", "syscall_event_drops.ledger=%s" % link], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 1
-    assert re.search(r"^Error: syscall_event_drops\.ledger: .*symbolic link", r.stderr, re.M), \
+    assert re.search(r"^" + LOG_DATE + r": Error: syscall_event_drops\.ledger: .*symbolic link", r.stderr, re.M), \
         r.stderr
     assert not target.exists()
 

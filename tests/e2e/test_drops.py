@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from conftest import HELPERS, SAKER, SAKER_ASAN, flood, summary
+from conftest import HELPERS, LOG_DATE, SAKER, SAKER_ASAN, flood, summary
 
 # The smallest ring saker accepts (it must hold one largest record, 16 KiB).
 # priority_boost off: at nice -10 saker can keep up with the single-thread flood these tests need.
@@ -270,7 +270,7 @@ def test_bad_config_reports_position_and_exits_1(tmp_path):
     p.write_text("syscall_event_drops:\n  threshold: abc\n")
     r = run_saker("-c", str(p), "--dry-run")
     assert r.returncode == 1
-    assert re.search(r"^Error: .*bad\.yaml:2:14: .*threshold", r.stderr, re.M), r.stderr
+    assert re.search(r"^" + LOG_DATE + r": Error: .*bad\.yaml:2:14: .*threshold", r.stderr, re.M), r.stderr
 
 
 def test_unknown_action_is_an_error():

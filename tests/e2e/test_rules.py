@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, SAKER, Saker, bpf_progs_loaded, require_reference
+from conftest import LOG_DATE, ROOT, SAKER, Saker, bpf_progs_loaded, require_reference
 
 PY = "/usr/bin/python3"
 FALCO_RULES = os.path.abspath(os.path.join(ROOT, "..", "shared", "reference",
@@ -454,8 +454,13 @@ def test_rules_directory_sorted_and_config_key(tmp_path):
 def test_missing_rules_file_is_fatal(tmp_path):
     r = run("-r", str(tmp_path / "nope.yaml"), "--dry-run")
     assert r.returncode == 1
-    assert r.stderr.startswith("Error: "), r.stderr
+    assert re.match(LOG_DATE + r": Error: ", r.stderr), r.stderr
     assert "nope.yaml" in r.stderr
+    # an error that ends saker reaches stderr whatever log_stderr and log_level say
+    r = run("-o", "log_stderr=false", "-o", "log_level=critical", "-r",
+            str(tmp_path / "nope.yaml"), "--dry-run")
+    assert r.returncode == 1
+    assert re.match(LOG_DATE + r": Error: .*nope\.yaml", r.stderr), r.stderr
 
 
 def test_dry_run_prints_rules_and_selection(tmp_path):
