@@ -11,6 +11,9 @@
 #include "rules/fields.h"
 #include "rules/rules.h"
 
+/* The container plugin's suggested output fields (Falco 0.41+), as Falco formats them. */
+#define SAKER_SUGGESTED_OUTPUT "container_id=%container.id container_name=%container.name"
+
 /*
  * Like Falco's /etc/falco/rules.d, the installed rules directory is read
  * without being configured: `make install` puts the default ruleset there, and
@@ -207,6 +210,15 @@ int saker_ruleset_load(struct saker_ruleset *rs, const struct saker_config *cfg,
 		    .field_values = vals,
 		};
 
+		char both[4096];
+
+		/* Falco appends its container plugin's suggested fields as name=%field */
+		if (ap->suggested_output) {
+			snprintf(both, sizeof(both), "%s%s%s",
+				 ap->extra_output ? ap->extra_output : "",
+				 ap->extra_output ? " " : "", SAKER_SUGGESTED_OUTPUT);
+			a.extra_output = both;
+		}
 		for (size_t j = 0; j < ap->n_fields && a.n_fields < 64; j++) {
 			keys[a.n_fields] = ap->fields[j].key;
 			vals[a.n_fields++] = ap->fields[j].value;

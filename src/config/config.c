@@ -609,6 +609,7 @@ static int rulesel_copy(void *dp, const void *sp)
 static int append_entry_copy(struct saker_append *o, const struct saker_append *i)
 {
 	memset(o, 0, sizeof(*o));
+	o->suggested_output = i->suggested_output;
 	if (!dup_or_null(&o->source, i->source) || !dup_or_null(&o->rule, i->rule) ||
 	    !dup_or_null(&o->extra_output, i->extra_output))
 		return -ENOMEM;
@@ -685,7 +686,7 @@ static bool append_eq(const void *pa, const void *pb)
 
 		if (!str_eq(x->source, y->source) || !str_eq(x->rule, y->rule) ||
 		    !str_eq(x->extra_output, y->extra_output) || !strlist_eq(&x->tags, &y->tags) ||
-		    x->n_fields != y->n_fields)
+		    x->n_fields != y->n_fields || x->suggested_output != y->suggested_output)
 			return false;
 		for (size_t j = 0; j < x->n_fields; j++)
 			if (!str_eq(x->fields[j].key, y->fields[j].key) ||
@@ -1646,10 +1647,16 @@ static int apply_append_item(struct load_ctx *c, yaml_document_t *doc, const cha
 		} else if (key_is(k, "extra_fields")) {
 			ret = apply_extra_fields(c, doc, key, v, a);
 		} else if (key_is(k, "suggested_output")) {
-			warn(c, k,
-			     "%s: suggested_output is not supported by saker (it has no plugins "
-			     "to suggest fields), ignored",
-			     key);
+			char *sv;
+
+			if (v->type != YAML_SCALAR_NODE)
+				return fail(c, v, key, "suggested_output: expected true or false");
+			sv = scalar_value(c, v, key, &ret);
+			if (!sv)
+				return ret;
+			if (parse_bool(sv, &a->suggested_output))
+				ret = fail(c, v, key, "suggested_output: expected true or false");
+			free(sv);
 		} else {
 			ret =
 			    fail(c, k ? k : n, key,
@@ -2882,6 +2889,8 @@ static int emit_records(yaml_emitter_t *em, const struct opt *o, const void *p)
 				ret = emit_mapping_end(em);
 			if (!ret && a->extra_output)
 				ret = emit_kv(em, "extra_output", a->extra_output);
+			if (!ret && a->suggested_output)
+				ret = emit_kv(em, "suggested_output", "true");
 			if (!ret && a->n_fields) {
 				ret = emit_scalar(em, "extra_fields", YAML_PLAIN_SCALAR_STYLE);
 				if (!ret)

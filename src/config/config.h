@@ -52,6 +52,8 @@ struct saker_append {
 	char *source, *rule;
 	struct saker_strlist tags; /* the rule must have all of them */
 	char *extra_output;	   /* NULL: none */
+	/* Falco's suggested output fields (its container plugin's): container.id, container.name */
+	bool suggested_output;
 	struct saker_append_field *fields;
 	size_t n_fields;
 };

@@ -1447,17 +1447,13 @@ static int load_plugins(struct lctx *c, const yaml_node_t *vn)
 			continue;
 		if (strv_push(&c->r->plugins_warned, name))
 			return -ENOMEM;
+		/* the container plugin's fields are built in (rules/fields_container.c) */
 		if (!strcmp(name, "container"))
-			lwarn(c, p,
-			      "requires plugin 'container' %s: saker has no plugins; it derives "
-			      "container.id from the cgroup itself, the plugin's other fields have "
-			      "no value and rules that need them are skipped",
-			      ver ? ver : "");
-		else
-			lwarn(c, p,
-			      "requires plugin '%s' %s: saker has no plugins; rules that need its "
-			      "fields are skipped",
-			      name, ver ? ver : "");
+			continue;
+		lwarn(c, p,
+		      "requires plugin '%s' %s: saker has no plugins; rules that need its "
+		      "fields are skipped",
+		      name, ver ? ver : "");
 	}
 	return 0;
 }

@@ -30,6 +30,7 @@ struct entry {
 	struct entry *hnext;
 	enum saker_ctr_runtime want_rt; /* what learn() was told, kept for refresh */
 	char *want_ns;
+	char *cg_type, *cg_pod_uid; /* what the cgroup told */
 	char *own[MAX_OWNED];
 	unsigned nown;
 	struct saker_ctr_label *labels;
@@ -144,6 +145,8 @@ static void entry_free(struct entry *e)
 		free(e->own[i]);
 	free(e->labels);
 	free(e->want_ns);
+	free(e->cg_type);
+	free(e->cg_pod_uid);
 	free(e);
 }
 
@@ -730,8 +733,13 @@ static void entry_read(struct saker_containers *c, struct entry *e)
 		rc = read_rt(c, e, e->want_rt, e->want_ns);
 		if (rc == 0)
 			e->pub.runtime = e->want_rt;
+		else if (rc != -ENOENT && rc != -ENOTDIR)
+			bad = rc;
 	}
-	for (size_t i = 0; rc < 0 && e->want_rt == SAKER_CTR_RT_UNKNOWN && i < 4; i++) {
+	/* a cgroup layout several runtimes use (kubepods folders): the others are tried too */
+	for (size_t i = 0; rc < 0 && i < 4; i++) {
+		if (order[i] == e->want_rt)
+			continue;
 		rc = read_rt(c, e, order[i], e->want_ns);
 		if (rc == 0)
 			e->pub.runtime = order[i];
@@ -740,6 +748,9 @@ static void entry_read(struct saker_containers *c, struct entry *e)
 	}
 	if (rc == 0) {
 		e->pub.found = true;
+		e->pub.type = rt_names[e->pub.runtime];
+		if (!e->pub.pod_uid)
+			e->pub.pod_uid = e->cg_pod_uid;
 		return;
 	}
 	if (rc != -ENOENT && rc != -ENOTDIR)
@@ -753,19 +764,82 @@ static void entry_read(struct saker_containers *c, struct entry *e)
 	e->nown = 0;
 	free(e->labels);
 	e->labels = NULL;
+	e->pub.type = e->cg_type;
+	e->pub.pod_uid = e->cg_pod_uid;
 	if (bad)
 		c->st.read_errors++;
 	else
 		c->st.not_found++;
 }
 
+static bool has_prefix_dir(const char *dir, const char *shortid, char *out, size_t size)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = strlen(shortid), hits = 0;
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || strncmp(de->d_name, shortid, n) || !de->d_name[n])
+			continue;
+		if (strlen(de->d_name) >= size)
+			continue;
+		if (!hits++)
+			memcpy(out, de->d_name, strlen(de->d_name) + 1);
+	}
+	if (d)
+		closedir(d);
+	/* two ids beginning alike: neither is taken */
+	return hits == 1;
+}
+
+/* The one full id a short one begins, in the runtimes' roots; false when none or several. */
+static bool resolve_short(struct saker_containers *c, const char *shortid, char *out, size_t size)
+{
+	for (unsigned rt = 1; rt < SAKER_CTR_RT_COUNT; rt++) {
+		if (c->disabled[rt])
+			continue;
+		if (rt != SAKER_CTR_RT_CONTAINERD) {
+			if (has_prefix_dir(c->root[rt], shortid, out, size))
+				return true;
+			continue;
+		}
+		{
+			DIR *d = opendir(c->root[rt]);
+			struct dirent *de;
+			bool ok = false;
+			char sub[PATH_MAX];
+
+			while (d && !ok && (de = readdir(d))) {
+				if (de->d_name[0] == '.')
+					continue;
+				snprintf(sub, sizeof(sub), "%s/%s", c->root[rt], de->d_name);
+				ok = has_prefix_dir(sub, shortid, out, size);
+			}
+			if (d)
+				closedir(d);
+			if (ok)
+				return true;
+		}
+	}
+	return false;
+}
+
 const struct saker_container *saker_containers_learn(struct saker_containers *c,
 						     enum saker_ctr_runtime rt, const char *ns,
 						     const char *full_id, int *err)
 {
+	return saker_containers_learn_as(c, rt, ns, full_id, NULL, NULL, err);
+}
+
+const struct saker_container *saker_containers_learn_as(struct saker_containers *c,
+							enum saker_ctr_runtime rt, const char *ns,
+							const char *full_id, const char *type,
+							const char *pod_uid, int *err)
+{
 	struct entry *e;
 	size_t len;
 	int dummy;
+	char resolved[SAKER_CTR_ID_MAX + 1];
 
 	if (!err)
 		err = &dummy;
@@ -782,8 +856,19 @@ const struct saker_container *saker_containers_learn(struct saker_containers *c,
 		saker_list_touch(&c->lru, &e->lru);
 		return &e->pub;
 	}
+	if (len == SAKER_CTR_SHORT_ID_LEN &&
+	    resolve_short(c, full_id, resolved, sizeof(resolved))) {
+		full_id = resolved;
+		len = strlen(full_id);
+	}
 	e = calloc(1, sizeof(*e));
 	if (!e) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if ((type && *type && !(e->cg_type = strdup(type))) ||
+	    (pod_uid && *pod_uid && !(e->cg_pod_uid = strdup(pod_uid)))) {
+		entry_free(e);
 		*err = -ENOMEM;
 		return NULL;
 	}
@@ -791,7 +876,7 @@ const struct saker_container *saker_containers_learn(struct saker_containers *c,
 	memcpy(e->pub.id, full_id, len < SAKER_CTR_SHORT_ID_LEN ? len : SAKER_CTR_SHORT_ID_LEN);
 	e->want_rt = rt;
 	if (ns && !(e->want_ns = strdup(ns))) {
-		free(e);
+		entry_free(e);
 		*err = -ENOMEM;
 		return NULL;
 	}

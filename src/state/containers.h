@@ -73,6 +73,7 @@ struct saker_container {
 	size_t nlabels;
 	const char *labels_str; /* "k:v, k:v" (Falco's k8s.pod.labels) */
 	const char *source;	/* the file read, NULL when nothing found */
+	const char *type;	/* Falco's container.type: the runtime's, else the cgroup's */
 };
 
 struct saker_containers_opts {
@@ -119,6 +120,18 @@ const struct saker_container *saker_containers_peek(const struct saker_container
 const struct saker_container *saker_containers_learn(struct saker_containers *c,
 						     enum saker_ctr_runtime rt, const char *ns,
 						     const char *full_id, int *err);
+/*
+ * The same with what the cgroup told (lib/ctrmatch.h): type (Falco's
+ * container.type, kept when no runtime's files are found) and the pod uid
+ * (when the files give none); either may be NULL. A full_id of exactly 12
+ * characters that no runtime has a directory for is taken as a short id:
+ * the roots are searched for the one full id it begins (docker, cri-o,
+ * podman: <root>/<full id>; containerd: <root>/<ns>/<full id>).
+ */
+const struct saker_container *saker_containers_learn_as(struct saker_containers *c,
+							enum saker_ctr_runtime rt, const char *ns,
+							const char *full_id, const char *type,
+							const char *pod_uid, int *err);
 /* Reads the files again (resync after a loss). 0, -ENOENT when not cached, -ENOMEM. */
 int saker_containers_refresh(struct saker_containers *c, const char *id);
 /* Drops the entry (its container is gone). 0 or -ENOENT. */

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 
 #include "event/event.h"
+#include "lib/ctrmatch.h"
 #include "lib/sctable.h"
 #include "state/degraded.h"
 
@@ -40,6 +41,7 @@ struct saker_view {
 	uint64_t loss_pending_marks;
 	struct saker_degraded degraded;
 	struct saker_containers *ctrs; /* NULL without container metadata */
+	struct saker_ctr_match match;  /* scratch (large) */
 	char path[PATH_MAX];
 	char path2[PATH_MAX];
 	char cwd[PATH_MAX];
@@ -129,70 +131,42 @@ const struct saker_container *saker_view_container(struct saker_view *v, const s
 	return saker_containers_get(v->ctrs, p->container_id);
 }
 
-static bool is_hex(char ch)
+/* lib/ctrmatch's runtime as the one whose files containers.c reads; UNKNOWN: any. */
+static enum saker_ctr_runtime match_runtime(enum saker_ctr_type t)
 {
-	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-}
-
-/*
- * The full id whose first 12 digits are short, in the cgroup path, and the
- * runtime its component's prefix names (docker-, cri-containerd-, crio-,
- * libpod-); UNKNOWN when the path does not say (cgroupfs kubepods layout).
- */
-static bool full_id_from_cgroup(const char *cg, const char *shortid, char *out, size_t size,
-				enum saker_ctr_runtime *rt)
-{
-	static const struct {
-		const char *prefix;
-		enum saker_ctr_runtime rt;
-	} pfx[] = {
-	    {"docker-", SAKER_CTR_RT_DOCKER},
-	    {"docker/", SAKER_CTR_RT_DOCKER},
-	    {"cri-containerd-", SAKER_CTR_RT_CONTAINERD},
-	    {"cri-containerd:", SAKER_CTR_RT_CONTAINERD},
-	    {"crio-", SAKER_CTR_RT_CRIO},
-	    {"libpod-", SAKER_CTR_RT_PODMAN},
-	};
-	size_t slen = strlen(shortid);
-
-	*rt = SAKER_CTR_RT_UNKNOWN;
-	for (const char *s = cg; s && (s = strstr(s, shortid)); s++) {
-		size_t n = 0;
-
-		if (s > cg && is_hex(s[-1]))
-			continue;
-		while (is_hex(s[n]))
-			n++;
-		if (n != 64 || n >= size)
-			continue;
-		memcpy(out, s, n);
-		out[n] = '\0';
-		for (size_t i = 0; i < sizeof(pfx) / sizeof(pfx[0]); i++) {
-			size_t pl = strlen(pfx[i].prefix);
-
-			if ((size_t)(s - cg) >= pl && !strncmp(s - pl, pfx[i].prefix, pl))
-				*rt = pfx[i].rt;
-		}
-		return slen <= n;
+	switch (t) {
+	case SAKER_CTR_DOCKER:
+		return SAKER_CTR_RT_DOCKER;
+	case SAKER_CTR_CONTAINERD:
+		return SAKER_CTR_RT_CONTAINERD;
+	case SAKER_CTR_CRIO:
+		return SAKER_CTR_RT_CRIO;
+	case SAKER_CTR_PODMAN:
+		return SAKER_CTR_RT_PODMAN;
+	default:
+		return SAKER_CTR_RT_UNKNOWN;
 	}
-	return false;
 }
 
 const struct saker_container *saker_view_learn_container(struct saker_view *v,
 							 const struct saker_proc *p)
 {
 	const struct saker_container *m;
-	char full[SAKER_CTR_ID_MAX + 1];
-	enum saker_ctr_runtime rt;
 
 	if (!v || !v->ctrs || !p || !p->container_id[0] || !strcmp(p->container_id, "host"))
 		return NULL;
 	m = saker_containers_get(v->ctrs, p->container_id);
 	if (m)
 		return m;
-	if (!full_id_from_cgroup(p->cgroup, p->container_id, full, sizeof(full), &rt))
-		return NULL;
-	return saker_containers_learn(v->ctrs, rt, NULL, full, NULL);
+	/* the cgroup path held names the full id; else the runtimes' roots are searched by prefix
+	 */
+	if (saker_ctr_match_path(p->cgroup, strlen(p->cgroup), &v->match) &&
+	    !strcmp(v->match.id, p->container_id))
+		return saker_containers_learn_as(
+		    v->ctrs, match_runtime(v->match.type), v->match.ns[0] ? v->match.ns : NULL,
+		    v->match.full_id, saker_ctr_type_name(v->match.type), v->match.pod_uid, NULL);
+	return saker_containers_learn_as(v->ctrs, SAKER_CTR_RT_UNKNOWN, NULL, p->container_id, NULL,
+					 NULL, NULL);
 }
 
 const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid)

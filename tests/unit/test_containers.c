@@ -360,6 +360,41 @@ static void test_lru_bound_and_refresh(void **state)
 	saker_containers_free(c);
 }
 
+static void test_short_id_and_cgroup_hints(void **state)
+{
+	struct saker_containers *c;
+	const struct saker_container *m;
+
+	(void)state;
+	put("docker/" DID "/config.v2.json", "{\"Name\":\"/short\"}");
+	put("containerd/k8s.io/" PID "/config.json",
+	    "{\"annotations\":{\"io.kubernetes.cri.container-name\":\"viabundle\"}}");
+	c = open_roots(0);
+	/* a short id: the one directory it begins is the full id */
+	m = saker_containers_learn_as(c, SAKER_CTR_RT_UNKNOWN, NULL, "aa11bb22cc33", NULL, NULL,
+				      NULL);
+	assert_true(m->found);
+	assert_string_equal(m->full_id, DID);
+	assert_string_equal(m->name, "short");
+	assert_string_equal(m->type, "docker");
+	m = saker_containers_learn_as(c, SAKER_CTR_RT_UNKNOWN, NULL, "bb11bb22cc33", NULL, NULL,
+				      NULL);
+	assert_string_equal(m->full_id, PID);
+	assert_string_equal(m->type, "containerd");
+	assert_string_equal(m->name, "viabundle");
+	/* the cgroup said cri-o (kubepods folders) but containerd has the files: theirs */
+	assert_int_equal(saker_containers_forget(c, PID), 0);
+	m = saker_containers_learn_as(c, SAKER_CTR_RT_CRIO, NULL, PID, "cri-o", "pod-9", NULL);
+	assert_int_equal(m->runtime, SAKER_CTR_RT_CONTAINERD);
+	assert_string_equal(m->pod_uid, "pod-9");
+	/* no runtime's files: what the cgroup told stays */
+	m = saker_containers_learn_as(c, SAKER_CTR_RT_UNKNOWN, NULL, "lxcbox", "lxc", "", NULL);
+	assert_false(m->found);
+	assert_string_equal(m->type, "lxc");
+	assert_null(m->pod_uid);
+	saker_containers_free(c);
+}
+
 static void test_image_split_and_names(void **state)
 {
 	char a[] = "nginx", b[] = "localhost:5000/x/y:v1@sha256:00", d[] = "a/b@sha256:11";
@@ -393,6 +428,7 @@ int main(void)
 	    cmocka_unit_test(test_docker_and_podman),
 	    cmocka_unit_test(test_not_found_bad_and_gone),
 	    cmocka_unit_test(test_lru_bound_and_refresh),
+	    cmocka_unit_test(test_short_id_and_cgroup_hints),
 	    cmocka_unit_test(test_image_split_and_names),
 	};
 

@@ -69,9 +69,13 @@ static void test_container_class(void **state)
 	assert_true(fi.row >= k->rows && fi.row < k->rows + k->nrows);
 	assert_int_equal(saker_finst_cost(&fi), 2);
 	saker_finst_clear(&fi);
-	assert_int_equal(saker_finst_init(&fi, "k8s.pod.name", NULL, why, sizeof(why)), 0);
+	assert_int_equal(saker_finst_init(&fi, "k8s.pod.ip", NULL, why, sizeof(why)), 0);
 	assert_true(fi.info->flags & SAKER_FF_PLUGIN);
 	assert_true(fi.info->flags & SAKER_FF_NEVER);
+	saker_finst_clear(&fi);
+	/* from the runtime's files (state/containers.h): valued */
+	assert_int_equal(saker_finst_init(&fi, "k8s.pod.name", NULL, why, sizeof(why)), 0);
+	assert_false(fi.info->flags & SAKER_FF_NEVER);
 	saker_finst_clear(&fi);
 	/* a name of the class that is no row: a plugin's field, not a typo */
 	assert_int_equal(saker_finst_init(&fi, "container.nosuch", NULL, why, sizeof(why)),
