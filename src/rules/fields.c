@@ -23,204 +23,10 @@
 
 /* ---- the registry ---------------------------------------------------- */
 
-enum fkind {
-	K_EVT_TYPE,
-	K_EVT_RES,
-	K_EVT_RAWRES,
-	K_EVT_NUM,
-	K_EVT_TIME,
-	K_EVT_RAWTIME,
-	K_EVT_DATETIME,
-	K_EVT_DIR,
-	K_EVT_CPU,
-	K_EVT_HOSTNAME,
-	K_EVT_SOURCE,
-	K_EVT_IS_OPEN_READ,
-	K_EVT_IS_OPEN_WRITE,
-	K_EVT_IS_OPEN_EXEC,
-	K_EVT_ARG,
-	K_EVT_RAWARG,
-	K_EVT_ARGS,
-	K_PROC_PID,
-	K_PROC_PPID,
-	K_PROC_NAME,
-	K_PROC_EXE,
-	K_PROC_EXEPATH,
-	K_PROC_CMDLINE,
-	K_PROC_ARGS,
-	K_PROC_CWD,
-	K_PROC_TTY,
-	K_PROC_DURATION,
-	K_PROC_PNAME,
-	K_PROC_PEXE,
-	K_PROC_PEXEPATH,
-	K_PROC_PCMDLINE,
-	K_PROC_ANAME,
-	K_PROC_APID,
-	K_PROC_AEXE,
-	K_PROC_AEXEPATH,
-	K_PROC_ACMDLINE,
-	K_PROC_MEMFD,
-	K_PROC_CGROUP,
-	K_THREAD_CAPEFF,
-	K_THREAD_TID,
-	K_THREAD_MAIN,
-	K_USER_UID,
-	K_USER_NAME,
-	K_USER_LOGINUID,
-	K_USER_LOGINNAME,
-	K_USER_HOMEDIR,
-	K_USER_SHELL,
-	K_GROUP_GID,
-	K_GROUP_NAME,
-	K_FD_NUM,
-	K_FD_NAME,
-	K_FD_NAMERAW,
-	K_FD_DIRECTORY,
-	K_FD_FILENAME,
-	K_FD_TYPE,
-	K_FD_TYPECHAR,
-	K_FD_L4PROTO,
-	K_FD_SOCKFAMILY,
-	K_FD_SIP,
-	K_FD_CIP,
-	K_FD_LIP,
-	K_FD_RIP,
-	K_FD_SPORT,
-	K_FD_CPORT,
-	K_FD_LPORT,
-	K_FD_RPORT,
-	K_FD_IP,
-	K_FD_PORT,
-	K_FD_CONNECTED,
-	K_FD_IS_SERVER,
-	K_NEVER,
-};
-
-#define NEV  SAKER_FF_NEVER
-#define IDX  SAKER_FF_ARG_INDEX
-#define REQ  SAKER_FF_ARG_REQUIRED
-#define MUL  SAKER_FF_MULTI
-#define NZ   SAKER_FF_NONZERO
-#define T(x) SAKER_FT_##x
-
-static const char R_CAPS[] = "saker tracks only the effective set (thread.cap_effective)";
-static const char R_INODE[] = "the probe does not report the executable's inode";
-static const char R_SESSION[] = "the probe does not report sessions and process groups";
-static const char R_DNS[] = "saker does not resolve host names";
-static const char R_NAMECHG[] = "saker does not track descriptor name changes";
-
-static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v);
-
-/* clang-format off */
-static const struct saker_field_row core_rows[] = {
-	{{"evt.type", T(STR), 0, "Event type: the syscall name, or procexit", NULL}, extract, K_EVT_TYPE, 1},
-	{{"evt.res", T(STR), 0, "Result: SUCCESS, or the error code name (ENOENT, ...)", NULL}, extract, K_EVT_RES, 2},
-	{{"evt.rawres", T(S64), 0, "Result as a number (negative errno on failure)", NULL}, extract, K_EVT_RAWRES, 1},
-	{{"evt.num", T(U64), NZ, "Event number (events the rules engine saw, from 1)", NULL}, extract, K_EVT_NUM, 1},
-	{{"evt.time", T(STR), 0, "Event time, HH:MM:SS.nnnnnnnnn (UTC)", NULL}, extract, K_EVT_TIME, 4},
-	{{"evt.rawtime", T(ABSTIME), 0, "Event time, ns since the epoch", NULL}, extract, K_EVT_RAWTIME, 2},
-	{{"evt.datetime", T(STR), 0, "Event time, YYYY-MM-DD HH:MM:SS.nnnnnnnnn (UTC)", NULL}, extract, K_EVT_DATETIME, 4},
-	{{"evt.dir", T(STR), 0, "Direction: always < (saker sees syscall exits)", NULL}, extract, K_EVT_DIR, 1},
-	{{"evt.cpu", T(U64), 0, "CPU the event happened on", NULL}, extract, K_EVT_CPU, 1},
-	{{"evt.hostname", T(STR), 0, "Host name", NULL}, extract, K_EVT_HOSTNAME, 2},
-	{{"evt.source", T(STR), 0, "Event source: syscall", NULL}, extract, K_EVT_SOURCE, 1},
-	{{"evt.is_open_read", T(BOOL), 0, "An open with read access", NULL}, extract, K_EVT_IS_OPEN_READ, 2},
-	{{"evt.is_open_write", T(BOOL), 0, "An open with write access", NULL}, extract, K_EVT_IS_OPEN_WRITE, 2},
-	{{"evt.is_open_exec", T(BOOL), 0, "An open for execution (never, in saker)", NULL}, extract, K_EVT_IS_OPEN_EXEC, 2},
-	{{"evt.arg", T(STR), REQ, "An argument by Falco's name (evt.arg.flags) or position (evt.arg[0]), rendered", NULL}, extract, K_EVT_ARG, 3},
-	{{"evt.rawarg", T(STR), REQ, "An argument by Falco's name, raw (numbers as numbers)", NULL}, extract, K_EVT_RAWARG, 3},
-	{{"evt.args", T(STR), 0, "All arguments, name=value", NULL}, extract, K_EVT_ARGS, 6},
-	{{"proc.pid", T(S64), 0, "Process id", NULL}, extract, K_PROC_PID, 1},
-	{{"proc.ppid", T(S64), 0, "Parent process id", NULL}, extract, K_PROC_PPID, 2},
-	{{"proc.name", T(STR), 0, "Process name (comm)", NULL}, extract, K_PROC_NAME, 2},
-	{{"proc.exe", T(STR), 0, "First command-line argument (argv[0])", NULL}, extract, K_PROC_EXE, 2},
-	{{"proc.exepath", T(STR), 0, "Full path of the executable", NULL}, extract, K_PROC_EXEPATH, 2},
-	{{"proc.cmdline", T(STR), 0, "Name and arguments: proc.name proc.args", NULL}, extract, K_PROC_CMDLINE, 4},
-	{{"proc.args", T(STR), 0, "Arguments (argv[1..]) joined with spaces", NULL}, extract, K_PROC_ARGS, 4},
-	{{"proc.cwd", T(STR), 0, "Working directory, with a trailing /", NULL}, extract, K_PROC_CWD, 3},
-	{{"proc.tty", T(U64), 0, "Controlling terminal (tty_nr), 0 = none", NULL}, extract, K_PROC_TTY, 2},
-	{{"proc.duration", T(RELTIME), 0, "ns since the thread started", NULL}, extract, K_PROC_DURATION, 2},
-	{{"proc.pname", T(STR), 0, "Parent's name", NULL}, extract, K_PROC_PNAME, 4},
-	{{"proc.pexe", T(STR), 0, "Parent's argv[0]", NULL}, extract, K_PROC_PEXE, 4},
-	{{"proc.pexepath", T(STR), 0, "Parent's executable path", NULL}, extract, K_PROC_PEXEPATH, 4},
-	{{"proc.pcmdline", T(STR), 0, "Parent's command line", NULL}, extract, K_PROC_PCMDLINE, 6},
-	{{"proc.aname", T(STR), IDX | MUL, "Ancestor's name: [0] self, [1] parent...; no index = any ancestor", NULL}, extract, K_PROC_ANAME, SAKER_FCOST_WALK},
-	{{"proc.apid", T(S64), IDX | MUL, "Ancestor's pid; no index = any ancestor", NULL}, extract, K_PROC_APID, SAKER_FCOST_WALK},
-	{{"proc.aexe", T(STR), IDX | MUL, "Ancestor's argv[0]; no index = any ancestor", NULL}, extract, K_PROC_AEXE, SAKER_FCOST_WALK},
-	{{"proc.aexepath", T(STR), IDX | MUL, "Ancestor's executable path; no index = any ancestor", NULL}, extract, K_PROC_AEXEPATH, SAKER_FCOST_WALK},
-	{{"proc.acmdline", T(STR), IDX | MUL, "Ancestor's command line; no index = any ancestor", NULL}, extract, K_PROC_ACMDLINE, SAKER_FCOST_WALK},
-	{{"proc.is_exe_from_memfd", T(BOOL), 0, "The executable is a memfd (its path starts with /memfd:)", NULL}, extract, K_PROC_MEMFD, 2},
-	{{"proc.cgroup", T(STR), 0, "cgroup path (saker's own field)", NULL}, extract, K_PROC_CGROUP, 4},
-	{{"proc.is_exe_upper_layer", T(BOOL), NEV, "Executable in an overlayfs upper layer", R_INODE}, NULL, 0, 1},
-	{{"proc.is_exe_writable", T(BOOL), NEV, "Executable writable by the process", R_INODE}, NULL, 0, 1},
-	{{"proc.is_exe_lower_layer", T(BOOL), NEV, "Executable in an overlayfs lower layer", R_INODE}, NULL, 0, 1},
-	{{"proc.exe_ino", T(U64), NEV, "Executable's inode", R_INODE}, NULL, 0, 1},
-	{{"proc.exe_ino.ctime", T(ABSTIME), NEV, "Executable's inode ctime", R_INODE}, NULL, 0, 1},
-	{{"proc.exe_ino.mtime", T(ABSTIME), NEV, "Executable's inode mtime", R_INODE}, NULL, 0, 1},
-	{{"proc.exe_ino.ctime_duration_proc_start", T(RELTIME), NEV, "Process start minus inode ctime", R_INODE}, NULL, 0, 1},
-	{{"proc.exe_ino.ctime_duration_pidns_start", T(RELTIME), NEV, "Pid namespace start minus inode ctime", R_INODE}, NULL, 0, 1},
-	{{"proc.sname", T(STR), NEV, "Session leader's name", R_SESSION}, NULL, 0, 1},
-	{{"proc.sid", T(S64), NEV, "Session id", R_SESSION}, NULL, 0, 1},
-	{{"proc.vpgid", T(S64), NEV, "Process group id", R_SESSION}, NULL, 0, 1},
-	{{"proc.vpgid.name", T(STR), NEV, "Process group leader's name", R_SESSION}, NULL, 0, 1},
-	{{"proc.vpgid.exe", T(STR), NEV, "Process group leader's argv[0]", R_SESSION}, NULL, 0, 1},
-	{{"proc.is_vpgid_leader", T(BOOL), NEV, "The process leads its process group", R_SESSION}, NULL, 0, 1},
-	{{"proc.is_sid_leader", T(BOOL), NEV, "The process leads its session", R_SESSION}, NULL, 0, 1},
-	{{"proc.loginshellid", T(S64), NEV, "pid of the login shell", R_SESSION}, NULL, 0, 1},
-	{{"thread.tid", T(S64), 0, "Thread id", NULL}, extract, K_THREAD_TID, 1},
-	{{"thread.is_main_thread", T(BOOL), 0, "The thread is its process's leader", NULL}, extract, K_THREAD_MAIN, 1},
-	{{"thread.cap_effective", T(STR), 0, "Effective capabilities: CAP_* names, space-separated (from exec, /proc, fork; unknown after capset)", NULL}, extract, K_THREAD_CAPEFF, 2},
-	{{"thread.cap_permitted", T(STR), NEV, "Permitted capabilities", R_CAPS}, NULL, 0, 1},
-	{{"thread.cap_inheritable", T(STR), NEV, "Inheritable capabilities", R_CAPS}, NULL, 0, 1},
-	{{"user.uid", T(U64), 0, "Effective user id", NULL}, extract, K_USER_UID, 2},
-	{{"user.name", T(STR), 0, "Effective user's name (host /etc/passwd)", NULL}, extract, K_USER_NAME, 3},
-	{{"user.loginuid", T(S64), 0, "Audit login uid, -1 when unset", NULL}, extract, K_USER_LOGINUID, 2},
-	{{"user.loginname", T(STR), 0, "Login user's name", NULL}, extract, K_USER_LOGINNAME, 3},
-	{{"user.homedir", T(STR), 0, "Effective user's home directory", NULL}, extract, K_USER_HOMEDIR, 3},
-	{{"user.shell", T(STR), 0, "Effective user's shell", NULL}, extract, K_USER_SHELL, 3},
-	{{"group.gid", T(U64), 0, "Effective group id", NULL}, extract, K_GROUP_GID, 2},
-	{{"group.name", T(STR), 0, "Effective group's name (host /etc/group)", NULL}, extract, K_GROUP_NAME, 3},
-	{{"fd.num", T(S64), 0, "The event's descriptor; -1 for a failed open", NULL}, extract, K_FD_NUM, 3},
-	{{"fd.name", T(STR), 0, "Path, unix socket path, or client:port->server:port", NULL}, extract, K_FD_NAME, 4},
-	{{"fd.nameraw", T(STR), 0, "The path as the process passed it (opens)", NULL}, extract, K_FD_NAMERAW, 4},
-	{{"fd.directory", T(STR), 0, "Directory of a file descriptor's path", NULL}, extract, K_FD_DIRECTORY, 4},
-	{{"fd.filename", T(STR), 0, "Base name of a file descriptor's path", NULL}, extract, K_FD_FILENAME, 4},
-	{{"fd.type", T(STR), 0, "file, ipv4, ipv6, unix, pipe, event, signalfd, eventpoll, inotify, timerfd, netlink, bpf, ...", NULL}, extract, K_FD_TYPE, 3},
-	{{"fd.typechar", T(STR), 0, "Type as one character: f 4 6 u p e s l i t n b ...", NULL}, extract, K_FD_TYPECHAR, 3},
-	{{"fd.l4proto", T(STR), 0, "tcp, udp, icmp or raw", NULL}, extract, K_FD_L4PROTO, 4},
-	{{"fd.sockfamily", T(STR), 0, "ip or unix", NULL}, extract, K_FD_SOCKFAMILY, 4},
-	{{"fd.sip", T(IPADDR), 0, "Server address", NULL}, extract, K_FD_SIP, 4},
-	{{"fd.cip", T(IPADDR), 0, "Client address", NULL}, extract, K_FD_CIP, 4},
-	{{"fd.lip", T(IPADDR), 0, "Local address", NULL}, extract, K_FD_LIP, 4},
-	{{"fd.rip", T(IPADDR), 0, "Remote address", NULL}, extract, K_FD_RIP, 4},
-	{{"fd.sport", T(U64), 0, "Server port", NULL}, extract, K_FD_SPORT, 4},
-	{{"fd.cport", T(U64), 0, "Client port", NULL}, extract, K_FD_CPORT, 4},
-	{{"fd.lport", T(U64), 0, "Local port", NULL}, extract, K_FD_LPORT, 4},
-	{{"fd.rport", T(U64), 0, "Remote port", NULL}, extract, K_FD_RPORT, 4},
-	{{"fd.ip", T(IPADDR), MUL, "Client or server address", NULL}, extract, K_FD_IP, 4},
-	{{"fd.port", T(U64), MUL, "Client or server port", NULL}, extract, K_FD_PORT, 4},
-	{{"fd.net", T(IPNET), MUL, "Client or server address, compared with networks", NULL}, extract, K_FD_IP, 4},
-	{{"fd.snet", T(IPNET), 0, "Server address, compared with networks", NULL}, extract, K_FD_SIP, 4},
-	{{"fd.cnet", T(IPNET), 0, "Client address, compared with networks", NULL}, extract, K_FD_CIP, 4},
-	{{"fd.lnet", T(IPNET), 0, "Local address, compared with networks", NULL}, extract, K_FD_LIP, 4},
-	{{"fd.rnet", T(IPNET), 0, "Remote address, compared with networks", NULL}, extract, K_FD_RIP, 4},
-	{{"fd.connected", T(BOOL), 0, "A socket that is connected (or accepted)", NULL}, extract, K_FD_CONNECTED, 4},
-	{{"fd.is_server", T(BOOL), 0, "This process holds the server end of the socket", NULL}, extract, K_FD_IS_SERVER, 4},
-	{{"fd.name_changed", T(BOOL), NEV, "The descriptor's name changed with this event", R_NAMECHG}, NULL, 0, 1},
-	{{"fd.sip.name", T(STR), NEV, "Server host name", R_DNS}, NULL, 0, 1},
-	{{"fd.cip.name", T(STR), NEV, "Client host name", R_DNS}, NULL, 0, 1},
-	{{"fd.lip.name", T(STR), NEV, "Local host name", R_DNS}, NULL, 0, 1},
-	{{"fd.rip.name", T(STR), NEV, "Remote host name", R_DNS}, NULL, 0, 1},
-	{{"fd.dev", T(U64), NEV, "Device of the file", R_INODE}, NULL, 0, 1},
-	{{"fd.ino", T(U64), NEV, "Inode of the file", R_INODE}, NULL, 0, 1},
-};
-/* clang-format on */
-
-static const struct saker_field_class core = SAKER_FIELD_CLASS("core", core_rows);
-
 /* Every class, in --list order. */
-static const struct saker_field_class *const classes[] = {&core, &saker_fclass_container};
+static const struct saker_field_class *const classes[] = {&saker_fclass_evt, &saker_fclass_proc,
+							  &saker_fclass_user, &saker_fclass_fd,
+							  &saker_fclass_container};
 
 #define NCLASSES_F (sizeof(classes) / sizeof(classes[0]))
 
@@ -476,6 +282,7 @@ static bool render_is_str(uint8_t r)
 	return r == R_STR || r == R_SOCKADDR || r == R_TUPLE;
 }
 
+/* Resolves an argument's name (or position) per event class once. */
 static int argmap_build(struct saker_finst *fi, char *why, size_t whylen)
 {
 	bool found = false, all_num = true;
@@ -507,6 +314,21 @@ static int argmap_build(struct saker_finst *fi, char *why, size_t whylen)
 	if (fi->info->flags & SAKER_FF_ARG_REQUIRED && !strcmp(fi->info->name, "evt.rawarg"))
 		fi->type = all_num && found ? SAKER_FT_S64 : SAKER_FT_STR;
 	return 0;
+}
+
+int saker_fields_evt_arg_init(struct saker_finst *fi, char *why, size_t whylen)
+{
+	char name[128];
+
+	/* Written as Falco users write it: evt.arg.flags, evt.arg[0]. */
+	if (fi->idx >= 0)
+		snprintf(name, sizeof(name), "%s[%" PRId64 "]", fi->info->name, fi->idx);
+	else
+		snprintf(name, sizeof(name), "%s.%s", fi->info->name, fi->arg);
+	fi->name = strdup(name);
+	if (!fi->name)
+		return -ENOMEM;
+	return argmap_build(fi, why, whylen);
 }
 
 /*
@@ -806,19 +628,13 @@ int saker_finst_init(struct saker_finst *fi, const char *field, const char *arg,
 	}
 	if (arg)
 		snprintf(base, sizeof(base), "%s[%s]", field, arg);
-	if (d->extract == extract && (d->sel == K_EVT_ARG || d->sel == K_EVT_RAWARG)) {
-		/* Written as Falco users write it: evt.arg.flags, evt.arg[0]. */
-		if (fi->idx >= 0)
-			snprintf(base, sizeof(base), "%s[%" PRId64 "]", d->info.name, fi->idx);
-		else
-			snprintf(base, sizeof(base), "%s.%s", d->info.name, arg);
-		err = argmap_build(fi, why, whylen);
-		if (err) {
-			saker_finst_clear(fi);
-			return err;
-		}
+	err = d->extract == saker_fields_evt_arg ? saker_fields_evt_arg_init(fi, why, whylen) : 0;
+	if (err) {
+		saker_finst_clear(fi);
+		return err;
 	}
-	fi->name = strdup(arg ? base : field);
+	if (!fi->name)
+		fi->name = strdup(arg ? base : field);
 	if (!fi->name) {
 		saker_finst_clear(fi);
 		return -ENOMEM;
@@ -845,138 +661,6 @@ void saker_finst_clear(struct saker_finst *fi)
 	fi->argmap = NULL;
 }
 
-/* ---- user and group names -------------------------------------------- */
-
-struct idname {
-	uint32_t id;
-	char *name;
-	char *home;
-	char *shell;
-};
-
-struct saker_fctx_names {
-	struct idname *users, *groups;
-	size_t nusers, ngroups;
-	char *blob_users, *blob_groups;
-};
-
-static int cmp_id(const void *a, const void *b)
-{
-	const struct idname *x = a, *y = b;
-
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static char *read_small(const char *path, size_t max)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	size_t n;
-
-	if (!f)
-		return NULL;
-	buf = malloc(max + 1);
-	if (!buf) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, max, f);
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
-/* name:x:id:... lines; passwd also gives fields 6 (home) and 7 (shell). */
-static size_t parse_idfile(char *blob, struct idname **out, bool passwd)
-{
-	size_t cap = 0, n = 0;
-	struct idname *v = NULL;
-
-	for (char *line = blob, *next; line && *line; line = next) {
-		char *f[7] = {0};
-		int nf = 0;
-		char *end;
-		unsigned long id;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		for (char *p = line; nf < 7; nf++) {
-			f[nf] = p;
-			p = strchr(p, ':');
-			if (!p) {
-				nf++;
-				break;
-			}
-			*p++ = '\0';
-		}
-		if (nf < 3 || !*f[0] || f[0][0] == '#' || f[0][0] == '+' || f[0][0] == '-')
-			continue;
-		errno = 0;
-		id = strtoul(f[2], &end, 10);
-		if (errno || *end || end == f[2] || id > UINT32_MAX)
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? 2 * cap : 64;
-			struct idname *nv = realloc(v, nc * sizeof(*nv));
-
-			if (!nv)
-				break;
-			v = nv;
-			cap = nc;
-		}
-		v[n].id = (uint32_t)id;
-		v[n].name = f[0];
-		v[n].home = passwd && nf > 5 ? f[5] : NULL;
-		v[n].shell = passwd && nf > 6 ? f[6] : NULL;
-		n++;
-	}
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_id);
-	*out = v;
-	return n;
-}
-
-static void names_free(struct saker_fctx_names *nm)
-{
-	if (!nm)
-		return;
-	free(nm->users);
-	free(nm->groups);
-	free(nm->blob_users);
-	free(nm->blob_groups);
-	free(nm);
-}
-
-int saker_fctx_load_names(struct saker_fctx *c, const char *root)
-{
-	struct saker_fctx_names *nm = calloc(1, sizeof(*nm));
-	char path[PATH_MAX];
-
-	if (!nm)
-		return -ENOMEM;
-	if (!root)
-		root = "";
-	snprintf(path, sizeof(path), "%s/etc/passwd", root);
-	nm->blob_users = read_small(path, 8u << 20);
-	snprintf(path, sizeof(path), "%s/etc/group", root);
-	nm->blob_groups = read_small(path, 8u << 20);
-	if (nm->blob_users)
-		nm->nusers = parse_idfile(nm->blob_users, &nm->users, true);
-	if (nm->blob_groups)
-		nm->ngroups = parse_idfile(nm->blob_groups, &nm->groups, false);
-	names_free(c->names);
-	c->names = nm;
-	return 0;
-}
-
-static const struct idname *find_id(const struct idname *v, size_t n, uint32_t id)
-{
-	struct idname key = {.id = id};
-
-	return n ? bsearch(&key, v, n, sizeof(*v), cmp_id) : NULL;
-}
-
 /* ---- context ---------------------------------------------------------- */
 
 int saker_fctx_init(struct saker_fctx *c, size_t ninst)
@@ -999,7 +683,7 @@ void saker_fctx_destroy(struct saker_fctx *c)
 	if (!c)
 		return;
 	free(c->cache);
-	names_free(c->names);
+	saker_fctx_names_free(c->names);
 	c->cache = NULL;
 	c->names = NULL;
 }
@@ -1085,51 +769,6 @@ unsigned saker_fctx_ancestors(struct saker_fctx *c, unsigned depth)
 		c->anc[c->nanc++] = p;
 	}
 	return c->nanc;
-}
-
-static int proc_exe(const struct saker_proc *p, struct saker_fval *v)
-{
-	if (p->argc > 0 && p->args_len)
-		return saker_fval_str(v, p->args, strnlen(p->args, p->args_len));
-	return saker_fval_cstr(v, p->exe);
-}
-
-static int proc_args(struct saker_fctx *c, const struct saker_proc *p, struct saker_fval *v)
-{
-	size_t room = sizeof(c->arena) - c->used;
-	int n = saker_proc_args_join(p, 1, c->arena + c->used, room);
-
-	if (n < 0)
-		return 0;
-	if ((size_t)n >= room)
-		n = (int)room - 1;
-	saker_fval_str(v, c->arena + c->used, (size_t)n);
-	c->used += (size_t)n + 1;
-	return 1;
-}
-
-static int proc_cmdline(struct saker_fctx *c, const struct saker_proc *p, struct saker_fval *v)
-{
-	size_t room = sizeof(c->arena) - c->used, cl = strlen(p->comm);
-	char *b = c->arena + c->used;
-	int n;
-
-	if (room < cl + 2)
-		return 0;
-	memcpy(b, p->comm, cl);
-	b[cl] = '\0';
-	if (p->argc > 1) {
-		b[cl] = ' ';
-		n = saker_proc_args_join(p, 1, b + cl + 1, room - cl - 1);
-		if (n < 0)
-			n = 0;
-		if ((size_t)n >= room - cl - 1)
-			n = (int)(room - cl - 2);
-		cl += 1 + (size_t)n;
-	}
-	saker_fval_str(v, b, cl);
-	c->used += cl + 1;
-	return 1;
 }
 
 /* ---- flag renderings ---------------------------------------------------- */
@@ -1264,224 +903,15 @@ static const char *errno_name(int64_t e)
 	return e > 0 && e < 4096 ? strerrorname_np((int)e) : NULL;
 }
 
-/* ---- descriptors -------------------------------------------------------- */
+_Static_assert((int)CF_OPEN == (int)SAKER_SCF_OPEN && (int)CF_CREAT == (int)SAKER_SCF_CREAT &&
+		   (int)CF_RETFD == (int)SAKER_SCF_RETFD,
+	       "the class flags are the ones fields_class.h names");
 
-static uint8_t sc_flags(const struct saker_event *ev)
+unsigned saker_fields_sc_flags(const struct saker_event *ev)
 {
 	return ev->hdr.type == SAKER_EVT_SYSCALL && ev->hdr.syscall_id < SAKER_SYSCALL_MAX
 		   ? class_flags[ev->hdr.syscall_id]
 		   : 0;
-}
-
-static bool is_open_sc(const struct saker_event *ev)
-{
-	return sc_flags(ev) & CF_OPEN;
-}
-
-static bool returns_fd(const struct saker_event *ev)
-{
-	return sc_flags(ev) & CF_RETFD;
-}
-
-void saker_fctx_fd(struct saker_fctx *c)
-{
-	const struct saker_event *ev = c->ev;
-	int64_t fd;
-
-	if (c->fd_done)
-		return;
-	c->fd_done = true;
-	c->fd = NULL;
-	c->fdnum = INT64_MIN;
-	c->fd_from_path = false;
-	if (ev->hdr.type != SAKER_EVT_SYSCALL)
-		return;
-	if (returns_fd(ev)) {
-		c->fdnum = ev->hdr.ret >= 0 ? ev->hdr.ret : -1;
-		c->fd_from_path = is_open_sc(ev);
-	} else if (!saker_event_get_s64(ev, SAKER_PN_FD, &fd)) {
-		c->fdnum = fd;
-	} else {
-		return;
-	}
-	if (c->fdnum >= 0 && c->fdnum <= INT_MAX && c->view)
-		c->fd = saker_view_fd(c->view, ev->hdr.tgid, (int)c->fdnum);
-}
-
-/* The raw path argument of an open, NUL-terminated in the arena. */
-static const char *open_path_raw(struct saker_fctx *c, size_t *len)
-{
-	struct saker_param p;
-	char *b;
-
-	if (saker_event_get(c->ev, SAKER_PN_PATH, &p) || p.kind != SAKER_PK_STR ||
-	    p.flags & SAKER_PF_UNREADABLE)
-		return NULL;
-	*len = strnlen((const char *)p.val, p.len);
-	b = saker_fctx_alloc(c, *len + 1);
-	if (!b)
-		return NULL;
-	memcpy(b, p.val, *len);
-	b[*len] = '\0';
-	return b;
-}
-
-/* fd.name for an open the table does not hold (failed, or evicted): the path resolved. */
-static int open_path_name(struct saker_fctx *c, struct saker_fval *v)
-{
-	size_t len;
-	const char *raw = open_path_raw(c, &len);
-	int64_t dirfd;
-	char *out;
-
-	if (!raw)
-		return 0;
-	if (saker_event_get_s64(c->ev, SAKER_PN_DIRFD, &dirfd))
-		dirfd = AT_FDCWD;
-	if (raw[0] != '/' && c->view) {
-		size_t room = sizeof(c->arena) - c->used;
-
-		out = c->arena + c->used;
-		if (room > 1 && !saker_view_resolve(c->view, c->ev->hdr.tid, c->ev->hdr.tgid, dirfd,
-						    raw, out, room)) {
-			size_t n = strlen(out);
-
-			c->used += n + 1;
-			return saker_fval_str(v, out, n);
-		}
-	}
-	return saker_fval_str(v, raw, len);
-}
-
-static int fd_name(struct saker_fctx *c, struct saker_fval *v)
-{
-	saker_fctx_fd(c);
-	if (c->fd) {
-		if (c->fd->type == SAKER_FD_IPV4 || c->fd->type == SAKER_FD_IPV6) {
-			size_t room = sizeof(c->arena) - c->used;
-			int n = saker_fd_format_name(c->fd, c->arena + c->used, room);
-
-			if (n <= 0 || (size_t)n >= room)
-				return 0;
-			saker_fval_str(v, c->arena + c->used, (size_t)n);
-			c->used += (size_t)n + 1;
-			return 1;
-		}
-		return saker_fval_cstr(v, c->fd->name);
-	}
-	if (c->fd_from_path)
-		return open_path_name(c, v);
-	return 0;
-}
-
-static bool fd_is_file(struct saker_fctx *c)
-{
-	saker_fctx_fd(c);
-	return c->fd ? c->fd->type == SAKER_FD_FILE : c->fd_from_path;
-}
-
-static const char *other_type(const char *name, char *tc)
-{
-	static const struct {
-		const char *pfx, *type;
-		char c;
-	} t[] = {
-	    {"pipe:", "pipe", 'p'},
-	    {"anon_inode:[eventfd]", "event", 'e'},
-	    {"anon_inode:[signalfd]", "signalfd", 's'},
-	    {"anon_inode:[eventpoll]", "eventpoll", 'l'},
-	    {"anon_inode:inotify", "inotify", 'i'},
-	    {"anon_inode:[timerfd]", "timerfd", 't'},
-	    {"anon_inode:bpf", "bpf", 'b'},
-	    {"anon_inode:[userfaultfd]", "userfaultfd", 'u'},
-	    {"anon_inode:[io_uring]", "io_uring", 'r'},
-	    {"anon_inode:[pidfd]", "pidfd", 'P'},
-	    {"anon_inode:", "anon_inode", '?'},
-	    {"netlink", "netlink", 'n'},
-	    {"socket:", "socket", '?'},
-	};
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (!strncmp(name, t[i].pfx, strlen(t[i].pfx))) {
-			*tc = t[i].c;
-			return t[i].type;
-		}
-	*tc = '?';
-	return NULL;
-}
-
-static int fd_type(struct saker_fctx *c, struct saker_fval *v, bool as_char)
-{
-	static const char chars[] = "f46u";
-	const char *type = NULL;
-	char tc = '?';
-
-	saker_fctx_fd(c);
-	if (!c->fd) {
-		if (!c->fd_from_path)
-			return 0;
-		type = "file";
-		tc = 'f';
-	} else {
-		switch (c->fd->type) {
-		case SAKER_FD_FILE:
-		case SAKER_FD_IPV4:
-		case SAKER_FD_IPV6:
-		case SAKER_FD_UNIX:
-			type = saker_fd_type_name(c->fd->type);
-			tc = chars[c->fd->type - SAKER_FD_FILE];
-			break;
-		default:
-			type = other_type(c->fd->name, &tc);
-			break;
-		}
-	}
-	if (as_char) {
-		char *b = saker_fctx_alloc(c, 2);
-
-		if (!b)
-			return 0;
-		b[0] = tc;
-		b[1] = '\0';
-		return saker_fval_str(v, b, 1);
-	}
-	return saker_fval_cstr(v, type);
-}
-
-static bool fd_is_ip(struct saker_fctx *c)
-{
-	saker_fctx_fd(c);
-	return c->fd && (c->fd->type == SAKER_FD_IPV4 || c->fd->type == SAKER_FD_IPV6);
-}
-
-/* Whether this process holds the server end (accepted, bound or listening, not connected). */
-static bool fd_server_local(const struct saker_fd *f)
-{
-	return !(f->flags & SAKER_FD_F_CONNECTED) &&
-	       (f->flags & (SAKER_FD_F_ACCEPTED | SAKER_FD_F_BOUND | SAKER_FD_F_LISTENING));
-}
-
-static int set_ip(struct saker_fval *v, const struct saker_fd *f, bool local)
-{
-	memcpy(v->ip.a, local ? f->tuple.laddr : f->tuple.raddr, 16);
-	v->ip.v6 = f->type == SAKER_FD_IPV6;
-	return 1;
-}
-
-enum { END_SERVER, END_CLIENT, END_LOCAL, END_REMOTE };
-
-static bool end_is_local(const struct saker_fd *f, int end)
-{
-	switch (end) {
-	case END_SERVER:
-		return fd_server_local(f);
-	case END_CLIENT:
-		return !fd_server_local(f);
-	case END_LOCAL:
-		return true;
-	default:
-		return false;
-	}
 }
 
 /* ---- evt.arg ------------------------------------------------------------- */
@@ -1607,10 +1037,7 @@ static int render_arg(struct saker_fctx *c, const struct aspec *a, bool raw, enu
 			saker_fd_format_name(f, buf, sizeof(buf));
 			if (a->r == R_TUPLE)
 				return saker_fctx_printf(c, v, "%s", buf);
-			if (f->type >= SAKER_FD_FILE && f->type <= SAKER_FD_UNIX)
-				tc = "f46u"[f->type - SAKER_FD_FILE];
-			else
-				(void)other_type(f->name, &tc);
+			(void)saker_fields_fd_type(f, &tc);
 			return saker_fctx_printf(c, v, "%" PRIu64 "(<%c>%s)", u, tc, buf);
 		}
 		return a->r == R_TUPLE ? 0 : saker_fctx_printf(c, v, "%" PRIu64, u);
@@ -1669,9 +1096,9 @@ static int render_arg(struct saker_fctx *c, const struct aspec *a, bool raw, enu
 	return s ? saker_fctx_printf(c, v, "%s", s) : saker_fctx_printf(c, v, "%" PRIu64, u);
 }
 
-static int evt_arg(struct saker_fctx *c, const struct saker_finst *fi, bool raw,
-		   struct saker_fval *v)
+int saker_fields_evt_arg(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v)
 {
+	bool raw = fi->sel != 0;
 	unsigned cls = event_class(c->ev);
 	const struct aspec *a;
 
@@ -1681,7 +1108,7 @@ static int evt_arg(struct saker_fctx *c, const struct saker_finst *fi, bool raw,
 	return a ? render_arg(c, a, raw, fi->type, v) : 0;
 }
 
-static int evt_args(struct saker_fctx *c, struct saker_fval *v)
+int saker_fields_evt_args(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v)
 {
 	unsigned cls = event_class(c->ev), n = cls < NCLASSES ? class_nargs(cls) : 0;
 	size_t start = c->used, len = 0;
@@ -1692,6 +1119,7 @@ static int evt_args(struct saker_fctx *c, struct saker_fval *v)
 	const char *names[EXEC_NARGS];
 	unsigned k = 0;
 
+	(void)fi;
 	for (unsigned i = 0; i < n && k < EXEC_NARGS; i++) {
 		const struct aspec *a = class_arg(cls, i);
 
@@ -1720,454 +1148,6 @@ static int evt_args(struct saker_fctx *c, struct saker_fval *v)
 	}
 	out[len] = '\0';
 	return saker_fval_str(v, out, len);
-}
-
-/* ---- the extractor ------------------------------------------------------ */
-
-static int utc_time(struct saker_fctx *c, struct saker_fval *v, bool date)
-{
-	uint64_t ns = c->ev->hdr.ts_ns + c->boot_offset_ns;
-	time_t sec = (time_t)(ns / 1000000000ull);
-	struct tm tm;
-
-	if (!gmtime_r(&sec, &tm))
-		return 0;
-	if (date)
-		return saker_fctx_printf(c, v, "%04d-%02d-%02d %02d:%02d:%02d.%09u",
-					 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-					 tm.tm_min, tm.tm_sec, (unsigned)(ns % 1000000000ull));
-	return saker_fctx_printf(c, v, "%02d:%02d:%02d.%09u", tm.tm_hour, tm.tm_min, tm.tm_sec,
-				 (unsigned)(ns % 1000000000ull));
-}
-
-static bool open_flags(struct saker_fctx *c, uint64_t *flags)
-{
-	if (!is_open_sc(c->ev))
-		return false;
-	if (sc_flags(c->ev) & CF_CREAT) {
-		*flags = O_CREAT | O_WRONLY | O_TRUNC;
-		return true;
-	}
-	return !saker_event_get_u64(c->ev, SAKER_PN_FLAGS, flags);
-}
-
-/* Ancestor-based fields: one value for [n], all ancestors from the parent without. */
-static int ancestors(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *out,
-		     int kind)
-{
-	unsigned first, last, n = 0;
-
-	if (fi->idx >= 0) {
-		if (fi->idx > SAKER_FIELD_MAX_VALUES)
-			return 0;
-		first = last = (unsigned)fi->idx;
-	} else {
-		first = 1;
-		last = SAKER_FIELD_MAX_VALUES - 1;
-	}
-	if (saker_fctx_ancestors(c, last) <= first)
-		return 0;
-	for (unsigned i = first; i <= last && i < c->nanc; i++) {
-		const struct saker_proc *p = c->anc[i];
-		struct saker_fval *v = &out[n];
-		int ok;
-
-		switch (kind) {
-		case K_PROC_ANAME:
-			ok = saker_fval_cstr(v, p->comm);
-			break;
-		case K_PROC_APID:
-			v->i = p->pid;
-			ok = 1;
-			break;
-		case K_PROC_AEXE:
-			ok = proc_exe(p, v);
-			break;
-		case K_PROC_AEXEPATH:
-			ok = *p->exe ? saker_fval_cstr(v, p->exe) : 0;
-			break;
-		default:
-			ok = proc_cmdline(c, p, v);
-			break;
-		}
-		n += ok ? 1u : 0u;
-	}
-	return (int)n;
-}
-
-/* Capability names by number, as Falco renders them. */
-static const char *const cap_names[] = {
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-};
-
-/* thread.cap_effective: "CAP_CHOWN CAP_KILL ..." ("" for none); missing when unknown. */
-static int caps_string(struct saker_fctx *c, const struct saker_proc *p, struct saker_fval *v)
-{
-	size_t room = sizeof(c->arena) - c->used, n = 0;
-	char *b = c->arena + c->used;
-
-	if (!(p->flags & SAKER_PROC_CAPS_KNOWN))
-		return 0;
-	for (unsigned i = 0; i < 64; i++) {
-		const char *name =
-		    i < sizeof(cap_names) / sizeof(cap_names[0]) ? cap_names[i] : NULL;
-		char tmp[16];
-		size_t l;
-
-		if (!(p->cap_eff >> i & 1))
-			continue;
-		if (!name) {
-			snprintf(tmp, sizeof(tmp), "CAP_%u", i);
-			name = tmp;
-		}
-		l = strlen(name);
-		if (n + l + 2 > room)
-			return 0;
-		if (n)
-			b[n++] = ' ';
-		memcpy(b + n, name, l);
-		n += l;
-	}
-	if (room < 1)
-		return 0;
-	b[n] = '\0';
-	c->used += n + 1;
-	return saker_fval_str(v, b, n);
-}
-
-static int extract(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v)
-{
-	const struct saker_event *ev = c->ev;
-	const struct saker_proc *p = NULL, *pp = NULL;
-	const struct idname *idn;
-	uint64_t u;
-
-	switch (fi->sel) {
-	case K_PROC_NAME:
-	case K_PROC_EXE:
-	case K_PROC_EXEPATH:
-	case K_PROC_CMDLINE:
-	case K_PROC_ARGS:
-	case K_PROC_CWD:
-	case K_PROC_TTY:
-	case K_PROC_DURATION:
-	case K_PROC_PPID:
-	case K_PROC_MEMFD:
-	case K_THREAD_CAPEFF:
-	case K_PROC_CGROUP:
-	case K_USER_UID:
-	case K_USER_NAME:
-	case K_USER_LOGINUID:
-	case K_USER_LOGINNAME:
-	case K_USER_HOMEDIR:
-	case K_USER_SHELL:
-	case K_GROUP_GID:
-	case K_GROUP_NAME:
-		p = saker_fctx_proc(c);
-		if (!p)
-			return 0;
-		break;
-	case K_PROC_PNAME:
-	case K_PROC_PEXE:
-	case K_PROC_PEXEPATH:
-	case K_PROC_PCMDLINE:
-		if (saker_fctx_ancestors(c, 1) < 2)
-			return 0;
-		pp = c->anc[1];
-		break;
-	default:
-		break;
-	}
-
-	switch (fi->sel) {
-	case K_EVT_TYPE: {
-		const char *n = c->slot >= 0 ? saker_fields_slot_name((unsigned)c->slot) : NULL;
-
-		return saker_fval_cstr(v, n);
-	}
-	case K_EVT_RES:
-		if (ev->hdr.type == SAKER_EVT_PROC_EXIT || ev->hdr.type == SAKER_EVT_PROC_FORK)
-			return 0;
-		if (ev->hdr.ret >= 0)
-			return saker_fval_str(v, "SUCCESS", 7);
-		{
-			const char *s = errno_name(-ev->hdr.ret);
-
-			return s ? saker_fval_cstr(v, s)
-				 : saker_fctx_printf(c, v, "%" PRId64, (int64_t)ev->hdr.ret);
-		}
-	case K_EVT_RAWRES:
-		if (ev->hdr.type == SAKER_EVT_PROC_EXIT || ev->hdr.type == SAKER_EVT_PROC_FORK)
-			return 0;
-		v->i = ev->hdr.ret;
-		return 1;
-	case K_EVT_NUM:
-		v->u = c->evtnum;
-		return 1;
-	case K_EVT_TIME:
-		return utc_time(c, v, false);
-	case K_EVT_DATETIME:
-		return utc_time(c, v, true);
-	case K_EVT_RAWTIME:
-		v->u = ev->hdr.ts_ns + c->boot_offset_ns;
-		return 1;
-	case K_EVT_DIR:
-		return saker_fval_str(v, "<", 1);
-	case K_EVT_CPU:
-		v->u = ev->hdr.cpu;
-		return 1;
-	case K_EVT_HOSTNAME:
-		return saker_fval_cstr(v, c->hostname);
-	case K_EVT_SOURCE:
-		return saker_fval_str(v, "syscall", 7);
-	case K_EVT_IS_OPEN_READ:
-		v->u =
-		    open_flags(c, &u) && ((u & O_ACCMODE) == O_RDONLY || (u & O_ACCMODE) == O_RDWR);
-		return 1;
-	case K_EVT_IS_OPEN_WRITE:
-		v->u =
-		    open_flags(c, &u) && ((u & O_ACCMODE) == O_WRONLY || (u & O_ACCMODE) == O_RDWR);
-		return 1;
-	case K_EVT_IS_OPEN_EXEC:
-		v->u = 0;
-		return 1;
-	case K_EVT_ARG:
-		return evt_arg(c, fi, false, v);
-	case K_EVT_RAWARG:
-		return evt_arg(c, fi, true, v);
-	case K_EVT_ARGS:
-		return evt_args(c, v);
-	case K_PROC_PID:
-		v->i = ev->hdr.tgid;
-		return 1;
-	case K_THREAD_TID:
-		v->i = ev->hdr.tid;
-		return 1;
-	case K_THREAD_MAIN:
-		v->u = ev->hdr.tid == ev->hdr.tgid;
-		return 1;
-	case K_PROC_PPID:
-		if (!p->ppid)
-			return 0;
-		v->i = p->ppid;
-		return 1;
-	case K_PROC_NAME:
-		return saker_fval_cstr(v, p->comm);
-	case K_PROC_EXE:
-		return proc_exe(p, v);
-	case K_PROC_EXEPATH:
-		return *p->exe ? saker_fval_cstr(v, p->exe) : 0;
-	case K_PROC_CMDLINE:
-		return proc_cmdline(c, p, v);
-	case K_PROC_ARGS:
-		return proc_args(c, p, v);
-	case K_PROC_CWD: {
-		size_t n = strlen(p->cwd);
-
-		if (!n)
-			return 0;
-		if (p->cwd[n - 1] == '/')
-			return saker_fval_str(v, p->cwd, n);
-		return saker_fctx_printf(c, v, "%s/", p->cwd);
-	}
-	case K_PROC_TTY:
-		v->u = p->tty;
-		return 1;
-	case K_PROC_DURATION:
-		if (!p->start_ns || ev->hdr.ts_ns < p->start_ns)
-			return 0;
-		v->u = ev->hdr.ts_ns - p->start_ns;
-		return 1;
-	case K_PROC_MEMFD:
-		v->u = !strncmp(p->exe, "/memfd:", 7) || !strncmp(p->exe, "memfd:", 6);
-		return 1;
-	case K_THREAD_CAPEFF:
-		return caps_string(c, p, v);
-	case K_PROC_CGROUP:
-		return *p->cgroup ? saker_fval_cstr(v, p->cgroup) : 0;
-	case K_PROC_PNAME:
-		return saker_fval_cstr(v, pp->comm);
-	case K_PROC_PEXE:
-		return proc_exe(pp, v);
-	case K_PROC_PEXEPATH:
-		return *pp->exe ? saker_fval_cstr(v, pp->exe) : 0;
-	case K_PROC_PCMDLINE:
-		return proc_cmdline(c, pp, v);
-	case K_USER_UID:
-		if (p->euid == SAKER_UID_UNSET)
-			return 0;
-		v->u = p->euid;
-		return 1;
-	case K_USER_NAME:
-	case K_USER_HOMEDIR:
-	case K_USER_SHELL:
-		idn = c->names ? find_id(c->names->users, c->names->nusers, p->euid) : NULL;
-		if (!idn)
-			return 0;
-		return saker_fval_cstr(v, fi->sel == K_USER_NAME      ? idn->name
-					  : fi->sel == K_USER_HOMEDIR ? idn->home
-								      : idn->shell);
-	case K_USER_LOGINUID:
-		v->i = p->loginuid == SAKER_UID_UNSET ? -1 : (int64_t)p->loginuid;
-		return 1;
-	case K_USER_LOGINNAME:
-		if (p->loginuid == SAKER_UID_UNSET)
-			return 0;
-		idn = c->names ? find_id(c->names->users, c->names->nusers, p->loginuid) : NULL;
-		return idn ? saker_fval_cstr(v, idn->name) : 0;
-	case K_GROUP_GID:
-		if (p->egid == SAKER_UID_UNSET)
-			return 0;
-		v->u = p->egid;
-		return 1;
-	case K_GROUP_NAME:
-		idn = c->names ? find_id(c->names->groups, c->names->ngroups, p->egid) : NULL;
-		return idn ? saker_fval_cstr(v, idn->name) : 0;
-	case K_FD_NUM:
-		saker_fctx_fd(c);
-		if (c->fdnum == INT64_MIN)
-			return 0;
-		v->i = c->fdnum;
-		return 1;
-	case K_FD_NAME:
-		return fd_name(c, v);
-	case K_FD_NAMERAW: {
-		size_t len;
-		const char *raw;
-
-		saker_fctx_fd(c);
-		if (!c->fd_from_path)
-			return fd_name(c, v);
-		raw = open_path_raw(c, &len);
-		return raw ? saker_fval_str(v, raw, len) : 0;
-	}
-	case K_FD_DIRECTORY:
-	case K_FD_FILENAME: {
-		const char *slash;
-
-		if (!fd_is_file(c) || !fd_name(c, v) || !v->s.n)
-			return 0;
-		slash = memrchr(v->s.p, '/', v->s.n);
-		if (!slash)
-			return fi->sel == K_FD_FILENAME ? 1 : 0;
-		if (fi->sel == K_FD_FILENAME)
-			return saker_fval_str(v, slash + 1, v->s.n - (size_t)(slash + 1 - v->s.p));
-		return saker_fval_str(v, v->s.p, slash == v->s.p ? 1 : (size_t)(slash - v->s.p));
-	}
-	case K_FD_TYPE:
-		return fd_type(c, v, false);
-	case K_FD_TYPECHAR:
-		return fd_type(c, v, true);
-	case K_FD_L4PROTO:
-		if (!fd_is_ip(c))
-			return 0;
-		switch (c->fd->tuple.l4proto) {
-		case 6:
-			return saker_fval_str(v, "tcp", 3);
-		case 17:
-			return saker_fval_str(v, "udp", 3);
-		case 1:
-		case 58:
-			return saker_fval_str(v, "icmp", 4);
-		case 255:
-			return saker_fval_str(v, "raw", 3);
-		default:
-			return 0;
-		}
-	case K_FD_SOCKFAMILY:
-		saker_fctx_fd(c);
-		if (!c->fd)
-			return 0;
-		if (fd_is_ip(c))
-			return saker_fval_str(v, "ip", 2);
-		return c->fd->type == SAKER_FD_UNIX ? saker_fval_str(v, "unix", 4) : 0;
-	case K_FD_SIP:
-	case K_FD_CIP:
-	case K_FD_LIP:
-	case K_FD_RIP:
-		if (!fd_is_ip(c))
-			return 0;
-		return set_ip(v, c->fd, end_is_local(c->fd, fi->sel - K_FD_SIP));
-	case K_FD_SPORT:
-	case K_FD_CPORT:
-	case K_FD_LPORT:
-	case K_FD_RPORT:
-		if (!fd_is_ip(c))
-			return 0;
-		v->u = end_is_local(c->fd, fi->sel - K_FD_SPORT) ? c->fd->tuple.lport
-								 : c->fd->tuple.rport;
-		return 1;
-	case K_FD_IP:
-		if (!fd_is_ip(c))
-			return 0;
-		set_ip(&v[0], c->fd, true);
-		set_ip(&v[1], c->fd, false);
-		return 2;
-	case K_FD_PORT:
-		if (!fd_is_ip(c))
-			return 0;
-		v[0].u = c->fd->tuple.lport;
-		v[1].u = c->fd->tuple.rport;
-		return 2;
-	case K_FD_CONNECTED:
-		if (!fd_is_ip(c) && !(c->fd && c->fd->type == SAKER_FD_UNIX))
-			return 0;
-		v->u = !!(c->fd->flags & (SAKER_FD_F_CONNECTED | SAKER_FD_F_ACCEPTED));
-		return 1;
-	case K_FD_IS_SERVER:
-		if (!fd_is_ip(c) && !(c->fd && c->fd->type == SAKER_FD_UNIX))
-			return 0;
-		v->u = fd_server_local(c->fd);
-		return 1;
-	case K_PROC_ANAME:
-	case K_PROC_APID:
-	case K_PROC_AEXE:
-	case K_PROC_AEXEPATH:
-	case K_PROC_ACMDLINE:
-		return ancestors(c, fi, v, fi->sel);
-	default:
-		return 0;
-	}
 }
 
 int saker_fields_extract(struct saker_fctx *c, const struct saker_finst *fi,

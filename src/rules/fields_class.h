@@ -65,6 +65,10 @@ struct saker_field_class {
 	}
 
 /* The classes, in --list order (each defined in its fields_<class>.c). */
+extern const struct saker_field_class saker_fclass_evt;
+extern const struct saker_field_class saker_fclass_proc;
+extern const struct saker_field_class saker_fclass_user;
+extern const struct saker_field_class saker_fclass_fd;
 extern const struct saker_field_class saker_fclass_container;
 
 /* The event's process (thread), or NULL when the view has none. */
@@ -83,6 +87,27 @@ char *saker_fctx_alloc(struct saker_fctx *c, size_t n);
 /* A printf into the arena as a string value: 1, or 0 (missing) when it does not fit. */
 __attribute__((format(printf, 3, 4))) int
 saker_fctx_printf(struct saker_fctx *c, struct saker_fval *v, const char *fmt, ...);
+
+/* A descriptor's fd.type name (NULL when saker has none) and fd.typechar in *tc. */
+const char *saker_fields_fd_type(const struct saker_fd *f, char *tc);
+
+/* Read by the user class; freed with the context. */
+void saker_fctx_names_free(struct saker_fctx_names *nm);
+
+/* What kind of syscall the event is: an open, a creat, one that returns a descriptor. */
+enum { SAKER_SCF_OPEN = 1, SAKER_SCF_CREAT = 2, SAKER_SCF_RETFD = 4 };
+unsigned saker_fields_sc_flags(const struct saker_event *ev);
+
+/*
+ * evt.arg / evt.rawarg (sel 1: raw) and evt.args over the argument tables
+ * of fields.c (Falco's argument names per event). An instance of a row whose
+ * extractor is saker_fields_evt_arg is resolved by saker_fields_evt_arg_init
+ * once its argument is parsed: the argument per event class, the raw type,
+ * the name as Falco users write it (evt.arg.flags, evt.arg[0]).
+ */
+int saker_fields_evt_arg_init(struct saker_finst *fi, char *why, size_t whylen);
+int saker_fields_evt_arg(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v);
+int saker_fields_evt_args(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v);
 
 static inline int saker_fval_str(struct saker_fval *v, const char *p, size_t n)
 {

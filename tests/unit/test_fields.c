@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +85,38 @@ static void test_container_class(void **state)
 	saker_finst_clear(&fi);
 }
 
+/* Each class file holds the rows of its prefixes, and the classes hold every row. */
+static void test_classes_hold_their_prefixes(void **state)
+{
+	static const struct {
+		const struct saker_field_class *k;
+		const char *pfx[2];
+	} want[] = {
+	    {&saker_fclass_evt, {"evt.", NULL}},
+	    {&saker_fclass_proc, {"proc.", "thread."}},
+	    {&saker_fclass_user, {"user.", "group."}},
+	    {&saker_fclass_fd, {"fd.", NULL}},
+	    {&saker_fclass_container, {"container.", "k8s."}},
+	};
+	size_t total = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_true(want[i].k->nrows > 0);
+		for (size_t r = 0; r < want[i].k->nrows; r++) {
+			const char *name = want[i].k->rows[r].info.name;
+			bool ok = false;
+
+			for (size_t p = 0; p < 2 && want[i].pfx[p]; p++)
+				ok |= !strncmp(name, want[i].pfx[p], strlen(want[i].pfx[p]));
+			if (!ok)
+				fail_msg("%s is in class %s", name, want[i].k->name);
+		}
+		total += want[i].k->nrows;
+	}
+	assert_int_equal(total, saker_fields_count());
+}
+
 /* Without a view, process-derived fields are missing, header fields are not. */
 static void test_extract_without_view(void **state)
 {
@@ -141,6 +174,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rows_are_consistent),
 	    cmocka_unit_test(test_container_class),
+	    cmocka_unit_test(test_classes_hold_their_prefixes),
 	    cmocka_unit_test(test_extract_without_view),
 	    cmocka_unit_test(test_costs),
 	};
