@@ -7,6 +7,7 @@ pkgs=(
 	make gcc clang llvm libc6-dev linux-libc-dev pkg-config
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libyaml-dev libjson-c-dev libcurl4-openssl-dev libmicrohttpd-dev
+	libnats-dev nats-server
 	libcmocka-dev python3 python3-pytest
 	prometheus
 	iproute2 procps

@@ -10,12 +10,14 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/fleet.h"
 #include "app/ruleset.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: saker [options]\n"
+		"       saker fleet [options]   the fleet's coverage from NATS (saker fleet -h)\n"
 		"  -c FILE           configuration file (default: the embedded saker.yaml)\n"
 		"  -o KEY=VALUE      override a configuration key (repeatable, after -c),\n"
 		"                    e.g. -o syscall_event_drops.actions=[log,exit]\n"
@@ -96,6 +98,11 @@ int main(int argc, char **argv)
 	size_t n_sel = 0, n_disable = 0, n_enable = 0;
 	int opt, status;
 
+	/* A mode of its own: no configuration, no probe, no privileges. */
+	if (argc > 1 && !strcmp(argv[1], "fleet")) {
+		free(sel);
+		return saker_fleet_main(argc - 1, argv + 1);
+	}
 	/* + 1: -t adds "disable every rule" once, before its tags */
 	o.overrides = calloc((size_t)argc + 1, sizeof(char *));
 	o.rules_paths = calloc((size_t)argc, sizeof(char *));
