@@ -19,7 +19,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototy
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE -fno-strict-aliasing -MMD -MP
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LIBS     := -lbpf -lelf -lz -lyaml -ljson-c -lcurl -lmicrohttpd -lpthread -lm
+LIBS     := -lbpf -lelf -lz -lyaml -ljson-c -lcurl -lmicrohttpd $(shell pkg-config --libs libnats) -lpthread -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Iinclude -I$(BUILD) \
 	-idirafter /usr/include/$(shell uname -m)-linux-gnu \
 	-Wno-unused-parameter

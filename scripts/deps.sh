@@ -10,6 +10,7 @@ pkgs=(
 	libnats-dev nats-server
 	libcmocka-dev python3 python3-pytest
 	prometheus
+	libnats-dev nats-server
 	iproute2 procps
 	containerd runc busybox-static
 	systemd man-db groff-base

@@ -222,4 +222,19 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 				sum(m, "alerts_dropped_reload_total", "channel", ch));
 		fprintf(f, "\n");
 	}
+	if (has(m, "nats_acked_total"))
+		fprintf(f,
+			"NATS: offered %" PRIu64 ", recovered from the spool %" PRIu64
+			", acknowledged %" PRIu64 " (duplicates %" PRIu64 ", resent %" PRIu64
+			"), pending in the spool %" PRIu64 ", lost: queue full %" PRIu64
+			", spool full %" PRIu64 ", write error %" PRIu64 ", corrupt %" PRIu64 "\n",
+			sum(m, "nats_offered_total", NULL, NULL),
+			sum(m, "nats_recovered_total", NULL, NULL),
+			sum(m, "nats_acked_total", NULL, NULL),
+			sum(m, "nats_dedup_total", NULL, NULL),
+			sum(m, "nats_resent_total", NULL, NULL), sum(m, "nats_pending", NULL, NULL),
+			sum(m, "nats_lost_total", "cause", "queue_full"),
+			sum(m, "nats_lost_total", "cause", "spool_full"),
+			sum(m, "nats_lost_total", "cause", "write_error"),
+			sum(m, "nats_lost_total", "cause", "corrupt"));
 }

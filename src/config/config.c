@@ -213,6 +213,59 @@ static int check_http_path(const void *val, const char *raw, char *why, size_t w
 	return -EINVAL;
 }
 
+/* nats_output.servers items: a URL the NATS client takes. */
+static int check_nats_server(const void *val, const char *raw, char *why, size_t whylen)
+{
+	const char *const *s = val;
+	const char *host;
+
+	(void)raw;
+	if (*s && (strncmp(*s, "nats://", 7) == 0 || strncmp(*s, "tls://", 6) == 0)) {
+		host = strstr(*s, "://") + 3;
+		if (*host && !strpbrk(host, " \t/"))
+			return 0;
+	}
+	snprintf(why, whylen, "expected nats://[user:password@|token@]host:port or tls://...");
+	return -EINVAL;
+}
+
+/* Subject tokens separated by dots; no wildcards, no empty token. */
+static int check_nats_prefix(const void *val, const char *raw, char *why, size_t whylen)
+{
+	const char *const *s = val;
+	bool ok = *s && **s && **s != '.';
+
+	(void)raw;
+	for (const char *p = *s; ok && *p; p++) {
+		if (*p <= ' ' || *p >= 127 || *p == '*' || *p == '>' ||
+		    (*p == '.' && (p[1] == '.' || p[1] == '\0')))
+			ok = false;
+	}
+	if (ok && strlen(*s) <= 64)
+		return 0;
+	snprintf(why, whylen,
+		 "expected NATS subject tokens separated by dots, without * or > (at most 64 "
+		 "characters)");
+	return -EINVAL;
+}
+
+/* JetStream stream names: no spaces, dots, wildcards or path separators. */
+static int check_nats_stream(const void *val, const char *raw, char *why, size_t whylen)
+{
+	const char *const *s = val;
+	bool ok = *s && **s && strlen(*s) <= 64;
+
+	(void)raw;
+	for (const char *p = ok ? *s : ""; ok && *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+			ok = false;
+	}
+	if (ok)
+		return 0;
+	snprintf(why, whylen, "expected a stream name of letters, digits, _ and - (at most 64)");
+	return -EINVAL;
+}
+
 #define OFF(f) offsetof(struct saker_config, f)
 #define BOOL(k, f, d, ...)                                                                         \
 	{                                                                                          \
@@ -308,6 +361,25 @@ static const struct opt opts[] = {
     BOOL("http_output.keep_alive", http_output.keep_alive, false),
     U64("http_output.max_consecutive_timeouts", http_output.max_consecutive_timeouts, 0, UINT32_MAX,
 	5, NULL),
+
+    BOOL("nats_output.enabled", nats_output.enabled, false, .apply = SAKER_CONFIG_RESTART),
+    STRLIST("nats_output.servers", nats_output.servers, check_nats_server,
+	    .apply = SAKER_CONFIG_RESTART),
+    STR("nats_output.subject_prefix", nats_output.subject_prefix, "saker", check_nats_prefix,
+	.apply = SAKER_CONFIG_RESTART),
+    STR("nats_output.stream", nats_output.stream, "SAKER", check_nats_stream,
+	.apply = SAKER_CONFIG_RESTART),
+    U64("nats_output.stream_replicas", nats_output.stream_replicas, 1, 5, 1, NULL,
+	.apply = SAKER_CONFIG_RESTART),
+    STR("nats_output.spool_dir", nats_output.spool_dir, "/var/lib/saker/spool", NULL,
+	.apply = SAKER_CONFIG_RESTART),
+    U64("nats_output.spool_max_bytes", nats_output.spool_max_bytes, 64 * 1024, 1024 * GIB,
+	256 * MIB, NULL, .apply = SAKER_CONFIG_RESTART),
+    STR("nats_output.creds_file", nats_output.creds_file, NULL, NULL,
+	.apply = SAKER_CONFIG_RESTART),
+    STR("nats_output.ca_file", nats_output.ca_file, NULL, NULL, .apply = SAKER_CONFIG_RESTART),
+    STR("nats_output.cert_file", nats_output.cert_file, NULL, NULL, .apply = SAKER_CONFIG_RESTART),
+    STR("nats_output.key_file", nats_output.key_file, NULL, NULL, .apply = SAKER_CONFIG_RESTART),
 
     STR("engine.kind", engine.kind, "modern_ebpf", check_engine_kind,
 	.apply = SAKER_CONFIG_RESTART),
@@ -2669,10 +2741,10 @@ int saker_config_validate(const struct saker_config *cfg, char *err, size_t errl
 	}
 	if (!cfg->stdout_output.enabled && !cfg->syslog_output.enabled &&
 	    !cfg->file_output.enabled && !cfg->program_output.enabled &&
-	    !cfg->http_output.enabled) {
+	    !cfg->http_output.enabled && !cfg->nats_output.enabled) {
 		set_err(err, errlen,
 			"no output enabled (enable stdout_output, syslog_output, file_output, "
-			"program_output or http_output)");
+			"program_output, http_output or nats_output)");
 		return -EINVAL;
 	}
 	if (cfg->file_output.enabled &&
@@ -2688,6 +2760,17 @@ int saker_config_validate(const struct saker_config *cfg, char *err, size_t errl
 	}
 	if (cfg->http_output.enabled && !(cfg->http_output.url && cfg->http_output.url[0])) {
 		set_err(err, errlen, "http_output is enabled but http_output.url is empty");
+		return -EINVAL;
+	}
+	if (cfg->nats_output.enabled &&
+	    !(cfg->nats_output.spool_dir && cfg->nats_output.spool_dir[0])) {
+		set_err(err, errlen, "nats_output is enabled but nats_output.spool_dir is empty");
+		return -EINVAL;
+	}
+	if (cfg->nats_output.enabled && !cfg->nats_output.cert_file != !cfg->nats_output.key_file) {
+		set_err(
+		    err, errlen,
+		    "nats_output: cert_file and key_file go together (one is set, not the other)");
 		return -EINVAL;
 	}
 	if (!cfg->engine.kind || (strcmp(cfg->engine.kind, "modern_ebpf") != 0 &&

@@ -126,6 +126,20 @@ struct saker_config {
 		bool keep_alive;
 		uint64_t max_consecutive_timeouts;
 	} http_output;
+	/* NATS JetStream (docs/outputs.md); read at start, a SIGHUP that changes it warns. */
+	struct {
+		bool enabled;
+		struct saker_strlist servers; /* empty: nats://127.0.0.1:4222 */
+		char *subject_prefix;	      /* default "saker" */
+		char *stream;		      /* default "SAKER" */
+		uint64_t stream_replicas;     /* 1..5, default 1 */
+		char *spool_dir;	      /* default /var/lib/saker/spool */
+		uint64_t spool_max_bytes;     /* default 256 MiB */
+		char *creds_file;
+		char *ca_file;
+		char *cert_file;
+		char *key_file;
+	} nats_output;
 
 	struct {
 		char *kind; /* "modern_ebpf" (the probe) or "replay" (a capture file) */

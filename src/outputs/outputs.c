@@ -136,11 +136,12 @@ struct saker_outputs {
 	bool flush_timed_out;
 	atomic_uint_fast64_t emitted, filtered, queue_drops, live, undelivered_alerts;
 	struct chan ch[SAKER_CH_MAX];
+	struct saker_nats *nats; /* nats_output; SAKER_CH_NATS's queue channel stays disabled */
 };
 
 static const char *const channel_names[SAKER_CH_MAX] = {
     [SAKER_CH_STDOUT] = "stdout",   [SAKER_CH_FILE] = "file", [SAKER_CH_SYSLOG] = "syslog",
-    [SAKER_CH_PROGRAM] = "program", [SAKER_CH_HTTP] = "http",
+    [SAKER_CH_PROGRAM] = "program", [SAKER_CH_HTTP] = "http", [SAKER_CH_NATS] = "nats",
 };
 
 const char *saker_channel_name(enum saker_channel ch)
@@ -279,6 +280,7 @@ static int cfgs_build(struct chan_cfg c[SAKER_CH_MAX], const struct saker_config
 	c[SAKER_CH_HTTP].enabled = cfg->http_output.enabled;
 	for (int i = 0; i < SAKER_CH_MAX; i++)
 		any |= c[i].enabled;
+	any |= cfg->nats_output.enabled;
 	if (!any) {
 		snprintf(err, errlen, "no output channel is enabled");
 		goto fail;
@@ -977,6 +979,46 @@ static void chan_destroy(struct chan *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
+static void nats_report(void *ctx, enum saker_prio prio, const char *msg)
+{
+	struct saker_outputs *o = ctx;
+
+	if (o->log)
+		o->log(o->log_ctx, prio, msg);
+}
+
+static int nats_start(struct saker_outputs *o, const struct saker_config *cfg, char *err,
+		      size_t errlen)
+{
+	static char *const def_server[] = {"nats://127.0.0.1:4222"};
+	struct saker_nats_cfg nc = {
+	    .servers =
+		cfg->nats_output.servers.n ? cfg->nats_output.servers.v : (char **)def_server,
+	    .n_servers = cfg->nats_output.servers.n ? cfg->nats_output.servers.n : 1,
+	    .subject_prefix = cfg->nats_output.subject_prefix,
+	    .hostname = o->hostname,
+	    .stream = cfg->nats_output.stream,
+	    .replicas = (unsigned)cfg->nats_output.stream_replicas,
+	    .spool_dir = cfg->nats_output.spool_dir,
+	    .spool_max_bytes = cfg->nats_output.spool_max_bytes,
+	    .creds_file = cfg->nats_output.creds_file,
+	    .ca_file = cfg->nats_output.ca_file,
+	    .cert_file = cfg->nats_output.cert_file,
+	    .key_file = cfg->nats_output.key_file,
+	};
+
+	return saker_nats_new(&o->nats, &nc, nats_report, o, err, errlen);
+}
+
+int saker_outputs_publish(struct saker_outputs *o, const char *suffix, const char *json, size_t len)
+{
+	if (!o || !suffix || !json)
+		return -EINVAL;
+	if (!o->nats)
+		return -ENOTCONN;
+	return saker_nats_publish(o->nats, suffix, json, len);
+}
+
 int saker_outputs_new(struct saker_outputs **out, const struct saker_config *cfg,
 		      const struct saker_outputs_opts *opts, char *err, size_t errlen)
 {
@@ -1038,6 +1080,13 @@ int saker_outputs_new(struct saker_outputs **out, const struct saker_config *cfg
 		goto fail;
 	}
 	pthread_once(&once, install_wake_handler);
+	if (cfg->nats_output.enabled) {
+		rc = nats_start(o, cfg, err, errlen);
+		if (rc < 0) {
+			saker_outputs_free(o);
+			return rc;
+		}
+	}
 	for (int i = 0; i < SAKER_CH_MAX && rc == 0; i++)
 		if (o->ch[i].enabled)
 			rc = chan_start(&o->ch[i]);
@@ -1126,6 +1175,15 @@ int saker_outputs_emit(struct saker_outputs *o, const struct saker_alert *alert)
 	}
 	if (it)
 		item_put(o, it);
+	if (o->nats) {
+		/* The stream holds JSON whatever json_output says: the fleet parses it. */
+		char *js =
+		    saker_alert_format_json(alert, o->hostname, o->include_output, o->include_tags);
+
+		if (js && saker_nats_publish(o->nats, "alerts", js, strlen(js)) == 0)
+			taken = true;
+		free(js);
+	}
 	atomic_fetch_add(taken ? &o->emitted : &o->queue_drops, 1);
 	return taken ? 0 : -ENOBUFS;
 }
@@ -1305,6 +1363,15 @@ void saker_outputs_get_stats(struct saker_outputs *o, struct saker_outputs_stats
 	st->queued = o->shut ? 0 : atomic_load(&o->live);
 	st->undelivered_alerts = atomic_load(&o->undelivered_alerts);
 	st->final = o->shut;
+	if (o->nats) {
+		saker_nats_get_stats(o->nats, &st->nats);
+		st->nats_enabled = true;
+		st->enabled[SAKER_CH_NATS] = true;
+		st->offered[SAKER_CH_NATS] = st->nats.alerts.offered;
+		st->delivered[SAKER_CH_NATS] = st->nats.alerts.acked;
+		st->lost[SAKER_CH_NATS] = st->nats.alerts.lost;
+		st->pending[SAKER_CH_NATS] = st->nats.alerts.pending;
+	}
 }
 
 void saker_outputs_test_pause(struct saker_outputs *o, bool paused)
@@ -1360,6 +1427,8 @@ int saker_outputs_shutdown(struct saker_outputs *o, int timeout_ms)
 	soft = budget > 2 * SHUTDOWN_CUT_MS * 1000000ULL ? hard - SHUTDOWN_CUT_MS * 1000000ULL
 							 : t0 + budget / 2;
 	atomic_store(&o->closing, true);
+	/* It writes its queue to its spool and waits for acks in parallel with the others. */
+	saker_nats_stop(o->nats, (int)((soft - t0) / 1000000ULL));
 	for (int i = 0; i < SAKER_CH_MAX; i++) {
 		struct chan *c = &o->ch[i];
 
@@ -1425,6 +1494,18 @@ int saker_outputs_shutdown(struct saker_outputs *o, int timeout_ms)
 			       saker_channel_name(c->id), (unsigned long long)c->undelivered,
 			       c->leaked ? " (its thread is stuck in a system call)" : "");
 	}
+	if (o->nats) {
+		struct saker_nats_stats ns;
+
+		saker_nats_shutdown(o->nats, 0);
+		saker_nats_get_stats(o->nats, &ns);
+		if (ns.pending)
+			report(
+			    o, SAKER_PRIO_WARNING,
+			    "outputs: nats output: %llu message(s) not acknowledged, kept in the "
+			    "spool for the next start",
+			    (unsigned long long)ns.pending);
+	}
 	o->shut = true;
 	return cut_any ? -ETIMEDOUT : 0;
 }
@@ -1443,6 +1524,7 @@ void saker_outputs_free(struct saker_outputs *o)
 		return;
 	for (int i = 0; i < SAKER_CH_MAX; i++)
 		chan_destroy(&o->ch[i]);
+	saker_nats_free(o->nats);
 	curl_global_cleanup();
 	free(o);
 }

@@ -28,6 +28,7 @@
 #include "lib/alert.h"
 #include "lib/prio.h"
 #include "lib/report.h"
+#include "outputs/output_nats.h"
 
 /* Default bound of each channel's queue when outputs_queue.capacity is 0. */
 #define SAKER_OUTPUTS_DEFAULT_QUEUE 4096
@@ -41,6 +42,14 @@ enum saker_channel {
 	SAKER_CH_SYSLOG,
 	SAKER_CH_PROGRAM,
 	SAKER_CH_HTTP,
+	/*
+	 * Not a queue channel: alerts go to the nats_output module (its own
+	 * queue, spool and worker, output_nats.h). Its buckets here are the
+	 * alerts of this run: delivered = acknowledged by the stream, lost =
+	 * its queue or spool could not take them, pending = not acknowledged
+	 * yet (after shutdown: in the spool for the next start).
+	 */
+	SAKER_CH_NATS,
 	SAKER_CH_MAX,
 };
 
@@ -67,6 +76,8 @@ struct saker_outputs_stats {
 	uint64_t pending[SAKER_CH_MAX];	       /* queued, in flight or buffered when sampled */
 	uint64_t undelivered_alerts; /* alerts some channel had not delivered at shutdown */
 	bool final;		     /* after saker_outputs_shutdown: no counter changes again */
+	bool nats_enabled;
+	struct saker_nats_stats nats; /* every subject, recovered messages included */
 };
 
 const char *saker_channel_name(enum saker_channel ch);
@@ -111,6 +122,16 @@ int saker_outputs_flush(struct saker_outputs *o, int timeout_ms);
  */
 int saker_outputs_shutdown(struct saker_outputs *o, int timeout_ms);
 void saker_outputs_get_stats(struct saker_outputs *o, struct saker_outputs_stats *st);
+/*
+ * For app code (the fleet's ledger and coverage records): one JSON document
+ * to <nats_output.subject_prefix>.<hostname>.<suffix> through nats_output's
+ * queue, spool and acks (exactly once, nothing lost uncounted; see
+ * output_nats.h). Never blocks. 0; -ENOTCONN when nats_output is not
+ * enabled; else what saker_nats_publish returns (-ENOBUFS, -EINVAL,
+ * -ESHUTDOWN). Callable from any thread.
+ */
+int saker_outputs_publish(struct saker_outputs *o, const char *suffix, const char *json,
+			  size_t len);
 /* saker_outputs_shutdown (if not done), then frees. Accepts NULL. */
 void saker_outputs_free(struct saker_outputs *o);
 /* Test hook: while paused the workers hold queued alerts. */

@@ -46,11 +46,15 @@ def scrape(port):
 
 
 def test_metrics_doc_matches_endpoint(saker, tmp_path):
-    # Every optional family on: per-CPU counters, --dump, -w.
+    # Every optional family on: per-CPU counters, --dump, -w, nats_output.
     with open(os.devnull, "w") as devnull:
         s = saker("-o", "webserver.enabled=true", "-o", "webserver.listen_port=0",
                   "-o", "webserver.prometheus_metrics_enabled=true",
                   "-o", "metrics.kernel_event_counters_per_cpu_enabled=true",
+                  # nats_output's families: no server there, the messages are spooled
+                  "-o", "nats_output.enabled=true",
+                  "-o", "nats_output.servers=[nats://127.0.0.1:9]",
+                  "-o", "nats_output.spool_dir=" + str(tmp_path / "spool"),
                   "--dump", "-w", str(tmp_path / "cap"), stdout=devnull)
         port = int(s.wait_for(r"web server listening on 127\.0\.0\.1 port (\d+)").group(1))
         # The ring high-water families come after the first whole drop-check window.
