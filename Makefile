@@ -256,8 +256,9 @@ CPPCHECK_FLAGS := --quiet --error-exitcode=1 --std=c11 --inline-suppr --max-conf
 lint:
 	@clang-format --dry-run --Werror $(FORMAT_SRCS)
 	@bash scripts/check_layers.sh src
+	@python3 scripts/check_scnames.py --selftest && python3 scripts/check_scnames.py
 	@cppcheck $(CPPCHECK_FLAGS) src
-	@echo "lint: format, layers and cppcheck clean"
+	@echo "lint: format, layers, syscall names and cppcheck clean"
 
 # Installation: the binary, the configuration and the default ruleset in
 # rules.d, read when no rules file is configured (an edited one is kept: the

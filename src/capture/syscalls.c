@@ -2,26 +2,41 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "lib/sctable.h"
 
-const char *saker_syscall_name(unsigned id)
+/*
+ * Applies a list of "name" (set bit) and "!name" (clear bit) to the table;
+ * what names the list in the error (NULL: skip unknown names, already refused).
+ */
+static int apply_names(const struct saker_strlist *names, uint8_t bit, const char *what,
+		       uint8_t table[SAKER_SYSCALL_MAX], char *err, size_t errlen)
 {
-	return id < SAKER_SYSCALL_MAX ? saker_syscall_names[id] : NULL;
-}
+	for (size_t i = 0; i < names->n; i++) {
+		const char *name = names->v[i];
+		bool remove = name[0] == '!';
+		int id = saker_syscall_id(remove ? name + 1 : name);
 
-int saker_syscall_id(const char *name)
-{
-	for (int i = 0; i < SAKER_SYSCALL_MAX; i++)
-		if (saker_syscall_names[i] && strcmp(saker_syscall_names[i], name) == 0)
-			return i;
-	return -ENOENT;
+		if (id < 0) {
+			if (!what)
+				continue;
+			snprintf(err, errlen, "%s: unknown syscall '%s'", what,
+				 remove ? name + 1 : name);
+			return -EINVAL;
+		}
+		if (remove)
+			table[id] &= (uint8_t)~bit;
+		else
+			table[id] |= bit;
+	}
+	return 0;
 }
 
 int saker_syscalls_build_table(const struct saker_config *cfg, uint8_t table[SAKER_SYSCALL_MAX],
 			       char *err, size_t errlen)
 {
+	int ret;
+
 	/*
 	 * Every id carries its category and lane, selected or not, so a SIGHUP
 	 * that selects it needs nothing else; the default set is the table's.
@@ -37,45 +52,20 @@ int saker_syscalls_build_table(const struct saker_config *cfg, uint8_t table[SAK
 			if (r->spec.flags & SAKER_SCF_DEFAULT)
 				b |= SAKER_SC_SELECTED;
 		}
-		if (cfg->base_syscalls.all && saker_syscall_names[id])
+		if (cfg->base_syscalls.all && saker_syscall_name(id))
 			b |= SAKER_SC_SELECTED;
 		table[id] = b;
 	}
-	for (size_t i = 0; i < cfg->base_syscalls.custom_set.n; i++) {
-		const char *name = cfg->base_syscalls.custom_set.v[i];
-		bool remove = name[0] == '!';
-		int id = saker_syscall_id(remove ? name + 1 : name);
-
-		if (id < 0) {
-			snprintf(err, errlen, "base_syscalls.custom_set: unknown syscall '%s'",
-				 remove ? name + 1 : name);
-			return -EINVAL;
-		}
-		if (remove)
-			table[id] &= (uint8_t)~SAKER_SC_SELECTED;
-		else
-			table[id] |= SAKER_SC_SELECTED;
-	}
+	ret = apply_names(&cfg->base_syscalls.custom_set, SAKER_SC_SELECTED,
+			  "base_syscalls.custom_set", table, err, errlen);
+	if (ret)
+		return ret;
 	/* The protected lane: the table's CRITICAL rows, plus or instead of the configured ones. */
 	if (cfg->protected_lane.replace)
 		for (unsigned id = 0; id < SAKER_SYSCALL_MAX; id++)
 			table[id] &= (uint8_t)~SAKER_SC_CRITICAL;
-	for (size_t i = 0; i < cfg->protected_lane.syscalls.n; i++) {
-		const char *name = cfg->protected_lane.syscalls.v[i];
-		bool remove = name[0] == '!';
-		int id = saker_syscall_id(remove ? name + 1 : name);
-
-		if (id < 0) {
-			snprintf(err, errlen, "protected_lane.syscalls: unknown syscall '%s'",
-				 remove ? name + 1 : name);
-			return -EINVAL;
-		}
-		if (remove)
-			table[id] &= (uint8_t)~SAKER_SC_CRITICAL;
-		else
-			table[id] |= SAKER_SC_CRITICAL;
-	}
-	return 0;
+	return apply_names(&cfg->protected_lane.syscalls, SAKER_SC_CRITICAL,
+			   "protected_lane.syscalls", table, err, errlen);
 }
 
 int saker_syscalls_build_table_rules(const struct saker_config *cfg,
@@ -94,7 +84,7 @@ int saker_syscalls_build_table_rules(const struct saker_config *cfg,
 	for (unsigned id = 0; id < SAKER_SYSCALL_MAX; id++) {
 		const struct saker_sc_row *r = saker_sctable_by_id(id);
 		bool sel = cfg->base_syscalls.all || rules_sel[id] ||
-			   (rules_all && saker_syscall_names[id]);
+			   (rules_all && saker_syscall_name(id));
 
 		/*
 		 * custom_set replaces the state set (Falco) unless repair asks for it
@@ -109,17 +99,6 @@ int saker_syscalls_build_table_rules(const struct saker_config *cfg,
 			table[id] &= (uint8_t)~SAKER_SC_SELECTED;
 	}
 	/* custom_set: its names in, its "!names" out, last (they win over the rules). */
-	for (size_t i = 0; i < cfg->base_syscalls.custom_set.n; i++) {
-		const char *name = cfg->base_syscalls.custom_set.v[i];
-		bool remove = name[0] == '!';
-		int id = saker_syscall_id(remove ? name + 1 : name);
-
-		if (id < 0)
-			continue; /* refused above */
-		if (remove)
-			table[id] &= (uint8_t)~SAKER_SC_SELECTED;
-		else
-			table[id] |= SAKER_SC_SELECTED;
-	}
-	return 0;
+	return apply_names(&cfg->base_syscalls.custom_set, SAKER_SC_SELECTED, NULL, table, err,
+			   errlen);
 }

@@ -1,8 +1,8 @@
 /*
- * Syscall selection: names <-> x86_64 ids of every syscall (the uapi's list),
- * and the one-byte-per-syscall table the probe reads (SAKER_SC_SELECTED |
- * SAKER_SC_CRITICAL | category, see saker_abi.h), built from the rows of the
- * one syscall table (lib/sctable.h) and base_syscalls.
+ * Syscall selection: the one-byte-per-syscall table the probe reads
+ * (SAKER_SC_SELECTED | SAKER_SC_CRITICAL | category, see saker_abi.h), built
+ * from the rows of the one syscall table (lib/sctable.h) and base_syscalls.
+ * Names and numbers: lib/sysnames.h.
  */
 #ifndef SAKER_SYSCALLS_H
 #define SAKER_SYSCALLS_H
@@ -14,11 +14,6 @@
 #include "saker_abi.h"
 #include "config/config.h"
 #include "lib/sysnames.h"
-
-/* NULL for ids with no name. */
-const char *saker_syscall_name(unsigned id);
-/* -ENOENT when unknown. */
-int saker_syscall_id(const char *name);
 
 /*
  * Builds the probe's table from base_syscalls: the table's default set (or all),

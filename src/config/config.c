@@ -142,7 +142,7 @@ static int check_syscall_name(const void *val, const char *raw, char *why, size_
 	char q[MAX_QUOTED * 5];
 
 	(void)val;
-	if (saker_sysname_id(name) >= 0)
+	if (saker_syscall_id(name) >= 0)
 		return 0;
 	/* quoted and escaped: a name may hold line breaks (a folded plain scalar) */
 	msg_key(q, sizeof(q), name);

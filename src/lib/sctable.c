@@ -1,7 +1,8 @@
 #include "lib/sctable.h"
 
-#include <string.h>
 #include <asm/unistd_64.h>
+
+#include "lib/sysnames.h"
 
 /* clang-format off */
 static const struct saker_sc_row rows[] = {
@@ -47,12 +48,9 @@ const struct saker_sc_row *saker_sctable_by_id(unsigned id)
 
 const struct saker_sc_row *saker_sctable_by_name(const char *name)
 {
-	if (!name)
-		return NULL;
-	for (size_t i = 0; i < ROW_COUNT; i++)
-		if (strcmp(rows[i].name, name) == 0)
-			return &rows[i];
-	return NULL;
+	int id = saker_syscall_id(name);
+
+	return id < 0 ? NULL : saker_sctable_by_id((unsigned)id);
 }
 
 enum saker_category saker_sctable_category(unsigned id)

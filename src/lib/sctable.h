@@ -4,7 +4,7 @@
  * parameters the probe reads), looked up by id or name. Pure data, no state:
  * the lowest layer, so capture, event, state, outputs and rules read the same
  * rows the probe was compiled from. Names of every syscall (known or not) are
- * in capture/syscalls.h.
+ * in lib/sysnames.h.
  */
 #ifndef SAKER_SCTABLE_H
 #define SAKER_SCTABLE_H

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-int saker_sysname_id(const char *name)
+int saker_syscall_id(const char *name)
 {
 	if (!name)
 		return -ENOENT;
@@ -11,4 +11,9 @@ int saker_sysname_id(const char *name)
 		if (saker_syscall_names[i] && strcmp(saker_syscall_names[i], name) == 0)
 			return i;
 	return -ENOENT;
+}
+
+const char *saker_syscall_name(unsigned id)
+{
+	return id < SAKER_SYSCALL_MAX ? saker_syscall_names[id] : NULL;
 }

@@ -11,7 +11,12 @@
 
 extern const char *const saker_syscall_names[SAKER_SYSCALL_MAX];
 
-/* The number of a syscall name; -ENOENT when there is none. */
-int saker_sysname_id(const char *name);
+/*
+ * The one name-to-number lookup (every syscall, known to saker or not); the
+ * rows saker knows are in lib/sctable.h. -ENOENT when there is none.
+ */
+int saker_syscall_id(const char *name);
+/* NULL for ids with no name. */
+const char *saker_syscall_name(unsigned id);
 
 #endif
