@@ -51,6 +51,16 @@ void saker_coverage_format(struct saker_sbuf *b, const struct saker_coverage_id 
 	saker_sbuf_printf(b, ",\"fired\":%s,\"suppressed\":%s,\"ledger_line\":%s",
 			  r->fired ? "true" : "false", r->suppressed ? "true" : "false",
 			  w->ledger_line ? "true" : "false");
+	/* The run's totals at the window's end: the shutdown summary's figures in the final one. */
+	if (w->cur)
+		saker_sbuf_printf(b,
+				  ",\"totals\":{\"seen\":%" PRIu64 ",\"delivered\":%" PRIu64
+				  ",\"lost\":%" PRIu64 ",\"simulated\":%" PRIu64 "}",
+				  w->cur->k[SAKER_CNT_EVTS], w->cur->delivered,
+				  saker_stats_drops(w->cur), w->simulated_total);
+	else
+		saker_sbuf_puts(b, ",\"totals\":null");
+	saker_sbuf_printf(b, ",\"final\":%s", w->final ? "true" : "false");
 	saker_sbuf_puts(b, ",\"ring\":{");
 	if (rg)
 		put_lane(b, "normal", rg->known, rg->size_bytes, rg->high_water_bytes,

@@ -678,7 +678,9 @@ out:
 		const struct saker_drops_window cw = {
 		    .rec = &rec,
 		    .rings = &rings,
+		    .cur = cur,
 		    .window_s = now->window_s,
+		    .simulated_total = d->n_simulated,
 		    .ledger_line = record(d, &rec),
 		};
 
@@ -687,6 +689,55 @@ out:
 	}
 	ledger_notice(d, now->mono_ns, act, false);
 	return do_exit ? SAKER_DROPS_EXIT : SAKER_DROPS_OK;
+}
+
+void saker_drops_finish_window(struct saker_drops *d, const struct saker_capture_stats *cur,
+			       const struct saker_drops_now *now,
+			       const struct saker_drops_actions *act)
+{
+	struct saker_capture_stats delta;
+	struct saker_attrib_window w = {0};
+	struct saker_ledger_record rec = {0};
+	const struct saker_drops_rings none = {.known = false};
+	struct saker_loss loss;
+
+	if (!act || !act->window || !cur)
+		return;
+	stats_delta(&delta, cur, &d->prev);
+	d->prev = *cur;
+	rec.win.start_boot_ns = d->prev_boot_ns ? d->prev_boot_ns : now->boot_ns;
+	rec.win.start_real_ns = d->prev_real_ns ? d->prev_real_ns : now->real_ns;
+	rec.win.end_boot_ns = now->boot_ns;
+	rec.win.end_real_ns = now->real_ns;
+	d->prev_mono_ns = now->mono_ns;
+	d->prev_boot_ns = now->boot_ns;
+	d->prev_real_ns = now->real_ns;
+	/* Its demotions are reported by saker_drops_finish, as the partial window's always were. */
+	if (d->attrib) {
+		saker_attrib_close(d->attrib, &w);
+		if (w.demoted) {
+			d->demoted_pending += w.demoted;
+			if (w.top_demoted.demoted > d->demote_top.demoted)
+				d->demote_top = w.top_demoted;
+		}
+	}
+	saker_loss_split(&delta, &loss);
+	rec.seen = delta.k[SAKER_CNT_EVTS];
+	rec.delivered = delta.delivered;
+	rec.loss = &loss;
+	rec.attrib = d->attrib ? &w : NULL;
+	{
+		const struct saker_drops_window cw = {
+		    .rec = &rec,
+		    .rings = &none,
+		    .cur = cur,
+		    .window_s = 1,
+		    .simulated_total = d->n_simulated,
+		    .final = true,
+		};
+
+		act->window(act->ctx, &cw);
+	}
 }
 
 void saker_drops_finish(struct saker_drops *d, const struct saker_drops_now *now,

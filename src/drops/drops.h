@@ -82,8 +82,11 @@ struct saker_drops_now {
 struct saker_drops_window {
 	const struct saker_ledger_record *rec;
 	const struct saker_drops_rings *rings; /* known false: no occupancy read */
+	const struct saker_capture_stats *cur; /* the counters at its end (run totals) */
 	uint64_t window_s;		       /* the timer's elapsed periods (0 or 1: one) */
+	uint64_t simulated_total;	       /* drops simulate_drops added in the run */
 	bool ledger_line;		       /* the ledger has a line for it */
+	bool final;			       /* the last, partial one, at shutdown */
 };
 
 /* Side effects are callbacks so the manager is tested with fakes. */
@@ -182,6 +185,16 @@ enum saker_drops_result saker_drops_check(struct saker_drops *d,
  */
 void saker_drops_finish(struct saker_drops *d, const struct saker_drops_now *now,
 			const struct saker_drops_actions *act);
+
+/*
+ * At shutdown, after the rings were drained, before saker_drops_finish: the
+ * last, partial window since the previous check, with the final counters,
+ * to act->window only (final true): no action runs and the ledger gets no
+ * line for it, but the windows' sums then equal the run's totals.
+ */
+void saker_drops_finish_window(struct saker_drops *d, const struct saker_capture_stats *cur,
+			       const struct saker_drops_now *now,
+			       const struct saker_drops_actions *act);
 
 /* The occupancy of the window the next saker_drops_check covers; used by that check only. */
 void saker_drops_set_rings(struct saker_drops *d, const struct saker_drops_rings *rings);

@@ -38,6 +38,9 @@ struct fl_host {
 	char run_id[64];
 	char problem[256];
 	bool healthy;
+	bool stopped;	 /* its last record was a run's final one */
+	bool has_totals; /* the last record carried the run's totals */
+	uint64_t tot_seen, tot_delivered, tot_lost;
 	uint64_t last_stream_seq;
 	uint64_t last_seq; /* the record's, in its run */
 	uint64_t missing;  /* records of a run that never came (gaps in seq) */
@@ -261,6 +264,13 @@ int saker_fleet_add_coverage(struct saker_fleet *f, const char *prefix, const ch
 	h->last_seq = rseq;
 	h->last_end_ns = (int64_t)get_u64(o, "end_real_ns");
 	h->last_window_s = get_u64(o, "window_s");
+	v = get(o, "final");
+	h->stopped = v && json_object_get_boolean(v);
+	v = get(o, "totals");
+	h->has_totals = v && json_object_is_type(v, json_type_object);
+	h->tot_seen = h->has_totals ? get_u64(v, "seen") : 0;
+	h->tot_delivered = h->has_totals ? get_u64(v, "delivered") : 0;
+	h->tot_lost = h->has_totals ? get_u64(v, "lost") : 0;
 	v = get(o, "health");
 	h->healthy = !v || !get(v, "healthy") || json_object_get_boolean(get(v, "healthy"));
 	if (v)
@@ -535,7 +545,15 @@ void saker_fleet_render_json(struct saker_fleet *f, int64_t now_ns, struct saker
 		} else {
 			saker_sbuf_puts(b, ",\"top_flooder\":null");
 		}
-		saker_sbuf_printf(b, ",\"alerts\":%" PRIu64 "}", w->alerts);
+		saker_sbuf_printf(b, ",\"alerts\":%" PRIu64 ",\"stopped\":%s", w->alerts,
+				  w->h->stopped ? "true" : "false");
+		if (w->h->has_totals)
+			saker_sbuf_printf(b,
+					  ",\"run_totals\":{\"seen\":%" PRIu64
+					  ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64 "}}",
+					  w->h->tot_seen, w->h->tot_delivered, w->h->tot_lost);
+		else
+			saker_sbuf_puts(b, ",\"run_totals\":null}");
 	}
 	saker_sbuf_puts(b, "]}");
 	free(r);

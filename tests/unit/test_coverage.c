@@ -144,11 +144,44 @@ static void test_rings_and_health(void **state)
 	assert_non_null(strstr(f.recs[1], "\"ring\":{\"normal\":null,\"critical\":null}"));
 }
 
+/* The last, partial window at shutdown: no action, no ledger line, and the sums are the totals. */
+static void test_final_window(void **state)
+{
+	static struct fx f;
+	struct saker_drops_now now;
+
+	(void)state;
+	fx_init(&f);
+	tick(&f, 1000, 0);
+	tick(&f, 1000, 500); /* fired, but no action is configured */
+	f.now += SEC / 2;
+	f.st.k[SAKER_CNT_EVTS] += 300;
+	f.st.k[OTHER] += 7;
+	f.st.delivered += 293;
+	now = (struct saker_drops_now){
+	    .mono_ns = f.now, .boot_ns = f.now, .real_ns = REAL0 + f.now, .window_s = 1};
+	saker_drops_finish_window(&f.d, &f.st, &now, &f.act);
+	saker_drops_finish(&f.d, &now, &f.act);
+	assert_int_equal(f.n, 3);
+	assert_non_null(strstr(f.recs[1], "\"totals\":{\"seen\":2000,\"delivered\":1500,"
+					  "\"lost\":500,\"simulated\":0},\"final\":false"));
+	assert_non_null(strstr(f.recs[2], "\"seq\":3,"));
+	assert_non_null(strstr(f.recs[2], "\"seen\":300,\"delivered\":293,\"lost\":7,"));
+	assert_non_null(strstr(f.recs[2], "\"start_real_ns\":1700005002000000000,"
+					  "\"end_real_ns\":1700005002500000000,"));
+	assert_non_null(strstr(f.recs[2], "\"fired\":false,\"suppressed\":false,"
+					  "\"ledger_line\":false"));
+	assert_non_null(strstr(f.recs[2], "\"totals\":{\"seen\":2300,\"delivered\":1793,"
+					  "\"lost\":507,\"simulated\":0},\"final\":true"));
+	assert_false(f.ledger_line[2]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_window),
 	    cmocka_unit_test(test_rings_and_health),
+	    cmocka_unit_test(test_final_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -96,10 +96,11 @@ static void test_rows(void **state)
 				  "\"delivered\":1990,\"lost\":10,\"lost_critical\":2"));
 	assert_non_null(strstr(s, "\"coverage_pct\":99.5000"));
 	assert_non_null(strstr(s, "\"top_flooder\":{\"pid\":42,\"comm\":\"flood\",\"exe\":"
-				  "\"/bin/flood\",\"lost\":7},\"alerts\":2}"));
+				  "\"/bin/flood\",\"lost\":7},\"alerts\":2,\"stopped\":false,"
+				  "\"run_totals\":null}"));
 	assert_non_null(strstr(s, "\"last_seen_age_s\":30.000"));
 	assert_non_null(strstr(s, "\"windows\":1,\"seen\":50,\"delivered\":50,\"lost\":0,"));
-	assert_non_null(strstr(s, "\"coverage_pct\":100.0000,\"top_flooder\":null,\"alerts\":0}"));
+	assert_non_null(strstr(s, "\"coverage_pct\":100.0000,\"top_flooder\":null,\"alerts\":0,"));
 
 	s = render(f, false, &b);
 	assert_non_null(strstr(s, "HOST"));
@@ -129,6 +130,7 @@ static void test_silent(void **state)
 	/* a late check covered 4 s: 6 s without the next is not yet silent */
 	snprintf(doc, sizeof(doc),
 		 "{\"type\":\"coverage\",\"host\":\"c\",\"seq\":1,\"end_real_ns\":%lld,"
+		 "\"final\":true,\"totals\":{\"seen\":70,\"delivered\":60,\"lost\":10},"
 		 "\"window_s\":4,\"seen\":0,\"health\":{\"healthy\":false,\"problem\":\"blind\"}}",
 		 (long long)(NOW - 6 * SEC));
 	assert_int_equal(
@@ -136,6 +138,8 @@ static void test_silent(void **state)
 	assert_non_null(strstr(render(f, true, &b), "\"host\":\"c\",\"subject_host\":\"c\","
 						    "\"state\":\"unhealthy\",\"silent\":false,"
 						    "\"healthy\":false,\"problem\":\"blind\""));
+	assert_non_null(strstr(render(f, true, &b), "\"stopped\":true,\"run_totals\":{\"seen\":70,"
+						    "\"delivered\":60,\"lost\":10}}"));
 	/* alerts alone make a row, that never reported */
 	assert_int_equal(saker_fleet_add_alert(f, "saker", "saker.d.e.alerts", NOW), 0);
 	assert_non_null(strstr(render(f, true, &b), "\"host\":\"d.e\",\"subject_host\":\"d.e\","
