@@ -38,6 +38,7 @@
 #include "lib/event.h"
 #include "lib/path.h"
 #include "lib/params.h"
+#include "lib/cgroup.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -175,6 +176,16 @@ int BPF_PROG(saker_sched_fork, struct task_struct *parent, struct task_struct *c
 	push_u64(&x, SAKER_PN_PID, SAKER_PK_S64, (__u64)(__s64)BPF_CORE_READ(parent, pid));
 	push_u64(&x, SAKER_PN_PPID, SAKER_PK_S64, (__u64)(__s64)BPF_CORE_READ(parent, tgid));
 	push_str(&x, SAKER_PN_COMM, &child->comm, false);
+	/*
+	 * A child born in another cgroup (clone3 CLONE_INTO_CGROUP: systemd,
+	 * crun) says which; otherwise it has its parent's, known already. One
+	 * pointer compare: the css_set is shared until a cgroup differs.
+	 */
+	if (BPF_CORE_READ(child, cgroups) != BPF_CORE_READ(parent, cgroups)) {
+		push_u64(&x, SAKER_PN_CGROUP_ID, SAKER_PK_U64,
+			 BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id));
+		push_cgroup(&x, child);
+	}
 	lifecycle_submit(&x, c, SAKER_CAT_CLONE_FORK);
 	return 0;
 }
@@ -225,6 +236,7 @@ int BPF_PROG(saker_sched_exec, struct task_struct *p, pid_t old_pid, struct linu
 	}
 	push_u64(&x, SAKER_PN_TTY, SAKER_PK_U64, dev);
 	push_u64(&x, SAKER_PN_CGROUP_ID, SAKER_PK_U64, bpf_get_current_cgroup_id());
+	push_cgroup(&x, p);
 	push_u64(&x, SAKER_PN_START_TS, SAKER_PK_U64, BPF_CORE_READ(p, start_boottime));
 	lifecycle_submit(&x, c, SAKER_CAT_EXECVE);
 	return 0;

@@ -218,8 +218,23 @@ enum saker_param_name {
 	SAKER_PN_PATH_ABS,
 	SAKER_PN_FDS,	  /* socketpair: the two fds (int[2] read as one u64, fd 0 low) */
 	SAKER_PN_CAP_EFF, /* exec: the new image's effective capabilities (bit n = capability n) */
+	/*
+	 * exec, and fork when the child is in another cgroup than its parent
+	 * (clone3 CLONE_INTO_CGROUP): the last SAKER_CGROUP_NAMES components
+	 * of the cgroup that tells the process's container (kernfs names),
+	 * innermost first, each NUL-terminated (a STRLIST). The cgroup is the
+	 * task's cgroup v2 one, or, when that is the v2 root (v1 and hybrid
+	 * hosts), its v1 memory controller's. Absent for a root cgroup.
+	 */
+	SAKER_PN_CGROUP,
+	/* wherever SAKER_PN_CGROUP may be: the cgroup's depth (0 = root) | SAKER_CGROUP_V1 */
+	SAKER_PN_CGROUP_LEVEL,
 	SAKER_PN_MAX,
 };
+
+#define SAKER_CGROUP_NAMES    4		   /* components sent: enough for every runtime's layout */
+#define SAKER_CGROUP_NAME_MAX 256	   /* bytes of one, NUL included; longer ones are cut */
+#define SAKER_CGROUP_V1	      (1ull << 32) /* SAKER_PN_CGROUP_LEVEL: a v1 hierarchy's cgroup */
 
 /* FLAGS of SAKER_EVT_PROC_EXIT; the process table takes them as they are. */
 #define SAKER_EXIT_GROUP_DEAD  1u /* last thread of its process */

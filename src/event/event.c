@@ -47,6 +47,8 @@ static const char *const param_names[SAKER_PN_MAX] = {
     [SAKER_PN_PATH_ABS] = "path_abs",
     [SAKER_PN_FDS] = "fds",
     [SAKER_PN_CAP_EFF] = "cap_effective",
+    [SAKER_PN_CGROUP] = "cgroup",
+    [SAKER_PN_CGROUP_LEVEL] = "cgroup_level",
 };
 
 const char *saker_param_name_str(unsigned name)

@@ -1,5 +1,6 @@
 #include "lib/ctrmatch.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -540,6 +541,41 @@ bool saker_ctr_match_proc(const char *content, size_t len, struct saker_ctr_matc
 	else
 		host(m);
 	return false;
+}
+
+int saker_ctr_path_from_names(const char *names, size_t len, unsigned level, char *out, size_t size)
+{
+	const char *c[MAX_COMPS];
+	size_t cn[MAX_COMPS], n = 0, i = 0, w = 0;
+
+	if (!out || !size)
+		return -EINVAL;
+	while (names && i < len && n < MAX_COMPS) {
+		const char *start = names + i, *z;
+		size_t l;
+
+		if (!*start) { /* an empty name: nothing to join */
+			i++;
+			continue;
+		}
+		z = memchr(start, '\0', len - i);
+		l = z ? (size_t)(z - start) : len - i;
+		c[n] = start;
+		cn[n++] = l;
+		i += l + 1;
+	}
+	if (!level || !n)
+		return snprintf(out, size, "/");
+	out[0] = '\0';
+	for (size_t k = n; k-- > 0;) {
+		int r = snprintf(out + (w < size ? w : size - 1), w < size ? size - w : 1, "%s%.*s",
+				 k == n - 1 && level > n ? "" : "/", (int)cn[k], c[k]);
+
+		if (r < 0)
+			return -EINVAL;
+		w += (size_t)r;
+	}
+	return (int)w;
 }
 
 const char *saker_ctr_type_name(enum saker_ctr_type t)

@@ -71,6 +71,16 @@ bool saker_ctr_match_path(const char *path, size_t len, struct saker_ctr_match *
  */
 bool saker_ctr_match_proc(const char *content, size_t len, struct saker_ctr_match *m);
 
+/*
+ * The cgroup path from the names the probe sends (SAKER_PN_CGROUP: kernfs
+ * names innermost first, each NUL-terminated, len bytes) and the cgroup's
+ * level: "/a/b/c" when the names reach the root (level <= their number),
+ * else the suffix "b/c" (no leading '/'), as saker_ctr_match_path() takes
+ * it; "/" for level 0. snprintf semantics; -EINVAL on NULL out.
+ */
+int saker_ctr_path_from_names(const char *names, size_t len, unsigned level, char *out,
+			      size_t size);
+
 /* Falco's container.type ("host", "docker", "containerd", "cri-o", "podman", "lxc", ...). */
 const char *saker_ctr_type_name(enum saker_ctr_type t);
 /* "guaranteed", "burstable", "besteffort", or "" */

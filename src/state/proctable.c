@@ -1131,6 +1131,30 @@ out:
 	return err;
 }
 
+int saker_proctable_set_cgroup(struct saker_proctable *tbl, uint32_t tid, uint64_t cgroup_id,
+			       const char *cgroup)
+{
+	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
+	struct proc_image *img;
+	bool truncated;
+
+	if (!cgroup)
+		return -EINVAL;
+	if (!e)
+		return -ENOENT;
+	truncated = e->img->args_truncated;
+	img = image_new(tbl, e->img->exe, e->img->args, e->img->args_len, e->img->cwd, cgroup,
+			strlen(cgroup), NULL);
+	if (!img)
+		return -ENOMEM;
+	img->args_truncated = truncated;
+	set_image(tbl, e, img);
+	image_put(tbl, img);
+	if (cgroup_id)
+		e->pub.cgroup_id = cgroup_id;
+	return 0;
+}
+
 static void basename_comm(const char *exe, char comm[SAKER_PROC_COMM_LEN])
 {
 	const char *slash = exe ? strrchr(exe, '/') : NULL;

@@ -91,8 +91,9 @@ struct saker_exec_info {
 	const char *exe;
 	const char *args; /* argv as in /proc/<pid>/cmdline; need not end in NUL */
 	size_t args_len;
-	const char *cwd;    /* NULL = keep */
-	const char *cgroup; /* NULL = keep, unless cgroup_id says it changed */
+	const char *cwd; /* NULL = keep */
+	/* the probe's path (whole or its last components); NULL = keep, unless cgroup_id changed */
+	const char *cgroup;
 	uint64_t cgroup_id; /* 0 = unknown; a new id with no path rereads /proc/<pid>/cgroup */
 	uint32_t uid, gid, euid, egid, loginuid, tty;
 	uint64_t cap_eff; /* with caps_known */
@@ -194,6 +195,13 @@ int saker_proctable_on_fork(struct saker_proctable *tbl, uint32_t parent_tid, ui
  * new image; with info->ts_ns the replaced versions stay in the history.
  */
 int saker_proctable_on_exec(struct saker_proctable *tbl, const struct saker_exec_info *info);
+/*
+ * A fork whose child was born in another cgroup than its parent's (clone3
+ * CLONE_INTO_CGROUP): the child's cgroup path (as the probe sends it, see
+ * lib/ctrmatch.h) and container; cgroup_id 0 = keep. -ENOENT when unknown.
+ */
+int saker_proctable_set_cgroup(struct saker_proctable *tbl, uint32_t tid, uint64_t cgroup_id,
+			       const char *cgroup);
 /* sched_process_exit. flags: SAKER_EXIT_GROUP_* or 0 to infer from the threads the table knows. */
 int saker_proctable_on_exit(struct saker_proctable *tbl, uint32_t tid, unsigned flags);
 /* The same at ts_ns: what goes stays in the history (a tombstone) for older records. */

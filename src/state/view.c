@@ -45,6 +45,7 @@ struct saker_view {
 	char path[PATH_MAX];
 	char path2[PATH_MAX];
 	char cwd[PATH_MAX];
+	char cgroup[SAKER_CGROUP_NAMES * SAKER_CGROUP_NAME_MAX + 2];
 };
 
 int saker_view_new_opts(struct saker_view **out, const struct saker_view_opts *o)
@@ -177,6 +178,30 @@ const struct saker_proc *saker_view_proc(struct saker_view *v, uint32_t tid)
 const struct saker_proc *saker_view_proc_at(struct saker_view *v, uint32_t tid, uint64_t ts_ns)
 {
 	return saker_proctable_lookup_at(v->procs, tid, ts_ns, NULL);
+}
+
+/*
+ * The cgroup path the probe sent (exec, or a fork into another cgroup):
+ * NULL when it sent none (an older capture: the /proc reread decides).
+ */
+static const char *cgroup_from_event(const struct saker_event *ev, char *buf, size_t size)
+{
+	struct saker_param names;
+	const char *val = NULL;
+	size_t len = 0;
+	uint64_t level;
+
+	if (saker_event_get_u64(ev, SAKER_PN_CGROUP_LEVEL, &level))
+		return NULL;
+	if (!saker_event_get(ev, SAKER_PN_CGROUP, &names) && names.kind == SAKER_PK_STRLIST &&
+	    !(names.flags & SAKER_PF_UNREADABLE)) {
+		val = (const char *)names.val;
+		len = names.len;
+	} else if ((uint32_t)level) {
+		return NULL;
+	}
+	saker_ctr_path_from_names(val, len, (uint32_t)level, buf, size);
+	return buf;
 }
 
 int saker_view_context(struct saker_view *v, const struct saker_event *ev)
@@ -328,6 +353,8 @@ static int on_proc_fork(struct saker_view *v, const struct saker_event *ev)
 {
 	uint32_t child = ev->hdr.tid, child_pid = ev->hdr.tgid;
 	uint64_t parent, parent_pid, flags;
+	const char *cg;
+	int err;
 
 	if (pending_take(v, child, ev->hdr.ts_ns)) {
 		v->late_forks++;
@@ -341,8 +368,14 @@ static int on_proc_fork(struct saker_view *v, const struct saker_event *ev)
 	if (child != child_pid && child_pid == (uint32_t)parent_pid)
 		flags |= CLONE_THREAD;
 	v->applied++;
-	return saker_proctable_on_fork(v->procs, (uint32_t)parent, child, child_pid, flags,
-				       ev->hdr.ts_ns);
+	err = saker_proctable_on_fork(v->procs, (uint32_t)parent, child, child_pid, flags,
+				      ev->hdr.ts_ns);
+	/* Born in another cgroup than its parent's (clone3 CLONE_INTO_CGROUP). */
+	cg = err ? NULL : cgroup_from_event(ev, v->cgroup, sizeof(v->cgroup));
+	if (cg)
+		err = saker_proctable_set_cgroup(v->procs, child,
+						 get_u64_or(ev, SAKER_PN_CGROUP_ID, 0), cg);
+	return err;
 }
 
 /* A STR parameter into buf; NULL when absent or unreadable. */
@@ -385,6 +418,7 @@ static int on_proc_exec(struct saker_view *v, const struct saker_event *ev)
 	in.caps_known =
 	    !saker_event_get(ev, SAKER_PN_CAP_EFF, &caps) && !saker_param_u64(&caps, &in.cap_eff);
 	in.cgroup_id = get_u64_or(ev, SAKER_PN_CGROUP_ID, 0);
+	in.cgroup = cgroup_from_event(ev, v->cgroup, sizeof(v->cgroup));
 	in.ts_ns = ev->hdr.ts_ns;
 	saker_proctable_get_stats(v->procs, &before);
 	err = saker_proctable_on_exec(v->procs, &in);

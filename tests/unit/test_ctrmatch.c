@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -321,6 +322,39 @@ static void test_garbage(void **state)
 	}
 }
 
+/* What the probe sends, made into what the matcher takes. */
+static void test_path_from_names(void **state)
+{
+	static const char names[] = ID_A "\0pod" UID "\0burstable\0kubepods";
+	struct saker_ctr_match m;
+	char out[512];
+
+	(void)state;
+	/* four names, level 4: the whole path */
+	assert_int_equal(saker_ctr_path_from_names(names, sizeof(names), 4, out, sizeof(out)),
+			 (int)strlen("/kubepods/burstable/pod" UID "/" ID_A));
+	assert_string_equal(out, "/kubepods/burstable/pod" UID "/" ID_A);
+	/* deeper than what was sent: a suffix */
+	saker_ctr_path_from_names(names, sizeof(names), 6, out, sizeof(out));
+	assert_string_equal(out, "kubepods/burstable/pod" UID "/" ID_A);
+	assert_true(saker_ctr_match_path(out, strlen(out), &m));
+	assert_int_equal(m.qos, SAKER_QOS_BURSTABLE);
+	assert_string_equal(m.pod_uid, UID);
+	/* the root */
+	saker_ctr_path_from_names(NULL, 0, 0, out, sizeof(out));
+	assert_string_equal(out, "/");
+	saker_ctr_path_from_names(names, sizeof(names), 0, out, sizeof(out));
+	assert_string_equal(out, "/");
+	/* plain containerd's two levels, then too small a buffer */
+	saker_ctr_path_from_names("web\0default", 12, 2, out, sizeof(out));
+	assert_string_equal(out, "/default/web");
+	assert_true(saker_ctr_match_path(out, strlen(out), &m));
+	assert_string_equal(m.full_id, "web");
+	assert_int_equal(saker_ctr_path_from_names("web\0default", 12, 2, out, 5), 12);
+	assert_string_equal(out, "/def");
+	assert_int_equal(saker_ctr_path_from_names("x", 1, 1, NULL, 0), -EINVAL);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -341,6 +375,7 @@ int main(void)
 	    cmocka_unit_test(test_deep),
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_path_from_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

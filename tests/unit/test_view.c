@@ -580,6 +580,62 @@ static void test_late_fork(void **state)
 	assert_int_equal(st.late_forks, 2);
 }
 
+/*
+ * The container from the probe's cgroup names, with no /proc to read (the
+ * fixture's proc root is empty): an exec into a container, a fork born in
+ * another cgroup, and the root (host).
+ */
+static void test_container_from_probe(void **state)
+{
+	static const char kube[] =
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	    "\0pod1a2b3c4d-0000-1111-2222-333344445555\0burstable\0kubepods";
+	static const char scope[] =
+	    "docker-fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210.scope"
+	    "\0system.slice";
+	struct fixture *f = *state;
+	const struct saker_proc *p;
+
+	exec_cat(f->v, 1000);
+	assert_string_equal(saker_view_proc(f->v, 1000)->container_id, "");
+	/* a process moved into a kubepods container, then exec: 4 of its 4 levels */
+	exec_evt(1000, 150, "/bin/cat", CAT_ARGV, "/", 0, 1);
+	evb_raw(&B, SAKER_PN_CGROUP, SAKER_PK_STRLIST, kube, sizeof(kube));
+	evb_u64(&B, SAKER_PN_CGROUP_LEVEL, 4);
+	assert_int_equal(apply(f->v), 0);
+	p = saker_view_proc(f->v, 1000);
+	assert_string_equal(p->container_id, "0123456789ab");
+	assert_string_equal(p->cgroup,
+			    "/kubepods/burstable/pod1a2b3c4d-0000-1111-2222-333344445555/"
+			    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	/* its children inherit it */
+	fork_evt(1001, 1001, 1000, 1000, 200);
+	assert_int_equal(apply(f->v), 0);
+	assert_string_equal(saker_view_proc(f->v, 1001)->container_id, "0123456789ab");
+	/* a child born elsewhere (clone3 CLONE_INTO_CGROUP), deeper than the names sent */
+	fork_evt(1002, 1002, 1000, 1000, 210);
+	evb_u64(&B, SAKER_PN_CGROUP_ID, 77);
+	evb_raw(&B, SAKER_PN_CGROUP, SAKER_PK_STRLIST, scope, sizeof(scope));
+	evb_u64(&B, SAKER_PN_CGROUP_LEVEL, 2);
+	assert_int_equal(apply(f->v), 0);
+	p = saker_view_proc(f->v, 1002);
+	assert_string_equal(p->container_id, "fedcba987654");
+	assert_int_equal(p->cgroup_id, 77);
+	assert_string_equal(p->exe, "/bin/cat");
+	/* an exec at the root: the host, with no /proc read */
+	exec_evt(1001, 300, "/bin/cat", CAT_ARGV, "/", 0, 1000);
+	evb_u64(&B, SAKER_PN_CGROUP_LEVEL, 0);
+	assert_int_equal(apply(f->v), 0);
+	assert_string_equal(saker_view_proc(f->v, 1001)->container_id, "host");
+	assert_string_equal(saker_view_proc(f->v, 1001)->cgroup, "/");
+	/* names the probe could not read at level > 0: nothing said, the known one kept */
+	exec_evt(1002, 400, "/bin/cat", CAT_ARGV, "/", 0, 1000);
+	evb_raw(&B, SAKER_PN_CGROUP, SAKER_PK_STRLIST | SAKER_PF_UNREADABLE, "", 0);
+	evb_u64(&B, SAKER_PN_CGROUP_LEVEL, 3);
+	assert_int_equal(apply(f->v), 0);
+	assert_string_equal(saker_view_proc(f->v, 1002)->container_id, "fedcba987654");
+}
+
 static void test_malformed_rejected(void **state)
 {
 	struct fixture *f = *state;
@@ -862,6 +918,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 	    cmocka_unit_test(test_tty_nr),
 	    cmocka_unit_test(test_scan_real_proc),
+	    cmocka_unit_test_setup_teardown(test_container_from_probe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lanes_out_of_order, setup, teardown),
 	    cmocka_unit_test(test_history_bounded),
 	};

@@ -1,0 +1,126 @@
+"""Containers with real runtimes (containerd's daemon of our own, runc): the process
+in a container is attributed to it (container.id), the same on the host says `host`.
+Fixtures in containers.py."""
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import Saker, bpf_progs_loaded
+import containers as C
+from containers import containerd, runc  # noqa: F401 (fixtures)
+
+RULE = "Read Sensitive Credential File"
+SHADOW = {"etc/shadow": "root:*:19000:0:99999:7:::\n"}
+
+
+def token():
+    return "skc-" + uuid.uuid4().hex[:12]
+
+
+class Alerts:
+    def __init__(self, s):
+        self.s = s
+
+    def all(self):
+        return [json.loads(l) for l in self.s.lines("out") if l.startswith("{")]
+
+    def wait(self, tok, rule=RULE, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = [a for a in self.all() if a["rule"] == rule and tok in a.get("output", "")]
+            if got:
+                return got[0]
+            time.sleep(0.05)
+        raise AssertionError("no alert %r for %s; alerts:\n%s\nstderr:\n%s" % (
+            rule, tok, "\n".join(json.dumps(a) for a in self.all()[-10:]),
+            "\n".join(self.s.lines("err")[-20:])))
+
+
+@pytest.fixture(scope="module")
+def alerts():
+    s = Saker(["-o", "json_output=true", "-o", "log_level=warning"])
+    try:
+        deadline = time.monotonic() + 60
+        tok = token()
+        while time.monotonic() < deadline:
+            subprocess.run(["/bin/cat", "/etc/shadow", "/" + tok], capture_output=True,
+                           timeout=30)
+            if [a for a in Alerts(s).all() if tok in a.get("output", "")]:
+                break
+            assert s.proc.poll() is None, "\n".join(s.lines("err"))
+            time.sleep(0.5)
+        yield Alerts(s)
+    finally:
+        rc = s.stop()
+        deadline = time.monotonic() + 5
+        while bpf_progs_loaded([s.proc.pid]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = bpf_progs_loaded([s.proc.pid])
+    assert rc == 0, "\n".join(s.lines("err"))
+    assert not left, left
+
+
+def host_says_host(alerts):
+    tok = token()
+    subprocess.run(["/bin/cat", "/etc/shadow", "/" + tok], capture_output=True, timeout=30)
+    a = alerts.wait(tok)
+    assert a["output_fields"]["container.id"] == "host", a
+
+
+def test_containerd_kubepods(alerts, containerd, tmp_path):  # noqa: F811
+    rootfs = C.busybox_rootfs(str(tmp_path / "rootfs"), SHADOW)
+    cid, uid, tok = C.new_id(), C.pod_uid(), token()
+    r = containerd.run(cid, rootfs, ["/bin/cat", "/etc/shadow", "/" + tok],
+                       cgroup=C.kubepods_cgroup(cid, uid),
+                       annotations=C.cri_annotations("web-1", "prod", uid, "nginx",
+                                                     "docker.io/library/nginx:1.25"))
+    assert "root:*" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    a = alerts.wait(tok)
+    assert a["output_fields"]["container.id"] == cid[:12], a
+    host_says_host(alerts)
+
+
+def test_containerd_plain(alerts, containerd, tmp_path):  # noqa: F811
+    rootfs = C.busybox_rootfs(str(tmp_path / "rootfs"), SHADOW)
+    tok = token()
+    r = containerd.run("web-plain", rootfs, ["/bin/cat", "/etc/shadow", "/" + tok])
+    assert "root:*" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    a = alerts.wait(tok)
+    assert a["output_fields"]["container.id"] == "web-plain", a
+
+
+@pytest.mark.parametrize("shape", ["docker", "docker-scope", "crio", "crio-pod", "podman"])
+def test_runc_shapes(alerts, runc, shape):  # noqa: F811
+    cid, tok = C.new_id(), token()
+    cg = {"docker": C.docker_cgroup(cid),
+          "docker-scope": C.docker_cgroup(cid, systemd_shape=True),
+          "crio": C.crio_cgroup(cid),
+          "crio-pod": C.crio_cgroup(cid, C.pod_uid()),
+          "podman": C.podman_cgroup(cid)}[shape]
+    b = runc.bundle(cid, ["/bin/cat", "/etc/shadow", "/" + tok], cg, files=SHADOW)
+    rc, out, err = runc.run(cid, b)
+    assert "root:*" in out, (rc, out, err)
+    a = alerts.wait(tok)
+    assert a["output_fields"]["container.id"] == cid[:12], (shape, a)
+
+
+def test_short_lived_containers(alerts, runc):  # noqa: F811
+    """Containers whose one process execs and exits at once (cat: about a millisecond),
+    twenty in a row: each is attributed from the probe's exec record. Before the probe
+    sent the cgroup, the /proc reread found the process gone and said `host`."""
+    toks = []
+    for _ in range(20):
+        cid, tok = C.new_id(), token()
+        b = runc.bundle(cid, ["/bin/cat", "/etc/shadow", "/" + tok], C.docker_cgroup(cid),
+                        files=SHADOW)
+        t0 = time.monotonic()
+        rc, out, err = runc.run(cid, b)
+        assert "root:*" in out, (rc, out, err)
+        toks.append((cid, tok, time.monotonic() - t0))
+    for cid, tok, _ in toks:
+        a = alerts.wait(tok)
+        assert a["output_fields"]["container.id"] == cid[:12], a
