@@ -12,9 +12,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void one_line(void *ctx, const char *msg)
+static void one_line(void *ctx, enum saker_prio prio, const char *msg)
 {
 	(void)ctx;
+	(void)prio;
 	if (strchr(msg, '\n'))
 		abort();
 }
