@@ -1,4 +1,4 @@
-#include "app/app.h"
+#include "app/run.h"
 #include "app/preflight.h"
 #include "app/privilege.h"
 
@@ -48,32 +48,7 @@
 /* A -w file is a regular file: its last buffers normally take milliseconds. */
 #define SHUTDOWN_RECORD_MS 2000
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void saker_app_log_from_config(struct saker_log *log, const struct saker_config *cfg)
-{
-	saker_log_init(log);
-	log->level = cfg->log_level;
-	log->to_stderr = cfg->log_stderr;
-	log->to_syslog = cfg->log_syslog;
-	log->iso8601 = cfg->time_format_iso_8601;
-}
-
 /* ---- the drop check, a 1 s timer ---- */
-
-void saker_app_alert_cb(void *ctx, const struct saker_alert *alert)
-{
-	struct saker_app *app = ctx;
-
-	/* A refused alert is counted by the outputs and shows in the summary. */
-	(void)saker_outputs_emit(app->outputs, alert);
-}
 
 static void drops_resync(void *ctx, uint64_t since_boot_ns, uint64_t until_boot_ns, bool full)
 {
@@ -106,30 +81,13 @@ static void log_resync(struct saker_app *app)
 		  (unsigned long long)rs.pruned);
 }
 
-int saker_app_open_ledger(const char *path, struct saker_ledger **out, char *err, size_t errlen)
-{
-	char why[400];
-	int ret;
-
-	*out = NULL;
-	if (!path)
-		return 0;
-	ret = saker_ledger_open(out, path, why, sizeof(why));
-	if (ret)
-		snprintf(err, errlen, "syscall_event_drops.ledger: %s", why);
-	return ret;
-}
-
 /* Repair paces itself: a slice of /proc reading per call, when there is any to do. */
 static void resync_tick(void *ctx, uint64_t periods, uint64_t now_ns)
 {
 	struct saker_app *app = ctx;
-	struct timespec ts;
 
 	(void)periods;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	(void)saker_resync_run(app->resync, now_ns,
-			       (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+	(void)saker_resync_run(app->resync, now_ns, saker_clock_ns(CLOCK_BOOTTIME));
 }
 
 static void container_sweep(void *ctx, uint64_t periods, uint64_t now_ns)
@@ -141,31 +99,10 @@ static void container_sweep(void *ctx, uint64_t periods, uint64_t now_ns)
 	(void)saker_containers_sweep(saker_view_containers(app->view));
 }
 
-/* What a metrics collection reads (app/observe.h): the same at every tick and at exit. */
-static struct saker_observe_src observe_src(const struct saker_app *app, uint64_t now_ns,
-					    bool exact)
-{
-	return (struct saker_observe_src){
-	    .cap = app->cap,
-	    .drops = &app->drops,
-	    .view = app->view,
-	    .outputs = app->outputs,
-	    .pipe = &app->pipe,
-	    .rules = &app->rules,
-	    .ledger = app->ledger,
-	    .record = app->record,
-	    .canary = &app->canary,
-	    .stats = app->replay_stats,
-	    .exact = exact,
-	    .now_mono_ns = now_ns,
-	    .now_real_ns = realtime_ns(),
-	};
-}
-
 /* Metrics to the web server and the metrics snapshot (app/observe.h). */
 static void observe_tick(struct saker_app *app, uint64_t now_ns)
 {
-	const struct saker_observe_src src = observe_src(app, now_ns, false);
+	const struct saker_observe_src src = saker_app_observe_src(app, now_ns, false);
 
 	saker_observe_tick(app->observe, &src);
 }
@@ -190,8 +127,7 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	};
 	struct saker_capture_stats st;
 	struct saker_drops_now now = {
-	    .mono_ns = now_ns, .real_ns = realtime_ns(), .window_s = periods};
-	struct timespec ts;
+	    .mono_ns = now_ns, .real_ns = saker_clock_ns(CLOCK_REALTIME), .window_s = periods};
 	uint64_t counted_ns;
 	unsigned cut;
 	int ret, sret;
@@ -199,8 +135,7 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	/* The probe's exact per-process losses and demotions of this window and its counters,
 	 * cut at one instant: the map switch, then the counters at once, then the slow walk of
 	 * the map. Their sums then differ only by probe runs in flight across the cut. */
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	counted_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	counted_ns = saker_clock_ns(CLOCK_BOOTTIME);
 	cut = saker_capture_cut_proc_losses(app->cap);
 	sret = saker_capture_stats(app->cap, &st);
 	ret = saker_capture_read_proc_losses(app->cap, cut, feed_loss, app);
@@ -221,8 +156,7 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	}
 	saker_observe_window(app->observe, app->cap, &app->drops);
 	/* The window is what the timer says elapsed: seconds, since the period is one. */
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	now.boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	now.boot_ns = saker_clock_ns(CLOCK_BOOTTIME);
 	if (saker_drops_check_at(&app->drops, &st, &now, &act) == SAKER_DROPS_EXIT) {
 		saker_view_settle_pending(app->view, counted_ns);
 		app->exit_status = SAKER_EXIT_DROPS;
@@ -510,22 +444,12 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 		if (ret)
 			return ret;
 	}
-	if (app->opts.dump) {
-		ret = saker_dump_sink_open(&app->sink, STDOUT_FILENO, 0);
-		if (ret) {
-			snprintf(err, errlen, "cannot set up the dump: %s", strerror(-ret));
-			return ret;
-		}
-		app->sink_open = true;
-	}
-	saker_pipeline_init(&app->pipe, app->view, app->opts.dump ? &app->dump : NULL,
-			    app->opts.dump ? &app->sink : NULL);
+	ret = saker_app_wire_pipeline(app, err, errlen);
+	if (ret)
+		return ret;
 	saker_pipeline_set_critical(&app->pipe, table);
 	app->pipe.attrib = app->attrib;
 	app->pipe.resync = app->resync;
-	app->rules.view = app->view;
-	app->pipe.rules = saker_ruleset_on_event;
-	app->pipe.rules_ctx = &app->rules;
 	app->pipe.canary_tgid = app->canary.pid > 0 ? (uint32_t)app->canary.pid : 0;
 	app->pipe.canary = saker_canary_on_event;
 	app->pipe.canary_ctx = &app->canary;
@@ -612,52 +536,6 @@ static int setup_rules(struct saker_app *app, uint8_t table[SAKER_SYSCALL_MAX], 
 	return ret;
 }
 
-/*
- * --metrics-json: the collection as data, for scripts and tests. Created
- * 0600 and never through a symlink; written whole, then renamed over FILE.
- */
-static int write_metrics_json(const char *path, const struct saker_metrics *m)
-{
-	struct saker_sbuf b;
-	char tmp[4096];
-	int fd, ret = 0;
-	size_t off = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	saker_sbuf_init(&b);
-	ret = saker_metrics_render_json(m, &b);
-	saker_sbuf_putc(&b, '\n');
-	if (!ret && b.oom)
-		ret = -ENOMEM;
-	if (ret) {
-		saker_sbuf_free(&b);
-		return ret;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = -errno;
-		saker_sbuf_free(&b);
-		return ret;
-	}
-	while (off < b.len && !ret) {
-		ssize_t w = write(fd, b.p + off, b.len - off);
-
-		if (w < 0 && errno != EINTR)
-			ret = -errno;
-		else if (w > 0)
-			off += (size_t)w;
-	}
-	if (close(fd) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		(void)unlink(tmp);
-	saker_sbuf_free(&b);
-	return ret;
-}
-
 /* The drop manager's last word: what the probe counted per process since the last check. */
 static void drops_finish(struct saker_app *app)
 {
@@ -701,34 +579,6 @@ static void shutdown_and_summarize(struct saker_app *app)
 	saker_app_summarize(app, exact);
 }
 
-void saker_app_summarize(struct saker_app *app, bool exact)
-{
-	struct saker_metrics m;
-	int ret;
-
-	/* One collection: the last metrics line and the summary show the same figures. */
-	saker_metrics_init(&m);
-	{
-		const struct saker_observe_src src = observe_src(app, saker_loop_now_ns(), exact);
-
-		ret = saker_observe_final(app->observe, &src, &m);
-	}
-	saker_observe_stop(app->observe);
-	app->observe = NULL;
-	if (ret)
-		saker_log(&app->log, SAKER_PRIO_ERROR, "cannot collect the final counters: %s",
-			  strerror(-ret));
-	else
-		saker_summary_print(&m, exact, app->log.level >= SAKER_PRIO_DEBUG, stderr);
-	if (!ret && app->opts.metrics_json) {
-		ret = write_metrics_json(app->opts.metrics_json, &m);
-		if (ret)
-			saker_log(&app->log, SAKER_PRIO_ERROR, "cannot write %s: %s",
-				  app->opts.metrics_json, strerror(-ret));
-	}
-	saker_metrics_free(&m);
-}
-
 /*
  * --dry-run's configuration, which -c reads back to the same run: the rules
  * files actually loaded (-r's, or rules_files less those that do not
@@ -750,85 +600,36 @@ static int dump_effective(const struct saker_app *app)
 	return ret;
 }
 
-int saker_app_run(const struct saker_app_opts *opts)
+/* -L or --dry-run: what the configuration and the rules say, on stdout; no probe. */
+static int run_report(struct saker_app *app, const uint8_t *table)
 {
-	struct saker_app *app = calloc(1, sizeof(*app));
-	uint8_t table[SAKER_SYSCALL_MAX];
+	int status = 0;
 	char err[512];
-	sigset_t mask;
-	int ret, status;
 
-	if (!app) {
-		saker_log_fatal(NULL, "out of memory");
-		return SAKER_EXIT_FATAL;
-	}
-	app->opts = *opts;
-	startup_mark(app, SAKER_START_BEGIN);
-	app->sfd = -1;
-	app->canary.req_fd = app->canary.ack_fd = -1;
-	saker_log_init(&app->log);
-	ret = saker_reload_load_config(&app->opts, &app->log, &app->cfg, table, err, sizeof(err));
-	if (ret) {
+	if (app->opts.list_rules) {
+		saker_ruleset_print_loaded(&app->rules, stdout);
+	} else if (saker_preflight_files(&app->cfg, err, sizeof(err))) {
 		saker_log_fatal(&app->log, "%s", err);
-		free(app);
-		return SAKER_EXIT_FATAL;
+		status = SAKER_EXIT_FATAL;
+	} else if (dump_effective(app)) {
+		status = SAKER_EXIT_FATAL;
+	} else {
+		saker_ruleset_print_report(&app->rules, table, stdout);
 	}
-	saker_app_log_from_config(&app->log, &app->cfg);
-	startup_mark(app, SAKER_START_CONFIG);
-	if (opts->n_validate_paths) {
-		status = validate_rules(app);
-		saker_config_free(&app->cfg);
-		free(app);
-		return status;
-	}
-	ret = setup_rules(app, table, err, sizeof(err));
-	startup_mark(app, SAKER_START_RULES);
-	if (ret) {
-		saker_log_fatal(&app->log, "%s", err);
-		saker_config_free(&app->cfg);
-		free(app);
-		return SAKER_EXIT_FATAL;
-	}
-	if (opts->list_rules || opts->dry_run) {
-		status = 0;
-		if (opts->list_rules) {
-			saker_ruleset_print_loaded(&app->rules, stdout);
-		} else {
-			ret = saker_preflight_files(&app->cfg, err, sizeof(err));
-			if (ret) {
-				saker_log_fatal(&app->log, "%s", err);
-				status = SAKER_EXIT_FATAL;
-			} else if (dump_effective(app)) {
-				status = SAKER_EXIT_FATAL;
-			} else {
-				saker_ruleset_print_report(&app->rules, table, stdout);
-			}
-		}
-		if (fflush(stdout))
-			status = SAKER_EXIT_FATAL;
-		saker_ruleset_fini(&app->rules);
-		saker_config_free(&app->cfg);
-		free(app);
-		return status;
-	}
-	if (saker_config_copy(&app->live_cfg, &app->cfg)) {
-		saker_log_fatal(&app->log, "out of memory");
-		saker_config_free(&app->cfg);
-		free(app);
-		return SAKER_EXIT_FATAL;
-	}
-	if (saker_replay_configured(&app->cfg)) {
-		/* No probe, no loop: the file is played to its end (app/replay.h). */
-		(void)signal(SIGPIPE, SIG_IGN);
-		if (opts->write_path) {
-			saker_log_fatal(&app->log,
-					"-w cannot record a replay (engine.kind replay)");
-			app->exit_status = SAKER_EXIT_FATAL;
-		} else {
-			app->exit_status = saker_replay_run(app);
-		}
-		goto out;
-	}
+	if (fflush(stdout))
+		status = SAKER_EXIT_FATAL;
+	return status;
+}
+
+/*
+ * Before anything can start a thread or load the probe: the limits, the
+ * signals and the processes that must be forked while saker still has every
+ * capability (the canary's child, the program spawner, the /proc helper).
+ */
+static int prepare_live(struct saker_app *app, sigset_t *mask, char *err, size_t errlen)
+{
+	int ret;
+
 	raise_memlock(app);
 	/*
 	 * Blocked already while the probe loads (0.2 s, longer on a busy host), not only once
@@ -836,8 +637,8 @@ int saker_app_run(const struct saker_app_opts *opts)
 	 * kill saker, and SIGTERM would skip the summary. Pending, they are read
 	 * by the loop.
 	 */
-	loop_signals(&mask);
-	(void)sigprocmask(SIG_BLOCK, &mask, NULL);
+	loop_signals(mask);
+	(void)sigprocmask(SIG_BLOCK, mask, NULL);
 	/* Writes to a closed pipe must fail with EPIPE, not kill before the summary. */
 	(void)signal(SIGPIPE, SIG_IGN);
 
@@ -853,7 +654,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 	 */
 	ret = saker_canary_start(
 	    &app->canary, app->cfg.capture_canary.enabled ? app->cfg.capture_canary.interval_ms : 0,
-	    err, sizeof(err));
+	    err, errlen);
 	/*
 	 * Also before the drop: the spawner switches to program_output.user for good, so the
 	 * main process needs no CAP_SETUID, CAP_SETGID or CAP_KILL for output programs.
@@ -864,48 +665,57 @@ int saker_app_run(const struct saker_app_opts *opts)
 
 		if (saker_spawner_start(app->cfg.program_output.user, why, sizeof(why)) &&
 		    app->cfg.program_output.enabled) {
-			snprintf(err, sizeof(err), "%s", why);
+			snprintf(err, errlen, "%s", why);
 			ret = -EINVAL;
 		}
 	}
 	/* And the helper that keeps CAP_SYS_PTRACE for /proc's links, so saker need not. */
 	if (!ret)
-		ret = saker_privread_start(err, sizeof(err));
-	if (!ret)
-		ret = open_capture(app, table, err, sizeof(err));
-	if (ret) {
-		saker_log_fatal(&app->log, "%s", err);
-		app->exit_status = SAKER_EXIT_FATAL;
-		goto out;
-	}
-	/* Started after the privilege drop: their threads inherit the reduced capabilities. */
-	{
-		/* Output threads report too: saker_log writes each line with one locked call. */
-		const struct saker_outputs_opts oopts = {.log = saker_log_report,
-							 .log_ctx = &app->log};
+		ret = saker_privread_start(err, errlen);
+	return ret;
+}
 
-		ret = saker_outputs_new(&app->outputs, &app->live_cfg, &oopts, err, sizeof(err));
-		app->rules.outputs = app->outputs;
-	}
+/* Started after the privilege drop: their threads inherit the reduced capabilities. */
+static int start_outputs_and_loop(struct saker_app *app, char *err, size_t errlen)
+{
+	/* Output threads report too: saker_log writes each line with one locked call. */
+	const struct saker_outputs_opts oopts = {.log = saker_log_report, .log_ctx = &app->log};
+	struct saker_capture_stats st;
+	char why[400];
+	int ret;
+
+	ret = saker_outputs_new(&app->outputs, &app->live_cfg, &oopts, why, sizeof(why));
+	app->rules.outputs = app->outputs;
 	if (ret) {
-		saker_log_fatal(&app->log, "cannot set up outputs: %s", err);
-		app->exit_status = SAKER_EXIT_FATAL;
-		goto out;
+		snprintf(err, errlen, "cannot set up outputs: %s", why);
+		return ret;
 	}
 	ret = setup_loop(app);
 	if (ret) {
-		saker_log_fatal(&app->log, "cannot set up the event loop: %s", strerror(-ret));
-		app->exit_status = SAKER_EXIT_FATAL;
-		goto out;
+		snprintf(err, errlen, "cannot set up the event loop: %s", strerror(-ret));
+		return ret;
 	}
-	{
-		struct saker_capture_stats st;
+	saker_drops_init(&app->drops, &app->cfg.drops,
+			 saker_capture_stats(app->cap, &st) == 0 ? &st : NULL, saker_loop_now_ns());
+	saker_drops_set_parts(&app->drops, app->attrib, app->ledger, app->view);
+	return 0;
+}
 
-		if (saker_capture_stats(app->cap, &st) == 0)
-			saker_drops_init(&app->drops, &app->cfg.drops, &st, saker_loop_now_ns());
-		else
-			saker_drops_init(&app->drops, &app->cfg.drops, NULL, saker_loop_now_ns());
-		saker_drops_set_parts(&app->drops, app->attrib, app->ledger, app->view);
+/* The probe, the loop until a signal or the exit action, the summary. The exit status. */
+static int run_live(struct saker_app *app, const uint8_t *table)
+{
+	char err[512];
+	sigset_t mask;
+	int ret;
+
+	ret = prepare_live(app, &mask, err, sizeof(err));
+	if (!ret)
+		ret = open_capture(app, table, err, sizeof(err));
+	if (!ret)
+		ret = start_outputs_and_loop(app, err, sizeof(err));
+	if (ret) {
+		saker_log_fatal(&app->log, "%s", err);
+		return SAKER_EXIT_FATAL;
 	}
 	startup_mark(app, SAKER_START_REST);
 	saker_log(&app->log, SAKER_PRIO_INFO,
@@ -915,7 +725,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 		  (unsigned long long)saker_config_ring_bytes(&app->cfg),
 		  saker_capture_nr_rings(app->cap) / 2,
 		  (unsigned long long)app->cfg.protected_lane.buf_size,
-		  opts->config_path ? opts->config_path : "<embedded>",
+		  app->opts.config_path ? app->opts.config_path : "<embedded>",
 		  saker_rules_loaded(app->rules.rules));
 	startup_log(app);
 
@@ -924,8 +734,7 @@ int saker_app_run(const struct saker_app_opts *opts)
 				  sizeof(err));
 	if (ret) {
 		saker_log_fatal(&app->log, "%s", err);
-		app->exit_status = SAKER_EXIT_FATAL;
-		goto out;
+		return SAKER_EXIT_FATAL;
 	}
 	if (saker_observe_web_port(app->observe))
 		saker_log(&app->log, SAKER_PRIO_INFO, "web server listening on %s port %u",
@@ -938,27 +747,65 @@ int saker_app_run(const struct saker_app_opts *opts)
 		app->exit_status = SAKER_EXIT_FATAL;
 	}
 	shutdown_and_summarize(app);
-out:
-	saker_canary_stop(&app->canary);
-	saker_observe_stop(app->observe);
-	saker_resync_free(app->resync);
-	saker_attrib_free(app->attrib);
-	saker_ledger_close(app->ledger);
-	saker_capture_close(app->cap);
-	saker_record_close(app->record);
-	saker_outputs_free(app->outputs);
-	saker_spawner_stop();
-	saker_privread_stop();
-	saker_loop_free(app->loop);
-	if (app->sfd >= 0)
-		close(app->sfd);
-	saker_dump_sink_close(&app->sink);
-	saker_dump_fini(&app->dump);
-	saker_ruleset_fini(&app->rules);
-	saker_view_free(app->view);
-	saker_config_free(&app->live_cfg);
-	saker_config_free(&app->cfg);
-	status = app->exit_status;
-	free(app);
+	return app->exit_status;
+}
+
+/* A replay: no probe, no loop; the file is played to its end (app/replay.h). */
+static int run_replay(struct saker_app *app)
+{
+	(void)signal(SIGPIPE, SIG_IGN);
+	if (app->opts.write_path) {
+		saker_log_fatal(&app->log, "-w cannot record a replay (engine.kind replay)");
+		return SAKER_EXIT_FATAL;
+	}
+	return saker_replay_run(app);
+}
+
+/* The configuration, the rules, then one mode: -V, -L/--dry-run, replay or live. */
+static int run_mode(struct saker_app *app)
+{
+	uint8_t table[SAKER_SYSCALL_MAX];
+	char err[512];
+
+	if (saker_reload_load_config(&app->opts, &app->log, &app->cfg, table, err, sizeof(err))) {
+		saker_log_fatal(&app->log, "%s", err);
+		return SAKER_EXIT_FATAL;
+	}
+	saker_app_log_from_config(&app->log, &app->cfg);
+	startup_mark(app, SAKER_START_CONFIG);
+	if (app->opts.n_validate_paths)
+		return validate_rules(app);
+	if (setup_rules(app, table, err, sizeof(err))) {
+		saker_log_fatal(&app->log, "%s", err);
+		return SAKER_EXIT_FATAL;
+	}
+	startup_mark(app, SAKER_START_RULES);
+	if (app->opts.list_rules || app->opts.dry_run)
+		return run_report(app, table);
+	if (saker_config_copy(&app->live_cfg, &app->cfg)) {
+		saker_log_fatal(&app->log, "out of memory");
+		return SAKER_EXIT_FATAL;
+	}
+	if (saker_replay_configured(&app->cfg))
+		return run_replay(app);
+	return run_live(app, table);
+}
+
+int saker_app_run(const struct saker_app_opts *opts)
+{
+	struct saker_app *app = calloc(1, sizeof(*app));
+	int status;
+
+	if (!app) {
+		saker_log_fatal(NULL, "out of memory");
+		return SAKER_EXIT_FATAL;
+	}
+	app->opts = *opts;
+	startup_mark(app, SAKER_START_BEGIN);
+	app->sfd = -1;
+	app->canary.req_fd = app->canary.ack_fd = -1;
+	saker_log_init(&app->log);
+	status = run_mode(app);
+	saker_app_free(app);
 	return status;
 }

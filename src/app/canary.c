@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/app.h"
+#include "app/run.h"
 #include "capture/capture.h"
 #include "capture/stats.h"
 #include "event/event.h"

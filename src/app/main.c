@@ -1,9 +1,10 @@
 /*
- * saker: the command line. Everything else is in app.c (set-up, wiring,
- * shutdown), loop.c (the one epoll loop), pipeline.c (each record decoded
- * once, consumers in a fixed order), reload.c (configuration, SIGHUP) and
- * summary.c (the shutdown summary).
+ * saker: the command line. Everything else is in app.c (the modes and their
+ * set-up), run.c (what the modes share, the one clean-up), replay.c,
+ * pipeline.c (each record decoded once, consumers in a fixed order),
+ * reload.c (configuration, SIGHUP) and summary.c (the shutdown summary).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,9 @@
 #include "app/app.h"
 #include "app/fleet.h"
 #include "app/ruleset.h"
+#include "drops/drops.h"
+
+enum { OPT_DRY_RUN = 256, OPT_VERSION, OPT_DUMP, OPT_METRICS_JSON, OPT_LIST };
 
 static void usage(FILE *f)
 {
@@ -80,9 +84,85 @@ static char *selection(int kind, const char *arg)
 	return out;
 }
 
-int main(int argc, char **argv)
+/* The command line in opts and sel; argument arrays sized by argc. */
+struct cmdline {
+	struct saker_app_opts o;
+	char **sel; /* -D, -T, -t as `rules:` entries, owned */
+	size_t n_sel, n_disable, n_enable;
+};
+
+/* -D, -T or -t; 0 or -ENOMEM. */
+static int add_selection(struct cmdline *c, int opt, const char *arg)
 {
-	enum { OPT_DRY_RUN = 256, OPT_VERSION, OPT_DUMP, OPT_METRICS_JSON, OPT_LIST };
+	if (opt == 't' && !c->n_enable++ && !(c->sel[c->n_sel++] = selection('*', NULL)))
+		return -ENOMEM;
+	c->n_disable += opt != 't';
+	c->sel[c->n_sel] = selection(opt == 't' ? 'E' : opt, arg);
+	return c->sel[c->n_sel++] ? 0 : -ENOMEM;
+}
+
+/*
+ * One option into c. 0 to go on; else 1 + the exit status of an option that
+ * ends saker here (--help, --version, --list, a bad option, out of memory).
+ */
+static int one_option(struct cmdline *c, int opt, char *arg)
+{
+	struct saker_app_opts *o = &c->o;
+
+	switch (opt) {
+	case 'D':
+	case 'T':
+	case 't':
+		return add_selection(c, opt, arg) ? 1 + SAKER_EXIT_FATAL : 0;
+	case 'c':
+		o->config_path = arg;
+		break;
+	case 'o':
+		o->overrides[o->n_overrides++] = arg;
+		break;
+	case 'r':
+		o->rules_paths[o->n_rules_paths++] = arg;
+		break;
+	case 'V':
+		o->validate_paths[o->n_validate_paths++] = arg;
+		break;
+	case 'L':
+		o->list_rules = true;
+		break;
+	case 'w':
+		o->write_path = arg;
+		break;
+	case OPT_LIST:
+		saker_ruleset_print_fields(stdout);
+		return 1 + (fflush(stdout) ? SAKER_EXIT_FATAL : 0);
+	case OPT_DUMP:
+		o->dump = true;
+		break;
+	case OPT_METRICS_JSON:
+		o->metrics_json = arg;
+		break;
+	case 'U':
+		o->unbuffered = true;
+		break;
+	case OPT_DRY_RUN:
+		o->dry_run = true;
+		break;
+	case 'h':
+		usage(stdout);
+		return 1;
+	case OPT_VERSION:
+		printf("saker %s\n", SAKER_VERSION);
+		return 1;
+	default:
+		usage(stderr);
+		return 1 + SAKER_EXIT_FATAL;
+	}
+	return 0;
+}
+
+/* As one_option, for the whole command line; -D/-T/-t are appended to the overrides. */
+static int parse(struct cmdline *c, int argc, char **argv)
+{
 	static const struct option longopts[] = {
 	    {"help", no_argument, NULL, 'h'},
 	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
@@ -93,108 +173,49 @@ int main(int argc, char **argv)
 	    {"list", no_argument, NULL, OPT_LIST},
 	    {0},
 	};
-	struct saker_app_opts o = {0};
-	char **sel = calloc((size_t)argc + 1, sizeof(char *));
-	size_t n_sel = 0, n_disable = 0, n_enable = 0;
-	int opt, status;
+	int opt, ret;
 
-	/* A mode of its own: no configuration, no probe, no privileges. */
-	if (argc > 1 && !strcmp(argv[1], "fleet")) {
-		free(sel);
-		return saker_fleet_main(argc - 1, argv + 1);
-	}
-	/* + 1: -t adds "disable every rule" once, before its tags */
-	o.overrides = calloc((size_t)argc + 1, sizeof(char *));
-	o.rules_paths = calloc((size_t)argc, sizeof(char *));
-	o.validate_paths = calloc((size_t)argc, sizeof(char *));
-	if (!o.overrides || !o.rules_paths || !o.validate_paths || !sel) {
-		status = SAKER_EXIT_FATAL;
-		goto out;
-	}
-	while ((opt = getopt_long(argc, argv, "c:o:hUr:LV:w:D:T:t:", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'D':
-		case 'T':
-		case 't':
-			if (opt == 't' && !n_enable++ && !(sel[n_sel++] = selection('*', NULL))) {
-				status = SAKER_EXIT_FATAL;
-				goto out;
-			}
-			n_disable += opt != 't';
-			sel[n_sel] = selection(opt == 't' ? 'E' : opt, optarg);
-			if (!sel[n_sel++]) {
-				status = SAKER_EXIT_FATAL;
-				goto out;
-			}
-			break;
-		case 'c':
-			o.config_path = optarg;
-			break;
-		case 'o':
-			o.overrides[o.n_overrides++] = optarg;
-			break;
-		case 'r':
-			o.rules_paths[o.n_rules_paths++] = optarg;
-			break;
-		case 'V':
-			o.validate_paths[o.n_validate_paths++] = optarg;
-			break;
-		case 'L':
-			o.list_rules = true;
-			break;
-		case 'w':
-			o.write_path = optarg;
-			break;
-		case OPT_LIST:
-			saker_ruleset_print_fields(stdout);
-			status = fflush(stdout) ? SAKER_EXIT_FATAL : 0;
-			goto out;
-		case OPT_DUMP:
-			o.dump = true;
-			break;
-		case OPT_METRICS_JSON:
-			o.metrics_json = optarg;
-			break;
-		case 'U':
-			o.unbuffered = true;
-			break;
-		case OPT_DRY_RUN:
-			o.dry_run = true;
-			break;
-		case 'h':
-			usage(stdout);
-			status = 0;
-			goto out;
-		case OPT_VERSION:
-			printf("saker %s\n", SAKER_VERSION);
-			status = 0;
-			goto out;
-		default:
-			usage(stderr);
-			status = SAKER_EXIT_FATAL;
-			goto out;
-		}
-	}
+	while ((opt = getopt_long(argc, argv, "c:o:hUr:LV:w:D:T:t:", longopts, NULL)) != -1)
+		if ((ret = one_option(c, opt, optarg)))
+			return ret;
 	if (optind < argc) {
 		saker_log_fatal(NULL, "unexpected argument '%s'", argv[optind]);
-		status = SAKER_EXIT_FATAL;
-		goto out;
+		return 1 + SAKER_EXIT_FATAL;
 	}
-	if (n_disable && n_enable) {
+	if (c->n_disable && c->n_enable) {
 		/* Falco's rule: what -t keeps and what -D/-T drop would contradict each other */
 		saker_log_fatal(NULL, "-D/-T (disable) and -t (run only) cannot be combined");
-		status = SAKER_EXIT_FATAL;
-		goto out;
+		return 1 + SAKER_EXIT_FATAL;
 	}
-	for (size_t i = 0; i < n_sel; i++)
-		o.overrides[o.n_overrides++] = sel[i];
-	status = saker_app_run(&o);
-out:
-	for (size_t i = 0; sel && i < n_sel; i++)
-		free(sel[i]);
-	free(sel);
-	free(o.overrides);
-	free(o.rules_paths);
-	free(o.validate_paths);
+	for (size_t i = 0; i < c->n_sel; i++)
+		c->o.overrides[c->o.n_overrides++] = c->sel[i];
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cmdline c = {0};
+	int status;
+
+	/* A mode of its own: no configuration, no probe, no privileges. */
+	if (argc > 1 && !strcmp(argv[1], "fleet"))
+		return saker_fleet_main(argc - 1, argv + 1);
+	/* + 1: -t adds "disable every rule" once, before its tags */
+	c.sel = calloc((size_t)argc + 1, sizeof(char *));
+	c.o.overrides = calloc((size_t)argc + 1, sizeof(char *));
+	c.o.rules_paths = calloc((size_t)argc, sizeof(char *));
+	c.o.validate_paths = calloc((size_t)argc, sizeof(char *));
+	if (!c.o.overrides || !c.o.rules_paths || !c.o.validate_paths || !c.sel)
+		status = SAKER_EXIT_FATAL;
+	else if ((status = parse(&c, argc, argv)))
+		status--;
+	else
+		status = saker_app_run(&c.o);
+	for (size_t i = 0; c.sel && i < c.n_sel; i++)
+		free(c.sel[i]);
+	free(c.sel);
+	free(c.o.overrides);
+	free(c.o.rules_paths);
+	free(c.o.validate_paths);
 	return status;
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "drops/ledger.h"
-#include "app/app.h"
+#include "app/run.h"
 #include "capture/capture.h"
 #include "outputs/outputs.h"
 #include "app/ruleset.h"

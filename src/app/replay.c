@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/app.h"
+#include "app/run.h"
 #include "capture/capfile.h"
 #include "lib/clock.h"
 #include "outputs/outputs.h"
@@ -171,19 +171,9 @@ static int setup(struct saker_app *app, struct saker_capfile_reader *r, char *er
 		return ret;
 	saker_dump_init(&app->dump, app->cfg.json_output, app->cfg.time_format_iso_8601,
 			m->boot_offset_ns, app->view);
-	if (app->opts.dump) {
-		ret = saker_dump_sink_open(&app->sink, STDOUT_FILENO, 0);
-		if (ret) {
-			snprintf(err, errlen, "cannot set up the dump: %s", strerror(-ret));
-			return ret;
-		}
-		app->sink_open = true;
-	}
-	saker_pipeline_init(&app->pipe, app->view, app->opts.dump ? &app->dump : NULL,
-			    app->opts.dump ? &app->sink : NULL);
-	app->rules.view = app->view;
-	app->pipe.rules = saker_ruleset_on_event;
-	app->pipe.rules_ctx = &app->rules;
+	ret = saker_app_wire_pipeline(app, err, errlen);
+	if (ret)
+		return ret;
 	if (app->rules.rules)
 		saker_rules_set_boot_offset(app->rules.rules, (uint64_t)m->boot_offset_ns);
 	{

@@ -523,18 +523,10 @@ static long drain_critical(struct saker_capture *cap)
 	return total;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 {
 	uint64_t before = cap->delivered + cap->user_drops;
-	const uint64_t start = mono_ns();
+	const uint64_t start = saker_clock_ns(CLOCK_MONOTONIC);
 	uint64_t deadline = budget ? start + DRAIN_TIME_NS : UINT64_MAX;
 	bool all_empty = true;
 	long n;
@@ -560,7 +552,8 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 				return n;
 			if (budget)
 				left = (unsigned long)n >= left ? 0 : left - (unsigned long)n;
-		} while ((unsigned long)n >= slice && (!budget || (left && mono_ns() < deadline)));
+		} while ((unsigned long)n >= slice &&
+			 (!budget || (left && saker_clock_ns(CLOCK_MONOTONIC) < deadline)));
 		/* A slice not filled: the ring was empty when we looked. */
 		if ((unsigned long)n >= slice)
 			all_empty = false;
@@ -574,7 +567,7 @@ long saker_capture_drain(struct saker_capture *cap, unsigned long budget)
 		cap->caught_up_ns = start;
 	} else
 		release_older(cap, HOLD_MAX_NS);
-	cap->last_drain_ns = mono_ns();
+	cap->last_drain_ns = saker_clock_ns(CLOCK_MONOTONIC);
 	return (long)(cap->delivered + cap->user_drops - before);
 }
 

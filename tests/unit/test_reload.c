@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "app/app.h"
+#include "app/ruleset.h"
 #include "app/reload.h"
 
 static void load(struct saker_config *cfg, const char *const *ov, size_t n)
