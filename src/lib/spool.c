@@ -366,6 +366,30 @@ static void collect(struct saker_spool *sp)
 	}
 }
 
+/* The directory and its missing parents, 0700 (a fresh /var/lib/saker has no spool yet). */
+static int mkdir_p(const char *dir)
+{
+	char *p = strdup(dir);
+	int rc = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; !rc; s++) {
+		bool end = *s == '\0';
+
+		if (*s != '/' && !end)
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			rc = -errno;
+		if (end)
+			break;
+		*s = '/';
+	}
+	free(p);
+	return rc;
+}
+
 int saker_spool_open(struct saker_spool **out, const struct saker_spool_opts *o, char *err,
 		     size_t errlen)
 {
@@ -384,9 +408,9 @@ int saker_spool_open(struct saker_spool **out, const struct saker_spool_opts *o,
 			SAKER_SPOOL_MIN_BYTES);
 		return -EINVAL;
 	}
-	if (mkdir(o->dir, 0700) < 0 && errno != EEXIST) {
-		rc = -errno;
-		set_err(err, errlen, "%s: cannot create: %s", o->dir, strerror(errno));
+	rc = mkdir_p(o->dir);
+	if (rc) {
+		set_err(err, errlen, "%s: cannot create: %s", o->dir, strerror(-rc));
 		return rc;
 	}
 	sp = calloc(1, sizeof(*sp));

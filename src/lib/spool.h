@@ -48,7 +48,7 @@
 #define SAKER_SPOOL_MIN_BYTES	(64u << 10)
 
 struct saker_spool_opts {
-	const char *dir;    /* created (0700) if missing */
+	const char *dir;    /* created (0700, parents too) if missing */
 	uint64_t max_bytes; /* >= SAKER_SPOOL_MIN_BYTES */
 };
 

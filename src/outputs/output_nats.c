@@ -30,6 +30,9 @@
 #define REPORT_MS 10000
 /* Between two attempts at creating the stream. */
 #define STREAM_RETRY_MS 1000
+/* Between a failed round of publishes and the resend. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
 /* A worker idles this long when there is nothing to do. */
 #define IDLE_MS 20
 /* The last part of the shutdown budget: sync and close. */
@@ -82,6 +85,8 @@ struct saker_nats {
 	jsCtx *js;
 	bool stream_ok;
 	bool rewinding;
+	uint64_t resume_ns;  /* after a failed publish: no publishing before this */
+	uint64_t backoff_ms; /* doubled by each failed round, reset by an ack */
 	uint64_t next_stream_ns, next_report_ns, next_conn_ns;
 	unsigned unsynced;
 	uint64_t first_unsynced_ns;
@@ -547,6 +552,7 @@ static void collect_acks(struct saker_nats *n)
 	n->st.pending -= acked;
 	pthread_mutex_unlock(&n->lock);
 	if (acked) {
+		n->backoff_ms = 0;
 		saker_spool_ack(n->spool, acked);
 		if (n->unsynced++ == 0)
 			n->first_unsynced_ns = now_ns();
@@ -560,6 +566,14 @@ static void collect_acks(struct saker_nats *n)
 		pthread_mutex_unlock(&n->lock);
 		saker_spool_rewind(n->spool);
 		n->rewinding = false;
+		/*
+		 * A cluster electing a leader or without quorum refuses at once: resending at
+		 * once would spin. Wait a little longer after each failed round.
+		 */
+		n->backoff_ms = n->backoff_ms ? n->backoff_ms * 2 : BACKOFF_MIN_MS;
+		if (n->backoff_ms > BACKOFF_MAX_MS)
+			n->backoff_ms = BACKOFF_MAX_MS;
+		n->resume_ns = now_ns() + n->backoff_ms * NS_PER_MS;
 	}
 }
 
@@ -635,7 +649,7 @@ static void *worker(void *arg)
 		drain_queue(n);
 		keep_connected(n);
 		collect_acks(n);
-		if (n->stream_ok && !n->rewinding)
+		if (n->stream_ok && !n->rewinding && now_ns() >= n->resume_ns)
 			publish_some(n);
 		do_sync(n, false);
 		saker_spool_get_stats(n->spool, &sst);

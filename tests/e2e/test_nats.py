@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import summary
+from conftest import SAKER
 from natsutil import Cluster, any_url_messages, stream_info
 
 NO_STDOUT = ["-o", "stdout_output.enabled=false"]
@@ -164,8 +164,11 @@ def test_cluster_stream_leader_killed(saker, cluster, tmp_path):
     assert not dups, "markers more than once: %s" % dups
     assert killed is not None
     n = nats_line(s.lines())
+    print("leader %s killed at marker 100:" % killed.name, n)
     balanced(n)
     assert n["pending"] == 0
+    # the election refused publishes for a while: those were sent again
+    assert n["resent"] > 0
 
 
 def test_whole_cluster_outage_across_restart(saker, cluster, tmp_path):
@@ -200,6 +203,7 @@ def test_whole_cluster_outage_across_restart(saker, cluster, tmp_path):
     dups = {k: v for k, v in seen.items() if v != 1}
     assert not dups, "markers more than once: %s" % dups
     second = nats_line(s2.lines())
+    print("outage: first run", first, "second run", second)
     balanced(second)
     assert second["recovered"] == first["pending"]
     assert second["pending"] == 0
@@ -232,6 +236,7 @@ def test_torn_spool_tail_is_skipped_and_reported(saker, cluster, tmp_path):
     time.sleep(1)
     assert s2.stop() == 0
     second = nats_line(s2.lines())
+    print("outage: first run", first, "second run", second)
     balanced(second)
     assert second["corrupt"] == 1
     assert second["recovered"] == first["pending"]
@@ -297,3 +302,34 @@ def test_credentials(saker, cluster, tmp_path, kind):
     seen = wait_markers([c.servers[0].url], tok, 5, **client_auth)
     assert s2.stop() == 0
     assert seen == {i: 1 for i in range(5)}
+
+
+@pytest.mark.parametrize("kv,why", [
+    ("nats_output.servers=[http://127.0.0.1:4222]", "expected nats://"),
+    ("nats_output.stream=A.B", "expected a stream name"),
+    ("nats_output.subject_prefix=a.*", "expected NATS subject tokens"),
+    ("nats_output.stream_replicas=7", "nats_output.stream_replicas"),
+    ("nats_output.spool_max_bytes=100", "nats_output.spool_max_bytes"),
+])
+def test_bad_values_are_errors(kv, why):
+    r = subprocess.run([SAKER, "--dry-run", "-o", kv], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0
+    assert why in r.stderr, r.stderr
+
+
+def test_bad_value_in_file_names_its_position(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("stdout_output:\n  enabled: true\nnats_output:\n  enabled: true\n"
+                 "  servers: [nats://127.0.0.1:4222, ftp://x]\n")
+    r = subprocess.run([SAKER, "--dry-run", "-c", str(p)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0
+    assert re.search(r"bad\.yaml:5:\d+: .*expected nats://", r.stderr), r.stderr
+
+
+def test_servers_list_from_the_command_line(tmp_path):
+    r = subprocess.run([SAKER, "--dry-run", "-o", "nats_output.servers=[nats://a:1,tls://b:2]"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r'servers: \["nats://a:1", "tls://b:2"\]', r.stdout), r.stdout
