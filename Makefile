@@ -200,6 +200,15 @@ bench: deps
 	@$(MAKE) --no-print-directory all tests-helpers $(BUILD)/bench/replay
 	bash bench/run.sh
 
+# nats_output to a local nats-server: alerts/s, publish-to-ack p50/p99, spool throughput
+# with the node down (docs/bench.md). No BPF; starts and stops its own nats-server.
+.PHONY: nats-bench
+nats-bench: $(BUILD)/bench/nats_bench
+	/usr/bin/python3 bench/nats_bench.py
+$(BUILD)/bench/nats_bench: bench/nats_bench.c $(BUILD)/libsaker.a | $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsaker.a $(LIBS)
+
 # Rules engine throughput on one core, in memory (no BPF, no root): docs/rules.md.
 $(BUILD)/bench/rules_bench: bench/rules_bench.c $(BUILD)/libsaker.a | $(GEN_HDRS)
 	@mkdir -p $(@D)
