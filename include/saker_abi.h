@@ -33,22 +33,20 @@ enum saker_lane {
 #define SAKER_MAX_RINGS		 (SAKER_LANE_MAX * SAKER_MAX_RINGS_PER_LANE)
 
 /*
- * Falco's drop categories (n_drops_buffer_<cat>_exit). Each selected syscall
- * is tagged with one in the syscall table so a failed reservation is counted
- * where Falco users expect it.
+ * Falco's drop categories (n_drops_buffer_<cat>_exit), one row each: the
+ * enum and the name every output uses. Each selected syscall is tagged with
+ * one in the syscall table so a failed reservation is counted where Falco
+ * users expect it. OTHER (selected, not of interest) stays first (0).
  */
-enum saker_category {
-	SAKER_CAT_OTHER = 0, /* selected, not of interest: counted as "other" */
-	SAKER_CAT_CLONE_FORK,
-	SAKER_CAT_EXECVE,
-	SAKER_CAT_CONNECT,
-	SAKER_CAT_OPEN,
-	SAKER_CAT_DIR_FILE,
-	SAKER_CAT_OTHER_INTEREST,
-	SAKER_CAT_CLOSE,
-	SAKER_CAT_PROC,
-	SAKER_CAT_MAX,
-};
+/* clang-format off */
+#define SAKER_CATEGORIES(X)                                                                        \
+	X(OTHER, "other") X(CLONE_FORK, "clone_fork") X(EXECVE, "execve") X(CONNECT, "connect")   \
+	X(OPEN, "open") X(DIR_FILE, "dir_file") X(OTHER_INTEREST, "other_interest")              \
+	X(CLOSE, "close") X(PROC, "proc")
+/* clang-format on */
+#define SAKER_CAT_ENUM_(id, name) SAKER_CAT_##id,
+enum saker_category { SAKER_CATEGORIES(SAKER_CAT_ENUM_) SAKER_CAT_MAX };
+#undef SAKER_CAT_ENUM_
 
 /*
  * Syscall table entry (one byte per syscall id, filled by user space in
@@ -61,12 +59,39 @@ enum saker_category {
 #define SAKER_SC_CRITICAL 0x40
 #define SAKER_SC_CAT_MASK 0x0f
 
+/*
+ * Why an event is lost: one row per cause, the one place a cause is named
+ * (adding a cause is a row here, then counting it in drops/loss.c).
+ * X(id, ring, label, field, summary, help)
+ *   id       SAKER_LOSS_<id> (drops/loss.h); ring rows (1) come first and are
+ *            also the probe's ring-write causes, SAKER_CAUSE_<id> below
+ *   label    the cause label of saker_drops_total and the ledger's key
+ *   field    the drop alert's field with the cause's count (Falco's name where
+ *            it has one), or "" for none
+ *   summary  the exit summary's "dropped, <summary>" line, or "" for none
+ *   help     what it means (the metric's help)
+ */
+/* clang-format off */
+#define SAKER_LOSS_CAUSES(X)                                                                       \
+	X(RING_FULL, 1, "ring_full", "n_drops_buffer_total", "buffer full",                        \
+	  "ring reservation failed, Falco's n_drops_buffer_<category>_exit")                       \
+	X(NO_RING, 1, "no_ring", "", "", "no ring for the lane and CPU")                           \
+	X(MAX_EVENT_SIZE, 0, "max_event_size", "n_drops_max_event_size", "oversized",              \
+	  "larger than a ring record")                                                             \
+	X(SCRATCH_MAP, 0, "scratch_map", "", "", "no per-CPU assembly area free")                  \
+	X(USER_SPACE, 0, "user_space", "n_drops_user", "user space",                               \
+	  "consumed but lost in user space")
+/* clang-format on */
+
 /* Why a record did not reach its ring (the ring-write counters' cause dimension). */
-enum saker_drop_cause {
-	SAKER_CAUSE_RING_FULL = 0, /* bpf_ringbuf_output failed: no room */
-	SAKER_CAUSE_NO_RING,	   /* no ring installed for this lane and CPU */
-	SAKER_CAUSE_MAX,
-};
+#define SAKER_RING_CAUSE_1(id) SAKER_CAUSE_##id,
+#define SAKER_RING_CAUSE_0(id)
+#define SAKER_RING_CAUSE_(id, ring, ...) SAKER_RING_CAUSE_##ring(id)
+enum saker_drop_cause { SAKER_LOSS_CAUSES(SAKER_RING_CAUSE_) SAKER_CAUSE_MAX };
+#undef SAKER_RING_CAUSE_
+#undef SAKER_RING_CAUSE_0
+#undef SAKER_RING_CAUSE_1
+_Static_assert(SAKER_CAUSE_RING_FULL == 0 && SAKER_CAUSE_NO_RING == 1, "ring causes: ABI values");
 
 /*
  * Per-CPU kernel counters. Semantics (user space relies on them):

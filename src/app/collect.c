@@ -51,6 +51,11 @@ static const char *cause_name(enum saker_loss_cause cause)
 	return saker_loss_cause_name(cause);
 }
 
+/* The causes' help, from their table (include/saker_abi.h SAKER_LOSS_CAUSES). */
+#define CAUSE_HELP(id, ring, label, field, summary, help) "; " label ": " help
+#define DROPS_HELP                                                                                 \
+	"Events lost, by cause, lane and drop category (Falco's)" SAKER_LOSS_CAUSES(CAUSE_HELP) "."
+
 /* Labels: cause, lane[, category]. Causes without a category carry no category label. */
 static void add_drop_lane(struct ctx *c, enum saker_loss_cause cause, unsigned lane,
 			  const char *category, uint64_t v)
@@ -61,13 +66,7 @@ static void add_drop_lane(struct ctx *c, enum saker_loss_cause cause, unsigned l
 	    {"category", category},
 	};
 
-	add(c, "drops_total",
-	    "Events lost, by cause (ring_full: ring reservation failed, Falco's "
-	    "n_drops_buffer_<category>_exit; no_ring: no ring for the lane and CPU; "
-	    "max_event_size: larger than a ring record; scratch_map: no per-CPU assembly area "
-	    "free; user_space: consumed but lost in user space), lane and drop category "
-	    "(Falco's).",
-	    COUNTER, S, v, l, category ? 3 : 2);
+	add(c, "drops_total", DROPS_HELP, COUNTER, S, v, l, category ? 3 : 2);
 }
 
 static void add_drop(struct ctx *c, enum saker_loss_cause cause, const char *category, uint64_t v)

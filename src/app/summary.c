@@ -90,6 +90,29 @@ static void counter(FILE *f, bool all, const char *label, uint64_t v)
 		fprintf(f, "%s: %" PRIu64 "\n", label, v);
 }
 
+/* Ring-full losses by category, both lanes, under Falco's counter names. */
+static void ring_full_by_category(const struct saker_metrics *m, FILE *f)
+{
+	const char *ring_full = saker_loss_cause_name(SAKER_LOSS_RING_FULL);
+
+	for (int c = 0; c < SAKER_CAT_MAX; c++) {
+		const char *name = saker_category_name((enum saker_category)c);
+		uint64_t v = 0;
+
+		for (size_t i = 0; i < m->n; i++) {
+			const struct saker_metric *s = &m->v[i];
+			const char *cause = label_of(s, "cause"), *cat = label_of(s, "category");
+
+			if (!strcmp(s->name, "drops_total") && cause && !strcmp(cause, ring_full) &&
+			    cat && !strcmp(cat, name))
+				v += s->u64;
+		}
+		if (v)
+			fprintf(f, "      %s: %" PRIu64 "\n",
+				saker_counter_name(SAKER_CNT_DROPS_BUFFER_FIRST + c), v);
+	}
+}
+
 void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail, FILE *f)
 {
 	uint64_t alerts = sum(m, "alerts_emitted_total", NULL, NULL) +
@@ -105,28 +128,18 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 	fprintf(f, "   events dropped: %" PRIu64 "\n", sum(m, "drops_total", NULL, NULL));
 	fprintf(f, "   accounting: %s\n",
 		exact ? "exact (seen == delivered + dropped)" : "INCOMPLETE (rings not drained)");
-	counter(f, detail, "   dropped, buffer full",
-		sum(m, "drops_total", "cause", saker_loss_cause_name(SAKER_LOSS_RING_FULL)));
-	for (int c = 0; c < SAKER_CAT_MAX; c++) {
-		const char *name = saker_category_name((enum saker_category)c);
-		uint64_t v = 0;
+	/* One line per cause the table gives a summary label (SAKER_LOSS_CAUSES). */
+	for (int c = 0; c < SAKER_LOSS_CAUSE_MAX; c++) {
+		const char *label = saker_loss_cause_summary(c);
+		char line[80];
 
-		for (size_t i = 0; i < m->n; i++) {
-			const struct saker_metric *s = &m->v[i];
-			const char *cause = label_of(s, "cause"), *cat = label_of(s, "category");
-
-			if (!strcmp(s->name, "drops_total") && cause &&
-			    !strcmp(cause, saker_loss_cause_name(SAKER_LOSS_RING_FULL)) && cat &&
-			    !strcmp(cat, name))
-				v += s->u64;
-		}
-		if (v)
-			fprintf(f, "      n_drops_buffer_%s_exit: %" PRIu64 "\n", name, v);
+		if (!label)
+			continue;
+		snprintf(line, sizeof(line), "   dropped, %s", label);
+		counter(f, detail, line, sum(m, "drops_total", "cause", saker_loss_cause_name(c)));
+		if (c == SAKER_LOSS_RING_FULL)
+			ring_full_by_category(m, f);
 	}
-	counter(f, detail, "   dropped, oversized",
-		sum(m, "drops_total", "cause", saker_loss_cause_name(SAKER_LOSS_MAX_EVENT_SIZE)));
-	counter(f, detail, "   dropped, user space",
-		sum(m, "drops_total", "cause", saker_loss_cause_name(SAKER_LOSS_USER_SPACE)));
 	counter(f, detail, "   dropped, protected lane (n_drops_critical)",
 		sum(m, "drops_critical_total", NULL, NULL));
 	counter(f, detail, "   demoted from the protected lane (n_demoted)",

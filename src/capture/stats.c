@@ -7,11 +7,6 @@
  * of the same shape.
  */
 /* clang-format off */
-#define CATEGORIES(X)                                                                              \
-	X(OTHER, "other") X(CLONE_FORK, "clone_fork") X(EXECVE, "execve") X(CONNECT, "connect")   \
-	X(OPEN, "open") X(DIR_FILE, "dir_file") X(OTHER_INTEREST, "other_interest")              \
-	X(CLOSE, "close") X(PROC, "proc")
-
 #define RING_NAMES(cat, s)                                                                         \
 	[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, SAKER_LANE_NORMAL, SAKER_CAT_##cat)] =          \
 		"n_drops_buffer_" s "_exit",                                                       \
@@ -24,7 +19,7 @@
 
 static const char *const counter_names[SAKER_CNT_MAX] = {
 	[SAKER_CNT_EVTS] = "n_evts",
-	CATEGORIES(RING_NAMES)
+	SAKER_CATEGORIES(RING_NAMES)
 	[SAKER_CNT_DROPS_MAX_EVENT_SIZE] = "n_drops_max_event_size",
 	[SAKER_CNT_PAGE_FAULTS] = "n_drops_page_faults",
 	[SAKER_CNT_DROPS_SCRATCH_MAP] = "n_drops_scratch_map",
@@ -34,11 +29,10 @@ static const char *const counter_names[SAKER_CNT_MAX] = {
 };
 /* clang-format on */
 
-_Static_assert(SAKER_CAT_MAX == 9, "update CATEGORIES");
 _Static_assert(SAKER_LANE_MAX == 2 && SAKER_CAUSE_MAX == 2, "update RING_NAMES");
 
 #define CAT_NAME(cat, s) [SAKER_CAT_##cat] = s,
-static const char *const category_names[SAKER_CAT_MAX] = {CATEGORIES(CAT_NAME)};
+static const char *const category_names[SAKER_CAT_MAX] = {SAKER_CATEGORIES(CAT_NAME)};
 
 const char *saker_category_name(enum saker_category c)
 {

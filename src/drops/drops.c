@@ -38,15 +38,17 @@ static bool above_threshold(uint64_t n_drops, uint64_t n_evts, double threshold)
 }
 
 /*
- * n_evts, n_drops, n_drops_buffer_total, one per category, max_event_size,
- * page_faults, user, critical (lane 1), demoted, suppressed checks and drops,
- * ebpf_enabled.
+ * n_evts, n_drops, one per cause that has a field (SAKER_LOSS_CAUSES), one per
+ * category, page_faults, critical (lane 1), demoted, suppressed checks and
+ * drops, ebpf_enabled.
  */
-_Static_assert(SAKER_DROPS_N_COUNTER_FIELDS == 3 + SAKER_CAT_MAX + 8, "update build_fields");
+_Static_assert(SAKER_DROPS_N_COUNTER_FIELDS == 2 + SAKER_LOSS_N_FIELDS + SAKER_CAT_MAX + 6,
+	       "update build_fields");
 
 static size_t build_fields(struct saker_field *f, const struct saker_capture_stats *delta,
 			   uint64_t suppressed_checks, uint64_t suppressed_drops)
 {
+	struct saker_loss loss;
 	size_t n = 0;
 
 #define ADD_U64(nm, v)                                                                             \
@@ -57,9 +59,12 @@ static size_t build_fields(struct saker_field *f, const struct saker_capture_sta
 		n++;                                                                               \
 	} while (0)
 
+	saker_loss_split(delta, &loss);
 	ADD_U64("n_evts", delta->k[SAKER_CNT_EVTS]);
 	ADD_U64("n_drops", saker_stats_drops(delta));
-	ADD_U64("n_drops_buffer_total", saker_stats_drops_buffer(delta));
+	for (int c = 0; c < SAKER_LOSS_CAUSE_MAX; c++)
+		if (saker_loss_cause_field(c))
+			ADD_U64(saker_loss_cause_field(c), loss.cause[c]);
 	/* Falco lists "other" last; the formatters sort by name anyway. */
 	for (int c = SAKER_CAT_OTHER + 1; c <= SAKER_CAT_MAX; c++) {
 		int cat = c == SAKER_CAT_MAX ? SAKER_CAT_OTHER : c;
@@ -67,10 +72,7 @@ static size_t build_fields(struct saker_field *f, const struct saker_capture_sta
 
 		ADD_U64(saker_counter_name(k), delta->k[k]);
 	}
-	ADD_U64(saker_counter_name(SAKER_CNT_DROPS_MAX_EVENT_SIZE),
-		delta->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE]);
 	ADD_U64(saker_counter_name(SAKER_CNT_PAGE_FAULTS), delta->k[SAKER_CNT_PAGE_FAULTS]);
-	ADD_U64("n_drops_user", delta->user_drops);
 	ADD_U64("n_drops_critical", saker_stats_drops_critical(delta));
 	ADD_U64(saker_counter_name(SAKER_CNT_DEMOTED), delta->k[SAKER_CNT_DEMOTED]);
 	ADD_U64("n_suppressed_checks", suppressed_checks);

@@ -18,6 +18,7 @@
 #include "lib/tbucket.h"
 #include "drops/attrib.h"
 #include "drops/ledger.h"
+#include "drops/loss.h"
 
 struct saker_view;
 
@@ -27,7 +28,7 @@ struct saker_view;
 #define SAKER_DROP_RULE "Saker internal: syscall event drop"
 
 /* Fields of the drop alert (see docs/drops.md): the counters, then who. */
-#define SAKER_DROPS_N_COUNTER_FIELDS 20
+#define SAKER_DROPS_N_COUNTER_FIELDS (8 + SAKER_LOSS_N_FIELDS + SAKER_CAT_MAX)
 #define SAKER_DROPS_N_PROC_FIELDS    7 /* top.<i>.pid, comm, exe, uid, produced, lost, demoted */
 /* Two more when the rings' occupancy is known (ring_high_water_bytes, ring_size_bytes). */
 #define SAKER_DROPS_N_RING_FIELDS 2

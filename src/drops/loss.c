@@ -2,15 +2,19 @@
 
 #include <string.h>
 
-/* clang-format off */
-static const char *const cause_names[SAKER_LOSS_CAUSE_MAX] = {
-	[SAKER_LOSS_RING_FULL] = "ring_full",
-	[SAKER_LOSS_NO_RING] = "no_ring",
-	[SAKER_LOSS_MAX_EVENT_SIZE] = "max_event_size",
-	[SAKER_LOSS_SCRATCH_MAP] = "scratch_map",
-	[SAKER_LOSS_USER_SPACE] = "user_space",
+struct cause {
+	const char *label, *field, *summary;
 };
-/* clang-format on */
+#define CAUSE_ROW(id, ring, label, field, summary, help)                                           \
+	[SAKER_LOSS_##id] = {label, field, summary},
+static const struct cause causes[SAKER_LOSS_CAUSE_MAX] = {SAKER_LOSS_CAUSES(CAUSE_ROW)};
+#undef CAUSE_ROW
+
+/* Ring rows come first, so a ring-write cause (SAKER_CAUSE_x) is its loss cause. */
+#define RING_FIRST(id, ring, ...)                                                                  \
+	_Static_assert(!(ring) || (int)SAKER_LOSS_##id < (int)SAKER_CAUSE_MAX, #id);
+SAKER_LOSS_CAUSES(RING_FIRST)
+#undef RING_FIRST
 
 static void ring(struct saker_loss *out, int cause, int lane, int cat, uint64_t n)
 {
@@ -32,10 +36,8 @@ void saker_loss_split(const struct saker_capture_stats *d, struct saker_loss *ou
 	for (int cause = 0; cause < SAKER_CAUSE_MAX; cause++)
 		for (int lane = 0; lane < SAKER_LANE_MAX; lane++)
 			for (int cat = 0; cat < SAKER_CAT_MAX; cat++)
-				ring(out,
-				     cause == SAKER_CAUSE_NO_RING ? SAKER_LOSS_NO_RING
-								  : SAKER_LOSS_RING_FULL,
-				     lane, cat, d->k[SAKER_CNT_DROP_RING(cause, lane, cat)]);
+				ring(out, cause, lane, cat,
+				     d->k[SAKER_CNT_DROP_RING(cause, lane, cat)]);
 	out->cause[SAKER_LOSS_SCRATCH_MAP] =
 	    d->k[SAKER_CNT_DROPS_SCRATCH_MAP] + d->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL];
 	/* A lane-1 scratch collision is a critical loss too. */
@@ -55,7 +57,18 @@ void saker_loss_split(const struct saker_capture_stats *d, struct saker_loss *ou
 
 const char *saker_loss_cause_name(enum saker_loss_cause c)
 {
-	return (unsigned)c < SAKER_LOSS_CAUSE_MAX ? cause_names[c] : "unknown";
+	return (unsigned)c < SAKER_LOSS_CAUSE_MAX ? causes[c].label : "unknown";
+}
+
+const char *saker_loss_cause_field(enum saker_loss_cause c)
+{
+	return (unsigned)c < SAKER_LOSS_CAUSE_MAX && causes[c].field[0] ? causes[c].field : NULL;
+}
+
+const char *saker_loss_cause_summary(enum saker_loss_cause c)
+{
+	return (unsigned)c < SAKER_LOSS_CAUSE_MAX && causes[c].summary[0] ? causes[c].summary
+									  : NULL;
 }
 
 const char *saker_loss_lane_name(enum saker_lane l)

@@ -11,14 +11,13 @@
 #include "saker_abi.h"
 #include "capture/stats.h"
 
-enum saker_loss_cause {
-	SAKER_LOSS_RING_FULL = 0, /* no room in the ring */
-	SAKER_LOSS_NO_RING,	  /* no ring for the lane and CPU */
-	SAKER_LOSS_MAX_EVENT_SIZE,
-	SAKER_LOSS_SCRATCH_MAP, /* no per-CPU assembly area free */
-	SAKER_LOSS_USER_SPACE,	/* consumed but lost in user space */
-	SAKER_LOSS_CAUSE_MAX,
-};
+/* The causes of include/saker_abi.h's SAKER_LOSS_CAUSES, in its order. */
+#define SAKER_LOSS_ENUM_(id, ...) SAKER_LOSS_##id,
+enum saker_loss_cause { SAKER_LOSS_CAUSES(SAKER_LOSS_ENUM_) SAKER_LOSS_CAUSE_MAX };
+#undef SAKER_LOSS_ENUM_
+/* How many causes have a drop alert field. */
+#define SAKER_LOSS_HAS_FIELD_(id, ring, label, field, ...) +(sizeof(field) > 1)
+#define SAKER_LOSS_N_FIELDS				   (0 SAKER_LOSS_CAUSES(SAKER_LOSS_HAS_FIELD_))
 
 struct saker_loss {
 	uint64_t total; /* == saker_stats_drops(delta) */
@@ -34,6 +33,9 @@ struct saker_loss {
 void saker_loss_split(const struct saker_capture_stats *delta, struct saker_loss *out);
 /* "ring_full", ...; "normal", "critical"; "clone_fork", ... (Falco's category names). */
 const char *saker_loss_cause_name(enum saker_loss_cause c);
+/* The table's other columns (SAKER_LOSS_CAUSES); NULL where the cause has none. */
+const char *saker_loss_cause_field(enum saker_loss_cause c);
+const char *saker_loss_cause_summary(enum saker_loss_cause c);
 const char *saker_loss_lane_name(enum saker_lane l);
 const char *saker_loss_category_name(enum saker_category c);
 
