@@ -122,9 +122,6 @@ $(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libsaker.a | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(BUILD)/asan/libsaker.a $(LIBS) -lcmocka
 
-# saker fleet reads NATS JetStream (libnats).
-LIBS += -lnats
-
 # Small programs the end-to-end tests and benchmarks run (loopback only).
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRCS))

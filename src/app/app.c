@@ -124,6 +124,7 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	    .log_ctx = &app->log,
 	    .alert = saker_app_alert_cb,
 	    .resync = drops_resync,
+	    .window = saker_app_fleet_window,
 	};
 	struct saker_capture_stats st;
 	struct saker_drops_now now = {
@@ -550,6 +551,20 @@ static void drops_finish(struct saker_app *app)
 
 	if (saker_capture_read_proc_losses(app->cap, cut, feed_loss, app) < 0)
 		saker_attrib_set_kernel_loss(app->attrib, false);
+	/* The last, partial window's coverage record: the run's final counts (docs/fleet.md). */
+	if (app->cfg.nats_output.enabled) {
+		const struct saker_drops_actions fin = {.ctx = app,
+							.window = saker_app_fleet_window};
+		struct saker_drops_now end = now;
+		struct saker_capture_stats st;
+		struct timespec ts;
+
+		clock_gettime(CLOCK_BOOTTIME, &ts);
+		end.boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		end.real_ns = realtime_ns();
+		if (saker_capture_stats(app->cap, &st) == 0)
+			saker_drops_finish_window(&app->drops, &st, &end, &fin);
+	}
 	saker_drops_finish(&app->drops, &now, &act);
 }
 

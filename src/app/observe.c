@@ -612,6 +612,31 @@ static void select_shown(struct saker_observe *o, const struct saker_metrics *m)
 		saker_log(o->log, SAKER_PRIO_DEBUG, "metrics selection incomplete: out of memory");
 }
 
+void saker_observe_problem(const struct saker_canary_run *c, uint64_t now_mono_ns, char *buf,
+			   size_t len)
+{
+	size_t n = 0;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (c && c->sel_changed)
+		n = (size_t)snprintf(
+		    buf, len, "selection changed from outside saker %.0f s ago (restored)%s",
+		    (double)(now_mono_ns - c->sel_last_ns) / 1e9,
+		    c->status == SAKER_CANARY_IS_BLIND || c->status == SAKER_CANARY_FAILED ? "; "
+											   : "");
+	if (n >= len)
+		n = len - 1;
+	if (c && c->status == SAKER_CANARY_IS_BLIND)
+		snprintf(buf + n, len - n,
+			 "capture blind: the canary's marker %llu was not captured and no "
+			 "drop was counted",
+			 (unsigned long long)c->v.seq);
+	else if (c && c->status == SAKER_CANARY_FAILED)
+		snprintf(buf + n, len - n, "capture canary failed: %s", c->failed_why);
+}
+
 void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src *src)
 {
 	bool snapshot;
@@ -634,28 +659,7 @@ void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src 
 		    .drain_mono_ns = src->cap ? saker_capture_last_drain_ns(src->cap) : 0,
 		};
 
-		size_t n = 0;
-
-		if (src->canary && src->canary->sel_changed)
-			n = (size_t)snprintf(
-			    h.problem, sizeof(h.problem),
-			    "selection changed from outside saker %.0f s ago (restored)%s",
-			    (double)(src->now_mono_ns - src->canary->sel_last_ns) / 1e9,
-			    src->canary->status == SAKER_CANARY_IS_BLIND ||
-				    src->canary->status == SAKER_CANARY_FAILED
-				? "; "
-				: "");
-		if (n >= sizeof(h.problem))
-			n = sizeof(h.problem) - 1;
-		if (src->canary && src->canary->status == SAKER_CANARY_IS_BLIND)
-			snprintf(h.problem + n, sizeof(h.problem) - n,
-				 "capture blind: the canary's marker %llu was not captured and no "
-				 "drop was counted",
-				 (unsigned long long)src->canary->v.seq);
-		else if (src->canary && src->canary->status == SAKER_CANARY_FAILED)
-			snprintf(h.problem + n, sizeof(h.problem) - n, "capture canary failed: %s",
-				 src->canary->failed_why);
-
+		saker_observe_problem(src->canary, src->now_mono_ns, h.problem, sizeof(h.problem));
 		(void)saker_web_publish(o->web, &o->shown, &h);
 	}
 	if (snapshot) {

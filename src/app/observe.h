@@ -68,6 +68,13 @@ struct saker_observe_src {
  * and, when its interval has come, to the metrics snapshot.
  */
 void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src *src);
+/*
+ * What the loop knows is wrong, as /healthz says it (the canary's "capture
+ * blind: ...", a selection changed from outside), or "" (c may be NULL):
+ * the health endpoint's and the coverage record's one wording.
+ */
+void saker_observe_problem(const struct saker_canary_run *c, uint64_t now_mono_ns, char *buf,
+			   size_t len);
 
 /*
  * Fills m (reset first) with every metric of src: the one collection that

@@ -13,6 +13,7 @@
 
 #include "app/app.h"
 #include "app/canary.h"
+#include "app/fleetpub.h"
 #include "app/loop.h"
 #include "app/observe.h"
 #include "app/pipeline.h"
@@ -80,6 +81,7 @@ struct saker_app {
 	uint64_t resync_full_scans;	/* completed rescans already logged */
 	struct saker_record *record;	/* -w FILE, NULL without */
 	struct saker_canary_run canary; /* capture_canary: the child and its verdicts */
+	struct saker_fleetpub fleetpub; /* the fleet's records to nats_output (app/fleetpub.h) */
 	/* engine.kind replay: the counters in place of the capture's (app/replay.h) */
 	const struct saker_capture_stats *replay_stats;
 	int sfd;

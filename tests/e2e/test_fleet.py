@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from conftest import SAKER, public_copy
+from conftest import SAKER, public_copy, summary
 from natslite import Client, NatsServer
+from natsutil import stream_messages
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 SEC = 1_000_000_000
@@ -133,3 +134,89 @@ def test_fleet_errors_are_clear(nats):
     assert p.returncode == 1 and "cannot connect to NATS" in p.stderr
     p = fleet(server, "--since", "soon")
     assert p.returncode == 1 and "--since" in p.stderr
+
+
+def stream_docs(server, kind):
+    """Every document published on saker.*.<kind>, in stream order: [(subject, doc)]."""
+    return [(subj, json.loads(data)) for subj, data, _ in stream_messages(server.url, "SAKER")
+            if subj.endswith("." + kind)]
+
+
+def wait_docs(server, kind, pred, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        docs = stream_docs(server, kind)
+        if pred(docs):
+            return docs
+        time.sleep(0.3)
+    raise AssertionError("stream never held the %s documents wanted: %s" % (
+        kind, [d for _, d in stream_docs(server, kind)][-3:]))
+
+
+def test_saker_publishes_coverage_and_ledger_fleet_matches_summary(saker, nats, tmp_path):
+    """saker with nats_output: a coverage record every window and a ledger line for each lossy
+    one (simulate_drops makes every window lossy); saker fleet shows the host with the windows'
+    sums, its final record's totals equal the shutdown summary; a fake second host is its own
+    row; once saker stopped the host turns silent."""
+    server, c = nats
+    host = "fleet-e2e-%d" % os.getpid()
+    s = saker("-o", "stdout_output.enabled=false", "-o", "syscall_event_drops.actions=[log]",
+              "-o", "syscall_event_drops.simulate_drops=true",
+              "-o", "nats_output.enabled=true", "-o", "nats_output.servers=[%s]" % server.url,
+              "-o", "nats_output.spool_dir=" + str(tmp_path / "spool"),
+              env={"SAKER_HOSTNAME": host})
+    subj = "saker.%s.coverage" % host
+    wait_docs(server, "coverage", lambda d: sum(1 for x, _ in d if x == subj) >= 4)
+    c.publish("saker.other-host.coverage", coverage("other-host", 1, time.time_ns(), 700, 7))
+
+    p = fleet(server, "--json", "--stale", "30s")
+    assert p.returncode == 0, p.stderr
+    r = rows(p.stdout)
+    assert set(r) == {host, "other-host"}
+    assert r[host]["state"] == "ok" and r[host]["windows"] >= 4 and r[host]["seen"] > 0
+    assert not r[host]["stopped"]
+    assert (r["other-host"]["seen"], r["other-host"]["lost"]) == (700, 7)
+
+    assert s.stop() == 0
+    summ = summary(s.lines())
+    docs = wait_docs(server, "coverage",
+                     lambda d: any(x == subj and doc.get("final") for x, doc in d))
+    mine = [doc for x, doc in docs if x == subj]
+    # one run, every window once, in order, the last one final
+    assert [d["seq"] for d in mine] == list(range(1, len(mine) + 1))
+    assert len({d["run_id"] for d in mine}) == 1
+    assert [d["final"] for d in mine] == [False] * (len(mine) - 1) + [True]
+    # windows abut: each record's totals are the previous one's plus its window
+    for a, b in zip(mine, mine[1:]):
+        assert b["start_real_ns"] == a["end_real_ns"]
+        assert b["totals"]["seen"] == a["totals"]["seen"] + b["seen"]
+        assert b["totals"]["delivered"] == a["totals"]["delivered"] + b["delivered"]
+        assert b["totals"]["lost"] == a["totals"]["lost"] + b["lost"] - b["simulated"]
+    fin = mine[-1]["totals"]
+    assert (fin["seen"], fin["delivered"], fin["lost"]) == (
+        summ["events seen"], summ["events delivered"], summ["events dropped"])
+    assert fin["simulated"] == sum(d["simulated"] for d in mine) == len(mine) - 1
+
+    # a ledger line on .ledger for every window that has one, the same window
+    ledger = [doc for x, doc in wait_docs(
+        server, "ledger",
+        lambda d: sum(1 for x, _ in d if x == "saker.%s.ledger" % host) >=
+        sum(1 for m in mine if m["ledger_line"]))
+        if x == "saker.%s.ledger" % host]
+    lossy = [m for m in mine if m["ledger_line"]]
+    assert len(lossy) >= len(mine) - 1
+    assert [(l["type"], l["start_boot_ns"], l["seen"], l["lost"]) for l in ledger] == [
+        ("loss", m["start_boot_ns"], m["seen"], m["lost"]) for m in lossy]
+
+    p = fleet(server, "--json", "--stale", "30s")
+    w = rows(p.stdout)[host]
+    assert w["stopped"] and w["last_seq"] == len(mine)
+    assert w["run_totals"] == {k: fin[k] for k in ("seen", "delivered", "lost")}
+    assert w["windows"] == len(mine)
+    assert w["seen"] == sum(d["seen"] for d in mine)
+    assert w["lost"] == sum(d["lost"] for d in mine)
+    # stopped: silent once the staleness passed
+    time.sleep(2.5)
+    p = fleet(server, "--json", "--stale", "2s")
+    w = rows(p.stdout)[host]
+    assert w["silent"] and w["state"] == "silent"
