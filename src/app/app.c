@@ -557,11 +557,9 @@ static void drops_finish(struct saker_app *app)
 							.window = saker_app_fleet_window};
 		struct saker_drops_now end = now;
 		struct saker_capture_stats st;
-		struct timespec ts;
 
-		clock_gettime(CLOCK_BOOTTIME, &ts);
-		end.boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-		end.real_ns = realtime_ns();
+		end.boot_ns = saker_clock_ns(CLOCK_BOOTTIME);
+		end.real_ns = saker_clock_ns(CLOCK_REALTIME);
 		if (saker_capture_stats(app->cap, &st) == 0)
 			saker_drops_finish_window(&app->drops, &st, &end, &fin);
 	}
