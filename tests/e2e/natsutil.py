@@ -24,12 +24,14 @@ def free_port():
 class Server:
     """One nats-server with JetStream; start() again after kill() reuses its store and ports."""
 
-    def __init__(self, name, store, port=None, cluster_port=None, routes=(), auth=None):
+    def __init__(self, name, store, port=None, cluster_port=None, routes=(), auth=None,
+                 tls=None):
         self.name, self.store = name, store
         self.port = port or free_port()
         self.cluster_port = cluster_port
         self.routes = list(routes)
         self.auth = auth or {}
+        self.tls = tls  # {"cert": path, "key": path}: clients must use TLS
         self.proc = None
         self.log = os.path.join(store, name + ".log")
 
@@ -45,6 +47,9 @@ class Server:
                          (self.auth["user"], self.auth["password"]))
         elif "token" in self.auth:
             lines.append('authorization { token: "%s" }' % self.auth["token"])
+        if self.tls:
+            lines.append('tls { cert_file: "%s", key_file: "%s" }' % (self.tls["cert"],
+                                                                     self.tls["key"]))
         if self.cluster_port:
             lines.append('cluster { name: "sakertest", listen: "127.0.0.1:%d", routes: [%s] }' % (
                 self.cluster_port, ", ".join('"nats-route://127.0.0.1:%d"' % p
@@ -93,12 +98,12 @@ class Server:
 class Cluster:
     """n servers (n == 1: no cluster block), stores under one temporary directory."""
 
-    def __init__(self, n=1, auth=None):
+    def __init__(self, n=1, auth=None, tls=None):
         self.dir = tempfile.mkdtemp(prefix="saker-nats-")
         cports = [free_port() for _ in range(n)] if n > 1 else [None]
         self.servers = [Server("n%d" % i, self.dir, cluster_port=cports[i],
                                routes=[p for p in cports if p != cports[i]] if n > 1 else (),
-                               auth=auth)
+                               auth=auth, tls=tls)
                         for i in range(n)]
 
     def start(self):
