@@ -33,12 +33,12 @@
 #include "lib/guard.h"
 #include "lib/attrib.h"
 #include "lib/ring.h"
-#include "lib/lane.h"
 #include "lib/stage.h"
 #include "lib/event.h"
+#include "lib/cgroup.h"
+#include "lib/lane.h"
 #include "lib/path.h"
 #include "lib/params.h"
-#include "lib/cgroup.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

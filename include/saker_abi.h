@@ -131,6 +131,12 @@ enum saker_counter {
 	SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL,
 	SAKER_CNT_DEMOTED,
 	SAKER_CNT_DROPS_UNATTRIBUTED,
+	/*
+	 * Lane-1 buckets made (LRU maps: a bucket made again after an eviction
+	 * counts again); user space counts evictions as made - held.
+	 */
+	SAKER_CNT_LANE_UID_BUCKETS,
+	SAKER_CNT_LANE_CGROUP_BUCKETS,
 	SAKER_CNT_MAX,
 	/* Lane 0, ring full: Falco's n_drops_buffer_<cat>_exit. */
 	SAKER_CNT_DROPS_BUFFER_FIRST = SAKER_CNT_DROPS_RING_FIRST,
@@ -315,16 +321,34 @@ _Static_assert(sizeof(struct saker_stage) == 80 + 2 * SAKER_STAGE_BYTES, "stage 
  * Lane-1 admission budget (.bss global lane_budget, set by user space, may
  * change while attached). GCRA token buckets: a process (tgid + start time)
  * may send one event per interval on average and burst_ns / interval
- * events at once; its uid shares an aggregate bucket, so a process that
- * forks many children gains nothing. proc_interval_ns 0 = no budget.
+ * events at once; its uid within its container (cgroup, uid) shares an
+ * aggregate bucket, so a process that forks many children gains nothing,
+ * and its container (cgroup) shares one more, so that root in pod A and
+ * root in pod B spend separate budgets and one container cannot spend a
+ * whole node's. proc_interval_ns 0 = no budget.
  */
 struct saker_lane_budget {
 	__u64 proc_interval_ns; /* 1e9 / rate */
 	__u64 proc_burst_ns;	/* burst * interval */
-	__u64 uid_interval_ns;	/* 0 = no per-uid bucket */
+	__u64 uid_interval_ns;	/* 0 = no per-(cgroup, uid) bucket */
 	__u64 uid_burst_ns;
+	__u64 cgroup_interval_ns; /* 0 = no per-cgroup bucket */
+	__u64 cgroup_burst_ns;
 };
-_Static_assert(sizeof(struct saker_lane_budget) == 32, "lane budget layout");
+_Static_assert(sizeof(struct saker_lane_budget) == 48, "lane budget layout");
+
+/*
+ * A container's key for the lane budgets: the kernfs id of the cgroup that
+ * tells the task's container (bpf/lib/cgroup.h: v2, else v1 memory, whose
+ * ids carry SAKER_CGROUP_KEY_V1), and a uid within it.
+ */
+#define SAKER_CGROUP_KEY_V1 (1ull << 63)
+struct saker_uid_key {
+	__u64 cgroup;
+	__u32 uid;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct saker_uid_key) == 16, "uid key layout");
 
 /* A process: its tgid and the boot-time start of its group leader. */
 struct saker_proc_key {
@@ -372,6 +396,7 @@ _Static_assert(sizeof(struct saker_proc_loss) == 40, "proc loss layout");
 
 #define SAKER_PROC_LOSS_ENTRIES 4096 /* processes with losses per drop-check window */
 #define SAKER_BUDGET_PROCS	8192 /* LRU: processes with a lane-1 bucket */
-#define SAKER_BUDGET_UIDS	1024 /* LRU: uids with a lane-1 bucket */
+#define SAKER_BUDGET_UIDS	1024 /* LRU: (cgroup, uid) pairs with a lane-1 bucket */
+#define SAKER_BUDGET_CGROUPS	1024 /* LRU: cgroups (containers) with a lane-1 bucket */
 
 #endif /* SAKER_ABI_H */

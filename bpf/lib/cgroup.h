@@ -41,7 +41,7 @@ static __always_inline struct cgroup *task_ctr_cgroup(struct task_struct *t, __u
 
 /*
  * The key of the current task's container for the protected lane's
- * budgets: its cgroup's kernfs id, v1 ones with the top bit set (v1 and v2
+ * budgets: its cgroup's kernfs id, v1 ones with SAKER_CGROUP_KEY_V1 (v1 and v2
  * ids come from separate counters and may be equal).
  */
 static __always_inline __u64 current_ctr_cgroup_key(void)
@@ -51,7 +51,7 @@ static __always_inline __u64 current_ctr_cgroup_key(void)
 	__u64 v1;
 
 	cg = task_ctr_cgroup(t, &v1);
-	return BPF_CORE_READ(cg, kn, id) | (v1 ? 1ull << 63 : 0);
+	return BPF_CORE_READ(cg, kn, id) | (v1 ? SAKER_CGROUP_KEY_V1 : 0);
 }
 
 /* SAKER_PN_CGROUP and SAKER_PN_CGROUP_LEVEL of t's container cgroup (the level alone for a root).

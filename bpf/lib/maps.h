@@ -71,7 +71,7 @@ struct {
 
 /*
  * Lane-1 buckets (lane.h): the GCRA "theoretical arrival time" of each
- * process and uid. LRU: an evicted bucket comes back full, which is why the
+ * process, (cgroup, uid) pair and cgroup. LRU: an evicted bucket comes back full, which is why the
  * per-uid bucket exists (a fork-many attacker cannot refill by eviction).
  */
 struct {
@@ -84,9 +84,16 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SAKER_BUDGET_UIDS);
-	__type(key, __u32);
+	__type(key, struct saker_uid_key);
 	__type(value, __u64);
 } uid_buckets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SAKER_BUDGET_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u64);
+} cgroup_buckets SEC(".maps");
 
 /*
  * Per-process loss, one map per loss_gen (attrib.h). A plain hash, not an

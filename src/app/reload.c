@@ -166,9 +166,10 @@ void saker_reload_run(struct saker_app *app)
 	if (!ret) {
 		saker_pipeline_set_critical(&app->pipe, table);
 		saker_canary_set_table(&app->canary, table);
-		saker_capture_set_lane_budget(app->cap, cfg.protected_lane.rate,
-					      cfg.protected_lane.burst, cfg.protected_lane.uid_rate,
-					      cfg.protected_lane.uid_burst);
+		saker_capture_set_lane_budget(
+		    app->cap, cfg.protected_lane.rate, cfg.protected_lane.burst,
+		    cfg.protected_lane.uid_rate, cfg.protected_lane.uid_burst,
+		    cfg.protected_lane.cgroup_rate, cfg.protected_lane.cgroup_burst);
 	}
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR,

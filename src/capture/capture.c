@@ -317,7 +317,8 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	memcpy(cap->skel->bss->sc_table, opts->sc_table, SAKER_SYSCALL_MAX);
 	memcpy(cap->sc_set, opts->sc_table, SAKER_SYSCALL_MAX);
 	saker_lane_budget_from_rate(&cap->skel->bss->lane_budget, opts->lane_rate, opts->lane_burst,
-				    opts->lane_uid_rate, opts->lane_uid_burst);
+				    opts->lane_uid_rate, opts->lane_uid_burst,
+				    opts->lane_cgroup_rate, opts->lane_cgroup_burst);
 	cap->budget_set = cap->skel->bss->lane_budget;
 
 	cap->rings = calloc(cap->nr_rings, sizeof(*cap->rings));
@@ -619,6 +620,8 @@ static void store_budget(struct saker_lane_budget *dst, const struct saker_lane_
 	__atomic_store_n(&dst->proc_burst_ns, b->proc_burst_ns, __ATOMIC_RELAXED);
 	__atomic_store_n(&dst->uid_interval_ns, b->uid_interval_ns, __ATOMIC_RELAXED);
 	__atomic_store_n(&dst->uid_burst_ns, b->uid_burst_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&dst->cgroup_interval_ns, b->cgroup_interval_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&dst->cgroup_burst_ns, b->cgroup_burst_ns, __ATOMIC_RELAXED);
 	__atomic_store_n(&dst->proc_interval_ns, b->proc_interval_ns, __ATOMIC_RELAXED);
 }
 
@@ -653,7 +656,11 @@ void saker_capture_check_settings(struct saker_capture *cap, bool restore,
 	    __atomic_load_n(&b->proc_burst_ns, __ATOMIC_RELAXED) != cap->budget_set.proc_burst_ns ||
 	    __atomic_load_n(&b->uid_interval_ns, __ATOMIC_RELAXED) !=
 		cap->budget_set.uid_interval_ns ||
-	    __atomic_load_n(&b->uid_burst_ns, __ATOMIC_RELAXED) != cap->budget_set.uid_burst_ns;
+	    __atomic_load_n(&b->uid_burst_ns, __ATOMIC_RELAXED) != cap->budget_set.uid_burst_ns ||
+	    __atomic_load_n(&b->cgroup_interval_ns, __ATOMIC_RELAXED) !=
+		cap->budget_set.cgroup_interval_ns ||
+	    __atomic_load_n(&b->cgroup_burst_ns, __ATOMIC_RELAXED) !=
+		cap->budget_set.cgroup_burst_ns;
 	if (t->budget && restore)
 		store_budget(b, &cap->budget_set);
 	gen = __atomic_load_n(&cap->skel->bss->loss_gen, __ATOMIC_RELAXED);
@@ -664,11 +671,12 @@ void saker_capture_check_settings(struct saker_capture *cap, bool restore,
 }
 
 void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uint64_t burst,
-				   uint64_t uid_rate, uint64_t uid_burst)
+				   uint64_t uid_rate, uint64_t uid_burst, uint64_t cgroup_rate,
+				   uint64_t cgroup_burst)
 {
 	struct saker_lane_budget bb, *b = &bb;
 
-	saker_lane_budget_from_rate(b, rate, burst, uid_rate, uid_burst);
+	saker_lane_budget_from_rate(b, rate, burst, uid_rate, uid_burst, cgroup_rate, cgroup_burst);
 	/*
 	 * .bss is mmap-ed; the probe reads each field once per event, so a
 	 * change seen half-way only mixes old and new limits for a moment.
@@ -678,7 +686,8 @@ void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uin
 }
 
 void saker_lane_budget_from_rate(struct saker_lane_budget *b, uint64_t rate, uint64_t burst,
-				 uint64_t uid_rate, uint64_t uid_burst)
+				 uint64_t uid_rate, uint64_t uid_burst, uint64_t cgroup_rate,
+				 uint64_t cgroup_burst)
 {
 	memset(b, 0, sizeof(*b));
 	if (rate) {
@@ -692,6 +701,12 @@ void saker_lane_budget_from_rate(struct saker_lane_budget *b, uint64_t rate, uin
 		if (!b->uid_interval_ns)
 			b->uid_interval_ns = 1;
 		b->uid_burst_ns = b->uid_interval_ns * uid_burst;
+	}
+	if (rate && cgroup_rate) {
+		b->cgroup_interval_ns = 1000000000ull / cgroup_rate;
+		if (!b->cgroup_interval_ns)
+			b->cgroup_interval_ns = 1;
+		b->cgroup_burst_ns = b->cgroup_interval_ns * cgroup_burst;
 	}
 }
 

@@ -33,9 +33,10 @@ struct saker_capture_opts {
 	uint64_t critical_ring_bytes; /* lane 1; 0 = SAKER_CAPTURE_CRITICAL_BYTES */
 	/* Lane-1 admission: events per second and burst per process, and per uid (0 = none). */
 	uint64_t lane_rate, lane_burst, lane_uid_rate, lane_uid_burst;
-	unsigned cpus_for_each_buffer; /* 0 = one ring for all CPUs */
-	const uint8_t *sc_table;       /* SAKER_SYSCALL_MAX entries */
-	pid_t self_tgid;	       /* never captured */
+	uint64_t lane_cgroup_rate, lane_cgroup_burst; /* 0 rate = no per-cgroup bucket */
+	unsigned cpus_for_each_buffer;		      /* 0 = one ring for all CPUs */
+	const uint8_t *sc_table;		      /* SAKER_SYSCALL_MAX entries */
+	pid_t self_tgid;			      /* never captured */
 	saker_event_fn on_event;
 	void *ctx;
 };
@@ -89,10 +90,12 @@ uint64_t saker_capture_caught_up_ns(const struct saker_capture *cap);
  * bucket) and bursts in events.
  */
 void saker_lane_budget_from_rate(struct saker_lane_budget *b, uint64_t rate, uint64_t burst,
-				 uint64_t uid_rate, uint64_t uid_burst);
+				 uint64_t uid_rate, uint64_t uid_burst, uint64_t cgroup_rate,
+				 uint64_t cgroup_burst);
 /* Changes the lane-1 budget while attached (SIGHUP); arguments as above. */
 void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uint64_t burst,
-				   uint64_t uid_rate, uint64_t uid_burst);
+				   uint64_t uid_rate, uint64_t uid_burst, uint64_t cgroup_rate,
+				   uint64_t cgroup_burst);
 
 /*
  * Per-process loss, exactly as the probe counted it on its loss paths

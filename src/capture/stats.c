@@ -26,6 +26,8 @@ static const char *const counter_names[SAKER_CNT_MAX] = {
 	[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL] = "n_drops_scratch_map_critical",
 	[SAKER_CNT_DEMOTED] = "n_demoted",
 	[SAKER_CNT_DROPS_UNATTRIBUTED] = "n_drops_unattributed",
+	[SAKER_CNT_LANE_UID_BUCKETS] = "n_lane_uid_buckets",
+	[SAKER_CNT_LANE_CGROUP_BUCKETS] = "n_lane_cgroup_buckets",
 };
 /* clang-format on */
 

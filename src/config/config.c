@@ -404,6 +404,8 @@ static const struct opt opts[] = {
     U64("protected_lane.burst", protected_lane.burst, 1, 1000000000, 4000, NULL),
     U64("protected_lane.uid_rate", protected_lane.uid_rate, 0, 1000000000, 8000, NULL),
     U64("protected_lane.uid_burst", protected_lane.uid_burst, 1, 1000000000, 16000, NULL),
+    U64("protected_lane.cgroup_rate", protected_lane.cgroup_rate, 0, 1000000000, 16000, NULL),
+    U64("protected_lane.cgroup_burst", protected_lane.cgroup_burst, 1, 1000000000, 32000, NULL),
 
     U64("priority_boost", priority_boost, 0, 20, 10, NULL, .apply = SAKER_CONFIG_RESTART),
 

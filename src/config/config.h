@@ -163,15 +163,17 @@ struct saker_config {
 	 * The protected lane (docs/architecture.md, kernel side): lane-1 ring
 	 * size, which syscalls it carries besides the table's CRITICAL rows
 	 * (replace: instead of them; "!name" removes one), and the admission
-	 * budget per process and per uid (events per second and burst; rate 0
-	 * = no budget, uid_rate 0 = no per-uid bucket).
+	 * budget per process, per uid within a container (cgroup, uid) and per
+	 * container (cgroup) (events per second and burst; rate 0 = no budget,
+	 * uid_rate 0 = no per-uid bucket, cgroup_rate 0 = no per-cgroup one).
 	 */
 	struct {
 		uint64_t buf_size; /* bytes, power of two; default 256 KiB */
 		struct saker_strlist syscalls;
 		bool replace;
-		uint64_t rate, burst;	      /* default 2000/s, 4000 */
-		uint64_t uid_rate, uid_burst; /* default 8000/s, 16000 */
+		uint64_t rate, burst;		    /* default 2000/s, 4000 */
+		uint64_t uid_rate, uid_burst;	    /* per (cgroup, uid); default 8000/s, 16000 */
+		uint64_t cgroup_rate, cgroup_burst; /* per cgroup; default 16000/s, 32000 */
 	} protected_lane;
 
 	/* By how much saker lowers its nice value at start (auditd's key); 0 = not. Default 10. */

@@ -517,6 +517,29 @@ static bool run_actions(struct saker_drops *d, const struct saker_capture_stats 
 }
 
 /*
+ * The most demoted process, and its container as the view knows it now
+ * (the process is usually still flooding): the budgets are per container,
+ * so the container is what the notice must name.
+ */
+static void demote_top_set(struct saker_drops *d, const struct saker_attrib_proc *p)
+{
+	const struct saker_proc *v = d->view ? saker_view_proc(d->view, p->pid) : NULL;
+	const struct saker_container *c;
+
+	d->demote_top = *p;
+	d->demote_ctr[0] = '\0';
+	/* A host process stays named as before: no container is what "host" means. */
+	if (!v || !v->container_id[0] || !strcmp(v->container_id, "host"))
+		return;
+	c = saker_view_container(d->view, v);
+	if (c && c->name && c->name[0])
+		snprintf(d->demote_ctr, sizeof(d->demote_ctr), " container %s (%s)",
+			 v->container_id, c->name);
+	else
+		snprintf(d->demote_ctr, sizeof(d->demote_ctr), " container %s", v->container_id);
+}
+
+/*
  * Demotion is not loss (the event went on in the bulk lane) but must never
  * be silent: one warning naming the most demoted process, at most every
  * SAKER_DROPS_DEMOTE_NOTICE_S seconds (a connect storm would otherwise log
@@ -529,12 +552,12 @@ static void demotion_notice(struct saker_drops *d, const struct saker_attrib_win
 	const uint64_t period = (uint64_t)SAKER_DROPS_DEMOTE_NOTICE_S * 1000000000ull;
 	const struct saker_attrib_proc *p = &d->demote_top;
 	uint64_t secs;
-	char msg[256];
+	char msg[384];
 
 	if (w && w->demoted) {
 		d->demoted_pending += w->demoted;
 		if (w->top_demoted.demoted > d->demote_top.demoted)
-			d->demote_top = w->top_demoted;
+			demote_top_set(d, &w->top_demoted);
 	}
 	if (!d->demoted_pending)
 		return;
@@ -547,23 +570,24 @@ static void demotion_notice(struct saker_drops *d, const struct saker_attrib_win
 		snprintf(msg, sizeof(msg),
 			 "Saker internal: protected lane: %" PRIu64
 			 " critical events demoted in last %" PRIu64
-			 " second(s) (over budget); top: pid %" PRIu32 " (%s) uid <NA>: %" PRIu64
+			 " second(s) (over budget); top: pid %" PRIu32 " (%s) uid <NA>%s: %" PRIu64
 			 " demoted",
 			 d->demoted_pending, secs, p->pid, p->comm[0] ? p->comm : "<NA>",
-			 p->demoted);
+			 d->demote_ctr, p->demoted);
 	else
 		snprintf(msg, sizeof(msg),
 			 "Saker internal: protected lane: %" PRIu64
 			 " critical events demoted in last %" PRIu64
 			 " second(s) (over budget); top: pid %" PRIu32 " (%s) uid %" PRIu32
-			 ": %" PRIu64 " demoted",
+			 "%s: %" PRIu64 " demoted",
 			 d->demoted_pending, secs, p->pid, p->comm[0] ? p->comm : "<NA>", p->uid,
-			 p->demoted);
+			 d->demote_ctr, p->demoted);
 	drops_log(act, SAKER_PRIO_WARNING, msg);
 	d->n_demote_notices++;
 	d->demote_notice_mono_ns = now->mono_ns;
 	d->demoted_pending = 0;
 	memset(&d->demote_top, 0, sizeof(d->demote_top));
+	d->demote_ctr[0] = '\0';
 }
 
 enum saker_drops_result saker_drops_check_at(struct saker_drops *d,
@@ -720,7 +744,7 @@ void saker_drops_finish_window(struct saker_drops *d, const struct saker_capture
 		if (w.demoted) {
 			d->demoted_pending += w.demoted;
 			if (w.top_demoted.demoted > d->demote_top.demoted)
-				d->demote_top = w.top_demoted;
+				demote_top_set(d, &w.top_demoted);
 		}
 	}
 	saker_loss_split(&delta, &loss);

@@ -148,6 +148,8 @@ struct saker_drops {
 	/* demotions not yet reported (saker_drops' demotion notice), and the last notice */
 	uint64_t demoted_pending, demote_notice_mono_ns, n_demote_notices;
 	struct saker_attrib_proc demote_top;
+	/* " container <id> (<name>)" of demote_top, from the view when it became the top */
+	char demote_ctr[96];
 };
 
 enum saker_drops_result {

@@ -3,13 +3,14 @@ in a container is attributed to it (container.id), the same on the host says `ho
 Fixtures in containers.py."""
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
 
 import pytest
 
-from conftest import Saker, bpf_progs_loaded
+from conftest import ROOT, Saker, bpf_progs_loaded
 import containers as C
 from containers import containerd, runc  # noqa: F401 (fixtures)
 
@@ -124,3 +125,70 @@ def test_short_lived_containers(alerts, runc):  # noqa: F811
     for cid, tok, _ in toks:
         a = alerts.wait(tok)
         assert a["output_fields"]["container.id"] == cid[:12], a
+
+
+# The demotion warning, with the container it names (none for a host process).
+DEMOTED_RX = re.compile(
+    r"Saker internal: protected lane: (\d+) critical events demoted in last \d+ "
+    r"second\(s\) \(over budget\); top: pid (\d+) \((\S*)\) uid (\d+)"
+    r"(?: container (\S+)(?: \((.*)\))?)?: (\d+) demoted")
+
+
+def static_lanemark(path):
+    """tests/helpers/lanemark built static, to run in a busybox rootfs."""
+    src = os.path.join(ROOT, "tests", "helpers", "lanemark.c")
+    subprocess.run(["cc", "-static", "-O2", "-Iinclude", "-o", path, src, "-lpthread"],
+                   check=True, cwd=ROOT, capture_output=True)
+
+
+def test_connect_flood_in_one_container_spares_another(saker, runc, tmp_path):  # noqa: F811
+    """Two containers, both root: A floods connect() from 16 processes, B execs 200
+    times. Budgets per (cgroup, uid) and per cgroup: B's execs all arrive, and the
+    demotion warning names A, never B."""
+    pattern = r"saker-mark|Saker internal"
+    out = open(tmp_path / "dump.txt", "w")
+    grep = subprocess.Popen(["grep", "--line-buffered", "-E", pattern], stdin=subprocess.PIPE,
+                            stdout=out, preexec_fn=lambda: os.nice(-10))
+    s = saker("--dump", "-o", "json_output=true", stdout=grep.stdin)
+    a, b = C.new_id(), C.new_id()
+    flood = " ".join(["/bin/lanemark connectflood 5 1 &"] * 16) + " wait"
+    ba = runc.bundle(a, ["/bin/sh", "-c", flood], C.docker_cgroup(a))
+    bb = runc.bundle(b, ["/bin/lanemark", "execs", "200"], C.crio_cgroup(b, C.pod_uid()))
+    for bundle in (ba, bb):
+        static_lanemark(os.path.join(bundle, "rootfs", "bin", "lanemark"))
+    fa = runc.start(a, ba)
+    try:
+        time.sleep(1.0)
+        rc, o, e = runc.run(b, bb, timeout=120)
+        assert rc == 0, o + e
+        assert fa.poll() is None, "the flood ended before the execs did"
+        fa.communicate(timeout=60)
+    finally:
+        if fa.poll() is None:
+            fa.kill()
+            fa.wait()
+    time.sleep(1.5)
+    rc = s.stop(timeout=60)
+    grep.stdin.close()
+    grep.wait(timeout=60)
+    out.close()
+    assert rc == 0
+    execs = set()
+    with open(tmp_path / "dump.txt") as f:
+        for l in f:
+            try:
+                d = json.loads(l)
+            except ValueError:
+                continue
+            if d.get("event") == "sched_process_exec":
+                args = d["params"].get("args") or []
+                if len(args) == 2 and args[1].startswith("saker-mark-exec-"):
+                    execs.add(int(args[1].rsplit("-", 1)[1]))
+    err = s.lines()
+    assert execs == set(range(200)), (len(execs), "\n".join(err[-20:]))
+    named = [m for m in (DEMOTED_RX.search(l) for l in err) if m]
+    assert named, "\n".join(err[-20:])
+    print("\n".join(m.group(0) for m in named))
+    ctrs = {m.group(5) for m in named}
+    assert a[:12] in ctrs, "\n".join(m.group(0) for m in named)
+    assert b[:12] not in ctrs, "\n".join(m.group(0) for m in named)

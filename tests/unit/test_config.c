@@ -553,12 +553,15 @@ static void test_protected_lane(void **state)
 	assert_int_equal(cfg.protected_lane.burst, 4000);
 	assert_int_equal(cfg.protected_lane.uid_rate, 8000);
 	assert_int_equal(cfg.protected_lane.uid_burst, 16000);
+	assert_int_equal(cfg.protected_lane.cgroup_rate, 16000);
+	assert_int_equal(cfg.protected_lane.cgroup_burst, 32000);
 	assert_false(cfg.protected_lane.replace);
 	assert_int_equal(cfg.protected_lane.syscalls.n, 0);
 	assert_int_equal(cfg.priority_boost, 10);
 	assert_int_equal(load(&cfg,
 			      "protected_lane: {buf_size: 1048576, syscalls: [kill, '!bind'], "
-			      "replace: true, rate: 0}\npriority_boost: 0\n",
+			      "replace: true, rate: 0, cgroup_rate: 0, cgroup_burst: 7}\n"
+			      "priority_boost: 0\n",
 			      err, NULL),
 			 0);
 	assert_int_equal(cfg.protected_lane.buf_size, MIB);
@@ -566,6 +569,8 @@ static void test_protected_lane(void **state)
 	assert_string_equal(cfg.protected_lane.syscalls.v[1], "!bind");
 	assert_true(cfg.protected_lane.replace);
 	assert_int_equal(cfg.protected_lane.rate, 0);
+	assert_int_equal(cfg.protected_lane.cgroup_rate, 0);
+	assert_int_equal(cfg.protected_lane.cgroup_burst, 7);
 	assert_int_equal(cfg.priority_boost, 0);
 	saker_config_free(&cfg);
 	expect_error("protected_lane:\n  buf_size: 16384\n",
@@ -575,6 +580,7 @@ static void test_protected_lane(void **state)
 		     "t.yaml:2:22: protected_lane.syscalls: unknown syscall");
 	expect_error("priority_boost: 21", "priority_boost");
 	expect_error("protected_lane: {burst: 0}", "protected_lane.burst");
+	expect_error("protected_lane: {cgroup_burst: 0}", "protected_lane.cgroup_burst");
 }
 
 static void test_actions(void **state)

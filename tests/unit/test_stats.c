@@ -67,7 +67,9 @@ static void test_drop_total_covers_every_cause(void **state)
 	for (int i = 0; i < SAKER_CNT_MAX; i++) {
 		struct saker_capture_stats st;
 		bool is_drop = i != SAKER_CNT_EVTS && i != SAKER_CNT_PAGE_FAULTS &&
-			       i != SAKER_CNT_DEMOTED && i != SAKER_CNT_DROPS_UNATTRIBUTED;
+			       i != SAKER_CNT_DEMOTED && i != SAKER_CNT_DROPS_UNATTRIBUTED &&
+			       i != SAKER_CNT_LANE_UID_BUCKETS &&
+			       i != SAKER_CNT_LANE_CGROUP_BUCKETS;
 
 		memset(&st, 0, sizeof(st));
 		st.k[i] = 7;
