@@ -120,7 +120,8 @@ def test_stock_falco_yaml_live_3s_and_outputs_are_trimmed(saker):
     line = shadow_alert(s, tok).string
     # the embedded rules use output: > (a trailing newline Falco trims)
     assert not line.endswith("\\n") and not line.endswith(" "), line
-    assert line.endswith("container.id=host)"), line
+    # suggested_output: true appends the container fields Falco's container plugin suggests
+    assert line.endswith("container.id=host) container_id=host container_name=host"), line
     time.sleep(max(0.0, 3.0 - (time.monotonic() - t0)))
     assert s.proc.poll() is None, "\n".join(s.lines())
     assert s.stop() == 0
@@ -133,7 +134,8 @@ def test_stock_falco_yaml_live_3s_and_outputs_are_trimmed(saker):
     a = json.loads(shadow_alert(s, tok).string)
     assert a["rule"] == "Read Sensitive Credential File"
     assert not a["output"].endswith("\n"), a
-    assert a["output"].endswith("container.id=host) uid=0"), a
+    assert a["output"].endswith("container.id=host) container_id=host container_name=host"
+                                " uid=0"), a
     assert a["output_fields"]["who"] == "cat!", a
     assert isinstance(a["output_fields"]["proc.pid"], int), a
     assert a["output_fields"]["user.uid"] == 0, a

@@ -565,10 +565,13 @@ def test_sleeping_http_collector_delays_only_itself(saker, receiver, tmp_path):
     assert 1 <= r.nrequests() <= 4
 
 
+SLEEP = "60.%03d" % (os.getpid() % 1000)
+
+
 def test_program_that_never_reads_delays_only_itself(saker, tmp_path):
     path = str(tmp_path / "events.json")
     s = saker(*ALERTS, *JSON, "-o", "program_output.enabled=true",
-              "-o", "program_output.keep_alive=true", "-o", "program_output.program=exec sleep 60",
+              "-o", "program_output.keep_alive=true", "-o", "program_output.program=exec sleep " + SLEEP,
               "-o", "file_output.enabled=true", "-o", "file_output.filename=" + path)
     time.sleep(6.5)
     live_out = len([l for l in s.lines("out") if l.startswith("{")])
@@ -582,8 +585,9 @@ def test_program_that_never_reads_delays_only_itself(saker, tmp_path):
     # each alert waits 5 s for the program to read it, then fails
     p = b["program"]
     assert p["delivered"] == 0 and p["failed"] >= 1
-    out = subprocess.run(["pgrep", "-f", "exec sleep 60|^sleep 60$"], capture_output=True,
-                         text=True).stdout
+    # a duration of its own: other sessions on the box may run `sleep 60`
+    out = subprocess.run(["pgrep", "-f", "exec sleep %s|^sleep %s$" % (SLEEP, SLEEP)],
+                         capture_output=True, text=True).stdout
     assert out.strip() == ""
 
 
