@@ -59,6 +59,13 @@ enum opt_type {
 #define OPT_F_NO_MAX   0x2u
 /* A list key that reads a scalar as a one-item list (Falco does so for rules_files). */
 #define OPT_F_SCALAR_LIST 0x4u
+/*
+ * An output channel's `<channel>.enabled` (one must be true), and a string
+ * key the enabled channel cannot run without: saker_config_validate checks
+ * both from the table, so a new channel adds only its rows.
+ */
+#define OPT_F_OUTPUT_ON	   0x8u
+#define OPT_F_OUTPUT_NEEDS 0x10u
 
 struct opt {
 	const char *key;
@@ -334,20 +341,20 @@ static const struct opt opts[] = {
     BOOL("buffered_outputs", buffered_outputs, false),
     U64("outputs_queue.capacity", outputs_queue_capacity, 0, 16 * MIB, 0, NULL),
 
-    BOOL("stdout_output.enabled", stdout_output.enabled, true),
-    BOOL("syslog_output.enabled", syslog_output.enabled, false),
+    BOOL("stdout_output.enabled", stdout_output.enabled, true, .flags = OPT_F_OUTPUT_ON),
+    BOOL("syslog_output.enabled", syslog_output.enabled, false, .flags = OPT_F_OUTPUT_ON),
 
-    BOOL("file_output.enabled", file_output.enabled, false),
+    BOOL("file_output.enabled", file_output.enabled, false, .flags = OPT_F_OUTPUT_ON),
     BOOL("file_output.keep_alive", file_output.keep_alive, false),
-    STR("file_output.filename", file_output.filename, NULL, NULL),
+    STR("file_output.filename", file_output.filename, NULL, NULL, .flags = OPT_F_OUTPUT_NEEDS),
 
-    BOOL("program_output.enabled", program_output.enabled, false),
+    BOOL("program_output.enabled", program_output.enabled, false, .flags = OPT_F_OUTPUT_ON),
     BOOL("program_output.keep_alive", program_output.keep_alive, false),
-    STR("program_output.program", program_output.program, NULL, NULL),
+    STR("program_output.program", program_output.program, NULL, NULL, .flags = OPT_F_OUTPUT_NEEDS),
     STR("program_output.user", program_output.user, "nobody", NULL),
 
-    BOOL("http_output.enabled", http_output.enabled, false),
-    STR("http_output.url", http_output.url, NULL, NULL),
+    BOOL("http_output.enabled", http_output.enabled, false, .flags = OPT_F_OUTPUT_ON),
+    STR("http_output.url", http_output.url, NULL, NULL, .flags = OPT_F_OUTPUT_NEEDS),
     STR("http_output.user_agent", http_output.user_agent, "saker", NULL),
     BOOL("http_output.insecure", http_output.insecure, false),
     STR("http_output.ca_cert", http_output.ca_cert, NULL, NULL),
@@ -362,7 +369,8 @@ static const struct opt opts[] = {
     U64("http_output.max_consecutive_timeouts", http_output.max_consecutive_timeouts, 0, UINT32_MAX,
 	5, NULL),
 
-    BOOL("nats_output.enabled", nats_output.enabled, false, .apply = SAKER_CONFIG_RESTART),
+    BOOL("nats_output.enabled", nats_output.enabled, false, .flags = OPT_F_OUTPUT_ON,
+	 .apply = SAKER_CONFIG_RESTART),
     STRLIST("nats_output.servers", nats_output.servers, check_nats_server,
 	    .apply = SAKER_CONFIG_RESTART),
     STR("nats_output.subject_prefix", nats_output.subject_prefix, "saker", check_nats_prefix,
@@ -372,7 +380,7 @@ static const struct opt opts[] = {
     U64("nats_output.stream_replicas", nats_output.stream_replicas, 1, 5, 1, NULL,
 	.apply = SAKER_CONFIG_RESTART),
     STR("nats_output.spool_dir", nats_output.spool_dir, "/var/lib/saker/spool", NULL,
-	.apply = SAKER_CONFIG_RESTART),
+	.flags = OPT_F_OUTPUT_NEEDS, .apply = SAKER_CONFIG_RESTART),
     U64("nats_output.spool_max_bytes", nats_output.spool_max_bytes, 64 * 1024, 1024 * GIB,
 	256 * MIB, NULL, .apply = SAKER_CONFIG_RESTART),
     STR("nats_output.creds_file", nats_output.creds_file, NULL, NULL,
@@ -2732,6 +2740,58 @@ out_parser:
 	return ret;
 }
 
+/* The value of the OPT_F_OUTPUT_ON row of key's channel (its first component). */
+static bool output_on(const struct saker_config *cfg, const char *key)
+{
+	size_t n = strcspn(key, ".");
+
+	for (size_t i = 0; i < N_OPTS; i++)
+		if ((opts[i].flags & OPT_F_OUTPUT_ON) && strncmp(opts[i].key, key, n) == 0 &&
+		    opts[i].key[n] == '.')
+			return *(const bool *)((const char *)cfg + opts[i].off);
+	return false;
+}
+
+/* At least one output channel, and what each enabled one needs. */
+static int validate_outputs(const struct saker_config *cfg, char *err, size_t errlen)
+{
+	char names[512] = "";
+	size_t len = 0, k = 0, n_on = 0;
+	bool any = false;
+
+	for (size_t i = 0; i < N_OPTS; i++)
+		n_on += (opts[i].flags & OPT_F_OUTPUT_ON) != 0;
+	for (size_t i = 0; i < N_OPTS; i++) {
+		if (!(opts[i].flags & OPT_F_OUTPUT_ON))
+			continue;
+		any |= *(const bool *)((const char *)cfg + opts[i].off);
+		k++;
+		if (len < sizeof(names))
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%.*s",
+						k == 1	    ? ""
+						: k == n_on ? " or "
+							    : ", ",
+						(int)strcspn(opts[i].key, "."), opts[i].key);
+	}
+	if (!any) {
+		set_err(err, errlen, "no output enabled (enable %s)", names);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const char *v;
+
+		if (!(opts[i].flags & OPT_F_OUTPUT_NEEDS))
+			continue;
+		v = *(char *const *)((const char *)cfg + opts[i].off);
+		if ((v && v[0]) || !output_on(cfg, opts[i].key))
+			continue;
+		set_err(err, errlen, "%.*s is enabled but %s is empty",
+			(int)strcspn(opts[i].key, "."), opts[i].key, opts[i].key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int saker_config_validate(const struct saker_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->rules_files.n && cfg->rules_file.n) {
@@ -2741,34 +2801,8 @@ int saker_config_validate(const struct saker_config *cfg, char *err, size_t errl
 			"its older name)");
 		return -EINVAL;
 	}
-	if (!cfg->stdout_output.enabled && !cfg->syslog_output.enabled &&
-	    !cfg->file_output.enabled && !cfg->program_output.enabled &&
-	    !cfg->http_output.enabled && !cfg->nats_output.enabled) {
-		set_err(err, errlen,
-			"no output enabled (enable stdout_output, syslog_output, file_output, "
-			"program_output, http_output or nats_output)");
+	if (validate_outputs(cfg, err, errlen) < 0)
 		return -EINVAL;
-	}
-	if (cfg->file_output.enabled &&
-	    !(cfg->file_output.filename && cfg->file_output.filename[0])) {
-		set_err(err, errlen, "file_output is enabled but file_output.filename is empty");
-		return -EINVAL;
-	}
-	if (cfg->program_output.enabled &&
-	    !(cfg->program_output.program && cfg->program_output.program[0])) {
-		set_err(err, errlen,
-			"program_output is enabled but program_output.program is empty");
-		return -EINVAL;
-	}
-	if (cfg->http_output.enabled && !(cfg->http_output.url && cfg->http_output.url[0])) {
-		set_err(err, errlen, "http_output is enabled but http_output.url is empty");
-		return -EINVAL;
-	}
-	if (cfg->nats_output.enabled &&
-	    !(cfg->nats_output.spool_dir && cfg->nats_output.spool_dir[0])) {
-		set_err(err, errlen, "nats_output is enabled but nats_output.spool_dir is empty");
-		return -EINVAL;
-	}
 	if (cfg->nats_output.enabled && !cfg->nats_output.cert_file != !cfg->nats_output.key_file) {
 		set_err(
 		    err, errlen,

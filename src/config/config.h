@@ -110,7 +110,8 @@ struct saker_config {
 		char *program;
 		char *user; /* the program runs as this user; default "nobody" */
 	} program_output;
-	struct {
+	/* Also the http channel's settings (outputs/output_http.h). */
+	struct saker_config_http {
 		bool enabled;
 		char *url;
 		char *user_agent;

@@ -10,60 +10,19 @@
 #include <zlib.h>
 
 #include "lib/sbuf.h"
+#include "outputs/channel.h"
 
 /* The part of a reply that echo prints; the rest is read and dropped. */
 #define ECHO_MAX 65536
 
 struct saker_http {
-	struct saker_http_cfg cfg;
+	const struct saker_config_http *cfg;
 	const atomic_bool *abort;
 	CURL *curl; /* kept between posts only with keep_alive */
 	struct curl_slist *headers;
 	char errbuf[CURL_ERROR_SIZE];
 	struct saker_sbuf reply; /* with echo: the body of the current answer */
 };
-
-static char *dup_or_null(const char *s)
-{
-	return s && *s ? strdup(s) : NULL;
-}
-
-void saker_http_cfg_free(struct saker_http_cfg *c)
-{
-	if (!c)
-		return;
-	free(c->url);
-	free(c->user_agent);
-	free(c->ca_cert);
-	free(c->ca_bundle);
-	free(c->ca_path);
-	free(c->client_cert);
-	free(c->client_key);
-	memset(c, 0, sizeof(*c));
-}
-
-int saker_http_cfg_copy(struct saker_http_cfg *dst, const struct saker_http_cfg *src)
-{
-	*dst = *src;
-	dst->url = dup_or_null(src->url);
-	dst->user_agent = dup_or_null(src->user_agent);
-	dst->ca_cert = dup_or_null(src->ca_cert);
-	dst->ca_bundle = dup_or_null(src->ca_bundle);
-	dst->ca_path = dup_or_null(src->ca_path);
-	dst->client_cert = dup_or_null(src->client_cert);
-	dst->client_key = dup_or_null(src->client_key);
-	if ((src->url && *src->url && !dst->url) ||
-	    (src->user_agent && *src->user_agent && !dst->user_agent) ||
-	    (src->ca_cert && *src->ca_cert && !dst->ca_cert) ||
-	    (src->ca_bundle && *src->ca_bundle && !dst->ca_bundle) ||
-	    (src->ca_path && *src->ca_path && !dst->ca_path) ||
-	    (src->client_cert && *src->client_cert && !dst->client_cert) ||
-	    (src->client_key && *src->client_key && !dst->client_key)) {
-		saker_http_cfg_free(dst);
-		return -ENOMEM;
-	}
-	return 0;
-}
 
 static bool aborted(const struct saker_http *h)
 {
@@ -85,7 +44,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	struct saker_http *h = ctx;
 	size_t n = size * nmemb;
 
-	if (h->cfg.echo && h->reply.len < ECHO_MAX)
+	if (h->cfg->echo && h->reply.len < ECHO_MAX)
 		saker_sbuf_putn(&h->reply, data,
 				n < ECHO_MAX - h->reply.len ? n : ECHO_MAX - h->reply.len);
 	return n;
@@ -94,7 +53,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 /* Options that do not change from one post to the next. */
 static int setup_handle(struct saker_http *h, CURL *c)
 {
-	const struct saker_http_cfg *cfg = &h->cfg;
+	const struct saker_config_http *cfg = h->cfg;
 	CURLcode rc = CURLE_OK;
 
 #define SET(opt, val)                                                                              \
@@ -105,9 +64,8 @@ static int setup_handle(struct saker_http *h, CURL *c)
 	SET(CURLOPT_URL, cfg->url);
 	SET(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM from a thread */
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_TIMEOUT_MS, cfg->timeout_ms > 0 ? cfg->timeout_ms : SAKER_HTTP_TIMEOUT_MS);
-	SET(CURLOPT_CONNECTTIMEOUT_MS,
-	    cfg->timeout_ms > 0 ? cfg->timeout_ms : SAKER_HTTP_TIMEOUT_MS);
+	SET(CURLOPT_TIMEOUT_MS, (long)SAKER_HTTP_TIMEOUT_MS);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)SAKER_HTTP_TIMEOUT_MS);
 	SET(CURLOPT_HTTPHEADER, h->headers);
 	SET(CURLOPT_ERRORBUFFER, h->errbuf);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
@@ -139,7 +97,7 @@ static int setup_handle(struct saker_http *h, CURL *c)
 	return rc == CURLE_OK ? 0 : -EINVAL;
 }
 
-int saker_http_new(struct saker_http **out, const struct saker_http_cfg *cfg,
+int saker_http_new(struct saker_http **out, const struct saker_config_http *cfg, bool json,
 		   const atomic_bool *abort)
 {
 	struct saker_http *h;
@@ -154,10 +112,9 @@ int saker_http_new(struct saker_http **out, const struct saker_http_cfg *cfg,
 		return -ENOMEM;
 	h->abort = abort;
 	saker_sbuf_init(&h->reply);
-	if (saker_http_cfg_copy(&h->cfg, cfg) < 0)
-		goto fail;
-	l = curl_slist_append(NULL, cfg->json ? "Content-Type: application/json"
-					      : "Content-Type: text/plain; charset=utf-8");
+	h->cfg = cfg;
+	l = curl_slist_append(NULL, json ? "Content-Type: application/json"
+					 : "Content-Type: text/plain; charset=utf-8");
 	/* Without this curl waits for "100 Continue" on larger bodies. */
 	if (l)
 		h->headers = curl_slist_append(l, "Expect:");
@@ -271,15 +228,14 @@ static void backoff(const struct saker_http *h, int ms)
 
 int saker_http_post(struct saker_http *h, const char *body, size_t len, char *err, size_t errlen)
 {
-	int retries = h->cfg.retries < 0 ? SAKER_HTTP_RETRIES : h->cfg.retries;
-	int delay = h->cfg.backoff_ms > 0 ? h->cfg.backoff_ms : 100;
+	int delay = SAKER_HTTP_BACKOFF_MS;
 	char *gz = NULL;
 	CURLcode res = CURLE_OK;
 	long code = 0;
 	CURL *c = NULL;
 	int rc;
 
-	if (h->cfg.compress_uploads) {
+	if (h->cfg->compress_uploads) {
 		size_t glen;
 
 		rc = gzip_body(body, len, &gz, &glen);
@@ -290,7 +246,7 @@ int saker_http_post(struct saker_http *h, const char *body, size_t len, char *er
 		body = gz;
 		len = glen;
 	}
-	for (int attempt = 0; attempt <= retries; attempt++) {
+	for (int attempt = 0; attempt <= SAKER_HTTP_RETRIES; attempt++) {
 		if (attempt > 0) {
 			backoff(h, delay);
 			delay *= 2;
@@ -319,14 +275,14 @@ int saker_http_post(struct saker_http *h, const char *body, size_t len, char *er
 		code = 0;
 		if (res == CURLE_OK)
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-		if (h->cfg.keep_alive) {
+		if (h->cfg->keep_alive) {
 			h->curl = c;
 		} else {
 			curl_easy_cleanup(c);
 		}
 		c = NULL;
 		if (res == CURLE_OK && code >= 200 && code < 300) {
-			if (h->cfg.echo)
+			if (h->cfg->echo)
 				echo_reply(h);
 			rc = 0;
 			goto out;
@@ -336,12 +292,12 @@ int saker_http_post(struct saker_http *h, const char *body, size_t len, char *er
 	}
 	if (res == CURLE_OK) {
 		rc = -EPROTO;
-		snprintf(err, errlen, "%s answered HTTP %ld", h->cfg.url, code);
+		snprintf(err, errlen, "%s answered HTTP %ld", h->cfg->url, code);
 	} else {
 		rc = res == CURLE_OPERATION_TIMEDOUT	? -ETIMEDOUT
 		     : res == CURLE_ABORTED_BY_CALLBACK ? -ECANCELED
 							: -EIO;
-		snprintf(err, errlen, "POST %s: %s", h->cfg.url,
+		snprintf(err, errlen, "POST %s: %s", h->cfg->url,
 			 h->errbuf[0] ? h->errbuf : curl_easy_strerror(res));
 		/* curl's error buffer ends with a newline at times. */
 		err[strcspn(err, "\n")] = '\0';
@@ -357,7 +313,136 @@ void saker_http_free(struct saker_http *h)
 		return;
 	curl_easy_cleanup(h->curl);
 	curl_slist_free_all(h->headers);
-	saker_http_cfg_free(&h->cfg);
 	saker_sbuf_free(&h->reply);
 	free(h);
 }
+
+/* ---- the channel (outputs/channel.h) ---- */
+
+struct http_settings {
+	struct saker_config_http c; /* its strings are ours */
+	bool json;
+};
+
+static bool http_enabled(const struct saker_config *cfg)
+{
+	return cfg->http_output.enabled;
+}
+
+static void http_settings_free(void *p)
+{
+	struct http_settings *s = p;
+
+	if (!s)
+		return;
+	free(s->c.url);
+	free(s->c.user_agent);
+	free(s->c.ca_cert);
+	free(s->c.ca_bundle);
+	free(s->c.ca_path);
+	free(s->c.client_cert);
+	free(s->c.client_key);
+	free(s);
+}
+
+static bool dup_str(char **dst, const char *src)
+{
+	*dst = src && *src ? strdup(src) : NULL;
+	return *dst || !src || !*src;
+}
+
+static int http_settings_new(void **out, const struct saker_config *cfg, char *err, size_t errlen)
+{
+	const struct saker_config_http *src = &cfg->http_output;
+	struct http_settings *s;
+	bool ok;
+
+	if (!src->url || !*src->url) {
+		snprintf(err, errlen, "http_output needs a url");
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	s->c = *src;
+	s->json = cfg->json_output;
+	/* Each one is duplicated, also after a failure, so that free sees only ours. */
+	ok = dup_str(&s->c.url, src->url);
+	ok &= dup_str(&s->c.user_agent, src->user_agent);
+	ok &= dup_str(&s->c.ca_cert, src->ca_cert);
+	ok &= dup_str(&s->c.ca_bundle, src->ca_bundle);
+	ok &= dup_str(&s->c.ca_path, src->ca_path);
+	ok &= dup_str(&s->c.client_cert, src->client_cert);
+	ok &= dup_str(&s->c.client_key, src->client_key);
+	if (!ok) {
+		http_settings_free(s);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static bool http_settings_eq(const void *pa, const void *pb)
+{
+	const struct http_settings *sa = pa, *sb = pb;
+	const struct saker_config_http *a = &sa->c, *b = &sb->c;
+
+	return sa->json == sb->json && str_eq(a->url, b->url) &&
+	       str_eq(a->user_agent, b->user_agent) && a->insecure == b->insecure &&
+	       str_eq(a->ca_cert, b->ca_cert) && str_eq(a->ca_bundle, b->ca_bundle) &&
+	       str_eq(a->ca_path, b->ca_path) && a->mtls == b->mtls &&
+	       str_eq(a->client_cert, b->client_cert) && str_eq(a->client_key, b->client_key) &&
+	       a->echo == b->echo && a->compress_uploads == b->compress_uploads &&
+	       a->keep_alive == b->keep_alive;
+}
+
+static int http_open(void **state, const void *settings, const struct saker_chan_env *env,
+		     char *err, size_t errlen)
+{
+	const struct http_settings *s = settings;
+	struct saker_http *h;
+	int rc = saker_http_new(&h, &s->c, s->json, env->abort);
+
+	if (rc < 0) {
+		snprintf(err, errlen, "http: %s", strerror(-rc));
+		return rc;
+	}
+	*state = h;
+	return 0;
+}
+
+static struct saker_chan_tally http_deliver(void *state, const char *line, size_t len,
+					    enum saker_prio prio, char *err, size_t errlen)
+{
+	(void)prio;
+	/* The body is the alert without its newline. */
+	return saker_chan_result(saker_http_post(state, line, len - 1, err, errlen));
+}
+
+static struct saker_chan_tally http_close(void *state, bool cut, char *err, size_t errlen)
+{
+	(void)cut;
+	(void)err;
+	(void)errlen;
+	saker_http_free(state);
+	return (struct saker_chan_tally){0};
+}
+
+const struct saker_channel_ops saker_output_http = {
+    .name = "http",
+    .enabled = http_enabled,
+    .settings_new = http_settings_new,
+    .settings_eq = http_settings_eq,
+    .settings_free = http_settings_free,
+    .open = http_open,
+    .deliver = http_deliver,
+    .close = http_close,
+};

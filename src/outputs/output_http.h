@@ -12,38 +12,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SAKER_HTTP_RETRIES    3
-#define SAKER_HTTP_TIMEOUT_MS 5000
+#include "config/config.h"
 
-struct saker_http_cfg {
-	char *url;
-	char *user_agent;
-	bool insecure;
-	char *ca_cert;
-	char *ca_bundle;
-	char *ca_path;
-	bool mtls;
-	char *client_cert;
-	char *client_key;
-	bool echo; /* print the response body on stdout */
-	bool compress_uploads;
-	bool keep_alive; /* reuse one curl handle (and its connection) */
-	bool json;	 /* Content-Type application/json, else text/plain */
-	long timeout_ms; /* per request; 0 = SAKER_HTTP_TIMEOUT_MS */
-	int retries;	 /* after the first attempt; < 0 = SAKER_HTTP_RETRIES */
-	int backoff_ms;	 /* before the first retry, doubled after each; 0 = 100 */
-};
+/* Attempts after the first, the wait before the first retry (doubled after each). */
+#define SAKER_HTTP_RETRIES    3
+#define SAKER_HTTP_BACKOFF_MS 100
+#define SAKER_HTTP_TIMEOUT_MS 5000
 
 struct saker_http;
 
-/* Copies cfg. The caller has run curl_global_init. */
-int saker_http_new(struct saker_http **out, const struct saker_http_cfg *cfg,
+/*
+ * cfg (http_output's keys) must outlive the handle. json: the body's
+ * Content-Type is application/json, else text/plain. The caller has run
+ * curl_global_init.
+ */
+int saker_http_new(struct saker_http **out, const struct saker_config_http *cfg, bool json,
 		   const atomic_bool *abort);
 /* 0 once the server answered 2xx, else a negative errno with a reason in err. */
 int saker_http_post(struct saker_http *h, const char *body, size_t len, char *err, size_t errlen);
 void saker_http_free(struct saker_http *h);
-
-void saker_http_cfg_free(struct saker_http_cfg *c);
-int saker_http_cfg_copy(struct saker_http_cfg *dst, const struct saker_http_cfg *src);
 
 #endif

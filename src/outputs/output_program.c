@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "outputs/channel.h"
 #include "outputs/spawner.h"
 
 extern char **environ;
@@ -480,3 +481,153 @@ void saker_program_fini(struct saker_program *p)
 	p->user = NULL;
 	p->groups = NULL;
 }
+
+/* ---- the channel (outputs/channel.h) ---- */
+
+/* A per-alert program (keep_alive false) gets this long to exit after its line. */
+#define PROGRAM_ONESHOT_EXIT_MS 5000
+#define PROGRAM_KEEP_EXIT_MS	2000
+
+struct program_settings {
+	char *cmd;
+	char *user;
+	bool keep_alive;
+};
+
+static bool program_enabled(const struct saker_config *cfg)
+{
+	return cfg->program_output.enabled;
+}
+
+static void program_settings_free(void *ps)
+{
+	struct program_settings *s = ps;
+
+	if (s) {
+		free(s->cmd);
+		free(s->user);
+	}
+	free(s);
+}
+
+/* The user is looked up now, so a bad one is refused at start-up or reload. */
+static int program_settings_new(void **out, const struct saker_config *cfg, char *err,
+				size_t errlen)
+{
+	const char *cmd = cfg->program_output.program;
+	const char *user = cfg->program_output.user && *cfg->program_output.user
+			       ? cfg->program_output.user
+			       : DEFAULT_USER;
+	struct passwd pw, *res = NULL;
+	struct program_settings *s;
+	char pwbuf[4096];
+	int e;
+
+	if (!cmd || !*cmd) {
+		snprintf(err, errlen, "program_output needs a program");
+		return -EINVAL;
+	}
+	e = getpwnam_r(user, &pw, pwbuf, sizeof(pwbuf), &res);
+	if (e != 0 || !res) {
+		snprintf(err, errlen, "program_output.user %s: %s", user,
+			 e ? strerror(e) : "no such user");
+		return e ? -e : -ENOENT;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s) {
+		s->cmd = strdup(cmd);
+		s->user = strdup(user);
+		s->keep_alive = cfg->program_output.keep_alive;
+	}
+	if (!s || !s->cmd || !s->user) {
+		program_settings_free(s);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+static bool program_settings_eq(const void *pa, const void *pb)
+{
+	const struct program_settings *a = pa, *b = pb;
+
+	return strcmp(a->cmd, b->cmd) == 0 && strcmp(a->user, b->user) == 0 &&
+	       a->keep_alive == b->keep_alive;
+}
+
+struct program_chan {
+	struct saker_program prog;
+	bool keep_alive;
+};
+
+static int program_open(void **state, const void *settings, const struct saker_chan_env *env,
+			char *err, size_t errlen)
+{
+	const struct program_settings *s = settings;
+	struct program_chan *pc = calloc(1, sizeof(*pc));
+	int rc;
+
+	if (!pc) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = saker_program_init(&pc->prog, s->cmd, s->user, env->abort, err, errlen);
+	if (rc < 0) {
+		free(pc);
+		return rc;
+	}
+	pc->keep_alive = s->keep_alive;
+	pc->prog.exit_grace_ms = s->keep_alive ? PROGRAM_KEEP_EXIT_MS : PROGRAM_ONESHOT_EXIT_MS;
+	*state = pc;
+	return 0;
+}
+
+static struct saker_chan_tally program_deliver(void *state, const char *line, size_t len,
+					       enum saker_prio prio, char *err, size_t errlen)
+{
+	struct program_chan *pc = state;
+	int rc;
+
+	(void)prio;
+	rc = saker_program_write(&pc->prog, line, len, err, errlen);
+	if (rc == 0 && !pc->keep_alive)
+		rc = saker_program_finish(&pc->prog, err, errlen);
+	return saker_chan_result(rc);
+}
+
+static struct saker_chan_tally program_reopen(void *state, char *err, size_t errlen)
+{
+	struct program_chan *pc = state;
+
+	(void)err;
+	(void)errlen;
+	/* The next alert starts it again. */
+	saker_program_stop(&pc->prog);
+	return (struct saker_chan_tally){0};
+}
+
+static struct saker_chan_tally program_close(void *state, bool cut, char *err, size_t errlen)
+{
+	struct program_chan *pc = state;
+
+	(void)cut;
+	(void)err;
+	(void)errlen;
+	if (pc)
+		saker_program_fini(&pc->prog);
+	free(pc);
+	return (struct saker_chan_tally){0};
+}
+
+const struct saker_channel_ops saker_output_program = {
+    .name = "program",
+    .enabled = program_enabled,
+    .settings_new = program_settings_new,
+    .settings_eq = program_settings_eq,
+    .settings_free = program_settings_free,
+    .open = program_open,
+    .deliver = program_deliver,
+    .reopen = program_reopen,
+    .close = program_close,
+};

@@ -1,50 +1,51 @@
 /*
- * Per-channel queues and workers.
+ * Per-channel queues and workers, shared by every channel (a channel is one
+ * file implementing outputs/channel.h, one row of outputs/channels.def).
  *
  * Ownership: the emitting thread (the event loop) calls emit / reopen /
  * reconfigure / flush / shutdown and owns the formatting settings. Each
  * channel has a lock, a ring of pointers to shared, reference-counted
  * formatted lines, its requests (reopen, new settings, flush, stop) and its
- * counters; its worker thread owns the channel's resources (fd, program,
- * curl handle, write buffer). No I/O is done under a lock, so emit waits
- * only for a few pointer moves per channel.
+ * counters; its worker thread owns the channel's state (fd, program, curl
+ * handle, write buffer) and is the only one to call the channel's open,
+ * deliver, flush, reopen and close. No I/O is done under a lock, so emit
+ * waits only for a few pointer moves per channel.
  */
 #include "outputs/outputs.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
-#include "lib/safefile.h"
+#include "outputs/channel.h"
 #include "outputs/output_format.h"
-#include "outputs/output_http.h"
-#include "outputs/output_program.h"
 
 #define NS_PER_S 1000000000ULL
 /* At most one delivery failure report per channel this often. */
 #define FAIL_LOG_INTERVAL_NS (10ULL * NS_PER_S)
 /* At most one queue loss report per channel this often. */
 #define LOSS_LOG_INTERVAL_NS NS_PER_S
-/* A per-alert program (keep_alive false) gets this long to exit after its line. */
-#define PROGRAM_ONESHOT_EXIT_MS 5000
-/* buffered_outputs: bytes held before a write, as stdio did on a pipe. */
-#define WRITE_BUF_BYTES 4096
 /* Shutdown: the last part of the budget is for cutting short and stopping. */
 #define SHUTDOWN_CUT_MS 1000
 /* How often a stuck worker is signalled while shutdown waits for it. */
 #define KICK_MS 20
+
+/* The rows of channels.def come first in enum saker_channel; nats_output follows them. */
+#define N_CHAN SAKER_CH_NATS
+
+static const struct saker_channel_ops *const channels[N_CHAN] = {
+#define SAKER_CHANNEL(ID, name) [SAKER_CH_##ID] = &saker_output_##name,
+#include "outputs/channels.def"
+#undef SAKER_CHANNEL
+};
 
 struct out_item {
 	atomic_uint refs;
@@ -54,18 +55,14 @@ struct out_item {
 	char line[];
 };
 
-/* One channel's settings, built by the emitting thread, handed to the worker. */
-struct chan_cfg {
+/*
+ * One channel's settings, built by the emitting thread and shared with the
+ * worker (immutable, so only the count needs to be atomic).
+ */
+struct chan_set {
+	atomic_uint refs;
 	bool enabled;
-	bool buffered;	 /* stdout, file */
-	bool keep_alive; /* file, program */
-	char *path;	 /* file: filename; program: command */
-	char *user;	 /* program */
-	struct saker_http_cfg http;
-};
-
-struct tally {
-	unsigned delivered, failed, undelivered;
+	void *priv; /* the channel's own (settings_new); NULL when disabled or none */
 };
 
 struct throttle {
@@ -78,6 +75,7 @@ struct throttle {
 struct chan {
 	struct saker_outputs *o;
 	enum saker_channel id;
+	const struct saker_channel_ops *ops;
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* to the worker */
@@ -95,7 +93,7 @@ struct chan {
 	bool stop;    /* finish what is queued, then exit */
 	bool paused;
 	bool reopen_req;
-	struct chan_cfg *next; /* new settings for the worker */
+	struct chan_set *next; /* new settings for the worker */
 	uint64_t flush_req, flush_done;
 	bool final; /* shutdown did the final count: the worker counts nothing more */
 	uint64_t offered, delivered, failed, lost, dropped_reload, undelivered;
@@ -104,18 +102,12 @@ struct chan {
 	atomic_bool abort; /* cut the current delivery short (reload or shutdown) */
 
 	/* Emitting thread only: the settings last handed over, to compare. */
-	struct chan_cfg latest;
+	struct chan_set *latest;
 
 	/* Worker only (or before it starts / after it ended). */
-	struct chan_cfg cur;
-	int fd;	   /* file channel; stdout uses STDOUT_FILENO */
-	bool torn; /* a partial line was left: the next write starts a new line */
-	char *buf; /* buffered_outputs */
-	size_t buf_len;
-	unsigned buf_lines;
-	struct saker_program prog;
-	bool prog_inited;
-	struct saker_http *http;
+	struct chan_set *cur;
+	struct saker_chan_env env;
+	void *state; /* what the channel's open returned; NULL when not open */
 	struct throttle fail;
 };
 
@@ -135,20 +127,17 @@ struct saker_outputs {
 	bool shut;
 	bool flush_timed_out;
 	atomic_uint_fast64_t emitted, filtered, queue_drops, live, undelivered_alerts;
-	struct chan ch[SAKER_CH_MAX];
-	struct saker_nats *nats; /* nats_output; SAKER_CH_NATS's queue channel stays disabled */
-};
-
-static const char *const channel_names[SAKER_CH_MAX] = {
-    [SAKER_CH_STDOUT] = "stdout",   [SAKER_CH_FILE] = "file", [SAKER_CH_SYSLOG] = "syslog",
-    [SAKER_CH_PROGRAM] = "program", [SAKER_CH_HTTP] = "http", [SAKER_CH_NATS] = "nats",
+	struct chan ch[N_CHAN];
+	struct saker_nats *nats; /* nats_output: its own queue, spool and worker (output_nats.h) */
 };
 
 const char *saker_channel_name(enum saker_channel ch)
 {
-	if ((unsigned)ch >= SAKER_CH_MAX)
+	if (ch == SAKER_CH_NATS)
+		return "nats";
+	if ((unsigned)ch >= N_CHAN)
 		return "unknown";
-	return channel_names[ch];
+	return channels[ch]->name;
 }
 
 static struct timespec ts_at(uint64_t ns)
@@ -178,6 +167,17 @@ static void report(struct saker_outputs *o, enum saker_prio prio, const char *fm
 	o->log(o->log_ctx, prio, msg);
 }
 
+void saker_chan_report(const struct saker_chan_env *env, enum saker_prio prio, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	report(env->o, prio, "outputs: %s", msg);
+}
+
 /* ---- items ---- */
 
 static void item_put(struct saker_outputs *o, struct out_item *it)
@@ -192,158 +192,69 @@ static void item_put(struct saker_outputs *o, struct out_item *it)
 
 /* ---- settings ---- */
 
-static void chan_cfg_free(struct chan_cfg *c)
+static struct chan_set *set_get(struct chan_set *s)
 {
-	if (!c)
+	atomic_fetch_add(&s->refs, 1);
+	return s;
+}
+
+static void set_put(const struct saker_channel_ops *ops, struct chan_set *s)
+{
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
-	free(c->path);
-	free(c->user);
-	saker_http_cfg_free(&c->http);
-	memset(c, 0, sizeof(*c));
+	if (s->priv && ops->settings_free)
+		ops->settings_free(s->priv);
+	free(s);
 }
 
-static bool str_eq(const char *a, const char *b)
+static bool set_eq(const struct saker_channel_ops *ops, const struct chan_set *a,
+		   const struct chan_set *b)
 {
-	return strcmp(a ? a : "", b ? b : "") == 0;
+	if (a->enabled != b->enabled)
+		return false;
+	return !a->enabled || !ops->settings_eq || ops->settings_eq(a->priv, b->priv);
 }
 
-static bool http_cfg_eq(const struct saker_http_cfg *a, const struct saker_http_cfg *b)
+static void sets_free(struct chan_set *s[N_CHAN])
 {
-	return str_eq(a->url, b->url) && str_eq(a->user_agent, b->user_agent) &&
-	       a->insecure == b->insecure && str_eq(a->ca_cert, b->ca_cert) &&
-	       str_eq(a->ca_bundle, b->ca_bundle) && str_eq(a->ca_path, b->ca_path) &&
-	       a->mtls == b->mtls && str_eq(a->client_cert, b->client_cert) &&
-	       str_eq(a->client_key, b->client_key) && a->echo == b->echo &&
-	       a->compress_uploads == b->compress_uploads && a->keep_alive == b->keep_alive &&
-	       a->json == b->json && a->timeout_ms == b->timeout_ms && a->retries == b->retries &&
-	       a->backoff_ms == b->backoff_ms;
-}
-
-static bool chan_cfg_eq(const struct chan_cfg *a, const struct chan_cfg *b)
-{
-	return a->enabled == b->enabled && a->buffered == b->buffered &&
-	       a->keep_alive == b->keep_alive && str_eq(a->path, b->path) &&
-	       str_eq(a->user, b->user) && http_cfg_eq(&a->http, &b->http);
-}
-
-static int chan_cfg_copy(struct chan_cfg *dst, const struct chan_cfg *src)
-{
-	memset(dst, 0, sizeof(*dst));
-	dst->enabled = src->enabled;
-	dst->buffered = src->buffered;
-	dst->keep_alive = src->keep_alive;
-	dst->path = src->path ? strdup(src->path) : NULL;
-	dst->user = src->user ? strdup(src->user) : NULL;
-	if ((src->path && !dst->path) || (src->user && !dst->user) ||
-	    saker_http_cfg_copy(&dst->http, &src->http) < 0) {
-		free(dst->path);
-		free(dst->user);
-		memset(dst, 0, sizeof(*dst));
-		return -ENOMEM;
+	for (int i = 0; i < N_CHAN; i++) {
+		set_put(channels[i], s[i]);
+		s[i] = NULL;
 	}
-	return 0;
 }
 
 /*
- * Checks and copies the channel part of cfg into c[SAKER_CH_MAX]; the file
- * is opened (safely) and the program's user looked up now, so a bad setting
- * is refused at startup or reload rather than at the first alert.
+ * Every channel's settings from cfg, checked by the channel now (the file
+ * opened, the program's user looked up), so a bad setting is refused at
+ * startup or reload rather than at the first alert.
  */
-static int cfgs_build(struct chan_cfg c[SAKER_CH_MAX], const struct saker_config *cfg, char *err,
+static int sets_build(struct chan_set *s[N_CHAN], const struct saker_config *cfg, char *err,
 		      size_t errlen)
 {
-	const struct saker_http_cfg h = {
-	    .url = cfg->http_output.url,
-	    .user_agent = cfg->http_output.user_agent,
-	    .insecure = cfg->http_output.insecure,
-	    .ca_cert = cfg->http_output.ca_cert,
-	    .ca_bundle = cfg->http_output.ca_bundle,
-	    .ca_path = cfg->http_output.ca_path,
-	    .mtls = cfg->http_output.mtls,
-	    .client_cert = cfg->http_output.client_cert,
-	    .client_key = cfg->http_output.client_key,
-	    .echo = cfg->http_output.echo,
-	    .compress_uploads = cfg->http_output.compress_uploads,
-	    .keep_alive = cfg->http_output.keep_alive,
-	    .json = cfg->json_output,
-	    .retries = -1,
-	};
 	bool any = false;
-	int rc = -EINVAL;
+	int rc = 0;
 
-	memset(c, 0, sizeof(*c) * SAKER_CH_MAX);
-	c[SAKER_CH_STDOUT].enabled = cfg->stdout_output.enabled;
-	c[SAKER_CH_STDOUT].buffered = cfg->buffered_outputs;
-	c[SAKER_CH_FILE].enabled = cfg->file_output.enabled;
-	c[SAKER_CH_SYSLOG].enabled = cfg->syslog_output.enabled;
-	c[SAKER_CH_PROGRAM].enabled = cfg->program_output.enabled;
-	c[SAKER_CH_HTTP].enabled = cfg->http_output.enabled;
-	for (int i = 0; i < SAKER_CH_MAX; i++)
-		any |= c[i].enabled;
+	for (int i = 0; i < N_CHAN; i++) {
+		s[i] = calloc(1, sizeof(*s[i]));
+		if (!s[i]) {
+			sets_free(s);
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		atomic_init(&s[i]->refs, 1);
+		s[i]->enabled = channels[i]->enabled(cfg);
+		any |= s[i]->enabled;
+	}
 	any |= cfg->nats_output.enabled;
 	if (!any) {
 		snprintf(err, errlen, "no output channel is enabled");
-		goto fail;
+		rc = -EINVAL;
 	}
-	if (c[SAKER_CH_FILE].enabled) {
-		const char *name = cfg->file_output.filename;
-		int fd;
-
-		if (!nonempty(name)) {
-			snprintf(err, errlen, "file_output needs a filename");
-			goto fail;
-		}
-		fd = saker_safefile_open_append(name, err, errlen);
-		if (fd < 0) {
-			rc = fd;
-			goto fail;
-		}
-		close(fd);
-		c[SAKER_CH_FILE].keep_alive = cfg->file_output.keep_alive;
-		c[SAKER_CH_FILE].buffered = cfg->buffered_outputs && cfg->file_output.keep_alive;
-		c[SAKER_CH_FILE].path = strdup(name);
-		if (!c[SAKER_CH_FILE].path)
-			goto nomem;
-	}
-	if (c[SAKER_CH_PROGRAM].enabled) {
-		const char *user =
-		    nonempty(cfg->program_output.user) ? cfg->program_output.user : "nobody";
-		struct passwd pw, *res = NULL;
-		char pwbuf[4096];
-		int e;
-
-		if (!nonempty(cfg->program_output.program)) {
-			snprintf(err, errlen, "program_output needs a program");
-			goto fail;
-		}
-		e = getpwnam_r(user, &pw, pwbuf, sizeof(pwbuf), &res);
-		if (e != 0 || !res) {
-			snprintf(err, errlen, "program_output.user %s: %s", user,
-				 e ? strerror(e) : "no such user");
-			rc = e ? -e : -ENOENT;
-			goto fail;
-		}
-		c[SAKER_CH_PROGRAM].keep_alive = cfg->program_output.keep_alive;
-		c[SAKER_CH_PROGRAM].path = strdup(cfg->program_output.program);
-		c[SAKER_CH_PROGRAM].user = strdup(user);
-		if (!c[SAKER_CH_PROGRAM].path || !c[SAKER_CH_PROGRAM].user)
-			goto nomem;
-	}
-	if (c[SAKER_CH_HTTP].enabled) {
-		if (!nonempty(cfg->http_output.url)) {
-			snprintf(err, errlen, "http_output needs a url");
-			goto fail;
-		}
-		if (saker_http_cfg_copy(&c[SAKER_CH_HTTP].http, &h) < 0)
-			goto nomem;
-	}
-	return 0;
-nomem:
-	rc = -ENOMEM;
-	snprintf(err, errlen, "out of memory");
-fail:
-	for (int i = 0; i < SAKER_CH_MAX; i++)
-		chan_cfg_free(&c[i]);
+	for (int i = 0; i < N_CHAN && rc == 0; i++)
+		if (s[i]->enabled && channels[i]->settings_new)
+			rc = channels[i]->settings_new(&s[i]->priv, cfg, err, errlen);
+	if (rc < 0)
+		sets_free(s);
 	return rc;
 }
 
@@ -368,290 +279,75 @@ static size_t capacity_of(const struct saker_config *cfg)
 	return (size_t)c;
 }
 
-/* ---- worker: writing lines ---- */
+/* ---- worker: the channel's calls ---- */
 
 static bool cut(struct chan *c)
 {
 	return atomic_load(&c->abort);
 }
 
-/* A write is given up only at shutdown; a reload lets the line finish. */
-static bool cut_at_exit(struct chan *c)
-{
-	return atomic_load(&c->abort) && atomic_load(&c->o->closing);
-}
-
-/* Writes all of p unless an error or a cut; *done = bytes written. */
-static int write_all(struct chan *c, int fd, const char *p, size_t len, size_t *done)
-{
-	size_t off = 0;
-	int rc = 0;
-
-	while (off < len) {
-		ssize_t n = write(fd, p + off, len - off);
-
-		if (n > 0) {
-			off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR) {
-			if (cut_at_exit(c)) {
-				rc = -ECANCELED;
-				break;
-			}
-			continue;
-		}
-		if (n < 0 && errno == EAGAIN) {
-			/* Somebody made the fd non-blocking: wait for room, still cuttable. */
-			struct timespec slice = {.tv_nsec = 5 * 1000000L};
-
-			if (cut_at_exit(c)) {
-				rc = -ECANCELED;
-				break;
-			}
-			nanosleep(&slice, NULL);
-			continue;
-		}
-		rc = n < 0 ? -errno : -EIO;
-		break;
-	}
-	*done = off;
-	return rc;
-}
-
-static void file_close(struct chan *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	c->torn = false;
-}
-
 static void note_failure(struct chan *c, const char *why, bool force);
 
-/* The file channel's fd, opened (again) by name if needed. */
-static int file_ready(struct chan *c, char *err, size_t errlen)
-{
-	struct stat st;
-	int fd;
-
-	/* Unlinked, or its directory removed: what is written there is lost. */
-	if (c->fd >= 0 && fstat(c->fd, &st) == 0 && st.st_nlink == 0) {
-		report(c->o, SAKER_PRIO_WARNING, "outputs: %s was removed: reopening it",
-		       c->cur.path);
-		file_close(c);
-	}
-	if (c->fd >= 0)
-		return 0;
-	fd = saker_safefile_open_append(c->cur.path, err, errlen);
-	if (fd < 0)
-		return fd;
-	c->fd = fd;
-	c->torn = false;
-	return 0;
-}
-
-static unsigned count_nl(const char *p, size_t n)
-{
-	unsigned k = 0;
-
-	for (size_t i = 0; i < n; i++)
-		k += p[i] == '\n';
-	return k;
-}
-
-/*
- * Writes whole lines (nlines of them) to stdout or the file. A line is
- * delivered once all of it was written. A partial line left by a failure is
- * cut off again (a regular file of ours) or, failing that, ended by a
- * newline before the next write, so no line is ever glued to another.
- */
-static struct tally write_lines(struct chan *c, const char *p, size_t len, unsigned nlines,
-				char *err, size_t errlen)
-{
-	bool is_file = c->id == SAKER_CH_FILE;
-	struct tally t = {0};
-	off_t before = -1;
-	size_t done = 0;
-	int fd, rc;
-
-	if (is_file) {
-		rc = file_ready(c, err, errlen);
-		if (rc < 0) {
-			t.failed = nlines;
-			return t;
-		}
-	}
-	fd = is_file ? c->fd : STDOUT_FILENO;
-	if (c->torn) {
-		rc = write_all(c, fd, "\n", 1, &done);
-		if (rc < 0 || done != 1)
-			goto failed;
-		c->torn = false;
-	}
-	if (is_file)
-		before = lseek(fd, 0, SEEK_END);
-	rc = write_all(c, fd, p, len, &done);
-	if (rc == 0) {
-		t.delivered = nlines;
-		return t;
-	}
-	t.delivered = count_nl(p, done);
-	if (done > 0 && p[done - 1] != '\n') {
-		size_t keep = done;
-
-		while (keep > 0 && p[keep - 1] != '\n')
-			keep--;
-		if (!(before >= 0 && ftruncate(fd, before + (off_t)keep) == 0))
-			c->torn = true;
-	}
-failed:
-	if (rc == -ECANCELED) {
-		t.undelivered = nlines - t.delivered;
-		snprintf(err, errlen, "cut short at shutdown");
-	} else {
-		t.failed = nlines - t.delivered;
-		snprintf(err, errlen, "write %s: %s", is_file ? c->cur.path : "to stdout",
-			 strerror(rc < 0 ? -rc : EIO));
-	}
-	return t;
-}
-
-static struct tally buf_flush(struct chan *c, char *err, size_t errlen)
-{
-	struct tally t = {0};
-
-	if (c->buf_len == 0)
-		return t;
-	t = write_lines(c, c->buf, c->buf_len, c->buf_lines, err, errlen);
-	c->buf_len = 0;
-	c->buf_lines = 0;
-	return t;
-}
-
-static void tally_add(struct tally *a, struct tally b)
-{
-	a->delivered += b.delivered;
-	a->failed += b.failed;
-	a->undelivered += b.undelivered;
-}
-
-static struct tally deliver_stream(struct chan *c, const struct out_item *it, char *err,
-				   size_t errlen)
-{
-	struct tally t = {0};
-
-	if (!c->cur.buffered) {
-		t = write_lines(c, it->line, it->len, 1, err, errlen);
-		if (c->id == SAKER_CH_FILE && !c->cur.keep_alive)
-			file_close(c);
-		return t;
-	}
-	if (!c->buf) {
-		c->buf = malloc(WRITE_BUF_BYTES);
-		if (!c->buf) {
-			snprintf(err, errlen, "out of memory");
-			t.failed = 1;
-			return t;
-		}
-	}
-	if (c->buf_len + it->len > WRITE_BUF_BYTES)
-		t = buf_flush(c, err, errlen);
-	if (it->len >= WRITE_BUF_BYTES) {
-		tally_add(&t, write_lines(c, it->line, it->len, 1, err, errlen));
-		return t;
-	}
-	memcpy(c->buf + c->buf_len, it->line, it->len);
-	c->buf_len += it->len;
-	c->buf_lines++;
-	return t;
-}
-
-/* ---- worker: other channels ---- */
-
-static int deliver_program(struct chan *c, const struct out_item *it, char *err, size_t errlen)
-{
-	int rc;
-
-	if (!c->prog_inited) {
-		rc = saker_program_init(&c->prog, c->cur.path, c->cur.user, &c->abort, err, errlen);
-		if (rc < 0)
-			return rc;
-		c->prog.exit_grace_ms = c->cur.keep_alive ? 2000 : PROGRAM_ONESHOT_EXIT_MS;
-		c->prog_inited = true;
-	}
-	rc = saker_program_write(&c->prog, it->line, it->len, err, errlen);
-	if (rc == 0 && !c->cur.keep_alive)
-		rc = saker_program_finish(&c->prog, err, errlen);
-	return rc;
-}
-
-static int deliver_http(struct chan *c, const struct out_item *it, char *err, size_t errlen)
-{
-	int rc;
-
-	if (!c->http) {
-		rc = saker_http_new(&c->http, &c->cur.http, &c->abort);
-		if (rc < 0) {
-			snprintf(err, errlen, "http: %s", strerror(-rc));
-			return rc;
-		}
-	}
-	/* The body is the alert without its newline. */
-	rc = saker_http_post(c->http, it->line, it->len - 1, err, errlen);
-	return rc;
-}
-
 /* Delivers one item; *retry when a reload cut it short (the item is kept). */
-static struct tally deliver(struct chan *c, const struct out_item *it, char *err, size_t errlen,
-			    bool *retry)
+static struct saker_chan_tally deliver(struct chan *c, const struct out_item *it, char *err,
+				       size_t errlen, bool *retry)
 {
-	struct tally t = {0};
-	int rc = 0;
+	struct saker_chan_tally t;
+	int rc;
 
 	err[0] = '\0';
 	*retry = false;
-	switch (c->id) {
-	case SAKER_CH_STDOUT:
-	case SAKER_CH_FILE:
-		return deliver_stream(c, it, err, errlen);
-	case SAKER_CH_SYSLOG:
-		/* syslog(3) reports nothing back: handed over counts as delivered. */
-		syslog(LOG_USER | (int)it->prio, "%.*s", (int)(it->len - 1), it->line);
-		break;
-	case SAKER_CH_PROGRAM:
-		rc = deliver_program(c, it, err, errlen);
-		break;
-	case SAKER_CH_HTTP:
-		rc = deliver_http(c, it, err, errlen);
-		break;
-	default:
-		rc = -EINVAL;
+	if (!c->state && c->ops->open) {
+		rc = c->ops->open(&c->state, c->cur->priv, &c->env, err, errlen);
+		if (rc < 0) {
+			c->state = NULL;
+			t = saker_chan_result(rc);
+			goto out;
+		}
 	}
-	if (rc == 0)
-		t.delivered = 1;
-	else if (rc == -ECANCELED && cut(c))
-		*retry = true; /* the caller decides: reload (again) or shutdown (undelivered) */
-	else
-		t.failed = 1;
+	t = c->ops->deliver(c->state, it->line, it->len, it->prio, err, errlen);
+out:
+	if (t.cut) {
+		t.cut = false;
+		if (cut(c))
+			*retry =
+			    true; /* the caller decides: reload (again) or shutdown (undelivered) */
+		else
+			t.failed++;
+	}
 	return t;
 }
 
-/* Closes what the channel holds; buffered lines are written first. */
-static struct tally close_channel(struct chan *c)
+/* A flush or reopen request; failures are reported. */
+static struct saker_chan_tally chan_call(struct chan *c,
+					 struct saker_chan_tally (*fn)(void *, char *, size_t))
 {
-	char err[256];
-	struct tally t = buf_flush(c, err, sizeof(err));
+	struct saker_chan_tally t = {0};
+	char err[512];
 
+	if (!c->state || !fn)
+		return t;
+	err[0] = '\0';
+	t = fn(c->state, err, sizeof(err));
 	if (t.failed)
-		note_failure(c, err, false);
-	file_close(c);
-	if (c->prog_inited) {
-		saker_program_fini(&c->prog);
-		c->prog_inited = false;
-	}
-	saker_http_free(c->http);
-	c->http = NULL;
+		note_failure(c, err[0] ? err : "failed", false);
+	return t;
+}
+
+/* Closes what the channel holds; buffered lines are written first unless cut. */
+static struct saker_chan_tally close_channel(struct chan *c, bool cut_short)
+{
+	struct saker_chan_tally t = {0};
+	char err[512];
+
+	if (!c->state)
+		return t;
+	err[0] = '\0';
+	if (c->ops->close)
+		t = c->ops->close(c->state, cut_short, err, sizeof(err));
+	c->state = NULL;
+	if (t.failed)
+		note_failure(c, err[0] ? err : "failed", false);
 	return t;
 }
 
@@ -707,7 +403,7 @@ static void report_loss(struct chan *c, uint64_t n)
 }
 
 /* With the lock held. */
-static void count(struct chan *c, struct tally t, struct out_item *it)
+static void count(struct chan *c, struct saker_chan_tally t, struct out_item *it)
 {
 	if (c->final)
 		return;
@@ -744,8 +440,8 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		if (c->next) {
-			struct chan_cfg *next = c->next;
-			struct tally t;
+			struct chan_set *next = c->next;
+			struct saker_chan_tally t;
 			uint64_t dropped = 0;
 
 			c->next = NULL;
@@ -753,14 +449,14 @@ static void *worker(void *arg)
 			if (!c->stop)
 				atomic_store(&c->abort, false);
 			pthread_mutex_unlock(&c->lock);
-			t = close_channel(c);
-			chan_cfg_free(&c->cur);
-			c->cur = *next;
-			free(next);
+			/* The next delivery opens the channel with the new settings. */
+			t = close_channel(c, false);
+			set_put(c->ops, c->cur);
+			c->cur = next;
 			pthread_mutex_lock(&c->lock);
 			count(c, t, NULL);
 			c->busy = false;
-			if (!c->cur.enabled && retry) {
+			if (!c->cur->enabled && retry) {
 				if (!c->final) {
 					c->dropped_reload++;
 					c->inflight--;
@@ -780,21 +476,13 @@ static void *worker(void *arg)
 			continue;
 		}
 		if (c->reopen_req) {
-			struct tally t;
+			struct saker_chan_tally t;
 
 			c->reopen_req = false;
 			c->busy = true;
 			pthread_mutex_unlock(&c->lock);
-			/*
-			 * Between two alerts: the next one goes to a file opened by
-			 * name, so a renamed file keeps everything written before.
-			 */
-			t = buf_flush(c, why, sizeof(why));
-			if (t.failed)
-				note_failure(c, why, false);
-			file_close(c);
-			if (c->prog_inited)
-				saker_program_stop(&c->prog);
+			/* Between two alerts. */
+			t = chan_call(c, c->ops->reopen);
 			pthread_mutex_lock(&c->lock);
 			count(c, t, NULL);
 			c->busy = false;
@@ -805,7 +493,7 @@ static void *worker(void *arg)
 		if ((retry || c->count > 0) && !c->paused) {
 			struct out_item *it = retry;
 			bool again;
-			struct tally t;
+			struct saker_chan_tally t;
 
 			retry = NULL;
 			if (!it) {
@@ -837,13 +525,11 @@ static void *worker(void *arg)
 			break;
 		if (c->flush_done != c->flush_req) {
 			uint64_t req = c->flush_req;
-			struct tally t;
+			struct saker_chan_tally t;
 
 			c->busy = true;
 			pthread_mutex_unlock(&c->lock);
-			t = buf_flush(c, why, sizeof(why));
-			if (t.failed)
-				note_failure(c, why, false);
+			t = chan_call(c, c->ops->flush);
 			pthread_mutex_lock(&c->lock);
 			count(c, t, NULL);
 			c->busy = false;
@@ -871,21 +557,15 @@ static void *worker(void *arg)
 	}
 	/* Stopping: cut short or drained. */
 	if (retry) {
-		count(c, (struct tally){.undelivered = 1}, retry);
+		count(c, (struct saker_chan_tally){.undelivered = 1}, retry);
 		item_put(c->o, retry);
 	}
 	c->busy = true;
 	pthread_mutex_unlock(&c->lock);
 	{
 		/* Buffered lines are still written unless shutdown already cut us short. */
-		struct tally t = {0};
+		struct saker_chan_tally t = close_channel(c, cut(c));
 
-		if (cut(c)) {
-			t.undelivered = c->buf_lines;
-			c->buf_len = 0;
-			c->buf_lines = 0;
-		}
-		tally_add(&t, close_channel(c));
 		pthread_mutex_lock(&c->lock);
 		count(c, t, NULL);
 	}
@@ -969,11 +649,9 @@ static void chan_destroy(struct chan *c)
 	for (size_t i = 0; i < c->count; i++)
 		item_put(c->o, c->ring[(c->head + i) % c->slots]);
 	free(c->ring);
-	free(c->buf);
-	chan_cfg_free(&c->cur);
-	chan_cfg_free(&c->latest);
-	chan_cfg_free(c->next);
-	free(c->next);
+	set_put(c->ops, c->cur);
+	set_put(c->ops, c->latest);
+	set_put(c->ops, c->next);
 	pthread_cond_destroy(&c->wake);
 	pthread_cond_destroy(&c->idle);
 	pthread_mutex_destroy(&c->lock);
@@ -1023,7 +701,7 @@ int saker_outputs_new(struct saker_outputs **out, const struct saker_config *cfg
 		      const struct saker_outputs_opts *opts, char *err, size_t errlen)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct chan_cfg cc[SAKER_CH_MAX];
+	struct chan_set *cs[N_CHAN];
 	struct saker_outputs *o;
 	pthread_condattr_t ca;
 	size_t cap;
@@ -1032,13 +710,12 @@ int saker_outputs_new(struct saker_outputs **out, const struct saker_config *cfg
 	if (!out || !cfg)
 		return -EINVAL;
 	*out = NULL;
-	rc = cfgs_build(cc, cfg, err, errlen);
+	rc = sets_build(cs, cfg, err, errlen);
 	if (rc < 0)
 		return rc;
 	o = calloc(1, sizeof(*o));
 	if (!o) {
-		for (int i = 0; i < SAKER_CH_MAX; i++)
-			chan_cfg_free(&cc[i]);
+		sets_free(cs);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -1051,20 +728,21 @@ int saker_outputs_new(struct saker_outputs **out, const struct saker_config *cfg
 	cap = capacity_of(cfg);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	for (int i = 0; i < SAKER_CH_MAX; i++) {
+	for (int i = 0; i < N_CHAN; i++) {
 		struct chan *c = &o->ch[i];
 
 		c->o = o;
 		c->id = (enum saker_channel)i;
-		c->fd = -1;
+		c->ops = channels[i];
 		pthread_mutex_init(&c->lock, NULL);
 		pthread_cond_init(&c->wake, &ca);
 		pthread_cond_init(&c->idle, &ca);
 		atomic_init(&c->abort, false);
-		c->cur = cc[i];
-		c->enabled = cc[i].enabled;
-		if (rc == 0)
-			rc = chan_cfg_copy(&c->latest, &cc[i]);
+		c->env = (struct saker_chan_env){
+		    .name = c->ops->name, .abort = &c->abort, .closing = &o->closing, .o = o};
+		c->cur = cs[i];
+		c->latest = set_get(cs[i]);
+		c->enabled = cs[i]->enabled;
 		if (rc == 0)
 			rc = ring_resize(c, cap);
 	}
@@ -1087,7 +765,7 @@ int saker_outputs_new(struct saker_outputs **out, const struct saker_config *cfg
 			return rc;
 		}
 	}
-	for (int i = 0; i < SAKER_CH_MAX && rc == 0; i++)
+	for (int i = 0; i < N_CHAN && rc == 0; i++)
 		if (o->ch[i].enabled)
 			rc = chan_start(&o->ch[i]);
 	if (rc < 0) {
@@ -1098,7 +776,7 @@ int saker_outputs_new(struct saker_outputs **out, const struct saker_config *cfg
 	*out = o;
 	return 0;
 fail:
-	for (int i = 0; i < SAKER_CH_MAX; i++)
+	for (int i = 0; i < N_CHAN; i++)
 		chan_destroy(&o->ch[i]);
 	free(o);
 	return rc;
@@ -1149,7 +827,7 @@ int saker_outputs_emit(struct saker_outputs *o, const struct saker_alert *alert)
 	/* Formatting happens here, once and outside any lock: workers only write bytes. */
 	it = make_item(o, alert);
 	now = saker_clock_ns(CLOCK_MONOTONIC);
-	for (int i = 0; i < SAKER_CH_MAX; i++) {
+	for (int i = 0; i < N_CHAN; i++) {
 		struct chan *c = &o->ch[i];
 		uint64_t n = 0;
 
@@ -1192,7 +870,7 @@ int saker_outputs_reopen(struct saker_outputs *o)
 {
 	if (!o)
 		return -EINVAL;
-	for (int i = 0; i < SAKER_CH_MAX; i++) {
+	for (int i = 0; i < N_CHAN; i++) {
 		struct chan *c = &o->ch[i];
 
 		if (!c->started)
@@ -1208,8 +886,7 @@ int saker_outputs_reopen(struct saker_outputs *o)
 int saker_outputs_reconfigure(struct saker_outputs *o, const struct saker_config *cfg, char *err,
 			      size_t errlen)
 {
-	struct chan_cfg cc[SAKER_CH_MAX];
-	struct chan_cfg *next[SAKER_CH_MAX] = {0};
+	struct chan_set *cs[N_CHAN];
 	size_t cap;
 	int rc;
 
@@ -1219,31 +896,20 @@ int saker_outputs_reconfigure(struct saker_outputs *o, const struct saker_config
 		snprintf(err, errlen, "outputs are shutting down");
 		return -ESHUTDOWN;
 	}
-	rc = cfgs_build(cc, cfg, err, errlen);
+	rc = sets_build(cs, cfg, err, errlen);
 	if (rc < 0)
 		return rc;
 	cap = capacity_of(cfg);
 	/* Everything that can fail first, so a failure changes nothing. */
-	for (int i = 0; i < SAKER_CH_MAX && rc == 0; i++) {
-		if (chan_cfg_eq(&cc[i], &o->ch[i].latest))
-			continue;
-		next[i] = malloc(sizeof(*next[i]));
-		if (!next[i] || chan_cfg_copy(next[i], &cc[i]) < 0) {
-			free(next[i]);
-			next[i] = NULL;
-			rc = -ENOMEM;
-			snprintf(err, errlen, "out of memory");
-		}
-	}
-	for (int i = 0; i < SAKER_CH_MAX && rc == 0; i++) {
-		if (cc[i].enabled) {
+	for (int i = 0; i < N_CHAN && rc == 0; i++) {
+		if (cs[i]->enabled) {
 			rc = chan_start(&o->ch[i]);
 			if (rc < 0)
 				snprintf(err, errlen, "cannot start an output thread: %s",
 					 strerror(-rc));
 		}
 	}
-	for (int i = 0; i < SAKER_CH_MAX && rc == 0; i++) {
+	for (int i = 0; i < N_CHAN && rc == 0; i++) {
 		struct chan *c = &o->ch[i];
 
 		pthread_mutex_lock(&c->lock);
@@ -1254,38 +920,31 @@ int saker_outputs_reconfigure(struct saker_outputs *o, const struct saker_config
 			snprintf(err, errlen, "out of memory");
 	}
 	if (rc < 0) {
-		for (int i = 0; i < SAKER_CH_MAX; i++) {
-			chan_cfg_free(&cc[i]);
-			chan_cfg_free(next[i]);
-			free(next[i]);
-		}
+		sets_free(cs);
 		return rc;
 	}
-	for (int i = 0; i < SAKER_CH_MAX; i++) {
+	for (int i = 0; i < N_CHAN; i++) {
 		struct chan *c = &o->ch[i];
-		bool disabling = next[i] && !next[i]->enabled;
+		bool changed = !set_eq(c->ops, cs[i], c->latest);
+		bool disabling = changed && !cs[i]->enabled;
 		uint64_t before, dropped = 0;
 
 		pthread_mutex_lock(&c->lock);
 		(void)ring_resize(c, cap); /* a shrink keeps what is queued: cannot fail */
-		if (next[i]) {
+		if (changed) {
 			before = c->dropped_reload;
 			if (disabling)
 				drain_ring(c, &c->dropped_reload, false);
 			dropped = c->dropped_reload - before;
-			c->enabled = next[i]->enabled;
-			if (c->next) {
-				chan_cfg_free(c->next);
-				free(c->next);
-			}
-			c->next = next[i];
+			c->enabled = cs[i]->enabled;
+			set_put(c->ops, c->next);
+			c->next = set_get(cs[i]);
 			/* What is being delivered now is cut short and redone with the new
 			 * settings. */
 			atomic_store(&c->abort, true);
 			pthread_cond_signal(&c->wake);
-			chan_cfg_free(&c->latest);
-			c->latest = cc[i];
-			memset(&cc[i], 0, sizeof(cc[i]));
+			set_put(c->ops, c->latest);
+			c->latest = set_get(cs[i]);
 		}
 		pthread_mutex_unlock(&c->lock);
 		if (dropped)
@@ -1293,8 +952,8 @@ int saker_outputs_reconfigure(struct saker_outputs *o, const struct saker_config
 			    o, SAKER_PRIO_WARNING,
 			    "outputs: %s output disabled by reload: %llu queued alert(s) dropped",
 			    saker_channel_name(c->id), (unsigned long long)dropped);
-		chan_cfg_free(&cc[i]);
 	}
+	sets_free(cs);
 	apply_format_settings(o, cfg);
 	return 0;
 }
@@ -1314,7 +973,7 @@ int saker_outputs_flush(struct saker_outputs *o, int timeout_ms)
 
 	if (!o)
 		return -EINVAL;
-	for (int i = 0; i < SAKER_CH_MAX; i++) {
+	for (int i = 0; i < N_CHAN; i++) {
 		struct chan *c = &o->ch[i];
 		uint64_t req;
 
@@ -1355,7 +1014,7 @@ void saker_outputs_get_stats(struct saker_outputs *o, struct saker_outputs_stats
 	memset(st, 0, sizeof(*st));
 	if (!o)
 		return;
-	for (int i = 0; i < SAKER_CH_MAX; i++)
+	for (int i = 0; i < N_CHAN; i++)
 		chan_stats(&o->ch[i], st);
 	st->emitted = atomic_load(&o->emitted);
 	st->filtered = atomic_load(&o->filtered);
@@ -1378,7 +1037,7 @@ void saker_outputs_test_pause(struct saker_outputs *o, bool paused)
 {
 	if (!o)
 		return;
-	for (int i = 0; i < SAKER_CH_MAX; i++) {
+	for (int i = 0; i < N_CHAN; i++) {
 		struct chan *c = &o->ch[i];
 
 		pthread_mutex_lock(&c->lock);
@@ -1429,7 +1088,7 @@ int saker_outputs_shutdown(struct saker_outputs *o, int timeout_ms)
 	atomic_store(&o->closing, true);
 	/* It writes its queue to its spool and waits for acks in parallel with the others. */
 	saker_nats_stop(o->nats, (int)((soft - t0) / 1000000ULL));
-	for (int i = 0; i < SAKER_CH_MAX; i++) {
+	for (int i = 0; i < N_CHAN; i++) {
 		struct chan *c = &o->ch[i];
 
 		if (!c->started)
@@ -1443,11 +1102,11 @@ int saker_outputs_shutdown(struct saker_outputs *o, int timeout_ms)
 		pthread_mutex_unlock(&c->lock);
 	}
 	/* Deliver what is queued while the budget lasts ... */
-	for (int i = 0; i < SAKER_CH_MAX; i++)
+	for (int i = 0; i < N_CHAN; i++)
 		if (o->ch[i].started)
 			(void)wait_done(&o->ch[i], soft, false);
 	/* ... then cut every channel still busy short, and interrupt its system call. */
-	for (int i = 0; i < SAKER_CH_MAX; i++) {
+	for (int i = 0; i < N_CHAN; i++) {
 		struct chan *c = &o->ch[i];
 
 		if (!c->started || wait_done(c, 0, false))
@@ -1458,7 +1117,7 @@ int saker_outputs_shutdown(struct saker_outputs *o, int timeout_ms)
 		pthread_cond_signal(&c->wake);
 		pthread_mutex_unlock(&c->lock);
 	}
-	for (int i = 0; i < SAKER_CH_MAX; i++) {
+	for (int i = 0; i < N_CHAN; i++) {
 		struct chan *c = &o->ch[i];
 
 		if (!c->started)
@@ -1471,7 +1130,7 @@ int saker_outputs_shutdown(struct saker_outputs *o, int timeout_ms)
 		c->leaked = true;
 		pthread_detach(c->thread);
 	}
-	for (int i = 0; i < SAKER_CH_MAX; i++) {
+	for (int i = 0; i < N_CHAN; i++) {
 		struct chan *c = &o->ch[i];
 		uint64_t before, n;
 
@@ -1517,12 +1176,12 @@ void saker_outputs_free(struct saker_outputs *o)
 	if (!o)
 		return;
 	(void)saker_outputs_shutdown(o, SAKER_OUTPUTS_SHUTDOWN_MS);
-	for (int i = 0; i < SAKER_CH_MAX; i++)
+	for (int i = 0; i < N_CHAN; i++)
 		leaked |= o->ch[i].leaked;
 	/* A thread still running uses the object: it goes when the process does. */
 	if (leaked)
 		return;
-	for (int i = 0; i < SAKER_CH_MAX; i++)
+	for (int i = 0; i < N_CHAN; i++)
 		chan_destroy(&o->ch[i]);
 	saker_nats_free(o->nats);
 	curl_global_cleanup();

@@ -1,10 +1,10 @@
 /*
  * Alerts: one struct describes an alert; outputs format it once (text or
  * JSON, Falco's shapes) and hand it to every enabled channel. Each channel
- * (stdout, file, syslog, program, http) has its own bounded queue and its
- * own worker thread, so a slow or dead channel delays only itself and never
- * the event loop. Every alert handed to a channel ends in exactly one of its
- * buckets (see struct saker_outputs_stats).
+ * (outputs/channels.def; the interface one implements is outputs/channel.h)
+ * has its own bounded queue and its own worker thread, so a slow or dead
+ * channel delays only itself and never the event loop. Every alert handed to a channel ends in
+ * exactly one of its buckets (see struct saker_outputs_stats).
  *
  * The library never logs: failures, queue losses and reload effects are
  * reported through the callback the caller gives (one message per event,
@@ -36,18 +36,17 @@
 #define SAKER_OUTPUTS_SHUTDOWN_MS 5000
 #define SAKER_OUTPUTS_WAKE_SIGNAL (SIGRTMIN + 3)
 
+/* One per row of outputs/channels.def (a channel is one file, outputs/channel.h), then nats. */
 enum saker_channel {
-	SAKER_CH_STDOUT = 0,
-	SAKER_CH_FILE,
-	SAKER_CH_SYSLOG,
-	SAKER_CH_PROGRAM,
-	SAKER_CH_HTTP,
+#define SAKER_CHANNEL(ID, name) SAKER_CH_##ID,
+#include "outputs/channels.def"
+#undef SAKER_CHANNEL
 	/*
-	 * Not a queue channel: alerts go to the nats_output module (its own
-	 * queue, spool and worker, output_nats.h). Its buckets here are the
-	 * alerts of this run: delivered = acknowledged by the stream, lost =
-	 * its queue or spool could not take them, pending = not acknowledged
-	 * yet (after shutdown: in the spool for the next start).
+	 * Not a row of the table (it predates it): alerts go to the nats_output
+	 * module (its own queue, spool and worker, output_nats.h). Its buckets
+	 * here are the alerts of this run: delivered = acknowledged by the
+	 * stream, lost = its queue or spool could not take them, pending = not
+	 * acknowledged yet (after shutdown: in the spool for the next start).
 	 */
 	SAKER_CH_NATS,
 	SAKER_CH_MAX,

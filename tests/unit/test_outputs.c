@@ -257,6 +257,47 @@ static void test_new_rejects_bad_channels(void **state)
 	assert_string_equal(saker_channel_name(SAKER_CH_MAX), "unknown");
 }
 
+/*
+ * Each row of outputs/channels.def has a distinct name, its ops, and a
+ * `<name>_output.enabled` key that turns on exactly that channel (the config
+ * rows a new channel needs, flagged so that "no output enabled" knows it).
+ */
+static void cfg_warn_fails(void *ctx, enum saker_prio prio, const char *msg)
+{
+	(void)ctx;
+	(void)prio;
+	fail_msg("config warning: %s", msg); /* an unknown key is only a warning */
+}
+
+static void test_channel_table(void **state)
+{
+	(void)state;
+	for (int i = 0; i < SAKER_CH_MAX; i++) {
+		const char *name = saker_channel_name((enum saker_channel)i);
+		struct saker_config cfg;
+		char kv[128], err[256];
+
+		assert_string_not_equal(name, "unknown");
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(name, saker_channel_name((enum saker_channel)j));
+		saker_config_init(&cfg);
+		assert_int_equal(saker_config_override(&cfg, "stdout_output.enabled=false", err,
+						       sizeof(err), cfg_warn_fails, NULL),
+				 0);
+		assert_int_equal(saker_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "no output enabled"));
+		snprintf(kv, sizeof(kv), "%s_output.enabled=true", name);
+		assert_int_equal(
+		    saker_config_override(&cfg, kv, err, sizeof(err), cfg_warn_fails, NULL), 0);
+		/* Enabled, it is either complete or names what it needs. */
+		if (saker_config_validate(&cfg, err, sizeof(err)) < 0) {
+			snprintf(kv, sizeof(kv), "%s_output is enabled but", name);
+			assert_non_null(strstr(err, kv));
+		}
+		saker_config_free(&cfg);
+	}
+}
+
 /* ---- file ---- */
 
 static void file_n_lines(struct fx *f, bool keep_alive, bool buffered)
@@ -1269,6 +1310,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_new_rejects_bad_channels, setup, teardown),
+	    cmocka_unit_test(test_channel_table),
 	    cmocka_unit_test_setup_teardown(test_file_keep_alive, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_file_open_per_alert, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_file_buffered, setup, teardown),
