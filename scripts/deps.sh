@@ -9,6 +9,7 @@ pkgs=(
 	libyaml-dev libjson-c-dev libcurl4-openssl-dev libmicrohttpd-dev
 	libnats-dev nats-server
 	libcmocka-dev python3 python3-pytest
+	nodejs npm
 	prometheus
 	libnats-dev nats-server
 	iproute2 procps

@@ -382,23 +382,9 @@ static void raise_memlock(const struct saker_app *app)
 			  strerror(errno));
 }
 
-static int open_capture(struct saker_app *app, const uint8_t *table, char *err, size_t errlen)
+/* The process and fd tables, loss attribution, repair, the ledger: what the pipeline feeds. */
+static int open_view(struct saker_app *app, char *err, size_t errlen)
 {
-	const struct saker_capture_opts opts = {
-	    .ring_bytes = saker_config_ring_bytes(&app->cfg),
-	    .critical_ring_bytes = app->cfg.protected_lane.buf_size,
-	    .lane_rate = app->live_cfg.protected_lane.rate,
-	    .lane_burst = app->live_cfg.protected_lane.burst,
-	    .lane_uid_rate = app->live_cfg.protected_lane.uid_rate,
-	    .lane_uid_burst = app->live_cfg.protected_lane.uid_burst,
-	    .lane_cgroup_rate = app->live_cfg.protected_lane.cgroup_rate,
-	    .lane_cgroup_burst = app->live_cfg.protected_lane.cgroup_burst,
-	    .cpus_for_each_buffer = (unsigned)app->cfg.engine.modern_ebpf.cpus_for_each_buffer,
-	    .sc_table = table,
-	    .self_tgid = getpid(),
-	    .on_event = saker_pipeline_record,
-	    .ctx = &app->pipe,
-	};
 	const struct saker_config *cc = &app->cfg;
 	const struct saker_containers_opts copts = {
 	    .max = (size_t)cc->container_engines.max_containers,
@@ -417,7 +403,6 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	    .max_fds_per_proc = (size_t)app->cfg.state.max_fds_per_proc,
 	    .containers = &copts,
 	};
-	int64_t boot_offset;
 	int ret;
 
 	ret = saker_view_new_opts(&app->view, &vopts);
@@ -434,6 +419,32 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 		return ret;
 	}
 	ret = saker_app_open_ledger(app->live_cfg.drops_ledger, &app->ledger, err, errlen);
+	if (ret)
+		return ret;
+	return 0;
+}
+
+static int open_capture(struct saker_app *app, const uint8_t *table, char *err, size_t errlen)
+{
+	const struct saker_capture_opts opts = {
+	    .ring_bytes = saker_config_ring_bytes(&app->cfg),
+	    .critical_ring_bytes = app->cfg.protected_lane.buf_size,
+	    .lane_rate = app->live_cfg.protected_lane.rate,
+	    .lane_burst = app->live_cfg.protected_lane.burst,
+	    .lane_uid_rate = app->live_cfg.protected_lane.uid_rate,
+	    .lane_uid_burst = app->live_cfg.protected_lane.uid_burst,
+	    .lane_cgroup_rate = app->live_cfg.protected_lane.cgroup_rate,
+	    .lane_cgroup_burst = app->live_cfg.protected_lane.cgroup_burst,
+	    .cpus_for_each_buffer = (unsigned)app->cfg.engine.modern_ebpf.cpus_for_each_buffer,
+	    .sc_table = table,
+	    .self_tgid = getpid(),
+	    .on_event = saker_pipeline_record,
+	    .ctx = &app->pipe,
+	};
+	int64_t boot_offset;
+	int ret;
+
+	ret = open_view(app, err, errlen);
 	if (ret)
 		return ret;
 	/* One offset for the dump, the rules and a -w file, so a replay stamps the same times. */
