@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import SAKER, public_copy, summary
+from conftest import HELPERS, SAKER, public_copy, summary
 from natslite import Client, NatsServer
 from natsutil import stream_messages
 
@@ -220,3 +220,53 @@ def test_saker_publishes_coverage_and_ledger_fleet_matches_summary(saker, nats, 
     p = fleet(server, "--json", "--stale", "2s")
     w = rows(p.stdout)[host]
     assert w["silent"] and w["state"] == "silent"
+
+
+def test_fleet_names_the_flooder_of_a_real_loss(saker, nats, tmp_path):
+    """A flood that loses events (saker stopped for a second while it runs): the host's
+    coverage records count the loss by cause and lane, name the flooder in top, and
+    saker fleet shows coverage below 100 % and the flooder."""
+    server, _ = nats
+    host = "fleet-flood-%d" % os.getpid()
+    s = saker("-o", "stdout_output.enabled=false", "-o", "syscall_event_drops.actions=[log]",
+              "-o", "engine.modern_ebpf.buf_size=1048576",
+              "-o", "nats_output.enabled=true", "-o", "nats_output.servers=[%s]" % server.url,
+              "-o", "nats_output.spool_dir=" + str(tmp_path / "spool"),
+              env={"SAKER_HOSTNAME": host})
+    procs = [subprocess.Popen([os.path.join(HELPERS, "flood"), "close", "4000000000", "4"],
+                              stdout=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        os.kill(s.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(1.0)
+        finally:
+            os.kill(s.proc.pid, signal.SIGCONT)
+    finally:
+        for p in procs:
+            assert p.wait(timeout=60) == 0
+    assert s.stop() == 0
+    summ = summary(s.lines())
+    assert summ["events dropped"] > 0, summ
+    subj = "saker.%s.coverage" % host
+    docs = wait_docs(server, "coverage",
+                     lambda d: any(x == subj and doc.get("final") for x, doc in d))
+    mine = [doc for x, doc in docs if x == subj]
+    lossy = [d for d in mine if d["lost"]]
+    assert lossy
+    for d in mine:
+        assert d["lost"] == sum(d["lost_by_cause"].values())
+        assert d["lost_by_cause"]["ring_full"] == sum(d["lost_by_lane"].values())
+    assert sum(d["lost"] for d in mine) == summ["events dropped"] - (
+        mine[0]["totals"]["lost"] - mine[0]["lost"])
+    named = [t for d in lossy for t in d["top"] if t.get("lost")]
+    assert any(t["comm"] == "flood" for t in named), named[:6]
+
+    p = fleet(server, "--json", "--stale", "30s")
+    assert p.returncode == 0, p.stderr
+    w = rows(p.stdout)[host]
+    assert w["lost"] == sum(d["lost"] for d in mine) > 0
+    assert w["coverage_pct"] < 100
+    assert w["top_flooder"] and w["top_flooder"]["lost"] > 0
+    print("flood: %d windows, seen %d, lost %d (%.2f %% coverage), top flooder %s" % (
+        w["windows"], w["seen"], w["lost"], w["coverage_pct"], w["top_flooder"]))
