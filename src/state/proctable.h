@@ -77,7 +77,9 @@ struct saker_proc {
 	size_t args_len;
 	uint32_t argc;
 	const char *cwd;
-	const char *cgroup; /* cgroup v2 path ("0::" line), else the first line's */
+	/* the probe's path (exec; a suffix "b/c" when deeper than it sends), else /proc's v2 path
+	 */
+	const char *cgroup;
 	/* SAKER_CONTAINER_ID_LEN hex digits, "host", or "" when nothing told (INCOMPLETE) */
 	const char *container_id;
 };
