@@ -188,7 +188,28 @@ def test_connect_flood_in_one_container_spares_another(saker, runc, tmp_path):  
     assert execs == set(range(200)), (len(execs), "\n".join(err[-20:]))
     named = [m for m in (DEMOTED_RX.search(l) for l in err) if m]
     assert named, "\n".join(err[-20:])
-    print("\n".join(m.group(0) for m in named))
     ctrs = {m.group(5) for m in named}
     assert a[:12] in ctrs, "\n".join(m.group(0) for m in named)
     assert b[:12] not in ctrs, "\n".join(m.group(0) for m in named)
+
+
+def test_demotion_names_container_by_name(saker, containerd, tmp_path):  # noqa: F811
+    """The demotion warning names the flooding container by id and, from its runtime's
+    files (containerd's task bundle with the CRI annotations), by name."""
+    rootfs = C.busybox_rootfs(str(tmp_path / "rootfs"))
+    static_lanemark(os.path.join(rootfs, "bin", "lanemark"))
+    cid, uid = C.new_id(), C.pod_uid()
+    root = os.path.join(containerd.state, "io.containerd.runtime.v2.task")
+    s = saker("-o", "json_output=true", "-o", "container_engines.containerd.root=" + root)
+    flood = " ".join(["/bin/lanemark connectflood 4 1 &"] * 8) + " wait"
+    r = containerd.run(cid, rootfs, ["/bin/sh", "-c", flood], cgroup=C.kubepods_cgroup(cid, uid),
+                       annotations=C.cri_annotations("web-1", "prod", uid, "flooder",
+                                                     "docker.io/library/busybox:1.36"),
+                       timeout=120)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    time.sleep(1.5)
+    assert s.stop(timeout=60) == 0
+    named = [m for m in (DEMOTED_RX.search(l) for l in s.lines()) if m]
+    assert named, "\n".join(s.lines()[-20:])
+    assert any(m.group(5) == cid[:12] and m.group(6) == "flooder" for m in named), \
+        "\n".join(m.group(0) for m in named)
