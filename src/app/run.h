@@ -14,7 +14,7 @@
 #include "app/app.h"
 #include "app/canary.h"
 #include "app/fleetpub.h"
-#include "app/loop.h"
+#include "lib/loop.h"
 #include "app/observe.h"
 #include "app/pipeline.h"
 #include "app/ruleset.h"

@@ -1,4 +1,4 @@
-#include "app/loop.h"
+#include "lib/loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
