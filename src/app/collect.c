@@ -69,9 +69,22 @@ static void add_drop_lane(struct ctx *c, enum saker_loss_cause cause, unsigned l
 	add(c, "drops_total", DROPS_HELP, COUNTER, S, v, l, category ? 3 : 2);
 }
 
-static void add_drop(struct ctx *c, enum saker_loss_cause cause, const char *category, uint64_t v)
+/* Every cause's series, lane and category as drops/loss.c counts them. */
+static void add_drops(struct ctx *c, const struct saker_capture_stats *st)
 {
-	add_drop_lane(c, cause, SAKER_LANE_NORMAL, category, v);
+	for (int cause = 0; cause < SAKER_LOSS_CAUSE_MAX; cause++)
+		for (unsigned lane = 0; lane < SAKER_LANE_MAX; lane++) {
+			bool ring = saker_loss_cause_is_ring(cause);
+
+			for (int cat = 0; cat < (ring ? SAKER_CAT_MAX : 1); cat++) {
+				uint64_t n;
+
+				if (saker_loss_count(st, cause, lane, cat, &n))
+					add_drop_lane(c, cause, lane,
+						      ring ? saker_loss_category_name(cat) : NULL,
+						      n);
+			}
+		}
 }
 
 static void collect_capture(struct ctx *c, const struct saker_capture_stats *st)
@@ -81,17 +94,7 @@ static void collect_capture(struct ctx *c, const struct saker_capture_stats *st)
 	    S, st->k[SAKER_CNT_EVTS], NULL, 0);
 	add(c, "events_delivered_total", "Events consumed from the ring buffers and handed on.",
 	    COUNTER, S, st->delivered, NULL, 0);
-	for (unsigned lane = 0; lane < SAKER_LANE_MAX; lane++)
-		for (int cat = 0; cat < SAKER_CAT_MAX; cat++) {
-			add_drop_lane(c, SAKER_LOSS_RING_FULL, lane, saker_loss_category_name(cat),
-				      st->k[SAKER_CNT_DROP_RING(SAKER_CAUSE_RING_FULL, lane, cat)]);
-			add_drop_lane(c, SAKER_LOSS_NO_RING, lane, saker_loss_category_name(cat),
-				      st->k[SAKER_CNT_DROP_RING(SAKER_CAUSE_NO_RING, lane, cat)]);
-		}
-	add_drop(c, SAKER_LOSS_MAX_EVENT_SIZE, NULL, st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE]);
-	add_drop(c, SAKER_LOSS_SCRATCH_MAP, NULL, st->k[SAKER_CNT_DROPS_SCRATCH_MAP]);
-	add_drop_lane(c, SAKER_LOSS_SCRATCH_MAP, SAKER_LANE_CRITICAL, NULL,
-		      st->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL]);
+	add_drops(c, st);
 	add(c, "drops_critical_total",
 	    "Events lost in the protected lane (Falco-style n_drops_critical), every cause.",
 	    COUNTER, S, saker_stats_drops_critical(st), NULL, 0);
@@ -99,7 +102,6 @@ static void collect_capture(struct ctx *c, const struct saker_capture_stats *st)
 	    "Critical events over their process's or user's budget, sent in the bulk lane "
 	    "(n_demoted; not a loss).",
 	    COUNTER, S, st->k[SAKER_CNT_DEMOTED], NULL, 0);
-	add_drop(c, SAKER_LOSS_USER_SPACE, NULL, st->user_drops);
 	add(c, "page_faults_total",
 	    "User-memory reads that failed (Falco's n_drops_page_faults); the event is delivered "
 	    "with the argument marked unreadable, so these are not drops.",

@@ -1,5 +1,6 @@
 #include "drops/loss.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 struct cause {
@@ -28,29 +29,64 @@ static void ring(struct saker_loss *out, int cause, int lane, int cat, uint64_t 
 		out->critical += n;
 }
 
+bool saker_loss_cause_is_ring(enum saker_loss_cause c)
+{
+	return (unsigned)c < SAKER_CAUSE_MAX;
+}
+
+/*
+ * The one place that names the counter measuring each cause: adding a cause
+ * to SAKER_LOSS_CAUSES is its row plus its case here (ring causes need none,
+ * the ring-write counters have a cause dimension).
+ */
+bool saker_loss_count(const struct saker_capture_stats *st, enum saker_loss_cause c,
+		      enum saker_lane lane, enum saker_category cat, uint64_t *n)
+{
+	if ((unsigned)lane >= SAKER_LANE_MAX || (unsigned)cat >= SAKER_CAT_MAX)
+		return false;
+	if (saker_loss_cause_is_ring(c)) {
+		*n = st->k[SAKER_CNT_DROP_RING(c, lane, cat)];
+		return true;
+	}
+	switch (c) {
+	case SAKER_LOSS_MAX_EVENT_SIZE:
+		*n = st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE];
+		return lane == SAKER_LANE_NORMAL;
+	case SAKER_LOSS_SCRATCH_MAP:
+		*n = st->k[lane == SAKER_LANE_CRITICAL ? SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL
+						       : SAKER_CNT_DROPS_SCRATCH_MAP];
+		return true;
+	case SAKER_LOSS_USER_SPACE:
+		*n = st->user_drops;
+		return lane == SAKER_LANE_NORMAL;
+	default:
+		return false;
+	}
+}
+
 void saker_loss_split(const struct saker_capture_stats *d, struct saker_loss *out)
 {
 	memset(out, 0, sizeof(*out));
-#ifdef SAKER_CNT_DROP_RING
-	/* The ABI with lanes and causes (ring writes counted by cause x lane x category). */
-	for (int cause = 0; cause < SAKER_CAUSE_MAX; cause++)
+	for (int c = 0; c < SAKER_LOSS_CAUSE_MAX; c++)
 		for (int lane = 0; lane < SAKER_LANE_MAX; lane++)
-			for (int cat = 0; cat < SAKER_CAT_MAX; cat++)
-				ring(out, cause, lane, cat,
-				     d->k[SAKER_CNT_DROP_RING(cause, lane, cat)]);
-	out->cause[SAKER_LOSS_SCRATCH_MAP] =
-	    d->k[SAKER_CNT_DROPS_SCRATCH_MAP] + d->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL];
-	/* A lane-1 scratch collision is a critical loss too. */
-	out->critical += d->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL];
-	out->lifecycle += d->k[SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL];
-#else
-	/* One lane, one ring cause. */
-	for (int cat = 0; cat < SAKER_CAT_MAX; cat++)
-		ring(out, SAKER_LOSS_RING_FULL, SAKER_LANE_NORMAL, cat,
-		     d->k[SAKER_CNT_DROPS_BUFFER_FIRST + cat]);
-#endif
-	out->cause[SAKER_LOSS_MAX_EVENT_SIZE] = d->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE];
-	out->cause[SAKER_LOSS_USER_SPACE] = d->user_drops;
+			for (int cat = 0; cat < (saker_loss_cause_is_ring(c) ? SAKER_CAT_MAX : 1);
+			     cat++) {
+				uint64_t n;
+
+				if (!saker_loss_count(d, c, lane, cat, &n))
+					continue;
+				if (saker_loss_cause_is_ring(c)) {
+					ring(out, c, lane, cat, n);
+					continue;
+				}
+				/* Other causes have no category; a lane-1 loss is critical still.
+				 */
+				out->cause[c] += n;
+				if (lane == SAKER_LANE_CRITICAL) {
+					out->critical += n;
+					out->lifecycle += n;
+				}
+			}
 	for (int c = 0; c < SAKER_LOSS_CAUSE_MAX; c++)
 		out->total += out->cause[c];
 }

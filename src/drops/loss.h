@@ -6,6 +6,7 @@
 #ifndef SAKER_LOSS_H
 #define SAKER_LOSS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "saker_abi.h"
@@ -31,6 +32,15 @@ struct saker_loss {
 };
 
 void saker_loss_split(const struct saker_capture_stats *delta, struct saker_loss *out);
+/* Whether the cause is a ring-write cause (counted by lane and category). */
+bool saker_loss_cause_is_ring(enum saker_loss_cause c);
+/*
+ * *n = what cause c lost in lane (and category cat, for a ring cause; 0
+ * otherwise) by the counters in st; false where the probe has no such count
+ * (that series does not exist). saker_loss_split and /metrics both read it.
+ */
+bool saker_loss_count(const struct saker_capture_stats *st, enum saker_loss_cause c,
+		      enum saker_lane lane, enum saker_category cat, uint64_t *n);
 /* "ring_full", ...; "normal", "critical"; "clone_fork", ... (Falco's category names). */
 const char *saker_loss_cause_name(enum saker_loss_cause c);
 /* The table's other columns (SAKER_LOSS_CAUSES); NULL where the cause has none. */
