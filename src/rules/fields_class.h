@@ -98,9 +98,12 @@ void saker_fctx_names_free(struct saker_fctx_names *nm);
 enum { SAKER_SCF_OPEN = 1, SAKER_SCF_CREAT = 2, SAKER_SCF_RETFD = 4 };
 unsigned saker_fields_sc_flags(const struct saker_event *ev);
 
+/* Builds the argument tables once (fields_evtarg.c); instances and contexts call it. */
+void saker_fields_tables_init(void);
+
 /*
  * evt.arg / evt.rawarg (sel 1: raw) and evt.args over the argument tables
- * of fields.c (Falco's argument names per event). An instance of a row whose
+ * of fields_evtarg.c (Falco's argument names per event). An instance of a row whose
  * extractor is saker_fields_evt_arg is resolved by saker_fields_evt_arg_init
  * once its argument is parsed: the argument per event class, the raw type,
  * the name as Falco users write it (evt.arg.flags, evt.arg[0]).

@@ -1,7 +1,7 @@
 /*
  * The evt field class: the event itself (type, result, time, where it ran)
  * and its arguments by Falco's names (evt.arg.*, whose tables and rendering
- * are in fields.c beside the event classes they are indexed by).
+ * are in fields_evtarg.c beside the event classes they are indexed by).
  */
 #include <fcntl.h>
 #include <inttypes.h>
