@@ -156,26 +156,204 @@ static struct enode *compile_evttype(struct comp *c, const struct saker_ast *a, 
 	return n;
 }
 
-struct enode *fl_compile_check(struct comp *c, const struct saker_ast *a)
+/* The check's field, resolved by the environment; NULL with c->e set when it has none. */
+static const struct saker_finst *check_field(struct comp *c, const struct saker_ast *a)
 {
 	const struct saker_finst *fi;
 	char why[256];
+	int err = 0;
+
+	fi = c->env->field(c->env->ctx, a->name, a->arg, &err, why, sizeof(why));
+	if (fi)
+		return fi;
+	if (err == -ENOMEM) {
+		fl_cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
+		return NULL;
+	}
+	snprintf(c->e->what, sizeof(c->e->what), "%s", a->name);
+	fl_cfail(c,
+		 err == -ENOENT	 ? SAKER_FERR_UNSUPPORTED
+		 : err == -ESRCH ? SAKER_FERR_UNKNOWN
+				 : SAKER_FERR_INVALID,
+		 a->arg && err == -EINVAL ? a->argpos : a->pos, "%s", why);
+	return NULL;
+}
+
+/*
+ * Checks whose outcome is known at compile time (evt.dir, a never-zero field
+ * compared with 0) or that have their own node (evt.type): true with *out set.
+ */
+static bool check_folds(struct comp *c, const struct saker_ast *a, const struct saker_finst *fi,
+			const char **v, int nv, struct enode **out)
+{
+	bool eq_ne = a->op == OP_EQ || a->op == OP_NE;
+
+	if (!strcmp(fi->info->name, "evt.type") &&
+	    (eq_ne || a->op == OP_IN || a->op == OP_INTERSECTS)) {
+		*out = compile_evttype(c, a, v, nv);
+		return true;
+	}
+	if (!strcmp(fi->info->name, "evt.dir") && eq_ne) {
+		bool eq = !strcmp(v[0], "<");
+
+		*out = fl_constant(c, a->op == OP_EQ ? eq : !eq);
+		return true;
+	}
+	if (fi->info->flags & SAKER_FF_NONZERO && eq_ne && !strcmp(v[0], "0")) {
+		*out = fl_constant(c, a->op == OP_NE);
+		return true;
+	}
+	return false;
+}
+
+/* Whether the operator applies to the field's type; false with c->e set. */
+static bool check_op_type(struct comp *c, const struct saker_ast *a, const struct saker_finst *fi)
+{
+	bool ordered = a->op >= OP_LT && a->op <= OP_GE;
+	bool unordered_type =
+	    fi->type == SAKER_FT_IPADDR || fi->type == SAKER_FT_IPNET || fi->type == SAKER_FT_BOOL;
+
+	if (!(fi->type != SAKER_FT_STR && (is_str_op(a->op) || a->op == OP_PMATCH)) &&
+	    !(unordered_type && ordered))
+		return true;
+	snprintf(c->e->what, sizeof(c->e->what), "%s", fl_op_names[a->op]);
+	fl_cfail(c, SAKER_FERR_UNSUPPORTED, a->oppos,
+		 "operator '%s' is not supported on %s field '%s'", fl_op_names[a->op],
+		 saker_ftype_name(fi->type), fi->name);
+	return false;
+}
+
+/* A string value as the operator compares it: hex bytes, lower case, a path. -errno. */
+static int str_value(enum op op, const char *s, struct cval *cv)
+{
+	size_t len = strlen(s), o = 0;
+
+	cv->s.p = malloc(len + 1);
+	if (!cv->s.p)
+		return -ENOMEM;
+	if (op == OP_BCONTAINS || op == OP_BSTARTSWITH) {
+		/* the value is hex bytes */
+		if (len % 2)
+			return -EINVAL;
+		for (size_t k = 0; k < len; k += 2) {
+			int hi = hexval(s[k]), lo = hexval(s[k + 1]);
+
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			cv->s.p[o++] = (char)(hi * 16 + lo);
+		}
+		len = o;
+	} else if (op == OP_ICONTAINS) {
+		for (size_t k = 0; k < len; k++)
+			cv->s.p[k] = (char)fl_lower((unsigned char)s[k]);
+	} else {
+		memcpy(cv->s.p, s, len);
+	}
+	cv->s.p[len] = '\0';
+	if (op == OP_PMATCH)
+		while (len > 1 && cv->s.p[len - 1] == '/')
+			cv->s.p[--len] = '\0';
+	cv->s.n = (uint32_t)len;
+	return 0;
+}
+
+/* The node's values parsed by the field's type; 0, or -errno with c->e set. */
+static int check_values(struct comp *c, const struct saker_ast *a, struct enode *n, const char **v,
+			const uint32_t *vpos)
+{
+	const struct saker_finst *fi = n->fi;
+
+	for (uint32_t i = 0; i < n->nvals; i++) {
+		struct cval *cv = &n->vals[i];
+		int err = 0;
+
+		if (fi->type == SAKER_FT_STR)
+			err = str_value(a->op, v[i], cv);
+		else if (fi->type == SAKER_FT_IPADDR || fi->type == SAKER_FT_IPNET)
+			err = ip_parse(v[i], cv) ? 0 : -EINVAL;
+		else
+			err = num_parse(v[i], fi->type, cv) ? 0 : -EINVAL;
+		if (err == -ENOMEM) {
+			fl_cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
+			return err;
+		}
+		if (err) {
+			fl_cfail(c, SAKER_FERR_INVALID, vpos[i],
+				 "'%s' is not a valid %s value for '%s'", v[i],
+				 a->op == OP_BCONTAINS || a->op == OP_BSTARTSWITH
+				     ? "hex"
+				     : saker_ftype_name(fi->type),
+				 fi->name);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* A string set for long in-lists, the regex compiled; 0, or -errno with c->e set. */
+static int check_prepare(struct comp *c, const struct saker_ast *a, struct enode *n, uint32_t vpos0)
+{
+	char msg[128];
+	int rc;
+
+	if (n->type == SAKER_FT_STR && (a->op == OP_IN || a->op == OP_INTERSECTS) && n->nvals > 4) {
+		n->set = fl_sset_build(n->vals, n->nvals);
+		if (!n->set)
+			goto nomem;
+	}
+	if (a->op != OP_REGEX)
+		return 0;
+	n->re = malloc(sizeof(*n->re));
+	if (!n->re)
+		goto nomem;
+	rc = regcomp(n->re, n->vals[0].s.p, REG_EXTENDED | REG_NOSUB);
+	if (!rc)
+		return 0;
+	regerror(rc, n->re, msg, sizeof(msg));
+	free(n->re);
+	n->re = NULL;
+	fl_cfail(c, SAKER_FERR_INVALID, vpos0, "invalid regular expression: %s", msg);
+	return -EINVAL;
+nomem:
+	fl_cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
+	return -ENOMEM;
+}
+
+/* A comparison node over the values; NULL with c->e set. */
+static struct enode *check_node(struct comp *c, const struct saker_ast *a,
+				const struct saker_finst *fi, const char **v, const uint32_t *vpos,
+				int nv)
+{
+	struct enode *n = fl_enew(c, E_CMP);
+
+	if (!n)
+		return NULL;
+	n->op = a->op;
+	n->fi = fi;
+	n->type = fi->type;
+	n->vals = calloc((size_t)nv, sizeof(*n->vals));
+	if (!n->vals) {
+		fl_enode_free(n);
+		return fl_cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
+	}
+	n->nvals = (uint32_t)nv;
+	if (check_values(c, a, n, v, vpos) || check_prepare(c, a, n, vpos[0])) {
+		fl_enode_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+struct enode *fl_compile_check(struct comp *c, const struct saker_ast *a)
+{
+	const struct saker_finst *fi = check_field(c, a);
 	const char **v = NULL;
 	uint32_t *vpos = NULL;
 	struct enode *n = NULL;
-	int nv, err = 0;
+	int nv;
 
-	fi = c->env->field(c->env->ctx, a->name, a->arg, &err, why, sizeof(why));
-	if (!fi) {
-		if (err == -ENOMEM)
-			return fl_cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
-		snprintf(c->e->what, sizeof(c->e->what), "%s", a->name);
-		return fl_cfail(c,
-				err == -ENOENT	? SAKER_FERR_UNSUPPORTED
-				: err == -ESRCH ? SAKER_FERR_UNKNOWN
-						: SAKER_FERR_INVALID,
-				a->arg && err == -EINVAL ? a->argpos : a->pos, "%s", why);
-	}
+	if (!fi)
+		return NULL;
 	if ((a->op == OP_IN || a->op == OP_INTERSECTS || a->op == OP_PMATCH) && !a->list)
 		return fl_cfail(c, SAKER_FERR_SYNTAX, a->oppos, "'%s' needs a list",
 				fl_op_names[a->op]);
@@ -197,143 +375,11 @@ struct enode *fl_compile_check(struct comp *c, const struct saker_ast *a)
 	nv = collect_values(c, a, &v, &vpos);
 	if (nv < 0)
 		return NULL;
-	if (nv == 0) {
-		/* x in () is never true */
-		free(v);
-		free(vpos);
-		return fl_constant(c, false);
-	}
-	if (!strcmp(fi->info->name, "evt.type") &&
-	    (a->op == OP_EQ || a->op == OP_NE || a->op == OP_IN || a->op == OP_INTERSECTS)) {
-		n = compile_evttype(c, a, v, nv);
-		goto out;
-	}
-	if (!strcmp(fi->info->name, "evt.dir") && (a->op == OP_EQ || a->op == OP_NE)) {
-		bool eq = !strcmp(v[0], "<");
-
-		n = fl_constant(c, a->op == OP_EQ ? eq : !eq);
-		goto out;
-	}
-	if (fi->info->flags & SAKER_FF_NONZERO && (a->op == OP_EQ || a->op == OP_NE) &&
-	    !strcmp(v[0], "0")) {
-		n = fl_constant(c, a->op == OP_NE);
-		goto out;
-	}
-	if (fi->type != SAKER_FT_STR && (is_str_op(a->op) || a->op == OP_PMATCH)) {
-		snprintf(c->e->what, sizeof(c->e->what), "%s", fl_op_names[a->op]);
-		n = fl_cfail(c, SAKER_FERR_UNSUPPORTED, a->oppos,
-			     "operator '%s' is not supported on %s field '%s'", fl_op_names[a->op],
-			     saker_ftype_name(fi->type), fi->name);
-		goto out;
-	}
-	if ((fi->type == SAKER_FT_IPADDR || fi->type == SAKER_FT_IPNET ||
-	     fi->type == SAKER_FT_BOOL) &&
-	    a->op >= OP_LT && a->op <= OP_GE) {
-		snprintf(c->e->what, sizeof(c->e->what), "%s", fl_op_names[a->op]);
-		n = fl_cfail(c, SAKER_FERR_UNSUPPORTED, a->oppos,
-			     "operator '%s' is not supported on %s field '%s'", fl_op_names[a->op],
-			     saker_ftype_name(fi->type), fi->name);
-		goto out;
-	}
-	n = fl_enew(c, E_CMP);
-	if (!n)
-		goto out;
-	n->op = a->op;
-	n->fi = fi;
-	n->type = fi->type;
-	n->vals = calloc((size_t)nv, sizeof(*n->vals));
-	if (!n->vals) {
-		fl_enode_free(n);
-		n = fl_cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
-		goto out;
-	}
-	n->nvals = (uint32_t)nv;
-	for (int i = 0; i < nv; i++) {
-		struct cval *cv = &n->vals[i];
-		bool ok = true;
-
-		if (fi->type == SAKER_FT_STR) {
-			size_t len = strlen(v[i]);
-
-			cv->s.p = malloc(len + 1);
-			if (!cv->s.p) {
-				fl_enode_free(n);
-				n = fl_cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
-				goto out;
-			}
-			if (a->op == OP_BCONTAINS || a->op == OP_BSTARTSWITH) {
-				/* the value is hex bytes */
-				size_t o = 0;
-
-				if (len % 2)
-					ok = false;
-				for (size_t k = 0; ok && k < len; k += 2) {
-					int hi = hexval(v[i][k]), lo = hexval(v[i][k + 1]);
-
-					if (hi < 0 || lo < 0)
-						ok = false;
-					else
-						cv->s.p[o++] = (char)(hi * 16 + lo);
-				}
-				len = o;
-			} else if (a->op == OP_ICONTAINS) {
-				for (size_t k = 0; k < len; k++)
-					cv->s.p[k] = (char)fl_lower((unsigned char)v[i][k]);
-			} else {
-				memcpy(cv->s.p, v[i], len);
-			}
-			cv->s.p[len] = '\0';
-			if (a->op == OP_PMATCH)
-				while (len > 1 && cv->s.p[len - 1] == '/')
-					cv->s.p[--len] = '\0';
-			cv->s.n = (uint32_t)len;
-		} else if (fi->type == SAKER_FT_IPADDR || fi->type == SAKER_FT_IPNET) {
-			ok = ip_parse(v[i], cv);
-		} else {
-			ok = num_parse(v[i], fi->type, cv);
-		}
-		if (!ok) {
-			fl_enode_free(n);
-			n = fl_cfail(c, SAKER_FERR_INVALID, vpos[i],
-				     "'%s' is not a valid %s value for '%s'", v[i],
-				     a->op == OP_BCONTAINS || a->op == OP_BSTARTSWITH
-					 ? "hex"
-					 : saker_ftype_name(fi->type),
-				     fi->name);
-			goto out;
-		}
-	}
-	if (fi->type == SAKER_FT_STR && (a->op == OP_IN || a->op == OP_INTERSECTS) && nv > 4) {
-		n->set = fl_sset_build(n->vals, n->nvals);
-		if (!n->set) {
-			fl_enode_free(n);
-			n = fl_cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
-			goto out;
-		}
-	}
-	if (a->op == OP_REGEX) {
-		int rc;
-
-		n->re = malloc(sizeof(*n->re));
-		if (!n->re) {
-			fl_enode_free(n);
-			n = fl_cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
-			goto out;
-		}
-		rc = regcomp(n->re, n->vals[0].s.p, REG_EXTENDED | REG_NOSUB);
-		if (rc) {
-			char msg[128];
-
-			regerror(rc, n->re, msg, sizeof(msg));
-			free(n->re);
-			n->re = NULL;
-			fl_enode_free(n);
-			n = fl_cfail(c, SAKER_FERR_INVALID, vpos[0],
-				     "invalid regular expression: %s", msg);
-			goto out;
-		}
-	}
-out:
+	/* x in () is never true */
+	if (nv == 0)
+		n = fl_constant(c, false);
+	else if (!check_folds(c, a, fi, v, nv, &n) && check_op_type(c, a, fi))
+		n = check_node(c, a, fi, v, vpos, nv);
 	free(v);
 	free(vpos);
 	if (n && n->kind == E_CMP)

@@ -250,13 +250,63 @@ static size_t render(struct saker_fctx *c, const struct otok *toks, size_t ntoks
 	return o;
 }
 
+/* A copy of p[0..n) in the alert's value buffer, or NULL when it is full. */
+static const char *val_copy(struct saker_rules *r, const char *p, size_t n, size_t *vo)
+{
+	char *d = r->val_buf + *vo;
+
+	if (*vo + n + 1 > MAX_OUTPUT_BYTES)
+		return NULL;
+	memcpy(d, p, n);
+	d[n] = '\0';
+	*vo += n + 1;
+	return d;
+}
+
+/* One output field's value in the alert, typed; a missing value is a NULL string. */
+static void alert_field(struct saker_rules *r, const struct saker_finst *fi, struct saker_field *f,
+			size_t *vo)
+{
+	char tmp[INET6_ADDRSTRLEN + 8];
+	const struct saker_fval *v;
+	int nv = saker_fields_extract(r->fctx, fi, &v);
+
+	f->name = fi->name;
+	f->type = SAKER_FIELD_STR;
+	f->str = NULL;
+	if (nv <= 0)
+		return;
+	switch (fi->type) {
+	case SAKER_FT_S64:
+		f->type = SAKER_FIELD_S64;
+		f->s64 = v[0].i;
+		break;
+	case SAKER_FT_BOOL:
+		f->type = SAKER_FIELD_BOOL;
+		f->b = v[0].u != 0;
+		break;
+	case SAKER_FT_U64:
+	case SAKER_FT_RELTIME:
+	case SAKER_FT_ABSTIME:
+		f->type = SAKER_FIELD_U64;
+		f->u64 = v[0].u;
+		break;
+	case SAKER_FT_STR:
+		f->str = val_copy(r, v[0].s.p, v[0].s.n, vo);
+		break;
+	default:
+		saker_fval_format(fi->type, &v[0], tmp, sizeof(tmp));
+		f->str = val_copy(r, tmp, strlen(tmp), vo);
+		break;
+	}
+}
+
 static void format_alert(struct saker_rules *r, struct rule_item *ri, const struct saker_event *ev,
 			 struct saker_view *view, struct saker_alert *a)
 {
 	static const char degraded[] = " view_degraded=true";
 	struct saker_fctx *c = r->fctx;
 	size_t o, vo = 0;
-	char tmp[INET6_ADDRSTRLEN + 8];
 	bool is_degraded = saker_view_degraded(view, ev->hdr.tgid, ev->hdr.ts_ns);
 
 	o = render(c, ri->otoks, ri->notoks, r->out_buf, 0);
@@ -265,64 +315,10 @@ static void format_alert(struct saker_rules *r, struct rule_item *ri, const stru
 	 * opens): what the alert says of it may be stale. Appended where Falco's
 	 * append_output appends, so text and JSON output say so alike.
 	 */
-	if (is_degraded && o + sizeof(degraded) <= MAX_OUTPUT_BYTES) {
+	if (is_degraded && o + sizeof(degraded) <= MAX_OUTPUT_BYTES)
 		memcpy(r->out_buf + o, degraded, sizeof(degraded));
-		o += sizeof(degraded) - 1;
-	}
-	for (size_t i = 0; i < ri->nofields; i++) {
-		const struct saker_finst *fi = ri->ofields[i];
-		struct saker_field *f = &r->afields[i];
-		const struct saker_fval *v;
-		int nv = saker_fields_extract(c, fi, &v);
-
-		f->name = fi->name;
-		if (nv <= 0) {
-			f->type = SAKER_FIELD_STR;
-			f->str = NULL;
-			continue;
-		}
-		switch (fi->type) {
-		case SAKER_FT_S64:
-			f->type = SAKER_FIELD_S64;
-			f->s64 = v[0].i;
-			break;
-		case SAKER_FT_BOOL:
-			f->type = SAKER_FIELD_BOOL;
-			f->b = v[0].u != 0;
-			break;
-		case SAKER_FT_U64:
-		case SAKER_FT_RELTIME:
-		case SAKER_FT_ABSTIME:
-			f->type = SAKER_FIELD_U64;
-			f->u64 = v[0].u;
-			break;
-		default: {
-			size_t n;
-
-			f->type = SAKER_FIELD_STR;
-			if (fi->type == SAKER_FT_STR) {
-				n = v[0].s.n;
-				if (vo + n + 1 > MAX_OUTPUT_BYTES) {
-					f->str = NULL;
-					break;
-				}
-				memcpy(r->val_buf + vo, v[0].s.p, n);
-			} else {
-				saker_fval_format(fi->type, &v[0], tmp, sizeof(tmp));
-				n = strlen(tmp);
-				if (vo + n + 1 > MAX_OUTPUT_BYTES) {
-					f->str = NULL;
-					break;
-				}
-				memcpy(r->val_buf + vo, tmp, n);
-			}
-			r->val_buf[vo + n] = '\0';
-			f->str = r->val_buf + vo;
-			vo += n + 1;
-			break;
-		}
-		}
-	}
+	for (size_t i = 0; i < ri->nofields; i++)
+		alert_field(r, ri->ofields[i], &r->afields[i], &vo);
 	memset(a, 0, sizeof(*a));
 	a->time_ns = ev->hdr.ts_ns + c->boot_offset_ns;
 	a->priority = ri->prio;

@@ -246,6 +246,77 @@ static void put_cell(struct saker_rules *r, struct buf *b, const struct cell *cl
 }
 
 /* condition, then " and not (...)" per exception with values, as Falco builds it. */
+/* A single-field exception with a list operator: one check over every row's values. */
+static void put_single_list(struct saker_rules *r, struct buf *b, const struct exception *e,
+			    const char *comp)
+{
+	rl_buf_puts(b, e->fields.v[0]);
+	rl_buf_puts(b, " ");
+	rl_buf_puts(b, comp);
+	rl_buf_puts(b, " (");
+	for (size_t k = 0; k < e->nrows; k++)
+		for (size_t j = 0; j < e->cells[k].v.n; j++) {
+			const char *val = e->cells[k].v.v[j];
+
+			if (k || j)
+				rl_buf_puts(b, ", ");
+			if (rl_find_list(r, val))
+				rl_buf_puts(b, val);
+			else
+				rl_buf_quote(b, val);
+		}
+	rl_buf_puts(b, ")");
+}
+
+/* One row of a multi-field exception: (f1 c1 v1 and f2 c2 v2 ...). */
+static void put_row(struct saker_rules *r, struct buf *b, const struct exception *e, size_t row)
+{
+	size_t width = e->fields.n;
+
+	rl_buf_puts(b, "(");
+	for (size_t f = 0; f < width; f++) {
+		const char *comp = e->comps.n ? e->comps.v[f] : "=";
+
+		if (f)
+			rl_buf_puts(b, " and ");
+		rl_buf_puts(b, e->fields.v[f]);
+		rl_buf_puts(b, " ");
+		rl_buf_puts(b, comp);
+		rl_buf_puts(b, " ");
+		put_cell(r, b, &e->cells[row * width + f], comp);
+	}
+	rl_buf_puts(b, ")");
+}
+
+/* An exception as Falco writes it into the condition: " and not (row or row ...)". */
+static void put_exception(struct saker_rules *r, struct buf *b, const struct exception *e)
+{
+	if (!e->nrows)
+		return;
+	rl_buf_puts(b, " and not (");
+	for (size_t row = 0; row < e->nrows; row++) {
+		const char *comp = e->comps.n ? e->comps.v[0] : "in";
+
+		if (row)
+			rl_buf_puts(b, " or ");
+		if (!e->single) {
+			put_row(r, b, e, row);
+			continue;
+		}
+		/* single field: the values of all rows form one list */
+		if (list_op(comp)) {
+			put_single_list(r, b, e, comp);
+			break;
+		}
+		rl_buf_puts(b, e->fields.v[0]);
+		rl_buf_puts(b, " ");
+		rl_buf_puts(b, comp);
+		rl_buf_puts(b, " ");
+		put_cell(r, b, &e->cells[row], comp);
+	}
+	rl_buf_puts(b, ")");
+}
+
 static int build_condition(struct saker_rules *r, struct rule_item *ri)
 {
 	struct buf b = {0};
@@ -263,64 +334,8 @@ static int build_condition(struct saker_rules *r, struct rule_item *ri)
 	rl_buf_puts(&b, ri->cond.p ? ri->cond.p : "");
 	rl_buf_puts(&b, ")");
 	ri->exc_start = b.len;
-	for (size_t i = 0; i < ri->nexc; i++) {
-		const struct exception *e = &ri->exc[i];
-		size_t width = e->single ? 1 : e->fields.n;
-
-		if (!e->nrows)
-			continue;
-		rl_buf_puts(&b, " and not (");
-		for (size_t row = 0; row < e->nrows; row++) {
-			if (row)
-				rl_buf_puts(&b, " or ");
-			if (e->single) {
-				const char *comp = e->comps.n ? e->comps.v[0] : "in";
-				struct cell all = {.seq = true};
-
-				/* single field: the values of all rows form one list */
-				if (list_op(comp)) {
-					rl_buf_puts(&b, e->fields.v[0]);
-					rl_buf_puts(&b, " ");
-					rl_buf_puts(&b, comp);
-					rl_buf_puts(&b, " (");
-					for (size_t k = 0; k < e->nrows; k++)
-						for (size_t j = 0; j < e->cells[k].v.n; j++) {
-							const char *val = e->cells[k].v.v[j];
-
-							if (k || j)
-								rl_buf_puts(&b, ", ");
-							if (rl_find_list(r, val))
-								rl_buf_puts(&b, val);
-							else
-								rl_buf_quote(&b, val);
-						}
-					rl_buf_puts(&b, ")");
-					(void)all;
-					break;
-				}
-				rl_buf_puts(&b, e->fields.v[0]);
-				rl_buf_puts(&b, " ");
-				rl_buf_puts(&b, comp);
-				rl_buf_puts(&b, " ");
-				put_cell(r, &b, &e->cells[row], comp);
-				continue;
-			}
-			rl_buf_puts(&b, "(");
-			for (size_t f = 0; f < width; f++) {
-				const char *comp = e->comps.n ? e->comps.v[f] : "=";
-
-				if (f)
-					rl_buf_puts(&b, " and ");
-				rl_buf_puts(&b, e->fields.v[f]);
-				rl_buf_puts(&b, " ");
-				rl_buf_puts(&b, comp);
-				rl_buf_puts(&b, " ");
-				put_cell(r, &b, &e->cells[row * width + f], comp);
-			}
-			rl_buf_puts(&b, ")");
-		}
-		rl_buf_puts(&b, ")");
-	}
+	for (size_t i = 0; i < ri->nexc; i++)
+		put_exception(r, &b, &ri->exc[i]);
 	if (b.oom) {
 		free(b.p);
 		return -ENOMEM;
