@@ -164,8 +164,11 @@ static const struct saker_finst *check_field(struct comp *c, const struct saker_
 	int err = 0;
 
 	fi = c->env->field(c->env->ctx, a->name, a->arg, &err, why, sizeof(why));
-	if (fi)
+	if (fi) {
+		/* the instance is the environment's, not err's: cppcheck cannot see the callback */
+		// cppcheck-suppress returnDanglingLifetime
 		return fi;
+	}
 	if (err == -ENOMEM) {
 		fl_cfail(c, SAKER_FERR_NOMEM, a->pos, "out of memory");
 		return NULL;
