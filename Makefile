@@ -39,7 +39,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
 GEN_HDRS := $(BUILD)/saker.skel.h
 
-.PHONY: all deps run test unit e2e bench asan format lint lint-selftest clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds replay rules-bench rules-bench-capture rules-live-bench
+.PHONY: all deps run test unit e2e bench asan format lint lint-selftest clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds replay rules-bench rules-bench-capture rules-live-bench outputs-bench
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/saker
@@ -205,6 +205,13 @@ nats-bench: $(BUILD)/bench/nats_bench
 $(BUILD)/bench/nats_bench: bench/nats_bench.c $(BUILD)/libsaker.a | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsaker.a $(LIBS)
+
+# Alert throughput through the outputs' channels (no BPF, no root): docs/bench.md.
+$(BUILD)/bench/outputs_bench: bench/outputs_bench.c $(BUILD)/libsaker.a | $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsaker.a $(LIBS)
+outputs-bench: $(BUILD)/bench/outputs_bench
+	./$(BUILD)/bench/outputs_bench > /dev/null
 
 # Rules engine throughput on one core, in memory (no BPF, no root): docs/rules.md.
 $(BUILD)/bench/rules_bench: bench/rules_bench.c $(BUILD)/libsaker.a | $(GEN_HDRS)
