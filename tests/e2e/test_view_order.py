@@ -8,6 +8,7 @@ proc.name = cat fires for each one that does not say so. Correctness only: how
 much a loaded machine drops is not asserted."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -86,6 +87,16 @@ def run(saker, tmp_path, buf_args, threads, execs):
     return s, pids, docs
 
 
+def stdout_alerts_lost(s):
+    """The stdout channel's alerts failed, lost in queue or undelivered, from the summary."""
+    for l in s.lines():
+        m = re.match(r"\s+- stdout: delivered \d+, failed (\d+), lost in queue (\d+), "
+                     r"undelivered at exit (\d+)", l)
+        if m:
+            return sum(int(x) for x in m.groups())
+    raise AssertionError("no stdout line in the summary")
+
+
 def check(s, pids, docs, execs):
     mine = set(pids)
     opens = [d for d in docs if d.get("event") == "openat" and d.get("pid") in mine and
@@ -113,8 +124,10 @@ def check(s, pids, docs, execs):
         if want == "cat":
             assert d["exe"] in ("/usr/bin/cat", "/bin/cat"), d
             assert d["proc"]["args"][:2] == ["cat", "/etc/shadow"], d
-            # the rule saw the same process
-            assert alerted.get(d["pid"], 0) >= 1, (d, alerts[-5:])
+            # the rule saw the same process; its alert shares the saturated stdout pipe with
+            # the dump, so it may be lost there, and then counted lost, never silent
+            if not alerted.get(d["pid"], 0):
+                assert stdout_alerts_lost(s) > 0, (d, alerts[-5:])
         else:
             assert d["proc"]["args"][0] == SH, d
     # alerts only for opens that were delivered, one per cat
