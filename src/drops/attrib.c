@@ -28,6 +28,12 @@ struct saker_attrib {
 	/* the open window */
 	uint64_t win_untracked, win_evictions;
 	struct saker_attrib_stats st;
+	/* per window: containers summed at close */
+	struct saker_attrib_container *agg;
+	size_t n_agg;
+	/* since start, for /metrics: named containers, then "other" */
+	struct saker_attrib_container cum[SAKER_ATTRIB_METRIC_CONTAINERS + 1];
+	size_t n_cum;
 };
 
 static size_t bucket_of(const struct saker_attrib *a, uint32_t pid)
@@ -67,6 +73,11 @@ int saker_attrib_new(struct saker_attrib **out, size_t max_procs, struct saker_v
 		saker_attrib_free(a);
 		return -ENOMEM;
 	}
+	a->agg = calloc(SAKER_ATTRIB_WINDOW_CONTAINERS + 1, sizeof(*a->agg));
+	if (!a->agg) {
+		saker_attrib_free(a);
+		return -ENOMEM;
+	}
 	a->rng = 0x2545f4914f6cdd1dull;
 	reset_window(a);
 	*out = a;
@@ -79,6 +90,7 @@ void saker_attrib_free(struct saker_attrib *a)
 		return;
 	free(a->nodes);
 	free(a->buckets);
+	free(a->agg);
 	free(a);
 }
 
@@ -151,6 +163,25 @@ static uint32_t evict(struct saker_attrib *a)
 	return best;
 }
 
+/* The container's name and pod from the view's cache (the container may outlive the process). */
+static void fill_container(struct saker_attrib *a, const char *id, char *name, char *pod_name,
+			   char *pod_ns)
+{
+	const struct saker_container *m;
+
+	if (!a->view || !id[0] || !strcmp(id, "host"))
+		return;
+	m = saker_containers_peek(saker_view_containers(a->view), id);
+	if (!m)
+		return;
+	if (m->name)
+		snprintf(name, SAKER_ATTRIB_NAME_LEN, "%s", m->name);
+	if (m->pod_name)
+		snprintf(pod_name, SAKER_ATTRIB_NAME_LEN, "%s", m->pod_name);
+	if (m->pod_ns)
+		snprintf(pod_ns, SAKER_ATTRIB_NAME_LEN, "%s", m->pod_ns);
+}
+
 static void fill_from_view(struct saker_attrib *a, struct saker_attrib_proc *p, bool fresh)
 {
 	const struct saker_proc *v;
@@ -159,14 +190,18 @@ static void fill_from_view(struct saker_attrib *a, struct saker_attrib_proc *p, 
 		return;
 	v = saker_view_proc(a->view, p->pid);
 	/* Another process took the pid since: keep what was known of this one. */
-	if (!v || (!fresh && !same_start(p->start_ns, v->start_ns)))
-		return;
-	if (fresh)
-		p->start_ns = v->start_ns;
-	p->uid = v->uid;
-	snprintf(p->comm, sizeof(p->comm), "%s", v->comm);
-	if (v->exe[0])
-		snprintf(p->exe, sizeof(p->exe), "%s", v->exe);
+	if (v && (fresh || same_start(p->start_ns, v->start_ns))) {
+		if (fresh)
+			p->start_ns = v->start_ns;
+		p->uid = v->uid;
+		snprintf(p->comm, sizeof(p->comm), "%s", v->comm);
+		if (v->exe[0])
+			snprintf(p->exe, sizeof(p->exe), "%s", v->exe);
+		if (v->container_id[0])
+			snprintf(p->container_id, sizeof(p->container_id), "%s", v->container_id);
+	}
+	if (!fresh)
+		fill_container(a, p->container_id, p->container_name, p->pod_name, p->pod_ns);
 }
 
 static struct node *insert(struct saker_attrib *a, uint32_t pid, uint64_t start_ns)
@@ -252,6 +287,105 @@ static bool ranks_before(const struct saker_attrib_proc *x, const struct saker_a
 	return x->pid < y->pid;
 }
 
+static bool ctr_ranks_before(const struct saker_attrib_container *x,
+			     const struct saker_attrib_container *y)
+{
+	if (x->lost != y->lost)
+		return x->lost > y->lost;
+	if (x->demoted != y->demoted)
+		return x->demoted > y->demoted;
+	return x->received + x->lost > y->received + y->lost;
+}
+
+static struct saker_attrib_container *agg_of(struct saker_attrib *a, const char *id)
+{
+	for (size_t i = 0; i < a->n_agg; i++)
+		if (!strcmp(a->agg[i].id, id))
+			return &a->agg[i];
+	if (a->n_agg < SAKER_ATTRIB_WINDOW_CONTAINERS) {
+		struct saker_attrib_container *c = &a->agg[a->n_agg++];
+
+		memset(c, 0, sizeof(*c));
+		snprintf(c->id, sizeof(c->id), "%s", id);
+		return c;
+	}
+	/* past the bound: one "other" entry, kept after the named ones */
+	if (strcmp(a->agg[SAKER_ATTRIB_WINDOW_CONTAINERS].id, "other")) {
+		memset(&a->agg[SAKER_ATTRIB_WINDOW_CONTAINERS], 0, sizeof(*a->agg));
+		snprintf(a->agg[SAKER_ATTRIB_WINDOW_CONTAINERS].id, sizeof(a->agg->id), "other");
+	}
+	return &a->agg[SAKER_ATTRIB_WINDOW_CONTAINERS];
+}
+
+/* The cumulative entry /metrics names a container by: its own, or "other" past the bound. */
+static struct saker_attrib_container *cum_of(struct saker_attrib *a,
+					     const struct saker_attrib_container *c)
+{
+	for (size_t i = 0; i < a->n_cum; i++)
+		if (!strcmp(a->cum[i].id, c->id))
+			return &a->cum[i];
+	if (a->n_cum < SAKER_ATTRIB_METRIC_CONTAINERS && strcmp(c->id, "other")) {
+		struct saker_attrib_container *n = &a->cum[a->n_cum++];
+
+		*n = *c;
+		n->lost = n->demoted = n->received = n->processes = 0;
+		fill_container(a, n->id, n->name, n->pod_name, n->pod_ns);
+		return n;
+	}
+	snprintf(a->cum[SAKER_ATTRIB_METRIC_CONTAINERS].id, sizeof(a->cum->id), "other");
+	return &a->cum[SAKER_ATTRIB_METRIC_CONTAINERS];
+}
+
+/* The window's processes summed by container: its top list, and the counters /metrics shows. */
+static void close_containers(struct saker_attrib *a, struct saker_attrib_window *w)
+{
+	bool other_used = false;
+
+	a->n_agg = 0;
+	a->agg[SAKER_ATTRIB_WINDOW_CONTAINERS].id[0] = '\0';
+	for (size_t i = 0; i < a->used; i++) {
+		const struct saker_attrib_proc *p = &a->nodes[i].p;
+		struct saker_attrib_container *c;
+
+		if (!p->received && !p->lost && !p->demoted)
+			continue;
+		c = agg_of(a, p->container_id);
+		other_used |= c == &a->agg[SAKER_ATTRIB_WINDOW_CONTAINERS];
+		c->processes++;
+		c->received += p->received;
+		c->lost += p->lost;
+		c->demoted += p->demoted;
+	}
+	for (size_t i = 0; i < a->n_agg + (other_used ? 1 : 0); i++) {
+		struct saker_attrib_container *c =
+		    i < a->n_agg ? &a->agg[i] : &a->agg[SAKER_ATTRIB_WINDOW_CONTAINERS];
+		size_t k;
+
+		if (c->lost || c->demoted) {
+			struct saker_attrib_container *m = cum_of(a, c);
+
+			m->lost += c->lost;
+			m->demoted += c->demoted;
+		}
+		if (w->lost_known && !c->lost && !c->demoted)
+			continue;
+		for (k = w->n_top_containers;
+		     k > 0 && ctr_ranks_before(c, &w->top_containers[k - 1]); k--)
+			if (k < SAKER_ATTRIB_TOP)
+				w->top_containers[k] = w->top_containers[k - 1];
+		if (k < SAKER_ATTRIB_TOP) {
+			w->top_containers[k] = *c;
+			if (w->n_top_containers < SAKER_ATTRIB_TOP)
+				w->n_top_containers++;
+		}
+	}
+	for (size_t k = 0; k < w->n_top_containers; k++) {
+		struct saker_attrib_container *c = &w->top_containers[k];
+
+		fill_container(a, c->id, c->name, c->pod_name, c->pod_ns);
+	}
+}
+
 void saker_attrib_close(struct saker_attrib *a, struct saker_attrib_window *w)
 {
 	saker_attrib_close_each(a, w, NULL, NULL);
@@ -297,6 +431,7 @@ void saker_attrib_close_each(struct saker_attrib *a, struct saker_attrib_window 
 		fill_from_view(a, &w->top[k], false);
 	if (w->top_demoted.demoted)
 		fill_from_view(a, &w->top_demoted, false);
+	close_containers(a, w);
 	a->st.windows++;
 	a->st.untracked += a->win_untracked;
 	reset_window(a);
@@ -321,6 +456,27 @@ void saker_attrib_add_metrics(const struct saker_attrib *a, struct saker_metrics
 	(void)saker_metrics_add_u64(m, "attribution_untracked_total",
 				    "Events counted to no process.", SAKER_METRIC_COUNTER,
 				    SAKER_METRIC_F_DETAIL, st.untracked, NULL, 0);
+	/* the named containers, then "other" (always: the families exist from the start) */
+	for (size_t i = 0; a && i <= a->n_cum; i++) {
+		const struct saker_attrib_container *c =
+		    i < a->n_cum ? &a->cum[i] : &a->cum[SAKER_ATTRIB_METRIC_CONTAINERS];
+		char pod[2 * SAKER_ATTRIB_NAME_LEN + 2];
+		struct saker_metric_label l[2] = {{"container", i == a->n_cum ? "other"
+								: c->id[0]    ? c->id
+									      : "unknown"},
+						  {"pod", pod}};
+
+		snprintf(pod, sizeof(pod), "%s%s%s", c->pod_ns, c->pod_name[0] ? "/" : "",
+			 c->pod_name);
+		(void)saker_metrics_add_u64(
+		    m, "container_events_lost_total",
+		    "Events lost by container (the first containers that lost; the rest as other).",
+		    SAKER_METRIC_COUNTER, 0, c->lost, l, 2);
+		(void)saker_metrics_add_u64(
+		    m, "container_events_demoted_total",
+		    "Events demoted to the bulk lane by container (bounded as lost).",
+		    SAKER_METRIC_COUNTER, 0, c->demoted, l, 2);
+	}
 }
 
 void saker_attrib_human(uint64_t n, char *buf, size_t len)

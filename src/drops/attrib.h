@@ -31,6 +31,11 @@ struct saker_attrib;
 #define SAKER_ATTRIB_TOP	 3    /* processes named per window */
 #define SAKER_ATTRIB_DEFAULT_MAX 4096 /* processes tracked per window */
 #define SAKER_ATTRIB_EXE_LEN	 256  /* exe kept per entry, NUL included (cut beyond) */
+#define SAKER_ATTRIB_NAME_LEN	 64   /* container, pod and namespace names kept (cut beyond) */
+/* Containers /metrics names by their lost and demoted events; the others add to "other". */
+#define SAKER_ATTRIB_METRIC_CONTAINERS 16
+/* Distinct containers counted per window; past it, their processes count to "other". */
+#define SAKER_ATTRIB_WINDOW_CONTAINERS 256
 
 struct saker_attrib_proc {
 	uint32_t pid;
@@ -38,10 +43,24 @@ struct saker_attrib_proc {
 	uint64_t start_ns; /* boot time, 0 = unknown */
 	char comm[SAKER_PROC_COMM_LEN];
 	char exe[SAKER_ATTRIB_EXE_LEN]; /* "" = unknown */
-	uint64_t received;		/* events user space received */
-	uint64_t lost;			/* as the kernel reported */
+	/* container.id ("host" on the host, "" unknown), its name and pod (each "" when unknown) */
+	char container_id[SAKER_CONTAINER_ID_LEN + 1];
+	char container_name[SAKER_ATTRIB_NAME_LEN];
+	char pod_name[SAKER_ATTRIB_NAME_LEN];
+	char pod_ns[SAKER_ATTRIB_NAME_LEN];
+	uint64_t received; /* events user space received */
+	uint64_t lost;	   /* as the kernel reported */
 	uint64_t demoted;
 	uint64_t produced; /* received + lost */
+};
+
+/* The events of one container's processes in a window (id "other": past the bound). */
+struct saker_attrib_container {
+	char id[SAKER_CONTAINER_ID_LEN + 1]; /* "host", "" = unknown (the view knew no container) */
+	char name[SAKER_ATTRIB_NAME_LEN];
+	char pod_name[SAKER_ATTRIB_NAME_LEN];
+	char pod_ns[SAKER_ATTRIB_NAME_LEN];
+	uint64_t processes, received, lost, demoted;
 };
 
 /* One closed window. */
@@ -54,6 +73,10 @@ struct saker_attrib_window {
 	uint64_t untracked;		      /* events not counted to any process (no memory) */
 	uint64_t evictions;		      /* entries evicted in the window */
 	struct saker_attrib_proc top_demoted; /* most demoted (pid 0: none was) */
+	/* containers by lost (then demoted, produced) events, descending; those that lost or
+	 * were demoted only when the kernel counts loss, else by events produced */
+	size_t n_top_containers;
+	struct saker_attrib_container top_containers[SAKER_ATTRIB_TOP];
 };
 
 struct saker_attrib_stats {
@@ -90,7 +113,13 @@ void saker_attrib_close_each(struct saker_attrib *a, struct saker_attrib_window 
 			     saker_attrib_each_fn each_lost, void *ctx);
 
 void saker_attrib_get_stats(const struct saker_attrib *a, struct saker_attrib_stats *st);
-/* attribution_evictions_total, attribution_untracked_total. */
+/*
+ * attribution_evictions_total, attribution_untracked_total, and
+ * container_events_lost_total / container_events_demoted_total by container
+ * (labels container, pod): the first SAKER_ATTRIB_METRIC_CONTAINERS
+ * containers that lost or had events demoted keep their label, the rest add
+ * to container="other", so the label set is bounded.
+ */
 void saker_attrib_add_metrics(const struct saker_attrib *a, struct saker_metrics *m);
 
 /* "4242", "12.3k", "1.2M", "3.4G": counts as the drop message shows them. */

@@ -86,9 +86,19 @@ static size_t build_fields(struct saker_field *f, const struct saker_capture_sta
 /* clang-format off */
 #define PROC_NAMES(i)                                                                              \
 	{"top." #i ".pid", "top." #i ".comm", "top." #i ".exe", "top." #i ".uid",                  \
-	 "top." #i ".produced", "top." #i ".lost", "top." #i ".demoted"}
+	 "top." #i ".produced", "top." #i ".lost", "top." #i ".demoted",                           \
+	 "top." #i ".container.id", "top." #i ".container.name", "top." #i ".k8s.pod.name",         \
+	 "top." #i ".k8s.ns.name"}
 static const char *const proc_field_names[][SAKER_DROPS_N_PROC_FIELDS] = {
 	PROC_NAMES(0), PROC_NAMES(1), PROC_NAMES(2),
+};
+#define CTR_NAMES(i)                                                                               \
+	{"top_containers." #i ".id", "top_containers." #i ".name",                                 \
+	 "top_containers." #i ".k8s.pod.name", "top_containers." #i ".k8s.ns.name",                \
+	 "top_containers." #i ".processes", "top_containers." #i ".lost",                          \
+	 "top_containers." #i ".demoted"}
+static const char *const ctr_field_names[][SAKER_DROPS_N_CTR_FIELDS] = {
+	CTR_NAMES(0), CTR_NAMES(1), CTR_NAMES(2),
 };
 /* clang-format on */
 _Static_assert(sizeof(proc_field_names) / sizeof(proc_field_names[0]) == SAKER_ATTRIB_TOP,
@@ -106,6 +116,19 @@ _Static_assert(sizeof(proc_field_names) / sizeof(proc_field_names[0]) == SAKER_A
  * previous check: counted in that window's n_drops, named in this one's
  * processes. The excess is then said, never hidden.
  */
+/* The non-empty strings of vals as string fields named names: how many. */
+static size_t put_strs(struct saker_field *f, const char *const *names, const char *const *vals,
+		       size_t k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < k; i++)
+		if (vals[i] && vals[i][0])
+			f[n++] = (struct saker_field){
+			    .name = names[i], .type = SAKER_FIELD_STR, .str = vals[i]};
+	return n;
+}
+
 static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_window *w,
 			       uint64_t n_drops)
 {
@@ -159,6 +182,27 @@ static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_
 			    .name = nm[6], .type = SAKER_FIELD_U64, .u64 = p->demoted};
 			n++;
 		}
+		n += put_strs(f + n, nm + 7,
+			      (const char *const[]){p->container_id, p->container_name, p->pod_name,
+						    p->pod_ns},
+			      4);
+	}
+	for (size_t i = 0; i < w->n_top_containers; i++) {
+		const struct saker_attrib_container *c = &w->top_containers[i];
+		const char *const *nm = ctr_field_names[i];
+
+		n += put_strs(f + n, nm,
+			      (const char *const[]){c->id[0] ? c->id : "unknown", c->name,
+						    c->pod_name, c->pod_ns},
+			      4);
+		f[n++] = (struct saker_field){
+		    .name = nm[4], .type = SAKER_FIELD_U64, .u64 = c->processes};
+		if (w->lost_known) {
+			f[n++] = (struct saker_field){
+			    .name = nm[5], .type = SAKER_FIELD_U64, .u64 = c->lost};
+			f[n++] = (struct saker_field){
+			    .name = nm[6], .type = SAKER_FIELD_U64, .u64 = c->demoted};
+		}
 	}
 	return n;
 }
@@ -169,10 +213,34 @@ static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_
  * (a parser of Falco's drop alert reads the fields right after it); the
  * alert carries who in its top.* fields.
  */
+/* " in container 0123abcd4567 (web, pod shop/web-0)", " on the host", or "" (unknown). */
+static void ctr_words(char *buf, size_t len, const char *id, const char *name, const char *ns,
+		      const char *pod)
+{
+	if (!id[0]) {
+		snprintf(buf, len, "%s", "");
+		return;
+	}
+	if (!strcmp(id, "host")) {
+		snprintf(buf, len, " in host");
+		return;
+	}
+	if (!strcmp(id, "other")) {
+		snprintf(buf, len, " in other containers");
+		return;
+	}
+	snprintf(buf, len, " in container %s%s%s%s%s%s%s%s", id, name[0] || pod[0] ? " (" : "",
+		 name, name[0] && pod[0] ? ", " : "", pod[0] ? "pod " : "", ns,
+		 ns[0] && pod[0] ? "/" : "", pod);
+	if (name[0] || pod[0])
+		snprintf(buf + strlen(buf), len - strlen(buf), ")");
+}
+
 static void top_sentence(char *buf, size_t len, const struct saker_attrib_window *w)
 {
 	const struct saker_attrib_proc *p = &w->top[0];
-	char prod[16], lost[16];
+	char prod[16], lost[16], where[3 * SAKER_ATTRIB_NAME_LEN + 64];
+	size_t used;
 
 	if (!w->n_top) {
 		snprintf(buf, len, " Top: nobody (no events received).");
@@ -180,19 +248,40 @@ static void top_sentence(char *buf, size_t len, const struct saker_attrib_window
 	}
 	saker_attrib_human(p->produced, prod, sizeof(prod));
 	saker_attrib_human(p->lost, lost, sizeof(lost));
+	/* a host process reads as before containers were known */
+	ctr_words(where, sizeof(where), strcmp(p->container_id, "host") ? p->container_id : "",
+		  p->container_name, p->pod_ns, p->pod_name);
 	/* A process the view never knew (its fork lost, gone since): <NA>, as Falco shows it. */
 	if (w->lost_known && p->demoted) {
 		char dem[16];
 
 		saker_attrib_human(p->demoted, dem, sizeof(dem));
-		snprintf(buf, len, " Top: pid %u (%s), %s events, %s lost, %s demoted.", p->pid,
-			 p->comm[0] ? p->comm : "<NA>", prod, lost, dem);
+		snprintf(buf, len, " Top: pid %u (%s)%s, %s events, %s lost, %s demoted.", p->pid,
+			 p->comm[0] ? p->comm : "<NA>", where, prod, lost, dem);
 	} else if (w->lost_known)
-		snprintf(buf, len, " Top: pid %u (%s), %s events, %s lost.", p->pid,
-			 p->comm[0] ? p->comm : "<NA>", prod, lost);
+		snprintf(buf, len, " Top: pid %u (%s)%s, %s events, %s lost.", p->pid,
+			 p->comm[0] ? p->comm : "<NA>", where, prod, lost);
 	else
-		snprintf(buf, len, " Top (produced only): pid %u (%s), %s events.", p->pid,
-			 p->comm[0] ? p->comm : "<NA>", prod);
+		snprintf(buf, len, " Top (produced only): pid %u (%s)%s, %s events.", p->pid,
+			 p->comm[0] ? p->comm : "<NA>", where, prod);
+	/* the containers, when any of them is one (a host-only loss says nothing more) */
+	used = strlen(buf);
+	for (size_t i = 0; w->lost_known && i < w->n_top_containers && used + 1 < len; i++) {
+		const struct saker_attrib_container *c = &w->top_containers[i];
+
+		if (!c->id[0] || !strcmp(c->id, "host")) {
+			if (w->n_top_containers == 1)
+				break;
+		}
+		saker_attrib_human(c->lost, lost, sizeof(lost));
+		ctr_words(where, sizeof(where), c->id, c->name, c->pod_ns, c->pod_name);
+		snprintf(buf + used, len - used, "%s%s %s lost", i ? "," : " Top containers:",
+			 where[0] ? where + strlen(" in") : " unknown", lost);
+		used = strlen(buf);
+		if (i + 1 == w->n_top_containers && used + 1 < len)
+			snprintf(buf + used, len - used, ".");
+		used = strlen(buf);
+	}
 }
 
 void saker_drops_set_rings(struct saker_drops *d, const struct saker_drops_rings *rings)
@@ -426,7 +515,7 @@ static bool run_actions(struct saker_drops *d, const struct saker_capture_stats 
 	size_t n_act =
 	    d->cfg.n_actions < SAKER_MAX_DROP_ACTIONS ? d->cfg.n_actions : SAKER_MAX_DROP_ACTIONS;
 	bool done[SAKER_DROP_ACT_EXIT + 1] = {false};
-	char msg[256], logmsg[1024], who[128] = "", advice[320] = "";
+	char msg[256], logmsg[2048], who[1024] = "", advice[320] = "";
 
 	if (d->attrib)
 		top_sentence(who, sizeof(who), w);

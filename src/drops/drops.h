@@ -29,14 +29,18 @@ struct saker_view;
 
 /* Fields of the drop alert (see docs/drops.md): the counters, then who. */
 #define SAKER_DROPS_N_COUNTER_FIELDS (8 + SAKER_LOSS_N_FIELDS + SAKER_CAT_MAX)
-#define SAKER_DROPS_N_PROC_FIELDS    7 /* top.<i>.pid, comm, exe, uid, produced, lost, demoted */
+/* top.<i>.pid, comm, exe, uid, produced, lost, demoted, container.id, container.name,
+ * k8s.pod.name, k8s.ns.name */
+#define SAKER_DROPS_N_PROC_FIELDS 11
+/* top_containers.<i>.id, name, k8s.pod.name, k8s.ns.name, processes, lost, demoted */
+#define SAKER_DROPS_N_CTR_FIELDS 7
 /* Two more when the rings' occupancy is known (ring_high_water_bytes, ring_size_bytes). */
 #define SAKER_DROPS_N_RING_FIELDS 2
 /* top.attribution, top.processes, top.lost_sum, top.lost_previous_window */
 #define SAKER_DROPS_N_TOP_FIELDS 4
 #define SAKER_DROPS_N_FIELDS                                                                       \
 	(SAKER_DROPS_N_COUNTER_FIELDS + SAKER_DROPS_N_TOP_FIELDS +                                 \
-	 SAKER_ATTRIB_TOP * SAKER_DROPS_N_PROC_FIELDS)
+	 SAKER_ATTRIB_TOP * (SAKER_DROPS_N_PROC_FIELDS + SAKER_DROPS_N_CTR_FIELDS))
 #define SAKER_DROPS_MAX_FIELDS (SAKER_DROPS_N_FIELDS + SAKER_DROPS_N_RING_FIELDS)
 /* Lifecycle events lost in one window from which `resync` also rescans all of /proc. */
 #define SAKER_DROPS_RESYNC_FULL_MIN 32

@@ -102,6 +102,15 @@ void saker_ledger_put_window(struct saker_sbuf *b, const char *prefix,
 			      : 0.0);
 }
 
+static void put_str_or_null(struct saker_sbuf *b, const char *key, const char *v)
+{
+	saker_sbuf_printf(b, ",\"%s\":", key);
+	if (v && v[0])
+		put_json_str(b, v);
+	else
+		saker_sbuf_puts(b, "null");
+}
+
 static void put_proc(struct saker_sbuf *b, const struct saker_attrib_proc *p, bool lost_known)
 {
 	saker_sbuf_printf(b, "{\"pid\":%" PRIu32 ",\"comm\":", p->pid);
@@ -126,6 +135,26 @@ static void put_proc(struct saker_sbuf *b, const struct saker_attrib_proc *p, bo
 	if (lost_known)
 		saker_sbuf_printf(b, ",\"lost\":%" PRIu64 ",\"demoted\":%" PRIu64, p->lost,
 				  p->demoted);
+	put_str_or_null(b, "container_id", p->container_id);
+	put_str_or_null(b, "container_name", p->container_name);
+	put_str_or_null(b, "pod_name", p->pod_name);
+	put_str_or_null(b, "pod_namespace", p->pod_ns);
+	saker_sbuf_putc(b, '}');
+}
+
+static void put_container(struct saker_sbuf *b, const struct saker_attrib_container *c,
+			  bool lost_known)
+{
+	saker_sbuf_puts(b, "{\"id\":");
+	put_json_str(b, c->id[0] ? c->id : "unknown");
+	put_str_or_null(b, "name", c->name);
+	put_str_or_null(b, "pod_name", c->pod_name);
+	put_str_or_null(b, "pod_namespace", c->pod_ns);
+	saker_sbuf_printf(b, ",\"processes\":%" PRIu64 ",\"received\":%" PRIu64, c->processes,
+			  c->received);
+	if (lost_known)
+		saker_sbuf_printf(b, ",\"lost\":%" PRIu64 ",\"demoted\":%" PRIu64, c->lost,
+				  c->demoted);
 	saker_sbuf_putc(b, '}');
 }
 
@@ -159,6 +188,12 @@ void saker_ledger_put_attrib(struct saker_sbuf *b, const struct saker_attrib_win
 		if (i)
 			saker_sbuf_putc(b, ',');
 		put_proc(b, &a->top[i], a->lost_known);
+	}
+	saker_sbuf_puts(b, "],\"top_containers\":[");
+	for (size_t i = 0; a && i < a->n_top_containers; i++) {
+		if (i)
+			saker_sbuf_putc(b, ',');
+		put_container(b, &a->top_containers[i], a->lost_known);
 	}
 	saker_sbuf_putc(b, ']');
 }

@@ -301,6 +301,43 @@ static void alert_field(struct saker_rules *r, const struct saker_finst *fi, str
 	}
 }
 
+/* Whose view is degraded: the container (and pod) the process runs in, when not the host's;
+ * appended to the output after view_degraded=true. */
+static const char *degraded_whose(struct saker_rules *r, struct saker_view *view,
+				  const struct saker_event *ev, size_t *o)
+{
+	const struct saker_proc *p = saker_view_proc_at(view, ev->hdr.tid, ev->hdr.ts_ns);
+	const struct saker_container *m = saker_view_container(view, p);
+	const char *dctr =
+	    p && p->container_id[0] && strcmp(p->container_id, "host") ? p->container_id : NULL;
+
+	r->degraded_pod[0] = '\0';
+	if (!dctr)
+		return NULL;
+	if (m && m->pod_name)
+		snprintf(r->degraded_pod, sizeof(r->degraded_pod), "%s/%s",
+			 m->pod_ns ? m->pod_ns : "", m->pod_name);
+	if (*o < MAX_OUTPUT_BYTES)
+		*o += (size_t)snprintf(r->out_buf + *o, MAX_OUTPUT_BYTES - *o,
+				       " view_degraded_container=%s", dctr);
+	if (r->degraded_pod[0] && *o < MAX_OUTPUT_BYTES)
+		*o += (size_t)snprintf(r->out_buf + *o, MAX_OUTPUT_BYTES - *o,
+				       " view_degraded_pod=%s", r->degraded_pod);
+	if (*o >= MAX_OUTPUT_BYTES)
+		*o = MAX_OUTPUT_BYTES - 1;
+	return dctr;
+}
+
+static void add_str_field(struct saker_alert *a, struct saker_field *fields, const char *name,
+			  const char *val)
+{
+	struct saker_field *f = &fields[a->n_fields++];
+
+	f->name = name;
+	f->type = SAKER_FIELD_STR;
+	f->str = val;
+}
+
 static void format_alert(struct saker_rules *r, struct rule_item *ri, const struct saker_event *ev,
 			 struct saker_view *view, struct saker_alert *a)
 {
@@ -308,6 +345,7 @@ static void format_alert(struct saker_rules *r, struct rule_item *ri, const stru
 	struct saker_fctx *c = r->fctx;
 	size_t o, vo = 0;
 	bool is_degraded = saker_view_degraded(view, ev->hdr.tgid, ev->hdr.ts_ns);
+	const char *dctr = NULL;
 
 	o = render(c, ri->otoks, ri->notoks, r->out_buf, 0);
 	/*
@@ -315,8 +353,12 @@ static void format_alert(struct saker_rules *r, struct rule_item *ri, const stru
 	 * opens): what the alert says of it may be stale. Appended where Falco's
 	 * append_output appends, so text and JSON output say so alike.
 	 */
-	if (is_degraded && o + sizeof(degraded) <= MAX_OUTPUT_BYTES)
+	if (is_degraded && o + sizeof(degraded) <= MAX_OUTPUT_BYTES) {
 		memcpy(r->out_buf + o, degraded, sizeof(degraded));
+		o += sizeof(degraded) - 1;
+	}
+	if (is_degraded)
+		dctr = degraded_whose(r, view, ev, &o);
 	for (size_t i = 0; i < ri->nofields; i++)
 		alert_field(r, ri->ofields[i], &r->afields[i], &vo);
 	memset(a, 0, sizeof(*a));
@@ -346,6 +388,10 @@ static void format_alert(struct saker_rules *r, struct rule_item *ri, const stru
 		f->type = SAKER_FIELD_BOOL;
 		f->b = true;
 		a->view_degraded = true;
+		if (dctr)
+			add_str_field(a, r->afields, "view_degraded_container", dctr);
+		if (dctr && r->degraded_pod[0])
+			add_str_field(a, r->afields, "view_degraded_pod", r->degraded_pod);
 	}
 }
 

@@ -195,7 +195,9 @@ struct saker_rules {
 	char *out_buf;
 	char *val_buf;
 	/* output fields, extra key: value fields, view_degraded */
-	struct saker_field afields[2 * MAX_ALERT_FIELDS + 1];
+	/* + view_degraded and, in a container, view_degraded_container and _pod */
+	struct saker_field afields[2 * MAX_ALERT_FIELDS + 3];
+	char degraded_pod[160];
 };
 
 struct lctx {

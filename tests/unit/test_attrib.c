@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <cmocka.h>
 
 #include "drops/attrib.h"
@@ -218,6 +220,134 @@ static void test_bounded_flooder_survives(void **state)
 	saker_attrib_close(NULL, &w);
 }
 
+/* Losses summed by container: the top list names container and pod, /metrics is bounded. */
+static void test_containers(void **state)
+{
+	static const char id[] = "c0ffee0123456789c0ffee0123456789c0ffee0123456789c0ffee0123456789";
+	char root[64], path[PATH_MAX], rel[256], dockroot[256];
+	struct saker_containers_opts co = {.cap_last = 40};
+	struct saker_view_opts vo = {.containers = &co};
+	struct saker_view *view;
+	struct saker_attrib *a;
+	struct saker_attrib_window w;
+	struct saker_metrics m;
+	const struct saker_metric *s;
+	struct saker_metric_label l[2] = {{"container", "c0ffee012345"}, {"pod", "shop/web-0"}};
+	FILE *fp;
+
+	(void)state;
+	fp_make_root(root, sizeof(root));
+	fp_add(root, 100, "hostflood", "/usr/bin/flood", "flood\0", 6, 0);
+	fp_add(root, 300, "ctrflood", "/bin/flood", "flood\0", 6, 0);
+	fp_add(root, 301, "ctrflood", "/bin/flood", "flood\0", 6, 0);
+	snprintf(rel, sizeof(rel), "0::/docker/%s\n", id);
+	fp_write(root, "300/cgroup", rel, strlen(rel));
+	fp_write(root, "301/cgroup", rel, strlen(rel));
+	/* docker's files under the fake root */
+	snprintf(dockroot, sizeof(dockroot), "%s/docker", root);
+	mkdir(dockroot, 0755);
+	snprintf(path, sizeof(path), "%s/%s", dockroot, id);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%s/config.v2.json", dockroot, id);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("{\"Name\":\"/k8s_web\",\"Config\":{\"Image\":\"nginx\",\"Labels\":{"
+	      "\"io.kubernetes.pod.name\":\"web-0\",\"io.kubernetes.pod.namespace\":\"shop\","
+	      "\"io.kubernetes.container.name\":\"web\"}}}",
+	      fp);
+	fclose(fp);
+	co.root[SAKER_CTR_RT_DOCKER] = dockroot;
+	vo.proc_root = root;
+	assert_int_equal(saker_view_new_opts(&view, &vo), 0);
+	assert_int_equal(saker_view_scan(view), 0);
+	assert_int_equal(saker_attrib_new(&a, 0, view), 0);
+	saker_attrib_set_kernel_loss(a, true);
+	saker_attrib_add_kernel(a, 100, 0, 100, 0, 0, "hostflood");
+	saker_attrib_add_kernel(a, 300, 0, 400, 7, 0, "ctrflood");
+	saker_attrib_add_kernel(a, 301, 0, 300, 0, 0, "ctrflood");
+	saker_attrib_close(a, &w);
+	assert_int_equal(w.n_top, 3);
+	assert_int_equal(w.top[0].pid, 300);
+	assert_string_equal(w.top[0].container_id, "c0ffee012345");
+	assert_string_equal(w.top[0].container_name, "web");
+	assert_string_equal(w.top[0].pod_name, "web-0");
+	assert_string_equal(w.top[0].pod_ns, "shop");
+	assert_string_equal(w.top[2].container_id, "host");
+	assert_string_equal(w.top[2].pod_name, "");
+	/* by container: both processes summed, then the host */
+	assert_int_equal(w.n_top_containers, 2);
+	assert_string_equal(w.top_containers[0].id, "c0ffee012345");
+	assert_int_equal(w.top_containers[0].lost, 700);
+	assert_int_equal(w.top_containers[0].demoted, 7);
+	assert_int_equal(w.top_containers[0].processes, 2);
+	assert_string_equal(w.top_containers[0].name, "web");
+	assert_string_equal(w.top_containers[0].pod_name, "web-0");
+	assert_string_equal(w.top_containers[1].id, "host");
+	assert_int_equal(w.top_containers[1].lost, 100);
+	/* /metrics: by container, cumulative, "other" always there */
+	saker_attrib_add_kernel(a, 300, 0, 50, 0, 0, "ctrflood");
+	saker_attrib_close(a, &w);
+	saker_metrics_init(&m);
+	saker_attrib_add_metrics(a, &m);
+	s = saker_metrics_find(&m, "container_events_lost_total", l, 2);
+	assert_non_null(s);
+	assert_true(saker_metric_value(s) == 750);
+	s = saker_metrics_find(&m, "container_events_demoted_total", l, 2);
+	assert_non_null(s);
+	assert_true(saker_metric_value(s) == 7);
+	l[0].value = "host";
+	l[1].value = "";
+	assert_non_null(saker_metrics_find(&m, "container_events_lost_total", l, 2));
+	l[0].value = "other";
+	s = saker_metrics_find(&m, "container_events_lost_total", l, 2);
+	assert_non_null(s);
+	assert_true(saker_metric_value(s) == 0);
+	saker_metrics_free(&m);
+	saker_attrib_free(a);
+	saker_view_free(view);
+	fp_remove_root(root);
+}
+
+/* Past SAKER_ATTRIB_METRIC_CONTAINERS containers, the rest add to "other". */
+static void test_container_metrics_bounded(void **state)
+{
+	char root[64], rel[256], cg[128];
+	struct saker_view_opts vo = {0};
+	struct saker_view *view;
+	struct saker_attrib *a;
+	struct saker_metrics m;
+	struct saker_metric_label l[2] = {{"container", "other"}, {"pod", ""}};
+	const struct saker_metric *s;
+	const unsigned n = SAKER_ATTRIB_METRIC_CONTAINERS + 4;
+
+	(void)state;
+	fp_make_root(root, sizeof(root));
+	for (unsigned i = 0; i < n; i++) {
+		fp_add(root, 1000 + i, "p", "/bin/p", "p\0", 2, 0);
+		snprintf(cg, sizeof(cg), "0::/docker/%012x%052x\n", i + 1, 0);
+		snprintf(rel, sizeof(rel), "%u/cgroup", 1000 + i);
+		fp_write(root, rel, cg, strlen(cg));
+	}
+	vo.proc_root = root;
+	assert_int_equal(saker_view_new_opts(&view, &vo), 0);
+	assert_int_equal(saker_view_scan(view), 0);
+	assert_int_equal(saker_attrib_new(&a, 0, view), 0);
+	saker_attrib_set_kernel_loss(a, true);
+	for (unsigned i = 0; i < n; i++)
+		saker_attrib_add_kernel(a, 1000 + i, 0, 10, 0, 0, "p");
+	saker_attrib_close(a, NULL);
+	saker_metrics_init(&m);
+	saker_attrib_add_metrics(a, &m);
+	s = saker_metrics_find(&m, "container_events_lost_total", l, 2);
+	assert_non_null(s);
+	assert_true(saker_metric_value(s) == 40);
+	assert_true(saker_metrics_sum(&m, "container_events_lost_total") == 10.0 * n);
+	saker_metrics_free(&m);
+	saker_attrib_free(a);
+	saker_view_free(view);
+	fp_remove_root(root);
+}
+
 static void test_human(void **state)
 {
 	static const struct {
@@ -252,6 +382,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_top_by_produced, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kernel_loss_ranks_first, setup, teardown),
+	    cmocka_unit_test(test_containers),
+	    cmocka_unit_test(test_container_metrics_bounded),
 	    cmocka_unit_test_setup_teardown(test_kernel_entry_joins_the_view_entry, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pid_reuse_after_exit, setup, teardown),
