@@ -11,16 +11,21 @@ pkgs=(
 	libcmocka-dev python3 python3-pytest
 	nodejs npm
 	prometheus
-	libnats-dev nats-server
 	iproute2 procps
 	containerd runc busybox-static
 	systemd man-db groff-base
 )
 
+# Packages whose command is enough, however it came: a host with Node.js from
+# NodeSource has node and npm in its nodejs package, and Debian's npm conflicts with it.
+declare -A provides=([nodejs]=node [npm]=npm)
+
 missing=()
 for p in "${pkgs[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-	[[ "$status" == "install ok installed" ]] || missing+=("$p")
+	[[ "$status" == "install ok installed" ]] && continue
+	[[ -n "${provides[$p]:-}" ]] && command -v "${provides[$p]}" >/dev/null && continue
+	missing+=("$p")
 done
 
 if ((${#missing[@]} == 0)); then
