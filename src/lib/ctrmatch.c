@@ -485,7 +485,7 @@ bool saker_ctr_match_path(const char *path, size_t len, struct saker_ctr_match *
  * or the line itself when it does not start with a hierarchy id: a bare path
  * may hold colons of its own.
  */
-static void line_path(const char *line, size_t len, const char **path, size_t *plen)
+void saker_ctr_line_path(const char *line, size_t len, const char **path, size_t *plen)
 {
 	const char *c1, *c2 = NULL;
 	size_t digits = 0;
@@ -525,7 +525,7 @@ bool saker_ctr_match_proc(const char *content, size_t len, struct saker_ctr_matc
 			size_t plen;
 
 			if (v2 == (pass == 0)) {
-				line_path(content + i, end - i, &path, &plen);
+				saker_ctr_line_path(content + i, end - i, &path, &plen);
 				if (saker_ctr_match_path(path, plen, m))
 					return true;
 				if (!have_pod && m->pod_uid[0]) {

@@ -64,6 +64,10 @@ struct saker_ctr_match {
  */
 bool saker_ctr_match_path(const char *path, size_t len, struct saker_ctr_match *m);
 
+/* The path part of a /proc/<pid>/cgroup line ("<id>:controllers:path"), or the whole
+ * line when it does not start with a hierarchy id. */
+void saker_ctr_line_path(const char *line, size_t len, const char **path, size_t *plen);
+
 /*
  * The content of /proc/<pid>/cgroup ("hierarchy:controllers:path" lines):
  * the cgroup v2 line ("0::") first, then the v1 lines in file order; the

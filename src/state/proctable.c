@@ -82,30 +82,6 @@ struct saker_proctable {
 
 /* ---- container id ---- */
 
-/*
- * The path part of a /proc/<pid>/cgroup line ("<hierarchy id>:controllers:path"),
- * or the line itself when it does not start with a hierarchy id: a bare path
- * may hold colons of its own.
- */
-static void line_path(const char *line, size_t len, const char **path, size_t *plen)
-{
-	const char *c1, *c2 = NULL;
-	size_t digits = 0;
-
-	while (digits < len && line[digits] >= '0' && line[digits] <= '9')
-		digits++;
-	c1 = digits && digits < len && line[digits] == ':' ? line + digits : NULL;
-	if (c1)
-		c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line));
-	if (!c2) {
-		*path = line;
-		*plen = len;
-		return;
-	}
-	*path = c2 + 1;
-	*plen = len - (size_t)(c2 + 1 - line);
-}
-
 void saker_container_id_from_cgroup(const char *cgroup, size_t len,
 				    char out[SAKER_CONTAINER_ID_LEN + 1])
 {
@@ -128,7 +104,7 @@ static void cgroup_display_path(const char *content, const char **path, size_t *
 		size_t end = nl ? (size_t)(nl - content) : len;
 
 		if (end > i && (first || !strncmp(content + i, "0::", 3))) {
-			line_path(content + i, end - i, path, plen);
+			saker_ctr_line_path(content + i, end - i, path, plen);
 			if (!strncmp(content + i, "0::", 3))
 				return;
 			first = false;
