@@ -76,12 +76,19 @@ def block():
 
 
 def main():
+    args = sys.argv[1:]
+    if args in (["-h"], ["--help"]):
+        print(__doc__.strip())
+        return 0
+    if args not in ([], ["--check"]):
+        print("usage: scripts/gen_man_keys.py [--check]", file=sys.stderr)
+        return 2
     with open(MAN) as f:
         page = f.read()
     b, e = page.index(BEGIN), page.index(END)
     e = page.index("\n", e) + 1
     new = page[:b] + block() + page[e:]
-    if "--check" in sys.argv[1:]:
+    if args == ["--check"]:
         if new != page:
             print("man/saker.8: the key reference is out of date: run scripts/gen_man_keys.py",
                   file=sys.stderr)
