@@ -516,6 +516,52 @@ static int parse_fd(struct saker_capfile_reader *r, size_t off, const uint8_t *p
 	return 0;
 }
 
+/* A block of the snapshot (a process, a descriptor, its end). */
+static int next_snapshot(struct saker_capfile_reader *r, size_t off, uint32_t type,
+			 const uint8_t *p, uint32_t len, struct saker_capfile_item *it)
+{
+	if (r->snapshot_done)
+		return fail(r, -EBADMSG, off, "a snapshot block (type %u) after the snapshot",
+			    type);
+	if (type == SAKER_CAPFILE_PROC) {
+		it->kind = SAKER_CAPFILE_ITEM_PROC;
+		return parse_proc(r, off, p, len, &it->proc);
+	}
+	if (type == SAKER_CAPFILE_FD) {
+		it->kind = SAKER_CAPFILE_ITEM_FD;
+		return parse_fd(r, off, p, len, &it->fd);
+	}
+	if (len)
+		return fail(r, -EBADMSG, off, "end of snapshot block of %u bytes, 0 expected", len);
+	it->kind = SAKER_CAPFILE_ITEM_SNAPSHOT_END;
+	r->snapshot_done = true;
+	return 0;
+}
+
+static int next_record(struct saker_capfile_reader *r, size_t off, const uint8_t *p, uint32_t len,
+		       struct saker_capfile_item *it)
+{
+	if (!r->snapshot_done)
+		return fail(r, -EBADMSG, off, "a record before the end of the snapshot");
+	if (len < sizeof(struct saker_evt_hdr) || len > MAX_RECORD)
+		return fail(r, -EBADMSG, off, "record of %u bytes (expected %zu to %u)", len,
+			    sizeof(struct saker_evt_hdr), MAX_RECORD);
+	it->kind = SAKER_CAPFILE_ITEM_RECORD;
+	it->rec_len = len;
+	if (((uintptr_t)p & 7) == 0) {
+		it->rec = (const struct saker_evt_hdr *)(const void *)p;
+		return 0;
+	}
+	/* Memory a caller handed in need not be aligned; the decoder wants it. */
+	if (!r->scratch)
+		r->scratch = malloc(MAX_RECORD + 1);
+	if (!r->scratch)
+		return fail(r, -ENOMEM, off, "out of memory");
+	memcpy(r->scratch, p, len);
+	it->rec = (const struct saker_evt_hdr *)(const void *)r->scratch;
+	return 0;
+}
+
 int saker_capfile_next(struct saker_capfile_reader *r, struct saker_capfile_item *it, char *err,
 		       size_t errlen)
 {
@@ -547,62 +593,15 @@ int saker_capfile_next(struct saker_capfile_reader *r, struct saker_capfile_item
 	p += SAKER_CAPFILE_BLOCK_BYTES;
 	memset(it, 0, sizeof(*it));
 	it->offset = off;
-	switch (type) {
-	case SAKER_CAPFILE_PROC:
-	case SAKER_CAPFILE_FD:
-	case SAKER_CAPFILE_SNAPSHOT_END:
-		if (r->snapshot_done) {
-			ret = fail(r, -EBADMSG, off,
-				   "a snapshot block (type %u) after the snapshot", type);
-			break;
-		}
-		if (type == SAKER_CAPFILE_PROC) {
-			it->kind = SAKER_CAPFILE_ITEM_PROC;
-			ret = parse_proc(r, off, p, len, &it->proc);
-		} else if (type == SAKER_CAPFILE_FD) {
-			it->kind = SAKER_CAPFILE_ITEM_FD;
-			ret = parse_fd(r, off, p, len, &it->fd);
-		} else if (len) {
-			ret = fail(r, -EBADMSG, off,
-				   "end of snapshot block of %u bytes, 0 expected", len);
-		} else {
-			it->kind = SAKER_CAPFILE_ITEM_SNAPSHOT_END;
-			r->snapshot_done = true;
-		}
-		break;
-	case SAKER_CAPFILE_RECORD:
-		if (!r->snapshot_done) {
-			ret = fail(r, -EBADMSG, off, "a record before the end of the snapshot");
-			break;
-		}
-		if (len < sizeof(struct saker_evt_hdr) || len > MAX_RECORD) {
-			ret = fail(r, -EBADMSG, off, "record of %u bytes (expected %zu to %u)", len,
-				   sizeof(struct saker_evt_hdr), MAX_RECORD);
-			break;
-		}
-		it->kind = SAKER_CAPFILE_ITEM_RECORD;
-		it->rec_len = len;
-		if (((uintptr_t)p & 7) == 0) {
-			it->rec = (const struct saker_evt_hdr *)(const void *)p;
-			break;
-		}
-		/* Memory a caller handed in need not be aligned; the decoder wants it. */
-		if (!r->scratch)
-			r->scratch = malloc(MAX_RECORD + 1);
-		if (!r->scratch) {
-			ret = fail(r, -ENOMEM, off, "out of memory");
-			break;
-		}
-		memcpy(r->scratch, p, len);
-		it->rec = (const struct saker_evt_hdr *)(const void *)r->scratch;
-		break;
-	case SAKER_CAPFILE_META:
+	if (type == SAKER_CAPFILE_PROC || type == SAKER_CAPFILE_FD ||
+	    type == SAKER_CAPFILE_SNAPSHOT_END)
+		ret = next_snapshot(r, off, type, p, len, it);
+	else if (type == SAKER_CAPFILE_RECORD)
+		ret = next_record(r, off, p, len, it);
+	else if (type == SAKER_CAPFILE_META)
 		ret = fail(r, -EBADMSG, off, "a second header block");
-		break;
-	default:
+	else
 		ret = fail(r, -EBADMSG, off, "unknown block type %u", type);
-		break;
-	}
 	if (ret)
 		return report(r, err, errlen);
 	r->pos = off + SAKER_CAPFILE_BLOCK_BYTES + padded;

@@ -1,0 +1,229 @@
+#include "capture/capture_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "saker_syscalls.h" /* types of the skeleton's saker_specs */
+#include "saker.skel.h"
+
+unsigned saker_capture_cut_proc_losses(struct saker_capture *cap)
+{
+	uint32_t gen = cap->loss_gen_set;
+
+	/* From now on the probe counts into the other map; this one is read and emptied. */
+	cap->loss_gen_set = gen ^ 1;
+	__atomic_store_n(&cap->skel->bss->loss_gen, gen ^ 1, __ATOMIC_SEQ_CST);
+	return gen & 1;
+}
+
+int saker_capture_read_proc_losses(struct saker_capture *cap, unsigned cut, saker_proc_loss_fn cb,
+				   void *ctx)
+{
+	struct bpf_map *m = cut & 1 ? cap->skel->maps.proc_loss1 : cap->skel->maps.proc_loss0;
+	int fd = bpf_map__fd(m), n = 0, ret = 0;
+	struct saker_proc_loss *vals;
+	struct saker_proc_key key, next;
+	bool first = true;
+
+	vals = calloc((size_t)cap->ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	/*
+	 * Deleting as we go: get_next_key of a deleted key restarts from the
+	 * first, which is the next one to read anyway.
+	 */
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		struct saker_proc_loss sum = {0};
+
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, vals)) {
+			if (errno == ENOENT)
+				continue;
+			ret = -errno;
+			break;
+		}
+		for (int cpu = 0; cpu < cap->ncpus; cpu++) {
+			sum.lost += vals[cpu].lost;
+			sum.demoted += vals[cpu].demoted;
+			if (!sum.comm[0] && vals[cpu].comm[0]) {
+				memcpy(sum.comm, vals[cpu].comm, sizeof(sum.comm));
+				sum.uid = vals[cpu].uid;
+			}
+		}
+		sum.comm[sizeof(sum.comm) - 1] = '\0';
+		(void)bpf_map_delete_elem(fd, &key);
+		first = true;
+		if (cb)
+			cb(ctx, key.tgid, key.start_ns, &sum);
+		n++;
+	}
+	free(vals);
+	return ret ? ret : n;
+}
+
+/* Sum of the kernel's recursion misses over saker's programs (0 where it has no such count). */
+static uint64_t prog_misses(const struct saker_capture *cap)
+{
+	struct bpf_program *prog;
+	uint64_t n = 0;
+
+	bpf_object__for_each_program(prog, cap->skel->obj)
+	{
+		struct bpf_prog_info info;
+		uint32_t len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		memset(&info, 0, sizeof(info));
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+			n += info.recursion_misses;
+	}
+	return n;
+}
+
+static int read_percpu(struct saker_capture *cap, struct saker_kcounters **out)
+{
+	struct saker_kcounters *percpu;
+	uint32_t zero = 0;
+
+	percpu = calloc((size_t)cap->ncpus, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(cap->skel->maps.counters), &zero, percpu)) {
+		int ret = -errno;
+
+		free(percpu);
+		return ret;
+	}
+	*out = percpu;
+	return 0;
+}
+
+int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st)
+{
+	struct saker_kcounters *percpu;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	ret = read_percpu(cap, &percpu);
+	if (ret)
+		return ret;
+	for (int cpu = 0; cpu < cap->ncpus; cpu++)
+		for (int i = 0; i < SAKER_CNT_MAX; i++)
+			st->k[i] += percpu[cpu].c[i];
+	free(percpu);
+	st->delivered = cap->delivered;
+	st->user_drops = cap->user_drops;
+	st->prog_misses = prog_misses(cap);
+	return 0;
+}
+
+uint64_t saker_capture_last_drain_ns(const struct saker_capture *cap)
+{
+	return cap->last_drain_ns;
+}
+
+uint64_t saker_capture_caught_up_ns(const struct saker_capture *cap)
+{
+	return cap->caught_up_ns;
+}
+
+unsigned saker_capture_nr_cpus(const struct saker_capture *cap)
+{
+	return (unsigned)cap->ncpus;
+}
+
+int saker_capture_cpu_stats(struct saker_capture *cap, struct saker_kcounters *percpu,
+			    unsigned *cpu_ring, unsigned max)
+{
+	struct saker_kcounters *all;
+	unsigned n = (unsigned)cap->ncpus < max ? (unsigned)cap->ncpus : max;
+	int ret = read_percpu(cap, &all);
+
+	if (ret)
+		return ret;
+	for (unsigned cpu = 0; cpu < n; cpu++) {
+		percpu[cpu] = all[cpu];
+		if (cpu_ring)
+			cpu_ring[cpu] = cpu / cap->per;
+	}
+	free(all);
+	return (int)n;
+}
+
+int saker_capture_ring_stats(const struct saker_capture *cap, unsigned ring,
+			     struct saker_capture_ring_stats *st)
+{
+	if (ring >= cap->nr_rings)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->lane = cap->rings[ring].lane;
+	st->size_bytes = st->lane == SAKER_LANE_NORMAL ? cap->ring_bytes : cap->crit_ring_bytes;
+	st->events = cap->rings[ring].events;
+	st->bytes = cap->rings[ring].bytes;
+	st->has_high_water = cap->rings[ring].pos_pages && cap->rings[ring].has_window;
+	st->high_water_bytes = cap->rings[ring].hw_last;
+	st->saturated = cap->rings[ring].saturated_last;
+	return 0;
+}
+
+void saker_capture_ring_window(struct saker_capture *cap)
+{
+	for (unsigned i = 0; i < cap->nr_rings; i++) {
+		struct ring *r = &cap->rings[i];
+
+		r->hw_last = r->hw_cur;
+		r->hw_cur = 0;
+		r->saturated_last = r->win_drains > 0 && r->win_spent == r->win_drains;
+		r->win_drains = 0;
+		r->win_spent = 0;
+		r->has_window = true;
+	}
+}
+
+int saker_capture_prog_stats(const struct saker_capture *cap, struct saker_capture_prog_stats *out,
+			     unsigned max)
+{
+	struct bpf_program *prog;
+	unsigned n = 0;
+
+	bpf_object__for_each_program(prog, cap->skel->obj)
+	{
+		struct bpf_prog_info info;
+		uint32_t len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		/* cppcheck-suppress unsignedLessThanZero ; false positive: n counts up from 0 */
+		if (n >= max)
+			break;
+		if (fd < 0)
+			continue; /* not loaded (autoload off) */
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			return -errno;
+		snprintf(out[n].name, sizeof(out[n].name), "%s", bpf_program__name(prog));
+		out[n].run_cnt = info.run_cnt;
+		out[n].run_time_ns = info.run_time_ns;
+		n++;
+	}
+	return (int)n;
+}
+
+int saker_capture_bpf_stats_enabled(void)
+{
+	/* The sysctl reads the kernel's switch, so BPF_ENABLE_STATS holders count too. */
+	FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "re");
+	int v = 0;
+
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%d", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v ? 1 : 0;
+}
