@@ -37,7 +37,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 # Header dependencies come from -MMD -MP; only the generated skeleton is named.
-GEN_HDRS := $(BUILD)/saker.skel.h
+GEN_HDRS := $(BUILD)/saker.skel.h $(BUILD)/saker_iter.skel.h
 
 .PHONY: all deps run test unit e2e bench asan format lint lint-selftest clean install uninstall fuzz fuzz-short fuzz-build fuzz-seeds replay rules-bench rules-bench-capture rules-live-bench outputs-bench
 .DELETE_ON_ERROR:
@@ -71,6 +71,14 @@ $(BUILD)/saker.bpf.o: bpf/saker.bpf.c $(BUILD)/vmlinux.h | $(BUILD)
 
 $(BUILD)/saker.skel.h: $(BUILD)/saker.bpf.o
 	$(BPFTOOL) gen skeleton $< name saker_bpf > $@
+
+# The task iterators (seeding and resync), a separate object: a kernel that
+# cannot load them still runs the probe.
+$(BUILD)/saker_iter.bpf.o: bpf/iter.bpf.c $(BUILD)/vmlinux.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -MMD -MP -MF $(BUILD)/saker_iter.bpf.d -c $< -o $@
+
+$(BUILD)/saker_iter.skel.h: $(BUILD)/saker_iter.bpf.o
+	$(BPFTOOL) gen skeleton $< name saker_iter_bpf > $@
 
 # Syscall names for x86_64 from the kernel's uapi header.
 $(BUILD)/syscall_names.c: scripts/gen_syscall_names.sh | $(BUILD)

@@ -399,4 +399,58 @@ _Static_assert(sizeof(struct saker_proc_loss) == 40, "proc loss layout");
 #define SAKER_BUDGET_UIDS	1024 /* LRU: (cgroup, uid) pairs with a lane-1 bucket */
 #define SAKER_BUDGET_CGROUPS	1024 /* LRU: cgroups (containers) with a lane-1 bucket */
 
+/*
+ * Records of the task iterators (bpf/iter.bpf.c), read at start and on a
+ * resync from links created before the privilege drop: what /proc shows only
+ * to CAP_SYS_PTRACE (another user's exe, cwd and descriptors). Each record is
+ * followed by its strings, back to back, without NUL (user space reads them
+ * with memcpy); a string's length is 0 when the kernel had none or it could
+ * not be resolved (then the record's flags say which).
+ */
+enum saker_iter_kind {
+	SAKER_ITER_TASK = 1, /* struct saker_iter_task, then exe_len + cwd_len bytes */
+	SAKER_ITER_FILE = 2, /* struct saker_iter_file, then path_len bytes */
+};
+
+#define SAKER_ITER_F_KTHREAD  0x01 /* a kernel thread: no exe, no cwd */
+#define SAKER_ITER_F_NO_EXE   0x02 /* no mm or exe_file (exiting, a zombie) */
+#define SAKER_ITER_F_NO_CWD   0x04 /* no fs (exiting, a zombie) */
+#define SAKER_ITER_F_EXE_BAD  0x08 /* exe could not be resolved (too long, failed) */
+#define SAKER_ITER_F_CWD_BAD  0x10 /* cwd could not be resolved */
+#define SAKER_ITER_F_PATH_BAD 0x20 /* a file's path could not be resolved */
+
+/* One task (every thread; exe and cwd on the thread-group leader only). */
+struct saker_iter_task {
+	__u16 kind;    /* SAKER_ITER_TASK */
+	__u16 exe_len; /* bytes of exe after the record */
+	__u16 cwd_len; /* bytes of cwd after exe */
+	__u16 flags;   /* SAKER_ITER_F_* */
+	__u32 tid;
+	__u32 tgid;
+	__u32 ppid; /* the real parent's tgid, as /proc's stat says */
+	__u32 uid;
+	__u32 gid;
+	__u32 euid;
+	__u32 egid;
+	__u32 pad;
+	__u64 start_ns; /* start_boottime: /proc's starttime, in ns */
+	char comm[16];
+};
+_Static_assert(sizeof(struct saker_iter_task) == 64, "iter task layout");
+
+/* One open descriptor of a process (threads sharing the table are visited once). */
+struct saker_iter_file {
+	__u16 kind;	/* SAKER_ITER_FILE */
+	__u16 path_len; /* bytes of the path after the record, as readlink(fd/<n>) gives it */
+	__u16 flags;	/* SAKER_ITER_F_PATH_BAD */
+	__u16 pad;
+	__u32 tgid;
+	__u32 fd;
+	__u32 f_flags;	/* the open flags, as fdinfo's flags: line (O_CLOEXEC from the fd table) */
+	__u32 i_mode;	/* the inode's type and mode bits (S_IFSOCK, S_IFREG, ...) */
+	__u64 start_ns; /* the process's start_boottime, to match /proc's */
+};
+_Static_assert(sizeof(struct saker_iter_file) == 32, "iter file layout");
+#define SAKER_ITER_PATH_MAX 4096 /* bpf_d_path's bound, NUL included */
+
 #endif /* SAKER_ABI_H */

@@ -18,7 +18,7 @@ src=$root/$(basename "$src")
 
 declare -A rank=([lib]=0 [config]=1 [capture]=2 [event]=3 [state]=4 [drops]=5 [rules]=5
 	[outputs]=6 [web]=7 [app]=8)
-generated=(saker.skel.h vmlinux.h)
+generated=(saker.skel.h saker_iter.skel.h vmlinux.h)
 bad=0
 
 # The normal form of a relative path ("a/./b/../c" -> "a/c") into $N (no

@@ -1,111 +1,24 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Paths the kernel holds (exe, cwd). d_path is not available to tp_btf
- * programs: walk the dentries up to the root, crossing mounts, writing
- * components backwards into the scratch tail, then copy the result into the
- * event. The walk runs under bpf_loop so the verifier checks one step once;
- * an unrolled loop with a branch per step explodes into 2^depth paths.
+ * Paths the kernel holds (exe, cwd, a descriptor's file) as event
+ * parameters: the dentry walk (dwalk.h) writes them backwards into the
+ * scratch tail, then the result is copied into the event.
  */
 #ifndef SAKER_BPF_PATH_H
 #define SAKER_BPF_PATH_H
 
 #include "event.h"
-
-#define NAME_MAX 255
-/* Path components walked before a path is reported truncated. */
-#define PATH_DEPTH 32
-
-struct walk {
-	__u8 *tmp;
-	struct dentry *dentry;
-	struct vfsmount *vfsmnt;
-	struct mount *mnt;
-	__u32 pos;
-	__u32 truncated;
-	__u32 unreadable;
-};
-
-static long walk_step(__u32 i, void *ctx)
-{
-	struct walk *w = ctx;
-	/* Local copies: CO-RE relocations apply to kernel types, not to struct walk. */
-	struct dentry *dentry = w->dentry;
-	struct vfsmount *vfsmnt = w->vfsmnt;
-	struct mount *mnt = w->mnt;
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	struct qstr q;
-	__u32 l, pos = w->pos;
-
-	if (dentry == mnt_root || dentry == parent) {
-		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
-
-		if (dentry != mnt_root || mp == mnt)
-			return 1; /* the global root */
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = mp;
-		w->vfsmnt = &mp->mnt;
-		return 0;
-	}
-	q = BPF_CORE_READ(dentry, d_name);
-	l = q.len;
-	if (l > NAME_MAX)
-		l = NAME_MAX;
-	if (pos > SAKER_MAX_PATH || pos < l + 2) {
-		w->truncated = 1;
-		return 1;
-	}
-	pos -= l;
-	/*
-	 * A name we cannot read makes the whole path unknown, not one with NULs
-	 * in it. No branch on the result: one here keeps the verifier from ever
-	 * seeing two iterations alike (1M instructions in sched_process_exec).
-	 */
-	w->unreadable |=
-	    (__u32)bpf_probe_read_kernel(w->tmp + (pos & PATH_MASK), l & NAME_MAX, q.name);
-	pos -= 1;
-	w->tmp[pos & PATH_MASK] = '/';
-	w->pos = pos;
-	w->dentry = parent;
-	if (i == PATH_DEPTH - 1)
-		w->truncated = 1;
-	return 0;
-}
+#include "dwalk.h"
 
 static __always_inline void push_path(struct ev *x, __u8 name, const struct path *path)
 {
-	struct walk w = {
-	    .tmp = x->buf + 2 * SAKER_MAX_EVENT_SIZE,
-	    .dentry = BPF_CORE_READ(path, dentry),
-	    .vfsmnt = BPF_CORE_READ(path, mnt),
-	    .pos = SAKER_MAX_PATH,
-	};
+	struct walk w;
 	__u8 kind = SAKER_PK_STR;
 	__u32 pos, off, len;
 
 	if (!ev_room(x))
 		return;
-	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
-	/*
-	 * A file with no parent in its mount (d_alloc_pseudo: memfd_create,
-	 * anonymous files) has only its own name, "memfd:NAME": reported alone,
-	 * without a leading slash, as Falco's modern probe does. Tested here,
-	 * once, not in walk_step: a branch there multiplies the states the
-	 * verifier explores per iteration past its 1M-instruction limit.
-	 */
-	struct dentry *d0 = w.dentry; /* locals: CO-RE relocates kernel types, not struct walk */
-	struct vfsmount *m0 = w.vfsmnt;
-
-	if (d0 == BPF_CORE_READ(d0, d_parent) && d0 != BPF_CORE_READ(m0, mnt_root)) {
-		struct qstr q = BPF_CORE_READ(d0, d_name);
-		__u32 l = q.len > NAME_MAX ? NAME_MAX : q.len;
-
-		w.pos = SAKER_MAX_PATH - l;
-		w.unreadable =
-		    (__u32)bpf_probe_read_kernel(w.tmp + (w.pos & PATH_MASK), l & NAME_MAX, q.name);
-	} else {
-		bpf_loop(PATH_DEPTH, walk_step, &w, 0);
-	}
+	dwalk(&w, x->buf + 2 * SAKER_MAX_EVENT_SIZE, path);
 	off = ev_off(x) & EV_MASK;
 	if (w.unreadable) {
 		put_hdr(x, off, 0, kind | SAKER_PF_UNREADABLE, name);
