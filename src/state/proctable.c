@@ -1,10 +1,7 @@
-#include "state/proctable.h"
+#include "state/proctable_int.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,72 +10,6 @@
 
 #include "lib/ctrmatch.h"
 #include "lib/list.h"
-#include "lib/privread.h"
-#include "lib/procid.h"
-
-#define CGROUP_FILE_MAX 8192
-#define STAT_MAX	1024
-#define STATUS_MAX	4096
-
-/*
- * What fork copies and exec replaces. Immutable once built: a change (exec,
- * chdir) builds a new image, so sharing needs no copy-on-write bookkeeping.
- */
-struct proc_image {
-	uint32_t refs;
-	uint32_t argc;
-	size_t args_len;
-	size_t bytes; /* accounted in data_bytes while alive */
-	bool args_truncated;
-	const char *exe, *args, *cwd, *cgroup;
-	char container_id[SAKER_CONTAINER_ID_LEN + 1];
-	char data[];
-};
-
-struct pt_entry {
-	struct saker_proc pub;
-	struct saker_list_node lru; /* live: head = most recent; history: head = newest */
-	struct proc_image *img;
-	uint32_t nthreads;	/* leaders: entries of the group held, itself included */
-	uint64_t since_ns;	/* this version holds from (fork, exec, setid time); 0 = unknown */
-	uint64_t until_ns;	/* history: held until (exit, exec, setid time) */
-	struct pt_entry *older; /* history: the tid's next older version */
-};
-
-/* Reads of one process during a scan; on the heap, too big for the stack. */
-struct scan_buf {
-	char args[SAKER_PROC_ARGS_MAX + 2]; /* one byte more than kept tells truncation */
-	char exe[PATH_MAX];
-	char cwd[PATH_MAX];
-	char cgroup[CGROUP_FILE_MAX];
-	char stat[STAT_MAX];
-	char status[STATUS_MAX];
-};
-
-struct saker_proctable {
-	struct saker_idmap map; /* tid -> pt_entry */
-	struct saker_list lru;
-	size_t n, max, max_bytes;
-	size_t data_bytes; /* entries and images */
-	size_t images;
-	struct saker_fdtable *fds;
-	char *proc_root;
-	long clk_tck;
-	struct scan_buf *sb;
-	uint64_t evictions, lookups, failed_lookups, scanned, scan_skipped;
-	uint64_t load_zombies, load_replaced, load_kept, load_unconfirmed;
-	/*
-	 * History (see saker_proctable_lookup_at()): versions replaced or removed
-	 * by lane-1 records, kept for records of the bulk lane older than them.
-	 */
-	struct saker_idmap hist; /* tid -> newest version; ->older chains the rest */
-	struct saker_list hist_fifo;
-	size_t hist_n, hist_max, hist_bytes, hist_max_bytes;
-	uint64_t watermark;	    /* no bulk record older than this is to come */
-	struct saker_idmap evicted; /* tid -> (until_ns | 1) of its latest early-evicted version */
-	uint64_t hist_kept, hist_expired, hist_evicted, hist_hits;
-	uint64_t ctx_missing[SAKER_PROC_CTX_CAUSES];
-};
 
 /* ---- container id ---- */
 
@@ -89,28 +20,6 @@ void saker_container_id_from_cgroup(const char *cgroup, size_t len,
 
 	saker_ctr_match_proc(cgroup, len, &m);
 	memcpy(out, m.id, SAKER_CONTAINER_ID_LEN + 1);
-}
-
-/* The cgroup v2 ("0::") line's path, else the first line's. */
-static void cgroup_display_path(const char *content, const char **path, size_t *plen)
-{
-	size_t len = strlen(content), i = 0;
-	bool first = true;
-
-	*path = "";
-	*plen = 0;
-	while (i < len) {
-		const char *nl = memchr(content + i, '\n', len - i);
-		size_t end = nl ? (size_t)(nl - content) : len;
-
-		if (end > i && (first || !strncmp(content + i, "0::", 3))) {
-			saker_ctr_line_path(content + i, end - i, path, plen);
-			if (!strncmp(content + i, "0::", 3))
-				return;
-			first = false;
-		}
-		i = end + 1;
-	}
 }
 
 /* ---- images ---- */
@@ -125,9 +34,9 @@ static size_t bounded_len(const char *s)
  * buffer). container_id NULL = derive it from cgroup. One reference, the
  * caller's.
  */
-static struct proc_image *image_new(struct saker_proctable *tbl, const char *exe, const char *args,
-				    size_t args_len, const char *cwd, const char *cgroup,
-				    size_t cgroup_len, const char *container_id)
+struct proc_image *pt_image_new(struct saker_proctable *tbl, const char *exe, const char *args,
+				size_t args_len, const char *cwd, const char *cgroup,
+				size_t cgroup_len, const char *container_id)
 {
 	size_t exe_len = bounded_len(exe), cwd_len = bounded_len(cwd);
 	size_t keep = args_len < SAKER_PROC_ARGS_MAX ? args_len : SAKER_PROC_ARGS_MAX;
@@ -191,7 +100,7 @@ static struct proc_image *image_new(struct saker_proctable *tbl, const char *exe
 	return img;
 }
 
-static void image_put(struct saker_proctable *tbl, struct proc_image *img)
+void pt_image_put(struct saker_proctable *tbl, struct proc_image *img)
 {
 	if (!img || --img->refs)
 		return;
@@ -200,10 +109,10 @@ static void image_put(struct saker_proctable *tbl, struct proc_image *img)
 	free(img);
 }
 
-static void set_image(struct saker_proctable *tbl, struct pt_entry *e, struct proc_image *img)
+void pt_set_image(struct saker_proctable *tbl, struct pt_entry *e, struct proc_image *img)
 {
 	img->refs++;
-	image_put(tbl, e->img);
+	pt_image_put(tbl, e->img);
 	e->img = img;
 	e->pub.exe = img->exe;
 	e->pub.args = img->args;
@@ -222,7 +131,7 @@ static void set_image(struct saker_proctable *tbl, struct pt_entry *e, struct pr
 
 #define LRU_ENTRY(n) saker_list_entry(n, struct pt_entry, lru)
 
-static void touch(struct saker_proctable *tbl, struct pt_entry *e)
+void pt_touch(struct saker_proctable *tbl, struct pt_entry *e)
 {
 	saker_list_touch(&tbl->lru, &e->lru);
 }
@@ -257,13 +166,13 @@ static void entry_remove(struct saker_proctable *tbl, struct pt_entry *e)
 	group_leave(tbl, e);
 	saker_idmap_del(&tbl->map, e->pub.tid);
 	saker_list_unlink(&tbl->lru, &e->lru);
-	image_put(tbl, e->img);
+	pt_image_put(tbl, e->img);
 	tbl->data_bytes -= sizeof(*e);
 	tbl->n--;
 	free(e);
 }
 
-static void enforce_bounds(struct saker_proctable *tbl, const struct pt_entry *keep)
+void pt_enforce_bounds(struct saker_proctable *tbl, const struct pt_entry *keep)
 {
 	while (tbl->n > tbl->max || tbl->data_bytes > tbl->max_bytes) {
 		struct pt_entry *v = LRU_ENTRY(tbl->lru.tail);
@@ -327,7 +236,7 @@ static void hist_drop(struct saker_proctable *tbl, struct pt_entry *h, bool earl
 	saker_list_unlink(&tbl->hist_fifo, &h->lru);
 	tbl->hist_bytes -= hist_cost(h);
 	tbl->hist_n--;
-	image_put(tbl, h->img);
+	pt_image_put(tbl, h->img);
 	tbl->data_bytes -= sizeof(*h);
 	free(h);
 }
@@ -346,7 +255,7 @@ static void hist_push(struct saker_proctable *tbl, struct pt_entry *h, uint64_t 
 	h->until_ns = until_ns;
 	h->older = head;
 	if (saker_idmap_put(&tbl->hist, h->pub.tid, h)) {
-		image_put(tbl, h->img);
+		pt_image_put(tbl, h->img);
 		tbl->data_bytes -= sizeof(*h);
 		free(h);
 		return;
@@ -366,7 +275,7 @@ static void hist_push(struct saker_proctable *tbl, struct pt_entry *h, uint64_t 
 }
 
 /* A copy of e's present version into the history, until ts; e holds from ts on. */
-static void version(struct saker_proctable *tbl, struct pt_entry *e, uint64_t ts)
+void pt_version(struct saker_proctable *tbl, struct pt_entry *e, uint64_t ts)
 {
 	struct pt_entry *h;
 
@@ -383,7 +292,7 @@ static void version(struct saker_proctable *tbl, struct pt_entry *e, uint64_t ts
 }
 
 /* Removes e from the live table into the history (ts 0: freed, no history). */
-static void bury(struct saker_proctable *tbl, struct pt_entry *e, uint64_t ts)
+void pt_bury(struct saker_proctable *tbl, struct pt_entry *e, uint64_t ts)
 {
 	if (!ts) {
 		entry_remove(tbl, e);
@@ -414,7 +323,7 @@ const struct saker_proc *saker_proctable_lookup_at(struct saker_proctable *tbl, 
 
 	tbl->lookups++;
 	if (e && (!ts_ns || e->since_ns <= ts_ns)) {
-		touch(tbl, e);
+		pt_touch(tbl, e);
 		c = SAKER_PROC_CTX_LIVE;
 		goto out;
 	}
@@ -433,7 +342,7 @@ const struct saker_proc *saker_proctable_lookup_at(struct saker_proctable *tbl, 
 	 * tick early) of a task forked or exec'd meanwhile. Its own.
 	 */
 	if (e && e->since_ns <= ts_ns + SAKER_PROC_CLOCK_SLACK_NS) {
-		touch(tbl, e);
+		pt_touch(tbl, e);
 		c = SAKER_PROC_CTX_LIVE;
 		goto out;
 	}
@@ -463,8 +372,8 @@ void saker_proctable_count_missing(struct saker_proctable *tbl, enum saker_proc_
  * Fields other than tid, pid and the image's are the caller's to set. May
  * evict others: the caller holds no other entry pointer across it.
  */
-static struct pt_entry *entry_upsert(struct saker_proctable *tbl, uint32_t tid, uint32_t pid,
-				     struct proc_image *img)
+struct pt_entry *pt_entry_upsert(struct saker_proctable *tbl, uint32_t tid, uint32_t pid,
+				 struct proc_image *img)
 {
 	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
 
@@ -474,9 +383,9 @@ static struct pt_entry *entry_upsert(struct saker_proctable *tbl, uint32_t tid, 
 		e = NULL;
 	}
 	if (e) {
-		set_image(tbl, e, img);
-		touch(tbl, e);
-		enforce_bounds(tbl, e);
+		pt_set_image(tbl, e, img);
+		pt_touch(tbl, e);
+		pt_enforce_bounds(tbl, e);
 		return e;
 	}
 	e = calloc(1, sizeof(*e));
@@ -488,12 +397,12 @@ static struct pt_entry *entry_upsert(struct saker_proctable *tbl, uint32_t tid, 
 	}
 	e->pub.tid = tid;
 	e->pub.pid = pid;
-	set_image(tbl, e, img);
+	pt_set_image(tbl, e, img);
 	saker_list_push_front(&tbl->lru, &e->lru);
 	group_join(tbl, e);
 	tbl->n++;
 	tbl->data_bytes += sizeof(*e);
-	enforce_bounds(tbl, e);
+	pt_enforce_bounds(tbl, e);
 	return e;
 }
 
@@ -553,7 +462,7 @@ void saker_proctable_free(struct saker_proctable *tbl)
 		return;
 	for (e = LRU_ENTRY(tbl->lru.head); e; e = next) {
 		next = LRU_ENTRY(e->lru.next);
-		image_put(tbl, e->img);
+		pt_image_put(tbl, e->img);
 		free(e);
 	}
 	while (tbl->hist_fifo.tail)
@@ -572,793 +481,6 @@ struct saker_fdtable *saker_proctable_fds(struct saker_proctable *tbl)
 	return tbl->fds;
 }
 
-/* ---- /proc ---- */
-
-/* Up to len - 1 bytes (reads until EOF: /proc hands cmdline out a page at a time). */
-static ssize_t read_file(int dirfd, const char *name, char *buf, size_t len)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	size_t got = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	while (got < len - 1) {
-		n = read(fd, buf + got, len - 1 - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			n = -errno;
-			close(fd);
-			return n;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	close(fd);
-	return (ssize_t)got;
-}
-
-/* Through the /proc helper when saker may not read it itself (lib/privread.h). */
-static void read_link(int dirfd, const char *name, char *buf, size_t len)
-{
-	(void)saker_privread_link(dirfd, name, buf, len);
-}
-
-/* A decimal number up to the next space or end; false on anything else. */
-static bool parse_num(const char **pp, long long *out)
-{
-	const char *p = *pp;
-	bool neg = false;
-	unsigned long long v = 0;
-
-	if (*p == '-') {
-		neg = true;
-		p++;
-	}
-	if (*p < '0' || *p > '9')
-		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (unsigned long long)LLONG_MAX / 10)
-			return false;
-		v = v * 10 + (unsigned)(*p - '0');
-	}
-	if (v > (unsigned long long)LLONG_MAX || (*p && *p != ' ' && *p != '\n'))
-		return false;
-	*out = neg ? -(long long)v : (long long)v;
-	*pp = p;
-	return true;
-}
-
-struct stat_fields {
-	char comm[SAKER_PROC_COMM_LEN];
-	char state; /* R, S, D, Z (zombie), X (dead), ... */
-	uint32_t ppid;
-	uint32_t tty;
-	uint64_t kflags; /* the task's PF_* flags */
-	uint64_t start_ticks;
-};
-
-#define PF_KTHREAD_BIT 0x00200000ull /* include/linux/sched.h's PF_KTHREAD */
-
-/*
- * "tid (comm) state ppid pgrp session tty_nr ... starttime(22) ...". comm
- * may hold spaces and parentheses: it ends at the last ')'.
- */
-static int parse_stat(const char *buf, struct stat_fields *sf)
-{
-	const char *open = strchr(buf, '('), *close = strrchr(buf, ')'), *p;
-	size_t clen;
-
-	if (!open || !close || close < open)
-		return -EINVAL;
-	clen = (size_t)(close - open - 1);
-	if (clen > SAKER_PROC_COMM_LEN - 1)
-		clen = SAKER_PROC_COMM_LEN - 1;
-	memcpy(sf->comm, open + 1, clen);
-	sf->comm[clen] = '\0';
-	p = close + 1;
-	for (int field = 3; field <= 22; field++) {
-		long long v;
-
-		while (*p == ' ')
-			p++;
-		if (field == 3) { /* state: one letter */
-			if (!*p || *p == '\n')
-				return -EINVAL;
-			sf->state = *p;
-			while (*p && *p != ' ')
-				p++;
-			continue;
-		}
-		if (!parse_num(&p, &v))
-			return -EINVAL;
-		if (field == 4)
-			sf->ppid = (uint32_t)v;
-		else if (field == 7)
-			sf->tty = (uint32_t)v;
-		else if (field == 9)
-			sf->kflags = (uint64_t)v;
-		else if (field == 22)
-			sf->start_ticks = (uint64_t)v;
-	}
-	return 0;
-}
-
-/* The real and effective ids of a "Uid:" or "Gid:" line. */
-static void parse_ids(const char *status, const char *key, uint32_t *real, uint32_t *eff)
-{
-	size_t klen = strlen(key);
-	const char *p = status;
-
-	*real = *eff = SAKER_UID_UNSET;
-	while (p && *p) {
-		if (!strncmp(p, key, klen)) {
-			unsigned long long r, e;
-			char *end;
-
-			errno = 0;
-			r = strtoull(p + klen, &end, 10);
-			if (errno || end == p + klen || r > UINT32_MAX)
-				return;
-			p = end;
-			e = strtoull(p, &end, 10);
-			if (errno || end == p || e > UINT32_MAX)
-				return;
-			*real = (uint32_t)r;
-			*eff = (uint32_t)e;
-			return;
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-}
-
-/* The hex value of a "CapEff:" line; false when there is none. */
-static bool parse_caps(const char *status, const char *key, uint64_t *out)
-{
-	size_t klen = strlen(key);
-
-	for (const char *p = status; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-		unsigned long long v;
-		char *end;
-
-		if (strncmp(p, key, klen))
-			continue;
-		errno = 0;
-		v = strtoull(p + klen, &end, 16);
-		if (errno || end == p + klen)
-			return false;
-		*out = v;
-		return true;
-	}
-	return false;
-}
-
-static uint32_t parse_u32(const char *s, uint32_t dflt)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || v > UINT32_MAX || s[0] == '-')
-		return dflt;
-	return (uint32_t)v;
-}
-
-static uint64_t ticks_to_ns(const struct saker_proctable *tbl, uint64_t ticks)
-{
-	uint64_t hz = (uint64_t)tbl->clk_tck;
-
-	return ticks / hz * 1000000000ull + ticks % hz * 1000000000ull / hz;
-}
-
-/*
- * Whether a start time read from /proc (clock ticks, so up to one tick
- * early) and one the table holds (from a fork record, taken a little after
- * the kernel's) name the same task. 0 is unknown: nothing contradicts it.
- */
-static bool same_start(const struct saker_proctable *tbl, uint64_t known_ns, uint64_t proc_ns)
-{
-	uint64_t tol = 2 * (1000000000ull / (uint64_t)tbl->clk_tck) + 10000000ull;
-
-	if (!known_ns || !proc_ns)
-		return true;
-	return known_ns > proc_ns ? known_ns - proc_ns <= tol : proc_ns - known_ns <= tol;
-}
-
-/* What load_pid() learned of the process, for each of its threads. */
-struct load_ctx {
-	struct proc_image *img;
-	uint32_t loginuid;
-	uint32_t extra_flags; /* EXITED, UNCONFIRMED */
-};
-
-/* One thread from its /proc directory (task/<tid>, or <pid> itself). */
-static int load_thread(struct saker_proctable *tbl, uint32_t pid, uint32_t tid, int tdir,
-		       const struct load_ctx *lc)
-{
-	struct scan_buf *sb = tbl->sb;
-	struct stat_fields sf = {0};
-	struct pt_entry *e;
-	uint64_t start;
-	bool status_ok, same;
-
-	if (read_file(tdir, "stat", sb->stat, sizeof(sb->stat)) <= 0 || parse_stat(sb->stat, &sf)) {
-		tbl->scan_skipped++;
-		return -ENOENT;
-	}
-	status_ok = read_file(tdir, "status", sb->status, sizeof(sb->status)) > 0;
-	if (!status_ok)
-		sb->status[0] = '\0';
-	start = ticks_to_ns(tbl, sf.start_ticks);
-	e = saker_idmap_get(&tbl->map, tid);
-	same = e && e->pub.pid == pid && same_start(tbl, e->pub.start_ns, start);
-	e = entry_upsert(tbl, tid, pid, lc->img);
-	if (!e)
-		return -ENOMEM;
-	/* The same task whose status cannot be read: what the table knew of it stays. */
-	if (status_ok || !same) {
-		parse_ids(sb->status, "Uid:", &e->pub.uid, &e->pub.euid);
-		parse_ids(sb->status, "Gid:", &e->pub.gid, &e->pub.egid);
-		e->pub.flags &= ~(uint32_t)SAKER_PROC_CAPS_KNOWN;
-		e->pub.cap_eff = 0;
-		if (parse_caps(sb->status, "CapEff:", &e->pub.cap_eff))
-			e->pub.flags |= SAKER_PROC_CAPS_KNOWN;
-	}
-	e->pub.ppid = sf.ppid;
-	e->pub.tty = sf.tty;
-	e->pub.loginuid = lc->loginuid;
-	/* A fork record's time is finer than /proc's ticks: kept for the same task. */
-	if (!same || !e->pub.start_ns)
-		e->pub.start_ns = start;
-	if (!same) {
-		e->pub.cgroup_id = 0;
-		e->since_ns = 0;
-	}
-	memcpy(e->pub.comm, sf.comm, sizeof(sf.comm));
-	e->pub.flags = SAKER_PROC_FROM_SCAN | (e->pub.flags & SAKER_PROC_CAPS_KNOWN) |
-		       (lc->img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0) | lc->extra_flags;
-	if (sf.state == 'Z' || sf.state == 'X')
-		e->pub.flags |= SAKER_PROC_EXITED;
-	tbl->scanned++;
-	return 0;
-}
-
-static int load_threads(struct saker_proctable *tbl, uint32_t pid, int pdir,
-			const struct load_ctx *lc)
-{
-	char name[16];
-	struct dirent *de;
-	int tasks, tdir, err;
-	DIR *dir;
-
-	tasks = openat(pdir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tasks < 0)
-		return load_thread(tbl, pid, pid, pdir, lc);
-	dir = fdopendir(tasks);
-	if (!dir) {
-		close(tasks);
-		return -ENOMEM;
-	}
-	/* The leader first, so that it counts the threads that follow. */
-	snprintf(name, sizeof(name), "%u", pid);
-	tdir = openat(tasks, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tdir < 0) {
-		tbl->scan_skipped++;
-		err = -ENOENT;
-	} else {
-		err = load_thread(tbl, pid, pid, tdir, lc);
-		close(tdir);
-	}
-	if (err) {
-		closedir(dir);
-		return err;
-	}
-	while ((de = readdir(dir))) {
-		uint32_t tid;
-
-		if (!saker_procid_parse(de->d_name, &tid) || tid == pid)
-			continue;
-		tdir = openat(tasks, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (tdir < 0) {
-			tbl->scan_skipped++;
-			continue;
-		}
-		err = load_thread(tbl, pid, tid, tdir, lc);
-		close(tdir);
-		if (err == -ENOMEM)
-			break;
-		err = 0;
-	}
-	closedir(dir);
-	return err;
-}
-
-/* A readlink into buf; false when it fails or is empty. */
-static bool read_link_ok(int dirfd, const char *name, char *buf, size_t len)
-{
-	read_link(dirfd, name, buf, len);
-	return buf[0] != '\0';
-}
-
-/*
- * One process. /proc can only improve what the table knows: a process that
- * exited but is not reaped yet (a zombie) has no exe, cmdline or cwd left to
- * read, and a process whose reads fail (gone meanwhile, not ours to read)
- * tells nothing either. So the leader's stat comes first: its start time says
- * whether /proc's process is the one the table holds (a pid reused is not);
- * for the same one, what cannot be read keeps the known value; whatever
- * stays unconfirmed (nothing known, nothing read) is flagged
- * SAKER_PROC_UNCONFIRMED, which the view reports as degraded.
- */
-static int load_pid(struct saker_proctable *tbl, int root, uint32_t pid)
-{
-	char name[32], loginuid_buf[32], cid[SAKER_CONTAINER_ID_LEN + 1];
-	struct stat_fields sf = {0};
-	struct load_ctx lc = {.loginuid = SAKER_UID_UNSET};
-	const struct proc_image *kimg = NULL;
-	struct scan_buf *sb;
-	struct pt_entry *known;
-	const char *cg, *exe, *cwd, *args;
-	size_t cglen;
-	ssize_t alen;
-	bool kthread, zombie, exe_ok, cwd_ok, args_ok, cg_ok;
-	int pdir, err;
-
-	if (!tbl->sb) {
-		tbl->sb = malloc(sizeof(*tbl->sb));
-		if (!tbl->sb)
-			return -ENOMEM;
-	}
-	sb = tbl->sb;
-	snprintf(name, sizeof(name), "%u", pid);
-	pdir = openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pdir < 0) {
-		tbl->scan_skipped++;
-		return -ENOENT;
-	}
-	/* /proc has <pid>/stat; test trees may only have the leader's task directory. */
-	snprintf(name, sizeof(name), "task/%u/stat", pid);
-	if ((read_file(pdir, "stat", sb->stat, sizeof(sb->stat)) <= 0 &&
-	     read_file(pdir, name, sb->stat, sizeof(sb->stat)) <= 0) ||
-	    parse_stat(sb->stat, &sf)) {
-		close(pdir);
-		tbl->scan_skipped++;
-		return -ENOENT;
-	}
-	kthread = sf.kflags & PF_KTHREAD_BIT;
-	zombie = sf.state == 'Z' || sf.state == 'X';
-	known = saker_idmap_get(&tbl->map, pid);
-	if (known && (known->pub.pid != pid ||
-		      !same_start(tbl, known->pub.start_ns, ticks_to_ns(tbl, sf.start_ticks)))) {
-		tbl->load_replaced++;
-		known = NULL;
-	}
-	if (known)
-		kimg = known->img;
-	if (zombie)
-		tbl->load_zombies++;
-
-	/* Kernel threads have no cmdline, exe or cwd: empty strings, not errors. */
-	alen = read_file(pdir, "cmdline", sb->args, sizeof(sb->args));
-	args_ok = alen > 0;
-	if (alen < 0)
-		alen = 0;
-	exe_ok = read_link_ok(pdir, "exe", sb->exe, sizeof(sb->exe));
-	cwd_ok = read_link_ok(pdir, "cwd", sb->cwd, sizeof(sb->cwd));
-	cg_ok = read_file(pdir, "cgroup", sb->cgroup, sizeof(sb->cgroup)) > 0;
-	if (!cg_ok)
-		sb->cgroup[0] = '\0';
-	if (read_file(pdir, "loginuid", loginuid_buf, sizeof(loginuid_buf)) > 0)
-		lc.loginuid = parse_u32(loginuid_buf, SAKER_UID_UNSET);
-	else if (known)
-		lc.loginuid = known->pub.loginuid;
-
-	exe = sb->exe;
-	cwd = sb->cwd;
-	args = sb->args;
-	cgroup_display_path(sb->cgroup, &cg, &cglen);
-	saker_container_id_from_cgroup(sb->cgroup, sizeof(sb->cgroup), cid);
-	if (!kthread && kimg) {
-		if (!exe_ok && kimg->exe[0]) {
-			exe = kimg->exe;
-			exe_ok = true;
-			tbl->load_kept++;
-		}
-		if (!cwd_ok && kimg->cwd[0]) {
-			cwd = kimg->cwd;
-			cwd_ok = true;
-			tbl->load_kept++;
-		}
-		if (!args_ok && kimg->args_len) {
-			args = kimg->args;
-			alen = (ssize_t)kimg->args_len;
-			args_ok = true;
-			tbl->load_kept++;
-		}
-		if (!cg_ok) {
-			cg = kimg->cgroup;
-			cglen = strlen(cg);
-			snprintf(cid, sizeof(cid), "%s", kimg->container_id);
-		}
-	}
-	if (!kthread && (!exe_ok || !cwd_ok || !args_ok)) {
-		lc.extra_flags |= SAKER_PROC_UNCONFIRMED;
-		tbl->load_unconfirmed++;
-	}
-	lc.img = image_new(tbl, exe, args, (size_t)alen, cwd, cg, cglen, cid);
-	if (!lc.img) {
-		close(pdir);
-		return -ENOMEM;
-	}
-	err = load_threads(tbl, pid, pdir, &lc);
-	image_put(tbl, lc.img);
-	if (!err) {
-		err = saker_fdtable_scan_pid(tbl->fds, pid, pdir);
-		/* No fd directory, or not ours to read: the process is still known. */
-		if (err && err != -ENOMEM)
-			err = 0;
-	}
-	close(pdir);
-	return err;
-}
-
-int saker_proctable_load(struct saker_proctable *tbl, uint32_t pid)
-{
-	int root = open(tbl->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int err;
-
-	if (root < 0)
-		return -errno;
-	err = load_pid(tbl, root, pid);
-	close(root);
-	return err;
-}
-
-int saker_proctable_scan(struct saker_proctable *tbl)
-{
-	struct dirent *de;
-	int root, err = 0;
-	DIR *dir;
-
-	root = open(tbl->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		return -errno;
-	dir = fdopendir(root);
-	if (!dir) {
-		err = -errno;
-		close(root);
-		return err;
-	}
-	while ((de = readdir(dir))) {
-		uint32_t pid;
-
-		if (!saker_procid_parse(de->d_name, &pid))
-			continue;
-		err = load_pid(tbl, dirfd(dir), pid);
-		if (err == -ENOMEM)
-			break;
-		err = 0;
-	}
-	closedir(dir);
-	return err;
-}
-
-/* ---- events ---- */
-
-int saker_proctable_on_fork(struct saker_proctable *tbl, uint32_t parent_tid, uint32_t child_tid,
-			    uint32_t child_pid, uint64_t clone_flags, uint64_t ts_ns)
-{
-	struct pt_entry *p = saker_idmap_get(&tbl->map, parent_tid), *e;
-	bool thread = clone_flags & CLONE_THREAD;
-	struct saker_proc pv = {0};
-	struct proc_image *img;
-	int err = 0;
-
-	if (p) {
-		pv = p->pub;
-		img = p->img;
-		img->refs++;
-		touch(tbl, p);
-	} else {
-		tbl->failed_lookups++;
-		/* Nothing to inherit: the container is unknown too, not "host". */
-		img = image_new(tbl, NULL, NULL, 0, NULL, NULL, 0, "");
-		if (!img)
-			return -ENOMEM;
-		pv.loginuid = pv.uid = pv.gid = pv.euid = pv.egid = SAKER_UID_UNSET;
-	}
-	/* p may be evicted from here on: only pv and img are used. */
-	e = entry_upsert(tbl, child_tid, child_pid, img);
-	if (!e) {
-		err = -ENOMEM;
-		goto out;
-	}
-	e->pub.ppid = thread || (clone_flags & CLONE_PARENT) ? pv.ppid : pv.pid;
-	e->pub.uid = pv.uid;
-	e->pub.gid = pv.gid;
-	e->pub.euid = pv.euid;
-	e->pub.egid = pv.egid;
-	e->pub.loginuid = pv.loginuid;
-	e->pub.tty = pv.tty;
-	e->pub.cgroup_id = pv.cgroup_id;
-	e->pub.start_ns = ts_ns;
-	e->since_ns = ts_ns;
-	memcpy(e->pub.comm, pv.comm, sizeof(pv.comm));
-	e->pub.cap_eff = pv.cap_eff;
-	e->pub.flags =
-	    SAKER_PROC_FORKED |
-	    (pv.flags & (SAKER_PROC_EXEC_SEEN | SAKER_PROC_CAPS_KNOWN | SAKER_PROC_UNCONFIRMED)) |
-	    (p ? 0 : SAKER_PROC_INCOMPLETE) | (img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0);
-	/* Threads share the process's descriptors: they are keyed by pid already. */
-	if (!thread) {
-		if (p && pv.pid != child_pid)
-			err = saker_fdtable_copy_process(tbl->fds, pv.pid, child_pid);
-		else
-			saker_fdtable_drop_process(tbl->fds, child_pid);
-	}
-out:
-	image_put(tbl, img);
-	return err;
-}
-
-int saker_proctable_set_cgroup(struct saker_proctable *tbl, uint32_t tid, uint64_t cgroup_id,
-			       const char *cgroup)
-{
-	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
-	struct proc_image *img;
-	bool truncated;
-
-	if (!cgroup)
-		return -EINVAL;
-	if (!e)
-		return -ENOENT;
-	truncated = e->img->args_truncated;
-	img = image_new(tbl, e->img->exe, e->img->args, e->img->args_len, e->img->cwd, cgroup,
-			strlen(cgroup), NULL);
-	if (!img)
-		return -ENOMEM;
-	img->args_truncated = truncated;
-	set_image(tbl, e, img);
-	image_put(tbl, img);
-	if (cgroup_id)
-		e->pub.cgroup_id = cgroup_id;
-	return 0;
-}
-
-static void basename_comm(const char *exe, char comm[SAKER_PROC_COMM_LEN])
-{
-	const char *slash = exe ? strrchr(exe, '/') : NULL;
-	const char *b = slash ? slash + 1 : (exe ? exe : "");
-
-	snprintf(comm, SAKER_PROC_COMM_LEN, "%s", b);
-}
-
-int saker_proctable_on_exec(struct saker_proctable *tbl, const struct saker_exec_info *in)
-{
-	struct pt_entry *base, *old, *e;
-	struct proc_image *bimg = NULL, *img;
-	struct saker_proc bv = {0};
-	char cidbuf[SAKER_CONTAINER_ID_LEN + 1];
-	const char *cg = NULL, *cid = "";
-	size_t cglen = 0;
-	int err = 0;
-
-	if (!in)
-		return -EINVAL;
-	base = saker_idmap_get(&tbl->map, in->pid);
-	old = in->tid != in->pid ? saker_idmap_get(&tbl->map, in->tid) : NULL;
-	if (base && base->pub.pid != in->pid)
-		base = NULL;
-	if (!base)
-		base = old;
-	if (base) {
-		bv = base->pub;
-		bimg = base->img;
-		bimg->refs++;
-		cg = bimg->cgroup;
-		cglen = strlen(cg);
-		cid = bimg->container_id;
-	} else {
-		tbl->failed_lookups++;
-	}
-
-	if (in->cgroup) {
-		cg = in->cgroup;
-		cglen = strlen(cg);
-		cid = NULL;
-	} else if (in->cgroup_id && in->cgroup_id != bv.cgroup_id) {
-		/* Moved to another cgroup (a container runtime does so before exec). */
-		char name[32];
-		int root = open(tbl->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		snprintf(name, sizeof(name), "%u/cgroup", in->pid);
-		if (!tbl->sb)
-			tbl->sb = malloc(sizeof(*tbl->sb));
-		if (root >= 0 && tbl->sb &&
-		    read_file(root, name, tbl->sb->cgroup, sizeof(tbl->sb->cgroup)) >= 0) {
-			cgroup_display_path(tbl->sb->cgroup, &cg, &cglen);
-			saker_container_id_from_cgroup(tbl->sb->cgroup, sizeof(tbl->sb->cgroup),
-						       cidbuf);
-			cid = cidbuf;
-		}
-		if (root >= 0)
-			close(root);
-	}
-	/* Neither a known process nor the event tell the container: "", not "host". */
-	img = image_new(tbl, in->exe, in->args, in->args_len, in->cwd ? in->cwd : bv.cwd, cg, cglen,
-			cid);
-	if (!img) {
-		err = -ENOMEM;
-		goto out;
-	}
-	/*
-	 * The exec'ing thread took the leader's tid: its old tid is gone. Both
-	 * versions stay for the records older than the exec.
-	 */
-	if (old)
-		bury(tbl, old, in->ts_ns);
-	base = saker_idmap_get(&tbl->map, in->pid);
-	if (base && base->pub.pid == in->pid)
-		version(tbl, base, in->ts_ns);
-	e = entry_upsert(tbl, in->pid, in->pid, img);
-	image_put(tbl, img);
-	if (!e) {
-		err = -ENOMEM;
-		goto out;
-	}
-	e->pub.ppid = in->ppid ? in->ppid : bv.ppid;
-	e->pub.uid = in->uid;
-	e->pub.gid = in->gid;
-	e->pub.euid = in->euid;
-	e->pub.egid = in->egid;
-	e->pub.loginuid = in->loginuid;
-	e->pub.tty = in->tty;
-	e->pub.start_ns = bv.start_ns;
-	e->since_ns = in->ts_ns;
-	e->pub.cgroup_id = in->cgroup_id ? in->cgroup_id : bv.cgroup_id;
-	if (in->comm)
-		snprintf(e->pub.comm, sizeof(e->pub.comm), "%s", in->comm);
-	else
-		basename_comm(in->exe, e->pub.comm);
-	e->pub.flags = SAKER_PROC_EXEC_SEEN |
-		       (bv.flags & (SAKER_PROC_FROM_SCAN | SAKER_PROC_FORKED)) |
-		       (e->img->args_truncated ? SAKER_PROC_ARGS_TRUNCATED : 0) |
-		       (in->caps_known ? SAKER_PROC_CAPS_KNOWN : 0);
-	e->pub.cap_eff = in->caps_known ? in->cap_eff : 0;
-	saker_fdtable_drop_cloexec(tbl->fds, in->pid);
-out:
-	image_put(tbl, bimg);
-	return err;
-}
-
-int saker_proctable_on_exit(struct saker_proctable *tbl, uint32_t tid, unsigned flags)
-{
-	return saker_proctable_on_exit_at(tbl, tid, flags, 0);
-}
-
-int saker_proctable_on_exit_at(struct saker_proctable *tbl, uint32_t tid, unsigned flags,
-			       uint64_t ts_ns)
-{
-	struct pt_entry *e = saker_idmap_get(&tbl->map, tid), *l;
-	bool dead = flags & SAKER_EXIT_GROUP_DEAD, alive = flags & SAKER_EXIT_GROUP_ALIVE;
-	uint32_t pid;
-
-	if (!e) {
-		tbl->failed_lookups++;
-		return -ENOENT;
-	}
-	pid = e->pub.pid;
-	if (tid == pid) {
-		if (dead || (!alive && e->nthreads <= 1)) {
-			bury(tbl, e, ts_ns);
-			saker_fdtable_drop_process(tbl->fds, pid);
-		} else {
-			/* A zombie leader: its threads still show the process. */
-			e->pub.flags |= SAKER_PROC_EXITED;
-		}
-		return 0;
-	}
-	bury(tbl, e, ts_ns);
-	l = saker_idmap_get(&tbl->map, pid);
-	if (dead || (!alive && l && (l->pub.flags & SAKER_PROC_EXITED) && l->nthreads <= 1)) {
-		if (l)
-			bury(tbl, l, ts_ns);
-		saker_fdtable_drop_process(tbl->fds, pid);
-	}
-	return 0;
-}
-
-int saker_proctable_on_setids(struct saker_proctable *tbl, uint32_t tid, uint32_t uid,
-			      uint32_t euid, uint32_t gid, uint32_t egid)
-{
-	return saker_proctable_on_setids_at(tbl, tid, uid, euid, gid, egid, 0);
-}
-
-int saker_proctable_on_setids_at(struct saker_proctable *tbl, uint32_t tid, uint32_t uid,
-				 uint32_t euid, uint32_t gid, uint32_t egid, uint64_t ts_ns)
-{
-	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
-
-	if (!e) {
-		tbl->failed_lookups++;
-		return -ENOENT;
-	}
-	/* Only a change needs the old ids kept (a setuid loop to the same id costs nothing). */
-	if ((uid != SAKER_ID_KEEP && uid != e->pub.uid) ||
-	    (euid != SAKER_ID_KEEP && euid != e->pub.euid) ||
-	    (gid != SAKER_ID_KEEP && gid != e->pub.gid) ||
-	    (egid != SAKER_ID_KEEP && egid != e->pub.egid))
-		version(tbl, e, ts_ns);
-	if (uid != SAKER_ID_KEEP)
-		e->pub.uid = uid;
-	/*
-	 * The kernel clears the effective set when the effective uid leaves 0 and
-	 * fills it from the permitted set (which saker does not track) when it
-	 * becomes 0 (capabilities(7)).
-	 */
-	if (euid != SAKER_ID_KEEP && euid != e->pub.euid) {
-		if (e->pub.euid == 0) {
-			e->pub.cap_eff = 0;
-		} else if (euid == 0) {
-			e->pub.cap_eff = 0;
-			e->pub.flags &= ~(uint32_t)SAKER_PROC_CAPS_KNOWN;
-		}
-	}
-	if (euid != SAKER_ID_KEEP)
-		e->pub.euid = euid;
-	if (gid != SAKER_ID_KEEP)
-		e->pub.gid = gid;
-	if (egid != SAKER_ID_KEEP)
-		e->pub.egid = egid;
-	touch(tbl, e);
-	return 0;
-}
-
-int saker_proctable_caps_unknown(struct saker_proctable *tbl, uint32_t tid)
-{
-	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
-
-	if (!e) {
-		tbl->failed_lookups++;
-		return -ENOENT;
-	}
-	e->pub.flags &= ~(uint32_t)SAKER_PROC_CAPS_KNOWN;
-	e->pub.cap_eff = 0;
-	touch(tbl, e);
-	return 0;
-}
-
-int saker_proctable_on_chdir(struct saker_proctable *tbl, uint32_t tid, const char *cwd)
-{
-	struct pt_entry *e = saker_idmap_get(&tbl->map, tid), *l;
-	struct proc_image *img, *o;
-
-	if (!e) {
-		tbl->failed_lookups++;
-		return -ENOENT;
-	}
-	o = e->img;
-	img = image_new(tbl, o->exe, o->args, o->args_len, cwd, o->cgroup, strlen(o->cgroup),
-			o->container_id);
-	if (!img)
-		return -ENOMEM;
-	img->args_truncated = o->args_truncated;
-	set_image(tbl, e, img);
-	touch(tbl, e);
-	l = e->pub.tid != e->pub.pid ? saker_idmap_get(&tbl->map, e->pub.pid) : NULL;
-	if (l)
-		set_image(tbl, l, img);
-	image_put(tbl, img);
-	enforce_bounds(tbl, e);
-	return 0;
-}
-
 const struct saker_proc *saker_proctable_lookup(struct saker_proctable *tbl, uint32_t tid)
 {
 	struct pt_entry *e = saker_idmap_get(&tbl->map, tid);
@@ -1368,7 +490,7 @@ const struct saker_proc *saker_proctable_lookup(struct saker_proctable *tbl, uin
 		tbl->failed_lookups++;
 		return NULL;
 	}
-	touch(tbl, e);
+	pt_touch(tbl, e);
 	return &e->pub;
 }
 
@@ -1469,14 +591,14 @@ int saker_proctable_restore(struct saker_proctable *tbl, const struct saker_proc
 
 	if (!p->tid || !p->pid)
 		return -EINVAL;
-	img = image_new(tbl, p->exe, p->args, p->args ? p->args_len : 0, p->cwd, cg, strlen(cg),
-			p->container_id ? p->container_id : "");
+	img = pt_image_new(tbl, p->exe, p->args, p->args ? p->args_len : 0, p->cwd, cg, strlen(cg),
+			   p->container_id ? p->container_id : "");
 	if (!img)
 		return -ENOMEM;
 	/* Truncated at the recording end stays truncated, whatever the copy found. */
 	img->args_truncated |= (p->flags & SAKER_PROC_ARGS_TRUNCATED) != 0;
-	e = entry_upsert(tbl, p->tid, p->pid, img);
-	image_put(tbl, img);
+	e = pt_entry_upsert(tbl, p->tid, p->pid, img);
+	pt_image_put(tbl, img);
 	if (!e)
 		return -ENOMEM;
 	truncated = e->pub.flags & SAKER_PROC_ARGS_TRUNCATED;
