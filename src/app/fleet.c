@@ -84,7 +84,35 @@ static int duration(const char *opt, const char *arg, int64_t *ns)
 	return -EINVAL;
 }
 
-int saker_fleet_main(int argc, char **argv)
+/* What the command line asks for; servers point into list. */
+struct fleet_args {
+	const char *servers[MAX_SERVERS];
+	char *list;
+	struct saker_fleet_opts fo;
+	struct saker_fleet_source_opts so;
+	int64_t timeout_ns;
+	bool json, watch;
+};
+
+static int parse_servers(struct fleet_args *a, const char *arg)
+{
+	free(a->list);
+	a->list = strdup(arg);
+	if (!a->list)
+		return -ENOMEM;
+	a->so.n_servers = 0;
+	for (char *sp = NULL, *t = strtok_r(a->list, ",", &sp); t; t = strtok_r(NULL, ",", &sp)) {
+		if (a->so.n_servers == MAX_SERVERS) {
+			fprintf(stderr, "Error: --servers: at most %d\n", MAX_SERVERS);
+			return -EINVAL;
+		}
+		a->servers[a->so.n_servers++] = t;
+	}
+	return 0;
+}
+
+/* 0: run; 1: done (--help); negative: a usage error, said on stderr. */
+static int parse_args(int argc, char **argv, struct fleet_args *a)
 {
 	enum { O_SERVERS = 256, O_STREAM, O_PREFIX, O_SINCE, O_STALE, O_JSON, O_WATCH, O_TIMEOUT };
 	static const struct option longopts[] = {
@@ -99,115 +127,119 @@ int saker_fleet_main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const char *servers[MAX_SERVERS];
-	struct saker_fleet_opts fo = {.since_ns = SAKER_FLEET_DEFAULT_SINCE_NS,
-				      .stale_ns = SAKER_FLEET_DEFAULT_STALE_NS};
-	struct saker_fleet_source_opts so = {.stream = "SAKER", .prefix = "saker"};
-	struct saker_fleet_source *src = NULL;
-	struct saker_fleet *f = NULL;
-	char *list = NULL, err[512];
-	int64_t timeout_ns = 5000000000ll;
-	bool json = false, watch = false;
-	int opt, status = 1;
+	int opt, err = 0;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while (!err && (opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case O_SERVERS:
-			free(list);
-			list = strdup(optarg);
-			if (!list)
-				goto out;
-			so.n_servers = 0;
-			for (char *sp = NULL, *t = strtok_r(list, ",", &sp); t;
-			     t = strtok_r(NULL, ",", &sp)) {
-				if (so.n_servers == MAX_SERVERS) {
-					fprintf(stderr, "Error: --servers: at most %d\n",
-						MAX_SERVERS);
-					goto out;
-				}
-				servers[so.n_servers++] = t;
-			}
+			err = parse_servers(a, optarg);
 			break;
 		case O_STREAM:
-			so.stream = optarg;
+			a->so.stream = optarg;
 			break;
 		case O_PREFIX:
-			so.prefix = optarg;
+			a->so.prefix = optarg;
 			break;
 		case O_SINCE:
-			if (duration("since", optarg, &fo.since_ns))
-				goto out;
+			err = duration("since", optarg, &a->fo.since_ns);
 			break;
 		case O_STALE:
-			if (duration("stale", optarg, &fo.stale_ns))
-				goto out;
+			err = duration("stale", optarg, &a->fo.stale_ns);
 			break;
 		case O_TIMEOUT:
-			if (duration("timeout", optarg, &timeout_ns))
-				goto out;
+			err = duration("timeout", optarg, &a->timeout_ns);
 			break;
 		case O_JSON:
-			json = true;
+			a->json = true;
 			break;
 		case O_WATCH:
-			watch = true;
+			a->watch = true;
 			break;
 		case 'h':
 			usage(stdout);
-			status = 0;
-			goto out;
+			return 1;
 		default:
 			usage(stderr);
-			goto out;
+			return -EINVAL;
 		}
 	}
+	if (err)
+		return err;
 	if (optind < argc) {
 		fprintf(stderr, "Error: saker fleet: unexpected argument '%s'\n", argv[optind]);
-		goto out;
+		return -EINVAL;
 	}
-	if (!so.n_servers) {
-		servers[0] = "nats://127.0.0.1:4222";
-		so.n_servers = 1;
+	if (!a->so.n_servers) {
+		a->servers[0] = "nats://127.0.0.1:4222";
+		a->so.n_servers = 1;
 	}
-	if (!*so.stream || !*so.prefix) {
+	if (!*a->so.stream || !*a->so.prefix) {
 		fprintf(stderr,
 			"Error: saker fleet: --stream and --subject-prefix cannot be empty\n");
-		goto out;
+		return -EINVAL;
 	}
-	so.servers = servers;
-	so.timeout_ms = timeout_ns / 1000000;
-	so.start_ns = real_ns() - fo.since_ns;
-	if (saker_fleet_new(&f, &fo)) {
+	a->so.servers = a->servers;
+	a->so.timeout_ms = a->timeout_ns / 1000000;
+	return 0;
+}
+
+/* Catches up with the stream, shows the fleet, and with --watch keeps showing it. */
+static int run(struct fleet_args *a)
+{
+	struct saker_fleet_source *src = NULL;
+	struct saker_fleet *f = NULL;
+	char err[512];
+	int status = 1;
+
+	a->so.start_ns = real_ns() - a->fo.since_ns;
+	if (saker_fleet_new(&f, &a->fo)) {
 		fprintf(stderr, "Error: saker fleet: out of memory\n");
-		goto out;
+		return 1;
 	}
-	if (watch) {
+	if (a->watch) {
 		struct sigaction sa = {.sa_handler = on_stop};
 
 		sigemptyset(&sa.sa_mask);
 		(void)sigaction(SIGINT, &sa, NULL);
 		(void)sigaction(SIGTERM, &sa, NULL);
 	}
-	if (saker_fleet_source_open(&src, &so, err, sizeof(err)) ||
+	if (saker_fleet_source_open(&src, &a->so, err, sizeof(err)) ||
 	    saker_fleet_source_catch_up(src, f, err, sizeof(err))) {
 		fprintf(stderr, "Error: saker fleet: %s\n", err);
 		goto out;
 	}
-	if (show(f, json, watch && !json && isatty(STDOUT_FILENO)))
+	if (show(f, a->json, a->watch && !a->json && isatty(STDOUT_FILENO)))
 		goto out;
-	while (watch && !stop_requested) {
+	while (a->watch && !stop_requested) {
 		if (saker_fleet_source_poll(src, f, mono_ms() + 1000, err, sizeof(err))) {
 			fprintf(stderr, "Error: saker fleet: %s\n", err);
 			goto out;
 		}
-		if (!stop_requested && show(f, json, !json && isatty(STDOUT_FILENO)))
+		if (!stop_requested && show(f, a->json, !a->json && isatty(STDOUT_FILENO)))
 			goto out;
 	}
 	status = 0;
 out:
 	saker_fleet_source_close(src);
 	saker_fleet_free(f);
-	free(list);
 	return status;
+}
+
+int saker_fleet_main(int argc, char **argv)
+{
+	struct fleet_args a = {
+	    .fo = {.since_ns = SAKER_FLEET_DEFAULT_SINCE_NS,
+		   .stale_ns = SAKER_FLEET_DEFAULT_STALE_NS},
+	    .so = {.stream = "SAKER", .prefix = "saker"},
+	    .timeout_ns = 5000000000ll,
+	};
+	int ret = parse_args(argc, argv, &a);
+
+	if (ret == 0)
+		ret = run(&a);
+	else
+		ret = ret > 0 ? 0 : 1;
+	free(a.list);
+	return ret;
 }

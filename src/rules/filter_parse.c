@@ -451,16 +451,13 @@ static const struct opdef ops[] = {
     {"pmatch", OP_PMATCH, 3},
 };
 
-static struct saker_ast *parse_condition(struct parser *p, struct saker_ast *a)
+/* The operator after field a; NULL with the error set when there is none. */
+static const struct opdef *lex_op(struct parser *p, const struct saker_ast *a)
 {
-	const struct opdef *od = NULL;
-	char *v;
-	size_t vn, vpos;
+	size_t n = 0;
 
-	lex_blank(p);
-	a->oppos = (uint32_t)p->pos;
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		size_t n = strlen(ops[i].w), save = p->pos;
+		size_t save = p->pos;
 
 		if (!lex_str(p, ops[i].w))
 			continue;
@@ -470,69 +467,55 @@ static struct saker_ast *parse_condition(struct parser *p, struct saker_ast *a)
 			p->pos = save;
 			continue;
 		}
-		(void)n;
-		od = &ops[i];
-		break;
+		return &ops[i];
 	}
-	if (!od) {
-		size_t n = 0;
+	while (p->pos + n < p->len && !is_blank(p->s[p->pos + n]) && n < 32)
+		n++;
+	if (ident_len(p, p->pos) == n && n) {
+		/* saker has every operator Falco has: any other word is a typo */
+		seterr(p->e, SAKER_FERR_UNKNOWN, p->pos, "unknown operator '%.*s'", (int)n,
+		       p->s + p->pos);
+		snprintf(p->e->what, sizeof(p->e->what), "%.*s", (int)n, p->s + p->pos);
+	} else {
+		(void)PFAIL(p, "expected an operator after '%s'", a->name);
+	}
+	return NULL;
+}
 
-		while (p->pos + n < p->len && !is_blank(p->s[p->pos + n]) && n < 32)
-			n++;
-		if (ident_len(p, p->pos) == n && n) {
-			/* saker has every operator Falco has: any other word is a typo */
-			seterr(p->e, SAKER_FERR_UNKNOWN, p->pos, "unknown operator '%.*s'", (int)n,
-			       p->s + p->pos);
-			snprintf(p->e->what, sizeof(p->e->what), "%.*s", (int)n, p->s + p->pos);
-		} else {
-			(void)PFAIL(p, "expected an operator after '%s'", a->name);
-		}
-		saker_ast_free(a);
-		return NULL;
-	}
-	a->op = od->op;
-	if (od->cls == 0)
-		return a;
-	lex_blank(p);
-	vpos = p->pos;
-	if (at_transformer(p)) {
-		saker_ast_free(a);
-		return unsupported_transformer(p);
-	}
-	if (od->cls == 1) {
-		if (!lex_number(p, &v, &vn)) {
-			saker_ast_free(a);
-			return PFAIL(p, "expected a number after '%s'", fl_op_names[od->op]);
-		}
-		return add_val(p, a, v, vn, vpos, false) ? (saker_ast_free(a), NULL) : a;
-	}
-	if (od->cls == 2) {
-		bool q = cur(p) == '"' || cur(p) == '\'';
+/*
+ * A quoted or bare value added to a's values: 0; -ENOENT when there is none
+ * and no error is set yet (the caller says what was expected); else the error
+ * is set.
+ */
+static int lex_value(struct parser *p, struct saker_ast *a)
+{
+	size_t vpos = p->pos, vn;
+	bool q = cur(p) == '"' || cur(p) == '\'';
+	char *v;
 
-		if (!(q ? lex_quoted(p, &v, &vn) : lex_bare(p, false, &v, &vn))) {
-			saker_ast_free(a);
-			return p->e->kind ? NULL : PFAIL(p, "expected a value after '%s'", od->w);
-		}
-		return add_val(p, a, v, vn, vpos, q) ? (saker_ast_free(a), NULL) : a;
-	}
+	if (!(q ? lex_quoted(p, &v, &vn) : lex_bare(p, false, &v, &vn)))
+		return p->e->kind ? -EINVAL : -ENOENT;
+	return add_val(p, a, v, vn, vpos, q);
+}
+
+/* The values of a list operator: '(a, b, ...)' or the name of a list. */
+static struct saker_ast *parse_list(struct parser *p, struct saker_ast *a, const struct opdef *od)
+{
+	size_t vn;
+	char *v;
+	int err;
+
 	a->list = true;
 	if (lex_str(p, "(")) {
 		lex_blank(p);
 		if (lex_str(p, ")"))
 			return a;
 		for (;;) {
-			bool q;
-
 			lex_blank(p);
-			vpos = p->pos;
-			q = cur(p) == '"' || cur(p) == '\'';
-			if (!(q ? lex_quoted(p, &v, &vn) : lex_bare(p, false, &v, &vn))) {
+			err = lex_value(p, a);
+			if (err) {
 				saker_ast_free(a);
-				return p->e->kind ? NULL : PFAIL(p, "expected a list value");
-			}
-			if (add_val(p, a, v, vn, vpos, q)) {
-				saker_ast_free(a);
-				return NULL;
+				return err == -ENOENT ? PFAIL(p, "expected a list value") : NULL;
 			}
 			lex_blank(p);
 			if (lex_str(p, ","))
@@ -558,6 +541,46 @@ static struct saker_ast *parse_condition(struct parser *p, struct saker_ast *a)
 	p->pos += vn;
 	a->list_ident = true;
 	return a;
+}
+
+/* The operator and value(s) after the field of check a; a is freed on an error. */
+static struct saker_ast *parse_condition(struct parser *p, struct saker_ast *a)
+{
+	const struct opdef *od;
+	char *v;
+	size_t vn, vpos;
+	int err;
+
+	lex_blank(p);
+	a->oppos = (uint32_t)p->pos;
+	od = lex_op(p, a);
+	if (!od) {
+		saker_ast_free(a);
+		return NULL;
+	}
+	a->op = od->op;
+	if (od->cls == 0)
+		return a;
+	lex_blank(p);
+	vpos = p->pos;
+	if (at_transformer(p)) {
+		saker_ast_free(a);
+		return unsupported_transformer(p);
+	}
+	if (od->cls == 1) {
+		if (!lex_number(p, &v, &vn)) {
+			saker_ast_free(a);
+			return PFAIL(p, "expected a number after '%s'", fl_op_names[od->op]);
+		}
+		return add_val(p, a, v, vn, vpos, false) ? (saker_ast_free(a), NULL) : a;
+	}
+	if (od->cls == 3)
+		return parse_list(p, a, od);
+	err = lex_value(p, a);
+	if (!err)
+		return a;
+	saker_ast_free(a);
+	return err == -ENOENT ? PFAIL(p, "expected a value after '%s'", od->w) : NULL;
 }
 
 static struct saker_ast *parse_check(struct parser *p)

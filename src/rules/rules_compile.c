@@ -221,146 +221,6 @@ static void ferr_where(const struct saker_rules *r, const struct rule_item *ri,
 	rl_where(r, &ri->final_segs, ri->final_cond, e->off, out, outlen);
 }
 
-static bool list_op(const char *comp)
-{
-	return !strcmp(comp, "in") || !strcmp(comp, "pmatch") || !strcmp(comp, "intersects");
-}
-
-static void put_cell(struct saker_rules *r, struct buf *b, const struct cell *cl, const char *comp)
-{
-	if (list_op(comp)) {
-		rl_buf_puts(b, "(");
-		for (size_t i = 0; i < cl->v.n; i++) {
-			if (i)
-				rl_buf_puts(b, ", ");
-			/* a list's name stays bare so that it is expanded */
-			if (!cl->seq && cl->v.n == 1 && rl_find_list(r, cl->v.v[i]))
-				rl_buf_puts(b, cl->v.v[i]);
-			else
-				rl_buf_quote(b, cl->v.v[i]);
-		}
-		rl_buf_puts(b, ")");
-		return;
-	}
-	rl_buf_quote(b, cl->v.n ? cl->v.v[0] : "");
-}
-
-/* condition, then " and not (...)" per exception with values, as Falco builds it. */
-/* A single-field exception with a list operator: one check over every row's values. */
-static void put_single_list(struct saker_rules *r, struct buf *b, const struct exception *e,
-			    const char *comp)
-{
-	rl_buf_puts(b, e->fields.v[0]);
-	rl_buf_puts(b, " ");
-	rl_buf_puts(b, comp);
-	rl_buf_puts(b, " (");
-	for (size_t k = 0; k < e->nrows; k++)
-		for (size_t j = 0; j < e->cells[k].v.n; j++) {
-			const char *val = e->cells[k].v.v[j];
-
-			if (k || j)
-				rl_buf_puts(b, ", ");
-			if (rl_find_list(r, val))
-				rl_buf_puts(b, val);
-			else
-				rl_buf_quote(b, val);
-		}
-	rl_buf_puts(b, ")");
-}
-
-/* One row of a multi-field exception: (f1 c1 v1 and f2 c2 v2 ...). */
-static void put_row(struct saker_rules *r, struct buf *b, const struct exception *e, size_t row)
-{
-	size_t width = e->fields.n;
-
-	rl_buf_puts(b, "(");
-	for (size_t f = 0; f < width; f++) {
-		const char *comp = e->comps.n ? e->comps.v[f] : "=";
-
-		if (f)
-			rl_buf_puts(b, " and ");
-		rl_buf_puts(b, e->fields.v[f]);
-		rl_buf_puts(b, " ");
-		rl_buf_puts(b, comp);
-		rl_buf_puts(b, " ");
-		put_cell(r, b, &e->cells[row * width + f], comp);
-	}
-	rl_buf_puts(b, ")");
-}
-
-/* An exception as Falco writes it into the condition: " and not (row or row ...)". */
-static void put_exception(struct saker_rules *r, struct buf *b, const struct exception *e)
-{
-	if (!e->nrows)
-		return;
-	rl_buf_puts(b, " and not (");
-	for (size_t row = 0; row < e->nrows; row++) {
-		const char *comp = e->comps.n ? e->comps.v[0] : "in";
-
-		if (row)
-			rl_buf_puts(b, " or ");
-		if (!e->single) {
-			put_row(r, b, e, row);
-			continue;
-		}
-		/* single field: the values of all rows form one list */
-		if (list_op(comp)) {
-			put_single_list(r, b, e, comp);
-			break;
-		}
-		rl_buf_puts(b, e->fields.v[0]);
-		rl_buf_puts(b, " ");
-		rl_buf_puts(b, comp);
-		rl_buf_puts(b, " ");
-		put_cell(r, b, &e->cells[row], comp);
-	}
-	rl_buf_puts(b, ")");
-}
-
-static int build_condition(struct saker_rules *r, struct rule_item *ri)
-{
-	struct buf b = {0};
-
-	rl_segs_free(&ri->final_segs);
-	ri->final_segs.v = malloc((ri->segs.n + 1) * sizeof(*ri->final_segs.v));
-	if (!ri->final_segs.v)
-		return -ENOMEM;
-	rl_buf_puts(&b, "(");
-	for (size_t i = 0; i < ri->segs.n; i++) {
-		ri->final_segs.v[i] = ri->segs.v[i];
-		ri->final_segs.v[i].start += 1;
-	}
-	ri->final_segs.n = ri->segs.n;
-	rl_buf_puts(&b, ri->cond.p ? ri->cond.p : "");
-	rl_buf_puts(&b, ")");
-	ri->exc_start = b.len;
-	for (size_t i = 0; i < ri->nexc; i++)
-		put_exception(r, &b, &ri->exc[i]);
-	if (b.oom) {
-		free(b.p);
-		return -ENOMEM;
-	}
-	if (b.len > ri->exc_start) {
-		/* errors in the generated part point at the rule's exceptions */
-		struct seg gs = {.start = ri->exc_start,
-				 .file = ri->exc_pos.file,
-				 .line = ri->exc_pos.line ? ri->exc_pos.line - 1 : 0,
-				 .col = ri->exc_pos.col ? ri->exc_pos.col - 1 : 0,
-				 .generated = true};
-		struct seg *nv = realloc(ri->final_segs.v, (ri->final_segs.n + 1) * sizeof(*nv));
-
-		if (!nv) {
-			free(b.p);
-			return -ENOMEM;
-		}
-		ri->final_segs.v = nv;
-		ri->final_segs.v[ri->final_segs.n++] = gs;
-	}
-	free(ri->final_cond);
-	ri->final_cond = b.p;
-	return 0;
-}
-
 __attribute__((format(printf, 3, 4))) static int skip(struct cctx *c, struct rule_item *ri,
 						      const char *fmt, ...)
 {
@@ -554,25 +414,20 @@ static int compile_output(struct saker_rules *r, struct rule_item *ri, char *why
 	return err;
 }
 
-static int compile_rule(struct cctx *c, struct rule_item *ri)
+/*
+ * The condition parsed and type-checked into ri->filter. A rule that cannot
+ * be compiled here is skipped (0, state SKIPPED) or fails the load (-EINVAL).
+ */
+static int compile_condition(struct cctx *c, struct rule_item *ri)
 {
 	struct saker_rules *r = c->r;
 	struct saker_filter_env env = {r, env_macro, env_list, env_field};
 	struct saker_ast *ast = NULL;
 	struct saker_ferr fe;
-	char pos[512], why[384];
-	uint64_t slots[SAKER_SLOT_WORDS];
-	bool any = false, all = true;
+	char pos[512];
 	int err;
 
-	ri->info.state = ri->enabled ? SAKER_RULE_LOADED : SAKER_RULE_DISABLED;
-	if (ri->source && strcmp(ri->source, "syscall"))
-		return skip(c, ri, "source '%s' is not supported (saker has syscall rules only)",
-			    ri->source);
-	if (ri->prio > r->min_prio)
-		return skip(c, ri, "priority %s is below the minimum (%s)",
-			    saker_prio_name(ri->prio), saker_prio_name(r->min_prio));
-	err = build_condition(r, ri);
+	err = rl_build_condition(r, ri);
 	if (err)
 		return err;
 	err = saker_filter_parse(ri->final_cond, &ast, &fe);
@@ -584,32 +439,51 @@ static int compile_rule(struct cctx *c, struct rule_item *ri)
 	saker_ast_free(ast);
 	if (err == -ENOMEM)
 		return err;
-	if (err) {
-		ferr_where(r, ri, &fe, pos, sizeof(pos));
-		if (fe.kind == SAKER_FERR_UNSUPPORTED) {
-			ri->quiet_skip = ri->skip_if_unknown;
-			return skip(c, ri, "%s (at %s)", fe.msg, pos);
-		}
-		/* Falco's LOAD_ERR_COMPILE_CONDITION, which skip-if-unknown-filter turns into a
-		 * skip */
-		if (fe.kind == SAKER_FERR_UNKNOWN && ri->skip_if_unknown) {
-			ri->quiet_skip = true;
-			return skip(c, ri, "%s (at %s; skip-if-unknown-filter: true)", fe.msg, pos);
-		}
-		rl_set_err(c->err, c->errlen, "%s: rule '%s': %s", pos, ri->name, fe.msg);
-		return -EINVAL;
+	if (!err)
+		return 0;
+	ferr_where(r, ri, &fe, pos, sizeof(pos));
+	if (fe.kind == SAKER_FERR_UNSUPPORTED) {
+		ri->quiet_skip = ri->skip_if_unknown;
+		return skip(c, ri, "%s (at %s)", fe.msg, pos);
 	}
-	err = compile_output(r, ri, why, sizeof(why));
+	/* Falco's LOAD_ERR_COMPILE_CONDITION, which skip-if-unknown-filter turns into a skip */
+	if (fe.kind == SAKER_FERR_UNKNOWN && ri->skip_if_unknown) {
+		ri->quiet_skip = true;
+		return skip(c, ri, "%s (at %s; skip-if-unknown-filter: true)", fe.msg, pos);
+	}
+	rl_set_err(c->err, c->errlen, "%s: rule '%s': %s", pos, ri->name, fe.msg);
+	return -EINVAL;
+}
+
+/* The output compiled; an unknown field fails the load, an unsupported one skips. */
+static int compile_rule_output(struct cctx *c, struct rule_item *ri)
+{
+	char pos[512], why[384];
+	int err;
+
+	err = compile_output(c->r, ri, why, sizeof(why));
 	if (err == -ENOMEM)
 		return err;
 	if (err == -ESRCH) {
 		/* a typo in the output fails the load in Falco too (LOAD_ERR_COMPILE_OUTPUT) */
-		rl_pos_str(r, &ri->pos, pos, sizeof(pos));
+		rl_pos_str(c->r, &ri->pos, pos, sizeof(pos));
 		rl_set_err(c->err, c->errlen, "%s: rule '%s': output: %s", pos, ri->name, why);
 		return -EINVAL;
 	}
 	if (err)
 		return skip(c, ri, "output: %s", why);
+	return 0;
+}
+
+/*
+ * The event types the compiled rule can match, in slots; a rule that can
+ * match none is skipped. *all: it is tested on every event type.
+ */
+static int rule_reach(struct cctx *c, struct rule_item *ri, uint64_t *slots, bool *all)
+{
+	char pos[512];
+	bool any = false;
+
 	if (saker_filter_const(ri->filter) == 0) {
 		const struct saker_field_info *nf = saker_filter_never_field(ri->filter);
 
@@ -621,6 +495,7 @@ static int compile_rule(struct cctx *c, struct rule_item *ri)
 		return skip(c, ri, "its condition is never true");
 	}
 	saker_filter_slots(ri->filter, slots);
+	*all = true;
 	for (unsigned s = 0; s < SAKER_NSLOTS; s++) {
 		bool in = (slots[s / 64] >> (s % 64)) & 1;
 
@@ -628,20 +503,25 @@ static int compile_rule(struct cctx *c, struct rule_item *ri)
 		if (!saker_fields_slot_name(s))
 			continue;
 		any |= in;
-		all &= in;
+		*all &= in;
 	}
 	if (!any)
 		return skip(c, ri, "it matches no event type saker can see");
-	ri->info.catchall = all;
-	if (all && ri->enabled && ri->warn_evttypes) {
-		rl_pos_str(r, &ri->pos, pos, sizeof(pos));
+	ri->info.catchall = *all;
+	if (*all && ri->enabled && ri->warn_evttypes) {
+		rl_pos_str(c->r, &ri->pos, pos, sizeof(pos));
 		cwarn(c,
 		      "%s: rule '%s' has no event-type restriction (evt.type): it is tested on "
 		      "every event",
 		      pos, ri->name);
 	}
-	if (!ri->enabled)
-		return 0;
+	return 0;
+}
+
+/* The enabled rule listed under each event type it can match. */
+static int index_rule(struct saker_rules *r, const struct rule_item *ri, const uint64_t *slots,
+		      bool all)
+{
 	for (unsigned s = 0; s < SAKER_NSLOTS; s++) {
 		if (!((slots[s / 64] >> (s % 64)) & 1))
 			continue;
@@ -653,6 +533,31 @@ static int compile_rule(struct cctx *c, struct rule_item *ri)
 	r->any_catchall |= all;
 	r->nloaded++;
 	return 0;
+}
+
+/* Each step either goes on, skips the rule (0, state SKIPPED) or fails the load. */
+static int compile_rule(struct cctx *c, struct rule_item *ri)
+{
+	struct saker_rules *r = c->r;
+	uint64_t slots[SAKER_SLOT_WORDS];
+	bool all = false;
+	int err;
+
+	ri->info.state = ri->enabled ? SAKER_RULE_LOADED : SAKER_RULE_DISABLED;
+	if (ri->source && strcmp(ri->source, "syscall"))
+		return skip(c, ri, "source '%s' is not supported (saker has syscall rules only)",
+			    ri->source);
+	if (ri->prio > r->min_prio)
+		return skip(c, ri, "priority %s is below the minimum (%s)",
+			    saker_prio_name(ri->prio), saker_prio_name(r->min_prio));
+	err = compile_condition(c, ri);
+	if (!err && ri->info.state != SAKER_RULE_SKIPPED)
+		err = compile_rule_output(c, ri);
+	if (!err && ri->info.state != SAKER_RULE_SKIPPED)
+		err = rule_reach(c, ri, slots, &all);
+	if (err || ri->info.state == SAKER_RULE_SKIPPED || !ri->enabled)
+		return err;
+	return index_rule(r, ri, slots, all);
 }
 
 static void fill_info(struct rule_item *ri, const struct saker_rules *r)

@@ -4,8 +4,9 @@
  *   rules_yaml.c     YAML documents to items (node helpers, keys, overrides)
  *   rules_items.c    items to the ruleset: lists, macros, rules, exceptions,
  *                    override (append/replace) and the older append: true
- *   rules_compile.c  the ruleset compiled: lists flattened, conditions with
- *                    their exceptions, outputs, the per-event-type index
+ *   rules_cond.c     a rule's final condition: its text and its exceptions
+ *   rules_compile.c  the ruleset compiled: lists flattened, conditions parsed
+ *                    and type-checked, outputs, the per-event-type index
  *   rules_util.c     string vectors, buffers, the name index, positions
  * Functions one file lends another are named rl_*.
  */
@@ -261,5 +262,6 @@ struct macro_item *rl_find_macro(struct saker_rules *r, const char *name);
 int rl_load_list(struct lctx *c, const yaml_node_t *item, const yaml_node_t *namenode);
 int rl_load_macro(struct lctx *c, const yaml_node_t *item, const yaml_node_t *namenode);
 int rl_load_rule(struct lctx *c, const yaml_node_t *item, const yaml_node_t *namenode);
+int rl_build_condition(struct saker_rules *r, struct rule_item *ri);
 
 #endif

@@ -154,6 +154,71 @@ static int strv_copy(struct strv *dst, const struct strv *src)
 	return 0;
 }
 
+/* One value of an exception: a string or, for an 'in' comparison, a sequence. */
+static int exception_cell(struct lctx *c, struct exception *e, yaml_node_t *n, size_t k)
+{
+	e->cells[k].seq = n && n->type == YAML_SEQUENCE_NODE;
+	e->ncells = k + 1;
+	return rl_get_strings(c, n, "exception value", &e->cells[k].v);
+}
+
+/* A row of values of an exception with several fields: one value per field. */
+static int exception_row(struct lctx *c, const yaml_node_t *vn, yaml_node_t *row, const char *what,
+			 struct exception *e, size_t *k)
+{
+	size_t width = e->fields.n, have;
+	int err;
+
+	if (!row || row->type != YAML_SEQUENCE_NODE)
+		return rl_lfail(c, row ? row : vn,
+				"%s: exception '%s': each value must be a sequence of %zu items",
+				what, e->name, width);
+	have = (size_t)(row->data.sequence.items.top - row->data.sequence.items.start);
+	if (have != width)
+		return rl_lfail(c, row, "%s: exception '%s': a value has %zu items, fields has %zu",
+				what, e->name, have, width);
+	for (yaml_node_item_t *ci = row->data.sequence.items.start;
+	     ci < row->data.sequence.items.top; ci++) {
+		err = exception_cell(c, e, rl_node_at(c, *ci), (*k)++);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The exception's values: one cell a row for a single field, else one a field. */
+static int exception_values(struct lctx *c, yaml_node_t *vn, const char *what, struct exception *e)
+{
+	size_t nrows, k = 0;
+	int err;
+
+	if (vn->type != YAML_SEQUENCE_NODE)
+		return rl_lfail(c, vn, "%s: exception '%s': values must be a sequence", what,
+				e->name);
+	if (!e->fields.n)
+		return rl_lfail(c, vn, "%s: exception '%s' has values but no fields", what,
+				e->name);
+	nrows = (size_t)(vn->data.sequence.items.top - vn->data.sequence.items.start);
+	e->cells = calloc(nrows * (e->single ? 1 : e->fields.n) + 1, sizeof(*e->cells));
+	if (!e->cells)
+		return -ENOMEM;
+	for (yaml_node_item_t *it = vn->data.sequence.items.start; it < vn->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *row = rl_node_at(c, *it);
+
+		if (rl_spend(c, row))
+			return -EINVAL;
+		if (e->single)
+			err = exception_cell(c, e, row, k++);
+		else
+			err = exception_row(c, vn, row, what, e, &k);
+		if (err)
+			return err;
+		e->nrows++;
+	}
+	return 0;
+}
+
 /* known: the rule an override applies to; its exception of the same name lends its fields. */
 static int load_exception(struct lctx *c, const yaml_node_t *n, const char *what,
 			  struct exception *e, const struct rule_item *known)
@@ -202,67 +267,7 @@ static int load_exception(struct lctx *c, const yaml_node_t *n, const char *what
 				e->name, e->fields.n, e->comps.n);
 	if (!vn || rl_is_null_node(vn))
 		return 0;
-	if (vn->type != YAML_SEQUENCE_NODE)
-		return rl_lfail(c, vn, "%s: exception '%s': values must be a sequence", what,
-				e->name);
-	if (!e->fields.n)
-		return rl_lfail(c, vn, "%s: exception '%s' has values but no fields", what,
-				e->name);
-	{
-		size_t nrows =
-		    (size_t)(vn->data.sequence.items.top - vn->data.sequence.items.start);
-		size_t width = e->single ? 1 : e->fields.n, k = 0;
-
-		e->cells = calloc(nrows * width + 1, sizeof(*e->cells));
-		if (!e->cells)
-			return -ENOMEM;
-		for (yaml_node_item_t *it = vn->data.sequence.items.start;
-		     it < vn->data.sequence.items.top; it++) {
-			yaml_node_t *row = rl_node_at(c, *it);
-
-			if (rl_spend(c, row))
-				return -EINVAL;
-			if (e->single) {
-				e->cells[k].seq = row && row->type == YAML_SEQUENCE_NODE;
-				e->ncells = k + 1;
-				err = rl_get_strings(c, row, "exception value", &e->cells[k].v);
-				if (err)
-					return err;
-				k++;
-				e->nrows++;
-				continue;
-			}
-			if (!row || row->type != YAML_SEQUENCE_NODE)
-				return rl_lfail(
-				    c, row ? row : vn,
-				    "%s: exception '%s': each value must be a sequence of %zu "
-				    "items",
-				    what, e->name, width);
-			if ((size_t)(row->data.sequence.items.top -
-				     row->data.sequence.items.start) != width)
-				return rl_lfail(
-				    c, row,
-				    "%s: exception '%s': a value has %zu items, fields has "
-				    "%zu",
-				    what, e->name,
-				    (size_t)(row->data.sequence.items.top -
-					     row->data.sequence.items.start),
-				    width);
-			for (yaml_node_item_t *ci = row->data.sequence.items.start;
-			     ci < row->data.sequence.items.top; ci++) {
-				yaml_node_t *cell = rl_node_at(c, *ci);
-
-				e->cells[k].seq = cell && cell->type == YAML_SEQUENCE_NODE;
-				e->ncells = k + 1;
-				err = rl_get_strings(c, cell, "exception value", &e->cells[k].v);
-				if (err)
-					return err;
-				k++;
-			}
-			e->nrows++;
-		}
-	}
-	return 0;
+	return exception_values(c, vn, what, e);
 }
 
 /* Exceptions of an override: new names are added, known names get more values. */
