@@ -1,7 +1,5 @@
 #include "rules/filter.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -9,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/hash.h"
 #include "rules/filter_int.h"
 
 /* ---- compiler ------------------------------------------------------------- */

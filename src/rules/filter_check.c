@@ -4,15 +4,12 @@
  * networks, string sets, regexes).
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <regex.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/hash.h"
 #include "rules/filter_int.h"
 
 static bool num_parse(const char *s, enum saker_ftype t, struct cval *out)

@@ -1,10 +1,6 @@
 /* The compiled tree evaluated over one event's fields: comparisons, globs, sets. */
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <regex.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,5 +1,4 @@
 /* The condition language parsed: Falco's syntax to a tree, errors with their offset. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <regex.h>
@@ -8,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/hash.h"
 #include "rules/filter_int.h"
 
 /* ---- syntax tree ------------------------------------------------------- */

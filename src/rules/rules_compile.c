@@ -2,24 +2,14 @@
  * The loaded ruleset compiled: lists flattened, macros and conditions with
  * their exceptions parsed and type-checked, outputs, the slot index.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
-#include "event/event.h"
-#include "lib/hash.h"
-#include "lib/readfile.h"
-#include "lib/yamlguard.h"
-#include "rules/fields.h"
-#include "rules/filter.h"
-#include "state/view.h"
 #include "rules/rules_int.h"
 
 /* ---- compiling --------------------------------------------------------------- */

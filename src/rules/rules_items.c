@@ -2,24 +2,12 @@
  * Items to the ruleset: lists, macros and rules with their exceptions, by
  * name, with Falco's override (append/replace per key) and append: true.
  */
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
-#include <fnmatch.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
-#include "event/event.h"
-#include "lib/hash.h"
-#include "lib/readfile.h"
-#include "lib/yamlguard.h"
-#include "rules/fields.h"
-#include "rules/filter.h"
-#include "state/view.h"
 #include "rules/rules_int.h"
 
 struct list_item *rl_find_list(struct saker_rules *r, const char *name)

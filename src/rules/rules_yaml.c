@@ -2,24 +2,15 @@
  * Rules files as YAML documents: node helpers with positions and a budget,
  * typed keys, overrides; each top-level item to rules_items.c.
  */
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
-#include <fnmatch.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
-#include "event/event.h"
-#include "lib/hash.h"
 #include "lib/readfile.h"
 #include "lib/yamlguard.h"
-#include "rules/fields.h"
-#include "rules/filter.h"
-#include "state/view.h"
 #include "rules/rules_int.h"
 
 /* ---- loading ---------------------------------------------------------------- */
