@@ -103,6 +103,15 @@ def bpf_progs_loaded(our_pids=None):
     return left
 
 
+def wait_detached(pids, timeout=5.0):
+    """The BPF programs pids (stopped sakers) still hold after up to timeout seconds:
+    the kernel frees detached programs asynchronously."""
+    deadline = time.monotonic() + timeout
+    while bpf_progs_loaded(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return bpf_progs_loaded(pids)
+
+
 class Saker:
     """A running saker: collects stdout and stderr lines in threads."""
 
@@ -251,9 +260,5 @@ def saker():
     for s in started:
         s.kill()
     # Detaching must not depend on the test passing.
-    pids = [s.proc.pid for s in started]
-    deadline = time.monotonic() + 5
-    while bpf_progs_loaded(pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = bpf_progs_loaded(pids)
+    left = wait_detached([s.proc.pid for s in started])
     assert not left, "BPF programs left attached: %s" % left

@@ -10,11 +10,11 @@ import shutil
 import signal
 import subprocess
 import time
-import uuid
 
 import pytest
 
-from conftest import ROOT, Saker, bpf_progs_loaded
+import alertlib as A
+from conftest import ROOT
 import containers as C
 from containers import containerd, runc  # noqa: F401 (fixtures)
 
@@ -34,55 +34,23 @@ RULES = """
 
 
 def token():
-    return "skm-" + uuid.uuid4().hex[:12]
+    return A.token("skm-")
 
 
 def start(tmp_path, extra_args=(), rules=RULES):
     path = tmp_path / "rules.yaml"
     path.write_text(rules)
-    s = Saker(["-r", str(path), "-o", "json_output=true", "-o", "log_level=warning"]
-              + list(extra_args))
-    # ready once an alert of ours comes through
-    deadline = time.monotonic() + 60
-    tok = token()
-    while time.monotonic() < deadline:
-        subprocess.run(["/bin/cat", "/etc/shadow", "/" + tok], capture_output=True, timeout=30)
-        if [a for a in alerts(s) if tok in a.get("output", "")]:
-            return s
-        assert s.proc.poll() is None, "\n".join(s.lines("err"))
-        time.sleep(0.5)
-    stop(s)
-    raise AssertionError("saker did not alert: %s" % "\n".join(s.lines("err")[-20:]))
+    return A.start(["-r", str(path)] + list(extra_args))
 
 
 def stop(s):
-    rc = s.stop()
-    deadline = time.monotonic() + 5
-    while bpf_progs_loaded([s.proc.pid]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not bpf_progs_loaded([s.proc.pid])
+    rc, left = A.stop(s)
+    assert not left, left
     return rc
 
 
-def alerts(s):
-    out = []
-    for l in s.lines("out"):
-        if l.startswith("{"):
-            try:
-                out.append(json.loads(l))
-            except ValueError:
-                pass
-    return out
-
-
-def wait_alert(s, tok, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = [a for a in alerts(s) if tok in a.get("output", "")]
-        if got:
-            return got[0]["output_fields"]
-        time.sleep(0.05)
-    raise AssertionError("no alert for %s:\n%s" % (tok, "\n".join(s.lines("err")[-20:])))
+def fields_of(s, tok):
+    return A.wait_alert(s, tok)["output_fields"]
 
 
 def test_containerd_cri_fields(containerd, tmp_path):  # noqa: F811
@@ -98,7 +66,7 @@ def test_containerd_cri_fields(containerd, tmp_path):  # noqa: F811
                                "web-7d9f", "shop", uid, "nginx",
                                "registry.example:5000/team/nginx:1.25.3", sandbox_id=sb))
         assert "root:*" in r.stdout, (r.returncode, r.stdout, r.stderr)
-        f = wait_alert(s, tok)
+        f = fields_of(s, tok)
         assert f["container.id"] == cid[:12], f
         assert f["container.full_id"] == cid, f
         assert f["container.name"] == "nginx", f
@@ -117,7 +85,7 @@ def test_containerd_cri_fields(containerd, tmp_path):  # noqa: F811
         # the same on the host
         tok = token()
         subprocess.run(["/bin/cat", "/etc/shadow", "/" + tok], capture_output=True, timeout=30)
-        f = wait_alert(s, tok)
+        f = fields_of(s, tok)
         assert f["container.id"] == "host" and f["container.name"] == "host", f
         assert f["k8s.pod.name"] is None, f
     finally:
@@ -180,7 +148,7 @@ def test_runc_docker_crio_podman_files(runc, tmp_path):  # noqa: F811
                             files=SHADOW)
             rc, out, err = runc.run(cid, b)
             assert "root:*" in out, (k, rc, out, err)
-            got[k] = wait_alert(s, tok)
+            got[k] = fields_of(s, tok)
         d, c, p = got["docker"], got["crio"], got["podman"]
         assert d["container.id"] == ids["docker"][:12] and d["container.type"] == "docker", d
         assert d["container.name"] == "happy_turing", d
@@ -237,7 +205,7 @@ def test_flood_in_container_names_it(containerd, tmp_path):  # noqa: F811
         deadline = time.monotonic() + 60
         named = None
         while time.monotonic() < deadline and named is None:
-            for a in alerts(s):
+            for a in A.alerts_of(s):
                 if a.get("rule") != "Saker internal: syscall event drop":
                     continue
                 f = a["output_fields"]
@@ -248,7 +216,7 @@ def test_flood_in_container_names_it(containerd, tmp_path):  # noqa: F811
                     break
             time.sleep(0.2)
         assert named, "no drop alert named the container:\n%s" % "\n".join(
-            json.dumps(a["output_fields"]) for a in alerts(s)
+            json.dumps(a["output_fields"]) for a in A.alerts_of(s)
             if a.get("rule") == "Saker internal: syscall event drop")
         f, i, k = named
         assert f["top.%d.container.name" % i] == "flood", f
@@ -290,20 +258,13 @@ def test_falco_container_macro(runc, tmp_path):  # noqa: F811
   output: "outside %proc.cmdline %container.id"
   priority: WARNING
 """)
-    s = Saker(["-r", FALCO_RULES, "-r", str(mine), "-o", "json_output=true",
-               "-o", "rule_matching=all", "-o", "log_level=warning"])
+    s = A.start(["-r", FALCO_RULES, "-r", str(mine), "-o", "rule_matching=all"])
     try:
         tok = token()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            subprocess.run(["/bin/cat", "/etc/shadow", "/" + tok], capture_output=True,
-                           timeout=30)
-            if [a for a in alerts(s) if tok in a.get("output", "")]:
-                break
-            assert s.proc.poll() is None, "\n".join(s.lines("err"))
-            time.sleep(0.5)
+        A.cat_shadow(tok)
+        A.wait_alert(s, tok, "ctrmeta on host")
         assert not [l for l in s.lines("err") if "requires plugin" in l], s.lines("err")
-        host = [a["rule"] for a in alerts(s) if tok in a.get("output", "")]
+        host = [a["rule"] for a in A.alerts_of(s) if tok in a.get("output", "")]
         assert "ctrmeta on host" in host and "ctrmeta in container" not in host, host
         cid, tok2 = C.new_id(), token()
         b = runc.bundle(cid, ["/bin/cat", "/etc/shadow", "/" + tok2], C.docker_cgroup(cid),
@@ -313,10 +274,10 @@ def test_falco_container_macro(runc, tmp_path):  # noqa: F811
         deadline = time.monotonic() + 30
         inside = []
         while time.monotonic() < deadline and not inside:
-            inside = [a["rule"] for a in alerts(s) if tok2 in a.get("output", "")]
+            inside = [a["rule"] for a in A.alerts_of(s) if tok2 in a.get("output", "")]
             time.sleep(0.1)
         time.sleep(0.5)
-        inside = [a["rule"] for a in alerts(s) if tok2 in a.get("output", "")]
+        inside = [a["rule"] for a in A.alerts_of(s) if tok2 in a.get("output", "")]
         assert "ctrmeta in container" in inside and "ctrmeta on host" not in inside, inside
     finally:
         assert stop(s) == 0

@@ -6,11 +6,11 @@ import os
 import re
 import subprocess
 import time
-import uuid
 
 import pytest
 
-from conftest import ROOT, Saker, bpf_progs_loaded
+import alertlib as A
+from conftest import ROOT
 import containers as C
 from containers import containerd, runc  # noqa: F401 (fixtures)
 
@@ -19,50 +19,13 @@ SHADOW = {"etc/shadow": "root:*:19000:0:99999:7:::\n"}
 
 
 def token():
-    return "skc-" + uuid.uuid4().hex[:12]
-
-
-class Alerts:
-    def __init__(self, s):
-        self.s = s
-
-    def all(self):
-        return [json.loads(l) for l in self.s.lines("out") if l.startswith("{")]
-
-    def wait(self, tok, rule=RULE, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = [a for a in self.all() if a["rule"] == rule and tok in a.get("output", "")]
-            if got:
-                return got[0]
-            time.sleep(0.05)
-        raise AssertionError("no alert %r for %s; alerts:\n%s\nstderr:\n%s" % (
-            rule, tok, "\n".join(json.dumps(a) for a in self.all()[-10:]),
-            "\n".join(self.s.lines("err")[-20:])))
+    return A.token("skc-")
 
 
 @pytest.fixture(scope="module")
 def alerts():
-    s = Saker(["-o", "json_output=true", "-o", "log_level=warning"])
-    try:
-        deadline = time.monotonic() + 60
-        tok = token()
-        while time.monotonic() < deadline:
-            subprocess.run(["/bin/cat", "/etc/shadow", "/" + tok], capture_output=True,
-                           timeout=30)
-            if [a for a in Alerts(s).all() if tok in a.get("output", "")]:
-                break
-            assert s.proc.poll() is None, "\n".join(s.lines("err"))
-            time.sleep(0.5)
-        yield Alerts(s)
-    finally:
-        rc = s.stop()
-        deadline = time.monotonic() + 5
-        while bpf_progs_loaded([s.proc.pid]) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = bpf_progs_loaded([s.proc.pid])
-    assert rc == 0, "\n".join(s.lines("err"))
-    assert not left, left
+    with A.serving(rule=RULE) as a:
+        yield a
 
 
 def host_says_host(alerts):

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import SAKER, Saker, bpf_progs_loaded, public_copy, summary
+from conftest import SAKER, Saker, public_copy, summary, wait_detached
 
 PY = "/usr/bin/python3"
 
@@ -91,11 +91,7 @@ def recorded():
             wait_file(out_path, lambda got: any(tok_shell in a for a in got[0]) and
                       any(tok_shadow in a for a in got[0]))
             rc = s.stop()
-        # the kernel frees detached programs asynchronously
-        deadline = time.monotonic() + 5
-        while bpf_progs_loaded([s.proc.pid]) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = bpf_progs_loaded([s.proc.pid])
+        left = wait_detached([s.proc.pid])
         assert rc == 0, "\n".join(s.lines("err"))
         assert not left, left
         yield {"dir": d, "cap": cap, "out": out_path, "err": s.lines("err"),

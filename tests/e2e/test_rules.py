@@ -9,78 +9,30 @@ an alert is found by rule name and token. Silence of a near miss is checked
 after a later trigger's alert has arrived: the box has one ring, in order, so
 an alert for the near miss would have come first."""
 import ctypes
-import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import time
-import uuid
 
 import pytest
 
-from conftest import LOG_DATE, ROOT, SAKER, Saker, bpf_progs_loaded, require_reference
+import alertlib as A
+from alertlib import token
+from conftest import LOG_DATE, ROOT, SAKER, require_reference
 
 PY = "/usr/bin/python3"
 FALCO_RULES = os.path.abspath(os.path.join(ROOT, "..", "shared", "reference",
                                            "falco_rules.yaml"))
 
 
-def token():
-    return "saker-e2e-" + uuid.uuid4().hex[:12]
-
-
-class Alerts:
-    def __init__(self, s):
-        self.s = s
-
-    def all(self):
-        out = []
-        for l in self.s.lines("out"):
-            if l.startswith("{"):
-                out.append(json.loads(l))
-        return out
-
-    def find(self, tok, rule=None):
-        return [a for a in self.all()
-                if tok in a.get("output", "") and (rule is None or a["rule"] == rule)]
-
-    def wait(self, tok, rule, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = self.find(tok, rule)
-            if got:
-                return got[0]
-            time.sleep(0.05)
-        raise AssertionError("no alert %r for %s; alerts:\n%s\nstderr:\n%s" % (
-            rule, tok, "\n".join(json.dumps(a) for a in self.all()[-10:]),
-            "\n".join(self.s.lines("err")[-20:])))
-
-
 @pytest.fixture(scope="module")
 def alerts():
-    s = Saker(["-o", "json_output=true", "-o", "log_level=warning"])
-    try:
-        # started is logged at info; with log_level=warning wait for the first event instead
-        deadline = time.monotonic() + 60
-        tok = token()
-        while time.monotonic() < deadline:
-            subprocess.run([PY, "-c", "open('/etc/shadow').read()", tok], check=True,
-                           timeout=30)
-            if Alerts(s).find(tok):
-                break
-            assert s.proc.poll() is None, "\n".join(s.lines("err"))
-            time.sleep(0.5)
-        yield Alerts(s)
-    finally:
-        rc = s.stop()
-        deadline = time.monotonic() + 5
-        while bpf_progs_loaded([s.proc.pid]) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = bpf_progs_loaded([s.proc.pid])
-    assert rc == 0, "\n".join(s.lines("err"))
-    assert not left, left
+    def trigger(tok):
+        subprocess.run([PY, "-c", "open('/etc/shadow').read()", tok], check=True, timeout=30)
+
+    with A.serving(trigger) as a:
+        yield a
 
 
 def py(code, *args, check=True):

@@ -2,53 +2,19 @@
 file keeps the running set and names its position); alerts raised on a view
 that may be stale carry view_degraded; socket state (fd.l4proto, the tuple)
 as connect/accept/bind rules see it live."""
-import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import time
-import uuid
 
 import pytest
 
+from alertlib import find, token, wait_alert
 from conftest import HELPERS
 
 PY = "/usr/bin/python3"
-
-
-def token():
-    return "saker-e2e-" + uuid.uuid4().hex[:12]
-
-
-def alerts_of(s):
-    out = []
-    for l in s.lines("out"):
-        if l.startswith("{"):
-            try:
-                out.append(json.loads(l))
-            except ValueError:
-                pass
-    return out
-
-
-def find(s, tok, rule=None):
-    return [a for a in alerts_of(s)
-            if tok in a.get("output", "") and (rule is None or a["rule"] == rule)]
-
-
-def wait_alert(s, tok, rule, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = find(s, tok, rule)
-        if got:
-            return got[0]
-        assert s.proc.poll() is None, "\n".join(s.lines("err")[-20:])
-        time.sleep(0.05)
-    raise AssertionError("no alert %r for %s; alerts:\n%s\nstderr:\n%s" % (
-        rule, tok, "\n".join(json.dumps(a) for a in alerts_of(s)[-10:]),
-        "\n".join(s.lines("err")[-20:])))
 
 
 def run_marker(*args):
