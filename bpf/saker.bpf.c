@@ -51,7 +51,7 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 	struct saker_kcounters *c;
 	struct sc_args args;
 	__u64 pid_tgid, seq;
-	__u32 path_off = 0;
+	__u32 path_off = 0, gen;
 	bool crit, generic;
 	struct ev x;
 	long id;
@@ -73,7 +73,7 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 		cat = SAKER_CAT_OTHER;
 	crit = sc & SAKER_SC_CRITICAL;
 
-	c = counters_get();
+	c = counters_get(&gen);
 	if (!c)
 		return 0;
 	/* Count before reserving: every attempt is seen, then delivered or dropped. */
@@ -84,13 +84,13 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 	generic = (spec->flags & (SAKER_SCF_KNOWN | SAKER_SCF_GENERIC)) != SAKER_SCF_KNOWN;
 	/* Batches are lane 0's: a critical syscall without a row is sent on its own. */
 	if (generic && !crit) {
-		stage_append(c, pid_tgid, id, ret, args.a, cat);
+		stage_append(c, gen, pid_tgid, id, ret, args.a, cat);
 		return 0;
 	}
 	/* Already counted as seen: no free scratch slot is a loss of its own. */
-	if (!ev_begin(&x, c, pid_tgid, SAKER_EVT_SYSCALL, (__u16)id, ret)) {
+	if (!ev_begin(&x, c, gen, pid_tgid, SAKER_EVT_SYSCALL, (__u16)id, ret)) {
 		count(c, crit ? SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL : SAKER_CNT_DROPS_SCRATCH_MAP);
-		attrib_add(c, (__u32)(pid_tgid >> 32), 1, 0);
+		attrib_add(c, gen, (__u32)(pid_tgid >> 32), 1, 0);
 		return 0;
 	}
 	x.seq = seq;
@@ -119,7 +119,7 @@ int BPF_PROG(saker_sys_exit, struct pt_regs *regs, long ret)
 				push_fd_path(&x, SAKER_PN_PATH_ABS, ret);
 		}
 	}
-	ev_submit(&x, crit ? lane_admit(c, x.tgid, x.ts) : SAKER_LANE_NORMAL, cat);
+	ev_submit(&x, crit ? lane_admit(c, gen, x.tgid, x.ts) : SAKER_LANE_NORMAL, cat);
 	return 0;
 }
 
@@ -136,7 +136,7 @@ int BPF_PROG(saker_sched_switch, bool preempt, struct task_struct *prev, struct 
 /* Lifecycle records are lane 1's, budgeted by the current process (a fork's parent). */
 static __always_inline void lifecycle_submit(struct ev *x, struct saker_kcounters *c, int cat)
 {
-	ev_submit(x, lane_admit(c, x->tgid, x->ts), cat);
+	ev_submit(x, lane_admit(c, x->gen, x->tgid, x->ts), cat);
 }
 
 static __always_inline bool lifecycle_begin(struct ev *x, struct saker_kcounters **c, __u16 type,
@@ -144,16 +144,17 @@ static __always_inline bool lifecycle_begin(struct ev *x, struct saker_kcounters
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 seq;
+	__u32 gen;
 
 	if ((__u32)(pid_tgid >> 32) == self_tgid)
 		return false;
-	*c = counters_get();
+	*c = counters_get(&gen);
 	if (!*c)
 		return false;
 	seq = count(*c, SAKER_CNT_EVTS);
-	if (!ev_begin(x, *c, pid_tgid, type, SAKER_SYSCALL_NONE, ret)) {
+	if (!ev_begin(x, *c, gen, pid_tgid, type, SAKER_SYSCALL_NONE, ret)) {
 		count(*c, SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL);
-		attrib_add(*c, (__u32)(pid_tgid >> 32), 1, 0);
+		attrib_add(*c, gen, (__u32)(pid_tgid >> 32), 1, 0);
 		return false;
 	}
 	x->seq = seq;

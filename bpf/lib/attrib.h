@@ -6,13 +6,13 @@
  *
  * Exactness: entries are per CPU (PERCPU_HASH), updated with atomic adds, so
  * two programs interleaving on a CPU (preemption) never lose an increment.
- * User space flips loss_gen, then reads and deletes the other map's entries.
- * A loss path that took its entry just before the flip and adds just after
- * that entry was read (one program run, microseconds) has its add land in
- * a freed element: that count is missing from attribution (its event is
- * still counted as lost globally), never added to another process, because
- * a freed element of a map is reused only by inserts into that map, which
- * begin at the next flip. A full map (more processes losing events in a
+ * The generation is the one the program run read once (counters_get), the
+ * same as its counters', and the run counts a loss in the counters before it
+ * attributes it here. User space flips loss_gen, waits until no run that
+ * read the old generation is left (maps.h, drain), then reads and deletes
+ * the old map's entries and reads its counters: nothing writes that
+ * generation until the next flip, so its per-process sum is at most its
+ * drop counters' by construction. A full map (more processes losing events in a
  * window than SAKER_PROC_LOSS_ENTRIES) counts the loss in
  * n_drops_unattributed: user space then knows some attribution is unknown.
  */
@@ -70,7 +70,7 @@ static __always_inline void attrib_into(void *map, struct saker_kcounters *c,
  * their own process, but a fork record names the child), else 0 ("whichever
  * process has this pid").
  */
-static __always_inline void attrib_add(struct saker_kcounters *c, __u32 tgid, __u64 lost,
+static __always_inline void attrib_add(struct saker_kcounters *c, __u32 gen, __u32 tgid, __u64 lost,
 				       __u64 demoted)
 {
 	struct saker_proc_key k;
@@ -87,7 +87,7 @@ static __always_inline void attrib_add(struct saker_kcounters *c, __u32 tgid, __
 		k.start_ns = 0;
 	}
 	/* Two call sites, one map each: the verifier wants a known map per helper call. */
-	if (loss_gen & 1)
+	if (gen & 1)
 		attrib_into(&proc_loss1, c, &k, lost, demoted);
 	else
 		attrib_into(&proc_loss0, c, &k, lost, demoted);

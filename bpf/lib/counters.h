@@ -29,11 +29,19 @@ static __always_inline __u64 count(struct saker_kcounters *c, int idx)
 	return count_n(c, idx, 1);
 }
 
-static __always_inline struct saker_kcounters *counters_get(void)
+/*
+ * The counters of the current generation, read once per program run: the
+ * run counts its events and their losses, and attributes the losses
+ * (attrib.h), in that one generation (*gen), whatever user space switches
+ * meanwhile. So a drop check that reads a retired generation's counters and
+ * per-process map together sees each loss in both or in neither.
+ */
+static __always_inline struct saker_kcounters *counters_get(__u32 *gen)
 {
-	__u32 zero = 0;
+	__u32 g = loss_gen & 1;
 
-	return bpf_map_lookup_elem(&counters, &zero);
+	*gen = g;
+	return bpf_map_lookup_elem(&counters, &g);
 }
 
 #endif

@@ -18,6 +18,7 @@ struct ev {
 	struct scratch *slot; /* held (guard.h) from ev_begin to ev_submit */
 	__u32 overflow;
 	struct saker_kcounters *c;
+	__u32 gen;  /* c's generation (counters_get) */
 	__u64 seq;  /* this CPU's n_evts before this event */
 	__u64 ts;   /* the event's clock reading (also the lane budget's) */
 	__u32 tgid; /* of the current task (a fork record's header names the child) */
@@ -150,8 +151,8 @@ static __always_inline struct scratch *scratch_take(__u32 cpu)
  * the caller, which needed it for the self filter already.
  */
 static __always_inline struct saker_evt_hdr *ev_begin(struct ev *x, struct saker_kcounters *c,
-						      __u64 pid_tgid, __u16 type, __u16 syscall_id,
-						      __s64 ret)
+						      __u32 gen, __u64 pid_tgid, __u16 type,
+						      __u16 syscall_id, __s64 ret)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct saker_evt_hdr *h;
@@ -164,6 +165,7 @@ static __always_inline struct saker_evt_hdr *ev_begin(struct ev *x, struct saker
 	ev_set_off(x, sizeof(*h));
 	x->overflow = 0;
 	x->c = c;
+	x->gen = gen;
 	h = (void *)x->buf;
 	h->ts_ns = x->ts = bpf_ktime_get_boot_ns();
 	x->tgid = (__u32)(pid_tgid >> 32);
@@ -187,12 +189,12 @@ static __always_inline void ev_submit(struct ev *x, __u32 lane, int cat)
 
 	if (x->overflow || len > SAKER_MAX_EVENT_SIZE) {
 		count(x->c, SAKER_CNT_DROPS_MAX_EVENT_SIZE);
-		attrib_add(x->c, h->tgid, 1, 0);
+		attrib_add(x->c, x->gen, h->tgid, 1, 0);
 	} else {
 		h->len = (__u16)len;
-		stage_flush_cpu(x->c, h->cpu, h->ts_ns);
-		ring_write(x->c, lane, h->cpu, x->buf, len & (2 * SAKER_MAX_EVENT_SIZE - 1), x->seq,
-			   cat, NULL);
+		stage_flush_cpu(x->c, x->gen, h->cpu, h->ts_ns);
+		ring_write(x->c, x->gen, lane, h->cpu, x->buf, len & (2 * SAKER_MAX_EVENT_SIZE - 1),
+			   x->seq, cat, NULL);
 	}
 	area_release(&x->slot->busy);
 }

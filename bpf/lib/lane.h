@@ -62,7 +62,7 @@ static __always_inline bool bucket_take(__u64 *tat, __u64 now, __u64 interval, _
  * container and its container are within budget, else demoted. A refusal at
  * a later bucket gives the earlier ones their charge back.
  */
-static __always_inline __u32 lane_admit(struct saker_kcounters *c, __u32 tgid, __u64 now)
+static __always_inline __u32 lane_admit(struct saker_kcounters *c, __u32 gen, __u32 tgid, __u64 now)
 {
 	__u64 interval = lane_budget.proc_interval_ns, uid_interval = lane_budget.uid_interval_ns;
 	__u64 cg_interval = lane_budget.cgroup_interval_ns;
@@ -101,7 +101,7 @@ give_back_proc:
 	__sync_fetch_and_add(pt, -interval);
 demote:
 	count(c, SAKER_CNT_DEMOTED);
-	attrib_add(c, tgid, 0, 1);
+	attrib_add(c, gen, tgid, 0, 1);
 	return SAKER_LANE_NORMAL;
 }
 

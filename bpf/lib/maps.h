@@ -19,19 +19,46 @@ __u8 sc_table[SAKER_SYSCALL_MAX] = {};
 /* Lane-1 admission budget (lane.h); user space may change it while attached. */
 struct saker_lane_budget lane_budget = {};
 /*
- * Which per-process loss map the probe counts into (attrib.h): user space
- * flips it once per drop check, then reads and empties the other one.
+ * The generation the probe counts into: counters[loss_gen] and
+ * proc_loss<loss_gen> (attrib.h), read once per program run
+ * (counters_get). User space flips it once per drop check, waits for the
+ * runs that read the old value (drain), then reads the old generation's
+ * counters and per-process map together.
  */
 __u32 loss_gen = 0;
 /* Events lost on each CPU, ever (struct saker_loss_seq): user space polls it. */
 struct saker_loss_seq loss_seq[SAKER_MAX_CPUS] = {};
 
+/* One set of counters per generation (loss_gen); each only grows. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct saker_kcounters);
 } counters SEC(".maps");
+
+/*
+ * No program uses these. An update of a map-of-maps returns only after
+ * every non-sleepable BPF program that was running has finished (the
+ * kernel's maybe_wait_bpf_programs(): synchronize_rcu(), which waits for
+ * preempted readers too): user space writes drain[0] after flipping
+ * loss_gen, so no run still holds the old generation when it reads it.
+ */
+struct drain_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+struct drain_inner drain_token SEC(".maps");
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct drain_inner);
+} drain SEC(".maps") = {
+    .values = {[0] = &drain_token},
+};
 
 struct scratch {
 	__u8 b[SAKER_SCRATCH_SIZE];

@@ -42,8 +42,9 @@ static __always_inline __u64 submit_flags(void *rb, __u32 lane, __u64 seq)
  * (attrib.h); a lost batch by the caller, which knows its records. 0 when
  * written.
  */
-static __always_inline int ring_write(struct saker_kcounters *c, __u32 lane, __u32 cpu, void *data,
-				      __u64 size, __u64 seq, int cat, const __u32 *cat_count)
+static __always_inline int ring_write(struct saker_kcounters *c, __u32 gen, __u32 lane, __u32 cpu,
+				      void *data, __u64 size, __u64 seq, int cat,
+				      const __u32 *cat_count)
 {
 	enum saker_drop_cause cause = SAKER_CAUSE_NO_RING;
 	void *rb;
@@ -60,7 +61,7 @@ static __always_inline int ring_write(struct saker_kcounters *c, __u32 lane, __u
 		if (cat < 0 || cat >= SAKER_CAT_MAX)
 			cat = SAKER_CAT_OTHER;
 		count(c, SAKER_CNT_DROP_RING(cause, lane, cat));
-		attrib_add(c, ((const struct saker_evt_hdr *)data)->tgid, 1, 0);
+		attrib_add(c, gen, ((const struct saker_evt_hdr *)data)->tgid, 1, 0);
 		return -1;
 	}
 	for (int i = 0; i < SAKER_CAT_MAX; i++)

@@ -43,6 +43,7 @@ struct generic_evt {
 struct batch_walk {
 	struct saker_stage *st;
 	struct saker_kcounters *c;
+	__u32 gen;
 	__u32 tgid;
 	__u32 run;
 };
@@ -54,7 +55,7 @@ static long batch_step(__u32 i, void *ctx)
 	__u32 tgid = ((struct saker_evt_hdr *)(w->st->buf + off))->tgid;
 
 	if (w->run && tgid != w->tgid) {
-		attrib_add(w->c, w->tgid, w->run, 0);
+		attrib_add(w->c, w->gen, w->tgid, w->run, 0);
 		w->run = 0;
 	}
 	w->tgid = tgid;
@@ -62,16 +63,17 @@ static long batch_step(__u32 i, void *ctx)
 	return 0;
 }
 
-static __always_inline void stage_attrib_lost(struct saker_stage *st, struct saker_kcounters *c)
+static __always_inline void stage_attrib_lost(struct saker_stage *st, struct saker_kcounters *c,
+					      __u32 gen)
 {
-	struct batch_walk w = {.st = st, .c = c};
+	struct batch_walk w = {.st = st, .c = c, .gen = gen};
 	__u32 n = st->count;
 
 	if (n > SAKER_STAGE_BYTES / GENERIC_STRIDE)
 		n = SAKER_STAGE_BYTES / GENERIC_STRIDE;
 	bpf_loop(n, batch_step, &w, 0);
 	if (w.run)
-		attrib_add(c, w.tgid, w.run, 0);
+		attrib_add(c, gen, w.tgid, w.run, 0);
 }
 
 /*
@@ -80,7 +82,7 @@ static __always_inline void stage_attrib_lost(struct saker_stage *st, struct sak
  * in its own category.
  */
 static __always_inline void stage_flush(struct saker_stage *st, struct saker_kcounters *c,
-					__u32 cpu)
+					__u32 gen, __u32 cpu)
 {
 	struct saker_evt_hdr *h = (void *)st->buf;
 	__u32 len = st->len;
@@ -95,9 +97,9 @@ static __always_inline void stage_flush(struct saker_stage *st, struct saker_kco
 	h->syscall_id = SAKER_SYSCALL_NONE;
 	h->len = (__u16)len;
 	h->cpu = (__u16)cpu;
-	if (ring_write(c, SAKER_LANE_NORMAL, cpu, st->buf, len & (2 * SAKER_STAGE_BYTES - 1), 0, 0,
-		       st->cat_count))
-		stage_attrib_lost(st, c);
+	if (ring_write(c, gen, SAKER_LANE_NORMAL, cpu, st->buf, len & (2 * SAKER_STAGE_BYTES - 1),
+		       0, 0, st->cat_count))
+		stage_attrib_lost(st, c, gen);
 	st->len = 0;
 	st->count = 0;
 	for (int i = 0; i < SAKER_CAT_MAX; i++)
@@ -109,7 +111,8 @@ static __always_inline void stage_flush(struct saker_stage *st, struct saker_kco
  * the cached clock moves up to this record's time, so a later generic record
  * never carries an earlier timestamp.
  */
-static __always_inline void stage_flush_cpu(struct saker_kcounters *c, __u32 cpu, __u64 ts)
+static __always_inline void stage_flush_cpu(struct saker_kcounters *c, __u32 gen, __u32 cpu,
+					    __u64 ts)
 {
 	struct saker_stage *st = bpf_map_lookup_elem(&stage_map, &cpu);
 
@@ -120,7 +123,7 @@ static __always_inline void stage_flush_cpu(struct saker_kcounters *c, __u32 cpu
 	/* Empty (the common case with parameters): no mark to take. */
 	if (!st->len || !area_take(&st->busy))
 		return;
-	stage_flush(st, c, cpu);
+	stage_flush(st, c, gen, cpu);
 	area_release(&st->busy);
 }
 
@@ -129,18 +132,19 @@ static __always_inline void stage_flush_switch(__u32 cpu)
 {
 	struct saker_stage *st = bpf_map_lookup_elem(&stage_map, &cpu);
 	struct saker_kcounters *c;
+	__u32 gen;
 
 	if (!st || !st->len || !area_take(&st->busy))
 		return;
-	c = counters_get();
+	c = counters_get(&gen);
 	if (c)
-		stage_flush(st, c, cpu);
+		stage_flush(st, c, gen, cpu);
 	area_release(&st->busy);
 }
 
 /* Appends one generic record (already counted as seen) to this CPU's stage; 0 <= cat < MAX. */
-static __always_inline void stage_append(struct saker_kcounters *c, __u64 pid_tgid, long id,
-					 long ret, const __u64 *a, int cat)
+static __always_inline void stage_append(struct saker_kcounters *c, __u32 gen, __u64 pid_tgid,
+					 long id, long ret, const __u64 *a, int cat)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct saker_stage *st = bpf_map_lookup_elem(&stage_map, &cpu);
@@ -150,7 +154,7 @@ static __always_inline void stage_append(struct saker_kcounters *c, __u64 pid_tg
 
 	if (!st || !area_take(&st->busy)) {
 		count(c, SAKER_CNT_DROPS_SCRATCH_MAP);
-		attrib_add(c, (__u32)(pid_tgid >> 32), 1, 0);
+		attrib_add(c, gen, (__u32)(pid_tgid >> 32), 1, 0);
 		return;
 	}
 	/*
@@ -168,7 +172,7 @@ static __always_inline void stage_append(struct saker_kcounters *c, __u64 pid_tg
 	}
 	if (st->len && (st->len + GENERIC_STRIDE > SAKER_STAGE_BYTES ||
 			ts - st->first_ts > SAKER_STAGE_MAX_AGE_NS))
-		stage_flush(st, c, cpu);
+		stage_flush(st, c, gen, cpu);
 	if (!st->len) {
 		st->len = sizeof(struct saker_evt_hdr);
 		st->first_ts = ts;

@@ -133,13 +133,18 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	unsigned cut;
 	int ret, sret;
 
-	/* The probe's exact per-process losses and demotions of this window and its counters,
-	 * cut at one instant: the map switch, then the counters at once, then the slow walk of
-	 * the map. Their sums then differ only by probe runs in flight across the cut. */
+	/*
+	 * The probe's per-process losses and demotions of this window and its counters, of one
+	 * generation: switched, drained of runs that still held it, then read, map and counters
+	 * (capture.h). Without the drain the per-process counts are not the window's: producers
+	 * only.
+	 */
 	counted_ns = saker_clock_ns(CLOCK_BOOTTIME);
 	cut = saker_capture_cut_proc_losses(app->cap);
-	sret = saker_capture_stats(app->cap, &st);
 	ret = saker_capture_read_proc_losses(app->cap, cut, feed_loss, app);
+	sret = saker_capture_cut_stats(app->cap, cut, &st);
+	if (ret >= 0 && saker_capture_drain_error(app->cap) < 0)
+		ret = saker_capture_drain_error(app->cap);
 	if (ret < 0 && !app->proc_loss_failed)
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "cannot read per-process losses (drop alerts name producers only): %s",
@@ -573,7 +578,8 @@ static void drops_finish(struct saker_app *app)
 
 		end.boot_ns = saker_clock_ns(CLOCK_BOOTTIME);
 		end.real_ns = saker_clock_ns(CLOCK_REALTIME);
-		if (saker_capture_stats(app->cap, &st) == 0)
+		/* After the detach nothing runs: both generations read now are the final counts. */
+		if (saker_capture_cut_stats(app->cap, SAKER_CAPTURE_CUT_ALL, &st) == 0)
 			saker_drops_finish_window(&app->drops, &st, &end, &fin);
 	}
 	saker_drops_finish(&app->drops, &now, &act);
@@ -708,6 +714,7 @@ static int start_outputs_and_loop(struct saker_app *app, char *err, size_t errle
 	const struct saker_outputs_opts oopts = {.log = saker_log_report, .log_ctx = &app->log};
 	struct saker_capture_stats st;
 	char why[400];
+	unsigned cut;
 	int ret;
 
 	ret = saker_outputs_new(&app->outputs, &app->live_cfg, &oopts, why, sizeof(why));
@@ -721,8 +728,15 @@ static int start_outputs_and_loop(struct saker_app *app, char *err, size_t errle
 		snprintf(err, errlen, "cannot set up the event loop: %s", strerror(-ret));
 		return ret;
 	}
+	/*
+	 * Losses from before we started watching are not this run's to report: the probe's
+	 * per-process counts of them go with the counters (capture.h), one generation cut.
+	 */
+	cut = saker_capture_cut_proc_losses(app->cap);
+	(void)saker_capture_read_proc_losses(app->cap, cut, NULL, NULL);
 	saker_drops_init(&app->drops, &app->cfg.drops,
-			 saker_capture_stats(app->cap, &st) == 0 ? &st : NULL, saker_loop_now_ns());
+			 saker_capture_cut_stats(app->cap, cut, &st) == 0 ? &st : NULL,
+			 saker_loop_now_ns());
 	saker_drops_set_parts(&app->drops, app->attrib, app->ledger, app->view);
 	return 0;
 }

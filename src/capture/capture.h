@@ -99,24 +99,30 @@ void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uin
 
 /*
  * Per-process loss, exactly as the probe counted it on its loss paths
- * (bpf/lib/attrib.h), in windows: saker_capture_cut_proc_losses() closes the
- * current window (the probe counts into its other map from then on) and
- * returns it; saker_capture_read_proc_losses() then calls cb once per
+ * (bpf/lib/attrib.h), in windows, with the counters of the same window: the
+ * probe counts events, losses and per-process losses in one generation per
+ * program run (loss_gen). saker_capture_cut_proc_losses() closes the current
+ * window: it switches the generation, waits until no program run still
+ * holds the old one (bpf/lib/maps.h, a synchronize_rcu of ~10 ms), and
+ * returns it. saker_capture_read_proc_losses() then calls cb once per
  * process with events lost (any cause) or demoted from lane 1 in that
- * window, and empties it. Read the counters (saker_capture_stats) between
- * the two: the cut is one store, the read is slow (a map walk), so the
- * window's per-process losses and its counters then end at one instant, and
- * the losses summed exceed the counters' only by the probe runs in flight
- * across the cut. start_ns is the process's boot-time start (0 when the loss
- * was counted from another task, e.g. a fork record). Losses the probe could
- * not attribute (its map full) are in SAKER_CNT_DROPS_UNATTRIBUTED. Once per
- * drop check. The read returns the number of processes or a negative errno.
+ * window, and empties it; saker_capture_cut_stats() reads that generation's
+ * counters. Nothing writes the old generation between the cut and the next
+ * one, so the per-process losses of a window never sum to more than its
+ * drop counters (less when some loss had no process: the map full,
+ * SAKER_CNT_DROPS_UNATTRIBUTED). When the wait failed
+ * (saker_capture_drain_error() < 0) a run may still add to the old
+ * generation after it was read: the window's per-process losses are not
+ * exact then. start_ns is the process's boot-time start (0 when the loss
+ * was counted from another task, e.g. a fork record). Once per drop check.
+ * The read returns the number of processes or a negative errno.
  */
 typedef void (*saker_proc_loss_fn)(void *ctx, uint32_t tgid, uint64_t start_ns,
 				   const struct saker_proc_loss *loss);
 unsigned saker_capture_cut_proc_losses(struct saker_capture *cap);
 int saker_capture_read_proc_losses(struct saker_capture *cap, unsigned cut, saker_proc_loss_fn cb,
 				   void *ctx);
+int saker_capture_drain_error(const struct saker_capture *cap);
 
 /* Changes the syscall selection while attached. */
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table);
@@ -141,7 +147,21 @@ struct saker_capture_tamper {
 void saker_capture_check_settings(struct saker_capture *cap, bool restore,
 				  struct saker_capture_tamper *t);
 
+/* Everything counted so far, both generations (live: for metrics and the summary). */
 int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st);
+/*
+ * The counters as of the cuts: generation cut read now (after
+ * saker_capture_cut_proc_losses() returned it), the other as its last cut
+ * read it, summed; SAKER_CAPTURE_CUT_ALL reads both now (at start, and at
+ * shutdown after the detach, when nothing runs). Cumulative like
+ * saker_capture_stats(), so the drop check's deltas between two cuts are
+ * exactly one window's generation: n_drops and its causes cover the same
+ * program runs as the per-process losses read with the cut, and every
+ * event is in exactly one window (seen = delivered + lost over the run).
+ */
+#define SAKER_CAPTURE_CUT_ALL 2u
+int saker_capture_cut_stats(struct saker_capture *cap, unsigned cut,
+			    struct saker_capture_stats *st);
 
 /* Possible CPUs (the length of the per-CPU counters). */
 unsigned saker_capture_nr_cpus(const struct saker_capture *cap);

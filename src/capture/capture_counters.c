@@ -11,14 +11,35 @@
 #include "saker_syscalls.h" /* types of the skeleton's saker_specs */
 #include "saker.skel.h"
 
+/*
+ * Returns once no program run that read the old loss_gen is left: an update
+ * of a map-of-maps waits for every running non-sleepable BPF program
+ * (synchronize_rcu, preempted ones included; bpf/lib/maps.h). ~10 ms here.
+ */
+static int drain(struct saker_capture *cap)
+{
+	int token = bpf_map__fd(cap->skel->maps.drain_token);
+	uint32_t zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(cap->skel->maps.drain), &zero, &token, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 unsigned saker_capture_cut_proc_losses(struct saker_capture *cap)
 {
 	uint32_t gen = cap->loss_gen_set;
 
-	/* From now on the probe counts into the other map; this one is read and emptied. */
+	/* From now on the probe counts into the other generation; this one is read. */
 	cap->loss_gen_set = gen ^ 1;
 	__atomic_store_n(&cap->skel->bss->loss_gen, gen ^ 1, __ATOMIC_SEQ_CST);
+	cap->drain_err = drain(cap);
 	return gen & 1;
+}
+
+int saker_capture_drain_error(const struct saker_capture *cap)
+{
+	return cap->drain_err;
 }
 
 int saker_capture_read_proc_losses(struct saker_capture *cap, unsigned cut, saker_proc_loss_fn cb,
@@ -86,17 +107,32 @@ static uint64_t prog_misses(const struct saker_capture *cap)
 	return n;
 }
 
-static int read_percpu(struct saker_capture *cap, struct saker_kcounters **out)
+/* The counters of each CPU, of the generations in gens (bit g: generation g), added. */
+static int read_percpu(struct saker_capture *cap, unsigned gens, struct saker_kcounters **out)
 {
-	struct saker_kcounters *percpu;
-	uint32_t zero = 0;
+	struct saker_kcounters *percpu, *one;
+	int ret = 0;
 
 	percpu = calloc((size_t)cap->ncpus, sizeof(*percpu));
-	if (!percpu)
+	one = calloc((size_t)cap->ncpus, sizeof(*one));
+	if (!percpu || !one) {
+		free(percpu);
+		free(one);
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(cap->skel->maps.counters), &zero, percpu)) {
-		int ret = -errno;
-
+	}
+	for (uint32_t g = 0; g < 2 && !ret; g++) {
+		if (!(gens & (1u << g)))
+			continue;
+		if (bpf_map_lookup_elem(bpf_map__fd(cap->skel->maps.counters), &g, one)) {
+			ret = -errno;
+			break;
+		}
+		for (int cpu = 0; cpu < cap->ncpus; cpu++)
+			for (int i = 0; i < SAKER_CNT_MAX; i++)
+				percpu[cpu].c[i] += one[cpu].c[i];
+	}
+	free(one);
+	if (ret) {
 		free(percpu);
 		return ret;
 	}
@@ -104,22 +140,58 @@ static int read_percpu(struct saker_capture *cap, struct saker_kcounters **out)
 	return 0;
 }
 
-int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st)
+static int read_summed(struct saker_capture *cap, unsigned gens, struct saker_kcounters *sum)
 {
 	struct saker_kcounters *percpu;
-	int ret;
+	int ret = read_percpu(cap, gens, &percpu);
 
-	memset(st, 0, sizeof(*st));
-	ret = read_percpu(cap, &percpu);
 	if (ret)
 		return ret;
+	memset(sum, 0, sizeof(*sum));
 	for (int cpu = 0; cpu < cap->ncpus; cpu++)
 		for (int i = 0; i < SAKER_CNT_MAX; i++)
-			st->k[i] += percpu[cpu].c[i];
+			sum->c[i] += percpu[cpu].c[i];
 	free(percpu);
+	return 0;
+}
+
+static void stats_user(struct saker_capture *cap, struct saker_capture_stats *st)
+{
 	st->delivered = cap->delivered;
 	st->user_drops = cap->user_drops;
 	st->prog_misses = prog_misses(cap);
+}
+
+int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st)
+{
+	struct saker_kcounters sum;
+	int ret = read_summed(cap, 3, &sum);
+
+	if (ret)
+		return ret;
+	memset(st, 0, sizeof(*st));
+	for (int i = 0; i < SAKER_CNT_MAX; i++)
+		st->k[i] = sum.c[i];
+	stats_user(cap, st);
+	return 0;
+}
+
+int saker_capture_cut_stats(struct saker_capture *cap, unsigned cut, struct saker_capture_stats *st)
+{
+	for (unsigned g = 0; g < 2; g++) {
+		struct saker_kcounters now;
+		int ret;
+
+		if (cut != SAKER_CAPTURE_CUT_ALL && cut != g)
+			continue;
+		ret = read_summed(cap, 1u << g, &now);
+		if (ret)
+			return ret;
+		saker_gen_cut_take(&cap->cut, g, &now);
+	}
+	memset(st, 0, sizeof(*st));
+	saker_gen_cut_sum(&cap->cut, st);
+	stats_user(cap, st);
 	return 0;
 }
 
@@ -143,7 +215,7 @@ int saker_capture_cpu_stats(struct saker_capture *cap, struct saker_kcounters *p
 {
 	struct saker_kcounters *all;
 	unsigned n = (unsigned)cap->ncpus < max ? (unsigned)cap->ncpus : max;
-	int ret = read_percpu(cap, &all);
+	int ret = read_percpu(cap, 3, &all);
 
 	if (ret)
 		return ret;

@@ -78,6 +78,8 @@ struct saker_capture {
 	uint8_t sc_set[SAKER_SYSCALL_MAX];
 	struct saker_lane_budget budget_set;
 	uint32_t loss_gen_set;
+	struct saker_gen_cut cut; /* each generation's counters as its last cut read them */
+	int drain_err;		  /* the last drain's negative errno, 0 when it worked */
 };
 
 /* The ring buffer callback of every ring (its ctx is the struct ring). */

@@ -118,3 +118,14 @@ uint64_t saker_stats_drops(const struct saker_capture_stats *st)
 			n += st->k[c];
 	return n;
 }
+
+void saker_gen_cut_take(struct saker_gen_cut *gc, unsigned gen, const struct saker_kcounters *now)
+{
+	gc->read[gen & 1] = *now;
+}
+
+void saker_gen_cut_sum(const struct saker_gen_cut *gc, struct saker_capture_stats *st)
+{
+	for (int i = 0; i < SAKER_CNT_MAX; i++)
+		st->k[i] = gc->read[0].c[i] + gc->read[1].c[i];
+}

@@ -60,4 +60,18 @@ uint64_t saker_stats_drops_critical(const struct saker_capture_stats *st);
 /* Every event lost, whatever the cause, user space included (page faults are not losses). */
 uint64_t saker_stats_drops(const struct saker_capture_stats *st);
 
+/*
+ * The counters as the drop checks cut them (bpf/lib/maps.h, loss_gen): two
+ * generations, each read after its retirement. saker_gen_cut_take() records
+ * generation gen as just read (summed over CPUs; it only grows);
+ * saker_gen_cut_sum() gives both generations' last reads summed into st->k:
+ * cumulative, so the difference between two cuts is exactly the generation
+ * the later cut read, and every count is in exactly one window.
+ */
+struct saker_gen_cut {
+	struct saker_kcounters read[2];
+};
+void saker_gen_cut_take(struct saker_gen_cut *gc, unsigned gen, const struct saker_kcounters *now);
+void saker_gen_cut_sum(const struct saker_gen_cut *gc, struct saker_capture_stats *st);
+
 #endif

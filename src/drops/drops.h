@@ -36,8 +36,8 @@ struct saker_view;
 #define SAKER_DROPS_N_CTR_FIELDS 7
 /* Two more when the rings' occupancy is known (ring_high_water_bytes, ring_size_bytes). */
 #define SAKER_DROPS_N_RING_FIELDS 2
-/* top.attribution, top.processes, top.lost_sum, top.lost_previous_window */
-#define SAKER_DROPS_N_TOP_FIELDS 4
+/* top.attribution, top.processes, top.lost_sum */
+#define SAKER_DROPS_N_TOP_FIELDS 3
 #define SAKER_DROPS_N_FIELDS                                                                       \
 	(SAKER_DROPS_N_COUNTER_FIELDS + SAKER_DROPS_N_TOP_FIELDS +                                 \
 	 SAKER_ATTRIB_TOP * (SAKER_DROPS_N_PROC_FIELDS + SAKER_DROPS_N_CTR_FIELDS))

@@ -73,16 +73,13 @@ _Static_assert(sizeof(proc_field_names) / sizeof(proc_field_names[0]) == SAKER_A
 	       "one row of names per top process");
 
 /*
- * top.attribution, top.processes, with the kernel's counts top.lost_sum (and
- * top.lost_previous_window when that sum exceeds n_drops), then per top
- * process pid, comm, exe and uid (each when known), produced, and lost and
- * demoted only when the kernel counts them: unknown is not zero.
+ * top.attribution, top.processes, with the kernel's counts top.lost_sum,
+ * then per top process pid, comm, exe and uid (each when known), produced,
+ * and lost and demoted only when the kernel counts them: unknown is not zero.
  *
- * The sum of the processes' losses and n_drops are cut at one instant (the
- * probe's loss map is switched, then the counters read, app.c), so the sum
- * exceeds n_drops only by losses of probe runs in flight across the
- * previous check: counted in that window's n_drops, named in this one's
- * processes. The excess is then said, never hidden.
+ * The processes' losses and n_drops come from one generation of the probe's
+ * counters and loss map, read after no run held it any more (capture.h), so
+ * top.lost_sum is at most n_drops; "kernel" is claimed only then (app.c).
  */
 /* The non-empty strings of vals as string fields named names: how many. */
 static size_t put_strs(struct saker_field *f, const char *const *names, const char *const *vals,
@@ -97,8 +94,7 @@ static size_t put_strs(struct saker_field *f, const char *const *names, const ch
 	return n;
 }
 
-static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_window *w,
-			       uint64_t n_drops)
+static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_window *w)
 {
 	size_t n = 0;
 
@@ -112,11 +108,6 @@ static size_t build_top_fields(struct saker_field *f, const struct saker_attrib_
 		f[n].name = "top.lost_sum";
 		f[n].type = SAKER_FIELD_U64;
 		f[n++].u64 = w->lost;
-		if (w->lost > n_drops) {
-			f[n].name = "top.lost_previous_window";
-			f[n].type = SAKER_FIELD_U64;
-			f[n++].u64 = w->lost - n_drops;
-		}
 	}
 	for (size_t i = 0; i < w->n_top; i++) {
 		const struct saker_attrib_proc *p = &w->top[i];
@@ -377,9 +368,8 @@ static void compose_lines(const struct saker_drops *d, const struct saker_captur
 }
 
 static void emit_alert(const struct saker_drops *d, const struct saker_capture_stats *delta,
-		       const struct saker_attrib_window *w, uint64_t n_drops,
-		       const struct saker_drops_rings *rings, uint64_t now_real_ns, const char *msg,
-		       const struct saker_drops_actions *act)
+		       const struct saker_attrib_window *w, const struct saker_drops_rings *rings,
+		       uint64_t now_real_ns, const char *msg, const struct saker_drops_actions *act)
 {
 	struct saker_field fields[SAKER_DROPS_MAX_FIELDS];
 	struct saker_alert alert = {
@@ -400,7 +390,7 @@ static void emit_alert(const struct saker_drops *d, const struct saker_capture_s
 		    .name = "ring_size_bytes", .type = SAKER_FIELD_U64, .u64 = rings->size_bytes};
 	}
 	if (d->attrib)
-		alert.n_fields += build_top_fields(fields + alert.n_fields, w, n_drops);
+		alert.n_fields += build_top_fields(fields + alert.n_fields, w);
 	act->alert(act->ctx, &alert);
 }
 
@@ -427,7 +417,7 @@ bool dr_run_actions(struct saker_drops *d, const struct saker_capture_stats *del
 		if (a == SAKER_DROP_ACT_LOG)
 			dr_log(act, SAKER_PRIO_CRITICAL, logmsg);
 		else if (a == SAKER_DROP_ACT_ALERT && act && act->alert)
-			emit_alert(d, delta, w, n_drops, rings, now_real_ns, msg, act);
+			emit_alert(d, delta, w, rings, now_real_ns, msg, act);
 	}
 	d->suppressed_checks = 0;
 	d->suppressed_drops = 0;

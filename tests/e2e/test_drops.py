@@ -62,7 +62,7 @@ def test_flood_causes_log_line_and_text_alert(saker):
 
 def test_alert_has_the_seeds_shape_and_losses_add_up(saker):
     """The seed's line (Falco's sentence, then the fields); who lives in the fields and in the
-    log line's second sentence; the processes' losses summed never pass n_drops unsaid."""
+    log line's second sentence; the processes' losses summed never pass n_drops."""
     s = saker(*TINY, "-o", "syscall_event_drops.max_burst=100")
     flood(seconds=3.0)
     time.sleep(1.5)
@@ -77,14 +77,13 @@ def test_alert_has_the_seeds_shape_and_losses_add_up(saker):
             continue
         kernel += 1
         n_drops, total = int(f["n_drops"]), int(f["top.lost_sum"])
-        over = int(f.get("top.lost_previous_window", 0))
         assert sum(int(f["top.%d.lost" % i]) for i in range(3) if "top.%d.lost" % i in f) \
             <= total
-        # only probe runs in flight across the previous check can put more in the processes
-        # (a run that loses a staged batch adds hundreds at once); reading the map and the
-        # counters apart put 47 % more in the processes (17,694 against 11,995)
-        assert total <= n_drops + over and over == max(0, total - n_drops), f
-        assert over <= max(4096, n_drops // 100), f
+        # one generation of the probe's counters and loss map, read once no run held it:
+        # never more in the processes than in n_drops (read apart, 17,694 against 11,995 and
+        # 155,803 against 102,350 were seen)
+        assert total <= n_drops, f
+        assert "top.lost_previous_window" not in f, f
     assert kernel >= 1
     # the log line: Falco's sentence, then who in a sentence of its own
     logs = [l for l in s.lines() if re.search(LOG_RX, l)]

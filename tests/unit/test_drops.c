@@ -898,9 +898,9 @@ static void test_top_named_by_kernel_loss(void **state)
 }
 
 /*
- * The processes' losses summed never exceed n_drops silently: when the probe
- * runs in flight across the previous check put more in this window's
- * processes than in its counters, top.lost_previous_window says by how much.
+ * The drop check reports what it is given: the processes' losses as the
+ * kernel counted them, summed, and n_drops; top.lost_previous_window is gone
+ * (one generation of both is read together, see test_generation_cut).
  */
 static void test_lost_sum_against_n_drops(void **state)
 {
@@ -916,15 +916,130 @@ static void test_lost_sum_against_n_drops(void **state)
 	assert_int_equal(fval(a, "top.lost_sum"), 100);
 	assert_null(find_field(a, "top.lost_previous_window"));
 	assert_true(fval(a, "top.lost_sum") <= fval(a, "n_drops"));
+	parts_stop(&p);
+}
 
-	f->d.bucket.tokens = 10;
-	saker_attrib_add_kernel(p.attrib, 999, 0, 50, 0, 1000, "ghost");
-	saker_attrib_add_kernel(p.attrib, 4242, 0, 50, 0, 65534, "flood");
-	tick(f, 1000, OTHER, 97);
-	a = &f->rec.calls[3];
-	assert_int_equal(fval(a, "n_drops"), 97);
-	assert_int_equal(fval(a, "top.lost_sum"), 100);
-	assert_int_equal(fval(a, "top.lost_previous_window"), 3);
+/*
+ * A model of the probe's generations (bpf/lib/counters.h, attrib.h): a run
+ * reads loss_gen once, then counts its event in that generation's counters
+ * and, if lost, its process's loss in that generation's map (counters
+ * first). Per-process maps are read and emptied; counters only grow.
+ */
+struct probe_model {
+	struct saker_kcounters k[2];
+	uint64_t lost[2][2]; /* [gen][process: 0 ghost 999, 1 flood 4242] */
+	unsigned gen;
+	uint64_t delivered;
+	struct saker_gen_cut cut;
+};
+
+struct gen_windows {
+	struct rec rec; /* first: the fake alert and log take ctx as a struct rec */
+	uint64_t seen, delivered, lost, windows;
+};
+
+static void gen_window(void *ctx, const struct saker_drops_window *w)
+{
+	struct gen_windows *g = ctx;
+
+	g->seen += w->rec->seen;
+	g->delivered += w->rec->delivered;
+	g->lost += w->rec->loss->total;
+	g->windows++;
+}
+
+/* A run that read generation gen loses (or delivers) n events of process who. */
+static void model_run(struct probe_model *m, unsigned gen, int who, uint64_t n, bool lost)
+{
+	m->k[gen].c[SAKER_CNT_EVTS] += n;
+	if (!lost) {
+		m->delivered += n;
+		return;
+	}
+	m->k[gen].c[OTHER] += n;
+	m->lost[gen][who] += n;
+}
+
+/* What drop_check does after the flip and the drain: the old generation's map, then counters. */
+static void model_cut(struct probe_model *m, struct saker_attrib *a, unsigned old,
+		      struct saker_capture_stats *st)
+{
+	saker_attrib_add_kernel(a, 999, 0, m->lost[old][0], 0, 1000, "ghost");
+	saker_attrib_add_kernel(a, 4242, 0, m->lost[old][1], 0, 65534, "flood");
+	m->lost[old][0] = m->lost[old][1] = 0;
+	saker_gen_cut_take(&m->cut, old, &m->k[old]);
+	memset(st, 0, sizeof(*st));
+	saker_gen_cut_sum(&m->cut, st);
+	st->delivered = m->delivered;
+}
+
+/*
+ * Runs that read the old generation and are still going at the flip (a
+ * preempted probe) add to it before the drain returns: they are in the
+ * window the old generation closes, counters and processes alike. So in
+ * every window the processes' losses sum to n_drops (all attributed here),
+ * never more, and over the windows and the final partial one at shutdown
+ * seen = delivered + lost exactly.
+ */
+static void test_generation_cut(void **state)
+{
+	struct fx *f = *state;
+	struct probe_model m = {0};
+	struct gen_windows g = {0};
+	struct saker_capture_stats st;
+	struct parts p;
+	uint64_t straggler = 0, total = 0;
+
+	parts_start(f, &p, NULL);
+	f->act.ctx = &g;
+	f->act.log_ctx = &g;
+	f->act.window = gen_window;
+	saker_attrib_set_kernel_loss(p.attrib, true);
+	for (int w = 0; w < 6; w++) {
+		unsigned old = m.gen;
+		const struct call *a;
+		size_t before = g.rec.n;
+
+		model_run(&m, m.gen, 1, 1000 + 10 * (uint64_t)w, true);
+		model_run(&m, m.gen, 0, 7 * (uint64_t)w, true);
+		model_run(&m, m.gen, 0, 500, false);
+		/* the flip: runs from now on read the new generation */
+		m.gen ^= 1;
+		model_run(&m, m.gen, 1, 300, true);
+		/* a run that read the old one before the flip finishes before the drain returns */
+		model_run(&m, old, 1, 200 + (uint64_t)w, true);
+		straggler += 200 + (uint64_t)w;
+		model_cut(&m, p.attrib, old, &st);
+		f->now += SEC;
+		f->d.bucket.tokens = 10;
+		saker_drops_check(&f->d, &st, f->now, REAL0 + f->now, &f->act);
+		assert_int_equal(g.rec.n, before + 2);
+		a = &g.rec.calls[before + 1];
+		assert_int_equal(a->kind, CALL_ALERT);
+		/* the first window also holds what the probe counted before the flip: all of it */
+		assert_int_equal(fval(a, "top.lost_sum"), fval(a, "n_drops"));
+		assert_int_equal(fval(a, "n_drops"), (w ? 300 : 0) + 1000 + 10 * (uint64_t)w +
+							 7 * (uint64_t)w + 200 + (uint64_t)w);
+		assert_null(find_field(a, "top.lost_previous_window"));
+	}
+	assert_true(straggler > 0);
+	/* shutdown: after the detach nothing runs; both generations are read */
+	model_run(&m, m.gen, 1, 42, true);
+	model_run(&m, m.gen, 0, 9, false);
+	saker_gen_cut_take(&m.cut, 0, &m.k[0]);
+	saker_gen_cut_take(&m.cut, 1, &m.k[1]);
+	memset(&st, 0, sizeof(st));
+	saker_gen_cut_sum(&m.cut, &st);
+	st.delivered = m.delivered;
+	f->now += SEC / 2;
+	const struct saker_drops_now end = {
+	    .mono_ns = f->now, .real_ns = REAL0 + f->now, .boot_ns = f->now};
+	saker_drops_finish_window(&f->d, &st, &end, &f->act);
+	assert_int_equal(g.windows, 7);
+	total = m.k[0].c[SAKER_CNT_EVTS] + m.k[1].c[SAKER_CNT_EVTS];
+	assert_int_equal(g.seen, total);
+	assert_int_equal(g.seen, g.delivered + g.lost);
+	assert_int_equal(g.delivered, m.delivered);
 	parts_stop(&p);
 }
 
@@ -1271,6 +1386,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ring_occupancy_advice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_top_named_produced_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lost_sum_against_n_drops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_generation_cut, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_protected_lane_advice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ledger_failures_logged_with_reason, setup,
 					    teardown),
