@@ -88,10 +88,7 @@ static void mark_one(void *ctx, const struct saker_attrib_proc *p)
  * Every process the probe counted a loss for is marked, not only the top
  * ones. The whole view is marked when some loss has no process: the probe's
  * loss map was full (n_drops_unattributed), records lost in user space, or
- * per-process counts unknown (produced only). The per-process counts and the
- * window's counters are cut at one instant, but probe runs in flight across
- * the cut may fall in the neighbouring window of one of them, so the sums do
- * not decide the marks.
+ * per-process counts unknown (produced only).
  */
 static void mark_all_if_unattributed(struct saker_drops *d, const struct saker_capture_stats *delta,
 				     const struct saker_loss *real, bool lost_known, uint64_t since,
