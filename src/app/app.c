@@ -27,7 +27,9 @@
 #include "outputs/outputs.h"
 #include "outputs/spawner.h"
 #include "lib/privread.h"
+#include "capture/taskiter.h"
 #include "rules/rules.h"
+#include "state/proctable.h"
 #include "state/view.h"
 
 /* Events per ring per capture call; the drain looks at the clock between calls. */
@@ -376,6 +378,23 @@ static void startup_log(const struct saker_app *app)
 		  (double)(s->cpu[SAKER_START_REST] - s->cpu[SAKER_START_BEGIN]) / 1e6, line);
 }
 
+/* Where the seed's exe, cwd and descriptors came from: the task iterators or /proc. */
+static void log_seed(struct saker_app *app)
+{
+	struct saker_proctable_stats st;
+
+	saker_proctable_get_stats(saker_view_procs(app->view), &st);
+	saker_log(
+	    &app->log, SAKER_PRIO_DEBUG,
+	    "process table seeded: %llu threads; %llu processes and %llu descriptors from the "
+	    "task iterators%s",
+	    (unsigned long long)st.scanned, (unsigned long long)st.iter_procs,
+	    (unsigned long long)st.iter_fds,
+	    !app->taskiter   ? " (none loaded: /proc)"
+	    : st.iter_errors ? " (read failed: /proc)"
+			     : "");
+}
+
 static void raise_memlock(const struct saker_app *app)
 {
 	/* Only needed on kernels that charge BPF memory to RLIMIT_MEMLOCK (< 5.11). */
@@ -452,6 +471,7 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	ret = open_view(app, err, errlen);
 	if (ret)
 		return ret;
+	saker_proctable_set_taskiter(saker_view_procs(app->view), app->taskiter);
 	/* One offset for the dump, the rules and a -w file, so a replay stamps the same times. */
 	boot_offset = saker_clock_boot_offset_ns();
 	saker_dump_init(&app->dump, app->cfg.json_output, app->cfg.time_format_iso_8601,
@@ -483,6 +503,8 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	if (!ret)
 		(void)saker_view_scan(app->view);
 	startup_mark(app, SAKER_START_SCAN);
+	if (!ret)
+		log_seed(app);
 	/* Loss known at once: the probe's loss count, polled by the pipeline. */
 	app->pipe.loss_seq = capture_loss_seq;
 	app->pipe.loss_ctx = app->cap;
@@ -660,6 +682,7 @@ static int run_report(struct saker_app *app, const uint8_t *table)
  */
 static int prepare_live(struct saker_app *app, sigset_t *mask, char *err, size_t errlen)
 {
+	char why[512];
 	int ret;
 
 	raise_memlock(app);
@@ -693,17 +716,25 @@ static int prepare_live(struct saker_app *app, sigset_t *mask, char *err, size_t
 	 * Without a usable user it is not started; only an enabled program output needs it.
 	 */
 	if (!ret) {
-		char why[512];
-
 		if (saker_spawner_start(app->cfg.program_output.user, why, sizeof(why)) &&
 		    app->cfg.program_output.enabled) {
 			snprintf(err, errlen, "%s", why);
 			ret = -EINVAL;
 		}
 	}
-	/* And the helper that keeps CAP_SYS_PTRACE for /proc's links, so saker need not. */
-	if (!ret)
+	/*
+	 * The task iterators give the scan and resync what /proc shows only to
+	 * CAP_SYS_PTRACE (other users' exe, cwd, descriptors); their links are made
+	 * now, while saker may. Without them, the /proc helper that keeps
+	 * CAP_SYS_PTRACE for /proc's links, so saker need not.
+	 */
+	if (!ret && saker_taskiter_open(&app->taskiter, why, sizeof(why))) {
+		saker_log(&app->log, SAKER_PRIO_WARNING,
+			  "%s: other users' exe, cwd and descriptors are read in /proc through a "
+			  "helper that keeps CAP_SYS_PTRACE",
+			  why);
 		ret = saker_privread_start(err, errlen);
+	}
 	return ret;
 }
 

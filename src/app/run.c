@@ -16,6 +16,7 @@
 #include "drops/ledger.h"
 #include "lib/clock.h"
 #include "lib/privread.h"
+#include "capture/taskiter.h"
 #include "outputs/outputs.h"
 #include "outputs/spawner.h"
 #include "rules/rules.h"
@@ -181,6 +182,7 @@ void saker_app_free(struct saker_app *app)
 	saker_outputs_free(app->outputs);
 	saker_spawner_stop();
 	saker_privread_stop();
+	saker_taskiter_free(app->taskiter);
 	saker_loop_free(app->loop);
 	if (app->sfd >= 0)
 		close(app->sfd);

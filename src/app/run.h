@@ -27,6 +27,7 @@
 
 struct saker_outputs;
 struct saker_capture;
+struct saker_taskiter;
 struct saker_view;
 
 struct saker_observe;
@@ -60,6 +61,7 @@ struct saker_app {
 	struct saker_log log;
 	struct saker_outputs *outputs;
 	struct saker_capture *cap;
+	struct saker_taskiter *taskiter; /* NULL: the /proc helper reads others' links */
 	struct saker_view *view;
 	struct saker_drops drops;
 	struct saker_dump dump;

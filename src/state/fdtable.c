@@ -14,6 +14,7 @@
 
 #include "lib/list.h"
 #include "lib/privread.h"
+#include "state/tasksnap.h"
 #include "lib/procid.h"
 
 /* ---- fd table ---- */
@@ -486,6 +487,29 @@ int saker_fdtable_scan_pid(struct saker_fdtable *t, uint32_t pid, int pid_dirfd)
 		kept++;
 	}
 	closedir(dir);
+	return err;
+}
+
+int saker_fdtable_load_list(struct saker_fdtable *t, uint32_t pid,
+			    const struct saker_tasksnap_fd *fds, size_t n)
+{
+	size_t kept = 0;
+	int err = 0;
+
+	saker_fdtable_drop_process(t, pid);
+	for (size_t i = 0; i < n && !err; i++) {
+		struct saker_fd f = {.flags = SAKER_FD_F_FROM_SCAN};
+
+		if (kept >= t->max_per_proc) {
+			t->evictions++;
+			continue;
+		}
+		/* As the /proc scan types them: a path or another kind of file. */
+		f.type = fds[i].name[0] == '/' ? SAKER_FD_FILE : SAKER_FD_OTHER;
+		f.open_flags = fds[i].open_flags;
+		err = fd_store(t, pid, (int)fds[i].fd, &f, fds[i].name);
+		kept++;
+	}
 	return err;
 }
 

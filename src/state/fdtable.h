@@ -133,6 +133,10 @@ void saker_fdtable_drop_cloexec(struct saker_fdtable *t, uint32_t pid);
  * bound, counting the rest as evictions. A process gone meanwhile is -ENOENT.
  */
 int saker_fdtable_scan_pid(struct saker_fdtable *t, uint32_t pid, int pid_dirfd);
+/* The same from the task iterators' list (state/tasksnap.h) instead of /proc/<pid>/fd. */
+struct saker_tasksnap_fd;
+int saker_fdtable_load_list(struct saker_fdtable *t, uint32_t pid,
+			    const struct saker_tasksnap_fd *fds, size_t n);
 
 void saker_fdtable_get_stats(const struct saker_fdtable *t, struct saker_fdtable_stats *st);
 

@@ -532,6 +532,9 @@ void saker_proctable_get_stats(const struct saker_proctable *tbl, struct saker_p
 	st->load_replaced = tbl->load_replaced;
 	st->load_kept = tbl->load_kept;
 	st->load_unconfirmed = tbl->load_unconfirmed;
+	st->iter_procs = tbl->iter_procs;
+	st->iter_fds = tbl->iter_fds;
+	st->iter_errors = tbl->iter_errors;
 	st->history = tbl->hist_n;
 	st->history_bytes = tbl->hist_bytes;
 	st->history_kept = tbl->hist_kept;

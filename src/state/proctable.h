@@ -146,7 +146,9 @@ struct saker_proctable_stats {
 	uint64_t load_replaced;	   /* another process under a known pid (start time differs) */
 	uint64_t load_kept;	   /* a field unreadable whose known value was kept (per field) */
 	uint64_t load_unconfirmed; /* exe, argv or cwd neither readable nor known (flagged) */
-	uint64_t history;	   /* versions held now for older records */
+	/* processes and descriptors loaded from the task iterators; their reads that failed */
+	uint64_t iter_procs, iter_fds, iter_errors;
+	uint64_t history; /* versions held now for older records */
 	uint64_t history_bytes;
 	uint64_t history_kept;	  /* versions put in the history */
 	uint64_t history_expired; /* dropped once the bulk lane's watermark passed them */
@@ -182,6 +184,14 @@ int saker_proctable_scan(struct saker_proctable *tbl);
  * unreaped leader is flagged EXITED. -ENOENT when gone.
  */
 int saker_proctable_load(struct saker_proctable *tbl, uint32_t pid);
+/*
+ * Scans and loads take exe, cwd and the descriptors from the task iterators
+ * (state/tasksnap.h) instead of /proc's links, for the processes the
+ * iterators saw with /proc's start time; the rest (and everything when a
+ * read fails, counted in iter_errors) from /proc. it NULL: /proc only.
+ */
+struct saker_taskiter;
+void saker_proctable_set_taskiter(struct saker_proctable *tbl, struct saker_taskiter *it);
 
 /*
  * fork/vfork/clone/clone3 in the parent (or the child's first event).

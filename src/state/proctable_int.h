@@ -70,6 +70,10 @@ struct saker_proctable {
 	struct scan_buf *sb;
 	uint64_t evictions, lookups, failed_lookups, scanned, scan_skipped;
 	uint64_t load_zombies, load_replaced, load_kept, load_unconfirmed;
+	/* The task iterators, when saker has them: exe, cwd and fds without CAP_SYS_PTRACE. */
+	struct saker_taskiter *iter;
+	struct saker_tasksnap *snap; /* during a scan or a load */
+	uint64_t iter_procs, iter_fds, iter_errors;
 	/*
 	 * History (see saker_proctable_lookup_at()): versions replaced or removed
 	 * by lane-1 records, kept for records of the bulk lane older than them.

@@ -13,6 +13,7 @@
 #include "lib/ctrmatch.h"
 #include "lib/privread.h"
 #include "lib/procid.h"
+#include "state/tasksnap.h"
 
 /* The cgroup v2 ("0::") line's path, else the first line's. */
 static void cgroup_display_path(const char *content, const char **path, size_t *plen)
@@ -348,6 +349,32 @@ static bool read_link_ok(int dirfd, const char *name, char *buf, size_t len)
 	return buf[0] != '\0';
 }
 
+/* The iterators' path when they resolved it, else /proc's link. */
+static bool path_ok(int dirfd, const char *name, const char *snap, char *buf, size_t len)
+{
+	if (snap) {
+		snprintf(buf, len, "%s", snap);
+		return buf[0] != '\0';
+	}
+	return read_link_ok(dirfd, name, buf, len);
+}
+
+/*
+ * The iterators' entry for the process /proc shows under pid, NULL when there
+ * is none or it is another process (pid reused between the two reads).
+ */
+static const struct saker_tasksnap_proc *snap_proc(struct saker_proctable *tbl, uint32_t pid,
+						   uint64_t start_ns)
+{
+	const struct saker_tasksnap_proc *sp = saker_tasksnap_get(tbl->snap, pid);
+
+	if (!sp || !same_start(tbl, sp->start_ns, start_ns))
+		return NULL;
+	tbl->iter_procs++;
+	tbl->iter_fds += sp->nfds;
+	return sp;
+}
+
 /* What load_pid() read of a process's files, or kept of the table's version. */
 struct proc_reads {
 	const char *exe, *cwd, *args, *cg;
@@ -382,9 +409,13 @@ static int open_pid(struct saker_proctable *tbl, int root, uint32_t pid, int *pd
 	return 0;
 }
 
-/* cmdline, exe, cwd, cgroup and loginuid (known: the same process as the table holds, or NULL). */
+/*
+ * cmdline, exe, cwd, cgroup and loginuid (known: the same process as the table holds, or NULL;
+ * sp: the task iterators' entry, whose exe and cwd stand in for /proc's links).
+ */
 static void read_pid_files(struct saker_proctable *tbl, int pdir, const struct pt_entry *known,
-			   struct load_ctx *lc, struct proc_reads *r)
+			   const struct saker_tasksnap_proc *sp, struct load_ctx *lc,
+			   struct proc_reads *r)
 {
 	struct scan_buf *sb = tbl->sb;
 	char loginuid_buf[32];
@@ -394,8 +425,8 @@ static void read_pid_files(struct saker_proctable *tbl, int pdir, const struct p
 	r->args_ok = r->alen > 0;
 	if (r->alen < 0)
 		r->alen = 0;
-	r->exe_ok = read_link_ok(pdir, "exe", sb->exe, sizeof(sb->exe));
-	r->cwd_ok = read_link_ok(pdir, "cwd", sb->cwd, sizeof(sb->cwd));
+	r->exe_ok = path_ok(pdir, "exe", sp ? sp->exe : NULL, sb->exe, sizeof(sb->exe));
+	r->cwd_ok = path_ok(pdir, "cwd", sp ? sp->cwd : NULL, sb->cwd, sizeof(sb->cwd));
 	r->cg_ok = read_file(pdir, "cgroup", sb->cgroup, sizeof(sb->cgroup)) > 0;
 	if (!r->cg_ok)
 		sb->cgroup[0] = '\0';
@@ -452,6 +483,7 @@ static int load_pid(struct saker_proctable *tbl, int root, uint32_t pid)
 {
 	struct stat_fields sf = {0};
 	struct load_ctx lc = {.loginuid = SAKER_UID_UNSET};
+	const struct saker_tasksnap_proc *sp;
 	struct proc_reads r;
 	struct pt_entry *known;
 	bool kthread;
@@ -475,7 +507,8 @@ static int load_pid(struct saker_proctable *tbl, int root, uint32_t pid)
 	if (sf.state == 'Z' || sf.state == 'X')
 		tbl->load_zombies++;
 
-	read_pid_files(tbl, pdir, known, &lc, &r);
+	sp = snap_proc(tbl, pid, ticks_to_ns(tbl, sf.start_ticks));
+	read_pid_files(tbl, pdir, known, sp, &lc, &r);
 	if (!kthread && known)
 		keep_known(tbl, known->img, &r);
 	if (!kthread && (!r.exe_ok || !r.cwd_ok || !r.args_ok)) {
@@ -490,13 +523,32 @@ static int load_pid(struct saker_proctable *tbl, int root, uint32_t pid)
 	err = load_threads(tbl, pid, pdir, &lc);
 	pt_image_put(tbl, lc.img);
 	if (!err) {
-		err = saker_fdtable_scan_pid(tbl->fds, pid, pdir);
+		err = sp ? saker_fdtable_load_list(tbl->fds, pid, sp->fds, sp->nfds)
+			 : saker_fdtable_scan_pid(tbl->fds, pid, pdir);
 		/* No fd directory, or not ours to read: the process is still known. */
 		if (err && err != -ENOMEM)
 			err = 0;
 	}
 	close(pdir);
 	return err;
+}
+
+void saker_proctable_set_taskiter(struct saker_proctable *tbl, struct saker_taskiter *it)
+{
+	tbl->iter = it;
+}
+
+/* The iterators read for one process (pid) or all (0); without them /proc's links are read. */
+static void snap_read(struct saker_proctable *tbl, uint32_t pid)
+{
+	if (tbl->iter && saker_tasksnap_read(&tbl->snap, tbl->iter, pid))
+		tbl->iter_errors++;
+}
+
+static void snap_done(struct saker_proctable *tbl)
+{
+	saker_tasksnap_free(tbl->snap);
+	tbl->snap = NULL;
 }
 
 int saker_proctable_load(struct saker_proctable *tbl, uint32_t pid)
@@ -506,7 +558,9 @@ int saker_proctable_load(struct saker_proctable *tbl, uint32_t pid)
 
 	if (root < 0)
 		return -errno;
+	snap_read(tbl, pid);
 	err = load_pid(tbl, root, pid);
+	snap_done(tbl);
 	close(root);
 	return err;
 }
@@ -526,6 +580,7 @@ int saker_proctable_scan(struct saker_proctable *tbl)
 		close(root);
 		return err;
 	}
+	snap_read(tbl, 0);
 	while ((de = readdir(dir))) {
 		uint32_t pid;
 
@@ -536,6 +591,7 @@ int saker_proctable_scan(struct saker_proctable *tbl)
 			break;
 		err = 0;
 	}
+	snap_done(tbl);
 	closedir(dir);
 	return err;
 }

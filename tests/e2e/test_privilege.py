@@ -135,8 +135,8 @@ def test_works_after_the_drop_proc_of_others_and_reload(saker):
         assert closes, "no close of fd %d in %s" % (fd, [e["event"] for e in evs])
         assert closes[0]["params"].get("fd_name") == held, closes[0]
         assert closes[0]["proc"]["uid"] == NOBODY
-        # exe and cwd links of another user's process: read by the /proc helper, as saker
-        # keeps no CAP_SYS_PTRACE (lib/privread.h)
+        # exe and cwd links of another user's process: from the task iterators (or, on a
+        # kernel without them, the /proc helper), as saker keeps no CAP_SYS_PTRACE
         assert closes[0]["exe"] == os.path.realpath(sys.executable), closes[0]
         assert closes[0]["proc"]["cwd"] == "/", closes[0]
         assert [e for e in evs if e["event"] == "getppid"], "reloaded selection not applied"
@@ -228,6 +228,11 @@ except PermissionError:
 """
 
 
+def iterators_loaded(s):
+    """Whether saker loaded the task iterators: it warns once when it cannot."""
+    return not [l for l in s.lines("err") if "task iterators" in l and "Warning:" in l]
+
+
 def with_saker_credentials(pid, what, target):
     r = subprocess.run([sys.executable, "-c", AS_SAKER, str(pid), what, str(target)],
                        capture_output=True, text=True, timeout=30, cwd="/")
@@ -239,8 +244,9 @@ def test_saker_credentials_cannot_attach_signal_or_become_another_user(saker):
     """Issue 14 item 4: with saker's credentials (read from /proc/<pid>/status)
     a process cannot PTRACE_ATTACH a root process, signal another user's
     process (the spawner, running as nobody) nor switch to another uid. The same
-    helper with root's full set can: the check is not vacuous. The /proc helper
-    that keeps CAP_SYS_PTRACE keeps nothing else and is not dumpable."""
+    helper with root's full set can: the check is not vacuous. With the task
+    iterators no /proc helper runs; without them (a kernel that cannot load
+    them) the helper that keeps CAP_SYS_PTRACE keeps nothing else."""
     s = saker("-o", "program_output.enabled=true", "-o", "program_output.program=cat > /dev/null")
     kids = subprocess.run(["ps", "-o", "pid=,uid=,comm=", "--ppid", str(s.proc.pid)],
                           capture_output=True, text=True).stdout.split()
@@ -248,11 +254,14 @@ def test_saker_credentials_cannot_attach_signal_or_become_another_user(saker):
     nobody = [p for p, u, _ in kids if u == NOBODY]
     assert nobody, "no spawner running as nobody among saker's children: %s" % kids
     helper = [p for p, _, c in kids if c == "saker-procread"]
-    assert len(helper) == 1, kids
-    st = task_status(helper[0])[helper[0]]
-    assert st["CapEff"] == st["CapPrm"] == st["CapBnd"] == \
-        (1 << CAP_SYS_PTRACE) | (1 << CAP_DAC_READ_SEARCH), st
-    assert st["NoNewPrivs"] == 1
+    if iterators_loaded(s):
+        assert not helper, kids
+    else:
+        assert len(helper) == 1, kids
+        st = task_status(helper[0])[helper[0]]
+        assert st["CapEff"] == st["CapPrm"] == st["CapBnd"] == \
+            (1 << CAP_SYS_PTRACE) | (1 << CAP_DAC_READ_SEARCH), st
+        assert st["NoNewPrivs"] == 1
     victim = subprocess.Popen(["sleep", "60"])  # root, full capabilities
     try:
         assert with_saker_credentials(s.proc.pid, "ptrace", victim.pid) == "refused"
@@ -265,3 +274,54 @@ def test_saker_credentials_cannot_attach_signal_or_become_another_user(saker):
         victim.kill()
         victim.wait()
     assert s.stop() == 0
+
+
+def test_seeding_from_the_task_iterators_needs_no_ptrace(saker):
+    """Issue 14 item 4: a root process started before saker (full capabilities, so
+    saker's reduced set may not read its exe, cwd or fd links in /proc) is seeded
+    with its exe, cwd and an open file from the task iterators, read after the
+    drop; no saker process, thread or child holds CAP_SYS_PTRACE and no /proc
+    helper runs."""
+    d = tempfile.mkdtemp(prefix="saker-iter-")
+    try:
+        held = os.path.join(d, "held.txt")
+        with open(held, "w") as f:
+            f.write("x\n")
+        cfg = os.path.join(d, "saker.yaml")
+        with open(cfg, "w") as f:
+            f.write("json_output: true\nbase_syscalls:\n  custom_set: []\n")
+        p = subprocess.Popen([sys.executable, "-c", HOLDER, held], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=d)
+        try:
+            fd = int(p.stdout.readline())
+            s = saker("-c", cfg, "--dump", "-o", "log_level=debug")
+            m = s.wait_for(r"process table seeded: \d+ threads; (\d+) processes and (\d+) "
+                           r"descriptors from the task iterators$")
+            assert int(m.group(1)) > 0 and int(m.group(2)) > 0, m.group(0)
+            kids = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(s.proc.pid)],
+                                  capture_output=True, text=True).stdout.split()
+            assert "saker-procread" not in kids, kids
+            # The children (canary, spawner) run as nobody with no_new_privs: their
+            # bounding set gives them nothing; saker's own is reduced too.
+            for pid in [s.proc.pid] + [int(k) for k in kids[::2]]:
+                for tid, st in task_status(pid).items():
+                    for k in ("CapEff", "CapPrm") + (("CapBnd",) if pid == s.proc.pid else ()):
+                        assert not st[k] & (1 << CAP_SYS_PTRACE), (pid, tid, k, hex(st[k]))
+            p.stdin.write("go\n")
+            p.stdin.flush()
+            assert p.wait(timeout=20) == 0
+            s.wait_for(r"privtest-end-%d" % p.pid, which="out", timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert s.stop() == 0
+        closes = [e for e in dump_events(s, p.pid)
+                  if e["event"] == "close" and e["params"].get("fd") == fd]
+        assert closes, "no close of fd %d" % fd
+        assert closes[0]["params"].get("fd_name") == held, closes[0]
+        assert closes[0]["proc"]["uid"] == 0
+        assert closes[0]["exe"] == os.path.realpath(sys.executable), closes[0]
+        assert closes[0]["proc"]["cwd"] == d, closes[0]
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
