@@ -26,7 +26,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Iinclude -I$(B
 
 # Layers, left to right: a module includes headers of its own folder or of
 # folders to its left only (scripts/check_layers.sh, run by `make lint`).
-LAYERS   := lib config capture event state drops rules outputs web app
+LAYERS   := lib config capture event state drops rules outputs web observe app
 SRCS     := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
 LIB_SRCS := $(filter-out src/app/main.c,$(SRCS))
 GEN_SRCS := $(BUILD)/syscall_names.c

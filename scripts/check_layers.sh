@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The layer rule: data flows one way,
-#   lib -> config -> capture -> event -> state -> drops | rules -> outputs -> web -> app
+#   lib -> config -> capture -> event -> state -> drops | rules -> outputs -> web -> observe -> app
 # A file in src/<layer>/ may include headers of its own folder or of a folder
 # to its left; drops and rules are siblings and may not include each other.
 # Includes of saker's own headers are written "layer/name.h": in quotes (an
@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$src")" && pwd)
 src=$root/$(basename "$src")
 
 declare -A rank=([lib]=0 [config]=1 [capture]=2 [event]=3 [state]=4 [drops]=5 [rules]=5
-	[outputs]=6 [web]=7 [app]=8)
+	[outputs]=6 [web]=7 [observe]=8 [app]=9)
 generated=(saker.skel.h saker_iter.skel.h vmlinux.h)
 bad=0
 

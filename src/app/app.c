@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/observe.h"
+#include "observe/observe.h"
 #include "drops/attrib.h"
 #include "drops/ledger.h"
 #include "lib/clock.h"
@@ -101,7 +101,7 @@ static void container_sweep(void *ctx, uint64_t periods, uint64_t now_ns)
 	(void)saker_containers_sweep(saker_view_containers(app->view));
 }
 
-/* Metrics to the web server and the metrics snapshot (app/observe.h). */
+/* Metrics to the web server and the metrics snapshot (observe/observe.h). */
 static void observe_tick(struct saker_app *app, uint64_t now_ns)
 {
 	const struct saker_observe_src src = saker_app_observe_src(app, now_ns, false);

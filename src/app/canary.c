@@ -50,6 +50,31 @@ const char *saker_canary_status_name(enum saker_canary_status s)
 	}
 }
 
+void saker_canary_problem(const struct saker_canary_run *r, uint64_t now_mono_ns, char *buf,
+			  size_t len)
+{
+	size_t n = 0;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (r && r->sel_changed)
+		n = (size_t)snprintf(
+		    buf, len, "selection changed from outside saker %.0f s ago (restored)%s",
+		    (double)(now_mono_ns - r->sel_last_ns) / 1e9,
+		    r->status == SAKER_CANARY_IS_BLIND || r->status == SAKER_CANARY_FAILED ? "; "
+											   : "");
+	if (n >= len)
+		n = len - 1;
+	if (r && r->status == SAKER_CANARY_IS_BLIND)
+		snprintf(buf + n, len - n,
+			 "capture blind: the canary's marker %llu was not captured and no "
+			 "drop was counted",
+			 (unsigned long long)r->v.seq);
+	else if (r && r->status == SAKER_CANARY_FAILED)
+		snprintf(buf + n, len - n, "capture canary failed: %s", r->failed_why);
+}
+
 /*
  * The child. Everything here is async-signal-safe or runs on memory no
  * other thread can hold (saker has one thread when it forks). It exits on

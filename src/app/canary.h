@@ -77,6 +77,14 @@ struct saker_canary_run {
 const char *saker_canary_status_name(enum saker_canary_status s);
 
 /*
+ * What the loop knows is wrong, as /healthz says it (the canary's "capture
+ * blind: ...", a selection changed from outside), or "" (r may be NULL):
+ * the health endpoint's and the coverage record's one wording.
+ */
+void saker_canary_problem(const struct saker_canary_run *r, uint64_t now_mono_ns, char *buf,
+			  size_t len);
+
+/*
  * Forks the child (call before the capability drop, with one thread).
  * interval_ms 0 = off. 0, or a negative errno and a reason in err.
  */

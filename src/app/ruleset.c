@@ -400,3 +400,20 @@ void saker_ruleset_print_fields(FILE *f)
 		fprintf(f, "\n");
 	}
 }
+
+void saker_ruleset_collect_stats(const struct saker_ruleset *rs, struct saker_collect_rules *out)
+{
+	*out = (struct saker_collect_rules){0};
+	if (rs->rules) {
+		out->loaded = saker_rules_loaded(rs->rules);
+		out->not_loaded = saker_rules_count(rs->rules) - out->loaded;
+		saker_rules_stats(rs->rules, &out->events, &out->evals, &out->engine_matches);
+	}
+	out->matches = rs->matches;
+	out->alerts = rs->alerts;
+	out->alerts_refused = rs->alerts_refused;
+	out->errors = rs->errors;
+	out->alerts_degraded = rs->alerts_degraded;
+	out->reloads = rs->reloads;
+	out->reload_failures = rs->reload_failures;
+}

@@ -15,6 +15,7 @@
 #include "saker_abi.h"
 #include "config/config.h"
 #include "lib/log.h"
+#include "observe/collect.h"
 
 struct saker_rules;
 struct saker_event;
@@ -93,5 +94,8 @@ void saker_ruleset_print_report(const struct saker_ruleset *rs,
 				const uint8_t table[SAKER_SYSCALL_MAX], FILE *f);
 /* --list: every supported field with its type and description. */
 void saker_ruleset_print_fields(FILE *f);
+
+/* The rules' figures for the metrics collection (observe/collect.h). */
+void saker_ruleset_collect_stats(const struct saker_ruleset *rs, struct saker_collect_rules *out);
 
 #endif

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/observe.h"
+#include "observe/observe.h"
 #include "app/record.h"
 #include "app/summary.h"
 #include "capture/capture.h"
@@ -54,24 +54,52 @@ int saker_app_open_ledger(const char *path, struct saker_ledger **out, char *err
 	return ret;
 }
 
+/* The -w recorder's families (app/record.h), appended last. */
+static void record_metrics(void *ctx, struct saker_metrics *m)
+{
+	saker_record_add_metrics(ctx, m);
+}
+
 struct saker_observe_src saker_app_observe_src(const struct saker_app *app, uint64_t now_ns,
 					       bool exact)
 {
-	return (struct saker_observe_src){
+	const struct saker_canary_run *c = &app->canary;
+	struct saker_observe_src src = {
 	    .cap = app->cap,
 	    .drops = &app->drops,
 	    .view = app->view,
 	    .outputs = app->outputs,
-	    .pipe = &app->pipe,
-	    .rules = &app->rules,
 	    .ledger = app->ledger,
-	    .record = app->record,
-	    .canary = &app->canary,
+	    .pipe =
+		{
+		    .on = true,
+		    .sink = app->pipe.sink,
+		    .attrib = app->pipe.attrib,
+		    .resync = app->pipe.resync,
+		    .state_errors = app->pipe.state_errors,
+		    .add_more = record_metrics,
+		    .more_ctx = app->record,
+		},
+	    .has_rules = true,
+	    .canary =
+		{
+		    .v = &c->v,
+		    .up = c->status != SAKER_CANARY_OFF && c->status != SAKER_CANARY_FAILED,
+		    .blind = c->status == SAKER_CANARY_IS_BLIND,
+		    .sel_changed = c->sel_changed,
+		    .n_sel_changes = c->n_sel_changes,
+		    .n_events = c->n_events,
+		    .own_lost_total = c->own_lost_total,
+		},
 	    .stats = app->replay_stats,
 	    .exact = exact,
 	    .now_mono_ns = now_ns,
 	    .now_real_ns = saker_clock_ns(CLOCK_REALTIME),
 	};
+
+	saker_ruleset_collect_stats(&app->rules, &src.rules);
+	saker_canary_problem(c, now_ns, src.problem, sizeof(src.problem));
+	return src;
 }
 
 /*

@@ -15,7 +15,7 @@
 #include "app/canary.h"
 #include "app/fleetpub.h"
 #include "lib/loop.h"
-#include "app/observe.h"
+#include "observe/observe.h"
 #include "app/pipeline.h"
 #include "app/ruleset.h"
 #include "capture/stats.h"
@@ -114,7 +114,7 @@ void saker_app_log_from_config(struct saker_log *log, const struct saker_config 
  */
 int saker_app_wire_pipeline(struct saker_app *app, char *err, size_t errlen);
 
-/* What a metrics collection reads (app/observe.h): the same at every tick and at exit. */
+/* What a metrics collection reads (observe/observe.h): the same at every tick and at exit. */
 struct saker_observe_src saker_app_observe_src(const struct saker_app *app, uint64_t now_ns,
 					       bool exact);
 

@@ -1,6 +1,6 @@
 /*
  * The shutdown summary on stderr, rendered from the metrics collection
- * (app/collect.h fills it; the same collection feeds /metrics). Short by
+ * (observe/collect.h fills it; the same collection feeds /metrics). Short by
  * default: what was seen, delivered and lost and whether that accounting is
  * exact, the drop checks, the rules and alerts, and of the other counters
  * only those that are not zero. At log level debug every counter, zeros

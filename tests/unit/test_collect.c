@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "app/collect.h"
+#include "observe/collect.h"
 
 static uint64_t u64_of(const struct saker_metrics *m, const char *name,
 		       const struct saker_metric_label *l, size_t n)

@@ -10,15 +10,14 @@
 
 #include <cmocka.h>
 
-#include "app/observe.h"
+#include "observe/observe.h"
 #include "outputs/dump.h"
 
 #define SEC 1000000000ull
 
 struct fixture {
 	struct saker_dump_sink sink;
-	struct saker_pipeline pipe;
-	struct saker_ruleset rules;
+	struct saker_canary verdicts;
 	struct saker_drops drops;
 	struct saker_observe_src src;
 };
@@ -28,13 +27,13 @@ static void fixture_init(struct fixture *f)
 	memset(f, 0, sizeof(*f));
 	f->sink.lines_written = 7;
 	f->sink.lines_lost = 2;
-	f->pipe.sink = &f->sink;
-	f->pipe.state_errors = 1;
-	f->rules.matches = 5;
-	f->rules.alerts = 4;
+	f->src.pipe.on = true;
+	f->src.pipe.sink = &f->sink;
+	f->src.pipe.state_errors = 1;
+	f->src.has_rules = true;
+	f->src.rules.matches = 5;
+	f->src.rules.alerts = 4;
 	f->src.drops = &f->drops;
-	f->src.pipe = &f->pipe;
-	f->src.rules = &f->rules;
 	f->src.exact = true;
 	f->src.now_mono_ns = 100 * SEC;
 	f->src.now_real_ns = 1700000000 * SEC;
@@ -46,6 +45,13 @@ static uint64_t u64_of(const struct saker_metrics *m, const char *name)
 
 	assert_non_null(s);
 	return s->u64;
+}
+
+/* app/'s hook: its families come last, after the pipeline's. */
+static void add_more(void *ctx, struct saker_metrics *m)
+{
+	(void)saker_metrics_add_u64(m, "hooked_total", "A family app/ adds.", SAKER_METRIC_COUNTER,
+				    0, *(const uint64_t *)ctx, NULL, 0);
 }
 
 /* The one collection holds the app's own parts: --dump's sink, the pipeline, the rules. */
@@ -66,8 +72,42 @@ static void test_collect_app_parts(void **state)
 	assert_int_equal(u64_of(&m, "accounting_exact"), 1);
 	assert_non_null(saker_metrics_find(&m, "drop_checks_total", NULL, 0));
 	assert_non_null(saker_metrics_find(&m, "resync_requests_total", NULL, 0));
+	/* no canary figures, no canary families */
+	assert_null(saker_metrics_find(&m, "capture_canary_up", NULL, 0));
+	saker_metrics_free(&m);
+
+	/* the canary's figures and app/'s hook, last */
+	{
+		const uint64_t hooked = 11;
+		const struct saker_metric_label sent[] = {{"result", "sent"}};
+
+		f.verdicts.n_sent = 3;
+		f.src.canary = (struct saker_observe_canary){
+		    .v = &f.verdicts, .up = true, .blind = true, .n_sel_changes = 2};
+		f.src.pipe.add_more = add_more;
+		f.src.pipe.more_ctx = (void *)&hooked;
+		saker_metrics_init(&m);
+		assert_int_equal(saker_observe_collect(NULL, &f.src, &m), 0);
+		assert_int_equal(u64_of(&m, "capture_canary_up"), 1);
+		assert_int_equal(u64_of(&m, "capture_canary_blind"), 1);
+		assert_int_equal(u64_of(&m, "capture_selection_changes_total"), 2);
+		assert_int_equal(
+		    saker_metrics_find(&m, "capture_canary_markers_total", sent, 1)->u64, 3);
+		assert_string_equal(m.v[m.n - 1].name, "hooked_total");
+		assert_int_equal(m.v[m.n - 1].u64, 11);
+		f.src.pipe.add_more = NULL;
+		/* without the pipeline, neither its families nor the hook's */
+		f.src.pipe.on = false;
+		f.src.pipe.add_more = add_more;
+		assert_int_equal(saker_observe_collect(NULL, &f.src, &m), 0);
+		assert_null(saker_metrics_find(&m, "hooked_total", NULL, 0));
+		assert_null(saker_metrics_find(&m, "state_apply_failures_total", NULL, 0));
+		f.src.pipe.on = true;
+		f.src.pipe.add_more = NULL;
+		f.src.canary.v = NULL;
+	}
 	/* without --dump there is no sink, and no dump samples */
-	f.pipe.sink = NULL;
+	f.src.pipe.sink = NULL;
 	f.src.exact = false;
 	assert_int_equal(saker_observe_collect(NULL, &f.src, &m), 0);
 	assert_null(saker_metrics_find(&m, "dump_lines_written_total", NULL, 0));

@@ -1,4 +1,4 @@
-#include "app/collect.h"
+#include "observe/collect.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -7,6 +7,11 @@
  * metrics.output_file. Everything here is bounded and never blocks on a
  * client: the web server only reads the published snapshot.
  *
+ * The observe layer sits between web (which it starts and publishes to)
+ * and app: it knows the app's parts (the pipeline, the rules, the canary,
+ * the -w recorder) only as the plain figures in struct saker_observe_src,
+ * which app/ fills (app/run.c saker_app_observe_src).
+ *
  * Called from the loop's one-second timer, in this order:
  *   saker_observe_window(o, cap, &drops);   before saker_drops_check
  *   saker_drops_check(...);
@@ -19,15 +24,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "app/canary.h"
-#include "app/pipeline.h"
-#include "app/ruleset.h"
 #include "capture/capture.h"
 #include "config/config.h"
+#include "drops/canary.h"
 #include "drops/drops.h"
 #include "drops/ledger.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "observe/collect.h"
+#include "outputs/dump.h"
 #include "outputs/outputs.h"
 #include "state/view.h"
 
@@ -43,20 +48,47 @@ uint16_t saker_observe_web_port(const struct saker_observe *o);
 void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 			  struct saker_drops *drops);
 
-/* What a collection reads; a NULL part leaves its families out. */
-struct saker_record;
+/* The capture canary's figures (app/canary.h), as its metrics show them. */
+struct saker_observe_canary {
+	const struct saker_canary *v; /* the verdicts; NULL: no canary metrics */
+	bool up;		      /* the canary's process runs and answers */
+	bool blind;		      /* capture is blind: a marker vanished uncounted */
+	bool sel_changed;	      /* the selection was changed from outside lately */
+	uint64_t n_sel_changes;	      /* drop checks that found it changed */
+	uint64_t n_events;	      /* the canary's events the pipeline saw */
+	uint64_t own_lost_total;      /* ... the probe counted lost */
+};
 
+struct saker_attrib;
+struct saker_resync;
+
+/* The pipeline's figures (app/pipeline.h); without on, their families are left out. */
+struct saker_observe_pipe {
+	bool on;
+	const struct saker_dump_sink *sink; /* --dump's, NULL without */
+	const struct saker_attrib *attrib;
+	const struct saker_resync *resync;
+	uint64_t state_errors; /* events the view could not apply */
+	/* app/'s own families, appended last (the -w recorder's); NULL: none */
+	void (*add_more)(void *ctx, struct saker_metrics *m);
+	void *more_ctx;
+};
+
+/* What a collection reads; a NULL part leaves its families out. */
 struct saker_observe_src {
 	struct saker_capture *cap;
 	const struct saker_drops *drops;
 	const struct saker_view *view;
 	struct saker_outputs *outputs;
-	/* the app's own parts: --dump's sink (pipe->sink) and the pipeline, rules, ledger */
-	const struct saker_pipeline *pipe;
-	const struct saker_ruleset *rules;
-	const struct saker_ledger *ledger;
-	struct saker_record *record;	       /* -w FILE, NULL without */
-	const struct saker_canary_run *canary; /* NULL: no canary metrics, no health verdict */
+	const struct saker_ledger *ledger; /* with pipe.on */
+	struct saker_observe_pipe pipe;
+	/* the rules in the pipeline (app/ruleset.h); without has_rules their families are left out
+	 */
+	bool has_rules;
+	struct saker_collect_rules rules;
+	struct saker_observe_canary canary;
+	/* what the loop knows is wrong, as /healthz says it ("" = nothing; app/canary.h) */
+	char problem[256];
 	/* a replay's counters, used instead of reading cap (NULL: read cap) */
 	const struct saker_capture_stats *stats;
 	bool exact; /* the rings were drained after detach (accounting_exact) */
@@ -68,14 +100,6 @@ struct saker_observe_src {
  * and, when its interval has come, to the metrics snapshot.
  */
 void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src *src);
-/*
- * What the loop knows is wrong, as /healthz says it (the canary's "capture
- * blind: ...", a selection changed from outside), or "" (c may be NULL):
- * the health endpoint's and the coverage record's one wording.
- */
-void saker_observe_problem(const struct saker_canary_run *c, uint64_t now_mono_ns, char *buf,
-			   size_t len);
-
 /*
  * Fills m (reset first) with every metric of src: the one collection that
  * /metrics, the snapshot, the summary and --metrics-json render (each

@@ -1,4 +1,4 @@
-#include "app/observe.h"
+#include "observe/observe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,27 +13,18 @@
 
 #include <bpf/libbpf.h>
 
-#include "app/collect.h"
-#include "app/record.h"
+#include "observe/ringwin.h"
 #include "drops/attrib.h"
 #include "lib/alert.h"
 #include "lib/hash.h"
 #include "lib/readfile.h"
 #include "lib/sbuf.h"
 #include "outputs/dump.h"
-#include "rules/rules.h"
 #include "state/resync.h"
 #include "web/web.h"
 
 #define SNAPSHOT_RULE "Saker internal: metrics snapshot"
 #define MAX_PEM_BYTES (1024 * 1024)
-/* Bytes per event when a window consumed nothing to measure it by (header + padding). */
-#define FALLBACK_EVENT_BYTES 48
-
-struct ring_prev {
-	uint64_t events, bytes, drops;
-};
-
 struct saker_observe {
 	const struct saker_log *log;
 	char *version;
@@ -53,10 +44,7 @@ struct saker_observe {
 	struct saker_metrics m;	    /* the tick's one collection */
 	struct saker_metrics shown; /* ... the families sel shows */
 
-	struct ring_prev *prev;
-	size_t n_prev;
-	struct saker_kcounters *percpu;
-	unsigned *cpu_ring;
+	struct saker_ringwin *win;
 };
 
 /* FNV-1a 64 of the effective configuration as --dry-run prints it. */
@@ -161,9 +149,7 @@ int saker_observe_start(struct saker_observe **out, const struct saker_config *c
 	saker_collect_select_init(&o->sel, cfg);
 	o->version = strdup(version);
 	o->cc = malloc(sizeof(*o->cc));
-	o->percpu = calloc(SAKER_MAX_CPUS, sizeof(*o->percpu));
-	o->cpu_ring = calloc(SAKER_MAX_CPUS, sizeof(*o->cpu_ring));
-	if (!o->version || !o->cc || !o->percpu || !o->cpu_ring) {
+	if (!o->version || !o->cc || saker_ringwin_new(&o->win)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -228,111 +214,28 @@ uint16_t saker_observe_web_port(const struct saker_observe *o)
 void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 			  struct saker_drops *drops)
 {
-	struct saker_drops_rings rings = {.known = false};
-	struct saker_drops_lane_rings bulk = {.known = false};
-	unsigned n_rings = saker_capture_nr_rings(cap), nr_lane = 0;
-	int n_cpus;
-
-	if (!o)
-		return;
-	saker_capture_ring_window(cap);
-	if (o->n_prev != n_rings) {
-		free(o->prev);
-		o->prev = calloc(n_rings, sizeof(*o->prev));
-		o->n_prev = o->prev ? n_rings : 0;
-		if (!o->prev)
-			return;
-	}
-	n_cpus = saker_capture_cpu_stats(cap, o->percpu, o->cpu_ring, SAKER_MAX_CPUS);
-	if (n_cpus < 0)
-		return;
-	/* The lanes' rings in order: nr_lane bulk rings, then as many lane-1 ones. */
-	for (unsigned r = 0; r < n_rings; r++) {
-		struct saker_capture_ring_stats rs;
-
-		if (!saker_capture_ring_stats(cap, r, &rs) && rs.lane == SAKER_LANE_NORMAL)
-			nr_lane++;
-	}
-	for (unsigned r = 0; r < n_rings; r++) {
-		struct saker_capture_ring_stats rs;
-		struct ring_prev *p = &o->prev[r];
-		struct saker_drops_lane_rings *lr;
-		uint64_t drops_now = 0, d_drops, d_events, d_bytes, per_event, demand;
-		unsigned in_lane;
-
-		/*
-		 * Each lane is advised on its own size: buf_size_preset (or buf_size)
-		 * for the bulk rings, protected_lane.buf_size for lane 1; each counts
-		 * its own ring-full losses.
-		 */
-		if (saker_capture_ring_stats(cap, r, &rs) || rs.lane >= SAKER_LANE_MAX)
-			continue;
-		lr = rs.lane == SAKER_LANE_NORMAL ? &bulk : &rings.critical;
-		in_lane = rs.lane == SAKER_LANE_NORMAL ? r : r - nr_lane;
-		for (int cpu = 0; cpu < n_cpus; cpu++) {
-			if (o->cpu_ring[cpu] != in_lane)
-				continue;
-			for (int cat = 0; cat < SAKER_CAT_MAX; cat++)
-				drops_now += o->percpu[cpu].c[SAKER_CNT_DROP_RING(
-				    SAKER_CAUSE_RING_FULL, rs.lane, cat)];
-		}
-		d_drops = drops_now - p->drops;
-		d_events = rs.events - p->events;
-		d_bytes = rs.bytes - p->bytes;
-		p->drops = drops_now;
-		p->events = rs.events;
-		p->bytes = rs.bytes;
-		if (!rs.has_high_water)
-			continue;
-		lr->known = true;
-		lr->size_bytes = rs.size_bytes;
-		if (rs.high_water_bytes > lr->high_water_bytes)
-			lr->high_water_bytes = rs.high_water_bytes;
-		/*
-		 * What the window would have needed: a ring that dropped was full at
-		 * that moment whatever the sampled mark says, plus the bytes its lost
-		 * events would have taken at this window's bytes per event.
-		 */
-		per_event = d_events	? (d_bytes + d_events - 1) / d_events
-			    : rs.events ? (rs.bytes + rs.events - 1) / rs.events
-					: FALLBACK_EVENT_BYTES;
-		demand = rs.high_water_bytes;
-		if (d_drops) {
-			if (demand < rs.size_bytes)
-				demand = rs.size_bytes;
-			demand += d_drops * per_event;
-			if (rs.saturated)
-				lr->saturated = true;
-		}
-		if (demand > lr->peak_demand_bytes)
-			lr->peak_demand_bytes = demand;
-	}
-	rings.known = bulk.known;
-	rings.size_bytes = bulk.size_bytes;
-	rings.high_water_bytes = bulk.high_water_bytes;
-	rings.peak_demand_bytes = bulk.peak_demand_bytes;
-	rings.saturated = bulk.saturated;
-	saker_drops_set_rings(drops, &rings);
+	if (o)
+		saker_ringwin_close(o->win, cap, drops);
 }
 
 /* What only app/ knows: the dump sink, the pipeline, the repair and loss records. */
 /* The capture canary (app/canary.h): whether capture is proven to still see. */
-static int collect_canary(const struct saker_canary_run *r, struct saker_metrics *m)
+static int collect_canary(const struct saker_observe_canary *r, struct saker_metrics *m)
 {
 	static const char *const results[] = {"sent", "seen", "lost", "blind", "stuck"};
-	const uint64_t n[] = {r->v.n_sent, r->v.n_seen, r->v.n_lost, r->v.n_blind, r->v.n_stuck};
-	const bool up = r->status != SAKER_CANARY_OFF && r->status != SAKER_CANARY_FAILED;
+	const uint64_t n[] = {r->v->n_sent, r->v->n_seen, r->v->n_lost, r->v->n_blind,
+			      r->v->n_stuck};
 	int ret;
 
 	ret = saker_metrics_add_u64(m, "capture_canary_up",
 				    "1 while the capture canary's process runs and answers.",
-				    SAKER_METRIC_GAUGE, 0, up, NULL, 0);
+				    SAKER_METRIC_GAUGE, 0, r->up, NULL, 0);
 	if (!ret)
 		ret = saker_metrics_add_u64(
 		    m, "capture_canary_blind",
 		    "1 while capture is blind: a canary marker vanished without a counted drop "
 		    "and none has arrived since.",
-		    SAKER_METRIC_GAUGE, 0, r->status == SAKER_CANARY_IS_BLIND, NULL, 0);
+		    SAKER_METRIC_GAUGE, 0, r->blind, NULL, 0);
 	for (size_t i = 0; !ret && i < sizeof(results) / sizeof(results[0]); i++) {
 		const struct saker_metric_label l[] = {{"result", results[i]}};
 
@@ -371,7 +274,7 @@ static int collect_canary(const struct saker_canary_run *r, struct saker_metrics
 
 static int collect_app(const struct saker_observe_src *src, struct saker_metrics *m)
 {
-	const struct saker_pipeline *pipe = src->pipe;
+	const struct saker_observe_pipe *pipe = &src->pipe;
 	int ret;
 
 	ret =
@@ -379,9 +282,9 @@ static int collect_app(const struct saker_observe_src *src, struct saker_metrics
 				  "1 when the rings were drained after detach, so events_total == "
 				  "events_delivered_total + drops_total holds exactly.",
 				  SAKER_METRIC_GAUGE, 0, src->exact, NULL, 0);
-	if (!ret && src->canary)
-		ret = collect_canary(src->canary, m);
-	if (ret || !pipe)
+	if (!ret && src->canary.v)
+		ret = collect_canary(&src->canary, m);
+	if (ret || !pipe->on)
 		return ret;
 	if (pipe->sink) {
 		ret = saker_metrics_add_u64(m, "dump_lines_written_total",
@@ -414,26 +317,11 @@ static int collect_app(const struct saker_observe_src *src, struct saker_metrics
 	saker_attrib_add_metrics(pipe->attrib, m);
 	saker_ledger_add_metrics(src->ledger, m);
 	saker_resync_add_metrics(pipe->resync, m);
-	saker_record_add_metrics(src->record, m);
+	if (pipe->add_more)
+		pipe->add_more(pipe->more_ctx, m);
 	if (!ret && m->oom)
 		ret = -ENOMEM;
 	return ret;
-}
-
-static void ruleset_stats(const struct saker_ruleset *rs, struct saker_collect_rules *out)
-{
-	if (rs->rules) {
-		out->loaded = saker_rules_loaded(rs->rules);
-		out->not_loaded = saker_rules_count(rs->rules) - out->loaded;
-		saker_rules_stats(rs->rules, &out->events, &out->evals, &out->engine_matches);
-	}
-	out->matches = rs->matches;
-	out->alerts = rs->alerts;
-	out->alerts_refused = rs->alerts_refused;
-	out->errors = rs->errors;
-	out->alerts_degraded = rs->alerts_degraded;
-	out->reloads = rs->reloads;
-	out->reload_failures = rs->reload_failures;
 }
 
 int saker_observe_collect(struct saker_observe *o, const struct saker_observe_src *src,
@@ -441,7 +329,6 @@ int saker_observe_collect(struct saker_observe *o, const struct saker_observe_sr
 {
 	struct saker_collect_in in = {.version = o ? o->version : NULL};
 	struct saker_collect_capture *cc = o ? o->cc : NULL;
-	struct saker_collect_rules rules = {0};
 	struct saker_view_stats vs;
 	struct saker_outputs_stats os;
 	struct saker_collect_self self;
@@ -476,10 +363,8 @@ int saker_observe_collect(struct saker_observe *o, const struct saker_observe_sr
 		saker_outputs_get_stats(src->outputs, &os);
 		in.outputs = &os;
 	}
-	if (src->rules) {
-		ruleset_stats(src->rules, &rules);
-		in.rules = &rules;
-	}
+	if (src->has_rules)
+		in.rules = &src->rules;
 	if (saker_collect_self_read(&self) == 0)
 		in.self = &self;
 	r = saker_collect(m, &in);
@@ -612,31 +497,6 @@ static void select_shown(struct saker_observe *o, const struct saker_metrics *m)
 		saker_log(o->log, SAKER_PRIO_DEBUG, "metrics selection incomplete: out of memory");
 }
 
-void saker_observe_problem(const struct saker_canary_run *c, uint64_t now_mono_ns, char *buf,
-			   size_t len)
-{
-	size_t n = 0;
-
-	if (!len)
-		return;
-	buf[0] = '\0';
-	if (c && c->sel_changed)
-		n = (size_t)snprintf(
-		    buf, len, "selection changed from outside saker %.0f s ago (restored)%s",
-		    (double)(now_mono_ns - c->sel_last_ns) / 1e9,
-		    c->status == SAKER_CANARY_IS_BLIND || c->status == SAKER_CANARY_FAILED ? "; "
-											   : "");
-	if (n >= len)
-		n = len - 1;
-	if (c && c->status == SAKER_CANARY_IS_BLIND)
-		snprintf(buf + n, len - n,
-			 "capture blind: the canary's marker %llu was not captured and no "
-			 "drop was counted",
-			 (unsigned long long)c->v.seq);
-	else if (c && c->status == SAKER_CANARY_FAILED)
-		snprintf(buf + n, len - n, "capture canary failed: %s", c->failed_why);
-}
-
 void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src *src)
 {
 	bool snapshot;
@@ -659,7 +519,7 @@ void saker_observe_tick(struct saker_observe *o, const struct saker_observe_src 
 		    .drain_mono_ns = src->cap ? saker_capture_last_drain_ns(src->cap) : 0,
 		};
 
-		saker_observe_problem(src->canary, src->now_mono_ns, h.problem, sizeof(h.problem));
+		snprintf(h.problem, sizeof(h.problem), "%s", src->problem);
 		(void)saker_web_publish(o->web, &o->shown, &h);
 	}
 	if (snapshot) {
@@ -698,8 +558,6 @@ void saker_observe_stop(struct saker_observe *o)
 	free(o->output_file);
 	free(o->version);
 	free(o->cc);
-	free(o->prev);
-	free(o->percpu);
-	free(o->cpu_ring);
+	saker_ringwin_free(o->win);
 	free(o);
 }
