@@ -118,63 +118,106 @@ static void swap_rules(struct saker_ruleset *running, struct saker_ruleset *next
 	saker_ruleset_fini(next);
 }
 
-void saker_reload_run(struct saker_app *app)
+/*
+ * Reads the configuration and compiles the rules and the syscall table
+ * SIGHUP asks for, whole, before anything running changes: a broken file
+ * keeps the running rules. 0, or a negative errno, logged, nothing kept.
+ */
+static int reload_prepare(struct saker_app *app, struct saker_config *cfg,
+			  struct saker_ruleset *next, uint8_t *table, uint8_t *sel, bool *all)
 {
-	struct saker_config cfg;
-	struct saker_ruleset next;
-	uint8_t table[SAKER_SYSCALL_MAX], sel[SAKER_SYSCALL_MAX];
-	char err[1024], warn[1024];
-	bool all;
+	char err[1024];
 	int ret;
 
-	saker_log(&app->log, SAKER_PRIO_INFO, "SIGHUP: reloading configuration and rules");
-	ret = saker_reload_load_config(&app->opts, &app->log, &cfg, table, err, sizeof(err));
+	ret = saker_reload_load_config(&app->opts, &app->log, cfg, table, err, sizeof(err));
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: %s", err);
-		return;
+		return ret;
 	}
-	/* Compiled whole before anything changes: a broken file keeps the running rules. */
-	ret = load_rules(app, &cfg, &next, err, sizeof(err));
+	ret = load_rules(app, cfg, next, err, sizeof(err));
 	if (ret) {
 		app->rules.reload_failures++;
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "rules reload failed, keeping the running rules and configuration: %s",
 			  err);
-		saker_config_free(&cfg);
-		return;
+		saker_config_free(cfg);
+		return ret;
 	}
-	saker_ruleset_syscalls(&next, sel, &all);
-	ret = saker_syscalls_build_table_rules(&cfg, sel, all, table, err, sizeof(err));
+	saker_ruleset_syscalls(next, sel, all);
+	ret = saker_syscalls_build_table_rules(cfg, sel, *all, table, err, sizeof(err));
 	if (ret) {
-		saker_ruleset_fini(&next);
-		saker_config_free(&cfg);
+		saker_ruleset_fini(next);
+		saker_config_free(cfg);
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: %s", err);
-		return;
 	}
-	/* Outputs first: if they refuse, nothing has changed yet. */
-	ret = saker_outputs_reconfigure(app->outputs, &cfg, err, sizeof(err));
+	return ret;
+}
+
+/*
+ * The parts that may refuse, outputs first, then the probe's selection: if
+ * either refuses, nothing has changed yet. 0, or a negative errno, logged.
+ */
+static int reload_switch(struct saker_app *app, const struct saker_config *cfg,
+			 const uint8_t *table)
+{
+	char err[1024];
+	int ret;
+
+	ret = saker_outputs_reconfigure(app->outputs, cfg, err, sizeof(err));
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: outputs: %s", err);
-		saker_ruleset_fini(&next);
-		saker_config_free(&cfg);
-		return;
+		return ret;
 	}
 	ret = saker_capture_set_syscalls(app->cap, table);
-	if (!ret) {
-		saker_pipeline_set_critical(&app->pipe, table);
-		saker_canary_set_table(&app->canary, table);
-		saker_capture_set_lane_budget(
-		    app->cap, cfg.protected_lane.rate, cfg.protected_lane.burst,
-		    cfg.protected_lane.uid_rate, cfg.protected_lane.uid_burst,
-		    cfg.protected_lane.cgroup_rate, cfg.protected_lane.cgroup_burst);
-	}
 	if (ret) {
 		saker_log(&app->log, SAKER_PRIO_ERROR,
 			  "configuration reload failed, keeping the running one: %s",
 			  strerror(-ret));
+		return ret;
+	}
+	saker_pipeline_set_critical(&app->pipe, table);
+	saker_canary_set_table(&app->canary, table);
+	saker_capture_set_lane_budget(app->cap, cfg->protected_lane.rate, cfg->protected_lane.burst,
+				      cfg->protected_lane.uid_rate, cfg->protected_lane.uid_burst,
+				      cfg->protected_lane.cgroup_rate,
+				      cfg->protected_lane.cgroup_burst);
+	return 0;
+}
+
+/* A new ledger path: the new file, or (it cannot be opened) the old one kept in cfg. */
+static void reload_ledger(struct saker_app *app, struct saker_config *cfg)
+{
+	struct saker_ledger *l;
+	char err[1024];
+
+	if (cfg->drops_ledger && app->live_cfg.drops_ledger &&
+	    !strcmp(cfg->drops_ledger, app->live_cfg.drops_ledger))
+		return;
+	if (!saker_app_open_ledger(cfg->drops_ledger, &l, err, sizeof(err))) {
+		saker_ledger_close(app->ledger);
+		app->ledger = l;
+		return;
+	}
+	saker_log(&app->log, SAKER_PRIO_ERROR, "%s; keeping the previous ledger", err);
+	free(cfg->drops_ledger);
+	cfg->drops_ledger = app->live_cfg.drops_ledger ? strdup(app->live_cfg.drops_ledger) : NULL;
+}
+
+void saker_reload_run(struct saker_app *app)
+{
+	struct saker_config cfg;
+	struct saker_ruleset next;
+	uint8_t table[SAKER_SYSCALL_MAX], sel[SAKER_SYSCALL_MAX];
+	char warn[1024];
+	bool all;
+
+	saker_log(&app->log, SAKER_PRIO_INFO, "SIGHUP: reloading configuration and rules");
+	if (reload_prepare(app, &cfg, &next, table, sel, &all))
+		return;
+	if (reload_switch(app, &cfg, table)) {
 		saker_ruleset_fini(&next);
 		saker_config_free(&cfg);
 		return;
@@ -192,22 +235,7 @@ void saker_reload_run(struct saker_app *app)
 	if (saker_reload_restart_warning(&app->cfg, &cfg, warn, sizeof(warn)))
 		saker_log(&app->log, SAKER_PRIO_WARNING, "%s", warn);
 	saker_drops_reconfigure(&app->drops, &cfg.drops, saker_loop_now_ns());
-	/* A new ledger path: the new file, or (it cannot be opened) the old one kept. */
-	if (!(cfg.drops_ledger && app->live_cfg.drops_ledger &&
-	      !strcmp(cfg.drops_ledger, app->live_cfg.drops_ledger))) {
-		struct saker_ledger *l;
-
-		if (!saker_app_open_ledger(cfg.drops_ledger, &l, err, sizeof(err))) {
-			saker_ledger_close(app->ledger);
-			app->ledger = l;
-		} else {
-			saker_log(&app->log, SAKER_PRIO_ERROR, "%s; keeping the previous ledger",
-				  err);
-			free(cfg.drops_ledger);
-			cfg.drops_ledger =
-			    app->live_cfg.drops_ledger ? strdup(app->live_cfg.drops_ledger) : NULL;
-		}
-	}
+	reload_ledger(app, &cfg);
 	saker_drops_set_parts(&app->drops, app->attrib, app->ledger, app->view);
 	saker_dump_set_format(&app->dump, cfg.json_output, cfg.time_format_iso_8601);
 	saker_app_log_from_config(&app->log, &cfg);

@@ -113,15 +113,10 @@ static void ring_full_by_category(const struct saker_metrics *m, FILE *f)
 	}
 }
 
-void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail, FILE *f)
+/* The accounting, always shown, zeros included: seen == delivered + dropped; then by cause. */
+static void print_accounting(const struct saker_metrics *m, bool exact, bool detail, FILE *f)
 {
-	uint64_t alerts = sum(m, "alerts_emitted_total", NULL, NULL) +
-			  sum(m, "alerts_filtered_total", NULL, NULL) +
-			  sum(m, "alerts_queue_drops_total", NULL, NULL) +
-			  sum(m, "alerts_queued", NULL, NULL);
-
 	fprintf(f, "saker summary:\n");
-	/* The accounting is always shown, zeros included: seen == delivered + dropped. */
 	fprintf(f, "   events seen: %" PRIu64 "\n", sum(m, "events_total", NULL, NULL));
 	fprintf(f, "   events delivered: %" PRIu64 "\n",
 		sum(m, "events_delivered_total", NULL, NULL));
@@ -140,6 +135,11 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 		if (c == SAKER_LOSS_RING_FULL)
 			ring_full_by_category(m, f);
 	}
+}
+
+/* What else happened to events: the protected lane, reads, the view, the dump, -w. */
+static void print_events(const struct saker_metrics *m, bool detail, FILE *f)
+{
 	counter(f, detail, "   dropped, protected lane (n_drops_critical)",
 		sum(m, "drops_critical_total", NULL, NULL));
 	counter(f, detail, "   demoted from the protected lane (n_demoted)",
@@ -171,8 +171,10 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 		counter(f, detail, "   capture file records not written",
 			sum(m, "capture_file_records_not_written_total", NULL, NULL));
 	}
-	if (detail)
-		print_detail(m, f);
+}
+
+static void print_drop_checks(const struct saker_metrics *m, bool detail, FILE *f)
+{
 	fprintf(f, "Syscall event drop monitoring:\n");
 	fprintf(f, "   - drop checks: %" PRIu64 "\n", sum(m, "drop_checks_total", NULL, NULL));
 	if (detail || sum(m, "drop_checks_fired_total", NULL, NULL))
@@ -201,6 +203,15 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 		for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 			counter(f, detail, lines[i].label, sum(m, lines[i].metric, NULL, NULL));
 	}
+}
+
+static void print_alerts(const struct saker_metrics *m, bool detail, FILE *f)
+{
+	uint64_t alerts = sum(m, "alerts_emitted_total", NULL, NULL) +
+			  sum(m, "alerts_filtered_total", NULL, NULL) +
+			  sum(m, "alerts_queue_drops_total", NULL, NULL) +
+			  sum(m, "alerts_queued", NULL, NULL);
+
 	if (has(m, "rules_loaded"))
 		fprintf(f,
 			"rules: %" PRIu64 " loaded, %" PRIu64 " skipped, %" PRIu64
@@ -250,4 +261,14 @@ void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail,
 			sum(m, "nats_lost_total", "cause", "spool_full"),
 			sum(m, "nats_lost_total", "cause", "write_error"),
 			sum(m, "nats_lost_total", "cause", "corrupt"));
+}
+
+void saker_summary_print(const struct saker_metrics *m, bool exact, bool detail, FILE *f)
+{
+	print_accounting(m, exact, detail, f);
+	print_events(m, detail, f);
+	if (detail)
+		print_detail(m, f);
+	print_drop_checks(m, detail, f);
+	print_alerts(m, detail, f);
 }
