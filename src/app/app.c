@@ -728,7 +728,13 @@ static int prepare_live(struct saker_app *app, sigset_t *mask, char *err, size_t
 	 * now, while saker may. Without them, the /proc helper that keeps
 	 * CAP_SYS_PTRACE for /proc's links, so saker need not.
 	 */
-	if (!ret && saker_taskiter_open(&app->taskiter, why, sizeof(why))) {
+	if (!ret && app->cfg.engine.modern_ebpf.disable_iterators) {
+		saker_log(
+		    &app->log, SAKER_PRIO_INFO,
+		    "engine.modern_ebpf.disable_iterators: other users' exe, cwd and descriptors "
+		    "are read in /proc through a helper that keeps CAP_SYS_PTRACE");
+		ret = saker_privread_start(err, errlen);
+	} else if (!ret && saker_taskiter_open(&app->taskiter, why, sizeof(why))) {
 		saker_log(&app->log, SAKER_PRIO_WARNING,
 			  "%s: other users' exe, cwd and descriptors are read in /proc through a "
 			  "helper that keeps CAP_SYS_PTRACE",

@@ -151,6 +151,8 @@ struct saker_config {
 			uint64_t buf_size_preset; /* 1..10, default 4 (8 MiB) */
 			uint64_t buf_size;	  /* bytes, power of two >= page; 0 = use preset */
 			uint64_t cpus_for_each_buffer; /* 0 = one buffer for all CPUs; default 2 */
+			bool disable_iterators; /* /proc (and its helper) instead of task iterators
+						 */
 		} modern_ebpf;
 	} engine;
 

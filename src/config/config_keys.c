@@ -322,6 +322,8 @@ const struct opt cfg_opts[] = {
 	.apply = SAKER_CONFIG_RESTART),
     U64("engine.modern_ebpf.cpus_for_each_buffer", engine.modern_ebpf.cpus_for_each_buffer, 0, 256,
 	2, NULL, .apply = SAKER_CONFIG_RESTART),
+    BOOL("engine.modern_ebpf.disable_iterators", engine.modern_ebpf.disable_iterators, false,
+	 .apply = SAKER_CONFIG_RESTART),
     STR("engine.replay.capture_file", engine.replay.capture_file, NULL, NULL,
 	.apply = SAKER_CONFIG_RESTART),
 
@@ -451,7 +453,6 @@ const struct opt cfg_opts[] = {
     UNSUPPORTED("engine.modern_ebpf.drop_failed_exit"),
     /* Falco 0.40 to master's falco.yaml and config schema, beyond the above */
     UNSUPPORTED("buffer_format_base64"),
-    UNSUPPORTED("engine.modern_ebpf.disable_iterators"),
     UNSUPPORTED("metrics.kernel_iter_event_counters_enabled"),
     UNSUPPORTED("metadata_download"),
 };
