@@ -464,6 +464,8 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	    .self_tgid = getpid(),
 	    .on_event = saker_pipeline_record,
 	    .ctx = &app->pipe,
+	    .report = saker_log_report,
+	    .report_ctx = &app->log,
 	};
 	int64_t boot_offset;
 	int ret;

@@ -19,13 +19,34 @@ static uint64_t critical_bytes(const struct saker_capture_opts *opts)
 	return opts->critical_ring_bytes ? opts->critical_ring_bytes : SAKER_CAPTURE_CRITICAL_BYTES;
 }
 
+/*
+ * libbpf's print hook is one for the process and takes no context, so the
+ * reporter the opener passed is kept here for it: set at open, cleared at
+ * close (libbpf then says nothing). Only the loop's thread calls libbpf.
+ */
+static saker_report_fn libbpf_report;
+static void *libbpf_report_ctx;
+
 /* libbpf's format strings are its own: checked where libbpf writes them. */
-__attribute__((format(printf, 2, 0))) static int libbpf_quiet(enum libbpf_print_level level,
+__attribute__((format(printf, 2, 0))) static int libbpf_print(enum libbpf_print_level level,
 							      const char *fmt, va_list ap)
 {
-	if (level == LIBBPF_DEBUG)
+	enum saker_prio prio = level == LIBBPF_WARN   ? SAKER_PRIO_WARNING
+			       : level == LIBBPF_INFO ? SAKER_PRIO_INFO
+						      : SAKER_PRIO_DEBUG;
+	char *text, *line, *save = NULL;
+	int n;
+
+	if (!libbpf_report)
 		return 0;
-	return vfprintf(stderr, fmt, ap);
+	n = vasprintf(&text, fmt, ap);
+	if (n < 0)
+		return 0;
+	/* A report is one line; a verifier log is many. */
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		libbpf_report(libbpf_report_ctx, prio, line);
+	free(text);
+	return n;
 }
 
 /* The probe's read-only settings and its first writable ones, before load. */
@@ -173,7 +194,9 @@ int saker_capture_open(struct saker_capture **out, const struct saker_capture_op
 	int ret;
 
 	*out = NULL;
-	libbpf_set_print(libbpf_quiet);
+	libbpf_report = opts->report;
+	libbpf_report_ctx = opts->report_ctx;
+	libbpf_set_print(libbpf_print);
 	cap = calloc(1, sizeof(*cap));
 	if (!cap) {
 		snprintf(err, errlen, "out of memory");
@@ -221,6 +244,8 @@ void saker_capture_close(struct saker_capture *cap)
 {
 	if (!cap)
 		return;
+	libbpf_report = NULL;
+	libbpf_report_ctx = NULL;
 	/* Links first, so nothing runs while the rings go away. */
 	if (cap->skel)
 		saker_bpf__detach(cap->skel);

@@ -14,6 +14,7 @@
 
 #include "saker_abi.h"
 #include "capture/stats.h"
+#include "lib/report.h"
 
 struct saker_capture;
 
@@ -39,6 +40,12 @@ struct saker_capture_opts {
 	pid_t self_tgid;			      /* never captured */
 	saker_event_fn on_event;
 	void *ctx;
+	/*
+	 * What libbpf says (warnings, info; its debug lines at debug), a line
+	 * each, until close. NULL: nothing.
+	 */
+	saker_report_fn report;
+	void *report_ctx;
 };
 
 /* Opens, loads and attaches. On failure writes a one-line reason into err. */

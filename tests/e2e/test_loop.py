@@ -167,3 +167,20 @@ def test_start_up_phases_are_logged_at_debug(saker):
         "config", "rules", "probe load, verify and attach", "privilege drop", "/proc scan",
         "outputs and loop"], m.group(0)
     assert s.stop() == 0
+
+
+def test_libbpf_lines_are_logged_dated_and_its_debug_only_at_debug(saker):
+    # libbpf's lines go through the logger (capture/ never prints): dated, one
+    # line each, and its load-time debug lines only at log_level debug.
+    dated = re.compile(r"^\w{3} \w{3} \d{2} \d{2}:\d{2}:\d{2} \d{4}: libbpf: ")
+    quiet = saker()
+    assert quiet.stop() == 0
+    s = saker("-o", "log_level=debug")
+    assert s.stop() == 0
+    quiet_lines = [l for l in quiet.lines() if "libbpf:" in l]
+    debug_lines = [l for l in s.lines() if "libbpf:" in l]
+    assert any("libbpf: loading object" in l for l in debug_lines), s.lines()[:20]
+    assert not any("libbpf: loading object" in l for l in quiet_lines), quiet_lines[:5]
+    assert len(quiet_lines) < len(debug_lines)
+    assert all(dated.match(l) for l in quiet_lines + debug_lines), [
+        l for l in quiet_lines + debug_lines if not dated.match(l)][:5]
