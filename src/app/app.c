@@ -19,17 +19,18 @@
 #include "drops/ledger.h"
 #include "lib/clock.h"
 #include "state/resync.h"
-#include "app/record.h"
 #include "app/reload.h"
 #include "app/replay.h"
 #include "app/summary.h"
 #include "capture/capture.h"
+#include "capture/record.h"
 #include "outputs/outputs.h"
 #include "outputs/spawner.h"
 #include "lib/privread.h"
 #include "capture/taskiter.h"
 #include "rules/rules.h"
 #include "state/proctable.h"
+#include "state/snapshot.h"
 #include "state/view.h"
 
 /* Events per ring per capture call; the drain looks at the clock between calls. */
@@ -481,7 +482,8 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	if (app->rules.rules)
 		saker_rules_set_boot_offset(app->rules.rules, (uint64_t)boot_offset);
 	if (app->opts.write_path) {
-		ret = saker_record_open(&app->record, app->opts.write_path, &app->log, err, errlen);
+		ret = saker_record_open(&app->record, app->opts.write_path, saker_log_report,
+					&app->log, err, errlen);
 		if (ret)
 			return ret;
 	}
@@ -514,8 +516,8 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 		saker_pipeline_poll_loss(&app->pipe);
 	/* The header carries what the scan learned; records are drained only once the loop runs. */
 	if (!ret && app->record) {
-		ret = saker_record_start(app->record, app->view, boot_offset, SAKER_VERSION, err,
-					 errlen);
+		ret = saker_record_start(app->record, saker_snapshot_put, app->view, boot_offset,
+					 SAKER_VERSION, err, errlen);
 		app->pipe.tap = saker_record_put;
 		app->pipe.tap_ctx = app->record;
 	}

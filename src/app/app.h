@@ -30,7 +30,7 @@ struct saker_app_opts {
 	char **validate_paths; /* -V FILE: validate these rules files and exit */
 	size_t n_validate_paths;
 	bool list_rules;	/* -L */
-	const char *write_path; /* -w FILE: record the ring records (app/record.h) */
+	const char *write_path; /* -w FILE: record the ring records (capture/record.h) */
 };
 
 /* Runs saker as opts says; returns the process exit status. */

@@ -37,7 +37,7 @@ typedef int (*saker_pipeline_rules_fn)(void *ctx, const struct saker_event *ev);
 
 /*
  * A tap sees each record as capture hands it over, before decode (the -w
- * recorder, app/record.h). It cannot reject a record: its result is ignored.
+ * recorder, capture/record.h). It cannot reject a record: its result is ignored.
  */
 typedef int (*saker_pipeline_tap_fn)(void *ctx, const struct saker_evt_hdr *e, size_t len);
 

@@ -14,6 +14,7 @@
 #include "lib/clock.h"
 #include "outputs/outputs.h"
 #include "rules/rules.h"
+#include "state/snapshot.h"
 #include "state/view.h"
 
 /*
@@ -40,67 +41,6 @@ static void on_stop(int sig)
 bool saker_replay_configured(const struct saker_config *cfg)
 {
 	return cfg->engine.kind && strcmp(cfg->engine.kind, "replay") == 0;
-}
-
-static int restore_proc(struct saker_view *v, const struct saker_capfile_proc *c)
-{
-	char exe[SAKER_CAPFILE_MAX_STR + 1], cwd[SAKER_CAPFILE_MAX_STR + 1];
-	char cg[SAKER_CAPFILE_MAX_STR + 1], cid[65];
-	struct saker_proc p = {
-	    .tid = c->tid,
-	    .pid = c->pid,
-	    .ppid = c->ppid,
-	    .uid = c->uid,
-	    .gid = c->gid,
-	    .euid = c->euid,
-	    .egid = c->egid,
-	    .loginuid = c->loginuid,
-	    .tty = c->tty,
-	    .flags = c->flags,
-	    .start_ns = c->start_ns,
-	    .cgroup_id = c->cgroup_id,
-	    .cap_eff = c->cap_eff,
-	    .exe = exe,
-	    .args = c->args,
-	    .args_len = c->args_len,
-	    .cwd = cwd,
-	    .cgroup = cg,
-	    .container_id = cid,
-	};
-
-	/* The file's strings are not NUL-terminated; the table copies these. */
-	memcpy(exe, c->exe, c->exe_len);
-	exe[c->exe_len] = '\0';
-	memcpy(cwd, c->cwd, c->cwd_len);
-	cwd[c->cwd_len] = '\0';
-	memcpy(cg, c->cgroup, c->cgroup_len);
-	cg[c->cgroup_len] = '\0';
-	memcpy(cid, c->container_id, c->container_id_len);
-	cid[c->container_id_len] = '\0';
-	memcpy(p.comm, c->comm, sizeof(p.comm));
-	return saker_proctable_restore(saker_view_procs(v), &p);
-}
-
-static int restore_fd(struct saker_view *v, const struct saker_capfile_fd *c)
-{
-	char name[SAKER_CAPFILE_MAX_STR + 1];
-	struct saker_fd f = {
-	    .pid = c->pid,
-	    .fd = c->fd,
-	    .type = (enum saker_fd_type)c->type,
-	    .open_flags = c->open_flags,
-	    .flags = c->flags,
-	    .name = name,
-	};
-
-	memcpy(name, c->name, c->name_len);
-	name[c->name_len] = '\0';
-	memcpy(f.tuple.laddr, c->laddr, sizeof(f.tuple.laddr));
-	memcpy(f.tuple.raddr, c->raddr, sizeof(f.tuple.raddr));
-	f.tuple.lport = c->lport;
-	f.tuple.rport = c->rport;
-	f.tuple.l4proto = c->l4proto;
-	return saker_fdtable_restore(saker_proctable_fds(saker_view_procs(v)), &f);
 }
 
 /* The dump is waited for, not lost: a replay has nothing to fall behind. */
@@ -151,10 +91,7 @@ static int setup(struct saker_app *app, struct saker_capfile_reader *r, char *er
 	while ((ret = saker_capfile_next(r, &it, err, errlen)) == 1) {
 		if (it.kind == SAKER_CAPFILE_ITEM_SNAPSHOT_END)
 			break;
-		if (it.kind == SAKER_CAPFILE_ITEM_PROC)
-			ret = restore_proc(app->view, &it.proc);
-		else if (it.kind == SAKER_CAPFILE_ITEM_FD)
-			ret = restore_fd(app->view, &it.fd);
+		ret = saker_snapshot_restore(app->view, &it);
 		if (ret < 0 && ret != -EINVAL) {
 			snprintf(err, errlen, "cannot restore the process table: %s",
 				 strerror(-ret));

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "observe/observe.h"
-#include "app/record.h"
+#include "capture/record.h"
 #include "app/summary.h"
 #include "capture/capture.h"
 #include "drops/attrib.h"
@@ -54,7 +54,7 @@ int saker_app_open_ledger(const char *path, struct saker_ledger **out, char *err
 	return ret;
 }
 
-/* The -w recorder's families (app/record.h), appended last. */
+/* The -w recorder's families (capture/record.h), appended last. */
 static void record_metrics(void *ctx, struct saker_metrics *m)
 {
 	saker_record_add_metrics(ctx, m);

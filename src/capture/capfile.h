@@ -3,7 +3,7 @@
  * exactly as capture hands them to the pipeline, before decode, after a
  * header that lets another run rebuild what the live run knew at start.
  * Pure format code: encoding into a buffer, decoding from memory (or a
- * mapped file); no threads, no logging (app/record.c writes, app/replay.c
+ * mapped file); no threads, no logging (capture/record.c writes, app/replay.c
  * plays).
  *
  * Layout, every integer little-endian (the records themselves are the

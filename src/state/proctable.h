@@ -264,11 +264,10 @@ size_t saker_proctable_tids(const struct saker_proctable *tbl, uint32_t *out, si
 void saker_proctable_get_stats(const struct saker_proctable *tbl, struct saker_proctable_stats *st);
 
 /*
- * Record and replay (app/record.c, app/replay.c): every entry, least recently
- * used first, without touching or counting them (fn returns 0 to go on, else
- * that value ends the walk and is returned); and an entry put back as it was
- * (every field of p, its strings copied), in place of a /proc scan. Restoring
- * in walk order gives back the same LRU order.
+ * Record and replay (capture/record.c and state/snapshot.c, app/replay.c): every entry, least
+ * recently used first, without touching or counting them (fn returns 0 to go on, else that value
+ * ends the walk and is returned); and an entry put back as it was (every field of p, its strings
+ * copied), in place of a /proc scan. Restoring in walk order gives back the same LRU order.
  */
 typedef int (*saker_proctable_each_fn)(void *ctx, const struct saker_proc *p);
 int saker_proctable_foreach(const struct saker_proctable *tbl, saker_proctable_each_fn fn,

@@ -1,8 +1,8 @@
 /*
  * Capture files (capture/capfile.h): the format round trip, every way a file
  * can be cut or damaged (each reported as FILE:offset, never a crash), the
- * table identity, the view's snapshot and restore (state/), and the -w
- * recorder writing a file the reader takes back (app/record.h).
+ * table identity, the view's snapshot and restore (state/snapshot.h), and
+ * the -w recorder writing a file the reader takes back (capture/record.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,9 +20,11 @@
 
 #include <cmocka.h>
 
-#include "app/record.h"
+#include "capture/record.h"
 #include "capture/capfile.h"
 #include "evbuild.h"
+#include "lib/log.h"
+#include "state/snapshot.h"
 #include "state/view.h"
 
 static struct evb B;
@@ -502,6 +504,86 @@ static void test_view_restore(void **state)
 	saker_view_free(v);
 }
 
+/* The view written as a snapshot and read back into another view: what a replay starts from. */
+static void test_snapshot_round_trip(void **state)
+{
+	static const char args[] = "nginx\0-g";
+	char err[512] = "";
+	struct saker_view *v, *back;
+	struct saker_sbuf b;
+	struct saker_capfile_meta m;
+	struct saker_capfile_reader *r;
+	struct saker_capfile_item it;
+	const struct saker_proc *p;
+	const struct saker_fd *f;
+	struct saker_proc in = {
+	    .tid = 200,
+	    .pid = 200,
+	    .ppid = 1,
+	    .uid = 33,
+	    .loginuid = 1000,
+	    .flags = SAKER_PROC_FROM_SCAN,
+	    .start_ns = 9,
+	    .exe = "/usr/sbin/nginx",
+	    .args = args,
+	    .args_len = sizeof(args),
+	    .cwd = "/srv",
+	    .cgroup = "/system.slice/nginx.service",
+	    .container_id = "host",
+	};
+	struct saker_fd fin = {
+	    .pid = 200,
+	    .fd = 6,
+	    .type = SAKER_FD_IPV4,
+	    .flags = SAKER_FD_F_LISTENING,
+	    .tuple = {.lport = 443, .l4proto = 6},
+	    .name = "0.0.0.0:443",
+	};
+	unsigned procs = 0, fds = 0;
+	int ret;
+
+	(void)state;
+	memcpy(in.comm, "nginx", 6);
+	assert_int_equal(saker_view_new(&v, 0, "/dev/null/none"), 0);
+	assert_int_equal(saker_proctable_restore(saker_view_procs(v), &in), 0);
+	assert_int_equal(saker_fdtable_restore(saker_proctable_fds(saker_view_procs(v)), &fin), 0);
+
+	meta_of(&m);
+	saker_sbuf_init(&b);
+	saker_capfile_put_header(&b, &m);
+	assert_int_equal(saker_snapshot_put(NULL, &b), 0); /* no view: nothing */
+	assert_int_equal(saker_snapshot_put(v, &b), 0);
+	saker_capfile_put_snapshot_end(&b);
+	assert_false(b.oom);
+
+	assert_int_equal(saker_view_new(&back, 0, "/dev/null/none"), 0);
+	assert_int_equal(saker_capfile_open_mem(&r, b.p, b.len, "s.cap", err, sizeof(err)), 0);
+	while ((ret = saker_capfile_next(r, &it, err, sizeof(err))) == 1) {
+		procs += it.kind == SAKER_CAPFILE_ITEM_PROC;
+		fds += it.kind == SAKER_CAPFILE_ITEM_FD;
+		assert_int_equal(saker_snapshot_restore(back, &it), 0);
+	}
+	assert_int_equal(ret, 0);
+	assert_int_equal(procs, 1);
+	assert_int_equal(fds, 1);
+	p = saker_view_proc(back, 200);
+	assert_non_null(p);
+	assert_string_equal(p->exe, "/usr/sbin/nginx");
+	assert_string_equal(p->comm, "nginx");
+	assert_string_equal(p->cwd, "/srv");
+	assert_string_equal(p->cgroup, "/system.slice/nginx.service");
+	assert_int_equal(p->argc, 2);
+	assert_int_equal(p->loginuid, 1000);
+	f = saker_view_fd(back, 200, 6);
+	assert_non_null(f);
+	assert_int_equal(f->tuple.lport, 443);
+	assert_string_equal(f->name, "0.0.0.0:443");
+	saker_capfile_close(r);
+	saker_sbuf_free(&b);
+	saker_view_free(back);
+	saker_view_free(v);
+}
+
 /* ---- the recorder: a file the reader takes back, with the view's snapshot ---- */
 
 static void test_recorder(void **state)
@@ -526,12 +608,13 @@ static void test_recorder(void **state)
 	assert_int_equal(saker_view_new(&v, 0, "/dev/null/none"), 0);
 	assert_int_equal(saker_proctable_restore(saker_view_procs(v), &in), 0);
 
-	assert_int_equal(saker_record_open(&rec, path, NULL, err, sizeof(err)), 0);
+	assert_int_equal(saker_record_open(&rec, path, NULL, NULL, err, sizeof(err)), 0);
 	/* a record before start is counted, not written */
 	evb_sc(&B, "close", 7, 7, 0, 1);
 	evb_end(&B);
 	assert_int_equal(saker_record_put(rec, evb_hdr(&B), B.len), 0);
-	assert_int_equal(saker_record_start(rec, v, 42, "1.2.3", err, sizeof(err)), 0);
+	assert_int_equal(
+	    saker_record_start(rec, saker_snapshot_put, v, 42, "1.2.3", err, sizeof(err)), 0);
 	for (unsigned i = 0; i < 20000; i++) {
 		evb_sc(&B, "openat", 7, 7, 3, 10 + i);
 		evb_str(&B, SAKER_PN_PATH, "/etc/hosts");
@@ -573,7 +656,7 @@ static void test_recorder(void **state)
 	/* a symlink is refused (safefile) */
 	unlink(path);
 	assert_int_equal(symlink("/tmp/elsewhere", path), 0);
-	assert_true(saker_record_open(&rec, path, NULL, err, sizeof(err)) < 0);
+	assert_true(saker_record_open(&rec, path, NULL, NULL, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, path));
 	unlink(path);
 	saker_view_free(v);
@@ -610,8 +693,8 @@ static void test_recorder_write_error(void **state)
 		log.stream = logf;
 		(void)signal(SIGXFSZ, SIG_IGN);
 		if (!logf || setrlimit(RLIMIT_FSIZE, &rl) ||
-		    saker_record_open(&rec, path, &log, err, sizeof(err)) ||
-		    saker_record_start(rec, NULL, 0, "t", err, sizeof(err)))
+		    saker_record_open(&rec, path, saker_log_report, &log, err, sizeof(err)) ||
+		    saker_record_start(rec, NULL, NULL, 0, "t", err, sizeof(err)))
 			_exit(10);
 		for (unsigned i = 0; i < 40000; i++) {
 			evb_sc(&B, "openat", 7, 7, 3, 10 + i);
@@ -646,11 +729,17 @@ static void test_recorder_write_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip), cmocka_unit_test(test_unaligned_memory),
-	    cmocka_unit_test(test_truncation), cmocka_unit_test(test_bad_header),
-	    cmocka_unit_test(test_bad_blocks), cmocka_unit_test(test_open_file),
-	    cmocka_unit_test(test_table_id),   cmocka_unit_test(test_view_restore),
-	    cmocka_unit_test(test_recorder),   cmocka_unit_test(test_recorder_write_error),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_unaligned_memory),
+	    cmocka_unit_test(test_truncation),
+	    cmocka_unit_test(test_bad_header),
+	    cmocka_unit_test(test_bad_blocks),
+	    cmocka_unit_test(test_open_file),
+	    cmocka_unit_test(test_table_id),
+	    cmocka_unit_test(test_view_restore),
+	    cmocka_unit_test(test_snapshot_round_trip),
+	    cmocka_unit_test(test_recorder),
+	    cmocka_unit_test(test_recorder_write_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
-#include "app/record.h"
+#include "capture/record.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,6 @@
 
 #include "capture/capfile.h"
 #include "lib/safefile.h"
-#include "state/view.h"
 
 #define CHUNK_BYTES (1u << 20)
 #define NCHUNK	    8
@@ -23,7 +23,8 @@ struct chunk {
 struct saker_record {
 	int fd;
 	char path[1024];
-	struct saker_log log; /* a copy: the writer thread logs a write error */
+	saker_report_fn report; /* the writer thread reports a write error */
+	void *report_ctx;
 	pthread_t thread;
 	bool started, finished;
 	pthread_mutex_t mu;
@@ -44,6 +45,21 @@ struct saker_record {
 	int err;
 };
 
+/* An error line through the reporter (NULL: nothing said). */
+__attribute__((format(printf, 2, 3))) static void say(const struct saker_record *r, const char *fmt,
+						      ...)
+{
+	char msg[1280];
+	va_list ap;
+
+	if (!r->report)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->report(r->report_ctx, SAKER_PRIO_ERROR, msg);
+}
+
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len) {
@@ -62,8 +78,8 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int saker_record_open(struct saker_record **out, const char *path, const struct saker_log *log,
-		      char *err, size_t errlen)
+int saker_record_open(struct saker_record **out, const char *path, saker_report_fn report,
+		      void *report_ctx, char *err, size_t errlen)
 {
 	struct saker_record *r;
 	char why[512];
@@ -92,10 +108,8 @@ int saker_record_open(struct saker_record **out, const char *path, const struct 
 	}
 	r->fd = fd;
 	snprintf(r->path, sizeof(r->path), "%s", path);
-	if (log)
-		r->log = *log;
-	else
-		saker_log_init(&r->log);
+	r->report = report;
+	r->report_ctx = report_ctx;
 	r->cur = -1;
 	r->writing = -1;
 	pthread_mutex_init(&r->mu, NULL);
@@ -107,74 +121,6 @@ int saker_record_open(struct saker_record **out, const char *path, const struct 
 	}
 	*out = r;
 	return 0;
-}
-
-/* ---- the snapshot ---- */
-
-struct snap {
-	struct saker_sbuf *b;
-};
-
-static uint32_t slen(const char *s)
-{
-	return s ? (uint32_t)strnlen(s, SAKER_CAPFILE_MAX_STR) : 0;
-}
-
-static int snap_proc(void *ctx, const struct saker_proc *p)
-{
-	struct snap *s = ctx;
-	struct saker_capfile_proc c = {
-	    .tid = p->tid,
-	    .pid = p->pid,
-	    .ppid = p->ppid,
-	    .uid = p->uid,
-	    .gid = p->gid,
-	    .euid = p->euid,
-	    .egid = p->egid,
-	    .loginuid = p->loginuid,
-	    .tty = p->tty,
-	    .flags = p->flags,
-	    .start_ns = p->start_ns,
-	    .cgroup_id = p->cgroup_id,
-	    .cap_eff = p->cap_eff,
-	    .exe = p->exe,
-	    .exe_len = slen(p->exe),
-	    .args = p->args,
-	    .args_len = (uint32_t)(p->args_len < SAKER_CAPFILE_MAX_ARGS ? p->args_len
-									: SAKER_CAPFILE_MAX_ARGS),
-	    .cwd = p->cwd,
-	    .cwd_len = slen(p->cwd),
-	    .cgroup = p->cgroup,
-	    .cgroup_len = slen(p->cgroup),
-	    .container_id = p->container_id,
-	    .container_id_len = slen(p->container_id),
-	};
-
-	memcpy(c.comm, p->comm, sizeof(c.comm));
-	saker_capfile_put_proc(s->b, &c);
-	return s->b->oom ? -ENOMEM : 0;
-}
-
-static int snap_fd(void *ctx, const struct saker_fd *f)
-{
-	struct snap *s = ctx;
-	struct saker_capfile_fd c = {
-	    .pid = f->pid,
-	    .fd = f->fd,
-	    .type = (uint32_t)f->type,
-	    .open_flags = f->open_flags,
-	    .flags = f->flags,
-	    .lport = f->tuple.lport,
-	    .rport = f->tuple.rport,
-	    .l4proto = f->tuple.l4proto,
-	    .name = f->name,
-	    .name_len = slen(f->name),
-	};
-
-	memcpy(c.laddr, f->tuple.laddr, sizeof(c.laddr));
-	memcpy(c.raddr, f->tuple.raddr, sizeof(c.raddr));
-	saker_capfile_put_fd(s->b, &c);
-	return s->b->oom ? -ENOMEM : 0;
 }
 
 /* ---- the writer thread ---- */
@@ -222,10 +168,10 @@ static void *writer(void *arg)
 		pthread_cond_broadcast(&r->done);
 		if (werr && !prev) {
 			pthread_mutex_unlock(&r->mu);
-			saker_log(&r->log, SAKER_PRIO_ERROR,
-				  "-w %s: write failed: %s; the records from now on are not "
-				  "written (counted in the summary)",
-				  r->path, strerror(-werr));
+			say(r,
+			    "-w %s: write failed: %s; the records from now on are not "
+			    "written (counted in the summary)",
+			    r->path, strerror(-werr));
 			pthread_mutex_lock(&r->mu);
 		}
 	}
@@ -233,16 +179,15 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-int saker_record_start(struct saker_record *r, struct saker_view *view, int64_t boot_offset_ns,
-		       const char *version, char *err, size_t errlen)
+int saker_record_start(struct saker_record *r, saker_record_snapshot_fn snapshot,
+		       void *snapshot_ctx, int64_t boot_offset_ns, const char *version, char *err,
+		       size_t errlen)
 {
 	struct saker_capfile_meta m = {
 	    .table_id = saker_capfile_table_id(),
 	    .boot_offset_ns = boot_offset_ns,
 	};
-	struct saker_proctable *pt = view ? saker_view_procs(view) : NULL;
 	struct saker_sbuf b;
-	struct snap s = {.b = &b};
 	struct timespec ts;
 	int ret = 0;
 
@@ -251,11 +196,8 @@ int saker_record_start(struct saker_record *r, struct saker_view *view, int64_t 
 	snprintf(m.version, sizeof(m.version), "%s", version ? version : "");
 	saker_sbuf_init(&b);
 	saker_capfile_put_header(&b, &m);
-	if (pt) {
-		ret = saker_proctable_foreach(pt, snap_proc, &s);
-		if (!ret)
-			ret = saker_fdtable_foreach(saker_proctable_fds(pt), snap_fd, &s);
-	}
+	if (snapshot)
+		ret = snapshot(snapshot_ctx, &b);
 	saker_capfile_put_snapshot_end(&b);
 	if (!ret && b.oom)
 		ret = -ENOMEM;
@@ -375,10 +317,10 @@ void saker_record_finish(struct saker_record *r, int timeout_ms)
 		pthread_mutex_unlock(&r->mu);
 		(void)pthread_cancel(r->thread);
 		(void)pthread_join(r->thread, NULL);
-		saker_log(&r->log, SAKER_PRIO_ERROR,
-			  "-w %s: the disk did not take the last records within %d ms; counted "
-			  "as not written",
-			  r->path, timeout_ms);
+		say(r,
+		    "-w %s: the disk did not take the last records within %d ms; counted "
+		    "as not written",
+		    r->path, timeout_ms);
 		return;
 	}
 	pthread_mutex_unlock(&r->mu);
