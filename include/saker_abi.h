@@ -61,8 +61,8 @@ enum saker_category { SAKER_CATEGORIES(SAKER_CAT_ENUM_) SAKER_CAT_MAX };
 
 /*
  * Why an event is lost: one row per cause, the one place a cause is named
- * (adding a cause is a row here, then counting it in drops/loss.c).
- * X(id, ring, label, field, summary, help)
+ * and said where its count comes from (adding a cause is a row here).
+ * X(id, ring, label, field, summary, help, normal, critical)
  *   id       SAKER_LOSS_<id> (drops/loss.h); ring rows (1) come first and are
  *            also the probe's ring-write causes, SAKER_CAUSE_<id> below
  *   label    the cause label of saker_drops_total and the ledger's key
@@ -70,18 +70,29 @@ enum saker_category { SAKER_CATEGORIES(SAKER_CAT_ENUM_) SAKER_CAT_MAX };
  *            it has one), or "" for none
  *   summary  the exit summary's "dropped, <summary>" line, or "" for none
  *   help     what it means (the metric's help)
+ *   normal, critical   where its count in lane 0 and lane 1 comes from, as
+ *            SAKER_<x>: SRC_RING the ring-write counters (cause x lane x
+ *            category; ring rows), SRC_USER user space's own count, SRC_NONE
+ *            no such series, or CNT_<name> the kernel counter SAKER_CNT_<name>
+ *            (a cause without a category). drops/loss.c reads nothing else.
  */
 /* clang-format off */
 #define SAKER_LOSS_CAUSES(X)                                                                       \
 	X(RING_FULL, 1, "ring_full", "n_drops_buffer_total", "buffer full",                        \
-	  "ring reservation failed, Falco's n_drops_buffer_<category>_exit")                       \
-	X(NO_RING, 1, "no_ring", "", "", "no ring for the lane and CPU")                           \
+	  "ring reservation failed, Falco's n_drops_buffer_<category>_exit",                       \
+	  SRC_RING, SRC_RING)                                                                      \
+	X(NO_RING, 1, "no_ring", "", "", "no ring for the lane and CPU", SRC_RING, SRC_RING)       \
 	X(MAX_EVENT_SIZE, 0, "max_event_size", "n_drops_max_event_size", "oversized",              \
-	  "larger than a ring record")                                                             \
-	X(SCRATCH_MAP, 0, "scratch_map", "", "", "no per-CPU assembly area free")                  \
+	  "larger than a ring record", CNT_DROPS_MAX_EVENT_SIZE, SRC_NONE)                         \
+	X(SCRATCH_MAP, 0, "scratch_map", "", "", "no per-CPU assembly area free",                  \
+	  CNT_DROPS_SCRATCH_MAP, CNT_DROPS_SCRATCH_MAP_CRITICAL)                                   \
 	X(USER_SPACE, 0, "user_space", "n_drops_user", "user space",                               \
-	  "consumed but lost in user space")
+	  "consumed but lost in user space", SRC_USER, SRC_NONE)
 /* clang-format on */
+/* The sources of a count that are not a kernel counter (the columns normal, critical). */
+#define SAKER_SRC_RING (-1)
+#define SAKER_SRC_USER (-2)
+#define SAKER_SRC_NONE (-3)
 
 /* Why a record did not reach its ring (the ring-write counters' cause dimension). */
 #define SAKER_RING_CAUSE_1(id) SAKER_CAUSE_##id,

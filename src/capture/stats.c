@@ -50,12 +50,15 @@ const char *saker_counter_name(enum saker_counter c)
 	return counter_names[c];
 }
 
+/* The ring-write counters, and every counter a row of SAKER_LOSS_CAUSES counts a cause by. */
+#define ROW_COUNTS_(id, ring, label, field, summary, help, normal, critical)                       \
+	|| (int)c == SAKER_##normal || (int)c == SAKER_##critical
 bool saker_counter_is_drop(enum saker_counter c)
 {
-	return (c >= SAKER_CNT_DROPS_RING_FIRST && c <= SAKER_CNT_DROPS_RING_LAST) ||
-	       c == SAKER_CNT_DROPS_MAX_EVENT_SIZE || c == SAKER_CNT_DROPS_SCRATCH_MAP ||
-	       c == SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL;
+	return (c >= SAKER_CNT_DROPS_RING_FIRST && c <= SAKER_CNT_DROPS_RING_LAST)
+	    SAKER_LOSS_CAUSES(ROW_COUNTS_);
 }
+#undef ROW_COUNTS_
 
 static uint64_t sum_ring(const struct saker_capture_stats *st, enum saker_drop_cause cause)
 {

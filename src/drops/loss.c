@@ -5,17 +5,28 @@
 
 struct cause {
 	const char *label, *field, *summary;
+	int src[SAKER_LANE_MAX]; /* SAKER_SRC_* or a kernel counter, per lane */
 };
-#define CAUSE_ROW(id, ring, label, field, summary, help)                                           \
-	[SAKER_LOSS_##id] = {label, field, summary},
+#define CAUSE_ROW(id, ring, label, field, summary, help, normal, critical)                         \
+	[SAKER_LOSS_##id] = {label, field, summary, {SAKER_##normal, SAKER_##critical}},
 static const struct cause causes[SAKER_LOSS_CAUSE_MAX] = {SAKER_LOSS_CAUSES(CAUSE_ROW)};
 #undef CAUSE_ROW
 
-/* Ring rows come first, so a ring-write cause (SAKER_CAUSE_x) is its loss cause. */
-#define RING_FIRST(id, ring, ...)                                                                  \
-	_Static_assert(!(ring) || (int)SAKER_LOSS_##id < (int)SAKER_CAUSE_MAX, #id);
-SAKER_LOSS_CAUSES(RING_FIRST)
-#undef RING_FIRST
+/*
+ * Ring rows come first, so a ring-write cause (SAKER_CAUSE_x) is its loss
+ * cause; they, and only they, are counted by the ring-write counters.
+ */
+#define CHECK_ROW(id, ring, label, field, summary, help, normal, critical)                         \
+	_Static_assert(!(ring) || (int)SAKER_LOSS_##id < (int)SAKER_CAUSE_MAX, #id);               \
+	_Static_assert(((ring) != 0) == (SAKER_##normal == SAKER_SRC_RING) &&                      \
+			   ((ring) != 0) == (SAKER_##critical == SAKER_SRC_RING),                  \
+		       #id ": SRC_RING is the ring rows' source");                                 \
+	_Static_assert(SAKER_##normal < (int)SAKER_CNT_MAX &&                                      \
+			   SAKER_##critical < (int)SAKER_CNT_MAX,                                  \
+		       #id ": a kernel counter");
+SAKER_LOSS_CAUSES(CHECK_ROW)
+#undef CHECK_ROW
+_Static_assert(SAKER_LANE_MAX == 2, "SAKER_LOSS_CAUSES has a source column per lane");
 
 static void ring(struct saker_loss *out, int cause, int lane, int cat, uint64_t n)
 {
@@ -34,33 +45,28 @@ bool saker_loss_cause_is_ring(enum saker_loss_cause c)
 	return (unsigned)c < SAKER_CAUSE_MAX;
 }
 
-/*
- * The one place that names the counter measuring each cause: adding a cause
- * to SAKER_LOSS_CAUSES is its row plus its case here (ring causes need none,
- * the ring-write counters have a cause dimension).
- */
+/* A cause's count is where its row says (SAKER_LOSS_CAUSES' normal and critical columns). */
 bool saker_loss_count(const struct saker_capture_stats *st, enum saker_loss_cause c,
 		      enum saker_lane lane, enum saker_category cat, uint64_t *n)
 {
-	if ((unsigned)lane >= SAKER_LANE_MAX || (unsigned)cat >= SAKER_CAT_MAX)
+	int src;
+
+	if ((unsigned)c >= SAKER_LOSS_CAUSE_MAX || (unsigned)lane >= SAKER_LANE_MAX ||
+	    (unsigned)cat >= SAKER_CAT_MAX)
 		return false;
-	if (saker_loss_cause_is_ring(c)) {
+	src = causes[c].src[lane];
+	switch (src) {
+	case SAKER_SRC_RING:
 		*n = st->k[SAKER_CNT_DROP_RING(c, lane, cat)];
 		return true;
-	}
-	switch (c) {
-	case SAKER_LOSS_MAX_EVENT_SIZE:
-		*n = st->k[SAKER_CNT_DROPS_MAX_EVENT_SIZE];
-		return lane == SAKER_LANE_NORMAL;
-	case SAKER_LOSS_SCRATCH_MAP:
-		*n = st->k[lane == SAKER_LANE_CRITICAL ? SAKER_CNT_DROPS_SCRATCH_MAP_CRITICAL
-						       : SAKER_CNT_DROPS_SCRATCH_MAP];
-		return true;
-	case SAKER_LOSS_USER_SPACE:
+	case SAKER_SRC_USER:
 		*n = st->user_drops;
-		return lane == SAKER_LANE_NORMAL;
-	default:
+		return true;
+	case SAKER_SRC_NONE:
 		return false;
+	default:
+		*n = st->k[src];
+		return true;
 	}
 }
 

@@ -52,7 +52,7 @@ static const char *cause_name(enum saker_loss_cause cause)
 }
 
 /* The causes' help, from their table (include/saker_abi.h SAKER_LOSS_CAUSES). */
-#define CAUSE_HELP(id, ring, label, field, summary, help) "; " label ": " help
+#define CAUSE_HELP(id, ring, label, field, summary, help, ...) "; " label ": " help
 #define DROPS_HELP                                                                                 \
 	"Events lost, by cause, lane and drop category (Falco's)" SAKER_LOSS_CAUSES(CAUSE_HELP) "."
 
