@@ -463,21 +463,34 @@ char *saker_fctx_alloc(struct saker_fctx *c, size_t n)
 
 /* ---- value helpers ----------------------------------------------------- */
 
+char *saker_fctx_tail(struct saker_fctx *c, size_t *room)
+{
+	*room = sizeof(c->arena) - c->used;
+	return c->arena + c->used;
+}
+
+int saker_fctx_keep_str(struct saker_fctx *c, struct saker_fval *v, size_t n)
+{
+	const char *s = c->arena + c->used;
+
+	c->used += n + 1;
+	return saker_fval_str(v, s, n);
+}
+
 /* A printf into the arena as a string value; 0 (missing) when it does not fit. */
 int saker_fctx_printf(struct saker_fctx *c, struct saker_fval *v, const char *fmt, ...)
 {
-	size_t room = sizeof(c->arena) - c->used;
+	size_t room;
+	char *out = saker_fctx_tail(c, &room);
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(c->arena + c->used, room, fmt, ap);
+	n = vsnprintf(out, room, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= room)
 		return 0;
-	saker_fval_str(v, c->arena + c->used, (size_t)n);
-	c->used += (size_t)n + 1;
-	return 1;
+	return saker_fctx_keep_str(c, v, (size_t)n);
 }
 
 const struct saker_proc *saker_fctx_proc(struct saker_fctx *c)

@@ -84,6 +84,13 @@ void saker_fctx_fd(struct saker_fctx *c);
 
 /* n bytes of the context's arena, or NULL when it is full. */
 char *saker_fctx_alloc(struct saker_fctx *c, size_t n);
+/*
+ * The arena's free end, *room bytes long: an extractor writes a string there
+ * and keeps it with saker_fctx_keep_str (what it does not keep is reused).
+ */
+char *saker_fctx_tail(struct saker_fctx *c, size_t *room);
+/* The n bytes at the free end, NUL-terminated after them, as a string value: 1. */
+int saker_fctx_keep_str(struct saker_fctx *c, struct saker_fval *v, size_t n);
 /* A printf into the arena as a string value: 1, or 0 (missing) when it does not fit. */
 __attribute__((format(printf, 3, 4))) int
 saker_fctx_printf(struct saker_fctx *c, struct saker_fval *v, const char *fmt, ...);

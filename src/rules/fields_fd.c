@@ -86,16 +86,12 @@ static int open_path_name(struct saker_fctx *c, struct saker_fval *v)
 	if (saker_event_get_s64(c->ev, SAKER_PN_DIRFD, &dirfd))
 		dirfd = AT_FDCWD;
 	if (raw[0] != '/' && c->view) {
-		size_t room = sizeof(c->arena) - c->used;
+		size_t room;
 
-		out = c->arena + c->used;
+		out = saker_fctx_tail(c, &room);
 		if (room > 1 && !saker_view_resolve(c->view, c->ev->hdr.tid, c->ev->hdr.tgid, dirfd,
-						    raw, out, room)) {
-			size_t n = strlen(out);
-
-			c->used += n + 1;
-			return saker_fval_str(v, out, n);
-		}
+						    raw, out, room))
+			return saker_fctx_keep_str(c, v, strlen(out));
 	}
 	return saker_fval_str(v, raw, len);
 }
@@ -105,14 +101,13 @@ static int name_of(struct saker_fctx *c, struct saker_fval *v)
 	saker_fctx_fd(c);
 	if (c->fd) {
 		if (c->fd->type == SAKER_FD_IPV4 || c->fd->type == SAKER_FD_IPV6) {
-			size_t room = sizeof(c->arena) - c->used;
-			int n = saker_fd_format_name(c->fd, c->arena + c->used, room);
+			size_t room;
+			char *out = saker_fctx_tail(c, &room);
+			int n = saker_fd_format_name(c->fd, out, room);
 
 			if (n <= 0 || (size_t)n >= room)
 				return 0;
-			saker_fval_str(v, c->arena + c->used, (size_t)n);
-			c->used += (size_t)n + 1;
-			return 1;
+			return saker_fctx_keep_str(c, v, (size_t)n);
 		}
 		return saker_fval_cstr(v, c->fd->name);
 	}

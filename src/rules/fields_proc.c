@@ -39,22 +39,21 @@ static int exe_of(const struct saker_proc *p, struct saker_fval *v)
 
 static int args_of(struct saker_fctx *c, const struct saker_proc *p, struct saker_fval *v)
 {
-	size_t room = sizeof(c->arena) - c->used;
-	int n = saker_proc_args_join(p, 1, c->arena + c->used, room);
+	size_t room;
+	char *out = saker_fctx_tail(c, &room);
+	int n = saker_proc_args_join(p, 1, out, room);
 
 	if (n < 0)
 		return 0;
 	if ((size_t)n >= room)
 		n = (int)room - 1;
-	saker_fval_str(v, c->arena + c->used, (size_t)n);
-	c->used += (size_t)n + 1;
-	return 1;
+	return saker_fctx_keep_str(c, v, (size_t)n);
 }
 
 static int cmdline_of(struct saker_fctx *c, const struct saker_proc *p, struct saker_fval *v)
 {
-	size_t room = sizeof(c->arena) - c->used, cl = strlen(p->comm);
-	char *b = c->arena + c->used;
+	size_t room, cl = strlen(p->comm);
+	char *b = saker_fctx_tail(c, &room);
 	int n;
 
 	if (room < cl + 2)
@@ -70,9 +69,7 @@ static int cmdline_of(struct saker_fctx *c, const struct saker_proc *p, struct s
 			n = (int)(room - cl - 2);
 		cl += 1 + (size_t)n;
 	}
-	saker_fval_str(v, b, cl);
-	c->used += cl + 1;
-	return 1;
+	return saker_fctx_keep_str(c, v, cl);
 }
 
 static int proc_pid(struct saker_fctx *c, const struct saker_finst *fi, struct saker_fval *v)
@@ -294,8 +291,8 @@ static int thread_cap_effective(struct saker_fctx *c, const struct saker_finst *
 				struct saker_fval *v)
 {
 	const struct saker_proc *p = saker_fctx_proc(c);
-	size_t room = sizeof(c->arena) - c->used, n = 0;
-	char *b = c->arena + c->used;
+	size_t room, n = 0;
+	char *b = saker_fctx_tail(c, &room);
 
 	(void)fi;
 	if (!p || !(p->flags & SAKER_PROC_CAPS_KNOWN))
@@ -323,8 +320,7 @@ static int thread_cap_effective(struct saker_fctx *c, const struct saker_finst *
 	if (room < 1)
 		return 0;
 	b[n] = '\0';
-	c->used += n + 1;
-	return saker_fval_str(v, b, n);
+	return saker_fctx_keep_str(c, v, n);
 }
 
 /* clang-format off */
