@@ -252,6 +252,15 @@ int rl_set_dup(char **dst, const char *src, bool append)
 	return 0;
 }
 
+/* ks (NULL: not a scalar, never) is one of the NULL-terminated keys. */
+static bool key_in(const char *const *keys, const char *ks)
+{
+	for (const char *const *k = keys; *k && ks; k++)
+		if (!strcmp(*k, ks))
+			return true;
+	return false;
+}
+
 int rl_get_overrides(struct lctx *c, const yaml_node_t *item, const char *what,
 		     const char *const *allowed_append, const char *const *allowed_replace,
 		     struct overrides *o, bool *has)
@@ -285,7 +294,6 @@ int rl_get_overrides(struct lctx *c, const yaml_node_t *item, const char *what,
 		yaml_node_t *k = rl_node_at(c, p->key), *v = rl_node_at(c, p->value);
 		const char *ks = rl_scalar(k), *vs = rl_scalar(v);
 		const char *const *allowed;
-		bool ok = false;
 
 		if (rl_spend(c, k))
 			return -EINVAL;
@@ -293,9 +301,7 @@ int rl_get_overrides(struct lctx *c, const yaml_node_t *item, const char *what,
 			return rl_lfail(c, v ? v : ov, "%s: override values are append or replace",
 					what);
 		allowed = !strcmp(vs, "append") ? allowed_append : allowed_replace;
-		for (const char *const *a = allowed; *a; a++)
-			ok |= !strcmp(*a, ks);
-		if (!ok)
+		if (!key_in(allowed, ks))
 			return rl_lfail(c, k, "%s: '%s' cannot be overridden with %s", what, ks,
 					vs);
 		if (!rl_map_get(c, item, ks, NULL))
@@ -309,16 +315,9 @@ int rl_get_overrides(struct lctx *c, const yaml_node_t *item, const char *what,
 
 bool rl_keys_only(struct lctx *c, const yaml_node_t *m, const char *const *keys)
 {
-	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
-	     p++) {
-		const char *ks = rl_scalar(rl_node_at(c, p->key));
-		bool ok = false;
-
-		for (const char *const *k = keys; *k && ks; k++)
-			ok |= !strcmp(*k, ks);
-		if (!ok)
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++)
+		if (!key_in(keys, rl_scalar(rl_node_at(c, p->key))))
 			return false;
-	}
 	return true;
 }
 
@@ -329,11 +328,8 @@ void rl_warn_unknown_keys(struct lctx *c, const yaml_node_t *m, const char *what
 	     p++) {
 		yaml_node_t *k = rl_node_at(c, p->key);
 		const char *ks = rl_scalar(k);
-		bool ok = false;
 
-		for (const char *const *kk = keys; *kk && ks; kk++)
-			ok |= !strcmp(*kk, ks);
-		if (!ok)
+		if (!key_in(keys, ks))
 			lwarn(c, k, "%s: unknown key '%s' ignored", what, ks ? ks : "?");
 	}
 }
