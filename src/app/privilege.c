@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/caps.h"
+
 /* Older uapi headers may lack the newest numbers; the kernel tells the last one. */
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -127,10 +129,6 @@ static unsigned last_cap(void)
  */
 static int apply_self(uint64_t keep, unsigned last, bool *bnd_ok)
 {
-	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-	struct __user_cap_data_struct d[2];
-	uint64_t prm;
-
 	*bnd_ok = true;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return -errno;
@@ -147,18 +145,7 @@ static int apply_self(uint64_t keep, unsigned last, bool *bnd_ok)
 	/* EINVAL: a kernel before 4.3 has no ambient set to clear. */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
 		return -errno;
-	if (syscall(SYS_capget, &h, d))
-		return -errno;
-	prm = (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
-	prm &= keep;
-	for (int i = 0; i < 2; i++) {
-		d[i].permitted = (uint32_t)(prm >> (32 * i));
-		d[i].effective = d[i].permitted;
-		d[i].inheritable = 0;
-	}
-	if (syscall(SYS_capset, &h, d))
-		return -errno;
-	return 0;
+	return saker_caps_keep(keep);
 }
 
 /*

@@ -1,5 +1,6 @@
 #include "lib/privread.h"
 
+#include "lib/caps.h"
 #include "lib/fdpass.h"
 
 #include <errno.h>
@@ -89,23 +90,11 @@ static int32_t answer(uint32_t op, int dirfd, const char *name, char *data)
 
 static void keep_only(uint64_t keep)
 {
-	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-	struct __user_cap_data_struct d[2];
-	uint64_t prm;
-
 	for (int c = 0; c < 64; c++)
 		if (!(keep & (1ULL << c)))
 			(void)prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
 	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	if (syscall(SYS_capget, &h, d))
-		_exit(126);
-	prm = ((uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32) & keep;
-	for (int i = 0; i < 2; i++) {
-		d[i].permitted = (uint32_t)(prm >> (32 * i));
-		d[i].effective = d[i].permitted;
-		d[i].inheritable = 0;
-	}
-	if (syscall(SYS_capset, &h, d))
+	if (saker_caps_keep(keep))
 		_exit(126);
 }
 
