@@ -293,6 +293,25 @@ static uint64_t counted(struct saker_app *app, bool *ok)
 	return *ok ? saker_stats_drops(&st) + st.prog_misses : 0;
 }
 
+/* An internal alert at CRITICAL: logged, and to the outputs like a rule's. */
+static void internal_alert(struct saker_app *app, const char *rule, const char *msg,
+			   const struct saker_field *fields, size_t n_fields)
+{
+	const struct saker_alert alert = {
+	    .time_ns = saker_clock_ns(CLOCK_REALTIME),
+	    .priority = SAKER_PRIO_CRITICAL,
+	    .rule = rule,
+	    .source = "internal",
+	    .output = msg,
+	    .fields = fields,
+	    .n_fields = n_fields,
+	};
+
+	saker_log(&app->log, SAKER_PRIO_CRITICAL, "%s", msg);
+	/* A refused alert is counted by the outputs. */
+	(void)saker_outputs_emit(app->outputs, &alert);
+}
+
 static void blind(struct saker_app *app, uint64_t now_ns)
 {
 	struct saker_canary_run *r = &app->canary;
@@ -306,24 +325,13 @@ static void blind(struct saker_app *app, uint64_t now_ns)
 	     .type = SAKER_FIELD_U64,
 	     .u64 = r->v.last_seen_ns ? (now_ns - r->v.last_seen_ns) / 1000000000ull : 0},
 	};
-	const struct saker_alert alert = {
-	    .time_ns = saker_clock_ns(CLOCK_REALTIME),
-	    .priority = SAKER_PRIO_CRITICAL,
-	    .rule = SAKER_CANARY_RULE,
-	    .source = "internal",
-	    .output = msg,
-	    .fields = fields,
-	    .n_fields = sizeof(fields) / sizeof(fields[0]),
-	};
 
 	r->status = SAKER_CANARY_IS_BLIND;
 	snprintf(msg, sizeof(msg),
 		 "Saker internal: capture blind. The canary's syscall (openat, marker %" PRIu64
 		 ") was not captured and no drop was counted.",
 		 r->v.seq);
-	saker_log(&app->log, SAKER_PRIO_CRITICAL, "%s", msg);
-	/* A refused alert is counted by the outputs. */
-	(void)saker_outputs_emit(app->outputs, &alert);
+	internal_alert(app, SAKER_CANARY_RULE, msg, fields, sizeof(fields) / sizeof(fields[0]));
 }
 
 static void decide(struct saker_app *app, uint64_t now_ns)
@@ -421,15 +429,6 @@ static void selection_alert(struct saker_app *app, const struct saker_capture_ta
 	    {.name = "loss_gen_changed", .type = SAKER_FIELD_U64, .u64 = t->loss_gen},
 	    {.name = "restored", .type = SAKER_FIELD_U64, .u64 = t->restored},
 	};
-	const struct saker_alert alert = {
-	    .time_ns = saker_clock_ns(CLOCK_REALTIME),
-	    .priority = SAKER_PRIO_CRITICAL,
-	    .rule = SAKER_SELECTION_RULE,
-	    .source = "internal",
-	    .output = msg,
-	    .fields = fields,
-	    .n_fields = sizeof(fields) / sizeof(fields[0]),
-	};
 
 	snprintf(msg, sizeof(msg),
 		 "Saker internal: selection changed. The probe's settings were changed from "
@@ -437,9 +436,7 @@ static void selection_alert(struct saker_app *app, const struct saker_capture_ta
 		 t->changed, t->deselected, t->added, t->budget ? ", the lane-1 budget" : "",
 		 t->loss_gen ? ", the loss map generation" : "",
 		 t->restored ? "restored" : "not restored");
-	saker_log(&app->log, SAKER_PRIO_CRITICAL, "%s", msg);
-	/* A refused alert is counted by the outputs. */
-	(void)saker_outputs_emit(app->outputs, &alert);
+	internal_alert(app, SAKER_SELECTION_RULE, msg, fields, sizeof(fields) / sizeof(fields[0]));
 }
 
 void saker_canary_check_selection(struct saker_app *app, uint64_t now_ns)
