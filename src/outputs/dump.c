@@ -466,17 +466,119 @@ static void put_proc_json(struct saker_dump *d, const struct saker_proc *p)
 	saker_sbuf_putc(b, '}');
 }
 
-int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
-{
-	const struct saker_proc *proc = NULL;
+/* What names the event's process: the record's own fields first, then the view's. */
+struct dump_who {
+	const struct saker_proc *proc;
 	char comm[SAKER_PROC_COMM_LEN], exe[PATH_MAX];
-	const char *commp = NULL, *exep = NULL;
+	const char *commp, *exep;
+};
+
+static void dump_who(struct saker_dump *d, const struct saker_event *ev, struct dump_who *w)
+{
+	int err;
+
+	w->proc = NULL;
+	w->commp = w->exep = NULL;
+	/* A fork record names the child, which the table learns from this very record. */
+	if (d->view && ev->hdr.type != SAKER_EVT_PROC_FORK)
+		w->proc = saker_view_proc_at(d->view, ev->hdr.tid, ev->hdr.ts_ns);
+	err = saker_event_get_str(ev, SAKER_PN_COMM, w->comm, sizeof(w->comm));
+	if (!err || err == -ENAMETOOLONG)
+		w->commp = w->comm;
+	else if (w->proc)
+		w->commp = w->proc->comm;
+	if (w->commp && !w->commp[0])
+		w->commp = NULL; /* an empty comm is no value: <NA> in text, null in JSON */
+	if (ev->hdr.type == SAKER_EVT_PROC_EXEC &&
+	    saker_event_get_str(ev, SAKER_PN_EXE, w->exe, sizeof(w->exe)) == 0)
+		w->exep = w->exe;
+	else if (w->proc && w->proc->exe[0])
+		w->exep = w->proc->exe;
+}
+
+static void put_cstr_or_null(struct saker_dump *d, const char *s)
+{
+	if (s)
+		put_cstr(d, s);
+	else
+		saker_sbuf_puts(&d->line, "null");
+}
+
+/* Everything before the parameters, JSON: the object opened up to "params":{. */
+static void put_head_json(struct saker_dump *d, const struct saker_event *ev,
+			  const struct dump_who *w)
+{
+	saker_sbuf_puts(&d->line, "{\"time\":");
+	put_time(d, ev->hdr.ts_ns);
+	saker_sbuf_puts(&d->line, ",\"cpu\":");
+	saker_sbuf_put_u64(&d->line, ev->hdr.cpu);
+	saker_sbuf_puts(&d->line, ",\"pid\":");
+	saker_sbuf_put_u64(&d->line, ev->hdr.tgid);
+	saker_sbuf_puts(&d->line, ",\"tid\":");
+	saker_sbuf_put_u64(&d->line, ev->hdr.tid);
+	saker_sbuf_puts(&d->line, ",\"comm\":");
+	put_cstr_or_null(d, w->commp);
+	saker_sbuf_puts(&d->line, ",\"exe\":");
+	put_cstr_or_null(d, w->exep);
+	saker_sbuf_puts(&d->line, ",\"event\":");
+	put_event_name(d, ev);
+	saker_sbuf_puts(&d->line, ",\"ret\":");
+	if (ev->hdr.type == SAKER_EVT_SYSCALL)
+		put_ret(d, ev->hdr.ret);
+	else
+		saker_sbuf_puts(&d->line, "null");
+	saker_sbuf_puts(&d->line, ",\"params\":{");
+}
+
+/* Everything before the parameters, text. */
+static void put_head_text(struct saker_dump *d, const struct saker_event *ev,
+			  const struct dump_who *w)
+{
+	put_time(d, ev->hdr.ts_ns);
+	saker_sbuf_putc(&d->line, ' ');
+	saker_sbuf_put_u64(&d->line, ev->hdr.cpu);
+	saker_sbuf_putc(&d->line, ' ');
+	if (w->commp)
+		put_token(d, w->commp, strlen(w->commp));
+	else
+		saker_sbuf_puts(&d->line, "<NA>");
+	saker_sbuf_putc(&d->line, '(');
+	saker_sbuf_put_u64(&d->line, ev->hdr.tgid);
+	saker_sbuf_putn(&d->line, ") ", 2);
+	saker_sbuf_put_u64(&d->line, ev->hdr.tid);
+	saker_sbuf_putc(&d->line, ' ');
+	put_event_name(d, ev);
+	if (ev->hdr.type == SAKER_EVT_SYSCALL) {
+		saker_sbuf_puts(&d->line, " ret=");
+		put_ret(d, ev->hdr.ret);
+	}
+}
+
+/* Every parameter once; returns the union of their flags. */
+static unsigned put_params(struct saker_dump *d, const struct saker_event *ev)
+{
 	uint8_t seen[256 / 8] = {0};
 	struct saker_param p;
 	size_t pos = 0;
-	bool first = true, degraded;
+	bool first = true;
 	unsigned flags = 0;
-	int err;
+
+	while (saker_event_next(ev, &pos, &p)) {
+		flags |= p.flags;
+		/* JSON objects must not repeat a key; the first one is the one lookups see. */
+		if (seen[p.name / 8] & (1u << (p.name % 8)))
+			continue;
+		seen[p.name / 8] |= (uint8_t)(1u << (p.name % 8));
+		put_param(d, ev, &p, &first);
+	}
+	return flags;
+}
+
+int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
+{
+	struct dump_who w;
+	unsigned flags;
+	bool degraded;
 
 	if (d->line.oom) {
 		saker_sbuf_free(&d->line);
@@ -486,77 +588,12 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 	if (d->line.p)
 		d->line.p[0] = '\0';
 
-	/* A fork record names the child, which the table learns from this very record. */
-	if (d->view && ev->hdr.type != SAKER_EVT_PROC_FORK)
-		proc = saker_view_proc_at(d->view, ev->hdr.tid, ev->hdr.ts_ns);
-	err = saker_event_get_str(ev, SAKER_PN_COMM, comm, sizeof(comm));
-	if (!err || err == -ENAMETOOLONG)
-		commp = comm;
-	else if (proc)
-		commp = proc->comm;
-	if (commp && !commp[0])
-		commp = NULL; /* an empty comm is no value: <NA> in text, null in JSON */
-	if (ev->hdr.type == SAKER_EVT_PROC_EXEC &&
-	    saker_event_get_str(ev, SAKER_PN_EXE, exe, sizeof(exe)) == 0)
-		exep = exe;
-	else if (proc && proc->exe[0])
-		exep = proc->exe;
-
-	if (d->json) {
-		saker_sbuf_puts(&d->line, "{\"time\":");
-		put_time(d, ev->hdr.ts_ns);
-		saker_sbuf_puts(&d->line, ",\"cpu\":");
-		saker_sbuf_put_u64(&d->line, ev->hdr.cpu);
-		saker_sbuf_puts(&d->line, ",\"pid\":");
-		saker_sbuf_put_u64(&d->line, ev->hdr.tgid);
-		saker_sbuf_puts(&d->line, ",\"tid\":");
-		saker_sbuf_put_u64(&d->line, ev->hdr.tid);
-		saker_sbuf_puts(&d->line, ",\"comm\":");
-		if (commp)
-			put_cstr(d, commp);
-		else
-			saker_sbuf_puts(&d->line, "null");
-		saker_sbuf_puts(&d->line, ",\"exe\":");
-		if (exep)
-			put_cstr(d, exep);
-		else
-			saker_sbuf_puts(&d->line, "null");
-		saker_sbuf_puts(&d->line, ",\"event\":");
-		put_event_name(d, ev);
-		saker_sbuf_puts(&d->line, ",\"ret\":");
-		if (ev->hdr.type == SAKER_EVT_SYSCALL)
-			put_ret(d, ev->hdr.ret);
-		else
-			saker_sbuf_puts(&d->line, "null");
-		saker_sbuf_puts(&d->line, ",\"params\":{");
-	} else {
-		put_time(d, ev->hdr.ts_ns);
-		saker_sbuf_putc(&d->line, ' ');
-		saker_sbuf_put_u64(&d->line, ev->hdr.cpu);
-		saker_sbuf_putc(&d->line, ' ');
-		if (commp)
-			put_token(d, commp, strlen(commp));
-		else
-			saker_sbuf_puts(&d->line, "<NA>");
-		saker_sbuf_putc(&d->line, '(');
-		saker_sbuf_put_u64(&d->line, ev->hdr.tgid);
-		saker_sbuf_putn(&d->line, ") ", 2);
-		saker_sbuf_put_u64(&d->line, ev->hdr.tid);
-		saker_sbuf_putc(&d->line, ' ');
-		put_event_name(d, ev);
-		if (ev->hdr.type == SAKER_EVT_SYSCALL) {
-			saker_sbuf_puts(&d->line, " ret=");
-			put_ret(d, ev->hdr.ret);
-		}
-	}
-	while (saker_event_next(ev, &pos, &p)) {
-		flags |= p.flags;
-		/* JSON objects must not repeat a key; the first one is the one lookups see. */
-		if (seen[p.name / 8] & (1u << (p.name % 8)))
-			continue;
-		seen[p.name / 8] |= (uint8_t)(1u << (p.name % 8));
-		put_param(d, ev, &p, &first);
-	}
+	dump_who(d, ev, &w);
+	if (d->json)
+		put_head_json(d, ev, &w);
+	else
+		put_head_text(d, ev, &w);
+	flags = put_params(d, ev);
 	degraded = saker_view_degraded(d->view, ev->hdr.tgid, ev->hdr.ts_ns);
 	if (d->json) {
 		saker_sbuf_putc(&d->line, '}');
@@ -565,8 +602,8 @@ int saker_dump_format(struct saker_dump *d, const struct saker_event *ev)
 			put_flagged(d, ev, SAKER_PF_TRUNCATED, "truncated");
 		if (flags & SAKER_PF_UNREADABLE)
 			put_flagged(d, ev, SAKER_PF_UNREADABLE, "unreadable");
-		if (proc)
-			put_proc_json(d, proc);
+		if (w.proc)
+			put_proc_json(d, w.proc);
 		if (degraded)
 			saker_sbuf_puts(&d->line, ",\"view_degraded\":true");
 		saker_sbuf_putc(&d->line, '}');

@@ -140,22 +140,23 @@ static int drop_all_caps(void)
 	return (int)syscall(SYS_capset, &h, d);
 }
 
-static void spawner_main(int s, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
-			 pid_t saker)
+/* The programs the spawner started last, to kill (their process group) on request or at exit. */
+struct recent {
+	pid_t pid;
+	int pidfd;
+};
+
+/*
+ * The spawner process becomes the program's user with no capability and only
+ * stdio and the socket (SPAWNER_FD) open, or exits 126. Exits 0 when saker
+ * is already gone.
+ */
+static void spawner_become(int s, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
+			   pid_t saker)
 {
-	static char buf[sizeof(struct req) + MAX_CMD + 1];
-	struct {
-		pid_t pid;
-		int pidfd;
-	} recent[N_RECENT];
-	unsigned next = 0;
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sigset_t none;
 
-	for (unsigned i = 0; i < N_RECENT; i++) {
-		recent[i].pid = 0;
-		recent[i].pidfd = -1;
-	}
 	for (int sig = 1; sig < NSIG; sig++)
 		(void)sigaction(sig, &dfl, NULL);
 	sigemptyset(&none);
@@ -166,7 +167,6 @@ static void spawner_main(int s, uid_t uid, gid_t gid, const gid_t *groups, size_
 	if (syscall(SYS_close_range, SPAWNER_FD + 1, ~0U, 0) < 0)
 		for (int fd = SPAWNER_FD + 1; fd < 4096; fd++)
 			(void)close(fd);
-	s = SPAWNER_FD;
 	/* Raw system calls: they change this one thread, without glibc's all-threads machinery. */
 	if (syscall(SYS_setgroups, n_groups, groups) < 0 ||
 	    syscall(SYS_setresgid, gid, gid, gid) < 0 || syscall(SYS_setresuid, uid, uid, uid) < 0)
@@ -180,8 +180,62 @@ static void spawner_main(int s, uid_t uid, gid_t gid, const gid_t *groups, size_
 		_exit(126);
 	if (getppid() != saker)
 		_exit(0);
+}
+
+/* One request of n bytes in buf (in: the fd it carried, or -1); the reply is sent. */
+static void spawner_serve(int s, char *buf, size_t n, int in, pid_t saker, struct recent *recent,
+			  unsigned *next)
+{
+	struct req rq;
+
+	if (n < sizeof(rq)) {
+		reply(s, -EINVAL, 0);
+		return;
+	}
+	memcpy(&rq, buf, sizeof(rq));
+	if (rq.op == OP_SPAWN && in >= 0 && rq.len == n - sizeof(rq)) {
+		unsigned slot = (*next)++ % N_RECENT;
+		pid_t pid;
+		int32_t rc;
+		int pidfd;
+
+		buf[n] = '\0';
+		rc = spawn_one(buf + sizeof(rq), in, saker, &pid, &pidfd);
+		if (pid > 0) {
+			if (recent[slot].pidfd >= 0)
+				close(recent[slot].pidfd);
+			recent[slot].pid = pid;
+			recent[slot].pidfd = pidfd;
+		}
+		reply(s, rc, (int32_t)pid);
+	} else if (rq.op == OP_KILL) {
+		int32_t rc = -EPERM;
+
+		for (unsigned i = 0; rq.pid > 0 && i < N_RECENT; i++)
+			if (recent[i].pid == rq.pid)
+				rc = !alive(recent[i].pidfd) ? -ESRCH
+				     : kill(-rq.pid, rq.sig) ? -errno
+							     : 0;
+		reply(s, rc, rq.pid);
+	} else {
+		reply(s, -EINVAL, 0);
+	}
+}
+
+static void spawner_main(int s, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
+			 pid_t saker)
+{
+	static char buf[sizeof(struct req) + MAX_CMD + 1];
+	struct recent recent[N_RECENT];
+	unsigned next = 0;
+
+	for (unsigned i = 0; i < N_RECENT; i++) {
+		recent[i].pid = 0;
+		recent[i].pidfd = -1;
+	}
+	spawner_become(s, uid, gid, groups, n_groups, saker);
+	s = SPAWNER_FD;
 	for (;;) {
-		struct req rq;
 		int in;
 		ssize_t n = saker_fdpass_recv(s, buf, sizeof(buf) - 1, &in);
 
@@ -196,39 +250,7 @@ static void spawner_main(int s, uid_t uid, gid_t gid, const gid_t *groups, size_
 					(void)kill(-recent[i].pid, SIGKILL);
 			_exit(0);
 		}
-		if ((size_t)n < sizeof(rq)) {
-			reply(s, -EINVAL, 0);
-		} else {
-			memcpy(&rq, buf, sizeof(rq));
-			if (rq.op == OP_SPAWN && in >= 0 && rq.len == (size_t)n - sizeof(rq)) {
-				pid_t pid;
-				int32_t rc;
-
-				unsigned slot = next++ % N_RECENT;
-				int pidfd;
-
-				buf[n] = '\0';
-				rc = spawn_one(buf + sizeof(rq), in, saker, &pid, &pidfd);
-				if (pid > 0) {
-					if (recent[slot].pidfd >= 0)
-						close(recent[slot].pidfd);
-					recent[slot].pid = pid;
-					recent[slot].pidfd = pidfd;
-				}
-				reply(s, rc, (int32_t)pid);
-			} else if (rq.op == OP_KILL) {
-				int32_t rc = -EPERM;
-
-				for (unsigned i = 0; rq.pid > 0 && i < N_RECENT; i++)
-					if (recent[i].pid == rq.pid)
-						rc = !alive(recent[i].pidfd) ? -ESRCH
-						     : kill(-rq.pid, rq.sig) ? -errno
-									     : 0;
-				reply(s, rc, rq.pid);
-			} else {
-				reply(s, -EINVAL, 0);
-			}
-		}
+		spawner_serve(s, buf, (size_t)n, in, saker, recent, &next);
 		if (in >= 0)
 			close(in);
 	}

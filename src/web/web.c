@@ -201,29 +201,70 @@ static void free_web(struct saker_web *w)
 	free(w);
 }
 
+/* The listen address and port into ss; MHD_USE_IPv6 into *flags for an IPv6 one. */
+static int parse_listen(const struct saker_web_opts *o, const char *addr,
+			struct sockaddr_storage *ss, unsigned *flags, char *err, size_t errlen)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)ss)->sin_port = htons(o->port);
+	} else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(o->port);
+		*flags |= MHD_USE_IPv6;
+	} else {
+		snprintf(err, errlen, "listen address '%s' is not an IPv4 or IPv6 address", addr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Starts MHD with the options o gives; w->d is NULL (errno set) when it cannot. */
+static void start_daemon(struct saker_web *w, const struct saker_web_opts *o,
+			 struct sockaddr_storage *ss, unsigned flags)
+{
+	unsigned threads = o->threads ? o->threads : 1;
+	struct MHD_OptionItem opts[12];
+	size_t n = 0;
+
+#define OPT(k, v, p) opts[n++] = (struct MHD_OptionItem){(k), (intptr_t)(v), (p)}
+	OPT(MHD_OPTION_SOCK_ADDR, 0, ss);
+	OPT(MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 64, NULL);
+	OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip ? o->max_per_ip : 16, NULL);
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s ? o->timeout_s : 5, NULL);
+	/* Bounds what one request may take; MHD answers an oversized one itself. */
+	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_request_bytes ? o->max_request_bytes : 8192,
+	    NULL);
+	/* No LISTENING_ADDRESS_REUSE: it means SO_REUSEPORT, so a second saker would share. */
+	if (threads > 1)
+		OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
+	if (o->tls_pem) {
+		/* One PEM holds both, as Falco's ssl_certificate does. */
+		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_pem);
+		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_pem);
+	}
+	OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+	errno = 0;
+	w->d = MHD_start_daemon(flags, o->port, NULL, NULL, on_request, w, MHD_OPTION_ARRAY, opts,
+				MHD_OPTION_END);
+}
+
 int saker_web_start(struct saker_web **out, const struct saker_web_opts *o, char *err,
 		    size_t errlen)
 {
 	struct saker_web *w;
 	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
-	unsigned threads = o->threads ? o->threads : 1;
 	const union MHD_DaemonInfo *info;
 	const char *addr = o->listen_address ? o->listen_address : "127.0.0.1";
+	int rc;
 
 	*out = NULL;
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons(o->port);
-	} else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(o->port);
-		flags |= MHD_USE_IPv6;
-	} else {
-		snprintf(err, errlen, "listen address '%s' is not an IPv4 or IPv6 address", addr);
-		return -EINVAL;
-	}
+	rc = parse_listen(o, addr, &ss, &flags, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (o->tls_pem) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			snprintf(err, errlen, "libmicrohttpd was built without TLS");
@@ -246,35 +287,7 @@ int saker_web_start(struct saker_web **out, const struct saker_web_opts *o, char
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-
-	{
-		struct MHD_OptionItem opts[12];
-		size_t n = 0;
-
-#define OPT(k, v, p) opts[n++] = (struct MHD_OptionItem){(k), (intptr_t)(v), (p)}
-		OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
-		OPT(MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 64,
-		    NULL);
-		OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip ? o->max_per_ip : 16, NULL);
-		OPT(MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s ? o->timeout_s : 5, NULL);
-		/* Bounds what one request may take; MHD answers an oversized one itself. */
-		OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		    o->max_request_bytes ? o->max_request_bytes : 8192, NULL);
-		/* No LISTENING_ADDRESS_REUSE: it means SO_REUSEPORT, so a second saker would share.
-		 */
-		if (threads > 1)
-			OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
-		if (o->tls_pem) {
-			/* One PEM holds both, as Falco's ssl_certificate does. */
-			OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_pem);
-			OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_pem);
-		}
-		OPT(MHD_OPTION_END, 0, NULL);
-#undef OPT
-		errno = 0;
-		w->d = MHD_start_daemon(flags, o->port, NULL, NULL, on_request, w, MHD_OPTION_ARRAY,
-					opts, MHD_OPTION_END);
-	}
+	start_daemon(w, o, &ss, flags);
 	if (!w->d) {
 		int e = errno ? errno : EIO;
 
