@@ -1,6 +1,8 @@
 """nats-server for the tests (loopback, random ports, private store dirs, always
-stopped) and a small NATS client over a socket: enough protocol to send
-JetStream API requests and read a stream back message by message."""
+stopped) and a small NATS client over a socket (the text protocol: CONNECT,
+PUB, SUB, MSG/HMSG): enough to create a stream, publish to it with acks, send
+JetStream API requests and read a stream back message by message, so the
+tests need no client library of their own."""
 import base64
 import json
 import os
@@ -196,6 +198,20 @@ class Client:
             if b"503" in hdr.split(b"\r\n", 1)[0]:
                 raise ConnectionError("no responders for " + subject)
             return data
+
+    def js(self, subject, payload):
+        """A JetStream API call or a publish acknowledged by the stream: the JSON reply."""
+        reply = json.loads(self.request(subject, payload, timeout=10.0) or b"{}")
+        if "error" in reply:
+            raise RuntimeError("%s: %s" % (subject, reply["error"]))
+        return reply
+
+    def create_stream(self, name, subjects):
+        return self.js("$JS.API.STREAM.CREATE." + name,
+                       json.dumps({"name": name, "subjects": subjects, "storage": "file"}))
+
+    def publish(self, subject, doc):
+        return self.js(subject, json.dumps(doc) if not isinstance(doc, (bytes, str)) else doc)
 
     def close(self):
         self.sock.close()

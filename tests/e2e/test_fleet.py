@@ -10,8 +10,7 @@ import time
 import pytest
 
 from conftest import HELPERS, SAKER, public_copy, summary
-from natslite import Client, NatsServer
-from natsutil import stream_messages
+from natsutil import Client, Cluster, stream_messages
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 SEC = 1_000_000_000
@@ -19,16 +18,17 @@ SEC = 1_000_000_000
 
 @pytest.fixture
 def nats():
-    server = NatsServer()
+    cluster = Cluster()
     client = None
     try:
-        client = Client(server.port)
+        server = cluster.start().servers[0]
+        client = Client(server.url, timeout=10.0)
         client.create_stream("SAKER", ["saker.>"])
         yield server, client
     finally:
         if client:
             client.close()
-        server.stop()
+        cluster.stop()
 
 
 def coverage(host, seq, end_ns, seen, lost, critical=0, top=None, run="run-1", healthy=True):

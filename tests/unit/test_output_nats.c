@@ -4,7 +4,6 @@
  * the next start finds in the spool. The e2e tests (tests/e2e/test_nats.py)
  * cover real servers.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,42 +20,11 @@
 #include "lib/clock.h"
 #include "lib/spool.h"
 #include "outputs/output_nats.h"
-
-struct fx {
-	char dir[64];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/saker-natsu-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	DIR *d = opendir(f->dir);
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] != '.')
-			unlinkat(dirfd(d), de->d_name, 0);
-	}
-	if (d)
-		closedir(d);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
+#include "tmpdir.h"
 
 static char *dead_server[] = {"nats://127.0.0.1:9"};
 
-static struct saker_nats *start(struct fx *f, size_t queue)
+static struct saker_nats *start(struct tmpdir *f, size_t queue)
 {
 	struct saker_nats_cfg c = {
 	    .servers = dead_server,
@@ -87,7 +55,7 @@ static void balanced(const struct saker_nats_stats *st)
 
 static void test_spooled_when_down_and_found_again(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct saker_nats *n = start(f, 0);
 	struct saker_nats_stats st;
 	struct saker_spool *sp;
@@ -140,7 +108,7 @@ static void test_spooled_when_down_and_found_again(void **state)
 
 static void test_queue_bound_and_suffix(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct saker_nats *n = start(f, 4);
 	struct saker_nats_stats st;
 	int full = 0;
@@ -169,9 +137,10 @@ static void test_queue_bound_and_suffix(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_spooled_when_down_and_found_again, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_queue_bound_and_suffix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_spooled_when_down_and_found_again, tmpdir_setup,
+					    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_queue_bound_and_suffix, tmpdir_setup,
+					    tmpdir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,40 +14,9 @@
 #include <cmocka.h>
 
 #include "lib/spool.h"
+#include "tmpdir.h"
 
-struct fx {
-	char dir[64];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/saker-spool-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	DIR *d = opendir(f->dir);
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] != '.')
-			unlinkat(dirfd(d), de->d_name, 0);
-	}
-	if (d)
-		closedir(d);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
-
-static struct saker_spool *open_sp(struct fx *f, uint64_t max)
+static struct saker_spool *open_sp(struct tmpdir *f, uint64_t max)
 {
 	struct saker_spool_opts o = {.dir = f->dir, .max_bytes = max};
 	struct saker_spool *sp = NULL;
@@ -92,7 +61,7 @@ static void balanced(struct saker_spool *sp)
 }
 
 /* The newest segment file, for the damage tests. */
-static void last_seg(struct fx *f, char *out, size_t len)
+static void last_seg(struct tmpdir *f, char *out, size_t len)
 {
 	DIR *d = opendir(f->dir);
 	struct dirent *de;
@@ -110,7 +79,7 @@ static void last_seg(struct fx *f, char *out, size_t len)
 
 static void test_order_and_ack(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct saker_spool *sp = open_sp(f, 1 << 20);
 	struct saker_spool_rec r;
 	struct saker_spool_stats st;
@@ -136,7 +105,7 @@ static void test_order_and_ack(void **state)
 
 static void test_restart_resends_same_ids(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct saker_spool *sp = open_sp(f, 1 << 20);
 	struct saker_spool_stats st;
 	struct saker_spool_rec r;
@@ -172,7 +141,7 @@ static void test_restart_resends_same_ids(void **state)
 
 static void test_torn_tail(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct saker_spool *sp = open_sp(f, 1 << 20);
 	struct saker_spool_stats st;
 	struct saker_spool_rec r;
@@ -213,7 +182,7 @@ static void test_torn_tail(void **state)
 
 static void test_bad_checksum(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct saker_spool *sp = open_sp(f, 1 << 20);
 	struct saker_spool_stats st;
 	struct saker_spool_rec r;
@@ -247,7 +216,7 @@ static void test_bad_checksum(void **state)
 
 static void test_full_drops_newest(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct saker_spool *sp = open_sp(f, SAKER_SPOOL_MIN_BYTES);
 	struct saker_spool_stats st;
 	char data[1000];
@@ -290,7 +259,7 @@ static void test_full_drops_newest(void **state)
 
 static void test_segments_removed(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct saker_spool *sp = open_sp(f, 1 << 20);
 	struct saker_spool_stats st;
 	char data[4000];
@@ -328,7 +297,7 @@ static void test_segments_removed(void **state)
 
 static void test_bad_opts(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct saker_spool_opts o = {.dir = f->dir, .max_bytes = 100};
 	struct saker_spool *sp = (void *)1;
 	char err[256] = "";
@@ -344,13 +313,14 @@ static void test_bad_opts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_order_and_ack, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_restart_resends_same_ids, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_checksum, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_full_drops_newest, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_segments_removed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_opts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_order_and_ack, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_resends_same_ids, tmpdir_setup,
+					    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_tail, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_checksum, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_full_drops_newest, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_segments_removed, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_opts, tmpdir_setup, tmpdir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
