@@ -294,41 +294,6 @@ static void collect_view(struct ctx *c, const struct saker_view_stats *v)
 	}
 }
 
-/* nats_output, every subject: offered + recovered = acked + pending + lost (by cause). */
-static void collect_nats(struct ctx *c, const struct saker_nats_stats *n)
-{
-	static const char *const causes[] = {"queue_full", "spool_full", "write_error", "corrupt"};
-	const uint64_t lost[] = {n->lost_queue, n->lost_spool_full, n->lost_write, n->lost_corrupt};
-
-	add(c, "nats_offered_total", "Messages handed to nats_output by this run (every subject).",
-	    COUNTER, S, n->offered, NULL, 0);
-	add(c, "nats_recovered_total",
-	    "Messages an earlier run left in the spool, found at start (damaged ones included).",
-	    COUNTER, S, n->recovered, NULL, 0);
-	add(c, "nats_acked_total", "Messages the JetStream stream acknowledged.", COUNTER, S,
-	    n->acked, NULL, 0);
-	add(c, "nats_dedup_total",
-	    "Acknowledgements the server marked duplicate (a resend it already had).", COUNTER, S,
-	    n->dedup, NULL, 0);
-	add(c, "nats_resent_total", "Publishes of a message that had been published before.",
-	    COUNTER, S, n->resent, NULL, 0);
-	add(c, "nats_publish_errors_total",
-	    "Publishes that failed (negative ack, no ack in time, not connected).", COUNTER, S,
-	    n->publish_errors, NULL, 0);
-	add(c, "nats_pending", "Messages not acknowledged yet (memory queue and spool).", GAUGE, S,
-	    n->pending, NULL, 0);
-	for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++) {
-		const struct saker_metric_label l[] = {{"cause", causes[i]}};
-
-		add(c, "nats_lost_total", "Messages lost by nats_output, by cause.", COUNTER, S,
-		    lost[i], l, 1);
-	}
-	add(c, "nats_spool_bytes", "Size of the spool's segment files.", GAUGE, S, n->spool_bytes,
-	    NULL, 0);
-	add(c, "nats_connected", "1 while connected to a server with the stream in place.", GAUGE,
-	    S, n->connected, NULL, 0);
-}
-
 static void collect_outputs(struct ctx *c, const struct saker_outputs_stats *o)
 {
 	add(c, "alerts_emitted_total", "Alerts accepted by the outputs.", COUNTER, S, o->emitted,
@@ -362,8 +327,14 @@ static void collect_outputs(struct ctx *c, const struct saker_outputs_stats *o)
 		add(c, "alerts_channel_undelivered", "Alerts the channel holds, or held at exit.",
 		    GAUGE, S, o->undelivered[ch] + o->pending[ch], l, 1);
 	}
-	if (o->nats_enabled)
-		collect_nats(c, &o->nats);
+	/* The series a channel counts itself (outputs/channel.h's own kind: nats), as it names
+	 * them. */
+	for (size_t i = 0; i < o->n_series; i++) {
+		const struct saker_chan_series *s = &o->series[i];
+		const struct saker_metric_label l[] = {{s->label, s->value}};
+
+		add(c, s->name, s->help, s->type, S, s->v, s->label ? l : NULL, s->label ? 1 : 0);
+	}
 }
 
 static void collect_rules(struct ctx *c, const struct saker_collect_rules *r)

@@ -27,8 +27,8 @@
 #include "config/config.h"
 #include "lib/alert.h"
 #include "lib/prio.h"
+#include "lib/metrics.h"
 #include "lib/report.h"
-#include "outputs/output_nats.h"
 
 /* Default bound of each channel's queue when outputs_queue.capacity is 0. */
 #define SAKER_OUTPUTS_DEFAULT_QUEUE 4096
@@ -36,20 +36,25 @@
 #define SAKER_OUTPUTS_SHUTDOWN_MS 5000
 #define SAKER_OUTPUTS_WAKE_SIGNAL (SIGRTMIN + 3)
 
-/* One per row of outputs/channels.def (a channel is one file, outputs/channel.h), then nats. */
+/* One per row of outputs/channels.def (a channel is one file, outputs/channel.h). */
 enum saker_channel {
 #define SAKER_CHANNEL(ID, name) SAKER_CH_##ID,
 #include "outputs/channels.def"
 #undef SAKER_CHANNEL
-	/*
-	 * Not a row of the table (it predates it): alerts go to the nats_output
-	 * module (its own queue, spool and worker, output_nats.h). Its buckets
-	 * here are the alerts of this run: delivered = acknowledged by the
-	 * stream, lost = its queue or spool could not take them, pending = not
-	 * acknowledged yet (after shutdown: in the spool for the next start).
-	 */
-	SAKER_CH_NATS,
 	SAKER_CH_MAX,
+};
+
+/* Series one channel may report itself (an own channel, outputs/channel.h), and all of them. */
+#define SAKER_CHAN_SERIES_MAX	 16
+#define SAKER_OUTPUTS_SERIES_MAX 32
+
+/* One /metrics series a channel counts itself; the strings are static. */
+struct saker_chan_series {
+	const char *name; /* without SAKER_METRICS_PREFIX */
+	const char *help;
+	enum saker_metric_type type;
+	const char *label, *value; /* one label, or NULL */
+	uint64_t v;
 };
 
 /*
@@ -57,7 +62,11 @@ enum saker_channel {
  * channel did with the alerts handed to it. For every channel, at any time:
  *   offered = delivered + failed + lost + dropped_reload + undelivered + pending
  * and after saker_outputs_shutdown pending is 0 (the in-flight alert
- * included: it is delivered, failed or undelivered).
+ * included: it is delivered, failed or undelivered). A channel that counts
+ * itself (nats) reports offered = delivered + lost + pending: delivered is
+ * acknowledged by the stream, lost its queue or spool could not take it,
+ * pending not acknowledged yet (after shutdown: in the spool for the next
+ * start).
  */
 struct saker_outputs_stats {
 	uint64_t emitted;     /* passed the priority filter, accepted by at least one channel */
@@ -75,8 +84,9 @@ struct saker_outputs_stats {
 	uint64_t pending[SAKER_CH_MAX];	       /* queued, in flight or buffered when sampled */
 	uint64_t undelivered_alerts; /* alerts some channel had not delivered at shutdown */
 	bool final;		     /* after saker_outputs_shutdown: no counter changes again */
-	bool nats_enabled;
-	struct saker_nats_stats nats; /* every subject, recovered messages included */
+	/* The series channels count themselves (nats: its spool and acks), in table order. */
+	size_t n_series;
+	struct saker_chan_series series[SAKER_OUTPUTS_SERIES_MAX];
 };
 
 const char *saker_channel_name(enum saker_channel ch);
@@ -123,10 +133,11 @@ int saker_outputs_shutdown(struct saker_outputs *o, int timeout_ms);
 void saker_outputs_get_stats(struct saker_outputs *o, struct saker_outputs_stats *st);
 /*
  * For app code (the fleet's ledger and coverage records): one JSON document
- * to <nats_output.subject_prefix>.<hostname>.<suffix> through nats_output's
- * queue, spool and acks (exactly once, nothing lost uncounted; see
- * output_nats.h). Never blocks. 0; -ENOTCONN when nats_output is not
- * enabled; else what saker_nats_publish returns (-ENOBUFS, -EINVAL,
+ * to the first enabled channel that takes documents (its own kind's
+ * publish; nats_output: <subject_prefix>.<hostname>.<suffix> through its
+ * queue, spool and acks, exactly once, nothing lost uncounted; see
+ * output_nats.h). Never blocks. 0; -ENOTCONN when no such channel is
+ * enabled; else what the channel returns (nats: -ENOBUFS, -EINVAL,
  * -ESHUTDOWN). Callable from any thread.
  */
 int saker_outputs_publish(struct saker_outputs *o, const char *suffix, const char *json,

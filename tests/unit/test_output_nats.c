@@ -19,7 +19,9 @@
 
 #include "lib/clock.h"
 #include "lib/spool.h"
+#include "config/config.h"
 #include "outputs/output_nats.h"
+#include "outputs/outputs.h"
 #include "tmpdir.h"
 
 static char *dead_server[] = {"nats://127.0.0.1:9"};
@@ -134,12 +136,87 @@ static void test_queue_bound_and_suffix(void **state)
 	saker_nats_free(NULL);
 }
 
+/* The log callback of the outputs object: the last report kept. */
+static char last[512];
+
+static void keep_last(void *ctx, enum saker_prio prio, const char *msg)
+{
+	(void)ctx;
+	(void)prio;
+	snprintf(last, sizeof(last), "%s", msg);
+}
+
+static uint64_t series(const struct saker_outputs_stats *st, const char *name, const char *cause)
+{
+	for (size_t i = 0; i < st->n_series; i++)
+		if (!strcmp(st->series[i].name, name) &&
+		    (!cause || (st->series[i].value && !strcmp(st->series[i].value, cause))))
+			return st->series[i].v;
+	fail_msg("no series %s", name);
+	return 0;
+}
+
+/*
+ * nats is a row of the channel table whose counts come from the channel
+ * (the own kind): the outputs' stats show its buckets of the alerts and its
+ * own series, documents go through saker_outputs_publish, and shutdown
+ * reports what stays in the spool.
+ */
+static void test_channel_counts_itself(void **state)
+{
+	struct tmpdir *f = *state;
+	const struct saker_outputs_opts opts = {.log = keep_last};
+	const struct saker_alert a = {.priority = SAKER_PRIO_CRITICAL, .rule = "r", .output = "x"};
+	struct saker_outputs_stats st;
+	struct saker_outputs *o = NULL;
+	struct saker_config cfg;
+	char kv[128], err[256];
+
+	saker_config_init(&cfg);
+	snprintf(kv, sizeof(kv), "nats_output.spool_dir=%s", f->dir);
+	assert_int_equal(saker_config_override(&cfg, kv, err, sizeof(err), NULL, NULL), 0);
+	assert_int_equal(saker_config_override(&cfg, "nats_output.servers=[nats://127.0.0.1:9]",
+					       err, sizeof(err), NULL, NULL),
+			 0);
+	assert_int_equal(
+	    saker_config_override(&cfg, "nats_output.enabled=true", err, sizeof(err), NULL, NULL),
+	    0);
+	assert_int_equal(saker_config_override(&cfg, "stdout_output.enabled=false", err,
+					       sizeof(err), NULL, NULL),
+			 0);
+	assert_string_equal(saker_channel_name(SAKER_CH_NATS), "nats");
+	assert_int_equal(saker_outputs_new(&o, &cfg, &opts, err, sizeof(err)), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(saker_outputs_emit(o, &a), 0);
+	assert_int_equal(saker_outputs_publish(o, "ledger", "{}", 2), 0);
+	saker_outputs_get_stats(o, &st);
+	assert_true(st.enabled[SAKER_CH_NATS]);
+	assert_false(st.enabled[SAKER_CH_STDOUT]);
+	assert_int_equal(st.emitted, 3);
+	assert_int_equal(st.offered[SAKER_CH_NATS], 3);
+	assert_int_equal(
+	    st.delivered[SAKER_CH_NATS] + st.lost[SAKER_CH_NATS] + st.pending[SAKER_CH_NATS], 3);
+	assert_int_equal(series(&st, "nats_offered_total", NULL), 4);
+	assert_int_equal(series(&st, "nats_lost_total", "queue_full"), 0);
+	assert_int_equal(series(&st, "nats_connected", NULL), 0);
+	assert_int_equal(saker_outputs_shutdown(o, 1000), 0);
+	saker_outputs_get_stats(o, &st);
+	assert_int_equal(st.pending[SAKER_CH_NATS], 3);
+	assert_int_equal(series(&st, "nats_pending", NULL), 4);
+	assert_string_equal(last, "outputs: nats output: 4 message(s) not acknowledged, kept in "
+				  "the spool for the next start");
+	saker_outputs_free(o);
+	saker_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_spooled_when_down_and_found_again, tmpdir_setup,
 					    tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_bound_and_suffix, tmpdir_setup,
+					    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_channel_counts_itself, tmpdir_setup,
 					    tmpdir_teardown),
 	};
 
