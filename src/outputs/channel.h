@@ -6,7 +6,7 @@
  *        const struct saker_channel_ops saker_output_mqtt = {.name = "mqtt", ...};
  *   2. one row in src/outputs/channels.def:  SAKER_CHANNEL(MQTT, mqtt)
  *   3. its keys: a `mqtt_output` block in struct saker_config (config/config.h)
- *      and its rows in config.c's table, `mqtt_output.enabled` flagged
+ *      and its rows in cfg_opts[] (config/config_keys.c), `mqtt_output.enabled` flagged
  *      OPT_F_OUTPUT_ON (so "no output enabled" knows it) and any key it cannot
  *      run without flagged OPT_F_OUTPUT_NEEDS. The configuration is a layer to
  *      the left of outputs, so the keys cannot live in the channel's file.
