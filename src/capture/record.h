@@ -11,8 +11,9 @@
  * full chunks (and, once a second, the chunk being filled) to the file, so
  * a slow disk never holds up the epoll loop. When every chunk is waiting
  * for the disk, a record is not written and counted; a write error is
- * reported once (an error, from the writer thread) and every record from then on is counted as
- * not written. written + not_written == records handed in, once finished.
+ * reported once (an error, from the writer thread) and every record from
+ * then on is counted as not written. written + not_written == records
+ * handed in, once finished.
  */
 #ifndef SAKER_RECORD_H
 #define SAKER_RECORD_H
@@ -38,7 +39,8 @@ struct saker_record_stats {
 
 /*
  * Creates (or truncates) path with lib/safefile's checks: 0600, never
- * through a symlink, a regular file. Nothing is written yet.
+ * through a symlink, a regular file. Nothing is written yet. report (NULL:
+ * nothing said) gets the write errors, from the writer thread.
  */
 int saker_record_open(struct saker_record **out, const char *path, saker_report_fn report,
 		      void *report_ctx, char *err, size_t errlen);
