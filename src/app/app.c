@@ -501,7 +501,7 @@ static int open_capture(struct saker_app *app, const uint8_t *table, char *err, 
 	startup_mark(app, SAKER_START_PROBE);
 	/* Attached: from here on saker needs only a few capabilities (docs/security.md). */
 	if (!ret)
-		ret = saker_privilege_apply(&app->log, err, errlen);
+		ret = saker_privilege_apply(&app->log, app->cfg.run_as_user, err, errlen);
 	startup_mark(app, SAKER_START_PRIVS);
 	/* Attached first, then seeded: a process born in between is in the rings. */
 	if (!ret)

@@ -7,6 +7,8 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -403,12 +405,61 @@ int saker_privilege_confine(pid_t self, char *err, size_t errlen)
 #endif
 }
 
-int saker_privilege_apply(const struct saker_log *log, char *err, size_t errlen)
+/*
+ * Every thread to user's uid and gid, no supplementary groups. PR_SET_KEEPCAPS
+ * keeps the calling thread's permitted set across the switch, and it is made
+ * effective again so that the drop that follows can reduce the bounding set;
+ * another thread (none runs yet) loses its set, and the drop's check then
+ * refuses to run.
+ */
+int saker_privilege_switch_user(const char *user, uid_t *uid, char *err, size_t errlen)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2];
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	uid_t r, e, s;
+	int rc;
+
+	rc = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+	if (rc || !res) {
+		snprintf(err, errlen, "run_as_user: no user '%s'%s%s", user, rc ? ": " : "",
+			 rc ? strerror(rc) : "");
+		return rc ? -rc : -ENOENT;
+	}
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) || setgroups(0, NULL) ||
+	    setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) ||
+	    setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid)) {
+		rc = -errno;
+		snprintf(err, errlen, "run_as_user: cannot switch to '%s': %s", user,
+			 strerror(-rc));
+		return rc;
+	}
+	(void)prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	if (getresuid(&r, &e, &s) || r != pw.pw_uid || e != pw.pw_uid || s != pw.pw_uid) {
+		snprintf(err, errlen, "run_as_user: '%s' did not take", user);
+		return -EPERM;
+	}
+	if (syscall(SYS_capget, &h, d) == 0) {
+		d[0].effective = d[0].permitted;
+		d[1].effective = d[1].permitted;
+		(void)syscall(SYS_capset, &h, d);
+	}
+	*uid = pw.pw_uid;
+	return 0;
+}
+
+int saker_privilege_apply(const struct saker_log *log, const char *user, char *err, size_t errlen)
 {
 	struct saker_privilege_result res;
 	char names[512];
-	int ret = saker_privilege_drop(saker_privilege_default_keep(), &res, err, errlen);
+	uid_t uid = 0;
+	int ret = 0;
 
+	if (user && *user)
+		ret = saker_privilege_switch_user(user, &uid, err, errlen);
+	if (!ret)
+		ret = saker_privilege_drop(saker_privilege_default_keep(), &res, err, errlen);
 	if (ret)
 		return ret;
 	ret = saker_privilege_confine(getpid(), err, errlen);
@@ -424,5 +475,9 @@ int saker_privilege_apply(const struct saker_log *log, char *err, size_t errlen)
 	if (!res.bounding_reduced)
 		saker_log(log, SAKER_PRIO_WARNING,
 			  "no CAP_SETPCAP: the capability bounding set could not be reduced");
+	if (user && *user)
+		saker_log(log, SAKER_PRIO_INFO,
+			  "running as user %s (uid %u), no supplementary groups", user,
+			  (unsigned)uid);
 	return 0;
 }

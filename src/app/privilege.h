@@ -59,6 +59,13 @@ int saker_privilege_confine(pid_t self, char *err, size_t errlen);
  * saker_privilege_confine(getpid()), logging what is
  * kept (info) and a bounding set left unreduced (warning). What main calls.
  */
-int saker_privilege_apply(const struct saker_log *log, char *err, size_t errlen);
+int saker_privilege_apply(const struct saker_log *log, const char *user, char *err, size_t errlen);
+/*
+ * run_as_user: switches every thread to user (its uid and gid, no
+ * supplementary groups), keeping the capabilities for the drop that follows;
+ * called by saker_privilege_apply when user is set. 0 (*uid set) or a
+ * negative errno with the reason in err.
+ */
+int saker_privilege_switch_user(const char *user, uid_t *uid, char *err, size_t errlen);
 
 #endif

@@ -110,6 +110,8 @@ struct saker_config {
 		char *program;
 		char *user; /* the program runs as this user; default "nobody" */
 	} program_output;
+	/* After attaching, saker's own process switches to this user ("" or NULL: stays root). */
+	char *run_as_user;
 	/* Also the http channel's settings (outputs/output_http.h). */
 	struct saker_config_http {
 		bool enabled;

@@ -277,6 +277,7 @@ const struct opt cfg_opts[] = {
     BOOL("program_output.keep_alive", program_output.keep_alive, false),
     STR("program_output.program", program_output.program, NULL, NULL, .flags = OPT_F_OUTPUT_NEEDS),
     STR("program_output.user", program_output.user, "nobody", NULL),
+    STR("run_as_user", run_as_user, NULL, NULL, .apply = SAKER_CONFIG_RESTART),
 
     BOOL("http_output.enabled", http_output.enabled, false, .flags = OPT_F_OUTPUT_ON),
     STR("http_output.url", http_output.url, NULL, NULL, .flags = OPT_F_OUTPUT_NEEDS),

@@ -200,6 +200,7 @@ for c in range(64):
     if not bnd & (1 << c):
         libc.prctl(24, c, 0, 0, 0)  # PR_CAPBSET_DROP
 os.setgroups([])
+libc.prctl(8, 1, 0, 0, 0)  # PR_SET_KEEPCAPS: a switch to a non-root uid keeps the sets
 os.setresgid(*(int(x) for x in st["Gid"][:3]))
 os.setresuid(*(int(x) for x in st["Uid"][:3]))
 class Hdr(ctypes.Structure):
@@ -276,14 +277,10 @@ def test_saker_credentials_cannot_attach_signal_or_become_another_user(saker):
     assert s.stop() == 0
 
 
-@pytest.mark.parametrize("iterators", [True, False])
-def test_seeding_from_the_task_iterators_needs_no_ptrace(saker, iterators):
-    """Issue 14 item 4: a root process started before saker (full capabilities, so
-    saker's reduced set may not read its exe, cwd or fd links in /proc) is seeded
-    with its exe, cwd and an open file from the task iterators, read after the
-    drop; no saker process, thread or child holds CAP_SYS_PTRACE and no /proc
-    helper runs. With engine.modern_ebpf.disable_iterators (as on a kernel that
-    cannot load them) the same view comes from /proc through the helper."""
+def seed_root_holder(saker, during, engine="", args=()):
+    """A root process (full capabilities: saker's reduced set may not read its exe, cwd or
+    fd links in /proc) holds a file open from before saker starts; during(s) runs once
+    saker has seeded; then the process closes it. Returns the close as saker dumped it."""
     d = tempfile.mkdtemp(prefix="saker-iter-")
     try:
         held = os.path.join(d, "held.txt")
@@ -291,32 +288,13 @@ def test_seeding_from_the_task_iterators_needs_no_ptrace(saker, iterators):
             f.write("x\n")
         cfg = os.path.join(d, "saker.yaml")
         with open(cfg, "w") as f:
-            f.write("json_output: true\nbase_syscalls:\n  custom_set: []\n"
-                    "engine:\n  modern_ebpf:\n    disable_iterators: %s\n"
-                    % ("false" if iterators else "true"))
+            f.write("json_output: true\nbase_syscalls:\n  custom_set: []\n" + engine)
         p = subprocess.Popen([sys.executable, "-c", HOLDER, held], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True, cwd=d)
         try:
             fd = int(p.stdout.readline())
-            s = saker("-c", cfg, "--dump", "-o", "log_level=debug")
-            m = s.wait_for(r"process table seeded: \d+ threads; (\d+) processes and (\d+) "
-                           r"descriptors from the task iterators(.*)$")
-            kids = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(s.proc.pid)],
-                                  capture_output=True, text=True).stdout.split()
-            if iterators:
-                assert m.group(3) == "" and int(m.group(1)) > 0 and int(m.group(2)) > 0, \
-                    m.group(0)
-                assert "saker-procread" not in kids, kids
-                # The children (canary, spawner) run as nobody with no_new_privs: their
-                # bounding set gives them nothing; saker's own is reduced too.
-                for pid in [s.proc.pid] + [int(k) for k in kids[::2]]:
-                    for tid, st in task_status(pid).items():
-                        for k in ("CapEff", "CapPrm") + (("CapBnd",) if pid == s.proc.pid
-                                                         else ()):
-                            assert not st[k] & (1 << CAP_SYS_PTRACE), (pid, tid, k, hex(st[k]))
-            else:
-                assert m.group(3) == " (none loaded: /proc)", m.group(0)
-                assert kids.count("saker-procread") == 1, kids
+            s = saker("-c", cfg, "--dump", "-o", "log_level=debug", *args)
+            during(s, p)
             p.stdin.write("go\n")
             p.stdin.flush()
             assert p.wait(timeout=20) == 0
@@ -333,5 +311,61 @@ def test_seeding_from_the_task_iterators_needs_no_ptrace(saker, iterators):
         assert closes[0]["proc"]["uid"] == 0
         assert closes[0]["exe"] == os.path.realpath(sys.executable), closes[0]
         assert closes[0]["proc"]["cwd"] == d, closes[0]
+        return closes[0]
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+SEEDED = (r"process table seeded: \d+ threads; (\d+) processes and (\d+) "
+          r"descriptors from the task iterators(.*)$")
+
+
+@pytest.mark.parametrize("iterators", [True, False])
+def test_seeding_from_the_task_iterators_needs_no_ptrace(saker, iterators):
+    """Issue 14 item 4: a root process started before saker is seeded with its exe,
+    cwd and an open file from the task iterators, read after the drop; no saker
+    process, thread or child holds CAP_SYS_PTRACE and no /proc helper runs. With
+    engine.modern_ebpf.disable_iterators (as on a kernel that cannot load them) the
+    same view comes from /proc through the helper."""
+
+    def during(s, p):
+        m = s.wait_for(SEEDED)
+        kids = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(s.proc.pid)],
+                              capture_output=True, text=True).stdout.split()
+        if not iterators:
+            assert m.group(3) == " (none loaded: /proc)", m.group(0)
+            assert kids.count("saker-procread") == 1, kids
+            return
+        assert m.group(3) == "" and int(m.group(1)) > 0 and int(m.group(2)) > 0, m.group(0)
+        assert "saker-procread" not in kids, kids
+        # The children (canary, spawner) run as nobody with no_new_privs: their
+        # bounding set gives them nothing; saker's own is reduced too.
+        for pid in [s.proc.pid] + [int(k) for k in kids[::2]]:
+            for tid, st in task_status(pid).items():
+                for k in ("CapEff", "CapPrm") + (("CapBnd",) if pid == s.proc.pid else ()):
+                    assert not st[k] & (1 << CAP_SYS_PTRACE), (pid, tid, k, hex(st[k]))
+
+    seed_root_holder(saker, during, "engine:\n  modern_ebpf:\n    disable_iterators: %s\n"
+                     % ("false" if iterators else "true"))
+
+
+def test_run_as_user_cannot_signal_or_trace_root_by_credentials(saker):
+    """Issue 14 item 4, run_as_user: saker's process switches to nobody after
+    attaching and keeps CAP_DAC_READ_SEARCH only. With its credentials alone (no
+    seccomp filter) both PTRACE_ATTACH and kill() of a root process fail, and the
+    root process is still seeded with its exe, cwd and descriptors."""
+
+    def during(s, p):
+        s.wait_for(r"running as user nobody \(uid %d\), no supplementary groups" % NOBODY)
+        m = s.wait_for(SEEDED)
+        assert m.group(3) == "" and int(m.group(1)) > 0, m.group(0)
+        with open("/proc/%d/status" % s.proc.pid) as f:
+            st = {l.split(":")[0]: l.split()[1:] for l in f}
+        assert st["Uid"] == [str(NOBODY)] * 4 and st["Groups"] == [], st
+        for tid, t in task_status(s.proc.pid).items():
+            assert t["CapEff"] == t["CapPrm"] == expected_caps(), (tid, t)
+        assert with_saker_credentials(s.proc.pid, "ptrace", p.pid) == "refused"
+        assert with_saker_credentials(s.proc.pid, "kill", p.pid) == "refused"
+        assert with_saker_credentials(os.getpid(), "kill", p.pid) == "allowed"
+
+    seed_root_holder(saker, during, args=("-o", "run_as_user=nobody"))
