@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config/config_int.h"
+#include "lib/errbuf.h"
 
 static const char *const action_names[] = {
     [SAKER_DROP_ACT_IGNORE] = "ignore", [SAKER_DROP_ACT_LOG] = "log",
@@ -496,7 +497,7 @@ static int validate_outputs(const struct saker_config *cfg, char *err, size_t er
 					     (int)strcspn(cfg_opts[i].key, "."), cfg_opts[i].key);
 	}
 	if (!any) {
-		cfg_set_err(err, errlen, "no output enabled (enable %s)", names);
+		saker_set_err(err, errlen, "no output enabled (enable %s)", names);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < cfg_n_opts; i++) {
@@ -507,8 +508,8 @@ static int validate_outputs(const struct saker_config *cfg, char *err, size_t er
 		v = *(char *const *)((const char *)cfg + cfg_opts[i].off);
 		if ((v && v[0]) || !output_on(cfg, cfg_opts[i].key))
 			continue;
-		cfg_set_err(err, errlen, "%.*s is enabled but %s is empty",
-			    (int)strcspn(cfg_opts[i].key, "."), cfg_opts[i].key, cfg_opts[i].key);
+		saker_set_err(err, errlen, "%.*s is enabled but %s is empty",
+			      (int)strcspn(cfg_opts[i].key, "."), cfg_opts[i].key, cfg_opts[i].key);
 		return -EINVAL;
 	}
 	return 0;
@@ -518,7 +519,7 @@ int saker_config_validate(const struct saker_config *cfg, char *err, size_t errl
 {
 	if (cfg->rules_files.n && cfg->rules_file.n) {
 		/* Falco refuses this too: which list wins would be a guess */
-		cfg_set_err(
+		saker_set_err(
 		    err, errlen,
 		    "both rules_files and rules_file are set; keep rules_files (rules_file is "
 		    "its older name)");
@@ -527,26 +528,27 @@ int saker_config_validate(const struct saker_config *cfg, char *err, size_t errl
 	if (validate_outputs(cfg, err, errlen) < 0)
 		return -EINVAL;
 	if (cfg->nats_output.enabled && !cfg->nats_output.cert_file != !cfg->nats_output.key_file) {
-		cfg_set_err(
+		saker_set_err(
 		    err, errlen,
 		    "nats_output: cert_file and key_file go together (one is set, not the other)");
 		return -EINVAL;
 	}
 	if (!cfg->engine.kind || (strcmp(cfg->engine.kind, "modern_ebpf") != 0 &&
 				  strcmp(cfg->engine.kind, "replay") != 0)) {
-		cfg_set_err(err, errlen, "engine.kind: only modern_ebpf and replay are supported");
+		saker_set_err(err, errlen,
+			      "engine.kind: only modern_ebpf and replay are supported");
 		return -EINVAL;
 	}
 	if (strcmp(cfg->engine.kind, "replay") == 0 &&
 	    !(cfg->engine.replay.capture_file && cfg->engine.replay.capture_file[0])) {
-		cfg_set_err(err, errlen,
-			    "engine.kind is replay but engine.replay.capture_file is empty");
+		saker_set_err(err, errlen,
+			      "engine.kind is replay but engine.replay.capture_file is empty");
 		return -EINVAL;
 	}
 	if (cfg->webserver.enabled && cfg->webserver.ssl_enabled &&
 	    !(cfg->webserver.ssl_certificate && cfg->webserver.ssl_certificate[0])) {
-		cfg_set_err(err, errlen,
-			    "webserver.ssl_enabled is on but webserver.ssl_certificate is empty");
+		saker_set_err(err, errlen,
+			      "webserver.ssl_enabled is on but webserver.ssl_certificate is empty");
 		return -EINVAL;
 	}
 	return 0;

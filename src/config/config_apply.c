@@ -69,6 +69,57 @@ static void double_bounds(const struct opt *o, char *buf, size_t len)
 		snprintf(buf, len, "%s %g", (o->flags & OPT_F_MIN_EXCL) ? ">" : ">=", o->dmin);
 }
 
+static int set_u64(struct load_ctx *c, const struct opt *o, const yaml_node_t *n, const char *v,
+		   const char *got, uint64_t *p)
+{
+	char why[160];
+	uint64_t u;
+
+	if (parse_u64(v, &u) || u < o->umin || u > o->umax)
+		return cfg_fail(c, n, o->key,
+				"expected an integer in [%" PRIu64 ", %" PRIu64 "], got %s",
+				o->umin, o->umax, got);
+	if (o->check && o->check(&u, v, why, sizeof(why)))
+		return cfg_fail(c, n, o->key, "%s, got %s", why, got);
+	*p = u;
+	return 0;
+}
+
+static int set_double(struct load_ctx *c, const struct opt *o, const yaml_node_t *n, const char *v,
+		      const char *got, double *p)
+{
+	char why[160];
+	double d;
+	bool ok = parse_double(v, &d) == 0;
+
+	if (ok)
+		ok = (o->flags & OPT_F_MIN_EXCL) ? d > o->dmin : d >= o->dmin;
+	if (ok && !(o->flags & OPT_F_NO_MAX))
+		ok = d <= o->dmax;
+	if (!ok) {
+		double_bounds(o, why, sizeof(why));
+		return cfg_fail(c, n, o->key, "expected a number %s, got %s", why, got);
+	}
+	*p = d;
+	return 0;
+}
+
+/* A string key's value (an empty string means unset); takes *v when it keeps it. */
+static int set_string(struct load_ctx *c, const struct opt *o, const yaml_node_t *n, char **v,
+		      char **p)
+{
+	char why[160];
+	char *s = (*v)[0] ? *v : NULL;
+
+	if (o->check && o->check(&s, *v, why, sizeof(why)))
+		return cfg_fail(c, n, o->key, "%s", why);
+	free(*p);
+	*p = s;
+	if (s)
+		*v = NULL; /* ownership moved */
+	return 0;
+}
+
 int cfg_apply_scalar(struct load_ctx *c, const struct opt *o, const yaml_node_t *n)
 {
 	char got[MAX_QUOTED * 5], why[160];
@@ -100,38 +151,12 @@ int cfg_apply_scalar(struct load_ctx *c, const struct opt *o, const yaml_node_t 
 			    cfg_fail(c, n, o->key,
 				     "expected a boolean (true/false/yes/no/on/off), got %s", got);
 		break;
-	case OPT_U64: {
-		uint64_t u;
-
-		if (parse_u64(v, &u) || u < o->umin || u > o->umax) {
-			ret = cfg_fail(c, n, o->key,
-				       "expected an integer in [%" PRIu64 ", %" PRIu64 "], got %s",
-				       o->umin, o->umax, got);
-			break;
-		}
-		if (o->check && o->check(&u, v, why, sizeof(why))) {
-			ret = cfg_fail(c, n, o->key, "%s, got %s", why, got);
-			break;
-		}
-		*(uint64_t *)p = u;
+	case OPT_U64:
+		ret = set_u64(c, o, n, v, got, p);
 		break;
-	}
-	case OPT_DOUBLE: {
-		double d;
-		bool ok = parse_double(v, &d) == 0;
-
-		if (ok)
-			ok = (o->flags & OPT_F_MIN_EXCL) ? d > o->dmin : d >= o->dmin;
-		if (ok && !(o->flags & OPT_F_NO_MAX))
-			ok = d <= o->dmax;
-		if (!ok) {
-			double_bounds(o, why, sizeof(why));
-			ret = cfg_fail(c, n, o->key, "expected a number %s, got %s", why, got);
-			break;
-		}
-		*(double *)p = d;
+	case OPT_DOUBLE:
+		ret = set_double(c, o, n, v, got, p);
 		break;
-	}
 	case OPT_PRIO:
 		if (saker_prio_parse(v, p))
 			ret = cfg_fail(
@@ -140,19 +165,9 @@ int cfg_apply_scalar(struct load_ctx *c, const struct opt *o, const yaml_node_t 
 			    "notice, info, debug), got %s",
 			    got);
 		break;
-	case OPT_STRING: {
-		char *s = v[0] ? v : NULL; /* an empty string means unset */
-
-		if (o->check && o->check(&s, v, why, sizeof(why))) {
-			ret = cfg_fail(c, n, o->key, "%s", why);
-			break;
-		}
-		free(*(char **)p);
-		*(char **)p = s;
-		if (s)
-			v = NULL; /* ownership moved */
+	case OPT_STRING:
+		ret = set_string(c, o, n, &v, p);
 		break;
-	}
 	default:
 		ret = cfg_fail(c, n, o->key, "internal error: not a scalar key");
 		break;
@@ -170,21 +185,115 @@ static bool is_bang_tag(const yaml_node_t *n)
 	       t && t[0] == '!' && t[1] && t[1] != '!';
 }
 
+/* A drop action onto d; seen: the actions the list has so far. */
+static int add_action(struct load_ctx *c, const struct opt *o, const yaml_node_t *item,
+		      const char *v, bool seen[CFG_N_ACTIONS])
+{
+	struct saker_drops_config *d = slot(c->cfg, o);
+	const char *other = NULL;
+	char got[MAX_QUOTED * 5];
+	enum saker_drop_action a;
+	int ret = 0;
+
+	cfg_quote(got, sizeof(got), v, strlen(v));
+	if (cfg_action_parse(v, &a))
+		return cfg_fail(c, item, o->key,
+				"unknown action %s (expected ignore, log, alert, exit or resync)",
+				got);
+	/* Falco's rule: doing nothing and logging/alerting contradict each other. */
+	if (a == SAKER_DROP_ACT_IGNORE && seen[SAKER_DROP_ACT_LOG])
+		other = "log";
+	else if (a == SAKER_DROP_ACT_IGNORE && seen[SAKER_DROP_ACT_ALERT])
+		other = "alert";
+	else if ((a == SAKER_DROP_ACT_LOG || a == SAKER_DROP_ACT_ALERT) &&
+		 seen[SAKER_DROP_ACT_IGNORE])
+		other = "ignore";
+	if (other)
+		ret = cfg_fail(c, item, o->key, "action %s cannot be combined with \"%s\"", got,
+			       other);
+	seen[a] = true;
+	cfg_actions_add(d, a);
+	return ret;
+}
+
+typedef int (*item_fn)(struct load_ctx *c, const struct opt *o, yaml_document_t *doc,
+		       const yaml_node_t *item, void *arg);
+
+/* Each item of the sequence n, charged to the walk's budget, through fn. */
+static int each_item(struct load_ctx *c, const struct opt *o, yaml_document_t *doc,
+		     const yaml_node_t *n, item_fn fn, void *arg)
+{
+	int ret = 0;
+
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top && !ret; it++) {
+		yaml_node_t *item = yaml_document_get_node(doc, *it);
+
+		if (!item)
+			return cfg_fail(c, n, o->key, "bad list item");
+		ret = cfg_spend(c, item);
+		if (!ret)
+			ret = fn(c, o, doc, item, arg);
+	}
+	return ret;
+}
+
+/* One item of a string list or of the drop actions (seen: the actions so far). */
+static int add_list_item(struct load_ctx *c, const struct opt *o, yaml_document_t *doc,
+			 const yaml_node_t *item, void *seen)
+{
+	struct saker_strlist *l = slot(c->cfg, o);
+	char why[MAX_QUOTED * 5 + 64];
+	int ret = 0;
+	char *v;
+
+	(void)doc;
+	if (item->type != YAML_SCALAR_NODE)
+		return cfg_fail(c, item, o->key, "expected a list of strings, got %s in the list",
+				cfg_node_kind(item));
+	v = cfg_scalar_value(c, item, o->key, &ret);
+	if (!v)
+		return ret;
+	if (!v[0] && is_bang_tag(item)) {
+		/* `- !close` unquoted: YAML reads "!close" as a tag on an empty value */
+		free(v);
+		v = strdup((const char *)item->tag);
+		if (!v) {
+			(void)cfg_fail(c, item, o->key, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	if (o->type != OPT_STRLIST)
+		ret = add_action(c, o, item, v, seen);
+	else if (!v[0])
+		ret = cfg_fail(c, item, o->key, "expected a non-empty string in the list");
+	else if (o->check && o->check(&v, v, why, sizeof(why)))
+		ret = cfg_fail(c, item, o->key, "%s", why);
+	else if (cfg_strlist_push(l, v) && cfg_fail(c, item, o->key, "out of memory"))
+		ret = -ENOMEM;
+	free(v);
+	return ret;
+}
+
+/* Empties a string list or the drop actions. */
+static void list_clear(struct load_ctx *c, const struct opt *o)
+{
+	if (o->type == OPT_STRLIST)
+		cfg_strlist_clear(slot(c->cfg, o));
+	else
+		((struct saker_drops_config *)slot(c->cfg, o))->n_actions = 0;
+}
+
 int cfg_apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *doc,
 		   const yaml_node_t *n, bool append)
 {
-	struct saker_strlist *l = slot(c->cfg, o);
 	struct saker_drops_config *d = slot(c->cfg, o);
 	bool seen[CFG_N_ACTIONS] = {false};
 	int ret = 0;
 
 	if (cfg_is_null(n)) {
-		if (append)
-			return 0;
-		if (o->type == OPT_STRLIST)
-			cfg_strlist_clear(l);
-		else
-			d->n_actions = 0;
+		if (!append)
+			list_clear(c, o);
 		return 0;
 	}
 	if (n->type == YAML_SCALAR_NODE && (o->flags & OPT_F_SCALAR_LIST)) {
@@ -193,88 +302,19 @@ int cfg_apply_list(struct load_ctx *c, const struct opt *o, yaml_document_t *doc
 		if (!v)
 			return ret;
 		if (!append)
-			cfg_strlist_clear(l);
-		if (v[0] && cfg_strlist_push(l, v))
+			list_clear(c, o);
+		if (v[0] && cfg_strlist_push(slot(c->cfg, o), v))
 			ret = -ENOMEM;
 		free(v);
 		return ret;
 	}
 	if (n->type != YAML_SEQUENCE_NODE)
 		return cfg_fail(c, n, o->key, "expected a list, got %s", cfg_node_kind(n));
-	if (!append) {
-		if (o->type == OPT_STRLIST)
-			cfg_strlist_clear(l);
-		else
-			d->n_actions = 0;
-	}
-	if (o->type == OPT_ACTIONS) {
-		for (size_t i = 0; i < d->n_actions; i++)
-			seen[d->actions[i]] = true;
-	}
-	for (yaml_node_item_t *it = n->data.sequence.items.start;
-	     it < n->data.sequence.items.top && !ret; it++) {
-		yaml_node_t *item = yaml_document_get_node(doc, *it);
-		char got[MAX_QUOTED * 5], why[MAX_QUOTED * 5 + 64];
-		enum saker_drop_action a;
-		char *v;
-
-		if (!item)
-			return cfg_fail(c, n, o->key, "bad list item");
-		ret = cfg_spend(c, item);
-		if (ret)
-			return ret;
-		if (item->type != YAML_SCALAR_NODE)
-			return cfg_fail(c, item, o->key,
-					"expected a list of strings, got %s in the list",
-					cfg_node_kind(item));
-		v = cfg_scalar_value(c, item, o->key, &ret);
-		if (!v)
-			return ret;
-		if (!v[0] && is_bang_tag(item)) {
-			/* `- !close` unquoted: YAML reads "!close" as a tag on an empty value */
-			free(v);
-			v = strdup((const char *)item->tag);
-			if (!v) {
-				(void)cfg_fail(c, item, o->key, "out of memory");
-				return -ENOMEM;
-			}
-		}
-		cfg_quote(got, sizeof(got), v, strlen(v));
-		if (o->type == OPT_STRLIST) {
-			if (!v[0])
-				ret = cfg_fail(c, item, o->key,
-					       "expected a non-empty string in the list");
-			else if (o->check && o->check(&v, v, why, sizeof(why)))
-				ret = cfg_fail(c, item, o->key, "%s", why);
-			else if (cfg_strlist_push(l, v) &&
-				 cfg_fail(c, item, o->key, "out of memory"))
-				ret = -ENOMEM;
-		} else if (cfg_action_parse(v, &a)) {
-			ret = cfg_fail(
-			    c, item, o->key,
-			    "unknown action %s (expected ignore, log, alert, exit or resync)", got);
-		} else {
-			const char *other = NULL;
-
-			/* Falco's rule: doing nothing and logging/alerting contradict each other.
-			 */
-			if (a == SAKER_DROP_ACT_IGNORE && seen[SAKER_DROP_ACT_LOG])
-				other = "log";
-			else if (a == SAKER_DROP_ACT_IGNORE && seen[SAKER_DROP_ACT_ALERT])
-				other = "alert";
-			else if ((a == SAKER_DROP_ACT_LOG || a == SAKER_DROP_ACT_ALERT) &&
-				 seen[SAKER_DROP_ACT_IGNORE])
-				other = "ignore";
-			if (other)
-				ret = cfg_fail(c, item, o->key,
-					       "action %s cannot be combined with \"%s\"", got,
-					       other);
-			seen[a] = true;
-			cfg_actions_add(d, a);
-		}
-		free(v);
-	}
-	return ret;
+	if (!append)
+		list_clear(c, o);
+	for (size_t i = 0; o->type == OPT_ACTIONS && i < d->n_actions; i++)
+		seen[d->actions[i]] = true;
+	return each_item(c, o, doc, n, add_list_item, seen);
 }
 
 /* Iterates a mapping's pairs: key text and value node; false at the end. */
@@ -598,12 +638,18 @@ int cfg_apply_record_at(struct load_ctx *c, const struct opt *o, yaml_document_t
 	}
 }
 
+static int append_record(struct load_ctx *c, const struct opt *o, yaml_document_t *doc,
+			 const yaml_node_t *item, void *arg)
+{
+	(void)arg;
+	return cfg_apply_record_at(c, o, doc, item, SIZE_MAX);
+}
+
 /* rules: and append_output: as a whole list (null clears it); append adds to it. */
 int cfg_apply_records(struct load_ctx *c, const struct opt *o, yaml_document_t *doc,
 		      const yaml_node_t *n, bool append)
 {
 	void *p = slot(c->cfg, o);
-	int ret = 0;
 
 	if (!append) {
 		if (o->type == OPT_RULESEL)
@@ -615,15 +661,5 @@ int cfg_apply_records(struct load_ctx *c, const struct opt *o, yaml_document_t *
 		return 0;
 	if (n->type != YAML_SEQUENCE_NODE)
 		return cfg_fail(c, n, o->key, "expected a list, got %s", cfg_node_kind(n));
-	for (yaml_node_item_t *it = n->data.sequence.items.start;
-	     it < n->data.sequence.items.top && !ret; it++) {
-		yaml_node_t *item = yaml_document_get_node(doc, *it);
-
-		if (!item)
-			return cfg_fail(c, n, o->key, "bad list item");
-		ret = cfg_spend(c, item);
-		if (!ret)
-			ret = cfg_apply_record_at(c, o, doc, item, SIZE_MAX);
-	}
-	return ret;
+	return each_item(c, o, doc, n, append_record, NULL);
 }

@@ -120,86 +120,111 @@ static int emit_kv(yaml_emitter_t *em, const char *k, const char *v)
 	return ret ? ret : emit_string(em, v);
 }
 
+/* rules: items, Falco's shape: {enable: {rule: R, tag: T}}. */
+static int emit_rulesel(yaml_emitter_t *em, const rulesel_list *l)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < l->n && !ret; i++) {
+		ret = emit_flow_map(em);
+		if (!ret)
+			ret = emit_scalar(em, l->v[i].enable ? "enable" : "disable",
+					  YAML_PLAIN_SCALAR_STYLE);
+		if (!ret)
+			ret = emit_flow_map(em);
+		if (!ret && l->v[i].rule)
+			ret = emit_kv(em, "rule", l->v[i].rule);
+		if (!ret && l->v[i].tag)
+			ret = emit_kv(em, "tag", l->v[i].tag);
+		if (!ret)
+			ret = emit_mapping_end(em);
+		if (!ret)
+			ret = emit_mapping_end(em);
+	}
+	return ret;
+}
+
+/* An append_output item's match: {source, rule, tags}. */
+static int emit_match(yaml_emitter_t *em, const struct saker_append *a)
+{
+	int ret = emit_scalar(em, "match", YAML_PLAIN_SCALAR_STYLE);
+
+	if (!ret)
+		ret = emit_flow_map(em);
+	if (!ret && a->source)
+		ret = emit_kv(em, "source", a->source);
+	if (!ret && a->rule)
+		ret = emit_kv(em, "rule", a->rule);
+	if (!ret && a->tags.n) {
+		ret = emit_scalar(em, "tags", YAML_PLAIN_SCALAR_STYLE);
+		if (!ret)
+			ret = emit_seq(em, true);
+		for (size_t j = 0; j < a->tags.n && !ret; j++)
+			ret = emit_string(em, a->tags.v[j]);
+		if (!ret)
+			ret = emit_seq(em, false);
+	}
+	if (!ret)
+		ret = emit_mapping_end(em);
+	return ret;
+}
+
+/* extra_fields: names, or {name: value}. */
+static int emit_fields(yaml_emitter_t *em, const struct saker_append *a)
+{
+	int ret = emit_scalar(em, "extra_fields", YAML_PLAIN_SCALAR_STYLE);
+
+	if (!ret)
+		ret = emit_seq(em, true);
+	for (size_t j = 0; j < a->n_fields && !ret; j++) {
+		const struct saker_append_field *f = &a->fields[j];
+
+		if (!f->value) {
+			ret = emit_string(em, f->key);
+			continue;
+		}
+		ret = emit_flow_map(em);
+		if (!ret)
+			ret = emit_string(em, f->key);
+		if (!ret)
+			ret = emit_string(em, f->value);
+		if (!ret)
+			ret = emit_mapping_end(em);
+	}
+	if (!ret)
+		ret = emit_seq(em, false);
+	return ret;
+}
+
+static int emit_append(yaml_emitter_t *em, const append_list *l)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < l->n && !ret; i++) {
+		const struct saker_append *a = &l->v[i];
+
+		ret = emit_flow_map(em);
+		if (!ret)
+			ret = emit_match(em, a);
+		if (!ret && a->extra_output)
+			ret = emit_kv(em, "extra_output", a->extra_output);
+		if (!ret && a->suggested_output)
+			ret = emit_kv(em, "suggested_output", "true");
+		if (!ret && a->n_fields)
+			ret = emit_fields(em, a);
+		if (!ret)
+			ret = emit_mapping_end(em);
+	}
+	return ret;
+}
+
 /* rules: and append_output: in Falco's shape, flow style (one line each). */
 static int emit_records(yaml_emitter_t *em, const struct opt *o, const void *p)
 {
 	int ret = emit_seq(em, true);
 
-	if (o->type == OPT_RULESEL) {
-		const rulesel_list *l = p;
-
-		for (size_t i = 0; i < l->n && !ret; i++) {
-			ret = emit_flow_map(em);
-			if (!ret)
-				ret = emit_scalar(em, l->v[i].enable ? "enable" : "disable",
-						  YAML_PLAIN_SCALAR_STYLE);
-			if (!ret)
-				ret = emit_flow_map(em);
-			if (!ret && l->v[i].rule)
-				ret = emit_kv(em, "rule", l->v[i].rule);
-			if (!ret && l->v[i].tag)
-				ret = emit_kv(em, "tag", l->v[i].tag);
-			if (!ret)
-				ret = emit_mapping_end(em);
-			if (!ret)
-				ret = emit_mapping_end(em);
-		}
-	} else {
-		const append_list *l = p;
-
-		for (size_t i = 0; i < l->n && !ret; i++) {
-			const struct saker_append *a = &l->v[i];
-
-			ret = emit_flow_map(em);
-			if (!ret)
-				ret = emit_scalar(em, "match", YAML_PLAIN_SCALAR_STYLE);
-			if (!ret)
-				ret = emit_flow_map(em);
-			if (!ret && a->source)
-				ret = emit_kv(em, "source", a->source);
-			if (!ret && a->rule)
-				ret = emit_kv(em, "rule", a->rule);
-			if (!ret && a->tags.n) {
-				ret = emit_scalar(em, "tags", YAML_PLAIN_SCALAR_STYLE);
-				if (!ret)
-					ret = emit_seq(em, true);
-				for (size_t j = 0; j < a->tags.n && !ret; j++)
-					ret = emit_string(em, a->tags.v[j]);
-				if (!ret)
-					ret = emit_seq(em, false);
-			}
-			if (!ret)
-				ret = emit_mapping_end(em);
-			if (!ret && a->extra_output)
-				ret = emit_kv(em, "extra_output", a->extra_output);
-			if (!ret && a->suggested_output)
-				ret = emit_kv(em, "suggested_output", "true");
-			if (!ret && a->n_fields) {
-				ret = emit_scalar(em, "extra_fields", YAML_PLAIN_SCALAR_STYLE);
-				if (!ret)
-					ret = emit_seq(em, true);
-				for (size_t j = 0; j < a->n_fields && !ret; j++) {
-					const struct saker_append_field *f = &a->fields[j];
-
-					if (!f->value) {
-						ret = emit_string(em, f->key);
-						continue;
-					}
-					ret = emit_flow_map(em);
-					if (!ret)
-						ret = emit_string(em, f->key);
-					if (!ret)
-						ret = emit_string(em, f->value);
-					if (!ret)
-						ret = emit_mapping_end(em);
-				}
-				if (!ret)
-					ret = emit_seq(em, false);
-			}
-			if (!ret)
-				ret = emit_mapping_end(em);
-		}
-	}
+	if (!ret)
+		ret = o->type == OPT_RULESEL ? emit_rulesel(em, p) : emit_append(em, p);
 	if (!ret)
 		ret = emit_seq(em, false);
 	return ret;

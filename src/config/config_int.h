@@ -139,8 +139,6 @@ void cfg_append_entry_free(struct saker_append *a);
 int cfg_append_entry_copy(struct saker_append *o, const struct saker_append *i);
 
 /* config_yaml.c: messages and scalars */
-__attribute__((format(printf, 3, 4))) void cfg_set_err(char *err, size_t errlen, const char *fmt,
-						       ...);
 /* Quotes text for a one-line message: escapes quotes and control bytes, truncates. */
 void cfg_quote(char *out, size_t outlen, const char *s, size_t len);
 /* A key in single quotes, as in Falco's messages. */
@@ -158,7 +156,11 @@ const char *cfg_node_kind(const yaml_node_t *n);
 bool cfg_is_null(const yaml_node_t *n);
 char *cfg_scalar_value(struct load_ctx *c, const yaml_node_t *n, const char *key, int *ret);
 int cfg_parser_fail(struct load_ctx *c, const yaml_parser_t *p, const char *buf, size_t len);
-int cfg_check_nesting(struct load_ctx *c, const char *buf, size_t len);
+/* The first document of buf, refused when too deep (lib/yamlguard.h); c's name and positions. */
+int cfg_load_doc(struct load_ctx *c, const char *buf, size_t len, yaml_parser_t *p,
+		 yaml_document_t *doc);
+/* "name: out of memory" unless a message is there already; -ENOMEM. */
+int cfg_oom(struct load_ctx *c);
 
 /* config_apply.c: a value onto a row */
 int cfg_apply_scalar(struct load_ctx *c, const struct opt *o, const yaml_node_t *n);

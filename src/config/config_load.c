@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include "config/config_int.h"
-#include "lib/readfile.h"
+#include "lib/errbuf.h"
+#include "lib/yamlguard.h"
 
 const struct opt *cfg_find_opt(const char *key)
 {
@@ -283,6 +284,21 @@ int cfg_commit_or_drop(struct saker_config *cfg, struct saker_config *tmp, int r
 	return 0;
 }
 
+/* A second document would be silently ignored otherwise. */
+static int check_rest(struct load_ctx *c, yaml_parser_t *p, const char *yaml, size_t len)
+{
+	yaml_document_t next;
+	yaml_node_t *root;
+
+	if (!yaml_parser_load(p, &next))
+		return cfg_parser_fail(c, p, yaml, len);
+	root = yaml_document_get_root_node(&next);
+	if (root)
+		cfg_warn(c, root, "only the first YAML document is read, the rest is ignored");
+	yaml_document_delete(&next);
+	return 0;
+}
+
 int saker_config_load_buffer(struct saker_config *cfg, const char *name, const char *yaml,
 			     size_t len, char *err, size_t errlen, saker_report_fn warnfn,
 			     void *warn_ctx)
@@ -300,69 +316,30 @@ int saker_config_load_buffer(struct saker_config *cfg, const char *name, const c
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
-	int ret;
+	int ret = cfg_load_doc(&c, yaml, len, &parser, &doc);
 
-	if (err && errlen)
-		err[0] = '\0';
-	if (!yaml && len) {
-		cfg_set_err(err, errlen, "%s: no data", c.name);
-		return -EINVAL;
-	}
-	if (!yaml)
-		yaml = "";
-	ret = cfg_check_nesting(&c, yaml, len);
 	if (ret)
 		return ret;
-	if (!yaml_parser_initialize(&parser)) {
-		cfg_set_err(err, errlen, "%s: out of memory", c.name);
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		ret = cfg_parser_fail(&c, &parser, yaml, len);
-		yaml_parser_delete(&parser);
-		return ret;
-	}
 	root = yaml_document_get_root_node(&doc);
 	if (!root || cfg_is_null(root)) {
 		/* an empty file (or only comments, or a bare ---) changes nothing */
 		ret = 0;
-		goto out_doc;
-	}
-	if (root->type != YAML_MAPPING_NODE) {
+	} else if (root->type != YAML_MAPPING_NODE) {
 		ret =
 		    cfg_fail(&c, root, NULL, "expected a mapping of keys at the top level, got %s",
 			     cfg_node_kind(root));
-		goto out_doc;
+	} else if (saker_config_copy(&tmp, cfg)) {
+		ret = cfg_oom(&c);
+	} else {
+		c.budget = cfg_walk_budget(&doc);
+		doc_engine_kind(&c, &doc, root);
+		ret = apply_mapping(&c, &doc, "", root);
+		if (ret == -ENOMEM)
+			(void)cfg_oom(&c);
+		if (!ret)
+			ret = check_rest(&c, &parser, yaml, len);
+		ret = cfg_commit_or_drop(cfg, &tmp, ret);
 	}
-	ret = saker_config_copy(&tmp, cfg);
-	if (ret) {
-		cfg_set_err(err, errlen, "%s: out of memory", c.name);
-		goto out_doc;
-	}
-	c.budget = cfg_walk_budget(&doc);
-	doc_engine_kind(&c, &doc, root);
-	ret = apply_mapping(&c, &doc, "", root);
-	if (ret == -ENOMEM && err && errlen && !err[0])
-		cfg_set_err(err, errlen, "%s: out of memory", c.name);
-	if (!ret) {
-		yaml_document_t next;
-
-		/* A second document would be silently ignored otherwise. */
-		if (!yaml_parser_load(&parser, &next)) {
-			ret = cfg_parser_fail(&c, &parser, yaml, len);
-		} else {
-			yaml_node_t *r2 = yaml_document_get_root_node(&next);
-
-			if (r2)
-				cfg_warn(
-				    &c, r2,
-				    "only the first YAML document is read, the rest is ignored");
-			yaml_document_delete(&next);
-		}
-	}
-	ret = cfg_commit_or_drop(cfg, &tmp, ret);
-out_doc:
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	return ret;
@@ -373,12 +350,10 @@ int saker_config_load_file(struct saker_config *cfg, const char *path, char *err
 {
 	char *buf;
 	size_t len;
-	int ret = saker_readfile(path, MAX_FILE_BYTES, &buf, &len);
+	int ret = saker_yaml_read_file(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
 
-	if (ret) {
-		cfg_set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
+	if (ret)
 		return ret;
-	}
 	ret = saker_config_load_buffer(cfg, path, buf, len, err, errlen, warnfn, warn_ctx);
 	free(buf);
 	return ret;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config/config_int.h"
+#include "lib/errbuf.h"
 #include "lib/yamlguard.h"
 
 /* Quotes text for a one-line message: escapes quotes and control bytes, truncates. */
@@ -237,22 +238,18 @@ int cfg_parser_fail(struct load_ctx *c, const yaml_parser_t *p, const char *buf,
 	return saker_yaml_parser_error(&src, p, c->err, c->errlen);
 }
 
-/* Refuses deep documents before libyaml builds them (lib/yamlguard.h says why). */
-int cfg_check_nesting(struct load_ctx *c, const char *buf, size_t len)
+int cfg_load_doc(struct load_ctx *c, const char *buf, size_t len, yaml_parser_t *p,
+		 yaml_document_t *doc)
 {
 	const struct saker_yaml_src src = {
 	    .name = c->name, .buf = buf, .len = len, .positions = c->positions};
 
-	return saker_yaml_check_depth(&src, MAX_NESTING, c->err, c->errlen);
+	return saker_yaml_load(&src, MAX_NESTING, p, doc, c->err, c->errlen);
 }
 
-void cfg_set_err(char *err, size_t errlen, const char *fmt, ...)
+int cfg_oom(struct load_ctx *c)
 {
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+	if (c->err && c->errlen && !c->err[0])
+		saker_set_err(c->err, c->errlen, "%s: out of memory", c->name);
+	return -ENOMEM;
 }

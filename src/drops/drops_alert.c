@@ -282,7 +282,7 @@ int saker_drops_advice(const struct saker_drops_rings *r, char *buf, size_t len)
 			saker_config_preset_bytes(preset) / mib);
 }
 
-/* protected_lane.buf_size: a power of two, at most this (config.c). */
+/* protected_lane.buf_size: a power of two, at most this (config/config_keys.c). */
 #define CRIT_RING_MAX_BYTES (1024ull * 1024 * 1024)
 
 int saker_drops_advice_critical(const struct saker_drops_rings *r, char *buf, size_t len)

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "lib/errbuf.h"
 
 #define REC_MAGIC  0x31534b53u /* "SKS1" */
 #define ACK_MAGIC  0x314b4353u /* "SCK1" */
@@ -57,20 +58,6 @@ struct saker_spool {
 	size_t buf_cap;
 	struct saker_spool_stats st;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void seg_path(const struct saker_spool *sp, uint64_t id, char *out, size_t len)
 {
@@ -400,17 +387,17 @@ int saker_spool_open(struct saker_spool **out, const struct saker_spool_opts *o,
 
 	*out = NULL;
 	if (!o->dir || !*o->dir) {
-		set_err(err, errlen, "no spool directory");
+		saker_set_err(err, errlen, "no spool directory");
 		return -EINVAL;
 	}
 	if (o->max_bytes < SAKER_SPOOL_MIN_BYTES) {
-		set_err(err, errlen, "spool size %" PRIu64 " below the minimum %u", o->max_bytes,
-			SAKER_SPOOL_MIN_BYTES);
+		saker_set_err(err, errlen, "spool size %" PRIu64 " below the minimum %u",
+			      o->max_bytes, SAKER_SPOOL_MIN_BYTES);
 		return -EINVAL;
 	}
 	rc = mkdir_p(o->dir);
 	if (rc) {
-		set_err(err, errlen, "%s: cannot create: %s", o->dir, strerror(-rc));
+		saker_set_err(err, errlen, "%s: cannot create: %s", o->dir, strerror(-rc));
 		return rc;
 	}
 	sp = calloc(1, sizeof(*sp));
@@ -430,7 +417,7 @@ int saker_spool_open(struct saker_spool **out, const struct saker_spool_opts *o,
 	}
 	rc = list_segs(sp);
 	if (rc) {
-		set_err(err, errlen, "%s: %s", o->dir, strerror(-rc));
+		saker_set_err(err, errlen, "%s: %s", o->dir, strerror(-rc));
 		goto fail;
 	}
 	have_ack = read_ack(sp, &aseg, &aoff) == 0;
@@ -440,8 +427,8 @@ int saker_spool_open(struct saker_spool **out, const struct saker_spool_opts *o,
 	while (sp->n_segs && sp->segs[0].id < aseg) {
 		rc = remove_seg(sp, 0);
 		if (rc) {
-			set_err(err, errlen, "%s: cannot remove an acknowledged segment: %s",
-				o->dir, strerror(-rc));
+			saker_set_err(err, errlen, "%s: cannot remove an acknowledged segment: %s",
+				      o->dir, strerror(-rc));
 			goto fail;
 		}
 	}
@@ -452,8 +439,8 @@ int saker_spool_open(struct saker_spool **out, const struct saker_spool_opts *o,
 			from = sp->segs[i].size;
 		rc = scan_seg(sp, i, from, i + 1 == sp->n_segs);
 		if (rc) {
-			set_err(err, errlen, "%s: reading segment %016" PRIx64 ": %s", o->dir,
-				sp->segs[i].id, strerror(-rc));
+			saker_set_err(err, errlen, "%s: reading segment %016" PRIx64 ": %s", o->dir,
+				      sp->segs[i].id, strerror(-rc));
 			goto fail;
 		}
 	}

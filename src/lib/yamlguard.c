@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/errbuf.h"
+#include "lib/readfile.h"
+
 static const char *src_name(const struct saker_yaml_src *src)
 {
 	return src->name ? src->name : "<yaml>";
@@ -110,5 +113,36 @@ int saker_yaml_check_depth(const struct saker_yaml_src *src, unsigned max_depth,
 			break;
 	}
 	yaml_parser_delete(&p);
+	return ret;
+}
+
+int saker_yaml_load(const struct saker_yaml_src *src, unsigned max_depth, yaml_parser_t *p,
+		    yaml_document_t *doc, char *err, size_t errlen)
+{
+	int ret = saker_yaml_check_depth(src, max_depth, err, errlen);
+
+	if (ret)
+		return ret;
+	if (!yaml_parser_initialize(p)) {
+		saker_set_err(err, errlen, "%s: out of memory", src_name(src));
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(p, (const unsigned char *)(src->buf ? src->buf : ""),
+				     src->len);
+	if (!yaml_parser_load(p, doc)) {
+		ret = saker_yaml_parser_error(src, p, err, errlen);
+		yaml_parser_delete(p);
+		return ret;
+	}
+	return 0;
+}
+
+int saker_yaml_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
+			 size_t errlen)
+{
+	int ret = saker_readfile(path, max, buf, len);
+
+	if (ret)
+		saker_set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
 	return ret;
 }

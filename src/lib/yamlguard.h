@@ -1,6 +1,8 @@
 /*
  * YAML guard: what every YAML loader does before it lets libyaml build a
- * document, and how it words libyaml's failures. libyaml's scanner spends
+ * document, how it words libyaml's failures, and the loading itself
+ * (saker_yaml_read_file, saker_yaml_load), which the configuration and the
+ * rules share. libyaml's scanner spends
  * O(depth) per token, so nesting makes parsing quadratic (a 400 KB file of
  * '[' takes minutes); the depth check walks the event stream, which costs
  * no document, and refuses deep input at the first collection too many.
@@ -40,5 +42,22 @@ int saker_yaml_check_depth(const struct saker_yaml_src *src, unsigned max_depth,
  */
 int saker_yaml_parser_error(const struct saker_yaml_src *src, const yaml_parser_t *p, char *err,
 			    size_t errlen);
+
+/*
+ * The first document of src into doc: the depth check, then libyaml. On
+ * success the caller deletes doc, then p (left after the first document, for
+ * a caller that looks for another); on failure nothing is left to delete.
+ * 0; -EINVAL with err as above (name:line:col: what); -ENOMEM.
+ */
+int saker_yaml_load(const struct saker_yaml_src *src, unsigned max_depth, yaml_parser_t *p,
+		    yaml_document_t *doc, char *err, size_t errlen);
+
+/*
+ * A YAML file's text, at most max bytes (lib/readfile.h): 0 with *buf
+ * (NUL-terminated, free() it), or the negative errno with "path: cannot
+ * read: why" in err.
+ */
+int saker_yaml_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
+			 size_t errlen);
 
 #endif

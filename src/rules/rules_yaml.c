@@ -9,7 +9,6 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "lib/readfile.h"
 #include "lib/yamlguard.h"
 #include "rules/rules_int.h"
 
@@ -478,18 +477,9 @@ int saker_rules_load_buffer(struct saker_rules *r, const char *name, const char 
 	src.name = nf->name;
 	src.buf = nf->buf;
 	src.len = len;
-	/* Deep documents are refused before libyaml builds them (lib/yamlguard.h says why). */
-	ret = saker_yaml_check_depth(&src, MAX_NESTING, err, errlen);
+	ret = saker_yaml_load(&src, MAX_NESTING, &parser, &doc, err, errlen);
 	if (ret)
 		return ret;
-	if (!yaml_parser_initialize(&parser))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)nf->buf, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		ret = saker_yaml_parser_error(&src, &parser, err, errlen);
-		yaml_parser_delete(&parser);
-		return ret;
-	}
 	c.doc = &doc;
 	c.budget = 4 * (size_t)(doc.nodes.top - doc.nodes.start) + 4096;
 	root = yaml_document_get_root_node(&doc);
@@ -523,12 +513,10 @@ int saker_rules_load_file(struct saker_rules *r, const char *path, char *err, si
 {
 	char *buf;
 	size_t len;
-	int ret = saker_readfile(path, MAX_FILE_BYTES, &buf, &len);
+	int ret = saker_yaml_read_file(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
 
-	if (ret) {
-		rl_set_err(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
+	if (ret)
 		return ret;
-	}
 	ret = saker_rules_load_buffer(r, path, buf, len, err, errlen, warn, warn_ctx);
 	free(buf);
 	return ret;

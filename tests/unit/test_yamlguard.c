@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -146,6 +147,78 @@ static void test_parser_error_memory(void **state)
 	assert_string_equal(err, "m:5:2: syntax error");
 }
 
+static void test_load_first_document(void **state)
+{
+	const char *text = "a: 1\n---\nb: [2]\n";
+	struct saker_yaml_src src = {
+	    .name = "t.yaml", .buf = text, .len = strlen(text), .positions = true};
+	yaml_document_t doc, next;
+	yaml_parser_t p;
+	yaml_node_t *root;
+
+	(void)state;
+	assert_int_equal(saker_yaml_load(&src, 4, &p, &doc, err, sizeof(err)), 0);
+	root = yaml_document_get_root_node(&doc);
+	assert_non_null(root);
+	assert_int_equal(root->type, YAML_MAPPING_NODE);
+	assert_int_equal(root->start_mark.line, 0);
+	/* the parser is left after the first document: the second one follows */
+	assert_true(yaml_parser_load(&p, &next));
+	root = yaml_document_get_root_node(&next);
+	assert_non_null(root);
+	assert_int_equal(root->start_mark.line, 2);
+	yaml_document_delete(&next);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&p);
+}
+
+static void test_load_errors(void **state)
+{
+	struct saker_yaml_src src = {.name = "t.yaml", .buf = "a: [[1]]\n", .positions = true};
+	yaml_document_t doc;
+	yaml_parser_t p;
+
+	(void)state;
+	/* too deep: refused before libyaml builds anything, nothing left to free */
+	src.len = strlen(src.buf);
+	assert_int_equal(saker_yaml_load(&src, 2, &p, &doc, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml:1:5: nesting deeper than 2 levels");
+	/* a syntax error says file:line:col */
+	src.buf = "a: 1\nb: [2\n";
+	src.len = strlen(src.buf);
+	assert_int_equal(saker_yaml_load(&src, 8, &p, &doc, err, sizeof(err)), -EINVAL);
+	assert_int_equal(strncmp(err, "t.yaml:3:1: ", 12), 0);
+	/* no text but a length */
+	src.buf = NULL;
+	assert_int_equal(saker_yaml_load(&src, 8, &p, &doc, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml: no data");
+}
+
+static void test_read_file(void **state)
+{
+	char path[] = "/tmp/saker-yamlguard-XXXXXX";
+	int fd = mkstemp(path);
+	char *buf = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "a: 1\n", 5), 5);
+	close(fd);
+	assert_int_equal(saker_yaml_read_file(path, 64, &buf, &len, err, sizeof(err)), 0);
+	assert_int_equal(len, 5);
+	assert_string_equal(buf, "a: 1\n");
+	free(buf);
+	/* too large for the caller's limit: refused with the path and the reason */
+	assert_int_equal(saker_yaml_read_file(path, 4, &buf, &len, err, sizeof(err)), -EFBIG);
+	assert_int_equal(strncmp(err, path, strlen(path)), 0);
+	assert_non_null(strstr(err, ": cannot read: "));
+	unlink(path);
+	assert_int_equal(saker_yaml_read_file(path, 64, &buf, &len, err, sizeof(err)), -ENOENT);
+	assert_null(buf);
+	assert_non_null(strstr(err, ": cannot read: No such file or directory"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +229,9 @@ int main(void)
 	    cmocka_unit_test(test_without_positions),
 	    cmocka_unit_test(test_odd_arguments),
 	    cmocka_unit_test(test_parser_error_memory),
+	    cmocka_unit_test(test_load_first_document),
+	    cmocka_unit_test(test_load_errors),
+	    cmocka_unit_test(test_read_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
