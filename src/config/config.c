@@ -92,17 +92,24 @@ void cfg_rulesel_clear(void *p)
 	l->n = 0;
 }
 
+void cfg_append_fields_clear(struct saker_append *a)
+{
+	for (size_t j = 0; j < a->n_fields; j++) {
+		free(a->fields[j].key);
+		free(a->fields[j].value);
+	}
+	free(a->fields);
+	a->fields = NULL;
+	a->n_fields = 0;
+}
+
 void cfg_append_entry_free(struct saker_append *a)
 {
 	free(a->source);
 	free(a->rule);
 	free(a->extra_output);
 	cfg_strlist_clear(&a->tags);
-	for (size_t j = 0; j < a->n_fields; j++) {
-		free(a->fields[j].key);
-		free(a->fields[j].value);
-	}
-	free(a->fields);
+	cfg_append_fields_clear(a);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -124,29 +131,52 @@ static bool dup_or_null(char **dst, const char *s)
 	return !s || *dst;
 }
 
-static int rulesel_copy(void *dp, const void *sp)
+/*
+ * n items of size bytes from src into a new array (*dst) through copy; on
+ * failure *dn counts the items to free, the one that failed included.
+ */
+static int copy_items(void **dst, size_t *dn, const void *src, size_t n, size_t size,
+		      int (*copy)(void *o, const void *i))
 {
-	rulesel_list *d = dp;
-	const rulesel_list *src = sp;
+	char *v;
 
-	d->v = NULL;
-	d->n = 0;
-	if (!src->n)
+	*dst = NULL;
+	*dn = 0;
+	if (!n)
 		return 0;
-	d->v = calloc(src->n, sizeof(*d->v));
-	if (!d->v)
+	v = calloc(n, size);
+	if (!v)
 		return -ENOMEM;
-	for (; d->n < src->n; d->n++) {
-		struct saker_rule_sel *o = &d->v[d->n];
-		const struct saker_rule_sel *i = &src->v[d->n];
-
-		o->enable = i->enable;
-		if (!dup_or_null(&o->rule, i->rule) || !dup_or_null(&o->tag, i->tag)) {
-			d->n++;
+	*dst = v;
+	for (; *dn < n; (*dn)++) {
+		if (copy(v + *dn * size, (const char *)src + *dn * size)) {
+			(*dn)++;
 			return -ENOMEM;
 		}
 	}
 	return 0;
+}
+
+static int rulesel_entry_copy(void *op, const void *ip)
+{
+	struct saker_rule_sel *o = op;
+	const struct saker_rule_sel *i = ip;
+
+	o->enable = i->enable;
+	if (!dup_or_null(&o->rule, i->rule) || !dup_or_null(&o->tag, i->tag))
+		return -ENOMEM;
+	return 0;
+}
+
+static int rulesel_copy(void *dp, const void *sp)
+{
+	rulesel_list *d = dp;
+	const rulesel_list *src = sp;
+	void *v;
+	int ret = copy_items(&v, &d->n, src->v, src->n, sizeof(*src->v), rulesel_entry_copy);
+
+	d->v = v;
+	return ret;
 }
 
 int cfg_append_entry_copy(struct saker_append *o, const struct saker_append *i)
@@ -173,24 +203,20 @@ int cfg_append_entry_copy(struct saker_append *o, const struct saker_append *i)
 	return 0;
 }
 
+static int append_item_copy(void *o, const void *i)
+{
+	return cfg_append_entry_copy(o, i);
+}
+
 static int append_copy(void *dp, const void *sp)
 {
 	append_list *d = dp;
 	const append_list *src = sp;
+	void *v;
+	int ret = copy_items(&v, &d->n, src->v, src->n, sizeof(*src->v), append_item_copy);
 
-	d->v = NULL;
-	d->n = 0;
-	if (!src->n)
-		return 0;
-	d->v = calloc(src->n, sizeof(*d->v));
-	if (!d->v)
-		return -ENOMEM;
-	for (; d->n < src->n; d->n++)
-		if (cfg_append_entry_copy(&d->v[d->n], &src->v[d->n])) {
-			d->n++;
-			return -ENOMEM;
-		}
-	return 0;
+	d->v = v;
+	return ret;
 }
 
 static bool str_eq(const char *a, const char *b);

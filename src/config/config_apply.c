@@ -457,13 +457,7 @@ static int apply_extra_fields(struct load_ctx *c, yaml_document_t *doc, const ch
 {
 	int ret = 0;
 
-	for (size_t j = 0; j < a->n_fields; j++) {
-		free(a->fields[j].key);
-		free(a->fields[j].value);
-	}
-	free(a->fields);
-	a->fields = NULL;
-	a->n_fields = 0;
+	cfg_append_fields_clear(a);
 	if (cfg_is_null(v))
 		return 0;
 	if (v->type != YAML_SEQUENCE_NODE)

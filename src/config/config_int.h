@@ -136,6 +136,8 @@ int cfg_strlist_push(struct saker_strlist *l, const char *s);
 void cfg_rulesel_clear(void *p);
 void cfg_append_clear(void *p);
 void cfg_append_entry_free(struct saker_append *a);
+/* Frees an append_output item's extra_fields and leaves it with none. */
+void cfg_append_fields_clear(struct saker_append *a);
 int cfg_append_entry_copy(struct saker_append *o, const struct saker_append *i);
 
 /* config_yaml.c: messages and scalars */
