@@ -118,6 +118,21 @@ static void feed_loss(void *ctx, uint32_t tgid, uint64_t start_ns, const struct 
 	saker_canary_proc_loss(&app->canary, tgid, l->lost);
 }
 
+static long drain(void *ctx, uint64_t deadline_ns);
+
+/* Waits for the cut's drain (capture.h), draining the rings meanwhile. */
+static unsigned cut_draining(struct saker_app *app)
+{
+	const struct timespec nap = {.tv_nsec = 200000};
+	unsigned cut = saker_capture_cut_begin(app->cap);
+
+	while (!saker_capture_cut_ready(app->cap))
+		if (drain(app, saker_loop_now_ns() + 1000000) <= 0)
+			nanosleep(&nap, NULL);
+	(void)saker_capture_cut_end(app->cap);
+	return cut;
+}
+
 static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 {
 	struct saker_app *app = ctx;
@@ -143,7 +158,7 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	 * only.
 	 */
 	counted_ns = saker_clock_ns(CLOCK_BOOTTIME);
-	cut = saker_capture_cut_proc_losses(app->cap);
+	cut = cut_draining(app);
 	ret = saker_capture_read_proc_losses(app->cap, cut, feed_loss, app);
 	sret = saker_capture_cut_stats(app->cap, cut, &st);
 	if (ret >= 0 && saker_capture_drain_error(app->cap) < 0)

@@ -130,6 +130,17 @@ unsigned saker_capture_cut_proc_losses(struct saker_capture *cap);
 int saker_capture_read_proc_losses(struct saker_capture *cap, unsigned cut, saker_proc_loss_fn cb,
 				   void *ctx);
 int saker_capture_drain_error(const struct saker_capture *cap);
+/*
+ * The cut in steps, for a caller that keeps draining the rings during the
+ * wait (a stall of ~10-25 ms a second would fill a small ring under a
+ * flood): saker_capture_cut_begin() switches and starts the wait in a
+ * thread of its own and returns the old generation; saker_capture_cut_ready()
+ * says when the wait is over; saker_capture_cut_end() (always, once per
+ * begin) joins it and returns saker_capture_drain_error().
+ */
+unsigned saker_capture_cut_begin(struct saker_capture *cap);
+bool saker_capture_cut_ready(const struct saker_capture *cap);
+int saker_capture_cut_end(struct saker_capture *cap);
 
 /* Changes the syscall selection while attached. */
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table);

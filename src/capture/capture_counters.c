@@ -1,6 +1,7 @@
 #include "capture/capture_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +27,49 @@ static int drain(struct saker_capture *cap)
 	return 0;
 }
 
-unsigned saker_capture_cut_proc_losses(struct saker_capture *cap)
+static void *drain_main(void *arg)
+{
+	struct saker_capture *cap = arg;
+
+	cap->drain_err = drain(cap);
+	__atomic_store_n(&cap->drain_done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+unsigned saker_capture_cut_begin(struct saker_capture *cap)
 {
 	uint32_t gen = cap->loss_gen_set;
 
 	/* From now on the probe counts into the other generation; this one is read. */
 	cap->loss_gen_set = gen ^ 1;
 	__atomic_store_n(&cap->skel->bss->loss_gen, gen ^ 1, __ATOMIC_SEQ_CST);
-	cap->drain_err = drain(cap);
+	__atomic_store_n(&cap->drain_done, false, __ATOMIC_RELAXED);
+	/* The wait in a thread of its own, so the caller can keep draining the rings. */
+	cap->drain_thread = pthread_create(&cap->drain_th, NULL, drain_main, cap) == 0;
+	if (!cap->drain_thread)
+		(void)drain_main(cap);
 	return gen & 1;
+}
+
+bool saker_capture_cut_ready(const struct saker_capture *cap)
+{
+	return __atomic_load_n(&cap->drain_done, __ATOMIC_ACQUIRE);
+}
+
+int saker_capture_cut_end(struct saker_capture *cap)
+{
+	if (cap->drain_thread)
+		(void)pthread_join(cap->drain_th, NULL);
+	cap->drain_thread = false;
+	return cap->drain_err;
+}
+
+unsigned saker_capture_cut_proc_losses(struct saker_capture *cap)
+{
+	unsigned cut = saker_capture_cut_begin(cap);
+
+	(void)saker_capture_cut_end(cap);
+	return cut;
 }
 
 int saker_capture_drain_error(const struct saker_capture *cap)

@@ -13,6 +13,7 @@
 #ifndef SAKER_CAPTURE_INT_H
 #define SAKER_CAPTURE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,9 @@ struct saker_capture {
 	uint32_t loss_gen_set;
 	struct saker_gen_cut cut; /* each generation's counters as its last cut read them */
 	int drain_err;		  /* the last drain's negative errno, 0 when it worked */
+	bool drain_done;	  /* the wait of the cut begun last is over (atomic) */
+	bool drain_thread;	  /* drain_th waits it, to be joined */
+	pthread_t drain_th;
 };
 
 /* The ring buffer callback of every ring (its ctx is the struct ring). */
