@@ -120,19 +120,6 @@ static void feed_loss(void *ctx, uint32_t tgid, uint64_t start_ns, const struct 
 
 static long drain(void *ctx, uint64_t deadline_ns);
 
-/* Waits for the cut's drain (capture.h), draining the rings meanwhile. */
-static unsigned cut_draining(struct saker_app *app)
-{
-	const struct timespec nap = {.tv_nsec = 200000};
-	unsigned cut = saker_capture_cut_begin(app->cap);
-
-	while (!saker_capture_cut_ready(app->cap))
-		if (drain(app, saker_loop_now_ns() + 1000000) <= 0)
-			nanosleep(&nap, NULL);
-	(void)saker_capture_cut_end(app->cap);
-	return cut;
-}
-
 static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 {
 	struct saker_app *app = ctx;
@@ -151,14 +138,10 @@ static void drop_check(void *ctx, uint64_t periods, uint64_t now_ns)
 	unsigned cut;
 	int ret, sret;
 
-	/*
-	 * The probe's per-process losses and demotions of this window and its counters, of one
-	 * generation: switched, drained of runs that still held it, then read, map and counters
-	 * (capture.h). Without the drain the per-process counts are not the window's: producers
-	 * only.
-	 */
+	/* The window's per-process losses and counters: one generation, drained, read (capture.h);
+	 * without the drain the per-process counts are not the window's (producers only). */
 	counted_ns = saker_clock_ns(CLOCK_BOOTTIME);
-	cut = cut_draining(app);
+	cut = saker_capture_cut_proc_losses(app->cap, drain, app);
 	ret = saker_capture_read_proc_losses(app->cap, cut, feed_loss, app);
 	sret = saker_capture_cut_stats(app->cap, cut, &st);
 	if (ret >= 0 && saker_capture_drain_error(app->cap) < 0)
@@ -606,7 +589,7 @@ static void drops_finish(struct saker_app *app)
 	    .alert = saker_app_alert_cb,
 	};
 	const struct saker_drops_now now = {.mono_ns = saker_loop_now_ns(), .window_s = 1};
-	unsigned cut = saker_capture_cut_proc_losses(app->cap);
+	unsigned cut = saker_capture_cut_proc_losses(app->cap, NULL, NULL);
 
 	if (saker_capture_read_proc_losses(app->cap, cut, feed_loss, app) < 0)
 		saker_attrib_set_kernel_loss(app->attrib, false);
@@ -784,11 +767,8 @@ static int start_outputs_and_loop(struct saker_app *app, char *err, size_t errle
 		snprintf(err, errlen, "cannot set up the event loop: %s", strerror(-ret));
 		return ret;
 	}
-	/*
-	 * Losses from before we started watching are not this run's to report: the probe's
-	 * per-process counts of them go with the counters (capture.h), one generation cut.
-	 */
-	cut = saker_capture_cut_proc_losses(app->cap);
+	/* Losses from before we started watching are not this run's: counters and processes. */
+	cut = saker_capture_cut_proc_losses(app->cap, NULL, NULL);
 	(void)saker_capture_read_proc_losses(app->cap, cut, NULL, NULL);
 	saker_drops_init(&app->drops, &app->cfg.drops,
 			 saker_capture_cut_stats(app->cap, cut, &st) == 0 ? &st : NULL,

@@ -126,21 +126,19 @@ void saker_capture_set_lane_budget(struct saker_capture *cap, uint64_t rate, uin
  */
 typedef void (*saker_proc_loss_fn)(void *ctx, uint32_t tgid, uint64_t start_ns,
 				   const struct saker_proc_loss *loss);
-unsigned saker_capture_cut_proc_losses(struct saker_capture *cap);
+typedef long (*saker_capture_meanwhile_fn)(void *ctx, uint64_t deadline_ns);
+unsigned saker_capture_cut_proc_losses(struct saker_capture *cap, saker_capture_meanwhile_fn fn,
+				       void *ctx);
 int saker_capture_read_proc_losses(struct saker_capture *cap, unsigned cut, saker_proc_loss_fn cb,
 				   void *ctx);
 int saker_capture_drain_error(const struct saker_capture *cap);
 /*
- * The cut in steps, for a caller that keeps draining the rings during the
- * wait (a stall of ~10-25 ms a second would fill a small ring under a
- * flood): saker_capture_cut_begin() switches and starts the wait in a
- * thread of its own and returns the old generation; saker_capture_cut_ready()
- * says when the wait is over; saker_capture_cut_end() (always, once per
- * begin) joins it and returns saker_capture_drain_error().
+ * The wait runs in a thread of its own; meanwhile the cut calls fn (when
+ * not NULL) again and again with a deadline 1 ms ahead (CLOCK_MONOTONIC), so
+ * the caller keeps draining the rings: a stall of ~10-25 ms a second fills a
+ * small ring under a flood. fn returns what it drained (0: nothing, the cut
+ * naps 0.2 ms).
  */
-unsigned saker_capture_cut_begin(struct saker_capture *cap);
-bool saker_capture_cut_ready(const struct saker_capture *cap);
-int saker_capture_cut_end(struct saker_capture *cap);
 
 /* Changes the syscall selection while attached. */
 int saker_capture_set_syscalls(struct saker_capture *cap, const uint8_t *sc_table);

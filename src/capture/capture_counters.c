@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "saker_syscalls.h" /* types of the skeleton's saker_specs */
 #include "saker.skel.h"
+#include "lib/clock.h"
 
 /*
  * Returns once no program run that read the old loss_gen is left: an update
@@ -36,7 +38,7 @@ static void *drain_main(void *arg)
 	return NULL;
 }
 
-unsigned saker_capture_cut_begin(struct saker_capture *cap)
+static unsigned cut_begin(struct saker_capture *cap)
 {
 	uint32_t gen = cap->loss_gen_set;
 
@@ -51,24 +53,18 @@ unsigned saker_capture_cut_begin(struct saker_capture *cap)
 	return gen & 1;
 }
 
-bool saker_capture_cut_ready(const struct saker_capture *cap)
+unsigned saker_capture_cut_proc_losses(struct saker_capture *cap, saker_capture_meanwhile_fn fn,
+				       void *ctx)
 {
-	return __atomic_load_n(&cap->drain_done, __ATOMIC_ACQUIRE);
-}
+	const struct timespec nap = {.tv_nsec = 200000};
+	unsigned cut = cut_begin(cap);
 
-int saker_capture_cut_end(struct saker_capture *cap)
-{
+	while (fn && !__atomic_load_n(&cap->drain_done, __ATOMIC_ACQUIRE))
+		if (fn(ctx, saker_clock_ns(CLOCK_MONOTONIC) + 1000000) <= 0)
+			nanosleep(&nap, NULL);
 	if (cap->drain_thread)
 		(void)pthread_join(cap->drain_th, NULL);
 	cap->drain_thread = false;
-	return cap->drain_err;
-}
-
-unsigned saker_capture_cut_proc_losses(struct saker_capture *cap)
-{
-	unsigned cut = saker_capture_cut_begin(cap);
-
-	(void)saker_capture_cut_end(cap);
 	return cut;
 }
 
