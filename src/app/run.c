@@ -54,12 +54,6 @@ int saker_app_open_ledger(const char *path, struct saker_ledger **out, char *err
 	return ret;
 }
 
-/* The -w recorder's families (capture/record.h), appended last. */
-static void record_metrics(void *ctx, struct saker_metrics *m)
-{
-	saker_record_add_metrics(ctx, m);
-}
-
 struct saker_observe_src saker_app_observe_src(const struct saker_app *app, uint64_t now_ns,
 					       bool exact)
 {
@@ -77,8 +71,7 @@ struct saker_observe_src saker_app_observe_src(const struct saker_app *app, uint
 		    .attrib = app->pipe.attrib,
 		    .resync = app->pipe.resync,
 		    .state_errors = app->pipe.state_errors,
-		    .add_more = record_metrics,
-		    .more_ctx = app->record,
+		    .record = app->record,
 		},
 	    .has_rules = true,
 	    .canary =

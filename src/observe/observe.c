@@ -15,6 +15,7 @@
 
 #include "observe/ringwin.h"
 #include "drops/attrib.h"
+#include "capture/record.h"
 #include "lib/alert.h"
 #include "lib/hash.h"
 #include "lib/readfile.h"
@@ -317,8 +318,7 @@ static int collect_app(const struct saker_observe_src *src, struct saker_metrics
 	saker_attrib_add_metrics(pipe->attrib, m);
 	saker_ledger_add_metrics(src->ledger, m);
 	saker_resync_add_metrics(pipe->resync, m);
-	if (pipe->add_more)
-		pipe->add_more(pipe->more_ctx, m);
+	saker_record_add_metrics(pipe->record, m);
 	if (!ret && m->oom)
 		ret = -ENOMEM;
 	return ret;

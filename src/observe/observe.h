@@ -8,8 +8,8 @@
  * client: the web server only reads the published snapshot.
  *
  * The observe layer sits between web (which it starts and publishes to)
- * and app: it knows the app's parts (the pipeline, the rules, the canary,
- * the -w recorder) only as the plain figures in struct saker_observe_src,
+ * and app: it knows the app's parts (the pipeline, the rules, the canary)
+ * only as the plain figures in struct saker_observe_src,
  * which app/ fills (app/run.c saker_app_observe_src).
  *
  * Called from the loop's one-second timer, in this order:
@@ -60,6 +60,7 @@ struct saker_observe_canary {
 };
 
 struct saker_attrib;
+struct saker_record;
 struct saker_resync;
 
 /* The pipeline's figures (app/pipeline.h); without on, their families are left out. */
@@ -68,10 +69,8 @@ struct saker_observe_pipe {
 	const struct saker_dump_sink *sink; /* --dump's, NULL without */
 	const struct saker_attrib *attrib;
 	const struct saker_resync *resync;
-	uint64_t state_errors; /* events the view could not apply */
-	/* app/'s own families, appended last (the -w recorder's); NULL: none */
-	void (*add_more)(void *ctx, struct saker_metrics *m);
-	void *more_ctx;
+	uint64_t state_errors;	     /* events the view could not apply */
+	struct saker_record *record; /* -w FILE (capture/record.h), NULL without */
 };
 
 /* What a collection reads; a NULL part leaves its families out. */

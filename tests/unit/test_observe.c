@@ -47,13 +47,6 @@ static uint64_t u64_of(const struct saker_metrics *m, const char *name)
 	return s->u64;
 }
 
-/* app/'s hook: its families come last, after the pipeline's. */
-static void add_more(void *ctx, struct saker_metrics *m)
-{
-	(void)saker_metrics_add_u64(m, "hooked_total", "A family app/ adds.", SAKER_METRIC_COUNTER,
-				    0, *(const uint64_t *)ctx, NULL, 0);
-}
-
 /* The one collection holds the app's own parts: --dump's sink, the pipeline, the rules. */
 static void test_collect_app_parts(void **state)
 {
@@ -76,16 +69,13 @@ static void test_collect_app_parts(void **state)
 	assert_null(saker_metrics_find(&m, "capture_canary_up", NULL, 0));
 	saker_metrics_free(&m);
 
-	/* the canary's figures and app/'s hook, last */
+	/* the canary's figures */
 	{
-		const uint64_t hooked = 11;
 		const struct saker_metric_label sent[] = {{"result", "sent"}};
 
 		f.verdicts.n_sent = 3;
 		f.src.canary = (struct saker_observe_canary){
 		    .v = &f.verdicts, .up = true, .blind = true, .n_sel_changes = 2};
-		f.src.pipe.add_more = add_more;
-		f.src.pipe.more_ctx = (void *)&hooked;
 		saker_metrics_init(&m);
 		assert_int_equal(saker_observe_collect(NULL, &f.src, &m), 0);
 		assert_int_equal(u64_of(&m, "capture_canary_up"), 1);
@@ -93,17 +83,12 @@ static void test_collect_app_parts(void **state)
 		assert_int_equal(u64_of(&m, "capture_selection_changes_total"), 2);
 		assert_int_equal(
 		    saker_metrics_find(&m, "capture_canary_markers_total", sent, 1)->u64, 3);
-		assert_string_equal(m.v[m.n - 1].name, "hooked_total");
-		assert_int_equal(m.v[m.n - 1].u64, 11);
-		f.src.pipe.add_more = NULL;
-		/* without the pipeline, neither its families nor the hook's */
+		/* without the pipeline, none of its families */
 		f.src.pipe.on = false;
-		f.src.pipe.add_more = add_more;
 		assert_int_equal(saker_observe_collect(NULL, &f.src, &m), 0);
-		assert_null(saker_metrics_find(&m, "hooked_total", NULL, 0));
 		assert_null(saker_metrics_find(&m, "state_apply_failures_total", NULL, 0));
+		assert_null(saker_metrics_find(&m, "dump_lines_written_total", NULL, 0));
 		f.src.pipe.on = true;
-		f.src.pipe.add_more = NULL;
 		f.src.canary.v = NULL;
 	}
 	/* without --dump there is no sink, and no dump samples */
