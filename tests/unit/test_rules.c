@@ -759,6 +759,40 @@ static int count_matches(struct saker_rules *r, struct fixture *f)
 	return saker_rules_match(r, &f->ev, f->v, NULL, NULL);
 }
 
+/* The ruleset printf makes, loaded: fails the test when it does not load. */
+__attribute__((format(printf, 2, 3))) static struct saker_rules *loadf(struct fixture *f,
+								       const char *fmt, ...)
+{
+	char yaml[4096];
+	struct saker_rules *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(yaml, sizeof(yaml), fmt, ap);
+	va_end(ap);
+	r = load(f, yaml);
+	assert_non_null(r);
+	return r;
+}
+
+/* How many rules of the ruleset printf makes match the fixture's event. */
+__attribute__((format(printf, 2, 3))) static int matches_of(struct fixture *f, const char *fmt, ...)
+{
+	char yaml[4096];
+	struct saker_rules *r;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(yaml, sizeof(yaml), fmt, ap);
+	va_end(ap);
+	r = load(f, yaml);
+	assert_non_null(r);
+	n = count_matches(r, f);
+	saker_rules_free(r);
+	return n;
+}
+
 static const char BASE[] = "- list: names\n  items: [dog]\n"
 			   "- macro: m\n  condition: proc.name in (names)\n"
 			   "- rule: r\n  desc: first\n  condition: evt.type=openat and m\n"
@@ -771,50 +805,36 @@ static void test_append_and_override(void **state)
 	char yaml[4096];
 
 	open_shadow(f);
-	r = load(f, BASE);
-	assert_non_null(r);
-	assert_int_equal(count_matches(r, f), 0);
-	saker_rules_free(r);
+	assert_int_equal(matches_of(f, "%s", BASE), 0);
 
 	/* list items appended, old style and new */
-	snprintf(yaml, sizeof(yaml), "%s- list: names\n  items: [cat]\n  append: true\n", BASE);
-	r = load(f, yaml);
-	assert_non_null(r);
-	assert_int_equal(count_matches(r, f), 1);
-	saker_rules_free(r);
-	snprintf(yaml, sizeof(yaml),
-		 "%s- list: names\n  items: [cat]\n  override:\n    items: append\n", BASE);
-	r = load(f, yaml);
-	assert_non_null(r);
-	assert_int_equal(count_matches(r, f), 1);
-	saker_rules_free(r);
+	assert_int_equal(matches_of(f, "%s- list: names\n  items: [cat]\n  append: true\n", BASE),
+			 1);
+	assert_int_equal(
+	    matches_of(f, "%s- list: names\n  items: [cat]\n  override:\n    items: append\n",
+		       BASE),
+	    1);
 	/* replaced: dog is gone */
-	snprintf(yaml, sizeof(yaml),
-		 "%s- list: names\n  items: [cat]\n  override:\n    items: replace\n"
-		 "- rule: r\n  condition: or proc.name = dog\n  override:\n    condition: append\n",
-		 BASE);
-	r = load(f, yaml);
-	assert_non_null(r);
+	r = loadf(
+	    f,
+	    "%s- list: names\n  items: [cat]\n  override:\n    items: replace\n"
+	    "- rule: r\n  condition: or proc.name = dog\n  override:\n    condition: append\n",
+	    BASE);
 	assert_int_equal(count_matches(r, f), 1);
 	assert_non_null(strstr(saker_rules_get(r, 0)->condition, "or proc.name = dog"));
 	saker_rules_free(r);
 
 	/* macro condition appended */
-	snprintf(yaml, sizeof(yaml),
-		 "%s- macro: m\n  condition: or proc.name = cat\n  append: true\n", BASE);
-	r = load(f, yaml);
-	assert_non_null(r);
-	assert_int_equal(count_matches(r, f), 1);
-	saker_rules_free(r);
+	assert_int_equal(
+	    matches_of(f, "%s- macro: m\n  condition: or proc.name = cat\n  append: true\n", BASE),
+	    1);
 
 	/* rule condition appended (old style), priority and tags replaced, output appended */
-	snprintf(yaml, sizeof(yaml),
-		 "%s- rule: r\n  condition: or proc.name = cat\n  append: true\n"
-		 "- rule: r\n  priority: CRITICAL\n  tags: [b, c]\n  output: more\n  override:\n"
-		 "    priority: replace\n    tags: replace\n    output: append\n",
-		 BASE);
-	r = load(f, yaml);
-	assert_non_null(r);
+	r = loadf(f,
+		  "%s- rule: r\n  condition: or proc.name = cat\n  append: true\n"
+		  "- rule: r\n  priority: CRITICAL\n  tags: [b, c]\n  output: more\n  override:\n"
+		  "    priority: replace\n    tags: replace\n    output: append\n",
+		  BASE);
 	assert_int_equal(count_matches(r, f), 1);
 	assert_int_equal(saker_rules_get(r, 0)->priority, SAKER_PRIO_CRITICAL);
 	assert_int_equal(saker_rules_get(r, 0)->n_tags, 2);
@@ -824,25 +844,21 @@ static void test_append_and_override(void **state)
 	saker_rules_free(r);
 
 	/* a redefinition replaces the rule; enabled-only toggles it */
-	snprintf(yaml, sizeof(yaml),
-		 "%s- rule: r\n  desc: second\n  condition: evt.type=openat\n  output: o2\n"
-		 "  priority: INFO\n- rule: r\n  enabled: false\n",
-		 BASE);
-	r = load(f, yaml);
-	assert_non_null(r);
+	r = loadf(f,
+		  "%s- rule: r\n  desc: second\n  condition: evt.type=openat\n  output: o2\n"
+		  "  priority: INFO\n- rule: r\n  enabled: false\n",
+		  BASE);
 	assert_int_equal(saker_rules_count(r), 1);
 	assert_string_equal(saker_rules_get(r, 0)->desc, "second");
 	assert_int_equal(saker_rules_get(r, 0)->state, SAKER_RULE_DISABLED);
 	assert_int_equal(saker_rules_loaded(r), 0);
 	assert_int_equal(count_matches(r, f), 0);
 	saker_rules_free(r);
-	snprintf(yaml, sizeof(yaml),
-		 "%s- rule: r\n  enabled: false\n- rule: r\n  enabled: true\n  override:\n"
-		 "    enabled: replace\n- rule: r\n  condition: or proc.name=cat\n  override:\n"
-		 "    condition: append\n",
-		 BASE);
-	r = load(f, yaml);
-	assert_non_null(r);
+	r = loadf(f,
+		  "%s- rule: r\n  enabled: false\n- rule: r\n  enabled: true\n  override:\n"
+		  "    enabled: replace\n- rule: r\n  condition: or proc.name=cat\n  override:\n"
+		  "    condition: append\n",
+		  BASE);
 	assert_int_equal(saker_rules_get(r, 0)->state, SAKER_RULE_LOADED);
 	assert_int_equal(count_matches(r, f), 1);
 	saker_rules_free(r);
@@ -877,58 +893,44 @@ static void test_exceptions(void **state)
 
 	open_shadow(f);
 	/* a tuple that matches the event suppresses it */
-	snprintf(yaml, sizeof(yaml),
-		 "%s  - name: e1\n    fields: [proc.name, fd.directory]\n    values:\n"
-		 "      - [dog, /etc]\n      - [cat, /etc]\n",
-		 RULE);
-	r = load(f, yaml);
-	assert_non_null(r);
+	r = loadf(f,
+		  "%s  - name: e1\n    fields: [proc.name, fd.directory]\n    values:\n"
+		  "      - [dog, /etc]\n      - [cat, /etc]\n",
+		  RULE);
 	assert_int_equal(count_matches(r, f), 0);
 	assert_non_null(strstr(saker_rules_get(r, 0)->condition, "and not ("));
 	saker_rules_free(r);
 	/* near miss: the tuple does not match as a whole */
-	snprintf(yaml, sizeof(yaml),
-		 "%s  - name: e1\n    fields: [proc.name, fd.directory]\n    values:\n"
-		 "      - [cat, /usr]\n",
-		 RULE);
-	r = load(f, yaml);
-	assert_non_null(r);
-	assert_int_equal(count_matches(r, f), 1);
-	saker_rules_free(r);
+	assert_int_equal(
+	    matches_of(f,
+		       "%s  - name: e1\n    fields: [proc.name, fd.directory]\n    values:\n"
+		       "      - [cat, /usr]\n",
+		       RULE),
+	    1);
 	/* comps, list values, list names */
-	snprintf(yaml, sizeof(yaml),
-		 "%s  - name: e1\n    fields: [proc.name, fd.name]\n    comps: [in, in]\n"
-		 "    values:\n      - [[dog, cat], ok_files]\n",
-		 RULE);
-	r = load(f, yaml);
-	assert_non_null(r);
-	assert_int_equal(count_matches(r, f), 0);
-	saker_rules_free(r);
+	assert_int_equal(
+	    matches_of(f,
+		       "%s  - name: e1\n    fields: [proc.name, fd.name]\n    comps: [in, in]\n"
+		       "    values:\n      - [[dog, cat], ok_files]\n",
+		       RULE),
+	    0);
 	/* one field, values a list; startswith comps */
-	snprintf(yaml, sizeof(yaml),
-		 "%s  - name: e1\n    fields: proc.name\n    values: [dog, cat]\n"
-		 "  - name: e2\n    fields: [fd.name]\n    comps: [startswith]\n"
-		 "    values:\n      - [/nope]\n",
-		 RULE);
-	r = load(f, yaml);
-	assert_non_null(r);
-	assert_int_equal(count_matches(r, f), 0);
-	saker_rules_free(r);
+	assert_int_equal(
+	    matches_of(f,
+		       "%s  - name: e1\n    fields: proc.name\n    values: [dog, cat]\n"
+		       "  - name: e2\n    fields: [fd.name]\n    comps: [startswith]\n"
+		       "    values:\n      - [/nope]\n",
+		       RULE),
+	    0);
 	/* an exception without values is only a definition; override adds values */
-	snprintf(yaml, sizeof(yaml),
-		 "%s  - name: e1\n    fields: [proc.name]\n"
-		 "- rule: r\n  exceptions:\n  - name: e1\n    values:\n      - [cat]\n"
-		 "  override:\n    exceptions: append\n",
-		 RULE);
-	r = load(f, yaml);
-	assert_non_null(r);
-	assert_int_equal(count_matches(r, f), 0);
-	saker_rules_free(r);
-	snprintf(yaml, sizeof(yaml), "%s  - name: e1\n    fields: [proc.name]\n", RULE);
-	r = load(f, yaml);
-	assert_non_null(r);
-	assert_int_equal(count_matches(r, f), 1);
-	saker_rules_free(r);
+	assert_int_equal(
+	    matches_of(f,
+		       "%s  - name: e1\n    fields: [proc.name]\n"
+		       "- rule: r\n  exceptions:\n  - name: e1\n    values:\n      - [cat]\n"
+		       "  override:\n    exceptions: append\n",
+		       RULE),
+	    0);
+	assert_int_equal(matches_of(f, "%s  - name: e1\n    fields: [proc.name]\n", RULE), 1);
 	/* values of the wrong width */
 	snprintf(yaml, sizeof(yaml),
 		 "%s  - name: e1\n    fields: [proc.name, fd.name]\n    values:\n      - [cat]\n",
@@ -936,10 +938,8 @@ static void test_exceptions(void **state)
 	assert_null(load(f, yaml));
 	assert_non_null(strstr(last_err, "t.yaml:12:9:"));
 	/* an unknown field in an exception skips the rule, naming it */
-	snprintf(yaml, sizeof(yaml),
-		 "%s  - name: e1\n    fields: [ka.user.name]\n    values:\n      - [x]\n", RULE);
-	r = load(f, yaml);
-	assert_non_null(r);
+	r = loadf(f, "%s  - name: e1\n    fields: [ka.user.name]\n    values:\n      - [x]\n",
+		  RULE);
 	assert_int_equal(saker_rules_get(r, 0)->state, SAKER_RULE_SKIPPED);
 	assert_non_null(strstr(saker_rules_get(r, 0)->reason, "ka.user.name"));
 	saker_rules_free(r);
