@@ -41,15 +41,22 @@ static uint64_t status_field(const char *path, const char *name)
 }
 
 static int stop_fd[2];
+static int ready_fd[2];
 
-/* Waits until told to end; blocked signals as given. */
+/*
+ * Waits until told to end; blocked signals as given. It says when its mask is
+ * in place: a sleep instead raced on a loaded box (the drop's signal reached
+ * the thread before it blocked it, so nothing was refused).
+ */
 static void *idle_thread(void *arg)
 {
 	sigset_t *mask = arg;
-	char c;
+	char c = 'r';
 
 	if (mask)
 		pthread_sigmask(SIG_BLOCK, mask, NULL);
+	if (write(ready_fd[1], &c, 1) != 1)
+		return NULL;
 	while (read(stop_fd[0], &c, 1) < 0 && errno == EINTR)
 		;
 	return NULL;
@@ -67,11 +74,14 @@ static int child_drop(bool block_all)
 	uint64_t keep = SAKER_CAP(CAP_KILL) | SAKER_CAP(CAP_SYS_PTRACE);
 	uint64_t had = status_field("/proc/self/status", "CapPrm");
 	int ret;
+	char c;
 
 	sigfillset(&all);
-	if (pipe(stop_fd) || pthread_create(&t, NULL, idle_thread, block_all ? &all : NULL))
+	if (pipe(stop_fd) || pipe(ready_fd) ||
+	    pthread_create(&t, NULL, idle_thread, block_all ? &all : NULL))
 		return 10;
-	usleep(20000); /* let the thread block its signals */
+	while (read(ready_fd[0], &c, 1) < 0 && errno == EINTR)
+		;
 	ret = saker_privilege_drop(keep, &res, err, sizeof(err));
 	if (block_all) {
 		/* the blocked thread is named, the caller still dropped */
@@ -175,7 +185,7 @@ static int child_confine(pid_t victim)
 	pthread_t t;
 	int rc = 0;
 
-	if (pipe(stop_fd) || pthread_create(&t, NULL, idle_thread, NULL))
+	if (pipe(stop_fd) || pipe(ready_fd) || pthread_create(&t, NULL, idle_thread, NULL))
 		return 10;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
 	    saker_privilege_confine(getpid(), err, sizeof(err)))
