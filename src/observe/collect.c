@@ -244,6 +244,9 @@ static void collect_view(struct ctx *c, const struct saker_view_stats *v)
 	add(c, "proc_table_load_replaced_total", "Known pids /proc showed as another process (start time differs).", COUNTER, D, v->procs.load_replaced, NULL, 0);
 	add(c, "proc_table_load_kept_total", "Fields /proc could not give whose known value was kept.", COUNTER, D, v->procs.load_kept, NULL, 0);
 	add(c, "proc_table_load_unconfirmed_total", "Processes read from /proc whose exe, argv or cwd stayed unknown (flagged, view_degraded).", COUNTER, D, v->procs.load_unconfirmed, NULL, 0);
+	add(c, "proc_table_iter_procs_total", "Processes whose exe, cwd and descriptors came from the task iterators, not /proc.", COUNTER, D, v->procs.iter_procs, NULL, 0);
+	add(c, "proc_table_iter_fds_total", "Descriptors loaded from the task iterators.", COUNTER, D, v->procs.iter_fds, NULL, 0);
+	add(c, "proc_table_iter_errors_total", "Task iterator reads that failed (those processes read from /proc instead).", COUNTER, D, v->procs.iter_errors, NULL, 0);
 	add(c, "fd_table_entries", "File descriptors held in the fd table.", GAUGE, D, v->fds.entries, NULL, 0);
 	add(c, "fd_table_processes", "Processes with at least one descriptor held.", GAUGE, D, v->fds.processes, NULL, 0);
 	add(c, "fd_table_max_entries", "Bound on the fd table's descriptors.", GAUGE, D, v->fds.max_entries, NULL, 0);

@@ -96,6 +96,10 @@ def test_metrics_pass_promtool_idle_and_after_flood(saker):
         assert name in smp, name
     assert smp['saker_build_info{version="0.1.0"}'] == 1
     assert smp["saker_proc_table_entries"] > 0
+    # the seed read exe, cwd and descriptors through the task iterators (this kernel has them)
+    assert smp["saker_proc_table_iter_procs_total"] > 0
+    assert smp["saker_proc_table_iter_fds_total"] > 0
+    assert "saker_proc_table_iter_errors_total" in smp
     assert abs(smp["saker_process_start_time_seconds"] - time.time()) < 120
     assert 'saker_bpf_program_runs_total{program="saker_sys_exit"}' in smp
     assert 'saker_ring_size_bytes{ring="0",lane="normal"}' in smp
