@@ -60,7 +60,7 @@ void saker_app_fleet_window(void *ctx, const struct saker_drops_window *w)
 	if (!p->seq)
 		init(p);
 	id = (struct saker_coverage_id){.host = p->host, .run_id = p->run_id, .seq = ++p->seq};
-	saker_canary_problem(&app->canary, now, problem, sizeof(problem));
+	saker_canary_problem(&app->canary, &app->guard, now, problem, sizeof(problem));
 	drained = app->cap ? saker_capture_last_drain_ns(app->cap) : 0;
 	h.problem = problem;
 	h.drain_age_ms = drained && now > drained ? (now - drained) / 1000000 : 0;

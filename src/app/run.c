@@ -79,8 +79,8 @@ struct saker_observe_src saker_app_observe_src(const struct saker_app *app, uint
 		    .v = &c->v,
 		    .up = c->status != SAKER_CANARY_OFF && c->status != SAKER_CANARY_FAILED,
 		    .blind = c->status == SAKER_CANARY_IS_BLIND,
-		    .sel_changed = c->sel_changed,
-		    .n_sel_changes = c->n_sel_changes,
+		    .sel_changed = app->guard.changed,
+		    .n_sel_changes = app->guard.n_changes,
 		    .n_events = c->n_events,
 		    .own_lost_total = c->own_lost_total,
 		},
@@ -91,7 +91,7 @@ struct saker_observe_src saker_app_observe_src(const struct saker_app *app, uint
 	};
 
 	saker_ruleset_collect_stats(&app->rules, &src.rules);
-	saker_canary_problem(c, now_ns, src.problem, sizeof(src.problem));
+	saker_canary_problem(c, &app->guard, now_ns, src.problem, sizeof(src.problem));
 	return src;
 }
 

@@ -76,13 +76,14 @@ struct saker_app {
 	uint8_t rules_sel[SAKER_SYSCALL_MAX]; /* what the loaded rules need (base_syscalls) */
 	bool rules_all;			      /* a loaded rule needs every syscall */
 	struct saker_loop *loop;
-	struct saker_observe *observe;	/* web server, metrics snapshots, ring occupancy */
-	struct saker_attrib *attrib;	/* who produced and lost events, per window */
-	struct saker_ledger *ledger;	/* NULL = syscall_event_drops.ledger off */
-	struct saker_resync *resync;	/* repair of the view after lifecycle loss */
-	uint64_t resync_full_scans;	/* completed rescans already logged */
-	struct saker_record *record;	/* -w FILE, NULL without */
-	struct saker_canary_run canary; /* capture_canary: the child and its verdicts */
+	struct saker_observe *observe;	    /* web server, metrics snapshots, ring occupancy */
+	struct saker_attrib *attrib;	    /* who produced and lost events, per window */
+	struct saker_ledger *ledger;	    /* NULL = syscall_event_drops.ledger off */
+	struct saker_resync *resync;	    /* repair of the view after lifecycle loss */
+	uint64_t resync_full_scans;	    /* completed rescans already logged */
+	struct saker_record *record;	    /* -w FILE, NULL without */
+	struct saker_canary_run canary;	    /* capture_canary: the child and its verdicts */
+	struct saker_selection_guard guard; /* the probe's settings as saker set them */
 	struct saker_fleetpub fleetpub; /* the fleet's records to nats_output (app/fleetpub.h) */
 	/* engine.kind replay: the counters in place of the capture's (app/replay.h) */
 	const struct saker_capture_stats *replay_stats;

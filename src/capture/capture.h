@@ -163,6 +163,29 @@ struct saker_capture_tamper {
 void saker_capture_check_settings(struct saker_capture *cap, bool restore,
 				  struct saker_capture_tamper *t);
 
+/*
+ * The selection guard: once per drop check, saker_capture_check_settings()
+ * with the write-back, and the episodes of changes found. An episode ends
+ * after SAKER_SELECTION_HOLD_NS without another change. A reload sets the
+ * table through the capture, which keeps the copy: no false alarm.
+ */
+#define SAKER_SELECTION_HOLD_NS (10ull * 1000 * 1000 * 1000)
+struct saker_selection_guard {
+	bool changed;	     /* an episode: until SAKER_SELECTION_HOLD_NS without a change */
+	uint64_t since_ns;   /* monotonic, the episode's first change found */
+	uint64_t last_ns;    /* monotonic, the last change found */
+	uint64_t n_changes;  /* drop checks that found a change (each restored) */
+	uint64_t n_episodes; /* episodes begun (alerts raised) */
+	struct saker_capture_tamper last; /* what the last change was */
+};
+enum saker_guard_news {
+	SAKER_GUARD_QUIET = 0, /* nothing new to say */
+	SAKER_GUARD_CHANGED,   /* an episode began: g->last says what changed */
+	SAKER_GUARD_HELD,      /* the episode ended: the settings held for the hold time */
+};
+enum saker_guard_news saker_capture_guard_check(struct saker_capture *cap,
+						struct saker_selection_guard *g, uint64_t now_ns);
+
 /* Everything counted so far, both generations (live: for metrics and the summary). */
 int saker_capture_stats(struct saker_capture *cap, struct saker_capture_stats *st);
 /*

@@ -108,3 +108,33 @@ void saker_lane_budget_from_rate(struct saker_lane_budget *b, uint64_t rate, uin
 		b->cgroup_burst_ns = b->cgroup_interval_ns * cgroup_burst;
 	}
 }
+
+enum saker_guard_news saker_capture_guard_check(struct saker_capture *cap,
+						struct saker_selection_guard *g, uint64_t now_ns)
+{
+	struct saker_capture_tamper t;
+
+	/*
+	 * Restored at once: what saker set is the configuration, and a table
+	 * left as the attacker wrote it keeps capture blind to every syscall it
+	 * dropped. An attacker who writes it again is found again a second
+	 * later (same episode, counted), so blindness lasts at most a check.
+	 */
+	saker_capture_check_settings(cap, true, &t);
+	if (t.changed || t.budget || t.loss_gen) {
+		g->n_changes++;
+		g->last = t;
+		g->last_ns = now_ns;
+		if (g->changed)
+			return SAKER_GUARD_QUIET;
+		g->changed = true;
+		g->since_ns = now_ns;
+		g->n_episodes++;
+		return SAKER_GUARD_CHANGED;
+	}
+	if (g->changed && now_ns - g->last_ns >= SAKER_SELECTION_HOLD_NS) {
+		g->changed = false;
+		return SAKER_GUARD_HELD;
+	}
+	return SAKER_GUARD_QUIET;
+}

@@ -220,7 +220,7 @@ void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 }
 
 /* What only app/ knows: the dump sink, the pipeline, the repair and loss records. */
-/* The capture canary (app/canary.h): whether capture is proven to still see. */
+/* The capture canary (drops/canary_child.h): whether capture is proven to still see. */
 static int collect_canary(const struct saker_observe_canary *r, struct saker_metrics *m)
 {
 	static const char *const results[] = {"sent", "seen", "lost", "blind", "stuck"};

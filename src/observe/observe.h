@@ -48,7 +48,7 @@ uint16_t saker_observe_web_port(const struct saker_observe *o);
 void saker_observe_window(struct saker_observe *o, struct saker_capture *cap,
 			  struct saker_drops *drops);
 
-/* The capture canary's figures (app/canary.h), as its metrics show them. */
+/* The capture canary's figures (drops/canary_child.h), as its metrics show them. */
 struct saker_observe_canary {
 	const struct saker_canary *v; /* the verdicts; NULL: no canary metrics */
 	bool up;		      /* the canary's process runs and answers */
@@ -86,7 +86,7 @@ struct saker_observe_src {
 	bool has_rules;
 	struct saker_collect_rules rules;
 	struct saker_observe_canary canary;
-	/* what the loop knows is wrong, as /healthz says it ("" = nothing; app/canary.h) */
+	/* what the loop knows is wrong, as /healthz says it ("" = nothing; app/canary.c) */
 	char problem[256];
 	/* a replay's counters, used instead of reading cap (NULL: read cap) */
 	const struct saker_capture_stats *stats;

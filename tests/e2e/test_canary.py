@@ -120,9 +120,11 @@ def test_zeroed_selection_table_raises_capture_blind_within_2s(saker):
     assert t_alert - t_blind < 2.0
     s.wait_for(r"\d: Saker internal: capture blind\. The canary's syscall")
     # /healthz fails, with the reason, and the metric says so
-    status, body = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(get(port, "/healthz")),
-                              5, "an unhealthy /healthz")
-    assert "capture blind" in body, body
+    # (the snapshot /healthz reads may still be the guard's alone, taken before the verdict)
+    status, body = wait_until(
+        lambda: (lambda r: r if r[0] == 503 and "capture blind" in r[1] else None)(
+            get(port, "/healthz")), 5, "an unhealthy /healthz saying capture blind")
+    assert status == 503 and "capture blind" in body, body
     assert metric(port, "capture_canary_blind") == 1
     assert markers(port, "blind") >= 1
     # blind, not loss: nothing was counted dropped

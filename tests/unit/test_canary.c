@@ -6,9 +6,9 @@
 
 #include <cmocka.h>
 
-#include "app/canary.h"
 #include "capture/stats.h"
 #include "drops/canary.h"
+#include "drops/canary_child.h"
 
 #define MS  1000000ull
 #define SEC 1000000000ull
@@ -202,7 +202,7 @@ static void test_marker_roundtrip(void **state)
 }
 
 /*
- * The app's side of a per-process loss read: the canary's own losses count for
+ * The run's side of a per-process loss read (drops/canary_child): the canary's own losses count for
  * its marker; a read is complete only when no loss without a process (unattributed,
  * user space, skipped runs) came since the previous one.
  */
