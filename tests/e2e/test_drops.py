@@ -181,16 +181,41 @@ def test_suppressed_counts_reported_by_next_alert(saker):
     assert sum(int(a["n_suppressed_checks"]) for a in alerts) <= st["suppressed by rate limit"]
 
 
+DROP_RULE = '"rule":"Saker internal: syscall event drop"'
+
+
 def test_default_buffer_idle_machine_has_no_drops(saker):
-    s = saker()
+    """Nothing this test or saker does fills the default ring. Alone on the box, nothing drops
+    at all; but this host is shared with sessions that may flood it meanwhile, and their losses
+    are real and must be counted, not hidden. So the test asserts by attribution rather than by
+    hoping to be alone: every drop alert (threshold 0 and a bucket that refuses none, so every
+    drop is reported) names, from the kernel's per-process counts, processes that lost and are
+    neither saker nor this test. A drop among our own processes, or one saker cannot name,
+    still fails."""
+    s = saker("-o", "json_output=true", "-o", "syscall_event_drops.threshold=0",
+              "-o", "syscall_event_drops.max_burst=1000")
     time.sleep(3.5)
     assert s.stop() == 0
     st = summary(s.lines())
-    assert st["events dropped"] == 0
-    assert st["events seen"] == st["events delivered"]
+    assert st["events seen"] == st["events delivered"] + st["events dropped"], st
     # the check ran on its timer although nothing was dropped
     assert st["drop checks"] >= 3
-    assert not [l for l in s.lines("out") if "syscall event drop" in l]
+    alerts = [json.loads(l)["output_fields"] for l in s.lines("out") if DROP_RULE in l]
+    if st["events dropped"] == 0:
+        assert not alerts
+        return
+    assert alerts, st
+    ours = {os.getpid(), s.proc.pid}
+    named = 0
+    for f in alerts:
+        if f.get("top.attribution") != "kernel":
+            continue  # the window's per-process counts could not be read: says nobody
+        for i in range(3):
+            if "top.%d.pid" % i in f and f.get("top.%d.lost" % i, 0) > 0:
+                assert f["top.%d.pid" % i] not in ours, f
+                named += 1
+    # the losses were someone else's, and saker said whose
+    assert named > 0, alerts
 
 
 def test_simulate_drops_fires_every_check_without_real_drops(saker):

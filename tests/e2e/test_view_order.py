@@ -2,10 +2,16 @@
 short-lived root processes keep their process. A process's exit (protected lane)
 is applied ahead of its last opens (bulk lane, lagging: saker is paused while the
 processes run, so it always lags); the exit leaves a
-tombstone for them, an exec the old image. Every delivered open of /etc/shadow
-carries comm `cat` and its process, or says view_degraded; a rule on
+tombstone for them, an exec the old image. Every delivered open of the secret
+file carries comm `cat` and its process, or says view_degraded; a rule on
 proc.name = cat fires for each one that does not say so. Correctness only: how
-much a loaded machine drops is not asserted."""
+much a loaded machine drops is not asserted.
+
+The files are this run's own, root-only copies under tmp_path, not /etc/shadow: other
+sessions on this shared host may run the same test meanwhile, and their cats of a common
+file would raise alerts for processes this run never started. A path only this run opens
+scopes the rule at its source, so `every alert is one of our cats` keeps its full meaning
+(an alert for our file carrying any other process is a misattribution, not noise)."""
 import json
 import os
 import re
@@ -23,7 +29,7 @@ SH = os.path.realpath("/bin/sh")
 
 RULE = """- rule: shadow read by cat
   desc: issue 14 test rule
-  condition: evt.type = openat and fd.name = /etc/shadow and proc.name = cat
+  condition: evt.type = openat and fd.name = {shadow} and proc.name = cat
   output: shadow-open-by-cat pid=%proc.pid
   priority: WARNING
 """
@@ -35,9 +41,22 @@ def as_nobody():
     os.setuid(65534)
 
 
+def secrets(tmp_path):
+    """This run's root-only stand-ins for /etc/shadow and /etc/gshadow (names keep "shadow"
+    for the dump's grep)."""
+    d = os.path.realpath(str(tmp_path))
+    paths = (os.path.join(d, "shadow"), os.path.join(d, "gshadow"))
+    for p in paths:
+        with open(p, "w") as f:
+            f.write("root:*:20000:0:99999:7:::\n")
+        os.chmod(p, 0o600)
+    return paths
+
+
 def run(saker, tmp_path, buf_args, threads, execs):
+    shadow, gshadow = secrets(tmp_path)
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULE)
+    rules.write_text(RULE.format(shadow=shadow))
     out = tmp_path / "shadow.jsonl"
     with open(out, "w") as outf:
         # only the lines about the shadow files (a flood dumped whole is GBs)
@@ -58,9 +77,9 @@ def run(saker, tmp_path, buf_args, threads, execs):
                 for _ in range(N):
                     if execs:
                         # the shell opens one file, then becomes cat, which opens another
-                        cmd = [SH, "-c", "read l < /etc/gshadow; exec cat /etc/shadow"]
+                        cmd = [SH, "-c", "read l < %s; exec cat %s" % (gshadow, shadow)]
                     else:
-                        cmd = ["cat", "/etc/shadow"]
+                        cmd = ["cat", shadow]
                     s.signal(signal.SIGSTOP)
                     try:
                         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
@@ -84,7 +103,7 @@ def run(saker, tmp_path, buf_args, threads, execs):
             docs.append(json.loads(l))
         except ValueError:
             pass
-    return s, pids, docs
+    return s, pids, docs, (shadow, gshadow)
 
 
 def stdout_alerts_lost(s):
@@ -97,10 +116,11 @@ def stdout_alerts_lost(s):
     raise AssertionError("no stdout line in the summary")
 
 
-def check(s, pids, docs, execs):
+def check(s, pids, docs, execs, paths):
+    shadow, gshadow = paths
     mine = set(pids)
     opens = [d for d in docs if d.get("event") == "openat" and d.get("pid") in mine and
-             d["params"].get("path") in ("/etc/shadow", "/etc/gshadow")]
+             d["params"].get("path") in (shadow, gshadow)]
     alerts = [d for d in docs if d.get("rule") == "shadow read by cat"]
     alerted = {}
     for a in alerts:
@@ -117,20 +137,21 @@ def check(s, pids, docs, execs):
         if d.get("view_degraded") is True:
             flagged += 1
             continue
-        want = "cat" if d["params"]["path"] == "/etc/shadow" else os.path.basename(SH)[:15]
+        want = "cat" if d["params"]["path"] == shadow else os.path.basename(SH)[:15]
         # the process as it was when the open was made, never a missing or later one
         assert d["comm"] == want, d
         assert "proc" in d, d
         if want == "cat":
             assert d["exe"] in ("/usr/bin/cat", "/bin/cat"), d
-            assert d["proc"]["args"][:2] == ["cat", "/etc/shadow"], d
+            assert d["proc"]["args"][:2] == ["cat", shadow], d
             # the rule saw the same process; its alert shares the saturated stdout pipe with
             # the dump, so it may be lost there, and then counted lost, never silent
             if not alerted.get(d["pid"], 0):
                 assert stdout_alerts_lost(s) > 0, (d, alerts[-5:])
         else:
             assert d["proc"]["args"][0] == SH, d
-    # alerts only for opens that were delivered, one per cat
+    # alerts only for opens that were delivered, one per cat; the file is this run's alone, so
+    # an alert carrying a process that is not one of our cats is a misattribution
     assert all(n == 1 for n in alerted.values()), alerted
     assert set(alerted) <= mine
     return len(opens), flagged
@@ -147,8 +168,8 @@ def test_short_lived_root_process_keeps_its_context_under_a_flood(saker, tmp_pat
                                                                   execs):
     size = {"1m": 1 << 20, "32m": 32 << 20}.get(buf)
     buf_args = ["-o", "engine.modern_ebpf.buf_size=%d" % size] if size else []
-    s, pids, docs = run(saker, tmp_path, buf_args, threads, execs)
-    n, flagged = check(s, pids, docs, execs)
+    s, pids, docs, paths = run(saker, tmp_path, buf_args, threads, execs)
+    n, flagged = check(s, pids, docs, execs, paths)
     print("delivered opens %d, flagged view_degraded %d, of %d processes" % (n, flagged, N))
     print("\n".join(l for l in s.lines() if "events" in l or "dropped" in l or "history" in l))
 
