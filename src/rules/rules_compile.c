@@ -57,7 +57,7 @@ static int flatten(struct cctx *c, struct list_item *li, unsigned depth)
 		return 0;
 	rl_pos_str(r, &li->pos, pos, sizeof(pos));
 	if (li->state == 1 || depth > MAX_LIST_DEPTH) {
-		rl_set_err(c->err, c->errlen, "%s: list '%s' refers to itself", pos, li->name);
+		saker_set_err(c->err, c->errlen, "%s: list '%s' refers to itself", pos, li->name);
 		return -EINVAL;
 	}
 	li->state = 1;
@@ -80,15 +80,15 @@ static int flatten(struct cctx *c, struct list_item *li, unsigned depth)
 			nadd = sub->nflat;
 		} else if (sub) {
 			free(flat);
-			rl_set_err(c->err, c->errlen, "%s: list '%s' refers to itself", pos,
-				   li->name);
+			saker_set_err(c->err, c->errlen, "%s: list '%s' refers to itself", pos,
+				      li->name);
 			return -EINVAL;
 		}
 		if (n + nadd > MAX_LIST_ITEMS) {
 			free(flat);
-			rl_set_err(c->err, c->errlen,
-				   "%s: list '%s' has more than %u items once expanded", pos,
-				   li->name, MAX_LIST_ITEMS);
+			saker_set_err(c->err, c->errlen,
+				      "%s: list '%s' has more than %u items once expanded", pos,
+				      li->name, MAX_LIST_ITEMS);
 			return -EINVAL;
 		}
 		if (n + nadd >= cap) {
@@ -441,7 +441,7 @@ static int compile_condition(struct cctx *c, struct rule_item *ri)
 		ri->quiet_skip = true;
 		return skip(c, ri, "%s (at %s; skip-if-unknown-filter: true)", fe.msg, pos);
 	}
-	rl_set_err(c->err, c->errlen, "%s: rule '%s': %s", pos, ri->name, fe.msg);
+	saker_set_err(c->err, c->errlen, "%s: rule '%s': %s", pos, ri->name, fe.msg);
 	return -EINVAL;
 }
 
@@ -457,7 +457,7 @@ static int compile_rule_output(struct cctx *c, struct rule_item *ri)
 	if (err == -ESRCH) {
 		/* a typo in the output fails the load in Falco too (LOAD_ERR_COMPILE_OUTPUT) */
 		rl_pos_str(c->r, &ri->pos, pos, sizeof(pos));
-		rl_set_err(c->err, c->errlen, "%s: rule '%s': output: %s", pos, ri->name, why);
+		saker_set_err(c->err, c->errlen, "%s: rule '%s': output: %s", pos, ri->name, why);
 		return -EINVAL;
 	}
 	if (err)
@@ -656,7 +656,7 @@ static int check_appends(struct cctx *c)
 			}
 		}
 		if (err && err != -ENOMEM)
-			rl_set_err(c->err, c->errlen, "append_output[%zu]: %s", i, why);
+			saker_set_err(c->err, c->errlen, "append_output[%zu]: %s", i, why);
 	}
 	return err == -ENOMEM ? err : (err ? -EINVAL : 0);
 }
@@ -728,7 +728,7 @@ int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_r
 	if (err && errlen)
 		err[0] = '\0';
 	if (r->compiled) {
-		rl_set_err(err, errlen, "rules are already compiled");
+		saker_set_err(err, errlen, "rules are already compiled");
 		return -EBUSY;
 	}
 	r->compiled = true;
@@ -745,7 +745,7 @@ int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_r
 		ret = saker_filter_parse(m->cond.p ? m->cond.p : "", &m->ast, &fe);
 		if (ret == -EINVAL) {
 			rl_where(r, &m->segs, m->cond.p ? m->cond.p : "", fe.off, pos, sizeof(pos));
-			rl_set_err(err, errlen, "%s: macro '%s': %s", pos, m->name, fe.msg);
+			saker_set_err(err, errlen, "%s: macro '%s': %s", pos, m->name, fe.msg);
 		}
 	}
 	for (size_t i = 0; i < r->nrules && !ret; i++) {
@@ -779,6 +779,6 @@ int saker_rules_compile(struct saker_rules *r, char *err, size_t errlen, saker_r
 		}
 	}
 	if (ret == -ENOMEM)
-		rl_set_err(err, errlen, "out of memory compiling rules");
+		saker_set_err(err, errlen, "out of memory compiling rules");
 	return ret;
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <yaml.h>
 
+#include "lib/errbuf.h"
 #include "lib/report.h"
 #include "rules/fields.h"
 #include "rules/filter.h"
@@ -233,8 +234,6 @@ void rl_rule_clear(struct rule_item *ri);
 void rl_where(const struct saker_rules *r, const struct segs *segs, const char *text, size_t off,
 	      char *out, size_t outlen);
 void rl_pos_str(const struct saker_rules *r, const struct pos *p, char *out, size_t outlen);
-__attribute__((format(printf, 3, 4))) void rl_set_err(char *err, size_t errlen, const char *fmt,
-						      ...);
 struct pos rl_mark_pos(const struct lctx *c, const yaml_node_t *n);
 __attribute__((format(printf, 3, 4))) int rl_lfail(struct lctx *c, const yaml_node_t *n,
 						   const char *fmt, ...);

@@ -14,18 +14,6 @@
 
 /* ---- loading ---------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) void rl_set_err(char *err, size_t errlen, const char *fmt,
-						      ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 struct pos rl_mark_pos(const struct lctx *c, const yaml_node_t *n)
 {
 	struct pos p = {c->file, n ? n->start_mark.line + 1 : 0, n ? n->start_mark.column + 1 : 0};
@@ -43,10 +31,10 @@ __attribute__((format(printf, 3, 4))) int rl_lfail(struct lctx *c, const yaml_no
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (n)
-		rl_set_err(c->err, c->errlen, "%s:%zu:%zu: %s", c->r->files[c->file].name,
-			   n->start_mark.line + 1, n->start_mark.column + 1, msg);
+		saker_set_err(c->err, c->errlen, "%s:%zu:%zu: %s", c->r->files[c->file].name,
+			      n->start_mark.line + 1, n->start_mark.column + 1, msg);
 	else
-		rl_set_err(c->err, c->errlen, "%s: %s", c->r->files[c->file].name, msg);
+		saker_set_err(c->err, c->errlen, "%s: %s", c->r->files[c->file].name, msg);
 	return -EINVAL;
 }
 
@@ -454,7 +442,8 @@ int saker_rules_load_buffer(struct saker_rules *r, const char *name, const char 
 	if (err && errlen)
 		err[0] = '\0';
 	if (r->compiled) {
-		rl_set_err(err, errlen, "%s: rules are already compiled", name ? name : "<rules>");
+		saker_set_err(err, errlen, "%s: rules are already compiled",
+			      name ? name : "<rules>");
 		return -EBUSY;
 	}
 	if (!buf && len)
@@ -500,7 +489,7 @@ int saker_rules_load_buffer(struct saker_rules *r, const char *name, const char 
 		if (!ret)
 			ret = load_item(&c, item);
 		if (ret == -ENOMEM)
-			rl_set_err(err, errlen, "%s: out of memory", nf->name);
+			saker_set_err(err, errlen, "%s: out of memory", nf->name);
 	}
 out:
 	yaml_document_delete(&doc);
