@@ -15,6 +15,7 @@
 
 #include "capture/stats.h"
 #include "event/event.h"
+#include "lib/child.h"
 #include "lib/clock.h"
 #include "lib/sctable.h"
 
@@ -166,13 +167,7 @@ void saker_canary_stop(struct saker_canary_run *r)
 	 * (PR_SET_PDEATHSIG).
 	 */
 	(void)kill(r->pid, SIGKILL);
-	for (int i = 0; i < STOP_WAIT_MS; i++) {
-		pid_t w = waitpid(r->pid, NULL, WNOHANG);
-
-		if (w == r->pid || (w < 0 && errno != EINTR))
-			break;
-		usleep(1000);
-	}
+	saker_child_reap(r->pid, STOP_WAIT_MS);
 	r->pid = 0;
 }
 

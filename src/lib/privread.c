@@ -1,6 +1,6 @@
 #include "lib/privread.h"
 
-#include "lib/caps.h"
+#include "lib/child.h"
 #include "lib/fdpass.h"
 
 #include <errno.h>
@@ -88,33 +88,14 @@ static int32_t answer(uint32_t op, int dirfd, const char *name, char *data)
 	return (int32_t)n;
 }
 
-static void keep_only(uint64_t keep)
-{
-	for (int c = 0; c < 64; c++)
-		if (!(keep & (1ULL << c)))
-			(void)prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
-	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	if (saker_caps_keep(keep))
-		_exit(126);
-}
-
 static void helper_main(int s, pid_t saker)
 {
 	static struct reply rp;
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	sigset_t none;
 
-	for (int sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &dfl, NULL);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	if (s != HELPER_FD && dup3(s, HELPER_FD, O_CLOEXEC) < 0)
+	if (saker_child_setup(s, HELPER_FD) ||
+	    saker_child_confine((1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_DAC_READ_SEARCH)))
 		_exit(126);
-	if (syscall(SYS_close_range, HELPER_FD + 1, ~0U, 0) < 0)
-		for (int fd = HELPER_FD + 1; fd < 4096; fd++)
-			(void)close(fd);
 	s = HELPER_FD;
-	keep_only((1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_DAC_READ_SEARCH));
 	/* Not traceable by saker (which has fewer capabilities) nor by anyone without ptrace. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_DUMPABLE, 0) ||
 	    prctl(PR_SET_PDEATHSIG, SIGKILL))
@@ -186,13 +167,7 @@ void saker_privread_stop(void)
 	pid = helper_pid;
 	helper_pid = 0;
 	pthread_mutex_unlock(&lock);
-	for (int i = 0; pid > 0 && i < 200; i++) {
-		pid_t r = waitpid(pid, NULL, WNOHANG);
-
-		if (r == pid || (r < 0 && errno != EINTR))
-			break;
-		nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
-	}
+	saker_child_reap(pid, 1000);
 }
 
 /* Asks the helper; -ENOTCONN when there is none, -ENOTSUP for a read it does not make. */

@@ -1,5 +1,6 @@
 #include "outputs/spawner.h"
 
+#include "lib/child.h"
 #include "lib/fdpass.h"
 
 #include <errno.h>
@@ -127,19 +128,6 @@ static bool alive(int pidfd)
 	return pidfd >= 0 && poll(&pfd, 1, 0) == 0;
 }
 
-static int drop_all_caps(void)
-{
-	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-	struct __user_cap_data_struct d[2];
-
-	/* Best effort for the bounding set (needs CAP_SETPCAP); the sets below are what count. */
-	for (int c = 0; c < 64; c++)
-		(void)prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
-	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	memset(d, 0, sizeof(d));
-	return (int)syscall(SYS_capset, &h, d);
-}
-
 /* The programs the spawner started last, to kill (their process group) on request or at exit. */
 struct recent {
 	pid_t pid;
@@ -154,24 +142,13 @@ struct recent {
 static void spawner_become(int s, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
 			   pid_t saker)
 {
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	sigset_t none;
-
-	for (int sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &dfl, NULL);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	/* Only stdio and the socket: nothing of the probe or the outputs leaks in. */
-	if (s != SPAWNER_FD && dup3(s, SPAWNER_FD, O_CLOEXEC) < 0)
+	if (saker_child_setup(s, SPAWNER_FD))
 		_exit(126);
-	if (syscall(SYS_close_range, SPAWNER_FD + 1, ~0U, 0) < 0)
-		for (int fd = SPAWNER_FD + 1; fd < 4096; fd++)
-			(void)close(fd);
 	/* Raw system calls: they change this one thread, without glibc's all-threads machinery. */
 	if (syscall(SYS_setgroups, n_groups, groups) < 0 ||
 	    syscall(SYS_setresgid, gid, gid, gid) < 0 || syscall(SYS_setresuid, uid, uid, uid) < 0)
 		_exit(126);
-	if (getuid() != uid || geteuid() != uid || getgid() != gid || drop_all_caps() < 0)
+	if (getuid() != uid || geteuid() != uid || getgid() != gid || saker_child_confine(0) < 0)
 		_exit(126);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
 		_exit(126);
@@ -424,11 +401,5 @@ void saker_spawner_stop(void)
 	spawner_user[0] = '\0';
 	pthread_mutex_unlock(&lock);
 	/* It exits on the socket's end; bounded, as a stuck one is killed with saker anyway. */
-	for (int i = 0; pid > 0 && i < 200; i++) {
-		pid_t r = waitpid(pid, NULL, WNOHANG);
-
-		if (r == pid || (r < 0 && errno != EINTR))
-			break;
-		nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
-	}
+	saker_child_reap(pid, 1000);
 }
