@@ -228,7 +228,9 @@ static void on_signal(void *ctx, uint32_t events)
 
 static void sink_watch(struct saker_app *app)
 {
-	bool want = saker_dump_sink_pending(&app->sink) && !app->sink.err;
+	/* While the alert channel is inside a line the pipe may be writable: the next drain
+	 * retries. */
+	bool want = saker_dump_sink_pending(&app->sink) && !app->sink.err && !app->sink.lock_busy;
 
 	if (!app->sink_watched || want == app->sink_want_out)
 		return;

@@ -17,6 +17,7 @@
 #include "event/event.h"
 #include "lib/clock.h"
 #include "lib/sctable.h"
+#include "outputs/stdout_line.h"
 #include "state/view.h"
 
 void saker_dump_init(struct saker_dump *d, bool json, bool iso8601, int64_t boot_to_real_ns,
@@ -678,6 +679,9 @@ void saker_dump_sink_close(struct saker_dump_sink *s)
 	/* A stuck reader keeps the fd non-blocking, so no exit-time flush can hang on it. */
 	if (s->saved_flags >= 0 && !s->stuck)
 		(void)fcntl(s->fd, F_SETFL, s->saved_flags);
+	if (s->holds_line)
+		saker_stdout_line_unlock();
+	s->holds_line = false;
 	free(s->buf);
 	s->buf = NULL;
 	s->cap = s->off = s->len = 0;
@@ -724,10 +728,9 @@ static size_t sink_chunk(const struct saker_dump_sink *s)
 	return nl ? (size_t)(nl - p) + 1 : s->len;
 }
 
-int saker_dump_sink_flush(struct saker_dump_sink *s)
+/* Writes what is pending, in line-aligned chunks; -EAGAIN when some is left. */
+static int sink_write(struct saker_dump_sink *s)
 {
-	if (s->err)
-		return s->err;
 	while (s->len) {
 		size_t n = sink_chunk(s);
 		ssize_t w = write(s->fd, s->buf + s->off, n);
@@ -741,6 +744,7 @@ int saker_dump_sink_flush(struct saker_dump_sink *s)
 			return s->err;
 		}
 		s->lines_written += count_lines(s->buf + s->off, (size_t)w);
+		s->line_open = w > 0 && s->buf[s->off + (size_t)w - 1] != '\n';
 		s->off += (size_t)w;
 		s->len -= (size_t)w;
 		if ((size_t)w < n)
@@ -748,6 +752,34 @@ int saker_dump_sink_flush(struct saker_dump_sink *s)
 	}
 	s->off = 0;
 	return 0;
+}
+
+/*
+ * On stdout the alert channel writes too: the sink holds the line lock from a
+ * chunk's first byte until it has written up to a newline, across calls when
+ * a full pipe cut a line, and never waits for it (lock_busy: try again later).
+ */
+int saker_dump_sink_flush(struct saker_dump_sink *s)
+{
+	bool shared = s->fd == STDOUT_FILENO;
+	int err;
+
+	if (s->err)
+		return s->err;
+	if (!s->len)
+		return 0;
+	if (shared && !s->holds_line) {
+		s->lock_busy = !saker_stdout_line_trylock();
+		if (s->lock_busy)
+			return -EAGAIN;
+		s->holds_line = true;
+	}
+	err = sink_write(s);
+	if (s->holds_line && (s->err || !s->line_open)) {
+		saker_stdout_line_unlock();
+		s->holds_line = false;
+	}
+	return err;
 }
 
 static void sink_lost(struct saker_dump_sink *s, bool critical)
@@ -823,7 +855,8 @@ int saker_dump_sink_finish(struct saker_dump_sink *s, int timeout_ms)
 		now = mono_ms();
 		if (now >= deadline)
 			break;
-		(void)poll(&pfd, 1, (int)(deadline - now));
+		/* The alert channel is inside a line: the pipe may well be writable. */
+		(void)poll(&pfd, s->lock_busy ? 0 : 1, (int)(s->lock_busy ? 1 : deadline - now));
 	}
 	if (s->len) {
 		s->stuck = true;

@@ -92,6 +92,10 @@ struct saker_dump_sink {
 	uint64_t lines_lost_critical; /* of which critical lines */
 	int err;		      /* sticky: -EPIPE (reader gone), -EIO, ... */
 	bool stuck;		      /* finish gave up on a reader that did not read */
+	/* fd 1 is shared with the stdout alert channel (outputs/stdout_line.h). */
+	bool holds_line; /* the sink holds the stdout line lock */
+	bool line_open;	 /* the last byte written is not a newline: a line is cut */
+	bool lock_busy;	 /* the last flush found the alert channel inside a line */
 };
 
 /* fd is not owned (stdout). cap 0 = 8 MiB. -ENOMEM. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lib/safefile.h"
+#include "outputs/stdout_line.h"
 
 /* buffered_outputs: bytes held before a write, as stdio did on a pipe. */
 #define WRITE_BUF_BYTES 4096
@@ -68,6 +69,22 @@ static int write_all(const struct saker_stream *s, int fd, const char *p, size_t
 	return rc;
 }
 
+/*
+ * Waits while the dump sink is inside a line of its own on stdout (it never
+ * waits for us: the event loop must not block); false when cut at shutdown.
+ */
+static bool stdout_line_take(const struct saker_stream *s)
+{
+	struct timespec slice = {.tv_nsec = 1000000L};
+
+	while (!saker_stdout_line_trylock()) {
+		if (cut_at_exit(s))
+			return false;
+		nanosleep(&slice, NULL);
+	}
+	return true;
+}
+
 static void file_close(struct saker_stream *s)
 {
 	if (s->fd >= 0)
@@ -107,6 +124,25 @@ static unsigned count_nl(const char *p, size_t n)
 	return k;
 }
 
+/* The torn line's end, then the lines; for stdout under the line lock. */
+static int write_lines_locked(struct saker_stream *s, int fd, bool is_file, const char *p,
+			      size_t len, off_t *before, size_t *done)
+{
+	int rc;
+
+	if (s->torn) {
+		rc = write_all(s, fd, "\n", 1, done);
+		if (rc < 0 || *done != 1) {
+			*done = 0;
+			return rc < 0 ? rc : -EIO;
+		}
+		s->torn = false;
+	}
+	if (is_file)
+		*before = lseek(fd, 0, SEEK_END);
+	return write_all(s, fd, p, len, done);
+}
+
 /*
  * Writes whole lines (nlines of them). A line is delivered once all of it
  * was written. A partial line left by a failure is cut off again (a regular
@@ -130,15 +166,13 @@ static struct saker_chan_tally write_lines(struct saker_stream *s, const char *p
 		}
 	}
 	fd = is_file ? s->fd : STDOUT_FILENO;
-	if (s->torn) {
-		rc = write_all(s, fd, "\n", 1, &done);
-		if (rc < 0 || done != 1)
-			goto failed;
-		s->torn = false;
+	if (!is_file && !stdout_line_take(s)) {
+		rc = -ECANCELED;
+		goto failed;
 	}
-	if (is_file)
-		before = lseek(fd, 0, SEEK_END);
-	rc = write_all(s, fd, p, len, &done);
+	rc = write_lines_locked(s, fd, is_file, p, len, &before, &done);
+	if (!is_file)
+		saker_stdout_line_unlock();
 	if (rc == 0) {
 		t.delivered = nlines;
 		return t;

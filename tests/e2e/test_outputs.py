@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import SAKER
+from conftest import SAKER, flood
 
 # Only drop alerts: the default rules watch the whole host and may fire on anything else running.
 NO_RULES = ["-r", os.path.join(os.path.dirname(os.path.abspath(__file__)), "no_rules.yaml")]
@@ -755,3 +755,45 @@ def test_http_echo_is_escaped(saker, receiver):
         assert "\x1b" not in l and "\x07" not in l and "\r" not in l
         assert not l.startswith("00:00:00"), l
         assert l == "\\x1b[31mred\\x1b[0m\\n00:00:00.000000000: Critical fake alert\\r\\n\\x07", l
+
+
+def test_long_alerts_and_the_dump_share_stdout_without_gluing(saker, tmp_path):
+    """stdout carries rule alerts (the stdout channel's worker) and --dump lines (the
+    event loop) at once. An alert longer than PIPE_BUF takes several writes to a busy
+    pipe; the dump's bytes must not land inside it (a CI run saw a JSON alert and a dump
+    line glued into one unreadable line). Every stdout line must be one JSON document."""
+    base = tmp_path / ("glue%d" % os.getpid())
+    for i in range(40):
+        (tmp_path / ("glue%d-%d" % (os.getpid(), i))).write_text("x\n")
+    rules = tmp_path / "long.yaml"
+    rules.write_text(
+        "- rule: Long alert\n"
+        "  desc: an alert longer than PIPE_BUF\n"
+        "  condition: evt.type in (open, openat) and fd.name startswith %s\n"
+        "  output: long alert (proc.cmdline=%%proc.cmdline fd.name=%%fd.name)\n"
+        "  priority: WARNING\n" % base)
+    s = saker("-r", str(rules), "--dump", *JSON)
+    filler = ["x" * 200 + str(i) for i in range(40)]  # ~8 KiB of arguments
+    fl = threading.Thread(target=flood, kwargs={"syscall": "close", "count": 400_000,
+                                                "seconds": 6.0, "procs": 1})
+    fl.start()
+    for i in range(40):
+        subprocess.run(["cat", "%s-%d" % (base, i)] + filler,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fl.join()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and \
+            len([l for l in s.lines("out") if '"rule":"Long alert"' in l]) < 40:
+        time.sleep(0.2)
+    assert s.stop() == 0
+    out = s.lines("out")
+    bad = []
+    for l in out:
+        try:
+            json.loads(l)
+        except ValueError:
+            bad.append(l[:200])
+    assert not bad, "%d stdout lines are not one JSON document: %s" % (len(bad), bad[:3])
+    longs = [json.loads(l) for l in out if '"rule":"Long alert"' in l]
+    assert len(longs) >= 40, len(longs)
+    assert max(len(json.dumps(a)) for a in longs) > 4096
