@@ -119,22 +119,48 @@ int saker_capture_read_proc_losses(struct saker_capture *cap, unsigned cut, sake
 	return ret ? ret : n;
 }
 
-/* Sum of the kernel's recursion misses over saker's programs (0 where it has no such count). */
-static uint64_t prog_misses(const struct saker_capture *cap)
+/*
+ * Calls fn with the kernel's info of each loaded program of saker's until fn
+ * returns non-zero; -errno when the kernel refuses one (after fn's stop, its value).
+ */
+static int prog_info_each(const struct saker_capture *cap,
+			  int (*fn)(const struct bpf_program *, const struct bpf_prog_info *,
+				    void *),
+			  void *ctx)
 {
 	struct bpf_program *prog;
-	uint64_t n = 0;
 
 	bpf_object__for_each_program(prog, cap->skel->obj)
 	{
 		struct bpf_prog_info info;
 		uint32_t len = sizeof(info);
-		int fd = bpf_program__fd(prog);
+		int fd = bpf_program__fd(prog), ret;
 
+		if (fd < 0)
+			continue; /* not loaded (autoload off) */
 		memset(&info, 0, sizeof(info));
-		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
-			n += info.recursion_misses;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			return -errno;
+		ret = fn(prog, &info, ctx);
+		if (ret)
+			return ret;
 	}
+	return 0;
+}
+
+static int add_misses(const struct bpf_program *prog, const struct bpf_prog_info *info, void *ctx)
+{
+	(void)prog;
+	*(uint64_t *)ctx += info->recursion_misses;
+	return 0;
+}
+
+/* Sum of the kernel's recursion misses over saker's programs (0 where it has no such count). */
+static uint64_t prog_misses(const struct saker_capture *cap)
+{
+	uint64_t n = 0;
+
+	(void)prog_info_each(cap, add_misses, &n);
 	return n;
 }
 
@@ -289,32 +315,32 @@ void saker_capture_ring_window(struct saker_capture *cap)
 	}
 }
 
+struct prog_stats_fill {
+	struct saker_capture_prog_stats *out;
+	unsigned n, max;
+};
+
+static int fill_prog_stats(const struct bpf_program *prog, const struct bpf_prog_info *info,
+			   void *ctx)
+{
+	struct prog_stats_fill *f = ctx;
+
+	if (f->n >= f->max)
+		return 1;
+	snprintf(f->out[f->n].name, sizeof(f->out[f->n].name), "%s", bpf_program__name(prog));
+	f->out[f->n].run_cnt = info->run_cnt;
+	f->out[f->n].run_time_ns = info->run_time_ns;
+	f->n++;
+	return 0;
+}
+
 int saker_capture_prog_stats(const struct saker_capture *cap, struct saker_capture_prog_stats *out,
 			     unsigned max)
 {
-	struct bpf_program *prog;
-	unsigned n = 0;
+	struct prog_stats_fill f = {.out = out, .max = max};
+	int ret = prog_info_each(cap, fill_prog_stats, &f);
 
-	bpf_object__for_each_program(prog, cap->skel->obj)
-	{
-		struct bpf_prog_info info;
-		uint32_t len = sizeof(info);
-		int fd = bpf_program__fd(prog);
-
-		/* cppcheck-suppress unsignedLessThanZero ; false positive: n counts up from 0 */
-		if (n >= max)
-			break;
-		if (fd < 0)
-			continue; /* not loaded (autoload off) */
-		memset(&info, 0, sizeof(info));
-		if (bpf_obj_get_info_by_fd(fd, &info, &len))
-			return -errno;
-		snprintf(out[n].name, sizeof(out[n].name), "%s", bpf_program__name(prog));
-		out[n].run_cnt = info.run_cnt;
-		out[n].run_time_ns = info.run_time_ns;
-		n++;
-	}
-	return (int)n;
+	return ret < 0 ? ret : (int)f.n;
 }
 
 int saker_capture_bpf_stats_enabled(void)
